@@ -1,0 +1,106 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "spark-mesos-executor",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "spark-mesos-executor", targets: ["spark-mesos-executor"]),
+        .library(name: "LocalAgent", targets: ["LocalAgent"]),
+        .library(name: "MesosProto", targets: ["MesosProto"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", exact: "2.101.3"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", exact: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", exact: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", exact: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", exact: "1.16.2"),
+    ],
+    targets: [
+        // Generated Swift for our .proto files (Protos/ -> Generated/ by .ci/generate-protos).
+        .target(
+            name: "MesosProto",
+            dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            exclude: ["Protos"],
+            swiftSettings: swiftSettings
+        ),
+        // Wire formats: RecordIO framing and Mesos-style JSON / protobuf encodings.
+        .target(
+            name: "MesosCodec",
+            dependencies: [
+                "MesosProto",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The executor's side of POST /api/v1/executor over async-http-client.
+        .target(
+            name: "AgentConnection",
+            dependencies: [
+                "MesosCodec",
+                "MesosProto",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // A protocol-faithful stand-in for a Mesos agent's executor endpoint.
+        .target(
+            name: "LocalAgent",
+            dependencies: [
+                "MesosCodec",
+                "MesosProto",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // posix_spawn with a new session and pidfd-based reaping, in C for the flags Swift cannot reach.
+        .target(name: "CProcessSpawn"),
+        // Child processes: spawn into their own session, reap, signal the whole tree.
+        .target(
+            name: "ProcessSupervision",
+            dependencies: ["CProcessSpawn"],
+            swiftSettings: swiftSettings
+        ),
+        // The executor: configuration, task lifecycle state machine, the runtime that owns tasks.
+        .target(
+            name: "ExecutorCore",
+            dependencies: [
+                "AgentConnection",
+                "MesosCodec",
+                "MesosProto",
+                "ProcessSupervision",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "spark-mesos-executor",
+            dependencies: [
+                "ExecutorCore",
+                "LocalAgent",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "MesosCodecTests",
+            dependencies: ["MesosCodec", "MesosProto", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,118 @@
+import CProcessSpawn
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// What to run. Paths and strings go to the kernel unchanged.
+public struct SpawnRequest: Sendable {
+    /// An absolute or relative path, or a bare name looked up in the child's PATH.
+    public var executable: String
+    /// argv, including argv[0].
+    public var arguments: [String]
+    /// The complete environment of the child ("NAME=value").
+    public var environment: [String]
+    /// The working directory; nil keeps ours.
+    public var workingDirectory: String?
+    /// Descriptors the child sees: parent fd -> child fd. Unmapped 0/1/2 are closed in the child.
+    public var fileDescriptors: [(source: Int32, target: Int32)]
+
+    public init(
+        executable: String,
+        arguments: [String],
+        environment: [String],
+        workingDirectory: String? = nil,
+        fileDescriptors: [(source: Int32, target: Int32)] = []
+    ) {
+        self.executable = executable
+        self.arguments = arguments
+        self.environment = environment
+        self.workingDirectory = workingDirectory
+        self.fileDescriptors = fileDescriptors
+    }
+}
+
+/// A running child: the leader of its own session and process group.
+///
+/// Signals go through a pidfd, so a recycled pid can never be hit. Call ``wait()`` exactly once;
+/// it reaps the child and releases the pidfd.
+public final class ChildProcess: Sendable {
+    public let pid: Int32
+    private let pidfd: Mutex<Int32?>
+    private let reaper: ProcessReaper
+
+    init(pid: Int32, pidfd: Int32, reaper: ProcessReaper) {
+        self.pid = pid
+        self.pidfd = Mutex(pidfd)
+        self.reaper = reaper
+    }
+
+    /// Starts `request` in a new session. Throws ``ProcessError`` when the program cannot be started
+    /// (not found, not executable, bad working directory).
+    public static func spawn(_ request: SpawnRequest, reaper: ProcessReaper = .shared) throws -> ChildProcess {
+        var pid: pid_t = 0
+        var pidfd: Int32 = -1
+        let mappings = request.fileDescriptors.map { cps_fd_mapping(source: $0.source, target: $0.target) }
+        let searchPath: Int32 = request.executable.contains("/") ? 0 : 1
+        let rc = withCStringArray(request.arguments) { argv in
+            withCStringArray(request.environment) { envp in
+                mappings.withUnsafeBufferPointer { maps in
+                    withOptionalCString(request.workingDirectory) { cwd in
+                        cps_spawn(
+                            request.executable, argv, envp, cwd, maps.baseAddress, Int32(maps.count), searchPath,
+                            &pid, &pidfd
+                        )
+                    }
+                }
+            }
+        }
+        guard rc == 0 else { throw ProcessError.spawnFailed(request.executable, errno: rc) }
+        return ChildProcess(pid: pid, pidfd: pidfd, reaper: reaper)
+    }
+
+    /// Sends `signal` to the child alone. A child already reaped is left alone.
+    public func signal(_ signal: Int32) {
+        pidfd.withLock { fd in
+            guard let fd else { return }
+            _ = cps_pidfd_send_signal(fd, signal)
+        }
+    }
+
+    /// Sends `signal` to the child's whole process group (the child and everything it started
+    /// that stayed in its group), even after the child itself has exited.
+    public func signalGroup(_ signal: Int32) {
+        _ = killpg(pid, signal)
+    }
+
+    /// Waits for the child to end and reaps it.
+    public func wait() async -> Termination {
+        guard let fd = pidfd.withLock({ $0 }) else { return .exited(-1) }
+        let termination = await reaper.wait(pidfd: fd)
+        pidfd.withLock { fd in
+            if let open = fd { close(open) }
+            fd = nil
+        }
+        return termination
+    }
+
+    deinit {
+        pidfd.withLock { fd in
+            if let open = fd { close(open) }
+        }
+    }
+}
+
+private func withOptionalCString<R>(_ string: String?, _ body: (UnsafePointer<CChar>?) -> R) -> R {
+    guard let string else { return body(nil) }
+    return string.withCString(body)
+}
+
+private func withCStringArray<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {
+    var pointers: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
+    pointers.append(nil)
+    defer { for pointer in pointers { free(pointer) } }
+    return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+}

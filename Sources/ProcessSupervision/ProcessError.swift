@@ -1,0 +1,41 @@
+/// Failures to start or control a child process.
+public struct ProcessError: Error, Sendable, CustomStringConvertible {
+    private enum Code: Sendable {
+        case spawnFailed
+        case systemCallFailed
+    }
+
+    private let code: Code
+    public let errno: Int32
+    public let detail: String
+
+    static func spawnFailed(_ executable: String, errno: Int32) -> Self {
+        Self(code: .spawnFailed, errno: errno, detail: executable)
+    }
+
+    static func systemCall(_ name: String, errno: Int32) -> Self {
+        Self(code: .systemCallFailed, errno: errno, detail: name)
+    }
+
+    public var isSpawnFailure: Bool { code == .spawnFailed }
+
+    public var description: String {
+        switch code {
+        case .spawnFailed: "cannot start '\(detail)': \(ErrnoText.describe(errno))"
+        case .systemCallFailed: "\(detail) failed: \(ErrnoText.describe(errno))"
+        }
+    }
+}
+
+enum ErrnoText {
+    static func describe(_ code: Int32) -> String {
+        guard let text = strerror(code) else { return "errno \(code)" }
+        return String(cString: text)
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
