@@ -112,3 +112,33 @@ int cps_spawn(const char *path, char *const argv[], char *const envp[], const ch
     *pidfd = fd;
     return 0;
 }
+
+#include <sys/epoll.h>
+
+int cps_epoll_create(void) {
+    return epoll_create1(EPOLL_CLOEXEC);
+}
+
+int cps_epoll_add_readable(int epfd, int fd) {
+    struct epoll_event event;
+    memset(&event, 0, sizeof(event));
+    event.events = EPOLLIN;
+    event.data.fd = fd;
+    return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &event) == 0 ? 0 : errno;
+}
+
+int cps_epoll_remove(int epfd, int fd) {
+    return epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL) == 0 ? 0 : errno;
+}
+
+int cps_epoll_wait(int epfd, int *fds, int capacity) {
+    struct epoll_event events[64];
+    if (capacity > 64) capacity = 64;
+    int count;
+    do {
+        count = epoll_wait(epfd, events, capacity, -1);
+    } while (count < 0 && errno == EINTR);
+    if (count < 0) return -errno;
+    for (int i = 0; i < count; i++) fds[i] = events[i].data.fd;
+    return count;
+}

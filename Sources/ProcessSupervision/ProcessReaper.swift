@@ -18,7 +18,7 @@ public final class ProcessReaper: Sendable {
     private let waiters = Mutex<[Int32: CheckedContinuation<Termination, Never>]>([:])
 
     private init() {
-        epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
+        epoll = cps_epoll_create()
         precondition(epoll >= 0, "epoll_create1 failed: errno \(errno)")
         var thread = pthread_t()
         let context = Unmanaged.passRetained(self).toOpaque()
@@ -34,10 +34,7 @@ public final class ProcessReaper: Sendable {
     func wait(pidfd: Int32) async -> Termination {
         await withCheckedContinuation { continuation in
             waiters.withLock { $0[pidfd] = continuation }
-            var event = epoll_event()
-            event.events = EPOLLIN.rawValue
-            event.data.fd = pidfd
-            if epoll_ctl(epoll, EPOLL_CTL_ADD, pidfd, &event) != 0 {
+            if cps_epoll_add_readable(epoll, pidfd) != 0 {
                 // Not pollable: fall back to a blocking wait on this thread.
                 let continuation = waiters.withLock { $0.removeValue(forKey: pidfd) }
                 continuation?.resume(returning: Self.reap(pidfd, blocking: true) ?? .exited(-1))
@@ -46,17 +43,14 @@ public final class ProcessReaper: Sendable {
     }
 
     private func loop() {
-        var events = [epoll_event](repeating: epoll_event(), count: 64)
+        var ready = [Int32](repeating: -1, count: 64)
         while true {
-            let count = epoll_wait(epoll, &events, Int32(events.count), -1)
-            if count < 0 {
-                if errno == EINTR { continue }
-                fatalError("epoll_wait failed: errno \(errno)")
-            }
+            let count = cps_epoll_wait(epoll, &ready, Int32(ready.count))
+            precondition(count >= 0, "epoll_wait failed: errno \(-count)")
             for index in 0..<Int(count) {
-                let fd = events[index].data.fd
+                let fd = ready[index]
                 guard let termination = Self.reap(fd, blocking: false) else { continue }
-                epoll_ctl(epoll, EPOLL_CTL_DEL, fd, nil)
+                _ = cps_epoll_remove(epoll, fd)
                 let continuation = waiters.withLock { $0.removeValue(forKey: fd) }
                 continuation?.resume(returning: termination)
             }

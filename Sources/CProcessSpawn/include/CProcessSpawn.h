@@ -29,4 +29,12 @@ int cps_pidfd_wait(int pidfd, int *exited, int *status, int nohang);
 /// Sends `signal` to the process behind `pidfd`, immune to pid reuse.
 int cps_pidfd_send_signal(int pidfd, int signal);
 
+
+
+/// epoll helpers for the reaper thread (Glibc's Swift overlay does not export epoll).
+int cps_epoll_create(void);
+int cps_epoll_add_readable(int epfd, int fd);
+int cps_epoll_remove(int epfd, int fd);
+/// Waits (EINTR retried) and fills `fds` with up to `capacity` ready descriptors; returns the count or -errno.
+int cps_epoll_wait(int epfd, int *fds, int capacity);
 #endif

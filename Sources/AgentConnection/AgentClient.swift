@@ -1,0 +1,172 @@
+public import AsyncHTTPClient
+public import Logging
+public import MesosCodec
+public import MesosProto
+public import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+
+/// How the executor talks to its agent.
+public struct AgentClientConfiguration: Sendable {
+    public var endpoint: AgentEndpoint
+    public var encoding: WireEncoding
+    /// Sent as `Authorization: Bearer <token>` on every call when set.
+    public var authenticationToken: String?
+    /// Largest event the executor accepts on the stream.
+    public var maximumEventSize: Int
+    /// How long a non-SUBSCRIBE call may take to be answered.
+    public var callTimeout: TimeAmount
+    public var connectTimeout: TimeAmount
+    /// A CA bundle for https agents; nil uses the system's roots.
+    public var trustedCAFile: String?
+    /// Whether to verify the agent's certificate over https (libprocess does not by default).
+    public var verifyCertificate: Bool
+
+    public init(
+        endpoint: AgentEndpoint,
+        encoding: WireEncoding = .protobuf,
+        authenticationToken: String? = nil,
+        maximumEventSize: Int = RecordIO.defaultMaximumRecordSize,
+        callTimeout: TimeAmount = .seconds(30),
+        connectTimeout: TimeAmount = .seconds(5),
+        trustedCAFile: String? = nil,
+        verifyCertificate: Bool = false
+    ) {
+        self.endpoint = endpoint
+        self.encoding = encoding
+        self.authenticationToken = authenticationToken
+        self.maximumEventSize = maximumEventSize
+        self.callTimeout = callTimeout
+        self.connectTimeout = connectTimeout
+        self.trustedCAFile = trustedCAFile
+        self.verifyCertificate = verifyCertificate
+    }
+}
+
+/// The executor side of `POST /api/v1/executor`.
+///
+/// SUBSCRIBE is one long-lived request whose chunked body is the event stream; every other call
+/// goes over a separate pooled connection (a call pipelined behind SUBSCRIBE would never be
+/// answered). Create one with ``withAgentClient(_:logger:_:)``.
+public struct AgentClient: Sendable {
+    public let configuration: AgentClientConfiguration
+    private let http: HTTPClient
+    private let logger: Logger
+
+    init(configuration: AgentClientConfiguration, http: HTTPClient, logger: Logger) {
+        self.configuration = configuration
+        self.http = http
+        self.logger = logger
+    }
+
+    /// Opens the event stream. Returns once the agent answered 200; the events then arrive
+    /// through the returned sequence, which ends (or throws) when the stream is lost.
+    public func subscribe(_ call: Mesos_V1_Executor_Call) async throws(AgentError) -> AgentEventStream {
+        let request = try makeRequest(call, accept: configuration.encoding.contentType)
+        let response: HTTPClientResponse
+        do {
+            response = try await http.execute(request, deadline: .now() + configuration.callTimeout, logger: logger)
+        } catch {
+            throw AgentError.connectionFailed(call: "SUBSCRIBE", error)
+        }
+        guard response.status == .ok else {
+            let body = await Self.collectText(response.body)
+            throw AgentError.unexpectedStatus(Int(response.status.code), call: "SUBSCRIBE", body: body)
+        }
+        let contentType = response.headers.first(name: "content-type") ?? ""
+        guard let encoding = WireEncoding(contentType: contentType) else {
+            throw AgentError.unexpectedStatus(200, call: "SUBSCRIBE", body: "unexpected Content-Type '\(contentType)'")
+        }
+        return AgentEventStream(body: response.body, encoding: encoding, maximumEventSize: configuration.maximumEventSize)
+    }
+
+    /// Sends UPDATE, MESSAGE or HEARTBEAT and returns when the agent accepted it (202).
+    public func send(_ call: Mesos_V1_Executor_Call) async throws(AgentError) {
+        let name = Self.name(of: call)
+        let request = try makeRequest(call, accept: nil)
+        let response: HTTPClientResponse
+        do {
+            response = try await http.execute(request, deadline: .now() + configuration.callTimeout, logger: logger)
+        } catch {
+            throw AgentError.connectionFailed(call: name, error)
+        }
+        let body = await Self.collectText(response.body)
+        guard response.status == .accepted || response.status == .ok else {
+            throw AgentError.unexpectedStatus(Int(response.status.code), call: name, body: body)
+        }
+    }
+
+    private func makeRequest(_ call: Mesos_V1_Executor_Call, accept: String?) throws(AgentError) -> HTTPClientRequest {
+        let bytes: [UInt8]
+        do {
+            bytes = try configuration.encoding.encode(call)
+        } catch {
+            throw AgentError.invalidCall(call: Self.name(of: call), String(describing: error))
+        }
+        var request = HTTPClientRequest(url: configuration.endpoint.url)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: configuration.encoding.contentType)
+        if let accept { request.headers.add(name: "Accept", value: accept) }
+        if let token = configuration.authenticationToken {
+            request.headers.add(name: "Authorization", value: "Bearer \(token)")
+        }
+        request.body = .bytes(ByteBuffer(bytes: bytes))
+        return request
+    }
+
+    static func name(of call: Mesos_V1_Executor_Call) -> String {
+        call.hasType ? String(describing: call.type).uppercased() : "UNKNOWN"
+    }
+
+    private static func collectText(_ body: HTTPClientResponse.Body) async -> String {
+        var collected = ByteBuffer()
+        do {
+            for try await var chunk in body {
+                if collected.readableBytes < 4096 { collected.writeBuffer(&chunk) }
+            }
+        } catch {
+            // A broken error body still leaves the status to report.
+        }
+        return String(buffer: collected).trimmingWhitespace()
+    }
+}
+
+/// Runs `body` with an ``AgentClient`` whose connections are closed when `body` returns.
+public func withAgentClient<Result: Sendable>(
+    _ configuration: AgentClientConfiguration,
+    logger: Logger,
+    _ body: (AgentClient) async throws -> Result
+) async throws -> Result {
+    var httpConfiguration = HTTPClient.Configuration()
+    // The event stream is silent for up to 30 minutes between heartbeats: no read timeout.
+    httpConfiguration.timeout = .init(connect: configuration.connectTimeout, read: nil)
+    httpConfiguration.connectionPool = .init(idleTimeout: .seconds(300))
+    httpConfiguration.decompression = .disabled
+    httpConfiguration.redirectConfiguration = .disallow
+    if case .https = configuration.endpoint.transport {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        if !configuration.verifyCertificate { tls.certificateVerification = .none }
+        if let caFile = configuration.trustedCAFile { tls.trustRoots = .file(caFile) }
+        httpConfiguration.tlsConfiguration = tls
+    }
+    let http = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: httpConfiguration)
+    let client = AgentClient(configuration: configuration, http: http, logger: logger)
+    do {
+        let result = try await body(client)
+        try? await http.shutdown()
+        return result
+    } catch {
+        try? await http.shutdown()
+        throw error
+    }
+}
+
+extension String {
+    fileprivate func trimmingWhitespace() -> String {
+        var scalars = Substring(self)
+        while let first = scalars.first, first.isWhitespace { scalars.removeFirst() }
+        while let last = scalars.last, last.isWhitespace { scalars.removeLast() }
+        return String(scalars)
+    }
+}

@@ -1,0 +1,118 @@
+public import MesosProto
+import ProcessSupervision
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs `TaskInfo.command` the way Mesos's command executor does: `sh -c value` by default,
+/// or `value` with `arguments` as argv when `shell` is false; in the sandbox, with the executor's
+/// environment plus the command's own variables; in its own session so the whole process tree
+/// can be signalled.
+public struct CommandTaskRunner: TaskRunner {
+    /// The executor's environment, inherited by every task.
+    public let baseEnvironment: [String: String]
+    /// The sandbox: the working directory of every task.
+    public let sandbox: String
+    /// Extra variables every task gets (SPARK_HOME once a package is ready, …).
+    public let extraEnvironment: @Sendable () async -> [String: String]
+
+    public init(
+        baseEnvironment: [String: String], sandbox: String,
+        extraEnvironment: @escaping @Sendable () async -> [String: String] = { [:] }
+    ) {
+        self.baseEnvironment = baseEnvironment
+        self.sandbox = sandbox
+        self.extraEnvironment = extraEnvironment
+    }
+
+    public func run(_ task: Mesos_V1_TaskInfo, control: TaskControl) async -> TaskOutcome {
+        let command = task.command
+        let argv: [String]
+        let executable: String
+        if command.shell {
+            guard command.hasValue, !command.value.isEmpty else {
+                return .error(reason: .taskInvalid, message: "CommandInfo.value is empty: nothing to run")
+            }
+            executable = "/bin/sh"
+            argv = ["sh", "-c", command.value]
+        } else {
+            guard command.hasValue, !command.value.isEmpty else {
+                return .error(reason: .taskInvalid, message: "CommandInfo.value (the program to run) is empty")
+            }
+            executable = command.value
+            argv = command.arguments.isEmpty ? [command.value] : command.arguments
+        }
+        var environment = baseEnvironment
+        environment["MESOS_SANDBOX"] = sandbox
+        for (name, value) in await extraEnvironment() { environment[name] = value }
+        for variable in command.environment.variables {
+            switch variable.type {
+            case .value, .unknown:
+                environment[variable.name] = variable.value
+            case .secret:
+                guard variable.secret.type == .value, variable.secret.hasValue else {
+                    return .error(
+                        reason: .taskInvalid,
+                        message: "environment variable \(variable.name) is a secret reference the agent did not resolve")
+                }
+                environment[variable.name] = String(decoding: variable.secret.value.data, as: UTF8.self)
+            }
+        }
+        if let bad = environment.first(where: { $0.key.isEmpty || $0.key.contains("=") || $0.key.utf8.contains(0) || $0.value.utf8.contains(0) }) {
+            return .error(reason: .taskInvalid, message: "environment variable name '\(bad.key)' is not valid")
+        }
+        let output: TaskOutputFiles
+        do {
+            output = try TaskOutputFiles(sandbox: sandbox, taskID: task.taskID.value)
+        } catch {
+            return .launchFailed(reason: .containerLaunchFailed, message: "cannot create the task's log files: \(error)")
+        }
+        let child: ChildProcess
+        defer { output.close() }
+        do {
+            child = try ChildProcess.spawn(
+                SpawnRequest(
+                    executable: executable, arguments: argv,
+                    environment: environment.map { "\($0.key)=\($0.value)" }.sorted(),
+                    workingDirectory: sandbox,
+                    fileDescriptors: [(output.stdin, 0), (output.stdout, 1), (output.stderr, 2)]))
+        } catch {
+            return .launchFailed(reason: .containerLaunchFailed, message: "Failed to launch the command: \(error)")
+        }
+        await control.started()
+        let termination = await Self.wait(for: child, obeying: control)
+        // Whatever the task left behind in its process group goes with it.
+        child.signalGroup(SIGKILL)
+        switch termination {
+        case .exited(0):
+            return .succeeded(data: nil, message: "Command exited with status 0")
+        case .exited(let code):
+            return .failed(reason: .commandExecutorFailed, message: "Command exited with status \(code)")
+        case .signaled:
+            return .failed(reason: .commandExecutorFailed, message: "Command \(termination)")
+        }
+    }
+
+    /// Waits for `child`, turning stop requests into signals to its whole process group.
+    static func wait(for child: ChildProcess, obeying control: TaskControl) async -> Termination {
+        await withTaskGroup(of: Termination?.self) { group in
+            group.addTask { await child.wait() }
+            group.addTask {
+                for await request in control.stopRequests {
+                    child.signalGroup(request == .terminate ? SIGTERM : SIGKILL)
+                }
+                return nil
+            }
+            var result: Termination = .exited(-1)
+            for await value in group {
+                if let value {
+                    result = value
+                    group.cancelAll()
+                    break
+                }
+            }
+            return result
+        }
+    }
+}

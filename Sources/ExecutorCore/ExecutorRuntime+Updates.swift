@@ -1,0 +1,143 @@
+public import AgentConnection
+import Logging
+import MesosProto
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension ExecutorRuntime {
+    /// Turns a lifecycle report into a status update and queues it until acknowledged.
+    func record(_ report: TaskLifecycle.Report) {
+        var status = Mesos_V1_TaskStatus()
+        status.taskID.value = report.taskID
+        status.state = report.state
+        status.source = .executor
+        status.executorID.value = configuration.executorID
+        status.uuid = Self.uuidV4()
+        status.timestamp = Self.now()
+        if let reason = report.reason { status.reason = reason }
+        if let message = report.message { status.message = message }
+        if let data = report.data { status.data = .init(data) }
+        var update = Mesos_V1_Executor_Call.Update()
+        update.status = status
+        ledger.append(update)
+        logger.info(
+            "\(report.state.name)",
+            metadata: ["task": "\(report.taskID)", "message": "\(report.message ?? "")"])
+        senderWakeupContinuation.yield()
+    }
+
+    /// Sends queued updates whenever there are some and the executor is subscribed.
+    func senderLoop() async {
+        var backoff = Duration.milliseconds(50)
+        for await _ in senderWakeups {
+            while !Task.isCancelled {
+                let batch = takeSendable()
+                if batch.isEmpty { break }
+                var retry = false
+                await withTaskGroup(of: (Mesos_V1_Executor_Call.Update, AgentError?).self) { group in
+                    for update in batch {
+                        let call = makeCall(.update) { $0.update = update }
+                        let client = self.client
+                        group.addTask {
+                            do throws(AgentError) {
+                                try await client.send(call)
+                                return (update, nil)
+                            } catch {
+                                return (update, error)
+                            }
+                        }
+                    }
+                    for await (update, error) in group {
+                        retry = sent(update, error: error) || retry
+                    }
+                }
+                if retry {
+                    try? await Task.sleep(for: backoff)
+                    backoff = min(backoff * 2, .seconds(2))
+                } else {
+                    backoff = .milliseconds(50)
+                }
+            }
+        }
+    }
+
+    private func takeSendable() -> [Mesos_V1_Executor_Call.Update] {
+        guard case .subscribed = connection else { return [] }
+        return ledger.takeSendable(limit: 32)
+    }
+
+    /// Returns true when the update should be retried after a pause.
+    private func sent(_ update: Mesos_V1_Executor_Call.Update, error: AgentError?) -> Bool {
+        let uuid = [UInt8](update.status.uuid)
+        guard let error else {
+            ledger.accepted(uuid: uuid)
+            return false
+        }
+        if error.isRetryable {
+            logger.debug("update not accepted yet, will retry", metadata: ["error": "\(error)"])
+            ledger.retry(uuid: uuid)
+            return true
+        }
+        logger.error(
+            "agent refused a status update; it is dropped",
+            metadata: ["task": "\(update.status.taskID.value)", "error": "\(error)"])
+        _ = ledger.rejected(uuid: uuid)
+        finishIfShutDown(force: false)
+        return false
+    }
+
+    func makeCall(
+        _ type: Mesos_V1_Executor_Call.TypeEnum, _ fill: (inout Mesos_V1_Executor_Call) -> Void = { _ in }
+    ) -> Mesos_V1_Executor_Call {
+        var call = Mesos_V1_Executor_Call()
+        call.type = type
+        call.frameworkID.value = configuration.frameworkID
+        call.executorID.value = configuration.executorID
+        fill(&call)
+        return call
+    }
+
+    /// Sends an executor MESSAGE to the framework (best effort, retried while retryable).
+    public func sendMessage(_ data: [UInt8]) async throws(AgentError) {
+        let call = makeCall(.message) { $0.message.data = .init(data) }
+        try await client.send(call)
+    }
+
+    func heartbeatLoop() async {
+        while !Task.isCancelled {
+            do {
+                try await Task.sleep(for: heartbeatInterval)
+            } catch {
+                return
+            }
+            guard case .subscribed = connection else { continue }
+            do {
+                try await client.send(makeCall(.heartbeat))
+            } catch {
+                logger.debug("heartbeat failed", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    static func uuidV4() -> Data {
+        var bytes = [UInt8](repeating: 0, count: 16)
+        var generator = SystemRandomNumberGenerator()
+        for index in bytes.indices { bytes[index] = generator.next() }
+        bytes[6] = (bytes[6] & 0x0f) | 0x40
+        bytes[8] = (bytes[8] & 0x3f) | 0x80
+        return Data(bytes)
+    }
+
+    static func now() -> Double {
+        var spec = timespec()
+        clock_gettime(CLOCK_REALTIME, &spec)
+        return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
+    }
+}

@@ -1,0 +1,223 @@
+public import AgentConnection
+public import Logging
+public import MesosProto
+import MesosCodec
+
+/// The one owner of the executor's state: tasks, unacknowledged updates, the connection.
+///
+/// `run()` drives everything as child tasks of one task group — the subscription, the update
+/// sender, heartbeats, every running task and every kill timer — and returns the exit code.
+public actor ExecutorRuntime {
+    enum Connection: Sendable {
+        case connecting(everSubscribed: Bool)
+        case subscribed
+    }
+
+    let configuration: Configuration
+    let client: AgentClient
+    let runner: any TaskRunner
+    let logger: Logger
+    let heartbeatInterval: Duration
+
+    var lifecycle = TaskLifecycle()
+    var ledger = UpdateLedger()
+    var connection = Connection.connecting(everSubscribed: false)
+    var disconnectedSince: ContinuousClock.Instant?
+    var controls: [String: TaskControl] = [:]
+    var shutdownDeadline: ContinuousClock.Instant?
+    var exitCode: Int32 = 0
+    var finished = false
+    var frameworkInfo: Mesos_V1_FrameworkInfo?
+    /// Extra handler for framework messages (mini-task batches); nil logs and drops them.
+    var messageHandler: (@Sendable (_ data: [UInt8]) async -> Void)?
+
+    private let work: AsyncStream<@Sendable () async -> Void>
+    private let workContinuation: AsyncStream<@Sendable () async -> Void>.Continuation
+    let senderWakeups: AsyncStream<Void>
+    let senderWakeupContinuation: AsyncStream<Void>.Continuation
+
+    public init(
+        configuration: Configuration, client: AgentClient, runner: any TaskRunner, logger: Logger,
+        heartbeatInterval: Duration = .seconds(30 * 60)
+    ) {
+        self.configuration = configuration
+        self.client = client
+        self.runner = runner
+        self.logger = logger
+        self.heartbeatInterval = heartbeatInterval
+        (work, workContinuation) = AsyncStream.makeStream(of: (@Sendable () async -> Void).self)
+        (senderWakeups, senderWakeupContinuation) = AsyncStream.makeStream(
+            of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// Runs the executor until it shuts down; returns the process exit code.
+    public func run() async -> Int32 {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.connectionLoop() }
+            group.addTask { await self.senderLoop() }
+            group.addTask { await self.heartbeatLoop() }
+            for await item in work {
+                group.addTask { await item() }
+            }
+            group.cancelAll()
+        }
+        senderWakeupContinuation.finish()
+        return exitCode
+    }
+
+    /// Begins a graceful shutdown (SHUTDOWN event, SIGTERM, lost agent): every task is killed
+    /// within the shutdown grace period, terminal updates are sent and their ACKs awaited (bounded).
+    public func shutdown(because why: String) {
+        guard shutdownDeadline == nil, !finished else { return }
+        let grace = configuration.shutdownGracePeriod
+        let deadline = ContinuousClock.now + grace
+        shutdownDeadline = deadline
+        logger.info("shutting down", metadata: ["why": "\(why)", "tasks": "\(lifecycle.activeTaskIDs.count)"])
+        // Leave time after the kill for the terminal updates to reach the agent before it
+        // destroys the container (Mesos's command executor keeps 2 s of a 5 s grace).
+        let killGrace = grace > .seconds(3) ? grace - .seconds(2) : grace / 2
+        perform(lifecycle.killAll(grace: killGrace, because: why))
+        let ackWait = deadline - .milliseconds(250)
+        schedule {
+            try? await Task.sleep(until: ackWait, clock: .continuous)
+            await self.finishIfShutDown(force: true)
+        }
+        finishIfShutDown(force: false)
+    }
+
+    func finishIfShutDown(force: Bool) {
+        guard shutdownDeadline != nil, !finished else { return }
+        let tasksDone = lifecycle.activeTaskIDs.isEmpty
+        let updatesSettled: Bool
+        if case .subscribed = connection { updatesSettled = ledger.isEmpty } else { updatesSettled = true }
+        if force {
+            if !tasksDone || !updatesSettled {
+                logger.warning(
+                    "shutdown grace period over",
+                    metadata: [
+                        "active tasks": "\(lifecycle.activeTaskIDs)", "unacknowledged updates": "\(ledger.count)",
+                    ])
+            }
+            for id in lifecycle.activeTaskIDs { controls[id]?.request(.forceKill) }
+            finish(exitCode: exitCode)
+        } else if tasksDone && updatesSettled {
+            finish(exitCode: exitCode)
+        }
+    }
+
+    func finish(exitCode code: Int32) {
+        guard !finished else { return }
+        finished = true
+        exitCode = code
+        workContinuation.finish()
+    }
+
+    /// Runs `body` as a child task of `run()`'s task group.
+    func schedule(_ body: @escaping @Sendable () async -> Void) {
+        workContinuation.yield(body)
+    }
+
+    // MARK: Events
+
+    func handle(_ event: Mesos_V1_Executor_Event) async {
+        switch event.type {
+        case .subscribed:
+            let subscribed = event.subscribed
+            frameworkInfo = subscribed.frameworkInfo
+            lifecycle.killingStateAllowed = subscribed.frameworkInfo.capabilities.contains { $0.type == .taskKillingState }
+            logger.info(
+                "subscribed",
+                metadata: [
+                    "agent": "\(subscribed.agentInfo.hostname)", "container": "\(subscribed.containerID.value)",
+                    "framework": "\(subscribed.frameworkInfo.name)",
+                ])
+        case .launch:
+            logger.info("launch", metadata: ["task": "\(event.launch.task.taskID.value)"])
+            perform(lifecycle.launch(event.launch.task))
+        case .launchGroup:
+            let tasks = event.launchGroup.taskGroup.tasks
+            logger.info("launch group", metadata: ["tasks": "\(tasks.map(\.taskID.value))"])
+            perform(lifecycle.launchGroup(tasks))
+        case .kill:
+            let id = event.kill.taskID.value
+            if lifecycle.task(id) == nil {
+                logger.warning("KILL for unknown task ignored", metadata: ["task": "\(id)"])
+            } else if !lifecycle.isActive(id) {
+                logger.info("KILL for a task that already ended ignored", metadata: ["task": "\(id)"])
+            }
+            logger.info("kill", metadata: ["task": "\(id)"])
+            perform(lifecycle.kill(id, policy: event.kill.hasKillPolicy ? event.kill.killPolicy : nil))
+        case .acknowledged:
+            let uuid = [UInt8](event.acknowledged.uuid)
+            if ledger.acknowledged(uuid: uuid) == nil {
+                logger.warning(
+                    "ACKNOWLEDGED for an unknown update", metadata: ["task": "\(event.acknowledged.taskID.value)"])
+            }
+            lifecycle.acknowledged(event.acknowledged.taskID.value)
+            finishIfShutDown(force: false)
+        case .message:
+            if let messageHandler {
+                let data = [UInt8](event.message.data)
+                schedule { await messageHandler(data) }
+            } else {
+                logger.info("framework message ignored", metadata: ["bytes": "\(event.message.data.count)"])
+            }
+        case .error:
+            logger.error("agent reported an error", metadata: ["message": "\(event.error.message)"])
+        case .shutdown:
+            shutdown(because: "SHUTDOWN from the agent")
+        case .heartbeat:
+            logger.debug("heartbeat")
+        case .unknown:
+            logger.warning("event of unknown type ignored", metadata: ["type": "\(event.type.rawValue)"])
+        }
+    }
+
+    // MARK: Actions
+
+    func perform(_ actions: [TaskLifecycle.Action]) {
+        for action in actions {
+            switch action {
+            case .report(let report):
+                record(report)
+            case .start(let id):
+                guard let task = lifecycle.task(id) else { continue }
+                startTask(task)
+            case .terminate(let id, let grace):
+                controls[id]?.request(.terminate)
+                schedule {
+                    try? await Task.sleep(for: grace)
+                    await self.graceExpired(id)
+                }
+            case .forceKill(let id):
+                controls[id]?.request(.forceKill)
+            }
+        }
+    }
+
+    private func startTask(_ task: Mesos_V1_TaskInfo) {
+        let id = task.taskID.value
+        let control = TaskControl(onStarted: { [weak self] in await self?.taskStarted(id) })
+        controls[id] = control
+        let runner = self.runner
+        schedule {
+            let outcome = await runner.run(task, control: control)
+            control.finish()
+            await self.taskEnded(id, outcome)
+        }
+    }
+
+    func taskStarted(_ id: String) {
+        perform(lifecycle.started(id))
+    }
+
+    func taskEnded(_ id: String, _ outcome: TaskOutcome) {
+        controls[id] = nil
+        perform(lifecycle.ended(id, outcome))
+        finishIfShutDown(force: false)
+    }
+
+    func graceExpired(_ id: String) {
+        perform(lifecycle.graceExpired(id))
+    }
+}

@@ -1,0 +1,233 @@
+public import MesosProto
+
+/// The pure state machine of every task this executor runs: it takes what happened and returns
+/// what to do. No I/O, no clocks: the runtime performs the actions and feeds back the results.
+public struct TaskLifecycle: Sendable {
+    /// Whether TASK_KILLING may be sent (framework capability TASK_KILLING_STATE).
+    public var killingStateAllowed = false
+    /// The grace period when neither the KILL nor the task carries a kill policy.
+    public let defaultKillGrace: Duration
+
+    public enum Action: Sendable, Equatable {
+        /// Send a status update for the task.
+        case report(Report)
+        /// Start running the task (spawn its process or hand it to a worker).
+        case start(taskID: String)
+        /// Ask the task to stop (SIGTERM to its process tree / cancel a closure); escalate after `grace`.
+        case terminate(taskID: String, grace: Duration)
+        /// Stop the task now (SIGKILL to its process tree / kill its worker).
+        case forceKill(taskID: String)
+    }
+
+    /// The content of one status update; the runtime adds uuid, source, ids and timestamp.
+    public struct Report: Sendable, Equatable {
+        public var taskID: String
+        public var state: Mesos_V1_TaskState
+        public var reason: Mesos_V1_TaskStatus.Reason?
+        public var message: String?
+        public var data: [UInt8]?
+    }
+
+    enum Phase: Sendable, Equatable {
+        case launching
+        case running
+        case killing(escalated: Bool)
+        case terminal(Mesos_V1_TaskState)
+    }
+
+    struct Record: Sendable {
+        var info: Mesos_V1_TaskInfo
+        var phase: Phase
+        var killCause: KillCause?
+        var grace: Duration?
+        var group: Int?
+        var acknowledged = false
+    }
+
+    private(set) var records: [String: Record] = [:]
+    private var order: [String] = []
+    private var nextGroup = 0
+
+    public init(defaultKillGrace: Duration = .seconds(3)) {
+        self.defaultKillGrace = defaultKillGrace
+    }
+
+    // MARK: Queries
+
+    /// Ids of tasks that have not reached a terminal state, in launch order.
+    public var activeTaskIDs: [String] {
+        order.filter { id in
+            if case .terminal = records[id]?.phase { return false }
+            return records[id] != nil
+        }
+    }
+
+    /// Tasks launched whose updates the agent has not acknowledged even once (for SUBSCRIBE).
+    public var unacknowledgedTasks: [Mesos_V1_TaskInfo] {
+        order.compactMap { records[$0] }.filter { !$0.acknowledged }.map(\.info)
+    }
+
+    public func task(_ id: String) -> Mesos_V1_TaskInfo? { records[id]?.info }
+
+    public func isActive(_ id: String) -> Bool {
+        guard let phase = records[id]?.phase else { return false }
+        if case .terminal = phase { return false }
+        return true
+    }
+
+    public func terminalState(of id: String) -> Mesos_V1_TaskState? {
+        if case .terminal(let state) = records[id]?.phase { return state }
+        return nil
+    }
+
+    // MARK: Inputs
+
+    /// A LAUNCH. Validation failures end the task with TASK_ERROR; a valid task starts.
+    public mutating func launch(_ task: Mesos_V1_TaskInfo) -> [Action] {
+        launch([task], grouped: false)
+    }
+
+    /// A LAUNCH_GROUP: every task starts; when one fails or is killed, the rest are killed.
+    public mutating func launchGroup(_ tasks: [Mesos_V1_TaskInfo]) -> [Action] {
+        launch(tasks, grouped: true)
+    }
+
+    private mutating func launch(_ tasks: [Mesos_V1_TaskInfo], grouped: Bool) -> [Action] {
+        var actions: [Action] = []
+        let group = grouped ? nextGroup : nil
+        if grouped { nextGroup += 1 }
+        for task in tasks {
+            let id = task.taskID.value
+            if records[id] != nil {
+                actions += refuseDuplicate(task)
+                continue
+            }
+            records[id] = Record(info: task, phase: .launching, group: group)
+            order.append(id)
+            actions.append(.report(Report(taskID: id, state: .taskStarting)))
+            actions.append(.start(taskID: id))
+        }
+        return actions
+    }
+
+    private mutating func refuseDuplicate(_ task: Mesos_V1_TaskInfo) -> [Action] {
+        let id = task.taskID.value
+        // The agent tracks tasks by id, so the refusal below ends the id in Mesos's eyes: a task
+        // still running under it would be invisible to the scheduler, so it is stopped too.
+        var actions: [Action] = []
+        if isActive(id) {
+            records[id]?.killCause = .duplicateLaunch
+            records[id]?.phase = .terminal(.taskError)
+            actions.append(.forceKill(taskID: id))
+        }
+        actions.append(
+            .report(
+                Report(
+                    taskID: id, state: .taskError, reason: .taskInvalid,
+                    message: "duplicate task id '\(id)': a task with this id was already launched on this executor")))
+        return actions
+    }
+
+    /// The task's process (or closure) is running.
+    public mutating func started(_ id: String) -> [Action] {
+        guard let record = records[id], record.phase == .launching else { return [] }
+        records[id]?.phase = .running
+        return [.report(Report(taskID: id, state: .taskRunning))]
+    }
+
+    /// The task ended (or could not start); `outcome` is what its runner saw.
+    public mutating func ended(_ id: String, _ outcome: TaskOutcome) -> [Action] {
+        guard let record = records[id] else { return [] }
+        if case .terminal = record.phase { return [] }
+        let report: Report
+        if let cause = record.killCause {
+            var text = cause.text
+            if case .killing(escalated: true) = record.phase {
+                text += " (SIGKILL after the \(format(record.grace ?? .zero)) grace period)"
+            }
+            report = Report(
+                taskID: id, state: .taskKilled, reason: killReason(cause),
+                message: "Task \(text); \(outcome.summary)")
+        } else {
+            switch outcome {
+            case .succeeded(let data, let message):
+                report = Report(taskID: id, state: .taskFinished, message: message, data: data)
+            case .failed(let reason, let message), .launchFailed(let reason, let message):
+                report = Report(taskID: id, state: .taskFailed, reason: reason, message: message)
+            case .error(let reason, let message):
+                report = Report(taskID: id, state: .taskError, reason: reason, message: message)
+            }
+        }
+        records[id]?.phase = .terminal(report.state)
+        var actions: [Action] = [.report(report)]
+        if let group = record.group, report.state != .taskFinished {
+            for other in order where other != id && records[other]?.group == group && isActive(other) {
+                actions += kill(other, cause: .groupMember(taskID: id, state: report.state), grace: nil)
+            }
+        }
+        return actions
+    }
+
+    /// A KILL event. Unknown and finished tasks are left alone (as Mesos's executors do);
+    /// a repeated KILL can only shorten the grace period.
+    public mutating func kill(_ id: String, policy: Mesos_V1_KillPolicy?) -> [Action] {
+        let grace = policy.flatMap { $0.hasGracePeriod ? Duration.nanoseconds($0.gracePeriod.nanoseconds) : nil }
+        return kill(id, cause: .framework, grace: grace)
+    }
+
+    /// SHUTDOWN (or a lost agent): every active task is asked to stop within `grace`.
+    public mutating func killAll(grace: Duration, because why: String) -> [Action] {
+        activeTaskIDs.flatMap { kill($0, cause: .shutdown(why), grace: grace) }
+    }
+
+    /// The grace period of a task being killed ran out.
+    public mutating func graceExpired(_ id: String) -> [Action] {
+        guard case .killing(escalated: false) = records[id]?.phase else { return [] }
+        records[id]?.phase = .killing(escalated: true)
+        return [.forceKill(taskID: id)]
+    }
+
+    /// The agent acknowledged an update of this task.
+    public mutating func acknowledged(_ id: String) {
+        records[id]?.acknowledged = true
+    }
+
+    private mutating func kill(_ id: String, cause: KillCause, grace requested: Duration?) -> [Action] {
+        guard let record = records[id] else { return [] }
+        let taskGrace = record.info.killPolicy.hasGracePeriod
+            ? Duration.nanoseconds(record.info.killPolicy.gracePeriod.nanoseconds) : nil
+        let grace = max(.zero, requested ?? taskGrace ?? defaultKillGrace)
+        switch record.phase {
+        case .terminal, .killing(escalated: true):
+            return []
+        case .killing(escalated: false):
+            guard let current = record.grace, grace < current else { return [] }
+            records[id]?.grace = grace
+            return [.terminate(taskID: id, grace: grace)]
+        case .launching, .running:
+            records[id]?.killCause = cause
+            records[id]?.grace = grace
+            records[id]?.phase = .killing(escalated: false)
+            var actions: [Action] = []
+            if killingStateAllowed {
+                actions.append(.report(Report(taskID: id, state: .taskKilling, message: "Task \(cause.text)")))
+            }
+            actions.append(.terminate(taskID: id, grace: grace))
+            return actions
+        }
+    }
+
+    private func killReason(_ cause: KillCause) -> Mesos_V1_TaskStatus.Reason? {
+        switch cause {
+        case .framework: return nil
+        case .groupMember: return .taskGroupInvalid
+        case .shutdown: return .executorTerminated
+        case .duplicateLaunch: return .taskInvalid
+        }
+    }
+
+    private func format(_ duration: Duration) -> String {
+        let ms = duration.nanosecondsCount / 1_000_000
+        return ms % 1000 == 0 ? "\(ms / 1000)s" : "\(ms)ms"
+    }
+}

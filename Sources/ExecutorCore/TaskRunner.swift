@@ -1,0 +1,35 @@
+public import MesosProto
+
+/// Runs one kind of task (command, closure) from start to end.
+public protocol TaskRunner: Sendable {
+    /// Runs `task` to its end and says how it ended. Calls `control.started()` once the task is
+    /// running, and obeys the stop requests that arrive on `control.stopRequests`.
+    func run(_ task: Mesos_V1_TaskInfo, control: TaskControl) async -> TaskOutcome
+}
+
+/// What the executor asks of a running task.
+public enum StopRequest: Sendable, Equatable {
+    /// Ask politely: SIGTERM to the process tree, or cancel the closure.
+    case terminate
+    /// Stop now: SIGKILL to the process tree, or kill the worker.
+    case forceKill
+}
+
+/// The channel between the runtime and one running task.
+public struct TaskControl: Sendable {
+    /// Stop requests, in order. Finishes when the task's run is over.
+    public let stopRequests: AsyncStream<StopRequest>
+    let requestContinuation: AsyncStream<StopRequest>.Continuation
+    private let onStarted: @Sendable () async -> Void
+
+    init(onStarted: @escaping @Sendable () async -> Void) {
+        (stopRequests, requestContinuation) = AsyncStream.makeStream(of: StopRequest.self)
+        self.onStarted = onStarted
+    }
+
+    /// Tells the executor the task is running (it reports TASK_RUNNING).
+    public func started() async { await onStarted() }
+
+    func request(_ stop: StopRequest) { requestContinuation.yield(stop) }
+    func finish() { requestContinuation.finish() }
+}
