@@ -101,7 +101,18 @@ let package = Package(
         ),
         .testTarget(
             name: "MesosCodecTests",
-            dependencies: ["MesosCodec", "MesosProto", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "MesosCodec", "MesosProto", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ExecutorCoreTests",
+            dependencies: [
+                "ExecutorCore", "MesosProto", "MesosCodec", "ProcessSupervision", "AgentConnection",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

@@ -26,6 +26,17 @@ public struct TaskLifecycle: Sendable {
         public var reason: Mesos_V1_TaskStatus.Reason?
         public var message: String?
         public var data: [UInt8]?
+
+        public init(
+            taskID: String, state: Mesos_V1_TaskState, reason: Mesos_V1_TaskStatus.Reason? = nil,
+            message: String? = nil, data: [UInt8]? = nil
+        ) {
+            self.taskID = taskID
+            self.state = state
+            self.reason = reason
+            self.message = message
+            self.data = data
+        }
     }
 
     enum Phase: Sendable, Equatable {

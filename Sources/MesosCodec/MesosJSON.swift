@@ -31,9 +31,12 @@ public enum MesosJSON {
 
     /// Decodes Mesos JSON into `M`, rejecting text that misses a required field.
     public static func decode<M: Message>(_ type: M.Type, from bytes: some Collection<UInt8>) throws -> M {
+        let document = try JSONValue.parse(bytes)
+        let normalizer = MesosJSONNormalizer(schema: .shared)
+        let normalized = try normalizer.normalize(document, message: "." + M.protoMessageName, path: "")
         let message: M
         do {
-            message = try M(jsonUTF8Bytes: Array(bytes), options: decodingOptions)
+            message = try M(jsonUTF8Bytes: normalized.serialized(), options: decodingOptions)
         } catch {
             throw CodecError.malformedJSON("not a valid \(M.protoMessageName): \(error)")
         }
