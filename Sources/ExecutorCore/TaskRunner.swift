@@ -22,7 +22,8 @@ public struct TaskControl: Sendable {
     let requestContinuation: AsyncStream<StopRequest>.Continuation
     private let onStarted: @Sendable () async -> Void
 
-    init(onStarted: @escaping @Sendable () async -> Void) {
+    /// A control whose `started()` calls `onStarted`.
+    public init(onStarted: @escaping @Sendable () async -> Void) {
         (stopRequests, requestContinuation) = AsyncStream.makeStream(of: StopRequest.self)
         self.onStarted = onStarted
     }
@@ -30,6 +31,8 @@ public struct TaskControl: Sendable {
     /// Tells the executor the task is running (it reports TASK_RUNNING).
     public func started() async { await onStarted() }
 
-    func request(_ stop: StopRequest) { requestContinuation.yield(stop) }
-    func finish() { requestContinuation.finish() }
+    /// Delivers a stop request to the running task.
+    public func request(_ stop: StopRequest) { requestContinuation.yield(stop) }
+    /// Ends the request stream once the task's run is over.
+    public func finish() { requestContinuation.finish() }
 }

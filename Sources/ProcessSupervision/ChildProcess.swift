@@ -116,3 +116,16 @@ private func withCStringArray<R>(_ strings: [String], _ body: (UnsafePointer<Uns
     defer { for pointer in pointers { free(pointer) } }
     return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
 }
+
+/// Observing processes that are not our children (grandchildren reparented to init, say).
+public enum ProcessObservation {
+    /// Waits until `pid` has exited (it may be a zombie of another parent), up to `timeoutMilliseconds`.
+    /// Returns false if it still runs then. Blocks the calling thread; meant for tests and tools.
+    public static func waitForExit(of pid: Int32, timeoutMilliseconds: Int32) -> Bool {
+        let fd = cps_pidfd_open(pid)
+        if fd < 0 { return errno == ESRCH }
+        defer { close(fd) }
+        var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        return poll(&entry, 1, timeoutMilliseconds) == 1
+    }
+}

@@ -1,0 +1,166 @@
+import ExecutorCore
+import ProcessSupervision
+import MesosProto
+import XCTest
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Real processes: the command runner against /bin/sh.
+final class CommandTaskRunnerTests: XCTestCase {
+    private var sandbox = ""
+
+    override func setUp() async throws {
+        var template = Array("/tmp/sme-sandbox-XXXXXX".utf8CString)
+        guard let path = mkdtemp(&template) else { throw XCTSkip("mkdtemp failed") }
+        sandbox = String(cString: path)
+    }
+
+    override func tearDown() async throws {
+        _ = sandbox.withCString { path in
+            // Best effort: the tests only create a handful of small files.
+            system("rm -rf '\(String(cString: path))'")
+        }
+    }
+
+    private func task(_ id: String, shell: String? = nil, argv: [String]? = nil, env: [String: String] = [:])
+        -> Mesos_V1_TaskInfo
+    {
+        var task = Mesos_V1_TaskInfo()
+        task.name = id
+        task.taskID.value = id
+        task.agentID.value = "agent"
+        if let shell { task.command.value = shell }
+        if let argv {
+            task.command.shell = false
+            task.command.value = argv[0]
+            task.command.arguments = argv
+        }
+        for (name, value) in env.sorted(by: { $0.key < $1.key }) {
+            var variable = Mesos_V1_Environment.Variable()
+            variable.name = name
+            variable.value = value
+            task.command.environment.variables.append(variable)
+        }
+        return task
+    }
+
+    private func runner() -> CommandTaskRunner {
+        CommandTaskRunner(baseEnvironment: ["PATH": "/usr/bin:/bin", "FROM_EXECUTOR": "yes"], sandbox: sandbox)
+    }
+
+    private func read(_ path: String) -> String {
+        guard let file = fopen(path, "r") else { return "" }
+        defer { fclose(file) }
+        var result = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = fread(&buffer, 1, buffer.count, file)
+            if count <= 0 { break }
+            result += buffer[0..<count]
+        }
+        return String(decoding: result, as: UTF8.self)
+    }
+
+    func testShellCommandRunsInSandboxWithEnvironment() async throws {
+        let control = TestControl()
+        let outcome = await runner().run(
+            task("env", shell: "pwd; echo $FROM_EXECUTOR $FROM_TASK $MESOS_SANDBOX; echo oops >&2", env: ["FROM_TASK": "t"]),
+            control: control.control)
+        XCTAssertEqual(outcome, .succeeded(data: nil, message: "Command exited with status 0"))
+        XCTAssertEqual(read("\(sandbox)/tasks/env/stdout"), "\(sandbox)\nyes t \(sandbox)\n")
+        XCTAssertEqual(read("\(sandbox)/tasks/env/stderr"), "oops\n")
+        XCTAssertTrue(control.startedCalled)
+    }
+
+    func testArgvCommandAndExitCodes() async {
+        let outcome = await runner().run(task("argv", argv: ["/bin/sh", "-c", "exit 3"]), control: TestControl().control)
+        XCTAssertEqual(outcome, .failed(reason: .commandExecutorFailed, message: "Command exited with status 3"))
+        let signaled = await runner().run(task("sig", shell: "kill -SEGV $$"), control: TestControl().control)
+        XCTAssertEqual(
+            signaled, .failed(reason: .commandExecutorFailed, message: "Command terminated by signal SIGSEGV (11)"))
+    }
+
+    func testProgramThatCannotStart() async {
+        let outcome = await runner().run(task("missing", argv: ["/nonexistent/program"]), control: TestControl().control)
+        guard case .launchFailed(let reason, let message) = outcome else { return XCTFail("\(outcome)") }
+        XCTAssertEqual(reason, .containerLaunchFailed)
+        XCTAssertTrue(message.contains("/nonexistent/program") && message.contains("No such file"), message)
+    }
+
+    func testEmptyCommandIsInvalid() async {
+        let outcome = await runner().run(task("empty"), control: TestControl().control)
+        XCTAssertEqual(outcome, .error(reason: .taskInvalid, message: "CommandInfo.value is empty: nothing to run"))
+    }
+
+    /// A task that ignores SIGTERM, with a child that ignores it too: SIGKILL ends the whole tree.
+    func testForceKillEndsTheWholeProcessTree() async throws {
+        let control = TestControl()
+        let script = "trap '' TERM; sleep 300 & echo $! > child.pid; echo ready > ready; wait"
+        mkfifo("\(sandbox)/ready", 0o644)
+        let runner = runner()
+        let stubborn = task("stubborn", shell: script)
+        async let outcome = runner.run(stubborn, control: control.control)
+        await waitForFIFO("\(sandbox)/ready")
+        control.send(.terminate)
+        control.send(.forceKill)
+        let result = await outcome
+        XCTAssertEqual(result, .failed(reason: .commandExecutorFailed, message: "Command terminated by signal SIGKILL (9)"))
+        let childPID = Int32(read("\(sandbox)/child.pid").trimmingCharacters(in: .whitespacesAndNewlines))!
+        // The grandchild was in the task's process group, so it dies with it.
+        XCTAssertTrue(ProcessObservation.waitForExit(of: childPID, timeoutMilliseconds: 10_000), "child \(childPID) survived")
+    }
+
+    func testTerminateReachesAPoliteTask() async throws {
+        let control = TestControl()
+        mkfifo("\(sandbox)/ready", 0o644)
+        let runner = runner()
+        let polite = task("polite", shell: "echo ready > ready; exec sleep 300")
+        async let outcome = runner.run(polite, control: control.control)
+        await waitForFIFO("\(sandbox)/ready")
+        control.send(.terminate)
+        let result = await outcome
+        XCTAssertEqual(result, .failed(reason: .commandExecutorFailed, message: "Command terminated by signal SIGTERM (15)"))
+    }
+
+}
+
+/// Records what a runner tells the runtime, and lets a test send stop requests.
+final class TestControl: Sendable {
+    private let box = StartedBox()
+    let control: TaskControl
+
+    init() {
+        let box = self.box
+        control = TaskControl { box.mark() }
+    }
+
+    var startedCalled: Bool { box.value }
+    func send(_ request: StopRequest) { control.request(request) }
+}
+
+final class StartedBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var flag = false
+    func mark() { lock.withLock { flag = true } }
+    var value: Bool { lock.withLock { flag } }
+}
+
+/// Blocks (off the cooperative pool) until a task writes a line into the FIFO at `path`.
+func waitForFIFO(_ path: String) async {
+    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+        DispatchQueue.global().async {
+            let fd = open(path, O_RDONLY)
+            var byte: UInt8 = 0
+            if fd >= 0 {
+                _ = read(fd, &byte, 1)
+                close(fd)
+            }
+            continuation.resume()
+        }
+    }
+}
+
+import Dispatch
+import Foundation
