@@ -100,6 +100,17 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "LocalAgentTests",
+            dependencies: [
+                "LocalAgent",
+                "MesosCodec",
+                "MesosProto",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "MesosCodecTests",
             dependencies: [
                 "MesosCodec", "MesosProto", .product(name: "NIOCore", package: "swift-nio"),

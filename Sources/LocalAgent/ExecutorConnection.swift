@@ -1,0 +1,146 @@
+import MesosCodec
+import NIOCore
+import NIOHTTP1
+
+/// The I/O of one listener and its connections; every decision is the agent's.
+enum ExecutorConnection {
+    /// Accepts connections until the listener closes (agent down) or the task is cancelled, then
+    /// drops every connection it accepted.
+    static func serve(_ listener: Listener, agent: LocalAgent) async {
+        do {
+            try await listener.executeThenClose { inbound in
+                try await withThrowingDiscardingTaskGroup { group in
+                    for try await connection in inbound {
+                        group.addTask { await serve(connection, agent: agent) }
+                    }
+                    group.cancelAll()
+                }
+            }
+        } catch {
+            // Closed because the agent went down or stopped; nothing to report.
+        }
+    }
+
+    private static func serve(_ connection: ConnectionChannel, agent: LocalAgent) async {
+        guard let id = await agent.register(connection.channel) else {
+            try? await connection.channel.close()
+            return
+        }
+        do {
+            try await connection.executeThenClose { inbound, outbound in
+                try await withThrowingDiscardingTaskGroup { group in
+                    var stream: Int?
+                    do {
+                        stream = try await answerRequests(inbound, outbound, connection: id, agent: agent) {
+                            number, events in
+                            group.addTask { await pump(events, outbound, channel: connection.channel) }
+                            group.addTask { await heartbeats(number, agent: agent) }
+                        }
+                    } catch {
+                        // Reset by the peer, or closed by the agent: either way the connection is over.
+                    }
+                    group.cancelAll()
+                    if let stream { await agent.streamClosedByPeer(stream) }
+                }
+            }
+        } catch {
+            // Already closed.
+        }
+        await agent.unregister(id)
+    }
+
+    /// Answers requests in order until the connection ends; once a SUBSCRIBE stream starts, later
+    /// requests are reported and never answered. Returns the stream number, if one was opened.
+    private static func answerRequests(
+        _ inbound: NIOAsyncChannelInboundStream<HTTPServerRequestPart>,
+        _ outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>,
+        connection: Int,
+        agent: LocalAgent,
+        startStream: (Int, AsyncStream<StreamCommand>) -> Void
+    ) async throws -> Int? {
+        var head: HTTPRequestHead?
+        var body = ByteBuffer()
+        var stream: Int?
+        for try await part in inbound {
+            if let stream {
+                if case .head(let extra) = part {
+                    await agent.requestOnSubscribeConnection(stream, method: extra.method.rawValue, uri: extra.uri)
+                }
+                continue
+            }
+            switch part {
+            case .head(let requestHead):
+                head = requestHead
+                body.clear()
+            case .body(var chunk):
+                body.writeBuffer(&chunk)
+            case .end:
+                guard let requestHead = head else { continue }
+                head = nil
+                let request = ExecutorRequest(
+                    method: requestHead.method,
+                    uri: requestHead.uri,
+                    headers: requestHead.headers,
+                    body: Array(body.readableBytesView)
+                )
+                switch await agent.handle(request, connection: connection) {
+                case .close:
+                    return nil
+                case .response(let response):
+                    try await outbound.write(contentsOf: parts(of: response, for: requestHead))
+                    if !requestHead.isKeepAlive { return nil }
+                case .stream(let number, let encoding, let events):
+                    var headers = HTTPHeaders()
+                    headers.add(name: "Content-Type", value: encoding.contentType)
+                    headers.add(name: "Transfer-Encoding", value: "chunked")
+                    try await outbound.write(.head(HTTPResponseHead(version: requestHead.version, status: .ok, headers: headers)))
+                    stream = number
+                    startStream(number, events)
+                }
+            }
+        }
+        return stream
+    }
+
+    private static func parts(of response: AgentResponse, for request: HTTPRequestHead) -> [HTTPServerResponsePart] {
+        var headers = response.headers
+        headers.replaceOrAdd(name: "Content-Length", value: String(response.body.utf8.count))
+        if !request.isKeepAlive { headers.replaceOrAdd(name: "Connection", value: "close") }
+        var parts: [HTTPServerResponsePart] = [
+            .head(HTTPResponseHead(version: request.version, status: response.status, headers: headers))
+        ]
+        if !response.body.isEmpty { parts.append(.body(.byteBuffer(ByteBuffer(string: response.body)))) }
+        parts.append(.end(nil))
+        return parts
+    }
+
+    /// Writes a stream's records; after a clean finish, the terminating chunk and then the close.
+    private static func pump(
+        _ events: AsyncStream<StreamCommand>,
+        _ outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>,
+        channel: any Channel
+    ) async {
+        do {
+            for await command in events {
+                switch command {
+                case .record(let record):
+                    try await outbound.write(.body(.byteBuffer(record)))
+                case .finish:
+                    try await outbound.write(.end(nil))
+                    try await channel.close()
+                    return
+                }
+            }
+        } catch {
+            // The peer went away; events sent to a dead stream are lost, as with the real agent.
+        }
+    }
+
+    private static func heartbeats(_ stream: Int, agent: LocalAgent) async {
+        let interval = agent.configuration.heartbeatInterval
+        while true {
+            do { try await Task.sleep(for: interval) } catch { return }
+            guard await agent.heartbeat(stream) else { return }
+        }
+    }
+}

@@ -1,0 +1,231 @@
+import MesosCodec
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// How a restarted agent comes back (spec §8).
+public struct RestartPlan: Sendable {
+    /// Listen again right away; otherwise stay down until ``LocalAgent/comeBack()``.
+    public var comeBack: Bool
+    /// Skip the 503-to-everything phase; otherwise wait for ``LocalAgent/recoverContainerizer(window:)``.
+    public var recoverContainerizer: Bool
+    /// The RECOVERING window once the containerizer is recovered.
+    public var window: RecoveryWindow
+
+    public init(comeBack: Bool, recoverContainerizer: Bool, window: RecoveryWindow = .configured) {
+        self.comeBack = comeBack
+        self.recoverContainerizer = recoverContainerizer
+        self.window = window
+    }
+
+    /// Stays down until the test says otherwise.
+    public static let manual = RestartPlan(comeBack: false, recoverContainerizer: false)
+    /// Comes straight back, containerizer recovered, RECOVERING for the configured timeout.
+    public static let immediately = RestartPlan(comeBack: true, recoverContainerizer: true)
+}
+
+/// How long a restarted agent stays RECOVERING (UPDATE and MESSAGE get 503).
+public enum RecoveryWindow: Sendable, Hashable {
+    /// `reregistrationTimeout` from the configuration, like `--executor_reregistration_timeout`.
+    case configured
+    case duration(Duration)
+    /// Until ``LocalAgent/endRecovery()``.
+    case untilEnded
+}
+
+extension LocalAgent {
+    /// Starts listening on the configured host and port (and unix socket, if any).
+    public func bind() async throws {
+        guard listeners.isEmpty, machine.observed.phase != .down else {
+            throw LocalAgentError.invalidState("already listening")
+        }
+        try await listen()
+    }
+
+    /// Serves connections (and runs recovery timers) until the calling task is cancelled,
+    /// then closes every connection.
+    public func run() async {
+        guard !isRunning else { return }
+        isRunning = true
+        let commands = self.commands
+        await withDiscardingTaskGroup { group in
+            for await command in commands {
+                switch command {
+                case .serve(let listener):
+                    group.addTask { await ExecutorConnection.serve(listener, agent: self) }
+                case .endRecovery(let delay, let generation):
+                    group.addTask {
+                        do { try await Task.sleep(for: delay) } catch { return }
+                        await self.recoveryWindowElapsed(generation: generation)
+                    }
+                }
+            }
+        }
+        await closeEverything()
+        waiters.cancelAll()
+    }
+
+    /// Simulates an agent restart: ``goDown()``, then as much of coming back as `plan` says.
+    public func restart(_ plan: RestartPlan = .manual) async throws {
+        await goDown()
+        guard plan.comeBack else { return }
+        try await comeBack()
+        if plan.recoverContainerizer { recoverContainerizer(window: plan.window) }
+    }
+
+    /// The agent process dies: every connection is closed abruptly (streams end without the
+    /// terminating chunk) and the port refuses connections. Returns once all of that is done.
+    public func goDown() async {
+        guard machine.observed.phase != .down else { return }
+        apply { $0.goDown() }
+        await closeEverything()
+    }
+
+    /// Listens again on the same port; every request gets 503 until ``recoverContainerizer(window:)``.
+    public func comeBack() async throws {
+        guard machine.observed.phase == .down else { throw LocalAgentError.invalidState("the agent is not down") }
+        apply { machine in
+            machine.comeBack()
+            return []
+        }
+        try await listen()
+    }
+
+    /// The containerizer is recovered: the agent is RECOVERING (SUBSCRIBE works, UPDATE and
+    /// MESSAGE get 503) for `window`. Without checkpointing it runs normally at once.
+    public func recoverContainerizer(window: RecoveryWindow = .configured) {
+        let duration: Duration? =
+            switch window {
+            case .configured: configuration.reregistrationTimeout
+            case .duration(let duration): duration
+            case .untilEnded: nil
+            }
+        apply { $0.recoverContainerizer(window: duration) }
+    }
+
+    /// Ends the RECOVERING window now; an executor that has not re-subscribed is destroyed.
+    public func endRecovery() {
+        apply { machine in
+            machine.endRecovery()
+            return []
+        }
+    }
+
+    func recoveryWindowElapsed(generation: Int) {
+        apply { machine in
+            machine.recoveryWindowElapsed(generation: generation)
+            return []
+        }
+    }
+
+    private func listen() async throws {
+        let host = configuration.host
+        let port = boundPort ?? configuration.port
+        let tcp = try await Self.bootstrap(eventLoopGroup)
+            .bind(host: host, port: port, childChannelInitializer: Self.initializeConnection)
+        boundPort = tcp.channel.localAddress?.port
+        machine.port = boundPort ?? 0
+        listeners.append(tcp.channel)
+        commandSink.yield(.serve(tcp))
+        if let path = configuration.unixSocketPath {
+            let unix = try await Self.bootstrap(eventLoopGroup)
+                .bind(
+                    unixDomainSocketPath: path,
+                    cleanupExistingSocketFile: true,
+                    childChannelInitializer: Self.initializeConnection
+                )
+            listeners.append(unix.channel)
+            commandSink.yield(.serve(unix))
+        }
+    }
+
+    private static func bootstrap(_ group: any EventLoopGroup) -> ServerBootstrap {
+        ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+    }
+
+    @Sendable
+    private static func initializeConnection(_ channel: any Channel) -> EventLoopFuture<ConnectionChannel> {
+        channel.eventLoop.makeCompletedFuture {
+            // No pipelining assistance: a request pipelined behind SUBSCRIBE must reach us so we
+            // can report it, and is never answered, as with libprocess.
+            try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+                withPipeliningAssistance: false,
+                withErrorHandling: true
+            )
+            return try ConnectionChannel(wrappingChannelSynchronously: channel)
+        }
+    }
+
+    private func closeEverything() async {
+        var closing = listeners.map { $0.close() }
+        listeners.removeAll()
+        closing += connections.values.map { $0.close() }
+        for sink in streams.values { sink.continuation.finish() }
+        streams.removeAll()
+        await Self.wait(closing)
+    }
+
+    // MARK: Called by connections
+
+    func register(_ channel: any Channel) -> Int? {
+        guard machine.observed.phase != .down else { return nil }
+        nextConnectionID += 1
+        connections[nextConnectionID] = channel
+        return nextConnectionID
+    }
+
+    func unregister(_ connection: Int) {
+        connections.removeValue(forKey: connection)
+    }
+
+    func handle(_ request: ExecutorRequest, connection: Int) -> ConnectionReply {
+        var reply = ConnectionReply.close
+        apply { machine in
+            let (answer, actions) = machine.receive(request)
+            switch answer {
+            case .respond(let response):
+                reply = .response(response)
+            case .close:
+                reply = .close
+            case .stream(let number, let encoding):
+                let (events, continuation) = AsyncStream.makeStream(of: StreamCommand.self)
+                streams[number] = StreamSink(encoding: encoding, continuation: continuation, connection: connection)
+                reply = .stream(number, encoding, events)
+            }
+            return actions
+        }
+        return reply
+    }
+
+    func heartbeat(_ stream: Int) -> Bool {
+        apply { $0.heartbeat(stream) }
+        return machine.currentStream == stream
+    }
+
+    func streamClosedByPeer(_ stream: Int) {
+        apply { machine in
+            machine.streamClosedByPeer(stream)
+            return []
+        }
+        streams.removeValue(forKey: stream)?.continuation.finish()
+    }
+
+    func requestOnSubscribeConnection(_ stream: Int, method: String, uri: String) {
+        apply { machine in
+            machine.requestOnSubscribeConnection(stream, method: method, uri: uri)
+            return []
+        }
+    }
+}
+
+typealias ConnectionChannel = NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>
+typealias Listener = NIOAsyncChannel<ConnectionChannel, Never>
+
+/// How a connection answers one request.
+enum ConnectionReply: Sendable {
+    case response(AgentResponse)
+    case stream(Int, WireEncoding, AsyncStream<StreamCommand>)
+    case close
+}

@@ -1,0 +1,222 @@
+public import Foundation
+public import MesosProto
+import MesosCodec
+public import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// A stand-in for a Mesos agent's executor endpoint (`POST /api/v1/executor`), faithful to how the
+/// real agent answers, with knobs for tests and a record of everything it saw.
+///
+/// Prefer ``withLocalAgent(_:isolation:_:)``; to hold one yourself, call ``bind()`` and then run
+/// ``run()`` in a child task for as long as the agent should serve.
+public actor LocalAgent {
+    /// What this agent pretends to be.
+    public nonisolated let configuration: LocalAgentConfiguration
+    let eventLoopGroup: any EventLoopGroup
+    var machine: AgentStateMachine
+    let waiters = WaiterRegistry()
+
+    var streams: [Int: StreamSink] = [:]
+    var connections: [Int: any Channel] = [:]
+    var nextConnectionID = 0
+    var listeners: [any Channel] = []
+    var boundPort: Int?
+    let commands: AsyncStream<ServerCommand>
+    let commandSink: AsyncStream<ServerCommand>.Continuation
+    var isRunning = false
+
+    /// An agent that is not listening yet; call ``bind()``. Uses NIO's shared event loops by default.
+    public init(
+        configuration: LocalAgentConfiguration = LocalAgentConfiguration(),
+        eventLoopGroup: (any EventLoopGroup)? = nil
+    ) {
+        self.configuration = configuration
+        self.eventLoopGroup = eventLoopGroup ?? MultiThreadedEventLoopGroup.singleton
+        self.machine = AgentStateMachine(configuration: configuration)
+        (self.commands, self.commandSink) = AsyncStream.makeStream(of: ServerCommand.self)
+    }
+
+    // MARK: Observation
+
+    /// Everything seen so far.
+    public var state: LocalAgentState { machine.observed }
+
+    /// The TCP port, once bound.
+    public var port: Int { boundPort ?? 0 }
+
+    /// `host:port`, the value of `MESOS_AGENT_ENDPOINT`.
+    public var endpoint: String { "\(configuration.host):\(port)" }
+
+    /// Waits until `predicate` holds for the observed state, re-checking after every change.
+    /// Throws ``LocalAgentError/timedOut(_:)`` with a summary of what was seen.
+    @discardableResult
+    public func waitUntil(
+        _ description: String = "the condition",
+        timeout: Duration = .seconds(10),
+        _ predicate: @escaping @Sendable (LocalAgentState) -> Bool
+    ) async throws -> LocalAgentState {
+        if predicate(machine.observed) { return machine.observed }
+        let id = waiters.makeID()
+        return try await withThrowingTaskGroup(of: LocalAgentState.self) { group in
+            group.addTask { try await self.waitForever(id, predicate) }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                let summary = await self.state.summary
+                throw LocalAgentError.timedOut("after \(timeout) waiting for \(description); saw:\n\(summary)")
+            }
+            defer { group.cancelAll() }
+            guard let state = try await group.next() else { throw CancellationError() }
+            return state
+        }
+    }
+
+    private func waitForever(
+        _ id: Int,
+        _ predicate: @escaping @Sendable (LocalAgentState) -> Bool
+    ) async throws -> LocalAgentState {
+        if predicate(machine.observed) { return machine.observed }
+        let waiters = self.waiters
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                waiters.add(id, predicate: predicate, continuation: continuation)
+            }
+        } onCancel: {
+            waiters.cancel(id)
+        }
+    }
+
+    // MARK: Script
+
+    /// Sends LAUNCH now if the executor is subscribed, else queues it for SUBSCRIBE. Fills in
+    /// `agent_id` and `executor` when missing, as the master does.
+    public func launch(_ task: Mesos_V1_TaskInfo) throws {
+        let task = try prepare(task)
+        apply { $0.launch(.task(task)) }
+    }
+
+    /// Sends (or queues) LAUNCH_GROUP; fills in each task like ``launch(_:)``.
+    public func launchGroup(_ group: Mesos_V1_TaskGroupInfo) throws {
+        var group = group
+        guard !group.tasks.isEmpty else { throw LocalAgentError.invalidTask("empty task group") }
+        group.tasks = try group.tasks.map(prepare)
+        let ids = group.tasks.map(\.taskID.value)
+        guard Set(ids).count == ids.count else { throw LocalAgentError.invalidTask("duplicate task ids \(ids)") }
+        apply { $0.launch(.group(group)) }
+    }
+
+    private func prepare(_ task: Mesos_V1_TaskInfo) throws -> Mesos_V1_TaskInfo {
+        var task = task
+        if !task.hasAgentID { task.agentID.value = configuration.agentID }
+        if !task.hasExecutor { task.executor = configuration.executorInfo }
+        guard task.isInitialized else {
+            throw LocalAgentError.invalidTask("task \(task.taskID.value) lacks required fields (name, task_id?)")
+        }
+        guard !machine.knowsTask(task.taskID.value) else {
+            throw LocalAgentError.invalidTask("task \(task.taskID.value) was already launched")
+        }
+        return task
+    }
+
+    /// A scheduler's kill: KILL for a delivered task; TASK_KILLED from the agent for a queued one.
+    public func kill(taskID: String, killPolicy: Mesos_V1_KillPolicy? = nil) {
+        apply { $0.kill(taskID, killPolicy: killPolicy) }
+    }
+
+    /// A framework message (MESSAGE event); lost unless the executor is subscribed.
+    public func sendMessage(_ data: Data) {
+        apply { $0.sendMessage(data) }
+    }
+
+    /// SHUTDOWN; the executor is terminating from now on (a later SUBSCRIBE gets just SHUTDOWN).
+    public func shutdown() {
+        apply { $0.shutdown() }
+    }
+
+    /// Closes the current stream without the terminating chunk, like a broken connection.
+    /// Returns once the connection is closed.
+    public func dropStream() async {
+        let closing = apply { $0.dropStream() }
+        await Self.wait(closing)
+    }
+
+    /// Queues ACKNOWLEDGED events instead of sending them, until ``releaseAcknowledgements()``.
+    public func withholdAcknowledgements() {
+        apply { machine in
+            machine.withholdAcknowledgements()
+            return []
+        }
+    }
+
+    /// Sends every withheld ACKNOWLEDGED on the current stream and stops withholding.
+    public func releaseAcknowledgements() {
+        apply { $0.releaseAcknowledgements() }
+    }
+
+    /// While true, UPDATE calls get 503 "Agent has not finished recovery" and are not stored.
+    public func rejectUpdates(_ reject: Bool) {
+        apply { machine in
+            machine.rejectUpdates(reject)
+            return []
+        }
+    }
+
+    // MARK: Plumbing
+
+    /// Runs `change` on the state machine, performs the I/O it asks for, wakes waiters, and
+    /// returns the close operations started.
+    @discardableResult
+    func apply(_ change: (inout AgentStateMachine) -> [AgentAction]) -> [EventLoopFuture<Void>] {
+        let actions = change(&machine)
+        let closing = perform(actions)
+        waiters.resumeSatisfied(by: machine.observed)
+        return closing
+    }
+
+    func perform(_ actions: [AgentAction]) -> [EventLoopFuture<Void>] {
+        var closing: [EventLoopFuture<Void>] = []
+        for action in actions {
+            switch action {
+            case .send(let event, let stream):
+                guard let sink = streams[stream] else { continue }
+                guard let payload = try? sink.encoding.encode(event) else { continue }
+                sink.continuation.yield(.record(RecordIO.encode(payload)))
+            case .closeStream(let stream, let clean):
+                guard let sink = streams.removeValue(forKey: stream) else { continue }
+                if clean {
+                    sink.continuation.yield(.finish)
+                } else if let channel = connections[sink.connection] {
+                    closing.append(channel.close())
+                }
+                sink.continuation.finish()
+            case .endRecovery(let delay, let generation):
+                commandSink.yield(.endRecovery(after: delay, generation: generation))
+            }
+        }
+        return closing
+    }
+
+    static func wait(_ closing: [EventLoopFuture<Void>]) async {
+        for future in closing { try? await future.get() }
+    }
+}
+
+/// Where a stream's events go: the connection task writing them.
+struct StreamSink {
+    var encoding: WireEncoding
+    var continuation: AsyncStream<StreamCommand>.Continuation
+    var connection: Int
+}
+
+/// What a stream's connection writes next.
+enum StreamCommand: Sendable {
+    case record(ByteBuffer)
+    /// The terminating chunk; then the connection closes.
+    case finish
+}
+
+/// Work for ``LocalAgent/run()``.
+enum ServerCommand: Sendable {
+    case serve(Listener)
+    case endRecovery(after: Duration, generation: Int)
+}

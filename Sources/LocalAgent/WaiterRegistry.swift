@@ -1,0 +1,68 @@
+import Synchronization
+
+/// The continuations of `waitUntil` calls, resumed when a new state satisfies their predicate.
+/// Lives outside the actor so a cancellation handler can reach it synchronously.
+final class WaiterRegistry: Sendable {
+    private struct Waiter {
+        var predicate: @Sendable (LocalAgentState) -> Bool
+        var continuation: CheckedContinuation<LocalAgentState, any Error>
+    }
+
+    private struct Storage {
+        var nextID = 0
+        var waiters: [Int: Waiter] = [:]
+        var cancelled: Set<Int> = []
+    }
+
+    private let storage = Mutex(Storage())
+
+    func makeID() -> Int {
+        storage.withLock { storage in
+            storage.nextID += 1
+            return storage.nextID
+        }
+    }
+
+    func add(
+        _ id: Int,
+        predicate: @escaping @Sendable (LocalAgentState) -> Bool,
+        continuation: CheckedContinuation<LocalAgentState, any Error>
+    ) {
+        let alreadyCancelled = storage.withLock { storage in
+            if storage.cancelled.remove(id) != nil { return true }
+            storage.waiters[id] = Waiter(predicate: predicate, continuation: continuation)
+            return false
+        }
+        if alreadyCancelled { continuation.resume(throwing: CancellationError()) }
+    }
+
+    func cancel(_ id: Int) {
+        let waiter = storage.withLock { storage in
+            guard let waiter = storage.waiters.removeValue(forKey: id) else {
+                storage.cancelled.insert(id)
+                return Waiter?.none
+            }
+            return waiter
+        }
+        waiter?.continuation.resume(throwing: CancellationError())
+    }
+
+    /// Resumes every waiter whose predicate holds for `state`.
+    func resumeSatisfied(by state: LocalAgentState) {
+        let satisfied = storage.withLock { storage in
+            let ids = storage.waiters.filter { $0.value.predicate(state) }.map(\.key)
+            return ids.compactMap { storage.waiters.removeValue(forKey: $0) }
+        }
+        for waiter in satisfied { waiter.continuation.resume(returning: state) }
+    }
+
+    /// Fails every waiter, e.g. when the agent stops.
+    func cancelAll() {
+        let all = storage.withLock { storage in
+            let all = Array(storage.waiters.values)
+            storage.waiters.removeAll()
+            return all
+        }
+        for waiter in all { waiter.continuation.resume(throwing: CancellationError()) }
+    }
+}

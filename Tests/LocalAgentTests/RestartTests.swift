@@ -1,0 +1,124 @@
+import Foundation
+import LocalAgent
+import MesosCodec
+import MesosProto
+import NIOCore
+import NIOPosix
+import Testing
+
+/// Agent restarts as an executor sees them (spec §8).
+struct RestartTests {
+    let configuration = testConfiguration(checkpoint: true)
+    var calls: Calls { Calls(configuration: configuration) }
+
+    @Test(arguments: WireEncoding.allCases)
+    func checkpointedExecutorReSubscribesThroughARestart(encoding: WireEncoding) async throws {
+        try await withLocalAgent(configuration) { agent in
+            let port = await agent.port
+            try await agent.launch(agent.makeTask("acked"))
+            try await agent.launch(agent.makeTask("pending"))
+            try await agent.launch(agent.makeTask("forgotten"))
+            let pending = calls.update("pending", .taskRunning)
+            try await withConnection(port: port) { stream in
+                _ = try await stream.subscribe(calls.subscribe(), encoding)
+                for _ in 0..<3 { _ = try await stream.nextEvent(.launch, encoding) }
+                #expect(try await post(calls.update("acked", .taskRunning), encoding, port: port).status == 202)
+                _ = try await stream.nextEvent(.acknowledged, encoding)
+
+                try await agent.restart(.manual)
+                // The stream ends without the terminating chunk; the port refuses connections.
+                await #expect(throws: StreamEnd.abrupt) { try await stream.readEvent(encoding) }
+            }
+            await #expect(throws: (any Error).self) { try await withConnection(port: port) { _ in } }
+
+            try await agent.comeBack()
+            #expect(try await post(calls.subscribe(), encoding, port: port).status == 503)
+
+            await agent.recoverContainerizer(window: .untilEnded)
+            #expect(await agent.state.phase == .recovering)
+            try await withConnection(port: port) { stream in
+                // "pending" never had an ACK: it is re-sent; "forgotten" is not listed at all.
+                let subscribe = calls.subscribe(
+                    tasks: [agent.makeTask("pending")],
+                    updates: [pending.update]
+                )
+                #expect(try await stream.subscribe(subscribe, encoding).status == 200)
+                #expect(try await stream.nextEvent(encoding).type == .subscribed)
+                #expect(try await stream.nextEvent(encoding).acknowledged.uuid == pending.update.status.uuid)
+
+                #expect(try await post(calls.update("pending", .taskFinished), encoding, port: port).status == 503)
+                #expect(try await post(calls.message("m"), encoding, port: port).status == 503)
+                await agent.endRecovery()
+                #expect(try await post(calls.update("pending", .taskFinished), encoding, port: port).status == 202)
+                _ = try await stream.nextEvent(.acknowledged, encoding)
+            }
+            let state = await agent.state
+            #expect(state.taskStates == ["acked": .taskRunning, "pending": .taskFinished, "forgotten": .taskLost])
+            let lost = try #require(state.updates(forTask: "forgotten").first)
+            #expect(lost.status.reason == .agentRestarted)
+            #expect(lost.isFromAgent)
+            #expect(state.violations.isEmpty)
+        }
+    }
+
+    @Test func partitionAwareFrameworkGetsTaskDropped() async throws {
+        let configuration = testConfiguration(checkpoint: true) { $0.frameworkCapabilities = [.partitionAware] }
+        try await withLocalAgent(configuration) { agent in
+            try await agent.launch(agent.makeTask("t1"))
+            try await withConnection(port: agent.port) { stream in
+                _ = try await stream.subscribe(calls.subscribe(), .protobuf)
+                _ = try await stream.nextEvent(.launch, .protobuf)
+            }
+            try await agent.restart(.immediately)
+            try await withConnection(port: agent.port) { stream in
+                _ = try await stream.subscribe(calls.subscribe(), .protobuf)
+                _ = try await stream.nextEvent(.subscribed, .protobuf)
+            }
+            #expect(await agent.state.taskStates["t1"] == .taskDropped)
+        }
+    }
+
+    @Test func withoutCheckpointingTheFrameworkIsGone() async throws {
+        try await withLocalAgent(testConfiguration(checkpoint: false)) { agent in
+            try await withConnection(port: agent.port) { stream in
+                _ = try await stream.subscribe(calls.subscribe(), .json)
+                _ = try await stream.nextEvent(.json)
+            }
+            try await agent.restart(.immediately)
+            #expect(await agent.state.phase == .running)
+            let response = try await post(calls.subscribe(), .json, port: agent.port)
+            #expect(response.status == 400)
+            #expect(response.text == "Framework cannot be found")
+        }
+    }
+
+    @Test func recoveryWindowEndsByItselfAndDestroysAnExecutorThatDidNotReturn() async throws {
+        try await withLocalAgent(configuration) { agent in
+            try await agent.launch(agent.makeTask("t1"))
+            try await withConnection(port: agent.port) { stream in
+                _ = try await stream.subscribe(calls.subscribe(), .json)
+                _ = try await stream.nextEvent(.launch, .json)
+            }
+            try await agent.restart(RestartPlan(comeBack: true, recoverContainerizer: true, window: .duration(.milliseconds(20))))
+            let state = try await agent.waitUntil("the window to end") { $0.phase == .running }
+            #expect(state.executorStatus == .terminated)
+            #expect(state.taskStates["t1"] == .taskLost)
+            #expect(state.violations.map(\.kind) == [.missedReregistration])
+            let response = try await post(calls.subscribe(), .json, port: agent.port)
+            #expect(response.text == "Executor cannot be found")
+        }
+    }
+
+    @Test func heldAgentRunsUntilCancelled() async throws {
+        let agent = LocalAgent(configuration: configuration)
+        try await agent.bind()
+        let port = await agent.port
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await agent.run() }
+            let response = try await post(calls.heartbeat(), .json, port: port)
+            #expect(response.status == 202)
+            group.cancelAll()
+        }
+        await #expect(throws: (any Error).self) { try await withConnection(port: port) { _ in } }
+    }
+}
