@@ -1,0 +1,110 @@
+import AgentConnection
+import ExecutorCore
+import Foundation
+import LocalAgent
+import Logging
+import MesosCodec
+import MesosProto
+import XCTest
+
+/// Runs the real executor runtime (in this process) against a local agent on loopback.
+struct ExecutorUnderTest {
+    let agent: LocalAgent
+    let sandbox: String
+    let runtime: ExecutorRuntime
+
+    static func makeSandbox() throws -> String {
+        let path = NSTemporaryDirectory() + "sme-e2e-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    /// Runs `body` with an agent and an executor subscribed to it; returns the executor's exit code
+    /// once both `body` and the executor are done (the body must make the executor finish).
+    @discardableResult
+    static func run(
+        encoding: WireEncoding,
+        checkpoint: Bool = false,
+        capabilities: [Mesos_V1_FrameworkInfo.Capability.TypeEnum] = [],
+        shutdownGrace: Duration = .seconds(5),
+        _ body: @escaping @Sendable (ExecutorUnderTest) async throws -> Void
+    ) async throws -> Int32 {
+        let sandbox = try makeSandbox()
+        defer { try? FileManager.default.removeItem(atPath: sandbox) }
+        var configuration = LocalAgentConfiguration()
+        configuration.sandboxDirectory = sandbox
+        configuration.frameworkInfo.checkpoint = checkpoint
+        configuration.executorShutdownGracePeriod = shutdownGrace
+        configuration.reregistrationTimeout = .seconds(2)
+        for capability in capabilities {
+            var entry = Mesos_V1_FrameworkInfo.Capability()
+            entry.type = capability
+            configuration.frameworkInfo.capabilities.append(entry)
+        }
+        return try await withLocalAgent(configuration) { agent in
+            var environment = await agent.environment(sandboxDirectory: sandbox)
+            environment["SPARK_MESOS_EXECUTOR_ENCODING"] = encoding.rawValue
+            let executorConfiguration = try Configuration(environment: environment, workingDirectory: sandbox)
+            var logger = Logger(label: "executor-under-test")
+            logger.logLevel = ProcessInfo.processInfo.environment["E2E_LOG"] == nil ? .critical : .debug
+            let runner = CommandTaskRunner(baseEnvironment: ["PATH": "/usr/bin:/bin"], sandbox: sandbox)
+            return try await withAgentClient(executorConfiguration.agentClient, logger: logger) { client in
+                let runtime = ExecutorRuntime(
+                    configuration: executorConfiguration, client: client, runner: runner, logger: logger)
+                let test = ExecutorUnderTest(agent: agent, sandbox: sandbox, runtime: runtime)
+                return try await withThrowingTaskGroup(of: Int32?.self) { group in
+                    group.addTask { await runtime.run() }
+                    group.addTask {
+                        try await agent.waitUntil("the executor subscribed") { $0.executorStatus == .subscribed }
+                        try await body(test)
+                        return nil
+                    }
+                    var code: Int32 = -1
+                    for try await result in group {
+                        if let result { code = result }
+                    }
+                    return code
+                }
+            }
+        }
+    }
+
+    func task(_ id: String, _ shell: String, grace: Duration? = nil) -> Mesos_V1_TaskInfo {
+        var task = agent.makeTask(id)
+        task.command.value = shell
+        if let grace { task.killPolicy.gracePeriod.nanoseconds = grace.nanosecondsCount }
+        return task
+    }
+
+    /// Waits until the agent saw `state` for every task in `ids` and acknowledged everything.
+    func waitForStates(_ expected: [String: Mesos_V1_TaskState], acknowledged: Bool = true) async throws {
+        try await agent.waitUntil("states \(expected)") { state in
+            expected.allSatisfy { state.taskStates[$0.key] == $0.value }
+                && (!acknowledged || state.updates.allSatisfy { $0.acknowledged || $0.isFromAgent })
+        }
+    }
+
+    func states(of id: String) async -> [Mesos_V1_TaskState] {
+        await agent.state.updates(forTask: id).map(\.status.state)
+    }
+
+    func path(_ name: String) -> String { "\(sandbox)/\(name)" }
+
+    func makeFIFO(_ name: String) { mkfifo(path(name), 0o644) }
+}
+
+/// Blocks (off the cooperative pool) until a task writes into the FIFO at `path`; returns what it wrote.
+func readFIFO(_ path: String) async -> String {
+    await withCheckedContinuation { (continuation: CheckedContinuation<String, Never>) in
+        DispatchQueue.global().async {
+            let handle = FileHandle(forReadingAtPath: path)
+            let data = handle?.readDataToEndOfFile() ?? Data()
+            continuation.resume(returning: String(decoding: data, as: UTF8.self))
+        }
+    }
+}
+
+func assertNoViolations(_ agent: LocalAgent, file: StaticString = #filePath, line: UInt = #line) async {
+    let violations = await agent.state.violations
+    XCTAssertTrue(violations.isEmpty, "protocol violations: \(violations)", file: file, line: line)
+}

@@ -1,0 +1,141 @@
+import ExecutorCore
+import Foundation
+import LocalAgent
+import MesosCodec
+import MesosProto
+import ProcessSupervision
+import XCTest
+
+/// The executor runtime against the local agent, in both encodings.
+final class LifecycleEndToEndTests: XCTestCase {
+    func testCommandTaskRunsToFinishedAndEveryUpdateIsAcknowledged() async throws {
+        for encoding in WireEncoding.allCases {
+            let code = try await ExecutorUnderTest.run(encoding: encoding) { test in
+                try await test.agent.launch(test.task("hello", "echo hello from $MESOS_SANDBOX"))
+                try await test.waitForStates(["hello": .taskFinished])
+                let states = await test.states(of: "hello")
+                XCTAssertEqual(states, [.taskStarting, .taskRunning, .taskFinished], "\(encoding)")
+                let updates = await test.agent.state.updates(forTask: "hello")
+                for update in updates {
+                    XCTAssertEqual(update.status.source, .executor)
+                    XCTAssertEqual(update.status.uuid.count, 16)
+                    XCTAssertEqual(update.status.executorID.value, test.agent.configuration.executorID)
+                    XCTAssertGreaterThan(update.status.timestamp, 1_700_000_000)
+                }
+                let output = try String(contentsOfFile: test.path("tasks/hello/stdout"), encoding: .utf8)
+                XCTAssertEqual(output, "hello from \(test.sandbox)\n")
+                await test.agent.shutdown()
+            }
+            XCTAssertEqual(code, 0, "\(encoding)")
+        }
+    }
+
+    func testBadTasksGetPreciseErrorsAndOthersCarryOn() async throws {
+        for encoding in WireEncoding.allCases {
+            try await ExecutorUnderTest.run(encoding: encoding) { test in
+                test.makeFIFO("go")
+                try await test.agent.launch(test.task("survivor", "cat go > /dev/null; echo done"))
+                try await test.agent.launch(test.task("exit3", "exit 3"))
+                var missing = test.agent.makeTask("missing")
+                missing.command.shell = false
+                missing.command.value = "/nonexistent/bin/tool"
+                try await test.agent.launch(missing)
+                var empty = test.agent.makeTask("empty")
+                empty.command.value = ""
+                try await test.agent.launch(empty)
+                try await test.waitForStates(["exit3": .taskFailed, "missing": .taskFailed, "empty": .taskError])
+                let byTask = await Dictionary(
+                    uniqueKeysWithValues: test.agent.state.updates.map { ($0.status.taskID.value + ":" + "\($0.status.state)", $0.status) })
+                let exit3 = try XCTUnwrap(byTask["exit3:taskFailed"])
+                XCTAssertEqual(exit3.reason, .commandExecutorFailed)
+                XCTAssertEqual(exit3.message, "Command exited with status 3")
+                let missingStatus = try XCTUnwrap(byTask["missing:taskFailed"])
+                XCTAssertEqual(missingStatus.reason, .containerLaunchFailed)
+                XCTAssertTrue(missingStatus.message.contains("/nonexistent/bin/tool"), missingStatus.message)
+                XCTAssertEqual(try XCTUnwrap(byTask["empty:taskError"]).reason, .taskInvalid)
+                try await test.waitForStates(["survivor": .taskRunning])
+                try "go".write(toFile: test.path("go"), atomically: false, encoding: .utf8)
+                try await test.waitForStates(["survivor": .taskFinished])
+                await assertNoViolations(test.agent)
+                await test.agent.shutdown()
+            }
+        }
+    }
+
+    /// A task that ignores SIGTERM, with a child that ignores it too: the grace period ends in
+    /// SIGKILL for the whole tree, and the task is KILLED.
+    func testKillEscalatesToSIGKILLForTheWholeTree() async throws {
+        for encoding in WireEncoding.allCases {
+            try await ExecutorUnderTest.run(encoding: encoding, capabilities: [.taskKillingState]) { test in
+                test.makeFIFO("ready")
+                let script = "trap '' TERM; sleep 300 & echo $! > child.pid; echo ready > ready; wait; wait"
+                try await test.agent.launch(test.task("stubborn", script, grace: .seconds(30)))
+                _ = await readFIFO(test.path("ready"))
+                try await test.waitForStates(["stubborn": .taskRunning])
+                var policy = Mesos_V1_KillPolicy()
+                policy.gracePeriod.nanoseconds = Duration.milliseconds(300).nanosecondsCount
+                await test.agent.kill(taskID: "stubborn", killPolicy: policy)
+                try await test.waitForStates(["stubborn": .taskKilled])
+                let states = await test.states(of: "stubborn")
+                XCTAssertEqual(states, [.taskStarting, .taskRunning, .taskKilling, .taskKilled], "\(encoding)")
+                let killed = await test.agent.state.updates(forTask: "stubborn").last!.status
+                XCTAssertTrue(killed.message.contains("killed by the framework (SIGKILL after the 300ms grace period)"), killed.message)
+                let child = Int32(try String(contentsOfFile: test.path("child.pid"), encoding: .utf8)
+                    .trimmingCharacters(in: .whitespacesAndNewlines))!
+                XCTAssertTrue(ProcessObservation.waitForExit(of: child, timeoutMilliseconds: 10_000), "child survived")
+                await assertNoViolations(test.agent)
+                await test.agent.shutdown()
+            }
+        }
+    }
+
+    func testKillWithoutCapabilitySendsNoKillingAndPoliteTaskEndsKilled() async throws {
+        try await ExecutorUnderTest.run(encoding: .json) { test in
+            test.makeFIFO("ready")
+            try await test.agent.launch(test.task("polite", "echo ready > ready; exec sleep 300"))
+            _ = await readFIFO(test.path("ready"))
+            try await test.waitForStates(["polite": .taskRunning])
+            await test.agent.kill(taskID: "polite")
+            await test.agent.kill(taskID: "no-such-task")
+            try await test.waitForStates(["polite": .taskKilled])
+            let states = await test.states(of: "polite")
+            XCTAssertEqual(states, [.taskStarting, .taskRunning, .taskKilled])
+            await assertNoViolations(test.agent)
+            await test.agent.shutdown()
+        }
+    }
+
+    func testShutdownKillsRunningTasksAndExitsZero() async throws {
+        for encoding in WireEncoding.allCases {
+            let code = try await ExecutorUnderTest.run(encoding: encoding, shutdownGrace: .seconds(4)) { test in
+                test.makeFIFO("a-ready")
+                test.makeFIFO("b-ready")
+                try await test.agent.launch(test.task("a", "echo > a-ready; exec sleep 300"))
+                try await test.agent.launch(test.task("b", "trap '' TERM; echo > b-ready; sleep 300; sleep 300"))
+                _ = await readFIFO(test.path("a-ready"))
+                _ = await readFIFO(test.path("b-ready"))
+                await test.agent.shutdown()
+                try await test.waitForStates(["a": .taskKilled, "b": .taskKilled])
+                let b = await test.agent.state.updates(forTask: "b").last!.status
+                XCTAssertEqual(b.reason, .executorTerminated)
+                XCTAssertTrue(b.message.contains("SHUTDOWN from the agent"), b.message)
+            }
+            XCTAssertEqual(code, 0, "\(encoding)")
+        }
+    }
+
+    func testLaunchGroupFailureKillsTheRestOfTheGroup() async throws {
+        try await ExecutorUnderTest.run(encoding: .protobuf) { test in
+            test.makeFIFO("ready")
+            var group = Mesos_V1_TaskGroupInfo()
+            group.tasks = [test.task("g-long", "echo > ready; exec sleep 300"), test.task("g-fail", "cat ready; exit 1")]
+            try await test.agent.launchGroup(group)
+            try await test.waitForStates(["g-long": .taskKilled, "g-fail": .taskFailed])
+            let long = await test.agent.state.updates(forTask: "g-long").last!.status
+            XCTAssertEqual(long.reason, .taskGroupInvalid)
+            XCTAssertTrue(long.message.contains("task 'g-fail' of its group ended TASK_FAILED"), long.message)
+            await assertNoViolations(test.agent)
+            await test.agent.shutdown()
+        }
+    }
+}
