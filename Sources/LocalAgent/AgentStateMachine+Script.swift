@@ -34,7 +34,8 @@ extension AgentStateMachine {
         if let index = queue.firstIndex(where: { $0.tasks.contains { $0.taskID.value == taskID } }) {
             let launch = queue.remove(at: index)
             for task in launch.tasks {
-                agentUpdate(task.taskID.value, .taskKilled, .taskKilledDuringLaunch, "Killed before delivery to the executor")
+                agentUpdate(
+                    task.taskID.value, .taskKilled, .taskKilledDuringLaunch, "Killed before delivery to the executor")
             }
             if !everSentTask && queue.isEmpty { shutdownExecutor(&actions) }
             return actions

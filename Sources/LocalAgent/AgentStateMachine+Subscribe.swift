@@ -90,7 +90,8 @@ extension AgentStateMachine {
         if task.uuids.contains(uuid) {
             modifyUpdate(uuid: uuid) { $0.duplicates += 1 }
             if !resent, let stream = ackStreams[uuid], stream == currentStream {
-                violate(.updateAfterAcknowledgement, "\(status.state) for task \(taskID) re-sent after its ACKNOWLEDGED")
+                violate(
+                    .updateAfterAcknowledgement, "\(status.state) for task \(taskID) re-sent after its ACKNOWLEDGED")
             }
             acknowledge(taskID, uuid, &actions)
             return

@@ -23,7 +23,8 @@ enum ExecutorCallValidation {
         guard status.hasUuid else { return "Expecting 'uuid' to be present" }
         if let problem = uuidProblem(status.uuid) { return problem }
         if status.hasExecutorID && status.executorID.value != executorID {
-            return "ExecutorID of TaskStatus: \(status.executorID.value) does not match ExecutorID of Call: \(executorID)"
+            return
+                "ExecutorID of TaskStatus: \(status.executorID.value) does not match ExecutorID of Call: \(executorID)"
         }
         if status.source != .executor {
             return "Received Call from executor \(executorID) with invalid source, expecting 'SOURCE_EXECUTOR'"

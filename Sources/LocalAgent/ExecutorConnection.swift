@@ -93,7 +93,8 @@ enum ExecutorConnection {
                     var headers = HTTPHeaders()
                     headers.add(name: "Content-Type", value: encoding.contentType)
                     headers.add(name: "Transfer-Encoding", value: "chunked")
-                    try await outbound.write(.head(HTTPResponseHead(version: requestHead.version, status: .ok, headers: headers)))
+                    try await outbound.write(
+                        .head(HTTPResponseHead(version: requestHead.version, status: .ok, headers: headers)))
                     stream = number
                     startStream(number, events)
                 }

@@ -12,6 +12,7 @@ public struct RestartPlan: Sendable {
     /// The RECOVERING window once the containerizer is recovered.
     public var window: RecoveryWindow
 
+    /// A plan; see ``manual`` and ``immediately`` for the usual two.
     public init(comeBack: Bool, recoverContainerizer: Bool, window: RecoveryWindow = .configured) {
         self.comeBack = comeBack
         self.recoverContainerizer = recoverContainerizer
@@ -28,13 +29,15 @@ public struct RestartPlan: Sendable {
 public enum RecoveryWindow: Sendable, Hashable {
     /// `reregistrationTimeout` from the configuration, like `--executor_reregistration_timeout`.
     case configured
+    /// This long after the containerizer is recovered.
     case duration(Duration)
     /// Until ``LocalAgent/endRecovery()``.
     case untilEnded
 }
 
 extension LocalAgent {
-    /// Starts listening on the configured host and port (and unix socket, if any).
+    /// Starts listening on the configured host and port (and unix socket, if any). Connections
+    /// are only served while ``run()`` runs.
     public func bind() async throws {
         guard listeners.isEmpty, machine.observed.phase != .down else {
             throw LocalAgentError.invalidState("already listening")

@@ -1,6 +1,6 @@
 public import Foundation
-public import MesosProto
 import MesosCodec
+public import MesosProto
 public import NIOCore
 import NIOHTTP1
 import NIOPosix

@@ -22,8 +22,11 @@ public struct LocalAgentError: Error, Hashable, Sendable, CustomStringConvertibl
     /// The agent cannot do that now, e.g. come back while it is already up.
     public static func invalidState(_ detail: String) -> Self { Self(.invalidState, detail) }
 
+    /// Whether this is ``timedOut(_:)``.
     public var isTimedOut: Bool { code == .timedOut }
+    /// Whether this is ``invalidTask(_:)``.
     public var isInvalidTask: Bool { code == .invalidTask }
+    /// Whether this is ``invalidState(_:)``.
     public var isInvalidState: Bool { code == .invalidState }
 
     public var description: String {

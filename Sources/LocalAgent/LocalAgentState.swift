@@ -27,7 +27,9 @@ public struct LocalAgentState: Sendable {
         case terminated
     }
 
+    /// Where the simulated agent process is in its life cycle.
     public internal(set) var phase: Phase = .running
+    /// The executor's registration as the agent sees it.
     public internal(set) var executorStatus: ExecutorStatus = .registering
     /// Every request answered, in order.
     public internal(set) var requests: [ObservedRequest] = []
@@ -87,9 +89,13 @@ public struct LocalAgentState: Sendable {
 
 /// One HTTP request and the agent's answer.
 public struct ObservedRequest: Sendable {
+    /// The HTTP method, e.g. `POST`.
     public var method: String
+    /// The request target as sent, e.g. `/api/v1/executor`.
     public var path: String
+    /// The `Content-Type` header, if any.
     public var contentType: String?
+    /// The `Accept` header, if any.
     public var accept: String?
     /// The decoded call, when the body parsed.
     public var call: Mesos_V1_Executor_Call?
@@ -108,6 +114,7 @@ public struct ObservedRequest: Sendable {
 public struct ObservedEvent: Sendable {
     /// Which subscription stream (1-based, in SUBSCRIBE order) it went to, nil if none was open.
     public var stream: Int?
+    /// The event itself.
     public var event: Mesos_V1_Executor_Event
     /// False when it was lost: no stream open, or withheld.
     public var delivered: Bool
@@ -117,7 +124,9 @@ public struct ObservedEvent: Sendable {
 
 /// One status update the agent holds.
 public struct ObservedUpdate: Sendable {
+    /// The status as the agent stored it (agent id and executor id filled in).
     public var status: Mesos_V1_TaskStatus
+    /// `status.uuid`: the 16 raw bytes identifying the update.
     public var uuid: Data
     /// Whether the agent has sent ACKNOWLEDGED for it (agent-made updates are never acknowledged).
     public var acknowledged: Bool

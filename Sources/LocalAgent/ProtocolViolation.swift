@@ -26,9 +26,12 @@ public struct ProtocolViolation: Sendable, Hashable, CustomStringConvertible {
         case invalidUnacknowledgedUpdate
     }
 
+    /// What kind of mistake.
     public var kind: Kind
+    /// Which call, task or stream, in words.
     public var detail: String
 
+    /// A violation of `kind`, described by `detail`.
     public init(_ kind: Kind, _ detail: String) {
         self.kind = kind
         self.detail = detail

@@ -17,7 +17,8 @@ struct AgentStateMachineTests {
     ) throws -> (reply: AgentReply, actions: [AgentAction]) {
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: encoding.contentType)
-        let request = ExecutorRequest(method: .POST, uri: "/api/v1/executor", headers: headers, body: try encoding.encode(call))
+        let request = ExecutorRequest(
+            method: .POST, uri: "/api/v1/executor", headers: headers, body: try encoding.encode(call))
         return machine.receive(request)
     }
 
@@ -113,7 +114,9 @@ struct AgentStateMachineTests {
         #expect(lost.status.reason == .agentRestarted)
         #expect(lost.status.source == .agent)
         // UPDATE is refused for the rest of the window.
-        #expect(try send(calls.update("listed", .taskFinished)).reply == .respond(.error(.serviceUnavailable, AgentStateMachine.notRecovered)))
+        #expect(
+            try send(calls.update("listed", .taskFinished)).reply
+                == .respond(.error(.serviceUnavailable, AgentStateMachine.notRecovered)))
         machine.endRecovery()
         #expect(try send(calls.update("listed", .taskFinished)).reply == .respond(.accepted))
     }

@@ -36,7 +36,8 @@ struct AuthenticationTests {
                 #expect(head.status == 200)
                 #expect(try await stream.nextEvent(.protobuf).type == .subscribed)
             }
-            let heartbeat = try await post(calls.heartbeat(), .protobuf, port: agent.port, authorization: "Bearer s3cret")
+            let heartbeat = try await post(
+                calls.heartbeat(), .protobuf, port: agent.port, authorization: "Bearer s3cret")
             #expect(heartbeat.status == 202)
         }
     }

@@ -6,16 +6,17 @@ import Testing
 @testable import LocalAgent
 
 struct MediaTypeNegotiationTests {
-    @Test(arguments: [
-        (nil, WireEncoding.json),
-        ("*/*", .json),
-        ("application/*", .json),
-        ("application/json", .json),
-        ("application/x-protobuf", .protobuf),
-        ("application/x-protobuf;q=0.9, application/json;q=0.1", .json),
-        ("application/json;q=0, */*", .protobuf),
-        ("application/json; q=0, application/*", .protobuf),
-    ] as [(String?, WireEncoding)])
+    @Test(
+        arguments: [
+            (nil, WireEncoding.json),
+            ("*/*", .json),
+            ("application/*", .json),
+            ("application/json", .json),
+            ("application/x-protobuf", .protobuf),
+            ("application/x-protobuf;q=0.9, application/json;q=0.1", .json),
+            ("application/json;q=0, */*", .protobuf),
+            ("application/json; q=0, application/*", .protobuf),
+        ] as [(String?, WireEncoding)])
     func picksJSONWheneverAcceptable(accept: String?, expected: WireEncoding) {
         #expect(MediaTypeNegotiation.negotiate(acceptHeader: accept) == expected)
     }

@@ -210,6 +210,7 @@ struct RejectionTests {
 }
 
 /// A call on a fresh connection to another path.
-func post(_ call: Mesos_V1_Executor_Call, _ encoding: WireEncoding, port: Int, path: String) async throws -> RawResponse {
+func post(_ call: Mesos_V1_Executor_Call, _ encoding: WireEncoding, port: Int, path: String) async throws -> RawResponse
+{
     try await roundTrip(port: port, path: path, contentType: encoding.contentType, body: encoded(call, encoding))
 }

@@ -99,7 +99,8 @@ struct RestartTests {
                 _ = try await stream.subscribe(calls.subscribe(), .json)
                 _ = try await stream.nextEvent(.launch, .json)
             }
-            try await agent.restart(RestartPlan(comeBack: true, recoverContainerizer: true, window: .duration(.milliseconds(20))))
+            try await agent.restart(
+                RestartPlan(comeBack: true, recoverContainerizer: true, window: .duration(.milliseconds(20))))
             let state = try await agent.waitUntil("the window to end") { $0.phase == .running }
             #expect(state.executorStatus == .terminated)
             #expect(state.taskStates["t1"] == .taskLost)

@@ -96,7 +96,9 @@ struct SubscribeStreamTests {
                 #expect(ack.acknowledged.taskID.value == "t1")
                 #expect(ack.acknowledged.uuid == uuid)
 
-                #expect(try await post(calls.update("t1", .taskRunning, uuid: uuid), encoding, port: agent.port).status == 202)
+                #expect(
+                    try await post(calls.update("t1", .taskRunning, uuid: uuid), encoding, port: agent.port).status
+                        == 202)
                 #expect(try await stream.nextEvent(encoding).acknowledged.uuid == uuid)
 
                 let state = await agent.state
@@ -115,7 +117,8 @@ struct SubscribeStreamTests {
             try await withConnection(port: agent.port) { stream in
                 _ = try await stream.subscribe(calls.subscribe(), .protobuf)
                 _ = try await stream.nextEvent(.launch, .protobuf)
-                #expect(try await post(calls.update("unknown", .taskRunning), .protobuf, port: agent.port).status == 202)
+                #expect(
+                    try await post(calls.update("unknown", .taskRunning), .protobuf, port: agent.port).status == 202)
                 var foreign = calls.status("t1", .taskRunning)
                 foreign.agentID.value = "another-agent"
                 #expect(try await post(calls.update(foreign), .protobuf, port: agent.port).status == 202)
@@ -145,7 +148,8 @@ struct SubscribeStreamTests {
                 await agent.rejectUpdates(false)
                 await agent.withholdAcknowledgements()
                 let uuid = newUUID()
-                #expect(try await post(calls.update("t1", .taskRunning, uuid: uuid), .json, port: agent.port).status == 202)
+                #expect(
+                    try await post(calls.update("t1", .taskRunning, uuid: uuid), .json, port: agent.port).status == 202)
                 try await agent.waitUntil("the update is stored") { $0.update(uuid: uuid) != nil }
                 #expect(await agent.state.update(uuid: uuid)?.acknowledged == false)
                 await agent.releaseAcknowledgements()
