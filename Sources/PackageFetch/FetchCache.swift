@@ -185,7 +185,9 @@ struct CacheKey: Sendable {
         case .archive: variant = "tree"
         case .gunzip, .sniff: variant = "tree-" + SHA256.hex(of: uri.effectiveName).prefix(12)
         }
-        uriIndex = SHA256.hex(of: uri.location + "\n" + variant)
+        // file:///a and /a are one file.
+        let location = uri.scheme == .file ? "file://" + uri.localPath : uri.location
+        uriIndex = SHA256.hex(of: location + "\n" + variant)
         objectName = uri.sha256.map { $0 + "." + variant }
     }
 

@@ -96,7 +96,7 @@ struct HTTPSource {
             default: break
             }
         }
-        return .network(uri.value, "\(error)")
+        return .network(uri.value, bytes > 0 ? "connection lost after \(bytes) bytes (\(error))" : "\(error)")
     }
 
     /// The first byte of a `Content-Range: bytes <start>-<end>/<size>` header.

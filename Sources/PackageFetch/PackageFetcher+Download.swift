@@ -20,7 +20,7 @@ extension PackageFetcher {
             let channel = ByteChannel(capacity: configuration.bufferBytes)
             let writer = PayloadWriter(
                 channel: channel, directory: directory, plan: uri.payloadPlan, fileName: uri.effectiveName,
-                executable: uri.executable, limits: configuration.limits)
+                executable: uri.executable, limits: configuration.limits, spoolDirectory: scratch)
             let sink = StreamSink(uri: uri, channel: channel, logger: logger, progressInterval: configuration.progressInterval)
             async let written = BlockingThread.run { writer.run() }
             let produced: Result<Void, StreamFailure>

@@ -39,14 +39,17 @@ final class PayloadWriter: @unchecked Sendable {
     private let fileName: String
     private let executable: Bool
     private let limits: ExtractionLimits
+    /// A private directory for spooling zip files, which cannot be read as a stream.
+    private let spoolDirectory: String
     private var pending = CircularBuffer<ByteBuffer>()
     private var current: ByteBuffer?
     private var sourceError: (any Error)?
 
     init(
         channel: ByteChannel, directory: String, plan: PayloadPlan, fileName: String, executable: Bool,
-        limits: ExtractionLimits
+        limits: ExtractionLimits, spoolDirectory: String
     ) {
+        self.spoolDirectory = spoolDirectory
         self.channel = channel
         self.directory = directory
         self.plan = plan
@@ -71,19 +74,21 @@ final class PayloadWriter: @unchecked Sendable {
 
     private func write() -> Result<Written, PayloadFailure> {
         var plan = plan
-        if plan == .sniff {
-            switch sniffHead() {
-            case .success(let head): plan = PayloadPlan.sniff(head)
-            case .failure(let failure): return .failure(failure)
-            }
-            if plan == .archive, pending.first.map({ $0.getBytes(at: $0.readerIndex, length: 2) }) == [0x1F, 0x8B] {
-                plan = .gunzip
-            }
+        if plan == .file { return writeFile().map { Written(bytes: $0, extracted: false) } }
+        let head: [UInt8]
+        switch sniffHead() {
+        case .success(let bytes): head = bytes
+        case .failure(let failure): return .failure(failure)
         }
+        if plan == .sniff {
+            plan = PayloadPlan.sniff(head)
+            if plan == .archive, head.starts(with: [0x1F, 0x8B]) { plan = .gunzip }
+        }
+        // Zip keeps its directory (file types, symlinks) at the end: it needs a seekable file.
+        let zip = plan != .file && head.starts(with: [0x50, 0x4B, 0x03, 0x04])
         switch plan {
         case .file, .sniff: return writeFile().map { Written(bytes: $0, extracted: false) }
-        case .archive: return extract(allowRaw: false).map { Written(bytes: $0, extracted: true) }
-        case .gunzip: return extract(allowRaw: true).map { Written(bytes: $0, extracted: true) }
+        case .archive, .gunzip: return extract(allowRaw: plan == .gunzip, spool: zip).map { Written(bytes: $0, extracted: true) }
         }
     }
 
@@ -151,7 +156,23 @@ final class PayloadWriter: @unchecked Sendable {
         }
     }
 
-    private func extract(allowRaw: Bool) -> Result<Int64, PayloadFailure> {
+    private func spoolToFile(_ path: String) -> PayloadFailure? {
+        let fd = open(path, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return .io("cannot create \(path): \(errnoText())") }
+        defer { close(fd) }
+        while true {
+            switch nextChunk() {
+            case .failure(let failure): return failure
+            case .success(nil): return nil
+            case .success(let chunk?):
+                guard chunk.withUnsafeReadableBytes({ writeAll(fd, $0) }) else {
+                    return .io("cannot write \(path): \(errnoText())")
+                }
+            }
+        }
+    }
+
+    private func extract(allowRaw: Bool, spool: Bool) -> Result<Int64, PayloadFailure> {
         guard let reader = archive_read_new(), let disk = archive_write_disk_new() else {
             return .failure(.archive("libarchive could not allocate a reader"))
         }
@@ -165,11 +186,19 @@ final class PayloadWriter: @unchecked Sendable {
         // Our own checks run first; these are libarchive's second line of defence.
         archive_write_disk_set_options(
             disk, ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT)
-        let context = Unmanaged.passUnretained(self).toOpaque()
-        let opened = archive_read_open(reader, context, nil, { archive, context, buffer in
-            let writer = Unmanaged<PayloadWriter>.fromOpaque(context!).takeUnretainedValue()
-            return writer.read(archive, buffer)
-        }, nil)
+        let opened: Int32
+        if spool {
+            let path = spoolDirectory + "/spool.zip"
+            if let failure = spoolToFile(path) { return .failure(failure) }
+            defer { unlink(path) }
+            opened = archive_read_open_filename(reader, path, 1 << 16)
+        } else {
+            let context = Unmanaged.passUnretained(self).toOpaque()
+            opened = archive_read_open(reader, context, nil, { archive, context, buffer in
+                let writer = Unmanaged<PayloadWriter>.fromOpaque(context!).takeUnretainedValue()
+                return writer.read(archive, buffer)
+            }, nil)
+        }
         guard opened == ARCHIVE_OK else { return .failure(failure(reader, "cannot open archive")) }
         var entries = 0
         var total: Int64 = 0
