@@ -43,7 +43,8 @@ enum ArchivePathPolicy {
         switch relativePath(target) {
         case .success(let clean) where !clean.isEmpty: .success(clean)
         case .success: .failure(.init("hard link to the target directory itself"))
-        case .failure(let refusal): .failure(.init("hard link to '\(target)' leaves the target directory (\(refusal.reason))"))
+        case .failure(let refusal):
+            .failure(.init("hard link to '\(target)' leaves the target directory (\(refusal.reason))"))
         }
     }
 

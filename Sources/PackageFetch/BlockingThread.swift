@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// Runs blocking work (libarchive's pull-style reads, flock, waitpid) on a thread of its own, so the
@@ -14,11 +14,13 @@ enum BlockingThread {
             pthread_attr_init(&attributes)
             pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
             var thread = pthread_t()
-            let rc = pthread_create(&thread, &attributes, { context in
-                let job = Unmanaged<Job>.fromOpaque(context!).takeRetainedValue()
-                job.body()
-                return nil
-            }, box.toOpaque())
+            let rc = pthread_create(
+                &thread, &attributes,
+                { context in
+                    let job = Unmanaged<Job>.fromOpaque(context!).takeRetainedValue()
+                    job.body()
+                    return nil
+                }, box.toOpaque())
             pthread_attr_destroy(&attributes)
             if rc != 0 {
                 // No thread to be had: run inline rather than fail the fetch.

@@ -56,6 +56,7 @@ struct EntryMetadata: Sendable, Equatable {
         guard let uri = fields["uri"], let sha = fields["sha256"], let bytes = fields["bytes"].flatMap({ Int64($0) }),
             let kind = fields["kind"]
         else { return nil }
-        self.init(uri: String(uri), sha256: String(sha), bytes: bytes, kind: String(kind), name: String(fields["name"] ?? ""))
+        self.init(
+            uri: String(uri), sha256: String(sha), bytes: bytes, kind: String(kind), name: String(fields["name"] ?? ""))
     }
 }

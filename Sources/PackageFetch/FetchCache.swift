@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// The agent-wide package cache, shared by every executor process and kept across agent restarts.
@@ -87,7 +87,9 @@ public struct FetchCache: Sendable {
 
     /// A published entry for `key`, leased (shared-locked) for the caller; nil on a miss.
     func lookup(_ key: CacheKey) -> CacheLease? {
-        guard let name = key.objectName ?? readSmallFile(directory + "/uris/" + key.uriIndex).map({ $0.trimmingWhitespace() }),
+        guard
+            let name = key.objectName
+                ?? readSmallFile(directory + "/uris/" + key.uriIndex).map({ $0.trimmingWhitespace() }),
             !name.isEmpty, !name.contains("/")
         else { return nil }
         let path = objects + "/" + name
@@ -112,7 +114,9 @@ public struct FetchCache: Sendable {
     /// A fresh staging directory on the cache's filesystem.
     func makeStaging() throws(FetchError) -> String {
         let path = directory + "/tmp/\(getpid())-\(String(UInt64.random(in: 0...UInt64.max), radix: 16))"
-        guard mkdir(path, 0o755) == 0 else { throw .cache(directory, FileSystemFailure("cannot create", path).description) }
+        guard mkdir(path, 0o755) == 0 else {
+            throw .cache(directory, FileSystemFailure("cannot create", path).description)
+        }
         return path
     }
 
@@ -213,7 +217,9 @@ func directoryNames(_ path: String) -> [String] {
     defer { closedir(handle) }
     var names: [String] = []
     while let entry = readdir(handle) {
-        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+        let name = withUnsafeBytes(of: entry.pointee.d_name) {
+            String(cString: $0.bindMemory(to: CChar.self).baseAddress!)
+        }
         if name != "." && name != ".." { names.append(name) }
     }
     return names

@@ -71,7 +71,9 @@ public struct FetchError: Error, Sendable, CustomStringConvertible {
         return error
     }
 
-    static func network(_ uri: String, _ cause: String) -> Self { Self(.network, uri: uri, cause: cause, transient: true) }
+    static func network(_ uri: String, _ cause: String) -> Self {
+        Self(.network, uri: uri, cause: cause, transient: true)
+    }
 
     static func stalled(_ uri: String, after bytes: Int64, seconds: Double) -> Self {
         Self(

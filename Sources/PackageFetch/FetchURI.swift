@@ -124,7 +124,9 @@ enum PayloadPlan: Sendable, Hashable {
         }
         if lower.hasSuffix(".gz") { return .gunzip }
         // A name with an extension we do not extract (.jar, .py, .conf …) is a file, as in Mesos.
-        if let dot = lower.lastIndex(of: "."), dot != lower.startIndex, lower.distance(from: dot, to: lower.endIndex) <= 6 {
+        if let dot = lower.lastIndex(of: "."), dot != lower.startIndex,
+            lower.distance(from: dot, to: lower.endIndex) <= 6
+        {
             return .file
         }
         return .sniff

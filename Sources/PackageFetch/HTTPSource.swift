@@ -67,7 +67,8 @@ struct HTTPSource {
                 throw .restart(.network(uri.value, "the server answered a Range request with the wrong range"))
             }
         default:
-            throw .fetch(.httpStatus(uri.value, status: Int(response.status.code), reason: response.status.reasonPhrase))
+            throw .fetch(
+                .httpStatus(uri.value, status: Int(response.status.code), reason: response.status.reasonPhrase))
         }
         do {
             for try await chunk in response.body {

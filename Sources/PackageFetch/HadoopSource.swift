@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// hdfs://, s3://, s3a://, s3n:// and other Hadoop filesystems, through `hadoop fs -copyToLocal`

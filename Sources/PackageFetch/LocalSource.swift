@@ -1,9 +1,9 @@
 import NIOCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// Streams a local file (file:// or a plain path, or what `hadoop fs -copyToLocal` left) into a sink.
@@ -16,7 +16,8 @@ struct LocalSource {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             let code = errno
-            let cause = code == ENOENT ? "no such file '\(path)' on this agent" : "cannot open '\(path)': \(errnoText(code))"
+            let cause =
+                code == ENOENT ? "no such file '\(path)' on this agent" : "cannot open '\(path)': \(errnoText(code))"
             throw .fetch(.localFile(uri.value, cause))
         }
         defer { close(fd) }

@@ -11,7 +11,9 @@ extension PackageFetcher {
     /// Streams `uri` into a fresh `directory`: the source task hashes and queues bytes while a
     /// libarchive thread extracts them, so the download and the extraction overlap. The result is
     /// returned only when the payload is complete, extracted and matches its sha256.
-    nonisolated func download(_ uri: FetchURI, into directory: String, scratch: String) async throws(FetchError) -> Downloaded {
+    nonisolated func download(_ uri: FetchURI, into directory: String, scratch: String) async throws(FetchError)
+        -> Downloaded
+    {
         var attempt = 0
         while true {
             attempt += 1
@@ -21,7 +23,8 @@ extension PackageFetcher {
             let writer = PayloadWriter(
                 channel: channel, directory: directory, plan: uri.payloadPlan, fileName: uri.effectiveName,
                 executable: uri.executable, limits: configuration.limits, spoolDirectory: scratch)
-            let sink = StreamSink(uri: uri, channel: channel, logger: logger, progressInterval: configuration.progressInterval)
+            let sink = StreamSink(
+                uri: uri, channel: channel, logger: logger, progressInterval: configuration.progressInterval)
             async let written = BlockingThread.run { writer.run() }
             let produced: Result<Void, StreamFailure>
             do throws(StreamFailure) {
@@ -45,7 +48,9 @@ extension PackageFetcher {
             case .failure(.extractionFailed), .success:
                 if case .success = produced, let expected = uri.sha256 {
                     let actual = sink.digest()
-                    guard actual == expected else { throw .checksumMismatch(uri.value, expected: expected, actual: actual) }
+                    guard actual == expected else {
+                        throw .checksumMismatch(uri.value, expected: expected, actual: actual)
+                    }
                     return try Self.checked(outcome, uri: uri, digest: actual, bytes: sink.bytes)
                 }
                 let digest = sink.digest()
@@ -67,10 +72,13 @@ extension PackageFetcher {
         }
     }
 
-    private nonisolated func produce(_ uri: FetchURI, into sink: StreamSink, scratch: String) async throws(StreamFailure) {
+    private nonisolated func produce(_ uri: FetchURI, into sink: StreamSink, scratch: String)
+        async throws(StreamFailure)
+    {
         switch uri.scheme {
         case .http, .https:
-            try await HTTPSource(uri: uri, client: client, configuration: configuration, logger: logger).stream(into: sink)
+            try await HTTPSource(uri: uri, client: client, configuration: configuration, logger: logger).stream(
+                into: sink)
         case .file:
             try await LocalSource(uri: uri, path: uri.localPath).stream(into: sink)
         case .hadoop:

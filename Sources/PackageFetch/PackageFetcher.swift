@@ -2,9 +2,9 @@ import AsyncHTTPClient
 public import Logging
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// Fetches an executor's package and URIs into its sandbox, through the shared ``FetchCache``.
@@ -30,7 +30,10 @@ public actor PackageFetcher {
     private var leases: [String: CacheLease] = [:]
 
     /// Prefer ``withFetcher(configuration:logger:_:)``; a fetcher made here must be ``shutdown()``.
-    public init(configuration: FetcherConfiguration = FetcherConfiguration(), logger: Logger = Logger(label: "spark-mesos-executor.fetch")) {
+    public init(
+        configuration: FetcherConfiguration = FetcherConfiguration(),
+        logger: Logger = Logger(label: "spark-mesos-executor.fetch")
+    ) {
         self.configuration = configuration
         self.cache = configuration.cacheDirectory.map {
             FetchCache(directory: canonicalPath($0) ?? $0, maxBytes: configuration.cacheMaxBytes)
@@ -62,7 +65,9 @@ public actor PackageFetcher {
     }
 
     /// Fetches everything `request` names into `sandbox` (an existing directory).
-    public nonisolated func fetch(_ request: FetchRequest, into sandbox: String) async throws(FetchError) -> FetchedPackage {
+    public nonisolated func fetch(_ request: FetchRequest, into sandbox: String) async throws(FetchError)
+        -> FetchedPackage
+    {
         let clock = ContinuousClock()
         let started = clock.now
         guard let sandbox = canonicalPath(sandbox), isDirectory(sandbox) else {
@@ -105,18 +110,25 @@ public actor PackageFetcher {
 
     private nonisolated func fetchDirect(_ uri: FetchURI, sandbox: String) async throws(FetchError) -> FetchedItem {
         let staging = sandbox + "/.fetch-\(String(UInt64.random(in: 0...UInt64.max), radix: 16))"
-        guard mkdir(staging, 0o700) == 0 else { throw .filesystem(uri.value, FileSystemFailure("cannot create", staging).description) }
+        guard mkdir(staging, 0o700) == 0 else {
+            throw .filesystem(uri.value, FileSystemFailure("cannot create", staging).description)
+        }
         defer { removeTree(staging) }
         let downloaded = try await download(uri, into: staging + "/data", scratch: staging)
-        return try install(uri, data: staging + "/data", downloaded: downloaded, manifest: nil, sandbox: sandbox, hit: false)
+        return try install(
+            uri, data: staging + "/data", downloaded: downloaded, manifest: nil, sandbox: sandbox, hit: false)
     }
 
-    private nonisolated func fetchCached(_ uri: FetchURI, cache: FetchCache, sandbox: String) async throws(FetchError) -> FetchedItem {
+    private nonisolated func fetchCached(_ uri: FetchURI, cache: FetchCache, sandbox: String) async throws(FetchError)
+        -> FetchedItem
+    {
         try cache.prepare()
         let key = CacheKey(uri: uri)
         if let lease = cache.lookup(key) { return try await installHit(uri, lease: lease, sandbox: sandbox) }
         let lock = try cache.fetchLock(key)
-        guard await lock.lockExclusive() else { throw .cache(cache.directory, "cannot lock \(lock.path): \(errnoText())") }
+        guard await lock.lockExclusive() else {
+            throw .cache(cache.directory, "cannot lock \(lock.path): \(errnoText())")
+        }
         defer { lock.unlock() }
         // Whoever held the lock may just have published it.
         if let lease = cache.lookup(key) { return try await installHit(uri, lease: lease, sandbox: sandbox) }
@@ -131,29 +143,38 @@ public actor PackageFetcher {
             throw .cache(cache.directory, FileSystemFailure("cannot write", staging + "/manifest").description)
         }
         let metadata = EntryMetadata(
-            uri: uri.value, sha256: downloaded.sha256, bytes: manifest.bytes, kind: downloaded.extracted ? "tree" : "file",
+            uri: uri.value, sha256: downloaded.sha256, bytes: manifest.bytes,
+            kind: downloaded.extracted ? "tree" : "file",
             name: downloaded.extracted ? "" : uri.effectiveName)
         let lease = try cache.publish(staging: staging, key: key, metadata: metadata)
         await retain(lease)
         do {
             let report = try cache.prune()
             if !report.removedEntries.isEmpty {
-                logger.info("fetch cache over \(cache.maxBytes) bytes: evicted \(report.removedEntries.joined(separator: ", "))")
+                logger.info(
+                    "fetch cache over \(cache.maxBytes) bytes: evicted \(report.removedEntries.joined(separator: ", "))"
+                )
             }
         } catch {
             logger.warning("\(error)")
         }
-        var item = try install(uri, data: lease.path + "/data", downloaded: downloaded, manifest: manifest, sandbox: sandbox, hit: false)
+        var item = try install(
+            uri, data: lease.path + "/data", downloaded: downloaded, manifest: manifest, sandbox: sandbox, hit: false)
         item.sha256 = downloaded.sha256
         return item
     }
 
-    private nonisolated func installHit(_ uri: FetchURI, lease: CacheLease, sandbox: String) async throws(FetchError) -> FetchedItem {
+    private nonisolated func installHit(_ uri: FetchURI, lease: CacheLease, sandbox: String) async throws(FetchError)
+        -> FetchedItem
+    {
         await retain(lease)
         let downloaded = Downloaded(sha256: lease.metadata.sha256, bytes: 0, extracted: lease.metadata.kind == "tree")
-        let manifest = readBytes(lease.path + "/manifest").flatMap { TreeManifest.decode($0, totalBytes: lease.metadata.bytes) }
+        let manifest = readBytes(lease.path + "/manifest").flatMap {
+            TreeManifest.decode($0, totalBytes: lease.metadata.bytes)
+        }
         guard let manifest else { throw .cache(lease.path, "the entry's manifest is unreadable; run the cache prune") }
-        return try install(uri, data: lease.path + "/data", downloaded: downloaded, manifest: manifest, sandbox: sandbox, hit: true)
+        return try install(
+            uri, data: lease.path + "/data", downloaded: downloaded, manifest: manifest, sandbox: sandbox, hit: true)
     }
 
     private func retain(_ lease: CacheLease) {

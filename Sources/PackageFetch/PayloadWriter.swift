@@ -2,24 +2,10 @@ import CArchive
 import NIOCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
-
-/// Caps that stop an archive bomb before it fills the disk.
-public struct ExtractionLimits: Sendable, Hashable {
-    /// Total bytes all entries may write.
-    public var maxBytes: Int64
-    /// Number of entries an archive may hold.
-    public var maxEntries: Int
-
-    /// 16 GiB and 200,000 entries: forty times a Spark distribution.
-    public init(maxBytes: Int64 = 16 << 30, maxEntries: Int = 200_000) {
-        self.maxBytes = maxBytes
-        self.maxEntries = maxEntries
-    }
-}
 
 /// Why writing a payload failed, before it is turned into a ``FetchError`` naming the URI.
 enum PayloadFailure: Error {
@@ -88,7 +74,8 @@ final class PayloadWriter: @unchecked Sendable {
         let zip = plan != .file && head.starts(with: [0x50, 0x4B, 0x03, 0x04])
         switch plan {
         case .file, .sniff: return writeFile().map { Written(bytes: $0, extracted: false) }
-        case .archive, .gunzip: return extract(allowRaw: plan == .gunzip, spool: zip).map { Written(bytes: $0, extracted: true) }
+        case .archive, .gunzip:
+            return extract(allowRaw: plan == .gunzip, spool: zip).map { Written(bytes: $0, extracted: true) }
         }
     }
 
@@ -194,10 +181,12 @@ final class PayloadWriter: @unchecked Sendable {
             opened = archive_read_open_filename(reader, path, 1 << 16)
         } else {
             let context = Unmanaged.passUnretained(self).toOpaque()
-            opened = archive_read_open(reader, context, nil, { archive, context, buffer in
-                let writer = Unmanaged<PayloadWriter>.fromOpaque(context!).takeUnretainedValue()
-                return writer.read(archive, buffer)
-            }, nil)
+            opened = archive_read_open(
+                reader, context, nil,
+                { archive, context, buffer in
+                    let writer = Unmanaged<PayloadWriter>.fromOpaque(context!).takeUnretainedValue()
+                    return writer.read(archive, buffer)
+                }, nil)
         }
         guard opened == ARCHIVE_OK else { return .failure(failure(reader, "cannot open archive")) }
         var entries = 0
@@ -215,8 +204,10 @@ final class PayloadWriter: @unchecked Sendable {
             let name = isRaw ? rawName : entryName(entry)
             if let refusal = prepare(entry, name: name, raw: isRaw) { return .failure(refusal) }
             if archive_entry_size_is_set(entry) != 0, archive_entry_size(entry) > limits.maxBytes - total {
-                return .failure(.tooLarge("entry '\(name)' declares \(archive_entry_size(entry)) bytes, over the "
-                    + "\(limits.maxBytes)-byte limit"))
+                return .failure(
+                    .tooLarge(
+                        "entry '\(name)' declares \(archive_entry_size(entry)) bytes, over the "
+                            + "\(limits.maxBytes)-byte limit"))
             }
             guard archive_write_header(disk, entry) >= ARCHIVE_WARN else {
                 return .failure(.archive("cannot create '\(name)': \(errorText(disk))"))
@@ -297,21 +288,4 @@ final class PayloadWriter: @unchecked Sendable {
 
 private func errorText(_ archive: OpaquePointer?) -> String {
     archive_error_string(archive).map { String(cString: $0) } ?? "unknown libarchive error"
-}
-
-func errnoText(_ code: Int32 = errno) -> String {
-    strerror(code).map { String(cString: $0) } ?? "errno \(code)"
-}
-
-func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {
-    var offset = 0
-    while offset < bytes.count {
-        let written = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-        if written < 0 {
-            if errno == EINTR { continue }
-            return false
-        }
-        offset += written
-    }
-    return true
 }

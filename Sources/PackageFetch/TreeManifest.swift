@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// The directories, files and symbolic links of an extracted tree, recorded once when it enters the
@@ -59,7 +59,9 @@ struct TreeManifest: Sendable, Equatable {
                 case S_IFLNK:
                     var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
                     let count = readlink(root + "/" + path, &buffer, buffer.count - 1)
-                    let target = count > 0 ? String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
+                    let target =
+                        count > 0
+                        ? String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
                     manifest.items.append(Item(kind: .symlink, path: path, target: target))
                 default:
                     manifest.items.append(Item(kind: .file, path: path))
@@ -116,7 +118,8 @@ struct TreeManifest: Sendable, Equatable {
         while true {
             let count = read(input, &buffer, buffer.count)
             if count == 0 { return nil }
-            guard count > 0, buffer.withUnsafeBytes({ writeAll(output, UnsafeRawBufferPointer(rebasing: $0[0..<count])) })
+            guard count > 0,
+                buffer.withUnsafeBytes({ writeAll(output, UnsafeRawBufferPointer(rebasing: $0[0..<count])) })
             else { return .init("cannot copy to", target) }
         }
     }

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import PackageFetch
 
 /// Malicious archives are refused before anything lands outside the target, and nothing is installed.
@@ -8,7 +9,10 @@ import Testing
         ("absolute", TestArchive(entries: [.file("/tmp/package-fetch-escaped-absolute", Array("x".utf8))])),
         ("symlink absolute", TestArchive(entries: [.directory("pkg"), .symlink("pkg/etc", target: "/etc")])),
         ("symlink climbing", TestArchive(entries: [.directory("pkg"), .symlink("pkg/up", target: "../../escaped")])),
-        ("symlink then write through", TestArchive(entries: [.symlink("link", target: "."), .symlink("link/x", target: "../..")])),
+        (
+            "symlink then write through",
+            TestArchive(entries: [.symlink("link", target: "."), .symlink("link/x", target: "../..")])
+        ),
         ("hardlink escape", TestArchive(entries: [.hardlink("pkg/passwd", target: "../../escaped")])),
         ("hardlink absolute", TestArchive(entries: [.hardlink("pkg/passwd", target: "/etc/passwd")])),
         ("bomb by size", TestArchive(entries: [.zeros("pkg/zeros", size: 8 << 20)])),

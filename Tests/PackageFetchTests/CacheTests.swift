@@ -1,4 +1,5 @@
 import Testing
+
 @testable import PackageFetch
 
 /// The shared cache: one download for concurrent fetchers, hits across restarts, eviction, maintenance.
@@ -42,7 +43,9 @@ import Testing
                     let sandbox = dir + "/sandbox\(index)"
                     makeDir(sandbox)
                     // A new fetcher each time: the executor (or agent) restarted.
-                    let package = try await PackageFetcher.withFetcher(configuration: configuration, logger: quietLogger) {
+                    let package = try await PackageFetcher.withFetcher(
+                        configuration: configuration, logger: quietLogger
+                    ) {
                         try await $0.fetch(FetchRequest(package: uri), into: sandbox)
                     }
                     #expect(package.allCacheHits == (index == 1))
@@ -62,7 +65,9 @@ import Testing
             server.serve("/b/spark.tgz", archive)
             try await withTemporaryDirectory { dir in
                 let sha = sha256Hex(archive)
-                try await PackageFetcher.withFetcher(configuration: testConfiguration(cache: dir + "/cache"), logger: quietLogger) { fetcher in
+                try await PackageFetcher.withFetcher(
+                    configuration: testConfiguration(cache: dir + "/cache"), logger: quietLogger
+                ) { fetcher in
                     for (index, path) in ["/a/spark.tgz", "/b/spark.tgz"].enumerated() {
                         makeDir(dir + "/s\(index)")
                         let uri = try FetchURI(server.url(path) + "#sha256=" + sha)
@@ -81,7 +86,9 @@ import Testing
             try await withTemporaryDirectory { dir in
                 makeDir(dir + "/sandbox")
                 let uri = try FetchURI(server.url("/spark.tgz"), cache: false)
-                let package = try await PackageFetcher.withFetcher(configuration: testConfiguration(cache: dir + "/cache"), logger: quietLogger) {
+                let package = try await PackageFetcher.withFetcher(
+                    configuration: testConfiguration(cache: dir + "/cache"), logger: quietLogger
+                ) {
                     try await $0.fetch(FetchRequest(package: uri), into: dir + "/sandbox")
                 }
                 #expect(contents(package.sparkHome! + "/RELEASE") != nil)
@@ -114,7 +121,8 @@ import Testing
                 configuration.cacheMaxBytes = entries[0].bytes + 1
                 try await PackageFetcher.withFetcher(configuration: configuration, logger: quietLogger) { fetcher in
                     makeDir(dir + "/s2")
-                    _ = try await fetcher.fetch(FetchRequest(package: FetchURI(server.url("/spark.tgz"))), into: dir + "/s2")
+                    _ = try await fetcher.fetch(
+                        FetchRequest(package: FetchURI(server.url("/spark.tgz"))), into: dir + "/s2")
                     let report = try cache.clear()
                     #expect(report.skippedInUse.count == 1)
                     #expect(report.removedEntries.count == 1)

@@ -147,11 +147,14 @@ private final class Handler: ChannelInboundHandler {
             if ranges { headers.add(name: "Accept-Ranges", value: "bytes") }
             let status: HTTPResponseStatus = start > 0 ? .partialContent : .ok
             if start > 0 { headers.add(name: "Content-Range", value: "bytes \(start)-\(total - 1)/\(total)") }
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+            context.write(
+                wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))),
+                promise: nil)
             let cut = stallAfter ?? dropAfter
             let sent = min(length, cut ?? length)
             if sent > 0 {
-                context.write(wrapOutboundOut(.body(.byteBuffer(file.getSlice(at: start, length: sent)!))), promise: nil)
+                context.write(
+                    wrapOutboundOut(.body(.byteBuffer(file.getSlice(at: start, length: sent)!))), promise: nil)
             }
             if cut != nil && sent < length {
                 context.flush()
@@ -164,7 +167,8 @@ private final class Handler: ChannelInboundHandler {
     }
 
     private func respond(_ context: ChannelHandlerContext, _ status: HTTPResponseStatus, _ headers: HTTPHeaders) {
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        context.write(
+            wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
     }
 }

@@ -1,5 +1,6 @@
 import NIOHTTP1
 import Testing
+
 @testable import PackageFetch
 
 /// Fetches over real HTTP on loopback: success paths, resumption, server failures.
@@ -13,7 +14,9 @@ import Testing
                 let sandbox = dir + "/sandbox"
                 makeDir(sandbox)
                 let uri = try FetchURI(server.url("/spark.tgz") + "#sha256=" + sha256Hex(archive))
-                let package = try await PackageFetcher.withFetcher(configuration: testConfiguration(cache: dir + "/cache"), logger: quietLogger) {
+                let package = try await PackageFetcher.withFetcher(
+                    configuration: testConfiguration(cache: dir + "/cache"), logger: quietLogger
+                ) {
                     try await $0.fetch(FetchRequest(package: uri), into: sandbox)
                 }
                 let home = sandbox + "/spark-3.5.3-bin-hadoop3"
@@ -40,7 +43,9 @@ import Testing
                 let wrong = String(repeating: "ab", count: 32)
                 let uri = try FetchURI(server.url("/spark.tgz") + "#sha256=" + wrong)
                 let error = await #expect(throws: FetchError.self) {
-                    try await PackageFetcher.withFetcher(configuration: testConfiguration(cache: dir + "/cache"), logger: quietLogger) {
+                    try await PackageFetcher.withFetcher(
+                        configuration: testConfiguration(cache: dir + "/cache"), logger: quietLogger
+                    ) {
                         try await $0.fetch(FetchRequest(package: uri), into: sandbox)
                     }
                 }
@@ -60,8 +65,12 @@ import Testing
             try await withTemporaryDirectory { dir in
                 makeDir(dir + "/sandbox")
                 let error = await #expect(throws: FetchError.self) {
-                    try await PackageFetcher.withFetcher(configuration: testConfiguration(cache: nil, attempts: 2, stall: .milliseconds(300)), logger: quietLogger) {
-                        try await $0.fetch(FetchRequest(package: FetchURI(server.url("/spark.tgz"))), into: dir + "/sandbox")
+                    try await PackageFetcher.withFetcher(
+                        configuration: testConfiguration(cache: nil, attempts: 2, stall: .milliseconds(300)),
+                        logger: quietLogger
+                    ) {
+                        try await $0.fetch(
+                            FetchRequest(package: FetchURI(server.url("/spark.tgz"))), into: dir + "/sandbox")
                     }
                 }
                 #expect(error?.description.contains("stalled") == true)
@@ -77,7 +86,9 @@ import Testing
             try await withTemporaryDirectory { dir in
                 makeDir(dir + "/sandbox")
                 let uri = try FetchURI(server.url("/spark.tgz") + "#sha256=" + sha256Hex(archive))
-                let package = try await PackageFetcher.withFetcher(configuration: testConfiguration(cache: nil, stall: .milliseconds(300)), logger: quietLogger) {
+                let package = try await PackageFetcher.withFetcher(
+                    configuration: testConfiguration(cache: nil, stall: .milliseconds(300)), logger: quietLogger
+                ) {
                     try await $0.fetch(FetchRequest(package: uri), into: dir + "/sandbox")
                 }
                 #expect(package.sparkHome == dir + "/sandbox/spark-3.5.3-bin-hadoop3")
@@ -93,7 +104,9 @@ import Testing
             try await withTemporaryDirectory { dir in
                 makeDir(dir + "/sandbox")
                 let uri = try FetchURI(server.url("/spark.tgz") + "#sha256=" + sha256Hex(archive))
-                let package = try await PackageFetcher.withFetcher(configuration: testConfiguration(cache: dir + "/cache"), logger: quietLogger) {
+                let package = try await PackageFetcher.withFetcher(
+                    configuration: testConfiguration(cache: dir + "/cache"), logger: quietLogger
+                ) {
                     try await $0.fetch(FetchRequest(package: uri), into: dir + "/sandbox")
                 }
                 #expect(server.requests("/spark.tgz") == 2)
@@ -108,8 +121,11 @@ import Testing
             server.serve("/spark.tgz", archive, behaviour: .init(ranges: false, dropAfter: 20_000))
             try await withTemporaryDirectory { dir in
                 makeDir(dir + "/sandbox")
-                let package = try await PackageFetcher.withFetcher(configuration: testConfiguration(cache: nil), logger: quietLogger) {
-                    try await $0.fetch(FetchRequest(package: FetchURI(server.url("/spark.tgz"))), into: dir + "/sandbox")
+                let package = try await PackageFetcher.withFetcher(
+                    configuration: testConfiguration(cache: nil), logger: quietLogger
+                ) {
+                    try await $0.fetch(
+                        FetchRequest(package: FetchURI(server.url("/spark.tgz"))), into: dir + "/sandbox")
                 }
                 #expect(server.requests("/spark.tgz") == 2)
                 #expect(server.ranges("/spark.tgz").isEmpty)
@@ -125,8 +141,11 @@ import Testing
             try await withTemporaryDirectory { dir in
                 makeDir(dir + "/sandbox")
                 let error = await #expect(throws: FetchError.self) {
-                    try await PackageFetcher.withFetcher(configuration: testConfiguration(cache: dir + "/cache", attempts: 3), logger: quietLogger) {
-                        try await $0.fetch(FetchRequest(package: FetchURI(server.url("/spark.tgz"))), into: dir + "/sandbox")
+                    try await PackageFetcher.withFetcher(
+                        configuration: testConfiguration(cache: dir + "/cache", attempts: 3), logger: quietLogger
+                    ) {
+                        try await $0.fetch(
+                            FetchRequest(package: FetchURI(server.url("/spark.tgz"))), into: dir + "/sandbox")
                     }
                 }
                 #expect(error?.httpStatus == status)
@@ -144,9 +163,13 @@ import Testing
             server.serve("/spark.tgz", archive, behaviour: .init(status: .internalServerError, statusCount: 1))
             try await withTemporaryDirectory { dir in
                 makeDir(dir + "/sandbox")
-                try await PackageFetcher.withFetcher(configuration: testConfiguration(cache: dir + "/cache", attempts: 1), logger: quietLogger) { fetcher in
+                try await PackageFetcher.withFetcher(
+                    configuration: testConfiguration(cache: dir + "/cache", attempts: 1), logger: quietLogger
+                ) { fetcher in
                     let request = FetchRequest(package: try FetchURI(server.url("/spark.tgz")))
-                    let gate = PackageGate { () async throws(FetchError) in try await fetcher.fetch(request, into: dir + "/sandbox") }
+                    let gate = PackageGate { () async throws(FetchError) in
+                        try await fetcher.fetch(request, into: dir + "/sandbox")
+                    }
                     await #expect(throws: FetchError.self) { try await gate.package() }
                     let package = try await gate.package()
                     #expect(package.items[0].cacheHit == false)
@@ -163,8 +186,11 @@ import Testing
             server.redirect("/spark.tgz", to: server.url("/real/spark.tgz"))
             try await withTemporaryDirectory { dir in
                 makeDir(dir + "/sandbox")
-                let package = try await PackageFetcher.withFetcher(configuration: testConfiguration(cache: nil), logger: quietLogger) {
-                    try await $0.fetch(FetchRequest(package: FetchURI(server.url("/spark.tgz"))), into: dir + "/sandbox")
+                let package = try await PackageFetcher.withFetcher(
+                    configuration: testConfiguration(cache: nil), logger: quietLogger
+                ) {
+                    try await $0.fetch(
+                        FetchRequest(package: FetchURI(server.url("/spark.tgz"))), into: dir + "/sandbox")
                 }
                 #expect(package.sparkHome == dir + "/sandbox/spark-3.5.3-bin-hadoop3")
                 #expect(server.requests("/real/spark.tgz") == 1)
@@ -178,7 +204,9 @@ import Testing
             server.serve(String(path.split(separator: "?")[0]), archive)
             try await withTemporaryDirectory { dir in
                 makeDir(dir + "/sandbox")
-                let package = try await PackageFetcher.withFetcher(configuration: testConfiguration(cache: dir + "/cache"), logger: quietLogger) {
+                let package = try await PackageFetcher.withFetcher(
+                    configuration: testConfiguration(cache: dir + "/cache"), logger: quietLogger
+                ) {
                     try await $0.fetch(FetchRequest(package: FetchURI(server.url(path))), into: dir + "/sandbox")
                 }
                 #expect(package.items[0].extracted)
@@ -191,8 +219,12 @@ import Testing
         try await withTemporaryDirectory { dir in
             makeDir(dir + "/sandbox")
             let error = await #expect(throws: FetchError.self) {
-                try await PackageFetcher.withFetcher(configuration: testConfiguration(cache: nil, attempts: 1), logger: quietLogger) {
-                    try await $0.fetch(FetchRequest(package: FetchURI("http://no-such-host.invalid/spark.tgz")), into: dir + "/sandbox")
+                try await PackageFetcher.withFetcher(
+                    configuration: testConfiguration(cache: nil, attempts: 1), logger: quietLogger
+                ) {
+                    try await $0.fetch(
+                        FetchRequest(package: FetchURI("http://no-such-host.invalid/spark.tgz")), into: dir + "/sandbox"
+                    )
                 }
             }
             #expect(error?.description.hasPrefix("cannot fetch http://no-such-host.invalid/spark.tgz: ") == true)

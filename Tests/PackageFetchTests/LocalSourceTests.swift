@@ -1,4 +1,5 @@
 import Testing
+
 @testable import PackageFetch
 
 /// file:// and plain paths, every archive type, flags, hadoop schemes and request building.
@@ -18,12 +19,15 @@ import Testing
             #expect(writeBytes(dir + "/" + name, archive.bytes()))
             makeDir(dir + "/sandbox")
             for (round, value) in ["file://" + dir + "/" + name, dir + "/" + name].enumerated() {
-                let package = try await PackageFetcher.withFetcher(configuration: testConfiguration(cache: dir + "/cache"), logger: quietLogger) {
+                let package = try await PackageFetcher.withFetcher(
+                    configuration: testConfiguration(cache: dir + "/cache"), logger: quietLogger
+                ) {
                     try await $0.fetch(FetchRequest(package: FetchURI(value)), into: dir + "/sandbox")
                 }
                 #expect(package.sparkHome == dir + "/sandbox/spark-3.5.3-bin-hadoop3", "\(name)")
                 #expect(package.allCacheHits == (round == 1), "\(name)")
-                #expect(contents(dir + "/sandbox/spark-3.5.3-bin-hadoop3/jars/current.jar")?.count == 100_000, "\(name)")
+                #expect(
+                    contents(dir + "/sandbox/spark-3.5.3-bin-hadoop3/jars/current.jar")?.count == 100_000, "\(name)")
             }
         }
     }
@@ -34,8 +38,11 @@ import Testing
             let gz = TestArchive(entries: [.file("ignored", text)], format: .raw, filter: .gzip).bytes()
             #expect(writeBytes(dir + "/spark-defaults.conf.gz", gz))
             makeDir(dir + "/sandbox")
-            let package = try await PackageFetcher.withFetcher(configuration: testConfiguration(cache: nil), logger: quietLogger) {
-                try await $0.fetch(FetchRequest(additional: [FetchURI(dir + "/spark-defaults.conf.gz")]), into: dir + "/sandbox")
+            let package = try await PackageFetcher.withFetcher(
+                configuration: testConfiguration(cache: nil), logger: quietLogger
+            ) {
+                try await $0.fetch(
+                    FetchRequest(additional: [FetchURI(dir + "/spark-defaults.conf.gz")]), into: dir + "/sandbox")
             }
             #expect(package.items[0].path == dir + "/sandbox/spark-defaults.conf")
             #expect(contents(dir + "/sandbox/spark-defaults.conf") == text)
@@ -55,7 +62,9 @@ import Testing
                 try FetchURI(dir + "/app.jar"),
             ])
             for _ in 0..<2 {
-                let package = try await PackageFetcher.withFetcher(configuration: testConfiguration(cache: dir + "/cache"), logger: quietLogger) {
+                let package = try await PackageFetcher.withFetcher(
+                    configuration: testConfiguration(cache: dir + "/cache"), logger: quietLogger
+                ) {
                     try await $0.fetch(request, into: dir + "/sandbox")
                 }
                 #expect(fileMode(dir + "/sandbox/run.sh") & 0o111 == 0o111)
@@ -71,7 +80,9 @@ import Testing
         try await withTemporaryDirectory { dir in
             makeDir(dir + "/sandbox")
             let error = await #expect(throws: FetchError.self) {
-                try await PackageFetcher.withFetcher(configuration: testConfiguration(cache: dir + "/cache"), logger: quietLogger) {
+                try await PackageFetcher.withFetcher(
+                    configuration: testConfiguration(cache: dir + "/cache"), logger: quietLogger
+                ) {
                     try await $0.fetch(FetchRequest(package: FetchURI(dir + "/nope.tgz")), into: dir + "/sandbox")
                 }
             }
@@ -104,7 +115,8 @@ import Testing
             #expect(package.sparkHome == dir + "/sandbox/spark-3.5.3-bin-hadoop3")
             let error = await #expect(throws: FetchError.self) {
                 try await PackageFetcher.withFetcher(configuration: configuration, logger: quietLogger) {
-                    try await $0.fetch(FetchRequest(package: FetchURI("s3a://bucket/missing.tgz")), into: dir + "/sandbox")
+                    try await $0.fetch(
+                        FetchRequest(package: FetchURI("s3a://bucket/missing.tgz")), into: dir + "/sandbox")
                 }
             }
             #expect(error?.description.contains("exit status 1") == true)
@@ -131,13 +143,19 @@ import Testing
         try await withTemporaryDirectory { dir in
             makeDir(dir + "/sandbox")
             makeDir(dir + "/spark")
-            let fetched = try await PackageFetcher.withFetcher(configuration: testConfiguration(cache: nil), logger: quietLogger) { fetcher in
+            let fetched = try await PackageFetcher.withFetcher(
+                configuration: testConfiguration(cache: nil), logger: quietLogger
+            ) { fetcher in
                 let good = try FetchRequest(sparkProperties: ["spark.mesos.executor.home": dir + "/spark"])
                 let package = try await fetcher.fetch(good, into: dir + "/sandbox")
                 let bad = try FetchRequest(sparkProperties: ["spark.mesos.executor.home": dir + "/nope"])
-                let error = await #expect(throws: FetchError.self) { try await fetcher.fetch(bad, into: dir + "/sandbox") }
+                let error = await #expect(throws: FetchError.self) {
+                    try await fetcher.fetch(bad, into: dir + "/sandbox")
+                }
                 #expect(error?.description.contains("spark.mesos.executor.home '\(dir)/nope' does not exist") == true)
-                await #expect(throws: FetchError.self) { try await fetcher.fetch(FetchRequest(), into: dir + "/sandbox") }
+                await #expect(throws: FetchError.self) {
+                    try await fetcher.fetch(FetchRequest(), into: dir + "/sandbox")
+                }
                 return package
             }
             #expect(fetched.sparkHome == dir + "/spark")
@@ -167,7 +185,8 @@ import Testing
     @Test func sparkProperties() throws {
         let request = try FetchRequest(
             sparkProperties: [
-                "spark.executor.uri": "http://h/spark.tgz", "spark.mesos.uris": "http://h/a.jar, http://h/spark.tgz,,/b.py",
+                "spark.executor.uri": "http://h/spark.tgz",
+                "spark.mesos.uris": "http://h/a.jar, http://h/spark.tgz,,/b.py",
                 "spark.mesos.executor.home": "/opt/spark",
             ], commandURIs: [try FetchURI("http://h/a.jar", executable: true), try FetchURI("/c.sh")])
         #expect(request.package?.value == "http://h/spark.tgz")

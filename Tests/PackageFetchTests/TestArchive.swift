@@ -1,7 +1,7 @@
 import CArchive
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Builds real archives at test time with libarchive's writer (no checked-in binaries), including
@@ -79,7 +79,8 @@ struct TestArchive {
                 zeros = size
             }
             archive_entry_set_mtime(entry, 1_700_000_000, 0)
-            precondition(archive_write_header(archive, entry) >= ARCHIVE_WARN, String(cString: archive_error_string(archive)))
+            precondition(
+                archive_write_header(archive, entry) >= ARCHIVE_WARN, String(cString: archive_error_string(archive)))
             if !data.isEmpty { _ = data.withUnsafeBytes { archive_write_data(archive, $0.baseAddress, $0.count) } }
             if zeros > 0 {
                 let block = [UInt8](repeating: 0, count: 1 << 16)
@@ -97,7 +98,9 @@ struct TestArchive {
     }
 
     /// A small Spark-like package: one top folder with bin/, jars/ and a relative symlink.
-    static func sparkLike(top: String = "spark-3.5.3-bin-hadoop3", filter: Filter = .gzip, format: Format = .tar) -> TestArchive {
+    static func sparkLike(top: String = "spark-3.5.3-bin-hadoop3", filter: Filter = .gzip, format: Format = .tar)
+        -> TestArchive
+    {
         TestArchive(
             entries: [
                 .directory(top),

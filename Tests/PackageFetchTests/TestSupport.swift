@@ -1,8 +1,9 @@
 import Logging
+
 @testable import PackageFetch
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A fresh directory under /tmp, removed afterwards (sandboxes and caches share /tmp, so cache hits
