@@ -14,6 +14,7 @@ let package = Package(
         .executable(name: "spark-mesos-executor", targets: ["spark-mesos-executor"]),
         .library(name: "LocalAgent", targets: ["LocalAgent"]),
         .library(name: "MesosProto", targets: ["MesosProto"]),
+        .library(name: "PackageFetch", targets: ["PackageFetch"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", exact: "2.101.3"),
@@ -89,6 +90,24 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // libarchive (Debian libarchive-dev) for streaming extraction of fetched packages.
+        .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
+        // OpenSSL libcrypto (Debian libssl-dev) for SHA-NI sha256 while streaming.
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        // Fetching, verifying, extracting and caching the Spark package and other task URIs.
+        .target(
+            name: "PackageFetch",
+            dependencies: [
+                "CArchive",
+                "CCrypto",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "spark-mesos-executor",
             dependencies: [
@@ -130,6 +149,18 @@ let package = Package(
             name: "ExecutorEndToEndTests",
             dependencies: [
                 "ExecutorCore", "LocalAgent", "AgentConnection", "MesosCodec", "MesosProto", "ProcessSupervision",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PackageFetchTests",
+            dependencies: [
+                "PackageFetch",
+                "CArchive",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

@@ -1,0 +1,70 @@
+/// What an executor needs fetched before its tasks can run.
+public struct FetchRequest: Sendable, Hashable {
+    /// The Spark package (`spark.executor.uri`); its package root becomes SPARK_HOME.
+    public var package: FetchURI?
+    /// Further URIs (`spark.mesos.uris`, a command task's `CommandInfo.uris`).
+    public var additional: [FetchURI]
+    /// An installed Spark to use when there is no package (`spark.mesos.executor.home`).
+    public var executorHome: String?
+
+    public init(package: FetchURI? = nil, additional: [FetchURI] = [], executorHome: String? = nil) {
+        self.package = package
+        self.additional = additional
+        self.executorHome = executorHome
+    }
+
+    /// Builds the request from Spark properties, the executor's environment and a command task's URIs:
+    /// `spark.executor.uri` (else env `SPARK_EXECUTOR_URI`), `spark.mesos.uris` (comma-separated),
+    /// `spark.mesos.executor.home`. A URI listed twice is fetched once, with the flags of its first mention.
+    public init(
+        sparkProperties: [String: String], environment: [String: String] = [:], commandURIs: [FetchURI] = []
+    ) throws(FetchError) {
+        let executorURI = [sparkProperties["spark.executor.uri"], environment["SPARK_EXECUTOR_URI"]]
+            .compactMap { $0?.trimmingWhitespace() }.first { !$0.isEmpty }
+        package = try executorURI.map { value throws(FetchError) in try FetchURI(value) }
+        var seen = Set(package.map { [$0.location] } ?? [])
+        var additional: [FetchURI] = []
+        for value in (sparkProperties["spark.mesos.uris"] ?? "").split(separator: ",") {
+            let text = String(value).trimmingWhitespace()
+            guard !text.isEmpty else { continue }
+            let uri = try FetchURI(text)
+            if seen.insert(uri.location).inserted { additional.append(uri) }
+        }
+        for uri in commandURIs where seen.insert(uri.location).inserted { additional.append(uri) }
+        self.additional = additional
+        executorHome = sparkProperties["spark.mesos.executor.home"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+}
+
+/// The result of a fetch: where things landed and what it cost.
+public struct FetchedPackage: Sendable, Hashable {
+    /// SPARK_HOME: the package root of ``FetchRequest/package``, else the executor home; nil when
+    /// the request had neither (a command task with its own URIs).
+    public var sparkHome: String?
+    /// One item per fetched URI, in request order.
+    public var items: [FetchedItem]
+    /// Wall-clock time of the whole fetch.
+    public var duration: Duration
+
+    /// Bytes downloaded or read (zero when everything came from the cache).
+    public var bytesFetched: Int64 { items.reduce(0) { $0 + $1.bytesFetched } }
+    /// True when every item came from the cache.
+    public var allCacheHits: Bool { items.allSatisfy(\.cacheHit) }
+}
+
+/// One URI's result.
+public struct FetchedItem: Sendable, Hashable {
+    public var uri: String
+    /// For an extracted archive, its package root (its single top folder, or the directory it was
+    /// extracted into); for a file, the file.
+    public var path: String
+    /// True for an extracted archive.
+    public var extracted: Bool
+    /// True when no byte was fetched for it.
+    public var cacheHit: Bool
+    /// Bytes downloaded or read for it.
+    public var bytesFetched: Int64
+    /// The sha256 of the payload, when known (always after a download; from the cache on a hit).
+    public var sha256: String?
+    public var duration: Duration
+}

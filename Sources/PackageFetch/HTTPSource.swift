@@ -1,0 +1,134 @@
+import AsyncHTTPClient
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// Streams an http(s) URI into a ``StreamSink``: redirects, stall timeout, retries with backoff, and
+/// resumption with `Range`/`If-Range` after a dropped or stalled connection when the server allows it.
+struct HTTPSource {
+    let uri: FetchURI
+    let client: HTTPClient
+    let configuration: FetcherConfiguration
+    let logger: Logger
+
+    func stream(into sink: StreamSink) async throws(StreamFailure) {
+        var validator: String?
+        var resumable = false
+        var attempt = 0
+        var backoff = configuration.retryBackoff
+        while true {
+            attempt += 1
+            let offset = sink.bytes
+            let failure: FetchError
+            do {
+                try await transfer(from: offset, validator: validator, into: sink) { headers in
+                    validator = headers.first(name: "ETag") ?? headers.first(name: "Last-Modified")
+                    resumable = headers[canonicalForm: "Accept-Ranges"].contains { $0.lowercased() == "bytes" }
+                }
+                return
+            } catch .fetch(let error) {
+                failure = error
+            } catch let other {
+                throw other
+            }
+            guard failure.isTransient, attempt < configuration.attempts else { throw .fetch(failure) }
+            if sink.bytes > 0 && !resumable { throw .restart(failure) }
+            let resuming = sink.bytes > 0 ? ", resuming at byte \(sink.bytes)" : ""
+            logger.warning("\(failure); attempt \(attempt + 1) of \(configuration.attempts) in \(backoff)\(resuming)")
+            do { try await Task.sleep(for: backoff) } catch { throw .fetch(.cancelled(uri.value)) }
+            backoff *= 2
+        }
+    }
+
+    private func transfer(
+        from offset: Int64, validator: String?, into sink: StreamSink, learn: (HTTPHeaders) -> Void
+    ) async throws(StreamFailure) {
+        var request = HTTPClientRequest(url: uri.location)
+        if offset > 0 {
+            request.headers.add(name: "Range", value: "bytes=\(offset)-")
+            if let validator { request.headers.add(name: "If-Range", value: validator) }
+        }
+        let response: HTTPClientResponse
+        do {
+            response = try await client.execute(request, timeout: .hours(24), logger: logger)
+        } catch {
+            throw .fetch(mapped(error, bytes: offset))
+        }
+        switch response.status.code {
+        case 200:
+            // A 200 to a Range request means the server sends everything again.
+            if offset > 0 {
+                throw .restart(.network(uri.value, "the server ignored the Range request after a dropped download"))
+            }
+            learn(response.headers)
+            sink.expectedBytes = response.headers.first(name: "Content-Length").flatMap { Int64($0) }
+        case 206:
+            guard let range = response.headers.first(name: "Content-Range"), Self.rangeStart(range) == offset else {
+                throw .restart(.network(uri.value, "the server answered a Range request with the wrong range"))
+            }
+        default:
+            throw .fetch(
+                .httpStatus(uri.value, status: Int(response.status.code), reason: response.status.reasonPhrase))
+        }
+        do {
+            for try await chunk in response.body {
+                guard await sink.deliver(chunk) else { throw StopProducing() }
+            }
+        } catch is StopProducing {
+            throw .extractionFailed
+        } catch {
+            throw .fetch(mapped(error, bytes: sink.bytes))
+        }
+        if let expected = sink.expectedBytes, sink.bytes < expected {
+            throw .fetch(.network(uri.value, "connection closed after \(sink.bytes) of \(expected) bytes"))
+        }
+    }
+
+    private func mapped(_ error: any Error, bytes: Int64) -> FetchError {
+        if error is CancellationError { return .cancelled(uri.value) }
+        if let http = error as? HTTPClientError {
+            switch http {
+            case .readTimeout: return .stalled(uri.value, after: bytes, seconds: configuration.stallTimeout.seconds)
+            case .connectTimeout:
+                return .network(uri.value, "connect timed out after \(configuration.connectTimeout.seconds) s")
+            case .remoteConnectionClosed:
+                return .network(uri.value, "the server closed the connection after \(bytes) bytes")
+            case .cancelled: return .cancelled(uri.value)
+            default: break
+            }
+        }
+        return .network(uri.value, bytes > 0 ? "connection lost after \(bytes) bytes (\(error))" : "\(error)")
+    }
+
+    /// The first byte of a `Content-Range: bytes <start>-<end>/<size>` header.
+    static func rangeStart(_ header: String) -> Int64? {
+        let value = header.trimmingWhitespace()
+        guard value.lowercased().hasPrefix("bytes ") else { return nil }
+        return value.dropFirst(6).split(separator: "-").first.flatMap { Int64(String($0).trimmingWhitespace()) }
+    }
+
+    private struct StopProducing: Error {}
+}
+
+/// How a source's streaming ended, short of success.
+enum StreamFailure: Error {
+    /// The fetch failed with this error.
+    case fetch(FetchError)
+    /// Bytes were delivered and cannot be resumed: start the fetch again from zero.
+    case restart(FetchError)
+    /// The extraction failed; its error is the one to report.
+    case extractionFailed
+}
+
+extension HTTPClient {
+    /// A client for fetching packages: redirects followed, connect and stall timeouts from `configuration`.
+    static func forFetching(_ configuration: FetcherConfiguration) -> HTTPClient {
+        var settings = HTTPClient.Configuration(
+            redirectConfiguration: .follow(max: configuration.maxRedirects, allowCycles: false),
+            timeout: .init(
+                connect: .nanoseconds(configuration.connectTimeout.nanoseconds),
+                read: .nanoseconds(configuration.stallTimeout.nanoseconds)))
+        settings.decompression = .disabled
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: settings)
+    }
+}

@@ -1,0 +1,235 @@
+import AsyncHTTPClient
+public import Logging
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
+/// Fetches an executor's package and URIs into its sandbox, through the shared ``FetchCache``.
+///
+/// A miss streams the download straight into libarchive (hashing on the way), verifies, publishes the
+/// extracted tree into the cache by an atomic rename, and hard-links it into the sandbox. A hit only
+/// hard-links. Concurrent fetchers of one URI, in this process or others, download it once.
+///
+/// ```swift
+/// try await PackageFetcher.withFetcher(configuration: .init()) { fetcher in
+///     let request = try FetchRequest(sparkProperties: properties, environment: environment)
+///     let package = try await fetcher.fetch(request, into: sandbox)
+///     environment["SPARK_HOME"] = package.sparkHome
+/// }
+/// ```
+public actor PackageFetcher {
+    public nonisolated let configuration: FetcherConfiguration
+    /// The shared cache, nil when disabled.
+    public nonisolated let cache: FetchCache?
+    nonisolated let client: HTTPClient
+    nonisolated let logger: Logger
+    /// Entries this executor uses: shared flocks held until ``shutdown()``.
+    private var leases: [String: CacheLease] = [:]
+
+    /// Prefer ``withFetcher(configuration:logger:_:)``; a fetcher made here must be ``shutdown()``.
+    public init(
+        configuration: FetcherConfiguration = FetcherConfiguration(),
+        logger: Logger = Logger(label: "spark-mesos-executor.fetch")
+    ) {
+        self.configuration = configuration
+        self.cache = configuration.cacheDirectory.map {
+            FetchCache(directory: canonicalPath($0) ?? $0, maxBytes: configuration.cacheMaxBytes)
+        }
+        self.client = HTTPClient.forFetching(configuration)
+        self.logger = logger
+    }
+
+    /// Runs `body` with a fetcher and shuts it down afterwards.
+    public static func withFetcher<Result: Sendable>(
+        configuration: FetcherConfiguration, logger: Logger = Logger(label: "spark-mesos-executor.fetch"),
+        _ body: (PackageFetcher) async throws -> Result
+    ) async throws -> Result {
+        let fetcher = PackageFetcher(configuration: configuration, logger: logger)
+        do {
+            let result = try await body(fetcher)
+            await fetcher.shutdown()
+            return result
+        } catch {
+            await fetcher.shutdown()
+            throw error
+        }
+    }
+
+    /// Releases the cache entries this fetcher holds and closes its HTTP connections.
+    public func shutdown() async {
+        leases.removeAll()
+        try? await client.shutdown()
+    }
+
+    /// Fetches everything `request` names into `sandbox` (an existing directory).
+    public nonisolated func fetch(_ request: FetchRequest, into sandbox: String) async throws(FetchError)
+        -> FetchedPackage
+    {
+        let clock = ContinuousClock()
+        let started = clock.now
+        guard let sandbox = canonicalPath(sandbox), isDirectory(sandbox) else {
+            throw .filesystem(sandbox, "the sandbox directory does not exist")
+        }
+        var sparkHome: String?
+        if request.package == nil {
+            if let home = request.executorHome {
+                guard isDirectory(home) else { throw .noPackage(home: home) }
+                sparkHome = home
+            } else if request.additional.isEmpty {
+                throw .noPackage(home: nil)
+            }
+        }
+        var items: [FetchedItem] = []
+        if let package = request.package {
+            let item = try await fetch(package, into: sandbox)
+            sparkHome = item.extracted ? item.path : sandbox
+            items.append(item)
+        }
+        for uri in request.additional { items.append(try await fetch(uri, into: sandbox)) }
+        return FetchedPackage(sparkHome: sparkHome, items: items, duration: clock.now - started)
+    }
+
+    /// Fetches one URI.
+    nonisolated func fetch(_ uri: FetchURI, into sandbox: String) async throws(FetchError) -> FetchedItem {
+        let clock = ContinuousClock()
+        let started = clock.now
+        var item: FetchedItem
+        if let cache, uri.cache ?? true {
+            item = try await fetchCached(uri, cache: cache, sandbox: sandbox)
+        } else {
+            item = try await fetchDirect(uri, sandbox: sandbox)
+        }
+        item.duration = clock.now - started
+        let source = item.cacheHit ? "cache" : "\(item.bytesFetched) bytes fetched"
+        logger.debug("fetched \(uri.value) to \(item.path) (\(source)) in \(item.duration)")
+        return item
+    }
+
+    private nonisolated func fetchDirect(_ uri: FetchURI, sandbox: String) async throws(FetchError) -> FetchedItem {
+        let staging = sandbox + "/.fetch-\(String(UInt64.random(in: 0...UInt64.max), radix: 16))"
+        guard mkdir(staging, 0o700) == 0 else {
+            throw .filesystem(uri.value, FileSystemFailure("cannot create", staging).description)
+        }
+        defer { removeTree(staging) }
+        let downloaded = try await download(uri, into: staging + "/data", scratch: staging)
+        return try install(
+            uri, data: staging + "/data", downloaded: downloaded, manifest: nil, sandbox: sandbox, hit: false)
+    }
+
+    private nonisolated func fetchCached(_ uri: FetchURI, cache: FetchCache, sandbox: String) async throws(FetchError)
+        -> FetchedItem
+    {
+        try cache.prepare()
+        let key = CacheKey(uri: uri)
+        if let lease = cache.lookup(key) { return try await installHit(uri, lease: lease, sandbox: sandbox) }
+        let lock = try cache.fetchLock(key)
+        guard await lock.lockExclusive() else {
+            throw .cache(cache.directory, "cannot lock \(lock.path): \(errnoText())")
+        }
+        defer { lock.unlock() }
+        // Whoever held the lock may just have published it.
+        if let lease = cache.lookup(key) { return try await installHit(uri, lease: lease, sandbox: sandbox) }
+        let staging = try cache.makeStaging()
+        defer { removeTree(staging) }
+        let scratch = try cache.makeStaging()
+        defer { removeTree(scratch) }
+        let downloaded = try await download(uri, into: staging + "/data", scratch: scratch)
+        let manifest = try scanned(uri, staging + "/data")
+        manifest.makeReadOnly(root: staging + "/data")
+        guard writeBytes(staging + "/manifest", manifest.encoded()) else {
+            throw .cache(cache.directory, FileSystemFailure("cannot write", staging + "/manifest").description)
+        }
+        let metadata = EntryMetadata(
+            uri: uri.value, sha256: downloaded.sha256, bytes: manifest.bytes,
+            kind: downloaded.extracted ? "tree" : "file",
+            name: downloaded.extracted ? "" : uri.effectiveName)
+        let lease = try cache.publish(staging: staging, key: key, metadata: metadata)
+        await retain(lease)
+        do {
+            let report = try cache.prune()
+            if !report.removedEntries.isEmpty {
+                logger.info(
+                    "fetch cache over \(cache.maxBytes) bytes: evicted \(report.removedEntries.joined(separator: ", "))"
+                )
+            }
+        } catch {
+            logger.warning("\(error)")
+        }
+        var item = try install(
+            uri, data: lease.path + "/data", downloaded: downloaded, manifest: manifest, sandbox: sandbox, hit: false)
+        item.sha256 = downloaded.sha256
+        return item
+    }
+
+    private nonisolated func installHit(_ uri: FetchURI, lease: CacheLease, sandbox: String) async throws(FetchError)
+        -> FetchedItem
+    {
+        await retain(lease)
+        let downloaded = Downloaded(sha256: lease.metadata.sha256, bytes: 0, extracted: lease.metadata.kind == "tree")
+        let manifest = readBytes(lease.path + "/manifest").flatMap {
+            TreeManifest.decode($0, totalBytes: lease.metadata.bytes)
+        }
+        guard let manifest else { throw .cache(lease.path, "the entry's manifest is unreadable; run the cache prune") }
+        return try install(
+            uri, data: lease.path + "/data", downloaded: downloaded, manifest: manifest, sandbox: sandbox, hit: true)
+    }
+
+    private func retain(_ lease: CacheLease) {
+        leases[lease.name] = lease
+    }
+
+    /// Puts the verified tree or file from `data` into the sandbox.
+    private nonisolated func install(
+        _ uri: FetchURI, data: String, downloaded: Downloaded, manifest known: TreeManifest?, sandbox: String, hit: Bool
+    ) throws(FetchError) -> FetchedItem {
+        let manifest: TreeManifest
+        if let known { manifest = known } else { manifest = try scanned(uri, data) }
+        var path: String
+        if downloaded.extracted {
+            var destination = sandbox
+            if let output = uri.outputFile, let slash = output.lastIndex(of: "/") {
+                destination += "/" + output[..<slash]
+            }
+            if let failure = manifest.materialize(from: data, into: destination) {
+                throw .filesystem(uri.value, failure.description)
+            }
+            let top = manifest.items.filter { !$0.path.contains("/") }
+            path = top.count == 1 && top[0].kind != .symlink ? destination + "/" + top[0].path : destination
+        } else {
+            guard let file = manifest.items.first(where: { $0.kind == .file }) else {
+                throw .filesystem(uri.value, "the fetched file is missing from \(data)")
+            }
+            path = sandbox + "/" + (uri.outputFile ?? uri.effectiveName)
+            if let slash = path.lastIndex(of: "/"), let failure = makeDirectories(String(path[..<slash])) {
+                throw .filesystem(uri.value, failure.description)
+            }
+            if let failure = TreeManifest.link(data + "/" + file.path, path) {
+                throw .filesystem(uri.value, failure.description)
+            }
+        }
+        return FetchedItem(
+            uri: uri.value, path: path, extracted: downloaded.extracted, cacheHit: hit,
+            bytesFetched: hit ? 0 : downloaded.bytes, sha256: downloaded.sha256, duration: .zero)
+    }
+
+    private nonisolated func scanned(_ uri: FetchURI, _ data: String) throws(FetchError) -> TreeManifest {
+        switch TreeManifest.scan(data) {
+        case .success(let manifest): return manifest
+        case .failure(let failure): throw .filesystem(uri.value, failure.description)
+        }
+    }
+}
+
+func canonicalPath(_ path: String) -> String? {
+    guard let resolved = realpath(path, nil) else { return nil }
+    defer { free(resolved) }
+    return String(cString: resolved)
+}
+
+func isDirectory(_ path: String) -> Bool {
+    var info = stat()
+    return stat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFDIR
+}

@@ -1,0 +1,203 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
+/// The directories, files and symbolic links of an extracted tree, recorded once when it enters the
+/// cache so that a cache hit rebuilds the tree in a sandbox with mkdir/link/symlink only: no readdir,
+/// no stat, no bytes copied.
+struct TreeManifest: Sendable, Equatable {
+    enum Kind: UInt8, Sendable {
+        case directory = 0x64  // "d"
+        case file = 0x66  // "f"
+        case symlink = 0x6C  // "l"
+    }
+
+    struct Item: Sendable, Equatable {
+        var kind: Kind
+        /// Relative to the tree's root; parents come before their contents.
+        var path: String
+        var target: String = ""
+    }
+
+    var items: [Item] = []
+    /// Bytes of regular files.
+    var bytes: Int64 = 0
+
+    /// The single top-level directory (spark-3.5.3-bin-hadoop3), if the tree has exactly one entry
+    /// at its top and that entry is a directory.
+    var singleTopDirectory: String? {
+        let top = items.filter { !$0.path.contains("/") }
+        guard top.count == 1, top[0].kind == .directory else { return nil }
+        return top[0].path
+    }
+
+    /// Walks `root` (not following links).
+    static func scan(_ root: String) -> Result<TreeManifest, FileSystemFailure> {
+        var manifest = TreeManifest()
+        var stack = [""]
+        while let relative = stack.popLast() {
+            let directory = relative.isEmpty ? root : root + "/" + relative
+            guard let handle = opendir(directory) else { return .failure(.init("cannot list", directory)) }
+            var children: [String] = []
+            while let entry = readdir(handle) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                    String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+                }
+                if name == "." || name == ".." { continue }
+                let path = relative.isEmpty ? name : relative + "/" + name
+                var info = stat()
+                guard lstat(root + "/" + path, &info) == 0 else {
+                    closedir(handle)
+                    return .failure(.init("cannot stat", root + "/" + path))
+                }
+                switch info.st_mode & S_IFMT {
+                case S_IFDIR:
+                    manifest.items.append(Item(kind: .directory, path: path))
+                    children.append(path)
+                case S_IFLNK:
+                    var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+                    let count = readlink(root + "/" + path, &buffer, buffer.count - 1)
+                    let target =
+                        count > 0
+                        ? String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
+                    manifest.items.append(Item(kind: .symlink, path: path, target: target))
+                default:
+                    manifest.items.append(Item(kind: .file, path: path))
+                    manifest.bytes += Int64(info.st_size)
+                }
+            }
+            closedir(handle)
+            stack.append(contentsOf: children.reversed())
+        }
+        return .success(manifest)
+    }
+
+    /// Rebuilds the tree at `destination` from the one at `source`: directories are created, files
+    /// hard-linked (copied when the two are on different filesystems), links recreated. Existing
+    /// files in the way are replaced; existing directories are merged into.
+    func materialize(from source: String, into destination: String) -> FileSystemFailure? {
+        if let failure = makeDirectories(destination) { return failure }
+        for item in items {
+            let target = destination + "/" + item.path
+            switch item.kind {
+            case .directory:
+                if mkdir(target, 0o755) != 0 && errno != EEXIST { return .init("cannot create", target) }
+            case .file:
+                if let failure = Self.link(source + "/" + item.path, target) { return failure }
+            case .symlink:
+                if symlink(item.target, target) != 0 {
+                    guard errno == EEXIST, unlink(target) == 0, symlink(item.target, target) == 0 else {
+                        return .init("cannot create link", target)
+                    }
+                }
+            }
+        }
+        return nil
+    }
+
+    /// Hard-links `source` to `target`, replacing what is there; copies across filesystems.
+    static func link(_ source: String, _ target: String) -> FileSystemFailure? {
+        if Glibc.link(source, target) == 0 { return nil }
+        if errno == EEXIST, unlink(target) == 0, Glibc.link(source, target) == 0 { return nil }
+        if errno == EXDEV || errno == EPERM || errno == EMLINK { return copy(source, target) }
+        return .init("cannot link", target)
+    }
+
+    private static func copy(_ source: String, _ target: String) -> FileSystemFailure? {
+        let input = open(source, O_RDONLY | O_CLOEXEC)
+        guard input >= 0 else { return .init("cannot open", source) }
+        defer { close(input) }
+        var info = stat()
+        fstat(input, &info)
+        let output = open(target, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, info.st_mode & 0o7777)
+        guard output >= 0 else { return .init("cannot create", target) }
+        defer { close(output) }
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let count = read(input, &buffer, buffer.count)
+            if count == 0 { return nil }
+            guard count > 0,
+                buffer.withUnsafeBytes({ writeAll(output, UnsafeRawBufferPointer(rebasing: $0[0..<count])) })
+            else { return .init("cannot copy to", target) }
+        }
+    }
+
+    /// Takes write permission off every file, so a process in a sandbox cannot change the cache
+    /// through its hard link (root is not stopped; replacing a file by rename is always safe).
+    func makeReadOnly(root: String) {
+        for item in items where item.kind == .file {
+            var info = stat()
+            let path = root + "/" + item.path
+            if stat(path, &info) == 0 { chmod(path, info.st_mode & 0o7555) }
+        }
+    }
+
+    // MARK: Encoding: records of NUL-terminated fields, "<kind>\0<path>\0<target>\0".
+
+    func encoded() -> [UInt8] {
+        var bytes: [UInt8] = []
+        for item in items {
+            bytes.append(item.kind.rawValue)
+            bytes.append(0)
+            bytes += Array(item.path.utf8) + [0] + Array(item.target.utf8) + [0]
+        }
+        return bytes
+    }
+
+    static func decode(_ bytes: [UInt8], totalBytes: Int64) -> TreeManifest? {
+        var manifest = TreeManifest(bytes: totalBytes)
+        let fields = bytes.split(separator: 0, omittingEmptySubsequences: false)
+        var index = 0
+        while index + 2 < fields.count {
+            guard fields[index].count == 1, let kind = Kind(rawValue: fields[index].first!) else { return nil }
+            let path = String(decoding: fields[index + 1], as: UTF8.self)
+            let target = String(decoding: fields[index + 2], as: UTF8.self)
+            manifest.items.append(Item(kind: kind, path: path, target: target))
+            index += 3
+        }
+        return manifest
+    }
+}
+
+/// A failed filesystem call, with the path and errno text.
+struct FileSystemFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ what: String, _ path: String, code: Int32 = errno) {
+        description = "\(what) '\(path)': \(errnoText(code))"
+    }
+}
+
+/// mkdir -p.
+func makeDirectories(_ path: String) -> FileSystemFailure? {
+    var current = path.hasPrefix("/") ? "" : "."
+    for part in path.split(separator: "/") {
+        current += "/" + part
+        if mkdir(current, 0o755) != 0 && errno != EEXIST { return .init("cannot create", current) }
+    }
+    return nil
+}
+
+/// rm -rf that also clears read-only directories left by an archive.
+func removeTree(_ path: String) {
+    var info = stat()
+    guard lstat(path, &info) == 0 else { return }
+    if info.st_mode & S_IFMT != S_IFDIR {
+        unlink(path)
+        return
+    }
+    chmod(path, 0o755)
+    if let handle = opendir(path) {
+        var names: [String] = []
+        while let entry = readdir(handle) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        closedir(handle)
+        for name in names { removeTree(path + "/" + name) }
+    }
+    rmdir(path)
+}

@@ -1,0 +1,234 @@
+import NIOHTTP1
+import Testing
+
+@testable import PackageFetch
+
+/// Fetches over real HTTP on loopback: success paths, resumption, server failures.
+@Suite struct HTTPFetchTests {
+    let archive = TestArchive.sparkLike().bytes()
+
+    @Test func tarballIsFetchedVerifiedAndExtracted() async throws {
+        try await FileServer.with { server in
+            server.serve("/spark.tgz", archive)
+            try await withTemporaryDirectory { dir in
+                let sandbox = dir + "/sandbox"
+                makeDir(sandbox)
+                let uri = try FetchURI(server.url("/spark.tgz") + "#sha256=" + sha256Hex(archive))
+                let package = try await PackageFetcher.withFetcher(
+                    configuration: testConfiguration(cache: dir + "/cache"), logger: quietLogger
+                ) {
+                    try await $0.fetch(FetchRequest(package: uri), into: sandbox)
+                }
+                let home = sandbox + "/spark-3.5.3-bin-hadoop3"
+                #expect(package.sparkHome == home)
+                #expect(contents(home + "/RELEASE") == Array("Spark 3.5.3\n".utf8))
+                #expect(fileMode(home + "/bin/spark-class") & 0o111 != 0)
+                #expect(contents(home + "/bin/release") == Array("Spark 3.5.3\n".utf8))
+                #expect(package.items[0].cacheHit == false)
+                #expect(package.items[0].sha256 == sha256Hex(archive))
+                #expect(package.bytesFetched == Int64(archive.count))
+                #expect(server.requests("/spark.tgz") == 1)
+                // The sandbox holds only the package: no staging left behind.
+                #expect(listing(sandbox) == ["spark-3.5.3-bin-hadoop3"])
+            }
+        }
+    }
+
+    @Test func checksumMismatchInstallsNothing() async throws {
+        try await FileServer.with { server in
+            server.serve("/spark.tgz", archive)
+            try await withTemporaryDirectory { dir in
+                let sandbox = dir + "/sandbox"
+                makeDir(sandbox)
+                let wrong = String(repeating: "ab", count: 32)
+                let uri = try FetchURI(server.url("/spark.tgz") + "#sha256=" + wrong)
+                let error = await #expect(throws: FetchError.self) {
+                    try await PackageFetcher.withFetcher(
+                        configuration: testConfiguration(cache: dir + "/cache"), logger: quietLogger
+                    ) {
+                        try await $0.fetch(FetchRequest(package: uri), into: sandbox)
+                    }
+                }
+                #expect(error?.isChecksumMismatch == true)
+                #expect(error?.description.contains(server.url("/spark.tgz")) == true)
+                #expect(error?.description.contains(sha256Hex(archive)) == true)
+                #expect(listing(sandbox).isEmpty)
+                #expect(listing(dir + "/cache/objects").isEmpty)
+                #expect(listing(dir + "/cache/tmp").isEmpty)
+            }
+        }
+    }
+
+    @Test func stalledServerFailsWithStallTimeout() async throws {
+        try await FileServer.with { server in
+            server.serve("/spark.tgz", archive, behaviour: .init(ranges: false, stallAfter: 1000, faultyRequests: .max))
+            try await withTemporaryDirectory { dir in
+                makeDir(dir + "/sandbox")
+                let error = await #expect(throws: FetchError.self) {
+                    try await PackageFetcher.withFetcher(
+                        configuration: testConfiguration(cache: nil, attempts: 2, stall: .milliseconds(300)),
+                        logger: quietLogger
+                    ) {
+                        try await $0.fetch(
+                            FetchRequest(package: FetchURI(server.url("/spark.tgz"))), into: dir + "/sandbox")
+                    }
+                }
+                #expect(error?.description.contains("stalled") == true)
+                #expect(server.requests("/spark.tgz") == 2)
+                #expect(listing(dir + "/sandbox").isEmpty)
+            }
+        }
+    }
+
+    @Test func stalledDownloadResumesWithRange() async throws {
+        try await FileServer.with { server in
+            server.serve("/spark.tgz", archive, behaviour: .init(ranges: true, stallAfter: 5000))
+            try await withTemporaryDirectory { dir in
+                makeDir(dir + "/sandbox")
+                let uri = try FetchURI(server.url("/spark.tgz") + "#sha256=" + sha256Hex(archive))
+                let package = try await PackageFetcher.withFetcher(
+                    configuration: testConfiguration(cache: nil, stall: .milliseconds(300)), logger: quietLogger
+                ) {
+                    try await $0.fetch(FetchRequest(package: uri), into: dir + "/sandbox")
+                }
+                #expect(package.sparkHome == dir + "/sandbox/spark-3.5.3-bin-hadoop3")
+                #expect(server.ranges("/spark.tgz") == ["bytes=5000-"])
+                #expect(package.bytesFetched == Int64(archive.count))
+            }
+        }
+    }
+
+    @Test func droppedConnectionResumesWithRange() async throws {
+        try await FileServer.with { server in
+            server.serve("/spark.tgz", archive, behaviour: .init(ranges: true, dropAfter: 20_000))
+            try await withTemporaryDirectory { dir in
+                makeDir(dir + "/sandbox")
+                let uri = try FetchURI(server.url("/spark.tgz") + "#sha256=" + sha256Hex(archive))
+                let package = try await PackageFetcher.withFetcher(
+                    configuration: testConfiguration(cache: dir + "/cache"), logger: quietLogger
+                ) {
+                    try await $0.fetch(FetchRequest(package: uri), into: dir + "/sandbox")
+                }
+                #expect(server.requests("/spark.tgz") == 2)
+                #expect(server.ranges("/spark.tgz") == ["bytes=20000-"])
+                #expect(contents(package.sparkHome! + "/RELEASE") == Array("Spark 3.5.3\n".utf8))
+            }
+        }
+    }
+
+    @Test func droppedConnectionWithoutRangeStartsAgain() async throws {
+        try await FileServer.with { server in
+            server.serve("/spark.tgz", archive, behaviour: .init(ranges: false, dropAfter: 20_000))
+            try await withTemporaryDirectory { dir in
+                makeDir(dir + "/sandbox")
+                let package = try await PackageFetcher.withFetcher(
+                    configuration: testConfiguration(cache: nil), logger: quietLogger
+                ) {
+                    try await $0.fetch(
+                        FetchRequest(package: FetchURI(server.url("/spark.tgz"))), into: dir + "/sandbox")
+                }
+                #expect(server.requests("/spark.tgz") == 2)
+                #expect(server.ranges("/spark.tgz").isEmpty)
+                #expect(contents(package.sparkHome! + "/RELEASE") == Array("Spark 3.5.3\n".utf8))
+            }
+        }
+    }
+
+    @Test(arguments: [404, 500])
+    func errorStatusNamesURIAndStatus(status: Int) async throws {
+        try await FileServer.with { server in
+            server.serve("/spark.tgz", archive, behaviour: .init(status: HTTPResponseStatus(statusCode: status)))
+            try await withTemporaryDirectory { dir in
+                makeDir(dir + "/sandbox")
+                let error = await #expect(throws: FetchError.self) {
+                    try await PackageFetcher.withFetcher(
+                        configuration: testConfiguration(cache: dir + "/cache", attempts: 3), logger: quietLogger
+                    ) {
+                        try await $0.fetch(
+                            FetchRequest(package: FetchURI(server.url("/spark.tgz"))), into: dir + "/sandbox")
+                    }
+                }
+                #expect(error?.httpStatus == status)
+                #expect(error?.description.contains("HTTP \(status)") == true)
+                #expect(error?.description.contains(server.url("/spark.tgz")) == true)
+                // 404 is final; 500 is retried.
+                #expect(server.requests("/spark.tgz") == (status == 404 ? 1 : 3))
+                #expect(listing(dir + "/cache/objects").isEmpty)
+            }
+        }
+    }
+
+    @Test func failedFetchLeavesNoPoisonAndALaterFetchSucceeds() async throws {
+        try await FileServer.with { server in
+            server.serve("/spark.tgz", archive, behaviour: .init(status: .internalServerError, statusCount: 1))
+            try await withTemporaryDirectory { dir in
+                makeDir(dir + "/sandbox")
+                try await PackageFetcher.withFetcher(
+                    configuration: testConfiguration(cache: dir + "/cache", attempts: 1), logger: quietLogger
+                ) { fetcher in
+                    let request = FetchRequest(package: try FetchURI(server.url("/spark.tgz")))
+                    let gate = PackageGate { () async throws(FetchError) in
+                        try await fetcher.fetch(request, into: dir + "/sandbox")
+                    }
+                    await #expect(throws: FetchError.self) { try await gate.package() }
+                    let package = try await gate.package()
+                    #expect(package.items[0].cacheHit == false)
+                    #expect(await gate.readyPackage == package)
+                }
+                #expect(server.requests("/spark.tgz") == 2)
+            }
+        }
+    }
+
+    @Test func redirectsAreFollowed() async throws {
+        try await FileServer.with { server in
+            server.serve("/real/spark.tgz", archive)
+            server.redirect("/spark.tgz", to: server.url("/real/spark.tgz"))
+            try await withTemporaryDirectory { dir in
+                makeDir(dir + "/sandbox")
+                let package = try await PackageFetcher.withFetcher(
+                    configuration: testConfiguration(cache: nil), logger: quietLogger
+                ) {
+                    try await $0.fetch(
+                        FetchRequest(package: FetchURI(server.url("/spark.tgz"))), into: dir + "/sandbox")
+                }
+                #expect(package.sparkHome == dir + "/sandbox/spark-3.5.3-bin-hadoop3")
+                #expect(server.requests("/real/spark.tgz") == 1)
+            }
+        }
+    }
+
+    @Test(arguments: ["/spark.tgz?token=abc&x=1", "/download?id=42"])
+    func queryStringsDoNotDefeatExtraction(path: String) async throws {
+        try await FileServer.with { server in
+            server.serve(String(path.split(separator: "?")[0]), archive)
+            try await withTemporaryDirectory { dir in
+                makeDir(dir + "/sandbox")
+                let package = try await PackageFetcher.withFetcher(
+                    configuration: testConfiguration(cache: dir + "/cache"), logger: quietLogger
+                ) {
+                    try await $0.fetch(FetchRequest(package: FetchURI(server.url(path))), into: dir + "/sandbox")
+                }
+                #expect(package.items[0].extracted)
+                #expect(contents(dir + "/sandbox/spark-3.5.3-bin-hadoop3/RELEASE") == Array("Spark 3.5.3\n".utf8))
+            }
+        }
+    }
+
+    @Test func unreachableServerNamesTheCause() async throws {
+        try await withTemporaryDirectory { dir in
+            makeDir(dir + "/sandbox")
+            let error = await #expect(throws: FetchError.self) {
+                try await PackageFetcher.withFetcher(
+                    configuration: testConfiguration(cache: nil, attempts: 1), logger: quietLogger
+                ) {
+                    try await $0.fetch(
+                        FetchRequest(package: FetchURI("http://no-such-host.invalid/spark.tgz")), into: dir + "/sandbox"
+                    )
+                }
+            }
+            #expect(error?.description.hasPrefix("cannot fetch http://no-such-host.invalid/spark.tgz: ") == true)
+            #expect(error?.isTransient == true)
+        }
+    }
+}

@@ -1,0 +1,199 @@
+import Testing
+
+@testable import PackageFetch
+
+/// file:// and plain paths, every archive type, flags, hadoop schemes and request building.
+@Suite struct LocalSourceTests {
+    static let kinds: [(String, TestArchive)] = [
+        ("spark.tar", TestArchive.sparkLike(filter: .none)),
+        ("spark.tgz", TestArchive.sparkLike(filter: .gzip)),
+        ("spark.tbz2", TestArchive.sparkLike(filter: .bzip2)),
+        ("spark.txz", TestArchive.sparkLike(filter: .xz)),
+        ("spark.zip", TestArchive.sparkLike(filter: .none, format: .zip)),
+    ]
+
+    @Test(arguments: 0..<kinds.count)
+    func everyArchiveTypeExtracts(index: Int) async throws {
+        let (name, archive) = Self.kinds[index]
+        try await withTemporaryDirectory { dir in
+            #expect(writeBytes(dir + "/" + name, archive.bytes()))
+            makeDir(dir + "/sandbox")
+            for (round, value) in ["file://" + dir + "/" + name, dir + "/" + name].enumerated() {
+                let package = try await PackageFetcher.withFetcher(
+                    configuration: testConfiguration(cache: dir + "/cache"), logger: quietLogger
+                ) {
+                    try await $0.fetch(FetchRequest(package: FetchURI(value)), into: dir + "/sandbox")
+                }
+                #expect(package.sparkHome == dir + "/sandbox/spark-3.5.3-bin-hadoop3", "\(name)")
+                #expect(package.allCacheHits == (round == 1), "\(name)")
+                #expect(
+                    contents(dir + "/sandbox/spark-3.5.3-bin-hadoop3/jars/current.jar")?.count == 100_000, "\(name)")
+            }
+        }
+    }
+
+    @Test func plainGzipIsDecompressed() async throws {
+        try await withTemporaryDirectory { dir in
+            let text = Array(String(repeating: "spark.executor.memory 4g\n", count: 100).utf8)
+            let gz = TestArchive(entries: [.file("ignored", text)], format: .raw, filter: .gzip).bytes()
+            #expect(writeBytes(dir + "/spark-defaults.conf.gz", gz))
+            makeDir(dir + "/sandbox")
+            let package = try await PackageFetcher.withFetcher(
+                configuration: testConfiguration(cache: nil), logger: quietLogger
+            ) {
+                try await $0.fetch(
+                    FetchRequest(additional: [FetchURI(dir + "/spark-defaults.conf.gz")]), into: dir + "/sandbox")
+            }
+            #expect(package.items[0].path == dir + "/sandbox/spark-defaults.conf")
+            #expect(contents(dir + "/sandbox/spark-defaults.conf") == text)
+        }
+    }
+
+    @Test func flagsExecutableExtractAndOutputFile() async throws {
+        try await withTemporaryDirectory { dir in
+            let archive = TestArchive.sparkLike().bytes()
+            #expect(writeBytes(dir + "/run.sh", Array("#!/bin/sh\n".utf8)))
+            #expect(writeBytes(dir + "/spark.tgz", archive))
+            #expect(writeBytes(dir + "/app.jar", [1, 2, 3]))
+            makeDir(dir + "/sandbox")
+            let request = FetchRequest(additional: [
+                try FetchURI(dir + "/run.sh", executable: true),
+                try FetchURI(dir + "/spark.tgz", extract: false, outputFile: "lib/kept.tgz"),
+                try FetchURI(dir + "/app.jar"),
+            ])
+            for _ in 0..<2 {
+                let package = try await PackageFetcher.withFetcher(
+                    configuration: testConfiguration(cache: dir + "/cache"), logger: quietLogger
+                ) {
+                    try await $0.fetch(request, into: dir + "/sandbox")
+                }
+                #expect(fileMode(dir + "/sandbox/run.sh") & 0o111 == 0o111)
+                #expect(contents(dir + "/sandbox/lib/kept.tgz") == archive)
+                #expect(contents(dir + "/sandbox/app.jar") == [1, 2, 3])
+                #expect(package.items.map(\.extracted) == [false, false, false])
+                #expect(package.sparkHome == nil)
+            }
+        }
+    }
+
+    @Test func missingFileNamesThePath() async throws {
+        try await withTemporaryDirectory { dir in
+            makeDir(dir + "/sandbox")
+            let error = await #expect(throws: FetchError.self) {
+                try await PackageFetcher.withFetcher(
+                    configuration: testConfiguration(cache: dir + "/cache"), logger: quietLogger
+                ) {
+                    try await $0.fetch(FetchRequest(package: FetchURI(dir + "/nope.tgz")), into: dir + "/sandbox")
+                }
+            }
+            #expect(error?.description == "cannot fetch \(dir)/nope.tgz: no such file '\(dir)/nope.tgz' on this agent")
+        }
+    }
+
+    @Test func hadoopSchemesUseHadoopCopyToLocal() async throws {
+        try await withTemporaryDirectory { dir in
+            let archive = TestArchive.sparkLike().bytes()
+            #expect(writeBytes(dir + "/remote.tgz", archive))
+            makeDir(dir + "/hadoop")
+            makeDir(dir + "/hadoop/bin")
+            // A stand-in for the Hadoop CLI: maps hdfs://nn/<path> and s3a://bucket/<path> to <dir>/<path>.
+            let script = """
+                #!/bin/sh
+                [ "$1" = fs ] && [ "$2" = -copyToLocal ] || { echo "bad arguments: $*" >&2; exit 2; }
+                src=$(echo "$3" | sed -e 's|^[a-z0-9]*://[^/]*/||')
+                [ -f "\(dir)/$src" ] || { echo "copyToLocal: \\`$3': No such file or directory" >&2; exit 1; }
+                cp "\(dir)/$src" "$4"
+                """
+            #expect(writeBytes(dir + "/hadoop/bin/hadoop", Array(script.utf8)))
+            makeExecutable(dir + "/hadoop/bin/hadoop")
+            var configuration = testConfiguration(cache: dir + "/cache")
+            configuration.adopt(environment: ["HADOOP_HOME": dir + "/hadoop", "PATH": "/usr/bin:/bin"])
+            makeDir(dir + "/sandbox")
+            let package = try await PackageFetcher.withFetcher(configuration: configuration, logger: quietLogger) {
+                try await $0.fetch(FetchRequest(package: FetchURI("hdfs://nn/remote.tgz")), into: dir + "/sandbox")
+            }
+            #expect(package.sparkHome == dir + "/sandbox/spark-3.5.3-bin-hadoop3")
+            let error = await #expect(throws: FetchError.self) {
+                try await PackageFetcher.withFetcher(configuration: configuration, logger: quietLogger) {
+                    try await $0.fetch(
+                        FetchRequest(package: FetchURI("s3a://bucket/missing.tgz")), into: dir + "/sandbox")
+                }
+            }
+            #expect(error?.description.contains("exit status 1") == true)
+            #expect(error?.description.contains("No such file or directory") == true)
+        }
+    }
+
+    @Test func missingHadoopIsNamed() async throws {
+        try await withTemporaryDirectory { dir in
+            makeDir(dir + "/sandbox")
+            var configuration = testConfiguration(cache: nil)
+            configuration.adopt(environment: ["PATH": dir])
+            let error = await #expect(throws: FetchError.self) {
+                try await PackageFetcher.withFetcher(configuration: configuration, logger: quietLogger) {
+                    try await $0.fetch(FetchRequest(package: FetchURI("s3://bucket/spark.tgz")), into: dir + "/sandbox")
+                }
+            }
+            #expect(error?.description.contains("HADOOP_HOME is not set") == true)
+            #expect(error?.description.contains("'hadoop' is not on PATH (\(dir))") == true)
+        }
+    }
+
+    @Test func executorHomeIsUsedWithoutURIsAndMustExist() async throws {
+        try await withTemporaryDirectory { dir in
+            makeDir(dir + "/sandbox")
+            makeDir(dir + "/spark")
+            let fetched = try await PackageFetcher.withFetcher(
+                configuration: testConfiguration(cache: nil), logger: quietLogger
+            ) { fetcher in
+                let good = try FetchRequest(sparkProperties: ["spark.mesos.executor.home": dir + "/spark"])
+                let package = try await fetcher.fetch(good, into: dir + "/sandbox")
+                let bad = try FetchRequest(sparkProperties: ["spark.mesos.executor.home": dir + "/nope"])
+                let error = await #expect(throws: FetchError.self) {
+                    try await fetcher.fetch(bad, into: dir + "/sandbox")
+                }
+                #expect(error?.description.contains("spark.mesos.executor.home '\(dir)/nope' does not exist") == true)
+                await #expect(throws: FetchError.self) {
+                    try await fetcher.fetch(FetchRequest(), into: dir + "/sandbox")
+                }
+                return package
+            }
+            #expect(fetched.sparkHome == dir + "/spark")
+        }
+    }
+}
+
+@Suite struct RequestParsingTests {
+    @Test func uriParsing() throws {
+        let sha = String(repeating: "0f", count: 32)
+        let uri = try FetchURI("https://h:8/a/spark-3.5.3.tgz?sig=x/y#sha256=" + sha.uppercased())
+        #expect(uri.scheme == .https)
+        #expect(uri.sha256 == sha)
+        #expect(uri.location == "https://h:8/a/spark-3.5.3.tgz?sig=x/y")
+        #expect(uri.fileName == "spark-3.5.3.tgz")
+        #expect(uri.payloadPlan == .archive)
+        #expect(try FetchURI("s3n://b/k.tgz").scheme == .hadoop)
+        #expect(try FetchURI("/opt/x%20y.jar").localPath == "/opt/x y.jar")
+        #expect(try FetchURI("/opt/x.jar").payloadPlan == .file)
+        #expect(try FetchURI("http://h/get?id=1").payloadPlan == .sniff)
+        #expect(try FetchURI("http://h/conf.gz").payloadPlan == .gunzip)
+        #expect(throws: FetchError.self) { try FetchURI("http://h/x#sha256=abc") }
+        #expect(throws: FetchError.self) { try FetchURI("ftp://h/x") }
+        #expect(throws: FetchError.self) { try FetchURI("http://h/x", outputFile: "../x") }
+    }
+
+    @Test func sparkProperties() throws {
+        let request = try FetchRequest(
+            sparkProperties: [
+                "spark.executor.uri": "http://h/spark.tgz",
+                "spark.mesos.uris": "http://h/a.jar, http://h/spark.tgz,,/b.py",
+                "spark.mesos.executor.home": "/opt/spark",
+            ], commandURIs: [try FetchURI("http://h/a.jar", executable: true), try FetchURI("/c.sh")])
+        #expect(request.package?.value == "http://h/spark.tgz")
+        #expect(request.additional.map(\.value) == ["http://h/a.jar", "/b.py", "/c.sh"])
+        #expect(request.additional[0].executable == false)
+        #expect(request.executorHome == "/opt/spark")
+        let fromEnvironment = try FetchRequest(sparkProperties: [:], environment: ["SPARK_EXECUTOR_URI": "/s.tgz"])
+        #expect(fromEnvironment.package?.value == "/s.tgz")
+    }
+}

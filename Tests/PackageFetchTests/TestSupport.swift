@@ -1,0 +1,63 @@
+import Logging
+
+@testable import PackageFetch
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A fresh directory under /tmp, removed afterwards (sandboxes and caches share /tmp, so cache hits
+/// are hard links as on an agent).
+func withTemporaryDirectory<R>(_ body: (String) async throws -> R) async rethrows -> R {
+    var template = Array("/tmp/package-fetch-test-XXXXXX".utf8CString)
+    let path = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
+    defer { removeTree(path) }
+    return try await body(path)
+}
+
+/// Test settings: short timeouts and backoff so failure paths finish quickly.
+func testConfiguration(cache: String?, attempts: Int = 3, stall: Duration = .seconds(20)) -> FetcherConfiguration {
+    FetcherConfiguration(
+        cacheDirectory: cache, connectTimeout: .seconds(2), stallTimeout: stall, attempts: attempts,
+        retryBackoff: .milliseconds(10), bufferBytes: 1 << 20)
+}
+
+func exists(_ path: String) -> Bool {
+    var info = stat()
+    return lstat(path, &info) == 0
+}
+
+func fileMode(_ path: String) -> mode_t {
+    var info = stat()
+    return stat(path, &info) == 0 ? info.st_mode & 0o7777 : 0
+}
+
+func inode(_ path: String) -> UInt {
+    var info = stat()
+    return stat(path, &info) == 0 ? UInt(info.st_ino) : 0
+}
+
+func contents(_ path: String) -> [UInt8]? { readBytes(path) }
+
+func sha256Hex(_ bytes: [UInt8]) -> String {
+    let hasher = SHA256()
+    bytes.withUnsafeBytes { hasher.update($0) }
+    return hasher.finish()
+}
+
+/// Names in a directory, sorted.
+func listing(_ path: String) -> [String] { directoryNames(path).sorted() }
+
+let quietLogger: Logger = {
+    var logger = Logger(label: "PackageFetchTests")
+    logger.logLevel = .error
+    return logger
+}()
+
+func makeDir(_ path: String) {
+    _ = mkdir(path, 0o755)
+}
+
+func makeExecutable(_ path: String) {
+    _ = chmod(path, 0o755)
+}
