@@ -108,10 +108,24 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The Spark side: executor settings from Spark properties, the package, task dispatch.
+        .target(
+            name: "SparkExecutor",
+            dependencies: [
+                "ExecutorCore",
+                "MesosCodec",
+                "MesosProto",
+                "PackageFetch",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "spark-mesos-executor",
             dependencies: [
                 "ExecutorCore",
+                "SparkExecutor",
+                "PackageFetch",
                 "LocalAgent",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -149,7 +163,7 @@ let package = Package(
             name: "ExecutorEndToEndTests",
             dependencies: [
                 "ExecutorCore", "LocalAgent", "AgentConnection", "MesosCodec", "MesosProto", "ProcessSupervision",
-                .product(name: "Logging", package: "swift-log"),
+                "SparkExecutor", "PackageFetch", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -80,7 +80,7 @@ extension ExecutorRuntime {
         if shutdownDeadline != nil {
             // The agent is gone while we shut down: no update can reach it any more.
             logger.warning("lost the agent during shutdown", metadata: ["error": "\(error)"])
-            finishIfShutDown(force: false)
+            finishIfDone(force: false)
             return finished ? .stop : .retry(after: .milliseconds(100))
         }
         if !everSubscribed {

@@ -89,7 +89,7 @@ extension ExecutorRuntime {
             "agent refused a status update; it is dropped",
             metadata: ["task": "\(update.status.taskID.value)", "error": "\(error)"])
         _ = ledger.rejected(uuid: uuid)
-        finishIfShutDown(force: false)
+        finishIfDone(force: false)
         return false
     }
 

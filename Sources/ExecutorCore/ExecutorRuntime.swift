@@ -18,6 +18,9 @@ public actor ExecutorRuntime {
     let runner: any TaskRunner
     let logger: Logger
     let heartbeatInterval: Duration
+    /// Exit once every launched task has ended and its updates are acknowledged, as Mesos's
+    /// command executor does (we stand in for it when the agent runs `mesos-executor`).
+    let exitAfterTasks: Bool
 
     var lifecycle = TaskLifecycle()
     var ledger = UpdateLedger()
@@ -38,8 +41,9 @@ public actor ExecutorRuntime {
 
     public init(
         configuration: Configuration, client: AgentClient, runner: any TaskRunner, logger: Logger,
-        heartbeatInterval: Duration = .seconds(30 * 60)
+        heartbeatInterval: Duration = .seconds(30 * 60), exitAfterTasks: Bool = false
     ) {
+        self.exitAfterTasks = exitAfterTasks
         self.configuration = configuration
         self.client = client
         self.runner = runner
@@ -80,12 +84,19 @@ public actor ExecutorRuntime {
         let ackWait = deadline - .milliseconds(250)
         schedule {
             try? await Task.sleep(until: ackWait, clock: .continuous)
-            await self.finishIfShutDown(force: true)
+            await self.finishIfDone(force: true)
         }
-        finishIfShutDown(force: false)
+        finishIfDone(force: false)
     }
 
-    func finishIfShutDown(force: Bool) {
+    func finishIfDone(force: Bool) {
+        if exitAfterTasks, shutdownDeadline == nil, !finished, lifecycle.hasTasks,
+            lifecycle.activeTaskIDs.isEmpty, ledger.isEmpty
+        {
+            logger.info("every task ended and was acknowledged; exiting")
+            finish(exitCode: 0)
+            return
+        }
         guard shutdownDeadline != nil, !finished else { return }
         let tasksDone = lifecycle.activeTaskIDs.isEmpty
         let updatesSettled: Bool
@@ -123,6 +134,9 @@ public actor ExecutorRuntime {
         switch event.type {
         case .subscribed:
             let subscribed = event.subscribed
+            if frameworkInfo == nil, let work = await runner.executorSubscribed(subscribed) {
+                schedule(work)
+            }
             frameworkInfo = subscribed.frameworkInfo
             lifecycle.killingStateAllowed = subscribed.frameworkInfo.capabilities.contains { $0.type == .taskKillingState }
             logger.info(
@@ -154,7 +168,7 @@ public actor ExecutorRuntime {
                     "ACKNOWLEDGED for an unknown update", metadata: ["task": "\(event.acknowledged.taskID.value)"])
             }
             lifecycle.acknowledged(event.acknowledged.taskID.value)
-            finishIfShutDown(force: false)
+            finishIfDone(force: false)
         case .message:
             if let messageHandler {
                 let data = [UInt8](event.message.data)
@@ -214,7 +228,7 @@ public actor ExecutorRuntime {
     func taskEnded(_ id: String, _ outcome: TaskOutcome) {
         controls[id] = nil
         perform(lifecycle.ended(id, outcome))
-        finishIfShutDown(force: false)
+        finishIfDone(force: false)
     }
 
     func graceExpired(_ id: String) {

@@ -80,6 +80,9 @@ public struct TaskLifecycle: Sendable {
 
     public func task(_ id: String) -> Mesos_V1_TaskInfo? { records[id]?.info }
 
+    /// Whether any task was ever launched.
+    public var hasTasks: Bool { !order.isEmpty }
+
     public func isActive(_ id: String) -> Bool {
         guard let phase = records[id]?.phase else { return false }
         if case .terminal = phase { return false }

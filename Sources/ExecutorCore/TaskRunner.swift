@@ -5,6 +5,18 @@ public protocol TaskRunner: Sendable {
     /// Runs `task` to its end and says how it ended. Calls `control.started()` once the task is
     /// running, and obeys the stop requests that arrive on `control.stopRequests`.
     func run(_ task: Mesos_V1_TaskInfo, control: TaskControl) async -> TaskOutcome
+
+    /// Called once, at the first SUBSCRIBED, before any task of it runs. Returns background work
+    /// (fetching the package, starting workers) that the runtime runs alongside the tasks.
+    func executorSubscribed(_ subscribed: Mesos_V1_Executor_Event.Subscribed) async -> (@Sendable () async -> Void)?
+}
+
+extension TaskRunner {
+    public func executorSubscribed(_ subscribed: Mesos_V1_Executor_Event.Subscribed) async
+        -> (@Sendable () async -> Void)?
+    {
+        nil
+    }
 }
 
 /// What the executor asks of a running task.

@@ -51,7 +51,7 @@ struct AgentStateMachine {
     static let paths: Set<Substring> = ["/api/v1/executor", "/slave(1)/api/v1/executor"]
     static let notRecovered = "Agent has not finished recovery"
 
-    let configuration: LocalAgentConfiguration
+    var configuration: LocalAgentConfiguration
     /// The bound TCP port, reported in `AgentInfo.port`.
     var port = 0
     private(set) var observed = LocalAgentState()

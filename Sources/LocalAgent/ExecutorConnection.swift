@@ -77,6 +77,13 @@ enum ExecutorConnection {
             case .end:
                 guard let requestHead = head else { continue }
                 head = nil
+                if requestHead.method == .GET, requestHead.uri.hasPrefix("/files/download?"),
+                    let file = await agent.openPublishedFile(requestHead.uri)
+                {
+                    try await FileResponder.write(file.path, for: requestHead, to: outbound)
+                    if !requestHead.isKeepAlive { return nil }
+                    continue
+                }
                 let request = ExecutorRequest(
                     method: requestHead.method,
                     uri: requestHead.uri,

@@ -25,6 +25,8 @@ public actor LocalAgent {
     let commands: AsyncStream<ServerCommand>
     let commandSink: AsyncStream<ServerCommand>.Continuation
     var isRunning = false
+    var publishedFiles: [String: String] = [:]
+    var fileDownloads: [String: Int] = [:]
 
     /// An agent that is not listening yet; call ``bind()``. Uses NIO's shared event loops by default.
     public init(
@@ -108,7 +110,7 @@ public actor LocalAgent {
     private func prepare(_ task: Mesos_V1_TaskInfo) throws -> Mesos_V1_TaskInfo {
         var task = task
         if !task.hasAgentID { task.agentID.value = configuration.agentID }
-        if !task.hasExecutor { task.executor = configuration.executorInfo }
+        if !task.hasExecutor { task.executor = machine.configuration.executorInfo }
         guard task.isInitialized else {
             throw LocalAgentError.invalidTask("task \(task.taskID.value) lacks required fields (name, task_id?)")
         }

@@ -1,6 +1,6 @@
 /// A parsed JSON document, keeping object keys in their order. Only what Mesos-style JSON needs:
 /// strict RFC 8259 parsing with a depth limit, and compact serialization.
-enum JSONValue: Equatable, Sendable {
+public enum JSONValue: Equatable, Sendable {
     case null
     case bool(Bool)
     /// The number's text exactly as written, so no precision is lost on the way through.
@@ -9,7 +9,7 @@ enum JSONValue: Equatable, Sendable {
     case array([JSONValue])
     case object([(key: String, value: JSONValue)])
 
-    static func == (lhs: JSONValue, rhs: JSONValue) -> Bool {
+    public static func == (lhs: JSONValue, rhs: JSONValue) -> Bool {
         switch (lhs, rhs) {
         case (.null, .null): true
         case (.bool(let a), .bool(let b)): a == b
@@ -23,7 +23,8 @@ enum JSONValue: Equatable, Sendable {
 
     static let maximumDepth = 100
 
-    static func parse(_ bytes: some Collection<UInt8>) throws(CodecError) -> JSONValue {
+    /// Parses one JSON document (RFC 8259, nesting limited to 100 levels).
+    public static func parse(_ bytes: some Collection<UInt8>) throws(CodecError) -> JSONValue {
         var parser = JSONParser(bytes: Array(bytes))
         let value = try parser.parseValue(depth: 0)
         parser.skipWhitespace()
@@ -31,7 +32,8 @@ enum JSONValue: Equatable, Sendable {
         return value
     }
 
-    func serialized() -> [UInt8] {
+    /// Compact JSON text.
+    public func serialized() -> [UInt8] {
         var out: [UInt8] = []
         write(into: &out)
         return out

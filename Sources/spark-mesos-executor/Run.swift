@@ -3,6 +3,8 @@ public import ArgumentParser
 import Dispatch
 import ExecutorCore
 public import Logging
+import PackageFetch
+import SparkExecutor
 
 #if canImport(Glibc)
 import Glibc
@@ -20,6 +22,19 @@ struct Run: AsyncParsableCommand {
     @Option(name: .long, help: "Encoding of calls and events: protobuf or json (overrides SPARK_MESOS_EXECUTOR_ENCODING).")
     var encoding: String?
 
+    @Option(name: .long, help: "A Spark property, key=value (repeatable); wins over ExecutorInfo.data.")
+    var conf: [String] = []
+
+    @Option(
+        name: .long,
+        help: "Package cache directory (default: SPARK_MESOS_EXECUTOR_CACHE_DIR, else /var/cache/spark-mesos-executor).")
+    var cacheDir: String?
+
+    /// Mesos's command executor is started with flags of its own (--launcher_dir=…); tolerated so
+    /// this binary can stand in for it.
+    @Argument(parsing: .allUnrecognized, help: .hidden)
+    var ignoredArguments: [String] = []
+
     func run() async throws {
         let level = logLevel
         LoggingSystem.bootstrap { label in
@@ -28,62 +43,50 @@ struct Run: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "spark-mesos-executor")
-        var environment = Self.processEnvironment()
+        var environment = ProcessEnvironment.current()
         if let encoding { environment["SPARK_MESOS_EXECUTOR_ENCODING"] = encoding }
         let configuration: Configuration
+        let commandLine: [String: String]
         do {
-            configuration = try Configuration(environment: environment, workingDirectory: Self.currentDirectory())
+            configuration = try Configuration(environment: environment, workingDirectory: ProcessEnvironment.currentDirectory())
+            commandLine = try ExecutorSettings.parseConfArguments(conf)
         } catch {
-            Self.printError("spark-mesos-executor: \(error)")
+            ProcessEnvironment.printError("spark-mesos-executor: \(error)")
             throw ExitCode(1)
+        }
+        if !ignoredArguments.isEmpty {
+            logger.debug("ignoring arguments", metadata: ["arguments": "\(ignoredArguments)"])
         }
         // Tasks must not see the token the executor authenticates with.
         environment["MESOS_EXECUTOR_AUTHENTICATION_TOKEN"] = nil
-        let runner = CommandTaskRunner(baseEnvironment: environment, sandbox: configuration.sandbox)
-        let code = try await withAgentClient(configuration.agentClient, logger: logger) { client in
-            let runtime = ExecutorRuntime(configuration: configuration, client: client, runner: runner, logger: logger)
-            let signals = Self.watchTermination { signal in
-                Task { await runtime.shutdown(because: "received \(signal == SIGTERM ? "SIGTERM" : "SIGINT")") }
+        // Standing in for Mesos's command executor: the agent fetched the task's URIs already, and
+        // the executor ends with its one task.
+        let commandExecutor = environment["MESOS_HTTP_COMMAND_EXECUTOR"] == "1"
+
+        var fetcherConfiguration = FetcherConfiguration()
+        fetcherConfiguration.adopt(environment: environment)
+        fetcherConfiguration.cacheDirectory = CacheDirectory.usable(
+            cacheDir ?? environment["SPARK_MESOS_EXECUTOR_CACHE_DIR"], logger: logger)
+
+        let code = try await PackageFetcher.withFetcher(configuration: fetcherConfiguration, logger: logger) { fetcher in
+            let context = SparkExecutorContext(
+                commandLine: commandLine, environment: environment, sandbox: configuration.sandbox, fetcher: fetcher,
+                logger: logger)
+            let runner = SparkTaskRunner(
+                context: context, fetcher: fetcher, baseEnvironment: environment, sandbox: configuration.sandbox,
+                taskURIsFetchedByAgent: commandExecutor)
+            return try await withAgentClient(configuration.agentClient, logger: logger) { client in
+                let runtime = ExecutorRuntime(
+                    configuration: configuration, client: client, runner: runner, logger: logger,
+                    exitAfterTasks: commandExecutor)
+                let signals = ProcessEnvironment.watchTermination { signal in
+                    Task { await runtime.shutdown(because: "received \(signal == SIGTERM ? "SIGTERM" : "SIGINT")") }
+                }
+                defer { signals.forEach { $0.cancel() } }
+                return await runtime.run()
             }
-            defer { signals.forEach { $0.cancel() } }
-            return await runtime.run()
         }
         if code != 0 { throw ExitCode(code) }
-    }
-
-    static func processEnvironment() -> [String: String] {
-        var result: [String: String] = [:]
-        var pointer = environ
-        while let entry = pointer.pointee {
-            let text = String(cString: entry)
-            if let equals = text.firstIndex(of: "=") {
-                result[String(text[..<equals])] = String(text[text.index(after: equals)...])
-            }
-            pointer += 1
-        }
-        return result
-    }
-
-    static func currentDirectory() -> String {
-        var buffer = [CChar](repeating: 0, count: 4096)
-        guard getcwd(&buffer, buffer.count) != nil else { return "." }
-        return String(cString: buffer)
-    }
-
-    static func printError(_ text: String) {
-        var line = text + "\n"
-        line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
-    }
-
-    /// SIGTERM and SIGINT start a graceful shutdown instead of killing the executor outright.
-    static func watchTermination(_ handler: @escaping @Sendable (Int32) -> Void) -> [any DispatchSourceSignal] {
-        [SIGTERM, SIGINT].map { signalNumber in
-            signal(signalNumber, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
-            source.setEventHandler { handler(signalNumber) }
-            source.resume()
-            return source
-        }
     }
 }
 

@@ -5,6 +5,8 @@ import LocalAgent
 import Logging
 import MesosCodec
 import MesosProto
+import PackageFetch
+import SparkExecutor
 import XCTest
 
 /// Runs the real executor runtime (in this process) against a local agent on loopback.
@@ -27,6 +29,8 @@ struct ExecutorUnderTest {
         checkpoint: Bool = false,
         capabilities: [Mesos_V1_FrameworkInfo.Capability.TypeEnum] = [],
         shutdownGrace: Duration = .seconds(5),
+        properties: [String: String] = [:],
+        prepare: @escaping @Sendable (LocalAgent) async throws -> Void = { _ in },
         _ body: @escaping @Sendable (ExecutorUnderTest) async throws -> Void
     ) async throws -> Int32 {
         let sandbox = try makeSandbox()
@@ -36,18 +40,30 @@ struct ExecutorUnderTest {
         configuration.frameworkInfo.checkpoint = checkpoint
         configuration.executorShutdownGracePeriod = shutdownGrace
         configuration.reregistrationTimeout = .seconds(2)
+        if !properties.isEmpty {
+            let json = try JSONSerialization.data(withJSONObject: properties, options: [.sortedKeys])
+            configuration.executorInfo.data = json
+        }
         for capability in capabilities {
             var entry = Mesos_V1_FrameworkInfo.Capability()
             entry.type = capability
             configuration.frameworkInfo.capabilities.append(entry)
         }
         return try await withLocalAgent(configuration) { agent in
+            try await prepare(agent)
             var environment = await agent.environment(sandboxDirectory: sandbox)
             environment["SPARK_MESOS_EXECUTOR_ENCODING"] = encoding.rawValue
             let executorConfiguration = try Configuration(environment: environment, workingDirectory: sandbox)
             var logger = Logger(label: "executor-under-test")
             logger.logLevel = ProcessInfo.processInfo.environment["E2E_LOG"] == nil ? .critical : .debug
-            let runner = CommandTaskRunner(baseEnvironment: ["PATH": "/usr/bin:/bin"], sandbox: sandbox)
+            var fetcherConfiguration = FetcherConfiguration()
+            fetcherConfiguration.cacheDirectory = sandbox + "/.cache"
+            fetcherConfiguration.attempts = 1
+            return try await PackageFetcher.withFetcher(configuration: fetcherConfiguration, logger: logger) { fetcher in
+            let context = SparkExecutorContext(
+                commandLine: [:], environment: environment, sandbox: sandbox, fetcher: fetcher, logger: logger)
+            let runner = SparkTaskRunner(
+                context: context, fetcher: fetcher, baseEnvironment: ["PATH": "/usr/bin:/bin"], sandbox: sandbox)
             return try await withAgentClient(executorConfiguration.agentClient, logger: logger) { client in
                 let runtime = ExecutorRuntime(
                     configuration: executorConfiguration, client: client, runner: runner, logger: logger)
@@ -65,6 +81,7 @@ struct ExecutorUnderTest {
                     }
                     return code
                 }
+            }
             }
         }
     }

@@ -1,0 +1,132 @@
+public import MesosProto
+import MesosCodec
+
+/// The executor's Spark configuration, from Spark's own property names.
+///
+/// Sources, highest precedence first:
+/// 1. `--conf key=value` arguments of the executor command;
+/// 2. `ExecutorInfo.data`: a UTF-8 JSON object of string → string properties;
+/// 3. the environment: `SPARK_EXECUTOR_URI` for `spark.executor.uri`;
+/// 4. defaults (`spark.mesos.coarse` is true, as in Spark 3).
+public struct ExecutorSettings: Sendable, Equatable {
+    /// Every property after merging, known or not.
+    public var properties: [String: String]
+    /// Coarse mode: long-lived workers reused across tasks. Fine mode: a fresh worker per task.
+    public var coarse: Bool
+    /// Worker slots: `spark.executor.cores` (else the executor's `cpus`, at least 1) plus `spark.mesos.extra.cores`.
+    public var cores: Int
+    /// The worker program: a path inside the package (or absolute).
+    public var workerPath: String?
+    /// `spark.executorEnv.NAME=value` entries, exported to every task and worker.
+    public var taskEnvironment: [String: String]
+    /// Results larger than this go to a file in the sandbox instead of `TaskStatus.data`.
+    public var maxResultBytesInStatus: Int
+    /// Whether package fetches use the shared on-disk cache.
+    public var cacheEnabled: Bool
+
+    /// The keys this executor reads; anything else is ignored (and logged at debug level).
+    public static let knownKeys: Set<String> = [
+        "spark.executor.uri", "spark.mesos.uris", "spark.mesos.executor.home", "spark.mesos.coarse",
+        "spark.executor.cores", "spark.mesos.extra.cores", "spark.mesos.executor.worker",
+        "spark.mesos.executor.maxResultBytesInStatus", "spark.mesos.executor.cache.enabled",
+        "spark.mesos.fetcherCache.enable",
+    ]
+
+    /// The default size limit of a result carried in `TaskStatus.data` (agents checkpoint every update).
+    public static let defaultMaxResultBytesInStatus = 64 * 1024
+
+    /// Parses `--conf key=value` arguments (the value may contain `=`).
+    public static func parseConfArguments(_ arguments: [String]) throws(SettingsError) -> [String: String] {
+        var result: [String: String] = [:]
+        for argument in arguments {
+            guard let equals = argument.firstIndex(of: "="), equals != argument.startIndex else {
+                throw SettingsError(key: "--conf", value: argument, expected: "key=value")
+            }
+            result[String(argument[..<equals])] = String(argument[argument.index(after: equals)...])
+        }
+        return result
+    }
+
+    /// Reads `ExecutorInfo.data` as a JSON object of properties. Empty data means no properties.
+    public static func properties(fromExecutorData data: some Collection<UInt8>) throws(SettingsError) -> [String: String] {
+        guard !data.isEmpty else { return [:] }
+        let document: JSONValue
+        do {
+            document = try JSONValue.parse(data)
+        } catch {
+            throw SettingsError(
+                key: "ExecutorInfo.data", value: String(decoding: data.prefix(80), as: UTF8.self),
+                expected: "a JSON object of Spark properties (\(error.detail))")
+        }
+        guard case .object(let members) = document else {
+            throw SettingsError(
+                key: "ExecutorInfo.data", value: String(decoding: data.prefix(80), as: UTF8.self),
+                expected: "a JSON object of Spark properties")
+        }
+        var result: [String: String] = [:]
+        for member in members {
+            switch member.value {
+            case .string(let text): result[member.key] = text
+            case .number(let text): result[member.key] = text
+            case .bool(let flag): result[member.key] = flag ? "true" : "false"
+            case .null: continue
+            case .array, .object:
+                throw SettingsError(key: member.key, value: "(JSON \(member.value))", expected: "a string value")
+            }
+        }
+        return result
+    }
+
+    public init(
+        executorInfo: Mesos_V1_ExecutorInfo?, commandLine: [String: String], environment: [String: String]
+    ) throws(SettingsError) {
+        var merged: [String: String] = [:]
+        if let uri = environment["SPARK_EXECUTOR_URI"], !uri.isEmpty { merged["spark.executor.uri"] = uri }
+        if let executorInfo, executorInfo.hasData {
+            for (key, value) in try Self.properties(fromExecutorData: executorInfo.data) { merged[key] = value }
+        }
+        for (key, value) in commandLine { merged[key] = value }
+        properties = merged
+
+        func bool(_ key: String, default fallback: Bool) throws(SettingsError) -> Bool {
+            guard let text = merged[key] else { return fallback }
+            switch text.lowercased() {
+            case "true": return true
+            case "false": return false
+            default: throw SettingsError(key: key, value: text, expected: "true or false")
+            }
+        }
+        func count(_ key: String, minimum: Int) throws(SettingsError) -> Int? {
+            guard let text = merged[key] else { return nil }
+            guard let value = Int(text), value >= minimum else {
+                throw SettingsError(key: key, value: text, expected: "a whole number of at least \(minimum)")
+            }
+            return value
+        }
+
+        coarse = try bool("spark.mesos.coarse", default: true)
+        cacheEnabled = try bool("spark.mesos.executor.cache.enabled", default: true)
+        _ = try bool("spark.mesos.fetcherCache.enable", default: false)
+        let cpus = executorInfo?.resources.first { $0.name == "cpus" && $0.hasScalar }.map {
+            max(1, Int($0.scalar.value.rounded(.up)))
+        }
+        cores = try (count("spark.executor.cores", minimum: 1) ?? cpus ?? 1) + (count("spark.mesos.extra.cores", minimum: 0) ?? 0)
+        workerPath = merged["spark.mesos.executor.worker"].flatMap { $0.isEmpty ? nil : $0 }
+        maxResultBytesInStatus =
+            try count("spark.mesos.executor.maxResultBytesInStatus", minimum: 0) ?? Self.defaultMaxResultBytesInStatus
+        var taskEnvironment: [String: String] = [:]
+        for (key, value) in merged where key.hasPrefix("spark.executorEnv.") {
+            let name = String(key.dropFirst("spark.executorEnv.".count))
+            guard !name.isEmpty, !name.contains("="), !name.utf8.contains(0) else {
+                throw SettingsError(key: key, value: value, expected: "an environment variable name after spark.executorEnv.")
+            }
+            taskEnvironment[name] = value
+        }
+        self.taskEnvironment = taskEnvironment
+    }
+
+    /// Keys present that this executor does not read (for a debug log line).
+    public var unknownKeys: [String] {
+        properties.keys.filter { !Self.knownKeys.contains($0) && !$0.hasPrefix("spark.executorEnv.") }.sorted()
+    }
+}

@@ -1,0 +1,112 @@
+import Foundation
+import LocalAgent
+import MesosCodec
+import MesosProto
+import XCTest
+
+/// The package named by spark.executor.uri, served over real HTTP by the local agent.
+final class FetchEndToEndTests: XCTestCase {
+    /// A small Spark-like tarball: one top folder with bin/hello, and its sha256.
+    static func makePackage() throws -> (path: String, sha256: String) {
+        let root = try ExecutorUnderTest.makeSandbox()
+        let bin = root + "/spark-test-1.0/bin"
+        try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
+        try "#!/bin/sh\necho \"hello from $SPARK_HOME\"\necho \"cwd $(pwd)\"\n".write(
+            toFile: bin + "/hello", atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: bin + "/hello")
+        let tarball = root + "/spark-test-1.0.tgz"
+        try run("/bin/tar", ["czf", tarball, "-C", root, "spark-test-1.0"])
+        let sum = try run("/usr/bin/sha256sum", [tarball]).split(separator: " ").first.map(String.init) ?? ""
+        return (tarball, sum)
+    }
+
+    @discardableResult
+    static func run(_ program: String, _ arguments: [String]) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: program)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    func testPackageIsFetchedVerifiedAndBecomesSparkHome() async throws {
+        let package = try Self.makePackage()
+        for encoding in WireEncoding.allCases {
+            // The URL needs the agent's port, so the properties are set once the agent listens.
+            try await ExecutorUnderTest.run(
+                encoding: encoding,
+                properties: ["spark.executor.uri": "PLACEHOLDER"],
+                prepare: { agent in
+                    let url = await agent.publish(file: package.path, as: "spark-test-1.0.tgz?token=abc")
+                    await agent.setExecutorData(#"{"spark.executor.uri":"\#(url)#sha256=\#(package.sha256)"}"#)
+                }
+            ) { test in
+                try await test.agent.launch(test.task("spark", "cd spark-*; ./bin/hello"))
+                try await test.waitForStates(["spark": .taskFinished])
+                let output = try String(contentsOfFile: test.path("tasks/spark/stdout"), encoding: .utf8)
+                XCTAssertEqual(
+                    output, "hello from \(test.sandbox)/spark-test-1.0\ncwd \(test.sandbox)/spark-test-1.0\n", "\(encoding)")
+                await assertNoViolations(test.agent)
+                await test.agent.shutdown()
+            }
+        }
+    }
+
+    func testFailedFetchFailsTheTaskAndALaterTaskRetries() async throws {
+        let package = try Self.makePackage()
+        try await ExecutorUnderTest.run(
+            encoding: .protobuf,
+            properties: ["spark.executor.uri": "PLACEHOLDER"],
+            prepare: { agent in
+                let url = await agent.fileURL("spark.tgz")
+                await agent.setExecutorData(#"{"spark.executor.uri":"\#(url)"}"#)
+            }
+        ) { test in
+            try await test.agent.launch(test.task("early", "true"))
+            try await test.waitForStates(["early": .taskFailed])
+            let failed = await test.agent.state.updates(forTask: "early").last!.status
+            XCTAssertEqual(failed.reason, .containerLaunchFailed)
+            XCTAssertTrue(failed.message.contains("spark.tgz") && failed.message.contains("404"), failed.message)
+            // The executor stays up; once the file exists, the next task fetches it again.
+            await test.agent.publish(file: package.path, as: "spark.tgz")
+            try await test.agent.launch(test.task("later", "cd spark-*; ./bin/hello"))
+            try await test.waitForStates(["later": .taskFinished])
+            await test.agent.shutdown()
+        }
+    }
+
+    func testChecksumMismatchFailsTheTaskAndNothingIsUsed() async throws {
+        let package = try Self.makePackage()
+        try await ExecutorUnderTest.run(
+            encoding: .json,
+            properties: ["spark.executor.uri": "PLACEHOLDER"],
+            prepare: { agent in
+                let url = await agent.publish(file: package.path, as: "spark.tgz")
+                let wrong = String(repeating: "0", count: 64)
+                await agent.setExecutorData(#"{"spark.executor.uri":"\#(url)#sha256=\#(wrong)"}"#)
+            }
+        ) { test in
+            try await test.agent.launch(test.task("checked", "ls"))
+            try await test.waitForStates(["checked": .taskFailed])
+            let failed = await test.agent.state.updates(forTask: "checked").last!.status
+            XCTAssertTrue(failed.message.lowercased().contains("sha256"), failed.message)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: test.path("spark-test-1.0")))
+            await test.agent.shutdown()
+        }
+    }
+
+    func testMalformedSparkPropertyFailsTasksWithTheKeyAndValue() async throws {
+        try await ExecutorUnderTest.run(encoding: .protobuf, properties: ["spark.executor.cores": "two"]) { test in
+            try await test.agent.launch(test.task("any", "true"))
+            try await test.waitForStates(["any": .taskFailed])
+            let failed = await test.agent.state.updates(forTask: "any").last!.status
+            XCTAssertEqual(
+                failed.message, "Executor configuration: spark.executor.cores='two' is malformed: expected a whole number of at least 1")
+            await test.agent.shutdown()
+        }
+    }
+}
