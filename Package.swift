@@ -154,7 +154,7 @@ let package = Package(
         .testTarget(
             name: "ExecutorCoreTests",
             dependencies: [
-                "ExecutorCore", "MesosProto", "MesosCodec", "ProcessSupervision", "AgentConnection",
+                "ExecutorCore", "MesosProto", "MesosCodec", "ProcessSupervision", "AgentConnection", "SparkExecutor",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

@@ -71,7 +71,9 @@ public struct ExecutorSettings: Sendable, Equatable {
             case .bool(let flag): result[member.key] = flag ? "true" : "false"
             case .null: continue
             case .array, .object:
-                throw SettingsError(key: member.key, value: "(JSON \(member.value))", expected: "a string value")
+                throw SettingsError(
+                    key: member.key, value: String(decoding: member.value.serialized(), as: UTF8.self),
+                    expected: "a string value")
             }
         }
         return result

@@ -1,0 +1,78 @@
+import MesosProto
+import SparkExecutor
+import XCTest
+
+final class ExecutorSettingsTests: XCTestCase {
+    private func info(_ json: String?, cpus: Double? = nil) -> Mesos_V1_ExecutorInfo {
+        var info = Mesos_V1_ExecutorInfo()
+        info.executorID.value = "e"
+        if let json { info.data = .init(json.utf8) }
+        if let cpus {
+            var resource = Mesos_V1_Resource()
+            resource.name = "cpus"
+            resource.type = .scalar
+            resource.scalar.value = cpus
+            info.resources = [resource]
+        }
+        return info
+    }
+
+    func testDefaultsFollowSpark3() throws {
+        let settings = try ExecutorSettings(executorInfo: info(nil), commandLine: [:], environment: [:])
+        XCTAssertTrue(settings.coarse)
+        XCTAssertEqual(settings.cores, 1)
+        XCTAssertNil(settings.workerPath)
+        XCTAssertTrue(settings.cacheEnabled)
+    }
+
+    func testPrecedenceCommandLineThenExecutorDataThenEnvironment() throws {
+        let json = #"{"spark.executor.uri":"http://data/spark.tgz","spark.mesos.coarse":"false","spark.executor.cores":"2"}"#
+        let settings = try ExecutorSettings(
+            executorInfo: info(json), commandLine: ["spark.executor.cores": "6"],
+            environment: ["SPARK_EXECUTOR_URI": "http://env/spark.tgz"])
+        XCTAssertEqual(settings.properties["spark.executor.uri"], "http://data/spark.tgz")
+        XCTAssertFalse(settings.coarse)
+        XCTAssertEqual(settings.cores, 6)
+        let fromEnvironment = try ExecutorSettings(
+            executorInfo: info("{}"), commandLine: [:], environment: ["SPARK_EXECUTOR_URI": "http://env/spark.tgz"])
+        XCTAssertEqual(fromEnvironment.properties["spark.executor.uri"], "http://env/spark.tgz")
+    }
+
+    func testCoresFromCpusPlusExtraCores() throws {
+        let settings = try ExecutorSettings(
+            executorInfo: info(#"{"spark.mesos.extra.cores":"1"}"#, cpus: 2.5), commandLine: [:], environment: [:])
+        XCTAssertEqual(settings.cores, 4)
+    }
+
+    func testExecutorEnvAndUnknownKeys() throws {
+        let json = #"{"spark.executorEnv.JAVA_HOME":"/opt/jdk","spark.executor.memory":"4g","spark.app.id":7}"#
+        let settings = try ExecutorSettings(executorInfo: info(json), commandLine: [:], environment: [:])
+        XCTAssertEqual(settings.taskEnvironment, ["JAVA_HOME": "/opt/jdk"])
+        XCTAssertEqual(settings.unknownKeys, ["spark.app.id", "spark.executor.memory"])
+        XCTAssertEqual(settings.properties["spark.app.id"], "7")
+    }
+
+    func testMalformedValuesNameKeyAndValue() {
+        let cases: [(String, String)] = [
+            (#"{"spark.mesos.coarse":"yes"}"#, "spark.mesos.coarse='yes' is malformed: expected true or false"),
+            (#"{"spark.executor.cores":"0"}"#, "spark.executor.cores='0' is malformed: expected a whole number of at least 1"),
+            (#"{"spark.mesos.extra.cores":"-1"}"#, "spark.mesos.extra.cores='-1' is malformed: expected a whole number of at least 0"),
+            (#"{"spark.executor.cores":["2"]}"#, #"spark.executor.cores='["2"]' is malformed: expected a string value"#),
+            ("not json", "ExecutorInfo.data='not json' is malformed: expected a JSON object of Spark properties (invalid literal at byte 0)"),
+            ("[1]", "ExecutorInfo.data='[1]' is malformed: expected a JSON object of Spark properties"),
+        ]
+        for (json, expected) in cases {
+            XCTAssertThrowsError(try ExecutorSettings(executorInfo: info(json), commandLine: [:], environment: [:]), json) {
+                XCTAssertEqual("\($0)", expected)
+            }
+        }
+    }
+
+    func testConfArguments() throws {
+        XCTAssertEqual(
+            try ExecutorSettings.parseConfArguments(["a=b", "spark.x=y=z"]), ["a": "b", "spark.x": "y=z"])
+        XCTAssertThrowsError(try ExecutorSettings.parseConfArguments(["novalue"])) {
+            XCTAssertEqual("\($0)", "--conf='novalue' is malformed: expected key=value")
+        }
+    }
+}
