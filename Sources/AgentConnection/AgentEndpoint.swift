@@ -49,7 +49,7 @@ public struct AgentEndpoint: Sendable, Hashable, CustomStringConvertible {
             let scalar = UnicodeScalar(byte)
             let unreserved =
                 (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5a) || (byte >= 0x61 && byte <= 0x7a)
-                || "-._~".utf8.contains(byte) || (keepSlashes && byte == UInt8(ascii: "/"))
+                || "-._~".utf8.contains(byte) || (keepSlashes && "/()".utf8.contains(byte))
             if unreserved {
                 result.unicodeScalars.append(scalar)
             } else {

@@ -66,7 +66,7 @@ final class ConfigurationTests: XCTestCase {
         let pid = try configuration(["MESOS_AGENT_ENDPOINT": nil, "MESOS_SLAVE_PID": "slave(1)@10.0.0.5:5051"])
         XCTAssertEqual(pid.endpoint.url, "http://10.0.0.5:5051/api/v1/executor")
         let socket = try configuration(["MESOS_DOMAIN_SOCKET": "/run/agent.sock"])
-        XCTAssertEqual(socket.endpoint.url, "http+unix://%2Frun%2Fagent.sock/slave%281%29/api/v1/executor")
+        XCTAssertEqual(socket.endpoint.url, "http+unix://%2Frun%2Fagent.sock/slave(1)/api/v1/executor")
         let tls = try configuration(["LIBPROCESS_SSL_ENABLED": "true"])
         XCTAssertEqual(tls.endpoint.url, "https://127.0.0.1:5051/api/v1/executor")
         let sandbox = try configuration(["MESOS_SANDBOX": nil, "MESOS_DIRECTORY": "/dir"])

@@ -30,6 +30,7 @@ struct ExecutorUnderTest {
         capabilities: [Mesos_V1_FrameworkInfo.Capability.TypeEnum] = [],
         shutdownGrace: Duration = .seconds(5),
         properties: [String: String] = [:],
+        adjust: @Sendable (inout LocalAgentConfiguration) -> Void = { _ in },
         prepare: @escaping @Sendable (LocalAgent) async throws -> Void = { _ in },
         _ body: @escaping @Sendable (ExecutorUnderTest) async throws -> Void
     ) async throws -> Int32 {
@@ -44,6 +45,7 @@ struct ExecutorUnderTest {
             let json = try JSONSerialization.data(withJSONObject: properties, options: [.sortedKeys])
             configuration.executorInfo.data = json
         }
+        adjust(&configuration)
         for capability in capabilities {
             var entry = Mesos_V1_FrameworkInfo.Capability()
             entry.type = capability
