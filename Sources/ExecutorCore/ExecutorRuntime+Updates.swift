@@ -104,10 +104,25 @@ extension ExecutorRuntime {
         return call
     }
 
-    /// Sends an executor MESSAGE to the framework (best effort, retried while retryable).
-    public func sendMessage(_ data: [UInt8]) async throws(AgentError) {
+    /// Sends an executor MESSAGE to the framework, retrying while the agent is recovering or
+    /// unreachable (with backoff, until the executor finishes). Messages are not acknowledged by
+    /// Mesos, so a message the agent refuses for good is logged and dropped.
+    func deliverMessage(_ data: [UInt8]) async {
         let call = makeCall(.message) { $0.message.data = .init(data) }
-        try await client.send(call)
+        var backoff = Duration.milliseconds(50)
+        while !Task.isCancelled && !finished {
+            do {
+                try await client.send(call)
+                return
+            } catch where error.isRetryable {
+                logger.debug("executor message not accepted yet, will retry", metadata: ["error": "\(error)"])
+            } catch {
+                logger.error("agent refused an executor message; it is dropped", metadata: ["error": "\(error)"])
+                return
+            }
+            try? await Task.sleep(for: backoff)
+            backoff = min(backoff * 2, .seconds(2))
+        }
     }
 
     func heartbeatLoop() async {

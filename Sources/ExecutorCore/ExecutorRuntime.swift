@@ -31,8 +31,6 @@ public actor ExecutorRuntime {
     var exitCode: Int32 = 0
     var finished = false
     var frameworkInfo: Mesos_V1_FrameworkInfo?
-    /// Extra handler for framework messages (mini-task batches); nil logs and drops them.
-    var messageHandler: (@Sendable (_ data: [UInt8]) async -> Void)?
 
     private let work: AsyncStream<@Sendable () async -> Void>
     private let workContinuation: AsyncStream<@Sendable () async -> Void>.Continuation
@@ -170,11 +168,12 @@ public actor ExecutorRuntime {
             lifecycle.acknowledged(event.acknowledged.taskID.value)
             finishIfDone(force: false)
         case .message:
-            if let messageHandler {
-                let data = [UInt8](event.message.data)
-                schedule { await messageHandler(data) }
-            } else {
-                logger.info("framework message ignored", metadata: ["bytes": "\(event.message.data.count)"])
+            let data = [UInt8](event.message.data)
+            let runner = self.runner
+            let logger = self.logger
+            schedule {
+                let handled = await runner.frameworkMessage(data) { reply in await self.deliverMessage(reply) }
+                if !handled { logger.info("framework message ignored", metadata: ["bytes": "\(data.count)"]) }
             }
         case .error:
             logger.error("agent reported an error", metadata: ["message": "\(event.error.message)"])

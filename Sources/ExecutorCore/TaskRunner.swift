@@ -9,6 +9,10 @@ public protocol TaskRunner: Sendable {
     /// Called once, at the first SUBSCRIBED, before any task of it runs. Returns background work
     /// (fetching the package, starting workers) that the runtime runs alongside the tasks.
     func executorSubscribed(_ subscribed: Mesos_V1_Executor_Event.Subscribed) async -> (@Sendable () async -> Void)?
+
+    /// A framework MESSAGE. `reply` sends an executor MESSAGE back to the framework. Returns false
+    /// when this runner has no use for messages (the runtime then logs and drops it).
+    func frameworkMessage(_ data: [UInt8], reply: @escaping @Sendable ([UInt8]) async -> Void) async -> Bool
 }
 
 extension TaskRunner {
@@ -16,6 +20,10 @@ extension TaskRunner {
         -> (@Sendable () async -> Void)?
     {
         nil
+    }
+
+    public func frameworkMessage(_ data: [UInt8], reply: @escaping @Sendable ([UInt8]) async -> Void) async -> Bool {
+        false
     }
 }
 
