@@ -15,7 +15,7 @@ struct SparkMesosExecutor: AsyncParsableCommand {
             \(Configuration.documentedVariables.map { "  \($0.name)\n      \($0.meaning)" }.joined(separator: "\n"))
             """,
         version: version,
-        subcommands: [Run.self],
+        subcommands: [Run.self, HarnessCommand.self],
         defaultSubcommand: Run.self
     )
 }
