@@ -17,6 +17,10 @@ final class ExecutorProcess: Sendable {
     let sandbox: String
     private let descendants = Mutex<[Int32: Descendant]>([:])
     private let recordedTermination = Mutex<Termination?>(nil)
+    private let exitInstant = Mutex<ContinuousClock.Instant?>(nil)
+
+    /// When ``waitForExit()`` saw the executor end.
+    var exitedAt: ContinuousClock.Instant? { exitInstant.withLock { $0 } }
 
     private struct Descendant {
         var pidfd: Int32
@@ -71,6 +75,7 @@ final class ExecutorProcess: Sendable {
     /// the process; ``terminate(within:grace:onDeadline:)`` and ``exited`` rely on it.
     func waitForExit() async -> Termination {
         let termination = await process.wait()
+        exitInstant.withLock { $0 = .now }
         recordedTermination.withLock { $0 = termination }
         exitAlarm.ring()
         return termination
@@ -97,17 +102,28 @@ final class ExecutorProcess: Sendable {
         _ = await alarm.sleep(.seconds(3600))
     }
 
-    /// Kills what the executor left running (its process group and every tracked descendant
-    /// still alive); returns a description of each leftover.
+    /// Kills what the executor left running (its process group, every tracked descendant still
+    /// alive, and every process carrying this sandbox in `MESOS_SANDBOX`, which finds tasks that
+    /// escaped into other sessions and were re-parented); returns a description of each leftover.
     func killLeftovers() -> [String] {
         trackDescendants()
         process.signalGroup(SIGKILL)
+        for (pid, name) in ProcessTable.processes(withEnvironment: "MESOS_SANDBOX=" + sandbox) where pid != self.pid {
+            descendants.withLock { known in
+                guard known[pid] == nil else { return }
+                let fd = cps_pidfd_open(pid)
+                if fd >= 0 { known[pid] = Descendant(pidfd: fd, name: name) }
+            }
+        }
         return descendants.withLock { known in
             var leftovers: [String] = []
             for (pid, descendant) in known.sorted(by: { $0.key < $1.key }) {
                 if cps_pidfd_send_signal(descendant.pidfd, 0) == 0, !ProcessTable.isZombie(pid) {
                     _ = cps_pidfd_send_signal(descendant.pidfd, SIGKILL)
                     leftovers.append("pid \(pid) (\(descendant.name))")
+                    // A pidfd turns readable when its process has ended; SIGKILL makes that prompt.
+                    var entry = pollfd(fd: descendant.pidfd, events: Int16(POLLIN), revents: 0)
+                    _ = poll(&entry, 1, 2000)
                 }
                 close(descendant.pidfd)
             }
@@ -196,6 +212,19 @@ enum ProcessTable {
             }
         }
         return result
+    }
+
+    /// Every (pid, command name) whose environment holds exactly `entry` (`NAME=value`).
+    static func processes(withEnvironment entry: String) -> [(Int32, String)] {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+        let wanted = Array(entry.utf8)
+        return entries.compactMap { name -> (Int32, String)? in
+            guard let pid = Int32(name), let environment = FileManager.default.contents(atPath: "/proc/\(name)/environ"),
+                environment.split(separator: 0).contains(where: { $0.elementsEqual(wanted) }),
+                let (_, command, state) = stat(pid), state != "Z"
+            else { return nil }
+            return (pid, command)
+        }
     }
 
     static func isZombie(_ pid: Int32) -> Bool { stat(pid)?.state == "Z" }

@@ -56,11 +56,11 @@ public enum HTMLReport {
         let height = Double(rows) * rowHeight + 40
         let total = max(run.durationMs, 1)
         func x(_ ms: Double) -> Double { label + (width - label - 10) * min(max(ms, 0), total) / total }
-        var svg = "<svg class=\"timeline\" xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" viewBox=\"0 0 \(Int(width)) \(Int(height))\">\n"
+        var svg = "<svg class=\"timeline\" width=\"\(Int(width))\" height=\"\(Int(height))\" viewBox=\"0 0 \(Int(width)) \(Int(height))\">\n"
         for tick in 0...5 {
             let ms = total * Double(tick) / 5
             svg += "<line x1=\"\(x(ms))\" y1=\"0\" x2=\"\(x(ms))\" y2=\"\(height - 20)\" class=\"grid\"/>"
-            svg += "<text x=\"\(x(ms))\" y=\"\(height - 6)\" class=\"axis\">\(String(format: "%.1fs", ms / 1000))</text>\n"
+            svg += "<text x=\"\(x(ms))\" y=\"\(height - 6)\" class=\"axis\">\(String(format: total < 5000 ? "%.2fs" : "%.1fs", ms / 1000))</text>\n"
         }
         for (row, task) in run.tasks.enumerated() {
             let y = Double(row) * rowHeight + 4

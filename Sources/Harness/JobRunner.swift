@@ -13,6 +13,8 @@ public struct HarnessOptions: Sendable {
     public var keepSandbox: Bool = false
     /// Where the run's directory is made.
     public var temporaryDirectory: String = NSTemporaryDirectory()
+    /// Triggered on Ctrl-C: the job stops gracefully and the report says it was interrupted.
+    public var interruption = Interruption()
 
     /// Options for `executorPath`.
     public init(executorPath: String, executorArguments: [String] = []) {
@@ -66,17 +68,18 @@ public enum JobRunner {
                 group.addTask { await recorder.follow(agent) }
                 group.addTask {
                     let termination = await executor.waitForExit()
-                    await recorder.executorExited(termination.description)
+                    await recorder.executorExited(termination.description, at: executor.exitedAt ?? .now)
                 }
                 group.addTask { await trackDescendants(executor, agent) }
                 let script = JobScript(
                     job: job, agent: agent, recorder: recorder, executor: executor,
-                    deadline: .now + job.timeout)
+                    interruption: options.interruption, deadline: .now + job.timeout)
                 let (scriptProblems, shutdownSent) = await script.run()
                 problems += scriptProblems
                 if !shutdownSent, executor.termination == nil {
                     await agent.shutdown()
-                    await recorder.step(.shutdown, Task.isCancelled ? "shutdown (interrupted)" : "shutdown (end of job)")
+                    let why = options.interruption.isInterrupted ? "interrupted" : "end of job"
+                    await recorder.step(.shutdown, "shutdown (\(why))")
                 }
                 shutdownAt = await recorder.log.steps.last { $0.kind == .shutdown }?.atMs
                 let grace = configuration.executorShutdownGracePeriod
@@ -98,7 +101,7 @@ public enum JobRunner {
                     executorMayExitEarly: !job.executor.checkpoint && job.steps.contains(.restartAgent),
                     problems: problems, leftovers: leftovers, packageURI: packageURI, packageDownloads: downloads(),
                     sandbox: sandbox, keptSandbox: options.keepSandbox, startedAt: recorder.startDate,
-                    durationMs: await recorder.now, interrupted: Task.isCancelled))
+                    durationMs: await recorder.now, interrupted: options.interruption.isInterrupted || Task.isCancelled))
         }
     }
 

@@ -9,17 +9,21 @@ struct JobScript {
     let agent: LocalAgent
     let recorder: RunRecorder
     let executor: ExecutorProcess
+    let interruption: Interruption
     let deadline: ContinuousClock.Instant
 
     /// Runs every step; returns the problems met (a wait that timed out ends the script).
     func run() async -> (problems: [String], shutdownSent: Bool) {
         var shutdownSent = false
         for (index, step) in job.steps.enumerated() {
+            if interruption.isInterrupted { return (["interrupted before steps[\(index)]"], shutdownSent) }
             do {
                 try await perform(step)
                 if case .shutdown = step { shutdownSent = true }
             } catch is CancellationError {
                 return (["interrupted during steps[\(index)]"], shutdownSent)
+            } catch let error as HarnessError where interruption.isInterrupted {
+                return (["interrupted during steps[\(index)] (\(error))"], shutdownSent)
             } catch {
                 return (["steps[\(index)]: \(error)"], shutdownSent)
             }
@@ -75,6 +79,10 @@ struct JobScript {
                 await recorder.step(.restartAgent, "executor re-subscribed")
             }
         case .shutdown:
+            if let exited = executor.termination {
+                await recorder.step(.problem, "shutdown skipped: the executor already \(exited)")
+                return
+            }
             await agent.shutdown()
             await recorder.step(.shutdown, "shutdown")
         }
@@ -96,6 +104,7 @@ struct JobScript {
         let remaining = deadline - ContinuousClock.now
         let agent = self.agent
         let exit = executor.exitAlarm
+        let interruption = self.interruption
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 do {
@@ -107,6 +116,11 @@ struct JobScript {
             }
             group.addTask {
                 await exit.sleep(max(remaining, .zero) + .seconds(1), cancellable: true)
+            }
+            group.addTask {
+                if await interruption.alarm.sleep(max(remaining, .zero) + .seconds(1), cancellable: true) {
+                    throw HarnessError.stepFailed("interrupted while waiting for \(description)")
+                }
             }
             defer { group.cancelAll() }
             try await group.next()

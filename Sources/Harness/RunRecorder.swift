@@ -35,9 +35,10 @@ actor RunRecorder {
     }
 
     /// Records that the executor process ended.
-    func executorExited(_ description: String) {
-        log.executorExitAtMs = now
-        output?.note(String(format: "%7.2fs  executor %@", now / 1000, description))
+    func executorExited(_ description: String, at instant: ContinuousClock.Instant) {
+        let time = Self.milliseconds(instant - start)
+        log.executorExitAtMs = time
+        output?.note(String(format: "%7.2fs  executor %@", time / 1000, description))
     }
 
     /// Follows the agent until the calling task is cancelled.

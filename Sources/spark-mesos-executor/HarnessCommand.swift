@@ -121,16 +121,23 @@ struct HarnessCommand: AsyncParsableCommand {
         return try await withThrowingTaskGroup(of: [RunReport]?.self) { group in
             group.addTask {
                 var reports: [RunReport] = []
-                for job in jobs where !Task.isCancelled {
+                for job in jobs where !Task.isCancelled && !options.interruption.isInterrupted {
                     console.print("▶ \(job.name) (\(job.source))")
                     reports.append(try await JobRunner.run(job, options: options, output: console))
                 }
                 return reports
             }
             group.addTask {
+                var count = 0
                 for await _ in signals {
-                    console.print("interrupted: stopping the executor and cleaning up…")
-                    return nil
+                    count += 1
+                    if count == 1 {
+                        console.print("interrupted: shutting the executor down and cleaning up (Ctrl-C again to hurry)…")
+                        options.interruption.interrupt()
+                    } else {
+                        console.print("interrupted again: killing the executor now…")
+                        return nil
+                    }
                 }
                 return nil
             }
