@@ -2,7 +2,7 @@ import Foundation
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Live output on stdout: on a terminal, one progress line redrawn in place with events above
@@ -56,8 +56,9 @@ public final class ConsoleOutput: RunOutput {
             "\(progress.failed) failed", "\(progress.killed) killed",
         ]
         if progress.miniTasksSent > 0 { parts.append("mini-tasks \(progress.miniTasksDone)/\(progress.miniTasksSent)") }
-        return String(format: "▸ %@ │ %.1f tasks/s │ %.1fs", parts.joined(separator: " · "), progress.throughput,
-                      progress.elapsedMs / 1000)
+        return String(
+            format: "▸ %@ │ %.1f tasks/s │ %.1fs", parts.joined(separator: " · "), progress.throughput,
+            progress.elapsedMs / 1000)
     }
 
     private static func write(_ text: String) {

@@ -11,7 +11,8 @@ public enum DemoJob {
     public static func makePackage(in directory: String, worker: String?) throws -> String {
         let package = directory + "/demo-package"
         try FileManager.default.createDirectory(atPath: package + "/bin", withIntermediateDirectories: true)
-        try Data("spark-mesos-executor harness demo package\n".utf8).write(to: URL(fileURLWithPath: package + "/README"))
+        try Data("spark-mesos-executor harness demo package\n".utf8).write(
+            to: URL(fileURLWithPath: package + "/README"))
         if let worker { try FileManager.default.copyItem(atPath: worker, toPath: package + "/bin/demo-worker") }
         return package
     }

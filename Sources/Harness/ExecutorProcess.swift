@@ -5,7 +5,7 @@ import ProcessSupervision
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The executor as a child process: started the way a Mesos agent starts it (exactly the given
@@ -44,7 +44,8 @@ final class ExecutorProcess: Sendable {
         let errors = open(sandbox + "/stderr", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         defer { for fd in [input, output, errors] where fd >= 0 { close(fd) } }
         guard input >= 0, output >= 0, errors >= 0 else {
-            throw .executorNotStarted("cannot open the sandbox's stdout/stderr in \(sandbox): \(String(cString: strerror(errno)))")
+            throw .executorNotStarted(
+                "cannot open the sandbox's stdout/stderr in \(sandbox): \(String(cString: strerror(errno)))")
         }
         let request = SpawnRequest(
             executable: executable,
@@ -219,7 +220,8 @@ enum ProcessTable {
         guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
         let wanted = Array(entry.utf8)
         return entries.compactMap { name -> (Int32, String)? in
-            guard let pid = Int32(name), let environment = FileManager.default.contents(atPath: "/proc/\(name)/environ"),
+            guard let pid = Int32(name),
+                let environment = FileManager.default.contents(atPath: "/proc/\(name)/environ"),
                 environment.split(separator: 0).contains(where: { $0.elementsEqual(wanted) }),
                 let (_, command, state) = stat(pid), state != "Z"
             else { return nil }

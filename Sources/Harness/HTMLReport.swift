@@ -39,7 +39,8 @@ public enum HTMLReport {
     static func section(_ run: RunReport) -> String {
         var html = "<section><h2>\(escape(run.job)) <small>\(escape(run.mode)) mode · \(escape(run.encoding))"
         html += run.checkpoint ? " · checkpointing" : ""
-        html += "</small></h2>\n<p class=\"summary \(run.passed ? "pass" : "fail")\">\(escape(ReportTable.summary(run)))</p>\n"
+        html +=
+            "</small></h2>\n<p class=\"summary \(run.passed ? "pass" : "fail")\">\(escape(ReportTable.summary(run)))</p>\n"
         if !run.problems.isEmpty {
             html += "<ul class=\"problems\">" + run.problems.map { "<li>\(escape($0))</li>" }.joined() + "</ul>\n"
         }
@@ -56,11 +57,13 @@ public enum HTMLReport {
         let height = Double(rows) * rowHeight + 40
         let total = max(run.durationMs, 1)
         func x(_ ms: Double) -> Double { label + (width - label - 10) * min(max(ms, 0), total) / total }
-        var svg = "<svg class=\"timeline\" width=\"\(Int(width))\" height=\"\(Int(height))\" viewBox=\"0 0 \(Int(width)) \(Int(height))\">\n"
+        var svg =
+            "<svg class=\"timeline\" width=\"\(Int(width))\" height=\"\(Int(height))\" viewBox=\"0 0 \(Int(width)) \(Int(height))\">\n"
         for tick in 0...5 {
             let ms = total * Double(tick) / 5
             svg += "<line x1=\"\(x(ms))\" y1=\"0\" x2=\"\(x(ms))\" y2=\"\(height - 20)\" class=\"grid\"/>"
-            svg += "<text x=\"\(x(ms))\" y=\"\(height - 6)\" class=\"axis\">\(String(format: total < 5000 ? "%.2fs" : "%.1fs", ms / 1000))</text>\n"
+            svg +=
+                "<text x=\"\(x(ms))\" y=\"\(height - 6)\" class=\"axis\">\(String(format: total < 5000 ? "%.2fs" : "%.1fs", ms / 1000))</text>\n"
         }
         for (row, task) in run.tasks.enumerated() {
             let y = Double(row) * rowHeight + 4
@@ -68,12 +71,16 @@ public enum HTMLReport {
             svg += "<text x=\"4\" y=\"\(y + 16)\" class=\"label\">\(mark) \(escape(task.id))</text>\n"
             var start = task.launchedAtMs ?? task.states.first?.atMs ?? 0
             var state = "TASK_STAGING"
-            for record in task.states + [TaskStateRecord(state: "", atMs: run.durationMs, source: "", acknowledged: true)] {
+            for record in task.states + [
+                TaskStateRecord(state: "", atMs: run.durationMs, source: "", acknowledged: true)
+            ] {
                 if record.atMs > start || record.state.isEmpty {
                     let end = StateName.terminal.contains(state) ? min(record.atMs, start + total * 0.006) : record.atMs
-                    let tip = "\(task.id): \(ReportTable.short(state)) \(String(format: "%.2f–%.2fs", start / 1000, end / 1000))"
+                    let tip =
+                        "\(task.id): \(ReportTable.short(state)) \(String(format: "%.2f–%.2fs", start / 1000, end / 1000))"
                         + (task.states.first { $0.state == state }?.message.map { " — \($0)" } ?? "")
-                    svg += "<rect class=\"bar\" data-task=\"\(escape(task.id))\" data-state=\"\(ReportTable.short(state))\" x=\"\(x(start))\" y=\"\(y + 3)\" width=\"\(max(x(end) - x(start), 3))\" height=\"\(rowHeight - 8)\" fill=\"\(colour(state))\"><title>\(escape(tip))</title></rect>\n"
+                    svg +=
+                        "<rect class=\"bar\" data-task=\"\(escape(task.id))\" data-state=\"\(ReportTable.short(state))\" x=\"\(x(start))\" y=\"\(y + 3)\" width=\"\(max(x(end) - x(start), 3))\" height=\"\(rowHeight - 8)\" fill=\"\(colour(state))\"><title>\(escape(tip))</title></rect>\n"
                 }
                 if StateName.terminal.contains(state) { break }
                 start = max(start, record.atMs)
@@ -82,13 +89,16 @@ public enum HTMLReport {
         }
         for (index, miniTask) in run.miniTasks.enumerated() {
             let y = Double(run.tasks.count + index) * rowHeight + 4
-            svg += "<text x=\"4\" y=\"\(y + 16)\" class=\"label\">\(miniTask.passed ? "✓" : "✗") \(escape(miniTask.id))</text>\n"
+            svg +=
+                "<text x=\"4\" y=\"\(y + 16)\" class=\"label\">\(miniTask.passed ? "✓" : "✗") \(escape(miniTask.id))</text>\n"
             guard let sent = miniTask.sentAtMs else { continue }
             let end = miniTask.endedAtMs ?? run.durationMs
             let state = "TASK_" + (miniTask.actual ?? "LOST")
-            let tip = "\(miniTask.id) (\(miniTask.function)): \(miniTask.actual?.lowercased() ?? "no result")"
+            let tip =
+                "\(miniTask.id) (\(miniTask.function)): \(miniTask.actual?.lowercased() ?? "no result")"
                 + (miniTask.error.map { " — \($0)" } ?? "")
-            svg += "<rect class=\"bar mini\" data-task=\"\(escape(miniTask.id))\" x=\"\(x(sent))\" y=\"\(y + 3)\" width=\"\(max(x(end) - x(sent), 3))\" height=\"\(rowHeight - 8)\" fill=\"\(colour(state))\"><title>\(escape(tip))</title></rect>\n"
+            svg +=
+                "<rect class=\"bar mini\" data-task=\"\(escape(miniTask.id))\" x=\"\(x(sent))\" y=\"\(y + 3)\" width=\"\(max(x(end) - x(sent), 3))\" height=\"\(rowHeight - 8)\" fill=\"\(colour(state))\"><title>\(escape(tip))</title></rect>\n"
         }
         for step in run.log.steps {
             let kind: String
@@ -98,25 +108,31 @@ public enum HTMLReport {
             case .shutdown: kind = "shutdown"
             default: continue
             }
-            svg += "<line class=\"mark \(kind)\" x1=\"\(x(step.atMs))\" y1=\"0\" x2=\"\(x(step.atMs))\" y2=\"\(height - 20)\"><title>\(escape(step.detail)) at \(String(format: "%.2fs", step.atMs / 1000))</title></line>\n"
+            svg +=
+                "<line class=\"mark \(kind)\" x1=\"\(x(step.atMs))\" y1=\"0\" x2=\"\(x(step.atMs))\" y2=\"\(height - 20)\"><title>\(escape(step.detail)) at \(String(format: "%.2fs", step.atMs / 1000))</title></line>\n"
         }
         return svg + "</svg>\n"
     }
 
     static func detailTable(_ run: RunReport) -> String {
-        var html = "<table><tr><th></th><th>task</th><th>kind</th><th>states</th><th>time</th><th>result / error</th><th>exit</th></tr>\n"
+        var html =
+            "<table><tr><th></th><th>task</th><th>kind</th><th>states</th><th>time</th><th>result / error</th><th>exit</th></tr>\n"
         for task in run.tasks {
             let states = task.states.map { state in
                 "<span style=\"color:\(colour(state.state))\">\(ReportTable.short(state.state))</span>"
                     + String(format: " <small>%.2fs</small>", state.atMs / 1000)
             }.joined(separator: " → ")
             let detail = (task.actual == "TASK_FINISHED" ? task.result : task.error) ?? task.result ?? ""
-            html += "<tr class=\"\(task.passed ? "pass" : "fail")\"><td>\(task.passed && task.exactlyOnce ? "✓" : "✗")</td><td>\(escape(task.id))</td><td>\(task.kind)</td><td>\(states)</td>"
-            html += "<td>\(task.durationMs.map(ReportTable.seconds) ?? "-")</td><td>\(escape(detail))</td><td>\(escape(task.exit ?? ""))</td></tr>\n"
+            html +=
+                "<tr class=\"\(task.passed ? "pass" : "fail")\"><td>\(task.passed && task.exactlyOnce ? "✓" : "✗")</td><td>\(escape(task.id))</td><td>\(task.kind)</td><td>\(states)</td>"
+            html +=
+                "<td>\(task.durationMs.map(ReportTable.seconds) ?? "-")</td><td>\(escape(detail))</td><td>\(escape(task.exit ?? ""))</td></tr>\n"
         }
         for miniTask in run.miniTasks {
-            html += "<tr class=\"\(miniTask.passed ? "pass" : "fail")\"><td>\(miniTask.passed ? "✓" : "✗")</td><td>\(escape(miniTask.id))</td><td>mini:\(escape(miniTask.function))</td>"
-            html += "<td>\(escape(miniTask.actual?.lowercased() ?? "no result"))</td><td></td><td>\(escape(miniTask.error ?? miniTask.result ?? ""))</td><td></td></tr>\n"
+            html +=
+                "<tr class=\"\(miniTask.passed ? "pass" : "fail")\"><td>\(miniTask.passed ? "✓" : "✗")</td><td>\(escape(miniTask.id))</td><td>mini:\(escape(miniTask.function))</td>"
+            html +=
+                "<td>\(escape(miniTask.actual?.lowercased() ?? "no result"))</td><td></td><td>\(escape(miniTask.error ?? miniTask.result ?? ""))</td><td></td></tr>\n"
         }
         return html + "</table>\n"
     }

@@ -1,9 +1,13 @@
 extension JobParser {
-    static let stepVerbs = ["launch", "launch_group", "wait", "kill", "message", "mini_tasks", "restart_agent", "shutdown"]
+    static let stepVerbs = [
+        "launch", "launch_group", "wait", "kill", "message", "mini_tasks", "restart_agent", "shutdown",
+    ]
 
     func step(_ value: JobValue, _ path: String) throws(HarnessError) -> JobStep {
         guard case .object(let fields) = value else {
-            throw fail(path, "is \(value.kindDescription); expected an object with one of \(Self.stepVerbs.joined(separator: ", "))")
+            throw fail(
+                path,
+                "is \(value.kindDescription); expected an object with one of \(Self.stepVerbs.joined(separator: ", "))")
         }
         let verbs = fields.keys.filter { Self.stepVerbs.contains($0) }.sorted()
         guard verbs.count == 1, let verb = verbs.first, let argument = fields[verb] else {
@@ -33,9 +37,10 @@ extension JobParser {
         case "message":
             return .message(try payload(argument, here))
         case "mini_tasks":
-            return .miniTasks(try list(argument, here).enumerated().map { (index, item) throws(HarnessError) in
-                try miniTask(item, "\(here)[\(index)]")
-            })
+            return .miniTasks(
+                try list(argument, here).enumerated().map { (index, item) throws(HarnessError) in
+                    try miniTask(item, "\(here)[\(index)]")
+                })
         default:
             guard case .bool(true) = argument else {
                 throw fail(here, "is \(argument.kindDescription); expected true")
@@ -48,7 +53,8 @@ extension JobParser {
         if case .string(let id) = value { return [id] }
         let items = try list(value, path)
         guard !items.isEmpty else { throw fail(path, "is empty; expected at least one task id") }
-        return try items.enumerated().map { (index, item) throws(HarnessError) in try string(item, "\(path)[\(index)]") }
+        return try items.enumerated().map { (index, item) throws(HarnessError) in try string(item, "\(path)[\(index)]")
+        }
     }
 
     func miniTask(_ value: JobValue, _ path: String) throws(HarnessError) -> MiniTaskSpec {

@@ -37,11 +37,12 @@ public struct JobParser: Sendable {
         for (index, task) in tasks.enumerated() where !seen.insert(task.id).inserted {
             throw fail("tasks[\(index)].id", "duplicate task id \"\(task.id)\"; expected every id once")
         }
-        let steps = try top["steps"].map { v throws(HarnessError) in
-            try list(v, "steps").enumerated().map { (index, value) throws(HarnessError) in
-                try step(value, "steps[\(index)]")
-            }
-        } ?? []
+        let steps =
+            try top["steps"].map { v throws(HarnessError) in
+                try list(v, "steps").enumerated().map { (index, value) throws(HarnessError) in
+                    try step(value, "steps[\(index)]")
+                }
+            } ?? []
         let timeout = try top["timeout"].map { v throws(HarnessError) in try seconds(v, "timeout") } ?? .seconds(120)
         let job = Job(
             name: name, source: file, executor: executor ?? ExecutorSettings(), tasks: tasks, steps: steps,
@@ -67,7 +68,8 @@ public struct JobParser: Sendable {
             } else {
                 let resolved = text.hasPrefix("/") ? text : baseDirectory + "/" + text
                 guard FileManager.default.fileExists(atPath: resolved) else {
-                    throw fail("\(path).package", "\"\(text)\" does not exist; expected a local file or directory, or a URI")
+                    throw fail(
+                        "\(path).package", "\"\(text)\" does not exist; expected a local file or directory, or a URI")
                 }
                 settings.package = .local(path: resolved)
             }
@@ -135,7 +137,8 @@ public struct JobParser: Sendable {
         case "text": return Array(text.utf8)
         case "base64":
             guard let data = Data(base64Encoded: text) else {
-                throw fail("\(path).base64", "\"\(text.prefix(40))\" is not valid base64; expected padded standard base64")
+                throw fail(
+                    "\(path).base64", "\"\(text.prefix(40))\" is not valid base64; expected padded standard base64")
             }
             return Array(data)
         default:
@@ -152,7 +155,9 @@ public struct JobParser: Sendable {
     func fail(_ key: String, _ problem: String) -> HarnessError { .invalidJob(file, key: key, problem) }
 
     func object(_ value: JobValue, _ path: String, allowed: [String]) throws(HarnessError) -> [String: JobValue] {
-        guard case .object(let fields) = value else { throw fail(path, "is \(value.kindDescription); expected an object") }
+        guard case .object(let fields) = value else {
+            throw fail(path, "is \(value.kindDescription); expected an object")
+        }
         for key in fields.keys.sorted() where !allowed.contains(key) {
             let place = path.isEmpty ? key : "\(path).\(key)"
             throw fail(place, "unknown key; expected one of \(allowed.joined(separator: ", "))")
@@ -171,7 +176,9 @@ public struct JobParser: Sendable {
     }
 
     func bool(_ value: JobValue, _ path: String) throws(HarnessError) -> Bool {
-        guard case .bool(let flag) = value else { throw fail(path, "is \(value.kindDescription); expected true or false") }
+        guard case .bool(let flag) = value else {
+            throw fail(path, "is \(value.kindDescription); expected true or false")
+        }
         return flag
     }
 
@@ -183,11 +190,14 @@ public struct JobParser: Sendable {
     }
 
     func stringMap(_ value: JobValue, _ path: String) throws(HarnessError) -> [String: String] {
-        guard case .object(let fields) = value else { throw fail(path, "is \(value.kindDescription); expected an object of strings") }
+        guard case .object(let fields) = value else {
+            throw fail(path, "is \(value.kindDescription); expected an object of strings")
+        }
         var result: [String: String] = [:]
         for (key, item) in fields {
             guard case .string(let text) = item else {
-                throw fail("\(path).\(key)", "is \(item.kindDescription); expected a string (quote numbers and booleans)")
+                throw fail(
+                    "\(path).\(key)", "is \(item.kindDescription); expected a string (quote numbers and booleans)")
             }
             result[key] = text
         }
@@ -198,7 +208,9 @@ public struct JobParser: Sendable {
         _ value: JobValue, _ path: String, _ choices: Choice.AllCases
     ) throws(HarnessError) -> Choice {
         let names = choices.map(\.rawValue).joined(separator: ", ")
-        guard case .string(let text) = value else { throw fail(path, "is \(value.kindDescription); expected one of \(names)") }
+        guard case .string(let text) = value else {
+            throw fail(path, "is \(value.kindDescription); expected one of \(names)")
+        }
         let normalized = text.lowercased().replacingOccurrences(of: "task_", with: "")
         guard let match = Choice(rawValue: normalized) else {
             throw fail(path, "\"\(text)\" is not valid; expected one of \(names)")

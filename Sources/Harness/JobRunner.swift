@@ -84,7 +84,9 @@ public enum JobRunner {
                 shutdownAt = await recorder.log.steps.last { $0.kind == .shutdown }?.atMs
                 let grace = configuration.executorShutdownGracePeriod
                 await executor.terminate(within: grace + .seconds(2), grace: .seconds(3)) {
-                    problems.append("the executor did not exit within \(JobScript.format(grace + .seconds(2))) of SHUTDOWN; sent SIGTERM")
+                    problems.append(
+                        "the executor did not exit within \(JobScript.format(grace + .seconds(2))) of SHUTDOWN; sent SIGTERM"
+                    )
                     await recorder.step(.problem, "executor still running after the shutdown grace period: SIGTERM")
                 }
                 group.cancelAll()
@@ -101,7 +103,8 @@ public enum JobRunner {
                     executorMayExitEarly: !job.executor.checkpoint && job.steps.contains(.restartAgent),
                     problems: problems, leftovers: leftovers, packageURI: packageURI, packageDownloads: downloads(),
                     sandbox: sandbox, keptSandbox: options.keepSandbox, startedAt: recorder.startDate,
-                    durationMs: await recorder.now, interrupted: options.interruption.isInterrupted || Task.isCancelled))
+                    durationMs: await recorder.now, interrupted: options.interruption.isInterrupted || Task.isCancelled)
+            )
         }
     }
 
@@ -111,7 +114,9 @@ public enum JobRunner {
         var seen = 0
         while !Task.isCancelled {
             let count = seen
-            guard let state = try? await agent.waitUntil("a task update", timeout: .seconds(3600), { $0.updates.count != count })
+            guard
+                let state = try? await agent.waitUntil(
+                    "a task update", timeout: .seconds(3600), { $0.updates.count != count })
             else { continue }
             seen = state.updates.count
             executor.trackDescendants()
@@ -144,7 +149,8 @@ public enum JobRunner {
         var template = Array((parent.hasSuffix("/") ? parent : parent + "/").utf8CString.dropLast())
         template += Array("sme-harness-XXXXXX".utf8CString)
         guard let made = mkdtemp(&template) else {
-            throw HarnessError.ioFailed("cannot make a temporary directory in \(parent): \(String(cString: strerror(errno)))")
+            throw HarnessError.ioFailed(
+                "cannot make a temporary directory in \(parent): \(String(cString: strerror(errno)))")
         }
         return String(cString: made)
     }

@@ -111,7 +111,8 @@ struct JobScript {
                     try await agent.waitUntil(description, timeout: max(remaining, .zero), predicate)
                 } catch let error as LocalAgentError where error.isTimedOut {
                     throw HarnessError.stepFailed(
-                        "timed out after \(Self.format(self.job.timeout)) (the job's timeout) waiting for \(description)")
+                        "timed out after \(Self.format(self.job.timeout)) (the job's timeout) waiting for \(description)"
+                    )
                 }
             }
             group.addTask {

@@ -80,7 +80,9 @@ private final class PackageHandler: ChannelInboundHandler {
             let length = status == .ok ? server.size : 0
             headers.add(name: "Content-Length", value: "\(length)")
             headers.add(name: "Content-Type", value: "application/octet-stream")
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
+            context.write(
+                wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))),
+                promise: nil)
             if let body { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         }

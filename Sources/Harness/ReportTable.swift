@@ -30,7 +30,8 @@ public enum ReportTable {
         if let sandbox = report.sandbox { text += "  sandbox kept at \(sandbox)\n" }
         if let log = report.executorLog {
             text += "  executor log (end of its stderr):\n"
-            text += log.split(separator: "\n", omittingEmptySubsequences: false).map { "    │ \($0)" }.joined(separator: "\n")
+            text += log.split(separator: "\n", omittingEmptySubsequences: false).map { "    │ \($0)" }.joined(
+                separator: "\n")
             text += "\n"
         }
         return text
@@ -43,7 +44,8 @@ public enum ReportTable {
         let ends = counts.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
         var parts = ["\(report.tasks.count) task(s): \(ends.isEmpty ? "none" : ends)"]
         if !report.miniTasks.isEmpty {
-            parts.append("\(report.miniTasks.filter { $0.actual != nil }.count)/\(report.miniTasks.count) mini-task results")
+            parts.append(
+                "\(report.miniTasks.filter { $0.actual != nil }.count)/\(report.miniTasks.count) mini-task results")
         }
         parts.append(seconds(report.durationMs))
         parts.append("executor \(report.executorExit)")

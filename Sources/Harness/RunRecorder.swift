@@ -68,14 +68,16 @@ actor RunRecorder {
             var detail = ""
             switch event.event.type {
             case .launch: detail = event.event.launch.task.taskID.value
-            case .launchGroup: detail = event.event.launchGroup.taskGroup.tasks.map(\.taskID.value).joined(separator: ",")
+            case .launchGroup:
+                detail = event.event.launchGroup.taskGroup.tasks.map(\.taskID.value).joined(separator: ",")
             case .kill: detail = event.event.kill.taskID.value
             case .acknowledged: detail = event.event.acknowledged.taskID.value
             default: break
             }
             log.events.append(
-                EventRecord(atMs: time, type: "\(event.event.type)", delivered: event.delivered, stream: event.stream,
-                            detail: detail))
+                EventRecord(
+                    atMs: time, type: "\(event.event.type)", delivered: event.delivered, stream: event.stream,
+                    detail: detail))
         }
         for update in state.updates.dropFirst(seenUpdates) {
             let status = update.status

@@ -46,21 +46,26 @@ extension RunReport {
             problems.append("task \(task.id) ended \(task.actual ?? "nowhere"), expected \(task.expected)\(detail)")
         }
         for task in tasks where !task.exactlyOnce {
-            problems.append("task \(task.id): updates not exactly-once or not acknowledged: " + task.states.map {
-                "\($0.state)\($0.acknowledged ? "" : " (unacknowledged)")"
-            }.joined(separator: ", "))
+            problems.append(
+                "task \(task.id): updates not exactly-once or not acknowledged: "
+                    + task.states.map {
+                        "\($0.state)\($0.acknowledged ? "" : " (unacknowledged)")"
+                    }.joined(separator: ", "))
         }
         let miniTasks = Self.miniTaskReports(facts.job, log: log)
         for miniTask in miniTasks where !miniTask.passed {
             problems.append(
-                "mini-task \(miniTask.id) ended \(miniTask.actual ?? "without a result"), expected \(miniTask.expected)")
+                "mini-task \(miniTask.id) ended \(miniTask.actual ?? "without a result"), expected \(miniTask.expected)"
+            )
         }
         let violations = facts.agent.violations.map(\.description)
         problems += violations.map { "protocol violation: \($0)" }
         problems += facts.leftovers.map { "left running by the executor (killed): \($0)" }
         if let exitAt = log.executorExitAtMs, !facts.interrupted {
             if let shutdown = facts.shutdownSentAtMs, shutdown <= exitAt {
-                if !facts.exitedCleanly { problems.append("executor \(facts.termination) after SHUTDOWN; expected status 0") }
+                if !facts.exitedCleanly {
+                    problems.append("executor \(facts.termination) after SHUTDOWN; expected status 0")
+                }
             } else if !facts.executorMayExitEarly {
                 problems.append("executor \(facts.termination) before the harness sent SHUTDOWN")
             }
@@ -99,7 +104,8 @@ extension RunReport {
         return TaskReport(
             id: task.id, kind: task.kind.name, expected: task.expect.mesosName, actual: last?.state,
             passed: last?.state == task.expect.mesosName, states: states, launchedAtMs: launched, endedAtMs: ended,
-            durationMs: launched.flatMap { start in ended.map { $0 - start } }, result: last?.data ?? firstLine(facts.sandbox, task.id),
+            durationMs: launched.flatMap { start in ended.map { $0 - start } },
+            result: last?.data ?? firstLine(facts.sandbox, task.id),
             error: error, exit: error.flatMap(exitDescription), exactlyOnce: exactlyOnce, resends: resends)
     }
 

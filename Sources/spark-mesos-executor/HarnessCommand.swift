@@ -5,7 +5,7 @@ import Harness
 import MesosCodec
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Harness mode: run the executor against a local agent and a job file (or the built-in demo).
@@ -117,7 +117,7 @@ struct HarnessCommand: AsyncParsableCommand {
             source.resume()
             return source
         }
-        defer { sources.forEach { $0.cancel() } }
+        defer { for source in sources { source.cancel() } }
         return try await withThrowingTaskGroup(of: [RunReport]?.self) { group in
             group.addTask {
                 var reports: [RunReport] = []
@@ -132,7 +132,8 @@ struct HarnessCommand: AsyncParsableCommand {
                 for await _ in signals {
                     count += 1
                     if count == 1 {
-                        console.print("interrupted: shutting the executor down and cleaning up (Ctrl-C again to hurry)…")
+                        console.print(
+                            "interrupted: shutting the executor down and cleaning up (Ctrl-C again to hurry)…")
                         options.interruption.interrupt()
                     } else {
                         console.print("interrupted again: killing the executor now…")

@@ -11,12 +11,14 @@ final class ConformanceTests: XCTestCase {
         try Data("#!/bin/sh\necho 'broken executor: giving up' >&2\nexit 3\n".utf8)
             .write(to: URL(fileURLWithPath: script))
         XCTAssertEqual(chmod(script, 0o755), 0)
-        let job = Job(name: "broken", source: "test", tasks: [JobTask(id: "t", kind: .command(CommandSpec(value: "true")))])
+        let job = Job(
+            name: "broken", source: "test", tasks: [JobTask(id: "t", kind: .command(CommandSpec(value: "true")))])
         let report = try await HarnessTestSupport.run(job, executor: script)
         XCTAssertFalse(report.passed)
         XCTAssertEqual(report.executorExit, "exited with status 3")
         XCTAssertEqual(report.tasks.first?.actual, "TASK_LOST")
-        XCTAssertTrue(report.problems.contains { $0.contains("before the harness sent SHUTDOWN") }, "\(report.problems)")
+        XCTAssertTrue(
+            report.problems.contains { $0.contains("before the harness sent SHUTDOWN") }, "\(report.problems)")
         XCTAssertEqual(report.executorLog?.contains("broken executor: giving up"), true)
     }
 
@@ -31,7 +33,8 @@ final class ConformanceTests: XCTestCase {
                     kind: .command(
                         // The FIFO is opened by the escapee only after setsid(), so the task ends
                         // only once its child is safely out of the task's process group.
-                        CommandSpec(value: "mkfifo escaped; setsid sh -c 'echo > escaped; exec sleep 300' & read x < escaped"))
+                        CommandSpec(
+                            value: "mkfifo escaped; setsid sh -c 'echo > escaped; exec sleep 300' & read x < escaped"))
                 )
             ])
         let report = try await HarnessTestSupport.run(job)

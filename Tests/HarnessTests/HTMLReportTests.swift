@@ -13,8 +13,9 @@ final class HTMLReportTests: XCTestCase {
         let job = try JobParser.load(path: HarnessTestSupport.examples + "/failures-and-kills.json")
         let report = try await HarnessTestSupport.run(job)
         let page = HTMLReport.render(HarnessReport(runs: [report]))
-        XCTAssertFalse(page.contains("http://") || page.contains("https://") || page.contains("<script"),
-                       "the page must be self-contained")
+        XCTAssertFalse(
+            page.contains("http://") || page.contains("https://") || page.contains("<script"),
+            "the page must be self-contained")
         XCTAssertTrue(page.contains("class=\"mark kill\""), "kills are marked on the timeline")
         guard let chromium = Self.chromium else {
             throw XCTSkip("headless Chromium is not installed (apt-get install -y chromium); HTML not rendered")
@@ -24,8 +25,10 @@ final class HTMLReportTests: XCTestCase {
         let png = output + ".png"
         try Data(page.utf8).write(to: URL(fileURLWithPath: html))
         try? FileManager.default.removeItem(atPath: png)
-        let flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--proxy-server=127.0.0.1:9",
-                     "--user-data-dir=" + NSTemporaryDirectory() + "harness-chromium-" + UUID().uuidString]
+        let flags = [
+            "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--proxy-server=127.0.0.1:9",
+            "--user-data-dir=" + NSTemporaryDirectory() + "harness-chromium-" + UUID().uuidString,
+        ]
         let dom = try run(chromium, flags + ["--dump-dom", "file://" + html])
         let bars = dom.components(separatedBy: "class=\"bar\"").count - 1
         XCTAssertGreaterThanOrEqual(bars, report.tasks.count * 2, "a bar per task state")

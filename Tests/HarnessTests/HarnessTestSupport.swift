@@ -53,10 +53,12 @@ enum HarnessTestSupport {
         XCTAssertTrue(report.passed, context, file: file, line: line)
         for task in report.tasks {
             XCTAssertEqual(task.actual, task.expected, "task \(task.id): \(context)", file: file, line: line)
-            XCTAssertTrue(task.exactlyOnce, "task \(task.id) updates not exactly-once: \(task.states)", file: file, line: line)
+            XCTAssertTrue(
+                task.exactlyOnce, "task \(task.id) updates not exactly-once: \(task.states)", file: file, line: line)
             let executorStates = task.states.filter { $0.source == "executor" }.map(\.state)
             XCTAssertEqual(executorStates.count, Set(executorStates).count, "task \(task.id)", file: file, line: line)
-            XCTAssertTrue(task.states.allSatisfy(\.acknowledged), "task \(task.id) unacknowledged", file: file, line: line)
+            XCTAssertTrue(
+                task.states.allSatisfy(\.acknowledged), "task \(task.id) unacknowledged", file: file, line: line)
         }
         XCTAssertEqual(report.violations, [], file: file, line: line)
         XCTAssertEqual(report.leftoverProcesses, [], file: file, line: line)
