@@ -9,8 +9,10 @@ deps:
 build: deps
 	$(SWIFT) build
 
+# The harness with no job runs the built-in demo (coarse mode, then fine mode) and ends with the
+# summary table; `build` builds every product, the demo worker included once it exists.
 demo: build
-	.build/debug/spark-mesos-executor demo
+	.build/debug/spark-mesos-executor harness --html .build/demo-timeline.html
 
 test: deps
 	$(SWIFT) build --build-tests

@@ -23,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", exact: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", exact: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", exact: "2.37.6"),
+        .package(url: "https://github.com/jpsim/Yams.git", exact: "6.2.2"),
     ],
     targets: [
         // Generated Swift for our .proto files (Protos/ -> Generated/ by .ci/generate-protos).
@@ -120,12 +121,30 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Harness mode: job files, driving the real executor against the local agent, reports.
+        .target(
+            name: "Harness",
+            dependencies: [
+                "LocalAgent",
+                "MesosCodec",
+                "MesosProto",
+                "ProcessSupervision",
+                "CProcessSpawn",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            exclude: ["Examples"],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "spark-mesos-executor",
             dependencies: [
                 "ExecutorCore",
                 "SparkExecutor",
                 "PackageFetch",
+                "Harness",
                 "LocalAgent",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -165,6 +184,11 @@ let package = Package(
                 "ExecutorCore", "LocalAgent", "AgentConnection", "MesosCodec", "MesosProto", "ProcessSupervision",
                 "SparkExecutor", "PackageFetch", .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "HarnessTests",
+            dependencies: ["Harness", "LocalAgent", "MesosCodec"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

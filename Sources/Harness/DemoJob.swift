@@ -1,0 +1,82 @@
+import Foundation
+
+/// The built-in demo: a short mixed job run in coarse mode and then in fine mode — a π
+/// estimate, a word count, a failing task, a killed task and a batch — so that every part of
+/// the executor is seen working in well under a minute.
+public enum DemoJob {
+    static let words = "the quick brown fox jumps over the lazy dog and the dog sleeps"
+
+    /// Writes the demo package (the demo worker, when one is given) into `directory`; returns
+    /// the package directory.
+    public static func makePackage(in directory: String, worker: String?) throws -> String {
+        let package = directory + "/demo-package"
+        try FileManager.default.createDirectory(atPath: package + "/bin", withIntermediateDirectories: true)
+        try Data("spark-mesos-executor harness demo package\n".utf8).write(
+            to: URL(fileURLWithPath: package + "/README"))
+        if let worker { try FileManager.default.copyItem(atPath: worker, toPath: package + "/bin/demo-worker") }
+        return package
+    }
+
+    /// The demo's two jobs. With `closures`, the work runs as closures and mini-tasks on the
+    /// demo worker; without (no demo worker built yet), as command tasks doing the same.
+    public static func jobs(package: String, closures: Bool) -> [Job] {
+        ExecutorMode.allCases.map { mode in
+            var settings = ExecutorSettings()
+            settings.mode = mode
+            settings.package = .local(path: package)
+            settings.shutdownGracePeriod = .seconds(3)
+            if closures { settings.worker = "bin/demo-worker" }
+            let tasks = closures ? closureTasks : commandTasks
+            var steps: [JobStep] = [
+                .launch(["pi", "wordcount", "fail", "sleeper"]),
+                .wait(["sleeper": .running]),
+                .kill("sleeper", grace: .seconds(1)),
+            ]
+            if closures {
+                steps.append(.miniTasks(miniTasks))
+            } else {
+                steps.append(.launchGroup(["batch-1", "batch-2", "batch-3"]))
+            }
+            steps += [.waitForAll, .shutdown]
+            return Job(
+                name: "demo (\(mode.rawValue))", source: "built-in demo", executor: settings,
+                tasks: tasks, steps: steps, timeout: .seconds(60))
+        }
+    }
+
+    static let closureTasks: [JobTask] = [
+        JobTask(id: "pi", kind: .closure(function: "pi", payload: Array("2000000".utf8))),
+        JobTask(id: "wordcount", kind: .closure(function: "wordcount", payload: Array(words.utf8))),
+        JobTask(id: "fail", kind: .closure(function: "fail", payload: Array("division by zero".utf8)), expect: .failed),
+        JobTask(id: "sleeper", kind: .closure(function: "sleep", payload: Array("30000".utf8)), expect: .killed),
+    ]
+
+    static let miniTasks: [MiniTaskSpec] = (1...5).map { index in
+        MiniTaskSpec(id: "mini-\(index)", function: "pi", payload: Array("\(index * 100_000)".utf8))
+    }
+
+    static let commandTasks: [JobTask] = [
+        JobTask(
+            id: "pi",
+            kind: .command(
+                CommandSpec(
+                    value: """
+                        awk 'BEGIN { srand(7); n = 400000; for (i = 0; i < n; i++) { x = rand(); y = rand(); \
+                        if (x*x + y*y <= 1) c++ }; printf "pi ~ %.4f\\n", 4*c/n }'
+                        """))),
+        JobTask(
+            id: "wordcount",
+            kind: .command(
+                CommandSpec(
+                    value: "echo '\(words)' | tr ' ' '\\n' | sort | uniq -c | sort -rn | head -3 "
+                        + "| awk '{ printf \"%s=%s \", $2, $1 } END { print \"\" }'"))),
+        JobTask(
+            id: "fail", kind: .command(CommandSpec(value: "echo 'division by zero' >&2; exit 3")), expect: .failed),
+        JobTask(
+            id: "sleeper", kind: .command(CommandSpec(value: "exec sleep 30")), expect: .killed,
+            killGracePeriod: .seconds(1)),
+        JobTask(id: "batch-1", kind: .command(CommandSpec(value: "echo batch one"))),
+        JobTask(id: "batch-2", kind: .command(CommandSpec(value: "echo batch two"))),
+        JobTask(id: "batch-3", kind: .command(CommandSpec(value: "echo batch three"))),
+    ]
+}

@@ -1,0 +1,157 @@
+import Foundation
+import LocalAgent
+import MesosCodec
+import MesosProto
+import ProcessSupervision
+
+/// How the harness runs executors, whatever the job.
+public struct HarnessOptions: Sendable {
+    /// The executor binary, started with ``executorArguments`` and the agent's environment.
+    public var executorPath: String
+    public var executorArguments: [String]
+    /// Keep the run's directory (sandbox, package) instead of removing it.
+    public var keepSandbox: Bool = false
+    /// Where the run's directory is made.
+    public var temporaryDirectory: String = NSTemporaryDirectory()
+    /// Triggered on Ctrl-C: the job stops gracefully and the report says it was interrupted.
+    public var interruption = Interruption()
+
+    /// Options for `executorPath`.
+    public init(executorPath: String, executorArguments: [String] = []) {
+        self.executorPath = executorPath
+        self.executorArguments = executorArguments
+    }
+}
+
+/// Runs one job: a local agent on loopback, the package served over loopback HTTP, the real
+/// executor as a child process with exactly an agent's environment; then the report.
+public enum JobRunner {
+    /// Runs `job`; `output` gets live lines. Every child process and temporary file is gone
+    /// when this returns (unless `keepSandbox`), also when the calling task is cancelled.
+    public static func run(
+        _ job: Job, options: HarnessOptions, output: (any RunOutput)? = nil
+    ) async throws -> RunReport {
+        let directory = try makeDirectory(in: options.temporaryDirectory)
+        defer { if !options.keepSandbox { try? FileManager.default.removeItem(atPath: directory) } }
+        let sandbox = directory + "/sandbox"
+        try FileManager.default.createDirectory(atPath: sandbox, withIntermediateDirectories: true)
+        switch job.executor.package {
+        case .local(let path):
+            let (name, bytes) = try await PackagePreparation.pack(path, into: directory)
+            return try await PackageServer.with(name: name, bytes: bytes) { server in
+                try await drive(job, options, directory, sandbox, output, packageURI: server.url) {
+                    server.downloadCount
+                }
+            }
+        case .uri(let uri):
+            return try await drive(job, options, directory, sandbox, output, packageURI: uri) { 0 }
+        case nil:
+            return try await drive(job, options, directory, sandbox, output, packageURI: nil) { 0 }
+        }
+    }
+
+    static func drive(
+        _ job: Job, _ options: HarnessOptions, _ directory: String, _ sandbox: String, _ output: (any RunOutput)?,
+        packageURI: String?, downloads: @Sendable () -> Int
+    ) async throws -> RunReport {
+        let configuration = agentConfiguration(job, options, sandbox: sandbox, packageURI: packageURI)
+        return try await withLocalAgent(configuration) { agent in
+            let environment = await agent.environment(sandboxDirectory: sandbox)
+            let recorder = RunRecorder(output: output)
+            let executor = try ExecutorProcess.start(
+                executable: options.executorPath, arguments: options.executorArguments, environment: environment,
+                sandbox: sandbox)
+            await recorder.step(.start, "executor started (pid \(executor.pid)), agent at \(await agent.endpoint)")
+            var problems: [String] = []
+            var shutdownAt: Double?
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await recorder.follow(agent) }
+                group.addTask {
+                    let termination = await executor.waitForExit()
+                    await recorder.executorExited(termination.description, at: executor.exitedAt ?? .now)
+                }
+                group.addTask { await trackDescendants(executor, agent) }
+                let script = JobScript(
+                    job: job, agent: agent, recorder: recorder, executor: executor,
+                    interruption: options.interruption, deadline: .now + job.timeout)
+                let (scriptProblems, shutdownSent) = await script.run()
+                problems += scriptProblems
+                if !shutdownSent, executor.termination == nil {
+                    await agent.shutdown()
+                    let why = options.interruption.isInterrupted ? "interrupted" : "end of job"
+                    await recorder.step(.shutdown, "shutdown (\(why))")
+                }
+                shutdownAt = await recorder.log.steps.last { $0.kind == .shutdown }?.atMs
+                let grace = configuration.executorShutdownGracePeriod
+                await executor.terminate(within: grace + .seconds(2), grace: .seconds(3)) {
+                    problems.append(
+                        "the executor did not exit within \(JobScript.format(grace + .seconds(2))) of SHUTDOWN; sent SIGTERM"
+                    )
+                    await recorder.step(.problem, "executor still running after the shutdown grace period: SIGTERM")
+                }
+                group.cancelAll()
+            }
+            let leftovers = executor.killLeftovers()
+            await recorder.absorb(await agent.state)
+            let log = await recorder.log
+            let termination = executor.termination ?? .exited(-1)
+            return RunReport(
+                RunFacts(
+                    job: job, executorPath: options.executorPath, log: log, agent: await agent.state,
+                    termination: termination.description, exitedCleanly: termination.isSuccess,
+                    shutdownSentAtMs: shutdownAt,
+                    executorMayExitEarly: !job.executor.checkpoint && job.steps.contains(.restartAgent),
+                    problems: problems, leftovers: leftovers, packageURI: packageURI, packageDownloads: downloads(),
+                    sandbox: sandbox, keptSandbox: options.keepSandbox, startedAt: recorder.startDate,
+                    durationMs: await recorder.now, interrupted: options.interruption.isInterrupted || Task.isCancelled)
+            )
+        }
+    }
+
+    /// Notes the executor's process tree whenever a task starts running, so that whatever it
+    /// leaves behind can be killed at the end.
+    static func trackDescendants(_ executor: ExecutorProcess, _ agent: LocalAgent) async {
+        var seen = 0
+        while !Task.isCancelled {
+            let count = seen
+            guard
+                let state = try? await agent.waitUntil(
+                    "a task update", timeout: .seconds(3600), { $0.updates.count != count })
+            else { continue }
+            seen = state.updates.count
+            executor.trackDescendants()
+        }
+    }
+
+    static func agentConfiguration(
+        _ job: Job, _ options: HarnessOptions, sandbox: String, packageURI: String?
+    ) -> LocalAgentConfiguration {
+        var configuration = LocalAgentConfiguration()
+        configuration.sandboxDirectory = sandbox
+        configuration.checkpoint = job.executor.checkpoint
+        configuration.executorShutdownGracePeriod = job.executor.shutdownGracePeriod
+        configuration.reregistrationTimeout = .seconds(2)
+        configuration.frameworkInfo.name = "spark-mesos-executor harness"
+        configuration.executorID = "harness-executor"
+        configuration.executorInfo.name = "harness: \(job.name)"
+        configuration.executorInfo.command.value = options.executorPath
+        let properties = job.executor.sparkProperties(packageURI: packageURI)
+        configuration.executorInfo.data =
+            (try? JSONSerialization.data(withJSONObject: properties, options: [.sortedKeys])) ?? Data()
+        var encoding = Mesos_V1_Environment.Variable()
+        encoding.name = "SPARK_MESOS_EXECUTOR_ENCODING"
+        encoding.value = job.executor.encoding.rawValue
+        configuration.executorInfo.command.environment.variables.append(encoding)
+        return configuration
+    }
+
+    static func makeDirectory(in parent: String) throws -> String {
+        var template = Array((parent.hasSuffix("/") ? parent : parent + "/").utf8CString.dropLast())
+        template += Array("sme-harness-XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else {
+            throw HarnessError.ioFailed(
+                "cannot make a temporary directory in \(parent): \(String(cString: strerror(errno)))")
+        }
+        return String(cString: made)
+    }
+}

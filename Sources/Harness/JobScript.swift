@@ -1,0 +1,182 @@
+import Foundation
+import LocalAgent
+import MesosProto
+
+/// Carries out a job's steps against the local agent, waiting on what the agent observes (never
+/// on the clock), each wait bounded by the job's deadline and cut short when the executor exits.
+struct JobScript {
+    let job: Job
+    let agent: LocalAgent
+    let recorder: RunRecorder
+    let executor: ExecutorProcess
+    let interruption: Interruption
+    let deadline: ContinuousClock.Instant
+
+    /// Runs every step; returns the problems met (a wait that timed out ends the script).
+    func run() async -> (problems: [String], shutdownSent: Bool) {
+        var shutdownSent = false
+        for (index, step) in job.steps.enumerated() {
+            if interruption.isInterrupted { return (["interrupted before steps[\(index)]"], shutdownSent) }
+            do {
+                try await perform(step)
+                if case .shutdown = step { shutdownSent = true }
+            } catch is CancellationError {
+                return (["interrupted during steps[\(index)]"], shutdownSent)
+            } catch let error as HarnessError where interruption.isInterrupted {
+                return (["interrupted during steps[\(index)] (\(error))"], shutdownSent)
+            } catch {
+                return (["steps[\(index)]: \(error)"], shutdownSent)
+            }
+        }
+        return ([], shutdownSent)
+    }
+
+    func perform(_ step: JobStep) async throws {
+        switch step {
+        case .launch(let ids):
+            for id in ids {
+                try await agent.launch(taskInfo(id))
+                await recorder.step(.launch, "launch \(id)", tasks: [id])
+            }
+        case .launchGroup(let ids):
+            var group = Mesos_V1_TaskGroupInfo()
+            group.tasks = try ids.map(taskInfo)
+            try await agent.launchGroup(group)
+            await recorder.step(.launch, "launch group \(ids.joined(separator: ", "))", tasks: ids)
+        case .wait(let targets):
+            let description = targets.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value.rawValue)" }
+                .joined(separator: ", ")
+            await recorder.step(.wait, "wait until \(description)")
+            try await waitFor(description) { state in
+                targets.allSatisfy { id, target in Self.reached(state.taskStates[id], target) }
+            }
+        case .waitForAll:
+            await recorder.step(.wait, "wait until every task has ended")
+            try await waitForAll()
+        case .kill(let id, let grace):
+            var policy: Mesos_V1_KillPolicy?
+            if let grace {
+                policy = Mesos_V1_KillPolicy()
+                policy?.gracePeriod.nanoseconds = grace.nanosecondsCount
+            }
+            await agent.kill(taskID: id, killPolicy: policy)
+            await recorder.step(.kill, "kill \(id)" + (grace.map { " (grace \($0))" } ?? ""), tasks: [id])
+        case .message(let bytes):
+            await agent.sendMessage(Data(bytes))
+            await recorder.step(.message, "framework message (\(bytes.count) bytes)")
+        case .miniTasks(let batch):
+            await agent.sendMessage(Data(ClosureWire.batch(batch)))
+            await recorder.miniTasksSent(batch.count)
+            await recorder.step(.miniTasks, "\(batch.count) mini-task(s) in one message", tasks: batch.map(\.id))
+        case .restartAgent:
+            let before = await agent.state.subscriptions
+            await recorder.step(.restartAgent, "agent restart")
+            try await agent.restart(.immediately)
+            if job.executor.checkpoint {
+                try await waitFor("the executor to re-subscribe") { state in
+                    state.subscriptions > before && state.executorStatus == .subscribed
+                }
+                await recorder.step(.restartAgent, "executor re-subscribed")
+            }
+        case .shutdown:
+            if let exited = executor.termination {
+                await recorder.step(.problem, "shutdown skipped: the executor already \(exited)")
+                return
+            }
+            await agent.shutdown()
+            await recorder.step(.shutdown, "shutdown")
+        }
+    }
+
+    /// Waits until every launched task has ended (as the agent sees it) and every mini-task sent has a result.
+    func waitForAll() async throws {
+        let launched = await Set(recorder.log.launchedAt.keys)
+        let miniTasks = await recorder.log.miniTasksSent
+        try await waitFor("every task to end") { state in
+            launched.allSatisfy { id in state.taskStates[id].map(Self.isTerminal) ?? false }
+                && Self.miniTaskResultCount(state) >= miniTasks
+        }
+    }
+
+    /// Waits for `predicate`; returns early (without error) once the executor has exited, since
+    /// nothing more will happen; throws when the job's deadline passes first.
+    func waitFor(_ description: String, _ predicate: @escaping @Sendable (LocalAgentState) -> Bool) async throws {
+        let remaining = deadline - ContinuousClock.now
+        let agent = self.agent
+        let exit = executor.exitAlarm
+        let interruption = self.interruption
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                do {
+                    try await agent.waitUntil(description, timeout: max(remaining, .zero), predicate)
+                } catch let error as LocalAgentError where error.isTimedOut {
+                    throw HarnessError.stepFailed(
+                        "timed out after \(Self.format(self.job.timeout)) (the job's timeout) waiting for \(description)"
+                    )
+                }
+            }
+            group.addTask {
+                await exit.sleep(max(remaining, .zero) + .seconds(1), cancellable: true)
+            }
+            group.addTask {
+                if await interruption.alarm.sleep(max(remaining, .zero) + .seconds(1), cancellable: true) {
+                    throw HarnessError.stepFailed("interrupted while waiting for \(description)")
+                }
+            }
+            defer { group.cancelAll() }
+            try await group.next()
+        }
+    }
+
+    func taskInfo(_ id: String) throws -> Mesos_V1_TaskInfo {
+        guard let task = job.task(id) else { throw HarnessError.stepFailed("no task \(id)") }
+        var info = agent.makeTask(id)
+        switch task.kind {
+        case .command(let spec):
+            info.command.value = spec.value
+            info.command.shell = spec.shell
+            info.command.arguments = spec.arguments
+            for (name, value) in spec.environment.sorted(by: { $0.key < $1.key }) {
+                var variable = Mesos_V1_Environment.Variable()
+                variable.name = name
+                variable.value = value
+                info.command.environment.variables.append(variable)
+            }
+        case .closure(let function, let payload):
+            info.data = Data(ClosureWire.taskData(function: function, payload: payload))
+        }
+        if let grace = task.killGracePeriod { info.killPolicy.gracePeriod.nanoseconds = grace.nanosecondsCount }
+        return info
+    }
+
+    static func reached(_ state: Mesos_V1_TaskState?, _ target: WaitTarget) -> Bool {
+        guard let state else { return false }
+        switch target {
+        case .starting: return true
+        case .running: return state == .taskRunning || state == .taskKilling || isTerminal(state)
+        case .ended: return isTerminal(state)
+        }
+    }
+
+    static func isTerminal(_ state: Mesos_V1_TaskState) -> Bool {
+        StateName.terminal.contains(StateName.of(state))
+    }
+
+    static func miniTaskResultCount(_ state: LocalAgentState) -> Int {
+        var ids: Set<String> = []
+        for message in state.messages { for result in ClosureWire.results(message) ?? [] { ids.insert(result.id) } }
+        return ids.count
+    }
+
+    static func format(_ duration: Duration) -> String {
+        String(format: "%.1fs", RunRecorder.milliseconds(duration) / 1000)
+    }
+}
+
+extension Duration {
+    /// The duration in whole nanoseconds, for protobuf `DurationInfo`.
+    var nanosecondsCount: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+}

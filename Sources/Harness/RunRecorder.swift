@@ -1,0 +1,185 @@
+import Foundation
+import LocalAgent
+import MesosProto
+
+/// The one owner of what happened during a run, with the time each thing was seen: it follows
+/// the local agent's observed state and the harness's own steps, and feeds the live output.
+actor RunRecorder {
+    let start = ContinuousClock.now
+    let startDate = Date()
+    private(set) var log = RunLog()
+    private var seenRequests = 0
+    private var seenEvents = 0
+    private var seenUpdates = 0
+    private var seenMessages = 0
+    private let output: (any RunOutput)?
+
+    init(output: (any RunOutput)?) {
+        self.output = output
+    }
+
+    /// Milliseconds since the run started.
+    var now: Double { Self.milliseconds(ContinuousClock.now - start) }
+
+    static func milliseconds(_ duration: Duration) -> Double {
+        let (seconds, attoseconds) = duration.components
+        return Double(seconds) * 1000 + Double(attoseconds) / 1e15
+    }
+
+    /// Records a harness action (launch, kill, restart, …).
+    func step(_ kind: StepRecord.Kind, _ detail: String, tasks: [String] = []) {
+        log.steps.append(StepRecord(atMs: now, kind: kind, detail: detail, tasks: tasks))
+        for id in tasks where kind == .launch { log.launchedAt[id] = now }
+        output?.note(String(format: "%7.2fs  %@", now / 1000, detail))
+        output?.progress(progress)
+    }
+
+    /// Records that the executor process ended.
+    func executorExited(_ description: String, at instant: ContinuousClock.Instant) {
+        let time = Self.milliseconds(instant - start)
+        log.executorExitAtMs = time
+        output?.note(String(format: "%7.2fs  executor %@", time / 1000, description))
+    }
+
+    /// Follows the agent until the calling task is cancelled.
+    func follow(_ agent: LocalAgent) async {
+        while !Task.isCancelled {
+            let (requests, events, updates, messages) = (seenRequests, seenEvents, seenUpdates, seenMessages)
+            do {
+                let state = try await agent.waitUntil("a change", timeout: .seconds(3600)) { state in
+                    state.requests.count != requests || state.events.count != events
+                        || state.updates.count != updates || state.messages.count != messages
+                }
+                absorb(state)
+            } catch {
+                if Task.isCancelled { return }
+            }
+        }
+    }
+
+    /// Takes in whatever is new in `state`.
+    func absorb(_ state: LocalAgentState) {
+        let time = now
+        for request in state.requests.dropFirst(seenRequests) {
+            let type = request.call.map { "\($0.type)" } ?? request.method
+            log.calls.append(CallRecord(atMs: time, type: type, status: request.status, message: request.message))
+        }
+        for event in state.events.dropFirst(seenEvents) {
+            var detail = ""
+            switch event.event.type {
+            case .launch: detail = event.event.launch.task.taskID.value
+            case .launchGroup:
+                detail = event.event.launchGroup.taskGroup.tasks.map(\.taskID.value).joined(separator: ",")
+            case .kill: detail = event.event.kill.taskID.value
+            case .acknowledged: detail = event.event.acknowledged.taskID.value
+            default: break
+            }
+            log.events.append(
+                EventRecord(
+                    atMs: time, type: "\(event.event.type)", delivered: event.delivered, stream: event.stream,
+                    detail: detail))
+        }
+        for update in state.updates.dropFirst(seenUpdates) {
+            let status = update.status
+            let record = UpdateRecord(
+                atMs: time, taskID: status.taskID.value, state: StateName.of(status.state),
+                uuid: update.uuid.map { String(format: "%02x", $0) }.joined(),
+                source: status.source == .agent ? "agent" : "executor",
+                reason: status.hasReason ? "\(status.reason)" : nil,
+                message: status.hasMessage ? status.message : nil,
+                data: status.data.isEmpty ? nil : String(decoding: status.data, as: UTF8.self))
+            log.updates.append(record)
+            output?.note(
+                String(format: "%7.2fs  %@ %@", time / 1000, record.taskID, record.state)
+                    + (record.message.map { " — \($0)" } ?? ""))
+        }
+        for message in state.messages.dropFirst(seenMessages) {
+            log.executorMessages.append(MessageRecord(atMs: time, bytes: message.count))
+            for result in ClosureWire.results(message) ?? [] where log.miniTaskResults[result.id] == nil {
+                log.miniTaskResults[result.id] = MiniTaskResultRecord(atMs: time, result: result)
+            }
+        }
+        let changed = state.updates.count != seenUpdates || state.messages.count != seenMessages
+        seenRequests = state.requests.count
+        seenEvents = state.events.count
+        seenUpdates = state.updates.count
+        seenMessages = state.messages.count
+        if changed { output?.progress(progress) }
+    }
+
+    /// Counts of tasks by phase, for the live line.
+    var progress: Progress {
+        var latest: [String: String] = [:]
+        for update in log.updates { latest[update.taskID] = update.state }
+        var result = Progress(elapsedMs: now)
+        for id in log.launchedAt.keys {
+            switch latest[id] {
+            case nil, "TASK_STAGING", "TASK_STARTING": result.staged += 1
+            case "TASK_RUNNING", "TASK_KILLING": result.running += 1
+            case "TASK_FINISHED": result.finished += 1
+            case "TASK_KILLED": result.killed += 1
+            default: result.failed += 1
+            }
+        }
+        result.miniTasksDone = log.miniTaskResults.count
+        result.miniTasksSent = log.miniTasksSent
+        return result
+    }
+
+    func miniTasksSent(_ count: Int) { log.miniTasksSent += count }
+}
+
+/// Live counts shown while a job runs.
+public struct Progress: Sendable {
+    /// Milliseconds since the run started.
+    public var elapsedMs: Double
+    /// Tasks launched without TASK_RUNNING yet, running, and ended by kind.
+    public var staged = 0
+    public var running = 0
+    public var finished = 0
+    public var failed = 0
+    public var killed = 0
+    /// Mini-tasks sent, and those with a result.
+    public var miniTasksSent = 0
+    public var miniTasksDone = 0
+
+    /// Ended tasks (and mini-tasks) per second.
+    public var throughput: Double {
+        elapsedMs > 0 ? Double(finished + failed + killed + miniTasksDone) / (elapsedMs / 1000) : 0
+    }
+}
+
+/// Where live output goes.
+public protocol RunOutput: Sendable {
+    /// Something happened (a line in CI logs; above the live line on a terminal).
+    func note(_ line: String)
+    /// The counts changed.
+    func progress(_ progress: Progress)
+}
+
+/// Mesos state names as the report writes them.
+enum StateName {
+    static func of(_ state: Mesos_V1_TaskState) -> String {
+        switch state {
+        case .taskStaging: "TASK_STAGING"
+        case .taskStarting: "TASK_STARTING"
+        case .taskRunning: "TASK_RUNNING"
+        case .taskKilling: "TASK_KILLING"
+        case .taskFinished: "TASK_FINISHED"
+        case .taskFailed: "TASK_FAILED"
+        case .taskKilled: "TASK_KILLED"
+        case .taskError: "TASK_ERROR"
+        case .taskLost: "TASK_LOST"
+        case .taskDropped: "TASK_DROPPED"
+        case .taskUnreachable: "TASK_UNREACHABLE"
+        case .taskGone: "TASK_GONE"
+        case .taskGoneByOperator: "TASK_GONE_BY_OPERATOR"
+        default: "TASK_UNKNOWN"
+        }
+    }
+
+    static let terminal: Set<String> = [
+        "TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_ERROR", "TASK_LOST", "TASK_DROPPED", "TASK_GONE",
+        "TASK_GONE_BY_OPERATOR",
+    ]
+}

@@ -1,0 +1,53 @@
+import Foundation
+import Harness
+import XCTest
+
+/// `--executor`: another executor binary under the harness; a broken one is reported, not hidden.
+final class ConformanceTests: XCTestCase {
+    func testExecutorThatExitsAtOnceFailsTheRunAndLeavesNothing() async throws {
+        let directory = try HarnessTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let script = directory + "/broken-executor"
+        try Data("#!/bin/sh\necho 'broken executor: giving up' >&2\nexit 3\n".utf8)
+            .write(to: URL(fileURLWithPath: script))
+        XCTAssertEqual(chmod(script, 0o755), 0)
+        let job = Job(
+            name: "broken", source: "test", tasks: [JobTask(id: "t", kind: .command(CommandSpec(value: "true")))])
+        let report = try await HarnessTestSupport.run(job, executor: script)
+        XCTAssertFalse(report.passed)
+        XCTAssertEqual(report.executorExit, "exited with status 3")
+        XCTAssertEqual(report.tasks.first?.actual, "TASK_LOST")
+        XCTAssertTrue(
+            report.problems.contains { $0.contains("before the harness sent SHUTDOWN") }, "\(report.problems)")
+        XCTAssertEqual(report.executorLog?.contains("broken executor: giving up"), true)
+    }
+
+    func testLeftoverProcessesAreKilledAndReported() async throws {
+        // A process in its own session escapes the kill of the task's process group and outlives
+        // the task; the harness must find it, kill it and fail the run.
+        let job = Job(
+            name: "escapee", source: "test",
+            tasks: [
+                JobTask(
+                    id: "t",
+                    kind: .command(
+                        // The FIFO is opened by the escapee only after setsid(), so the task ends
+                        // only once its child is safely out of the task's process group.
+                        CommandSpec(
+                            value: "mkfifo escaped; setsid sh -c 'echo > escaped; exec sleep 300' & read x < escaped"))
+                )
+            ])
+        let report = try await HarnessTestSupport.run(job)
+        XCTAssertFalse(report.leftoverProcesses.isEmpty, "\(report.problems)")
+        XCTAssertFalse(report.passed)
+        let pids = report.leftoverProcesses.compactMap { Int32($0.split(separator: " ")[1]) }
+        XCTAssertFalse(pids.isEmpty)
+        for pid in pids {
+            XCTAssertTrue(kill(pid, 0) != 0 || isZombie(pid), "pid \(pid) still running after the run")
+        }
+    }
+
+    func isZombie(_ pid: Int32) -> Bool {
+        ((try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? "").contains(") Z ")
+    }
+}

@@ -1,0 +1,80 @@
+import Foundation
+import Harness
+import XCTest
+
+/// Runs every example job file with the real executor and checks the JSON report.
+final class ExampleJobTests: XCTestCase {
+    func load(_ name: String) throws -> Job {
+        try JobParser.load(path: HarnessTestSupport.examples + "/" + name)
+    }
+
+    /// The report as `--report` writes it, read back, so the JSON form is what is checked.
+    func roundTrip(_ report: RunReport) throws -> RunReport {
+        let data = try JSONEncoder().encode(HarnessReport(runs: [report]))
+        let decoded = try JSONDecoder().decode(HarnessReport.self, from: data)
+        XCTAssertEqual(decoded.runs.count, 1)
+        return decoded.runs[0]
+    }
+
+    func testCoarseExample() async throws {
+        let report = try roundTrip(try await HarnessTestSupport.run(load("coarse.json")))
+        HarnessTestSupport.assertConforming(report)
+        XCTAssertEqual(report.mode, "coarse")
+        XCTAssertEqual(report.tasks.first { $0.id == "env" }?.result, "hi there")
+        XCTAssertEqual(report.tasks.first { $0.id == "argv" }?.result, "no shell")
+        XCTAssertNotNil(report.packageURI, "a local package is served over loopback HTTP")
+        XCTAssertTrue(report.log.calls.contains { $0.type == "subscribe" && $0.status == 200 })
+    }
+
+    func testFineExampleInYAMLWithJSONEncoding() async throws {
+        let report = try roundTrip(try await HarnessTestSupport.run(load("fine.yaml")))
+        HarnessTestSupport.assertConforming(report)
+        XCTAssertEqual(report.mode, "fine")
+        XCTAssertEqual(report.encoding, "json")
+        let first = try XCTUnwrap(report.tasks.first { $0.id == "first" })
+        let second = try XCTUnwrap(report.tasks.first { $0.id == "second" })
+        XCTAssertLessThanOrEqual(try XCTUnwrap(first.endedAtMs), try XCTUnwrap(second.launchedAtMs))
+    }
+
+    func testFailuresAndKillsExample() async throws {
+        let report = try roundTrip(try await HarnessTestSupport.run(load("failures-and-kills.json")))
+        HarnessTestSupport.assertConforming(report)
+        let byID = Dictionary(uniqueKeysWithValues: report.tasks.map { ($0.id, $0) })
+        XCTAssertEqual(byID["exits-3"]?.exit, "exit 3")
+        XCTAssertEqual(byID["segfault"]?.exit, "SIGSEGV")
+        XCTAssertEqual(byID["stubborn"]?.exit, "SIGKILL")
+        XCTAssertEqual(byID["empty-command"]?.states.map(\.state), ["TASK_STARTING", "TASK_ERROR"])
+        XCTAssertEqual(report.log.steps.filter { $0.kind == .kill }.count, 2)
+    }
+
+    func testAgentRestartExample() async throws {
+        let report = try roundTrip(try await HarnessTestSupport.run(load("agent-restart.json")))
+        HarnessTestSupport.assertConforming(report)
+        XCTAssertTrue(report.checkpoint)
+        XCTAssertEqual(report.log.calls.filter { $0.type == "subscribe" && $0.status == 200 }.count, 2)
+        XCTAssertTrue(report.log.steps.contains { $0.detail == "executor re-subscribed" })
+    }
+
+    func testClosuresExample() async throws {
+        let worker = HarnessTestSupport.buildDirectory + "/demo-worker"
+        guard FileManager.default.isExecutableFile(atPath: worker) else {
+            throw XCTSkip("closures need the demo worker (branch worker): \(worker) is not built yet")
+        }
+        let report = try await HarnessTestSupport.run(load("closures.json"))
+        HarnessTestSupport.assertConforming(report)
+        XCTAssertEqual(report.miniTasks.map(\.passed), [true, true, true])
+        XCTAssertGreaterThan(report.packageDownloads, 0, "the executor fetches the package from the harness")
+    }
+
+    func testBuiltInDemoPasses() async throws {
+        let directory = try HarnessTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let package = try DemoJob.makePackage(in: directory, worker: nil)
+        for job in DemoJob.jobs(package: package, closures: false) {
+            let report = try await HarnessTestSupport.run(job)
+            HarnessTestSupport.assertConforming(report)
+            XCTAssertEqual(Set(report.tasks.map(\.actual)), ["TASK_FINISHED", "TASK_FAILED", "TASK_KILLED"])
+            XCTAssertTrue(ReportTable.render(report).contains("PASSED"))
+        }
+    }
+}

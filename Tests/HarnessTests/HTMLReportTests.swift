@@ -1,0 +1,56 @@
+import Foundation
+import Harness
+import XCTest
+
+/// The HTML timeline renders in a real browser: headless Chromium (Debian's `chromium`) loads
+/// the page with networking off, its DOM has a bar per task state, and a PNG is written for a
+/// person to look at (the path is printed).
+final class HTMLReportTests: XCTestCase {
+    static let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"]
+        .first { FileManager.default.isExecutableFile(atPath: $0) }
+
+    func testTimelineRendersInHeadlessChromium() async throws {
+        let job = try JobParser.load(path: HarnessTestSupport.examples + "/failures-and-kills.json")
+        let report = try await HarnessTestSupport.run(job)
+        let page = HTMLReport.render(HarnessReport(runs: [report]))
+        XCTAssertFalse(
+            page.contains("http://") || page.contains("https://") || page.contains("<script"),
+            "the page must be self-contained")
+        XCTAssertTrue(page.contains("class=\"mark kill\""), "kills are marked on the timeline")
+        guard let chromium = Self.chromium else {
+            throw XCTSkip("headless Chromium is not installed (apt-get install -y chromium); HTML not rendered")
+        }
+        let output = HarnessTestSupport.buildDirectory + "/harness-timeline"
+        let html = output + ".html"
+        let png = output + ".png"
+        try Data(page.utf8).write(to: URL(fileURLWithPath: html))
+        try? FileManager.default.removeItem(atPath: png)
+        let flags = [
+            "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--proxy-server=127.0.0.1:9",
+            "--user-data-dir=" + NSTemporaryDirectory() + "harness-chromium-" + UUID().uuidString,
+        ]
+        let dom = try run(chromium, flags + ["--dump-dom", "file://" + html])
+        let bars = dom.components(separatedBy: "class=\"bar\"").count - 1
+        XCTAssertGreaterThanOrEqual(bars, report.tasks.count * 2, "a bar per task state")
+        _ = try run(chromium, flags + ["--window-size=1100,900", "--screenshot=" + png, "file://" + html])
+        let image = try XCTUnwrap(FileManager.default.contents(atPath: png), "no PNG written")
+        XCTAssertEqual(Array(image.prefix(8)), [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
+        XCTAssertGreaterThan(image.count, 10_000)
+        print("harness timeline rendered by Chromium: \(png)")
+    }
+
+    /// Runs a program to its end and returns its stdout.
+    func run(_ program: String, _ arguments: [String]) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: program)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0, "\(program) \(arguments)")
+        return String(decoding: data, as: UTF8.self)
+    }
+}
