@@ -56,7 +56,11 @@ enum DemoWorker {
         }
         worker.register("fail") { payload in throw WorkerFailure(String(decoding: payload, as: UTF8.self)) }
         worker.register("crash") { payload in
-            if payload.isEmpty { raise(SIGSEGV) }
+            if payload.isEmpty {
+                // The Swift runtime's crash handler would catch it; die the plain way.
+                signal(SIGSEGV, SIG_DFL)
+                raise(SIGSEGV)
+            }
             exit(Int32(try number(payload)))
         }
         worker.register("pi") { payload in Array(String(estimatePi(samples: try number(payload))).utf8) }
