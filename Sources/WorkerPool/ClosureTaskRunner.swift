@@ -14,7 +14,9 @@ public struct ClosureTaskRunner: TaskRunner {
     /// Runs command tasks (a `CommandTaskRunner`); nil rejects them as invalid.
     public let commandRunner: (any TaskRunner)?
 
-    public init(pool: WorkerPool, sandbox: String, resultSizeLimit: Int = 64 * 1024, commandRunner: (any TaskRunner)? = nil) {
+    public init(
+        pool: WorkerPool, sandbox: String, resultSizeLimit: Int = 64 * 1024, commandRunner: (any TaskRunner)? = nil
+    ) {
         self.pool = pool
         self.sandbox = sandbox
         self.resultSizeLimit = resultSizeLimit
@@ -89,14 +91,18 @@ public struct ClosureTaskRunner: TaskRunner {
                 case .file(let path, let size):
                     return .succeeded(
                         data: nil,
-                        message: "closure '\(function)' returned \(size) bytes (over the \(resultSizeLimit)-byte limit), written to \(path)")
+                        message:
+                            "closure '\(function)' returned \(size) bytes (over the \(resultSizeLimit)-byte limit), written to \(path)"
+                    )
                 case .failed(let why):
-                    return .failed(reason: .commandExecutorFailed, message: "closure '\(function)' returned a large result that could not be stored: \(why)")
+                    return .failed(
+                        reason: .commandExecutorFailed,
+                        message: "closure '\(function)' returned a large result that could not be stored: \(why)")
                 }
             case .error:
                 return .failed(reason: .commandExecutorFailed, message: "closure '\(function)' threw: \(result.error)")
             case .cancelled:
-                return .failed(reason: .commandExecutorFailed, message: "closure '\(function)' was cancelled")
+                return .failed(reason: .commandExecutorFailed, message: "closure '\(function)' was \(result.error.isEmpty ? "cancelled" : result.error)")
             case .unknownFunction:
                 return .error(reason: .taskInvalid, message: result.error)
             }
@@ -104,7 +110,9 @@ public struct ClosureTaskRunner: TaskRunner {
             return .failed(reason: .commandExecutorFailed, message: "closure '\(function)' failed: \(why)")
         case .unavailable(let why):
             let text = "closure '\(function)' could not run: \(why)"
-            return started ? .failed(reason: .commandExecutorFailed, message: text) : .launchFailed(reason: .containerLaunchFailed, message: text)
+            return started
+                ? .failed(reason: .commandExecutorFailed, message: text)
+                : .launchFailed(reason: .containerLaunchFailed, message: text)
         case .cancelled(let why):
             return .failed(reason: .commandExecutorFailed, message: "closure '\(function)' \(why)")
         }

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// Writes results above the size limit to files under `<sandbox>/results/`, so that status
@@ -39,6 +39,7 @@ struct LargeResults: Sendable {
             }
             return true
         }
-        return ok ? .file(path: path, size: data.count) : .failed("cannot write \(path): \(WorkerLauncher.errorText(errno))")
+        return ok
+            ? .file(path: path, size: data.count) : .failed("cannot write \(path): \(WorkerLauncher.errorText(errno))")
     }
 }

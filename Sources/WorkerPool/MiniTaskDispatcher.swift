@@ -1,11 +1,12 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 import Synchronization
 import WorkerProtocol
 import WorkerWire
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// Runs mini-tasks, closures that come in framework MESSAGEs rather than as Mesos tasks, on the
 /// pool (pipelined on warm workers in coarse mode), and sends their results back as executor
@@ -58,7 +59,8 @@ public struct MiniTaskDispatcher: Sendable {
         calls.reserveCapacity(batch.tasks.count)
         for task in batch.tasks {
             if task.function.isEmpty {
-                collector.add(Self.result(task.id, state: "FAILED", error: "mini-task '\(task.id)' has no function name"))
+                collector.add(
+                    Self.result(task.id, state: "FAILED", error: "mini-task '\(task.id)' has no function name"))
                 continue
             }
             let id = task.id
@@ -89,7 +91,8 @@ public struct MiniTaskDispatcher: Sendable {
         var size = 0
         for result in results {
             // Protobuf size, near enough; JSON's base64 is larger, so leave it headroom.
-            let estimate = result.id.utf8.count + result.data.count * 4 / 3 + result.error.utf8.count
+            let estimate =
+                result.id.utf8.count + result.data.count * 4 / 3 + result.error.utf8.count
                 + result.dataFile.utf8.count + 32
             if size + estimate > maximumMessageSize && !chunks[chunks.count - 1].isEmpty {
                 chunks.append([])

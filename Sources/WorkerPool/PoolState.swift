@@ -80,7 +80,9 @@ struct PoolState {
     /// Coarse slots whose worker failed before its hello; started again only when a call comes,
     /// so a broken worker program cannot spin.
     private var broken: [SlotID] = []
-    private var queue: [CallID] = []
+    /// Waiting calls, one first-in first-out queue per kind.
+    private var waitingExclusive = CallQueue()
+    private var waitingPipelined = CallQueue()
     private var calls: [CallID: (kind: Kind, place: Place)] = [:]
     private var nextSlot = 0
     private(set) var shuttingDown = false
@@ -102,9 +104,16 @@ struct PoolState {
     }
 
     mutating func submit(_ id: CallID, kind: Kind) -> [Action] {
-        guard !shuttingDown else { return [.complete(id, .unavailable("the worker pool is shut down"))] }
-        calls[id] = (kind, .queued)
-        queue.append(id)
+        submit([(id, kind)])
+    }
+
+    /// Many calls at once: one scheduling pass for all of them.
+    mutating func submit(_ batch: [(id: CallID, kind: Kind)]) -> [Action] {
+        guard !shuttingDown else { return batch.map { .complete($0.id, .unavailable("the worker pool is shut down")) } }
+        for (id, kind) in batch {
+            calls[id] = (kind, .queued)
+            if kind == .exclusive { waitingExclusive.append(id) } else { waitingPipelined.append(id) }
+        }
         var actions: [Action] = []
         for slot in broken {
             slots[slot] = Slot(ephemeral: false)
@@ -215,13 +224,13 @@ struct PoolState {
             slots[slot]?.phase = .closing
             actions.append(.close(slot))
         }
-        queue.removeAll { $0 == id }
+        waitingExclusive.remove(id)
+        waitingPipelined.remove(id)
         return actions
     }
 
     private mutating func failQueue(_ completion: Completion) -> [Action] {
-        let failed = queue
-        queue = []
+        let failed = waitingExclusive.drain() + waitingPipelined.drain()
         return failed.compactMap { id in
             calls.removeValue(forKey: id) == nil ? nil : .complete(id, completion)
         }
@@ -236,35 +245,52 @@ struct PoolState {
         return .send(slot, runID: runID, id)
     }
 
-    /// Hands queued calls to workers in arrival order; a call that fits nowhere waits, and
-    /// later calls of the other kind may pass it.
+    /// Hands waiting calls to workers, each kind in arrival order. Exclusive calls go first; while
+    /// one waits for an idle worker, the least busy worker gets no new pipelined calls, so that a
+    /// stream of mini-tasks cannot starve Mesos tasks.
     private mutating func schedule() -> [Action] {
-        guard !queue.isEmpty, !shuttingDown else { return [] }
+        guard !shuttingDown else { return [] }
         var actions: [Action] = []
-        var waiting: [CallID] = []
-        for (index, id) in queue.enumerated() {
-            guard let kind = calls[id]?.kind else { continue }
-            if let slot = pickWorker(for: kind) {
+        while let id = waitingExclusive.first {
+            if let slot = pickWorker(for: .exclusive, sparing: nil) {
                 actions.append(dispatch(id, to: slot))
-            } else if case .fine(let maximum) = mode, slots.count < maximum {
-                let slot = newSlot(ephemeral: true)
-                calls[id]?.place = .assigned(slot)
+            } else if let slot = launchEphemeral(for: id) {
                 actions.append(.launch(slot, call: id))
             } else {
-                waiting.append(id)
-                if !hasCapacity() {
-                    waiting += queue[(index + 1)...]
-                    break
-                }
+                break
             }
+            waitingExclusive.removeFirst()
         }
-        queue = waiting
+        let spared = waitingExclusive.isEmpty ? nil : leastBusyWorker()
+        while let id = waitingPipelined.first {
+            if let slot = pickWorker(for: .pipelined, sparing: spared) {
+                actions.append(dispatch(id, to: slot))
+            } else if let slot = launchEphemeral(for: id) {
+                actions.append(.launch(slot, call: id))
+            } else {
+                break
+            }
+            waitingPipelined.removeFirst()
+        }
         return actions
     }
 
-    private func pickWorker(for kind: Kind) -> SlotID? {
+    private mutating func launchEphemeral(for id: CallID) -> SlotID? {
+        guard case .fine(let maximum) = mode, slots.count < maximum else { return nil }
+        let slot = newSlot(ephemeral: true)
+        calls[id]?.place = .assigned(slot)
+        return slot
+    }
+
+    private func leastBusyWorker() -> SlotID? {
+        slots.filter { !$0.value.ephemeral && $0.value.phase == .ready && !$0.value.exclusive }
+            .min { ($0.value.runs.count, $0.key) < ($1.value.runs.count, $1.key) }?.key
+    }
+
+    private func pickWorker(for kind: Kind, sparing spared: SlotID?) -> SlotID? {
         var best: (SlotID, Int)?
-        for (slot, worker) in slots where !worker.ephemeral && worker.phase == .ready && !worker.exclusive {
+        for (slot, worker) in slots
+        where !worker.ephemeral && worker.phase == .ready && !worker.exclusive && slot != spared {
             switch kind {
             case .exclusive:
                 if worker.runs.isEmpty && (best == nil || slot < best!.0) { best = (slot, 0) }
@@ -278,8 +304,4 @@ struct PoolState {
         return best?.0
     }
 
-    private func hasCapacity() -> Bool {
-        if case .fine(let maximum) = mode, slots.count < maximum { return true }
-        return slots.values.contains { !$0.ephemeral && $0.phase == .ready && !$0.exclusive && $0.runs.count < pipelineDepth }
-    }
 }

@@ -6,9 +6,9 @@ import Synchronization
 import WorkerWire
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// The executor's half of the worker protocol for one worker process: writes what arrives in
@@ -126,7 +126,8 @@ struct WorkerConnection: Sendable {
                         }
                         guard hello.protocolVersion == workerProtocolVersion else {
                             return .protocolError(
-                                "speaks worker protocol version \(hello.protocolVersion); this executor speaks version \(workerProtocolVersion)")
+                                "speaks worker protocol version \(hello.protocolVersion); this executor speaks version \(workerProtocolVersion)"
+                            )
                         }
                         flags.helloSeen.store(true, ordering: .sequentiallyConsistent)
                         await onHello(hello)

@@ -1,9 +1,9 @@
 import ProcessSupervision
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// A started worker: the process and the executor's ends of its two pipes.
@@ -87,8 +87,10 @@ struct WorkerLauncher: Sendable {
     /// Task and mini-task ids may hold any character; keep file names to a safe alphabet.
     static func safeName(_ id: String) -> String {
         let mapped = id.unicodeScalars.prefix(200).map { scalar -> Character in
-            let ok = scalar.isASCII
-                && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar) || "-_.".unicodeScalars.contains(scalar))
+            let ok =
+                scalar.isASCII
+                && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar)
+                    || "-_.".unicodeScalars.contains(scalar))
             return ok ? Character(scalar) : "_"
         }
         let name = String(mapped)

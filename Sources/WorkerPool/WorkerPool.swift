@@ -3,9 +3,9 @@ import ProcessSupervision
 import WorkerWire
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// The one owner of the executor's worker processes.
@@ -87,15 +87,16 @@ public actor WorkerPool {
     func submit(_ newCalls: [Call]) -> [PoolState.CallID] {
         var ids: [PoolState.CallID] = []
         ids.reserveCapacity(newCalls.count)
-        var actions: [PoolState.Action] = []
+        var batch: [(id: PoolState.CallID, kind: PoolState.Kind)] = []
+        batch.reserveCapacity(newCalls.count)
         for call in newCalls {
             let id = PoolState.CallID(raw: nextCall)
             nextCall += 1
             calls[id] = call
             ids.append(id)
-            actions += state.submit(id, kind: call.kind)
+            batch.append((id, call.kind))
         }
-        perform(actions)
+        perform(state.submit(batch))
         return ids
     }
 

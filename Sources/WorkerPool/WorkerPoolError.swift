@@ -17,7 +17,9 @@ public struct WorkerPoolError: Error, Sendable, Hashable, CustomStringConvertibl
     static func relativeProgramWithoutRoot(_ path: String) -> Self {
         Self(
             code: .relativeProgramWithoutRoot,
-            detail: "spark.mesos.executor.worker '\(path)' is relative, but there is no package root (SPARK_HOME) to resolve it against")
+            detail:
+                "spark.mesos.executor.worker '\(path)' is relative, but there is no package root (SPARK_HOME) to resolve it against"
+        )
     }
     static func launchFailed(_ detail: String) -> Self { Self(code: .launchFailed, detail: detail) }
     static func sandbox(_ detail: String) -> Self { Self(code: .sandbox, detail: detail) }

@@ -1,9 +1,9 @@
 import WorkerWire
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// Writes frames to the executor from a thread of its own. Results that finish while a write is

@@ -2,9 +2,9 @@ import Synchronization
 import WorkerWire
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// Reads the executor's messages on a thread of its own (a blocking read must not hold one of

@@ -1,9 +1,9 @@
 public import WorkerWire
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// A worker program: named closures the executor can run, served over the worker pipes.
@@ -78,7 +78,12 @@ public struct Worker: Sendable {
     }
 
     private func execute(_ run: RunRequest, registry: RunRegistry, writer: FrameWriter) async {
+        guard registry.begin(run.id) else {
+            writer.send(.result(RunResult(id: run.id, status: .cancelled, error: "cancelled before it started")))
+            return
+        }
         guard let body = functions[run.function] else {
+            registry.end(run.id)
             let offered = functions.keys.sorted().joined(separator: ", ")
             writer.send(
                 .result(
@@ -92,7 +97,7 @@ public struct Worker: Sendable {
                 try await WorkerContext.$taskID.withValue(run.taskID) { try await body(run.payload) }
             }
         }
-        if !registry.start(run.id, cancel: { work.cancel() }) { work.cancel() }
+        registry.attach(run.id) { work.cancel() }
         let outcome = await work.result
         registry.end(run.id)
         switch outcome {

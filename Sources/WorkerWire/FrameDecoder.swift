@@ -65,6 +65,8 @@ public struct FrameDecoder: Sendable {
     public var pendingByteCount: Int { buffer.count - start }
 
     static func quote(_ bytes: ArraySlice<UInt8>) -> String {
-        "\"" + bytes.map { (0x20..<0x7f).contains($0) ? String(UnicodeScalar($0)) : "\\x" + String($0, radix: 16) }.joined() + "\""
+        "\""
+            + bytes.map { (0x20..<0x7f).contains($0) ? String(UnicodeScalar($0)) : "\\x" + String($0, radix: 16) }
+            .joined() + "\""
     }
 }

@@ -28,7 +28,9 @@ struct ProtoWriter {
         bytes.append(contentsOf: value)
     }
 
-    mutating func string(_ field: Int, _ value: String, always: Bool = false) { bytes(field, value.utf8, always: always) }
+    mutating func string(_ field: Int, _ value: String, always: Bool = false) {
+        bytes(field, value.utf8, always: always)
+    }
 
     mutating func message(_ field: Int, _ body: (inout ProtoWriter) -> Void) {
         var inner = ProtoWriter()

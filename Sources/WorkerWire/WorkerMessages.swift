@@ -9,7 +9,9 @@ public struct WorkerHello: Sendable, Hashable {
     /// How many runs the worker executes at once.
     public var concurrency: UInt32
 
-    public init(protocolVersion: UInt32 = workerProtocolVersion, workerName: String, functions: [String], concurrency: UInt32) {
+    public init(
+        protocolVersion: UInt32 = workerProtocolVersion, workerName: String, functions: [String], concurrency: UInt32
+    ) {
         self.protocolVersion = protocolVersion
         self.workerName = workerName
         self.functions = functions

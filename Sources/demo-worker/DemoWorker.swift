@@ -2,15 +2,16 @@ import WorkerSDK
 import WorkerWire
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// A worker for demos and tests. Functions:
 /// - `echo`: returns the payload.
 /// - `sleep`: sleeps for payload milliseconds (decimal text); honours cancel.
-/// - `hang`: sleeps for payload milliseconds ignoring cancel (blocks its thread).
+/// - `hang`: sleeps for payload milliseconds ignoring cancel (blocks its thread); first writes a
+///   byte to the FIFO named by the closure environment's `DEMO_READY_FIFO`, if set.
 /// - `fail`: throws with the payload as the message.
 /// - `crash`: empty payload → SIGSEGV; a decimal payload → exits with that status.
 /// - `pi`: Monte Carlo estimate of π from payload samples (decimal text); returns the text.
@@ -49,6 +50,14 @@ enum DemoWorker {
         }
         worker.register("hang") { payload in
             let milliseconds = try number(payload)
+            // Tests learn that the closure runs (and so ignores a cancel) through this FIFO.
+            if let fifo = WorkerContext.environment["DEMO_READY_FIFO"] {
+                let fd = open(fifo, O_WRONLY)
+                if fd >= 0 {
+                    writeRaw([1], to: fd)
+                    close(fd)
+                }
+            }
             var request = timespec(tv_sec: milliseconds / 1000, tv_nsec: milliseconds % 1000 * 1_000_000)
             var remaining = timespec()
             while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }

@@ -71,7 +71,9 @@ struct MiniTaskDispatcherTests {
         try await withPool(try poolConfiguration(.coarse(workers: 1))) { pool in
             let dispatcher = MiniTaskDispatcher(pool: pool, sandbox: pool.configuration.sandbox) { sent.send($0) }
             await dispatcher.handle(
-                Array(#"{"tasks": [{"id": "j1", "function": "echo", "payload": "aGk="}, {"id": "j2", "function": "nope"}]}"#.utf8))
+                Array(
+                    #"{"tasks": [{"id": "j1", "function": "echo", "payload": "aGk="}, {"id": "j2", "function": "nope"}]}"#
+                        .utf8))
             // Alone in its batch: a crash takes the results still queued in the worker with it.
             await dispatcher.handle(Array(#"{"tasks": [{"id": "j3", "function": "crash", "payload": "Mw=="}]}"#.utf8))
             await dispatcher.handle(Array(#"{"tasks": 7}"#.utf8))

@@ -1,6 +1,7 @@
-@testable import WorkerPool
 import Testing
 import WorkerWire
+
+@testable import WorkerPool
 
 /// The pool's scheduling without processes.
 @Suite struct PoolStateTests {
@@ -56,8 +57,12 @@ import WorkerWire
         #expect(state.submit(Call(raw: 2), kind: .exclusive) == [])
         #expect(state.workerReady(Slot(raw: 0)) == [.send(Slot(raw: 0), runID: 1, Call(raw: 1))])
         let done = RunResult(id: 1, status: .ok)
-        #expect(state.resultsArrived(Slot(raw: 0), [done]) == [.complete(Call(raw: 1), .result(done)), .close(Slot(raw: 0))])
-        #expect(state.workerEnded(Slot(raw: 0), why: "exited with status 0") == [.launch(Slot(raw: 1), call: Call(raw: 2))])
+        #expect(
+            state.resultsArrived(Slot(raw: 0), [done]) == [
+                .complete(Call(raw: 1), .result(done)), .close(Slot(raw: 0)),
+            ])
+        #expect(
+            state.workerEnded(Slot(raw: 0), why: "exited with status 0") == [.launch(Slot(raw: 1), call: Call(raw: 2))])
     }
 
     @Test func stopsCancelOrKillRunningCallsAndWithdrawWaitingOnes() {
@@ -70,9 +75,33 @@ import WorkerWire
         #expect(state.kill(Call(raw: 1)) == [.kill(Slot(raw: 0))])
         #expect(state.cancel(Call(raw: 2)) == [.complete(Call(raw: 2), .cancelled("stopped before a worker ran it"))])
         #expect(state.shutdown() == [.close(Slot(raw: 0))])
-        #expect(state.submit(Call(raw: 3), kind: .exclusive) == [.complete(Call(raw: 3), .unavailable("the worker pool is shut down"))])
+        #expect(
+            state.submit(Call(raw: 3), kind: .exclusive) == [
+                .complete(Call(raw: 3), .unavailable("the worker pool is shut down"))
+            ])
         #expect(!state.isFinished)
         _ = state.workerEnded(Slot(raw: 0), why: "exited")
         #expect(state.isFinished)
+    }
+}
+
+extension PoolStateTests {
+    @Test func aWaitingExclusiveCallIsNotStarvedByPipelinedCalls() {
+        var state = PoolState(mode: .coarse(workers: 1), pipelineDepth: 2)
+        _ = state.start()
+        _ = state.workerReady(Slot(raw: 0))
+        #expect(
+            state.submit([(Call(raw: 1), .pipelined), (Call(raw: 2), .pipelined), (Call(raw: 3), .pipelined)]) == [
+                .send(Slot(raw: 0), runID: 1, Call(raw: 1)), .send(Slot(raw: 0), runID: 2, Call(raw: 2)),
+            ])
+        #expect(state.submit(Call(raw: 4), kind: .exclusive) == [])
+        let first = RunResult(id: 1, status: .ok)
+        // Call 3 waits: the worker drains for the exclusive call.
+        #expect(state.resultsArrived(Slot(raw: 0), [first]) == [.complete(Call(raw: 1), .result(first))])
+        let second = RunResult(id: 2, status: .ok)
+        #expect(
+            state.resultsArrived(Slot(raw: 0), [second]) == [
+                .complete(Call(raw: 2), .result(second)), .send(Slot(raw: 0), runID: 3, Call(raw: 4)),
+            ])
     }
 }

@@ -1,4 +1,3 @@
-@testable import ExecutorCore
 import Foundation
 import MesosProto
 import SwiftProtobuf
@@ -7,13 +6,17 @@ import Testing
 import WorkerPool
 import WorkerProtocol
 
+@testable import ExecutorCore
+
 /// The demo worker binary, built next to the test bundle (the test target depends on it).
 func demoWorkerPath() throws -> String {
     let executable = try #require(
         try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"), "cannot read /proc/self/exe")
     let directory = (executable as NSString).deletingLastPathComponent
     let path = directory + "/demo-worker"
-    try #require(FileManager.default.isExecutableFile(atPath: path), "no demo-worker at \(path): run `swift build --product demo-worker`")
+    try #require(
+        FileManager.default.isExecutableFile(atPath: path),
+        "no demo-worker at \(path): run `swift build --product demo-worker`")
     return path
 }
 
@@ -65,8 +68,11 @@ func withPool<T: Sendable>(
     }
 }
 
-func closureTask(_ id: String, _ function: String, _ payload: String) -> Mesos_V1_TaskInfo {
+func closureTask(
+    _ id: String, _ function: String, _ payload: String, environment: [String: String] = [:]
+) -> Mesos_V1_TaskInfo {
     var closure = Sparkmesos_Worker_V1_Closure()
+    closure.environment = environment
     closure.function = function
     closure.payload = Data(payload.utf8)
     var task = Mesos_V1_TaskInfo()
@@ -106,10 +112,34 @@ func run(_ runner: ClosureTaskRunner, _ task: Mesos_V1_TaskInfo) async -> TaskOu
 extension TaskOutcome {
     var text: String {
         switch self {
-        case .succeeded(let data, let message): "succeeded(\(data.map { String(decoding: $0, as: UTF8.self) } ?? "nil"), \(message ?? ""))"
+        case .succeeded(let data, let message):
+            "succeeded(\(data.map { String(decoding: $0, as: UTF8.self) } ?? "nil"), \(message ?? ""))"
         case .failed(let reason, let message): "failed(\(reason), \(message))"
         case .error(let reason, let message): "error(\(reason), \(message))"
         case .launchFailed(let reason, let message): "launchFailed(\(reason), \(message))"
+        }
+    }
+}
+
+/// A FIFO a closure writes to once it runs; `wait()` blocks (on a thread of its own) for that byte.
+struct ReadyFIFO {
+    let path: String
+
+    init(in directory: String) throws {
+        path = directory + "/ready.fifo"
+        try #require(mkfifo(path, 0o600) == 0, "mkfifo failed")
+    }
+
+    func wait() async {
+        let path = self.path
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            Thread.detachNewThread {
+                let fd = open(path, O_RDONLY)
+                var byte: UInt8 = 0
+                _ = read(fd, &byte, 1)
+                close(fd)
+                continuation.resume()
+            }
         }
     }
 }

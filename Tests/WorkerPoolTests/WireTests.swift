@@ -3,13 +3,15 @@ import MesosCodec
 import NIOCore
 import SwiftProtobuf
 import Testing
+import WorkerPool
 import WorkerProtocol
 import WorkerWire
 
 /// The Foundation-free codec must agree with the generated code for worker.proto.
 @Suite struct WireTests {
     @Test func toWorkerMatchesTheGeneratedCode() throws {
-        let run = RunRequest(id: 300, taskID: "t1", function: "echo", payload: [0, 1, 2], environment: ["B": "2", "A": "1"])
+        let run = RunRequest(
+            id: 300, taskID: "t1", function: "echo", payload: [0, 1, 2], environment: ["B": "2", "A": "1"])
         let generated = try Sparkmesos_Worker_V1_ToWorker(serializedBytes: ToWorker.run(run).encoded())
         #expect(generated.run.id == 300 && generated.run.taskID == "t1" && generated.run.function == "echo")
         #expect(generated.run.payload == Data([0, 1, 2]) && generated.run.environment == ["A": "1", "B": "2"])
@@ -69,8 +71,6 @@ import WorkerWire
         #expect(throws: (any Error).self) { try WorkerPoolConfigurationResolve.resolve(nil, root: "/spark") }
     }
 }
-
-import WorkerPool
 
 enum WorkerPoolConfigurationResolve {
     static func resolve(_ property: String?, root: String?) throws -> String {
