@@ -102,7 +102,9 @@ public struct ClosureTaskRunner: TaskRunner {
             case .error:
                 return .failed(reason: .commandExecutorFailed, message: "closure '\(function)' threw: \(result.error)")
             case .cancelled:
-                return .failed(reason: .commandExecutorFailed, message: "closure '\(function)' was \(result.error.isEmpty ? "cancelled" : result.error)")
+                return .failed(
+                    reason: .commandExecutorFailed,
+                    message: "closure '\(function)' was \(result.error.isEmpty ? "cancelled" : result.error)")
             case .unknownFunction:
                 return .error(reason: .taskInvalid, message: result.error)
             }

@@ -166,7 +166,8 @@ struct ClosureTaskRunnerTests {
         try await withPool(try poolConfiguration(mode.configurationMode)) { pool in
             let runner = ClosureTaskRunner(pool: pool, sandbox: pool.configuration.sandbox)
             let fifo = try ReadyFIFO(in: pool.configuration.sandbox)
-            let task = start(runner, closureTask("t-hang", "hang", "60000", environment: ["DEMO_READY_FIFO": fifo.path]))
+            let task = start(
+                runner, closureTask("t-hang", "hang", "60000", environment: ["DEMO_READY_FIFO": fifo.path]))
             await fifo.wait()
             task.control.request(.terminate)
             // The grace period the runtime would grant; `hang` ignores the cancel whatever it is.
@@ -197,6 +198,32 @@ struct ClosureTaskRunnerTests {
                         data: nil,
                         message: "closure 'echo' returned 5000 bytes (over the 1000-byte limit), written to \(path)"))
             #expect(FileManager.default.contents(atPath: path) == Data(payload.utf8))
+        }
+    }
+}
+
+extension ClosureTaskRunnerTests {
+    @Test func shutdownKillsWorkersThatOutliveTheGracePeriod() async throws {
+        var configuration = try poolConfiguration(.coarse(workers: 1))
+        configuration.shutdownGracePeriod = .milliseconds(200)
+        let pool = WorkerPool(configuration: configuration)
+        let runner = ClosureTaskRunner(pool: pool, sandbox: configuration.sandbox)
+        let fifo = try ReadyFIFO(in: configuration.sandbox)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await pool.run() }
+            let task = start(
+                runner, closureTask("t-stuck", "hang", "60000", environment: ["DEMO_READY_FIFO": fifo.path]))
+            await fifo.wait()
+            await pool.shutdown()
+            // run() returns only once the stuck worker was killed after the grace period.
+            try await group.next()
+            let outcome = await task.outcome.value
+            guard case .failed(_, let message) = outcome else {
+                Issue.record("unexpected outcome \(outcome.text)")
+                return
+            }
+            #expect(message.contains("SIGKILL"), "\(message)")
+            #expect(await pool.workerCount == 0)
         }
     }
 }

@@ -8,8 +8,10 @@ import WorkerProtocol
 
 @testable import ExecutorCore
 
-/// The demo worker binary, built next to the test bundle (the test target depends on it).
+/// The demo worker binary, built next to the test bundle (the test target depends on it), or the
+/// one named by `DEMO_WORKER` (benchmarks use a `--static-swift-stdlib` build).
 func demoWorkerPath() throws -> String {
+    if let override = ProcessInfo.processInfo.environment["DEMO_WORKER"] { return override }
     let executable = try #require(
         try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"), "cannot read /proc/self/exe")
     let directory = (executable as NSString).deletingLastPathComponent
