@@ -6,9 +6,10 @@ import WorkerWire
     import Musl
 #endif
 
-/// Writes frames to the executor from a thread of its own. Results that finish while a write is
-/// in progress go out together in the next one, so a fast stream of small results costs few
-/// system calls and few wake-ups of the executor, while a lone result is written at once.
+/// Writes frames to the executor. A frame sent while no write is in progress is written at once
+/// on the caller's thread (no thread hand-off on the round trip); frames sent during a write
+/// gather and go out together from a thread of its own, so a fast stream of small results costs
+/// few system calls and few wake-ups of the executor.
 final class FrameWriter: @unchecked Sendable {
     private var thread = pthread_t()
     private let descriptor: Int32
@@ -16,7 +17,10 @@ final class FrameWriter: @unchecked Sendable {
     private let wakeup = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     // Guarded by `lock`.
     private var pending: [UInt8] = []
+    private var writing = false
     private var closed = false
+    /// The executor has gone (EPIPE): later frames are dropped.
+    private var broken = false
 
     init(descriptor: Int32) {
         self.descriptor = descriptor
@@ -41,10 +45,22 @@ final class FrameWriter: @unchecked Sendable {
     }
 
     func send(_ message: FromWorker) {
-        let payload = message.encoded()
+        var frame: [UInt8] = []
+        Frame.append(message.encoded(), to: &frame)
         pthread_mutex_lock(lock)
-        Frame.append(payload, to: &pending)
-        pthread_cond_signal(wakeup)
+        guard !writing && pending.isEmpty && !broken else {
+            if !broken { pending += frame }
+            pthread_cond_broadcast(wakeup)
+            pthread_mutex_unlock(lock)
+            return
+        }
+        writing = true
+        pthread_mutex_unlock(lock)
+        let ok = writeAll(frame)
+        pthread_mutex_lock(lock)
+        writing = false
+        if !ok { broken = true }
+        pthread_cond_broadcast(wakeup)
         pthread_mutex_unlock(lock)
     }
 
@@ -52,26 +68,34 @@ final class FrameWriter: @unchecked Sendable {
     func finish() {
         pthread_mutex_lock(lock)
         closed = true
-        pthread_cond_signal(wakeup)
+        pthread_cond_broadcast(wakeup)
         pthread_mutex_unlock(lock)
         pthread_join(thread, nil)
     }
 
     private func loop() {
-        var broken = false
+        pthread_mutex_lock(lock)
         while true {
-            pthread_mutex_lock(lock)
-            while pending.isEmpty && !closed { pthread_cond_wait(wakeup, lock) }
-            var bytes: [UInt8] = []
-            swap(&bytes, &pending)
-            let done = closed
-            pthread_mutex_unlock(lock)
-            if !broken && !bytes.isEmpty { broken = !writeAll(bytes) }
-            if done && bytes.isEmpty { return }
+            if broken { pending = [] }
+            if !writing && !pending.isEmpty {
+                var bytes: [UInt8] = []
+                swap(&bytes, &pending)
+                writing = true
+                pthread_mutex_unlock(lock)
+                let ok = writeAll(bytes)
+                pthread_mutex_lock(lock)
+                writing = false
+                if !ok { broken = true }
+                pthread_cond_broadcast(wakeup)
+            } else if closed && !writing && pending.isEmpty {
+                pthread_mutex_unlock(lock)
+                return
+            } else {
+                pthread_cond_wait(wakeup, lock)
+            }
         }
     }
 
-    /// False once the executor has gone (EPIPE): later results are dropped.
     private func writeAll(_ bytes: [UInt8]) -> Bool {
         bytes.withUnsafeBytes { raw in
             var offset = 0

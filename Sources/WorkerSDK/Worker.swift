@@ -58,6 +58,11 @@ public struct Worker: Sendable {
             var active = 0
             for await batch in runs {
                 for run in batch {
+                    if width == 1 {
+                        // One at a time: no child task needed, and one scheduling hop fewer.
+                        await execute(run, registry: registry, writer: writer)
+                        continue
+                    }
                     if active >= width {
                         await group.next()
                         active -= 1
