@@ -15,6 +15,8 @@ let package = Package(
         .library(name: "LocalAgent", targets: ["LocalAgent"]),
         .library(name: "MesosProto", targets: ["MesosProto"]),
         .library(name: "PackageFetch", targets: ["PackageFetch"]),
+        .library(name: "WorkerSDK", targets: ["WorkerSDK"]),
+        .executable(name: "demo-worker", targets: ["demo-worker"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", exact: "2.101.3"),
@@ -117,6 +119,7 @@ let package = Package(
                 "MesosCodec",
                 "MesosProto",
                 "PackageFetch",
+                "WorkerPool",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -148,6 +151,43 @@ let package = Package(
                 "LocalAgent",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The worker pipe messages without Foundation or SwiftProtobuf, shared by workers and the executor.
+        .target(name: "WorkerWire", swiftSettings: swiftSettings),
+        // The closure-task contract: worker.proto, its generated Swift, parsing of closures and mini-task batches.
+        .target(
+            name: "WorkerProtocol",
+            dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            exclude: ["Protos", "README-contract.md"],
+            swiftSettings: swiftSettings
+        ),
+        // What a worker program links: register closures, serve().
+        .target(name: "WorkerSDK", dependencies: ["WorkerWire"], swiftSettings: swiftSettings),
+        .executableTarget(name: "demo-worker", dependencies: ["WorkerSDK", "WorkerWire"], swiftSettings: swiftSettings),
+        // The executor's side: worker processes (fine and coarse), the closure TaskRunner, mini-tasks.
+        .target(
+            name: "WorkerPool",
+            dependencies: [
+                "ExecutorCore",
+                "MesosCodec",
+                "MesosProto",
+                "ProcessSupervision",
+                "WorkerProtocol",
+                "WorkerWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "WorkerPoolTests",
+            dependencies: [
+                "WorkerPool", "WorkerProtocol", "WorkerWire", "ExecutorCore", "MesosProto", "MesosCodec", "demo-worker",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             swiftSettings: swiftSettings
         ),

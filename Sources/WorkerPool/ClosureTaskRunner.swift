@@ -1,0 +1,122 @@
+public import ExecutorCore
+public import MesosProto
+import WorkerProtocol
+import WorkerWire
+
+/// Runs closure tasks on a ``WorkerPool``: `TaskInfo.data` names a function of the worker and
+/// its payload (see README-contract.md). Tasks with a command and no data go to `commandRunner`.
+public struct ClosureTaskRunner: TaskRunner {
+    public let pool: WorkerPool
+    /// Where results larger than `resultSizeLimit` are written (under `results/`).
+    public let sandbox: String
+    /// The largest result returned inline in `TaskStatus.data`.
+    public let resultSizeLimit: Int
+    /// Runs command tasks (a `CommandTaskRunner`); nil rejects them as invalid.
+    public let commandRunner: (any TaskRunner)?
+
+    public init(
+        pool: WorkerPool, sandbox: String, resultSizeLimit: Int = 64 * 1024, commandRunner: (any TaskRunner)? = nil
+    ) {
+        self.pool = pool
+        self.sandbox = sandbox
+        self.resultSizeLimit = resultSizeLimit
+        self.commandRunner = commandRunner
+    }
+
+    private enum Event: Sendable {
+        case started
+        case finished(PoolState.Completion)
+    }
+
+    public func run(_ task: Mesos_V1_TaskInfo, control: TaskControl) async -> TaskOutcome {
+        if task.data.isEmpty {
+            if task.hasCommand, let commandRunner { return await commandRunner.run(task, control: control) }
+            return .error(
+                reason: .taskInvalid,
+                message: task.hasCommand
+                    ? "command tasks are not run by this executor's closure runner"
+                    : "the task has neither data (a closure) nor a command")
+        }
+        let closure: Sparkmesos_Worker_V1_Closure
+        do {
+            closure = try Sparkmesos_Worker_V1_Closure(taskData: [UInt8](task.data))
+        } catch {
+            return .error(reason: .taskInvalid, message: error.description)
+        }
+        let (events, continuation) = AsyncStream.makeStream(of: Event.self)
+        let call = WorkerPool.Call(
+            taskID: task.taskID.value, function: closure.function, payload: [UInt8](closure.payload),
+            environment: closure.environment, kind: .exclusive,
+            onStarted: { continuation.yield(.started) },
+            completion: { completion in
+                continuation.yield(.finished(completion))
+                continuation.finish()
+            })
+        guard let id = await pool.submit([call]).first else {
+            return .launchFailed(reason: .containerLaunchFailed, message: "the worker pool took no call")
+        }
+        let pool = self.pool
+        var started = false
+        let completion: PoolState.Completion = await withTaskGroup(of: PoolState.Completion?.self) { group in
+            group.addTask {
+                for await request in control.stopRequests { await pool.stop(id, request) }
+                return nil
+            }
+            var completion = PoolState.Completion.unavailable("the worker pool ended the call without a result")
+            for await event in events {
+                switch event {
+                case .started:
+                    started = true
+                    await control.started()
+                case .finished(let value):
+                    completion = value
+                }
+            }
+            group.cancelAll()
+            return completion
+        }
+        return outcome(of: completion, function: closure.function, taskID: task.taskID.value, started: started)
+    }
+
+    private func outcome(of completion: PoolState.Completion, function: String, taskID: String, started: Bool)
+        -> TaskOutcome
+    {
+        switch completion {
+        case .result(let result):
+            switch result.status {
+            case .ok:
+                switch LargeResults(sandbox: sandbox, limit: resultSizeLimit).store(result.data, name: taskID) {
+                case .inline(let data):
+                    return .succeeded(data: data, message: "closure '\(function)' returned \(data.count) bytes")
+                case .file(let path, let size):
+                    return .succeeded(
+                        data: nil,
+                        message:
+                            "closure '\(function)' returned \(size) bytes (over the \(resultSizeLimit)-byte limit), written to \(path)"
+                    )
+                case .failed(let why):
+                    return .failed(
+                        reason: .commandExecutorFailed,
+                        message: "closure '\(function)' returned a large result that could not be stored: \(why)")
+                }
+            case .error:
+                return .failed(reason: .commandExecutorFailed, message: "closure '\(function)' threw: \(result.error)")
+            case .cancelled:
+                return .failed(
+                    reason: .commandExecutorFailed,
+                    message: "closure '\(function)' was \(result.error.isEmpty ? "cancelled" : result.error)")
+            case .unknownFunction:
+                return .error(reason: .taskInvalid, message: result.error)
+            }
+        case .workerEnded(let why):
+            return .failed(reason: .commandExecutorFailed, message: "closure '\(function)' failed: \(why)")
+        case .unavailable(let why):
+            let text = "closure '\(function)' could not run: \(why)"
+            return started
+                ? .failed(reason: .commandExecutorFailed, message: text)
+                : .launchFailed(reason: .containerLaunchFailed, message: text)
+        case .cancelled(let why):
+            return .failed(reason: .commandExecutorFailed, message: "closure '\(function)' \(why)")
+        }
+    }
+}

@@ -1,0 +1,45 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
+/// Writes results above the size limit to files under `<sandbox>/results/`, so that status
+/// updates and framework messages stay small.
+struct LargeResults: Sendable {
+    let sandbox: String
+    let limit: Int
+
+    enum Stored: Equatable {
+        case inline([UInt8])
+        case file(path: String, size: Int)
+        case failed(String)
+    }
+
+    /// `name` is a task or mini-task id; it is made file-name safe.
+    func store(_ data: [UInt8], name: String) -> Stored {
+        guard data.count > limit else { return .inline(data) }
+        let directory = "\(sandbox)/results"
+        if mkdir(directory, 0o755) != 0 && errno != EEXIST {
+            return .failed("cannot create \(directory): \(WorkerLauncher.errorText(errno))")
+        }
+        let path = "\(directory)/\(WorkerLauncher.safeName(name))"
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return .failed("cannot create \(path): \(WorkerLauncher.errorText(errno))") }
+        defer { close(fd) }
+        let ok = data.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let written = write(fd, raw.baseAddress! + offset, raw.count - offset)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    return false
+                }
+                offset += written
+            }
+            return true
+        }
+        return ok
+            ? .file(path: path, size: data.count) : .failed("cannot write \(path): \(WorkerLauncher.errorText(errno))")
+    }
+}

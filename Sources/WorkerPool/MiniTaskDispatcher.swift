@@ -1,0 +1,164 @@
+import Synchronization
+import WorkerProtocol
+import WorkerWire
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+
+/// Runs mini-tasks, closures that come in framework MESSAGEs rather than as Mesos tasks, on the
+/// pool (pipelined on warm workers in coarse mode), and sends their results back as executor
+/// MESSAGEs: `MiniTaskResults`, in the encoding (protobuf or JSON) of the batch they came in.
+///
+/// Results are sent as they finish: while one message is on its way, the results finishing
+/// meanwhile gather into the next, so a fast stream costs few messages and a lone result waits
+/// for none.
+public struct MiniTaskDispatcher: Sendable {
+    public let pool: WorkerPool
+    /// Where results larger than `resultSizeLimit` are written (under `results/`).
+    public let sandbox: String
+    public let resultSizeLimit: Int
+    /// A result message is split once it would exceed this many bytes.
+    public let maximumMessageSize: Int
+    private let send: @Sendable ([UInt8]) async -> Void
+
+    /// - Parameter send: sends one executor MESSAGE (e.g. `ExecutorRuntime.sendMessage`).
+    public init(
+        pool: WorkerPool, sandbox: String, resultSizeLimit: Int = 64 * 1024, maximumMessageSize: Int = 1024 * 1024,
+        send: @escaping @Sendable ([UInt8]) async -> Void
+    ) {
+        self.pool = pool
+        self.sandbox = sandbox
+        self.resultSizeLimit = resultSizeLimit
+        self.maximumMessageSize = maximumMessageSize
+        self.send = send
+    }
+
+    /// Handles one framework MESSAGE payload (a `MiniTaskBatch`); returns once every result of
+    /// the batch has been sent. A payload that is no batch is answered with one LOST result with
+    /// an empty id whose error says what is wrong.
+    public func handle(_ message: [UInt8]) async {
+        let batch: Sparkmesos_Worker_V1_MiniTaskBatch
+        let encoding: PayloadEncoding
+        do {
+            (batch, encoding) = try Sparkmesos_Worker_V1_MiniTaskBatch.parse(message)
+        } catch {
+            var result = Sparkmesos_Worker_V1_MiniTaskResult()
+            result.state = "LOST"
+            result.error = error.description
+            var results = Sparkmesos_Worker_V1_MiniTaskResults()
+            results.results = [result]
+            await send(results.payload(PayloadEncoding.detect(message)))
+            return
+        }
+        guard !batch.tasks.isEmpty else { return }
+        let collector = Collector()
+        var calls: [WorkerPool.Call] = []
+        calls.reserveCapacity(batch.tasks.count)
+        for task in batch.tasks {
+            if task.function.isEmpty {
+                collector.add(
+                    Self.result(task.id, state: "FAILED", error: "mini-task '\(task.id)' has no function name"))
+                continue
+            }
+            let id = task.id
+            let function = task.function
+            let store = LargeResults(sandbox: sandbox, limit: resultSizeLimit)
+            calls.append(
+                WorkerPool.Call(
+                    taskID: id, function: function, payload: [UInt8](task.payload), environment: task.environment,
+                    kind: .pipelined, onStarted: nil,
+                    completion: { collector.add(Self.result(id, function: function, completion: $0, store: store)) }))
+        }
+        _ = await pool.submit(calls)
+        var sent = 0
+        for await _ in collector.wakeups {
+            let results = collector.take()
+            sent += results.count
+            for chunk in chunks(results) {
+                var message = Sparkmesos_Worker_V1_MiniTaskResults()
+                message.results = chunk
+                await send(message.payload(encoding))
+            }
+            if sent >= batch.tasks.count { break }
+        }
+    }
+
+    private func chunks(_ results: [Sparkmesos_Worker_V1_MiniTaskResult]) -> [[Sparkmesos_Worker_V1_MiniTaskResult]] {
+        var chunks: [[Sparkmesos_Worker_V1_MiniTaskResult]] = [[]]
+        var size = 0
+        for result in results {
+            // Protobuf size, near enough; JSON's base64 is larger, so leave it headroom.
+            let estimate =
+                result.id.utf8.count + result.data.count * 4 / 3 + result.error.utf8.count
+                + result.dataFile.utf8.count + 32
+            if size + estimate > maximumMessageSize && !chunks[chunks.count - 1].isEmpty {
+                chunks.append([])
+                size = 0
+            }
+            chunks[chunks.count - 1].append(result)
+            size += estimate
+        }
+        return chunks
+    }
+
+    static func result(_ id: String, state: String, error: String) -> Sparkmesos_Worker_V1_MiniTaskResult {
+        var result = Sparkmesos_Worker_V1_MiniTaskResult()
+        result.id = id
+        result.state = state
+        result.error = error
+        return result
+    }
+
+    /// Spark's view: FINISHED, FAILED (the closure's fault), KILLED, LOST (the worker's fault).
+    static func result(_ id: String, function: String, completion: PoolState.Completion, store: LargeResults)
+        -> Sparkmesos_Worker_V1_MiniTaskResult
+    {
+        switch completion {
+        case .result(let run):
+            switch run.status {
+            case .ok:
+                var result = Sparkmesos_Worker_V1_MiniTaskResult()
+                result.id = id
+                result.state = "FINISHED"
+                switch store.store(run.data, name: "mini-\(id)") {
+                case .inline(let data): result.data = .init(data)
+                case .file(let path, _): result.dataFile = path
+                case .failed(let why): return Self.result(id, state: "FAILED", error: "large result not stored: \(why)")
+                }
+                return result
+            case .error: return Self.result(id, state: "FAILED", error: "closure '\(function)' threw: \(run.error)")
+            case .cancelled: return Self.result(id, state: "KILLED", error: "closure '\(function)' was cancelled")
+            case .unknownFunction: return Self.result(id, state: "FAILED", error: run.error)
+            }
+        case .workerEnded(let why): return Self.result(id, state: "LOST", error: why)
+        case .unavailable(let why): return Self.result(id, state: "LOST", error: why)
+        case .cancelled(let why): return Self.result(id, state: "KILLED", error: why)
+        }
+    }
+
+    /// Results gathered from completion callbacks, with a wake-up for the sending loop.
+    private final class Collector: Sendable {
+        private let results = Mutex<[Sparkmesos_Worker_V1_MiniTaskResult]>([])
+        let wakeups: AsyncStream<Void>
+        private let wake: AsyncStream<Void>.Continuation
+
+        init() {
+            (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        }
+
+        func add(_ result: Sparkmesos_Worker_V1_MiniTaskResult) {
+            results.withLock { $0.append(result) }
+            wake.yield()
+        }
+
+        func take() -> [Sparkmesos_Worker_V1_MiniTaskResult] {
+            results.withLock { results in
+                defer { results = [] }
+                return results
+            }
+        }
+    }
+}

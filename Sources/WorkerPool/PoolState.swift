@@ -1,0 +1,307 @@
+import WorkerWire
+
+/// The pool's bookkeeping as a pure state machine: which calls wait, which worker runs what,
+/// when to start, replace, close or kill a worker. Every input returns the actions to perform;
+/// the `WorkerPool` actor performs them and feeds back what happened.
+struct PoolState {
+    struct SlotID: Hashable, Comparable, Sendable, CustomStringConvertible {
+        let raw: Int
+        static func < (lhs: Self, rhs: Self) -> Bool { lhs.raw < rhs.raw }
+        var description: String { "worker-\(raw)" }
+    }
+
+    struct CallID: Hashable, Sendable {
+        let raw: UInt64
+    }
+
+    /// Exclusive calls (Mesos closure tasks) need a worker to themselves; pipelined calls
+    /// (mini-tasks) share a worker with up to `pipelineDepth` others in flight.
+    enum Kind: Sendable, Equatable {
+        case exclusive
+        case pipelined
+    }
+
+    enum Mode: Equatable {
+        /// A fresh worker per call, at most `maximumWorkers` alive at once.
+        case fine(maximumWorkers: Int)
+        /// `workers` long-lived workers.
+        case coarse(workers: Int)
+    }
+
+    enum Completion: Sendable, Equatable {
+        /// The worker answered.
+        case result(RunResult)
+        /// The worker ended while running the call.
+        case workerEnded(String)
+        /// No worker could take the call (could not start, spoke garbage, pool shut down).
+        case unavailable(String)
+        /// Cancelled or killed before any worker got it.
+        case cancelled(String)
+    }
+
+    enum Action: Equatable {
+        /// Start a worker process for `slot`; `call` is the call it is started for (fine mode).
+        case launch(SlotID, call: CallID?)
+        /// Hand the call to the worker as run `runID`.
+        case send(SlotID, runID: UInt64, CallID)
+        case cancel(SlotID, runID: UInt64)
+        /// SIGKILL the worker's process group.
+        case kill(SlotID)
+        /// Close the worker's input: it finishes what it runs and exits.
+        case close(SlotID)
+        case complete(CallID, Completion)
+    }
+
+    private enum Phase: Equatable {
+        case starting
+        case ready
+        case closing
+    }
+
+    private struct Slot {
+        var phase = Phase.starting
+        let ephemeral: Bool
+        var runs: [UInt64: CallID] = [:]
+        var nextRunID: UInt64 = 1
+        var exclusive = false
+        var everReady = false
+    }
+
+    private enum Place: Equatable {
+        case queued
+        /// Fine mode: waiting for the worker started for it.
+        case assigned(SlotID)
+        case running(SlotID, runID: UInt64)
+    }
+
+    let mode: Mode
+    let pipelineDepth: Int
+    private var slots: [SlotID: Slot] = [:]
+    /// Coarse slots whose worker failed before its hello; started again only when a call comes,
+    /// so a broken worker program cannot spin.
+    private var broken: [SlotID] = []
+    /// Waiting calls, one first-in first-out queue per kind.
+    private var waitingExclusive = CallQueue()
+    private var waitingPipelined = CallQueue()
+    private var calls: [CallID: (kind: Kind, place: Place)] = [:]
+    private var nextSlot = 0
+    private(set) var shuttingDown = false
+
+    init(mode: Mode, pipelineDepth: Int) {
+        self.mode = mode
+        self.pipelineDepth = max(1, pipelineDepth)
+    }
+
+    /// True once shut down and every worker has ended.
+    var isFinished: Bool { shuttingDown && slots.isEmpty }
+
+    /// Workers alive (starting, ready or closing).
+    var workerCount: Int { slots.count }
+
+    mutating func start() -> [Action] {
+        guard case .coarse(let count) = mode, slots.isEmpty else { return [] }
+        return (0..<max(1, count)).map { _ in .launch(newSlot(ephemeral: false), call: nil) }
+    }
+
+    mutating func submit(_ id: CallID, kind: Kind) -> [Action] {
+        submit([(id, kind)])
+    }
+
+    /// Many calls at once: one scheduling pass for all of them.
+    mutating func submit(_ batch: [(id: CallID, kind: Kind)]) -> [Action] {
+        guard !shuttingDown else { return batch.map { .complete($0.id, .unavailable("the worker pool is shut down")) } }
+        for (id, kind) in batch {
+            calls[id] = (kind, .queued)
+            if kind == .exclusive { waitingExclusive.append(id) } else { waitingPipelined.append(id) }
+        }
+        var actions: [Action] = []
+        for slot in broken {
+            slots[slot] = Slot(ephemeral: false)
+            actions.append(.launch(slot, call: nil))
+        }
+        broken = []
+        return actions + schedule()
+    }
+
+    mutating func workerReady(_ slot: SlotID) -> [Action] {
+        guard var worker = slots[slot], worker.phase == .starting else { return [] }
+        worker.phase = .ready
+        worker.everReady = true
+        slots[slot] = worker
+        if worker.ephemeral, let id = calls.first(where: { $0.value.place == .assigned(slot) })?.key {
+            return [dispatch(id, to: slot)]
+        }
+        return schedule()
+    }
+
+    mutating func resultsArrived(_ slot: SlotID, _ results: [RunResult]) -> [Action] {
+        guard var worker = slots[slot] else { return [] }
+        var actions: [Action] = []
+        for result in results {
+            guard let id = worker.runs.removeValue(forKey: result.id) else { continue }
+            calls[id] = nil
+            actions.append(.complete(id, .result(result)))
+        }
+        if worker.runs.isEmpty { worker.exclusive = false }
+        if worker.ephemeral && worker.runs.isEmpty && worker.phase != .closing {
+            worker.phase = .closing
+            actions.append(.close(slot))
+        }
+        slots[slot] = worker
+        return actions + schedule()
+    }
+
+    /// The worker process of `slot` is gone; `why` says how, for the calls it was running.
+    mutating func workerEnded(_ slot: SlotID, why: String) -> [Action] {
+        guard let worker = slots.removeValue(forKey: slot) else { return [] }
+        var actions: [Action] = []
+        for (_, id) in worker.runs.sorted(by: { $0.key < $1.key }) {
+            calls[id] = nil
+            actions.append(.complete(id, .workerEnded(why)))
+        }
+        for (id, call) in calls where call.place == .assigned(slot) {
+            calls[id] = nil
+            actions.append(.complete(id, .unavailable(why)))
+        }
+        if !worker.ephemeral && !shuttingDown {
+            if worker.everReady {
+                actions.append(.launch(newSlot(ephemeral: false), call: nil))
+            } else {
+                broken.append(slot)
+                // No worker left that could ever take them: fail the waiting calls.
+                if slots.isEmpty { actions += failQueue(.unavailable(why)) }
+            }
+        }
+        return actions + schedule()
+    }
+
+    /// A polite stop (cancel the closure).
+    mutating func cancel(_ id: CallID) -> [Action] {
+        switch calls[id]?.place {
+        case .running(let slot, let runID): return [.cancel(slot, runID: runID)]
+        case .queued, .assigned: return withdraw(id)
+        case nil: return []
+        }
+    }
+
+    /// A forced stop (kill the worker running it).
+    mutating func kill(_ id: CallID) -> [Action] {
+        switch calls[id]?.place {
+        case .running(let slot, _): return [.kill(slot)]
+        case .queued, .assigned: return withdraw(id)
+        case nil: return []
+        }
+    }
+
+    /// Kills every worker still alive (the shutdown grace period is over).
+    func killAll() -> [Action] { slots.keys.sorted().map { .kill($0) } }
+
+    mutating func shutdown() -> [Action] {
+        guard !shuttingDown else { return [] }
+        shuttingDown = true
+        broken = []
+        var actions = failQueue(.unavailable("the worker pool is shutting down"))
+        for (slot, worker) in slots.sorted(by: { $0.key < $1.key }) where worker.phase != .closing {
+            slots[slot]?.phase = .closing
+            actions.append(.close(slot))
+        }
+        return actions
+    }
+
+    // MARK: Scheduling
+
+    private mutating func newSlot(ephemeral: Bool) -> SlotID {
+        let slot = SlotID(raw: nextSlot)
+        nextSlot += 1
+        slots[slot] = Slot(ephemeral: ephemeral)
+        return slot
+    }
+
+    private mutating func withdraw(_ id: CallID) -> [Action] {
+        guard let call = calls.removeValue(forKey: id) else { return [] }
+        var actions: [Action] = [.complete(id, .cancelled("stopped before a worker ran it"))]
+        if case .assigned(let slot) = call.place {
+            slots[slot]?.phase = .closing
+            actions.append(.close(slot))
+        }
+        waitingExclusive.remove(id)
+        waitingPipelined.remove(id)
+        return actions
+    }
+
+    private mutating func failQueue(_ completion: Completion) -> [Action] {
+        let failed = waitingExclusive.drain() + waitingPipelined.drain()
+        return failed.compactMap { id in
+            calls.removeValue(forKey: id) == nil ? nil : .complete(id, completion)
+        }
+    }
+
+    private mutating func dispatch(_ id: CallID, to slot: SlotID) -> Action {
+        let runID = slots[slot]!.nextRunID
+        slots[slot]!.nextRunID += 1
+        slots[slot]!.runs[runID] = id
+        if calls[id]?.kind == .exclusive { slots[slot]!.exclusive = true }
+        calls[id]?.place = .running(slot, runID: runID)
+        return .send(slot, runID: runID, id)
+    }
+
+    /// Hands waiting calls to workers, each kind in arrival order. Exclusive calls go first; while
+    /// one waits for an idle worker, the least busy worker gets no new pipelined calls, so that a
+    /// stream of mini-tasks cannot starve Mesos tasks.
+    private mutating func schedule() -> [Action] {
+        guard !shuttingDown else { return [] }
+        var actions: [Action] = []
+        while let id = waitingExclusive.first {
+            if let slot = pickWorker(for: .exclusive, sparing: nil) {
+                actions.append(dispatch(id, to: slot))
+            } else if let slot = launchEphemeral(for: id) {
+                actions.append(.launch(slot, call: id))
+            } else {
+                break
+            }
+            waitingExclusive.removeFirst()
+        }
+        let spared = waitingExclusive.isEmpty ? nil : leastBusyWorker()
+        while let id = waitingPipelined.first {
+            if let slot = pickWorker(for: .pipelined, sparing: spared) {
+                actions.append(dispatch(id, to: slot))
+            } else if let slot = launchEphemeral(for: id) {
+                actions.append(.launch(slot, call: id))
+            } else {
+                break
+            }
+            waitingPipelined.removeFirst()
+        }
+        return actions
+    }
+
+    private mutating func launchEphemeral(for id: CallID) -> SlotID? {
+        guard case .fine(let maximum) = mode, slots.count < maximum else { return nil }
+        let slot = newSlot(ephemeral: true)
+        calls[id]?.place = .assigned(slot)
+        return slot
+    }
+
+    private func leastBusyWorker() -> SlotID? {
+        slots.filter { !$0.value.ephemeral && $0.value.phase == .ready && !$0.value.exclusive }
+            .min { ($0.value.runs.count, $0.key) < ($1.value.runs.count, $1.key) }?.key
+    }
+
+    private func pickWorker(for kind: Kind, sparing spared: SlotID?) -> SlotID? {
+        var best: (SlotID, Int)?
+        for (slot, worker) in slots
+        where !worker.ephemeral && worker.phase == .ready && !worker.exclusive && slot != spared {
+            switch kind {
+            case .exclusive:
+                if worker.runs.isEmpty && (best == nil || slot < best!.0) { best = (slot, 0) }
+            case .pipelined:
+                let load = worker.runs.count
+                if load < pipelineDepth && (best == nil || load < best!.1 || (load == best!.1 && slot < best!.0)) {
+                    best = (slot, load)
+                }
+            }
+        }
+        return best?.0
+    }
+
+}

@@ -1,0 +1,99 @@
+import ProcessSupervision
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
+/// A started worker: the process and the executor's ends of its two pipes.
+struct LaunchedWorker: Sendable {
+    let child: ChildProcess
+    /// The executor reads the worker's messages here (the worker writes its fd 4).
+    let fromWorker: Int32
+    /// The executor writes messages here (the worker reads its fd 3).
+    let toWorker: Int32
+}
+
+/// Starts worker processes: own session and process group, stdin /dev/null, stdout/stderr to
+/// files in the sandbox, fd 3 and 4 for the worker protocol.
+struct WorkerLauncher: Sendable {
+    let configuration: WorkerPoolConfiguration
+
+    /// `logDirectory` is relative to the sandbox.
+    func launch(logDirectory: String, environment extra: [String: String]) throws(WorkerPoolError) -> LaunchedWorker {
+        let directory = "\(configuration.sandbox)/\(logDirectory)"
+        try Self.makeDirectories(directory)
+        let flags = O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC
+        let input = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        let out = open("\(directory)/stdout", flags, 0o644)
+        let err = open("\(directory)/stderr", flags, 0o644)
+        defer { for fd in [input, out, err] where fd >= 0 { close(fd) } }
+        guard input >= 0, out >= 0, err >= 0 else {
+            throw .sandbox("cannot open the worker's log files in \(directory): \(Self.errorText(errno))")
+        }
+        var down: [Int32] = [-1, -1]
+        var up: [Int32] = [-1, -1]
+        guard Self.makePipe(&down) else { throw .launchFailed("pipe failed: \(Self.errorText(errno))") }
+        guard Self.makePipe(&up) else {
+            let code = errno
+            close(down[0])
+            close(down[1])
+            throw .launchFailed("pipe failed: \(Self.errorText(code))")
+        }
+        var environment = configuration.environment
+        environment["MESOS_SANDBOX"] = configuration.sandbox
+        for (name, value) in extra { environment[name] = value }
+        let argv0 = configuration.program.split(separator: "/").last.map(String.init) ?? configuration.program
+        let request = SpawnRequest(
+            executable: configuration.program, arguments: [argv0] + configuration.arguments,
+            environment: environment.map { "\($0.key)=\($0.value)" }.sorted(),
+            workingDirectory: configuration.sandbox,
+            fileDescriptors: [(input, 0), (out, 1), (err, 2), (down[0], 3), (up[1], 4)])
+        let child: ChildProcess
+        do {
+            child = try ChildProcess.spawn(request)
+        } catch {
+            for fd in down + up { close(fd) }
+            throw .launchFailed("cannot start the worker program: \(error)")
+        }
+        close(down[0])
+        close(up[1])
+        return LaunchedWorker(child: child, fromWorker: up[0], toWorker: down[1])
+    }
+
+    /// pipe(2) with close-on-exec on both ends (Glibc's overlay lacks pipe2); our spawns close
+    /// every descriptor they do not map, so the short window cannot leak into a worker.
+    private static func makePipe(_ fds: inout [Int32]) -> Bool {
+        guard pipe(&fds) == 0 else { return false }
+        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        return true
+    }
+
+    private static func makeDirectories(_ path: String) throws(WorkerPoolError) {
+        var prefix = path.hasPrefix("/") ? "" : "."
+        for component in path.split(separator: "/", omittingEmptySubsequences: true) {
+            prefix += "/" + component
+            if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
+                throw .sandbox("cannot create \(prefix): \(errorText(errno))")
+            }
+        }
+    }
+
+    static func errorText(_ code: Int32) -> String {
+        strerror(code).map { String(cString: $0) } ?? "errno \(code)"
+    }
+
+    /// Task and mini-task ids may hold any character; keep file names to a safe alphabet.
+    static func safeName(_ id: String) -> String {
+        let mapped = id.unicodeScalars.prefix(200).map { scalar -> Character in
+            let ok =
+                scalar.isASCII
+                && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar)
+                    || "-_.".unicodeScalars.contains(scalar))
+            return ok ? Character(scalar) : "_"
+        }
+        let name = String(mapped)
+        return name.isEmpty || name.hasPrefix(".") ? "_" + name : name
+    }
+}

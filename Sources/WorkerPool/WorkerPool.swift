@@ -1,0 +1,230 @@
+import ExecutorCore
+import ProcessSupervision
+import WorkerWire
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
+/// The one owner of the executor's worker processes.
+///
+/// Fine mode starts a fresh worker per call; coarse mode keeps warm workers, replaces one that
+/// dies, and pipelines mini-tasks. ``run()`` hosts every worker process as a child task and
+/// returns once ``shutdown()`` was called and every worker has ended; calls made while `run()`
+/// is not running wait.
+public actor WorkerPool {
+    /// One call as handed to the pool.
+    struct Call: Sendable {
+        var taskID: String
+        var function: String
+        var payload: [UInt8]
+        var environment: [String: String]
+        var kind: PoolState.Kind
+        /// Called when the run message is handed to a worker.
+        var onStarted: (@Sendable () -> Void)?
+        var completion: @Sendable (PoolState.Completion) -> Void
+    }
+
+    private struct Link {
+        let mailbox: AsyncStream<[ToWorker]>.Continuation
+        var child: ChildProcess?
+        var name: String
+        var killRequested = false
+    }
+
+    public nonisolated let configuration: WorkerPoolConfiguration
+    private let launcher: WorkerLauncher
+    private var state: PoolState
+    private var calls: [PoolState.CallID: Call] = [:]
+    private var links: [PoolState.SlotID: Link] = [:]
+    private var nextCall: UInt64 = 1
+    private let jobs: AsyncStream<@Sendable () async -> Void>
+    private let jobsContinuation: AsyncStream<@Sendable () async -> Void>.Continuation
+
+    public init(configuration: WorkerPoolConfiguration) {
+        self.configuration = configuration
+        launcher = WorkerLauncher(configuration: configuration)
+        let mode: PoolState.Mode =
+            switch configuration.mode {
+            case .fine(let maximum): .fine(maximumWorkers: max(1, maximum))
+            case .coarse(let workers): .coarse(workers: max(1, workers))
+            }
+        state = PoolState(mode: mode, pipelineDepth: configuration.pipelineDepth)
+        (jobs, jobsContinuation) = AsyncStream.makeStream(of: (@Sendable () async -> Void).self)
+    }
+
+    /// Hosts the workers (coarse: starts them now) until ``shutdown()`` and the end of the last worker.
+    public func run() async {
+        // A worker that dies while we write to it must give us EPIPE, not kill the executor.
+        signal(SIGPIPE, SIG_IGN)
+        perform(state.start())
+        let jobs = self.jobs
+        await withTaskGroup(of: Void.self) { group in
+            for await job in jobs { group.addTask { await job() } }
+            group.cancelAll()
+        }
+    }
+
+    /// Closes every worker's input; workers still alive after the grace period are killed.
+    /// Waiting calls end as unavailable; running ones end with their result or their worker.
+    public func shutdown() {
+        perform(state.shutdown())
+        let grace = configuration.shutdownGracePeriod
+        schedule {
+            do { try await Task.sleep(for: grace) } catch { return }
+            await self.graceOver()
+        }
+        finishIfDone()
+    }
+
+    /// The number of worker processes alive (starting, ready or exiting).
+    public var workerCount: Int { state.workerCount }
+
+    // MARK: Calls (for ClosureTaskRunner and MiniTaskDispatcher)
+
+    func submit(_ newCalls: [Call]) -> [PoolState.CallID] {
+        var ids: [PoolState.CallID] = []
+        ids.reserveCapacity(newCalls.count)
+        var batch: [(id: PoolState.CallID, kind: PoolState.Kind)] = []
+        batch.reserveCapacity(newCalls.count)
+        for call in newCalls {
+            let id = PoolState.CallID(raw: nextCall)
+            nextCall += 1
+            calls[id] = call
+            ids.append(id)
+            batch.append((id, call.kind))
+        }
+        perform(state.submit(batch))
+        return ids
+    }
+
+    func stop(_ id: PoolState.CallID, _ request: StopRequest) {
+        perform(request == .terminate ? state.cancel(id) : state.kill(id))
+    }
+
+    // MARK: Worker events
+
+    private func launched(_ slot: PoolState.SlotID, _ child: ChildProcess) {
+        links[slot]?.child = child
+        if links[slot]?.killRequested == true { child.signalGroup(SIGKILL) }
+    }
+
+    private func ready(_ slot: PoolState.SlotID, _ hello: WorkerHello) {
+        links[slot]?.name = hello.workerName
+        perform(state.workerReady(slot))
+    }
+
+    private func results(_ slot: PoolState.SlotID, _ results: [RunResult]) {
+        perform(state.resultsArrived(slot, results))
+    }
+
+    private func ended(_ slot: PoolState.SlotID, why: String) {
+        links[slot] = nil
+        perform(state.workerEnded(slot, why: why))
+        finishIfDone()
+    }
+
+    private func graceOver() {
+        perform(state.killAll())
+    }
+
+    private func finishIfDone() {
+        if state.isFinished { jobsContinuation.finish() }
+    }
+
+    private func schedule(_ job: @escaping @Sendable () async -> Void) {
+        jobsContinuation.yield(job)
+    }
+
+    // MARK: Actions
+
+    private func perform(_ actions: [PoolState.Action]) {
+        guard !actions.isEmpty else { return }
+        var outgoing: [PoolState.SlotID: [ToWorker]] = [:]
+        for action in actions {
+            switch action {
+            case .launch(let slot, let callID):
+                start(slot, for: callID.flatMap { calls[$0] })
+            case .send(let slot, let runID, let callID):
+                guard var call = calls[callID] else { continue }
+                outgoing[slot, default: []].append(
+                    .run(
+                        RunRequest(
+                            id: runID, taskID: call.taskID, function: call.function, payload: call.payload,
+                            environment: call.environment)))
+                call.onStarted?()
+                call.payload = []
+                call.onStarted = nil
+                calls[callID] = call
+            case .cancel(let slot, let runID):
+                outgoing[slot, default: []].append(.cancel(id: runID))
+            case .kill(let slot):
+                if let child = links[slot]?.child {
+                    child.signalGroup(SIGKILL)
+                } else {
+                    links[slot]?.killRequested = true
+                }
+            case .close(let slot):
+                if let messages = outgoing.removeValue(forKey: slot) { links[slot]?.mailbox.yield(messages) }
+                links[slot]?.mailbox.finish()
+            case .complete(let callID, let completion):
+                calls.removeValue(forKey: callID)?.completion(completion)
+            }
+        }
+        for (slot, messages) in outgoing { links[slot]?.mailbox.yield(messages) }
+    }
+
+    private func start(_ slot: PoolState.SlotID, for call: Call?) {
+        let (mailbox, continuation) = AsyncStream.makeStream(of: [ToWorker].self)
+        let program = configuration.program.split(separator: "/").last.map(String.init) ?? configuration.program
+        links[slot] = Link(mailbox: continuation, name: program)
+        let logDirectory: String
+        if let call, !call.taskID.isEmpty, call.kind == .exclusive {
+            logDirectory = "tasks/\(WorkerLauncher.safeName(call.taskID))"
+        } else {
+            logDirectory = "workers/\(slot)"
+        }
+        let environment = call?.environment ?? [:]
+        let launcher = self.launcher
+        let configuration = self.configuration
+        schedule {
+            await self.host(
+                slot, mailbox: mailbox, launcher: launcher, configuration: configuration, logDirectory: logDirectory,
+                environment: environment)
+        }
+    }
+
+    /// One worker process from spawn to reaping; runs as a child task of `run()`.
+    private nonisolated func host(
+        _ slot: PoolState.SlotID, mailbox: AsyncStream<[ToWorker]>, launcher: WorkerLauncher,
+        configuration: WorkerPoolConfiguration, logDirectory: String, environment: [String: String]
+    ) async {
+        let worker: LaunchedWorker
+        do {
+            worker = try launcher.launch(logDirectory: logDirectory, environment: environment)
+        } catch {
+            await ended(slot, why: "worker '\(configuration.program)' could not be started: \(error)")
+            return
+        }
+        await launched(slot, worker.child)
+        let connection = WorkerConnection(
+            worker: worker, helloTimeout: configuration.helloTimeout,
+            maximumMessageSize: configuration.maximumMessageSize)
+        let end = await connection.serve(
+            mailbox: mailbox,
+            onHello: { hello in await self.ready(slot, hello) },
+            onResults: { results in await self.results(slot, results) })
+        let termination = await worker.child.wait()
+        // Whatever the worker left behind in its process group goes with it.
+        worker.child.signalGroup(SIGKILL)
+        let who = "worker '\(configuration.program)' (pid \(worker.child.pid), \(logDirectory))"
+        let why: String =
+            switch end {
+            case .protocolError(let problem): "\(who) \(problem); it was stopped (\(termination))"
+            case .closedByUs, .closedByWorker: "\(who) \(termination)"
+            }
+        await ended(slot, why: why)
+    }
+}

@@ -1,0 +1,56 @@
+/// How the pool starts and drives its workers. A plain value: read the environment and Spark
+/// properties at the command and fill this in.
+public struct WorkerPoolConfiguration: Sendable {
+    /// Fine: a fresh worker process per closure. Coarse: long-lived warm workers.
+    public enum Mode: Sendable, Equatable {
+        /// Each call gets a fresh worker that exits after it; at most `maximumWorkers` at once
+        /// (further calls wait).
+        case fine(maximumWorkers: Int = 16)
+        /// `workers` workers started eagerly and replaced when they die.
+        case coarse(workers: Int)
+    }
+
+    /// The worker program (absolute, or relative to the working directory); see ``resolveProgram(_:packageRoot:)``.
+    public var program: String
+    /// argv after argv[0].
+    public var arguments: [String]
+    /// The workers' complete base environment ("MESOS_SANDBOX" is added).
+    public var environment: [String: String]
+    /// The sandbox: workers' working directory, home of their logs and of large results.
+    public var sandbox: String
+    public var mode: Mode
+    /// Mini-tasks in flight per coarse worker (pipelining hides the round-trip latency).
+    public var pipelineDepth: Int
+    /// How long a new worker may take to say hello before it is killed.
+    public var helloTimeout: Duration
+    /// At shutdown, how long workers get to exit after their input closes before SIGKILL.
+    public var shutdownGracePeriod: Duration
+    /// The largest message a worker may send.
+    public var maximumMessageSize: Int
+
+    public init(
+        program: String, sandbox: String, mode: Mode, environment: [String: String] = [:], arguments: [String] = [],
+        pipelineDepth: Int = 32, helloTimeout: Duration = .seconds(10), shutdownGracePeriod: Duration = .seconds(3),
+        maximumMessageSize: Int = 256 * 1024 * 1024
+    ) {
+        self.program = program
+        self.arguments = arguments
+        self.environment = environment
+        self.sandbox = sandbox
+        self.mode = mode
+        self.pipelineDepth = pipelineDepth
+        self.helloTimeout = helloTimeout
+        self.shutdownGracePeriod = shutdownGracePeriod
+        self.maximumMessageSize = maximumMessageSize
+    }
+
+    /// Resolves the value of `spark.mesos.executor.worker`: an absolute path is used as is, a
+    /// relative one is taken inside the package (`packageRoot`, i.e. SPARK_HOME).
+    public static func resolveProgram(_ property: String?, packageRoot: String?) throws(WorkerPoolError) -> String {
+        guard let property, !property.isEmpty else { throw .programNotSet }
+        if property.hasPrefix("/") { return property }
+        guard let root = packageRoot, !root.isEmpty else { throw .relativeProgramWithoutRoot(property) }
+        let trimmed = property.hasPrefix("./") ? String(property.dropFirst(2)) : property
+        return root.hasSuffix("/") ? root + trimmed : root + "/" + trimmed
+    }
+}

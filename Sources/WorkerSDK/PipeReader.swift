@@ -1,0 +1,82 @@
+import Synchronization
+import WorkerWire
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
+/// Reads the executor's messages on a thread of its own (a blocking read must not hold one of
+/// the few cooperative threads). Runs go to the serve loop in batches, one per read; cancels are
+/// applied at once, so a busy serve loop still honours them.
+final class PipeReader: @unchecked Sendable {
+    private var thread = pthread_t()
+    private let descriptor: Int32
+    private let registry: RunRegistry
+    private let runs: AsyncStream<[RunRequest]>.Continuation
+    // Written by the thread before it ends, read after pthread_join.
+    private var failure: String?
+
+    init(descriptor: Int32, registry: RunRegistry, runs: AsyncStream<[RunRequest]>.Continuation) {
+        self.descriptor = descriptor
+        self.registry = registry
+        self.runs = runs
+        let context = Unmanaged.passRetained(self).toOpaque()
+        let rc = pthread_create(
+            &thread, nil,
+            { context in
+                let reader = Unmanaged<PipeReader>.fromOpaque(context!).takeRetainedValue()
+                reader.loop()
+                return nil
+            }, context)
+        precondition(rc == 0, "pthread_create failed: \(rc)")
+    }
+
+    /// Waits for the reader to end (the pipe closed); returns why it failed, if it did.
+    func join() -> String? {
+        pthread_join(thread, nil)
+        return failure
+    }
+
+    private func loop() {
+        var decoder = FrameDecoder()
+        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+        defer {
+            registry.cancelAll()
+            runs.finish()
+        }
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            if count < 0 {
+                failure = "reading the executor's pipe failed: errno \(errno)"
+                return
+            }
+            if count == 0 {
+                if decoder.pendingByteCount > 0 { failure = "the executor's pipe ended inside a message" }
+                return
+            }
+            decoder.feed(chunk[0..<count])
+            var batch: [RunRequest] = []
+            do {
+                while let frame = try decoder.next() {
+                    switch try ToWorker(decoding: frame) {
+                    case .run(let run): batch.append(run)
+                    case .cancel(let id):
+                        if !batch.isEmpty {
+                            runs.yield(batch)
+                            batch = []
+                        }
+                        registry.cancel(id)
+                    }
+                }
+            } catch {
+                failure = "\(error)"
+                if !batch.isEmpty { runs.yield(batch) }
+                return
+            }
+            if !batch.isEmpty { runs.yield(batch) }
+        }
+    }
+}

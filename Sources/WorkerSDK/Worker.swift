@@ -1,0 +1,134 @@
+public import WorkerWire
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
+/// A worker program: named closures the executor can run, served over the worker pipes.
+///
+/// ```swift
+/// var worker = Worker(name: "my-worker")
+/// worker.register("echo") { payload in payload }
+/// exit(await worker.serve())
+/// ```
+///
+/// The executor starts the program with the executor→worker pipe on fd 3 and the worker→executor
+/// pipe on fd 4; stdout and stderr go to log files in the sandbox, so printing is fine.
+public struct Worker: Sendable {
+    /// A closure the executor can run: payload in, result out. Throwing fails the run with the
+    /// error's text; the closure is cancelled (Swift `Task` cancellation) when the executor asks.
+    public typealias Function = @Sendable ([UInt8]) async throws -> [UInt8]
+
+    /// The name the worker gives in its hello (shown in the executor's messages).
+    public let name: String
+    private var functions: [String: Function] = [:]
+
+    /// A worker with no functions yet.
+    public init(name: String) {
+        self.name = name
+    }
+
+    /// Offers `body` under `function`; a second registration of the same name replaces the first.
+    public mutating func register(_ function: String, _ body: @escaping Function) {
+        functions[function] = body
+    }
+
+    /// Says hello, runs what the executor sends until it closes the pipe, and returns the exit
+    /// status for the process: 0 after a clean end, 1 if the executor's messages could not be read.
+    ///
+    /// - Parameters:
+    ///   - concurrency: how many closures run at once; later runs wait in arrival order.
+    ///   - input: the executor→worker descriptor.
+    ///   - output: the worker→executor descriptor.
+    public func serve(concurrency: Int = 1, input: Int32 = 3, output: Int32 = 4) async -> Int32 {
+        let width = max(1, concurrency)
+        // A vanished executor must end the worker through EPIPE, not kill it mid-write.
+        signal(SIGPIPE, SIG_IGN)
+        let writer = FrameWriter(descriptor: output)
+        writer.send(
+            .hello(
+                WorkerHello(
+                    workerName: name, functions: functions.keys.sorted(), concurrency: UInt32(clamping: width))))
+        let registry = RunRegistry()
+        let (runs, continuation) = AsyncStream.makeStream(of: [RunRequest].self)
+        let reader = PipeReader(descriptor: input, registry: registry, runs: continuation)
+        await withTaskGroup(of: Void.self) { group in
+            var active = 0
+            for await batch in runs {
+                for run in batch {
+                    if width == 1 {
+                        // One at a time: no child task needed, and one scheduling hop fewer.
+                        await execute(run, registry: registry, writer: writer)
+                        continue
+                    }
+                    if active >= width {
+                        await group.next()
+                        active -= 1
+                    }
+                    active += 1
+                    group.addTask { await self.execute(run, registry: registry, writer: writer) }
+                }
+            }
+        }
+        let failure = reader.join()
+        writer.finish()
+        if let failure {
+            var text = "worker \(name): \(failure)\n"
+            text.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+            return 1
+        }
+        return 0
+    }
+
+    private func execute(_ run: RunRequest, registry: RunRegistry, writer: FrameWriter) async {
+        guard registry.begin(run.id) else {
+            writer.send(.result(RunResult(id: run.id, status: .cancelled, error: "cancelled before it started")))
+            return
+        }
+        guard let body = functions[run.function] else {
+            registry.end(run.id)
+            let offered = functions.keys.sorted().joined(separator: ", ")
+            writer.send(
+                .result(
+                    RunResult(
+                        id: run.id, status: .unknownFunction,
+                        error: "worker '\(name)' has no function '\(run.function)' (it offers: \(offered))")))
+            return
+        }
+        let work = Task {
+            try await WorkerContext.$environment.withValue(run.environment) {
+                try await WorkerContext.$taskID.withValue(run.taskID) { try await body(run.payload) }
+            }
+        }
+        registry.attach(run.id) { work.cancel() }
+        let outcome = await work.result
+        registry.end(run.id)
+        switch outcome {
+        case .success(let data):
+            writer.send(.result(RunResult(id: run.id, status: .ok, data: data)))
+        case .failure(let error) where error is CancellationError:
+            writer.send(.result(RunResult(id: run.id, status: .cancelled, error: "cancelled")))
+        case .failure(let error):
+            writer.send(.result(RunResult(id: run.id, status: .error, error: String(describing: error))))
+        }
+    }
+}
+
+/// What a running closure may want to know about its run.
+public enum WorkerContext {
+    /// The closure's extra environment (`Closure.environment` / `MiniTask.environment`).
+    @TaskLocal public static var environment: [String: String] = [:]
+    /// The Mesos task id or mini-task id of the run.
+    @TaskLocal public static var taskID: String = ""
+}
+
+/// An error with a plain message, for closures that fail with text of their own.
+public struct WorkerFailure: Error, Sendable, CustomStringConvertible {
+    public let description: String
+
+    public init(_ message: String) {
+        description = message
+    }
+}

@@ -1,0 +1,137 @@
+/// Just enough of the protobuf binary format for the worker pipe messages, without Foundation or
+/// SwiftProtobuf, so that a worker starts as fast as a plain Swift program.
+struct ProtoWriter {
+    private(set) var bytes: [UInt8] = []
+
+    mutating func varint(_ value: UInt64) {
+        var rest = value
+        while rest >= 0x80 {
+            bytes.append(UInt8(truncatingIfNeeded: rest) | 0x80)
+            rest >>= 7
+        }
+        bytes.append(UInt8(rest))
+    }
+
+    mutating func tag(_ field: Int, _ wireType: UInt8) { varint(UInt64(field) << 3 | UInt64(wireType)) }
+
+    /// proto3: zero values are not written.
+    mutating func uint(_ field: Int, _ value: UInt64) {
+        guard value != 0 else { return }
+        tag(field, 0)
+        varint(value)
+    }
+
+    mutating func bytes(_ field: Int, _ value: some Collection<UInt8>, always: Bool = false) {
+        guard always || !value.isEmpty else { return }
+        tag(field, 2)
+        varint(UInt64(value.count))
+        bytes.append(contentsOf: value)
+    }
+
+    mutating func string(_ field: Int, _ value: String, always: Bool = false) {
+        bytes(field, value.utf8, always: always)
+    }
+
+    mutating func message(_ field: Int, _ body: (inout ProtoWriter) -> Void) {
+        var inner = ProtoWriter()
+        body(&inner)
+        bytes(field, inner.bytes, always: true)
+    }
+
+    /// A map<string, string> field: one entry message per pair, sorted for stable output.
+    mutating func map(_ field: Int, _ map: [String: String]) {
+        for (key, value) in map.sorted(by: { $0.key < $1.key }) {
+            message(field) {
+                $0.string(1, key)
+                $0.string(2, value)
+            }
+        }
+    }
+}
+
+/// Reads fields one at a time; skips fields it does not know, as protobuf requires.
+struct ProtoReader {
+    private let bytes: ArraySlice<UInt8>
+    private var index: Int
+
+    init(_ bytes: ArraySlice<UInt8>) {
+        self.bytes = bytes
+        index = bytes.startIndex
+    }
+
+    enum Value {
+        case varint(UInt64)
+        case bytes(ArraySlice<UInt8>)
+    }
+
+    /// The next field, or nil at the end.
+    mutating func next() throws(WireError) -> (field: Int, value: Value)? {
+        guard index < bytes.endIndex else { return nil }
+        let key = try varint()
+        let field = Int(key >> 3)
+        guard field > 0 else { throw .malformed("field number 0") }
+        switch key & 7 {
+        case 0:
+            return (field, .varint(try varint()))
+        case 1:
+            return (field, .bytes(try take(8)))
+        case 2:
+            let length = try varint()
+            guard length <= UInt64(bytes.endIndex - index) else { throw .malformed("length \(length) past the end") }
+            return (field, .bytes(try take(Int(length))))
+        case 5:
+            return (field, .bytes(try take(4)))
+        default:
+            throw .malformed("unsupported wire type \(key & 7) for field \(field)")
+        }
+    }
+
+    private mutating func take(_ count: Int) throws(WireError) -> ArraySlice<UInt8> {
+        guard count <= bytes.endIndex - index else { throw .malformed("field runs past the end") }
+        defer { index += count }
+        return bytes[index..<index + count]
+    }
+
+    private mutating func varint() throws(WireError) -> UInt64 {
+        var result: UInt64 = 0
+        var shift: UInt64 = 0
+        while index < bytes.endIndex {
+            let byte = bytes[index]
+            index += 1
+            guard shift < 64 else { throw .malformed("varint too long") }
+            result |= UInt64(byte & 0x7f) << shift
+            if byte & 0x80 == 0 { return result }
+            shift += 7
+        }
+        throw .malformed("truncated varint")
+    }
+}
+
+extension ProtoReader.Value {
+    func uint(_ name: String) throws(WireError) -> UInt64 {
+        guard case .varint(let value) = self else { throw .malformed("\(name) is not a varint") }
+        return value
+    }
+
+    func data(_ name: String) throws(WireError) -> ArraySlice<UInt8> {
+        guard case .bytes(let value) = self else { throw .malformed("\(name) is not length-delimited") }
+        return value
+    }
+
+    func string(_ name: String) throws(WireError) -> String {
+        let raw = try data(name)
+        guard let text = String(validating: raw, as: UTF8.self) else { throw .malformed("\(name) is not UTF-8") }
+        return text
+    }
+
+    func mapEntry(_ name: String) throws(WireError) -> (String, String) {
+        var reader = ProtoReader(try data(name))
+        var key = ""
+        var value = ""
+        while let (field, item) = try reader.next() {
+            if field == 1 { key = try item.string("\(name) key") }
+            if field == 2 { value = try item.string("\(name) value") }
+        }
+        return (key, value)
+    }
+}

@@ -1,0 +1,199 @@
+/// The worker protocol version this code speaks (`Hello.protocol_version`).
+public let workerProtocolVersion: UInt32 = 1
+
+/// The worker's first message: who it is and what it can run.
+public struct WorkerHello: Sendable, Hashable {
+    public var protocolVersion: UInt32
+    public var workerName: String
+    public var functions: [String]
+    /// How many runs the worker executes at once.
+    public var concurrency: UInt32
+
+    public init(
+        protocolVersion: UInt32 = workerProtocolVersion, workerName: String, functions: [String], concurrency: UInt32
+    ) {
+        self.protocolVersion = protocolVersion
+        self.workerName = workerName
+        self.functions = functions
+        self.concurrency = concurrency
+    }
+}
+
+/// Run one closure: `function(payload)`.
+public struct RunRequest: Sendable, Hashable {
+    /// Chosen by the executor, unique per worker.
+    public var id: UInt64
+    /// The Mesos task id or mini-task id, for logs.
+    public var taskID: String
+    public var function: String
+    public var payload: [UInt8]
+    public var environment: [String: String]
+
+    public init(id: UInt64, taskID: String, function: String, payload: [UInt8], environment: [String: String] = [:]) {
+        self.id = id
+        self.taskID = taskID
+        self.function = function
+        self.payload = payload
+        self.environment = environment
+    }
+}
+
+/// How a run ended, as the worker saw it.
+public struct RunResult: Sendable, Hashable {
+    public enum Status: UInt64, Sendable, Hashable {
+        case ok = 0
+        case error = 1
+        case cancelled = 2
+        case unknownFunction = 3
+    }
+
+    public var id: UInt64
+    public var status: Status
+    public var data: [UInt8]
+    public var error: String
+
+    public init(id: UInt64, status: Status, data: [UInt8] = [], error: String = "") {
+        self.id = id
+        self.status = status
+        self.data = data
+        self.error = error
+    }
+}
+
+/// Executor -> worker.
+public enum ToWorker: Sendable, Hashable {
+    case run(RunRequest)
+    case cancel(id: UInt64)
+}
+
+/// Worker -> executor.
+public enum FromWorker: Sendable, Hashable {
+    case hello(WorkerHello)
+    case result(RunResult)
+}
+
+extension ToWorker {
+    /// The protobuf encoding of `sparkmesos.worker.v1.ToWorker`.
+    public func encoded() -> [UInt8] {
+        var writer = ProtoWriter()
+        switch self {
+        case .run(let run):
+            writer.message(1) {
+                $0.uint(1, run.id)
+                $0.string(2, run.taskID)
+                $0.string(3, run.function)
+                $0.bytes(4, run.payload)
+                $0.map(5, run.environment)
+            }
+        case .cancel(let id):
+            writer.message(2) { $0.uint(1, id) }
+        }
+        return writer.bytes
+    }
+
+    /// Decodes `sparkmesos.worker.v1.ToWorker`.
+    public init(decoding bytes: ArraySlice<UInt8>) throws(WireError) {
+        var reader = ProtoReader(bytes)
+        var decoded: ToWorker?
+        while let (field, value) = try reader.next() {
+            switch field {
+            case 1:
+                var run = RunRequest(id: 0, taskID: "", function: "", payload: [])
+                var inner = ProtoReader(try value.data("run"))
+                while let (field, value) = try inner.next() {
+                    switch field {
+                    case 1: run.id = try value.uint("run.id")
+                    case 2: run.taskID = try value.string("run.task_id")
+                    case 3: run.function = try value.string("run.function")
+                    case 4: run.payload = Array(try value.data("run.payload"))
+                    case 5:
+                        let (key, item) = try value.mapEntry("run.environment")
+                        run.environment[key] = item
+                    default: continue
+                    }
+                }
+                decoded = .run(run)
+            case 2:
+                var id: UInt64 = 0
+                var inner = ProtoReader(try value.data("cancel"))
+                while let (field, value) = try inner.next() {
+                    if field == 1 { id = try value.uint("cancel.id") }
+                }
+                decoded = .cancel(id: id)
+            default:
+                continue
+            }
+        }
+        guard let decoded else { throw .malformed("ToWorker holds neither run nor cancel") }
+        self = decoded
+    }
+}
+
+extension FromWorker {
+    /// The protobuf encoding of `sparkmesos.worker.v1.FromWorker`.
+    public func encoded() -> [UInt8] {
+        var writer = ProtoWriter()
+        switch self {
+        case .hello(let hello):
+            writer.message(1) {
+                $0.uint(1, UInt64(hello.protocolVersion))
+                $0.string(2, hello.workerName)
+                for function in hello.functions { $0.string(3, function, always: true) }
+                $0.uint(4, UInt64(hello.concurrency))
+            }
+        case .result(let result):
+            writer.message(2) {
+                $0.uint(1, result.id)
+                $0.uint(2, result.status.rawValue)
+                $0.bytes(3, result.data)
+                $0.string(4, result.error)
+            }
+        }
+        return writer.bytes
+    }
+
+    /// Decodes `sparkmesos.worker.v1.FromWorker`.
+    public init(decoding bytes: ArraySlice<UInt8>) throws(WireError) {
+        var reader = ProtoReader(bytes)
+        var decoded: FromWorker?
+        while let (field, value) = try reader.next() {
+            switch field {
+            case 1:
+                var hello = WorkerHello(protocolVersion: 0, workerName: "", functions: [], concurrency: 0)
+                var inner = ProtoReader(try value.data("hello"))
+                while let (field, value) = try inner.next() {
+                    switch field {
+                    case 1: hello.protocolVersion = UInt32(truncatingIfNeeded: try value.uint("hello.protocol_version"))
+                    case 2: hello.workerName = try value.string("hello.worker_name")
+                    case 3: hello.functions.append(try value.string("hello.functions"))
+                    case 4: hello.concurrency = UInt32(truncatingIfNeeded: try value.uint("hello.concurrency"))
+                    default: continue
+                    }
+                }
+                decoded = .hello(hello)
+            case 2:
+                var result = RunResult(id: 0, status: .ok)
+                var inner = ProtoReader(try value.data("result"))
+                while let (field, value) = try inner.next() {
+                    switch field {
+                    case 1: result.id = try value.uint("result.id")
+                    case 2:
+                        let raw = try value.uint("result.status")
+                        guard let status = RunResult.Status(rawValue: raw) else {
+                            throw .malformed("result.status \(raw) is not a known status")
+                        }
+                        result.status = status
+                    case 3: result.data = Array(try value.data("result.data"))
+                    case 4: result.error = try value.string("result.error")
+                    default: continue
+                    }
+                }
+                decoded = .result(result)
+            default:
+                continue
+            }
+        }
+        guard let decoded else { throw .malformed("FromWorker holds neither hello nor result") }
+        self = decoded
+    }
+}

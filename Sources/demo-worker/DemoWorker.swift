@@ -1,0 +1,118 @@
+import WorkerSDK
+import WorkerWire
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
+/// A worker for demos and tests. Functions:
+/// - `echo`: returns the payload.
+/// - `sleep`: sleeps for payload milliseconds (decimal text); honours cancel.
+/// - `hang`: sleeps for payload milliseconds ignoring cancel (blocks its thread); first writes a
+///   byte to the FIFO named by the closure environment's `DEMO_READY_FIFO`, if set.
+/// - `fail`: throws with the payload as the message.
+/// - `crash`: empty payload → SIGSEGV; a decimal payload → exits with that status.
+/// - `pi`: Monte Carlo estimate of π from payload samples (decimal text); returns the text.
+/// - `wordcount`: payload text → "word count" lines, sorted by word.
+///
+/// `DEMO_WORKER_MODE=garbage` writes bytes that are not a frame; `badversion` says hello with
+/// protocol version 99; `silent` never says hello. `DEMO_WORKER_CONCURRENCY` sets the width.
+@main
+enum DemoWorker {
+    static func main() async {
+        let mode = getenv("DEMO_WORKER_MODE").map { String(cString: $0) } ?? ""
+        let concurrency = getenv("DEMO_WORKER_CONCURRENCY").flatMap { Int(String(cString: $0)) } ?? 1
+        switch mode {
+        case "garbage":
+            writeRaw(Array("this is not a RecordIO frame\n".utf8), to: 4)
+            waitForEOF()
+            exit(0)
+        case "badversion":
+            var frame: [UInt8] = []
+            let hello = WorkerHello(protocolVersion: 99, workerName: "demo-worker", functions: ["echo"], concurrency: 1)
+            Frame.append(FromWorker.hello(hello).encoded(), to: &frame)
+            writeRaw(frame, to: 4)
+            waitForEOF()
+            exit(0)
+        case "silent":
+            waitForEOF()
+            exit(0)
+        default:
+            break
+        }
+        var worker = Worker(name: "demo-worker")
+        worker.register("echo") { $0 }
+        worker.register("sleep") { payload in
+            try await Task.sleep(for: .milliseconds(try number(payload)))
+            return Array("slept".utf8)
+        }
+        worker.register("hang") { payload in
+            let milliseconds = try number(payload)
+            // Tests learn that the closure runs (and so ignores a cancel) through this FIFO.
+            if let fifo = WorkerContext.environment["DEMO_READY_FIFO"] {
+                let fd = open(fifo, O_WRONLY)
+                if fd >= 0 {
+                    writeRaw([1], to: fd)
+                    close(fd)
+                }
+            }
+            var request = timespec(tv_sec: milliseconds / 1000, tv_nsec: milliseconds % 1000 * 1_000_000)
+            var remaining = timespec()
+            while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
+            return Array("hung".utf8)
+        }
+        worker.register("fail") { payload in throw WorkerFailure(String(decoding: payload, as: UTF8.self)) }
+        worker.register("crash") { payload in
+            if payload.isEmpty {
+                // The Swift runtime's crash handler would catch it; die the plain way.
+                signal(SIGSEGV, SIG_DFL)
+                raise(SIGSEGV)
+            }
+            exit(Int32(try number(payload)))
+        }
+        worker.register("pi") { payload in Array(String(estimatePi(samples: try number(payload))).utf8) }
+        worker.register("wordcount") { payload in Array(wordCount(String(decoding: payload, as: UTF8.self)).utf8) }
+        exit(await worker.serve(concurrency: concurrency))
+    }
+
+    static func number(_ payload: [UInt8]) throws -> Int {
+        guard let value = Int(String(decoding: payload, as: UTF8.self)), value >= 0 else {
+            throw WorkerFailure("payload '\(String(decoding: payload.prefix(40), as: UTF8.self))' is not a count")
+        }
+        return value
+    }
+
+    static func estimatePi(samples: Int) -> Double {
+        guard samples > 0 else { return 0 }
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        var inside = 0
+        for _ in 0..<samples {
+            // xorshift64*: fast and good enough for a demo estimate.
+            state ^= state >> 12
+            state ^= state << 25
+            state ^= state >> 27
+            let bits = state &* 0x2545_F491_4F6C_DD1D
+            let x = Double(bits >> 40) / Double(1 << 24)
+            let y = Double(bits & 0xFF_FFFF) / Double(1 << 24)
+            if x * x + y * y <= 1 { inside += 1 }
+        }
+        return 4 * Double(inside) / Double(samples)
+    }
+
+    static func wordCount(_ text: String) -> String {
+        var counts: [Substring: Int] = [:]
+        for word in text.split(whereSeparator: { $0.isWhitespace }) { counts[word, default: 0] += 1 }
+        return counts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)\n" }.joined()
+    }
+
+    static func writeRaw(_ bytes: [UInt8], to descriptor: Int32) {
+        bytes.withUnsafeBytes { _ = write(descriptor, $0.baseAddress, $0.count) }
+    }
+
+    static func waitForEOF() {
+        var byte: UInt8 = 0
+        while read(3, &byte, 1) > 0 {}
+    }
+}

@@ -1,0 +1,229 @@
+import Foundation
+import MesosProto
+import Testing
+import WorkerPool
+
+@testable import ExecutorCore
+
+@Suite("Closure tasks on real demo-worker processes")
+struct ClosureTaskRunnerTests {
+    @Test(arguments: PoolMode.allCases)
+    func returnsTheClosureResult(mode: PoolMode) async throws {
+        try await withPool(try poolConfiguration(mode.configurationMode)) { pool in
+            let runner = ClosureTaskRunner(pool: pool, sandbox: pool.configuration.sandbox)
+            let echo = await run(runner, closureTask("t-echo", "echo", "hello"))
+            #expect(echo == .succeeded(data: Array("hello".utf8), message: "closure 'echo' returned 5 bytes"))
+            let words = await run(runner, closureTask("t-words", "wordcount", "b a b"))
+            #expect(
+                words == .succeeded(data: Array("a 1\nb 2\n".utf8), message: "closure 'wordcount' returned 8 bytes"))
+            guard case .succeeded(let data?, _) = await run(runner, closureTask("t-pi", "pi", "200000")) else {
+                Issue.record("pi did not succeed")
+                return
+            }
+            let pi = try #require(Double(String(decoding: data, as: UTF8.self)))
+            #expect(abs(pi - 3.14159) < 0.05)
+        }
+    }
+
+    @Test(arguments: PoolMode.allCases)
+    func acceptsTheJSONForm(mode: PoolMode) async throws {
+        try await withPool(try poolConfiguration(mode.configurationMode)) { pool in
+            let runner = ClosureTaskRunner(pool: pool, sandbox: pool.configuration.sandbox)
+            var task = closureTask("t-json", "echo", "")
+            task.data = Data(#"  {"function": "echo", "payload": "aGk="}"#.utf8)
+            #expect(
+                await run(runner, task)
+                    == .succeeded(data: Array("hi".utf8), message: "closure 'echo' returned 2 bytes"))
+        }
+    }
+
+    @Test(arguments: PoolMode.allCases)
+    func aThrowingClosureFailsTheTask(mode: PoolMode) async throws {
+        try await withPool(try poolConfiguration(mode.configurationMode)) { pool in
+            let runner = ClosureTaskRunner(pool: pool, sandbox: pool.configuration.sandbox)
+            let outcome = await run(runner, closureTask("t-fail", "fail", "disk full"))
+            #expect(outcome == .failed(reason: .commandExecutorFailed, message: "closure 'fail' threw: disk full"))
+        }
+    }
+
+    @Test(arguments: PoolMode.allCases)
+    func aCrashingWorkerFailsTheTaskAndIsReplaced(mode: PoolMode) async throws {
+        try await withPool(try poolConfiguration(mode.configurationMode)) { pool in
+            let runner = ClosureTaskRunner(pool: pool, sandbox: pool.configuration.sandbox)
+            // Queued together: the echo must survive the crashes around it.
+            async let segv = run(runner, closureTask("t-segv", "crash", ""))
+            async let exit7 = run(runner, closureTask("t-exit", "crash", "7"))
+            async let echo = run(runner, closureTask("t-after", "echo", "still here"))
+            let (segvOutcome, exitOutcome, echoOutcome) = await (segv, exit7, echo)
+            guard case .failed(.commandExecutorFailed, let segvText) = segvOutcome,
+                case .failed(.commandExecutorFailed, let exitText) = exitOutcome
+            else {
+                Issue.record("unexpected outcomes: \(segvOutcome.text), \(exitOutcome.text)")
+                return
+            }
+            #expect(segvText.contains("terminated by signal SIGSEGV (11)"), "\(segvText)")
+            #expect(exitText.contains("exited with status 7"), "\(exitText)")
+            #expect(
+                echoOutcome == .succeeded(data: Array("still here".utf8), message: "closure 'echo' returned 10 bytes"))
+            #expect(
+                await run(runner, closureTask("t-later", "echo", "x"))
+                    == .succeeded(data: [120], message: "closure 'echo' returned 1 bytes"))
+        }
+    }
+
+    @Test(arguments: PoolMode.allCases)
+    func anUnknownFunctionIsAnInvalidTask(mode: PoolMode) async throws {
+        try await withPool(try poolConfiguration(mode.configurationMode)) { pool in
+            let runner = ClosureTaskRunner(pool: pool, sandbox: pool.configuration.sandbox)
+            let outcome = await run(runner, closureTask("t-unknown", "nope", ""))
+            guard case .error(.taskInvalid, let message) = outcome else {
+                Issue.record("unexpected outcome \(outcome.text)")
+                return
+            }
+            #expect(message.contains("no function 'nope'") && message.contains("echo"), "\(message)")
+        }
+    }
+
+    @Test func unparseableDataIsAnInvalidTask() async throws {
+        try await withPool(try poolConfiguration(.fine())) { pool in
+            let runner = ClosureTaskRunner(pool: pool, sandbox: pool.configuration.sandbox)
+            var task = closureTask("t-bad", "echo", "")
+            task.data = Data(#"{"function": 3"#.utf8)
+            guard case .error(.taskInvalid, let json) = await run(runner, task) else {
+                Issue.record("bad JSON was not rejected")
+                return
+            }
+            #expect(json.contains("JSON"), "\(json)")
+            task.data = Data([0xff, 0xff, 0xff])
+            guard case .error(.taskInvalid, let binary) = await run(runner, task) else {
+                Issue.record("bad protobuf was not rejected")
+                return
+            }
+            #expect(binary.contains("not a Closure"), "\(binary)")
+            var command = Mesos_V1_TaskInfo()
+            command.taskID.value = "t-cmd"
+            command.command.value = "true"
+            guard case .error(.taskInvalid, _) = await run(runner, command) else {
+                Issue.record("a command task without a command runner was not rejected")
+                return
+            }
+        }
+    }
+
+    @Test(arguments: PoolMode.allCases, ["garbage", "badversion"])
+    func aWorkerBreakingTheProtocolIsStopped(mode: PoolMode, misbehaviour: String) async throws {
+        let configuration = try poolConfiguration(
+            mode.configurationMode, environment: ["DEMO_WORKER_MODE": misbehaviour])
+        try await withPool(configuration) { pool in
+            let runner = ClosureTaskRunner(pool: pool, sandbox: pool.configuration.sandbox)
+            let outcome = await run(runner, closureTask("t-\(misbehaviour)", "echo", "x"))
+            guard case .launchFailed(.containerLaunchFailed, let message) = outcome else {
+                Issue.record("unexpected outcome \(outcome.text)")
+                return
+            }
+            let expected =
+                misbehaviour == "garbage"
+                ? "not RecordIO frames" : "protocol version 99; this executor speaks version 1"
+            #expect(message.contains(expected) && message.contains("it was stopped"), "\(message)")
+        }
+    }
+
+    @Test func aWorkerThatNeverSaysHelloIsStopped() async throws {
+        let configuration = try poolConfiguration(
+            .fine(), environment: ["DEMO_WORKER_MODE": "silent"], helloTimeout: .milliseconds(300))
+        try await withPool(configuration) { pool in
+            let runner = ClosureTaskRunner(pool: pool, sandbox: pool.configuration.sandbox)
+            let outcome = await run(runner, closureTask("t-silent", "echo", "x"))
+            guard case .launchFailed(_, let message) = outcome else {
+                Issue.record("unexpected outcome \(outcome.text)")
+                return
+            }
+            #expect(message.contains("did not say hello within"), "\(message)")
+        }
+    }
+
+    @Test(arguments: PoolMode.allCases)
+    func terminateCancelsTheClosure(mode: PoolMode) async throws {
+        try await withPool(try poolConfiguration(mode.configurationMode)) { pool in
+            let runner = ClosureTaskRunner(pool: pool, sandbox: pool.configuration.sandbox)
+            let task = start(runner, closureTask("t-sleep", "sleep", "60000"))
+            await task.waitUntilStarted()
+            task.control.request(.terminate)
+            // Depending on whether the worker had begun the run, the cancel stops it or drops it.
+            let outcome = await task.outcome.value
+            guard case .failed(.commandExecutorFailed, let message) = outcome else {
+                Issue.record("unexpected outcome \(outcome.text)")
+                return
+            }
+            #expect(
+                ["closure 'sleep' was cancelled", "closure 'sleep' was cancelled before it started"].contains(message),
+                "\(message)")
+        }
+    }
+
+    @Test(arguments: PoolMode.allCases)
+    func aClosureIgnoringCancelIsKilledAfterTheGraceAndItsWorkerReplaced(mode: PoolMode) async throws {
+        try await withPool(try poolConfiguration(mode.configurationMode)) { pool in
+            let runner = ClosureTaskRunner(pool: pool, sandbox: pool.configuration.sandbox)
+            let fifo = try ReadyFIFO(in: pool.configuration.sandbox)
+            let task = start(
+                runner, closureTask("t-hang", "hang", "60000", environment: ["DEMO_READY_FIFO": fifo.path]))
+            await fifo.wait()
+            task.control.request(.terminate)
+            // The grace period the runtime would grant; `hang` ignores the cancel whatever it is.
+            try await Task.sleep(for: .milliseconds(200))
+            task.control.request(.forceKill)
+            let outcome = await task.outcome.value
+            guard case .failed(_, let message) = outcome else {
+                Issue.record("unexpected outcome \(outcome.text)")
+                return
+            }
+            #expect(message.contains("SIGKILL"), "\(message)")
+            #expect(
+                await run(runner, closureTask("t-next", "echo", "ok"))
+                    == .succeeded(data: Array("ok".utf8), message: "closure 'echo' returned 2 bytes"))
+            if mode == .coarse { #expect(await pool.workerCount == 2) }
+        }
+    }
+
+    @Test func largeResultsGoToAFileInTheSandbox() async throws {
+        try await withPool(try poolConfiguration(.coarse(workers: 1))) { pool in
+            let runner = ClosureTaskRunner(pool: pool, sandbox: pool.configuration.sandbox, resultSizeLimit: 1000)
+            let payload = String(repeating: "x", count: 5000)
+            let outcome = await run(runner, closureTask("t/large", "echo", payload))
+            let path = pool.configuration.sandbox + "/results/t_large"
+            #expect(
+                outcome
+                    == .succeeded(
+                        data: nil,
+                        message: "closure 'echo' returned 5000 bytes (over the 1000-byte limit), written to \(path)"))
+            #expect(FileManager.default.contents(atPath: path) == Data(payload.utf8))
+        }
+    }
+}
+
+extension ClosureTaskRunnerTests {
+    @Test func shutdownKillsWorkersThatOutliveTheGracePeriod() async throws {
+        var configuration = try poolConfiguration(.coarse(workers: 1))
+        configuration.shutdownGracePeriod = .milliseconds(200)
+        let pool = WorkerPool(configuration: configuration)
+        let runner = ClosureTaskRunner(pool: pool, sandbox: configuration.sandbox)
+        let fifo = try ReadyFIFO(in: configuration.sandbox)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await pool.run() }
+            let task = start(
+                runner, closureTask("t-stuck", "hang", "60000", environment: ["DEMO_READY_FIFO": fifo.path]))
+            await fifo.wait()
+            await pool.shutdown()
+            // run() returns only once the stuck worker was killed after the grace period.
+            try await group.next()
+            let outcome = await task.outcome.value
+            guard case .failed(_, let message) = outcome else {
+                Issue.record("unexpected outcome \(outcome.text)")
+                return
+            }
+            #expect(message.contains("SIGKILL"), "\(message)")
+            #expect(await pool.workerCount == 0)
+        }
+    }
+}

@@ -1,0 +1,88 @@
+import Foundation
+import SwiftProtobuf
+import Synchronization
+import Testing
+import WorkerPool
+import WorkerProtocol
+
+/// Collects the executor MESSAGEs the dispatcher sends.
+final class SentMessages: Sendable {
+    private let messages = Mutex<[[UInt8]]>([])
+
+    func send(_ message: [UInt8]) { messages.withLock { $0.append(message) } }
+
+    var all: [[UInt8]] { messages.withLock { $0 } }
+
+    func results() throws -> [Sparkmesos_Worker_V1_MiniTaskResult] {
+        try all.flatMap { message -> [Sparkmesos_Worker_V1_MiniTaskResult] in
+            if message.first == UInt8(ascii: "{") {
+                return try Sparkmesos_Worker_V1_MiniTaskResults(jsonUTF8Bytes: message).results
+            }
+            return try Sparkmesos_Worker_V1_MiniTaskResults(serializedBytes: message).results
+        }
+    }
+}
+
+func miniBatch(_ tasks: [(id: String, function: String, payload: String)]) -> [UInt8] {
+    var batch = Sparkmesos_Worker_V1_MiniTaskBatch()
+    batch.tasks = tasks.map { task in
+        var mini = Sparkmesos_Worker_V1_MiniTask()
+        mini.id = task.id
+        mini.function = task.function
+        mini.payload = Data(task.payload.utf8)
+        return mini
+    }
+    return try! batch.serializedBytes()
+}
+
+@Suite("Mini-tasks through framework messages")
+struct MiniTaskDispatcherTests {
+    @Test(arguments: [WorkerPoolConfiguration.Mode.coarse(workers: 2), .fine(maximumWorkers: 4)])
+    func everyMiniTaskGetsExactlyOneResult(mode: WorkerPoolConfiguration.Mode) async throws {
+        let count = mode == .coarse(workers: 2) ? 1000 : 60
+        let sent = SentMessages()
+        try await withPool(try poolConfiguration(mode)) { pool in
+            let dispatcher = MiniTaskDispatcher(pool: pool, sandbox: pool.configuration.sandbox) { sent.send($0) }
+            await withTaskGroup(of: Void.self) { group in
+                for start in stride(from: 0, to: count, by: 50) {
+                    let tasks = (start..<min(count, start + 50)).map { i in
+                        (id: "m\(i)", function: i % 10 == 9 ? "fail" : "echo", payload: "p\(i)")
+                    }
+                    group.addTask { await dispatcher.handle(miniBatch(tasks)) }
+                }
+            }
+        }
+        let results = try sent.results()
+        #expect(results.count == count)
+        #expect(Set(results.map(\.id)).count == count)
+        for result in results {
+            let index = Int(result.id.dropFirst())!
+            if index % 10 == 9 {
+                #expect(result.state == "FAILED" && result.error == "closure 'fail' threw: p\(index)", "\(result)")
+            } else {
+                #expect(result.state == "FINISHED" && result.data == Data("p\(index)".utf8), "\(result)")
+            }
+        }
+        if mode == .coarse(workers: 2) { #expect(sent.all.count < count, "results were not batched") }
+    }
+
+    @Test func jsonBatchesGetJSONResultsAndBadBatchesAreReported() async throws {
+        let sent = SentMessages()
+        try await withPool(try poolConfiguration(.coarse(workers: 1))) { pool in
+            let dispatcher = MiniTaskDispatcher(pool: pool, sandbox: pool.configuration.sandbox) { sent.send($0) }
+            await dispatcher.handle(
+                Array(
+                    #"{"tasks": [{"id": "j1", "function": "echo", "payload": "aGk="}, {"id": "j2", "function": "nope"}]}"#
+                        .utf8))
+            // Alone in its batch: a crash takes the results still queued in the worker with it.
+            await dispatcher.handle(Array(#"{"tasks": [{"id": "j3", "function": "crash", "payload": "Mw=="}]}"#.utf8))
+            await dispatcher.handle(Array(#"{"tasks": 7}"#.utf8))
+        }
+        #expect(sent.all.allSatisfy { $0.first == UInt8(ascii: "{") })
+        let results = Dictionary(uniqueKeysWithValues: try sent.results().map { ($0.id, $0) })
+        #expect(results["j1"]?.state == "FINISHED" && results["j1"]?.data == Data("hi".utf8))
+        #expect(results["j2"]?.state == "FAILED" && results["j2"]?.error.contains("no function 'nope'") == true)
+        #expect(results["j3"]?.state == "LOST" && results["j3"]?.error.contains("exited with status 3") == true)
+        #expect(results[""]?.state == "LOST" && results[""]?.error.contains("not a MiniTaskBatch") == true)
+    }
+}

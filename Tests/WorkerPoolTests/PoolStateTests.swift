@@ -1,0 +1,107 @@
+import Testing
+import WorkerWire
+
+@testable import WorkerPool
+
+/// The pool's scheduling without processes.
+@Suite struct PoolStateTests {
+    typealias Slot = PoolState.SlotID
+    typealias Call = PoolState.CallID
+
+    @Test func coarseQueuesUntilAWorkerIsReadyAndKeepsExclusiveCallsApart() {
+        var state = PoolState(mode: .coarse(workers: 2), pipelineDepth: 2)
+        #expect(state.start() == [.launch(Slot(raw: 0), call: nil), .launch(Slot(raw: 1), call: nil)])
+        #expect(state.submit(Call(raw: 1), kind: .exclusive) == [])
+        #expect(state.workerReady(Slot(raw: 0)) == [.send(Slot(raw: 0), runID: 1, Call(raw: 1))])
+        // Worker 0 is taken by the exclusive call; pipelined calls wait for worker 1.
+        #expect(state.submit(Call(raw: 2), kind: .pipelined) == [])
+        #expect(state.submit(Call(raw: 3), kind: .pipelined) == [])
+        #expect(state.submit(Call(raw: 4), kind: .pipelined) == [])
+        #expect(
+            state.workerReady(Slot(raw: 1)) == [
+                .send(Slot(raw: 1), runID: 1, Call(raw: 2)), .send(Slot(raw: 1), runID: 2, Call(raw: 3)),
+            ])
+        let done = RunResult(id: 1, status: .ok, data: [1])
+        #expect(
+            state.resultsArrived(Slot(raw: 0), [done]) == [
+                .complete(Call(raw: 1), .result(done)), .send(Slot(raw: 0), runID: 2, Call(raw: 4)),
+            ])
+    }
+
+    @Test func aDeadWorkerFailsItsCallsAndIsReplaced() {
+        var state = PoolState(mode: .coarse(workers: 1), pipelineDepth: 4)
+        _ = state.start()
+        _ = state.workerReady(Slot(raw: 0))
+        _ = state.submit(Call(raw: 1), kind: .exclusive)
+        #expect(state.submit(Call(raw: 2), kind: .exclusive) == [])
+        #expect(
+            state.workerEnded(Slot(raw: 0), why: "SIGSEGV") == [
+                .complete(Call(raw: 1), .workerEnded("SIGSEGV")), .launch(Slot(raw: 1), call: nil),
+            ])
+        #expect(state.workerReady(Slot(raw: 1)) == [.send(Slot(raw: 1), runID: 1, Call(raw: 2))])
+    }
+
+    @Test func aWorkerThatNeverBecomesReadyIsNotRestartedUntilACallComes() {
+        var state = PoolState(mode: .coarse(workers: 1), pipelineDepth: 4)
+        _ = state.start()
+        #expect(state.submit(Call(raw: 1), kind: .exclusive) == [])
+        #expect(state.workerEnded(Slot(raw: 0), why: "garbage") == [.complete(Call(raw: 1), .unavailable("garbage"))])
+        #expect(state.workerCount == 0)
+        #expect(state.submit(Call(raw: 2), kind: .pipelined) == [.launch(Slot(raw: 0), call: nil)])
+    }
+
+    @Test func fineModeStartsAWorkerPerCallAndClosesItAfterTheResult() {
+        var state = PoolState(mode: .fine(maximumWorkers: 1), pipelineDepth: 4)
+        #expect(state.start() == [])
+        #expect(state.submit(Call(raw: 1), kind: .exclusive) == [.launch(Slot(raw: 0), call: Call(raw: 1))])
+        #expect(state.submit(Call(raw: 2), kind: .exclusive) == [])
+        #expect(state.workerReady(Slot(raw: 0)) == [.send(Slot(raw: 0), runID: 1, Call(raw: 1))])
+        let done = RunResult(id: 1, status: .ok)
+        #expect(
+            state.resultsArrived(Slot(raw: 0), [done]) == [
+                .complete(Call(raw: 1), .result(done)), .close(Slot(raw: 0)),
+            ])
+        #expect(
+            state.workerEnded(Slot(raw: 0), why: "exited with status 0") == [.launch(Slot(raw: 1), call: Call(raw: 2))])
+    }
+
+    @Test func stopsCancelOrKillRunningCallsAndWithdrawWaitingOnes() {
+        var state = PoolState(mode: .coarse(workers: 1), pipelineDepth: 1)
+        _ = state.start()
+        _ = state.workerReady(Slot(raw: 0))
+        _ = state.submit(Call(raw: 1), kind: .exclusive)
+        _ = state.submit(Call(raw: 2), kind: .exclusive)
+        #expect(state.cancel(Call(raw: 1)) == [.cancel(Slot(raw: 0), runID: 1)])
+        #expect(state.kill(Call(raw: 1)) == [.kill(Slot(raw: 0))])
+        #expect(state.cancel(Call(raw: 2)) == [.complete(Call(raw: 2), .cancelled("stopped before a worker ran it"))])
+        #expect(state.shutdown() == [.close(Slot(raw: 0))])
+        #expect(
+            state.submit(Call(raw: 3), kind: .exclusive) == [
+                .complete(Call(raw: 3), .unavailable("the worker pool is shut down"))
+            ])
+        #expect(!state.isFinished)
+        _ = state.workerEnded(Slot(raw: 0), why: "exited")
+        #expect(state.isFinished)
+    }
+}
+
+extension PoolStateTests {
+    @Test func aWaitingExclusiveCallIsNotStarvedByPipelinedCalls() {
+        var state = PoolState(mode: .coarse(workers: 1), pipelineDepth: 2)
+        _ = state.start()
+        _ = state.workerReady(Slot(raw: 0))
+        #expect(
+            state.submit([(Call(raw: 1), .pipelined), (Call(raw: 2), .pipelined), (Call(raw: 3), .pipelined)]) == [
+                .send(Slot(raw: 0), runID: 1, Call(raw: 1)), .send(Slot(raw: 0), runID: 2, Call(raw: 2)),
+            ])
+        #expect(state.submit(Call(raw: 4), kind: .exclusive) == [])
+        let first = RunResult(id: 1, status: .ok)
+        // Call 3 waits: the worker drains for the exclusive call.
+        #expect(state.resultsArrived(Slot(raw: 0), [first]) == [.complete(Call(raw: 1), .result(first))])
+        let second = RunResult(id: 2, status: .ok)
+        #expect(
+            state.resultsArrived(Slot(raw: 0), [second]) == [
+                .complete(Call(raw: 2), .result(second)), .send(Slot(raw: 0), runID: 3, Call(raw: 4)),
+            ])
+    }
+}

@@ -1,0 +1,147 @@
+import Foundation
+import MesosProto
+import SwiftProtobuf
+import Synchronization
+import Testing
+import WorkerPool
+import WorkerProtocol
+
+@testable import ExecutorCore
+
+/// The demo worker binary, built next to the test bundle (the test target depends on it), or the
+/// one named by `DEMO_WORKER` (benchmarks use a `--static-swift-stdlib` build).
+func demoWorkerPath() throws -> String {
+    if let override = ProcessInfo.processInfo.environment["DEMO_WORKER"] { return override }
+    let executable = try #require(
+        try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"), "cannot read /proc/self/exe")
+    let directory = (executable as NSString).deletingLastPathComponent
+    let path = directory + "/demo-worker"
+    try #require(
+        FileManager.default.isExecutableFile(atPath: path),
+        "no demo-worker at \(path): run `swift build --product demo-worker`")
+    return path
+}
+
+func makeSandbox() throws -> String {
+    var template = Array((NSTemporaryDirectory() + "worker-pool-test.XXXXXX").utf8CString)
+    let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+    try #require(made != nil, "mkdtemp failed")
+    return String(cString: template.withUnsafeBufferPointer { $0.baseAddress! })
+}
+
+enum PoolMode: String, CaseIterable, CustomTestStringConvertible, Sendable {
+    case fine
+    case coarse
+    var testDescription: String { rawValue }
+
+    var configurationMode: WorkerPoolConfiguration.Mode {
+        switch self {
+        case .fine: .fine(maximumWorkers: 8)
+        case .coarse: .coarse(workers: 2)
+        }
+    }
+}
+
+func poolConfiguration(
+    _ mode: WorkerPoolConfiguration.Mode, environment: [String: String] = [:], helloTimeout: Duration = .seconds(20)
+) throws -> WorkerPoolConfiguration {
+    WorkerPoolConfiguration(
+        program: try demoWorkerPath(), sandbox: try makeSandbox(), mode: mode, environment: environment,
+        helloTimeout: helloTimeout)
+}
+
+/// Runs `body` with a live pool, then shuts it down and waits until every worker has ended.
+func withPool<T: Sendable>(
+    _ configuration: WorkerPoolConfiguration, _ body: (WorkerPool) async throws -> T
+) async throws -> T {
+    let pool = WorkerPool(configuration: configuration)
+    return try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { await pool.run() }
+        do {
+            let result = try await body(pool)
+            await pool.shutdown()
+            try await group.waitForAll()
+            return result
+        } catch {
+            await pool.shutdown()
+            try? await group.waitForAll()
+            throw error
+        }
+    }
+}
+
+func closureTask(
+    _ id: String, _ function: String, _ payload: String, environment: [String: String] = [:]
+) -> Mesos_V1_TaskInfo {
+    var closure = Sparkmesos_Worker_V1_Closure()
+    closure.environment = environment
+    closure.function = function
+    closure.payload = Data(payload.utf8)
+    var task = Mesos_V1_TaskInfo()
+    task.taskID.value = id
+    task.name = id
+    task.data = try! closure.serializedData()
+    return task
+}
+
+/// A task being run: its outcome, and a way to wait until it started and to stop it.
+struct RunningTask: Sendable {
+    let control: TaskControl
+    let started: AsyncStream<Void>
+    let outcome: Task<TaskOutcome, Never>
+
+    func waitUntilStarted() async {
+        for await _ in started { return }
+    }
+}
+
+func start(_ runner: ClosureTaskRunner, _ task: Mesos_V1_TaskInfo) -> RunningTask {
+    let (started, continuation) = AsyncStream.makeStream(of: Void.self)
+    let control = TaskControl(onStarted: { continuation.yield() })
+    let outcome = Task {
+        let outcome = await runner.run(task, control: control)
+        control.finish()
+        continuation.finish()
+        return outcome
+    }
+    return RunningTask(control: control, started: started, outcome: outcome)
+}
+
+func run(_ runner: ClosureTaskRunner, _ task: Mesos_V1_TaskInfo) async -> TaskOutcome {
+    await start(runner, task).outcome.value
+}
+
+extension TaskOutcome {
+    var text: String {
+        switch self {
+        case .succeeded(let data, let message):
+            "succeeded(\(data.map { String(decoding: $0, as: UTF8.self) } ?? "nil"), \(message ?? ""))"
+        case .failed(let reason, let message): "failed(\(reason), \(message))"
+        case .error(let reason, let message): "error(\(reason), \(message))"
+        case .launchFailed(let reason, let message): "launchFailed(\(reason), \(message))"
+        }
+    }
+}
+
+/// A FIFO a closure writes to once it runs; `wait()` blocks (on a thread of its own) for that byte.
+struct ReadyFIFO {
+    let path: String
+
+    init(in directory: String) throws {
+        path = directory + "/ready.fifo"
+        try #require(mkfifo(path, 0o600) == 0, "mkfifo failed")
+    }
+
+    func wait() async {
+        let path = self.path
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            Thread.detachNewThread {
+                let fd = open(path, O_RDONLY)
+                var byte: UInt8 = 0
+                _ = read(fd, &byte, 1)
+                close(fd)
+                continuation.resume()
+            }
+        }
+    }
+}

@@ -1,0 +1,79 @@
+import Foundation
+import MesosCodec
+import NIOCore
+import SwiftProtobuf
+import Testing
+import WorkerPool
+import WorkerProtocol
+import WorkerWire
+
+/// The Foundation-free codec must agree with the generated code for worker.proto.
+@Suite struct WireTests {
+    @Test func toWorkerMatchesTheGeneratedCode() throws {
+        let run = RunRequest(
+            id: 300, taskID: "t1", function: "echo", payload: [0, 1, 2], environment: ["B": "2", "A": "1"])
+        let generated = try Sparkmesos_Worker_V1_ToWorker(serializedBytes: ToWorker.run(run).encoded())
+        #expect(generated.run.id == 300 && generated.run.taskID == "t1" && generated.run.function == "echo")
+        #expect(generated.run.payload == Data([0, 1, 2]) && generated.run.environment == ["A": "1", "B": "2"])
+        #expect(try ToWorker(decoding: ArraySlice(try generated.serializedBytes() as [UInt8])) == .run(run))
+        var cancel = Sparkmesos_Worker_V1_ToWorker()
+        cancel.cancel.id = 7
+        #expect(try ToWorker(decoding: ArraySlice(try cancel.serializedBytes() as [UInt8])) == .cancel(id: 7))
+    }
+
+    @Test func fromWorkerMatchesTheGeneratedCode() throws {
+        let hello = WorkerHello(workerName: "w", functions: ["a", "b"], concurrency: 4)
+        let generatedHello = try Sparkmesos_Worker_V1_FromWorker(serializedBytes: FromWorker.hello(hello).encoded())
+        #expect(generatedHello.hello.protocolVersion == 1 && generatedHello.hello.functions == ["a", "b"])
+        #expect(generatedHello.hello.concurrency == 4 && generatedHello.hello.workerName == "w")
+        var result = Sparkmesos_Worker_V1_FromWorker()
+        result.result.id = 9
+        result.result.status = .unknownFunction
+        result.result.error = "no"
+        result.result.data = Data([7])
+        #expect(
+            try FromWorker(decoding: ArraySlice(try result.serializedBytes() as [UInt8]))
+                == .result(RunResult(id: 9, status: .unknownFunction, data: [7], error: "no")))
+    }
+
+    @Test func garbageIsRejected() {
+        #expect(throws: WireError.self) { try FromWorker(decoding: ArraySlice(Array("garbage".utf8))) }
+        #expect(throws: WireError.self) { try FromWorker(decoding: [0x12, 0x05, 0x08]) }
+        var decoder = FrameDecoder()
+        decoder.feed(Array("12x\n".utf8))
+        #expect(throws: WireError.self) { try decoder.next() }
+    }
+
+    /// Byte at a time, the SDK's decoder and the executor's RecordIO decoder see the same frames.
+    @Test func framingAgreesByteAtATime() throws {
+        let payloads: [[UInt8]] = [[], Array("hello".utf8), Array(repeating: 7, count: 300)]
+        var stream: [UInt8] = []
+        for payload in payloads { Frame.append(payload, to: &stream) }
+        var decoder = FrameDecoder()
+        var frames: [[UInt8]] = []
+        for byte in stream {
+            decoder.feed([byte])
+            while let frame = try decoder.next() { frames.append(Array(frame)) }
+        }
+        #expect(frames == payloads)
+        var recordIO = RecordIODecoder()
+        var buffer = ByteBuffer(bytes: stream)
+        var records: [[UInt8]] = []
+        while let record = try recordIO.decode(buffer: &buffer) { records.append(Array(record.readableBytesView)) }
+        #expect(records == payloads)
+    }
+
+    @Test func workerPathsResolveAgainstThePackageRoot() throws {
+        #expect(try WorkerPoolConfigurationResolve.resolve("/opt/w", root: nil) == "/opt/w")
+        #expect(try WorkerPoolConfigurationResolve.resolve("bin/w", root: "/spark") == "/spark/bin/w")
+        #expect(try WorkerPoolConfigurationResolve.resolve("./bin/w", root: "/spark/") == "/spark/bin/w")
+        #expect(throws: (any Error).self) { try WorkerPoolConfigurationResolve.resolve("bin/w", root: nil) }
+        #expect(throws: (any Error).self) { try WorkerPoolConfigurationResolve.resolve(nil, root: "/spark") }
+    }
+}
+
+enum WorkerPoolConfigurationResolve {
+    static func resolve(_ property: String?, root: String?) throws -> String {
+        try WorkerPoolConfiguration.resolveProgram(property, packageRoot: root)
+    }
+}
