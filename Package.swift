@@ -222,7 +222,7 @@ let package = Package(
             name: "ExecutorEndToEndTests",
             dependencies: [
                 "ExecutorCore", "LocalAgent", "AgentConnection", "MesosCodec", "MesosProto", "ProcessSupervision",
-                "SparkExecutor", "PackageFetch", .product(name: "Logging", package: "swift-log"),
+                "SparkExecutor", "PackageFetch", "demo-worker", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -79,6 +79,8 @@ public actor ExecutorRuntime {
         // destroys the container (Mesos's command executor keeps 2 s of a 5 s grace).
         let killGrace = grace > .seconds(3) ? grace - .seconds(2) : grace / 2
         perform(lifecycle.killAll(grace: killGrace, because: why))
+        let runner = self.runner
+        schedule { await runner.executorShuttingDown() }
         let ackWait = deadline - .milliseconds(250)
         schedule {
             try? await Task.sleep(until: ackWait, clock: .continuous)

@@ -13,6 +13,9 @@ public protocol TaskRunner: Sendable {
     /// A framework MESSAGE. `reply` sends an executor MESSAGE back to the framework. Returns false
     /// when this runner has no use for messages (the runtime then logs and drops it).
     func frameworkMessage(_ data: [UInt8], reply: @escaping @Sendable ([UInt8]) async -> Void) async -> Bool
+
+    /// The executor begins shutting down: stop long-lived helpers (workers) after the tasks.
+    func executorShuttingDown() async
 }
 
 extension TaskRunner {
@@ -25,6 +28,8 @@ extension TaskRunner {
     public func frameworkMessage(_ data: [UInt8], reply: @escaping @Sendable ([UInt8]) async -> Void) async -> Bool {
         false
     }
+
+    public func executorShuttingDown() async {}
 }
 
 /// What the executor asks of a running task.

@@ -2,6 +2,7 @@ public import ExecutorCore
 public import Logging
 public import MesosProto
 public import PackageFetch
+public import WorkerPool
 
 /// What the executor learns at SUBSCRIBED and shares with every task: its settings and its package.
 public actor SparkExecutorContext {
@@ -18,6 +19,12 @@ public actor SparkExecutorContext {
     private let fetcher: PackageFetcher
     private let logger: Logger
     private var prepared: Result<Prepared, SettingsError>?
+    /// The worker pool, created when the first closure (or mini-task batch) needs it.
+    private var pool: WorkerPool?
+    private var stopping = false
+    /// Long-lived work (the pool's `run()`), hosted by the background task `configure` returns.
+    private let hosted: AsyncStream<@Sendable () async -> Void>
+    private let hostedContinuation: AsyncStream<@Sendable () async -> Void>.Continuation
 
     public init(
         commandLine: [String: String], environment: [String: String], sandbox: String, fetcher: PackageFetcher,
@@ -28,12 +35,24 @@ public actor SparkExecutorContext {
         self.sandbox = sandbox
         self.fetcher = fetcher
         self.logger = logger
+        (hosted, hostedContinuation) = AsyncStream.makeStream(of: (@Sendable () async -> Void).self)
     }
 
     /// Reads the settings from the ExecutorInfo and returns the work that fetches the package
     /// eagerly, so the download overlaps task scheduling. Later calls (re-subscriptions) change nothing.
     public func configure(_ executorInfo: Mesos_V1_ExecutorInfo) -> (@Sendable () async -> Void)? {
         guard prepared == nil else { return nil }
+        let prefetch = prepare(executorInfo)
+        let hosted = self.hosted
+        return {
+            await withTaskGroup(of: Void.self) { group in
+                if let prefetch { group.addTask { await prefetch() } }
+                for await job in hosted { group.addTask { await job() } }
+            }
+        }
+    }
+
+    private func prepare(_ executorInfo: Mesos_V1_ExecutorInfo) -> (@Sendable () async -> Void)? {
         let settings: ExecutorSettings
         do {
             settings = try ExecutorSettings(executorInfo: executorInfo, commandLine: commandLine, environment: environment)
@@ -88,4 +107,32 @@ public actor SparkExecutorContext {
 
     /// The settings and package gate, or the configuration error every task fails with.
     public func current() -> Result<Prepared, SettingsError>? { prepared }
+
+    /// The worker pool for closures, started on first use: coarse mode with `cores` warm workers,
+    /// fine mode with a fresh worker per closure.
+    public func workerPool(settings: ExecutorSettings, package: FetchedPackage?, environment: [String: String])
+        throws(WorkerPoolError) -> WorkerPool
+    {
+        if let pool { return pool }
+        guard !stopping else { throw WorkerPoolError.shuttingDown }
+        let program = try WorkerPoolConfiguration.resolveProgram(settings.workerPath, packageRoot: package?.sparkHome)
+        let configuration = WorkerPoolConfiguration(
+            program: program, sandbox: sandbox,
+            mode: settings.coarse ? .coarse(workers: settings.cores) : .fine(maximumWorkers: max(16, settings.cores)),
+            environment: environment)
+        let pool = WorkerPool(configuration: configuration)
+        self.pool = pool
+        logger.info(
+            "worker pool started",
+            metadata: ["program": "\(program)", "mode": "\(settings.coarse ? "coarse" : "fine")", "cores": "\(settings.cores)"])
+        hostedContinuation.yield { await pool.run() }
+        return pool
+    }
+
+    /// SHUTDOWN: workers get their input closed and are killed after the grace period.
+    public func stop() async {
+        stopping = true
+        await pool?.shutdown()
+        hostedContinuation.finish()
+    }
 }

@@ -1,6 +1,7 @@
 public import ExecutorCore
 public import MesosProto
 public import PackageFetch
+import WorkerPool
 
 /// Runs every task the Spark way: waits for the package, fetches the task's own URIs, then hands a
 /// closure task (`TaskInfo.data` set) to the worker pool and a command task to the command runner.
@@ -9,36 +10,37 @@ public struct SparkTaskRunner: TaskRunner {
     let fetcher: PackageFetcher
     let baseEnvironment: [String: String]
     let sandbox: String
-    /// Runs closure tasks; nil until a worker pool is configured.
-    let closures: (@Sendable (ExecutorSettings, FetchedPackage?) async -> (any TaskRunner)?)?
     /// When the agent already fetched the task's URIs (we stand in for Mesos's command executor).
     let taskURIsFetchedByAgent: Bool
 
     public init(
         context: SparkExecutorContext, fetcher: PackageFetcher, baseEnvironment: [String: String], sandbox: String,
-        taskURIsFetchedByAgent: Bool = false,
-        closures: (@Sendable (ExecutorSettings, FetchedPackage?) async -> (any TaskRunner)?)? = nil
+        taskURIsFetchedByAgent: Bool = false
     ) {
         self.context = context
         self.fetcher = fetcher
         self.baseEnvironment = baseEnvironment
         self.sandbox = sandbox
         self.taskURIsFetchedByAgent = taskURIsFetchedByAgent
-        self.closures = closures
     }
 
     public func executorSubscribed(_ subscribed: Mesos_V1_Executor_Event.Subscribed) async -> (@Sendable () async -> Void)? {
         await context.configure(subscribed.executorInfo)
     }
 
-    public func run(_ task: Mesos_V1_TaskInfo, control: TaskControl) async -> TaskOutcome {
+    public func executorShuttingDown() async {
+        await context.stop()
+    }
+
+    /// The settings and the package every task needs, or why there are none.
+    private func readiness() async -> Result<(SparkExecutorContext.Prepared, FetchedPackage?), TaskFailure> {
         guard let current = await context.current() else {
-            return .launchFailed(reason: .containerLaunchFailed, message: "the executor is not configured yet")
+            return .failure(TaskFailure("the executor is not configured yet"))
         }
         let prepared: SparkExecutorContext.Prepared
         switch current {
         case .failure(let error):
-            return .launchFailed(reason: .containerLaunchFailed, message: "Executor configuration: \(error)")
+            return .failure(TaskFailure("Executor configuration: \(error)"))
         case .success(let value):
             prepared = value
         }
@@ -47,8 +49,50 @@ public struct SparkTaskRunner: TaskRunner {
             do {
                 package = try await gate.package()
             } catch {
-                return .launchFailed(reason: .containerLaunchFailed, message: "Failed to fetch the package: \(error)")
+                return .failure(TaskFailure("Failed to fetch the package: \(error)"))
             }
+        }
+        return .success((prepared, package))
+    }
+
+    private func workerEnvironment(_ settings: ExecutorSettings, _ package: FetchedPackage?) -> [String: String] {
+        var environment = baseEnvironment
+        for (name, value) in settings.taskEnvironment { environment[name] = value }
+        if let home = package?.sparkHome { environment["SPARK_HOME"] = home }
+        return environment
+    }
+
+    public func frameworkMessage(_ data: [UInt8], reply: @escaping @Sendable ([UInt8]) async -> Void) async -> Bool {
+        let prepared: SparkExecutorContext.Prepared
+        let package: FetchedPackage?
+        switch await readiness() {
+        case .failure(let failure):
+            await reply(MiniTaskDispatcher.failAll(data, state: "LOST", error: failure.message))
+            return true
+        case .success(let ready):
+            (prepared, package) = ready
+        }
+        let settings = prepared.settings
+        do {
+            let pool = try await context.workerPool(
+                settings: settings, package: package, environment: workerEnvironment(settings, package))
+            let dispatcher = MiniTaskDispatcher(
+                pool: pool, sandbox: sandbox, resultSizeLimit: settings.maxResultBytesInStatus, send: reply)
+            await dispatcher.handle(data)
+        } catch {
+            await reply(MiniTaskDispatcher.failAll(data, state: "LOST", error: error.description))
+        }
+        return true
+    }
+
+    public func run(_ task: Mesos_V1_TaskInfo, control: TaskControl) async -> TaskOutcome {
+        let prepared: SparkExecutorContext.Prepared
+        let package: FetchedPackage?
+        switch await readiness() {
+        case .failure(let failure):
+            return .launchFailed(reason: .containerLaunchFailed, message: failure.message)
+        case .success(let ready):
+            (prepared, package) = ready
         }
         if task.hasCommand, !task.command.uris.isEmpty, !taskURIsFetchedByAgent {
             do {
@@ -65,12 +109,16 @@ public struct SparkTaskRunner: TaskRunner {
         var environment = prepared.settings.taskEnvironment
         if let home = package?.sparkHome { environment["SPARK_HOME"] = home }
         if task.hasData && !task.data.isEmpty {
-            guard let runner = await closures?(prepared.settings, package) else {
-                return .error(
-                    reason: .taskInvalid,
-                    message: "closure tasks need a worker program: set spark.mesos.executor.worker")
+            let settings = prepared.settings
+            let pool: WorkerPool
+            do {
+                pool = try await context.workerPool(
+                    settings: settings, package: package, environment: workerEnvironment(settings, package))
+            } catch {
+                return .launchFailed(reason: .containerLaunchFailed, message: "Cannot run the closure: \(error)")
             }
-            return await runner.run(task, control: control)
+            let closures = ClosureTaskRunner(pool: pool, sandbox: sandbox, resultSizeLimit: settings.maxResultBytesInStatus)
+            return await closures.run(task, control: control)
         }
         guard task.hasCommand else {
             return .error(reason: .taskInvalid, message: "the task has neither a command nor closure data")
@@ -79,4 +127,10 @@ public struct SparkTaskRunner: TaskRunner {
         let commands = CommandTaskRunner(baseEnvironment: baseEnvironment, sandbox: sandbox) { extra }
         return await commands.run(task, control: control)
     }
+}
+
+/// Why a task cannot start, as its message.
+struct TaskFailure: Error {
+    let message: String
+    init(_ message: String) { self.message = message }
 }

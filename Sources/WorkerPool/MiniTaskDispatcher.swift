@@ -162,3 +162,18 @@ public struct MiniTaskDispatcher: Sendable {
         }
     }
 }
+
+extension MiniTaskDispatcher {
+    /// The answer to a batch that cannot run at all (no worker configured, package missing):
+    /// one result with `state` and `error` for each of its mini-tasks, in the batch's encoding —
+    /// or one with an empty id when the payload is no batch.
+    public static func failAll(_ message: [UInt8], state: String, error: String) -> [UInt8] {
+        var results = Sparkmesos_Worker_V1_MiniTaskResults()
+        if let (batch, _) = try? Sparkmesos_Worker_V1_MiniTaskBatch.parse(message), !batch.tasks.isEmpty {
+            results.results = batch.tasks.map { result($0.id, state: state, error: error) }
+        } else {
+            results.results = [result("", state: state, error: error)]
+        }
+        return results.payload(PayloadEncoding.detect(message))
+    }
+}

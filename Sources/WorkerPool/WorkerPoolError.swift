@@ -5,6 +5,7 @@ public struct WorkerPoolError: Error, Sendable, Hashable, CustomStringConvertibl
         case relativeProgramWithoutRoot
         case launchFailed
         case sandbox
+        case shuttingDown
     }
 
     private let code: Code
@@ -23,6 +24,8 @@ public struct WorkerPoolError: Error, Sendable, Hashable, CustomStringConvertibl
     }
     static func launchFailed(_ detail: String) -> Self { Self(code: .launchFailed, detail: detail) }
     static func sandbox(_ detail: String) -> Self { Self(code: .sandbox, detail: detail) }
+    /// The executor is shutting down: no new workers start.
+    public static let shuttingDown = Self(code: .shuttingDown, detail: "the executor is shutting down")
 
     public var description: String { detail }
 }

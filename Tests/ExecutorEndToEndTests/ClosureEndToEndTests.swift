@@ -1,0 +1,135 @@
+import Foundation
+import LocalAgent
+import MesosCodec
+import MesosProto
+import XCTest
+
+/// Closure tasks and mini-task batches through the whole executor, with the demo worker.
+final class ClosureEndToEndTests: XCTestCase, @unchecked Sendable {
+    static var demoWorker: String {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+            .appendingPathComponent("demo-worker").path
+    }
+
+    private nonisolated func closure(_ test: ExecutorUnderTest, _ id: String, _ function: String, _ payload: String) -> Mesos_V1_TaskInfo {
+        let base64 = Data(payload.utf8).base64EncodedString()
+        return test.agent.makeTask(id, data: Array(#"{"function":"\#(function)","payload":"\#(base64)"}"#.utf8))
+    }
+
+    private func properties(coarse: Bool) -> [String: String] {
+        ["spark.mesos.coarse": coarse ? "true" : "false", "spark.executor.cores": "2",
+         "spark.mesos.executor.worker": Self.demoWorker]
+    }
+
+    func testClosureOutcomesInBothModesAndEncodings() async throws {
+        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: Self.demoWorker), "demo-worker not built")
+        for coarse in [true, false] {
+            for encoding in WireEncoding.allCases {
+                let label = "\(coarse ? "coarse" : "fine") \(encoding)"
+                try await ExecutorUnderTest.run(encoding: encoding, properties: properties(coarse: coarse)) { test in
+                    try await test.agent.launch(self.closure(test, "echo", "echo", "hello closures"))
+                    try await test.agent.launch(self.closure(test, "words", "wordcount", "a b a"))
+                    try await test.agent.launch(self.closure(test, "throws", "fail", "bad input row 7"))
+                    try await test.agent.launch(self.closure(test, "segv", "crash", ""))
+                    try await test.agent.launch(self.closure(test, "nope", "no-such-function", ""))
+                    try await test.agent.launch(test.agent.makeTask("garbage", data: Array("{not json".utf8)))
+                    try await test.waitForStates([
+                        "echo": .taskFinished, "words": .taskFinished, "throws": .taskFailed, "segv": .taskFailed,
+                        "nope": .taskError, "garbage": .taskError,
+                    ])
+                    let observed = await test.agent.state
+                    let last = Dictionary(
+                        uniqueKeysWithValues: ["echo", "words", "throws", "segv", "nope", "garbage"].map { id in
+                            (id, observed.updates(forTask: id).last!.status)
+                        })
+                    XCTAssertEqual(String(decoding: last["echo"]!.data, as: UTF8.self), "hello closures", label)
+                    XCTAssertFalse(last["words"]!.data.isEmpty, label)
+                    XCTAssertTrue(last["throws"]!.message.contains("bad input row 7"), last["throws"]!.message)
+                    XCTAssertTrue(last["segv"]!.message.contains("SIGSEGV"), last["segv"]!.message)
+                    XCTAssertEqual(last["nope"]!.reason, .taskInvalid, label)
+                    XCTAssertEqual(last["garbage"]!.reason, .taskInvalid, label)
+                    // A command task still runs beside the closures.
+                    try await test.agent.launch(test.task("cmd", "true"))
+                    try await test.waitForStates(["cmd": .taskFinished])
+                    await assertNoViolations(test.agent)
+                    await test.agent.shutdown()
+                }
+            }
+        }
+    }
+
+    func testKillOfARunningClosure() async throws {
+        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: Self.demoWorker), "demo-worker not built")
+        for coarse in [true, false] {
+            try await ExecutorUnderTest.run(encoding: .protobuf, properties: properties(coarse: coarse)) { test in
+                try await test.agent.launch(self.closure(test, "long", "sleep", "300000"))
+                try await test.waitForStates(["long": .taskRunning])
+                await test.agent.kill(taskID: "long")
+                try await test.waitForStates(["long": .taskKilled])
+                // The pool still serves: the killed closure's worker was replaced or freed.
+                try await test.agent.launch(self.closure(test, "after", "echo", "still here"))
+                try await test.waitForStates(["after": .taskFinished])
+                await test.agent.shutdown()
+            }
+        }
+    }
+
+    func testThousandMiniTasksEachReturnedExactlyOnce() async throws {
+        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: Self.demoWorker), "demo-worker not built")
+        for coarse in [true, false] {
+            let total = coarse ? 1000 : 40
+            try await ExecutorUnderTest.run(encoding: .json, properties: properties(coarse: coarse)) { test in
+                for batch in stride(from: 0, to: total, by: 100) {
+                    let tasks = (batch..<min(batch + 100, total)).map { index in
+                        #"{"id":"m\#(index)","function":"echo","payload":"\#(Data("v\(index)".utf8).base64EncodedString())"}"#
+                    }
+                    await test.agent.sendMessage(Data(#"{"tasks":[\#(tasks.joined(separator: ","))]}"#.utf8))
+                }
+                let state = try await test.agent.waitUntil("\(total) mini-task results", timeout: .seconds(60)) { state in
+                    Self.results(state.messages).count >= total
+                }
+                let results = Self.results(state.messages)
+                XCTAssertEqual(results.count, total)
+                XCTAssertEqual(Set(results.map(\.id)).count, total, "every id exactly once")
+                for result in results {
+                    XCTAssertEqual(result.state, "FINISHED")
+                    XCTAssertEqual(result.data, "v" + result.id.dropFirst())
+                }
+                await test.agent.shutdown()
+            }
+        }
+    }
+
+    func testMiniTasksWithoutAWorkerAreLostWithTheReason() async throws {
+        try await ExecutorUnderTest.run(encoding: .protobuf) { test in
+            await test.agent.sendMessage(Data(#"{"tasks":[{"id":"x1","function":"echo","payload":""}]}"#.utf8))
+            let state = try await test.agent.waitUntil("a result") { !Self.results($0.messages).isEmpty }
+            let result = try XCTUnwrap(Self.results(state.messages).first)
+            XCTAssertEqual(result.id, "x1")
+            XCTAssertEqual(result.state, "LOST")
+            XCTAssertTrue(result.error.contains("spark.mesos.executor.worker is not set"), result.error)
+            await test.agent.shutdown()
+        }
+    }
+
+    struct MiniResult {
+        var id: String
+        var state: String
+        var data: String
+        var error: String
+    }
+
+    static func results(_ messages: [Data]) -> [MiniResult] {
+        messages.flatMap { message -> [MiniResult] in
+            guard let object = try? JSONSerialization.jsonObject(with: message) as? [String: Any],
+                let results = object["results"] as? [[String: Any]]
+            else { return [] }
+            return results.map { entry in
+                let data = (entry["data"] as? String).flatMap { Data(base64Encoded: $0) } ?? Data()
+                return MiniResult(
+                    id: entry["id"] as? String ?? "", state: entry["state"] as? String ?? "",
+                    data: String(decoding: data, as: UTF8.self), error: entry["error"] as? String ?? "")
+            }
+        }
+    }
+}
