@@ -74,7 +74,21 @@ public struct JobParser: Sendable {
                 settings.package = .local(path: resolved)
             }
         }
-        if let v = fields["worker"] { settings.worker = try string(v, "\(path).worker") }
+        if let v = fields["worker"] {
+            let text = try string(v, "\(path).worker")
+            // "./x" and "../x" name a program next to the job file; anything else is a path
+            // inside the package (or absolute), as spark.mesos.executor.worker is.
+            if text.hasPrefix("./") || text.hasPrefix("../") {
+                let resolved = baseDirectory + "/" + text
+                guard FileManager.default.isExecutableFile(atPath: resolved) else {
+                    throw fail(
+                        "\(path).worker", "\"\(text)\" is not an executable file; expected a worker program")
+                }
+                settings.worker = resolved
+            } else {
+                settings.worker = text
+            }
+        }
         if let v = fields["properties"] { settings.properties = try stringMap(v, "\(path).properties") }
         if let v = fields["shutdown_grace"] { settings.shutdownGracePeriod = try seconds(v, "\(path).shutdown_grace") }
         return settings
