@@ -160,7 +160,7 @@ let package = Package(
         .target(
             name: "WorkerProtocol",
             dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
-            exclude: ["Protos", "README-contract.md"],
+            exclude: ["Protos"],
             swiftSettings: swiftSettings
         ),
         // What a worker program links: register closures, serve().

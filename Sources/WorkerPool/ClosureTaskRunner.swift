@@ -4,7 +4,7 @@ import WorkerProtocol
 import WorkerWire
 
 /// Runs closure tasks on a ``WorkerPool``: `TaskInfo.data` names a function of the worker and
-/// its payload (see README-contract.md). Tasks with a command and no data go to `commandRunner`.
+/// its payload (see the README, "Closure tasks and workers"). Tasks with a command and no data go to `commandRunner`.
 public struct ClosureTaskRunner: TaskRunner {
     public let pool: WorkerPool
     /// Where results larger than `resultSizeLimit` are written (under `results/`).

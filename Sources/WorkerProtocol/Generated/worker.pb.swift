@@ -9,7 +9,7 @@
 //   https://github.com/apple/swift-protobuf/
 
 /// The closure-task contract between a Spark framework, the executor and its workers.
-/// Sources/WorkerProtocol/README-contract.md describes how the messages are used.
+/// README.md ("Closure tasks and workers") describes how the messages are used.
 
 #if canImport(FoundationEssentials)
 public import FoundationEssentials
