@@ -12,6 +12,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "spark-mesos-executor", targets: ["spark-mesos-executor"]),
+        .executable(name: "spark-mesos-harness", targets: ["spark-mesos-harness"]),
         .library(name: "LocalAgent", targets: ["LocalAgent"]),
         .library(name: "MesosProto", targets: ["MesosProto"]),
         .library(name: "PackageFetch", targets: ["PackageFetch"]),
@@ -69,6 +70,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -147,10 +149,18 @@ let package = Package(
                 "ExecutorCore",
                 "SparkExecutor",
                 "PackageFetch",
-                "Harness",
-                "LocalAgent",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Harness mode as its own program, so the executor carries none of it.
+        .executableTarget(
+            name: "spark-mesos-harness",
+            dependencies: [
+                "Harness",
+                "MesosCodec",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -245,3 +255,14 @@ let package = Package(
         ),
     ]
 )
+
+// Benchmarks stay out of the default build: `SME_BENCHMARKS=1 swift build -c release …`.
+if Context.environment["SME_BENCHMARKS"] != nil {
+    package.targets.append(
+        .executableTarget(
+            name: "executor-benchmark",
+            dependencies: ["LocalAgent", "MesosProto"],
+            path: "Tests/Benchmarks/ExecutorBenchmark",
+            swiftSettings: swiftSettings
+        ))
+}

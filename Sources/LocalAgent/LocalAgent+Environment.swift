@@ -28,6 +28,9 @@ extension LocalAgentConfiguration {
         if let authenticationToken {
             environment["MESOS_EXECUTOR_AUTHENTICATION_TOKEN"] = authenticationToken
         }
+        if tlsCertificateChainFile != nil {
+            environment["LIBPROCESS_SSL_ENABLED"] = "1"
+        }
         if let unixSocketPath {
             environment["MESOS_DOMAIN_SOCKET"] = unixSocketPath
         }

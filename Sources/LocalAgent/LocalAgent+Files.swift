@@ -20,7 +20,8 @@ extension LocalAgent {
 
     /// The URL a published file has (or would have) on this agent.
     public func fileURL(_ name: String) -> String {
-        "http://\(configuration.host):\(port)/files/download?path=\(Self.percentEncode(name))"
+        let scheme = configuration.tlsCertificateChainFile == nil ? "http" : "https"
+        return "\(scheme)://\(configuration.host):\(port)/files/download?path=\(Self.percentEncode(name))"
     }
 
     /// How many times each published file was downloaded (complete or not).

@@ -2,6 +2,7 @@ import MesosCodec
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 
 /// How a restarted agent comes back (spec §8).
 public struct RestartPlan: Sendable {
@@ -124,8 +125,9 @@ extension LocalAgent {
     private func listen() async throws {
         let host = configuration.host
         let port = boundPort ?? configuration.port
+        let tls = try tlsContext()
         let tcp = try await Self.bootstrap(eventLoopGroup)
-            .bind(host: host, port: port, childChannelInitializer: Self.initializeConnection)
+            .bind(host: host, port: port) { channel in Self.initializeConnection(channel, tls: tls) }
         boundPort = tcp.channel.localAddress?.port
         machine.port = boundPort ?? 0
         listeners.append(tcp.channel)
@@ -135,7 +137,7 @@ extension LocalAgent {
                 .bind(
                     unixDomainSocketPath: path,
                     cleanupExistingSocketFile: true,
-                    childChannelInitializer: Self.initializeConnection
+                    childChannelInitializer: { channel in Self.initializeConnection(channel, tls: nil) }
                 )
             listeners.append(unix.channel)
             commandSink.yield(.serve(unix))
@@ -148,9 +150,23 @@ extension LocalAgent {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
     }
 
-    @Sendable
-    private static func initializeConnection(_ channel: any Channel) -> EventLoopFuture<ConnectionChannel> {
+    /// The TLS context when the agent serves https (as an agent built with SSL does).
+    private func tlsContext() throws -> NIOSSLContext? {
+        guard let certificate = configuration.tlsCertificateChainFile, let key = configuration.tlsPrivateKeyFile else {
+            return nil
+        }
+        let chain = try NIOSSLCertificate.fromPEMFile(certificate).map { NIOSSLCertificateSource.certificate($0) }
+        // PEM whatever the file is called (NIOSSL guesses DER from a ".key" extension).
+        let privateKey = try NIOSSLPrivateKey(file: key, format: .pem)
+        let tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(privateKey))
+        return try NIOSSLContext(configuration: tls)
+    }
+
+    private static func initializeConnection(_ channel: any Channel, tls: NIOSSLContext?)
+        -> EventLoopFuture<ConnectionChannel>
+    {
         channel.eventLoop.makeCompletedFuture {
+            if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
             // No pipelining assistance: a request pipelined behind SUBSCRIBE must reach us so we
             // can report it, and is never answered, as with libprocess.
             try channel.pipeline.syncOperations.configureHTTPServerPipeline(

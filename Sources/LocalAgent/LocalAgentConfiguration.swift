@@ -28,6 +28,10 @@ public struct LocalAgentConfiguration: Sendable {
 
     /// When set, every call must carry `Authorization: Bearer <token>` (spec §4, authentication).
     public var authenticationToken: String?
+    /// PEM certificate chain and private key: serve https (an agent built with SSL). The executor
+    /// environment then carries `LIBPROCESS_SSL_ENABLED=1`.
+    public var tlsCertificateChainFile: String?
+    public var tlsPrivateKeyFile: String?
     /// Interval between HEARTBEAT events on a subscribed stream; the agent's constant is 30 minutes.
     public var heartbeatInterval: Duration = .seconds(30 * 60)
     /// `--executor_reregistration_timeout`: how long the agent stays RECOVERING after a restart,

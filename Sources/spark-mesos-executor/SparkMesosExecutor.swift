@@ -15,7 +15,7 @@ struct SparkMesosExecutor: AsyncParsableCommand {
             \(Configuration.documentedVariables.map { "  \($0.name)\n      \($0.meaning)" }.joined(separator: "\n"))
             """,
         version: version,
-        subcommands: [Run.self, HarnessCommand.self, Cache.self],
+        subcommands: [Run.self, HarnessLauncher.self, Cache.self],
         defaultSubcommand: Run.self
     )
 }

@@ -22,7 +22,9 @@ final class BinaryEndToEndTests: XCTestCase {
         var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
     }
 
-    static func launch(_ environment: [String: String], sandbox: String, arguments: [String] = []) throws -> Launched {
+    static func launch(
+        _ environment: [String: String], sandbox: String, arguments: [String] = [], keepCacheDirectory: Bool = false
+    ) throws -> Launched {
         let out = open(sandbox + "/stdout", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         let err = open(sandbox + "/stderr", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         defer {
@@ -30,7 +32,7 @@ final class BinaryEndToEndTests: XCTestCase {
             close(err)
         }
         var environment = environment
-        environment["SPARK_MESOS_EXECUTOR_CACHE_DIR"] = sandbox + "/.cache"
+        if !keepCacheDirectory { environment["SPARK_MESOS_EXECUTOR_CACHE_DIR"] = sandbox + "/.cache" }
         let child = try ChildProcess.spawn(
             SpawnRequest(
                 executable: executable, arguments: ["spark-mesos-executor"] + arguments,
@@ -94,4 +96,52 @@ final class BinaryEndToEndTests: XCTestCase {
             XCTAssertEqual(output, "CoarseGrainedExecutorBackend --executor-id 1\n")
         }
     }
+}
+
+/// The shared package cache across separate executor processes.
+final class SharedCacheEndToEndTests: XCTestCase {
+    /// Runs one executor process under its own agent, with `cache` as its cache, until `task` finishes.
+    private static func runExecutor(
+        packageURL: String, cache: String, taskID: String
+    ) async throws -> [Mesos_V1_TaskState] {
+        let sandbox = try ExecutorUnderTest.makeSandbox()
+        var configuration = LocalAgentConfiguration()
+        configuration.sandboxDirectory = sandbox
+        configuration.executorInfo.data = Data(#"{"spark.executor.uri":"\#(packageURL)"}"#.utf8)
+        return try await withLocalAgent(configuration) { agent in
+            var task = agent.makeTask(taskID)
+            task.command.value = "cd spark-*; ./bin/hello"
+            try await agent.launch(task)
+            var environment = await agent.environment()
+            environment["SPARK_MESOS_EXECUTOR_CACHE_DIR"] = cache
+            let launched = try BinaryEndToEndTests.launch(environment, sandbox: sandbox, keepCacheDirectory: true)
+            try await agent.waitUntil("\(taskID) ended") { $0.taskStates[taskID]?.isTerminal == true }
+            await agent.shutdown()
+            _ = await launched.child.wait()
+            return await agent.state.updates(forTask: taskID).map(\.status.state)
+        }
+    }
+
+    func testTwoExecutorsDownloadOnceAndARestartedOneHitsTheCache() async throws {
+        let package = try FetchEndToEndTests.makePackage()
+        let cache = try ExecutorUnderTest.makeSandbox() + "/cache"
+        try await withLocalAgent(LocalAgentConfiguration()) { server in
+            let url = await server.publish(file: package.path, as: "spark-test-1.0.tgz")
+            async let first = Self.runExecutor(packageURL: url, cache: cache, taskID: "first")
+            async let second = Self.runExecutor(packageURL: url, cache: cache, taskID: "second")
+            let (a, b) = try await (first, second)
+            XCTAssertEqual(a.last, .taskFinished)
+            XCTAssertEqual(b.last, .taskFinished)
+            var downloads = await server.downloads["spark-test-1.0.tgz"]
+            XCTAssertEqual(downloads, 1, "two executors, one download")
+            let third = try await Self.runExecutor(packageURL: url, cache: cache, taskID: "third")
+            XCTAssertEqual(third.last, .taskFinished)
+            downloads = await server.downloads["spark-test-1.0.tgz"]
+            XCTAssertEqual(downloads, 1, "a new executor process hits the cache")
+        }
+    }
+}
+
+extension Mesos_V1_TaskState {
+    var isTerminal: Bool { [.taskFinished, .taskFailed, .taskKilled, .taskError, .taskLost].contains(self) }
 }

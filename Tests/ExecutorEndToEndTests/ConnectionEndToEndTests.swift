@@ -34,3 +34,39 @@ final class ConnectionEndToEndTests: XCTestCase {
         }
     }
 }
+
+/// An agent serving https, with a certificate made for the test.
+final class TLSEndToEndTests: XCTestCase {
+    /// A self-signed certificate for 127.0.0.1 and its key (openssl from Debian).
+    static func makeCertificate() throws -> (certificate: String, key: String) {
+        let directory = try ExecutorUnderTest.makeSandbox()
+        let certificate = directory + "/agent.pem"
+        let key = directory + "/agent.key"
+        try FetchEndToEndTests.run(
+            "/usr/bin/openssl",
+            ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-days", "1",
+             "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", certificate])
+        return (certificate, key)
+    }
+
+    func testHTTPSAgentWithAndWithoutCertificateVerification() async throws {
+        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl"), "openssl not installed")
+        let pair = try Self.makeCertificate()
+        for verify in [false, true] {
+            try await ExecutorUnderTest.run(
+                encoding: .protobuf,
+                adjust: {
+                    $0.tlsCertificateChainFile = pair.certificate
+                    $0.tlsPrivateKeyFile = pair.key
+                },
+                environment: verify
+                    ? ["LIBPROCESS_SSL_VERIFY_CERT": "1", "LIBPROCESS_SSL_CA_FILE": pair.certificate] : [:]
+            ) { test in
+                try await test.agent.launch(test.task("secure", "true"))
+                try await test.waitForStates(["secure": .taskFinished])
+                await assertNoViolations(test.agent)
+                await test.agent.shutdown()
+            }
+        }
+    }
+}

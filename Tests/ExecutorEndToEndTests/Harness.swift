@@ -31,6 +31,10 @@ struct ExecutorUnderTest {
         shutdownGrace: Duration = .seconds(5),
         properties: [String: String] = [:],
         adjust: @Sendable (inout LocalAgentConfiguration) -> Void = { _ in },
+        environment extraEnvironment: [String: String] = [:],
+        heartbeatInterval: Duration = .seconds(30 * 60),
+        beforeSubscribe: @escaping @Sendable (LocalAgent) async throws -> Void = { _ in },
+        waitForSubscription: Bool = true,
         prepare: @escaping @Sendable (LocalAgent) async throws -> Void = { _ in },
         _ body: @escaping @Sendable (ExecutorUnderTest) async throws -> Void
     ) async throws -> Int32 {
@@ -53,8 +57,10 @@ struct ExecutorUnderTest {
         }
         return try await withLocalAgent(configuration) { agent in
             try await prepare(agent)
+            try await beforeSubscribe(agent)
             var environment = await agent.environment(sandboxDirectory: sandbox)
             environment["SPARK_MESOS_EXECUTOR_ENCODING"] = encoding.rawValue
+            for (name, value) in extraEnvironment { environment[name] = value }
             let executorConfiguration = try Configuration(environment: environment, workingDirectory: sandbox)
             var logger = Logger(label: "executor-under-test")
             logger.logLevel = ProcessInfo.processInfo.environment["E2E_LOG"] == nil ? .critical : .debug
@@ -68,12 +74,15 @@ struct ExecutorUnderTest {
                 context: context, fetcher: fetcher, baseEnvironment: ["PATH": "/usr/bin:/bin"], sandbox: sandbox)
             return try await withAgentClient(executorConfiguration.agentClient, logger: logger) { client in
                 let runtime = ExecutorRuntime(
-                    configuration: executorConfiguration, client: client, runner: runner, logger: logger)
+                    configuration: executorConfiguration, client: client, runner: runner, logger: logger,
+                    heartbeatInterval: heartbeatInterval)
                 let test = ExecutorUnderTest(agent: agent, sandbox: sandbox, runtime: runtime)
                 return try await withThrowingTaskGroup(of: Int32?.self) { group in
                     group.addTask { await runtime.run() }
                     group.addTask {
-                        try await agent.waitUntil("the executor subscribed") { $0.executorStatus == .subscribed }
+                        if waitForSubscription {
+                            try await agent.waitUntil("the executor subscribed") { $0.executorStatus == .subscribed }
+                        }
                         try await body(test)
                         return nil
                     }

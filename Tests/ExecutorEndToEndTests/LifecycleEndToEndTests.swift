@@ -139,3 +139,41 @@ final class LifecycleEndToEndTests: XCTestCase {
         }
     }
 }
+
+/// Events that come before or between the tasks.
+final class ExecutorEventsEndToEndTests: XCTestCase {
+    /// An agent that already decided to shut the executor down answers SUBSCRIBE with a stream
+    /// holding only SHUTDOWN: the executor exits 0 at once.
+    func testShutdownAsTheFirstEvent() async throws {
+        for encoding in WireEncoding.allCases {
+            let code = try await ExecutorUnderTest.run(
+                encoding: encoding, beforeSubscribe: { await $0.shutdown() }, waitForSubscription: false
+            ) { test in
+                try await test.agent.waitUntil("a SUBSCRIBE answered with SHUTDOWN") { state in
+                    state.events.contains { $0.delivered && $0.event.type == .shutdown }
+                        && state.events(.subscribed).isEmpty
+                }
+            }
+            XCTAssertEqual(code, 0, "\(encoding)")
+        }
+    }
+
+    func testHeartbeatCallsAreSentWhileSubscribed() async throws {
+        try await ExecutorUnderTest.run(encoding: .json, heartbeatInterval: .milliseconds(20)) { test in
+            let state = try await test.agent.waitUntil("two HEARTBEAT calls") { $0.requests(.heartbeat).count >= 2 }
+            XCTAssertTrue(state.requests(.heartbeat).allSatisfy { $0.status == 202 && $0.contentType == "application/json" })
+            await test.agent.shutdown()
+        }
+    }
+
+    func testFrameworkMessageWithoutAWorkerIsAnsweredAndTheExecutorCarriesOn() async throws {
+        try await ExecutorUnderTest.run(encoding: .protobuf) { test in
+            await test.agent.sendMessage(Data("not a batch".utf8))
+            let state = try await test.agent.waitUntil("a reply") { !$0.messages.isEmpty }
+            XCTAssertTrue(String(decoding: state.messages[0], as: UTF8.self).isEmpty == false)
+            try await test.agent.launch(test.task("after", "true"))
+            try await test.waitForStates(["after": .taskFinished])
+            await test.agent.shutdown()
+        }
+    }
+}

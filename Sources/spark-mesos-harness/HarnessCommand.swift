@@ -9,9 +9,13 @@ import MesosCodec
 #endif
 
 /// Harness mode: run the executor against a local agent and a job file (or the built-in demo).
+///
+/// Its own binary, so the executor an agent starts carries none of the harness (Foundation, YAML,
+/// the local agent); `spark-mesos-executor harness …` runs this program.
+@main
 struct HarnessCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "harness",
+        commandName: "spark-mesos-executor harness",
         abstract: "Try the executor without a cluster: a local agent drives it through a job.",
         discussion: """
             Starts a Mesos agent stand-in on loopback, launches the executor as a child process with \
@@ -57,7 +61,8 @@ struct HarnessCommand: AsyncParsableCommand {
     func run() async throws {
         let console = ConsoleOutput(terminal: plain ? false : nil)
         let ownPath = Self.ownExecutable()
-        var options = HarnessOptions(executorPath: executor ?? ownPath)
+        let directory = (ownPath as NSString).deletingLastPathComponent
+        var options = HarnessOptions(executorPath: executor ?? directory + "/spark-mesos-executor")
         options.keepSandbox = keepSandbox
         var jobs: [Job]
         var demoDirectory: String?
@@ -154,6 +159,8 @@ struct HarnessCommand: AsyncParsableCommand {
     }
 
     static func ownExecutable() -> String {
+        // The directory of the real binary: next to it live spark-mesos-executor and demo-worker
+        // (the build folder, or /usr/libexec/spark-mesos-executor once installed).
         (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     }
 

@@ -1,0 +1,171 @@
+// Executor benchmarks: the real executor binary driven by the local agent over loopback.
+// Prints figures next to the floors measured on this machine (shared/limits.md); asserts nothing.
+//
+//   SME_BENCHMARKS=1 swift build -c release --static-swift-stdlib
+//   .build/release/executor-benchmark [--tasks 1000] [--minis 20000]
+import Foundation
+import LocalAgent
+import MesosProto
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+let arguments = CommandLine.arguments
+func option(_ name: String, _ fallback: Int) -> Int {
+    guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count, let value = Int(arguments[index + 1])
+    else { return fallback }
+    return value
+}
+let taskCount = option("--tasks", 1000)
+let miniCount = option("--minis", 20000)
+let binDirectory = URL(fileURLWithPath: arguments[0]).deletingLastPathComponent().path
+let executor = binDirectory + "/spark-mesos-executor"
+let worker = binDirectory + "/demo-worker"
+
+func wallClock() -> Double {
+    var spec = timespec()
+    clock_gettime(CLOCK_REALTIME, &spec)
+    return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
+}
+
+func rssKiB(_ pid: Int32, _ field: String) -> Int {
+    guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return 0 }
+    for line in text.split(separator: "\n") where line.hasPrefix(field + ":") {
+        return Int(line.split(separator: " ").dropFirst().first { !$0.isEmpty }.map(String.init) ?? "") ?? 0
+    }
+    return 0
+}
+
+func percentile(_ values: [Double], _ p: Double) -> Double {
+    guard !values.isEmpty else { return .nan }
+    let sorted = values.sorted()
+    return sorted[min(sorted.count - 1, Int(Double(sorted.count - 1) * p))]
+}
+
+func ms(_ seconds: Double) -> String { String(format: "%.2f ms", seconds * 1000) }
+
+/// Runs `body` with a local agent and the executor process subscribed to it.
+func withExecutor(
+    properties: [String: String], _ body: (LocalAgent, Int32) async throws -> Void
+) async throws {
+    let sandbox = NSTemporaryDirectory() + "sme-bench-" + UUID().uuidString
+    try FileManager.default.createDirectory(atPath: sandbox, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: sandbox) }
+    var configuration = LocalAgentConfiguration()
+    configuration.sandboxDirectory = sandbox
+    configuration.executorInfo.data = try JSONSerialization.data(withJSONObject: properties)
+    try await withLocalAgent(configuration) { agent in
+        var environment = await agent.environment()
+        environment["SPARK_MESOS_EXECUTOR_CACHE_DIR"] = sandbox + "/.cache"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executor)
+        process.arguments = ["--log-level", "error"]
+        process.environment = environment
+        process.currentDirectoryURL = URL(fileURLWithPath: sandbox)
+        try process.run()
+        try await agent.waitUntil("subscribed", timeout: .seconds(30)) { $0.executorStatus == .subscribed }
+        try await body(agent, process.processIdentifier)
+        await agent.shutdown()
+        while process.isRunning { try await Task.sleep(for: .milliseconds(20)) }
+    }
+}
+
+func closureTask(_ agent: LocalAgent, _ id: String, _ function: String, _ payload: String) -> Mesos_V1_TaskInfo {
+    let base64 = Data(payload.utf8).base64EncodedString()
+    return agent.makeTask(id, data: Array(#"{"function":"\#(function)","payload":"\#(base64)"}"#.utf8))
+}
+
+func commandTask(_ agent: LocalAgent, _ id: String) -> Mesos_V1_TaskInfo {
+    var task = agent.makeTask(id)
+    task.command.shell = false
+    task.command.value = "/bin/true"
+    return task
+}
+
+/// LAUNCH→TASK_RUNNING one task at a time (unloaded latency), then `count` tasks at once (throughput).
+func launchScenario(
+    _ name: String, properties: [String: String], count: Int, floorLatency: String, floorThroughput: String,
+    make: @escaping @Sendable (LocalAgent, String) -> Mesos_V1_TaskInfo
+) async throws {
+    try await withExecutor(properties: properties) { agent, pid in
+        var latencies: [Double] = []
+        for index in 0..<100 {
+            let id = "\(name)-lat-\(index)"
+            let start = wallClock()
+            try await agent.launch(make(agent, id))
+            let state = try await agent.waitUntil { $0.taskStates[id] == .taskFinished }
+            if let running = state.updates(forTask: id).first(where: { $0.status.state == .taskRunning }) {
+                latencies.append(running.status.timestamp - start)
+            }
+        }
+        let before = await agent.state.updates.count
+        let start = wallClock()
+        let ids = (0..<count).map { "\(name)-\($0)" }
+        for id in ids { try await agent.launch(make(agent, id)) }
+        // STARTING, RUNNING, FINISHED per task; an O(1) check keeps the agent's own cost flat.
+        let state = try await agent.waitUntil("\(count) tasks", timeout: .seconds(300)) { state in
+            state.updates.count >= before + 3 * count
+        }
+        let unfinished = ids.filter { state.taskStates[$0] != .taskFinished }
+        if !unfinished.isEmpty { print("\(name): \(unfinished.count) tasks did not finish: \(unfinished.prefix(3))") }
+        let elapsed = wallClock() - start
+        print("\(name): LAUNCH→TASK_RUNNING p50 \(ms(percentile(latencies, 0.5))), p99 \(ms(percentile(latencies, 0.99)))   [floor \(floorLatency)]")
+        print("\(name): \(count) tasks in \(String(format: "%.2f", elapsed)) s = \(Int(Double(count) / elapsed)) tasks/s   [floor \(floorThroughput)]")
+        print("\(name): executor RSS now \(rssKiB(pid, "VmRSS") / 1024) MB, peak \(rssKiB(pid, "VmHWM") / 1024) MB")
+    }
+}
+
+extension Mesos_V1_TaskState {
+    var isDone: Bool { self == .taskFinished || self == .taskFailed || self == .taskKilled || self == .taskError }
+}
+
+print("executor: \(executor)")
+print("worker:   \(worker)")
+
+// Idle memory.
+try await withExecutor(properties: [:]) { _, pid in
+    try await Task.sleep(for: .seconds(2))
+    print("idle: executor RSS \(rssKiB(pid, "VmRSS") / 1024) MB (\(rssKiB(pid, "VmRSS")) KiB)   [target ≤ 15 MB; Swift static-stdlib idle floor 3.9 MB, +Foundation 8.6 MB]")
+}
+
+try await launchScenario(
+    "command", properties: [:], count: taskCount, floorLatency: "0.12 ms spawn+POST", floorThroughput: "≈2000 spawns/s",
+    make: { commandTask($0, $1) })
+try await launchScenario(
+    "fine", properties: ["spark.mesos.coarse": "false", "spark.mesos.executor.worker": worker, "spark.executor.cores": "2"],
+    count: taskCount, floorLatency: "≈1.5–2 ms with a worker hello", floorThroughput: "≈2000 spawns/s; target ≥ 500",
+    make: { closureTask($0, $1, "echo", "x") })
+try await launchScenario(
+    "coarse", properties: ["spark.mesos.coarse": "true", "spark.mesos.executor.worker": worker, "spark.executor.cores": "2"],
+    count: taskCount, floorLatency: "≈0.1 ms; target p50 ≤ 1 ms", floorThroughput: "≈19k POSTs/s sequential",
+    make: { closureTask($0, $1, "echo", "x") })
+
+// Mini-tasks through MESSAGE batches.
+try await withExecutor(
+    properties: ["spark.mesos.coarse": "true", "spark.mesos.executor.worker": worker, "spark.executor.cores": "2"]
+) { agent, pid in
+    // Warm the pool first.
+    await agent.sendMessage(Data(#"{"tasks":[{"id":"warm","function":"echo","payload":""}]}"#.utf8))
+    _ = try await agent.waitUntil { !$0.messages.isEmpty }
+    let before = await agent.state.messages.count
+    let batchSize = 500
+    let start = wallClock()
+    for batch in stride(from: 0, to: miniCount, by: batchSize) {
+        let tasks = (batch..<min(batch + batchSize, miniCount)).map { #"{"id":"m\#($0)","function":"echo","payload":"eA=="}"# }
+        await agent.sendMessage(Data(#"{"tasks":[\#(tasks.joined(separator: ","))]}"#.utf8))
+    }
+    let marker = "\"m\(miniCount - 1)\""
+    var resultCount = 0
+    _ = try await agent.waitUntil("all mini-task results", timeout: .seconds(300)) { state in
+        // Count ids in the messages after the warm-up; each result carries one "id".
+        let text = state.messages.dropFirst(before).map { String(decoding: $0, as: UTF8.self) }
+        return text.contains { $0.contains(marker) }
+            && text.reduce(0) { $0 + $1.components(separatedBy: "\"id\"").count - 1 } >= miniCount
+    }
+    let elapsed = wallClock() - start
+    let messages = await agent.state.messages.count - before
+    resultCount = miniCount
+    print("mini-tasks: \(resultCount) in \(String(format: "%.2f", elapsed)) s = \(Int(Double(resultCount) / elapsed))/s in \(messages) result messages   [target ≥ 20,000/s; pipelined pipe floor 0.48–0.74 M msg/s]")
+    print("mini-tasks: executor RSS now \(rssKiB(pid, "VmRSS") / 1024) MB, peak \(rssKiB(pid, "VmHWM") / 1024) MB")
+}
