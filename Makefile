@@ -1,7 +1,7 @@
 # The README's two commands are `make demo` and `make test`.
 SWIFT ?= swift
 
-.PHONY: deps build demo test protos check-protos clean
+.PHONY: deps build demo test protos check-protos deb check-deb clean
 
 deps:
 	@.ci/install-deps
@@ -24,5 +24,12 @@ protos: deps
 check-protos: deps
 	.ci/generate-protos --check
 
+# A .deb for agents (release build, Swift runtime linked statically), and its install test.
+deb: deps
+	Packaging/build-deb
+
+check-deb: deps
+	Packaging/test-deb
+
 clean:
-	rm -rf .build .build-protoc
+	rm -rf .build .build-protoc .build-deb
