@@ -64,6 +64,8 @@ struct AgentStateMachine {
     var taskOrder: [String] = []
     var everSentTask = false
     var ackStreams: [Data: Int] = [:]
+    /// Position of each stored update in `observed.updates`, by uuid.
+    var updateIndex: [Data: Int] = [:]
     var withholdingAcknowledgements = false
     var withheldAcknowledgements: [Mesos_V1_Executor_Event] = []
     var rejectingUpdates = false
@@ -237,9 +239,13 @@ struct AgentStateMachine {
         observed.taskStates[taskID] = state
     }
 
-    mutating func recordUpdate(_ update: ObservedUpdate) { observed.updates.append(update) }
+    mutating func recordUpdate(_ update: ObservedUpdate) {
+        updateIndex[update.uuid] = observed.updates.count
+        observed.updates.append(update)
+    }
     mutating func modifyUpdate(uuid: Data, _ change: (inout ObservedUpdate) -> Void) {
-        if let index = observed.updates.firstIndex(where: { $0.uuid == uuid }) { change(&observed.updates[index]) }
+        // Indexed by uuid: jobs with thousands of tasks must not make every ACK a linear scan.
+        if let index = updateIndex[uuid] { change(&observed.updates[index]) }
     }
 }
 

@@ -18,6 +18,9 @@ func option(_ name: String, _ fallback: Int) -> Int {
     return value
 }
 let taskCount = option("--tasks", 1000)
+/// `--only NAME` runs one scenario: idle, command, fine, coarse or minis.
+let only: String? = arguments.firstIndex(of: "--only").flatMap { $0 + 1 < arguments.count ? arguments[$0 + 1] : nil }
+func selected(_ name: String) -> Bool { only == nil || only == name }
 let miniCount = option("--minis", 20000)
 let binDirectory = URL(fileURLWithPath: arguments[0]).deletingLastPathComponent().path
 let executor = binDirectory + "/spark-mesos-executor"
@@ -35,6 +38,16 @@ func rssKiB(_ pid: Int32, _ field: String) -> Int {
         return Int(line.split(separator: " ").dropFirst().first { !$0.isEmpty }.map(String.init) ?? "") ?? 0
     }
     return 0
+}
+
+/// CPU seconds (user + system) of a process, from /proc.
+func cpuSeconds(_ pid: Int32) -> Double {
+    guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+        let close = text.lastIndex(of: ")")
+    else { return 0 }
+    let fields = text[text.index(after: close)...].split(separator: " ")
+    let ticks = (Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0) + (Double(fields[13]) ?? 0) + (Double(fields[14]) ?? 0)
+    return ticks / Double(sysconf(Int32(_SC_CLK_TCK)))
 }
 
 func percentile(_ values: [Double], _ p: Double) -> Double {
@@ -100,6 +113,8 @@ func launchScenario(
             }
         }
         let before = await agent.state.updates.count
+        let executorCPU = cpuSeconds(pid)
+        let ownCPU = cpuSeconds(getpid())
         let start = wallClock()
         let ids = (0..<count).map { "\(name)-\($0)" }
         for id in ids { try await agent.launch(make(agent, id)) }
@@ -112,6 +127,7 @@ func launchScenario(
         let elapsed = wallClock() - start
         print("\(name): LAUNCH→TASK_RUNNING p50 \(ms(percentile(latencies, 0.5))), p99 \(ms(percentile(latencies, 0.99)))   [floor \(floorLatency)]")
         print("\(name): \(count) tasks in \(String(format: "%.2f", elapsed)) s = \(Int(Double(count) / elapsed)) tasks/s   [floor \(floorThroughput)]")
+        print("\(name): CPU per task: executor + its workers \(ms((cpuSeconds(pid) - executorCPU) / Double(count))), local agent \(ms((cpuSeconds(getpid()) - ownCPU) / Double(count)))")
         print("\(name): executor RSS now \(rssKiB(pid, "VmRSS") / 1024) MB, peak \(rssKiB(pid, "VmHWM") / 1024) MB")
     }
 }
@@ -124,24 +140,33 @@ print("executor: \(executor)")
 print("worker:   \(worker)")
 
 // Idle memory.
+if selected("idle") {
 try await withExecutor(properties: [:]) { _, pid in
     try await Task.sleep(for: .seconds(2))
-    print("idle: executor RSS \(rssKiB(pid, "VmRSS") / 1024) MB (\(rssKiB(pid, "VmRSS")) KiB)   [target ≤ 15 MB; Swift static-stdlib idle floor 3.9 MB, +Foundation 8.6 MB]")
+    print("idle: executor RSS \(rssKiB(pid, "VmRSS") / 1024) MB (\(rssKiB(pid, "VmRSS")) KiB), of which anonymous \(rssKiB(pid, "RssAnon") / 1024) MB   [target ≤ 15 MB; Swift static-stdlib idle floor 3.9 MB, +Foundation 8.6 MB]")
+}
 }
 
+if selected("command") {
 try await launchScenario(
     "command", properties: [:], count: taskCount, floorLatency: "0.12 ms spawn+POST", floorThroughput: "≈2000 spawns/s",
     make: { commandTask($0, $1) })
+}
+if selected("fine") {
 try await launchScenario(
     "fine", properties: ["spark.mesos.coarse": "false", "spark.mesos.executor.worker": worker, "spark.executor.cores": "2"],
     count: taskCount, floorLatency: "≈1.5–2 ms with a worker hello", floorThroughput: "≈2000 spawns/s; target ≥ 500",
     make: { closureTask($0, $1, "echo", "x") })
+}
+if selected("coarse") {
 try await launchScenario(
     "coarse", properties: ["spark.mesos.coarse": "true", "spark.mesos.executor.worker": worker, "spark.executor.cores": "2"],
     count: taskCount, floorLatency: "≈0.1 ms; target p50 ≤ 1 ms", floorThroughput: "≈19k POSTs/s sequential",
     make: { closureTask($0, $1, "echo", "x") })
+}
 
 // Mini-tasks through MESSAGE batches.
+if selected("minis") {
 try await withExecutor(
     properties: ["spark.mesos.coarse": "true", "spark.mesos.executor.worker": worker, "spark.executor.cores": "2"]
 ) { agent, pid in
@@ -168,4 +193,5 @@ try await withExecutor(
     resultCount = miniCount
     print("mini-tasks: \(resultCount) in \(String(format: "%.2f", elapsed)) s = \(Int(Double(resultCount) / elapsed))/s in \(messages) result messages   [target ≥ 20,000/s; pipelined pipe floor 0.48–0.74 M msg/s]")
     print("mini-tasks: executor RSS now \(rssKiB(pid, "VmRSS") / 1024) MB, peak \(rssKiB(pid, "VmHWM") / 1024) MB")
+}
 }
