@@ -60,7 +60,8 @@ func ms(_ seconds: Double) -> String { String(format: "%.2f ms", seconds * 1000)
 
 /// Runs `body` with a local agent and the executor process subscribed to it.
 func withExecutor(
-    properties: [String: String], _ body: (LocalAgent, Int32) async throws -> Void
+    properties: [String: String], cacheDirectory: String? = nil, isolation: isolated (any Actor)? = #isolation,
+    _ body: (LocalAgent, Int32) async throws -> Void
 ) async throws {
     let sandbox = NSTemporaryDirectory() + "sme-bench-" + UUID().uuidString
     try FileManager.default.createDirectory(atPath: sandbox, withIntermediateDirectories: true)
@@ -70,7 +71,7 @@ func withExecutor(
     configuration.executorInfo.data = try JSONSerialization.data(withJSONObject: properties)
     try await withLocalAgent(configuration) { agent in
         var environment = await agent.environment()
-        environment["SPARK_MESOS_EXECUTOR_CACHE_DIR"] = sandbox + "/.cache"
+        environment["SPARK_MESOS_EXECUTOR_CACHE_DIR"] = cacheDirectory ?? sandbox + "/.cache"
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executor)
         process.arguments = ["--log-level", "error"]
@@ -194,4 +195,69 @@ try await withExecutor(
     print("mini-tasks: \(resultCount) in \(String(format: "%.2f", elapsed)) s = \(Int(Double(resultCount) / elapsed))/s in \(messages) result messages   [target ≥ 20,000/s; pipelined pipe floor 0.48–0.74 M msg/s]")
     print("mini-tasks: executor RSS now \(rssKiB(pid, "VmRSS") / 1024) MB, peak \(rssKiB(pid, "VmHWM") / 1024) MB")
 }
+}
+
+/// Figures collected inside an executor scope.
+final class Timings: @unchecked Sendable { var values: [Double] = [] }
+
+// Package fetch: a Spark-sized package served by the agent over loopback, against `curl | tar xz`.
+if selected("fetch") {
+    let work = NSTemporaryDirectory() + "sme-fetch-bench-" + UUID().uuidString
+    let tree = work + "/spark-bench-1.0-bin"
+    try FileManager.default.createDirectory(atPath: tree + "/jars", withIntermediateDirectories: true)
+    try FileManager.default.createDirectory(atPath: tree + "/python", withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: work) }
+    func shell(_ command: String) throws -> Double {
+        let start = wallClock()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", command]
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw CocoaError(.fileWriteUnknown) }
+        return wallClock() - start
+    }
+    // ~300 MB in ~1,200 files: 250 "jars" of mixed compressible/random bytes, 950 small text files.
+    _ = try shell(
+        """
+        cd \(tree) && for i in $(seq 1 250); do head -c 600000 /dev/urandom > jars/lib-$i.jar; \
+        yes "org.apache.spark.sql.catalyst.expressions.codegen.GeneratedClass$i" | head -c 600000 >> jars/lib-$i.jar; done && \
+        for i in $(seq 1 950); do yes "def f$i(x): return x * $i" | head -c 4000 > python/mod_$i.py; done
+        """)
+    let tarball = work + "/spark-bench-1.0-bin.tgz"
+    _ = try shell("cd \(work) && tar czf \(tarball) spark-bench-1.0-bin")
+    let size = (try FileManager.default.attributesOfItem(atPath: tarball)[.size] as? Int) ?? 0
+    let files = try FileManager.default.subpathsOfDirectory(atPath: tree).count
+    print("fetch: package \(size / 1_000_000) MB compressed, \(files) entries")
+    var configuration = LocalAgentConfiguration()
+    configuration.sandboxDirectory = work
+    try await withLocalAgent(configuration) { server in
+        let url = await server.publish(file: tarball, as: "spark-bench-1.0-bin.tgz")
+        let cache = work + "/cache"
+        for round in 1...3 {
+            try? FileManager.default.removeItem(atPath: cache)
+            let curlDirectory = work + "/curl-\(round)"
+            try FileManager.default.createDirectory(atPath: curlDirectory, withIntermediateDirectories: true)
+            let curl = try shell("curl -s '\(url)' | tar xz -C \(curlDirectory)")
+            try? FileManager.default.removeItem(atPath: curlDirectory)
+            let timings = Timings()
+            for _ in 0..<2 {  // cold, then a cache hit from a new executor process
+                try await withExecutor(properties: ["spark.executor.uri": url], cacheDirectory: cache) { agent, _ in
+                    let subscribed = wallClock()
+                    var task = agent.makeTask("t")
+                    task.command.value = "true"
+                    try await agent.launch(task)
+                    let state = try await agent.waitUntil("running", timeout: .seconds(120)) {
+                        $0.taskStates["t"] == .taskRunning || $0.taskStates["t"] == .taskFinished
+                            || $0.taskStates["t"] == .taskFailed
+                    }
+                    let running = state.updates(forTask: "t").first { $0.status.state == .taskRunning }
+                    timings.values.append((running?.status.timestamp ?? .nan) - subscribed)
+                }
+            }
+            print(
+                "fetch round \(round): curl | tar xz \(String(format: "%.2f", curl)) s; executor cold fetch+verify+extract \(String(format: "%.2f", timings.values[0])) s (\(String(format: "%.2f", timings.values[0] / curl))×); cache hit \(ms(timings.values[1]))   [floors: curl|tar xz ≈2.3 s, zlib inflate ≈1.6 s, hard-link tree ≈17 ms; targets cold ≤ 1.0× (goal 0.7×), hit ≤ 50 ms]"
+            )
+        }
+    }
 }
