@@ -238,7 +238,9 @@ let package = Package(
         ),
         .testTarget(
             name: "HarnessTests",
-            dependencies: ["Harness", "LocalAgent", "MesosCodec"],
+            dependencies: [
+                "Harness", "LocalAgent", "MesosCodec", "ProcessSupervision", "spark-mesos-harness", "spark-mesos-executor",
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -90,23 +90,26 @@ struct HarnessCommand: AsyncParsableCommand {
         }
         let reports = try await Self.runUntilInterrupted(jobs, options: options, console: console)
         let combined = HarnessReport(runs: reports)
+        for line in try write(combined) { console.print(line) }
         for run in reports { console.print(ReportTable.render(run)) }
-        try write(combined)
         if reports.contains(where: \.interrupted) { throw ExitCode(130) }
         if !combined.passed { throw ExitCode(1) }
     }
 
-    func write(_ combined: HarnessReport) throws {
+    /// Writes the report files; returns the lines saying where they went.
+    func write(_ combined: HarnessReport) throws -> [String] {
+        var lines: [String] = []
         if let report {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             try encoder.encode(combined).write(to: URL(fileURLWithPath: report))
-            print("report written to \(report)")
+            lines.append("report written to \(report)")
         }
         if let html {
             try Data(HTMLReport.render(combined).utf8).write(to: URL(fileURLWithPath: html))
-            print("timeline written to \(html)")
+            lines.append("timeline written to \(html)")
         }
+        return lines
     }
 
     /// Runs the jobs one after the other; SIGINT/SIGTERM cancel the run, which tears everything

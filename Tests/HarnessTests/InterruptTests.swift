@@ -1,0 +1,66 @@
+import Foundation
+import ProcessSupervision
+import XCTest
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Ctrl-C during a run: the harness shuts the executor down, kills what is left, removes its
+/// temporary files, and exits 130.
+final class InterruptTests: XCTestCase {
+    func testCtrlCCleansUpEveryProcessAndTemporaryFile() async throws {
+        let harness = HarnessTestSupport.buildDirectory + "/spark-mesos-harness"
+        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: harness), "\(harness) is not built")
+        let temporary = try HarnessTestSupport.temporaryDirectory()
+        let control = try HarnessTestSupport.temporaryDirectory()
+        defer {
+            try? FileManager.default.removeItem(atPath: temporary)
+            try? FileManager.default.removeItem(atPath: control)
+        }
+        let ready = control + "/ready"
+        mkfifo(ready, 0o644)
+        // A task that says it runs, then holds on (and ignores SIGTERM, so only the harness's kill ends it).
+        let job = """
+            {"name": "interrupted", "timeout": 120,
+             "tasks": [{"id": "stubborn", "command": "trap '' TERM; echo $$ > \(ready); sleep 300; sleep 300"}]}
+            """
+        let jobPath = control + "/job.json"
+        try job.write(toFile: jobPath, atomically: true, encoding: .utf8)
+
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: harness)
+        process.arguments = [jobPath, "--plain"]
+        var environment = ProcessInfo.processInfo.environment
+        environment["TMPDIR"] = temporary
+        process.environment = environment
+        process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try process.run()
+
+        let taskPID = Int32(await readFIFO(ready).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        XCTAssertGreaterThan(taskPID, 0)
+        process.interrupt()
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            DispatchQueue.global().async {
+                process.waitUntilExit()
+                continuation.resume()
+            }
+        }
+        XCTAssertEqual(process.terminationStatus, 130)
+        XCTAssertTrue(
+            ProcessObservation.waitForExit(of: taskPID, timeoutMilliseconds: 10_000), "the task \(taskPID) outlived the harness")
+        let left = (try? FileManager.default.contentsOfDirectory(atPath: temporary)) ?? []
+        XCTAssertEqual(left, [], "temporary files left behind")
+    }
+
+    /// Blocks (off the cooperative pool) until a task writes into the FIFO at `path`.
+    private func readFIFO(_ path: String) async -> String {
+        await withCheckedContinuation { (continuation: CheckedContinuation<String, Never>) in
+            DispatchQueue.global().async {
+                let data = FileHandle(forReadingAtPath: path)?.readDataToEndOfFile() ?? Data()
+                continuation.resume(returning: String(decoding: data, as: UTF8.self))
+            }
+        }
+    }
+}
