@@ -228,7 +228,15 @@ if selected("fetch") {
     _ = try shell("cd \(work) && tar czf \(tarball) spark-bench-1.0-bin")
     let size = (try FileManager.default.attributesOfItem(atPath: tarball)[.size] as? Int) ?? 0
     let files = try FileManager.default.subpathsOfDirectory(atPath: tree).count
-    print("fetch: package \(size / 1_000_000) MB compressed, \(files) entries")
+    let digest = Process()
+    digest.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
+    digest.arguments = [tarball]
+    let digestPipe = Pipe()
+    digest.standardOutput = digestPipe
+    try digest.run()
+    let sha256 = String(decoding: digestPipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).prefix(64)
+    digest.waitUntilExit()
+    print("fetch: package \(size / 1_000_000) MB compressed, \(files) entries, verified by #sha256=\(sha256.prefix(12))…")
     var configuration = LocalAgentConfiguration()
     configuration.sandboxDirectory = work
     try await withLocalAgent(configuration) { server in
@@ -242,7 +250,7 @@ if selected("fetch") {
             try? FileManager.default.removeItem(atPath: curlDirectory)
             let timings = Timings()
             for _ in 0..<2 {  // cold, then a cache hit from a new executor process
-                try await withExecutor(properties: ["spark.executor.uri": url], cacheDirectory: cache) { agent, _ in
+                try await withExecutor(properties: ["spark.executor.uri": url + "#sha256=" + sha256], cacheDirectory: cache) { agent, _ in
                     let subscribed = wallClock()
                     var task = agent.makeTask("t")
                     task.command.value = "true"
