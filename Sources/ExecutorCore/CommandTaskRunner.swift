@@ -1,4 +1,5 @@
 public import MesosProto
+import MesosCodec
 import ProcessSupervision
 
 #if canImport(Glibc)

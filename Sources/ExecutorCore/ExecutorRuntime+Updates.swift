@@ -1,6 +1,7 @@
 public import AgentConnection
 import Logging
 import MesosProto
+import MesosCodec
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials

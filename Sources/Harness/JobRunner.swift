@@ -35,27 +35,36 @@ public enum JobRunner {
         defer { if !options.keepSandbox { try? FileManager.default.removeItem(atPath: directory) } }
         let sandbox = directory + "/sandbox"
         try FileManager.default.createDirectory(atPath: sandbox, withIntermediateDirectories: true)
+        var packageURI: String?
+        var packageFile: (name: String, path: String)?
         switch job.executor.package {
         case .local(let path):
+            // Written next to the sandbox and served by the agent at /files/download, as a
+            // Mesos agent serves files, so the executor's real HTTP fetch path runs.
             let (name, bytes) = try await PackagePreparation.pack(path, into: directory)
-            return try await PackageServer.with(name: name, bytes: bytes) { server in
-                try await drive(job, options, directory, sandbox, output, packageURI: server.url) {
-                    server.downloadCount
-                }
-            }
+            let file = directory + "/package-" + name
+            try Data(bytes).write(to: URL(fileURLWithPath: file))
+            packageFile = (name, file)
         case .uri(let uri):
-            return try await drive(job, options, directory, sandbox, output, packageURI: uri) { 0 }
+            packageURI = uri
         case nil:
-            return try await drive(job, options, directory, sandbox, output, packageURI: nil) { 0 }
+            break
         }
+        return try await drive(job, options, directory, sandbox, output, packageURI: packageURI, packageFile: packageFile)
     }
 
     static func drive(
         _ job: Job, _ options: HarnessOptions, _ directory: String, _ sandbox: String, _ output: (any RunOutput)?,
-        packageURI: String?, downloads: @Sendable () -> Int
+        packageURI: String?, packageFile: (name: String, path: String)?
     ) async throws -> RunReport {
         let configuration = agentConfiguration(job, options, sandbox: sandbox, packageURI: packageURI)
         return try await withLocalAgent(configuration) { agent in
+            var packageURI = packageURI
+            if let packageFile {
+                let url = await agent.publish(file: packageFile.path, as: packageFile.name)
+                packageURI = url
+                await agent.setExecutorData(executorData(job, packageURI: url))
+            }
             let environment = await agent.environment(sandboxDirectory: sandbox)
             let recorder = RunRecorder(output: output)
             let executor = try ExecutorProcess.start(
@@ -95,13 +104,16 @@ public enum JobRunner {
             await recorder.absorb(await agent.state)
             let log = await recorder.log
             let termination = executor.termination ?? .exited(-1)
+            var packageDownloads = 0
+            if let packageFile { packageDownloads = await agent.downloads[packageFile.name] ?? 0 }
             return RunReport(
                 RunFacts(
                     job: job, executorPath: options.executorPath, log: log, agent: await agent.state,
                     termination: termination.description, exitedCleanly: termination.isSuccess,
                     shutdownSentAtMs: shutdownAt,
                     executorMayExitEarly: !job.executor.checkpoint && job.steps.contains(.restartAgent),
-                    problems: problems, leftovers: leftovers, packageURI: packageURI, packageDownloads: downloads(),
+                    problems: problems, leftovers: leftovers, packageURI: packageURI,
+                    packageDownloads: packageDownloads,
                     sandbox: sandbox, keptSandbox: options.keepSandbox, startedAt: recorder.startDate,
                     durationMs: await recorder.now, interrupted: options.interruption.isInterrupted || Task.isCancelled)
             )
@@ -135,14 +147,19 @@ public enum JobRunner {
         configuration.executorID = "harness-executor"
         configuration.executorInfo.name = "harness: \(job.name)"
         configuration.executorInfo.command.value = options.executorPath
-        let properties = job.executor.sparkProperties(packageURI: packageURI)
-        configuration.executorInfo.data =
-            (try? JSONSerialization.data(withJSONObject: properties, options: [.sortedKeys])) ?? Data()
+        configuration.executorInfo.data = Data(executorData(job, packageURI: packageURI).utf8)
         var encoding = Mesos_V1_Environment.Variable()
         encoding.name = "SPARK_MESOS_EXECUTOR_ENCODING"
         encoding.value = job.executor.encoding.rawValue
         configuration.executorInfo.command.environment.variables.append(encoding)
         return configuration
+    }
+
+    /// `ExecutorInfo.data`: the job's Spark properties as a JSON object.
+    static func executorData(_ job: Job, packageURI: String?) -> String {
+        let properties = job.executor.sparkProperties(packageURI: packageURI)
+        let data = (try? JSONSerialization.data(withJSONObject: properties, options: [.sortedKeys])) ?? Data()
+        return String(decoding: data, as: UTF8.self)
     }
 
     static func makeDirectory(in parent: String) throws -> String {

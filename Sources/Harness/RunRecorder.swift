@@ -1,5 +1,6 @@
 import Foundation
 import LocalAgent
+import MesosCodec
 import MesosProto
 
 /// The one owner of what happened during a run, with the time each thing was seen: it follows
@@ -159,24 +160,7 @@ public protocol RunOutput: Sendable {
 
 /// Mesos state names as the report writes them.
 enum StateName {
-    static func of(_ state: Mesos_V1_TaskState) -> String {
-        switch state {
-        case .taskStaging: "TASK_STAGING"
-        case .taskStarting: "TASK_STARTING"
-        case .taskRunning: "TASK_RUNNING"
-        case .taskKilling: "TASK_KILLING"
-        case .taskFinished: "TASK_FINISHED"
-        case .taskFailed: "TASK_FAILED"
-        case .taskKilled: "TASK_KILLED"
-        case .taskError: "TASK_ERROR"
-        case .taskLost: "TASK_LOST"
-        case .taskDropped: "TASK_DROPPED"
-        case .taskUnreachable: "TASK_UNREACHABLE"
-        case .taskGone: "TASK_GONE"
-        case .taskGoneByOperator: "TASK_GONE_BY_OPERATOR"
-        default: "TASK_UNKNOWN"
-        }
-    }
+    static func of(_ state: Mesos_V1_TaskState) -> String { state.name }
 
     static let terminal: Set<String> = [
         "TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_ERROR", "TASK_LOST", "TASK_DROPPED", "TASK_GONE",

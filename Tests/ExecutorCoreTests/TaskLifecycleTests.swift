@@ -1,4 +1,5 @@
 import ExecutorCore
+import MesosCodec
 import MesosProto
 import XCTest
 

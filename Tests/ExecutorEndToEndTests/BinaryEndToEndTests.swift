@@ -1,5 +1,6 @@
 import Foundation
 import LocalAgent
+import MesosCodec
 import MesosProto
 import ProcessSupervision
 import XCTest
@@ -140,8 +141,4 @@ final class SharedCacheEndToEndTests: XCTestCase {
             XCTAssertEqual(downloads, 1, "a new executor process hits the cache")
         }
     }
-}
-
-extension Mesos_V1_TaskState {
-    var isTerminal: Bool { [.taskFinished, .taskFailed, .taskKilled, .taskError, .taskLost].contains(self) }
 }
