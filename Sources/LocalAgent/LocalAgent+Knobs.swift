@@ -1,0 +1,23 @@
+import Foundation
+import MesosProto
+import NIOCore
+
+extension LocalAgent {
+    /// Replaces `ExecutorInfo.data` for the next SUBSCRIBED and every later launch — for data that
+    /// can only be written once the agent listens (a URL of a published file, say).
+    public func setExecutorData(_ text: String) {
+        machine.configuration.executorInfo.data = .init(text.utf8)
+    }
+}
+
+extension LocalAgent {
+    /// Writes `bytes` as they are onto the open event stream (no RecordIO framing added): for
+    /// testing how an executor copes with a misbehaving agent (garbage records, bad lengths).
+    /// Returns false when no stream is open.
+    @discardableResult
+    public func injectRawStreamBytes(_ bytes: [UInt8]) -> Bool {
+        guard let sink = streams.values.first else { return false }
+        sink.continuation.yield(.record(ByteBuffer(bytes: bytes)))
+        return true
+    }
+}
