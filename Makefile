@@ -1,7 +1,7 @@
 # The README's two commands are `make demo` and `make test`.
 SWIFT ?= swift
 
-.PHONY: deps build demo test protos check-protos deb check-deb clean
+.PHONY: deps build demo test lint protos check-protos deb check-deb clean
 
 deps:
 	@.ci/install-deps
@@ -18,10 +18,18 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
+# swift-format with .swift-format (generated code excluded); CI fails on any finding.
+lint:
+	$(SWIFT) format lint --strict $$(git ls-files '*.swift' | grep -v /Generated/)
+
 protos: deps
 	.ci/generate-protos
 
-check-protos: deps
+check-# swift-format with .swift-format (generated code excluded); CI fails on any finding.
+lint:
+	$(SWIFT) format lint --strict $$(git ls-files '*.swift' | grep -v /Generated/)
+
+protos: deps
 	.ci/generate-protos --check
 
 # A .deb for agents (release build, Swift runtime linked statically), and its install test.

@@ -172,7 +172,8 @@ let package = Package(
         ),
         // What a worker program links: register closures, serve().
         .target(name: "WorkerSDK", dependencies: ["WorkerWire"], swiftSettings: swiftSettings),
-        .executableTarget(name: "demo-worker", dependencies: ["WorkerSDK", "WorkerWire"], swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "demo-worker", dependencies: ["WorkerSDK", "WorkerWire"], swiftSettings: swiftSettings),
         // The executor's side: worker processes (fine and coarse), the closure TaskRunner, mini-tasks.
         .target(
             name: "WorkerPool",
@@ -236,7 +237,8 @@ let package = Package(
         .testTarget(
             name: "HarnessTests",
             dependencies: [
-                "Harness", "LocalAgent", "MesosCodec", "ProcessSupervision", "spark-mesos-harness", "spark-mesos-executor",
+                "Harness", "LocalAgent", "MesosCodec", "ProcessSupervision", "spark-mesos-harness",
+                "spark-mesos-executor",
             ],
             swiftSettings: swiftSettings
         ),

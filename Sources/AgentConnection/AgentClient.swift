@@ -78,7 +78,8 @@ public struct AgentClient: Sendable {
         guard let encoding = WireEncoding(contentType: contentType) else {
             throw AgentError.unexpectedStatus(200, call: "SUBSCRIBE", body: "unexpected Content-Type '\(contentType)'")
         }
-        return AgentEventStream(body: response.body, encoding: encoding, maximumEventSize: configuration.maximumEventSize)
+        return AgentEventStream(
+            body: response.body, encoding: encoding, maximumEventSize: configuration.maximumEventSize)
     }
 
     /// Sends UPDATE, MESSAGE or HEARTBEAT and returns when the agent accepted it (202).

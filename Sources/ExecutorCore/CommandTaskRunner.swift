@@ -1,9 +1,9 @@
-public import MesosProto
 import MesosCodec
+public import MesosProto
 import ProcessSupervision
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Runs `TaskInfo.command` the way Mesos's command executor does: `sh -c value` by default,
@@ -55,19 +55,23 @@ public struct CommandTaskRunner: TaskRunner {
                 guard variable.secret.type == .value, variable.secret.hasValue else {
                     return .error(
                         reason: .taskInvalid,
-                        message: "environment variable \(variable.name) is a secret reference the agent did not resolve")
+                        message: "environment variable \(variable.name) is a secret reference the agent did not resolve"
+                    )
                 }
                 environment[variable.name] = String(decoding: variable.secret.value.data, as: UTF8.self)
             }
         }
-        if let bad = environment.first(where: { $0.key.isEmpty || $0.key.contains("=") || $0.key.utf8.contains(0) || $0.value.utf8.contains(0) }) {
+        if let bad = environment.first(where: {
+            $0.key.isEmpty || $0.key.contains("=") || $0.key.utf8.contains(0) || $0.value.utf8.contains(0)
+        }) {
             return .error(reason: .taskInvalid, message: "environment variable name '\(bad.key)' is not valid")
         }
         let output: TaskOutputFiles
         do {
             output = try TaskOutputFiles(sandbox: sandbox, taskID: task.taskID.value)
         } catch {
-            return .launchFailed(reason: .containerLaunchFailed, message: "cannot create the task's log files: \(error)")
+            return .launchFailed(
+                reason: .containerLaunchFailed, message: "cannot create the task's log files: \(error)")
         }
         let child: ChildProcess
         defer { output.close() }

@@ -36,7 +36,10 @@ public struct Configuration: Sendable {
         ("MESOS_SLAVE_ID", "agent id"),
         ("MESOS_CHECKPOINT", "\"1\" when the framework checkpoints (re-subscribe after agent restarts), else \"0\""),
         ("MESOS_RECOVERY_TIMEOUT", "how long to try re-subscribing, e.g. 15mins (required when checkpointing)"),
-        ("MESOS_SUBSCRIPTION_BACKOFF_MAX", "max delay between re-subscribe attempts, e.g. 2secs (required when checkpointing)"),
+        (
+            "MESOS_SUBSCRIPTION_BACKOFF_MAX",
+            "max delay between re-subscribe attempts, e.g. 2secs (required when checkpointing)"
+        ),
         ("MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD", "time from SHUTDOWN to forced kill, e.g. 5secs (default 5secs)"),
         ("MESOS_EXECUTOR_AUTHENTICATION_TOKEN", "bearer token sent on every call"),
         ("LIBPROCESS_SSL_ENABLED", "\"1\"/\"true\": talk https to the agent"),

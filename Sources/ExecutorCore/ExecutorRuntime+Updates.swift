@@ -1,15 +1,15 @@
 public import AgentConnection
 import Logging
-import MesosProto
 import MesosCodec
+import MesosProto
 
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 extension ExecutorRuntime {
@@ -115,7 +115,7 @@ extension ExecutorRuntime {
             do {
                 try await client.send(call)
                 return
-            } catch where error.isRetryable {
+            } catch  where error.isRetryable {
                 logger.debug("executor message not accepted yet, will retry", metadata: ["error": "\(error)"])
             } catch {
                 logger.error("agent refused an executor message; it is dropped", metadata: ["error": "\(error)"])

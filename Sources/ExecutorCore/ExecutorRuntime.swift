@@ -1,7 +1,7 @@
 public import AgentConnection
 public import Logging
-public import MesosProto
 import MesosCodec
+public import MesosProto
 
 /// The one owner of the executor's state: tasks, unacknowledged updates, the connection.
 ///
@@ -138,7 +138,9 @@ public actor ExecutorRuntime {
                 schedule(work)
             }
             frameworkInfo = subscribed.frameworkInfo
-            lifecycle.killingStateAllowed = subscribed.frameworkInfo.capabilities.contains { $0.type == .taskKillingState }
+            lifecycle.killingStateAllowed = subscribed.frameworkInfo.capabilities.contains {
+                $0.type == .taskKillingState
+            }
             logger.info(
                 "subscribed",
                 metadata: [

@@ -208,7 +208,8 @@ public struct TaskLifecycle: Sendable {
 
     private mutating func kill(_ id: String, cause: KillCause, grace requested: Duration?) -> [Action] {
         guard let record = records[id] else { return [] }
-        let taskGrace = record.info.killPolicy.hasGracePeriod
+        let taskGrace =
+            record.info.killPolicy.hasGracePeriod
             ? Duration.nanoseconds(record.info.killPolicy.gracePeriod.nanoseconds) : nil
         let grace = max(.zero, requested ?? taskGrace ?? defaultKillGrace)
         switch record.phase {

@@ -1,5 +1,5 @@
-public import MesosProto
 import MesosCodec
+public import MesosProto
 
 /// How a task ended, as its runner saw it. A task's own failure is a value, never a thrown error.
 public enum TaskOutcome: Sendable, Equatable {

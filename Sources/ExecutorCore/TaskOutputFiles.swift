@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A task's stdin (/dev/null) and its stdout/stderr files in the sandbox, under
@@ -45,7 +45,10 @@ struct TaskOutputFiles {
     /// Task ids may hold any character; keep the directory name to a safe alphabet.
     static func safeName(_ taskID: String) -> String {
         let mapped = taskID.unicodeScalars.map { scalar -> Character in
-            let ok = scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar) || "-_.".unicodeScalars.contains(scalar))
+            let ok =
+                scalar.isASCII
+                && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar)
+                    || "-_.".unicodeScalars.contains(scalar))
             return ok ? Character(scalar) : "_"
         }
         let name = String(mapped)

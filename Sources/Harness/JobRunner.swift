@@ -50,7 +50,8 @@ public enum JobRunner {
         case nil:
             break
         }
-        return try await drive(job, options, directory, sandbox, output, packageURI: packageURI, packageFile: packageFile)
+        return try await drive(
+            job, options, directory, sandbox, output, packageURI: packageURI, packageFile: packageFile)
     }
 
     static func drive(

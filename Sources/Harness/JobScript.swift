@@ -1,7 +1,7 @@
 import Foundation
 import LocalAgent
-import MesosProto
 import MesosCodec
+import MesosProto
 
 /// Carries out a job's steps against the local agent, waiting on what the agent observes (never
 /// on the clock), each wait bounded by the job's deadline and cut short when the executor exits.

@@ -1,11 +1,10 @@
 import Foundation
 import MesosProto
 import NIOCore
-import NIOCore
 import NIOHTTP1
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Files the agent serves at `GET /files/download?path=NAME`, as a Mesos agent serves sandbox
@@ -45,7 +44,9 @@ extension LocalAgent {
         var out = ""
         for byte in text.utf8 {
             let scalar = UnicodeScalar(byte)
-            if scalar.properties.isAlphabetic && byte < 0x80 || (0x30...0x39).contains(byte) || "-._~".utf8.contains(byte) {
+            if scalar.properties.isAlphabetic && byte < 0x80 || (0x30...0x39).contains(byte)
+                || "-._~".utf8.contains(byte)
+            {
                 out.unicodeScalars.append(scalar)
             } else {
                 out += format(byte)
@@ -77,7 +78,8 @@ extension LocalAgent {
 enum FileResponder {
     /// Streams the file at `path` (200, Content-Length) or answers 404 when it cannot be read.
     static func write(
-        _ path: String?, for request: HTTPRequestHead, to outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>
+        _ path: String?, for request: HTTPRequestHead,
+        to outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>
     ) async throws {
         var status = HTTPResponseStatus.notFound
         var fd: Int32 = -1

@@ -2,9 +2,9 @@ import MesosProto
 import SwiftProtobuf
 
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 
 /// Field names and types of every message in our .proto files, read at run time from the

@@ -2,9 +2,9 @@ import CProcessSpawn
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// What to run. Paths and strings go to the kernel unchanged.

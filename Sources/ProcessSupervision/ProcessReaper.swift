@@ -2,9 +2,9 @@ import CProcessSpawn
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// Reaps children through their pidfds on one dedicated thread (epoll), so that waiting costs
@@ -22,11 +22,13 @@ public final class ProcessReaper: Sendable {
         precondition(epoll >= 0, "epoll_create1 failed: errno \(errno)")
         var thread = pthread_t()
         let context = Unmanaged.passRetained(self).toOpaque()
-        let rc = pthread_create(&thread, nil, { context in
-            let reaper = Unmanaged<ProcessReaper>.fromOpaque(context!).takeUnretainedValue()
-            reaper.loop()
-            return nil
-        }, context)
+        let rc = pthread_create(
+            &thread, nil,
+            { context in
+                let reaper = Unmanaged<ProcessReaper>.fromOpaque(context!).takeUnretainedValue()
+                reaper.loop()
+                return nil
+            }, context)
         precondition(rc == 0, "pthread_create failed: \(rc)")
         pthread_detach(thread)
     }

@@ -1,5 +1,5 @@
-public import MesosProto
 import MesosCodec
+public import MesosProto
 
 /// The executor's Spark configuration, from Spark's own property names.
 ///
@@ -48,7 +48,9 @@ public struct ExecutorSettings: Sendable, Equatable {
     }
 
     /// Reads `ExecutorInfo.data` as a JSON object of properties. Empty data means no properties.
-    public static func properties(fromExecutorData data: some Collection<UInt8>) throws(SettingsError) -> [String: String] {
+    public static func properties(fromExecutorData data: some Collection<UInt8>) throws(SettingsError) -> [String:
+        String]
+    {
         guard !data.isEmpty else { return [:] }
         let document: JSONValue
         do {
@@ -112,7 +114,9 @@ public struct ExecutorSettings: Sendable, Equatable {
         let cpus = executorInfo?.resources.first { $0.name == "cpus" && $0.hasScalar }.map {
             max(1, Int($0.scalar.value.rounded(.up)))
         }
-        cores = try (count("spark.executor.cores", minimum: 1) ?? cpus ?? 1) + (count("spark.mesos.extra.cores", minimum: 0) ?? 0)
+        cores =
+            try (count("spark.executor.cores", minimum: 1) ?? cpus ?? 1)
+            + (count("spark.mesos.extra.cores", minimum: 0) ?? 0)
         workerPath = merged["spark.mesos.executor.worker"].flatMap { $0.isEmpty ? nil : $0 }
         maxResultBytesInStatus =
             try count("spark.mesos.executor.maxResultBytesInStatus", minimum: 0) ?? Self.defaultMaxResultBytesInStatus
@@ -120,7 +124,8 @@ public struct ExecutorSettings: Sendable, Equatable {
         for (key, value) in merged where key.hasPrefix("spark.executorEnv.") {
             let name = String(key.dropFirst("spark.executorEnv.".count))
             guard !name.isEmpty, !name.contains("="), !name.utf8.contains(0) else {
-                throw SettingsError(key: key, value: value, expected: "an environment variable name after spark.executorEnv.")
+                throw SettingsError(
+                    key: key, value: value, expected: "an environment variable name after spark.executorEnv.")
             }
             taskEnvironment[name] = value
         }

@@ -55,14 +55,16 @@ public actor SparkExecutorContext {
     private func prepare(_ executorInfo: Mesos_V1_ExecutorInfo) -> (@Sendable () async -> Void)? {
         let settings: ExecutorSettings
         do {
-            settings = try ExecutorSettings(executorInfo: executorInfo, commandLine: commandLine, environment: environment)
+            settings = try ExecutorSettings(
+                executorInfo: executorInfo, commandLine: commandLine, environment: environment)
         } catch {
             logger.error("executor configuration is invalid; every task will fail", metadata: ["error": "\(error)"])
             prepared = .failure(error)
             return nil
         }
         if !settings.unknownKeys.isEmpty {
-            logger.debug("ignoring properties this executor does not use", metadata: ["keys": "\(settings.unknownKeys)"])
+            logger.debug(
+                "ignoring properties this executor does not use", metadata: ["keys": "\(settings.unknownKeys)"])
         }
         var request: FetchRequest
         do {
@@ -100,7 +102,8 @@ public actor SparkExecutorContext {
                         "cache hit": "\(package.allCacheHits)", "duration": "\(package.duration)",
                     ])
             } catch {
-                logger.error("package fetch failed; waiting tasks fail, the next task retries", metadata: ["error": "\(error)"])
+                logger.error(
+                    "package fetch failed; waiting tasks fail, the next task retries", metadata: ["error": "\(error)"])
             }
         }
     }
@@ -124,7 +127,9 @@ public actor SparkExecutorContext {
         self.pool = pool
         logger.info(
             "worker pool started",
-            metadata: ["program": "\(program)", "mode": "\(settings.coarse ? "coarse" : "fine")", "cores": "\(settings.cores)"])
+            metadata: [
+                "program": "\(program)", "mode": "\(settings.coarse ? "coarse" : "fine")", "cores": "\(settings.cores)",
+            ])
         hostedContinuation.yield { await pool.run() }
         return pool
     }

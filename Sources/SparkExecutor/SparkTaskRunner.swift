@@ -24,7 +24,9 @@ public struct SparkTaskRunner: TaskRunner {
         self.taskURIsFetchedByAgent = taskURIsFetchedByAgent
     }
 
-    public func executorSubscribed(_ subscribed: Mesos_V1_Executor_Event.Subscribed) async -> (@Sendable () async -> Void)? {
+    public func executorSubscribed(_ subscribed: Mesos_V1_Executor_Event.Subscribed) async -> (
+        @Sendable () async -> Void
+    )? {
         await context.configure(subscribed.executorInfo)
     }
 
@@ -103,7 +105,8 @@ public struct SparkTaskRunner: TaskRunner {
                 }
                 _ = try await fetcher.fetch(FetchRequest(additional: uris), into: sandbox)
             } catch {
-                return .launchFailed(reason: .containerLaunchFailed, message: "Failed to fetch the task's URIs: \(error)")
+                return .launchFailed(
+                    reason: .containerLaunchFailed, message: "Failed to fetch the task's URIs: \(error)")
             }
         }
         var environment = prepared.settings.taskEnvironment
@@ -117,7 +120,8 @@ public struct SparkTaskRunner: TaskRunner {
             } catch {
                 return .launchFailed(reason: .containerLaunchFailed, message: "Cannot run the closure: \(error)")
             }
-            let closures = ClosureTaskRunner(pool: pool, sandbox: sandbox, resultSizeLimit: settings.maxResultBytesInStatus)
+            let closures = ClosureTaskRunner(
+                pool: pool, sandbox: sandbox, resultSizeLimit: settings.maxResultBytesInStatus)
             return await closures.run(task, control: control)
         }
         guard task.hasCommand else {

@@ -8,16 +8,21 @@ struct Cache: ParsableCommand {
         subcommands: [List.self, Prune.self, Clear.self])
 
     struct Location: ParsableArguments {
-        @Option(name: .long, help: "Cache directory (default: SPARK_MESOS_EXECUTOR_CACHE_DIR, else /var/cache/spark-mesos-executor).")
+        @Option(
+            name: .long,
+            help: "Cache directory (default: SPARK_MESOS_EXECUTOR_CACHE_DIR, else /var/cache/spark-mesos-executor).")
         var dir: String?
 
         var cache: FetchCache {
-            FetchCache(directory: dir ?? ProcessEnvironment.current()["SPARK_MESOS_EXECUTOR_CACHE_DIR"] ?? CacheDirectory.defaultPath)
+            FetchCache(
+                directory: dir ?? ProcessEnvironment.current()["SPARK_MESOS_EXECUTOR_CACHE_DIR"]
+                    ?? CacheDirectory.defaultPath)
         }
     }
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "One line per cached package: size, last use, in use, URI.")
+        static let configuration = CommandConfiguration(
+            abstract: "One line per cached package: size, last use, in use, URI.")
         @OptionGroup var location: Location
 
         func run() throws {

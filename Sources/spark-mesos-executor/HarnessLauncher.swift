@@ -1,7 +1,7 @@
 import ArgumentParser
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `spark-mesos-executor harness …` runs the harness, a separate program (`spark-mesos-harness`)
@@ -18,7 +18,9 @@ struct HarnessLauncher: ParsableCommand {
     static let program = "spark-mesos-harness"
 
     func run() throws {
-        let candidates = [Self.ownDirectory() + "/" + Self.program, "/usr/libexec/spark-mesos-executor/" + Self.program]
+        let candidates = [
+            Self.ownDirectory() + "/" + Self.program, "/usr/libexec/spark-mesos-executor/" + Self.program,
+        ]
         guard let path = candidates.first(where: { access($0, X_OK) == 0 }) else {
             throw ValidationError("cannot find \(Self.program) (looked in \(candidates.joined(separator: ", ")))")
         }
@@ -31,7 +33,10 @@ struct HarnessLauncher: ParsableCommand {
     static func ownDirectory() -> String {
         var buffer = [CChar](repeating: 0, count: 4096)
         let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-        let path = count > 0 ? String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self) : CommandLine.arguments[0]
+        let path =
+            count > 0
+            ? String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            : CommandLine.arguments[0]
         guard let slash = path.lastIndex(of: "/") else { return "." }
         return String(path[..<slash])
     }

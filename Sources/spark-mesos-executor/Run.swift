@@ -1,13 +1,13 @@
 import AgentConnection
-public import ArgumentParser
+import ArgumentParser
 import Dispatch
 import ExecutorCore
-public import Logging
+import Logging
 import PackageFetch
 import SparkExecutor
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Executor mode: what the agent starts.
@@ -17,9 +17,18 @@ struct Run: AsyncParsableCommand {
         abstract: "Subscribe to the agent and run the tasks it sends (the default).")
 
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel: Logger.Level = .info
+    var logLevel: String = "info"
 
-    @Option(name: .long, help: "Encoding of calls and events: protobuf or json (overrides SPARK_MESOS_EXECUTOR_ENCODING).")
+    func validate() throws {
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError(
+                "--log-level '\(logLevel)' is not valid; expected trace, debug, info, notice, warning, error or critical"
+            )
+        }
+    }
+
+    @Option(
+        name: .long, help: "Encoding of calls and events: protobuf or json (overrides SPARK_MESOS_EXECUTOR_ENCODING).")
     var encoding: String?
 
     @Option(name: .long, help: "A Spark property, key=value (repeatable); wins over ExecutorInfo.data.")
@@ -27,7 +36,8 @@ struct Run: AsyncParsableCommand {
 
     @Option(
         name: .long,
-        help: "Package cache directory (default: SPARK_MESOS_EXECUTOR_CACHE_DIR, else /var/cache/spark-mesos-executor).")
+        help: "Package cache directory (default: SPARK_MESOS_EXECUTOR_CACHE_DIR, else /var/cache/spark-mesos-executor)."
+    )
     var cacheDir: String?
 
     /// Mesos's command executor is started with flags of its own (--launcher_dir=…); tolerated so
@@ -36,7 +46,7 @@ struct Run: AsyncParsableCommand {
     var ignoredArguments: [String] = []
 
     func run() async throws {
-        let level = logLevel
+        let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
@@ -48,7 +58,8 @@ struct Run: AsyncParsableCommand {
         let configuration: Configuration
         let commandLine: [String: String]
         do {
-            configuration = try Configuration(environment: environment, workingDirectory: ProcessEnvironment.currentDirectory())
+            configuration = try Configuration(
+                environment: environment, workingDirectory: ProcessEnvironment.currentDirectory())
             commandLine = try ExecutorSettings.parseConfArguments(conf)
         } catch {
             ProcessEnvironment.printError("spark-mesos-executor: \(error)")
@@ -68,7 +79,8 @@ struct Run: AsyncParsableCommand {
         fetcherConfiguration.cacheDirectory = CacheDirectory.usable(
             cacheDir ?? environment["SPARK_MESOS_EXECUTOR_CACHE_DIR"], logger: logger)
 
-        let code = try await PackageFetcher.withFetcher(configuration: fetcherConfiguration, logger: logger) { fetcher in
+        let code = try await PackageFetcher.withFetcher(configuration: fetcherConfiguration, logger: logger) {
+            fetcher in
             let context = SparkExecutorContext(
                 commandLine: commandLine, environment: environment, sandbox: configuration.sandbox, fetcher: fetcher,
                 logger: logger)
@@ -82,12 +94,10 @@ struct Run: AsyncParsableCommand {
                 let signals = ProcessEnvironment.watchTermination { signal in
                     Task { await runtime.shutdown(because: "received \(signal == SIGTERM ? "SIGTERM" : "SIGINT")") }
                 }
-                defer { signals.forEach { $0.cancel() } }
+                defer { for source in signals { source.cancel() } }
                 return await runtime.run()
             }
         }
         if code != 0 { throw ExitCode(code) }
     }
 }
-
-extension Logger.Level: @retroactive ExpressibleByArgument {}

@@ -1,10 +1,12 @@
+import Dispatch
 import ExecutorCore
-import ProcessSupervision
+import Foundation
 import MesosProto
+import ProcessSupervision
 import XCTest
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Real processes: the command runner against /bin/sh.
@@ -66,7 +68,9 @@ final class CommandTaskRunnerTests: XCTestCase {
     func testShellCommandRunsInSandboxWithEnvironment() async throws {
         let control = TestControl()
         let outcome = await runner().run(
-            task("env", shell: "pwd; echo $FROM_EXECUTOR $FROM_TASK $MESOS_SANDBOX; echo oops >&2", env: ["FROM_TASK": "t"]),
+            task(
+                "env", shell: "pwd; echo $FROM_EXECUTOR $FROM_TASK $MESOS_SANDBOX; echo oops >&2",
+                env: ["FROM_TASK": "t"]),
             control: control.control)
         XCTAssertEqual(outcome, .succeeded(data: nil, message: "Command exited with status 0"))
         XCTAssertEqual(read("\(sandbox)/tasks/env/stdout"), "\(sandbox)\nyes t \(sandbox)\n")
@@ -75,7 +79,8 @@ final class CommandTaskRunnerTests: XCTestCase {
     }
 
     func testArgvCommandAndExitCodes() async {
-        let outcome = await runner().run(task("argv", argv: ["/bin/sh", "-c", "exit 3"]), control: TestControl().control)
+        let outcome = await runner().run(
+            task("argv", argv: ["/bin/sh", "-c", "exit 3"]), control: TestControl().control)
         XCTAssertEqual(outcome, .failed(reason: .commandExecutorFailed, message: "Command exited with status 3"))
         let signaled = await runner().run(task("sig", shell: "kill -SEGV $$"), control: TestControl().control)
         XCTAssertEqual(
@@ -83,7 +88,8 @@ final class CommandTaskRunnerTests: XCTestCase {
     }
 
     func testProgramThatCannotStart() async {
-        let outcome = await runner().run(task("missing", argv: ["/nonexistent/program"]), control: TestControl().control)
+        let outcome = await runner().run(
+            task("missing", argv: ["/nonexistent/program"]), control: TestControl().control)
         guard case .launchFailed(let reason, let message) = outcome else { return XCTFail("\(outcome)") }
         XCTAssertEqual(reason, .containerLaunchFailed)
         XCTAssertTrue(message.contains("/nonexistent/program") && message.contains("No such file"), message)
@@ -106,10 +112,12 @@ final class CommandTaskRunnerTests: XCTestCase {
         control.send(.terminate)
         control.send(.forceKill)
         let result = await outcome
-        XCTAssertEqual(result, .failed(reason: .commandExecutorFailed, message: "Command terminated by signal SIGKILL (9)"))
+        XCTAssertEqual(
+            result, .failed(reason: .commandExecutorFailed, message: "Command terminated by signal SIGKILL (9)"))
         let childPID = Int32(read("\(sandbox)/child.pid").trimmingCharacters(in: .whitespacesAndNewlines))!
         // The grandchild was in the task's process group, so it dies with it.
-        XCTAssertTrue(ProcessObservation.waitForExit(of: childPID, timeoutMilliseconds: 10_000), "child \(childPID) survived")
+        XCTAssertTrue(
+            ProcessObservation.waitForExit(of: childPID, timeoutMilliseconds: 10_000), "child \(childPID) survived")
     }
 
     func testTerminateReachesAPoliteTask() async throws {
@@ -121,7 +129,8 @@ final class CommandTaskRunnerTests: XCTestCase {
         await waitForFIFO("\(sandbox)/ready")
         control.send(.terminate)
         let result = await outcome
-        XCTAssertEqual(result, .failed(reason: .commandExecutorFailed, message: "Command terminated by signal SIGTERM (15)"))
+        XCTAssertEqual(
+            result, .failed(reason: .commandExecutorFailed, message: "Command terminated by signal SIGTERM (15)"))
     }
 
 }
@@ -161,6 +170,3 @@ func waitForFIFO(_ path: String) async {
         }
     }
 }
-
-import Dispatch
-import Foundation

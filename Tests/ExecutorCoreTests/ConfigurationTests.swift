@@ -53,7 +53,8 @@ final class ConfigurationTests: XCTestCase {
         assertError(["MESOS_FRAMEWORK_ID": nil], "MESOS_FRAMEWORK_ID is not set: expected the framework id")
         assertError(
             ["MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD": "5 seconds"],
-            "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD='5 seconds' is malformed: expected a Mesos duration such as 5secs or 15mins")
+            "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD='5 seconds' is malformed: expected a Mesos duration such as 5secs or 15mins"
+        )
         assertError(
             ["MESOS_AGENT_ENDPOINT": "localhost"],
             "MESOS_AGENT_ENDPOINT='localhost' is malformed: expected ip:port, e.g. 10.0.0.5:5051")

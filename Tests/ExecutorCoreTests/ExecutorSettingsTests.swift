@@ -26,7 +26,8 @@ final class ExecutorSettingsTests: XCTestCase {
     }
 
     func testPrecedenceCommandLineThenExecutorDataThenEnvironment() throws {
-        let json = #"{"spark.executor.uri":"http://data/spark.tgz","spark.mesos.coarse":"false","spark.executor.cores":"2"}"#
+        let json =
+            #"{"spark.executor.uri":"http://data/spark.tgz","spark.mesos.coarse":"false","spark.executor.cores":"2"}"#
         let settings = try ExecutorSettings(
             executorInfo: info(json), commandLine: ["spark.executor.cores": "6"],
             environment: ["SPARK_EXECUTOR_URI": "http://env/spark.tgz"])
@@ -55,14 +56,28 @@ final class ExecutorSettingsTests: XCTestCase {
     func testMalformedValuesNameKeyAndValue() {
         let cases: [(String, String)] = [
             (#"{"spark.mesos.coarse":"yes"}"#, "spark.mesos.coarse='yes' is malformed: expected true or false"),
-            (#"{"spark.executor.cores":"0"}"#, "spark.executor.cores='0' is malformed: expected a whole number of at least 1"),
-            (#"{"spark.mesos.extra.cores":"-1"}"#, "spark.mesos.extra.cores='-1' is malformed: expected a whole number of at least 0"),
-            (#"{"spark.executor.cores":["2"]}"#, #"spark.executor.cores='["2"]' is malformed: expected a string value"#),
-            ("not json", "ExecutorInfo.data='not json' is malformed: expected a JSON object of Spark properties (invalid literal at byte 0)"),
+            (
+                #"{"spark.executor.cores":"0"}"#,
+                "spark.executor.cores='0' is malformed: expected a whole number of at least 1"
+            ),
+            (
+                #"{"spark.mesos.extra.cores":"-1"}"#,
+                "spark.mesos.extra.cores='-1' is malformed: expected a whole number of at least 0"
+            ),
+            (
+                #"{"spark.executor.cores":["2"]}"#,
+                #"spark.executor.cores='["2"]' is malformed: expected a string value"#
+            ),
+            (
+                "not json",
+                "ExecutorInfo.data='not json' is malformed: expected a JSON object of Spark properties (invalid literal at byte 0)"
+            ),
             ("[1]", "ExecutorInfo.data='[1]' is malformed: expected a JSON object of Spark properties"),
         ]
         for (json, expected) in cases {
-            XCTAssertThrowsError(try ExecutorSettings(executorInfo: info(json), commandLine: [:], environment: [:]), json) {
+            XCTAssertThrowsError(
+                try ExecutorSettings(executorInfo: info(json), commandLine: [:], environment: [:]), json
+            ) {
                 XCTAssertEqual("\($0)", expected)
             }
         }

@@ -106,7 +106,8 @@ final class TaskLifecycleTests: XCTestCase {
         guard case .report(let report) = end.first else { return XCTFail("\(end)") }
         XCTAssertEqual(report.state, .taskKilled)
         XCTAssertEqual(
-            report.message, "Task killed by the framework (SIGKILL after the 3s grace period); Command exited with status 0")
+            report.message,
+            "Task killed by the framework (SIGKILL after the 3s grace period); Command exited with status 0")
     }
 
     func testKillOfUnknownOrFinishedTaskDisturbsNothing() {
@@ -126,7 +127,8 @@ final class TaskLifecycleTests: XCTestCase {
         XCTAssertEqual(
             end.filter { if case .terminate = $0 { return true } else { return false } },
             [.terminate(taskID: "g1", grace: .seconds(3)), .terminate(taskID: "g3", grace: .seconds(3))])
-        let g1 = lifecycle.ended("g1", .failed(reason: .commandExecutorFailed, message: "Command terminated by signal SIGTERM (15)"))
+        let g1 = lifecycle.ended(
+            "g1", .failed(reason: .commandExecutorFailed, message: "Command terminated by signal SIGTERM (15)"))
         guard case .report(let report) = g1.first else { return XCTFail() }
         XCTAssertEqual(report.state, .taskKilled)
         XCTAssertEqual(report.reason, .taskGroupInvalid)
@@ -158,7 +160,8 @@ final class TaskLifecycleTests: XCTestCase {
         XCTAssertEqual(
             states(lifecycle.ended("a", .launchFailed(reason: .containerLaunchFailed, message: "no such file"))),
             ["a:TASK_FAILED"])
-        XCTAssertEqual(states(lifecycle.ended("b", .error(reason: .taskInvalid, message: "bad data"))), ["b:TASK_ERROR"])
+        XCTAssertEqual(
+            states(lifecycle.ended("b", .error(reason: .taskInvalid, message: "bad data"))), ["b:TASK_ERROR"])
     }
 
     func testShutdownKillsEveryActiveTask() {
@@ -168,7 +171,8 @@ final class TaskLifecycleTests: XCTestCase {
         _ = lifecycle.ended("b", .succeeded(data: nil, message: nil))
         XCTAssertEqual(
             lifecycle.killAll(grace: .seconds(1), because: "SHUTDOWN"), [.terminate(taskID: "a", grace: .seconds(1))])
-        guard case .report(let report) = lifecycle.ended("a", .failed(reason: .commandExecutorFailed, message: "x")).first
+        guard
+            case .report(let report) = lifecycle.ended("a", .failed(reason: .commandExecutorFailed, message: "x")).first
         else { return XCTFail() }
         XCTAssertEqual(report.state, .taskKilled)
         XCTAssertEqual(report.reason, .executorTerminated)

@@ -22,7 +22,9 @@ final class BadInputEndToEndTests: XCTestCase {
                     try await test.waitForStates(["steady": .taskRunning])
                     let injected = await test.agent.injectRawStreamBytes(bytes)
                     XCTAssertTrue(injected)
-                    try await test.agent.waitUntil("re-subscribed after \(name)") { $0.subscriptions == 2 && $0.hasOpenStream }
+                    try await test.agent.waitUntil("re-subscribed after \(name)") {
+                        $0.subscriptions == 2 && $0.hasOpenStream
+                    }
                     try "go".write(toFile: test.path("go"), atomically: false, encoding: .utf8)
                     try await test.waitForStates(["steady": .taskFinished])
                     await test.agent.shutdown()

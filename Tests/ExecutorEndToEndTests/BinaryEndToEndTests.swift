@@ -6,7 +6,7 @@ import ProcessSupervision
 import XCTest
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The real `spark-mesos-executor` binary, started the way an agent starts it.
@@ -45,12 +45,15 @@ final class BinaryEndToEndTests: XCTestCase {
     func testMalformedEnvironmentExitsOneWithOneLine() async throws {
         let sandbox = try ExecutorUnderTest.makeSandbox()
         let launched = try Self.launch(
-            ["MESOS_FRAMEWORK_ID": "f", "MESOS_EXECUTOR_ID": "e", "MESOS_AGENT_ENDPOINT": "127.0.0.1:5051",
-             "MESOS_CHECKPOINT": "yes"],
+            [
+                "MESOS_FRAMEWORK_ID": "f", "MESOS_EXECUTOR_ID": "e", "MESOS_AGENT_ENDPOINT": "127.0.0.1:5051",
+                "MESOS_CHECKPOINT": "yes",
+            ],
             sandbox: sandbox)
         let termination = await launched.child.wait()
         XCTAssertEqual(termination, .exited(1))
-        XCTAssertEqual(launched.stderr, "spark-mesos-executor: MESOS_CHECKPOINT='yes' is malformed: expected \"1\" or \"0\"\n")
+        XCTAssertEqual(
+            launched.stderr, "spark-mesos-executor: MESOS_CHECKPOINT='yes' is malformed: expected \"1\" or \"0\"\n")
     }
 
     func testSIGTERMShutsDownGracefully() async throws {
@@ -88,7 +91,8 @@ final class BinaryEndToEndTests: XCTestCase {
             var environment = await agent.environment()
             environment["MESOS_HTTP_COMMAND_EXECUTOR"] = "1"
             let launched = try Self.launch(
-                environment, sandbox: sandbox, arguments: ["--launcher_dir=/usr/libexec/mesos", "--sandbox_directory=/mnt/mesos/sandbox"])
+                environment, sandbox: sandbox,
+                arguments: ["--launcher_dir=/usr/libexec/mesos", "--sandbox_directory=/mnt/mesos/sandbox"])
             let termination = await launched.child.wait()
             XCTAssertEqual(termination, .exited(0), launched.stderr)
             let states = await agent.state.updates(forTask: "spark-coarse").map(\.status.state)

@@ -11,14 +11,18 @@ final class ClosureEndToEndTests: XCTestCase, @unchecked Sendable {
             .appendingPathComponent("demo-worker").path
     }
 
-    private nonisolated func closure(_ test: ExecutorUnderTest, _ id: String, _ function: String, _ payload: String) -> Mesos_V1_TaskInfo {
+    private nonisolated func closure(_ test: ExecutorUnderTest, _ id: String, _ function: String, _ payload: String)
+        -> Mesos_V1_TaskInfo
+    {
         let base64 = Data(payload.utf8).base64EncodedString()
         return test.agent.makeTask(id, data: Array(#"{"function":"\#(function)","payload":"\#(base64)"}"#.utf8))
     }
 
     private func properties(coarse: Bool) -> [String: String] {
-        ["spark.mesos.coarse": coarse ? "true" : "false", "spark.executor.cores": "2",
-         "spark.mesos.executor.worker": Self.demoWorker]
+        [
+            "spark.mesos.coarse": coarse ? "true" : "false", "spark.executor.cores": "2",
+            "spark.mesos.executor.worker": Self.demoWorker,
+        ]
     }
 
     func testClosureOutcomesInBothModesAndEncodings() async throws {
@@ -85,7 +89,8 @@ final class ClosureEndToEndTests: XCTestCase, @unchecked Sendable {
                     }
                     await test.agent.sendMessage(Data(#"{"tasks":[\#(tasks.joined(separator: ","))]}"#.utf8))
                 }
-                let state = try await test.agent.waitUntil("\(total) mini-task results", timeout: .seconds(60)) { state in
+                let state = try await test.agent.waitUntil("\(total) mini-task results", timeout: .seconds(60)) {
+                    state in
                     Self.results(state.messages).count >= total
                 }
                 let results = Self.results(state.messages)

@@ -14,7 +14,8 @@ final class ConnectionEndToEndTests: XCTestCase {
                 try await test.waitForStates(["auth": .taskFinished])
                 let requests = await test.agent.state.requests
                 XCTAssertFalse(requests.isEmpty)
-                XCTAssertTrue(requests.allSatisfy { $0.status < 400 }, "\(requests.map { "\($0.status) \($0.message)" })")
+                XCTAssertTrue(
+                    requests.allSatisfy { $0.status < 400 }, "\(requests.map { "\($0.status) \($0.message)" })")
                 XCTAssertTrue(requests.allSatisfy { $0.contentType == encoding.contentType })
                 await assertNoViolations(test.agent)
                 await test.agent.shutdown()
@@ -44,8 +45,10 @@ final class TLSEndToEndTests: XCTestCase {
         let key = directory + "/agent.key"
         try FetchEndToEndTests.run(
             "/usr/bin/openssl",
-            ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-days", "1",
-             "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", certificate])
+            [
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-days", "1",
+                "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", certificate,
+            ])
         return (certificate, key)
     }
 

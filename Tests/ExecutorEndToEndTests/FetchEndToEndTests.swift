@@ -49,7 +49,8 @@ final class FetchEndToEndTests: XCTestCase {
                 try await test.waitForStates(["spark": .taskFinished])
                 let output = try String(contentsOfFile: test.path("tasks/spark/stdout"), encoding: .utf8)
                 XCTAssertEqual(
-                    output, "hello from \(test.sandbox)/spark-test-1.0\ncwd \(test.sandbox)/spark-test-1.0\n", "\(encoding)")
+                    output, "hello from \(test.sandbox)/spark-test-1.0\ncwd \(test.sandbox)/spark-test-1.0\n",
+                    "\(encoding)")
                 await assertNoViolations(test.agent)
                 await test.agent.shutdown()
             }
@@ -105,7 +106,9 @@ final class FetchEndToEndTests: XCTestCase {
             try await test.waitForStates(["any": .taskFailed])
             let failed = await test.agent.state.updates(forTask: "any").last!.status
             XCTAssertEqual(
-                failed.message, "Executor configuration: spark.executor.cores='two' is malformed: expected a whole number of at least 1")
+                failed.message,
+                "Executor configuration: spark.executor.cores='two' is malformed: expected a whole number of at least 1"
+            )
             await test.agent.shutdown()
         }
     }

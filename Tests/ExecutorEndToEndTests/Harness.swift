@@ -67,32 +67,35 @@ struct ExecutorUnderTest {
             var fetcherConfiguration = FetcherConfiguration()
             fetcherConfiguration.cacheDirectory = sandbox + "/.cache"
             fetcherConfiguration.attempts = 1
-            return try await PackageFetcher.withFetcher(configuration: fetcherConfiguration, logger: logger) { fetcher in
-            let context = SparkExecutorContext(
-                commandLine: [:], environment: environment, sandbox: sandbox, fetcher: fetcher, logger: logger)
-            let runner = SparkTaskRunner(
-                context: context, fetcher: fetcher, baseEnvironment: ["PATH": "/usr/bin:/bin"], sandbox: sandbox)
-            return try await withAgentClient(executorConfiguration.agentClient, logger: logger) { client in
-                let runtime = ExecutorRuntime(
-                    configuration: executorConfiguration, client: client, runner: runner, logger: logger,
-                    heartbeatInterval: heartbeatInterval)
-                let test = ExecutorUnderTest(agent: agent, sandbox: sandbox, runtime: runtime)
-                return try await withThrowingTaskGroup(of: Int32?.self) { group in
-                    group.addTask { await runtime.run() }
-                    group.addTask {
-                        if waitForSubscription {
-                            try await agent.waitUntil("the executor subscribed") { $0.executorStatus == .subscribed }
+            return try await PackageFetcher.withFetcher(configuration: fetcherConfiguration, logger: logger) {
+                fetcher in
+                let context = SparkExecutorContext(
+                    commandLine: [:], environment: environment, sandbox: sandbox, fetcher: fetcher, logger: logger)
+                let runner = SparkTaskRunner(
+                    context: context, fetcher: fetcher, baseEnvironment: ["PATH": "/usr/bin:/bin"], sandbox: sandbox)
+                return try await withAgentClient(executorConfiguration.agentClient, logger: logger) { client in
+                    let runtime = ExecutorRuntime(
+                        configuration: executorConfiguration, client: client, runner: runner, logger: logger,
+                        heartbeatInterval: heartbeatInterval)
+                    let test = ExecutorUnderTest(agent: agent, sandbox: sandbox, runtime: runtime)
+                    return try await withThrowingTaskGroup(of: Int32?.self) { group in
+                        group.addTask { await runtime.run() }
+                        group.addTask {
+                            if waitForSubscription {
+                                try await agent.waitUntil("the executor subscribed") {
+                                    $0.executorStatus == .subscribed
+                                }
+                            }
+                            try await body(test)
+                            return nil
                         }
-                        try await body(test)
-                        return nil
+                        var code: Int32 = -1
+                        for try await result in group {
+                            if let result { code = result }
+                        }
+                        return code
                     }
-                    var code: Int32 = -1
-                    for try await result in group {
-                        if let result { code = result }
-                    }
-                    return code
                 }
-            }
             }
         }
     }

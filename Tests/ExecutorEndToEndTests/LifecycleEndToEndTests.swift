@@ -45,7 +45,9 @@ final class LifecycleEndToEndTests: XCTestCase {
                 try await test.agent.launch(empty)
                 try await test.waitForStates(["exit3": .taskFailed, "missing": .taskFailed, "empty": .taskError])
                 let byTask = await Dictionary(
-                    uniqueKeysWithValues: test.agent.state.updates.map { ($0.status.taskID.value + ":" + "\($0.status.state)", $0.status) })
+                    uniqueKeysWithValues: test.agent.state.updates.map {
+                        ($0.status.taskID.value + ":" + "\($0.status.state)", $0.status)
+                    })
                 let exit3 = try XCTUnwrap(byTask["exit3:taskFailed"])
                 XCTAssertEqual(exit3.reason, .commandExecutorFailed)
                 XCTAssertEqual(exit3.message, "Command exited with status 3")
@@ -79,9 +81,12 @@ final class LifecycleEndToEndTests: XCTestCase {
                 let states = await test.states(of: "stubborn")
                 XCTAssertEqual(states, [.taskStarting, .taskRunning, .taskKilling, .taskKilled], "\(encoding)")
                 let killed = await test.agent.state.updates(forTask: "stubborn").last!.status
-                XCTAssertTrue(killed.message.contains("killed by the framework (SIGKILL after the 300ms grace period)"), killed.message)
-                let child = Int32(try String(contentsOfFile: test.path("child.pid"), encoding: .utf8)
-                    .trimmingCharacters(in: .whitespacesAndNewlines))!
+                XCTAssertTrue(
+                    killed.message.contains("killed by the framework (SIGKILL after the 300ms grace period)"),
+                    killed.message)
+                let child = Int32(
+                    try String(contentsOfFile: test.path("child.pid"), encoding: .utf8)
+                        .trimmingCharacters(in: .whitespacesAndNewlines))!
                 XCTAssertTrue(ProcessObservation.waitForExit(of: child, timeoutMilliseconds: 10_000), "child survived")
                 await assertNoViolations(test.agent)
                 await test.agent.shutdown()
@@ -128,7 +133,9 @@ final class LifecycleEndToEndTests: XCTestCase {
         try await ExecutorUnderTest.run(encoding: .protobuf) { test in
             test.makeFIFO("ready")
             var group = Mesos_V1_TaskGroupInfo()
-            group.tasks = [test.task("g-long", "echo > ready; exec sleep 300"), test.task("g-fail", "cat ready; exit 1")]
+            group.tasks = [
+                test.task("g-long", "echo > ready; exec sleep 300"), test.task("g-fail", "cat ready; exit 1"),
+            ]
             try await test.agent.launchGroup(group)
             try await test.waitForStates(["g-long": .taskKilled, "g-fail": .taskFailed])
             let long = await test.agent.state.updates(forTask: "g-long").last!.status
@@ -161,7 +168,8 @@ final class ExecutorEventsEndToEndTests: XCTestCase {
     func testHeartbeatCallsAreSentWhileSubscribed() async throws {
         try await ExecutorUnderTest.run(encoding: .json, heartbeatInterval: .milliseconds(20)) { test in
             let state = try await test.agent.waitUntil("two HEARTBEAT calls") { $0.requests(.heartbeat).count >= 2 }
-            XCTAssertTrue(state.requests(.heartbeat).allSatisfy { $0.status == 202 && $0.contentType == "application/json" })
+            XCTAssertTrue(
+                state.requests(.heartbeat).allSatisfy { $0.status == 202 && $0.contentType == "application/json" })
             await test.agent.shutdown()
         }
     }

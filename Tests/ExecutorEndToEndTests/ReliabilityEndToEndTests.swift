@@ -52,7 +52,8 @@ final class ReliabilityEndToEndTests: XCTestCase, @unchecked Sendable {
                 let state = await agent.state
                 let t2 = state.updates(forTask: "t2").map(\.status.state)
                 XCTAssertEqual(t2, [.taskStarting, .taskRunning, .taskFailed], "\(encoding)")
-                XCTAssertEqual(state.updates(forTask: "t1").map(\.status.state), [.taskStarting, .taskRunning, .taskFinished])
+                XCTAssertEqual(
+                    state.updates(forTask: "t1").map(\.status.state), [.taskStarting, .taskRunning, .taskFinished])
                 XCTAssertTrue(state.updates.allSatisfy(\.acknowledged), "\(state.summary)")
                 // Exactly once by uuid, and never sent again after its ACK (the agent flags that as a violation).
                 XCTAssertEqual(Set(state.updates.map(\.uuid)).count, state.updates.count)
@@ -74,8 +75,9 @@ final class ReliabilityEndToEndTests: XCTestCase, @unchecked Sendable {
                 _ = await readFIFO(test.path("ready"))
                 try await test.waitForStates(["orphan": .taskRunning])
                 await test.agent.dropStream()
-                let child = Int32(try String(contentsOfFile: test.path("child.pid"), encoding: .utf8)
-                    .trimmingCharacters(in: .whitespacesAndNewlines))!
+                let child = Int32(
+                    try String(contentsOfFile: test.path("child.pid"), encoding: .utf8)
+                        .trimmingCharacters(in: .whitespacesAndNewlines))!
                 XCTAssertTrue(ProcessObservation.waitForExit(of: child, timeoutMilliseconds: 10_000), "task survived")
             }
             XCTAssertEqual(code, 0, "\(encoding)")

@@ -3,7 +3,7 @@ import ProcessSupervision
 import XCTest
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Ctrl-C during a run: the harness shuts the executor down, kills what is left, removes its
@@ -49,7 +49,8 @@ final class InterruptTests: XCTestCase {
         }
         XCTAssertEqual(process.terminationStatus, 130)
         XCTAssertTrue(
-            ProcessObservation.waitForExit(of: taskPID, timeoutMilliseconds: 10_000), "the task \(taskPID) outlived the harness")
+            ProcessObservation.waitForExit(of: taskPID, timeoutMilliseconds: 10_000),
+            "the task \(taskPID) outlived the harness")
         let left = (try? FileManager.default.contentsOfDirectory(atPath: temporary)) ?? []
         XCTAssertEqual(left, [], "temporary files left behind")
     }

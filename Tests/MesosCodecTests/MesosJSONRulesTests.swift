@@ -1,3 +1,4 @@
+import Foundation
 import MesosCodec
 import MesosProto
 import XCTest
@@ -48,8 +49,10 @@ final class MesosJSONRulesTests: XCTestCase {
     }
 
     func testBase64IsStandardPaddedAndStopsAtEquals() throws {
-        XCTAssertEqual(try event(#"{"type":"MESSAGE","message":{"data":"aGVs bG8=\n"}}"#).message.data, Data("hello".utf8))
-        XCTAssertEqual(try event(#"{"type":"MESSAGE","message":{"data":"aGk=garbage-after"}}"#).message.data, Data("hi".utf8))
+        XCTAssertEqual(
+            try event(#"{"type":"MESSAGE","message":{"data":"aGVs bG8=\n"}}"#).message.data, Data("hello".utf8))
+        XCTAssertEqual(
+            try event(#"{"type":"MESSAGE","message":{"data":"aGk=garbage-after"}}"#).message.data, Data("hi".utf8))
         XCTAssertEqual(try event(#"{"type":"MESSAGE","message":{"data":"aGk"}}"#).message.data, Data("hi".utf8))
         assertRejected(#"{"type":"MESSAGE","message":{"data":"-_8"}}"#, containing: "invalid base64 character '-'")
     }
@@ -67,5 +70,3 @@ final class MesosJSONRulesTests: XCTestCase {
         XCTAssertEqual(try event(text).error.message, "tab\tquote\" snow\u{2603} pair\u{1F600} /")
     }
 }
-
-import Foundation

@@ -10,57 +10,57 @@ final class MesosJSONTests: XCTestCase {
 
     static let calls: [String: String] = [
         "SUBSCRIBE": """
-            {"executor_id":{"value":"exec-1"},"framework_id":{"value":"fw-1"},"type":"SUBSCRIBE",
-             "subscribe":{"unacknowledged_tasks":[{"name":"t","task_id":{"value":"t1"},"agent_id":{"value":"a1"},
-               "command":{"value":"echo hi","shell":true,"environment":{"variables":[{"name":"A","value":"1","type":"VALUE"}]}},
-               "kill_policy":{"grace_period":{"nanoseconds":3000000000}},"data":"aGVsbG8="}],
-              "unacknowledged_updates":[{"status":{"task_id":{"value":"t1"},"state":"TASK_RUNNING",
-               "source":"SOURCE_EXECUTOR","executor_id":{"value":"exec-1"},"timestamp":1764081234.5,"uuid":"\(uuid)"}}]}}
-            """,
+        {"executor_id":{"value":"exec-1"},"framework_id":{"value":"fw-1"},"type":"SUBSCRIBE",
+         "subscribe":{"unacknowledged_tasks":[{"name":"t","task_id":{"value":"t1"},"agent_id":{"value":"a1"},
+           "command":{"value":"echo hi","shell":true,"environment":{"variables":[{"name":"A","value":"1","type":"VALUE"}]}},
+           "kill_policy":{"grace_period":{"nanoseconds":3000000000}},"data":"aGVsbG8="}],
+          "unacknowledged_updates":[{"status":{"task_id":{"value":"t1"},"state":"TASK_RUNNING",
+           "source":"SOURCE_EXECUTOR","executor_id":{"value":"exec-1"},"timestamp":1764081234.5,"uuid":"\(uuid)"}}]}}
+        """,
         "UPDATE": """
-            {"executor_id":{"value":"exec-1"},"framework_id":{"value":"fw-1"},"type":"UPDATE",
-             "update":{"status":{"task_id":{"value":"t1"},"state":"TASK_FAILED","message":"Command exited with status 1",
-              "source":"SOURCE_EXECUTOR","reason":"REASON_COMMAND_EXECUTOR_FAILED","data":"AQID",
-              "executor_id":{"value":"exec-1"},"timestamp":1764081234.25,"uuid":"\(uuid)"}}}
-            """,
+        {"executor_id":{"value":"exec-1"},"framework_id":{"value":"fw-1"},"type":"UPDATE",
+         "update":{"status":{"task_id":{"value":"t1"},"state":"TASK_FAILED","message":"Command exited with status 1",
+          "source":"SOURCE_EXECUTOR","reason":"REASON_COMMAND_EXECUTOR_FAILED","data":"AQID",
+          "executor_id":{"value":"exec-1"},"timestamp":1764081234.25,"uuid":"\(uuid)"}}}
+        """,
         "MESSAGE": """
-            {"executor_id":{"value":"exec-1"},"framework_id":{"value":"fw-1"},"type":"MESSAGE","message":{"data":"aGk="}}
-            """,
+        {"executor_id":{"value":"exec-1"},"framework_id":{"value":"fw-1"},"type":"MESSAGE","message":{"data":"aGk="}}
+        """,
         "HEARTBEAT": """
-            {"executor_id":{"value":"unused"},"framework_id":{"value":"unused"},"type":"HEARTBEAT"}
-            """,
+        {"executor_id":{"value":"unused"},"framework_id":{"value":"unused"},"type":"HEARTBEAT"}
+        """,
     ]
 
     static let events: [String: String] = [
         "SUBSCRIBED": """
-            {"type":"SUBSCRIBED","subscribed":{
-              "executor_info":{"executor_id":{"value":"exec-1"},"framework_id":{"value":"fw-1"},"type":"CUSTOM",
-                "command":{"value":"./spark-mesos-executor","shell":true},
-                "resources":[{"name":"cpus","type":"SCALAR","scalar":{"value":1.5}},
-                  {"name":"ports","type":"RANGES","ranges":{"range":[{"begin":31000,"end":31099}]}}],
-                "data":"eyJzcGFyay5tZXNvcy5jb2Fyc2UiOiJ0cnVlIn0=",
-                "shutdown_grace_period":{"nanoseconds":5000000000}},
-              "framework_info":{"user":"spark","name":"pi","id":{"value":"fw-1"},"checkpoint":true,
-                "capabilities":[{"type":"TASK_KILLING_STATE"},{"type":"PARTITION_AWARE"}]},
-              "agent_info":{"hostname":"agent-1","port":5051,"id":{"value":"a1"}},
-              "container_id":{"value":"c-1"}}}
-            """,
+        {"type":"SUBSCRIBED","subscribed":{
+          "executor_info":{"executor_id":{"value":"exec-1"},"framework_id":{"value":"fw-1"},"type":"CUSTOM",
+            "command":{"value":"./spark-mesos-executor","shell":true},
+            "resources":[{"name":"cpus","type":"SCALAR","scalar":{"value":1.5}},
+              {"name":"ports","type":"RANGES","ranges":{"range":[{"begin":31000,"end":31099}]}}],
+            "data":"eyJzcGFyay5tZXNvcy5jb2Fyc2UiOiJ0cnVlIn0=",
+            "shutdown_grace_period":{"nanoseconds":5000000000}},
+          "framework_info":{"user":"spark","name":"pi","id":{"value":"fw-1"},"checkpoint":true,
+            "capabilities":[{"type":"TASK_KILLING_STATE"},{"type":"PARTITION_AWARE"}]},
+          "agent_info":{"hostname":"agent-1","port":5051,"id":{"value":"a1"}},
+          "container_id":{"value":"c-1"}}}
+        """,
         "LAUNCH": """
-            {"type":"LAUNCH","launch":{"task":{"name":"t","task_id":{"value":"t1"},"agent_id":{"value":"a1"},
-              "command":{"shell":false,"value":"/bin/echo","arguments":["echo","hi"]},
-              "max_completion_time":{"nanoseconds":60000000000}}}}
-            """,
+        {"type":"LAUNCH","launch":{"task":{"name":"t","task_id":{"value":"t1"},"agent_id":{"value":"a1"},
+          "command":{"shell":false,"value":"/bin/echo","arguments":["echo","hi"]},
+          "max_completion_time":{"nanoseconds":60000000000}}}}
+        """,
         "LAUNCH_GROUP": """
-            {"type":"LAUNCH_GROUP","launch_group":{"task_group":{"tasks":[
-              {"name":"a","task_id":{"value":"g1"},"agent_id":{"value":"a1"}},
-              {"name":"b","task_id":{"value":"g2"},"agent_id":{"value":"a1"}}]}}}
-            """,
+        {"type":"LAUNCH_GROUP","launch_group":{"task_group":{"tasks":[
+          {"name":"a","task_id":{"value":"g1"},"agent_id":{"value":"a1"}},
+          {"name":"b","task_id":{"value":"g2"},"agent_id":{"value":"a1"}}]}}}
+        """,
         "KILL": """
-            {"type":"KILL","kill":{"task_id":{"value":"t1"},"kill_policy":{"grace_period":{"nanoseconds":1500000000}}}}
-            """,
+        {"type":"KILL","kill":{"task_id":{"value":"t1"},"kill_policy":{"grace_period":{"nanoseconds":1500000000}}}}
+        """,
         "ACKNOWLEDGED": """
-            {"type":"ACKNOWLEDGED","acknowledged":{"task_id":{"value":"t1"},"uuid":"\(uuid)"}}
-            """,
+        {"type":"ACKNOWLEDGED","acknowledged":{"task_id":{"value":"t1"},"uuid":"\(uuid)"}}
+        """,
         "MESSAGE": #"{"type":"MESSAGE","message":{"data":"AP8="}}"#,
         "ERROR": #"{"type":"ERROR","error":{"message":"Received unexpected '401 Unauthorized'"}}"#,
         "SHUTDOWN": #"{"type":"SHUTDOWN"}"#,
@@ -129,11 +129,13 @@ final class MesosJSONTests: XCTestCase {
 
     func testUnknownKeysAreIgnored() throws {
         let text = #"{"type":"SHUTDOWN","future_field":{"x":[1,2]},"another":"y"}"#
-        XCTAssertEqual(try WireEncoding.json.decode(Mesos_V1_Executor_Event.self, from: Array(text.utf8)).type, .shutdown)
+        XCTAssertEqual(
+            try WireEncoding.json.decode(Mesos_V1_Executor_Event.self, from: Array(text.utf8)).type, .shutdown)
     }
 
     func testNumericStringsAreAccepted() throws {
-        let text = #"{"type":"KILL","kill":{"task_id":{"value":"t"},"kill_policy":{"grace_period":{"nanoseconds":"1000"}}}}"#
+        let text =
+            #"{"type":"KILL","kill":{"task_id":{"value":"t"},"kill_policy":{"grace_period":{"nanoseconds":"1000"}}}}"#
         let event = try WireEncoding.json.decode(Mesos_V1_Executor_Event.self, from: Array(text.utf8))
         XCTAssertEqual(event.kill.killPolicy.gracePeriod.nanoseconds, 1000)
     }
@@ -163,7 +165,8 @@ final class MesosJSONTests: XCTestCase {
 
     func testMalformedInputGivesCodecErrors() {
         for bad in ["MALFORMED_CONTENT", "{", #"{"type":7}"#, #"{"type":"SHUTDOWN","kill":"x"}"#, "[]"] {
-            XCTAssertThrowsError(try WireEncoding.json.decode(Mesos_V1_Executor_Event.self, from: Array(bad.utf8)), bad) {
+            XCTAssertThrowsError(try WireEncoding.json.decode(Mesos_V1_Executor_Event.self, from: Array(bad.utf8)), bad)
+            {
                 XCTAssertTrue($0 is CodecError, "\(bad): \($0)")
             }
         }

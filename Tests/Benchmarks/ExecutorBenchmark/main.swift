@@ -8,7 +8,7 @@ import LocalAgent
 import MesosProto
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 let arguments = CommandLine.arguments
@@ -46,7 +46,8 @@ func cpuSeconds(_ pid: Int32) -> Double {
         let close = text.lastIndex(of: ")")
     else { return 0 }
     let fields = text[text.index(after: close)...].split(separator: " ")
-    let ticks = (Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0) + (Double(fields[13]) ?? 0) + (Double(fields[14]) ?? 0)
+    let ticks =
+        (Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0) + (Double(fields[13]) ?? 0) + (Double(fields[14]) ?? 0)
     return ticks / Double(sysconf(Int32(_SC_CLK_TCK)))
 }
 
@@ -126,9 +127,15 @@ func launchScenario(
         let unfinished = ids.filter { state.taskStates[$0] != .taskFinished }
         if !unfinished.isEmpty { print("\(name): \(unfinished.count) tasks did not finish: \(unfinished.prefix(3))") }
         let elapsed = wallClock() - start
-        print("\(name): LAUNCH→TASK_RUNNING p50 \(ms(percentile(latencies, 0.5))), p99 \(ms(percentile(latencies, 0.99)))   [floor \(floorLatency)]")
-        print("\(name): \(count) tasks in \(String(format: "%.2f", elapsed)) s = \(Int(Double(count) / elapsed)) tasks/s   [floor \(floorThroughput)]")
-        print("\(name): CPU per task: executor + its workers \(ms((cpuSeconds(pid) - executorCPU) / Double(count))), local agent \(ms((cpuSeconds(getpid()) - ownCPU) / Double(count)))")
+        print(
+            "\(name): LAUNCH→TASK_RUNNING p50 \(ms(percentile(latencies, 0.5))), p99 \(ms(percentile(latencies, 0.99)))   [floor \(floorLatency)]"
+        )
+        print(
+            "\(name): \(count) tasks in \(String(format: "%.2f", elapsed)) s = \(Int(Double(count) / elapsed)) tasks/s   [floor \(floorThroughput)]"
+        )
+        print(
+            "\(name): CPU per task: executor + its workers \(ms((cpuSeconds(pid) - executorCPU) / Double(count))), local agent \(ms((cpuSeconds(getpid()) - ownCPU) / Double(count)))"
+        )
         print("\(name): executor RSS now \(rssKiB(pid, "VmRSS") / 1024) MB, peak \(rssKiB(pid, "VmHWM") / 1024) MB")
     }
 }
@@ -142,59 +149,71 @@ print("worker:   \(worker)")
 
 // Idle memory.
 if selected("idle") {
-try await withExecutor(properties: [:]) { _, pid in
-    try await Task.sleep(for: .seconds(2))
-    print("idle: executor RSS \(rssKiB(pid, "VmRSS") / 1024) MB (\(rssKiB(pid, "VmRSS")) KiB), of which anonymous \(rssKiB(pid, "RssAnon") / 1024) MB   [target ≤ 15 MB; Swift static-stdlib idle floor 3.9 MB, +Foundation 8.6 MB]")
-}
+    try await withExecutor(properties: [:]) { _, pid in
+        try await Task.sleep(for: .seconds(2))
+        print(
+            "idle: executor RSS \(rssKiB(pid, "VmRSS") / 1024) MB (\(rssKiB(pid, "VmRSS")) KiB), of which anonymous \(rssKiB(pid, "RssAnon") / 1024) MB   [target ≤ 15 MB; Swift static-stdlib idle floor 3.9 MB, +Foundation 8.6 MB]"
+        )
+    }
 }
 
 if selected("command") {
-try await launchScenario(
-    "command", properties: [:], count: taskCount, floorLatency: "0.12 ms spawn+POST", floorThroughput: "≈2000 spawns/s",
-    make: { commandTask($0, $1) })
+    try await launchScenario(
+        "command", properties: [:], count: taskCount, floorLatency: "0.12 ms spawn+POST",
+        floorThroughput: "≈2000 spawns/s",
+        make: { commandTask($0, $1) })
 }
 if selected("fine") {
-try await launchScenario(
-    "fine", properties: ["spark.mesos.coarse": "false", "spark.mesos.executor.worker": worker, "spark.executor.cores": "2"],
-    count: taskCount, floorLatency: "≈1.5–2 ms with a worker hello", floorThroughput: "≈2000 spawns/s; target ≥ 500",
-    make: { closureTask($0, $1, "echo", "x") })
+    try await launchScenario(
+        "fine",
+        properties: [
+            "spark.mesos.coarse": "false", "spark.mesos.executor.worker": worker, "spark.executor.cores": "2",
+        ],
+        count: taskCount, floorLatency: "≈1.5–2 ms with a worker hello",
+        floorThroughput: "≈2000 spawns/s; target ≥ 500",
+        make: { closureTask($0, $1, "echo", "x") })
 }
 if selected("coarse") {
-try await launchScenario(
-    "coarse", properties: ["spark.mesos.coarse": "true", "spark.mesos.executor.worker": worker, "spark.executor.cores": "2"],
-    count: taskCount, floorLatency: "≈0.1 ms; target p50 ≤ 1 ms", floorThroughput: "≈19k POSTs/s sequential",
-    make: { closureTask($0, $1, "echo", "x") })
+    try await launchScenario(
+        "coarse",
+        properties: ["spark.mesos.coarse": "true", "spark.mesos.executor.worker": worker, "spark.executor.cores": "2"],
+        count: taskCount, floorLatency: "≈0.1 ms; target p50 ≤ 1 ms", floorThroughput: "≈19k POSTs/s sequential",
+        make: { closureTask($0, $1, "echo", "x") })
 }
 
 // Mini-tasks through MESSAGE batches.
 if selected("minis") {
-try await withExecutor(
-    properties: ["spark.mesos.coarse": "true", "spark.mesos.executor.worker": worker, "spark.executor.cores": "2"]
-) { agent, pid in
-    // Warm the pool first.
-    await agent.sendMessage(Data(#"{"tasks":[{"id":"warm","function":"echo","payload":""}]}"#.utf8))
-    _ = try await agent.waitUntil { !$0.messages.isEmpty }
-    let before = await agent.state.messages.count
-    let batchSize = 500
-    let start = wallClock()
-    for batch in stride(from: 0, to: miniCount, by: batchSize) {
-        let tasks = (batch..<min(batch + batchSize, miniCount)).map { #"{"id":"m\#($0)","function":"echo","payload":"eA=="}"# }
-        await agent.sendMessage(Data(#"{"tasks":[\#(tasks.joined(separator: ","))]}"#.utf8))
+    try await withExecutor(
+        properties: ["spark.mesos.coarse": "true", "spark.mesos.executor.worker": worker, "spark.executor.cores": "2"]
+    ) { agent, pid in
+        // Warm the pool first.
+        await agent.sendMessage(Data(#"{"tasks":[{"id":"warm","function":"echo","payload":""}]}"#.utf8))
+        _ = try await agent.waitUntil { !$0.messages.isEmpty }
+        let before = await agent.state.messages.count
+        let batchSize = 500
+        let start = wallClock()
+        for batch in stride(from: 0, to: miniCount, by: batchSize) {
+            let tasks = (batch..<min(batch + batchSize, miniCount)).map {
+                #"{"id":"m\#($0)","function":"echo","payload":"eA=="}"#
+            }
+            await agent.sendMessage(Data(#"{"tasks":[\#(tasks.joined(separator: ","))]}"#.utf8))
+        }
+        let marker = "\"m\(miniCount - 1)\""
+        var resultCount = 0
+        _ = try await agent.waitUntil("all mini-task results", timeout: .seconds(300)) { state in
+            // Count ids in the messages after the warm-up; each result carries one "id".
+            let text = state.messages.dropFirst(before).map { String(decoding: $0, as: UTF8.self) }
+            return text.contains { $0.contains(marker) }
+                && text.reduce(0) { $0 + $1.components(separatedBy: "\"id\"").count - 1 } >= miniCount
+        }
+        let elapsed = wallClock() - start
+        let messages = await agent.state.messages.count - before
+        resultCount = miniCount
+        print(
+            "mini-tasks: \(resultCount) in \(String(format: "%.2f", elapsed)) s = \(Int(Double(resultCount) / elapsed))/s in \(messages) result messages   [target ≥ 20,000/s; pipelined pipe floor 0.48–0.74 M msg/s]"
+        )
+        print("mini-tasks: executor RSS now \(rssKiB(pid, "VmRSS") / 1024) MB, peak \(rssKiB(pid, "VmHWM") / 1024) MB")
     }
-    let marker = "\"m\(miniCount - 1)\""
-    var resultCount = 0
-    _ = try await agent.waitUntil("all mini-task results", timeout: .seconds(300)) { state in
-        // Count ids in the messages after the warm-up; each result carries one "id".
-        let text = state.messages.dropFirst(before).map { String(decoding: $0, as: UTF8.self) }
-        return text.contains { $0.contains(marker) }
-            && text.reduce(0) { $0 + $1.components(separatedBy: "\"id\"").count - 1 } >= miniCount
-    }
-    let elapsed = wallClock() - start
-    let messages = await agent.state.messages.count - before
-    resultCount = miniCount
-    print("mini-tasks: \(resultCount) in \(String(format: "%.2f", elapsed)) s = \(Int(Double(resultCount) / elapsed))/s in \(messages) result messages   [target ≥ 20,000/s; pipelined pipe floor 0.48–0.74 M msg/s]")
-    print("mini-tasks: executor RSS now \(rssKiB(pid, "VmRSS") / 1024) MB, peak \(rssKiB(pid, "VmHWM") / 1024) MB")
-}
 }
 
 /// Figures collected inside an executor scope.
@@ -236,7 +255,8 @@ if selected("fetch") {
     try digest.run()
     let sha256 = String(decoding: digestPipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).prefix(64)
     digest.waitUntilExit()
-    print("fetch: package \(size / 1_000_000) MB compressed, \(files) entries, verified by #sha256=\(sha256.prefix(12))…")
+    print(
+        "fetch: package \(size / 1_000_000) MB compressed, \(files) entries, verified by #sha256=\(sha256.prefix(12))…")
     var configuration = LocalAgentConfiguration()
     configuration.sandboxDirectory = work
     try await withLocalAgent(configuration) { server in
@@ -250,7 +270,9 @@ if selected("fetch") {
             try? FileManager.default.removeItem(atPath: curlDirectory)
             let timings = Timings()
             for _ in 0..<2 {  // cold, then a cache hit from a new executor process
-                try await withExecutor(properties: ["spark.executor.uri": url + "#sha256=" + sha256], cacheDirectory: cache) { agent, _ in
+                try await withExecutor(
+                    properties: ["spark.executor.uri": url + "#sha256=" + sha256], cacheDirectory: cache
+                ) { agent, _ in
                     let subscribed = wallClock()
                     var task = agent.makeTask("t")
                     task.command.value = "true"
