@@ -25,11 +25,7 @@ lint:
 protos: deps
 	.ci/generate-protos
 
-check-# swift-format with .swift-format (generated code excluded); CI fails on any finding.
-lint:
-	$(SWIFT) format lint --strict $$(git ls-files '*.swift' | grep -v /Generated/)
-
-protos: deps
+check-protos: deps
 	.ci/generate-protos --check
 
 # A .deb for agents (release build, Swift runtime linked statically), and its install test.
