@@ -1,12 +1,15 @@
 # The README's two commands are `make demo` and `make test`.
 SWIFT ?= swift
 
-.PHONY: deps build demo test lint protos check-protos deb check-deb clean
+.PHONY: deps build-deps build demo test lint protos check-protos deb check-deb clean
 
 deps:
-	@.ci/install-deps
+	@.ci/install-deps test
 
-build: deps
+build-deps:
+	@.ci/install-deps build
+
+build: build-deps
 	$(SWIFT) build
 
 # The harness with no job runs the built-in demo (coarse mode, then fine mode) and ends with the
