@@ -23,6 +23,21 @@ final class ConnectionEndToEndTests: XCTestCase {
         }
     }
 
+    /// A wrong token is refused with 401: not retryable, so the executor gives up at once (exit 1)
+    /// instead of waiting out the registration window.
+    func testWrongTokenStopsTheExecutorWithExitOne() async throws {
+        let code = try await ExecutorUnderTest.run(
+            encoding: .protobuf, adjust: { $0.authenticationToken = "the-agents-token" },
+            environment: ["MESOS_EXECUTOR_AUTHENTICATION_TOKEN": "a-stolen-token"], waitForSubscription: false
+        ) { test in
+            let state = try await test.agent.waitUntil("a refused SUBSCRIBE") { state in
+                state.requests.contains { $0.status == 401 }
+            }
+            XCTAssertEqual(state.subscriptions, 0)
+        }
+        XCTAssertEqual(code, 1)
+    }
+
     func testUnixDomainSocket() async throws {
         let socket = NSTemporaryDirectory() + "sme-\(UUID().uuidString.prefix(8)).sock"
         defer { try? FileManager.default.removeItem(atPath: socket) }
