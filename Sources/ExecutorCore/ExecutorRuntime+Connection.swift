@@ -1,6 +1,7 @@
 import AgentConnection
 import Logging
 import MesosProto
+import MesosCodec
 
 extension ExecutorRuntime {
     /// How long a never-subscribed executor keeps trying before giving up; the agent destroys

@@ -1,4 +1,5 @@
 public import MesosProto
+import MesosCodec
 
 /// The pure state machine of every task this executor runs: it takes what happened and returns
 /// what to do. No I/O, no clocks: the runtime performs the actions and feeds back the results.

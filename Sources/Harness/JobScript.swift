@@ -173,11 +173,3 @@ struct JobScript {
         String(format: "%.1fs", RunRecorder.milliseconds(duration) / 1000)
     }
 }
-
-extension Duration {
-    /// The duration in whole nanoseconds, for protobuf `DurationInfo`.
-    var nanosecondsCount: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
-    }
-}

@@ -1,4 +1,5 @@
 import Foundation
+import MesosCodec
 public import MesosProto
 
 extension LocalAgentConfiguration {
@@ -17,13 +18,13 @@ extension LocalAgentConfiguration {
             "MESOS_SANDBOX": sandboxDirectory,
             "MESOS_CHECKPOINT": checkpoint ? "1" : "0",
             "MESOS_HTTP_COMMAND_EXECUTOR": "0",
-            "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD": StoutDuration.format(effectiveShutdownGracePeriod),
+            "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD": MesosDuration.format(effectiveShutdownGracePeriod),
             "LIBPROCESS_PORT": "0",
             "PATH": Self.defaultPath,
         ]
         if checkpoint {
-            environment["MESOS_RECOVERY_TIMEOUT"] = StoutDuration.format(recoveryTimeout)
-            environment["MESOS_SUBSCRIPTION_BACKOFF_MAX"] = StoutDuration.format(reregistrationTimeout)
+            environment["MESOS_RECOVERY_TIMEOUT"] = MesosDuration.format(recoveryTimeout)
+            environment["MESOS_SUBSCRIPTION_BACKOFF_MAX"] = MesosDuration.format(reregistrationTimeout)
         }
         if let authenticationToken {
             environment["MESOS_EXECUTOR_AUTHENTICATION_TOKEN"] = authenticationToken

@@ -34,7 +34,7 @@ struct StoutDurationTests {
         (.seconds(86400 * 7), "1weeks"), (.nanoseconds(7), "7ns"), (.zero, "0ns"),
     ])
     func printsTheLargestWholeUnit(duration: Duration, text: String) {
-        #expect(StoutDuration.format(duration) == text)
+        #expect(MesosDuration.format(duration) == text)
     }
 }
 

@@ -1,4 +1,4 @@
-/// Durations in the text form Mesos (stout) prints and parses: a number and a unit,
+/// Durations in the text form Mesos (stout) prints and parses (MESOS_* environment variables): a number and a unit,
 /// `ns us ms secs mins hrs days weeks`, e.g. `5secs`, `15mins`, `0.5secs`. No spaces, no sign.
 public enum MesosDuration {
     private static let units: [(suffix: String, nanoseconds: Double)] = [
