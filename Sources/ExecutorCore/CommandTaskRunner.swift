@@ -66,9 +66,10 @@ public struct CommandTaskRunner: TaskRunner {
         }) {
             return .error(reason: .taskInvalid, message: "environment variable name '\(bad.key)' is not valid")
         }
-        let output: TaskOutputFiles
+        let output: StandardStreamFiles
         do {
-            output = try TaskOutputFiles(sandbox: sandbox, taskID: task.taskID.value)
+            output = try StandardStreamFiles(
+                directory: "\(sandbox)/tasks/\(StandardStreamFiles.safeName(task.taskID.value))")
         } catch {
             return .launchFailed(
                 reason: .containerLaunchFailed, message: "cannot create the task's log files: \(error)")
@@ -81,7 +82,7 @@ public struct CommandTaskRunner: TaskRunner {
                     executable: executable, arguments: argv,
                     environment: environment.map { "\($0.key)=\($0.value)" }.sorted(),
                     workingDirectory: sandbox,
-                    fileDescriptors: [(output.stdin, 0), (output.stdout, 1), (output.stderr, 2)]))
+                    fileDescriptors: output.mappings))
         } catch {
             return .launchFailed(reason: .containerLaunchFailed, message: "Failed to launch the command: \(error)")
         }

@@ -1,3 +1,4 @@
+import ProcessSupervision
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Musl)
@@ -23,7 +24,7 @@ struct LargeResults: Sendable {
         if mkdir(directory, 0o755) != 0 && errno != EEXIST {
             return .failed("cannot create \(directory): \(WorkerLauncher.errorText(errno))")
         }
-        let path = "\(directory)/\(WorkerLauncher.safeName(name))"
+        let path = "\(directory)/\(StandardStreamFiles.safeName(name))"
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { return .failed("cannot create \(path): \(WorkerLauncher.errorText(errno))") }
         defer { close(fd) }

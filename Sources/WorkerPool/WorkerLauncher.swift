@@ -22,16 +22,13 @@ struct WorkerLauncher: Sendable {
 
     /// `logDirectory` is relative to the sandbox.
     func launch(logDirectory: String, environment extra: [String: String]) throws(WorkerPoolError) -> LaunchedWorker {
-        let directory = "\(configuration.sandbox)/\(logDirectory)"
-        try Self.makeDirectories(directory)
-        let flags = O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC
-        let input = open("/dev/null", O_RDONLY | O_CLOEXEC)
-        let out = open("\(directory)/stdout", flags, 0o644)
-        let err = open("\(directory)/stderr", flags, 0o644)
-        defer { for fd in [input, out, err] where fd >= 0 { close(fd) } }
-        guard input >= 0, out >= 0, err >= 0 else {
-            throw .sandbox("cannot open the worker's log files in \(directory): \(Self.errorText(errno))")
+        let streams: StandardStreamFiles
+        do {
+            streams = try StandardStreamFiles(directory: "\(configuration.sandbox)/\(logDirectory)")
+        } catch {
+            throw .sandbox("cannot open the worker's log files: \(error)")
         }
+        defer { streams.close() }
         var down: [Int32] = [-1, -1]
         var up: [Int32] = [-1, -1]
         guard Self.makePipe(&down) else { throw .launchFailed("pipe failed: \(Self.errorText(errno))") }
@@ -49,7 +46,7 @@ struct WorkerLauncher: Sendable {
             executable: configuration.program, arguments: [argv0] + configuration.arguments,
             environment: environment.map { "\($0.key)=\($0.value)" }.sorted(),
             workingDirectory: configuration.sandbox,
-            fileDescriptors: [(input, 0), (out, 1), (err, 2), (down[0], 3), (up[1], 4)])
+            fileDescriptors: streams.mappings + [(down[0], 3), (up[1], 4)])
         let child: ChildProcess
         do {
             child = try ChildProcess.spawn(request)
@@ -70,30 +67,7 @@ struct WorkerLauncher: Sendable {
         return true
     }
 
-    private static func makeDirectories(_ path: String) throws(WorkerPoolError) {
-        var prefix = path.hasPrefix("/") ? "" : "."
-        for component in path.split(separator: "/", omittingEmptySubsequences: true) {
-            prefix += "/" + component
-            if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
-                throw .sandbox("cannot create \(prefix): \(errorText(errno))")
-            }
-        }
-    }
-
     static func errorText(_ code: Int32) -> String {
         strerror(code).map { String(cString: $0) } ?? "errno \(code)"
-    }
-
-    /// Task and mini-task ids may hold any character; keep file names to a safe alphabet.
-    static func safeName(_ id: String) -> String {
-        let mapped = id.unicodeScalars.prefix(200).map { scalar -> Character in
-            let ok =
-                scalar.isASCII
-                && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar)
-                    || "-_.".unicodeScalars.contains(scalar))
-            return ok ? Character(scalar) : "_"
-        }
-        let name = String(mapped)
-        return name.isEmpty || name.hasPrefix(".") ? "_" + name : name
     }
 }

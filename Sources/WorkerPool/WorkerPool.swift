@@ -182,7 +182,7 @@ public actor WorkerPool {
         links[slot] = Link(mailbox: continuation, name: program)
         let logDirectory: String
         if let call, !call.taskID.isEmpty, call.kind == .exclusive {
-            logDirectory = "tasks/\(WorkerLauncher.safeName(call.taskID))"
+            logDirectory = "tasks/\(StandardStreamFiles.safeName(call.taskID))"
         } else {
             logDirectory = "workers/\(slot)"
         }
