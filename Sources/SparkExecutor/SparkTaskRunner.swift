@@ -57,11 +57,16 @@ public struct SparkTaskRunner: TaskRunner {
         return .success((prepared, package))
     }
 
-    private func workerEnvironment(_ settings: ExecutorSettings, _ package: FetchedPackage?) -> [String: String] {
-        var environment = baseEnvironment
-        for (name, value) in settings.taskEnvironment { environment[name] = value }
+    /// What every task and worker gets on top of the executor's environment:
+    /// `spark.executorEnv.*` and SPARK_HOME.
+    private func packageEnvironment(_ settings: ExecutorSettings, _ package: FetchedPackage?) -> [String: String] {
+        var environment = settings.taskEnvironment
         if let home = package?.sparkHome { environment["SPARK_HOME"] = home }
         return environment
+    }
+
+    private func workerEnvironment(_ settings: ExecutorSettings, _ package: FetchedPackage?) -> [String: String] {
+        baseEnvironment.merging(packageEnvironment(settings, package)) { _, extra in extra }
     }
 
     public func frameworkMessage(_ data: [UInt8], reply: @escaping @Sendable ([UInt8]) async -> Void) async -> Bool {
@@ -109,8 +114,6 @@ public struct SparkTaskRunner: TaskRunner {
                     reason: .containerLaunchFailed, message: "Failed to fetch the task's URIs: \(error)")
             }
         }
-        var environment = prepared.settings.taskEnvironment
-        if let home = package?.sparkHome { environment["SPARK_HOME"] = home }
         if task.hasData && !task.data.isEmpty {
             let settings = prepared.settings
             let pool: WorkerPool
@@ -127,7 +130,7 @@ public struct SparkTaskRunner: TaskRunner {
         guard task.hasCommand else {
             return .error(reason: .taskInvalid, message: "the task has neither a command nor closure data")
         }
-        let extra = environment
+        let extra = packageEnvironment(prepared.settings, package)
         let commands = CommandTaskRunner(baseEnvironment: baseEnvironment, sandbox: sandbox) { extra }
         return await commands.run(task, control: control)
     }
