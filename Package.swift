@@ -105,6 +105,7 @@ let package = Package(
             dependencies: [
                 "CArchive",
                 "CCrypto",
+                "ProcessSupervision",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -170,14 +171,17 @@ let package = Package(
             exclude: ["Protos"],
             swiftSettings: swiftSettings
         ),
-        // What a worker program links: register closures, serve().
-        .target(name: "WorkerSDK", dependencies: ["WorkerWire"], swiftSettings: swiftSettings),
+        // The fork server's C side: descriptor passing and clone(CLONE_PARENT), for workers and the pool.
+        .target(name: "CForkServer"),
+        // What a worker program links: register closures, run() or serve().
+        .target(name: "WorkerSDK", dependencies: ["WorkerWire", "CForkServer"], swiftSettings: swiftSettings),
         .executableTarget(
             name: "demo-worker", dependencies: ["WorkerSDK", "WorkerWire"], swiftSettings: swiftSettings),
         // The executor's side: worker processes (fine and coarse), the closure TaskRunner, mini-tasks.
         .target(
             name: "WorkerPool",
             dependencies: [
+                "CForkServer",
                 "ExecutorCore",
                 "MesosCodec",
                 "MesosProto",
@@ -246,6 +250,7 @@ let package = Package(
             name: "PackageFetchTests",
             dependencies: [
                 "PackageFetch",
+                "ProcessSupervision",
                 "CArchive",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

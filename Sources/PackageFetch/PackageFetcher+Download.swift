@@ -1,4 +1,5 @@
 import Logging
+import ProcessSupervision
 
 /// The bytes of one URI, verified and written.
 struct Downloaded: Sendable {

@@ -73,6 +73,15 @@ public final class ChildProcess: Sendable {
         return ChildProcess(pid: pid, pidfd: pidfd, reaper: reaper)
     }
 
+    /// Takes charge of `pid`, a child of this process started by other means than ``spawn(_:reaper:)``
+    /// (a worker fork server's `clone(CLONE_PARENT)`). Until it is reaped, a child's pid cannot be
+    /// reused, so the pidfd opened here names that very process.
+    public static func adopt(pid: Int32, reaper: ProcessReaper = .shared) throws -> ChildProcess {
+        let fd = cps_pidfd_open(pid)
+        guard fd >= 0 else { throw ProcessError.systemCall("pidfd_open(\(pid))", errno: errno) }
+        return ChildProcess(pid: pid, pidfd: fd, reaper: reaper)
+    }
+
     /// Sends `signal` to the child alone. A child already reaped is left alone.
     public func signal(_ signal: Int32) {
         pidfd.withLock { fd in

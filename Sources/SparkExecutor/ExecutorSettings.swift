@@ -23,13 +23,16 @@ public struct ExecutorSettings: Sendable, Equatable {
     public var maxResultBytesInStatus: Int
     /// Whether package fetches use the shared on-disk cache.
     public var cacheEnabled: Bool
+    /// Fine mode: fork fresh workers from one warm instance of the worker program
+    /// (`spark.mesos.executor.worker.forkServer`, default true).
+    public var forkServer: Bool
 
     /// The keys this executor reads; anything else is ignored (and logged at debug level).
     public static let knownKeys: Set<String> = [
         "spark.executor.uri", "spark.mesos.uris", "spark.mesos.executor.home", "spark.mesos.coarse",
         "spark.executor.cores", "spark.mesos.extra.cores", "spark.mesos.executor.worker",
         "spark.mesos.executor.maxResultBytesInStatus", "spark.mesos.executor.cache.enabled",
-        "spark.mesos.fetcherCache.enable",
+        "spark.mesos.fetcherCache.enable", "spark.mesos.executor.worker.forkServer",
     ]
 
     /// The default size limit of a result carried in `TaskStatus.data` (agents checkpoint every update).
@@ -110,6 +113,7 @@ public struct ExecutorSettings: Sendable, Equatable {
 
         coarse = try bool("spark.mesos.coarse", default: true)
         cacheEnabled = try bool("spark.mesos.executor.cache.enabled", default: true)
+        forkServer = try bool("spark.mesos.executor.worker.forkServer", default: true)
         _ = try bool("spark.mesos.fetcherCache.enable", default: false)
         let cpus = executorInfo?.resources.first { $0.name == "cpus" && $0.hasScalar }.map {
             max(1, Int($0.scalar.value.rounded(.up)))

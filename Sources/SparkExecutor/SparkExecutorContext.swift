@@ -122,7 +122,8 @@ public actor SparkExecutorContext {
         let configuration = WorkerPoolConfiguration(
             program: program, sandbox: sandbox,
             mode: settings.coarse ? .coarse(workers: settings.cores) : .fine(maximumWorkers: max(16, settings.cores)),
-            environment: environment)
+            environment: environment, forkServer: settings.forkServer,
+            notice: { [logger] message in logger.notice("\(message)") })
         let pool = WorkerPool(configuration: configuration)
         self.pool = pool
         logger.info(

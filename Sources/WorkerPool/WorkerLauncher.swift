@@ -17,11 +17,17 @@ struct LaunchedWorker: Sendable {
 
 /// Starts worker processes: own session and process group, stdin /dev/null, stdout/stderr to
 /// files in the sandbox, fd 3 and 4 for the worker protocol.
+/// A worker comes from the fork server when there is one that is ready, else from posix_spawn.
 struct WorkerLauncher: Sendable {
     let configuration: WorkerPoolConfiguration
+    let forkServer: ForkServer?
 
-    /// `logDirectory` is relative to the sandbox.
-    func launch(logDirectory: String, environment extra: [String: String]) throws(WorkerPoolError) -> LaunchedWorker {
+    /// `logDirectory` is relative to the sandbox; `extraDescriptors` map our descriptors to more
+    /// of the worker's (spawned workers only).
+    func launch(
+        logDirectory: String, environment extra: [String: String],
+        extraDescriptors: [(source: Int32, target: Int32)] = []
+    ) throws(WorkerPoolError) -> LaunchedWorker {
         let streams: StandardStreamFiles
         do {
             streams = try StandardStreamFiles(directory: "\(configuration.sandbox)/\(logDirectory)")
@@ -38,6 +44,14 @@ struct WorkerLauncher: Sendable {
             close(down[1])
             throw .launchFailed("pipe failed: \(Self.errorText(code))")
         }
+        if let forkServer,
+            let child = forkServer.fork(
+                stdout: streams.stdout, stderr: streams.stderr, input: down[0], output: up[1], environment: extra)
+        {
+            close(down[0])
+            close(up[1])
+            return LaunchedWorker(child: child, fromWorker: up[0], toWorker: down[1])
+        }
         var environment = configuration.environment
         environment["MESOS_SANDBOX"] = configuration.sandbox
         for (name, value) in extra { environment[name] = value }
@@ -46,7 +60,7 @@ struct WorkerLauncher: Sendable {
             executable: configuration.program, arguments: [argv0] + configuration.arguments,
             environment: environment.map { "\($0.key)=\($0.value)" }.sorted(),
             workingDirectory: configuration.sandbox,
-            fileDescriptors: streams.mappings + [(down[0], 3), (up[1], 4)])
+            fileDescriptors: streams.mappings + [(down[0], 3), (up[1], 4)] + extraDescriptors)
         let child: ChildProcess
         do {
             child = try ChildProcess.spawn(request)

@@ -36,21 +36,30 @@ public actor WorkerPool {
 
     public nonisolated let configuration: WorkerPoolConfiguration
     private let launcher: WorkerLauncher
+    private let forkServer: ForkServer?
     private var state: PoolState
     private var calls: [PoolState.CallID: Call] = [:]
     private var links: [PoolState.SlotID: Link] = [:]
     private var nextCall: UInt64 = 1
+    /// Nil until the fork server's start has been decided; then whether it is in use.
+    private var forkServerSettled: Bool?
+    private var forkServerWaiters: [CheckedContinuation<Bool, Never>] = []
     private let jobs: AsyncStream<@Sendable () async -> Void>
     private let jobsContinuation: AsyncStream<@Sendable () async -> Void>.Continuation
 
     public init(configuration: WorkerPoolConfiguration) {
         self.configuration = configuration
-        launcher = WorkerLauncher(configuration: configuration)
         let mode: PoolState.Mode =
             switch configuration.mode {
             case .fine(let maximum): .fine(maximumWorkers: max(1, maximum))
             case .coarse(let workers): .coarse(workers: max(1, workers))
             }
+        if case .fine = mode, configuration.forkServer {
+            forkServer = ForkServer(configuration: configuration)
+        } else {
+            forkServer = nil
+        }
+        launcher = WorkerLauncher(configuration: configuration, forkServer: forkServer)
         state = PoolState(mode: mode, pipelineDepth: configuration.pipelineDepth)
         (jobs, jobsContinuation) = AsyncStream.makeStream(of: (@Sendable () async -> Void).self)
     }
@@ -60,6 +69,9 @@ public actor WorkerPool {
         // A worker that dies while we write to it must give us EPIPE, not kill the executor.
         signal(SIGPIPE, SIG_IGN)
         perform(state.start())
+        if let forkServer {
+            schedule { await self.hostForkServer(forkServer) }
+        }
         let jobs = self.jobs
         await withTaskGroup(of: Void.self) { group in
             for await job in jobs { group.addTask { await job() } }
@@ -70,6 +82,7 @@ public actor WorkerPool {
     /// Closes every worker's input; workers still alive after the grace period are killed.
     /// Waiting calls end as unavailable; running ones end with their result or their worker.
     public func shutdown() {
+        forkServer?.shutDown()
         perform(state.shutdown())
         let grace = configuration.shutdownGracePeriod
         schedule {
@@ -81,6 +94,25 @@ public actor WorkerPool {
 
     /// The number of worker processes alive (starting, ready or exiting).
     public var workerCount: Int { state.workerCount }
+
+    /// Whether fresh workers come from a fork server now (fine mode).
+    public nonisolated var forkServerReady: Bool { forkServer?.isReady ?? false }
+
+    /// The fork server's pid while it is in use.
+    public nonisolated var forkServerProcessID: Int32? { forkServer?.processID }
+
+    /// Waits until the fork server is up or given up (at once without one); true if it is up.
+    public func forkServerStarted() async -> Bool {
+        guard forkServer != nil else { return false }
+        if let settled = forkServerSettled { return settled }
+        return await withCheckedContinuation { forkServerWaiters.append($0) }
+    }
+
+    private func settleForkServer(_ ready: Bool) {
+        forkServerSettled = ready
+        for waiter in forkServerWaiters { waiter.resume(returning: ready) }
+        forkServerWaiters = []
+    }
 
     // MARK: Calls (for ClosureTaskRunner and MiniTaskDispatcher)
 
@@ -127,6 +159,7 @@ public actor WorkerPool {
     }
 
     private func graceOver() {
+        forkServer?.kill()
         perform(state.killAll())
     }
 
@@ -193,6 +226,24 @@ public actor WorkerPool {
             await self.host(
                 slot, mailbox: mailbox, launcher: launcher, configuration: configuration, logDirectory: logDirectory,
                 environment: environment)
+        }
+    }
+
+    /// The fork server from start to reaping; runs as a child task of `run()`.
+    private nonisolated func hostForkServer(_ server: ForkServer) async {
+        let notice = configuration.notice
+        let process = await BlockingThread.run { server.start() }
+        await settleForkServer(process != nil && server.isReady)
+        if let process, server.isReady {
+            notice("worker fork server ready (pid \(process.pid)); fine-mode workers are forked from it")
+        } else if let why = server.unavailableReason {
+            notice("no worker fork server: \(why); fine-mode workers are spawned")
+        }
+        guard let process else { return }
+        let termination = await process.wait()
+        process.signalGroup(SIGKILL)
+        if server.serverEnded(termination) {
+            notice("the worker fork server ended (\(termination)); fine-mode workers are spawned from now on")
         }
     }
 

@@ -27,11 +27,17 @@ public struct WorkerPoolConfiguration: Sendable {
     public var shutdownGracePeriod: Duration
     /// The largest message a worker may send.
     public var maximumMessageSize: Int
+    /// Fine mode: start the worker program once as a fork server and fork each fresh worker from
+    /// it (a program that does not offer it is spawned per task as without).
+    public var forkServer: Bool
+    /// Hears what a person operating the executor should know (the fork server's fate).
+    public var notice: @Sendable (String) -> Void
 
     public init(
         program: String, sandbox: String, mode: Mode, environment: [String: String] = [:], arguments: [String] = [],
         pipelineDepth: Int = 32, helloTimeout: Duration = .seconds(10), shutdownGracePeriod: Duration = .seconds(3),
-        maximumMessageSize: Int = 256 * 1024 * 1024
+        maximumMessageSize: Int = 256 * 1024 * 1024, forkServer: Bool = true,
+        notice: @escaping @Sendable (String) -> Void = { _ in }
     ) {
         self.program = program
         self.arguments = arguments
@@ -42,6 +48,8 @@ public struct WorkerPoolConfiguration: Sendable {
         self.helloTimeout = helloTimeout
         self.shutdownGracePeriod = shutdownGracePeriod
         self.maximumMessageSize = maximumMessageSize
+        self.forkServer = forkServer
+        self.notice = notice
     }
 
     /// Resolves the value of `spark.mesos.executor.worker`: an absolute path is used as is, a

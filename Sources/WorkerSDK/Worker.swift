@@ -11,7 +11,7 @@ public import WorkerWire
 /// ```swift
 /// var worker = Worker(name: "my-worker")
 /// worker.register("echo") { payload in payload }
-/// exit(await worker.serve())
+/// worker.run()  // or, from an async main: exit(await worker.serve())
 /// ```
 ///
 /// The executor starts the program with the executor→worker pipe on fd 3 and the worker→executor
@@ -35,6 +35,9 @@ public struct Worker: Sendable {
         functions[function] = body
     }
 
+    /// The registered function names, sorted (as the hello lists them).
+    var functionNames: [String] { functions.keys.sorted() }
+
     /// Says hello, runs what the executor sends until it closes the pipe, and returns the exit
     /// status for the process: 0 after a clean end, 1 if the executor's messages could not be read.
     ///
@@ -50,7 +53,7 @@ public struct Worker: Sendable {
         writer.send(
             .hello(
                 WorkerHello(
-                    workerName: name, functions: functions.keys.sorted(), concurrency: UInt32(clamping: width))))
+                    workerName: name, functions: functionNames, concurrency: UInt32(clamping: width))))
         let registry = RunRegistry()
         let (runs, continuation) = AsyncStream.makeStream(of: [RunRequest].self)
         let reader = PipeReader(descriptor: input, registry: registry, runs: continuation)

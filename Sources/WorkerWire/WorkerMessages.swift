@@ -2,20 +2,29 @@
 public let workerProtocolVersion: UInt32 = 1
 
 /// The worker's first message: who it is and what it can run.
+/// Set by the executor in the environment of a worker it starts to be its fork server (fine mode);
+/// the value is the number of the control socket's descriptor.
+public let workerForkServerVariable = "SPARK_MESOS_WORKER_FORK_SERVER"
+
 public struct WorkerHello: Sendable, Hashable {
     public var protocolVersion: UInt32
     public var workerName: String
     public var functions: [String]
     /// How many runs the worker executes at once.
     public var concurrency: UInt32
+    /// The worker was started as a fork server and is one: it forks fresh workers on request
+    /// instead of running closures itself.
+    public var forkServer: Bool
 
     public init(
-        protocolVersion: UInt32 = workerProtocolVersion, workerName: String, functions: [String], concurrency: UInt32
+        protocolVersion: UInt32 = workerProtocolVersion, workerName: String, functions: [String], concurrency: UInt32,
+        forkServer: Bool = false
     ) {
         self.protocolVersion = protocolVersion
         self.workerName = workerName
         self.functions = functions
         self.concurrency = concurrency
+        self.forkServer = forkServer
     }
 }
 
@@ -140,6 +149,7 @@ extension FromWorker {
                 $0.string(2, hello.workerName)
                 for function in hello.functions { $0.string(3, function, always: true) }
                 $0.uint(4, UInt64(hello.concurrency))
+                if hello.forkServer { $0.uint(5, 1) }
             }
         case .result(let result):
             writer.message(2) {
@@ -167,6 +177,7 @@ extension FromWorker {
                     case 2: hello.workerName = try value.string("hello.worker_name")
                     case 3: hello.functions.append(try value.string("hello.functions"))
                     case 4: hello.concurrency = UInt32(truncatingIfNeeded: try value.uint("hello.concurrency"))
+                    case 5: hello.forkServer = try value.uint("hello.fork_server") != 0
                     default: continue
                     }
                 }

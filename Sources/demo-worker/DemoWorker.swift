@@ -16,12 +16,16 @@ import WorkerWire
 /// - `crash`: empty payload → SIGSEGV; a decimal payload → exits with that status.
 /// - `pi`: Monte Carlo estimate of π from payload samples (decimal text); returns the text.
 /// - `wordcount`: payload text → "word count" lines, sorted by word.
+/// - `process`: prints a line to stdout and returns "pid=… ppid=… sid=… origin=forked|spawned
+///   probe=…": whether the process image came from a fork server (its start-up environment, in
+///   /proc/self/environ, holds the fork-server variable) and the process environment's `DEMO_PROBE`.
 ///
 /// `DEMO_WORKER_MODE=garbage` writes bytes that are not a frame; `badversion` says hello with
-/// protocol version 99; `silent` never says hello. `DEMO_WORKER_CONCURRENCY` sets the width.
+/// protocol version 99; `silent` never says hello; `noforks` ignores a request to be a fork server.
+/// `DEMO_WORKER_CONCURRENCY` sets the width.
 @main
 enum DemoWorker {
-    static func main() async {
+    static func main() {
         let mode = getenv("DEMO_WORKER_MODE").map { String(cString: $0) } ?? ""
         let concurrency = getenv("DEMO_WORKER_CONCURRENCY").flatMap { Int(String(cString: $0)) } ?? 1
         switch mode {
@@ -39,6 +43,8 @@ enum DemoWorker {
         case "silent":
             waitForEOF()
             exit(0)
+        case "noforks":
+            unsetenv(workerForkServerVariable)
         default:
             break
         }
@@ -74,7 +80,13 @@ enum DemoWorker {
         }
         worker.register("pi") { payload in Array(String(estimatePi(samples: try number(payload))).utf8) }
         worker.register("wordcount") { payload in Array(wordCount(String(decoding: payload, as: UTF8.self)).utf8) }
-        exit(await worker.serve(concurrency: concurrency))
+        worker.register("process") { _ in
+            writeRaw(Array("process \(getpid()) says hello\n".utf8), to: 1)
+            let origin = startupEnvironment().contains(workerForkServerVariable + "=") ? "forked" : "spawned"
+            let probe = getenv("DEMO_PROBE").map { String(cString: $0) } ?? "-"
+            return Array("pid=\(getpid()) ppid=\(getppid()) sid=\(getsid(0)) origin=\(origin) probe=\(probe)".utf8)
+        }
+        worker.run(concurrency: concurrency)
     }
 
     static func number(_ payload: [UInt8]) throws -> Int {
@@ -105,6 +117,21 @@ enum DemoWorker {
         var counts: [Substring: Int] = [:]
         for word in text.split(whereSeparator: { $0.isWhitespace }) { counts[word, default: 0] += 1 }
         return counts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)\n" }.joined()
+    }
+
+    /// The environment the program was started with (later setenv calls do not show here).
+    static func startupEnvironment() -> String {
+        let fd = open("/proc/self/environ", O_RDONLY)
+        guard fd >= 0 else { return "" }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count <= 0 { break }
+            bytes += chunk[0..<count].map { $0 == 0 ? UInt8(ascii: "\n") : $0 }
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     static func writeRaw(_ bytes: [UInt8], to descriptor: Int32) {

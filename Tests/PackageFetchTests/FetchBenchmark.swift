@@ -1,6 +1,7 @@
 import Testing
 
 @testable import PackageFetch
+import ProcessSupervision
 
 #if canImport(Glibc)
     import Glibc

@@ -9,7 +9,7 @@ import WorkerPool
 struct ClosureTaskRunnerTests {
     @Test(arguments: PoolMode.allCases)
     func returnsTheClosureResult(mode: PoolMode) async throws {
-        try await withPool(try poolConfiguration(mode.configurationMode)) { pool in
+        try await withPool(try poolConfiguration(mode)) { pool in
             let runner = ClosureTaskRunner(pool: pool, sandbox: pool.configuration.sandbox)
             let echo = await run(runner, closureTask("t-echo", "echo", "hello"))
             #expect(echo == .succeeded(data: Array("hello".utf8), message: "closure 'echo' returned 5 bytes"))
@@ -27,7 +27,7 @@ struct ClosureTaskRunnerTests {
 
     @Test(arguments: PoolMode.allCases)
     func acceptsTheJSONForm(mode: PoolMode) async throws {
-        try await withPool(try poolConfiguration(mode.configurationMode)) { pool in
+        try await withPool(try poolConfiguration(mode)) { pool in
             let runner = ClosureTaskRunner(pool: pool, sandbox: pool.configuration.sandbox)
             var task = closureTask("t-json", "echo", "")
             task.data = Data(#"  {"function": "echo", "payload": "aGk="}"#.utf8)
@@ -39,7 +39,7 @@ struct ClosureTaskRunnerTests {
 
     @Test(arguments: PoolMode.allCases)
     func aThrowingClosureFailsTheTask(mode: PoolMode) async throws {
-        try await withPool(try poolConfiguration(mode.configurationMode)) { pool in
+        try await withPool(try poolConfiguration(mode)) { pool in
             let runner = ClosureTaskRunner(pool: pool, sandbox: pool.configuration.sandbox)
             let outcome = await run(runner, closureTask("t-fail", "fail", "disk full"))
             #expect(outcome == .failed(reason: .commandExecutorFailed, message: "closure 'fail' threw: disk full"))
@@ -48,7 +48,7 @@ struct ClosureTaskRunnerTests {
 
     @Test(arguments: PoolMode.allCases)
     func aCrashingWorkerFailsTheTaskAndIsReplaced(mode: PoolMode) async throws {
-        try await withPool(try poolConfiguration(mode.configurationMode)) { pool in
+        try await withPool(try poolConfiguration(mode)) { pool in
             let runner = ClosureTaskRunner(pool: pool, sandbox: pool.configuration.sandbox)
             // Queued together: the echo must survive the crashes around it.
             async let segv = run(runner, closureTask("t-segv", "crash", ""))
@@ -73,7 +73,7 @@ struct ClosureTaskRunnerTests {
 
     @Test(arguments: PoolMode.allCases)
     func anUnknownFunctionIsAnInvalidTask(mode: PoolMode) async throws {
-        try await withPool(try poolConfiguration(mode.configurationMode)) { pool in
+        try await withPool(try poolConfiguration(mode)) { pool in
             let runner = ClosureTaskRunner(pool: pool, sandbox: pool.configuration.sandbox)
             let outcome = await run(runner, closureTask("t-unknown", "nope", ""))
             guard case .error(.taskInvalid, let message) = outcome else {
@@ -113,7 +113,7 @@ struct ClosureTaskRunnerTests {
     @Test(arguments: PoolMode.allCases, ["garbage", "badversion"])
     func aWorkerBreakingTheProtocolIsStopped(mode: PoolMode, misbehaviour: String) async throws {
         let configuration = try poolConfiguration(
-            mode.configurationMode, environment: ["DEMO_WORKER_MODE": misbehaviour])
+            mode, environment: ["DEMO_WORKER_MODE": misbehaviour])
         try await withPool(configuration) { pool in
             let runner = ClosureTaskRunner(pool: pool, sandbox: pool.configuration.sandbox)
             let outcome = await run(runner, closureTask("t-\(misbehaviour)", "echo", "x"))
@@ -144,7 +144,7 @@ struct ClosureTaskRunnerTests {
 
     @Test(arguments: PoolMode.allCases)
     func terminateCancelsTheClosure(mode: PoolMode) async throws {
-        try await withPool(try poolConfiguration(mode.configurationMode)) { pool in
+        try await withPool(try poolConfiguration(mode)) { pool in
             let runner = ClosureTaskRunner(pool: pool, sandbox: pool.configuration.sandbox)
             let task = start(runner, closureTask("t-sleep", "sleep", "60000"))
             await task.waitUntilStarted()
@@ -163,7 +163,7 @@ struct ClosureTaskRunnerTests {
 
     @Test(arguments: PoolMode.allCases)
     func aClosureIgnoringCancelIsKilledAfterTheGraceAndItsWorkerReplaced(mode: PoolMode) async throws {
-        try await withPool(try poolConfiguration(mode.configurationMode)) { pool in
+        try await withPool(try poolConfiguration(mode)) { pool in
             let runner = ClosureTaskRunner(pool: pool, sandbox: pool.configuration.sandbox)
             let fifo = try ReadyFIFO(in: pool.configuration.sandbox)
             let task = start(

@@ -29,17 +29,28 @@ func makeSandbox() throws -> String {
     return String(cString: template.withUnsafeBufferPointer { $0.baseAddress! })
 }
 
+/// Fine mode spawning every worker, fine mode forking them from a fork server, coarse mode.
 enum PoolMode: String, CaseIterable, CustomTestStringConvertible, Sendable {
     case fine
+    case forked
     case coarse
     var testDescription: String { rawValue }
 
     var configurationMode: WorkerPoolConfiguration.Mode {
         switch self {
-        case .fine: .fine(maximumWorkers: 8)
+        case .fine, .forked: .fine(maximumWorkers: 8)
         case .coarse: .coarse(workers: 2)
         }
     }
+}
+
+func poolConfiguration(
+    _ mode: PoolMode, environment: [String: String] = [:], helloTimeout: Duration = .seconds(20)
+) throws -> WorkerPoolConfiguration {
+    var configuration = try poolConfiguration(
+        mode.configurationMode, environment: environment, helloTimeout: helloTimeout)
+    configuration.forkServer = mode == .forked
+    return configuration
 }
 
 func poolConfiguration(
@@ -51,12 +62,14 @@ func poolConfiguration(
 }
 
 /// Runs `body` with a live pool, then shuts it down and waits until every worker has ended.
+/// A fine-mode pool's fork server has started (or been given up) before `body` runs.
 func withPool<T: Sendable>(
     _ configuration: WorkerPoolConfiguration, _ body: (WorkerPool) async throws -> T
 ) async throws -> T {
     let pool = WorkerPool(configuration: configuration)
     return try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { await pool.run() }
+        _ = await pool.forkServerStarted()
         do {
             let result = try await body(pool)
             await pool.shutdown()

@@ -137,6 +137,11 @@ public nonisolated struct Sparkmesos_Worker_V1_Hello: Sendable {
   /// How many runs the worker executes at once (runs beyond that wait in its queue).
   public var concurrency: UInt32 = 0
 
+  /// Only in answer to a start as a fork server (see "Fork server" in the README): true says this
+  /// process will not run closures itself but fork a fresh worker for each request on the control
+  /// socket. A worker that leaves it false is an ordinary worker.
+  public var forkServer: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -512,7 +517,7 @@ nonisolated extension Sparkmesos_Worker_V1_MiniTaskResults: SwiftProtobuf.Messag
 
 nonisolated extension Sparkmesos_Worker_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Hello"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{3}worker_name\0\u{1}functions\0\u{1}concurrency\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{3}worker_name\0\u{1}functions\0\u{1}concurrency\0\u{3}fork_server\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -524,6 +529,7 @@ nonisolated extension Sparkmesos_Worker_V1_Hello: SwiftProtobuf.Message, SwiftPr
       case 2: try { try decoder.decodeSingularStringField(value: &self.workerName) }()
       case 3: try { try decoder.decodeRepeatedStringField(value: &self.functions) }()
       case 4: try { try decoder.decodeSingularUInt32Field(value: &self.concurrency) }()
+      case 5: try { try decoder.decodeSingularBoolField(value: &self.forkServer) }()
       default: break
       }
     }
@@ -542,6 +548,9 @@ nonisolated extension Sparkmesos_Worker_V1_Hello: SwiftProtobuf.Message, SwiftPr
     if self.concurrency != 0 {
       try visitor.visitSingularUInt32Field(value: self.concurrency, fieldNumber: 4)
     }
+    if self.forkServer != false {
+      try visitor.visitSingularBoolField(value: self.forkServer, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -550,6 +559,7 @@ nonisolated extension Sparkmesos_Worker_V1_Hello: SwiftProtobuf.Message, SwiftPr
     if lhs.workerName != rhs.workerName {return false}
     if lhs.functions != rhs.functions {return false}
     if lhs.concurrency != rhs.concurrency {return false}
+    if lhs.forkServer != rhs.forkServer {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

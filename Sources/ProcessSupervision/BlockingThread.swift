@@ -4,10 +4,11 @@
     import Musl
 #endif
 
-/// Runs blocking work (libarchive's pull-style reads, flock, waitpid) on a thread of its own, so the
-/// cooperative pool is never blocked. The caller awaits the result: the thread is scoped to the call.
-enum BlockingThread {
-    static func run<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+/// Runs blocking work (libarchive's pull-style reads, flock, waitpid, a handshake with a child) on a
+/// thread of its own, so the cooperative pool is never blocked. The caller awaits the result: the
+/// thread is scoped to the call.
+public enum BlockingThread {
+    public static func run<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
         await withCheckedContinuation { (continuation: CheckedContinuation<T, Never>) in
             let box = Unmanaged.passRetained(Job { continuation.resume(returning: body()) })
             var attributes = pthread_attr_t()
@@ -23,7 +24,7 @@ enum BlockingThread {
                 }, box.toOpaque())
             pthread_attr_destroy(&attributes)
             if rc != 0 {
-                // No thread to be had: run inline rather than fail the fetch.
+                // No thread to be had: run inline rather than fail.
                 box.takeRetainedValue().body()
             }
         }

@@ -1,0 +1,211 @@
+#define _GNU_SOURCE
+#include "CForkServer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef PR_GET_TID_ADDRESS
+#define PR_GET_TID_ADDRESS 40
+#endif
+#ifndef SYS_clone3
+#define SYS_clone3 435
+#endif
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+
+static const char magic[4] = {'S', 'M', 'E', 'F'};
+
+int cfs_socketpair(int fds[2]) {
+    return socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) == 0 ? 0 : -errno;
+}
+
+int cfs_request_worker(int control, const int fds[4], const char *environment, size_t environment_length,
+                       int timeout_ms) {
+    if (environment_length > CFS_MAXIMUM_ENVIRONMENT) return -E2BIG;
+    struct iovec parts[2] = {
+        {.iov_base = (void *)magic, .iov_len = sizeof(magic)},
+        {.iov_base = (void *)environment, .iov_len = environment_length},
+    };
+    union {
+        char buffer[CMSG_SPACE(4 * sizeof(int))];
+        struct cmsghdr align;
+    } control_data;
+    memset(&control_data, 0, sizeof(control_data));
+    struct msghdr message = {
+        .msg_iov = parts,
+        .msg_iovlen = environment_length > 0 ? 2 : 1,
+        .msg_control = control_data.buffer,
+        .msg_controllen = sizeof(control_data.buffer),
+    };
+    struct cmsghdr *header = CMSG_FIRSTHDR(&message);
+    header->cmsg_level = SOL_SOCKET;
+    header->cmsg_type = SCM_RIGHTS;
+    header->cmsg_len = CMSG_LEN(4 * sizeof(int));
+    memcpy(CMSG_DATA(header), fds, 4 * sizeof(int));
+    ssize_t sent;
+    do {
+        sent = sendmsg(control, &message, MSG_NOSIGNAL);
+    } while (sent < 0 && errno == EINTR);
+    if (sent < 0) return -errno;
+
+    struct pollfd entry = {.fd = control, .events = POLLIN};
+    int ready;
+    do {
+        ready = poll(&entry, 1, timeout_ms);
+    } while (ready < 0 && errno == EINTR);
+    if (ready < 0) return -errno;
+    if (ready == 0) return -ETIMEDOUT;
+    int32_t answer = 0;
+    ssize_t got;
+    do {
+        got = recv(control, &answer, sizeof(answer), 0);
+    } while (got < 0 && errno == EINTR);
+    if (got < 0) return -errno;
+    if (got == 0) return -EPIPE;
+    if (got != sizeof(answer) || answer == 0) return -EPROTO;
+    return answer;
+}
+
+static int reply(int control, int32_t value) {
+    ssize_t sent;
+    do {
+        sent = send(control, &value, sizeof(value), MSG_NOSIGNAL);
+    } while (sent < 0 && errno == EINTR);
+    return sent < 0 ? -errno : 0;
+}
+
+/// fork(2) whose child is our parent's child. glibc keeps the calling thread's id in its thread
+/// descriptor; the kernel writes the child's id there (CLONE_CHILD_SETTID at the address glibc
+/// registered), as glibc's own fork does.
+static pid_t clone_sibling(void) {
+    int *tid_address = NULL;
+    if (prctl(PR_GET_TID_ADDRESS, &tid_address, 0, 0, 0) != 0) tid_address = NULL;
+    unsigned long flags = CLONE_PARENT;
+    if (tid_address != NULL) flags |= CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID;
+    struct {
+        uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
+    } args;
+    memset(&args, 0, sizeof(args));
+    args.flags = flags;
+    args.child_tid = (uint64_t)(uintptr_t)tid_address;
+    long pid = syscall(SYS_clone3, &args, sizeof(args));
+    if (pid >= 0 || errno != ENOSYS) return (pid_t)pid;
+    // Kernels (or seccomp filters) without clone3. The exit signal is ignored with CLONE_PARENT.
+#if defined(__x86_64__)
+    return (pid_t)syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, tid_address, NULL);
+#else
+    return (pid_t)syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, tid_address);
+#endif
+}
+
+static void close_from(int lowest) {
+    if (syscall(SYS_close_range, (unsigned)lowest, ~0U, 0) == 0) return;
+    long highest = sysconf(_SC_OPEN_MAX);
+    for (int fd = lowest; fd < highest; fd++) close(fd);
+}
+
+/// In the new worker: descriptors and environment as the request says, a session of its own.
+static int become_worker(const int received[4], char *environment, size_t length) {
+    // Park the received descriptors above the targets first, so no dup2 clobbers a source.
+    int parked[4];
+    for (int i = 0; i < 4; i++) {
+        parked[i] = fcntl(received[i], F_DUPFD, 16);
+        if (parked[i] < 0) return -errno;
+    }
+    for (int i = 0; i < 4; i++)
+        if (dup2(parked[i], i + 1) < 0) return -errno;
+    close_from(5);
+    if (setsid() < 0) return -errno;
+    for (size_t start = 0; start < length;) {
+        char *entry = environment + start;
+        size_t remaining = length - start;
+        size_t entry_length = strnlen(entry, remaining);
+        if (entry_length == remaining) break;  // not NUL-terminated: not an entry
+        start += entry_length + 1;
+        char *equals = memchr(entry, '=', entry_length);
+        if (equals == NULL || equals == entry) continue;
+        *equals = '\0';
+        if (setenv(entry, equals + 1, 1) != 0) return -errno;
+    }
+    return 0;
+}
+
+int cfs_serve(int control) {
+    static char buffer[sizeof(magic) + CFS_MAXIMUM_ENVIRONMENT + 1];
+    for (;;) {
+        union {
+            char buffer[CMSG_SPACE(8 * sizeof(int))];
+            struct cmsghdr align;
+        } control_data;
+        struct iovec part = {.iov_base = buffer, .iov_len = sizeof(buffer) - 1};
+        struct msghdr message = {
+            .msg_iov = &part,
+            .msg_iovlen = 1,
+            .msg_control = control_data.buffer,
+            .msg_controllen = sizeof(control_data.buffer),
+        };
+        ssize_t got = recvmsg(control, &message, MSG_CMSG_CLOEXEC);
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) return -errno;
+        if (got == 0) return 0;
+
+        int received[8];
+        int count = 0;
+        for (struct cmsghdr *header = CMSG_FIRSTHDR(&message); header != NULL;
+             header = CMSG_NXTHDR(&message, header)) {
+            if (header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_RIGHTS) continue;
+            int n = (int)((header->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+            for (int i = 0; i < n && count < 8; i++) memcpy(&received[count++], CMSG_DATA(header) + i * sizeof(int), sizeof(int));
+        }
+        int problem = 0;
+        if (message.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) problem = E2BIG;
+        else if (got < (ssize_t)sizeof(magic) || memcmp(buffer, magic, sizeof(magic)) != 0 || count != 4) problem = EPROTO;
+        if (problem != 0) {
+            for (int i = 0; i < count; i++) close(received[i]);
+            if (reply(control, -problem) != 0) return -EPIPE;
+            continue;
+        }
+
+        pid_t pid = clone_sibling();
+        if (pid == 0) {
+            int rc = become_worker(received, buffer + sizeof(magic), (size_t)got - sizeof(magic));
+            if (rc != 0) _exit(127);
+            return 1;
+        }
+        int code = pid < 0 ? -errno : pid;
+        for (int i = 0; i < 4; i++) close(received[i]);
+        if (reply(control, code) != 0) return -EPIPE;
+    }
+}
+
+struct thread_job {
+    void (*body)(void *);
+    void *context;
+};
+
+static void *run_job(void *argument) {
+    struct thread_job *job = argument;
+    job->body(job->context);
+    return NULL;
+}
+
+int cfs_run_on_new_thread(void (*body)(void *), void *context) {
+    struct thread_job job = {.body = body, .context = context};
+    pthread_t thread;
+    int rc = pthread_create(&thread, NULL, run_job, &job);
+    if (rc != 0) return rc;
+    pthread_join(thread, NULL);
+    return 0;
+}

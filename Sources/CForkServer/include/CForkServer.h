@@ -1,0 +1,43 @@
+#ifndef CFORKSERVER_H
+#define CFORKSERVER_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/// The fork server protocol, on a SOCK_SEQPACKET unix socket pair.
+///
+/// Request (executor -> server): one message of the 4-byte magic "SMEF" followed by the extra
+/// environment as NAME=value entries each ended by a NUL byte, carrying exactly four descriptors
+/// (SCM_RIGHTS): the new worker's stdout, stderr, worker-protocol input (its fd 3) and
+/// worker-protocol output (its fd 4).
+/// Reply (server -> executor): one 4-byte native int: the new worker's pid, or -errno.
+///
+/// The new worker is created with clone(CLONE_PARENT): it is the child of the executor (the
+/// server's parent), which waits for it like any child it spawned itself.
+
+/// The largest extra environment a request can carry.
+#define CFS_MAXIMUM_ENVIRONMENT (60 * 1024)
+
+/// socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC). Returns 0 or -errno.
+int cfs_socketpair(int fds[2]);
+
+/// Executor side: asks the server on `control` for a new worker. `fds` holds the four
+/// descriptors described above. Waits at most `timeout_ms` for the answer.
+/// Returns the pid (> 0) or -errno: -ETIMEDOUT, -EPIPE/-ECONNRESET (the server is gone),
+/// -E2BIG (environment too large), or the error the server met (clone's errno).
+int cfs_request_worker(int control, const int fds[4], const char *environment, size_t environment_length,
+                       int timeout_ms);
+
+/// Server side: serves requests on `control` until the executor closes it.
+/// Returns 1 in each new worker: its descriptors 1-4 are in place, every other descriptor
+/// above 2 is closed, the extra environment is set and it leads a session of its own.
+/// Returns 0 in the server when the executor closed the socket, -errno when serving failed.
+/// The server must be single-threaded.
+int cfs_serve(int control);
+
+/// Runs `body(context)` on a new thread and waits for it. A forked worker's main thread carries
+/// thread-local state copied from the server (cached thread ids), so the new worker's work starts
+/// on a thread of its own. Returns 0, or an errno if no thread could be created.
+int cfs_run_on_new_thread(void (*body)(void *), void *context);
+
+#endif

@@ -1,0 +1,237 @@
+import CForkServer
+import ProcessSupervision
+import Synchronization
+import WorkerWire
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
+/// Fine mode's fork server: one warm instance of the worker program that forks a fresh worker
+/// for each task, so a task pays for a fork instead of exec, dynamic linking and program start.
+///
+/// The server is started like any worker, with a control socket on fd 5 and
+/// `SPARK_MESOS_WORKER_FORK_SERVER=5`; a program that understands it says hello with
+/// `fork_server` set (the Worker SDK's `run()` does), any other is stopped and the pool spawns
+/// every worker itself. Forked workers are created with clone(CLONE_PARENT), so they are our
+/// children: they are adopted, watched and reaped exactly like spawned ones. Requests go one at a
+/// time over the socket; a server that fails or stalls is given up and the pool spawns again.
+final class ForkServer: Sendable {
+    private enum State {
+        case notStarted
+        case starting
+        case ready(control: Int32, server: ChildProcess)
+        case unavailable(String)
+    }
+
+    /// How long a fork may take before the server is considered stuck.
+    static let answerTimeoutMilliseconds: Int32 = 5000
+
+    private let configuration: WorkerPoolConfiguration
+    private let state = Mutex(State.notStarted)
+
+    init(configuration: WorkerPoolConfiguration) {
+        self.configuration = configuration
+    }
+
+    /// True once the server is up and forking.
+    var isReady: Bool {
+        state.withLock { if case .ready = $0 { true } else { false } }
+    }
+
+    /// The server's pid while it is in use.
+    var processID: Int32? {
+        state.withLock { if case .ready(_, let server) = $0 { server.pid } else { nil } }
+    }
+
+    /// Why the server is not in use, once it was given up.
+    var unavailableReason: String? {
+        state.withLock { if case .unavailable(let why) = $0 { why } else { nil } }
+    }
+
+    /// Starts the server program and waits (blocking; run it on a thread of its own) for its
+    /// hello. Returns the process to be waited for, or nil if none is left running.
+    func start() -> ChildProcess? {
+        let proceed = state.withLock { state in
+            guard case .notStarted = state else { return false }
+            state = .starting
+            return true
+        }
+        guard proceed else { return nil }
+        do {
+            let (control, server) = try launchAndGreet()
+            let kept = state.withLock { state in
+                guard case .starting = state else { return false }
+                state = .ready(control: control, server: server)
+                return true
+            }
+            if !kept {
+                // Shut down while it started.
+                close(control)
+                server.signalGroup(SIGKILL)
+            }
+            return server
+        } catch let failure as StartFailure {
+            giveUp(failure.reason)
+            failure.server?.signalGroup(SIGKILL)
+            return failure.server
+        } catch {
+            giveUp("\(error)")
+            return nil
+        }
+    }
+
+    /// Asks the server for a worker with these descriptors (stdout, stderr, and the worker's ends
+    /// of its two protocol pipes) and extra environment. Nil when the server is not ready or the
+    /// request failed: the caller spawns the worker itself.
+    func fork(
+        stdout: Int32, stderr: Int32, input: Int32, output: Int32, environment: [String: String]
+    ) -> ChildProcess? {
+        var block: [UInt8] = []
+        for (name, value) in environment {
+            block.append(contentsOf: name.utf8)
+            block.append(UInt8(ascii: "="))
+            block.append(contentsOf: value.utf8)
+            block.append(0)
+        }
+        guard block.count <= Int(CFS_MAXIMUM_ENVIRONMENT) else { return nil }
+        let descriptors: [Int32] = [stdout, stderr, input, output]
+        let answer: Int32? = state.withLock { state in
+            guard case .ready(let control, let server) = state else { return nil }
+            let answer = descriptors.withUnsafeBufferPointer { fds in
+                block.withUnsafeBytes { bytes in
+                    cfs_request_worker(
+                        control, fds.baseAddress, bytes.baseAddress?.assumingMemoryBound(to: CChar.self), bytes.count,
+                        Self.answerTimeoutMilliseconds)
+                }
+            }
+            switch -answer {
+            case EAGAIN, ENOMEM:
+                // The system is short of processes or memory: this worker is spawned (or fails).
+                return answer
+            case let code where code > 0:
+                close(control)
+                server.signalGroup(SIGKILL)
+                state = .unavailable("the fork server failed: \(WorkerLauncher.errorText(code))")
+                return nil
+            default:
+                return answer
+            }
+        }
+        guard let answer, answer > 0 else { return nil }
+        return try? ChildProcess.adopt(pid: answer)
+    }
+
+    /// The server process ended (after ``start()`` returned it). True if it was still in use.
+    @discardableResult
+    func serverEnded(_ termination: Termination) -> Bool {
+        let wasReady = isReady
+        giveUp("the fork server ended: \(termination)")
+        return wasReady
+    }
+
+    /// Pool shutdown: closing the socket tells the server to exit.
+    func shutDown() {
+        giveUp("the pool is shutting down")
+    }
+
+    /// SIGKILL for a server that outlived the shutdown grace period.
+    func kill() {
+        let server: ChildProcess? = state.withLock { state in
+            if case .ready(_, let server) = state { return server }
+            return nil
+        }
+        server?.signalGroup(SIGKILL)
+        giveUp("the pool is shutting down")
+    }
+
+    private func giveUp(_ reason: String) {
+        state.withLock { state in
+            switch state {
+            case .ready(let control, _):
+                close(control)
+                state = .unavailable(reason)
+            case .notStarted, .starting:
+                state = .unavailable(reason)
+            case .unavailable:
+                break
+            }
+        }
+    }
+
+    private struct StartFailure: Error {
+        let reason: String
+        let server: ChildProcess?
+    }
+
+    private func launchAndGreet() throws -> (Int32, ChildProcess) {
+        var sockets: [Int32] = [-1, -1]
+        let rc = cfs_socketpair(&sockets)
+        guard rc == 0 else { throw StartFailure(reason: "socketpair: \(WorkerLauncher.errorText(-rc))", server: nil) }
+        let worker: LaunchedWorker
+        do {
+            worker = try WorkerLauncher(configuration: configuration, forkServer: nil).launch(
+                logDirectory: "workers/fork-server",
+                environment: [workerForkServerVariable: "5"],
+                extraDescriptors: [(sockets[1], 5)])
+        } catch {
+            close(sockets[0])
+            close(sockets[1])
+            throw StartFailure(reason: "\(error)", server: nil)
+        }
+        close(sockets[1])
+        close(worker.toWorker)
+        defer { close(worker.fromWorker) }
+        do {
+            let hello = try readHello(from: worker.fromWorker, server: worker.child)
+            guard hello.protocolVersion == workerProtocolVersion else {
+                throw StartFailure(
+                    reason: "it speaks worker protocol version \(hello.protocolVersion), not \(workerProtocolVersion)",
+                    server: worker.child)
+            }
+            guard hello.forkServer else {
+                let program = configuration.program
+                throw StartFailure(
+                    reason: "'\(program)' does not offer to be a fork server (its hello has no fork_server)",
+                    server: worker.child)
+            }
+            return (sockets[0], worker.child)
+        } catch let failure as StartFailure {
+            close(sockets[0])
+            throw failure
+        } catch {
+            close(sockets[0])
+            throw StartFailure(reason: "\(error)", server: worker.child)
+        }
+    }
+
+    /// Reads the first message, blocking, within the hello timeout.
+    private func readHello(from descriptor: Int32, server: ChildProcess) throws -> WorkerHello {
+        func failure(_ reason: String) -> StartFailure { StartFailure(reason: reason, server: server) }
+        let deadline = ContinuousClock.now + configuration.helloTimeout
+        var decoder = FrameDecoder(maximumFrameSize: 1024 * 1024)
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            if let frame = try decoder.next() {
+                guard case .hello(let hello) = try FromWorker(decoding: frame) else {
+                    throw failure("its first message is not a hello")
+                }
+                return hello
+            }
+            let left = ContinuousClock.now.duration(to: deadline)
+            guard left > .zero else { throw failure("it did not say hello within \(configuration.helloTimeout)") }
+            var entry = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+            let milliseconds = Int32(
+                clamping: left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000 + 1)
+            let ready = poll(&entry, 1, milliseconds)
+            if ready < 0 && errno == EINTR { continue }
+            guard ready > 0 else { continue }
+            let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { throw failure("it closed its pipe before saying hello") }
+            decoder.feed(chunk[0..<count])
+        }
+    }
+}

@@ -1,0 +1,87 @@
+import CForkServer
+import WorkerWire
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
+extension Worker {
+    /// Runs the worker as the whole program, from a synchronous `main`, and exits when the executor
+    /// is done with it. Prefer it to ``serve(concurrency:input:output:)``: when the executor starts
+    /// the program as a fork server (fine mode), the process says so in its hello and then forks a
+    /// fresh worker for every task, each already past program start, dynamic linking and whatever
+    /// `main` did before calling `run` (register closures, load a model, warm a cache: do it first).
+    ///
+    /// ```swift
+    /// @main enum MyWorker {
+    ///     static func main() {
+    ///         var worker = Worker(name: "my-worker")
+    ///         worker.register("echo") { payload in payload }
+    ///         worker.run()
+    ///     }
+    /// }
+    /// ```
+    ///
+    /// Closures run on Swift's cooperative thread pool; the main actor is not served.
+    public func run(concurrency: Int = 1) -> Never {
+        if let variable = getenv(workerForkServerVariable) {
+            let control = Int32(String(cString: variable)) ?? -1
+            unsetenv(workerForkServerVariable)
+            if control > 4 && fcntl(control, F_GETFD) >= 0 {
+                serveForks(control: control, concurrency: concurrency)
+                // Only a forked worker comes back here: it serves on a thread with fresh
+                // thread-local state (the main thread's is a copy of the server's).
+                let job = Unmanaged.passRetained(ServeJob(worker: self, concurrency: concurrency))
+                let rc = cfs_run_on_new_thread(
+                    { context in
+                        let job = Unmanaged<ServeJob>.fromOpaque(context!).takeRetainedValue()
+                        job.worker.serveThenExit(concurrency: job.concurrency)
+                    }, job.toOpaque())
+                fail("worker \(name): no thread for the forked worker (\(rc))")
+            }
+        }
+        serveThenExit(concurrency: concurrency)
+    }
+
+    /// Says hello as a fork server, then forks workers until the executor closes the control
+    /// socket. Returns only in a forked worker.
+    private func serveForks(control: Int32, concurrency: Int) {
+        signal(SIGPIPE, SIG_IGN)
+        var frame: [UInt8] = []
+        let hello = WorkerHello(
+            workerName: name, functions: functionNames, concurrency: UInt32(clamping: max(1, concurrency)),
+            forkServer: true)
+        Frame.append(FromWorker.hello(hello).encoded(), to: &frame)
+        let written = frame.withUnsafeBytes { write(4, $0.baseAddress, $0.count) }
+        guard written == frame.count else { fail("worker \(name): the fork server's hello failed (errno \(errno))") }
+        close(3)
+        close(4)
+        let rc = cfs_serve(control)
+        if rc == 1 { return }
+        if rc == 0 { exit(0) }
+        fail("worker \(name): the fork server stopped: errno \(-rc)")
+    }
+
+    private func serveThenExit(concurrency: Int) -> Never {
+        let worker = self
+        Task.detached { exit(await worker.serve(concurrency: concurrency)) }
+        while true { pause() }
+    }
+
+    private func fail(_ message: String) -> Never {
+        var text = message + "\n"
+        text.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+        exit(1)
+    }
+}
+
+private final class ServeJob: @unchecked Sendable {
+    let worker: Worker
+    let concurrency: Int
+    init(worker: Worker, concurrency: Int) {
+        self.worker = worker
+        self.concurrency = concurrency
+    }
+}
