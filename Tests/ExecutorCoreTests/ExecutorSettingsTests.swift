@@ -23,6 +23,12 @@ final class ExecutorSettingsTests: XCTestCase {
         XCTAssertEqual(settings.cores, 1)
         XCTAssertNil(settings.workerPath)
         XCTAssertTrue(settings.cacheEnabled)
+        XCTAssertTrue(settings.forkServer)
+        let off = try ExecutorSettings(
+            executorInfo: info(#"{"spark.mesos.executor.worker.forkServer":"false"}"#), commandLine: [:],
+            environment: [:])
+        XCTAssertFalse(off.forkServer)
+        XCTAssertEqual(off.unknownKeys, [])
     }
 
     func testPrecedenceCommandLineThenExecutorDataThenEnvironment() throws {
@@ -56,6 +62,10 @@ final class ExecutorSettingsTests: XCTestCase {
     func testMalformedValuesNameKeyAndValue() {
         let cases: [(String, String)] = [
             (#"{"spark.mesos.coarse":"yes"}"#, "spark.mesos.coarse='yes' is malformed: expected true or false"),
+            (
+                #"{"spark.mesos.executor.worker.forkServer":"1"}"#,
+                "spark.mesos.executor.worker.forkServer='1' is malformed: expected true or false"
+            ),
             (
                 #"{"spark.executor.cores":"0"}"#,
                 "spark.executor.cores='0' is malformed: expected a whole number of at least 1"

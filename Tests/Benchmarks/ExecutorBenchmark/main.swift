@@ -18,7 +18,7 @@ func option(_ name: String, _ fallback: Int) -> Int {
     return value
 }
 let taskCount = option("--tasks", 1000)
-/// `--only NAME` runs one scenario: idle, command, fine, coarse or minis.
+/// `--only NAME` runs one scenario: idle, command, fine, fine-spawned, coarse or minis.
 let only: String? = arguments.firstIndex(of: "--only").flatMap { $0 + 1 < arguments.count ? arguments[$0 + 1] : nil }
 func selected(_ name: String) -> Bool { only == nil || only == name }
 let miniCount = option("--minis", 20000)
@@ -169,8 +169,20 @@ if selected("fine") {
         properties: [
             "spark.mesos.coarse": "false", "spark.mesos.executor.worker": worker, "spark.executor.cores": "2",
         ],
-        count: taskCount, floorLatency: "≈1.5–2 ms with a worker hello",
+        count: taskCount, floorLatency: "≈0.5 ms fork + hello; target p50 ≤ 3 ms",
         floorThroughput: "≈2000 spawns/s; target ≥ 500",
+        make: { closureTask($0, $1, "echo", "x") })
+}
+if selected("fine-spawned") {
+    // The same without the fork server: a posix_spawn of the worker program per task.
+    try await launchScenario(
+        "fine-spawned",
+        properties: [
+            "spark.mesos.coarse": "false", "spark.mesos.executor.worker": worker, "spark.executor.cores": "2",
+            "spark.mesos.executor.worker.forkServer": "false",
+        ],
+        count: taskCount, floorLatency: "≈1.5–2 ms spawn + Swift start + hello",
+        floorThroughput: "≈2000 spawns/s",
         make: { closureTask($0, $1, "echo", "x") })
 }
 if selected("coarse") {
