@@ -136,6 +136,14 @@ public struct ExecutorSettings: Sendable, Equatable {
         self.taskEnvironment = taskEnvironment
     }
 
+    /// What every task and worker gets on top of the executor's environment:
+    /// `spark.executorEnv.*`, and SPARK_HOME when the package has one.
+    public func packageEnvironment(sparkHome: String?) -> [String: String] {
+        var environment = taskEnvironment
+        if let sparkHome { environment["SPARK_HOME"] = sparkHome }
+        return environment
+    }
+
     /// Keys present that this executor does not read (for a debug log line).
     public var unknownKeys: [String] {
         properties.keys.filter { !Self.knownKeys.contains($0) && !$0.hasPrefix("spark.executorEnv.") }.sorted()

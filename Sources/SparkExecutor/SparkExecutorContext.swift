@@ -19,7 +19,8 @@ public actor SparkExecutorContext {
     private let fetcher: PackageFetcher
     private let logger: Logger
     private var prepared: Result<Prepared, SettingsError>?
-    /// The worker pool, created when the first closure (or mini-task batch) needs it.
+    /// The worker pool: created once the package is ready when a worker program is configured,
+    /// else when the first closure (or mini-task batch) needs it.
     private var pool: WorkerPool?
     private var stopping = false
     /// Long-lived work (the pool's `run()`), hosted by the background task `configure` returns.
@@ -82,7 +83,8 @@ public actor SparkExecutorContext {
         }
         guard request.package != nil || !request.additional.isEmpty || request.executorHome != nil else {
             prepared = .success(Prepared(settings: settings, package: nil))
-            return nil
+            guard settings.workerPath != nil else { return nil }
+            return { @Sendable in await self.startWorkers(settings: settings, package: nil) }
         }
         let fetcher = self.fetcher
         let sandbox = self.sandbox
@@ -101,6 +103,7 @@ public actor SparkExecutorContext {
                         "SPARK_HOME": "\(package.sparkHome ?? "-")", "bytes": "\(package.bytesFetched)",
                         "cache hit": "\(package.allCacheHits)", "duration": "\(package.duration)",
                     ])
+                if settings.workerPath != nil { await self.startWorkers(settings: settings, package: package) }
             } catch {
                 logger.error(
                     "package fetch failed; waiting tasks fail, the next task retries", metadata: ["error": "\(error)"])
@@ -111,12 +114,23 @@ public actor SparkExecutorContext {
     /// The settings and package gate, or the configuration error every task fails with.
     public func current() -> Result<Prepared, SettingsError>? { prepared }
 
-    /// The worker pool for closures, started on first use: coarse mode with `cores` warm workers,
-    /// fine mode with a fresh worker per closure.
-    public func workerPool(settings: ExecutorSettings, package: FetchedPackage?, environment: [String: String])
-        throws(WorkerPoolError) -> WorkerPool
-    {
+    /// Starts the worker pool as soon as the package is ready, so that coarse-mode workers (and
+    /// fine mode's fork server) are warm before the first closure arrives.
+    private func startWorkers(settings: ExecutorSettings, package: FetchedPackage?) {
+        do {
+            _ = try workerPool(settings: settings, package: package)
+        } catch {
+            logger.error("cannot start the worker pool", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// The worker pool for closures: coarse mode with `cores` warm workers, fine mode with a fresh
+    /// worker per closure. Workers get the executor's environment, `spark.executorEnv.*` and SPARK_HOME.
+    public func workerPool(settings: ExecutorSettings, package: FetchedPackage?) throws(WorkerPoolError) -> WorkerPool {
         if let pool { return pool }
+        let environment = self.environment.merging(settings.packageEnvironment(sparkHome: package?.sparkHome)) {
+            _, extra in extra
+        }
         guard !stopping else { throw WorkerPoolError.shuttingDown }
         let program = try WorkerPoolConfiguration.resolveProgram(settings.workerPath, packageRoot: package?.sparkHome)
         let configuration = WorkerPoolConfiguration(

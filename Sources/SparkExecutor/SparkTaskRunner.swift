@@ -57,18 +57,6 @@ public struct SparkTaskRunner: TaskRunner {
         return .success((prepared, package))
     }
 
-    /// What every task and worker gets on top of the executor's environment:
-    /// `spark.executorEnv.*` and SPARK_HOME.
-    private func packageEnvironment(_ settings: ExecutorSettings, _ package: FetchedPackage?) -> [String: String] {
-        var environment = settings.taskEnvironment
-        if let home = package?.sparkHome { environment["SPARK_HOME"] = home }
-        return environment
-    }
-
-    private func workerEnvironment(_ settings: ExecutorSettings, _ package: FetchedPackage?) -> [String: String] {
-        baseEnvironment.merging(packageEnvironment(settings, package)) { _, extra in extra }
-    }
-
     public func frameworkMessage(_ data: [UInt8], reply: @escaping @Sendable ([UInt8]) async -> Void) async -> Bool {
         let prepared: SparkExecutorContext.Prepared
         let package: FetchedPackage?
@@ -81,8 +69,7 @@ public struct SparkTaskRunner: TaskRunner {
         }
         let settings = prepared.settings
         do {
-            let pool = try await context.workerPool(
-                settings: settings, package: package, environment: workerEnvironment(settings, package))
+            let pool = try await context.workerPool(settings: settings, package: package)
             let dispatcher = MiniTaskDispatcher(
                 pool: pool, sandbox: sandbox, resultSizeLimit: settings.maxResultBytesInStatus, send: reply)
             await dispatcher.handle(data)
@@ -118,8 +105,7 @@ public struct SparkTaskRunner: TaskRunner {
             let settings = prepared.settings
             let pool: WorkerPool
             do {
-                pool = try await context.workerPool(
-                    settings: settings, package: package, environment: workerEnvironment(settings, package))
+                pool = try await context.workerPool(settings: settings, package: package)
             } catch {
                 return .launchFailed(reason: .containerLaunchFailed, message: "Cannot run the closure: \(error)")
             }
@@ -130,7 +116,7 @@ public struct SparkTaskRunner: TaskRunner {
         guard task.hasCommand else {
             return .error(reason: .taskInvalid, message: "the task has neither a command nor closure data")
         }
-        let extra = packageEnvironment(prepared.settings, package)
+        let extra = prepared.settings.packageEnvironment(sparkHome: package?.sparkHome)
         let commands = CommandTaskRunner(baseEnvironment: baseEnvironment, sandbox: sandbox) { extra }
         return await commands.run(task, control: control)
     }

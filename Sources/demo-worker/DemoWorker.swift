@@ -22,10 +22,18 @@ import WorkerWire
 ///
 /// `DEMO_WORKER_MODE=garbage` writes bytes that are not a frame; `badversion` says hello with
 /// protocol version 99; `silent` never says hello; `noforks` ignores a request to be a fork server.
-/// `DEMO_WORKER_CONCURRENCY` sets the width.
+/// `DEMO_WORKER_CONCURRENCY` sets the width. `DEMO_STARTED_FIFO` names a FIFO the program writes a
+/// byte to when it starts (if a reader has it open), so tests see when workers start.
 @main
 enum DemoWorker {
     static func main() {
+        if let fifo = getenv("DEMO_STARTED_FIFO") {
+            let fd = open(fifo, O_WRONLY | O_NONBLOCK)
+            if fd >= 0 {
+                writeRaw([UInt8(ascii: "s")], to: fd)
+                close(fd)
+            }
+        }
         let mode = getenv("DEMO_WORKER_MODE").map { String(cString: $0) } ?? ""
         let concurrency = getenv("DEMO_WORKER_CONCURRENCY").flatMap { Int(String(cString: $0)) } ?? 1
         switch mode {

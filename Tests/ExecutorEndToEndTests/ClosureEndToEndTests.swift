@@ -62,6 +62,25 @@ final class ClosureEndToEndTests: XCTestCase, @unchecked Sendable {
         }
     }
 
+    func testWorkersStartOnceThePackageIsReadyBeforeAnyTask() async throws {
+        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: Self.demoWorker), "demo-worker not built")
+        for coarse in [true, false] {
+            let signal = try StartSignal()
+            var properties = properties(coarse: coarse)
+            properties["spark.executorEnv.DEMO_STARTED_FIFO"] = signal.path
+            try await ExecutorUnderTest.run(encoding: .protobuf, properties: properties) { test in
+                // Coarse: the warm workers; fine: the fork server. No task has been launched.
+                let started = await signal.wait()
+                XCTAssertTrue(started, "no worker started within 60 s of SUBSCRIBED")
+                let launched = await test.agent.state.updates
+                XCTAssertTrue(launched.isEmpty, "no task was launched, yet: \(launched.count) updates")
+                try await test.agent.launch(self.closure(test, "first", "echo", "warm"))
+                try await test.waitForStates(["first": .taskFinished])
+                await test.agent.shutdown()
+            }
+        }
+    }
+
     func testKillOfARunningClosure() async throws {
         try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: Self.demoWorker), "demo-worker not built")
         for coarse in [true, false] {
@@ -136,5 +155,40 @@ final class ClosureEndToEndTests: XCTestCase, @unchecked Sendable {
                     data: String(decoding: data, as: UTF8.self), error: entry["error"] as? String ?? "")
             }
         }
+    }
+}
+
+/// A FIFO that programs write a byte to when they start; ``wait()`` returns at the first byte (or
+/// false after a minute, so a broken build fails instead of hanging).
+/// The test keeps both ends open, so a writer never blocks or fails and a read never sees EOF.
+final class StartSignal: @unchecked Sendable {
+    let path: String
+    private let reader: Int32
+    private let keeper: Int32
+
+    init() throws {
+        path = NSTemporaryDirectory() + "sme-started-" + UUID().uuidString
+        guard mkfifo(path, 0o600) == 0 else { throw POSIXError(.EEXIST) }
+        reader = open(path, O_RDONLY | O_NONBLOCK)
+        keeper = open(path, O_WRONLY)
+        _ = fcntl(reader, F_SETFL, 0)
+    }
+
+    func wait() async -> Bool {
+        let reader = self.reader
+        return await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            DispatchQueue.global().async {
+                var entry = pollfd(fd: reader, events: Int16(POLLIN), revents: 0)
+                guard poll(&entry, 1, 60_000) == 1 else { return continuation.resume(returning: false) }
+                var byte: UInt8 = 0
+                continuation.resume(returning: read(reader, &byte, 1) == 1)
+            }
+        }
+    }
+
+    deinit {
+        close(reader)
+        close(keeper)
+        unlink(path)
     }
 }
