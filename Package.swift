@@ -198,6 +198,7 @@ let package = Package(
             name: "WorkerPoolTests",
             dependencies: [
                 "WorkerPool", "WorkerProtocol", "WorkerWire", "ExecutorCore", "MesosProto", "MesosCodec", "demo-worker",
+                "CForkServer", "ProcessSupervision",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],

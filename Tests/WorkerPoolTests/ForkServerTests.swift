@@ -1,7 +1,10 @@
+import CForkServer
 import Foundation
+import ProcessSupervision
 import Synchronization
 import Testing
 import WorkerPool
+import WorkerWire
 
 @testable import ExecutorCore
 
@@ -123,5 +126,132 @@ struct ForkServerTests {
             let report = try ProcessReport(await run(runner, closureTask("t-plain", "process", "")))
             #expect(report.origin == "spawned")
         }
+    }
+}
+
+/// The fork server's socket protocol, spoken directly to a demo worker started as a fork server.
+@Suite("Fork server protocol")
+struct ForkServerProtocolTests {
+    /// A demo worker started as a fork server, and our end of its control socket.
+    struct Server {
+        let process: ChildProcess
+        let control: Int32
+
+        init() throws {
+            var sockets: [Int32] = [-1, -1]
+            try #require(cfs_socketpair(&sockets) == 0)
+            var hello: [Int32] = [-1, -1]
+            try #require(pipe(&hello) == 0)
+            let null = open("/dev/null", O_RDWR)
+            process = try ChildProcess.spawn(
+                SpawnRequest(
+                    executable: try demoWorkerPath(), arguments: ["demo-worker"],
+                    environment: ["\(workerForkServerVariable)=5"],
+                    fileDescriptors: [(null, 0), (null, 1), (null, 2), (null, 3), (hello[1], 4), (sockets[1], 5)]))
+            close(null)
+            close(hello[1])
+            close(sockets[1])
+            control = sockets[0]
+            // Its hello says it is a fork server.
+            var decoder = FrameDecoder()
+            var chunk = [UInt8](repeating: 0, count: 4096)
+            var greeting: WorkerHello?
+            while greeting == nil {
+                let count = chunk.withUnsafeMutableBytes { read(hello[0], $0.baseAddress, $0.count) }
+                try #require(count > 0, "the fork server closed its pipe before saying hello")
+                decoder.feed(chunk[0..<count])
+                if let frame = try decoder.next(), case .hello(let message) = try FromWorker(decoding: frame) {
+                    greeting = message
+                }
+            }
+            close(hello[0])
+            #expect(greeting?.forkServer == true)
+        }
+
+        /// Sends raw bytes with `descriptors` attached and returns the answer.
+        func exchange(_ bytes: [UInt8], descriptors: [Int32]) -> Int32 {
+            var message = msghdr()
+            var answer: Int32 = 0
+            let sent = bytes.withUnsafeBytes { raw -> Int in
+                var part = iovec(iov_base: UnsafeMutableRawPointer(mutating: raw.baseAddress), iov_len: raw.count)
+                let space = MemoryLayout<cmsghdr>.size + 8 * MemoryLayout<Int32>.size
+                let buffer = UnsafeMutableRawPointer.allocate(byteCount: space, alignment: 8)
+                defer { buffer.deallocate() }
+                memset(buffer, 0, space)
+                return withUnsafeMutablePointer(to: &part) { partPointer in
+                    message.msg_iov = partPointer
+                    message.msg_iovlen = 1
+                    if !descriptors.isEmpty {
+                        let header = buffer.assumingMemoryBound(to: cmsghdr.self)
+                        header.pointee.cmsg_level = SOL_SOCKET
+                        header.pointee.cmsg_type = Int32(SCM_RIGHTS)
+                        let length = MemoryLayout<cmsghdr>.size + descriptors.count * MemoryLayout<Int32>.size
+                        header.pointee.cmsg_len = length
+                        let data = buffer + MemoryLayout<cmsghdr>.size
+                        for (index, fd) in descriptors.enumerated() {
+                            data.storeBytes(of: fd, toByteOffset: index * 4, as: Int32.self)
+                        }
+                        message.msg_control = buffer
+                        message.msg_controllen = length
+                    }
+                    return sendmsg(control, &message, Int32(MSG_NOSIGNAL))
+                }
+            }
+            guard sent >= 0 else { return -errno }
+            guard recv(control, &answer, 4, 0) == 4 else { return -errno }
+            return answer
+        }
+    }
+
+    @Test func malformedRequestsAreRefusedAndTheServerKeepsServing() async throws {
+        let server = try Server()
+        let null = open("/dev/null", O_RDWR)
+        defer { close(null) }
+        // Not the magic; the magic without descriptors; the magic with two descriptors.
+        #expect(server.exchange(Array("HELLO".utf8), descriptors: [null, null, null, null]) == -EPROTO)
+        #expect(server.exchange(Array("SMEF".utf8), descriptors: []) == -EPROTO)
+        #expect(server.exchange(Array("SMEF".utf8), descriptors: [null, null]) == -EPROTO)
+        // An entry without '=' and one without its NUL are skipped; the good one is set.
+        var down: [Int32] = [-1, -1]
+        var up: [Int32] = [-1, -1]
+        try #require(pipe(&down) == 0 && pipe(&up) == 0)
+        let environment = Array("SMEF".utf8) + Array("JUNK\0DEMO_PROBE=fine\0".utf8)
+        let pid = server.exchange(environment, descriptors: [null, null, down[0], up[1]])
+        try #require(pid > 0, "a well-formed request after bad ones is served (answer \(pid))")
+        close(down[0])
+        close(up[1])
+        let worker = try ChildProcess.adopt(pid: pid)
+        // The new worker speaks the ordinary protocol: hello, then one run.
+        var request: [UInt8] = []
+        Frame.append(
+            ToWorker.run(RunRequest(id: 1, taskID: "t", function: "process", payload: [])).encoded(), to: &request)
+        _ = request.withUnsafeBytes { write(down[1], $0.baseAddress, $0.count) }
+        var decoder = FrameDecoder()
+        var messages: [FromWorker] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            // Its input closes once it answered (as the pool does), so it exits.
+            if messages.count == 2 && down[1] >= 0 {
+                close(down[1])
+                down[1] = -1
+            }
+            let count = chunk.withUnsafeMutableBytes { read(up[0], $0.baseAddress, $0.count) }
+            if count <= 0 { break }
+            decoder.feed(chunk[0..<count])
+            while let frame = try decoder.next() { messages.append(try FromWorker(decoding: frame)) }
+        }
+        close(up[0])
+        #expect(await worker.wait() == .exited(0))
+        guard messages.count == 2, case .hello(let hello) = messages[0], case .result(let result) = messages[1] else {
+            Issue.record("unexpected messages: \(messages)")
+            return
+        }
+        #expect(hello.forkServer == false)
+        let text = String(decoding: result.data, as: UTF8.self)
+        #expect(text.contains("ppid=\(getpid()) ") && text.contains("origin=forked"), "\(text)")
+        #expect(text.hasSuffix("probe=fine"), "\(text)")
+        // Closing the socket ends the server.
+        close(server.control)
+        #expect(await server.process.wait() == .exited(0))
     }
 }
