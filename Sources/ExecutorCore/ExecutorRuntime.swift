@@ -54,7 +54,9 @@ public actor ExecutorRuntime {
 
     /// Runs the executor until it shuts down; returns the process exit code.
     public func run() async -> Int32 {
-        await withTaskGroup(of: Void.self) { group in
+        // Discarding: a job's memory goes when it ends (a plain task group keeps every finished
+        // child until next(), which a long-lived host never calls).
+        await withDiscardingTaskGroup { group in
             group.addTask { await self.connectionLoop() }
             group.addTask { await self.senderLoop() }
             group.addTask { await self.heartbeatLoop() }
@@ -91,14 +93,14 @@ public actor ExecutorRuntime {
 
     func finishIfDone(force: Bool) {
         if exitAfterTasks, shutdownDeadline == nil, !finished, lifecycle.hasTasks,
-            lifecycle.activeTaskIDs.isEmpty, ledger.isEmpty
+            !lifecycle.hasActiveTasks, ledger.isEmpty
         {
             logger.info("every task ended and was acknowledged; exiting")
             finish(exitCode: 0)
             return
         }
         guard shutdownDeadline != nil, !finished else { return }
-        let tasksDone = lifecycle.activeTaskIDs.isEmpty
+        let tasksDone = !lifecycle.hasActiveTasks
         let updatesSettled: Bool
         if case .subscribed = connection { updatesSettled = ledger.isEmpty } else { updatesSettled = true }
         if force {
@@ -157,7 +159,9 @@ public actor ExecutorRuntime {
         case .kill:
             let id = event.kill.taskID.value
             if lifecycle.task(id) == nil {
-                logger.warning("KILL for unknown task ignored", metadata: ["task": "\(id)"])
+                logger.warning(
+                    "KILL for a task not known here (never launched, or ended and acknowledged) ignored",
+                    metadata: ["task": "\(id)"])
             } else if !lifecycle.isActive(id) {
                 logger.info("KILL for a task that already ended ignored", metadata: ["task": "\(id)"])
             }
@@ -165,11 +169,12 @@ public actor ExecutorRuntime {
             perform(lifecycle.kill(id, policy: event.kill.hasKillPolicy ? event.kill.killPolicy : nil))
         case .acknowledged:
             let uuid = [UInt8](event.acknowledged.uuid)
-            if ledger.acknowledged(uuid: uuid) == nil {
+            let update = ledger.acknowledged(uuid: uuid)
+            if update == nil {
                 logger.warning(
                     "ACKNOWLEDGED for an unknown update", metadata: ["task": "\(event.acknowledged.taskID.value)"])
             }
-            lifecycle.acknowledged(event.acknowledged.taskID.value)
+            lifecycle.acknowledged(event.acknowledged.taskID.value, state: update?.status.state)
             finishIfDone(force: false)
         case .message:
             let data = [UInt8](event.message.data)

@@ -49,6 +49,8 @@ public struct TaskLifecycle: Sendable {
 
     struct Record: Sendable {
         var info: Mesos_V1_TaskInfo
+        /// Launch order.
+        let sequence: Int
         var phase: Phase
         var killCause: KillCause?
         var grace: Duration?
@@ -56,8 +58,13 @@ public struct TaskLifecycle: Sendable {
         var acknowledged = false
     }
 
+    /// Tasks not yet forgotten: active ones, and ended ones until the agent acknowledged their
+    /// terminal update. After that a task is gone from here (as from Mesos's own executors), so
+    /// a long-lived executor holds only what is in flight, however many tasks it has run.
     private(set) var records: [String: Record] = [:]
-    private var order: [String] = []
+    /// The ids of `records` that have not reached a terminal state.
+    private var active: Set<String> = []
+    private var nextSequence = 0
     private var nextGroup = 0
 
     public init(defaultKillGrace: Duration = .seconds(3)) {
@@ -68,27 +75,24 @@ public struct TaskLifecycle: Sendable {
 
     /// Ids of tasks that have not reached a terminal state, in launch order.
     public var activeTaskIDs: [String] {
-        order.filter { id in
-            if case .terminal = records[id]?.phase { return false }
-            return records[id] != nil
-        }
+        active.sorted { records[$0]?.sequence ?? 0 < records[$1]?.sequence ?? 0 }
     }
+
+    /// Whether any task has not reached a terminal state.
+    public var hasActiveTasks: Bool { !active.isEmpty }
 
     /// Tasks launched whose updates the agent has not acknowledged even once (for SUBSCRIBE).
     public var unacknowledgedTasks: [Mesos_V1_TaskInfo] {
-        order.compactMap { records[$0] }.filter { !$0.acknowledged }.map(\.info)
+        records.values.filter { !$0.acknowledged }.sorted { $0.sequence < $1.sequence }.map(\.info)
     }
 
+    /// A task still remembered: active, or ended with its terminal update not yet acknowledged.
     public func task(_ id: String) -> Mesos_V1_TaskInfo? { records[id]?.info }
 
     /// Whether any task was ever launched.
-    public var hasTasks: Bool { !order.isEmpty }
+    public var hasTasks: Bool { nextSequence > 0 }
 
-    public func isActive(_ id: String) -> Bool {
-        guard let phase = records[id]?.phase else { return false }
-        if case .terminal = phase { return false }
-        return true
-    }
+    public func isActive(_ id: String) -> Bool { active.contains(id) }
 
     public func terminalState(of id: String) -> Mesos_V1_TaskState? {
         if case .terminal(let state) = records[id]?.phase { return state }
@@ -117,8 +121,9 @@ public struct TaskLifecycle: Sendable {
                 actions += refuseDuplicate(task)
                 continue
             }
-            records[id] = Record(info: task, phase: .launching, group: group)
-            order.append(id)
+            records[id] = Record(info: task, sequence: nextSequence, phase: .launching, group: group)
+            nextSequence += 1
+            active.insert(id)
             actions.append(.report(Report(taskID: id, state: .taskStarting)))
             actions.append(.start(taskID: id))
         }
@@ -132,7 +137,7 @@ public struct TaskLifecycle: Sendable {
         var actions: [Action] = []
         if isActive(id) {
             records[id]?.killCause = .duplicateLaunch
-            records[id]?.phase = .terminal(.taskError)
+            end(id, as: .taskError)
             actions.append(.forceKill(taskID: id))
         }
         actions.append(
@@ -173,14 +178,19 @@ public struct TaskLifecycle: Sendable {
                 report = Report(taskID: id, state: .taskError, reason: reason, message: message)
             }
         }
-        records[id]?.phase = .terminal(report.state)
+        end(id, as: report.state)
         var actions: [Action] = [.report(report)]
         if let group = record.group, report.state != .taskFinished {
-            for other in order where other != id && records[other]?.group == group && isActive(other) {
+            for other in activeTaskIDs where records[other]?.group == group {
                 actions += kill(other, cause: .groupMember(taskID: id, state: report.state), grace: nil)
             }
         }
         return actions
+    }
+
+    private mutating func end(_ id: String, as state: Mesos_V1_TaskState) {
+        records[id]?.phase = .terminal(state)
+        active.remove(id)
     }
 
     /// A KILL event. Unknown and finished tasks are left alone (as Mesos's executors do);
@@ -202,9 +212,15 @@ public struct TaskLifecycle: Sendable {
         return [.forceKill(taskID: id)]
     }
 
-    /// The agent acknowledged an update of this task.
-    public mutating func acknowledged(_ id: String) {
-        records[id]?.acknowledged = true
+    /// The agent acknowledged an update of this task in `state`. Once its terminal update is
+    /// acknowledged, the task is forgotten.
+    public mutating func acknowledged(_ id: String, state: Mesos_V1_TaskState?) {
+        guard let record = records[id] else { return }
+        if let state, state.isTerminal, case .terminal = record.phase {
+            records[id] = nil
+        } else {
+            records[id]?.acknowledged = true
+        }
     }
 
     private mutating func kill(_ id: String, cause: KillCause, grace requested: Duration?) -> [Action] {

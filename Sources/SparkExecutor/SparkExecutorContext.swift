@@ -46,7 +46,9 @@ public actor SparkExecutorContext {
         let prefetch = prepare(executorInfo)
         let hosted = self.hosted
         return {
-            await withTaskGroup(of: Void.self) { group in
+            // Discarding: a job's memory goes when it ends (a plain task group keeps every finished
+            // child until next(), which a long-lived host never calls).
+            await withDiscardingTaskGroup { group in
                 if let prefetch { group.addTask { await prefetch() } }
                 for await job in hosted { group.addTask { await job() } }
             }

@@ -73,7 +73,9 @@ public actor WorkerPool {
             schedule { await self.hostForkServer(forkServer) }
         }
         let jobs = self.jobs
-        await withTaskGroup(of: Void.self) { group in
+        // Discarding: a job's memory goes when it ends (a plain task group keeps every finished
+        // child until next(), which a long-lived host never calls).
+        await withDiscardingTaskGroup { group in
             for await job in jobs { group.addTask { await job() } }
             group.cancelAll()
         }

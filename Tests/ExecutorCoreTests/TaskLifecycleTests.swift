@@ -182,7 +182,30 @@ final class TaskLifecycleTests: XCTestCase {
         var lifecycle = TaskLifecycle()
         _ = lifecycle.launch(task("a"))
         _ = lifecycle.launch(task("b"))
-        lifecycle.acknowledged("a")
+        lifecycle.acknowledged("a", state: .taskStarting)
         XCTAssertEqual(lifecycle.unacknowledgedTasks.map(\.taskID.value), ["b"])
+    }
+
+    func testATaskIsForgottenOnceItsTerminalUpdateIsAcknowledged() {
+        var lifecycle = TaskLifecycle()
+        _ = lifecycle.launch(task("a"))
+        _ = lifecycle.launch(task("b"))
+        _ = lifecycle.started("a")
+        lifecycle.acknowledged("a", state: .taskRunning)
+        _ = lifecycle.ended("a", .succeeded(data: nil, message: nil))
+        XCTAssertFalse(lifecycle.isActive("a"))
+        XCTAssertNotNil(lifecycle.task("a"), "remembered until its terminal update is acknowledged")
+        // A relaunch of the id now is still a duplicate.
+        XCTAssertEqual(lifecycle.launch(task("a")).count, 1)
+        lifecycle.acknowledged("a", state: .taskFinished)
+        XCTAssertNil(lifecycle.task("a"))
+        XCTAssertEqual(lifecycle.activeTaskIDs, ["b"])
+        XCTAssertEqual(lifecycle.unacknowledgedTasks.map(\.taskID.value), ["b"])
+        XCTAssertTrue(lifecycle.hasTasks)
+        // A KILL for it now changes nothing.
+        XCTAssertEqual(lifecycle.kill("a", policy: nil), [])
+        // Active tasks stay in launch order whatever the set's order.
+        for index in 0..<50 { _ = lifecycle.launch(task("t\(index)")) }
+        XCTAssertEqual(lifecycle.activeTaskIDs, ["b"] + (0..<50).map { "t\($0)" })
     }
 }

@@ -2,7 +2,7 @@
 // Prints figures next to the floors measured on this machine (shared/limits.md); asserts nothing.
 //
 //   SME_BENCHMARKS=1 swift build -c release --static-swift-stdlib
-//   .build/release/executor-benchmark [--tasks 1000] [--minis 20000]
+//   .build/release/executor-benchmark [--tasks 1000] [--minis 20000] [--waves 1] [--only NAME]
 import Foundation
 import LocalAgent
 import MesosProto
@@ -22,6 +22,8 @@ let taskCount = option("--tasks", 1000)
 let only: String? = arguments.firstIndex(of: "--only").flatMap { $0 + 1 < arguments.count ? arguments[$0 + 1] : nil }
 func selected(_ name: String) -> Bool { only == nil || only == name }
 let miniCount = option("--minis", 20000)
+/// `--waves N` launches the tasks of a scenario in N waves, each after the previous one finished.
+let waves = max(1, option("--waves", 1))
 let binDirectory = URL(fileURLWithPath: arguments[0]).deletingLastPathComponent().path
 let executor = binDirectory + "/spark-mesos-executor"
 let worker = binDirectory + "/demo-worker"
@@ -119,10 +121,16 @@ func launchScenario(
         let ownCPU = cpuSeconds(getpid())
         let start = wallClock()
         let ids = (0..<count).map { "\(name)-\($0)" }
-        for id in ids { try await agent.launch(make(agent, id)) }
-        // STARTING, RUNNING, FINISHED per task; an O(1) check keeps the agent's own cost flat.
-        let state = try await agent.waitUntil("\(count) tasks", timeout: .seconds(300)) { state in
-            state.updates.count >= before + 3 * count
+        // In waves: the tasks of a wave are launched at once; the next wave waits for them.
+        let waveSize = (count + waves - 1) / waves
+        var state = await agent.state
+        for wave in stride(from: 0, to: count, by: waveSize) {
+            for id in ids[wave..<min(count, wave + waveSize)] { try await agent.launch(make(agent, id)) }
+            // STARTING, RUNNING, FINISHED per task; an O(1) check keeps the agent's own cost flat.
+            let expected = before + 3 * min(count, wave + waveSize)
+            state = try await agent.waitUntil("\(count) tasks", timeout: .seconds(300)) { state in
+                state.updates.count >= expected
+            }
         }
         let unfinished = ids.filter { state.taskStates[$0] != .taskFinished }
         if !unfinished.isEmpty { print("\(name): \(unfinished.count) tasks did not finish: \(unfinished.prefix(3))") }
@@ -136,7 +144,9 @@ func launchScenario(
         print(
             "\(name): CPU per task: executor + its workers \(ms((cpuSeconds(pid) - executorCPU) / Double(count))), local agent \(ms((cpuSeconds(getpid()) - ownCPU) / Double(count)))"
         )
-        print("\(name): executor RSS now \(rssKiB(pid, "VmRSS") / 1024) MB, peak \(rssKiB(pid, "VmHWM") / 1024) MB")
+        print(
+            "\(name): executor RSS now \(rssKiB(pid, "VmRSS") / 1024) MB (anonymous \(rssKiB(pid, "RssAnon") / 1024) MB, file \(rssKiB(pid, "RssFile") / 1024) MB), peak \(rssKiB(pid, "VmHWM") / 1024) MB"
+        )
     }
 }
 
