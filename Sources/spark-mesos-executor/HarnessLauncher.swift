@@ -31,12 +31,7 @@ struct HarnessLauncher: ParsableCommand {
     }
 
     static func ownDirectory() -> String {
-        var buffer = [CChar](repeating: 0, count: 4096)
-        let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-        let path =
-            count > 0
-            ? String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            : CommandLine.arguments[0]
+        let path = ProcessEnvironment.executablePath() ?? CommandLine.arguments[0]
         guard let slash = path.lastIndex(of: "/") else { return "." }
         return String(path[..<slash])
     }

@@ -45,6 +45,9 @@ struct Run: AsyncParsableCommand {
     @Argument(parsing: .allUnrecognized, help: .hidden)
     var ignoredArguments: [String] = []
 
+    /// How long after start the executor drops the start-up code from its RSS (ExecutableImage).
+    static let startUpSettled = Duration.seconds(1)
+
     func run() async throws {
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
@@ -95,7 +98,16 @@ struct Run: AsyncParsableCommand {
                     Task { await runtime.shutdown(because: "received \(signal == SIGTERM ? "SIGTERM" : "SIGINT")") }
                 }
                 defer { for source in signals { source.cancel() } }
-                return await runtime.run()
+                return await withTaskGroup(of: Void.self) { group in
+                    // Once start-up and SUBSCRIBE are over, the code they ran is not needed while idle.
+                    group.addTask {
+                        guard (try? await Task.sleep(for: Self.startUpSettled)) != nil else { return }
+                        ExecutableImage.releaseCleanPages()
+                    }
+                    let code = await runtime.run()
+                    group.cancelAll()
+                    return code
+                }
             }
         }
         if code != 0 { throw ExitCode(code) }
