@@ -147,6 +147,7 @@ let package = Package(
                 "ExecutorCore",
                 "SparkExecutor",
                 "PackageFetch",
+                "ProcessSupervision",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

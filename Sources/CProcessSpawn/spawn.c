@@ -2,6 +2,9 @@
 #include "CProcessSpawn.h"
 
 #include <errno.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <signal.h>
 #include <spawn.h>
 #include <string.h>
@@ -141,4 +144,10 @@ int cps_epoll_wait(int epfd, int *fds, int capacity) {
     if (count < 0) return -errno;
     for (int i = 0; i < count; i++) fds[i] = events[i].data.fd;
     return count;
+}
+
+void cps_release_free_heap(void) {
+#if defined(__GLIBC__)
+    malloc_trim(0);
+#endif
 }

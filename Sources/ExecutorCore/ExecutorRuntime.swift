@@ -31,6 +31,10 @@ public actor ExecutorRuntime {
     var exitCode: Int32 = 0
     var finished = false
     var frameworkInfo: Mesos_V1_FrameworkInfo?
+    /// Called once each time a burst of tasks is over (see `becameIdle`).
+    let whenIdle: (@Sendable () -> Void)?
+    /// Whether `whenIdle` ran since the last LAUNCH.
+    var idleNoticed = true
 
     private let work: AsyncStream<@Sendable () async -> Void>
     private let workContinuation: AsyncStream<@Sendable () async -> Void>.Continuation
@@ -39,9 +43,11 @@ public actor ExecutorRuntime {
 
     public init(
         configuration: Configuration, client: AgentClient, runner: any TaskRunner, logger: Logger,
-        heartbeatInterval: Duration = .seconds(30 * 60), exitAfterTasks: Bool = false
+        heartbeatInterval: Duration = .seconds(30 * 60), exitAfterTasks: Bool = false,
+        whenIdle: (@Sendable () -> Void)? = nil
     ) {
         self.exitAfterTasks = exitAfterTasks
+        self.whenIdle = whenIdle
         self.configuration = configuration
         self.client = client
         self.runner = runner
@@ -89,6 +95,14 @@ public actor ExecutorRuntime {
             await self.finishIfDone(force: true)
         }
         finishIfDone(force: false)
+    }
+
+    /// Once every task has ended and every update is acknowledged, `whenIdle` runs (the executor
+    /// gives back the memory the burst used). Once per burst.
+    func noticeIdle() {
+        guard !idleNoticed, !lifecycle.hasActiveTasks, ledger.isEmpty else { return }
+        idleNoticed = true
+        whenIdle?()
     }
 
     func finishIfDone(force: Bool) {
@@ -150,9 +164,11 @@ public actor ExecutorRuntime {
                     "framework": "\(subscribed.frameworkInfo.name)",
                 ])
         case .launch:
+            idleNoticed = false
             logger.info("launch", metadata: ["task": "\(event.launch.task.taskID.value)"])
             perform(lifecycle.launch(event.launch.task))
         case .launchGroup:
+            idleNoticed = false
             let tasks = event.launchGroup.taskGroup.tasks
             logger.info("launch group", metadata: ["tasks": "\(tasks.map(\.taskID.value))"])
             perform(lifecycle.launchGroup(tasks))
@@ -176,6 +192,7 @@ public actor ExecutorRuntime {
             }
             lifecycle.acknowledged(event.acknowledged.taskID.value, state: update?.status.state)
             finishIfDone(force: false)
+            noticeIdle()
         case .message:
             let data = [UInt8](event.message.data)
             let runner = self.runner

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ProcessSupervision
 
 #if canImport(Glibc)
     import Glibc
@@ -31,7 +32,7 @@ struct HarnessLauncher: ParsableCommand {
     }
 
     static func ownDirectory() -> String {
-        let path = ProcessEnvironment.executablePath() ?? CommandLine.arguments[0]
+        let path = ResidentMemory.executablePath ?? CommandLine.arguments[0]
         guard let slash = path.lastIndex(of: "/") else { return "." }
         return String(path[..<slash])
     }

@@ -4,6 +4,7 @@ import Dispatch
 import ExecutorCore
 import Logging
 import PackageFetch
+import ProcessSupervision
 import SparkExecutor
 
 #if canImport(Glibc)
@@ -45,7 +46,8 @@ struct Run: AsyncParsableCommand {
     @Argument(parsing: .allUnrecognized, help: .hidden)
     var ignoredArguments: [String] = []
 
-    /// How long after start the executor drops the start-up code from its RSS (ExecutableImage).
+    /// How long after start the executor gives back the memory start-up used (``ResidentMemory``);
+    /// after that the runtime does so whenever a burst of tasks is over.
     static let startUpSettled = Duration.seconds(1)
 
     func run() async throws {
@@ -67,6 +69,22 @@ struct Run: AsyncParsableCommand {
         } catch {
             ProcessEnvironment.printError("spark-mesos-executor: \(error)")
             throw ExitCode(1)
+        }
+        let releaseCode: Bool
+        switch environment["SPARK_MESOS_EXECUTOR_IDLE_RECLAIM"] {
+        case nil, "1": releaseCode = true
+        case "0": releaseCode = false
+        case let other?:
+            ProcessEnvironment.printError(
+                "spark-mesos-executor: SPARK_MESOS_EXECUTOR_IDLE_RECLAIM='\(other)' is malformed: expected \"1\" or \"0\""
+            )
+            throw ExitCode(1)
+        }
+        // Between bursts of tasks, give back the heap they used and (unless turned off) the pages of
+        // our own code, which come back through minor faults when tasks run again.
+        let releaseMemory: @Sendable () -> Void = {
+            ResidentMemory.releaseFreeHeap()
+            if releaseCode { ResidentMemory.releaseExecutableText() }
         }
         if !ignoredArguments.isEmpty {
             logger.debug("ignoring arguments", metadata: ["arguments": "\(ignoredArguments)"])
@@ -93,7 +111,7 @@ struct Run: AsyncParsableCommand {
             return try await withAgentClient(configuration.agentClient, logger: logger) { client in
                 let runtime = ExecutorRuntime(
                     configuration: configuration, client: client, runner: runner, logger: logger,
-                    exitAfterTasks: commandExecutor)
+                    exitAfterTasks: commandExecutor, whenIdle: releaseMemory)
                 let signals = ProcessEnvironment.watchTermination { signal in
                     Task { await runtime.shutdown(because: "received \(signal == SIGTERM ? "SIGTERM" : "SIGINT")") }
                 }
@@ -102,7 +120,7 @@ struct Run: AsyncParsableCommand {
                     // Once start-up and SUBSCRIBE are over, the code they ran is not needed while idle.
                     group.addTask {
                         guard (try? await Task.sleep(for: Self.startUpSettled)) != nil else { return }
-                        ExecutableImage.releaseCleanPages()
+                        releaseMemory()
                     }
                     let code = await runtime.run()
                     group.cancelAll()

@@ -37,4 +37,6 @@ int cps_epoll_add_readable(int epfd, int fd);
 int cps_epoll_remove(int epfd, int fd);
 /// Waits (EINTR retried) and fills `fds` with up to `capacity` ready descriptors; returns the count or -errno.
 int cps_epoll_wait(int epfd, int *fds, int capacity);
+/// malloc_trim(0) where the C library has it (glibc): freed heap memory goes back to the system.
+void cps_release_free_heap(void);
 #endif

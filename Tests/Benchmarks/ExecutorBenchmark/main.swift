@@ -75,6 +75,10 @@ func withExecutor(
     try await withLocalAgent(configuration) { agent in
         var environment = await agent.environment()
         environment["SPARK_MESOS_EXECUTOR_CACHE_DIR"] = cacheDirectory ?? sandbox + "/.cache"
+        // Passed through, to compare the executor with and without its idle reclaim.
+        environment["SPARK_MESOS_EXECUTOR_IDLE_RECLAIM"] =
+            ProcessInfo.processInfo.environment[
+                "SPARK_MESOS_EXECUTOR_IDLE_RECLAIM"]
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executor)
         process.arguments = ["--log-level", "error"]
@@ -159,10 +163,28 @@ print("worker:   \(worker)")
 
 // Idle memory.
 if selected("idle") {
-    try await withExecutor(properties: [:]) { _, pid in
+    try await withExecutor(properties: [:]) { agent, pid in
         try await Task.sleep(for: .seconds(2))
         print(
             "idle: executor RSS \(rssKiB(pid, "VmRSS") / 1024) MB (\(rssKiB(pid, "VmRSS")) KiB), of which anonymous \(rssKiB(pid, "RssAnon") / 1024) MB   [target ≤ 15 MB; Swift static-stdlib idle floor 3.9 MB, +Foundation 8.6 MB]"
+        )
+        // The first task after idling pays for bringing the executor's code back (minor faults).
+        let start = wallClock()
+        try await agent.launch(commandTask(agent, "after-idle"))
+        let state = try await agent.waitUntil { $0.taskStates["after-idle"] == .taskFinished }
+        if let running = state.updates(forTask: "after-idle").first(where: { $0.status.state == .taskRunning }) {
+            print(
+                "idle: first command task after idling, LAUNCH→TASK_RUNNING \(ms(running.status.timestamp - start))   [warm: see command p50]"
+            )
+        }
+        // A burst of 500 tasks, then idle again.
+        for index in 0..<500 { try await agent.launch(commandTask(agent, "burst-\(index)")) }
+        _ = try await agent.waitUntil("the burst", timeout: .seconds(120)) { state in
+            (0..<500).allSatisfy { state.taskStates["burst-\($0)"] == .taskFinished }
+        }
+        try await Task.sleep(for: .seconds(1))
+        print(
+            "idle: after a burst of 500 command tasks, RSS \(rssKiB(pid, "VmRSS") / 1024) MB (anonymous \(rssKiB(pid, "RssAnon") / 1024) MB), peak \(rssKiB(pid, "VmHWM") / 1024) MB"
         )
     }
 }
