@@ -33,6 +33,7 @@ struct ExecutorUnderTest {
         adjust: @Sendable (inout LocalAgentConfiguration) -> Void = { _ in },
         environment extraEnvironment: [String: String] = [:],
         heartbeatInterval: Duration = .seconds(30 * 60),
+        whenIdle: (@Sendable () -> Void)? = nil,
         beforeSubscribe: @escaping @Sendable (LocalAgent) async throws -> Void = { _ in },
         waitForSubscription: Bool = true,
         prepare: @escaping @Sendable (LocalAgent) async throws -> Void = { _ in },
@@ -76,7 +77,7 @@ struct ExecutorUnderTest {
                 return try await withAgentClient(executorConfiguration.agentClient, logger: logger) { client in
                     let runtime = ExecutorRuntime(
                         configuration: executorConfiguration, client: client, runner: runner, logger: logger,
-                        heartbeatInterval: heartbeatInterval)
+                        heartbeatInterval: heartbeatInterval, whenIdle: whenIdle)
                     let test = ExecutorUnderTest(agent: agent, sandbox: sandbox, runtime: runtime)
                     return try await withThrowingTaskGroup(of: Int32?.self) { group in
                         group.addTask { await runtime.run() }

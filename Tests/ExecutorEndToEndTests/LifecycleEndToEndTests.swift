@@ -30,6 +30,27 @@ final class LifecycleEndToEndTests: XCTestCase {
         }
     }
 
+    func testTheExecutorNoticesOnceABurstIsOverAndAcknowledged() async throws {
+        let (idle, notice) = AsyncStream.makeStream(of: Void.self)
+        try await ExecutorUnderTest.run(encoding: .protobuf, whenIdle: { notice.yield() }) { test in
+            var notices = idle.makeAsyncIterator()
+            for burst in 0..<2 {
+                for index in 0..<3 { try await test.agent.launch(test.task("b\(burst)-\(index)", "true")) }
+                _ = await notices.next()
+                // Only now: every task of the burst ended and every update was acknowledged.
+                let state = await test.agent.state
+                XCTAssertEqual(
+                    (0..<3).map { state.taskStates["b\(burst)-\($0)"] }, Array(repeating: .taskFinished, count: 3))
+                XCTAssertEqual(state.updates.filter { !$0.acknowledged }.count, 0)
+            }
+            await test.agent.shutdown()
+        }
+        notice.finish()
+        var remaining = 0
+        for await _ in idle { remaining += 1 }
+        XCTAssertEqual(remaining, 0, "one notice per burst")
+    }
+
     func testBadTasksGetPreciseErrorsAndOthersCarryOn() async throws {
         for encoding in WireEncoding.allCases {
             try await ExecutorUnderTest.run(encoding: encoding) { test in
