@@ -31,10 +31,13 @@ public actor ExecutorRuntime {
     var exitCode: Int32 = 0
     var finished = false
     var frameworkInfo: Mesos_V1_FrameworkInfo?
-    /// Called once each time a burst of tasks is over (see `becameIdle`).
+    /// Called once each time a burst of tasks is over and nothing new came for `idleSettle`.
     let whenIdle: (@Sendable () -> Void)?
-    /// Whether `whenIdle` ran since the last LAUNCH.
+    let idleSettle: Duration
+    /// Whether idleness was noticed since the last LAUNCH.
     var idleNoticed = true
+    /// Counts LAUNCHes, so a settle timer knows whether work came in meanwhile.
+    var launchGeneration = 0
 
     private let work: AsyncStream<@Sendable () async -> Void>
     private let workContinuation: AsyncStream<@Sendable () async -> Void>.Continuation
@@ -44,10 +47,11 @@ public actor ExecutorRuntime {
     public init(
         configuration: Configuration, client: AgentClient, runner: any TaskRunner, logger: Logger,
         heartbeatInterval: Duration = .seconds(30 * 60), exitAfterTasks: Bool = false,
-        whenIdle: (@Sendable () -> Void)? = nil
+        whenIdle: (@Sendable () -> Void)? = nil, idleSettle: Duration = .seconds(2)
     ) {
         self.exitAfterTasks = exitAfterTasks
         self.whenIdle = whenIdle
+        self.idleSettle = idleSettle
         self.configuration = configuration
         self.client = client
         self.runner = runner
@@ -97,11 +101,22 @@ public actor ExecutorRuntime {
         finishIfDone(force: false)
     }
 
-    /// Once every task has ended and every update is acknowledged, `whenIdle` runs (the executor
-    /// gives back the memory the burst used). Once per burst.
+    /// Once every task has ended and every update is acknowledged, and no task came for
+    /// `idleSettle`, `whenIdle` runs (the executor gives back the memory the burst used). Once per
+    /// burst; tasks launched one after another do not pay for it each time.
     func noticeIdle() {
-        guard !idleNoticed, !lifecycle.hasActiveTasks, ledger.isEmpty else { return }
+        guard whenIdle != nil, !idleNoticed, !lifecycle.hasActiveTasks, ledger.isEmpty else { return }
         idleNoticed = true
+        let generation = launchGeneration
+        let settle = idleSettle
+        schedule {
+            guard (try? await Task.sleep(for: settle)) != nil else { return }
+            await self.idleSettled(generation)
+        }
+    }
+
+    private func idleSettled(_ generation: Int) {
+        guard generation == launchGeneration, !lifecycle.hasActiveTasks, ledger.isEmpty else { return }
         whenIdle?()
     }
 
@@ -165,10 +180,12 @@ public actor ExecutorRuntime {
                 ])
         case .launch:
             idleNoticed = false
+            launchGeneration += 1
             logger.info("launch", metadata: ["task": "\(event.launch.task.taskID.value)"])
             perform(lifecycle.launch(event.launch.task))
         case .launchGroup:
             idleNoticed = false
+            launchGeneration += 1
             let tasks = event.launchGroup.taskGroup.tasks
             logger.info("launch group", metadata: ["tasks": "\(tasks.map(\.taskID.value))"])
             perform(lifecycle.launchGroup(tasks))

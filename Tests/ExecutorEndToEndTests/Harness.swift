@@ -34,6 +34,7 @@ struct ExecutorUnderTest {
         environment extraEnvironment: [String: String] = [:],
         heartbeatInterval: Duration = .seconds(30 * 60),
         whenIdle: (@Sendable () -> Void)? = nil,
+        idleSettle: Duration = .seconds(2),
         beforeSubscribe: @escaping @Sendable (LocalAgent) async throws -> Void = { _ in },
         waitForSubscription: Bool = true,
         prepare: @escaping @Sendable (LocalAgent) async throws -> Void = { _ in },
@@ -77,7 +78,8 @@ struct ExecutorUnderTest {
                 return try await withAgentClient(executorConfiguration.agentClient, logger: logger) { client in
                     let runtime = ExecutorRuntime(
                         configuration: executorConfiguration, client: client, runner: runner, logger: logger,
-                        heartbeatInterval: heartbeatInterval, whenIdle: whenIdle)
+                        heartbeatInterval: heartbeatInterval, whenIdle: whenIdle,
+                        idleSettle: idleSettle)
                     let test = ExecutorUnderTest(agent: agent, sandbox: sandbox, runtime: runtime)
                     return try await withThrowingTaskGroup(of: Int32?.self) { group in
                         group.addTask { await runtime.run() }

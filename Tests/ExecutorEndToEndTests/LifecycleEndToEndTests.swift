@@ -32,7 +32,9 @@ final class LifecycleEndToEndTests: XCTestCase {
 
     func testTheExecutorNoticesOnceABurstIsOverAndAcknowledged() async throws {
         let (idle, notice) = AsyncStream.makeStream(of: Void.self)
-        try await ExecutorUnderTest.run(encoding: .protobuf, whenIdle: { notice.yield() }) { test in
+        try await ExecutorUnderTest.run(
+            encoding: .protobuf, whenIdle: { notice.yield() }, idleSettle: .milliseconds(20)
+        ) { test in
             var notices = idle.makeAsyncIterator()
             for burst in 0..<2 {
                 for index in 0..<3 { try await test.agent.launch(test.task("b\(burst)-\(index)", "true")) }

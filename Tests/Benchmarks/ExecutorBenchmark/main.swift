@@ -42,14 +42,14 @@ func rssKiB(_ pid: Int32, _ field: String) -> Int {
     return 0
 }
 
-/// CPU seconds (user + system) of a process, from /proc.
-func cpuSeconds(_ pid: Int32) -> Double {
+/// CPU seconds (user + system) of a process, from /proc; `children` adds its reaped children's.
+func cpuSeconds(_ pid: Int32, children: Bool = true) -> Double {
     guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
         let close = text.lastIndex(of: ")")
     else { return 0 }
     let fields = text[text.index(after: close)...].split(separator: " ")
-    let ticks =
-        (Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0) + (Double(fields[13]) ?? 0) + (Double(fields[14]) ?? 0)
+    var ticks = (Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0)
+    if children { ticks += (Double(fields[13]) ?? 0) + (Double(fields[14]) ?? 0) }
     return ticks / Double(sysconf(Int32(_SC_CLK_TCK)))
 }
 
@@ -122,6 +122,7 @@ func launchScenario(
         }
         let before = await agent.state.updates.count
         let executorCPU = cpuSeconds(pid)
+        let executorOwnCPU = cpuSeconds(pid, children: false)
         let ownCPU = cpuSeconds(getpid())
         let start = wallClock()
         let ids = (0..<count).map { "\(name)-\($0)" }
@@ -146,7 +147,7 @@ func launchScenario(
             "\(name): \(count) tasks in \(String(format: "%.2f", elapsed)) s = \(Int(Double(count) / elapsed)) tasks/s   [floor \(floorThroughput)]"
         )
         print(
-            "\(name): CPU per task: executor + its workers \(ms((cpuSeconds(pid) - executorCPU) / Double(count))), local agent \(ms((cpuSeconds(getpid()) - ownCPU) / Double(count)))"
+            "\(name): CPU per task: executor + its workers \(ms((cpuSeconds(pid) - executorCPU) / Double(count))) (executor alone \(ms((cpuSeconds(pid, children: false) - executorOwnCPU) / Double(count)))), local agent \(ms((cpuSeconds(getpid()) - ownCPU) / Double(count)))"
         )
         print(
             "\(name): executor RSS now \(rssKiB(pid, "VmRSS") / 1024) MB (anonymous \(rssKiB(pid, "RssAnon") / 1024) MB, file \(rssKiB(pid, "RssFile") / 1024) MB), peak \(rssKiB(pid, "VmHWM") / 1024) MB"
