@@ -26,9 +26,6 @@ final class ForkServer: Sendable {
         case unavailable(String)
     }
 
-    /// How long a fork may take before the server is considered stuck.
-    static let answerTimeoutMilliseconds: Int32 = 5000
-
     private let configuration: WorkerPoolConfiguration
     private let state = Mutex(State.notStarted)
 
@@ -97,14 +94,18 @@ final class ForkServer: Sendable {
             block.append(0)
         }
         guard block.count <= Int(CFS_MAXIMUM_ENVIRONMENT) else { return nil }
+        let timeout = configuration.forkServerAnswerTimeout.components
+        let answerTimeoutMilliseconds = Int32(
+            clamping: timeout.seconds * 1000 + timeout.attoseconds / 1_000_000_000_000_000)
         let descriptors: [Int32] = [stdout, stderr, input, output]
+        var givenUp: String?
         let answer: Int32? = state.withLock { state in
             guard case .ready(let control, let server) = state else { return nil }
             let answer = descriptors.withUnsafeBufferPointer { fds in
                 block.withUnsafeBytes { bytes in
                     cfs_request_worker(
                         control, fds.baseAddress, bytes.baseAddress?.assumingMemoryBound(to: CChar.self), bytes.count,
-                        Self.answerTimeoutMilliseconds)
+                        answerTimeoutMilliseconds)
                 }
             }
             switch -answer {
@@ -114,12 +115,19 @@ final class ForkServer: Sendable {
             case let code where code > 0:
                 close(control)
                 server.signalGroup(SIGKILL)
-                state = .unavailable("the fork server failed: \(WorkerLauncher.errorText(code))")
+                let why =
+                    code == ETIMEDOUT
+                    ? "it did not answer within \(configuration.forkServerAnswerTimeout)"
+                    : WorkerLauncher.errorText(code)
+                givenUp =
+                    "the worker fork server failed (\(why)) and was stopped; fine-mode workers are spawned from now on"
+                state = .unavailable(givenUp!)
                 return nil
             default:
                 return answer
             }
         }
+        if let givenUp { configuration.notice(givenUp) }
         guard let answer, answer > 0 else { return nil }
         return try? ChildProcess.adopt(pid: answer)
     }

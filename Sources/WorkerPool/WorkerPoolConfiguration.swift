@@ -32,6 +32,8 @@ public struct WorkerPoolConfiguration: Sendable {
     public var forkServer: Bool
     /// Hears what a person operating the executor should know (the fork server's fate).
     public var notice: @Sendable (String) -> Void
+    /// How long the fork server may take to answer a request before it is given up.
+    public var forkServerAnswerTimeout: Duration = .seconds(5)
 
     public init(
         program: String, sandbox: String, mode: Mode, environment: [String: String] = [:], arguments: [String] = [],

@@ -48,10 +48,23 @@ final class Notices: Sendable {
         return { continuation.yield($0) }
     }
 
-    /// The first notice containing `text`.
+    /// The first notice containing `text`; nil if none came within a minute (so a broken pool
+    /// fails the test instead of hanging it).
     func first(containing text: String) async -> String? {
-        for await notice in stream where notice.contains(text) { return notice }
-        return nil
+        let stream = self.stream
+        return await withTaskGroup(of: String?.self) { group in
+            group.addTask {
+                for await notice in stream where notice.contains(text) { return notice }
+                return nil
+            }
+            group.addTask {
+                try? await Task.sleep(for: .seconds(60))
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
     }
 }
 
@@ -116,6 +129,39 @@ struct ForkServerTests {
             #expect(pool.forkServerProcessID == nil)
             let report = try ProcessReport(await run(runner, closureTask("t-after", "process", "")))
             #expect(report.origin == "spawned")
+        }
+    }
+
+    @Test func aStuckForkServerIsGivenUpAndWorkersAreSpawned() async throws {
+        let notices = Notices()
+        var configuration = try poolConfiguration(.forked)
+        configuration.notice = notices.receiver
+        configuration.forkServerAnswerTimeout = .milliseconds(200)
+        try await withPool(configuration) { pool in
+            #expect(await pool.forkServerStarted())
+            let server = try #require(pool.forkServerProcessID)
+            kill(server, SIGSTOP)
+            let runner = ClosureTaskRunner(pool: pool, sandbox: pool.configuration.sandbox)
+            let report = try ProcessReport(await run(runner, closureTask("t-stuck", "process", "")))
+            #expect(report.origin == "spawned")
+            #expect(pool.forkServerProcessID == nil)
+            let notice = await notices.first(containing: "fork server failed")
+            #expect(notice?.contains("did not answer within 0.2 seconds") == true, "\(notice ?? "")")
+        }
+    }
+
+    @Test func anEnvironmentTooLargeToSendGetsASpawnedWorker() async throws {
+        try await withForkingPool { pool, runner, _ in
+            #expect(await pool.forkServerStarted())
+            let large = String(repeating: "x", count: 70 * 1024)
+            let task = closureTask(
+                "t-large", "process", "", environment: ["DEMO_PROBE": "large", "DEMO_BALLAST": large])
+            let report = try ProcessReport(await run(runner, task))
+            #expect(report.origin == "spawned")
+            #expect(report.probe == "large")
+            #expect(pool.forkServerReady, "the server stays in use for later tasks")
+            let next = try ProcessReport(await run(runner, closureTask("t-small", "process", "")))
+            #expect(next.origin == "forked")
         }
     }
 
