@@ -129,7 +129,17 @@ final class ForkServer: Sendable {
         }
         if let givenUp { configuration.notice(givenUp) }
         guard let answer, answer > 0 else { return nil }
-        return try? ChildProcess.adopt(pid: answer)
+        do {
+            return try ChildProcess.adopt(pid: answer)
+        } catch {
+            // No pidfd to be had (descriptors exhausted?): the new worker holds the caller's pipe
+            // ends, which a spawned worker is about to get, so it must be gone first. It is our
+            // child, so nobody else can reap it and its pid cannot be reused meanwhile.
+            Glibc.kill(answer, SIGKILL)
+            var status: Int32 = 0
+            while waitpid(answer, &status, 0) < 0 && errno == EINTR {}
+            return nil
+        }
     }
 
     /// The server process ended (after ``start()`` returned it). True if it was still in use.
