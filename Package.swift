@@ -220,10 +220,12 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // A seeded random generator shared by the randomised tests.
+        .target(name: "SeededRandom", path: "Tests/Support/SeededRandom", swiftSettings: swiftSettings),
         .testTarget(
             name: "MesosCodecTests",
             dependencies: [
-                "MesosCodec", "MesosProto", .product(name: "NIOCore", package: "swift-nio"),
+                "MesosCodec", "MesosProto", "SeededRandom", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             swiftSettings: swiftSettings
@@ -231,7 +233,8 @@ let package = Package(
         .testTarget(
             name: "ExecutorCoreTests",
             dependencies: [
-                "ExecutorCore", "MesosProto", "MesosCodec", "ProcessSupervision", "AgentConnection", "SparkExecutor",
+                "SeededRandom", "ExecutorCore", "MesosProto", "MesosCodec", "ProcessSupervision", "AgentConnection",
+                "SparkExecutor",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

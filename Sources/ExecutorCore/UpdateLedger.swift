@@ -5,6 +5,9 @@ public import MesosProto
 /// Updates of one task are delivered in order: a task's next update is handed out only after
 /// the previous one was accepted (202) by the agent. An acknowledged update is forgotten and can
 /// never be sent again. Pure value type; the runtime performs the sends.
+///
+/// Work per operation is bounded by one task's own updates (a handful), never by how many
+/// updates are outstanding: an executor with thousands of tasks in flight pays no scan per ACK.
 public struct UpdateLedger: Sendable {
     enum Delivery: Sendable, Equatable {
         /// Not yet accepted by the agent.
@@ -18,66 +21,72 @@ public struct UpdateLedger: Sendable {
     struct Entry: Sendable {
         var update: Mesos_V1_Executor_Call.Update
         var delivery: Delivery
+        /// Creation order, across tasks.
+        let sequence: Int
+        var taskID: String { update.status.taskID.value }
     }
 
     private var entries: [[UInt8]: Entry] = [:]
-    /// uuids in creation order.
-    private var order: [[UInt8]] = []
+    /// Each task's unacknowledged updates (uuids), oldest first.
+    private var queues: [String: [[UInt8]]] = [:]
+    /// Tasks whose oldest unaccepted update is pending: each can send that update now.
+    private var sendable: Set<String> = []
+    private var nextSequence = 0
 
     public init() {}
 
     /// Updates not yet acknowledged, oldest first (what SUBSCRIBE must carry).
     public var unacknowledged: [Mesos_V1_Executor_Call.Update] {
-        order.compactMap { entries[$0]?.update }
+        entries.values.sorted { $0.sequence < $1.sequence }.map(\.update)
     }
 
-    public var isEmpty: Bool { order.isEmpty }
-    public var count: Int { order.count }
+    public var isEmpty: Bool { entries.isEmpty }
+    public var count: Int { entries.count }
 
     /// Whether every update of `taskID` has been acknowledged.
     public func isSettled(taskID: String) -> Bool {
-        !order.contains { entries[$0]?.update.status.taskID.value == taskID }
+        queues[taskID] == nil
     }
 
     /// Records a new update; it is pending until handed out.
     public mutating func append(_ update: Mesos_V1_Executor_Call.Update) {
         let uuid = [UInt8](update.status.uuid)
         guard entries[uuid] == nil else { return }
-        entries[uuid] = Entry(update: update, delivery: .pending)
-        order.append(uuid)
+        let entry = Entry(update: update, delivery: .pending, sequence: nextSequence)
+        nextSequence += 1
+        entries[uuid] = entry
+        queues[entry.taskID, default: []].append(uuid)
+        refresh(entry.taskID)
     }
 
-    /// The updates that may be sent now: for each task, its oldest unaccepted update, provided
-    /// no earlier update of the same task is still in flight. They are marked in flight.
+    /// The updates that may be sent now, oldest first: for each task, its oldest unaccepted
+    /// update, provided it is not in flight already. They are marked in flight.
     public mutating func takeSendable(limit: Int = .max) -> [Mesos_V1_Executor_Call.Update] {
-        var blockedTasks = Set<String>()
+        let heads = sendable.compactMap { task in queues[task]?.first { entries[$0]?.delivery != .accepted } }
+        let chosen = heads.compactMap { uuid in entries[uuid].map { (uuid, $0) } }
+            .sorted { $0.1.sequence < $1.1.sequence }.prefix(max(0, limit))
         var taken: [Mesos_V1_Executor_Call.Update] = []
-        for uuid in order where taken.count < limit {
-            guard let entry = entries[uuid] else { continue }
-            let task = entry.update.status.taskID.value
-            switch entry.delivery {
-            case .accepted:
-                continue
-            case .inFlight:
-                blockedTasks.insert(task)
-            case .pending:
-                if blockedTasks.insert(task).inserted {
-                    entries[uuid]?.delivery = .inFlight
-                    taken.append(entry.update)
-                }
-            }
+        taken.reserveCapacity(chosen.count)
+        for (uuid, entry) in chosen {
+            entries[uuid]?.delivery = .inFlight
+            sendable.remove(entry.taskID)
+            taken.append(entry.update)
         }
         return taken
     }
 
     /// The agent accepted (202) the update with `uuid`.
     public mutating func accepted(uuid: [UInt8]) {
-        if entries[uuid]?.delivery == .inFlight { entries[uuid]?.delivery = .accepted }
+        guard let entry = entries[uuid], entry.delivery == .inFlight else { return }
+        entries[uuid]?.delivery = .accepted
+        refresh(entry.taskID)
     }
 
     /// Sending the update failed in a way worth retrying: it becomes pending again.
     public mutating func retry(uuid: [UInt8]) {
-        if entries[uuid]?.delivery == .inFlight { entries[uuid]?.delivery = .pending }
+        guard let entry = entries[uuid], entry.delivery == .inFlight else { return }
+        entries[uuid]?.delivery = .pending
+        refresh(entry.taskID)
     }
 
     /// The agent refused the update for good (4xx): it is dropped, since it can never be acknowledged.
@@ -88,13 +97,24 @@ public struct UpdateLedger: Sendable {
     /// A SUBSCRIBE carrying the updates with `uuids` was answered: those count as accepted.
     /// Updates created after the SUBSCRIBE was built are not among them and stay pending.
     public mutating func subscribed(carrying uuids: Set<[UInt8]>) {
-        for uuid in uuids where entries[uuid] != nil { entries[uuid]?.delivery = .accepted }
+        var touched: Set<String> = []
+        for uuid in uuids {
+            guard let entry = entries[uuid] else { continue }
+            entries[uuid]?.delivery = .accepted
+            touched.insert(entry.taskID)
+        }
+        for task in touched { refresh(task) }
     }
 
     /// The connection was lost: anything in flight has an unknown fate and is pending again
     /// (the next SUBSCRIBE carries it anyway).
     public mutating func disconnected() {
-        for uuid in order where entries[uuid]?.delivery == .inFlight { entries[uuid]?.delivery = .pending }
+        var touched: Set<String> = []
+        for (uuid, entry) in entries where entry.delivery == .inFlight {
+            entries[uuid]?.delivery = .pending
+            touched.insert(entry.taskID)
+        }
+        for task in touched { refresh(task) }
     }
 
     /// ACKNOWLEDGED: forget the update. Returns it, or nil for an unknown uuid.
@@ -105,7 +125,26 @@ public struct UpdateLedger: Sendable {
 
     private mutating func remove(_ uuid: [UInt8]) -> Mesos_V1_Executor_Call.Update? {
         guard let entry = entries.removeValue(forKey: uuid) else { return nil }
-        order.removeAll { $0 == uuid }
+        let task = entry.taskID
+        queues[task]?.removeAll { $0 == uuid }
+        if queues[task]?.isEmpty == true { queues[task] = nil }
+        refresh(task)
         return entry.update
+    }
+
+    /// Re-establishes `sendable` for one task: it can send when its oldest unaccepted update is
+    /// pending (an in-flight one blocks the rest of its updates).
+    private mutating func refresh(_ task: String) {
+        var head: Delivery?
+        for uuid in queues[task] ?? [] {
+            guard let delivery = entries[uuid]?.delivery, delivery != .accepted else { continue }
+            head = delivery
+            break
+        }
+        if head == .pending {
+            sendable.insert(task)
+        } else {
+            sendable.remove(task)
+        }
     }
 }

@@ -1,5 +1,6 @@
 import ExecutorCore
 import MesosProto
+import SeededRandom
 import XCTest
 
 final class UpdateLedgerTests: XCTestCase {
@@ -79,5 +80,109 @@ final class UpdateLedgerTests: XCTestCase {
         XCTAssertNotNil(ledger.rejected(uuid: uuid(1)))
         XCTAssertTrue(ledger.isEmpty)
         XCTAssertTrue(ledger.isSettled(taskID: "a"))
+    }
+
+    /// The ledger agrees, operation by operation, with the plainest model of its rules (a scan
+    /// over every update in creation order) over long seeded random sequences.
+    func testAgreesWithAPlainModelOverRandomOperations() {
+        for seed in UInt64(1)...40 {
+            var random = SeededRandom(seed: seed)
+            var ledger = UpdateLedger()
+            var model = PlainLedger()
+            var made: [UInt8] = []
+            for step in 0..<400 {
+                let label = "seed \(seed) step \(step)"
+                let known = made.isEmpty ? UInt8(0) : made[Int(random.next() % UInt64(made.count))]
+                switch random.next() % 8 {
+                case 0, 1:
+                    guard made.count < 250 else { continue }
+                    let n = UInt8(made.count + 1)
+                    made.append(n)
+                    let task = "t\(random.next() % 5)"
+                    ledger.append(update(task, n))
+                    model.append(task: task, n)
+                case 2, 3:
+                    let limit = random.next() % 3 == 0 ? Int.max : Int(random.next() % 3) + 1
+                    XCTAssertEqual(ids(ledger.takeSendable(limit: limit)), model.takeSendable(limit: limit), label)
+                case 4:
+                    ledger.accepted(uuid: uuid(known))
+                    model.set(known, from: .inFlight, to: .accepted)
+                case 5:
+                    if random.next() % 2 == 0 {
+                        ledger.retry(uuid: uuid(known))
+                        model.set(known, from: .inFlight, to: .pending)
+                    } else {
+                        ledger.disconnected()
+                        model.disconnected()
+                    }
+                case 6:
+                    let chosen = Set(made.filter { _ in random.next() % 4 == 0 })
+                    ledger.subscribed(carrying: Set(chosen.map(uuid)))
+                    model.subscribed(chosen)
+                default:
+                    let removed =
+                        random.next() % 5 == 0
+                        ? ledger.rejected(uuid: uuid(known)) : ledger.acknowledged(uuid: uuid(known))
+                    XCTAssertEqual(removed?.status.uuid.first, model.remove(known), label)
+                }
+                XCTAssertEqual(ids(ledger.unacknowledged), model.order, label)
+                XCTAssertEqual(ledger.count, model.order.count, label)
+                for task in 0..<5 {
+                    XCTAssertEqual(
+                        ledger.isSettled(taskID: "t\(task)"), !model.tasks.values.contains("t\(task)"), label)
+                }
+            }
+        }
+    }
+}
+
+/// The ledger's rules in their plainest form: one scan over all updates in creation order.
+private struct PlainLedger {
+    enum Delivery { case pending, inFlight, accepted }
+    var order: [UInt8] = []
+    var tasks: [UInt8: String] = [:]
+    var delivery: [UInt8: Delivery] = [:]
+
+    mutating func append(task: String, _ n: UInt8) {
+        order.append(n)
+        tasks[n] = task
+        delivery[n] = .pending
+    }
+
+    mutating func takeSendable(limit: Int) -> [UInt8] {
+        var blocked = Set<String>()
+        var taken: [UInt8] = []
+        for n in order where taken.count < limit {
+            let task = tasks[n]!
+            switch delivery[n]! {
+            case .accepted: continue
+            case .inFlight: blocked.insert(task)
+            case .pending:
+                if blocked.insert(task).inserted {
+                    delivery[n] = .inFlight
+                    taken.append(n)
+                }
+            }
+        }
+        return taken
+    }
+
+    mutating func set(_ n: UInt8, from: Delivery, to: Delivery) {
+        if delivery[n] == from { delivery[n] = to }
+    }
+
+    mutating func disconnected() {
+        for n in order where delivery[n] == .inFlight { delivery[n] = .pending }
+    }
+
+    mutating func subscribed(_ chosen: Set<UInt8>) {
+        for n in chosen where delivery[n] != nil { delivery[n] = .accepted }
+    }
+
+    mutating func remove(_ n: UInt8) -> UInt8? {
+        guard delivery.removeValue(forKey: n) != nil else { return nil }
+        tasks[n] = nil
+        order.removeAll { $0 == n }
+        return n
     }
 }

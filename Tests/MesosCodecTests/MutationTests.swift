@@ -1,23 +1,12 @@
 import MesosCodec
 import MesosProto
+import SeededRandom
 import XCTest
 
 /// Hardening: every valid document, mutated thousands of ways, decodes or fails with a
 /// `CodecError` — never a crash, a hang or another error type. Deterministic (seeded).
 final class MutationTests: XCTestCase {
-    /// SplitMix64: a fixed sequence, so a failure reproduces.
-    struct Seeded: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
-    private func mutate(_ bytes: [UInt8], _ random: inout Seeded) -> [UInt8] {
+    private func mutate(_ bytes: [UInt8], _ random: inout SeededRandom) -> [UInt8] {
         var result = bytes
         for _ in 0..<Int.random(in: 1...4, using: &random) {
             guard !result.isEmpty else { break }
@@ -45,7 +34,7 @@ final class MutationTests: XCTestCase {
     }
 
     func testMutatedJSONEventsAndCalls() {
-        var random = Seeded(state: 0x5EED)
+        var random = SeededRandom(seed: 0x5EED)
         let events = MesosJSONTests.events.values.map { Array($0.utf8) }
         let calls = MesosJSONTests.calls.values.map { Array($0.utf8) }
         for _ in 0..<4000 {
@@ -58,7 +47,7 @@ final class MutationTests: XCTestCase {
     }
 
     func testMutatedProtobufEvents() throws {
-        var random = Seeded(state: 0xC0FFEE)
+        var random = SeededRandom(seed: 0xC0FFEE)
         let events = try MesosJSONTests.events.values.map { text in
             try WireEncoding.protobuf.encode(
                 WireEncoding.json.decode(Mesos_V1_Executor_Event.self, from: Array(text.utf8)))
