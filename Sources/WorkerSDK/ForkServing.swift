@@ -29,7 +29,13 @@ extension Worker {
         if let variable = getenv(workerForkServerVariable) {
             let control = Int32(String(cString: variable)) ?? -1
             unsetenv(workerForkServerVariable)
-            if control > 4 && fcntl(control, F_GETFD) >= 0 {
+            let threads = Self.threadCount()
+            if threads > 1 {
+                // A fork copies only the calling thread; locks other threads held stay locked in
+                // every child. Serve as an ordinary worker: the executor then spawns each one.
+                let text = "worker \(name): \(threads) threads before run(), so not a fork server\n"
+                text.withCString { _ = write(2, $0, strlen($0)) }
+            } else if control > 4 && fcntl(control, F_GETFD) >= 0 {
                 serveForks(control: control, concurrency: concurrency)
                 // Only a forked worker comes back here: it serves on a thread with fresh
                 // thread-local state (the main thread's is a copy of the server's).
@@ -62,6 +68,21 @@ extension Worker {
         if rc == 1 { return }
         if rc == 0 { exit(0) }
         fail("worker \(name): the fork server stopped: errno \(-rc)")
+    }
+
+    /// Threads in this process (1 until anything started one), from /proc/self/stat.
+    private static func threadCount() -> Int {
+        let fd = open("/proc/self/stat", O_RDONLY)
+        guard fd >= 0 else { return 0 }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 1024)
+        let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        guard count > 0 else { return 0 }
+        let text = String(decoding: buffer[0..<count], as: UTF8.self)
+        // "pid (comm) state ppid …": num_threads is the 18th field after the command.
+        guard let close = text.lastIndex(of: ")") else { return 0 }
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        return fields.count > 17 ? Int(fields[17]) ?? 0 : 0
     }
 
     private func serveThenExit(concurrency: Int) -> Never {

@@ -21,7 +21,8 @@ import WorkerWire
 ///   /proc/self/environ, holds the fork-server variable) and the process environment's `DEMO_PROBE`.
 ///
 /// `DEMO_WORKER_MODE=garbage` writes bytes that are not a frame; `badversion` says hello with
-/// protocol version 99; `silent` never says hello; `noforks` ignores a request to be a fork server.
+/// protocol version 99; `silent` never says hello; `noforks` ignores a request to be a fork server;
+/// `threaded` starts a thread before `run()` (so it must not become a fork server).
 /// `DEMO_WORKER_CONCURRENCY` sets the width. `DEMO_STARTED_FIFO` names a FIFO the program writes a
 /// byte to when it starts (if a reader has it open), so tests see when workers start.
 @main
@@ -53,6 +54,14 @@ enum DemoWorker {
             exit(0)
         case "noforks":
             unsetenv(workerForkServerVariable)
+        case "threaded":
+            // A thread started before run(): the worker must refuse to be a fork server.
+            var thread = pthread_t()
+            pthread_create(
+                &thread, nil,
+                { _ in
+                    while true { pause() }
+                }, nil)
         default:
             break
         }

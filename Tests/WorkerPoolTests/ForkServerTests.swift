@@ -117,6 +117,18 @@ struct ForkServerTests {
         }
     }
 
+    @Test func aProgramWithThreadsBeforeRunIsNoForkServer() async throws {
+        try await withForkingPool(environment: ["DEMO_WORKER_MODE": "threaded"]) { pool, runner, notices in
+            #expect(await pool.forkServerStarted() == false)
+            let report = try ProcessReport(await run(runner, closureTask("t-threaded", "process", "")))
+            #expect(report.origin == "spawned")
+            #expect(await notices.first(containing: "does not offer to be a fork server") != nil)
+            let log = try String(
+                contentsOfFile: pool.configuration.sandbox + "/workers/fork-server/stderr", encoding: .utf8)
+            #expect(log.contains("2 threads before run(), so not a fork server"), "\(log)")
+        }
+    }
+
     @Test func workersAreSpawnedOnceTheForkServerDies() async throws {
         try await withForkingPool { pool, runner, notices in
             #expect(await pool.forkServerStarted())
