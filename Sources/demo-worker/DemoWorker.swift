@@ -57,11 +57,7 @@ enum DemoWorker {
         case "threaded":
             // A thread started before run(): the worker must refuse to be a fork server.
             var thread = pthread_t()
-            pthread_create(
-                &thread, nil,
-                { _ in
-                    while true { pause() }
-                }, nil)
+            pthread_create(&thread, nil, idleThread, nil)
         default:
             break
         }
@@ -159,4 +155,10 @@ enum DemoWorker {
         var byte: UInt8 = 0
         while read(3, &byte, 1) > 0 {}
     }
+}
+
+/// A thread that does nothing (mode `threaded`). At file scope, so it is not isolated to the main
+/// actor as a closure in `main` would be.
+private func idleThread(_: UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? {
+    while true { pause() }
 }
