@@ -29,8 +29,11 @@ public struct UpdateLedger: Sendable {
     private var entries: [[UInt8]: Entry] = [:]
     /// Each task's unacknowledged updates (uuids), oldest first.
     private var queues: [String: [[UInt8]]] = [:]
-    /// Tasks whose oldest unaccepted update is pending: each can send that update now.
-    private var sendable: Set<String> = []
+    /// Tasks whose oldest unaccepted update is pending, each with that update's sequence: each
+    /// can send that update now.
+    private var sendable: [String: Int] = [:]
+    /// The same, oldest first; entries no longer in `sendable` are skipped when they come up.
+    private var sendableOrder = MinHeap()
     private var nextSequence = 0
 
     public init() {}
@@ -62,15 +65,12 @@ public struct UpdateLedger: Sendable {
     /// The updates that may be sent now, oldest first: for each task, its oldest unaccepted
     /// update, provided it is not in flight already. They are marked in flight.
     public mutating func takeSendable(limit: Int = .max) -> [Mesos_V1_Executor_Call.Update] {
-        let heads = sendable.compactMap { task in queues[task]?.first { entries[$0]?.delivery != .accepted } }
-        let chosen = heads.compactMap { uuid in entries[uuid].map { (uuid, $0) } }
-            .sorted { $0.1.sequence < $1.1.sequence }.prefix(max(0, limit))
         var taken: [Mesos_V1_Executor_Call.Update] = []
-        taken.reserveCapacity(chosen.count)
-        for (uuid, entry) in chosen {
+        while taken.count < limit, let (sequence, task) = sendableOrder.popMinimum() {
+            guard sendable[task] == sequence, let uuid = head(of: task) else { continue }
+            sendable[task] = nil
             entries[uuid]?.delivery = .inFlight
-            sendable.remove(entry.taskID)
-            taken.append(entry.update)
+            if let update = entries[uuid]?.update { taken.append(update) }
         }
         return taken
     }
@@ -132,19 +132,57 @@ public struct UpdateLedger: Sendable {
         return entry.update
     }
 
+    /// The task's oldest unaccepted update.
+    private func head(of task: String) -> [UInt8]? {
+        queues[task]?.first { entries[$0]?.delivery != .accepted }
+    }
+
     /// Re-establishes `sendable` for one task: it can send when its oldest unaccepted update is
     /// pending (an in-flight one blocks the rest of its updates).
     private mutating func refresh(_ task: String) {
-        var head: Delivery?
-        for uuid in queues[task] ?? [] {
-            guard let delivery = entries[uuid]?.delivery, delivery != .accepted else { continue }
-            head = delivery
-            break
+        guard let uuid = head(of: task), let entry = entries[uuid], entry.delivery == .pending else {
+            sendable[task] = nil
+            return
         }
-        if head == .pending {
-            sendable.insert(task)
-        } else {
-            sendable.remove(task)
+        if sendable[task] != entry.sequence {
+            sendable[task] = entry.sequence
+            sendableOrder.insert(entry.sequence, task)
         }
+    }
+}
+
+/// A binary min-heap of (sequence, task) pairs.
+private struct MinHeap: Sendable {
+    private var items: [(sequence: Int, task: String)] = []
+
+    mutating func insert(_ sequence: Int, _ task: String) {
+        items.append((sequence, task))
+        var child = items.count - 1
+        while child > 0 {
+            let parent = (child - 1) / 2
+            guard items[child].sequence < items[parent].sequence else { break }
+            items.swapAt(child, parent)
+            child = parent
+        }
+    }
+
+    mutating func popMinimum() -> (Int, String)? {
+        guard let first = items.first else { return nil }
+        let last = items.removeLast()
+        if !items.isEmpty {
+            items[0] = last
+            var parent = 0
+            while true {
+                let left = 2 * parent + 1
+                let right = left + 1
+                var smallest = parent
+                if left < items.count && items[left].sequence < items[smallest].sequence { smallest = left }
+                if right < items.count && items[right].sequence < items[smallest].sequence { smallest = right }
+                guard smallest != parent else { break }
+                items.swapAt(parent, smallest)
+                parent = smallest
+            }
+        }
+        return first
     }
 }
