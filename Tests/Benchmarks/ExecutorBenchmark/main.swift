@@ -152,6 +152,11 @@ func launchScenario(
         print(
             "\(name): executor RSS now \(rssKiB(pid, "VmRSS") / 1024) MB (anonymous \(rssKiB(pid, "RssAnon") / 1024) MB, file \(rssKiB(pid, "RssFile") / 1024) MB), peak \(rssKiB(pid, "VmHWM") / 1024) MB"
         )
+        // What stays once the executor gave back what it does not use (2 s after the last task).
+        try await Task.sleep(for: .seconds(3))
+        print(
+            "\(name): idle again: executor RSS \(rssKiB(pid, "VmRSS") / 1024) MB (anonymous \(rssKiB(pid, "RssAnon") / 1024) MB)"
+        )
     }
 }
 
