@@ -1,3 +1,5 @@
+import ProcessSupervision
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Musl)

@@ -1,4 +1,5 @@
 import NIOCore
+import ProcessSupervision
 
 #if canImport(Glibc)
     import Glibc

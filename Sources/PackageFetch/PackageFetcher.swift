@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 public import Logging
+import ProcessSupervision
 
 #if canImport(Glibc)
     import Glibc

@@ -1,5 +1,6 @@
 import CArchive
 import NIOCore
+import ProcessSupervision
 
 #if canImport(Glibc)
     import Glibc

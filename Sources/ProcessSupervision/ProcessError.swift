@@ -21,16 +21,9 @@ public struct ProcessError: Error, Sendable, CustomStringConvertible {
 
     public var description: String {
         switch code {
-        case .spawnFailed: "cannot start '\(detail)': \(ErrnoText.describe(errno))"
-        case .systemCallFailed: "\(detail) failed: \(ErrnoText.describe(errno))"
+        case .spawnFailed: "cannot start '\(detail)': \(errnoText(errno))"
+        case .systemCallFailed: "\(detail) failed: \(errnoText(errno))"
         }
-    }
-}
-
-enum ErrnoText {
-    static func describe(_ code: Int32) -> String {
-        guard let text = strerror(code) else { return "errno \(code)" }
-        return String(cString: text)
     }
 }
 

@@ -118,7 +118,7 @@ final class ForkServer: Sendable {
                 let why =
                     code == ETIMEDOUT
                     ? "it did not answer within \(configuration.forkServerAnswerTimeout)"
-                    : WorkerLauncher.errorText(code)
+                    : errnoText(code)
                 givenUp =
                     "the worker fork server failed (\(why)) and was stopped; fine-mode workers are spawned from now on"
                 state = .unavailable(givenUp!)
@@ -187,7 +187,7 @@ final class ForkServer: Sendable {
     private func launchAndGreet() throws -> (Int32, ChildProcess) {
         var sockets: [Int32] = [-1, -1]
         let rc = cfs_socketpair(&sockets)
-        guard rc == 0 else { throw StartFailure(reason: "socketpair: \(WorkerLauncher.errorText(-rc))", server: nil) }
+        guard rc == 0 else { throw StartFailure(reason: "socketpair: \(errnoText(-rc))", server: nil) }
         let worker: LaunchedWorker
         do {
             worker = try WorkerLauncher(configuration: configuration, forkServer: nil).launch(

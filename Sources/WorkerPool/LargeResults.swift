@@ -22,25 +22,14 @@ struct LargeResults: Sendable {
         guard data.count > limit else { return .inline(data) }
         let directory = "\(sandbox)/results"
         if mkdir(directory, 0o755) != 0 && errno != EEXIST {
-            return .failed("cannot create \(directory): \(WorkerLauncher.errorText(errno))")
+            return .failed("cannot create \(directory): \(errnoText(errno))")
         }
         let path = "\(directory)/\(StandardStreamFiles.safeName(name))"
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { return .failed("cannot create \(path): \(WorkerLauncher.errorText(errno))") }
+        guard fd >= 0 else { return .failed("cannot create \(path): \(errnoText(errno))") }
         defer { close(fd) }
-        let ok = data.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let written = write(fd, raw.baseAddress! + offset, raw.count - offset)
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    return false
-                }
-                offset += written
-            }
-            return true
-        }
+        let ok = data.withUnsafeBytes { writeAll(fd, $0) }
         return ok
-            ? .file(path: path, size: data.count) : .failed("cannot write \(path): \(WorkerLauncher.errorText(errno))")
+            ? .file(path: path, size: data.count) : .failed("cannot write \(path): \(errnoText(errno))")
     }
 }

@@ -37,12 +37,12 @@ struct WorkerLauncher: Sendable {
         defer { streams.close() }
         var down: [Int32] = [-1, -1]
         var up: [Int32] = [-1, -1]
-        guard Self.makePipe(&down) else { throw .launchFailed("pipe failed: \(Self.errorText(errno))") }
+        guard Self.makePipe(&down) else { throw .launchFailed("pipe failed: \(errnoText(errno))") }
         guard Self.makePipe(&up) else {
             let code = errno
             close(down[0])
             close(down[1])
-            throw .launchFailed("pipe failed: \(Self.errorText(code))")
+            throw .launchFailed("pipe failed: \(errnoText(code))")
         }
         if let forkServer,
             let child = forkServer.fork(
@@ -79,9 +79,5 @@ struct WorkerLauncher: Sendable {
         guard pipe(&fds) == 0 else { return false }
         for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         return true
-    }
-
-    static func errorText(_ code: Int32) -> String {
-        strerror(code).map { String(cString: $0) } ?? "errno \(code)"
     }
 }
