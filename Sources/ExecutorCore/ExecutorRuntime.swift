@@ -31,11 +31,12 @@ public actor ExecutorRuntime {
     var exitCode: Int32 = 0
     var finished = false
     var frameworkInfo: Mesos_V1_FrameworkInfo?
-    /// Called once each time a burst of tasks is over and nothing new came for `idleSettle`.
+    /// Called once start-up is over and each time a burst of tasks is over, when nothing new came
+    /// for `idleSettle`.
     let whenIdle: (@Sendable () -> Void)?
     let idleSettle: Duration
-    /// Whether idleness was noticed since the last LAUNCH.
-    var idleNoticed = true
+    /// Whether idleness was noticed since start-up or the last LAUNCH.
+    var idleNoticed = false
     /// Counts LAUNCHes, so a settle timer knows whether work came in meanwhile.
     var launchGeneration = 0
 
@@ -101,9 +102,10 @@ public actor ExecutorRuntime {
         finishIfDone(force: false)
     }
 
-    /// Once every task has ended and every update is acknowledged, and no task came for
-    /// `idleSettle`, `whenIdle` runs (the executor gives back the memory the burst used). Once per
-    /// burst; tasks launched one after another do not pay for it each time.
+    /// Once every task has ended and every update is acknowledged (or, after the first SUBSCRIBED,
+    /// none came yet), and no task came for `idleSettle`, `whenIdle` runs (the executor gives back
+    /// the memory start-up or the burst used). Once per burst; tasks launched one after another do
+    /// not pay for it each time.
     func noticeIdle() {
         guard whenIdle != nil, !idleNoticed, !lifecycle.hasActiveTasks, ledger.isEmpty else { return }
         idleNoticed = true
@@ -178,6 +180,7 @@ public actor ExecutorRuntime {
                     "agent": "\(subscribed.agentInfo.hostname)", "container": "\(subscribed.containerID.value)",
                     "framework": "\(subscribed.frameworkInfo.name)",
                 ])
+            noticeIdle()
         case .launch:
             idleNoticed = false
             launchGeneration += 1

@@ -46,10 +46,6 @@ struct Run: AsyncParsableCommand {
     @Argument(parsing: .allUnrecognized, help: .hidden)
     var ignoredArguments: [String] = []
 
-    /// How long after start the executor gives back the memory start-up used (``ResidentMemory``);
-    /// after that the runtime does so whenever a burst of tasks is over.
-    static let startUpSettled = Duration.seconds(1)
-
     func run() async throws {
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
@@ -80,8 +76,8 @@ struct Run: AsyncParsableCommand {
             )
             throw ExitCode(1)
         }
-        // Between bursts of tasks, give back the heap they used and (unless turned off) the pages of
-        // our own code, which come back through minor faults when tasks run again.
+        // After start-up and between bursts of tasks, give back the heap they used and (unless turned
+        // off) the pages of our own code, which come back through minor faults when tasks run again.
         let releaseMemory: @Sendable () -> Void = {
             ResidentMemory.releaseFreeHeap()
             if releaseCode { ResidentMemory.releaseExecutableText() }
@@ -116,16 +112,7 @@ struct Run: AsyncParsableCommand {
                     Task { await runtime.shutdown(because: "received \(signal == SIGTERM ? "SIGTERM" : "SIGINT")") }
                 }
                 defer { for source in signals { source.cancel() } }
-                return await withTaskGroup(of: Void.self) { group in
-                    // Once start-up and SUBSCRIBE are over, the code they ran is not needed while idle.
-                    group.addTask {
-                        guard (try? await Task.sleep(for: Self.startUpSettled)) != nil else { return }
-                        releaseMemory()
-                    }
-                    let code = await runtime.run()
-                    group.cancelAll()
-                    return code
-                }
+                return await runtime.run()
             }
         }
         if code != 0 { throw ExitCode(code) }

@@ -36,6 +36,10 @@ final class LifecycleEndToEndTests: XCTestCase {
             encoding: .protobuf, whenIdle: { notice.yield() }, idleSettle: .milliseconds(20)
         ) { test in
             var notices = idle.makeAsyncIterator()
+            // Start-up is over: the first notice comes before any task.
+            _ = await notices.next()
+            let launched = await test.agent.state.updates
+            XCTAssertTrue(launched.isEmpty)
             for burst in 0..<2 {
                 for index in 0..<3 { try await test.agent.launch(test.task("b\(burst)-\(index)", "true")) }
                 _ = await notices.next()

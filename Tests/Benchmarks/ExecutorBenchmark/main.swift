@@ -186,7 +186,7 @@ print("worker:   \(worker)")
 // Idle memory.
 if selected("idle") {
     try await withExecutor(properties: [:]) { agent, pid in
-        try await Task.sleep(for: .seconds(2))
+        try await Task.sleep(for: .seconds(3))
         print(
             "idle: executor RSS \(rssKiB(pid, "VmRSS") / 1024) MB (\(rssKiB(pid, "VmRSS")) KiB), of which anonymous \(rssKiB(pid, "RssAnon") / 1024) MB   [target ≤ 15 MB; Swift static-stdlib idle floor 3.9 MB, +Foundation 8.6 MB]"
         )
