@@ -1,7 +1,7 @@
 # The README's two commands are `make demo` and `make test`.
 SWIFT ?= swift
 
-.PHONY: deps build-deps build demo test lint protos check-protos deb check-deb clean
+.PHONY: deps build-deps build demo test test-busy lint protos check-protos deb check-deb clean
 
 deps:
 	@.ci/install-deps test
@@ -20,6 +20,11 @@ demo: build
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+
+# The whole suite once more with every core kept busy by CPU hogs (CI runs both).
+test-busy: deps
+	$(SWIFT) build --build-tests
+	.ci/with-cpu-hog $(SWIFT) test --skip-build
 
 # swift-format with .swift-format (generated code excluded); CI fails on any finding.
 lint:

@@ -55,7 +55,7 @@ public actor LocalAgent {
     @discardableResult
     public func waitUntil(
         _ description: String = "the condition",
-        timeout: Duration = .seconds(10),
+        timeout: Duration = .seconds(60),
         _ predicate: @escaping @Sendable (LocalAgentState) -> Bool
     ) async throws -> LocalAgentState {
         if predicate(machine.observed) { return machine.observed }

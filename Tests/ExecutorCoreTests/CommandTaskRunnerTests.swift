@@ -117,7 +117,7 @@ final class CommandTaskRunnerTests: XCTestCase {
         let childPID = Int32(read("\(sandbox)/child.pid").trimmingCharacters(in: .whitespacesAndNewlines))!
         // The grandchild was in the task's process group, so it dies with it.
         XCTAssertTrue(
-            ProcessObservation.waitForExit(of: childPID, timeoutMilliseconds: 10_000), "child \(childPID) survived")
+            ProcessObservation.waitForExit(of: childPID, timeoutMilliseconds: 60_000), "child \(childPID) survived")
     }
 
     func testTerminateReachesAPoliteTask() async throws {

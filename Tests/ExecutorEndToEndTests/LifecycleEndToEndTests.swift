@@ -41,7 +41,14 @@ final class LifecycleEndToEndTests: XCTestCase {
             let launched = await test.agent.state.updates
             XCTAssertTrue(launched.isEmpty)
             for burst in 0..<2 {
-                for index in 0..<3 { try await test.agent.launch(test.task("b\(burst)-\(index)", "true")) }
+                // The tasks of a burst wait on a lock the test holds until all of them were launched, so
+                // the burst cannot end between two launches however slowly the test runs.
+                let gate = open(test.path("gate-\(burst)"), O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+                XCTAssertEqual(flock(gate, LOCK_EX), 0)
+                for index in 0..<3 {
+                    try await test.agent.launch(test.task("b\(burst)-\(index)", "flock -s gate-\(burst) true"))
+                }
+                close(gate)
                 _ = await notices.next()
                 // Only now: every task of the burst ended and every update was acknowledged.
                 let state = await test.agent.state
@@ -114,7 +121,7 @@ final class LifecycleEndToEndTests: XCTestCase {
                 let child = Int32(
                     try String(contentsOfFile: test.path("child.pid"), encoding: .utf8)
                         .trimmingCharacters(in: .whitespacesAndNewlines))!
-                XCTAssertTrue(ProcessObservation.waitForExit(of: child, timeoutMilliseconds: 10_000), "child survived")
+                XCTAssertTrue(ProcessObservation.waitForExit(of: child, timeoutMilliseconds: 60_000), "child survived")
                 await assertNoViolations(test.agent)
                 await test.agent.shutdown()
             }

@@ -78,7 +78,7 @@ final class ReliabilityEndToEndTests: XCTestCase, @unchecked Sendable {
                 let child = Int32(
                     try String(contentsOfFile: test.path("child.pid"), encoding: .utf8)
                         .trimmingCharacters(in: .whitespacesAndNewlines))!
-                XCTAssertTrue(ProcessObservation.waitForExit(of: child, timeoutMilliseconds: 10_000), "task survived")
+                XCTAssertTrue(ProcessObservation.waitForExit(of: child, timeoutMilliseconds: 60_000), "task survived")
             }
             XCTAssertEqual(code, 0, "\(encoding)")
         }

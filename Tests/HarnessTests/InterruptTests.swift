@@ -49,7 +49,7 @@ final class InterruptTests: XCTestCase {
         }
         XCTAssertEqual(process.terminationStatus, 130)
         XCTAssertTrue(
-            ProcessObservation.waitForExit(of: taskPID, timeoutMilliseconds: 10_000),
+            ProcessObservation.waitForExit(of: taskPID, timeoutMilliseconds: 60_000),
             "the task \(taskPID) outlived the harness")
         let left = (try? FileManager.default.contentsOfDirectory(atPath: temporary)) ?? []
         XCTAssertEqual(left, [], "temporary files left behind")

@@ -9,8 +9,9 @@ final class FileServer: Sendable {
     struct Behaviour: Sendable {
         /// Serve `Range: bytes=N-` with 206 and advertise `Accept-Ranges`.
         var ranges = true
-        /// For the first `faultyRequests` requests: stop sending (connection left open) after this many bytes.
-        var stallAfter: Int?
+        /// For the first `faultyRequests` requests: stop sending (connection left open) at this byte of the
+        /// file. A request that starts at or past it (a resumed one) is not stalled.
+        var stallAt: Int?
         /// For the first `faultyRequests` requests: close the connection after this many bytes.
         var dropAfter: Int?
         var faultyRequests = 1
@@ -80,7 +81,7 @@ final class FileServer: Sendable {
     fileprivate enum Plan {
         case redirect(String)
         case status(HTTPResponseStatus)
-        case body(ByteBuffer, total: Int, start: Int, ranges: Bool, stallAfter: Int?, dropAfter: Int?)
+        case body(ByteBuffer, total: Int, start: Int, ranges: Bool, stallAt: Int?, dropAfter: Int?)
         case notFound
     }
 
@@ -103,7 +104,7 @@ final class FileServer: Sendable {
             let faulty = count <= behaviour.faultyRequests
             return .body(
                 file, total: file.readableBytes, start: start, ranges: behaviour.ranges,
-                stallAfter: faulty ? behaviour.stallAfter : nil, dropAfter: faulty ? behaviour.dropAfter : nil)
+                stallAt: faulty ? behaviour.stallAt : nil, dropAfter: faulty ? behaviour.dropAfter : nil)
         }
     }
 }
@@ -140,7 +141,7 @@ private final class Handler: ChannelInboundHandler {
         case .notFound:
             headers.add(name: "Content-Length", value: "0")
             respond(context, .notFound, headers)
-        case .body(let file, let total, let start, let ranges, let stallAfter, let dropAfter):
+        case .body(let file, let total, let start, let ranges, let stallAt, let dropAfter):
             let length = total - start
             headers.add(name: "Content-Length", value: "\(length)")
             headers.add(name: "ETag", value: "\"v1-\(total)\"")
@@ -150,7 +151,8 @@ private final class Handler: ChannelInboundHandler {
             context.write(
                 wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))),
                 promise: nil)
-            let cut = stallAfter ?? dropAfter
+            let stallCut = stallAt.flatMap { $0 > start ? $0 - start : nil }
+            let cut = stallCut ?? dropAfter
             let sent = min(length, cut ?? length)
             if sent > 0 {
                 context.write(
@@ -159,7 +161,7 @@ private final class Handler: ChannelInboundHandler {
             if cut != nil && sent < length {
                 context.flush()
                 // A stalled server sends nothing more and keeps the connection; a dropping one closes it.
-                if dropAfter != nil { context.close(promise: nil) }
+                if stallCut == nil { context.close(promise: nil) }
                 return
             }
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
