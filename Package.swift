@@ -128,6 +128,7 @@ let package = Package(
             name: "SparkExecutor",
             dependencies: [
                 "ExecutorCore",
+                "Isolation",
                 "MesosCodec",
                 "MesosProto",
                 "PackageFetch",
@@ -154,6 +155,7 @@ let package = Package(
             name: "spark-mesos-executor",
             dependencies: [
                 "ExecutorCore",
+                "Isolation",
                 "SparkExecutor",
                 "PackageFetch",
                 "ProcessSupervision",

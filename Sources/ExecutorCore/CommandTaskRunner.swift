@@ -1,5 +1,6 @@
 import MesosCodec
 public import MesosProto
+public import Isolation
 import ProcessSupervision
 
 #if canImport(Glibc)
@@ -17,13 +18,16 @@ public struct CommandTaskRunner: TaskRunner {
     public let sandbox: String
     /// Extra variables every task gets (SPARK_HOME once a package is ready, …).
     public let extraEnvironment: @Sendable () async -> [String: String]
+    /// Each task in a cgroup of its own, with limits from its resources; nil runs tasks without.
+    public let isolation: CgroupIsolation?
 
     public init(
-        baseEnvironment: [String: String], sandbox: String,
+        baseEnvironment: [String: String], sandbox: String, isolation: CgroupIsolation? = nil,
         extraEnvironment: @escaping @Sendable () async -> [String: String] = { [:] }
     ) {
         self.baseEnvironment = baseEnvironment
         self.sandbox = sandbox
+        self.isolation = isolation
         self.extraEnvironment = extraEnvironment
     }
 
@@ -74,22 +78,52 @@ public struct CommandTaskRunner: TaskRunner {
             return .launchFailed(
                 reason: .containerLaunchFailed, message: "cannot create the task's log files: \(error)")
         }
-        let child: ChildProcess
         defer { output.close() }
+        var cgroup: Cgroup?
+        var joins: [Int32] = []
+        if let isolation {
+            do {
+                let limits = CgroupLimits(task.resources, hardCPULimit: isolation.settings.hardCPULimits)
+                cgroup = try isolation.makeCgroup(isolation.uniqueName("task", task.taskID.value), limits: limits)
+                joins = try cgroup!.openJoinFiles()
+            } catch {
+                if let cgroup { await isolation.destroy(cgroup) }
+                return .launchFailed(
+                    reason: .containerLaunchFailed, message: "cannot create the task's cgroup: \(error)")
+            }
+        }
+        let child: ChildProcess
         do {
+            defer { for fd in joins { close(fd) } }
             child = try ChildProcess.spawn(
                 SpawnRequest(
                     executable: executable, arguments: argv,
                     environment: environment.map { "\($0.key)=\($0.value)" }.sorted(),
                     workingDirectory: sandbox,
-                    fileDescriptors: output.mappings))
+                    fileDescriptors: output.mappings, joinCgroups: joins))
         } catch {
+            if let isolation, let cgroup { await isolation.destroy(cgroup) }
             return .launchFailed(reason: .containerLaunchFailed, message: "Failed to launch the command: \(error)")
         }
         await control.started()
-        let termination = await Self.wait(for: child, obeying: control)
-        // Whatever the task left behind in its process group goes with it.
-        child.signalGroup(SIGKILL)
+        let ending = await TaskProcesses(child: child, cgroup: cgroup).supervise(obeying: control)
+        var measurements = ending.measurements
+        var oomKilled = false
+        if let cgroup, let isolation {
+            oomKilled = cgroup.oomKills > 0
+            await isolation.destroy(cgroup)
+        }
+        let termination = ending.termination
+        if oomKilled && !termination.isSuccess, let limit = cgroup?.limits.memoryBytes {
+            let peak = measurements.peakMemoryBytes ?? Int64(limit)
+            measurements.limitedResourceName = "mem"
+            measurements.limitedResourceAmount = Double(peak) / 1_048_576
+            control.record(measurements)
+            return .failed(
+                reason: .containerLimitationMemory,
+                message: MemoryLimitMessage.text(limit: limit, peak: peak) + "; Command \(termination)")
+        }
+        control.record(measurements)
         switch termination {
         case .exited(0):
             return .succeeded(data: nil, message: "Command exited with status 0")
@@ -97,28 +131,6 @@ public struct CommandTaskRunner: TaskRunner {
             return .failed(reason: .commandExecutorFailed, message: "Command exited with status \(code)")
         case .signaled:
             return .failed(reason: .commandExecutorFailed, message: "Command \(termination)")
-        }
-    }
-
-    /// Waits for `child`, turning stop requests into signals to its whole process group.
-    static func wait(for child: ChildProcess, obeying control: TaskControl) async -> Termination {
-        await withTaskGroup(of: Termination?.self) { group in
-            group.addTask { await child.wait() }
-            group.addTask {
-                for await request in control.stopRequests {
-                    child.signalGroup(request == .terminate ? SIGTERM : SIGKILL)
-                }
-                return nil
-            }
-            var result: Termination = .exited(-1)
-            for await value in group {
-                if let value {
-                    result = value
-                    group.cancelAll()
-                    break
-                }
-            }
-            return result
         }
     }
 }

@@ -23,6 +23,12 @@ public struct Configuration: Sendable {
     public var encoding: WireEncoding
     public var verifyCertificate: Bool
     public var trustedCAFile: String?
+    /// Cgroups for tasks and workers (`SPARK_MESOS_EXECUTOR_CGROUPS`): on unless turned off.
+    public var cgroupsEnabled: Bool
+    /// Nest the executor's cgroup under this cgroup path instead of its own (`SPARK_MESOS_EXECUTOR_CGROUP_PARENT`).
+    public var cgroupParent: String?
+    /// CFS quotas from `cpus` (`SPARK_MESOS_EXECUTOR_CGROUPS_ENABLE_CFS`), like an agent's `--cgroups_enable_cfs`.
+    public var cgroupsEnableCFS: Bool
 
     /// The variables the executor reads, for `--help`.
     public static let documentedVariables: [(name: String, meaning: String)] = [
@@ -46,6 +52,18 @@ public struct Configuration: Sendable {
         ("LIBPROCESS_SSL_VERIFY_CERT", "\"1\"/\"true\": verify the agent's certificate"),
         ("LIBPROCESS_SSL_CA_FILE", "CA bundle for verifying the agent"),
         ("SPARK_MESOS_EXECUTOR_ENCODING", "\"protobuf\" (default) or \"json\" for calls and events"),
+        (
+            "SPARK_MESOS_EXECUTOR_CGROUPS",
+            "\"auto\" (default): a cgroup per task and worker where possible; \"off\": none"
+        ),
+        (
+            "SPARK_MESOS_EXECUTOR_CGROUP_PARENT",
+            "cgroup path to nest the executor's cgroup under (default: its own cgroup)"
+        ),
+        (
+            "SPARK_MESOS_EXECUTOR_CGROUPS_ENABLE_CFS",
+            "\"1\": cap CPU time at the task's cpus (CFS quota); default \"0\""
+        ),
     ]
 
     /// Reads the configuration from `environment`. `workingDirectory` is the sandbox fallback.
@@ -126,6 +144,22 @@ public struct Configuration: Sendable {
         } else {
             encoding = .protobuf
         }
+        switch environment["SPARK_MESOS_EXECUTOR_CGROUPS"] ?? "" {
+        case "", "auto": cgroupsEnabled = true
+        case "off": cgroupsEnabled = false
+        case let other: throw .malformed("SPARK_MESOS_EXECUTOR_CGROUPS", other, expected: "\"auto\" or \"off\"")
+        }
+        if let parent = environment["SPARK_MESOS_EXECUTOR_CGROUP_PARENT"], !parent.isEmpty {
+            guard parent.hasPrefix("/"), !parent.split(separator: "/").contains(where: { $0 == ".." || $0 == "." })
+            else {
+                throw .malformed(
+                    "SPARK_MESOS_EXECUTOR_CGROUP_PARENT", parent, expected: "an absolute cgroup path such as /spark")
+            }
+            cgroupParent = parent
+        } else {
+            cgroupParent = nil
+        }
+        cgroupsEnableCFS = try flag("SPARK_MESOS_EXECUTOR_CGROUPS_ENABLE_CFS")
     }
 
     /// The agent client settings this configuration implies.

@@ -13,8 +13,9 @@ import MesosProto
 #endif
 
 extension ExecutorRuntime {
-    /// Turns a lifecycle report into a status update and queues it until acknowledged.
-    func record(_ report: TaskLifecycle.Report) {
+    /// Turns a lifecycle report into a status update and queues it until acknowledged. A terminal
+    /// update carries what the runner measured (`measurements`: usage labels, a limitation).
+    func record(_ report: TaskLifecycle.Report, measurements: TaskMeasurements? = nil) {
         var status = Mesos_V1_TaskStatus()
         status.taskID.value = report.taskID
         status.state = report.state
@@ -25,6 +26,18 @@ extension ExecutorRuntime {
         if let reason = report.reason { status.reason = reason }
         if let message = report.message { status.message = message }
         if let data = report.data { status.data = .init(data) }
+        if let measurements, report.state.isTerminal {
+            let labels = measurements.labels
+            if !labels.isEmpty {
+                status.labels.labels = labels.map { pair in
+                    var label = Mesos_V1_Label()
+                    label.key = pair.key
+                    label.value = pair.value
+                    return label
+                }
+            }
+            if let limitation = measurements.limitation, report.state == .taskFailed { status.limitation = limitation }
+        }
         var update = Mesos_V1_Executor_Call.Update()
         update.status = status
         ledger.append(update)

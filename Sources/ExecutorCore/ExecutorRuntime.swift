@@ -234,11 +234,12 @@ public actor ExecutorRuntime {
 
     // MARK: Actions
 
-    func perform(_ actions: [TaskLifecycle.Action]) {
+    /// `measurements` go with the terminal report of their task.
+    func perform(_ actions: [TaskLifecycle.Action], measurements: (taskID: String, TaskMeasurements)? = nil) {
         for action in actions {
             switch action {
             case .report(let report):
-                record(report)
+                record(report, measurements: report.taskID == measurements?.taskID ? measurements?.1 : nil)
             case .start(let id):
                 guard let task = lifecycle.task(id) else { continue }
                 startTask(task)
@@ -262,7 +263,7 @@ public actor ExecutorRuntime {
         schedule {
             let outcome = await runner.run(task, control: control)
             control.finish()
-            await self.taskEnded(id, outcome)
+            await self.taskEnded(id, outcome, measurements: control.measurements)
         }
     }
 
@@ -270,9 +271,9 @@ public actor ExecutorRuntime {
         perform(lifecycle.started(id))
     }
 
-    func taskEnded(_ id: String, _ outcome: TaskOutcome) {
+    func taskEnded(_ id: String, _ outcome: TaskOutcome, measurements: TaskMeasurements = TaskMeasurements()) {
         controls[id] = nil
-        perform(lifecycle.ended(id, outcome))
+        perform(lifecycle.ended(id, outcome), measurements: (id, measurements))
         finishIfDone(force: false)
     }
 

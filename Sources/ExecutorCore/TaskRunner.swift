@@ -1,4 +1,5 @@
 public import MesosProto
+import Synchronization
 
 /// Runs one kind of task (command, closure) from start to end.
 public protocol TaskRunner: Sendable {
@@ -46,6 +47,7 @@ public struct TaskControl: Sendable {
     public let stopRequests: AsyncStream<StopRequest>
     let requestContinuation: AsyncStream<StopRequest>.Continuation
     private let onStarted: @Sendable () async -> Void
+    private let measured = MeasurementBox()
 
     /// A control whose `started()` calls `onStarted`.
     public init(onStarted: @escaping @Sendable () async -> Void) {
@@ -56,8 +58,19 @@ public struct TaskControl: Sendable {
     /// Tells the executor the task is running (it reports TASK_RUNNING).
     public func started() async { await onStarted() }
 
+    /// What the runner measured of the task (usage, a limit it hit); it goes into the terminal update.
+    public func record(_ measurements: TaskMeasurements) { measured.value.withLock { $0 = measurements } }
+
+    /// What was recorded so far.
+    public var measurements: TaskMeasurements { measured.value.withLock { $0 } }
+
     /// Delivers a stop request to the running task.
     public func request(_ stop: StopRequest) { requestContinuation.yield(stop) }
     /// Ends the request stream once the task's run is over.
     public func finish() { requestContinuation.finish() }
+}
+
+/// The runner's measurements of one task, shared by the copies of its ``TaskControl``.
+private final class MeasurementBox: Sendable {
+    let value = Mutex(TaskMeasurements())
 }

@@ -140,6 +140,7 @@ public enum JobRunner {
         _ job: Job, _ options: HarnessOptions, sandbox: String, packageURI: String?
     ) -> LocalAgentConfiguration {
         var configuration = LocalAgentConfiguration()
+        configuration.useUniqueFrameworkID()
         configuration.sandboxDirectory = sandbox
         configuration.checkpoint = job.executor.checkpoint
         configuration.executorShutdownGracePeriod = job.executor.shutdownGracePeriod

@@ -39,7 +39,9 @@ public final class Cgroup: Sendable {
     }
 
     /// Where membership is read and everything is killed: v2 (`cgroup.kill`), else the v1 freezer.
-    private var containmentDirectory: String? { v2Directory ?? v1Directory("freezer") ?? v1Directories.first?.directory }
+    private var containmentDirectory: String? {
+        v2Directory ?? v1Directory("freezer") ?? v1Directories.first?.directory
+    }
 
     /// Every `cgroup.procs` a process must be written to.
     private var procsFiles: [String] {
@@ -129,7 +131,9 @@ public final class Cgroup: Sendable {
 
     /// How many processes inside the kernel's OOM killer has killed (`oom_kill`).
     public var oomKills: Int64 {
-        if let memory = v1Directory("memory") { return CgroupFiles.keyed(memory + "/memory.oom_control", "oom_kill") ?? 0 }
+        if let memory = v1Directory("memory") {
+            return CgroupFiles.keyed(memory + "/memory.oom_control", "oom_kill") ?? 0
+        }
         if let v2Directory { return CgroupFiles.keyed(v2Directory + "/memory.events", "oom_kill") ?? 0 }
         return 0
     }
@@ -197,8 +201,7 @@ public struct CgroupUsage: Sendable, Equatable {
     public var systemCPUMicroseconds: Int64?
     public var peakMemoryBytes: Int64?
 
-    public init(userCPUMicroseconds: Int64? = nil, systemCPUMicroseconds: Int64? = nil, peakMemoryBytes: Int64? = nil)
-    {
+    public init(userCPUMicroseconds: Int64? = nil, systemCPUMicroseconds: Int64? = nil, peakMemoryBytes: Int64? = nil) {
         self.userCPUMicroseconds = userCPUMicroseconds
         self.systemCPUMicroseconds = systemCPUMicroseconds
         self.peakMemoryBytes = peakMemoryBytes

@@ -62,12 +62,15 @@ public struct CgroupHierarchy: Sendable, Equatable {
             let mountPoint = unescape(left[4])
             switch right[0] {
             case "cgroup":
-                let known = ["cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "net_cls", "blkio",
-                    "perf_event", "net_prio", "hugetlb", "pids", "rdma", "misc"]
+                let known = [
+                    "cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "net_cls", "blkio",
+                    "perf_event", "net_prio", "hugetlb", "pids", "rdma", "misc",
+                ]
                 let controllers = right[2].split(separator: ",").map(String.init).filter { known.contains($0) }
                 guard let first = controllers.first, let path = v1Paths[first] else { continue }
                 result.append(
-                    CgroupHierarchy(version: .v1(controllers: controllers), mountPoint: mountPoint, mountRoot: root,
+                    CgroupHierarchy(
+                        version: .v1(controllers: controllers), mountPoint: mountPoint, mountRoot: root,
                         ownPath: path))
             case "cgroup2":
                 guard !seenV2, let path = v2Path else { continue }

@@ -50,6 +50,7 @@ public final class CgroupIsolation: Sendable {
     private let v1: [(hierarchy: CgroupHierarchy, basePath: String)]
     private let v2: (hierarchy: CgroupHierarchy, basePath: String, controllers: Set<String>)?
     private let created = Mutex<[String: Cgroup]>([:])
+    private let sequence = Atomic<Int>(0)
 
     private init(
         settings: Settings, summary: String, v1: [(hierarchy: CgroupHierarchy, basePath: String)],
@@ -62,7 +63,9 @@ public final class CgroupIsolation: Sendable {
     }
 
     /// Whether memory limits are enforced (a v1 memory hierarchy, or v2 with its memory controller).
-    public var limitsMemory: Bool { v1.contains { $0.hierarchy.controllers.contains("memory") } || v2?.controllers.contains("memory") == true }
+    public var limitsMemory: Bool {
+        v1.contains { $0.hierarchy.controllers.contains("memory") } || v2?.controllers.contains("memory") == true
+    }
 
     /// A stable, safe cgroup name for an executor: the same ids give the same name, so a restarted
     /// executor finds (and removes) what a killed one left.
@@ -71,10 +74,13 @@ public final class CgroupIsolation: Sendable {
         for byte in Array(frameworkID.utf8) + [0] + Array(executorID.utf8) {
             hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3
         }
-        let safe = String(executorID.unicodeScalars.prefix(60).map { scalar -> Character in
-            scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar) || "-_".unicodeScalars.contains(scalar))
-                ? Character(scalar) : "_"
-        })
+        let safe = String(
+            executorID.unicodeScalars.prefix(60).map { scalar -> Character in
+                scalar.isASCII
+                    && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar)
+                        || "-_".unicodeScalars.contains(scalar))
+                    ? Character(scalar) : "_"
+            })
         let hex = String(hash, radix: 16)
         return "spark-mesos-executor-" + String(repeating: "0", count: 16 - hex.count) + hex + "-" + safe
     }
@@ -117,7 +123,9 @@ public final class CgroupIsolation: Sendable {
                     ?? "").split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init))
             v2 = (unified, base(unified), available.intersection(["memory", "cpu", "pids"]))
         }
-        let missing = v1Controllers.filter { controller in !v1.contains { $0.hierarchy.controllers.contains(controller) } }
+        let missing = v1Controllers.filter { controller in
+            !v1.contains { $0.hierarchy.controllers.contains(controller) }
+        }
         guard !v1.isEmpty || v2 != nil else {
             let why = hierarchies.isEmpty ? "no cgroup hierarchy is mounted" : problems.joined(separator: "; ")
             return .unavailable(why: why.isEmpty ? "no usable cgroup hierarchy" : why)
@@ -134,8 +142,10 @@ public final class CgroupIsolation: Sendable {
         }
         if let v2 {
             let controllers =
-                v2.controllers.isEmpty ? "no controllers used" : "controllers \(v2.controllers.sorted().joined(separator: ","))"
-            parts.append("v2 at \(v2.hierarchy.directory(of: v2.basePath)) (\(controllers); containment by cgroup.kill)")
+                v2.controllers.isEmpty
+                ? "no controllers used" : "controllers \(v2.controllers.sorted().joined(separator: ","))"
+            parts.append(
+                "v2 at \(v2.hierarchy.directory(of: v2.basePath)) (\(controllers); containment by cgroup.kill)")
         }
         var summary = "cgroups: " + parts.joined(separator: "; ")
         let unlimited = missing.filter { controller in v2?.controllers.contains(controller) != true }
@@ -207,6 +217,20 @@ public final class CgroupIsolation: Sendable {
 
     // MARK: Cgroups for tasks and workers
 
+    /// A cgroup name for `id` (a task id, say) that no other cgroup of this executor has:
+    /// `<kind>-<n>-<id in a safe alphabet>`.
+    public func uniqueName(_ kind: String, _ id: String) -> String {
+        let number = sequence.add(1, ordering: .relaxed).newValue
+        let safe = String(
+            id.unicodeScalars.prefix(80).map { scalar -> Character in
+                scalar.isASCII
+                    && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar)
+                        || "-_".unicodeScalars.contains(scalar))
+                    ? Character(scalar) : "_"
+            })
+        return "\(kind)-\(number)-\(safe)"
+    }
+
     /// Creates `name` (a single path component) under the executor's cgroup, or under `parent`,
     /// with `limits` written before any process joins.
     public func makeCgroup(_ name: String, limits: CgroupLimits, in parent: Cgroup? = nil) throws(IsolationError)
@@ -220,7 +244,9 @@ public final class CgroupIsolation: Sendable {
             // (the memory cgroup of a process is often not its cpu cgroup), so one group per hierarchy
             // would be needed in general. Where the paths agree (the usual case) one group does it all.
             var groups: [String: [CgroupHierarchy]] = [:]
-            for (hierarchy, path) in v1 { groups[hierarchy.libcgroupName(of: path + "/" + relative), default: []].append(hierarchy) }
+            for (hierarchy, path) in v1 {
+                groups[hierarchy.libcgroupName(of: path + "/" + relative), default: []].append(hierarchy)
+            }
             for (libcgroupName, hierarchies) in groups.sorted(by: { $0.key < $1.key }) {
                 let group = try createV1(libcgroupName, hierarchies: hierarchies, limits: limits)
                 // Keep the first for deletion through libcgroup; the others are removed by rmdir.
@@ -259,7 +285,9 @@ public final class CgroupIsolation: Sendable {
     private func createV1(_ name: String, hierarchies: [CgroupHierarchy], limits: CgroupLimits) throws(IsolationError)
         -> LibcgroupGroup
     {
-        guard let group = cgroup_new_cgroup(name) else { throw .library("cgroup_new_cgroup(\(name))", code: Int32(ECGFAIL)) }
+        guard let group = cgroup_new_cgroup(name) else {
+            throw .library("cgroup_new_cgroup(\(name))", code: Int32(ECGFAIL))
+        }
         let owned = LibcgroupGroup(group: group)
         for controller in hierarchies.flatMap(\.controllers) where Self.v1Controllers.contains(controller) {
             guard let handle = cgroup_add_controller(group, controller) else {

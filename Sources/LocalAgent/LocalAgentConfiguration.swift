@@ -59,6 +59,13 @@ public struct LocalAgentConfiguration: Sendable {
         self.executorInfo = executor
     }
 
+    /// A framework id of its own, as a real master gives (its id plus a sequence number): executors
+    /// of local agents that run side by side then never share an identity (their cgroups are named
+    /// after it).
+    public mutating func useUniqueFrameworkID() {
+        frameworkID = "local-framework-\(String(UInt64.random(in: 0...UInt64.max), radix: 16))-0000"
+    }
+
     /// `FrameworkInfo.id.value`.
     public var frameworkID: String {
         get { frameworkInfo.id.value }

@@ -1,4 +1,5 @@
 public import ExecutorCore
+public import Isolation
 public import MesosProto
 public import PackageFetch
 import WorkerPool
@@ -12,16 +13,19 @@ public struct SparkTaskRunner: TaskRunner {
     let sandbox: String
     /// When the agent already fetched the task's URIs (we stand in for Mesos's command executor).
     let taskURIsFetchedByAgent: Bool
+    /// Cgroups for command tasks and workers; nil runs them without.
+    let isolation: CgroupIsolation?
 
     public init(
         context: SparkExecutorContext, fetcher: PackageFetcher, baseEnvironment: [String: String], sandbox: String,
-        taskURIsFetchedByAgent: Bool = false
+        taskURIsFetchedByAgent: Bool = false, isolation: CgroupIsolation? = nil
     ) {
         self.context = context
         self.fetcher = fetcher
         self.baseEnvironment = baseEnvironment
         self.sandbox = sandbox
         self.taskURIsFetchedByAgent = taskURIsFetchedByAgent
+        self.isolation = isolation
     }
 
     public func executorSubscribed(_ subscribed: Mesos_V1_Executor_Event.Subscribed) async -> (
@@ -117,7 +121,9 @@ public struct SparkTaskRunner: TaskRunner {
             return .error(reason: .taskInvalid, message: "the task has neither a command nor closure data")
         }
         let extra = prepared.settings.packageEnvironment(sparkHome: package?.sparkHome)
-        let commands = CommandTaskRunner(baseEnvironment: baseEnvironment, sandbox: sandbox) { extra }
+        let commands = CommandTaskRunner(baseEnvironment: baseEnvironment, sandbox: sandbox, isolation: isolation) {
+            extra
+        }
         return await commands.run(task, control: control)
     }
 }

@@ -2,6 +2,7 @@ import AgentConnection
 import ArgumentParser
 import Dispatch
 import ExecutorCore
+import Isolation
 import Logging
 import PackageFetch
 import ProcessSupervision
@@ -91,6 +92,16 @@ struct Run: AsyncParsableCommand {
         // the executor ends with its one task.
         let commandExecutor = environment["MESOS_HTTP_COMMAND_EXECUTOR"] == "1"
 
+        // Descendants of tasks that lose their parent come to us, so none escapes and no zombie stays.
+        do {
+            try ProcessReaper.shared.adoptOrphans()
+        } catch {
+            logger.warning(
+                "cannot become a child subreaper; orphaned task processes go to init", metadata: ["error": "\(error)"])
+        }
+        let isolation = Self.isolation(configuration, logger: logger)
+        defer { isolation?.removeAll() }
+
         var fetcherConfiguration = FetcherConfiguration()
         fetcherConfiguration.adopt(environment: environment)
         fetcherConfiguration.cacheDirectory = CacheDirectory.usable(
@@ -103,7 +114,7 @@ struct Run: AsyncParsableCommand {
                 logger: logger)
             let runner = SparkTaskRunner(
                 context: context, fetcher: fetcher, baseEnvironment: environment, sandbox: configuration.sandbox,
-                taskURIsFetchedByAgent: commandExecutor)
+                taskURIsFetchedByAgent: commandExecutor, isolation: isolation)
             return try await withAgentClient(configuration.agentClient, logger: logger) { client in
                 let runtime = ExecutorRuntime(
                     configuration: configuration, client: client, runner: runner, logger: logger,
@@ -116,5 +127,28 @@ struct Run: AsyncParsableCommand {
             }
         }
         if code != 0 { throw ExitCode(code) }
+    }
+
+    /// The cgroups tasks and workers get, or nil with one warning saying why and what is lost.
+    static func isolation(_ configuration: Configuration, logger: Logger) -> CgroupIsolation? {
+        guard configuration.cgroupsEnabled else {
+            logger.notice(
+                "cgroups turned off (SPARK_MESOS_EXECUTOR_CGROUPS=off): no per-task limits, usage from rusage")
+            return nil
+        }
+        let settings = CgroupIsolation.Settings(
+            name: CgroupIsolation.executorCgroupName(
+                frameworkID: configuration.frameworkID, executorID: configuration.executorID),
+            parent: configuration.cgroupParent, hardCPULimits: configuration.cgroupsEnableCFS)
+        switch CgroupIsolation.detect(settings) {
+        case .available(let isolation):
+            logger.info("\(isolation.summary)")
+            return isolation
+        case .unavailable(let why):
+            logger.warning(
+                "tasks run without cgroups: \(why); lost: per-task memory and CPU limits, OOM attribution and cgroup containment (usage comes from rusage, orphans are still reaped and killed with their process group)"
+            )
+            return nil
+        }
     }
 }

@@ -59,6 +59,7 @@ final class BinaryEndToEndTests: XCTestCase {
     func testSIGTERMShutsDownGracefully() async throws {
         let sandbox = try ExecutorUnderTest.makeSandbox()
         var configuration = LocalAgentConfiguration()
+        configuration.useUniqueFrameworkID()
         configuration.sandboxDirectory = sandbox
         try await withLocalAgent(configuration) { agent in
             var task = agent.makeTask("sleeper")
@@ -83,6 +84,7 @@ final class BinaryEndToEndTests: XCTestCase {
     func testStandsInForTheCommandExecutor() async throws {
         let sandbox = try ExecutorUnderTest.makeSandbox()
         var configuration = LocalAgentConfiguration()
+        configuration.useUniqueFrameworkID()
         configuration.sandboxDirectory = sandbox
         try await withLocalAgent(configuration) { agent in
             var task = agent.makeTask("spark-coarse")
@@ -111,6 +113,7 @@ final class SharedCacheEndToEndTests: XCTestCase {
     ) async throws -> [Mesos_V1_TaskState] {
         let sandbox = try ExecutorUnderTest.makeSandbox()
         var configuration = LocalAgentConfiguration()
+        configuration.useUniqueFrameworkID()
         configuration.sandboxDirectory = sandbox
         configuration.executorInfo.data = Data(#"{"spark.executor.uri":"\#(packageURL)"}"#.utf8)
         return try await withLocalAgent(configuration) { agent in

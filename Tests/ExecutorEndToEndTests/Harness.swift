@@ -43,6 +43,7 @@ struct ExecutorUnderTest {
         let sandbox = try makeSandbox()
         defer { try? FileManager.default.removeItem(atPath: sandbox) }
         var configuration = LocalAgentConfiguration()
+        configuration.useUniqueFrameworkID()
         configuration.sandboxDirectory = sandbox
         configuration.frameworkInfo.checkpoint = checkpoint
         configuration.executorShutdownGracePeriod = shutdownGrace

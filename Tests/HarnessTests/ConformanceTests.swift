@@ -23,21 +23,18 @@ final class ConformanceTests: XCTestCase {
     }
 
     func testLeftoverProcessesAreKilledAndReported() async throws {
-        // A process in its own session escapes the kill of the task's process group and outlives
-        // the task; the harness must find it, kill it and fail the run.
+        // An executor that leaves a process of its own session behind when it exits; the harness must
+        // find it, kill it and fail the run. (This executor kills everything its tasks start.)
+        let directory = try HarnessTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let script = directory + "/leaky-executor"
+        let body =
+            "#!/bin/sh\nmkfifo escaped\nsetsid sh -c 'echo > escaped; exec sleep 300' &\nread x < escaped\nexit 3\n"
+        try Data(body.utf8).write(to: URL(fileURLWithPath: script))
+        XCTAssertEqual(chmod(script, 0o755), 0)
         let job = Job(
-            name: "escapee", source: "test",
-            tasks: [
-                JobTask(
-                    id: "t",
-                    kind: .command(
-                        // The FIFO is opened by the escapee only after setsid(), so the task ends
-                        // only once its child is safely out of the task's process group.
-                        CommandSpec(
-                            value: "mkfifo escaped; setsid sh -c 'echo > escaped; exec sleep 300' & read x < escaped"))
-                )
-            ])
-        let report = try await HarnessTestSupport.run(job)
+            name: "escapee", source: "test", tasks: [JobTask(id: "t", kind: .command(CommandSpec(value: "true")))])
+        let report = try await HarnessTestSupport.run(job, executor: script)
         XCTAssertFalse(report.leftoverProcesses.isEmpty, "\(report.problems)")
         XCTAssertFalse(report.passed)
         let pids = report.leftoverProcesses.compactMap { Int32($0.split(separator: " ")[1]) }

@@ -1,0 +1,95 @@
+import Isolation
+import ProcessSupervision
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Every process of one command task: its top process, and its cgroup when there is one (else its
+/// process group). Stop requests reach all of them, and a terminate's grace period is everybody's:
+/// the top process exiting early does not cut the others short.
+struct TaskProcesses: Sendable {
+    let child: ChildProcess
+    let cgroup: Cgroup?
+
+    struct Ending: Sendable {
+        var termination: Termination
+        var measurements: TaskMeasurements
+    }
+
+    /// Waits for the task to end, obeying `control`'s stop requests, then kills whatever is left
+    /// (setsid'd and double-forked descendants included when there is a cgroup).
+    func supervise(obeying control: TaskControl) async -> Ending {
+        let stops = StopState()
+        let (termination, rusage) = await withTaskGroup(of: (Termination, ProcessUsage)?.self) { group in
+            group.addTask { await child.waitWithUsage() }
+            group.addTask {
+                for await request in control.stopRequests {
+                    stops.note(request)
+                    deliver(request)
+                }
+                return nil
+            }
+            var ended: (Termination, ProcessUsage) = (.exited(-1), ProcessUsage())
+            for await value in group {
+                if let value {
+                    ended = value
+                    break
+                }
+            }
+            // Asked to stop, the rest of the task keeps its grace period: wait until every process is
+            // gone or the runtime's escalation (a force kill, still delivered) arrives.
+            while stops.terminating && !stops.forced && !everythingGone() {
+                ProcessReaper.shared.sweepOrphans()
+                do { try await Task.sleep(for: .milliseconds(10)) } catch { break }
+            }
+            group.cancelAll()
+            return ended
+        }
+        var measurements = TaskMeasurements()
+        if let cgroup {
+            cgroup.killAll()
+            let usage = cgroup.usage().filled(from: rusage)
+            measurements.source = "cgroup"
+            measurements.peakMemoryBytes = usage.peakMemoryBytes
+            measurements.userCPUSeconds = Double(usage.userCPUMicroseconds) / 1_000_000
+            measurements.systemCPUSeconds = Double(usage.systemCPUMicroseconds) / 1_000_000
+            measurements.memoryLimitBytes = cgroup.limits.memoryBytes
+        } else {
+            measurements.source = "rusage"
+            measurements.peakMemoryBytes = rusage.peakMemoryBytes
+            measurements.userCPUSeconds = Double(rusage.userCPUMicroseconds) / 1_000_000
+            measurements.systemCPUSeconds = Double(rusage.systemCPUMicroseconds) / 1_000_000
+        }
+        // Whatever the task left behind in its process group goes with it.
+        child.signalGroup(SIGKILL)
+        ProcessReaper.shared.sweepOrphans()
+        return Ending(termination: termination, measurements: measurements)
+    }
+
+    private func deliver(_ request: StopRequest) {
+        let signal = request == .terminate ? SIGTERM : SIGKILL
+        if let cgroup {
+            if request == .forceKill { cgroup.killAll() } else { cgroup.signalAll(signal) }
+        }
+        child.signalGroup(signal)
+    }
+
+    private func everythingGone() -> Bool {
+        if let cgroup { return cgroup.isEmpty }
+        return killpg(child.pid, 0) != 0 && errno == ESRCH
+    }
+
+    /// What the runtime has asked so far.
+    private final class StopState: Sendable {
+        private let state = Mutex((terminating: false, forced: false))
+        var terminating: Bool { state.withLock { $0.terminating } }
+        var forced: Bool { state.withLock { $0.forced } }
+        func note(_ request: StopRequest) {
+            state.withLock { state in
+                if request == .terminate { state.terminating = true } else { state.forced = true }
+            }
+        }
+    }
+}
