@@ -83,6 +83,20 @@ let package = Package(
             dependencies: ["CProcessSpawn"],
             swiftSettings: swiftSettings
         ),
+        // Health checks and checks: the scheduling state machine and the COMMAND/HTTP(S)/TCP probes.
+        .target(
+            name: "TaskChecks",
+            dependencies: [
+                "MesosProto",
+                "ProcessSupervision",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The executor: configuration, task lifecycle state machine, the runtime that owns tasks.
         .target(
             name: "ExecutorCore",
@@ -91,6 +105,7 @@ let package = Package(
                 "MesosCodec",
                 "MesosProto",
                 "ProcessSupervision",
+                "TaskChecks",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -240,17 +255,29 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "TaskChecksTests",
+            dependencies: [
+                "TaskChecks", "MesosProto", "ProcessSupervision",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "ExecutorEndToEndTests",
             dependencies: [
                 "ExecutorCore", "LocalAgent", "AgentConnection", "MesosCodec", "MesosProto", "ProcessSupervision",
                 "SparkExecutor", "PackageFetch", "demo-worker", .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "HarnessTests",
             dependencies: [
-                "Harness", "LocalAgent", "MesosCodec", "ProcessSupervision", "spark-mesos-harness",
+                "Harness", "LocalAgent", "MesosCodec", "MesosProto", "ProcessSupervision", "spark-mesos-harness",
                 "spark-mesos-executor",
             ],
             swiftSettings: swiftSettings

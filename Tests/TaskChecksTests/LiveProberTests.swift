@@ -1,0 +1,68 @@
+import Foundation
+import MesosProto
+import NIOCore
+import NIOPosix
+import TaskChecks
+import XCTest
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The real probes against real processes and sockets on loopback. Timeouts here are either the
+/// thing tested (a check that never ends) or generous.
+final class LiveProberTests: XCTestCase {
+    private func command(_ shell: String, timeout: Duration? = .seconds(60), environment: [String: String] = [:])
+        async -> ProbeResult
+    {
+        var info = Mesos_V1_CommandInfo()
+        info.value = shell
+        let definition = CheckDefinition(
+            kind: .check, probe: .command(info), delay: .zero, interval: .zero, timeout: timeout)
+        let context = CheckContext(environment: environment, workingDirectory: NSTemporaryDirectory())
+        return await LiveProber.with(definition, context: context) { prober in
+            await prober.probe(definition.probe, timeout: timeout)
+        }
+    }
+
+    func testCommandExitCodeEnvironmentAndDirectory() async {
+        let directory = NSTemporaryDirectory()
+        let result = await command(
+            #"test "$GREETING" = hi && test "$(pwd -P)" = "$(cd "$DIR" && pwd -P)" && exit 7"#,
+            environment: ["GREETING": "hi", "DIR": directory])
+        XCTAssertEqual(result, .command(exitCode: 7))
+    }
+
+    func testCommandTimeoutKillsItsWholeGroup() async throws {
+        let marker = NSTemporaryDirectory() + "check-child-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        defer { unlink(marker) }
+        // The check starts a grandchild that would outlive it, then hangs; the timeout is the point.
+        let result = await command("sleep 300 & echo $! > \(marker); wait", timeout: .milliseconds(500))
+        guard case .error(let why) = result else { return XCTFail("expected a timeout, got \(result)") }
+        XCTAssertTrue(why.contains("timed out"), why)
+        let pid = try XCTUnwrap(Int32(String(contentsOfFile: marker, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+        XCTAssertTrue(waitUntilGone(pid), "the check's grandchild was left running")
+    }
+
+    private func waitUntilGone(_ pid: Int32) -> Bool {
+        for _ in 0..<600 {
+            if kill(pid, 0) != 0 { return true }
+            usleep(50_000)
+        }
+        return false
+    }
+
+    func testTCPConnectSucceedsAndFails() async throws {
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .bind(host: "127.0.0.1", port: 0).get()
+        let port = try XCTUnwrap(server.localAddress?.port)
+        let definition = CheckDefinition(
+            kind: .check, probe: .tcp(port: port, ipv6: false), delay: .zero, interval: .zero, timeout: .seconds(60))
+        let context = CheckContext(environment: [:], workingDirectory: "/")
+        let open = await LiveProber.with(definition, context: context) { await $0.probe(definition.probe, timeout: .seconds(60)) }
+        XCTAssertEqual(open, .tcp(succeeded: true))
+        try await server.close()
+        let closed = await LiveProber.with(definition, context: context) { await $0.probe(definition.probe, timeout: .seconds(60)) }
+        XCTAssertEqual(closed, .tcp(succeeded: false))
+    }
+}
