@@ -103,7 +103,7 @@ final class CheckEndToEndTests: XCTestCase {
 
     func testEachChangedCheckResultIsExactlyOneUpdate() async throws {
         for encoding in WireEncoding.allCases {
-            for kind in ProbeKind.allCases {
+            for kind in ProbeKind.checkKinds {
                 let context = "\(kind) \(encoding)"
                 try await ExecutorUnderTest.run(encoding: encoding) { test in
                     let target = try await ProbeTarget.make(kind, sandbox: test.sandbox)

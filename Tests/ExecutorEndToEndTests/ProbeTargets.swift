@@ -3,6 +3,7 @@ import MesosProto
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import Synchronization
 
 /// What a check in an end-to-end test looks at, made healthy or unhealthy by the test itself (never
@@ -10,7 +11,12 @@ import Synchronization
 enum ProbeKind: String, CaseIterable, Sendable {
     case command = "COMMAND"
     case http = "HTTP"
+    /// HTTP over TLS with a self-signed certificate (checks do not verify certificates, as Mesos's `curl -k`).
+    case https = "HTTPS"
     case tcp = "TCP"
+
+    /// The kinds a general check (`CheckInfo`) has: no HTTPS.
+    static let checkKinds: [ProbeKind] = [.command, .http, .tcp]
 }
 
 final class ProbeTarget: Sendable {
@@ -34,7 +40,7 @@ final class ProbeTarget: Sendable {
         switch kind {
         case .command:
             break
-        case .http:
+        case .http, .https:
             target.httpStatus.withLock { $0 = 503 }
             try await target.listen()
         case .tcp:
@@ -53,7 +59,7 @@ final class ProbeTarget: Sendable {
             } else {
                 try? FileManager.default.removeItem(atPath: path)
             }
-        case .http:
+        case .http, .https:
             httpStatus.withLock { $0 = healthy ? 200 : 500 }
         case .tcp:
             if healthy { try await listen() } else { try await stopListening() }
@@ -74,10 +80,11 @@ final class ProbeTarget: Sendable {
         case .command:
             check.type = .command
             check.command.value = "echo >> attempts; test -e healthy"
-        case .http:
+        case .http, .https:
             check.type = .http
             check.http.port = UInt32(port.withLock { $0 })
             check.http.path = "/health"
+            if kind == .https { check.http.scheme = "https" }
         case .tcp:
             check.type = .tcp
             check.tcp.port = UInt32(port.withLock { $0 })
@@ -91,7 +98,7 @@ final class ProbeTarget: Sendable {
         case .command:
             let text = (try? String(contentsOfFile: sandbox + "/attempts", encoding: .utf8)) ?? ""
             return text.utf8.count
-        case .http, .tcp:
+        case .http, .https, .tcp:
             return served.withLock { $0 }
         }
     }
@@ -105,7 +112,7 @@ final class ProbeTarget: Sendable {
         case .command:
             check.type = .command
             check.command.command.value = "echo >> attempts; test -e healthy"
-        case .http:
+        case .http, .https:
             check.type = .http
             check.http.port = UInt32(port.withLock { $0 })
             check.http.path = "/health"
@@ -120,7 +127,7 @@ final class ProbeTarget: Sendable {
     func expectedStatus(healthy: Bool) -> String {
         switch kind {
         case .command: "exit_code=\(healthy ? 0 : 1)"
-        case .http: "status_code=\(healthy ? 200 : 500)"
+        case .http, .https: "status_code=\(healthy ? 200 : 500)"
         case .tcp: "succeeded=\(healthy)"
         }
     }
@@ -128,18 +135,44 @@ final class ProbeTarget: Sendable {
     private func listen() async throws {
         let requested = port.withLock { $0 }
         let status = self
+        let tls = try kind == .https ? Self.selfSignedContext(in: sandbox) : nil
         let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 if status.kind == .tcp { status.served.withLock { $0 += 1 } }
-                guard status.kind == .http else { return channel.eventLoop.makeSucceededVoidFuture() }
-                return channel.pipeline.configureHTTPServerPipeline().flatMap {
-                    channel.pipeline.addHandler(StatusHandler(target: status))
+                guard status.kind == .http || status.kind == .https else {
+                    return channel.eventLoop.makeSucceededVoidFuture()
+                }
+                return channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                    try channel.pipeline.syncOperations.addHandler(StatusHandler(target: status))
                 }
             }
         let server = try await bootstrap.bind(host: "127.0.0.1", port: requested).get()
         port.withLock { $0 = server.localAddress?.port ?? 0 }
         channel.withLock { $0 = server }
+    }
+
+    /// A TLS context with a fresh self-signed certificate (made by `openssl`).
+    private static func selfSignedContext(in directory: String) throws -> NIOSSLContext {
+        let key = directory + "/tls-key.pem"
+        let certificate = directory + "/tls-cert.pem"
+        if !FileManager.default.fileExists(atPath: certificate) {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+            process.arguments = [
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", certificate, "-days", "1",
+                "-subj", "/CN=localhost",
+            ]
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            process.waitUntilExit()
+        }
+        let configuration = TLSConfiguration.makeServerConfiguration(
+            certificateChain: try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) },
+            privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
+        return try NIOSSLContext(configuration: configuration)
     }
 
     private func stopListening() async throws {
