@@ -26,7 +26,9 @@ extension ExecutorRuntime {
         if let message = report.message { status.message = message }
         if let data = report.data { status.data = .init(data) }
         if let healthy = report.healthy { status.healthy = healthy }
-        if let check = report.checkStatus ?? lifecycle.emptyCheckStatus(of: report.taskID) { status.checkStatus = check }
+        if let check = report.checkStatus ?? lifecycle.emptyCheckStatus(of: report.taskID) {
+            status.checkStatus = check
+        }
         var update = Mesos_V1_Executor_Call.Update()
         update.status = status
         ledger.append(update)

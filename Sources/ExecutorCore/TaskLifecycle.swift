@@ -148,7 +148,8 @@ public struct TaskLifecycle: Sendable {
             let watching = prepareWatching(id)
             if case .failure(let problem) = watching {
                 end(id, as: .taskError)
-                actions.append(.report(Report(taskID: id, state: .taskError, reason: .taskInvalid, message: problem.text)))
+                actions.append(
+                    .report(Report(taskID: id, state: .taskError, reason: .taskInvalid, message: problem.text)))
                 continue
             }
             actions.append(.report(Report(taskID: id, state: .taskStarting)))

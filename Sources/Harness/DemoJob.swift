@@ -67,7 +67,8 @@ public enum DemoJob {
         // service is up.
         health.gracePeriodSeconds = 30
         return JobTask(
-            id: "service", kind: .command(CommandSpec(value: "touch service-up; sleep 1; rm -f service-up; exec sleep 60")),
+            id: "service",
+            kind: .command(CommandSpec(value: "touch service-up; sleep 1; rm -f service-up; exec sleep 60")),
             expect: .killed, killGracePeriod: .seconds(1), healthCheck: health)
     }()
 

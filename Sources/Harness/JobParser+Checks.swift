@@ -27,7 +27,9 @@ extension JobParser {
         }
         try onlyWhere(type, fields, path)
         if let v = fields["delay_seconds"] { check.delaySeconds = try secondsValue(v, "\(path).delay_seconds") }
-        if let v = fields["interval_seconds"] { check.intervalSeconds = try secondsValue(v, "\(path).interval_seconds") }
+        if let v = fields["interval_seconds"] {
+            check.intervalSeconds = try secondsValue(v, "\(path).interval_seconds")
+        }
         if let v = fields["timeout_seconds"] { check.timeoutSeconds = try secondsValue(v, "\(path).timeout_seconds") }
         if let v = fields["grace_period_seconds"] {
             check.gracePeriodSeconds = try secondsValue(v, "\(path).grace_period_seconds")
@@ -61,7 +63,9 @@ extension JobParser {
         }
         try onlyWhere(type, fields, path)
         if let v = fields["delay_seconds"] { check.delaySeconds = try secondsValue(v, "\(path).delay_seconds") }
-        if let v = fields["interval_seconds"] { check.intervalSeconds = try secondsValue(v, "\(path).interval_seconds") }
+        if let v = fields["interval_seconds"] {
+            check.intervalSeconds = try secondsValue(v, "\(path).interval_seconds")
+        }
         if let v = fields["timeout_seconds"] { check.timeoutSeconds = try secondsValue(v, "\(path).timeout_seconds") }
         return check
     }

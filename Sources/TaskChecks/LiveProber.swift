@@ -83,7 +83,8 @@ public struct LiveProber: Prober {
         }
         let executable = command.shell ? "/bin/sh" : command.value
         let argv =
-            command.shell ? ["sh", "-c", command.value] : (command.arguments.isEmpty ? [command.value] : command.arguments)
+            command.shell
+            ? ["sh", "-c", command.value] : (command.arguments.isEmpty ? [command.value] : command.arguments)
         let devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
         defer { if devNull >= 0 { close(devNull) } }
         var descriptors: [(source: Int32, target: Int32)] = [(2, 1), (2, 2)]

@@ -76,7 +76,8 @@ final class TaskLifecycleCheckTests: XCTestCase {
         let report = reports(end).first
         XCTAssertEqual(report?.state, .taskFailed)
         XCTAssertEqual(report?.reason, .maxCompletionTimeReached)
-        XCTAssertEqual(report?.message, "Task killed because it exceeded its max_completion_time of 2s; Command terminated")
+        XCTAssertEqual(
+            report?.message, "Task killed because it exceeded its max_completion_time of 2s; Command terminated")
     }
 
     func testTaskEndingStopsItsWatchersAndUnwatchedTasksHaveNone() {

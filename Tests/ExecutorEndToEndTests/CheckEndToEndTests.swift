@@ -118,7 +118,9 @@ final class CheckEndToEndTests: XCTestCase {
                                 .count > step
                         }
                         // More attempts with the same result must not produce more updates.
-                        if healthy || kind != .tcp { try await Self.waitForAttempts(target, moreThan: target.attempts()) }
+                        if healthy || kind != .tcp {
+                            try await Self.waitForAttempts(target, moreThan: target.attempts())
+                        }
                     }
                     await test.agent.kill(taskID: "svc")
                     try await test.waitForStates(["svc": .taskKilled])
@@ -172,7 +174,8 @@ final class CheckEndToEndTests: XCTestCase {
             let last = await test.agent.state.updates(forTask: "bad").last?.status
             XCTAssertEqual(last?.reason, .taskInvalid)
             XCTAssertEqual(
-                last?.message, "Task uses invalid health check: The path 'health' of HTTP health check must start with '/'")
+                last?.message,
+                "Task uses invalid health check: The path 'health' of HTTP health check must start with '/'")
             await test.agent.shutdown()
         }
     }

@@ -75,10 +75,12 @@ final class ExampleJobTests: XCTestCase {
         XCTAssertEqual(flaky.actual, "TASK_KILLED")
         XCTAssertEqual(Array(flaky.states.compactMap(\.healthy).suffix(4)), [false, false, false, false])
         XCTAssertEqual(flaky.states.filter { $0.healthy == false }.count, 4, "three failures, then the kill")
-        XCTAssertTrue(flaky.error?.contains("COMMAND health check failed 3 consecutive times") == true, "\(flaky.error ?? "")")
+        XCTAssertTrue(
+            flaky.error?.contains("COMMAND health check failed 3 consecutive times") == true, "\(flaky.error ?? "")")
         let watched = try XCTUnwrap(byID["watched"])
         XCTAssertEqual(watched.actual, "TASK_FINISHED")
-        XCTAssertTrue(watched.states.compactMap(\.check).starts(with: ["exit_code=0"]), "\(watched.states.compactMap(\.check))")
+        XCTAssertTrue(
+            watched.states.compactMap(\.check).starts(with: ["exit_code=0"]), "\(watched.states.compactMap(\.check))")
         let slow = try XCTUnwrap(byID["too-slow"])
         XCTAssertEqual(slow.states.last?.reason, "\(Mesos_V1_TaskStatus.Reason.maxCompletionTimeReached)")
         let page = HTMLReport.render(HarnessReport(runs: [report]))

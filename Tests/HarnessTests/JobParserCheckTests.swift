@@ -30,7 +30,8 @@ final class JobParserCheckTests: XCTestCase {
         XCTAssertEqual(health.http.port, 8443)
         XCTAssertEqual(health.http.path, "/health")
         XCTAssertEqual(
-            [health.delaySeconds, health.intervalSeconds, health.timeoutSeconds, health.gracePeriodSeconds], [1, 2, 3, 5])
+            [health.delaySeconds, health.intervalSeconds, health.timeoutSeconds, health.gracePeriodSeconds],
+            [1, 2, 3, 5])
         XCTAssertEqual(health.consecutiveFailures, 4)
         XCTAssertEqual(web.check?.type, .command)
         XCTAssertEqual(web.check?.command.command.value, "test -e up")
@@ -61,7 +62,8 @@ final class JobParserCheckTests: XCTestCase {
             "invalid job file job.json: tasks[0].health_check.command: is only for a COMMAND check; this one is TCP")
         assertError(
             #"{"tasks": [{"id": "a", "command": "true", "health_check": {"type": "COMMAND"}}]}"#,
-            "invalid job file job.json: tasks[0].health_check.command: missing; expected the command a COMMAND check runs")
+            "invalid job file job.json: tasks[0].health_check.command: missing; expected the command a COMMAND check runs"
+        )
         assertError(
             #"{"tasks": [{"id": "a", "command": "true", "check": {"type": "TCP", "port": 1, "interval_seconds": -2}}]}"#,
             "invalid job file job.json: tasks[0].check.interval_seconds: is the number -2; expected a number of seconds between 0 and 86400"

@@ -86,15 +86,18 @@ final class CheckSchedulerTests: XCTestCase {
 
     func testCheckReportsOnlyChangesAndErrorsAsEmpty() {
         var machine = CheckScheduler(
-            CheckDefinition(kind: .check, probe: .http(scheme: "http", port: 80, path: "", ipv6: false),
+            CheckDefinition(
+                kind: .check, probe: .http(scheme: "http", port: 80, path: "", ipv6: false),
                 delay: .zero, interval: .seconds(1), timeout: nil))
         XCTAssertEqual(machine.start(), [.wait(until: .zero)])
-        XCTAssertEqual(attempt(&machine, .error("timed out"), at: .zero), [.wait(until: .seconds(1))],
+        XCTAssertEqual(
+            attempt(&machine, .error("timed out"), at: .zero), [.wait(until: .seconds(1))],
             "the first status is empty already: nothing changed")
         var seen: [Mesos_V1_CheckStatusInfo] = []
-        for (index, result) in [ProbeResult.http(statusCode: 200), .http(statusCode: 200), .http(statusCode: 202),
-            .error("timed out"), .http(statusCode: 202)].enumerated()
-        {
+        for (index, result) in [
+            ProbeResult.http(statusCode: 200), .http(statusCode: 200), .http(statusCode: 202),
+            .error("timed out"), .http(statusCode: 202),
+        ].enumerated() {
             for case .reportCheck(let status) in attempt(&machine, result, at: .seconds(Int64(index + 1))) {
                 seen.append(status)
             }

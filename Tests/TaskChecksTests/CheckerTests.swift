@@ -50,8 +50,10 @@ final class CheckerTests: XCTestCase {
         let clock = ScriptedClock()
         let prober = ScriptedProber(
             clock: clock,
-            [.http(statusCode: 500), .http(statusCode: 200), .http(statusCode: 200), .http(statusCode: 503),
-                .http(statusCode: 503), .http(statusCode: 503), .http(statusCode: 200)])
+            [
+                .http(statusCode: 500), .http(statusCode: 200), .http(statusCode: 200), .http(statusCode: 503),
+                .http(statusCode: 503), .http(statusCode: 503), .http(statusCode: 200),
+            ])
         let definition = CheckDefinition(
             kind: .health, probe: .http(scheme: "http", port: 1, path: "/", ipv6: false), delay: .seconds(5),
             interval: .seconds(10), timeout: .seconds(3), consecutiveFailures: 3, gracePeriod: .seconds(5))

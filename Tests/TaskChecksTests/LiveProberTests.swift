@@ -40,7 +40,8 @@ final class LiveProberTests: XCTestCase {
         let result = await command("sleep 300 & echo $! > \(marker); wait", timeout: .milliseconds(500))
         guard case .error(let why) = result else { return XCTFail("expected a timeout, got \(result)") }
         XCTAssertTrue(why.contains("timed out"), why)
-        let pid = try XCTUnwrap(Int32(String(contentsOfFile: marker, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+        let pid = try XCTUnwrap(
+            Int32(String(contentsOfFile: marker, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
         XCTAssertTrue(waitUntilGone(pid), "the check's grandchild was left running")
     }
 
@@ -59,10 +60,14 @@ final class LiveProberTests: XCTestCase {
         let definition = CheckDefinition(
             kind: .check, probe: .tcp(port: port, ipv6: false), delay: .zero, interval: .zero, timeout: .seconds(60))
         let context = CheckContext(environment: [:], workingDirectory: "/")
-        let open = await LiveProber.with(definition, context: context) { await $0.probe(definition.probe, timeout: .seconds(60)) }
+        let open = await LiveProber.with(definition, context: context) {
+            await $0.probe(definition.probe, timeout: .seconds(60))
+        }
         XCTAssertEqual(open, .tcp(succeeded: true))
         try await server.close()
-        let closed = await LiveProber.with(definition, context: context) { await $0.probe(definition.probe, timeout: .seconds(60)) }
+        let closed = await LiveProber.with(definition, context: context) {
+            await $0.probe(definition.probe, timeout: .seconds(60))
+        }
         XCTAssertEqual(closed, .tcp(succeeded: false))
     }
 }
