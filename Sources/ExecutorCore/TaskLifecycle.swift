@@ -168,6 +168,7 @@ public struct TaskLifecycle: Sendable {
             records[id]?.killCause = .duplicateLaunch
             end(id, as: .taskError)
             actions.append(.forceKill(taskID: id))
+            if records[id]?.watched == true { actions.append(.stopWatching(taskID: id)) }
         }
         actions.append(
             .report(
