@@ -194,7 +194,8 @@ public struct TaskLifecycle: Sendable {
         let report: Report
         if let cause = record.killCause {
             var text = cause.text
-            if case .killing(escalated: true) = record.phase {
+            // A zero grace period (a max_completion_time kill) escalates at once: nothing worth saying.
+            if case .killing(escalated: true) = record.phase, record.grace ?? .zero > .zero {
                 text += " (SIGKILL after the \(format(record.grace ?? .zero)) grace period)"
             }
             if case .maxCompletionTime = cause {
