@@ -97,11 +97,20 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // libcgroup (Debian libcgroup-dev) for creating, configuring and removing cgroups.
+        .systemLibrary(name: "CCgroup", pkgConfig: "libcgroup", providers: [.apt(["libcgroup-dev"])]),
+        // Cgroups for tasks and workers: limits, usage, OOM kills, containment, cleanup (v1 and v2).
+        .target(
+            name: "Isolation",
+            dependencies: ["CCgroup", "ProcessSupervision"],
+            swiftSettings: swiftSettings
+        ),
         // The executor: configuration, task lifecycle state machine, the runtime that owns tasks.
         .target(
             name: "ExecutorCore",
             dependencies: [
                 "AgentConnection",
+                "Isolation",
                 "MesosCodec",
                 "MesosProto",
                 "ProcessSupervision",
@@ -202,6 +211,7 @@ let package = Package(
             name: "WorkerPool",
             dependencies: [
                 "CForkServer",
+                "Isolation",
                 "ExecutorCore",
                 "MesosCodec",
                 "MesosProto",

@@ -1,12 +1,20 @@
 #define _GNU_SOURCE
 #include "CProcessSpawn.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
 #include <signal.h>
-#include <spawn.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -21,6 +29,12 @@
 #ifndef P_PIDFD
 #define P_PIDFD 3
 #endif
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+#ifndef CLONE_PIDFD
+#define CLONE_PIDFD 0x00001000
+#endif
 
 int cps_pidfd_open(pid_t pid) {
     return (int)syscall(SYS_pidfd_open, pid, 0);
@@ -30,90 +44,204 @@ int cps_pidfd_send_signal(int pidfd, int signal) {
     return (int)syscall(SYS_pidfd_send_signal, pidfd, signal, NULL, 0);
 }
 
-int cps_pidfd_wait(int pidfd, int *exited, int *status, int nohang) {
+int cps_pidfd_wait(int pidfd, int *exited, int *status, int nohang, cps_usage *usage) {
     siginfo_t info;
+    struct rusage rusage;
     memset(&info, 0, sizeof(info));
-    int rc;
+    memset(&rusage, 0, sizeof(rusage));
+    long rc;
+    // The raw system call: glibc's waitid has no rusage argument.
     do {
-        rc = waitid((idtype_t)P_PIDFD, (id_t)pidfd, &info, WEXITED | (nohang ? WNOHANG : 0));
+        rc = syscall(SYS_waitid, P_PIDFD, pidfd, &info, WEXITED | (nohang ? WNOHANG : 0), &rusage);
     } while (rc == -1 && errno == EINTR);
     if (rc == -1) return errno;
     if (info.si_pid == 0) return EAGAIN;
     *exited = info.si_code == CLD_EXITED ? 1 : 0;
     *status = info.si_status;
+    if (usage != NULL) {
+        usage->user_microseconds = (long long)rusage.ru_utime.tv_sec * 1000000 + rusage.ru_utime.tv_usec;
+        usage->system_microseconds = (long long)rusage.ru_stime.tv_sec * 1000000 + rusage.ru_stime.tv_usec;
+        usage->max_rss_kilobytes = rusage.ru_maxrss;
+    }
     return 0;
 }
 
-int cps_spawn(const char *path, char *const argv[], char *const envp[], const char *cwd,
-              const cps_fd_mapping *mappings, int mapping_count, int search_path,
-              pid_t *pid, int *pidfd) {
-    posix_spawn_file_actions_t actions;
-    posix_spawnattr_t attr;
-    int rc = posix_spawn_file_actions_init(&actions);
-    if (rc != 0) return rc;
-    rc = posix_spawnattr_init(&attr);
-    if (rc != 0) {
-        posix_spawn_file_actions_destroy(&actions);
-        return rc;
-    }
+/// Everything the child needs, prepared by the parent: the child shares our memory until it
+/// execs (CLONE_VM | CLONE_VFORK), so it must not allocate; it reports a failure in `error`.
+struct spawn_plan {
+    const char *path;
+    char *const *argv;
+    char *const *envp;
+    const char *cwd;
+    const cps_fd_mapping *mappings;
+    int mapping_count;
+    int search_path;
+    const int *join_fds;
+    int join_count;
+    int parking;
+    int highest_target;
+    volatile int error;
+    volatile int failed_step;
+};
 
+static void child_fail(struct spawn_plan *plan, int step) {
+    plan->error = errno != 0 ? errno : EINVAL;
+    plan->failed_step = step;
+    _exit(127);
+}
+
+static int child_main(void *argument) {
+    struct spawn_plan *plan = argument;
+    // Handlers go back to their defaults (the executor handles SIGTERM; the task must not) and
+    // the mask is emptied: the parent blocked everything around clone.
+    struct sigaction default_action;
+    memset(&default_action, 0, sizeof(default_action));
+    default_action.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < _NSIG; sig++) {
+        if (sig == SIGKILL || sig == SIGSTOP) continue;
+        syscall(SYS_rt_sigaction, sig, &default_action, NULL, _NSIG / 8);
+    }
+    // A new session: the child leads its own process group, detached from our terminal.
+    if (setsid() < 0) child_fail(plan, 2);
+    // Into the cgroups before anything of the program runs.
+    for (int i = 0; i < plan->join_count; i++) {
+        ssize_t written;
+        do {
+            written = write(plan->join_fds[i], "0", 1);
+        } while (written < 0 && errno == EINTR);
+        if (written != 1) child_fail(plan, 1);
+    }
     // Park every source above all sources and targets first, so that mapping one fd onto a
     // target number can never clobber a source that has not been mapped yet.
+    for (int i = 0; i < plan->mapping_count; i++)
+        if (dup2(plan->mappings[i].source, plan->parking + i) < 0) child_fail(plan, 2);
+    for (int i = 0; i < plan->mapping_count; i++)
+        if (dup2(plan->parking + i, plan->mappings[i].target) < 0) child_fail(plan, 2);
+    if (syscall(SYS_close_range, (unsigned)(plan->highest_target + 1), ~0U, 0) != 0) {
+        for (int fd = plan->highest_target + 1; fd < plan->parking + plan->mapping_count + 1024; fd++) close(fd);
+    }
+    // Targets below the highest that were not mapped (e.g. no stdin) are closed too.
+    for (int fd = 0; fd <= plan->highest_target; fd++) {
+        int mapped = 0;
+        for (int i = 0; i < plan->mapping_count; i++)
+            if (plan->mappings[i].target == fd) mapped = 1;
+        if (!mapped) close(fd);
+    }
+    if (plan->cwd != NULL && chdir(plan->cwd) != 0) child_fail(plan, 2);
+    sigset_t none;
+    sigemptyset(&none);
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, _NSIG / 8);
+    if (plan->search_path)
+        execvpe(plan->path, plan->argv, plan->envp);
+    else
+        execve(plan->path, plan->argv, plan->envp);
+    child_fail(plan, 0);
+    return 127;
+}
+
+#define SPAWN_STACK_SIZE (256 * 1024)
+
+int cps_spawn(const char *path, char *const argv[], char *const envp[], const char *cwd,
+              const cps_fd_mapping *mappings, int mapping_count, int search_path,
+              const int *join_fds, int join_count, pid_t *pid, int *pidfd, int *failed_step) {
+    struct spawn_plan plan;
+    memset(&plan, 0, sizeof(plan));
+    plan.path = path;
+    plan.argv = argv;
+    plan.envp = envp;
+    plan.cwd = cwd;
+    plan.mappings = mappings;
+    plan.mapping_count = mapping_count;
+    plan.search_path = search_path;
+    plan.join_fds = join_fds;
+    plan.join_count = join_count;
     int highest = 2;
+    plan.highest_target = -1;
     for (int i = 0; i < mapping_count; i++) {
         if (mappings[i].source > highest) highest = mappings[i].source;
         if (mappings[i].target > highest) highest = mappings[i].target;
+        if (mappings[i].target > plan.highest_target) plan.highest_target = mappings[i].target;
     }
-    int parking = highest + 1;
-    for (int i = 0; i < mapping_count && rc == 0; i++)
-        rc = posix_spawn_file_actions_adddup2(&actions, mappings[i].source, parking + i);
-    for (int i = 0; i < mapping_count && rc == 0; i++)
-        rc = posix_spawn_file_actions_adddup2(&actions, parking + i, mappings[i].target);
-    int highest_target = -1;
-    for (int i = 0; i < mapping_count; i++)
-        if (mappings[i].target > highest_target) highest_target = mappings[i].target;
-    if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&actions, highest_target + 1);
-    // Targets below the highest that were not mapped (e.g. no stdin) are closed too.
-    for (int fd = 0; fd <= highest_target && rc == 0; fd++) {
-        int mapped = 0;
-        for (int i = 0; i < mapping_count; i++)
-            if (mappings[i].target == fd) mapped = 1;
-        if (!mapped) rc = posix_spawn_file_actions_addclose(&actions, fd);
-    }
-    if (rc == 0 && cwd != NULL) rc = posix_spawn_file_actions_addchdir_np(&actions, cwd);
+    for (int i = 0; i < join_count; i++)
+        if (join_fds[i] > highest) highest = join_fds[i];
+    plan.parking = highest + 1;
+    *failed_step = 2;
 
-    // A new session: the child leads its own process group, detached from our terminal.
-    // Signal dispositions and the mask go back to defaults so SIGTERM works in the child
-    // even though the executor handles it.
-    sigset_t all, none;
+    void *stack = mmap(NULL, SPAWN_STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) return errno;
+    // No signal handler may run in the child while it shares our memory.
+    sigset_t all, previous;
     sigfillset(&all);
-    sigemptyset(&none);
-    if (rc == 0) rc = posix_spawnattr_setsigdefault(&attr, &all);
-    if (rc == 0) rc = posix_spawnattr_setsigmask(&attr, &none);
-    if (rc == 0)
-        rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-
-    pid_t child = 0;
-    if (rc == 0) {
-        if (search_path)
-            rc = posix_spawnp(&child, path, &actions, &attr, argv, envp);
-        else
-            rc = posix_spawn(&child, path, &actions, &attr, argv, envp);
+    pthread_sigmask(SIG_SETMASK, &all, &previous);
+    int child_pidfd = -1;
+    pid_t child = clone(child_main, (char *)stack + SPAWN_STACK_SIZE, CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD,
+                        &plan, &child_pidfd);
+    int clone_errno = errno;
+    pthread_sigmask(SIG_SETMASK, &previous, NULL);
+    munmap(stack, SPAWN_STACK_SIZE);
+    if (child < 0) return clone_errno;
+    if (child_pidfd >= 0) fcntl(child_pidfd, F_SETFD, FD_CLOEXEC);
+    else child_pidfd = cps_pidfd_open(child);
+    if (plan.error != 0) {
+        // It never ran the program: reap it here, nobody else knows it.
+        waitpid(child, NULL, 0);
+        if (child_pidfd >= 0) close(child_pidfd);
+        *failed_step = plan.failed_step;
+        return plan.error;
     }
-    posix_spawn_file_actions_destroy(&actions);
-    posix_spawnattr_destroy(&attr);
-    if (rc != 0) return rc;
-
-    int fd = cps_pidfd_open(child);
-    if (fd < 0) {
+    if (child_pidfd < 0) {
         int saved = errno;
         kill(child, SIGKILL);
         waitpid(child, NULL, 0);
         return saved;
     }
     *pid = child;
-    *pidfd = fd;
+    *pidfd = child_pidfd;
+    *failed_step = 0;
     return 0;
+}
+
+int cps_become_subreaper(void) {
+    return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0 ? 0 : errno;
+}
+
+int cps_list_children(pid_t *pids, int capacity) {
+    DIR *tasks = opendir("/proc/self/task");
+    if (tasks == NULL) return -errno;
+    int count = 0;
+    struct dirent *entry;
+    char path[64];
+    char buffer[4096];
+    while ((entry = readdir(tasks)) != NULL && count < capacity) {
+        if (entry->d_name[0] < '0' || entry->d_name[0] > '9') continue;
+        snprintf(path, sizeof(path), "/proc/self/task/%s/children", entry->d_name);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) continue;
+        ssize_t got = read(fd, buffer, sizeof(buffer) - 1);
+        close(fd);
+        if (got <= 0) continue;
+        buffer[got] = '\0';
+        char *cursor = buffer;
+        while (*cursor != '\0' && count < capacity) {
+            char *end;
+            long value = strtol(cursor, &end, 10);
+            if (end == cursor) break;
+            pids[count++] = (pid_t)value;
+            cursor = end;
+            while (*cursor == ' ' || *cursor == '\n') cursor++;
+        }
+    }
+    closedir(tasks);
+    return count;
+}
+
+int cps_reap_if_exited(pid_t pid) {
+    int status;
+    pid_t rc;
+    do {
+        rc = waitpid(pid, &status, WNOHANG);
+    } while (rc < 0 && errno == EINTR);
+    return rc == pid ? 1 : 0;
 }
 
 #include <sys/epoll.h>
@@ -134,12 +262,12 @@ int cps_epoll_remove(int epfd, int fd) {
     return epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL) == 0 ? 0 : errno;
 }
 
-int cps_epoll_wait(int epfd, int *fds, int capacity) {
+int cps_epoll_wait(int epfd, int *fds, int capacity, int timeout_ms) {
     struct epoll_event events[64];
     if (capacity > 64) capacity = 64;
     int count;
     do {
-        count = epoll_wait(epfd, events, capacity, -1);
+        count = epoll_wait(epfd, events, capacity, timeout_ms);
     } while (count < 0 && errno == EINTR);
     if (count < 0) return -errno;
     for (int i = 0; i < count; i++) fds[i] = events[i].data.fd;

@@ -19,19 +19,23 @@ public struct SpawnRequest: Sendable {
     public var workingDirectory: String?
     /// Descriptors the child sees: parent fd -> child fd. Unmapped 0/1/2 are closed in the child.
     public var fileDescriptors: [(source: Int32, target: Int32)]
+    /// Open `cgroup.procs` files the child joins (it writes "0" to each) before it execs.
+    public var joinCgroups: [Int32]
 
     public init(
         executable: String,
         arguments: [String],
         environment: [String],
         workingDirectory: String? = nil,
-        fileDescriptors: [(source: Int32, target: Int32)] = []
+        fileDescriptors: [(source: Int32, target: Int32)] = [],
+        joinCgroups: [Int32] = []
     ) {
         self.executable = executable
         self.arguments = arguments
         self.environment = environment
         self.workingDirectory = workingDirectory
         self.fileDescriptors = fileDescriptors
+        self.joinCgroups = joinCgroups
     }
 }
 
@@ -51,34 +55,47 @@ public final class ChildProcess: Sendable {
     }
 
     /// Starts `request` in a new session. Throws ``ProcessError`` when the program cannot be started
-    /// (not found, not executable, bad working directory).
-    public static func spawn(_ request: SpawnRequest, reaper: ProcessReaper = .shared) throws -> ChildProcess {
+    /// (not found, not executable, bad working directory, a cgroup that cannot be joined).
+    public static func spawn(_ request: SpawnRequest, reaper: ProcessReaper = .shared) throws(ProcessError)
+        -> ChildProcess
+    {
         var pid: pid_t = 0
         var pidfd: Int32 = -1
+        var failedStep: Int32 = 0
         let mappings = request.fileDescriptors.map { cps_fd_mapping(source: $0.source, target: $0.target) }
         let searchPath: Int32 = request.executable.contains("/") ? 0 : 1
-        let rc = withCStringArray(request.arguments) { argv in
-            withCStringArray(request.environment) { envp in
-                mappings.withUnsafeBufferPointer { maps in
-                    withOptionalCString(request.workingDirectory) { cwd in
-                        cps_spawn(
-                            request.executable, argv, envp, cwd, maps.baseAddress, Int32(maps.count), searchPath,
-                            &pid, &pidfd
-                        )
+        let rc = reaper.creatingChildren {
+            let rc = withCStringArray(request.arguments) { argv in
+                withCStringArray(request.environment) { envp in
+                    mappings.withUnsafeBufferPointer { maps in
+                        request.joinCgroups.withUnsafeBufferPointer { joins in
+                            withOptionalCString(request.workingDirectory) { cwd in
+                                cps_spawn(
+                                    request.executable, argv, envp, cwd, maps.baseAddress, Int32(maps.count),
+                                    searchPath, joins.baseAddress, Int32(joins.count), &pid, &pidfd, &failedStep)
+                            }
+                        }
                     }
                 }
             }
+            if rc == 0 { reaper.track(pid) }
+            return rc
         }
-        guard rc == 0 else { throw ProcessError.spawnFailed(request.executable, errno: rc) }
+        guard rc == 0 else {
+            if failedStep == 1 { throw .systemCall("joining the cgroup before exec", errno: rc) }
+            throw .spawnFailed(request.executable, errno: rc)
+        }
         return ChildProcess(pid: pid, pidfd: pidfd, reaper: reaper)
     }
 
     /// Takes charge of `pid`, a child of this process started by other means than ``spawn(_:reaper:)``
     /// (a worker fork server's `clone(CLONE_PARENT)`). Until it is reaped, a child's pid cannot be
-    /// reused, so the pidfd opened here names that very process.
-    public static func adopt(pid: Int32, reaper: ProcessReaper = .shared) throws -> ChildProcess {
+    /// reused, so the pidfd opened here names that very process. Call it inside
+    /// ``ProcessReaper/creatingChildren(_:)`` together with what created the child.
+    public static func adopt(pid: Int32, reaper: ProcessReaper = .shared) throws(ProcessError) -> ChildProcess {
         let fd = cps_pidfd_open(pid)
-        guard fd >= 0 else { throw ProcessError.systemCall("pidfd_open(\(pid))", errno: errno) }
+        guard fd >= 0 else { throw .systemCall("pidfd_open(\(pid))", errno: errno) }
+        reaper.track(pid)
         return ChildProcess(pid: pid, pidfd: fd, reaper: reaper)
     }
 
@@ -98,13 +115,19 @@ public final class ChildProcess: Sendable {
 
     /// Waits for the child to end and reaps it.
     public func wait() async -> Termination {
-        guard let fd = pidfd.withLock({ $0 }) else { return .exited(-1) }
-        let termination = await reaper.wait(pidfd: fd)
+        await waitWithUsage().termination
+    }
+
+    /// Waits for the child to end, reaps it, and says what the kernel accounted to it (and to the
+    /// descendants it waited for).
+    public func waitWithUsage() async -> (termination: Termination, usage: ProcessUsage) {
+        guard let fd = pidfd.withLock({ $0 }) else { return (.exited(-1), ProcessUsage()) }
+        let result = await reaper.wait(pidfd: fd, pid: pid)
         pidfd.withLock { fd in
             if let open = fd { close(open) }
             fd = nil
         }
-        return termination
+        return result
     }
 
     deinit {

@@ -10,12 +10,25 @@ import Synchronization
 /// Reaps children through their pidfds on one dedicated thread (epoll), so that waiting costs
 /// no thread per child and never steals the children of other code in the same process
 /// (a `waitpid(-1)` reaper would).
+///
+/// Once ``adoptOrphans()`` made the process a child subreaper, descendants whose parents exit
+/// are re-parented to us; the same thread then reaps those orphans (children it does not track)
+/// once a second and whenever ``sweepOrphans()`` asks, so no zombie is left behind.
 public final class ProcessReaper: Sendable {
     /// The process-wide reaper. It owns one thread for the life of the process.
     public static let shared = ProcessReaper()
 
+    private struct Registry {
+        var waiters: [Int32: (pid: Int32, continuation: CheckedContinuation<(Termination, ProcessUsage), Never>)] = [:]
+        /// Pids of the children we started or adopted and have not reaped yet.
+        var tracked: Set<Int32> = []
+        var sweeping = false
+        /// Children being created and not yet tracked: no sweep meanwhile.
+        var creations = 0
+    }
+
     private let epoll: Int32
-    private let waiters = Mutex<[Int32: CheckedContinuation<Termination, Never>]>([:])
+    private let registry = Mutex(Registry())
 
     private init() {
         epoll = cps_epoll_create()
@@ -33,38 +46,89 @@ public final class ProcessReaper: Sendable {
         pthread_detach(thread)
     }
 
-    func wait(pidfd: Int32) async -> Termination {
+    /// Makes this process a child subreaper and starts reaping orphans. For the executor program
+    /// only: in a process where other code starts children and waits for them itself, the sweep
+    /// would take theirs.
+    public func adoptOrphans() throws(ProcessError) {
+        let rc = cps_become_subreaper()
+        guard rc == 0 else { throw .systemCall("prctl(PR_SET_CHILD_SUBREAPER)", errno: rc) }
+        registry.withLock { $0.sweeping = true }
+    }
+
+    /// Whether orphans are reaped here (``adoptOrphans()`` was called).
+    public var isSubreaper: Bool { registry.withLock { $0.sweeping } }
+
+    /// Runs `body`, which creates children and tracks them (``ChildProcess/spawn(_:reaper:)``,
+    /// ``ChildProcess/adopt(pid:reaper:)``), with the orphan sweep held off, so that a new child
+    /// that exits at once is never taken for an orphan before it is tracked.
+    public func creatingChildren<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
+        registry.withLock { $0.creations += 1 }
+        defer { registry.withLock { $0.creations -= 1 } }
+        return try body()
+    }
+
+    func track(_ pid: Int32) { _ = registry.withLock { $0.tracked.insert(pid) } }
+
+    func wait(pidfd: Int32, pid: Int32) async -> (Termination, ProcessUsage) {
         await withCheckedContinuation { continuation in
-            waiters.withLock { $0[pidfd] = continuation }
+            registry.withLock { $0.waiters[pidfd] = (pid, continuation) }
             if cps_epoll_add_readable(epoll, pidfd) != 0 {
                 // Not pollable: fall back to a blocking wait on this thread.
-                let continuation = waiters.withLock { $0.removeValue(forKey: pidfd) }
-                continuation?.resume(returning: Self.reap(pidfd, blocking: true) ?? .exited(-1))
+                let waiter = registry.withLock { $0.waiters.removeValue(forKey: pidfd) }
+                let result = Self.reap(pidfd, blocking: true) ?? (.exited(-1), ProcessUsage())
+                registry.withLock { _ = $0.tracked.remove(pid) }
+                waiter?.continuation.resume(returning: result)
             }
+        } as (Termination, ProcessUsage)
+    }
+
+    /// Reaps every orphan that has exited (no-op unless ``adoptOrphans()`` was called). Returns
+    /// how many children that are not ours are still alive.
+    @discardableResult
+    public func sweepOrphans() -> Int {
+        registry.withLock { registry in
+            guard registry.sweeping, registry.creations == 0 else { return 0 }
+            var children = [pid_t](repeating: 0, count: 4096)
+            let count = cps_list_children(&children, Int32(children.count))
+            guard count > 0 else { return 0 }
+            var alive = 0
+            for pid in children.prefix(Int(count)) where !registry.tracked.contains(pid) {
+                if cps_reap_if_exited(pid) == 0 { alive += 1 }
+            }
+            return alive
         }
     }
 
     private func loop() {
         var ready = [Int32](repeating: -1, count: 64)
         while true {
-            let count = cps_epoll_wait(epoll, &ready, Int32(ready.count))
+            let count = cps_epoll_wait(epoll, &ready, Int32(ready.count), 1000)
             precondition(count >= 0, "epoll_wait failed: errno \(-count)")
             for index in 0..<Int(count) {
                 let fd = ready[index]
-                guard let termination = Self.reap(fd, blocking: false) else { continue }
+                guard let result = Self.reap(fd, blocking: false) else { continue }
                 _ = cps_epoll_remove(epoll, fd)
-                let continuation = waiters.withLock { $0.removeValue(forKey: fd) }
-                continuation?.resume(returning: termination)
+                let waiter = registry.withLock { registry in
+                    let waiter = registry.waiters.removeValue(forKey: fd)
+                    if let waiter { registry.tracked.remove(waiter.pid) }
+                    return waiter
+                }
+                waiter?.continuation.resume(returning: result)
             }
+            sweepOrphans()
         }
     }
 
-    private static func reap(_ pidfd: Int32, blocking: Bool) -> Termination? {
+    private static func reap(_ pidfd: Int32, blocking: Bool) -> (Termination, ProcessUsage)? {
         var exited: Int32 = 0
         var status: Int32 = 0
-        let rc = cps_pidfd_wait(pidfd, &exited, &status, blocking ? 0 : 1)
+        var usage = cps_usage()
+        let rc = cps_pidfd_wait(pidfd, &exited, &status, blocking ? 0 : 1, &usage)
         if rc == EAGAIN { return nil }
-        guard rc == 0 else { return .exited(-1) }
-        return exited == 1 ? .exited(status) : .signaled(status)
+        guard rc == 0 else { return (.exited(-1), ProcessUsage()) }
+        let accounted = ProcessUsage(
+            userCPUMicroseconds: usage.user_microseconds, systemCPUMicroseconds: usage.system_microseconds,
+            peakMemoryBytes: usage.max_rss_kilobytes * 1024)
+        return (exited == 1 ? .exited(status) : .signaled(status), accounted)
     }
 }

@@ -98,6 +98,15 @@ final class ForkServer: Sendable {
         let answerTimeoutMilliseconds = Int32(
             clamping: timeout.seconds * 1000 + timeout.attoseconds / 1_000_000_000_000_000)
         let descriptors: [Int32] = [stdout, stderr, input, output]
+        // The new worker is our child from the moment it exists: no orphan sweep until it is adopted.
+        return ProcessReaper.shared.creatingChildren {
+            request(descriptors: descriptors, environment: block, timeoutMilliseconds: answerTimeoutMilliseconds)
+        }
+    }
+
+    private func request(descriptors: [Int32], environment block: [UInt8], timeoutMilliseconds: Int32)
+        -> ChildProcess?
+    {
         var givenUp: String?
         let answer: Int32? = state.withLock { state in
             guard case .ready(let control, let server) = state else { return nil }
@@ -105,7 +114,7 @@ final class ForkServer: Sendable {
                 block.withUnsafeBytes { bytes in
                     cfs_request_worker(
                         control, fds.baseAddress, bytes.baseAddress?.assumingMemoryBound(to: CChar.self), bytes.count,
-                        answerTimeoutMilliseconds)
+                        timeoutMilliseconds)
                 }
             }
             switch -answer {

@@ -13,18 +13,39 @@ typedef struct {
 /// and process group, so the whole process tree can be signalled with killpg(pid, sig).
 /// The child sees exactly the mapped descriptors (stdin/stdout/stderr included) and nothing else.
 /// When `search_path` is non-zero, `path` is looked up in PATH like execvp.
+/// Before it execs, the child writes "0" to each of `join_fds` (open `cgroup.procs` files), so it
+/// is inside those cgroups before the program runs a single instruction.
 /// On success returns 0 and fills `*pid` and `*pidfd` (a pidfd to wait on, close-on-exec);
-/// on failure returns an errno value (ENOENT, EACCES, … from the exec, as posix_spawn reports it).
+/// on failure returns an errno value (ENOENT, EACCES, … from the exec; a cgroup write's errno).
+/// `*failed_step` says which step failed: 0 exec, 1 joining a cgroup, 2 other set-up.
 int cps_spawn(const char *path, char *const argv[], char *const envp[], const char *cwd,
               const cps_fd_mapping *mappings, int mapping_count, int search_path,
-              pid_t *pid, int *pidfd);
+              const int *join_fds, int join_count, pid_t *pid, int *pidfd, int *failed_step);
+
+/// What the kernel accounted to a reaped child (and the descendants it waited for).
+typedef struct {
+    long long user_microseconds;
+    long long system_microseconds;
+    long long max_rss_kilobytes;
+} cps_usage;
 
 /// pidfd_open(2).
 int cps_pidfd_open(pid_t pid);
 
 /// Waits for the process behind `pidfd` (waitid P_PIDFD). Returns 0 and fills the outputs:
-/// `*exited` is 1 for a normal exit (status = exit code), 0 for a signal (status = signal number).
-int cps_pidfd_wait(int pidfd, int *exited, int *status, int nohang);
+/// `*exited` is 1 for a normal exit (status = exit code), 0 for a signal (status = signal number);
+/// `*usage` (may be NULL) gets the child's resource usage.
+int cps_pidfd_wait(int pidfd, int *exited, int *status, int nohang, cps_usage *usage);
+
+/// Makes this process a child subreaper: orphaned descendants are re-parented to it.
+int cps_become_subreaper(void);
+
+/// Fills `pids` with up to `capacity` children of this process (every thread's), from
+/// /proc/self/task/*/children. Returns the count, or -errno.
+int cps_list_children(pid_t *pids, int capacity);
+
+/// Reaps `pid` if it is a zombie child (waitpid WNOHANG). Returns 1 if reaped, 0 if not.
+int cps_reap_if_exited(pid_t pid);
 
 /// Sends `signal` to the process behind `pidfd`, immune to pid reuse.
 int cps_pidfd_send_signal(int pidfd, int signal);
@@ -35,8 +56,9 @@ int cps_pidfd_send_signal(int pidfd, int signal);
 int cps_epoll_create(void);
 int cps_epoll_add_readable(int epfd, int fd);
 int cps_epoll_remove(int epfd, int fd);
-/// Waits (EINTR retried) and fills `fds` with up to `capacity` ready descriptors; returns the count or -errno.
-int cps_epoll_wait(int epfd, int *fds, int capacity);
+/// Waits up to `timeout_ms` (-1: forever; EINTR retried) and fills `fds` with up to `capacity`
+/// ready descriptors; returns the count (0 on timeout) or -errno.
+int cps_epoll_wait(int epfd, int *fds, int capacity, int timeout_ms);
 /// malloc_trim(0) where the C library has it (glibc): freed heap memory goes back to the system.
 void cps_release_free_heap(void);
 #endif

@@ -1,0 +1,96 @@
+import CCgroup
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
+/// Small, exact file operations on cgroup control files (no buffering, no Foundation).
+enum CgroupFiles {
+    /// The whole file as text, or nil if it cannot be read.
+    static func read(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            guard count >= 0 else { return nil }
+            if count == 0 { break }
+            bytes += chunk[0..<count]
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Writes `value` in one write(2), as the kernel expects of control files; returns errno or 0.
+    @discardableResult
+    static func write(_ path: String, _ value: String) -> Int32 {
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { return errno }
+        defer { close(fd) }
+        let bytes = Array(value.utf8)
+        let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        return written == bytes.count ? 0 : (written < 0 ? errno : EIO)
+    }
+
+    /// A number from a file holding one ("max" and unreadable files give nil).
+    static func number(_ path: String) -> Int64? {
+        read(path).flatMap { Int64($0.trimmingCharacters(in: " \n")) }
+    }
+
+    /// The value of `key` in a flat keyed file ("key value" lines: memory.events, cpu.stat, oom_control).
+    static func keyed(_ path: String, _ key: String) -> Int64? {
+        guard let text = read(path) else { return nil }
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: " ", maxSplits: 1)
+            if parts.count == 2, parts[0] == key { return Int64(String(parts[1]).trimmingCharacters(in: " ")) }
+        }
+        return nil
+    }
+
+    /// Pids listed in a `cgroup.procs` file.
+    static func pids(_ path: String) -> [Int32] {
+        (read(path) ?? "").split(separator: "\n").compactMap { Int32($0) }
+    }
+
+    static func isDirectory(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    /// Names of the subdirectories of `path`.
+    static func subdirectories(_ path: String) -> [String] {
+        guard let directory = opendir(path) else { return [] }
+        defer { closedir(directory) }
+        var names: [String] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if name != ".", name != "..", entry.pointee.d_type == UInt8(DT_DIR) { names.append(name) }
+        }
+        return names
+    }
+}
+
+extension String {
+    func trimmingCharacters(in set: String) -> String {
+        let characters = Set(set)
+        var view = Substring(self)
+        while let first = view.first, characters.contains(first) { view = view.dropFirst() }
+        while let last = view.last, characters.contains(last) { view = view.dropLast() }
+        return String(view)
+    }
+}
+
+func errnoDescription(_ code: Int32) -> String {
+    strerror(code).map { String(cString: $0) } ?? "errno \(code)"
+}
+
+/// libcgroup's text for its error codes (for ECGOTHER it is the system's text for the errno behind it).
+func libcgroupDescription(_ code: Int32) -> String {
+    cgroup_strerror(code).map { String(cString: $0) } ?? "libcgroup error \(code)"
+}

@@ -1,0 +1,299 @@
+import CCgroup
+import ProcessSupervision
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
+/// The executor's cgroup and everything nested in it: one cgroup per task, worker and pool, with
+/// limits, usage and OOM reporting, nothing escaping, and cleanup.
+///
+/// Everything lives under the executor's own cgroup (from /proc/self/cgroup; under a Mesos agent
+/// that is the container's) or under a configured parent, in a cgroup named after the executor;
+/// nothing else is ever touched. v1 hierarchies give limits and accounting (memory, cpu, cpuacct,
+/// pids, freezer); the v2 hierarchy, where mounted, gives containment (`cgroup.kill`,
+/// `cgroup.events`) and, where it has controllers, limits.
+public final class CgroupIsolation: Sendable {
+    /// What ``detect(_:)`` found.
+    public enum Detection: Sendable {
+        case available(CgroupIsolation)
+        /// Tasks still run, without cgroups; `why` says what is missing.
+        case unavailable(why: String)
+    }
+
+    public struct Settings: Sendable {
+        /// The executor's cgroup name (see ``executorCgroupName(frameworkID:executorID:)``).
+        public var name: String
+        /// A cgroup path (in every hierarchy) to nest under instead of our own cgroup.
+        public var parent: String?
+        /// CFS quotas from `cpus` (hard CPU limits), like an agent's `--cgroups_enable_cfs`.
+        public var hardCPULimits: Bool
+        /// The hierarchies (default: read from /proc/self).
+        public var hierarchies: [CgroupHierarchy]?
+
+        public init(name: String, parent: String? = nil, hardCPULimits: Bool = false) {
+            self.name = name
+            self.parent = parent
+            self.hardCPULimits = hardCPULimits
+        }
+    }
+
+    /// The v1 controllers used.
+    static let v1Controllers = ["memory", "cpu", "cpuacct", "pids", "freezer"]
+
+    public let settings: Settings
+    /// A line for the log: what was found and what will be used.
+    public let summary: String
+    private let v1: [(hierarchy: CgroupHierarchy, basePath: String)]
+    private let v2: (hierarchy: CgroupHierarchy, basePath: String, controllers: Set<String>)?
+    private let created = Mutex<[String: Cgroup]>([:])
+
+    private init(
+        settings: Settings, summary: String, v1: [(hierarchy: CgroupHierarchy, basePath: String)],
+        v2: (hierarchy: CgroupHierarchy, basePath: String, controllers: Set<String>)?
+    ) {
+        self.settings = settings
+        self.summary = summary
+        self.v1 = v1
+        self.v2 = v2
+    }
+
+    /// Whether memory limits are enforced (a v1 memory hierarchy, or v2 with its memory controller).
+    public var limitsMemory: Bool { v1.contains { $0.hierarchy.controllers.contains("memory") } || v2?.controllers.contains("memory") == true }
+
+    /// A stable, safe cgroup name for an executor: the same ids give the same name, so a restarted
+    /// executor finds (and removes) what a killed one left.
+    public static func executorCgroupName(frameworkID: String, executorID: String) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in Array(frameworkID.utf8) + [0] + Array(executorID.utf8) {
+            hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3
+        }
+        let safe = String(executorID.unicodeScalars.prefix(60).map { scalar -> Character in
+            scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar) || "-_".unicodeScalars.contains(scalar))
+                ? Character(scalar) : "_"
+        })
+        let hex = String(hash, radix: 16)
+        return "spark-mesos-executor-" + String(repeating: "0", count: 16 - hex.count) + hex + "-" + safe
+    }
+
+    /// Finds the hierarchies, removes what an earlier executor with the same name left, and creates
+    /// the executor's cgroup. Never throws: without cgroups, tasks run anyway.
+    public static func detect(_ settings: Settings) -> Detection {
+        let hierarchies =
+            settings.hierarchies
+            ?? CgroupHierarchy.parse(
+                mountInfo: CgroupFiles.read("/proc/self/mountinfo") ?? "",
+                procCgroup: CgroupFiles.read("/proc/self/cgroup") ?? "")
+        var problems: [String] = []
+        var v1: [(hierarchy: CgroupHierarchy, basePath: String)] = []
+        var v2: (hierarchy: CgroupHierarchy, basePath: String, controllers: Set<String>)?
+        func base(_ hierarchy: CgroupHierarchy) -> String {
+            let parent = settings.parent ?? hierarchy.ownPath
+            return (parent.hasSuffix("/") ? parent : parent + "/") + settings.name
+        }
+        func writable(_ hierarchy: CgroupHierarchy) -> Bool {
+            let parent = hierarchy.directory(of: settings.parent ?? hierarchy.ownPath)
+            guard access(parent, W_OK) == 0 else {
+                problems.append("\(parent) is not writable (\(errnoDescription(errno)))")
+                return false
+            }
+            return true
+        }
+        let wanted = hierarchies.filter { !$0.controllers.filter(v1Controllers.contains).isEmpty }
+        if !wanted.isEmpty {
+            let rc = cgroup_init()
+            if rc != 0 {
+                problems.append("libcgroup could not start: \(libcgroupDescription(rc))")
+            } else {
+                for hierarchy in wanted where writable(hierarchy) { v1.append((hierarchy, base(hierarchy))) }
+            }
+        }
+        if let unified = hierarchies.first(where: { $0.version == .v2 }), writable(unified) {
+            let available = Set(
+                (CgroupFiles.read(unified.directory(of: settings.parent ?? unified.ownPath) + "/cgroup.controllers")
+                    ?? "").split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init))
+            v2 = (unified, base(unified), available.intersection(["memory", "cpu", "pids"]))
+        }
+        let missing = v1Controllers.filter { controller in !v1.contains { $0.hierarchy.controllers.contains(controller) } }
+        guard !v1.isEmpty || v2 != nil else {
+            let why = hierarchies.isEmpty ? "no cgroup hierarchy is mounted" : problems.joined(separator: "; ")
+            return .unavailable(why: why.isEmpty ? "no usable cgroup hierarchy" : why)
+        }
+        // v2 controllers are used only for what no v1 hierarchy gives.
+        if var unified = v2 {
+            unified.controllers = unified.controllers.filter { missing.contains($0) }
+            v2 = unified
+        }
+        var parts: [String] = []
+        for (hierarchy, path) in v1 {
+            let controllers = hierarchy.controllers.filter(v1Controllers.contains).joined(separator: ",")
+            parts.append("v1 \(controllers) at \(hierarchy.directory(of: path))")
+        }
+        if let v2 {
+            let controllers =
+                v2.controllers.isEmpty ? "no controllers used" : "controllers \(v2.controllers.sorted().joined(separator: ","))"
+            parts.append("v2 at \(v2.hierarchy.directory(of: v2.basePath)) (\(controllers); containment by cgroup.kill)")
+        }
+        var summary = "cgroups: " + parts.joined(separator: "; ")
+        let unlimited = missing.filter { controller in v2?.controllers.contains(controller) != true }
+        if !unlimited.isEmpty { summary += "; not available: \(unlimited.joined(separator: ","))" }
+        if settings.hardCPULimits { summary += "; CFS quotas on" }
+        let isolation = CgroupIsolation(settings: settings, summary: summary, v1: v1, v2: v2)
+        do {
+            try isolation.createExecutorCgroup()
+        } catch {
+            return .unavailable(why: "cannot create the executor's cgroup: \(error)")
+        }
+        return .available(isolation)
+    }
+
+    // MARK: The executor's cgroup
+
+    private func createExecutorCgroup() throws(IsolationError) {
+        // Leftovers of an executor with the same ids (killed with SIGKILL): kill and remove them.
+        for (hierarchy, path) in v1 { Self.removeTree(hierarchy.directory(of: path)) }
+        if let v2 { Self.removeTree(v2.hierarchy.directory(of: v2.basePath)) }
+        for (hierarchy, path) in v1 {
+            let directory = hierarchy.directory(of: path)
+            guard mkdir(directory, 0o755) == 0 || errno == EEXIST else {
+                throw .systemCall("creating \(directory)", errno: errno)
+            }
+        }
+        if let v2 {
+            let directory = v2.hierarchy.directory(of: v2.basePath)
+            guard mkdir(directory, 0o755) == 0 || errno == EEXIST else {
+                throw .systemCall("creating \(directory)", errno: errno)
+            }
+            if !v2.controllers.isEmpty {
+                try enableV2Controllers(v2.controllers, in: v2.hierarchy)
+            }
+        }
+    }
+
+    /// v2's no-internal-processes rule: controllers can be enabled for children only in a cgroup
+    /// without processes of its own. The executor moves itself into a leaf of its own cgroup first.
+    private func enableV2Controllers(_ controllers: Set<String>, in hierarchy: CgroupHierarchy) throws(IsolationError) {
+        let own = hierarchy.directory(of: settings.parent ?? hierarchy.ownPath)
+        let base = hierarchy.directory(of: v2!.basePath)
+        let enable = controllers.sorted().map { "+" + $0 }.joined(separator: " ")
+        if settings.parent == nil {
+            let leaf = own + "/spark-mesos-executor-leaf"
+            _ = mkdir(leaf, 0o755)
+            let moved = CgroupFiles.write(leaf + "/cgroup.procs", "\(getpid())")
+            guard moved == 0 else { throw .systemCall("moving the executor into \(leaf)", errno: moved) }
+        }
+        let rc = CgroupFiles.write(own + "/cgroup.subtree_control", enable)
+        guard rc == 0 else { throw .systemCall("enabling \(enable) in \(own)", errno: rc) }
+        let inner = CgroupFiles.write(base + "/cgroup.subtree_control", enable)
+        guard inner == 0 else { throw .systemCall("enabling \(enable) in \(base)", errno: inner) }
+    }
+
+    /// Kills everything in `directory` and below and removes the cgroups bottom-up.
+    static func removeTree(_ directory: String) {
+        guard CgroupFiles.isDirectory(directory) else { return }
+        for child in CgroupFiles.subdirectories(directory) { removeTree(directory + "/" + child) }
+        if CgroupFiles.write(directory + "/cgroup.kill", "1") != 0 {
+            for pid in CgroupFiles.pids(directory + "/cgroup.procs") { kill(pid, SIGKILL) }
+        }
+        for _ in 0..<200 where !CgroupFiles.pids(directory + "/cgroup.procs").isEmpty {
+            ProcessReaper.shared.sweepOrphans()
+            usleep(5000)
+        }
+        _ = Cgroup.removeDirectory(directory)
+    }
+
+    // MARK: Cgroups for tasks and workers
+
+    /// Creates `name` (a single path component) under the executor's cgroup, or under `parent`,
+    /// with `limits` written before any process joins.
+    public func makeCgroup(_ name: String, limits: CgroupLimits, in parent: Cgroup? = nil) throws(IsolationError)
+        -> Cgroup
+    {
+        let relative = (parent.map { $0.name + "/" } ?? "") + name
+        var directories: [(controllers: [String], directory: String)] = []
+        var handle: LibcgroupGroup?
+        if !v1.isEmpty {
+            // libcgroup names a cgroup by its path below each mount point; ours differ per hierarchy
+            // (the memory cgroup of a process is often not its cpu cgroup), so one group per hierarchy
+            // would be needed in general. Where the paths agree (the usual case) one group does it all.
+            var groups: [String: [CgroupHierarchy]] = [:]
+            for (hierarchy, path) in v1 { groups[hierarchy.libcgroupName(of: path + "/" + relative), default: []].append(hierarchy) }
+            for (libcgroupName, hierarchies) in groups.sorted(by: { $0.key < $1.key }) {
+                let group = try createV1(libcgroupName, hierarchies: hierarchies, limits: limits)
+                // Keep the first for deletion through libcgroup; the others are removed by rmdir.
+                if handle == nil { handle = group }
+                for hierarchy in hierarchies {
+                    directories.append(
+                        (hierarchy.controllers, hierarchy.mountPoint + "/" + libcgroupName))
+                }
+            }
+        }
+        var v2Directory: String?
+        if let v2 {
+            let directory = v2.hierarchy.directory(of: v2.basePath + "/" + relative)
+            guard mkdir(directory, 0o755) == 0 || errno == EEXIST else {
+                let code = errno
+                _ = handle?.delete()
+                throw .systemCall("creating \(directory)", errno: code)
+            }
+            v2Directory = directory
+            if v2.controllers.contains("memory"), let bytes = limits.memoryBytes {
+                CgroupFiles.write(directory + "/memory.max", "\(bytes)")
+            }
+            if v2.controllers.contains("cpu"), let weight = limits.cpuWeight {
+                CgroupFiles.write(directory + "/cpu.weight", "\(weight)")
+                if let quota = limits.cfsQuotaMicroseconds {
+                    CgroupFiles.write(directory + "/cpu.max", "\(quota) \(CgroupLimits.cfsPeriodMicroseconds)")
+                }
+            }
+        }
+        let cgroup = Cgroup(
+            name: relative, limits: limits, v1Directories: directories, v2Directory: v2Directory, handle: handle)
+        created.withLock { $0[relative] = cgroup }
+        return cgroup
+    }
+
+    private func createV1(_ name: String, hierarchies: [CgroupHierarchy], limits: CgroupLimits) throws(IsolationError)
+        -> LibcgroupGroup
+    {
+        guard let group = cgroup_new_cgroup(name) else { throw .library("cgroup_new_cgroup(\(name))", code: Int32(ECGFAIL)) }
+        let owned = LibcgroupGroup(group: group)
+        for controller in hierarchies.flatMap(\.controllers) where Self.v1Controllers.contains(controller) {
+            guard let handle = cgroup_add_controller(group, controller) else {
+                throw .library("adding \(controller) to \(name)", code: Int32(ECGFAIL))
+            }
+            switch controller {
+            case "memory":
+                if let bytes = limits.memoryBytes { cgroup_add_value_uint64(handle, "memory.limit_in_bytes", bytes) }
+            case "cpu":
+                if let shares = limits.cpuShares { cgroup_add_value_uint64(handle, "cpu.shares", shares) }
+                if let quota = limits.cfsQuotaMicroseconds {
+                    cgroup_add_value_int64(handle, "cpu.cfs_period_us", CgroupLimits.cfsPeriodMicroseconds)
+                    cgroup_add_value_int64(handle, "cpu.cfs_quota_us", quota)
+                }
+            default:
+                break
+            }
+        }
+        let rc = cgroup_create_cgroup(group, 0)
+        guard rc == 0 else { throw .library("creating cgroup \(name)", code: rc) }
+        return owned
+    }
+
+    /// Forgets a cgroup destroyed by its owner.
+    public func destroy(_ cgroup: Cgroup) async {
+        await cgroup.destroy()
+        _ = created.withLock { $0.removeValue(forKey: cgroup.name) }
+    }
+
+    /// At exit: kills whatever is left in any of our cgroups and removes them all, with the
+    /// executor's own.
+    public func removeAll() {
+        created.withLock { $0.removeAll() }
+        for (hierarchy, path) in v1 { Self.removeTree(hierarchy.directory(of: path)) }
+        if let v2 { Self.removeTree(v2.hierarchy.directory(of: v2.basePath)) }
+    }
+}
