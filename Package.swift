@@ -83,6 +83,20 @@ let package = Package(
             dependencies: ["CProcessSpawn"],
             swiftSettings: swiftSettings
         ),
+        // Health checks and checks: the scheduling state machine and the COMMAND/HTTP(S)/TCP probes.
+        .target(
+            name: "TaskChecks",
+            dependencies: [
+                "MesosProto",
+                "ProcessSupervision",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // libcgroup (Debian libcgroup-dev) for creating, configuring and removing cgroups.
         .systemLibrary(name: "CCgroup", pkgConfig: "libcgroup", providers: [.apt(["libcgroup-dev"])]),
         // Cgroups for tasks and workers: limits, usage, OOM kills, containment, cleanup (v1 and v2).
@@ -100,6 +114,7 @@ let package = Package(
                 "MesosCodec",
                 "MesosProto",
                 "ProcessSupervision",
+                "TaskChecks",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -252,17 +267,29 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "TaskChecksTests",
+            dependencies: [
+                "TaskChecks", "MesosProto", "ProcessSupervision",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "ExecutorEndToEndTests",
             dependencies: [
                 "ExecutorCore", "LocalAgent", "AgentConnection", "MesosCodec", "MesosProto", "ProcessSupervision",
                 "SparkExecutor", "PackageFetch", "demo-worker", .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "HarnessTests",
             dependencies: [
-                "Harness", "LocalAgent", "MesosCodec", "ProcessSupervision", "spark-mesos-harness",
+                "Harness", "LocalAgent", "MesosCodec", "MesosProto", "ProcessSupervision", "spark-mesos-harness",
                 "spark-mesos-executor",
             ],
             swiftSettings: swiftSettings

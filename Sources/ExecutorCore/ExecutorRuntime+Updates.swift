@@ -38,6 +38,10 @@ extension ExecutorRuntime {
             }
             if let limitation = measurements.limitation, report.state == .taskFailed { status.limitation = limitation }
         }
+        if let healthy = report.healthy { status.healthy = healthy }
+        if let check = report.checkStatus ?? lifecycle.emptyCheckStatus(of: report.taskID) {
+            status.checkStatus = check
+        }
         var update = Mesos_V1_Executor_Call.Update()
         update.status = status
         ledger.append(update)

@@ -27,6 +27,8 @@ public actor ExecutorRuntime {
     var connection = Connection.connecting(everSubscribed: false)
     var disconnectedSince: ContinuousClock.Instant?
     var controls: [String: TaskControl] = [:]
+    /// Per task: what stops its checks and its deadline.
+    var watchers: [String: [AsyncStream<Never>.Continuation]] = [:]
     var shutdownDeadline: ContinuousClock.Instant?
     var exitCode: Int32 = 0
     var finished = false
@@ -251,6 +253,12 @@ public actor ExecutorRuntime {
                 }
             case .forceKill(let id):
                 controls[id]?.request(.forceKill)
+            case .startChecks(let id, let checks):
+                startChecks(id, checks)
+            case .armDeadline(let id, let after):
+                armDeadline(id, after: after)
+            case .stopWatching(let id):
+                stopWatching(id)
             }
         }
     }

@@ -1,5 +1,6 @@
 public import MesosProto
 import MesosCodec
+public import TaskChecks
 
 /// The pure state machine of every task this executor runs: it takes what happened and returns
 /// what to do. No I/O, no clocks: the runtime performs the actions and feeds back the results.
@@ -18,6 +19,12 @@ public struct TaskLifecycle: Sendable {
         case terminate(taskID: String, grace: Duration)
         /// Stop the task now (SIGKILL to its process tree / kill its worker).
         case forceKill(taskID: String)
+        /// Start its health check and check (it is running now).
+        case startChecks(taskID: String, [CheckDefinition])
+        /// Call `deadlineReached` after `after` unless the task stops being watched first.
+        case armDeadline(taskID: String, after: Duration)
+        /// Stop its checks and its deadline: it is being killed or has ended.
+        case stopWatching(taskID: String)
     }
 
     /// The content of one status update; the runtime adds uuid, source, ids and timestamp.
@@ -27,16 +34,23 @@ public struct TaskLifecycle: Sendable {
         public var reason: Mesos_V1_TaskStatus.Reason?
         public var message: String?
         public var data: [UInt8]?
+        /// `TaskStatus.healthy`: set on health updates and on the terminal update after a health kill.
+        public var healthy: Bool?
+        /// `TaskStatus.check_status`; nil means the empty status of the task's check, if it has one.
+        public var checkStatus: Mesos_V1_CheckStatusInfo?
 
         public init(
             taskID: String, state: Mesos_V1_TaskState, reason: Mesos_V1_TaskStatus.Reason? = nil,
-            message: String? = nil, data: [UInt8]? = nil
+            message: String? = nil, data: [UInt8]? = nil, healthy: Bool? = nil,
+            checkStatus: Mesos_V1_CheckStatusInfo? = nil
         ) {
             self.taskID = taskID
             self.state = state
             self.reason = reason
             self.message = message
             self.data = data
+            self.healthy = healthy
+            self.checkStatus = checkStatus
         }
     }
 
@@ -56,12 +70,19 @@ public struct TaskLifecycle: Sendable {
         var grace: Duration?
         var group: Int?
         var acknowledged = false
+        /// Health check and check, validated at launch.
+        var checks: [CheckDefinition] = []
+        /// Whether checks or a deadline may be running for it.
+        var watched = false
+        /// The last health and check result reported, carried by the next health or check update.
+        var healthy: Bool?
+        var checkStatus: Mesos_V1_CheckStatusInfo?
     }
 
     /// Tasks not yet forgotten: active ones, and ended ones until the agent acknowledged their
     /// terminal update. After that a task is gone from here (as from Mesos's own executors), so
     /// a long-lived executor holds only what is in flight, however many tasks it has run.
-    private(set) var records: [String: Record] = [:]
+    var records: [String: Record] = [:]
     /// The ids of `records` that have not reached a terminal state.
     private var active: Set<String> = []
     private var nextSequence = 0
@@ -124,7 +145,15 @@ public struct TaskLifecycle: Sendable {
             records[id] = Record(info: task, sequence: nextSequence, phase: .launching, group: group)
             nextSequence += 1
             active.insert(id)
+            let watching = prepareWatching(id)
+            if case .failure(let problem) = watching {
+                end(id, as: .taskError)
+                actions.append(
+                    .report(Report(taskID: id, state: .taskError, reason: .taskInvalid, message: problem.text)))
+                continue
+            }
             actions.append(.report(Report(taskID: id, state: .taskStarting)))
+            if case .success(let deadline?) = watching { actions.append(.armDeadline(taskID: id, after: deadline)) }
             actions.append(.start(taskID: id))
         }
         return actions
@@ -139,6 +168,7 @@ public struct TaskLifecycle: Sendable {
             records[id]?.killCause = .duplicateLaunch
             end(id, as: .taskError)
             actions.append(.forceKill(taskID: id))
+            if records[id]?.watched == true { actions.append(.stopWatching(taskID: id)) }
         }
         actions.append(
             .report(
@@ -152,7 +182,9 @@ public struct TaskLifecycle: Sendable {
     public mutating func started(_ id: String) -> [Action] {
         guard let record = records[id], record.phase == .launching else { return [] }
         records[id]?.phase = .running
-        return [.report(Report(taskID: id, state: .taskRunning))]
+        var actions: [Action] = [.report(Report(taskID: id, state: .taskRunning))]
+        if !record.checks.isEmpty { actions.append(.startChecks(taskID: id, record.checks)) }
+        return actions
     }
 
     /// The task ended (or could not start); `outcome` is what its runner saw.
@@ -162,12 +194,21 @@ public struct TaskLifecycle: Sendable {
         let report: Report
         if let cause = record.killCause {
             var text = cause.text
-            if case .killing(escalated: true) = record.phase {
+            // A zero grace period (a max_completion_time kill) escalates at once: nothing worth saying.
+            if case .killing(escalated: true) = record.phase, record.grace ?? .zero > .zero {
                 text += " (SIGKILL after the \(format(record.grace ?? .zero)) grace period)"
             }
-            report = Report(
-                taskID: id, state: .taskKilled, reason: killReason(cause),
-                message: "Task \(text); \(outcome.summary)")
+            if case .maxCompletionTime = cause {
+                report = Report(
+                    taskID: id, state: .taskFailed, reason: .maxCompletionTimeReached,
+                    message: "Task \(text); \(outcome.summary)")
+            } else {
+                var killed = Report(
+                    taskID: id, state: .taskKilled, reason: killReason(cause),
+                    message: "Task \(text); \(outcome.summary)")
+                if case .healthCheck = cause { killed.healthy = false }
+                report = killed
+            }
         } else {
             switch outcome {
             case .succeeded(let data, let message):
@@ -180,6 +221,7 @@ public struct TaskLifecycle: Sendable {
         }
         end(id, as: report.state)
         var actions: [Action] = [.report(report)]
+        if record.watched { actions.append(.stopWatching(taskID: id)) }
         if let group = record.group, report.state != .taskFinished {
             for other in activeTaskIDs where records[other]?.group == group {
                 actions += kill(other, cause: .groupMember(taskID: id, state: report.state), grace: nil)
@@ -223,7 +265,7 @@ public struct TaskLifecycle: Sendable {
         }
     }
 
-    private mutating func kill(_ id: String, cause: KillCause, grace requested: Duration?) -> [Action] {
+    mutating func kill(_ id: String, cause: KillCause, grace requested: Duration?) -> [Action] {
         guard let record = records[id] else { return [] }
         let taskGrace =
             record.info.killPolicy.hasGracePeriod
@@ -241,7 +283,9 @@ public struct TaskLifecycle: Sendable {
             records[id]?.grace = grace
             records[id]?.phase = .killing(escalated: false)
             var actions: [Action] = []
-            if killingStateAllowed {
+            if record.watched { actions.append(.stopWatching(taskID: id)) }
+            // Mesos's executors send no TASK_KILLING for a max_completion_time kill.
+            if killingStateAllowed, cause.announcesKilling {
                 actions.append(.report(Report(taskID: id, state: .taskKilling, message: "Task \(cause.text)")))
             }
             actions.append(.terminate(taskID: id, grace: grace))
@@ -255,6 +299,8 @@ public struct TaskLifecycle: Sendable {
         case .groupMember: return .taskGroupInvalid
         case .shutdown: return .executorTerminated
         case .duplicateLaunch: return .taskInvalid
+        case .healthCheck: return nil
+        case .maxCompletionTime: return .maxCompletionTimeReached
         }
     }
 

@@ -17,6 +17,10 @@ public protocol TaskRunner: Sendable {
 
     /// The executor begins shutting down: stop long-lived helpers (workers) after the tasks.
     func executorShuttingDown() async
+
+    /// The environment the task's COMMAND health checks and checks run with: the task's own, as
+    /// this runner gives it (the check command's variables are added on top).
+    func checkEnvironment(for task: Mesos_V1_TaskInfo) async -> [String: String]
 }
 
 extension TaskRunner {
@@ -31,6 +35,8 @@ extension TaskRunner {
     }
 
     public func executorShuttingDown() async {}
+
+    public func checkEnvironment(for task: Mesos_V1_TaskInfo) async -> [String: String] { [:] }
 }
 
 /// What the executor asks of a running task.

@@ -1,8 +1,10 @@
 import Foundation
+import MesosProto
 
 /// The built-in demo: a short mixed job run in coarse mode and then in fine mode — a π
-/// estimate, a word count, a failing task, a killed task and a batch — so that every part of
-/// the executor is seen working in well under a minute.
+/// estimate, a word count, a failing task, a killed task, a health-checked service that goes
+/// unhealthy and is killed, and a batch — so that every part of the executor is seen working in
+/// well under a minute.
 public enum DemoJob {
     static let words = "the quick brown fox jumps over the lazy dog and the dog sleeps"
 
@@ -26,9 +28,9 @@ public enum DemoJob {
             settings.package = .local(path: package)
             settings.shutdownGracePeriod = .seconds(3)
             if closures { settings.worker = "bin/demo-worker" }
-            let tasks = closures ? closureTasks : commandTasks
+            let tasks = (closures ? closureTasks : commandTasks) + [service]
             var steps: [JobStep] = [
-                .launch(["pi", "wordcount", "fail", "sleeper"]),
+                .launch(["pi", "wordcount", "fail", "sleeper", "service"]),
                 .wait(["sleeper": .running]),
                 .kill("sleeper", grace: .seconds(1)),
             ]
@@ -50,6 +52,25 @@ public enum DemoJob {
         JobTask(id: "fail", kind: .closure(function: "fail", payload: Array("division by zero".utf8)), expect: .failed),
         JobTask(id: "sleeper", kind: .closure(function: "sleep", payload: Array("30000".utf8)), expect: .killed),
     ]
+
+    /// A service that is healthy for a second, then fails its COMMAND health check three times in a
+    /// row and is killed (TASK_KILLED, `healthy=false`).
+    static let service: JobTask = {
+        var health = Mesos_V1_HealthCheck()
+        health.type = .command
+        health.command.value = "test -e service-up"
+        health.delaySeconds = 0
+        health.intervalSeconds = 0.2
+        health.timeoutSeconds = 10
+        health.consecutiveFailures = 3
+        // Failures before the first success are ignored for this long: the check may run before the
+        // service is up.
+        health.gracePeriodSeconds = 30
+        return JobTask(
+            id: "service",
+            kind: .command(CommandSpec(value: "touch service-up; sleep 1; rm -f service-up; exec sleep 60")),
+            expect: .killed, killGracePeriod: .seconds(1), healthCheck: health)
+    }()
 
     static let miniTasks: [MiniTaskSpec] = (1...5).map { index in
         MiniTaskSpec(id: "mini-\(index)", function: "pi", payload: Array("\(index * 100_000)".utf8))

@@ -34,6 +34,8 @@ public enum HTMLReport {
         colours.map { "<span class=\"key\" style=\"background:\($0.1)\"></span>\($0.0)" }.joined(separator: " ")
             + " <span class=\"mark kill\">┆ kill</span> <span class=\"mark restart\">┆ agent restart</span>"
             + " <span class=\"mark shutdown\">┆ shutdown</span>"
+            + " <span class=\"dot healthy\">●</span> healthy <span class=\"dot unhealthy\">●</span> unhealthy"
+            + " <span class=\"dot check\">◆</span> check result"
     }
 
     static func section(_ run: RunReport) -> String {
@@ -86,6 +88,7 @@ public enum HTMLReport {
                 start = max(start, record.atMs)
                 state = record.state
             }
+            svg += healthMarks(task, y: y + rowHeight / 2 - 1, x: x)
         }
         for (index, miniTask) in run.miniTasks.enumerated() {
             let y = Double(run.tasks.count + index) * rowHeight + 4
@@ -112,6 +115,25 @@ public enum HTMLReport {
                 "<line class=\"mark \(kind)\" x1=\"\(x(step.atMs))\" y1=\"0\" x2=\"\(x(step.atMs))\" y2=\"\(height - 20)\"><title>\(escape(step.detail)) at \(String(format: "%.2fs", step.atMs / 1000))</title></line>\n"
         }
         return svg + "</svg>\n"
+    }
+
+    /// A dot on the task's bar at each health update (green healthy, red unhealthy) and a diamond
+    /// at each check result.
+    static func healthMarks(_ task: TaskReport, y: Double, x: (Double) -> Double) -> String {
+        var svg = ""
+        for record in task.states {
+            let at = String(format: "%.2fs", record.atMs / 1000)
+            if let check = record.check {
+                let cx = x(record.atMs)
+                svg +=
+                    "<path class=\"check\" data-task=\"\(escape(task.id))\" d=\"M\(cx) \(y - 5) L\(cx + 5) \(y) L\(cx) \(y + 5) L\(cx - 5) \(y) Z\"><title>\(escape(task.id)): check \(escape(check)) at \(at)</title></path>\n"
+            } else if let healthy = record.healthy {
+                let word = healthy ? "healthy" : "unhealthy"
+                svg +=
+                    "<circle class=\"health \(word)\" data-task=\"\(escape(task.id))\" cx=\"\(x(record.atMs))\" cy=\"\(y)\" r=\"4.5\"><title>\(escape(task.id)): \(word) at \(at)\(record.message.map { " — \(escape($0))" } ?? "")</title></circle>\n"
+            }
+        }
+        return svg
     }
 
     static func detailTable(_ run: RunReport) -> String {
@@ -153,5 +175,8 @@ public enum HTMLReport {
         .mark.restart{stroke:#6a51a3;color:#6a51a3} .mark.shutdown{stroke:#444;color:#444}
         table{border-collapse:collapse;margin-top:8px} td,th{border-bottom:1px solid #eee;padding:3px 8px;text-align:left}
         tr.fail td{background:#fff1f0} .problems{color:#b3261e}
+        circle.health{stroke:#fff;stroke-width:1.5} circle.healthy{fill:#31a354} circle.unhealthy{fill:#de2d26}
+        path.check{fill:#fdd835;stroke:#555;stroke-width:1} .dot.healthy{color:#31a354} .dot.unhealthy{color:#de2d26}
+        .dot.check{color:#c9a800}
         """
 }

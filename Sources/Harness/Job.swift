@@ -1,4 +1,5 @@
 public import MesosCodec
+public import MesosProto
 
 /// One run of the executor under the harness: how it is configured, the tasks it may be given,
 /// the steps that drive it, and what each task must end as.
@@ -98,13 +99,25 @@ public struct JobTask: Sendable {
     public var expect: TaskEnd
     /// `TaskInfo.kill_policy.grace_period`.
     public var killGracePeriod: Duration?
+    /// `TaskInfo.health_check`.
+    public var healthCheck: Mesos_V1_HealthCheck?
+    /// `TaskInfo.check`.
+    public var check: Mesos_V1_CheckInfo?
+    /// `TaskInfo.max_completion_time`.
+    public var maxCompletionTime: Duration?
 
     /// A task.
-    public init(id: String, kind: Kind, expect: TaskEnd = .finished, killGracePeriod: Duration? = nil) {
+    public init(
+        id: String, kind: Kind, expect: TaskEnd = .finished, killGracePeriod: Duration? = nil,
+        healthCheck: Mesos_V1_HealthCheck? = nil, check: Mesos_V1_CheckInfo? = nil, maxCompletionTime: Duration? = nil
+    ) {
         self.id = id
         self.kind = kind
         self.expect = expect
         self.killGracePeriod = killGracePeriod
+        self.healthCheck = healthCheck
+        self.check = check
+        self.maxCompletionTime = maxCompletionTime
     }
 
     /// Command or closure.

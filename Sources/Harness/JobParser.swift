@@ -95,7 +95,11 @@ public struct JobParser: Sendable {
     }
 
     func task(_ value: JobValue, _ path: String) throws(HarnessError) -> JobTask {
-        let fields = try object(value, path, allowed: ["id", "command", "closure", "expect", "kill_grace"])
+        let fields = try object(
+            value, path,
+            allowed: [
+                "id", "command", "closure", "expect", "kill_grace", "health_check", "check", "max_completion_time",
+            ])
         guard let idValue = fields["id"] else { throw fail("\(path).id", "missing; expected the task id") }
         let id = try string(idValue, "\(path).id")
         let kind: JobTask.Kind
@@ -118,7 +122,15 @@ public struct JobParser: Sendable {
             try choice(v, "\(path).expect", TaskEnd.allCases)
         }
         let grace = try fields["kill_grace"].map { v throws(HarnessError) in try seconds(v, "\(path).kill_grace") }
-        return JobTask(id: id, kind: kind, expect: expect ?? .finished, killGracePeriod: grace)
+        return JobTask(
+            id: id, kind: kind, expect: expect ?? .finished, killGracePeriod: grace,
+            healthCheck: try fields["health_check"].map { v throws(HarnessError) in
+                try healthCheck(v, "\(path).health_check")
+            },
+            check: try fields["check"].map { v throws(HarnessError) in try check(v, "\(path).check") },
+            maxCompletionTime: try fields["max_completion_time"].map { v throws(HarnessError) in
+                try positiveSeconds(v, "\(path).max_completion_time")
+            })
     }
 
     func command(_ value: JobValue, _ path: String) throws(HarnessError) -> CommandSpec {

@@ -147,6 +147,9 @@ struct JobScript {
             info.data = Data(ClosureWire.taskData(function: function, payload: payload))
         }
         if let grace = task.killGracePeriod { info.killPolicy.gracePeriod.nanoseconds = grace.nanosecondsCount }
+        if let healthCheck = task.healthCheck { info.healthCheck = healthCheck }
+        if let check = task.check { info.check = check }
+        if let limit = task.maxCompletionTime { info.maxCompletionTime.nanoseconds = limit.nanosecondsCount }
         return info
     }
 

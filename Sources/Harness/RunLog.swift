@@ -69,6 +69,10 @@ public struct UpdateRecord: Sendable, Codable {
     public var message: String?
     /// `TaskStatus.data` as text.
     public var data: String?
+    /// `TaskStatus.healthy`, when set.
+    public var healthy: Bool?
+    /// `TaskStatus.check_status` of a check update, e.g. `exit_code=0`, `status_code=200`, `empty`.
+    public var check: String?
 }
 
 /// One executor MESSAGE.

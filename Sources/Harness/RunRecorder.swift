@@ -88,10 +88,13 @@ actor RunRecorder {
                 source: status.source == .agent ? "agent" : "executor",
                 reason: status.hasReason ? "\(status.reason)" : nil,
                 message: status.hasMessage ? status.message : nil,
-                data: status.data.isEmpty ? nil : String(decoding: status.data, as: UTF8.self))
+                data: status.data.isEmpty ? nil : String(decoding: status.data, as: UTF8.self),
+                healthy: status.hasHealthy ? status.healthy : nil,
+                check: status.reason == .taskCheckStatusUpdated ? CheckText.of(status.checkStatus) : nil)
             log.updates.append(record)
             output?.note(
                 String(format: "%7.2fs  %@ %@", time / 1000, record.taskID, record.state)
+                    + CheckText.annotation(status)
                     + (record.message.map { " — \($0)" } ?? ""))
         }
         for message in state.messages.dropFirst(seenMessages) {

@@ -90,13 +90,16 @@ extension RunReport {
             resends += observed?.duplicates ?? 0
             return TaskStateRecord(
                 state: update.state, atMs: update.atMs, source: update.source, reason: update.reason,
-                message: update.message, acknowledged: observed?.acknowledged ?? false)
+                message: update.message, acknowledged: observed?.acknowledged ?? false, healthy: update.healthy,
+                check: update.check)
         }
         let last = updates.last
+        // Health and check updates repeat TASK_RUNNING by design; every other state comes once.
         let fromExecutor = states.filter { $0.source == "executor" }
+        let transitions = fromExecutor.filter { !CheckText.isCheckReason($0.reason) }
         let endedByExecutor = last?.source == "executor"
         let exactlyOnce =
-            Set(fromExecutor.map(\.state)).count == fromExecutor.count
+            Set(transitions.map(\.state)).count == transitions.count
             && (!endedByExecutor || fromExecutor.allSatisfy(\.acknowledged))
         let launched = log.launchedAt[task.id]
         let ended = last.flatMap { StateName.terminal.contains($0.state) ? $0.atMs : nil }

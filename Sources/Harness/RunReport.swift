@@ -74,6 +74,10 @@ public struct TaskStateRecord: Sendable, Codable {
     public var reason: String?
     public var message: String?
     public var acknowledged: Bool
+    /// `healthy` of the update, when set (health updates and the end of a health-killed task).
+    public var healthy: Bool?
+    /// The check result of a check update.
+    public var check: String?
 }
 
 /// One mini-task: expected and actual end.

@@ -128,6 +128,25 @@ public struct SparkTaskRunner: TaskRunner {
     }
 }
 
+extension SparkTaskRunner {
+    /// The task's environment as a command task gets it: the executor's, `MESOS_SANDBOX`, the
+    /// package's variables, and the command's own (resolved secrets included).
+    public func checkEnvironment(for task: Mesos_V1_TaskInfo) async -> [String: String] {
+        var environment = baseEnvironment
+        environment["MESOS_SANDBOX"] = sandbox
+        if case .success((let prepared, let package)) = await readiness() {
+            for (name, value) in prepared.settings.packageEnvironment(sparkHome: package?.sparkHome) {
+                environment[name] = value
+            }
+        }
+        for variable in task.command.environment.variables {
+            environment[variable.name] =
+                variable.type == .secret ? String(decoding: variable.secret.value.data, as: UTF8.self) : variable.value
+        }
+        return environment
+    }
+}
+
 /// Why a task cannot start, as its message.
 struct TaskFailure: Error {
     let message: String

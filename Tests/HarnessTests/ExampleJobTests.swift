@@ -1,5 +1,6 @@
 import Foundation
 import Harness
+import MesosProto
 import XCTest
 
 /// Runs every example job file with the real executor and checks the JSON report.
@@ -66,6 +67,27 @@ final class ExampleJobTests: XCTestCase {
         XCTAssertGreaterThan(report.packageDownloads, 0, "the executor fetches the package from the harness")
     }
 
+    func testHealthChecksExample() async throws {
+        let report = try roundTrip(try await HarnessTestSupport.run(load("health-checks.json")))
+        HarnessTestSupport.assertConforming(report)
+        let byID = Dictionary(uniqueKeysWithValues: report.tasks.map { ($0.id, $0) })
+        let flaky = try XCTUnwrap(byID["flaky-service"])
+        XCTAssertEqual(flaky.actual, "TASK_KILLED")
+        XCTAssertEqual(Array(flaky.states.compactMap(\.healthy).suffix(4)), [false, false, false, false])
+        XCTAssertEqual(flaky.states.filter { $0.healthy == false }.count, 4, "three failures, then the kill")
+        XCTAssertTrue(
+            flaky.error?.contains("COMMAND health check failed 3 consecutive times") == true, "\(flaky.error ?? "")")
+        let watched = try XCTUnwrap(byID["watched"])
+        XCTAssertEqual(watched.actual, "TASK_FINISHED")
+        XCTAssertTrue(
+            watched.states.compactMap(\.check).starts(with: ["exit_code=0"]), "\(watched.states.compactMap(\.check))")
+        let slow = try XCTUnwrap(byID["too-slow"])
+        XCTAssertEqual(slow.states.last?.reason, "\(Mesos_V1_TaskStatus.Reason.maxCompletionTimeReached)")
+        let page = HTMLReport.render(HarnessReport(runs: [report]))
+        XCTAssertTrue(page.contains("class=\"health unhealthy\""), "health changes are marked on the timeline")
+        XCTAssertTrue(page.contains("class=\"check\""), "check results are marked on the timeline")
+    }
+
     func testBuiltInDemoPasses() async throws {
         let directory = try HarnessTestSupport.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -75,6 +97,9 @@ final class ExampleJobTests: XCTestCase {
             HarnessTestSupport.assertConforming(report)
             XCTAssertEqual(Set(report.tasks.map(\.actual)), ["TASK_FINISHED", "TASK_FAILED", "TASK_KILLED"])
             XCTAssertTrue(ReportTable.render(report).contains("PASSED"))
+            let service = try XCTUnwrap(report.tasks.first { $0.id == "service" })
+            XCTAssertEqual(service.states.last?.healthy, false, "the service was killed as unhealthy")
+            XCTAssertEqual(service.states.filter { $0.healthy == false }.count, 4, "three failures, then the kill")
         }
     }
 }

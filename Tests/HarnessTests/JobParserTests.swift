@@ -8,7 +8,11 @@ final class JobParserTests: XCTestCase {
         let names = try FileManager.default.contentsOfDirectory(atPath: HarnessTestSupport.examples)
             .filter { $0.hasSuffix(".json") || $0.hasSuffix(".yaml") }.sorted()
         XCTAssertEqual(
-            names, ["agent-restart.json", "closures.json", "coarse.json", "failures-and-kills.json", "fine.yaml"])
+            names,
+            [
+                "agent-restart.json", "closures.json", "coarse.json", "failures-and-kills.json", "fine.yaml",
+                "health-checks.json",
+            ])
         for name in names where name != "closures.json" {
             XCTAssertNoThrow(try JobParser.load(path: HarnessTestSupport.examples + "/" + name), name)
         }
@@ -54,7 +58,7 @@ final class JobParserTests: XCTestCase {
             "invalid job file job.json: stepz: unknown key; expected one of name, executor, tasks, steps, timeout")
         assertError(
             #"{"tasks": [{"id": "a", "command": "true", "expected": "finished"}]}"#,
-            "invalid job file job.json: tasks[0].expected: unknown key; expected one of id, command, closure, expect, kill_grace"
+            "invalid job file job.json: tasks[0].expected: unknown key; expected one of id, command, closure, expect, kill_grace, health_check, check, max_completion_time"
         )
         assertError(
             #"{"executor": {"coarse": true}, "tasks": []}"#,
@@ -111,7 +115,7 @@ final class JobParserTests: XCTestCase {
     func testYAMLErrorsNameTheKeyToo() {
         assertError(
             "tasks:\n  - id: a\n    comand: true\n", file: "job.yaml",
-            "invalid job file job.yaml: tasks[0].comand: unknown key; expected one of id, command, closure, expect, kill_grace"
+            "invalid job file job.yaml: tasks[0].comand: unknown key; expected one of id, command, closure, expect, kill_grace, health_check, check, max_completion_time"
         )
     }
 

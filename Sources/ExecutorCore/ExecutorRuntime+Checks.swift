@@ -1,0 +1,76 @@
+import Logging
+import MesosProto
+import TaskChecks
+
+/// Health checks, checks and deadlines run as child tasks of `run()`'s group, one per check and
+/// one per deadline, each stopped when its task is killed or ends.
+extension ExecutorRuntime {
+    func startChecks(_ id: String, _ checks: [CheckDefinition]) {
+        guard let task = lifecycle.task(id) else { return }
+        let runner = self.runner
+        let sandbox = configuration.sandbox
+        for definition in checks {
+            logger.debug("checking", metadata: ["task": "\(id)", "check": "\(definition.name)"])
+            watch(id) {
+                let context = CheckContext(
+                    environment: await runner.checkEnvironment(for: task), workingDirectory: sandbox)
+                await LiveProber.with(definition, context: context) { prober in
+                    await Checker.run(definition, prober: prober, clock: ContinuousClock()) { action in
+                        await self.checkAction(id, action)
+                    }
+                }
+            }
+        }
+    }
+
+    func armDeadline(_ id: String, after limit: Duration) {
+        watch(id) {
+            guard (try? await Task.sleep(for: limit)) != nil else { return }
+            await self.deadlineReached(id, limit)
+        }
+    }
+
+    func stopWatching(_ id: String) {
+        for stop in watchers.removeValue(forKey: id) ?? [] { stop.finish() }
+    }
+
+    /// Returns false once the task no longer wants results (it is being killed or has ended).
+    private func checkAction(_ id: String, _ action: CheckScheduler.Action) -> Bool {
+        guard lifecycle.isActive(id), watchers[id] != nil else { return false }
+        switch action {
+        case .reportHealth(let healthy):
+            perform(lifecycle.healthResult(id, healthy: healthy))
+        case .reportCheck(let status):
+            perform(lifecycle.checkResult(id, status: status))
+        case .killTask(let why):
+            logger.info("killing an unhealthy task", metadata: ["task": "\(id)", "why": "\(why)"])
+            perform(lifecycle.healthCheckFailed(id, because: why))
+            return false
+        case .wait, .probe:
+            break
+        }
+        return watchers[id] != nil
+    }
+
+    private func deadlineReached(_ id: String, _ limit: Duration) {
+        guard watchers[id] != nil else { return }
+        logger.info(
+            "killing a task which exceeded its maximum completion time",
+            metadata: ["task": "\(id)", "max_completion_time": "\(limit.shortText)"])
+        perform(lifecycle.deadlineReached(id))
+    }
+
+    /// Runs `body` as a child task until it returns or `stopWatching(id)` is called.
+    private func watch(_ id: String, _ body: @escaping @Sendable () async -> Void) {
+        let (stopped, stop) = AsyncStream.makeStream(of: Never.self)
+        watchers[id, default: []].append(stop)
+        schedule {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await body() }
+                group.addTask { for await _ in stopped {} }
+                _ = await group.next()
+                group.cancelAll()
+            }
+        }
+    }
+}

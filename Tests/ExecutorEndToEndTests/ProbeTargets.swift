@@ -1,0 +1,220 @@
+import Foundation
+import MesosProto
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+import Synchronization
+
+/// What a check in an end-to-end test looks at, made healthy or unhealthy by the test itself (never
+/// by time): a file for COMMAND, the answer of a loopback HTTP server, a listening TCP socket.
+enum ProbeKind: String, CaseIterable, Sendable {
+    case command = "COMMAND"
+    case http = "HTTP"
+    /// HTTP over TLS with a self-signed certificate (checks do not verify certificates, as Mesos's `curl -k`).
+    case https = "HTTPS"
+    case tcp = "TCP"
+
+    /// The kinds a general check (`CheckInfo`) has: no HTTPS.
+    static let checkKinds: [ProbeKind] = [.command, .http, .tcp]
+}
+
+final class ProbeTarget: Sendable {
+    let kind: ProbeKind
+    let sandbox: String
+    /// HTTP: the status the server answers with.
+    let httpStatus = Mutex<UInt>(200)
+    let channel = Mutex<(any Channel)?>(nil)
+    let port = Mutex<Int>(0)
+    /// HTTP requests answered / TCP connections accepted.
+    let served = Mutex(0)
+
+    private init(kind: ProbeKind, sandbox: String) {
+        self.kind = kind
+        self.sandbox = sandbox
+    }
+
+    /// A target that starts unhealthy (no file, HTTP 503, nothing listening yet but a port reserved).
+    static func make(_ kind: ProbeKind, sandbox: String) async throws -> ProbeTarget {
+        let target = ProbeTarget(kind: kind, sandbox: sandbox)
+        switch kind {
+        case .command:
+            break
+        case .http, .https:
+            target.httpStatus.withLock { $0 = 503 }
+            try await target.listen()
+        case .tcp:
+            try await target.listen()
+            try await target.stopListening()
+        }
+        return target
+    }
+
+    func setHealthy(_ healthy: Bool) async throws {
+        switch kind {
+        case .command:
+            let path = sandbox + "/healthy"
+            if healthy {
+                FileManager.default.createFile(atPath: path, contents: Data())
+            } else {
+                try? FileManager.default.removeItem(atPath: path)
+            }
+        case .http, .https:
+            httpStatus.withLock { $0 = healthy ? 200 : 500 }
+        case .tcp:
+            if healthy { try await listen() } else { try await stopListening() }
+        }
+    }
+
+    /// The health check; every attempt appends a line to `attempts` in the sandbox for COMMAND.
+    func healthCheck(
+        interval: Double = 0.1, failures: UInt32 = 3, grace: Double = 0, delay: Double = 0
+    ) -> Mesos_V1_HealthCheck {
+        var check = Mesos_V1_HealthCheck()
+        check.delaySeconds = delay
+        check.intervalSeconds = interval
+        check.timeoutSeconds = 60
+        check.consecutiveFailures = failures
+        check.gracePeriodSeconds = grace
+        switch kind {
+        case .command:
+            check.type = .command
+            check.command.value = "echo >> attempts; test -e healthy"
+        case .http, .https:
+            check.type = .http
+            check.http.port = UInt32(port.withLock { $0 })
+            check.http.path = "/health"
+            if kind == .https { check.http.scheme = "https" }
+        case .tcp:
+            check.type = .tcp
+            check.tcp.port = UInt32(port.withLock { $0 })
+        }
+        return check
+    }
+
+    /// How many attempts reached the target so far (a TCP target counts only while listening).
+    func attempts() -> Int {
+        switch kind {
+        case .command:
+            let text = (try? String(contentsOfFile: sandbox + "/attempts", encoding: .utf8)) ?? ""
+            return text.utf8.count
+        case .http, .https, .tcp:
+            return served.withLock { $0 }
+        }
+    }
+
+    func check(interval: Double = 0.1) -> Mesos_V1_CheckInfo {
+        var check = Mesos_V1_CheckInfo()
+        check.delaySeconds = 0
+        check.intervalSeconds = interval
+        check.timeoutSeconds = 60
+        switch kind {
+        case .command:
+            check.type = .command
+            check.command.command.value = "echo >> attempts; test -e healthy"
+        case .http, .https:
+            check.type = .http
+            check.http.port = UInt32(port.withLock { $0 })
+            check.http.path = "/health"
+        case .tcp:
+            check.type = .tcp
+            check.tcp.port = UInt32(port.withLock { $0 })
+        }
+        return check
+    }
+
+    /// The `check_status` a healthy / unhealthy target gives.
+    func expectedStatus(healthy: Bool) -> String {
+        switch kind {
+        case .command: "exit_code=\(healthy ? 0 : 1)"
+        case .http, .https: "status_code=\(healthy ? 200 : 500)"
+        case .tcp: "succeeded=\(healthy)"
+        }
+    }
+
+    private func listen() async throws {
+        let requested = port.withLock { $0 }
+        let status = self
+        let tls = try kind == .https ? Self.selfSignedContext(in: sandbox) : nil
+        let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                if status.kind == .tcp { status.served.withLock { $0 += 1 } }
+                guard status.kind == .http || status.kind == .https else {
+                    return channel.eventLoop.makeSucceededVoidFuture()
+                }
+                return channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                    try channel.pipeline.syncOperations.addHandler(StatusHandler(target: status))
+                }
+            }
+        let server = try await bootstrap.bind(host: "127.0.0.1", port: requested).get()
+        port.withLock { $0 = server.localAddress?.port ?? 0 }
+        channel.withLock { $0 = server }
+    }
+
+    /// A TLS context with a fresh self-signed certificate (made by `openssl`).
+    private static func selfSignedContext(in directory: String) throws -> NIOSSLContext {
+        let key = directory + "/tls-key.pem"
+        let certificate = directory + "/tls-cert.pem"
+        if !FileManager.default.fileExists(atPath: certificate) {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+            process.arguments = [
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", certificate, "-days", "1",
+                "-subj", "/CN=localhost",
+            ]
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            process.waitUntilExit()
+        }
+        let configuration = TLSConfiguration.makeServerConfiguration(
+            certificateChain: try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) },
+            privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
+        return try NIOSSLContext(configuration: configuration)
+    }
+
+    private func stopListening() async throws {
+        let open = channel.withLock { value in
+            defer { value = nil }
+            return value
+        }
+        try await open?.close()
+    }
+
+    func close() async {
+        try? await stopListening()
+    }
+}
+
+private final class StatusHandler: ChannelInboundHandler, Sendable {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+    let target: ProbeTarget
+
+    init(target: ProbeTarget) { self.target = target }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard case .end = unwrapInboundIn(data) else { return }
+        target.served.withLock { $0 += 1 }
+        let code = target.httpStatus.withLock { $0 }
+        var headers = HTTPHeaders()
+        headers.add(name: "content-length", value: "0")
+        let head = HTTPResponseHead(version: .http1_1, status: .init(statusCode: Int(code)), headers: headers)
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+    }
+}
+
+extension Mesos_V1_CheckStatusInfo {
+    /// `exit_code=0`, `status_code=200`, `succeeded=true`, or `empty`.
+    var shortText: String {
+        switch type {
+        case .command: command.hasExitCode ? "exit_code=\(command.exitCode)" : "empty"
+        case .http: http.hasStatusCode ? "status_code=\(http.statusCode)" : "empty"
+        case .tcp: tcp.hasSucceeded ? "succeeded=\(tcp.succeeded)" : "empty"
+        case .unknown: "unknown"
+        }
+    }
+}
