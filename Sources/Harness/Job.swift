@@ -67,6 +67,8 @@ public struct ExecutorSettings: Sendable {
     public var properties: [String: String] = [:]
     /// `--executor_shutdown_grace_period`.
     public var shutdownGracePeriod: Duration = .seconds(5)
+    /// `ExecutorInfo.resources` (scalars: `cpus`, `mem` in MB).
+    public var resources: [String: Double] = [:]
 
     /// The defaults: coarse mode, protobuf, no checkpointing, no package.
     public init() {}
@@ -105,12 +107,16 @@ public struct JobTask: Sendable {
     public var check: Mesos_V1_CheckInfo?
     /// `TaskInfo.max_completion_time`.
     public var maxCompletionTime: Duration?
+    /// `TaskInfo.resources` (scalars: `cpus`, `mem` in MB, `disk` in MB).
+    public var resources: [String: Double]
 
     /// A task.
     public init(
         id: String, kind: Kind, expect: TaskEnd = .finished, killGracePeriod: Duration? = nil,
-        healthCheck: Mesos_V1_HealthCheck? = nil, check: Mesos_V1_CheckInfo? = nil, maxCompletionTime: Duration? = nil
+        healthCheck: Mesos_V1_HealthCheck? = nil, check: Mesos_V1_CheckInfo? = nil, maxCompletionTime: Duration? = nil,
+        resources: [String: Double] = [:]
     ) {
+        self.resources = resources
         self.id = id
         self.kind = kind
         self.expect = expect

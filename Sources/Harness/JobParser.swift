@@ -56,7 +56,9 @@ public struct JobParser: Sendable {
     func executorSettings(_ value: JobValue, _ path: String) throws(HarnessError) -> ExecutorSettings {
         let fields = try object(
             value, path,
-            allowed: ["mode", "encoding", "checkpoint", "package", "worker", "properties", "shutdown_grace"])
+            allowed: [
+                "mode", "encoding", "checkpoint", "package", "worker", "properties", "shutdown_grace", "resources",
+            ])
         var settings = ExecutorSettings()
         if let v = fields["mode"] { settings.mode = try choice(v, "\(path).mode", ExecutorMode.allCases) }
         if let v = fields["encoding"] { settings.encoding = try choice(v, "\(path).encoding", WireEncoding.allCases) }
@@ -91,6 +93,7 @@ public struct JobParser: Sendable {
         }
         if let v = fields["properties"] { settings.properties = try stringMap(v, "\(path).properties") }
         if let v = fields["shutdown_grace"] { settings.shutdownGracePeriod = try seconds(v, "\(path).shutdown_grace") }
+        if let v = fields["resources"] { settings.resources = try resources(v, "\(path).resources") }
         return settings
     }
 
@@ -99,6 +102,7 @@ public struct JobParser: Sendable {
             value, path,
             allowed: [
                 "id", "command", "closure", "expect", "kill_grace", "health_check", "check", "max_completion_time",
+                "resources",
             ])
         guard let idValue = fields["id"] else { throw fail("\(path).id", "missing; expected the task id") }
         let id = try string(idValue, "\(path).id")
@@ -130,7 +134,22 @@ public struct JobParser: Sendable {
             check: try fields["check"].map { v throws(HarnessError) in try check(v, "\(path).check") },
             maxCompletionTime: try fields["max_completion_time"].map { v throws(HarnessError) in
                 try positiveSeconds(v, "\(path).max_completion_time")
-            })
+            },
+            resources: try fields["resources"].map { v throws(HarnessError) in try resources(v, "\(path).resources") }
+                ?? [:])
+    }
+
+    /// Scalar Mesos resources: `{"cpus": 0.5, "mem": 128}` (mem in MB, as Mesos counts it).
+    func resources(_ value: JobValue, _ path: String) throws(HarnessError) -> [String: Double] {
+        let fields = try object(value, path, allowed: ["cpus", "mem", "disk"])
+        var result: [String: Double] = [:]
+        for (name, item) in fields {
+            guard case .number(let number) = item, number > 0, number.isFinite else {
+                throw fail("\(path).\(name)", "is \(item.kindDescription); expected a number above 0")
+            }
+            result[name] = number
+        }
+        return result
     }
 
     func command(_ value: JobValue, _ path: String) throws(HarnessError) -> CommandSpec {

@@ -150,6 +150,7 @@ public enum JobRunner {
         configuration.executorInfo.name = "harness: \(job.name)"
         configuration.executorInfo.command.value = options.executorPath
         configuration.executorInfo.data = Data(executorData(job, packageURI: packageURI).utf8)
+        configuration.executorInfo.resources = JobScript.scalarResources(job.executor.resources)
         var encoding = Mesos_V1_Environment.Variable()
         encoding.name = "SPARK_MESOS_EXECUTOR_ENCODING"
         encoding.value = job.executor.encoding.rawValue

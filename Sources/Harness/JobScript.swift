@@ -150,7 +150,19 @@ struct JobScript {
         if let healthCheck = task.healthCheck { info.healthCheck = healthCheck }
         if let check = task.check { info.check = check }
         if let limit = task.maxCompletionTime { info.maxCompletionTime.nanoseconds = limit.nanosecondsCount }
+        info.resources = JobScript.scalarResources(task.resources)
         return info
+    }
+
+    /// Scalar resources as Mesos writes them, in name order.
+    static func scalarResources(_ resources: [String: Double]) -> [Mesos_V1_Resource] {
+        resources.sorted { $0.key < $1.key }.map { name, value in
+            var resource = Mesos_V1_Resource()
+            resource.name = name
+            resource.type = .scalar
+            resource.scalar.value = value
+            return resource
+        }
     }
 
     static func reached(_ state: Mesos_V1_TaskState?, _ target: WaitTarget) -> Bool {

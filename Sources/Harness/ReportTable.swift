@@ -4,14 +4,14 @@ import Foundation
 public enum ReportTable {
     /// The table and summary of `report`.
     public static func render(_ report: RunReport) -> String {
-        var rows: [[String]] = [["", "TASK", "KIND", "STATES", "TIME", "RESULT / ERROR", "EXIT"]]
+        var rows: [[String]] = [["", "TASK", "KIND", "STATES", "TIME", "RESULT / ERROR", "EXIT", "PEAK MEM", "CPU"]]
         for task in report.tasks {
             let states = task.states.map { short($0.state) }.joined(separator: "→")
             rows.append([
                 task.passed && task.exactlyOnce ? "✓" : "✗", task.id, task.kind,
                 states.isEmpty ? "-" : states, task.durationMs.map(seconds) ?? "-",
                 clip((task.actual == "TASK_FINISHED" ? task.result : task.error) ?? task.result ?? "", 48),
-                task.exit ?? "",
+                task.exit ?? "", peakMemory(task.usage), cpuTime(task.usage),
             ])
         }
         for miniTask in report.miniTasks {
@@ -19,7 +19,7 @@ public enum ReportTable {
             rows.append([
                 miniTask.passed ? "✓" : "✗", miniTask.id, "mini:\(miniTask.function)",
                 miniTask.actual?.lowercased() ?? "no result", time ?? "-",
-                clip(miniTask.error ?? miniTask.result ?? "", 48), "",
+                clip(miniTask.error ?? miniTask.result ?? "", 48), "", "", "",
             ])
         }
         var text = "\n\(report.job) — \(report.mode) mode, \(report.encoding)"
@@ -35,6 +35,20 @@ public enum ReportTable {
             text += "\n"
         }
         return text
+    }
+
+    /// "12.3 MiB" from the usage labels.
+    static func peakMemory(_ usage: [String: String]?) -> String {
+        guard let bytes = usage?["usage.peak_memory_bytes"].flatMap(Double.init) else { return "" }
+        return String(format: "%.1f MiB", bytes / 1_048_576)
+    }
+
+    /// "0.12s" of user plus system CPU from the usage labels.
+    static func cpuTime(_ usage: [String: String]?) -> String {
+        let user = usage?["usage.cpu_user_seconds"].flatMap(Double.init)
+        let system = usage?["usage.cpu_system_seconds"].flatMap(Double.init)
+        guard user != nil || system != nil else { return "" }
+        return String(format: "%.2fs", (user ?? 0) + (system ?? 0))
     }
 
     /// One line: counts by end state, time, executor exit, verdict.

@@ -73,6 +73,10 @@ public struct UpdateRecord: Sendable, Codable {
     public var healthy: Bool?
     /// `TaskStatus.check_status` of a check update, e.g. `exit_code=0`, `status_code=200`, `empty`.
     public var check: String?
+    /// `TaskStatus.labels` (the executor's usage figures on a terminal update).
+    public var labels: [String: String]? = nil
+    /// `TaskStatus.limitation`: the resources whose limit ended the task, e.g. `mem` → 64.
+    public var limitation: [String: Double]? = nil
 }
 
 /// One executor MESSAGE.

@@ -90,7 +90,13 @@ actor RunRecorder {
                 message: status.hasMessage ? status.message : nil,
                 data: status.data.isEmpty ? nil : String(decoding: status.data, as: UTF8.self),
                 healthy: status.hasHealthy ? status.healthy : nil,
-                check: status.reason == .taskCheckStatusUpdated ? CheckText.of(status.checkStatus) : nil)
+                check: status.reason == .taskCheckStatusUpdated ? CheckText.of(status.checkStatus) : nil,
+                labels: status.labels.labels.isEmpty
+                    ? nil : Dictionary(status.labels.labels.map { ($0.key, $0.value) }, uniquingKeysWith: { $1 }),
+                limitation: status.hasLimitation
+                    ? Dictionary(
+                        status.limitation.resources.map { ($0.name, $0.scalar.value) }, uniquingKeysWith: { $1 })
+                    : nil)
             log.updates.append(record)
             output?.note(
                 String(format: "%7.2fs  %@ %@", time / 1000, record.taskID, record.state)

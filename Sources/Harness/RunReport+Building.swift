@@ -109,7 +109,8 @@ extension RunReport {
             passed: last?.state == task.expect.mesosName, states: states, launchedAtMs: launched, endedAtMs: ended,
             durationMs: launched.flatMap { start in ended.map { $0 - start } },
             result: last?.data ?? firstLine(facts.sandbox, task.id),
-            error: error, exit: error.flatMap(exitDescription), exactlyOnce: exactlyOnce, resends: resends)
+            error: error, exit: error.flatMap(exitDescription), exactlyOnce: exactlyOnce, resends: resends,
+            usage: last?.labels, limitation: last?.limitation)
     }
 
     static func miniTaskReports(_ job: Job, log: RunLog) -> [MiniTaskReport] {

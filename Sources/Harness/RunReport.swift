@@ -64,6 +64,10 @@ public struct TaskReport: Sendable, Codable {
     public var exactlyOnce: Bool
     /// How many times updates of this task were sent again (allowed: retries across restarts).
     public var resends: Int
+    /// The terminal update's usage labels (`usage.peak_memory_bytes`, …), when the executor sent them.
+    public var usage: [String: String]? = nil
+    /// The terminal update's `limitation` (resource → amount), when a limit ended the task.
+    public var limitation: [String: Double]? = nil
 }
 
 /// One state of a task.

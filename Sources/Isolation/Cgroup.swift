@@ -207,6 +207,16 @@ public struct CgroupUsage: Sendable, Equatable {
         self.peakMemoryBytes = peakMemoryBytes
     }
 
+    /// CPU used since `before` (nil: since the start); the peak stays the peak so far.
+    public func since(_ before: CgroupUsage?) -> CgroupUsage {
+        guard let before else { return self }
+        func delta(_ now: Int64?, _ then: Int64?) -> Int64? { now.map { $0 - (then ?? 0) } }
+        return CgroupUsage(
+            userCPUMicroseconds: delta(userCPUMicroseconds, before.userCPUMicroseconds),
+            systemCPUMicroseconds: delta(systemCPUMicroseconds, before.systemCPUMicroseconds),
+            peakMemoryBytes: peakMemoryBytes)
+    }
+
     /// This usage where the cgroup knows it, `fallback` (a wait4 accounting) where it does not.
     public func filled(from fallback: ProcessUsage) -> ProcessUsage {
         ProcessUsage(

@@ -26,13 +26,20 @@ public struct ExecutorSettings: Sendable, Equatable {
     /// Fine mode: fork fresh workers from one warm instance of the worker program
     /// (`spark.mesos.executor.worker.forkServer`, default true).
     public var forkServer: Bool
+    /// The memory coarse-mode workers share: `spark.executor.memory` plus the overhead
+    /// (`spark.mesos.executor.memoryOverhead`, else max(384 MiB, `spark.executor.memoryOverheadFactor`
+    /// (0.10) × memory)), as Spark sizes the executor; else the ExecutorInfo's `mem`; else no limit.
+    public var workerPoolMemoryBytes: UInt64?
+    /// The ExecutorInfo's `cpus`, when given.
+    public var executorCPUs: Double?
 
     /// The keys this executor reads; anything else is ignored (and logged at debug level).
     public static let knownKeys: Set<String> = [
         "spark.executor.uri", "spark.mesos.uris", "spark.mesos.executor.home", "spark.mesos.coarse",
         "spark.executor.cores", "spark.mesos.extra.cores", "spark.mesos.executor.worker",
         "spark.mesos.executor.maxResultBytesInStatus", "spark.mesos.executor.cache.enabled",
-        "spark.mesos.fetcherCache.enable", "spark.mesos.executor.worker.forkServer",
+        "spark.mesos.fetcherCache.enable", "spark.mesos.executor.worker.forkServer", "spark.executor.memory",
+        "spark.mesos.executor.memoryOverhead", "spark.executor.memoryOverheadFactor",
     ]
 
     /// The default size limit of a result carried in `TaskStatus.data` (agents checkpoint every update).
@@ -134,6 +141,52 @@ public struct ExecutorSettings: Sendable, Equatable {
             taskEnvironment[name] = value
         }
         self.taskEnvironment = taskEnvironment
+
+        func scalar(_ name: String) -> Double? {
+            let values = (executorInfo?.resources ?? []).filter { $0.name == name && $0.hasScalar }.map(\.scalar.value)
+            return values.isEmpty ? nil : values.reduce(0, +)
+        }
+        executorCPUs = scalar("cpus")
+        if let text = merged["spark.executor.memory"] {
+            guard let memory = Self.mebibytes(text) else {
+                throw SettingsError(key: "spark.executor.memory", value: text, expected: "a size such as 4g or 512m")
+            }
+            var overhead: Double
+            if let text = merged["spark.mesos.executor.memoryOverhead"] {
+                guard let value = Self.mebibytes(text) else {
+                    throw SettingsError(
+                        key: "spark.mesos.executor.memoryOverhead", value: text, expected: "a size in MiB such as 512")
+                }
+                overhead = value
+            } else {
+                var factor = 0.10
+                if let text = merged["spark.executor.memoryOverheadFactor"] {
+                    guard let value = Double(text), value >= 0, value.isFinite else {
+                        throw SettingsError(
+                            key: "spark.executor.memoryOverheadFactor", value: text, expected: "a fraction such as 0.1")
+                    }
+                    factor = value
+                }
+                overhead = max(384, (factor * memory).rounded(.down))
+            }
+            workerPoolMemoryBytes = UInt64((memory + overhead) * 1_048_576)
+        } else {
+            workerPoolMemoryBytes = scalar("mem").map { UInt64($0) * 1_048_576 }
+        }
+    }
+
+    /// A JVM-style size in MiB, as Spark reads `spark.executor.memory`: a number with an optional
+    /// unit (b, k, kb, m, mb, g, gb, t, tb); no unit means MiB.
+    static func mebibytes(_ text: String) -> Double? {
+        let lower = text.lowercased().filter { !$0.isWhitespace }
+        let digits = lower.prefix { $0.isNumber }
+        guard !digits.isEmpty, let value = Double(digits) else { return nil }
+        let units: [String: Double] = [
+            "": 1, "b": 1.0 / 1_048_576, "k": 1.0 / 1024, "kb": 1.0 / 1024, "m": 1, "mb": 1, "g": 1024, "gb": 1024,
+            "t": 1_048_576, "tb": 1_048_576,
+        ]
+        guard let unit = units[String(lower.dropFirst(digits.count))] else { return nil }
+        return value * unit
     }
 
     /// What every task and worker gets on top of the executor's environment:

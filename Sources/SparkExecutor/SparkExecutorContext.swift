@@ -1,4 +1,5 @@
 public import ExecutorCore
+public import Isolation
 public import Logging
 public import MesosProto
 public import PackageFetch
@@ -18,6 +19,7 @@ public actor SparkExecutorContext {
     private let sandbox: String
     private let fetcher: PackageFetcher
     private let logger: Logger
+    private let isolation: CgroupIsolation?
     private var prepared: Result<Prepared, SettingsError>?
     /// The worker pool: created once the package is ready when a worker program is configured,
     /// else when the first closure (or mini-task batch) needs it.
@@ -29,13 +31,14 @@ public actor SparkExecutorContext {
 
     public init(
         commandLine: [String: String], environment: [String: String], sandbox: String, fetcher: PackageFetcher,
-        logger: Logger
+        logger: Logger, isolation: CgroupIsolation? = nil
     ) {
         self.commandLine = commandLine
         self.environment = environment
         self.sandbox = sandbox
         self.fetcher = fetcher
         self.logger = logger
+        self.isolation = isolation
         (hosted, hostedContinuation) = AsyncStream.makeStream(of: (@Sendable () async -> Void).self)
     }
 
@@ -135,11 +138,15 @@ public actor SparkExecutorContext {
         }
         guard !stopping else { throw WorkerPoolError.shuttingDown }
         let program = try WorkerPoolConfiguration.resolveProgram(settings.workerPath, packageRoot: package?.sparkHome)
-        let configuration = WorkerPoolConfiguration(
+        var configuration = WorkerPoolConfiguration(
             program: program, sandbox: sandbox,
             mode: settings.coarse ? .coarse(workers: settings.cores) : .fine(maximumWorkers: max(16, settings.cores)),
             environment: environment, forkServer: settings.forkServer,
             notice: { [logger] message in logger.notice("\(message)") })
+        configuration.isolation = isolation
+        configuration.poolLimits = CgroupLimits(
+            memoryBytes: settings.workerPoolMemoryBytes.map { max($0, CgroupLimits.minimumMemoryBytes) },
+            cpus: settings.executorCPUs, hardCPULimit: isolation?.settings.hardCPULimits ?? false)
         let pool = WorkerPool(configuration: configuration)
         self.pool = pool
         logger.info(

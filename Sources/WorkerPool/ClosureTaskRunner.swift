@@ -1,5 +1,7 @@
 public import ExecutorCore
+import Isolation
 public import MesosProto
+import Synchronization
 import WorkerProtocol
 import WorkerWire
 
@@ -44,10 +46,14 @@ public struct ClosureTaskRunner: TaskRunner {
             return .error(reason: .taskInvalid, message: error.description)
         }
         let (events, continuation) = AsyncStream.makeStream(of: Event.self)
+        let usage = UsageBox()
+        let hardCPULimit = pool.configuration.isolation?.settings.hardCPULimits ?? false
         let call = WorkerPool.Call(
             taskID: task.taskID.value, function: closure.function, payload: [UInt8](closure.payload),
             environment: closure.environment, kind: .exclusive,
+            limits: CgroupLimits(task.resources, hardCPULimit: hardCPULimit),
             onStarted: { continuation.yield(.started) },
+            onUsage: { measured in usage.value.withLock { $0 = measured } },
             completion: { completion in
                 continuation.yield(.finished(completion))
                 continuation.finish()
@@ -75,7 +81,27 @@ public struct ClosureTaskRunner: TaskRunner {
             group.cancelAll()
             return completion
         }
+        var measurements = TaskMeasurements()
+        if let measured = usage.value.withLock({ $0 }) {
+            measurements.source = "cgroup"
+            measurements.peakMemoryBytes = measured.peakMemoryBytes
+            measurements.userCPUSeconds = measured.userCPUMicroseconds.map { Double($0) / 1_000_000 }
+            measurements.systemCPUSeconds = measured.systemCPUMicroseconds.map { Double($0) / 1_000_000 }
+        }
+        if case .memoryLimitReached(let limit) = completion {
+            measurements.source = "cgroup"
+            measurements.peakMemoryBytes = limit.peakBytes
+            measurements.memoryLimitBytes = limit.limitBytes
+            measurements.limitedResourceName = "mem"
+            measurements.limitedResourceAmount = Double(limit.peakBytes) / 1_048_576
+        }
+        if measurements != TaskMeasurements() { control.record(measurements) }
         return outcome(of: completion, function: closure.function, taskID: task.taskID.value, started: started)
+    }
+
+    /// What the worker's cgroup accounted to the call, handed over by the pool.
+    private final class UsageBox: Sendable {
+        let value = Mutex<CgroupUsage?>(nil)
     }
 
     private func outcome(of completion: PoolState.Completion, function: String, taskID: String, started: Bool)
@@ -110,6 +136,8 @@ public struct ClosureTaskRunner: TaskRunner {
             }
         case .workerEnded(let why):
             return .failed(reason: .commandExecutorFailed, message: "closure '\(function)' failed: \(why)")
+        case .memoryLimitReached(let limit):
+            return .failed(reason: .containerLimitationMemory, message: "closure '\(function)' failed: \(limit.text)")
         case .unavailable(let why):
             let text = "closure '\(function)' could not run: \(why)"
             return started

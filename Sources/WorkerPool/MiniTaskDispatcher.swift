@@ -134,6 +134,8 @@ public struct MiniTaskDispatcher: Sendable {
             case .unknownFunction: return Self.result(id, state: "FAILED", error: run.error)
             }
         case .workerEnded(let why): return Self.result(id, state: "LOST", error: why)
+        case .memoryLimitReached(let limit):
+            return Self.result(id, state: "LOST", error: "its worker was stopped: \(limit.text)")
         case .unavailable(let why): return Self.result(id, state: "LOST", error: why)
         case .cancelled(let why): return Self.result(id, state: "KILLED", error: why)
         }

@@ -33,6 +33,8 @@ struct PoolState {
         case result(RunResult)
         /// The worker ended while running the call.
         case workerEnded(String)
+        /// The kernel's OOM killer ended the worker while it ran the call: it reached its memory limit.
+        case memoryLimitReached(WorkerMemoryLimit)
         /// No worker could take the call (could not start, spoke garbage, pool shut down).
         case unavailable(String)
         /// Cancelled or killed before any worker got it.
@@ -151,13 +153,14 @@ struct PoolState {
         return actions + schedule()
     }
 
-    /// The worker process of `slot` is gone; `why` says how, for the calls it was running.
-    mutating func workerEnded(_ slot: SlotID, why: String) -> [Action] {
+    /// The worker process of `slot` is gone; `why` says how, for the calls it was running, and
+    /// `memoryLimit` when the kernel's OOM killer ended it.
+    mutating func workerEnded(_ slot: SlotID, why: String, memoryLimit: WorkerMemoryLimit? = nil) -> [Action] {
         guard let worker = slots.removeValue(forKey: slot) else { return [] }
         var actions: [Action] = []
         for (_, id) in worker.runs.sorted(by: { $0.key < $1.key }) {
             calls[id] = nil
-            actions.append(.complete(id, .workerEnded(why)))
+            actions.append(.complete(id, memoryLimit.map { .memoryLimitReached($0) } ?? .workerEnded(why)))
         }
         for (id, call) in calls where call.place == .assigned(slot) {
             calls[id] = nil
@@ -304,4 +307,13 @@ struct PoolState {
         return best?.0
     }
 
+}
+
+/// A worker stopped by the kernel's OOM killer inside its cgroup: the limit it ran under and the
+/// peak it reached.
+struct WorkerMemoryLimit: Sendable, Equatable {
+    let limitBytes: UInt64
+    let peakBytes: Int64
+    /// What the worker's calls report.
+    let text: String
 }

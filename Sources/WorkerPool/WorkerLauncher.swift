@@ -1,3 +1,4 @@
+import Isolation
 import ProcessSupervision
 
 #if canImport(Glibc)
@@ -23,10 +24,11 @@ struct WorkerLauncher: Sendable {
     let forkServer: ForkServer?
 
     /// `logDirectory` is relative to the sandbox; `extraDescriptors` map our descriptors to more
-    /// of the worker's (spawned workers only).
+    /// of the worker's (spawned workers only). With a `cgroup`, a spawned worker joins it before it
+    /// execs, a forked one is moved into it before any run is sent to it.
     func launch(
         logDirectory: String, environment extra: [String: String],
-        extraDescriptors: [(source: Int32, target: Int32)] = []
+        extraDescriptors: [(source: Int32, target: Int32)] = [], cgroup: Cgroup? = nil
     ) throws(WorkerPoolError) -> LaunchedWorker {
         let streams: StandardStreamFiles
         do {
@@ -50,19 +52,40 @@ struct WorkerLauncher: Sendable {
         {
             close(down[0])
             close(up[1])
+            if let cgroup {
+                do {
+                    try cgroup.attach(child.pid)
+                } catch {
+                    child.signalGroup(SIGKILL)
+                    close(up[0])
+                    close(down[1])
+                    throw .launchFailed("cannot move the forked worker into its cgroup: \(error)")
+                }
+            }
             return LaunchedWorker(child: child, fromWorker: up[0], toWorker: down[1])
         }
         var environment = configuration.environment
         environment["MESOS_SANDBOX"] = configuration.sandbox
         for (name, value) in extra { environment[name] = value }
         let argv0 = configuration.program.split(separator: "/").last.map(String.init) ?? configuration.program
-        let request = SpawnRequest(
+        var request = SpawnRequest(
             executable: configuration.program, arguments: [argv0] + configuration.arguments,
             environment: environment.map { "\($0.key)=\($0.value)" }.sorted(),
             workingDirectory: configuration.sandbox,
             fileDescriptors: streams.mappings + [(down[0], 3), (up[1], 4)] + extraDescriptors)
+        var joins: [Int32] = []
+        if let cgroup {
+            do {
+                joins = try cgroup.openJoinFiles()
+            } catch {
+                for fd in down + up { close(fd) }
+                throw .launchFailed("cannot open the worker's cgroup: \(error)")
+            }
+        }
+        request.joinCgroups = joins
         let child: ChildProcess
         do {
+            defer { for fd in joins { close(fd) } }
             child = try ChildProcess.spawn(request)
         } catch {
             for fd in down + up { close(fd) }

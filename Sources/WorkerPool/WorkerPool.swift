@@ -1,4 +1,5 @@
 import ExecutorCore
+import Isolation
 import ProcessSupervision
 import WorkerWire
 
@@ -22,9 +23,15 @@ public actor WorkerPool {
         var payload: [UInt8]
         var environment: [String: String]
         var kind: PoolState.Kind
+        /// Fine mode: the limits of the cgroup of the worker started for this call (the task's).
+        var limits: CgroupLimits = .none
         /// Called when the run message is handed to a worker.
         var onStarted: (@Sendable () -> Void)?
+        /// Called before `completion` with what the worker's cgroup accounted to the call.
+        var onUsage: (@Sendable (CgroupUsage) -> Void)?
         var completion: @Sendable (PoolState.Completion) -> Void
+        /// Set when the run is handed to a worker: its slot and its cgroup's usage then.
+        var runningOn: (slot: PoolState.SlotID, usageBefore: CgroupUsage?)?
     }
 
     private struct Link {
@@ -32,6 +39,7 @@ public actor WorkerPool {
         var child: ChildProcess?
         var name: String
         var killRequested = false
+        var cgroup: Cgroup?
     }
 
     public nonisolated let configuration: WorkerPoolConfiguration
@@ -46,6 +54,8 @@ public actor WorkerPool {
     private var forkServerWaiters: [CheckedContinuation<Bool, Never>] = []
     private let jobs: AsyncStream<@Sendable () async -> Void>
     private let jobsContinuation: AsyncStream<@Sendable () async -> Void>.Continuation
+    /// Coarse mode with isolation: the cgroup the workers share (each has a child of it).
+    private var poolCgroup: Cgroup?
 
     public init(configuration: WorkerPoolConfiguration) {
         self.configuration = configuration
@@ -68,6 +78,14 @@ public actor WorkerPool {
     public func run() async {
         // A worker that dies while we write to it must give us EPIPE, not kill the executor.
         signal(SIGPIPE, SIG_IGN)
+        if let isolation = configuration.isolation, case .coarse = configuration.mode {
+            do {
+                poolCgroup = try isolation.makeCgroup(
+                    isolation.uniqueName("pool", "workers"), limits: configuration.poolLimits)
+            } catch {
+                configuration.notice("coarse workers run without a shared cgroup: \(error)")
+            }
+        }
         perform(state.start())
         if let forkServer {
             schedule { await self.hostForkServer(forkServer) }
@@ -79,6 +97,7 @@ public actor WorkerPool {
             for await job in jobs { group.addTask { await job() } }
             group.cancelAll()
         }
+        if let poolCgroup, let isolation = configuration.isolation { await isolation.destroy(poolCgroup) }
     }
 
     /// Closes every worker's input; workers still alive after the grace period are killed.
@@ -140,8 +159,9 @@ public actor WorkerPool {
 
     // MARK: Worker events
 
-    private func launched(_ slot: PoolState.SlotID, _ child: ChildProcess) {
+    private func launched(_ slot: PoolState.SlotID, _ child: ChildProcess, cgroup: Cgroup?) {
         links[slot]?.child = child
+        links[slot]?.cgroup = cgroup
         if links[slot]?.killRequested == true { child.signalGroup(SIGKILL) }
     }
 
@@ -154,9 +174,9 @@ public actor WorkerPool {
         perform(state.resultsArrived(slot, results))
     }
 
-    private func ended(_ slot: PoolState.SlotID, why: String) {
+    private func ended(_ slot: PoolState.SlotID, why: String, memoryLimit: WorkerMemoryLimit? = nil) {
         links[slot] = nil
-        perform(state.workerEnded(slot, why: why))
+        perform(state.workerEnded(slot, why: why, memoryLimit: memoryLimit))
         finishIfDone()
     }
 
@@ -192,6 +212,9 @@ public actor WorkerPool {
                 call.onStarted?()
                 call.payload = []
                 call.onStarted = nil
+                // A coarse worker runs many calls: what one call used is the difference.
+                let cgroup = links[slot]?.cgroup
+                call.runningOn = (slot, cgroup == nil || configuration.mode.isFine ? nil : cgroup?.usage())
                 calls[callID] = call
             case .cancel(let slot, let runID):
                 outgoing[slot, default: []].append(.cancel(id: runID))
@@ -205,7 +228,11 @@ public actor WorkerPool {
                 if let messages = outgoing.removeValue(forKey: slot) { links[slot]?.mailbox.yield(messages) }
                 links[slot]?.mailbox.finish()
             case .complete(let callID, let completion):
-                calls.removeValue(forKey: callID)?.completion(completion)
+                guard let call = calls.removeValue(forKey: callID) else { continue }
+                if let onUsage = call.onUsage, let (slot, before) = call.runningOn, let cgroup = links[slot]?.cgroup {
+                    onUsage(cgroup.usage().since(before))
+                }
+                call.completion(completion)
             }
         }
         for (slot, messages) in outgoing { links[slot]?.mailbox.yield(messages) }
@@ -224,11 +251,32 @@ public actor WorkerPool {
         let environment = call?.environment ?? [:]
         let launcher = self.launcher
         let configuration = self.configuration
+        var cgroupPlan: CgroupPlan?
+        if let isolation = configuration.isolation {
+            if let call, !call.taskID.isEmpty, call.kind == .exclusive, configuration.mode.isFine {
+                cgroupPlan = CgroupPlan(
+                    isolation: isolation, name: isolation.uniqueName("task", call.taskID), limits: call.limits,
+                    parent: nil)
+            } else {
+                cgroupPlan = CgroupPlan(
+                    isolation: isolation, name: isolation.uniqueName("worker", "\(slot.raw)"), limits: .none,
+                    parent: poolCgroup)
+            }
+        }
+        let plan = cgroupPlan
         schedule {
             await self.host(
                 slot, mailbox: mailbox, launcher: launcher, configuration: configuration, logDirectory: logDirectory,
-                environment: environment)
+                environment: environment, cgroupPlan: plan)
         }
+    }
+
+    /// The cgroup a worker is to get.
+    private struct CgroupPlan: Sendable {
+        let isolation: CgroupIsolation
+        let name: String
+        let limits: CgroupLimits
+        let parent: Cgroup?
     }
 
     /// The fork server from start to reaping; runs as a child task of `run()`.
@@ -252,16 +300,27 @@ public actor WorkerPool {
     /// One worker process from spawn to reaping; runs as a child task of `run()`.
     private nonisolated func host(
         _ slot: PoolState.SlotID, mailbox: AsyncStream<[ToWorker]>, launcher: WorkerLauncher,
-        configuration: WorkerPoolConfiguration, logDirectory: String, environment: [String: String]
+        configuration: WorkerPoolConfiguration, logDirectory: String, environment: [String: String],
+        cgroupPlan: CgroupPlan?
     ) async {
+        var cgroup: Cgroup?
+        if let plan = cgroupPlan {
+            do {
+                cgroup = try plan.isolation.makeCgroup(plan.name, limits: plan.limits, in: plan.parent)
+            } catch {
+                await ended(slot, why: "worker '\(configuration.program)' could not be started: \(error)")
+                return
+            }
+        }
         let worker: LaunchedWorker
         do {
-            worker = try launcher.launch(logDirectory: logDirectory, environment: environment)
+            worker = try launcher.launch(logDirectory: logDirectory, environment: environment, cgroup: cgroup)
         } catch {
+            if let cgroup, let plan = cgroupPlan { await plan.isolation.destroy(cgroup) }
             await ended(slot, why: "worker '\(configuration.program)' could not be started: \(error)")
             return
         }
-        await launched(slot, worker.child)
+        await launched(slot, worker.child, cgroup: cgroup)
         let connection = WorkerConnection(
             worker: worker, helloTimeout: configuration.helloTimeout,
             maximumMessageSize: configuration.maximumMessageSize)
@@ -270,14 +329,29 @@ public actor WorkerPool {
             onHello: { hello in await self.ready(slot, hello) },
             onResults: { results in await self.results(slot, results) })
         let termination = await worker.child.wait()
-        // Whatever the worker left behind in its process group goes with it.
+        // Whatever the worker left behind in its process group (and its cgroup) goes with it.
         worker.child.signalGroup(SIGKILL)
+        var memoryLimit: WorkerMemoryLimit?
+        if let cgroup, let plan = cgroupPlan {
+            if cgroup.oomKills > 0, !termination.isSuccess {
+                let limit = cgroup.limits.memoryBytes ?? plan.parent?.limits.memoryBytes ?? 0
+                let peak = cgroup.usage().peakMemoryBytes ?? Int64(limit)
+                memoryLimit = WorkerMemoryLimit(
+                    limitBytes: limit, peakBytes: peak, text: MemoryLimitMessage.text(limit: limit, peak: peak))
+            }
+            await plan.isolation.destroy(cgroup)
+        }
         let who = "worker '\(configuration.program)' (pid \(worker.child.pid), \(logDirectory))"
         let why: String =
             switch end {
             case .protocolError(let problem): "\(who) \(problem); it was stopped (\(termination))"
             case .closedByUs, .closedByWorker: "\(who) \(termination)"
             }
-        await ended(slot, why: why)
+        await ended(
+            slot, why: memoryLimit.map { "\(who) \($0.text) (\(termination))" } ?? why, memoryLimit: memoryLimit)
     }
+}
+
+extension WorkerPoolConfiguration.Mode {
+    var isFine: Bool { if case .fine = self { true } else { false } }
 }

@@ -1,3 +1,5 @@
+public import Isolation
+
 /// How the pool starts and drives its workers. A plain value: read the environment and Spark
 /// properties at the command and fill this in.
 public struct WorkerPoolConfiguration: Sendable {
@@ -34,6 +36,11 @@ public struct WorkerPoolConfiguration: Sendable {
     public var notice: @Sendable (String) -> Void
     /// How long the fork server may take to answer a request before it is given up.
     public var forkServerAnswerTimeout: Duration = .seconds(5)
+    /// Cgroups for workers: in fine mode each task's worker gets one with the task's limits; in
+    /// coarse mode the workers share one `pool` cgroup with ``poolLimits`` and each has a child of it.
+    public var isolation: CgroupIsolation?
+    /// Coarse mode: the limits the workers share (the executor's memory and cpus).
+    public var poolLimits: CgroupLimits = .none
 
     public init(
         program: String, sandbox: String, mode: Mode, environment: [String: String] = [:], arguments: [String] = [],

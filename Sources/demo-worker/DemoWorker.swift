@@ -15,6 +15,8 @@ import WorkerWire
 /// - `fail`: throws with the payload as the message.
 /// - `crash`: empty payload → SIGSEGV; a decimal payload → exits with that status.
 /// - `pi`: Monte Carlo estimate of π from payload samples (decimal text); returns the text.
+/// - `allocate`: allocates and touches payload MiB (decimal text), frees it, returns "allocated N MiB"
+///   (past a memory cgroup's limit, the kernel's OOM killer stops the worker).
 /// - `wordcount`: payload text → "word count" lines, sorted by word.
 /// - `process`: prints a line to stdout and returns "pid=… ppid=… sid=… origin=forked|spawned
 ///   probe=…": whether the process image came from a fork server (its start-up environment, in
@@ -92,6 +94,18 @@ enum DemoWorker {
             exit(Int32(try number(payload)))
         }
         worker.register("pi") { payload in Array(String(estimatePi(samples: try number(payload))).utf8) }
+        worker.register("allocate") { payload in
+            // Touches every page, so the memory is really used (and counted by a memory cgroup).
+            let megabytes = try number(payload)
+            var blocks: [UnsafeMutableRawPointer] = []
+            for _ in 0..<megabytes {
+                guard let block = malloc(1 << 20) else { throw WorkerFailure("out of memory") }
+                memset(block, 0x5a, 1 << 20)
+                blocks.append(block)
+            }
+            for block in blocks { free(block) }
+            return Array("allocated \(megabytes) MiB".utf8)
+        }
         worker.register("wordcount") { payload in Array(wordCount(String(decoding: payload, as: UTF8.self)).utf8) }
         worker.register("process") { _ in
             writeRaw(Array("process \(getpid()) says hello\n".utf8), to: 1)

@@ -111,7 +111,7 @@ struct Run: AsyncParsableCommand {
             fetcher in
             let context = SparkExecutorContext(
                 commandLine: commandLine, environment: environment, sandbox: configuration.sandbox, fetcher: fetcher,
-                logger: logger)
+                logger: logger, isolation: isolation)
             let runner = SparkTaskRunner(
                 context: context, fetcher: fetcher, baseEnvironment: environment, sandbox: configuration.sandbox,
                 taskURIsFetchedByAgent: commandExecutor, isolation: isolation)

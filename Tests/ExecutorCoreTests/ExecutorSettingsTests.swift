@@ -51,11 +51,42 @@ final class ExecutorSettingsTests: XCTestCase {
         XCTAssertEqual(settings.cores, 4)
     }
 
+    /// Coarse workers share the executor's memory as Spark sizes it: spark.executor.memory plus the
+    /// overhead (spark.mesos.executor.memoryOverhead, else max(384 MiB, 10 %)), else the ExecutorInfo's mem.
+    func testWorkerPoolMemoryFollowsSparksExecutorSizing() throws {
+        func memory(_ json: String, mem: Double? = nil) throws -> UInt64? {
+            var executorInfo = info(json)
+            if let mem {
+                var resource = Mesos_V1_Resource()
+                resource.name = "mem"
+                resource.type = .scalar
+                resource.scalar.value = mem
+                executorInfo.resources.append(resource)
+            }
+            return try ExecutorSettings(executorInfo: executorInfo, commandLine: [:], environment: [:])
+                .workerPoolMemoryBytes
+        }
+        let mib: UInt64 = 1_048_576
+        XCTAssertEqual(try memory(#"{"spark.executor.memory":"4g"}"#), (4096 + 409) * mib)
+        XCTAssertEqual(try memory(#"{"spark.executor.memory":"1024"}"#), (1024 + 384) * mib)
+        XCTAssertEqual(
+            try memory(#"{"spark.executor.memory":"2g","spark.mesos.executor.memoryOverhead":"100"}"#), 2148 * mib)
+        XCTAssertEqual(
+            try memory(#"{"spark.executor.memory":"10g","spark.executor.memoryOverheadFactor":"0.2"}"#),
+            (10240 + 2048) * mib)
+        XCTAssertEqual(try memory("{}", mem: 1500), 1500 * mib)
+        XCTAssertNil(try memory("{}"))
+        XCTAssertThrowsError(try memory(#"{"spark.executor.memory":"lots"}"#)) { error in
+            XCTAssertEqual(
+                "\(error)", "spark.executor.memory='lots' is malformed: expected a size such as 4g or 512m")
+        }
+    }
+
     func testExecutorEnvAndUnknownKeys() throws {
-        let json = #"{"spark.executorEnv.JAVA_HOME":"/opt/jdk","spark.executor.memory":"4g","spark.app.id":7}"#
+        let json = #"{"spark.executorEnv.JAVA_HOME":"/opt/jdk","spark.driver.memory":"4g","spark.app.id":7}"#
         let settings = try ExecutorSettings(executorInfo: info(json), commandLine: [:], environment: [:])
         XCTAssertEqual(settings.taskEnvironment, ["JAVA_HOME": "/opt/jdk"])
-        XCTAssertEqual(settings.unknownKeys, ["spark.app.id", "spark.executor.memory"])
+        XCTAssertEqual(settings.unknownKeys, ["spark.app.id", "spark.driver.memory"])
         XCTAssertEqual(settings.properties["spark.app.id"], "7")
     }
 

@@ -58,11 +58,11 @@ final class JobParserTests: XCTestCase {
             "invalid job file job.json: stepz: unknown key; expected one of name, executor, tasks, steps, timeout")
         assertError(
             #"{"tasks": [{"id": "a", "command": "true", "expected": "finished"}]}"#,
-            "invalid job file job.json: tasks[0].expected: unknown key; expected one of id, command, closure, expect, kill_grace, health_check, check, max_completion_time"
+            "invalid job file job.json: tasks[0].expected: unknown key; expected one of id, command, closure, expect, kill_grace, health_check, check, max_completion_time, resources"
         )
         assertError(
             #"{"executor": {"coarse": true}, "tasks": []}"#,
-            "invalid job file job.json: executor.coarse: unknown key; expected one of mode, encoding, checkpoint, package, worker, properties, shutdown_grace"
+            "invalid job file job.json: executor.coarse: unknown key; expected one of mode, encoding, checkpoint, package, worker, properties, shutdown_grace, resources"
         )
     }
 
@@ -115,7 +115,7 @@ final class JobParserTests: XCTestCase {
     func testYAMLErrorsNameTheKeyToo() {
         assertError(
             "tasks:\n  - id: a\n    comand: true\n", file: "job.yaml",
-            "invalid job file job.yaml: tasks[0].comand: unknown key; expected one of id, command, closure, expect, kill_grace, health_check, check, max_completion_time"
+            "invalid job file job.yaml: tasks[0].comand: unknown key; expected one of id, command, closure, expect, kill_grace, health_check, check, max_completion_time, resources"
         )
     }
 
