@@ -237,6 +237,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "IsolationTests",
+            dependencies: ["Isolation", "ProcessSupervision"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "LocalAgentTests",
             dependencies: [
                 "LocalAgent",
@@ -280,7 +285,8 @@ let package = Package(
             name: "ExecutorEndToEndTests",
             dependencies: [
                 "ExecutorCore", "LocalAgent", "AgentConnection", "MesosCodec", "MesosProto", "ProcessSupervision",
-                "SparkExecutor", "PackageFetch", "demo-worker", .product(name: "Logging", package: "swift-log"),
+                "SparkExecutor", "PackageFetch", "demo-worker", "Isolation",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],

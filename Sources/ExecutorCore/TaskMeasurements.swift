@@ -16,6 +16,8 @@ public struct TaskMeasurements: Sendable, Equatable {
     public var limitedResourceAmount: Double?
     /// The memory limit the task ran under, in bytes.
     public var memoryLimitBytes: UInt64?
+    /// Periods in which its CFS quota held the task back (hard CPU limits only).
+    public var cpuThrottledPeriods: Int64?
 
     public init() {}
 
@@ -26,6 +28,7 @@ public struct TaskMeasurements: Sendable, Equatable {
         public static let systemCPUSeconds = "usage.cpu_system_seconds"
         public static let source = "usage.source"
         public static let memoryLimitBytes = "limit.memory_bytes"
+        public static let cpuThrottledPeriods = "usage.cpu_throttled_periods"
     }
 
     /// `TaskStatus.labels` for these measurements (empty when nothing was measured).
@@ -34,6 +37,7 @@ public struct TaskMeasurements: Sendable, Equatable {
         if let peakMemoryBytes { labels.append((LabelKey.peakMemoryBytes, "\(peakMemoryBytes)")) }
         if let userCPUSeconds { labels.append((LabelKey.userCPUSeconds, Self.seconds(userCPUSeconds))) }
         if let systemCPUSeconds { labels.append((LabelKey.systemCPUSeconds, Self.seconds(systemCPUSeconds))) }
+        if let cpuThrottledPeriods { labels.append((LabelKey.cpuThrottledPeriods, "\(cpuThrottledPeriods)")) }
         if let memoryLimitBytes { labels.append((LabelKey.memoryLimitBytes, "\(memoryLimitBytes)")) }
         if let source, !labels.isEmpty { labels.append((LabelKey.source, source)) }
         return labels

@@ -311,6 +311,12 @@ public final class CgroupIsolation: Sendable {
         return owned
     }
 
+    /// The executor's cgroup directories (one per hierarchy used).
+    public var directories: [String] {
+        v1.map { $0.hierarchy.directory(of: $0.basePath) }
+            + (v2.map { [$0.hierarchy.directory(of: $0.basePath)] } ?? [])
+    }
+
     /// Forgets a cgroup destroyed by its owner.
     public func destroy(_ cgroup: Cgroup) async {
         await cgroup.destroy()

@@ -1,6 +1,7 @@
 import AgentConnection
 import ExecutorCore
 import Foundation
+import Isolation
 import LocalAgent
 import Logging
 import MesosCodec
@@ -14,6 +15,8 @@ struct ExecutorUnderTest {
     let agent: LocalAgent
     let sandbox: String
     let runtime: ExecutorRuntime
+    /// The executor's cgroups (nil when the machine has none usable, or the test asked for none).
+    let isolation: CgroupIsolation?
 
     static func makeSandbox() throws -> String {
         let path = NSTemporaryDirectory() + "sme-e2e-" + UUID().uuidString
@@ -37,6 +40,8 @@ struct ExecutorUnderTest {
         idleSettle: Duration = .seconds(2),
         beforeSubscribe: @escaping @Sendable (LocalAgent) async throws -> Void = { _ in },
         waitForSubscription: Bool = true,
+        cgroups: Bool = true,
+        hardCPULimits: Bool = false,
         prepare: @escaping @Sendable (LocalAgent) async throws -> Void = { _ in },
         _ body: @escaping @Sendable (ExecutorUnderTest) async throws -> Void
     ) async throws -> Int32 {
@@ -70,18 +75,22 @@ struct ExecutorUnderTest {
             var fetcherConfiguration = FetcherConfiguration()
             fetcherConfiguration.cacheDirectory = sandbox + "/.cache"
             fetcherConfiguration.attempts = 1
+            let isolation = cgroups ? Self.isolation(executorConfiguration, hardCPULimits: hardCPULimits) : nil
+            defer { isolation?.removeAll() }
             return try await PackageFetcher.withFetcher(configuration: fetcherConfiguration, logger: logger) {
                 fetcher in
                 let context = SparkExecutorContext(
-                    commandLine: [:], environment: environment, sandbox: sandbox, fetcher: fetcher, logger: logger)
+                    commandLine: [:], environment: environment, sandbox: sandbox, fetcher: fetcher, logger: logger,
+                    isolation: isolation)
                 let runner = SparkTaskRunner(
-                    context: context, fetcher: fetcher, baseEnvironment: ["PATH": "/usr/bin:/bin"], sandbox: sandbox)
+                    context: context, fetcher: fetcher, baseEnvironment: ["PATH": "/usr/bin:/bin"], sandbox: sandbox,
+                    isolation: isolation)
                 return try await withAgentClient(executorConfiguration.agentClient, logger: logger) { client in
                     let runtime = ExecutorRuntime(
                         configuration: executorConfiguration, client: client, runner: runner, logger: logger,
                         heartbeatInterval: heartbeatInterval, whenIdle: whenIdle,
                         idleSettle: idleSettle)
-                    let test = ExecutorUnderTest(agent: agent, sandbox: sandbox, runtime: runtime)
+                    let test = ExecutorUnderTest(agent: agent, sandbox: sandbox, runtime: runtime, isolation: isolation)
                     return try await withThrowingTaskGroup(of: Int32?.self) { group in
                         group.addTask { await runtime.run() }
                         group.addTask {
@@ -101,6 +110,21 @@ struct ExecutorUnderTest {
                     }
                 }
             }
+        }
+    }
+
+    /// The executor's cgroups as the executor program makes them; nil (with the reason printed) where
+    /// this machine has none usable.
+    static func isolation(_ configuration: Configuration, hardCPULimits: Bool = false) -> CgroupIsolation? {
+        let settings = CgroupIsolation.Settings(
+            name: CgroupIsolation.executorCgroupName(
+                frameworkID: configuration.frameworkID, executorID: configuration.executorID),
+            hardCPULimits: hardCPULimits)
+        switch CgroupIsolation.detect(settings) {
+        case .available(let isolation): return isolation
+        case .unavailable(let why):
+            print("executor under test runs without cgroups: \(why)")
+            return nil
         }
     }
 

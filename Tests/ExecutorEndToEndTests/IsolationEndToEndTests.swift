@@ -1,0 +1,233 @@
+import Foundation
+import Isolation
+import LocalAgent
+import MesosCodec
+import MesosProto
+import ProcessSupervision
+import Synchronization
+import XCTest
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Tasks and workers in cgroups of their own, against the machine's real hierarchies: every process
+/// gets the kill's grace period, nothing escapes, memory limits end tasks with their own reason,
+/// CPU limits throttle, usage is reported, and no cgroup is left behind. Each test skips, saying
+/// why, where the machine has no writable cgroup hierarchy.
+final class IsolationEndToEndTests: XCTestCase, @unchecked Sendable {
+    private func requireCgroups(_ test: ExecutorUnderTest) throws {
+        try XCTSkipIf(test.isolation == nil, "no writable cgroup hierarchy here (see the printed reason)")
+    }
+
+    private func properties(coarse: Bool) -> [String: String] {
+        [
+            "spark.mesos.coarse": coarse ? "true" : "false", "spark.executor.cores": "2",
+            "spark.mesos.executor.worker": ClosureEndToEndTests.demoWorker,
+        ]
+    }
+
+    private static func scalar(_ name: String, _ value: Double) -> Mesos_V1_Resource {
+        var resource = Mesos_V1_Resource()
+        resource.name = name
+        resource.type = .scalar
+        resource.scalar.value = value
+        return resource
+    }
+
+    private func closure(_ test: ExecutorUnderTest, _ id: String, _ function: String, _ payload: String)
+        -> Mesos_V1_TaskInfo
+    {
+        let base64 = Data(payload.utf8).base64EncodedString()
+        return test.agent.makeTask(id, data: Array(#"{"function":"\#(function)","payload":"\#(base64)"}"#.utf8))
+    }
+
+    private func label(_ status: Mesos_V1_TaskStatus, _ key: String) -> String? {
+        status.labels.labels.first { $0.key == key }?.value
+    }
+
+    /// Subdirectories left in the executor's cgroups (tasks, workers, pools still there).
+    private func leftoverCgroups(_ test: ExecutorUnderTest) -> [String] {
+        (test.isolation?.directories ?? []).flatMap { directory in
+            ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { name in
+                var isDirectory: ObjCBool = false
+                return FileManager.default.fileExists(atPath: directory + "/" + name, isDirectory: &isDirectory)
+                    && isDirectory.boolValue
+            }.map { directory + "/" + $0 }
+        }
+    }
+
+    /// The issue's reproduction, in both modes: `sh` traps TERM, cleans up and exits; and the shape
+    /// of Spark's command, whose top `sh` dies on TERM at once while the process under it (the JVM)
+    /// still needs its grace period to run its shutdown hooks.
+    func testAKilledTaskGivesEveryProcessItsGracePeriod() async throws {
+        let trapping =
+            "trap 'echo got TERM >&2; sleep 1; echo cleaned up >&2; exit 0' TERM; echo > ready; "
+            + "while :; do sleep 0.1; done"
+        let underASh =
+            "sh -c \"trap 'sleep 1; echo cleaned up >&2; exit 0' TERM; echo > ready; "
+            + "while :; do sleep 0.1; done\" & wait"
+        for coarse in [true, false] {
+            for (name, script) in [("trap", trapping), ("jvm-like", underASh)] {
+                try await ExecutorUnderTest.run(encoding: .protobuf, properties: properties(coarse: coarse)) { test in
+                    try self.requireCgroups(test)
+                    test.makeFIFO("ready")
+                    // A grace period no loaded machine runs out of: the task must end well before it.
+                    try await test.agent.launch(test.task(name, script, grace: .seconds(120)))
+                    _ = await readFIFO(test.path("ready"))
+                    try await test.waitForStates([name: .taskRunning])
+                    await test.agent.kill(taskID: name)
+                    try await test.waitForStates([name: .taskKilled])
+                    let stderr = try String(contentsOfFile: test.path("tasks/\(name)/stderr"), encoding: .utf8)
+                    XCTAssertTrue(stderr.contains("cleaned up"), "\(name), coarse \(coarse): \(stderr)")
+                    let last = await test.agent.state.updates(forTask: name).last!.status
+                    XCTAssertFalse(last.message.contains("SIGKILL after"), last.message)
+                    await test.agent.shutdown()
+                }
+            }
+        }
+    }
+
+    /// A setsid'd, double-forked grandchild dies with its task: after a normal exit, a KILL and a SHUTDOWN.
+    func testNothingEscapesATask() async throws {
+        let escape = "(setsid sleep 300 & echo $! > escaped-$ID.pid) ; echo > ready-$ID"
+        for ending in ["exit", "kill", "shutdown"] {
+            try await ExecutorUnderTest.run(encoding: .json) { test in
+                try self.requireCgroups(test)
+                test.makeFIFO("ready-\(ending)")
+                let tail = ending == "exit" ? "; true" : "; exec sleep 300"
+                try await test.agent.launch(
+                    test.task(ending, "ID=\(ending); " + escape + tail, grace: .seconds(60)))
+                _ = await readFIFO(test.path("ready-\(ending)"))
+                switch ending {
+                case "exit": try await test.waitForStates([ending: .taskFinished])
+                case "kill":
+                    await test.agent.kill(taskID: ending)
+                    try await test.waitForStates([ending: .taskKilled])
+                default:
+                    await test.agent.shutdown()
+                    try await test.waitForStates([ending: .taskKilled])
+                }
+                let pid = Int32(
+                    try String(contentsOfFile: test.path("escaped-\(ending).pid"), encoding: .utf8)
+                        .trimmingCharacters(in: .whitespacesAndNewlines))!
+                XCTAssertTrue(
+                    ProcessObservation.waitForExit(of: pid, timeoutMilliseconds: 60_000),
+                    "the setsid'd sleep \(pid) outlived its task (\(ending))")
+                XCTAssertEqual(self.leftoverCgroups(test), [], ending)
+                if ending != "shutdown" { await test.agent.shutdown() }
+            }
+        }
+    }
+
+    /// A closure that allocates past its limit ends TASK_FAILED with REASON_CONTAINER_LIMITATION_MEMORY
+    /// and the limitation; its sibling finishes and the executor carries on (fine: the task's own
+    /// limit; coarse: the memory the workers share).
+    func testAClosurePastItsMemoryLimitFailsWithTheLimitationAndTheRestCarryOn() async throws {
+        try XCTSkipUnless(
+            FileManager.default.isExecutableFile(atPath: ClosureEndToEndTests.demoWorker), "demo-worker not built")
+        for coarse in [false, true] {
+            let adjust: @Sendable (inout LocalAgentConfiguration) -> Void = { configuration in
+                // Coarse workers share the executor's memory.
+                if coarse { configuration.executorInfo.resources = [Self.scalar("mem", 96)] }
+            }
+            try await ExecutorUnderTest.run(encoding: .protobuf, properties: properties(coarse: coarse), adjust: adjust)
+            { test in
+                try self.requireCgroups(test)
+                var hog = self.closure(test, "hog", "allocate", "1024")
+                hog.resources = [Self.scalar("mem", 64), Self.scalar("cpus", 0.5)]
+                var sibling = self.closure(test, "sibling", "echo", "still here")
+                sibling.resources = [Self.scalar("mem", 64)]
+                try await test.agent.launch(hog)
+                try await test.agent.launch(sibling)
+                try await test.waitForStates(["hog": .taskFailed, "sibling": .taskFinished])
+                let failed = await test.agent.state.updates(forTask: "hog").last!.status
+                let limit = coarse ? 96 : 64
+                XCTAssertEqual(failed.reason, .containerLimitationMemory, failed.message)
+                XCTAssertTrue(
+                    failed.message.contains("memory limit \(limit) MiB reached (peak "), failed.message)
+                XCTAssertTrue(failed.message.contains("killed by the kernel's OOM killer"), failed.message)
+                XCTAssertEqual(failed.limitation.resources.map(\.name), ["mem"])
+                XCTAssertGreaterThan(failed.limitation.resources.first?.scalar.value ?? 0, 0)
+                XCTAssertEqual(self.label(failed, "limit.memory_bytes"), "\(limit * 1_048_576)")
+                let finished = await test.agent.state.updates(forTask: "sibling").last!.status
+                XCTAssertEqual(String(decoding: finished.data, as: UTF8.self), "still here")
+                // The executor (and in coarse mode a replaced worker) serve the next closure.
+                try await test.agent.launch(self.closure(test, "after", "echo", "ok"))
+                try await test.waitForStates(["after": .taskFinished])
+                await assertNoViolations(test.agent)
+                await test.agent.shutdown()
+            }
+        }
+    }
+
+    /// A command task past its memory limit: the same reason, limitation and message.
+    func testACommandPastItsMemoryLimitFailsWithTheLimitation() async throws {
+        try await ExecutorUnderTest.run(encoding: .json) { test in
+            try self.requireCgroups(test)
+            var hog = test.task("hog", "python3 -c 'x = b\"x\" * (1 << 30)'")
+            hog.resources = [Self.scalar("mem", 32)]
+            try await test.agent.launch(hog)
+            try await test.waitForStates(["hog": .taskFailed])
+            let failed = await test.agent.state.updates(forTask: "hog").last!.status
+            XCTAssertEqual(failed.reason, .containerLimitationMemory, failed.message)
+            XCTAssertTrue(failed.message.hasPrefix("memory limit 32 MiB reached (peak "), failed.message)
+            XCTAssertEqual(failed.limitation.resources.first?.name, "mem")
+            await test.agent.shutdown()
+        }
+    }
+
+    /// With hard CPU limits on, a busy loop held to 0.1 cpus is throttled, and its terminal update
+    /// says how often; every terminal update carries the usage labels.
+    func testACPULimitedBusyLoopIsThrottledAndUsageIsReported() async throws {
+        try await ExecutorUnderTest.run(encoding: .protobuf, hardCPULimits: true) { test in
+            try self.requireCgroups(test)
+            var busy = test.task("busy", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done")
+            busy.resources = [Self.scalar("cpus", 0.1), Self.scalar("mem", 64)]
+            try await test.agent.launch(busy)
+            try await test.waitForStates(["busy": .taskFinished])
+            let status = await test.agent.state.updates(forTask: "busy").last!.status
+            XCTAssertGreaterThan(
+                Int(self.label(status, "usage.cpu_throttled_periods") ?? "0") ?? 0, 0, "\(status.labels)")
+            XCTAssertGreaterThan(Double(self.label(status, "usage.cpu_user_seconds") ?? "0") ?? 0, 0)
+            XCTAssertGreaterThan(Int(self.label(status, "usage.peak_memory_bytes") ?? "0") ?? 0, 0)
+            XCTAssertEqual(self.label(status, "usage.source"), "cgroup")
+            XCTAssertEqual(self.label(status, "limit.memory_bytes"), "\(64 * 1_048_576)")
+            await test.agent.shutdown()
+        }
+    }
+
+    /// No cgroup outlives its task, a crashed worker, or the executor.
+    func testNoCgroupIsLeftBehind() async throws {
+        try XCTSkipUnless(
+            FileManager.default.isExecutableFile(atPath: ClosureEndToEndTests.demoWorker), "demo-worker not built")
+        let directories = Mutex<[String]>([])
+        for coarse in [true, false] {
+            try await ExecutorUnderTest.run(encoding: .protobuf, properties: properties(coarse: coarse)) { test in
+                try self.requireCgroups(test)
+                test.makeFIFO("ready")
+                try await test.agent.launch(test.task("done", "true"))
+                try await test.agent.launch(test.task("killed", "echo > ready; exec sleep 300"))
+                try await test.agent.launch(self.closure(test, "crashed", "crash", ""))
+                try await test.agent.launch(self.closure(test, "echoed", "echo", "x"))
+                _ = await readFIFO(test.path("ready"))
+                await test.agent.kill(taskID: "killed")
+                try await test.waitForStates([
+                    "done": .taskFinished, "killed": .taskKilled, "crashed": .taskFailed, "echoed": .taskFinished,
+                ])
+                // A task's cgroup is gone by its terminal update when the task's end is its process's
+                // end (commands, a crashed worker). Live workers keep theirs (coarse: the pool's; fine:
+                // the fork server's, and a worker that sent its result is still exiting).
+                let left = self.leftoverCgroups(test).filter {
+                    $0.hasSuffix("-done") || $0.hasSuffix("-killed") || $0.hasSuffix("-crashed")
+                }
+                XCTAssertEqual(left, [], "coarse \(coarse)")
+                directories.withLock { $0 += test.isolation?.directories ?? [] }
+                await test.agent.shutdown()
+            }
+        }
+        for directory in directories.withLock({ $0 }) {
+            XCTAssertFalse(FileManager.default.fileExists(atPath: directory), "\(directory) left behind")
+        }
+    }
+}

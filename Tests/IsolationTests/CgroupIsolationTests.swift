@@ -1,0 +1,181 @@
+import Foundation
+import Isolation
+import ProcessSupervision
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The parsing and the arithmetic, without any cgroup.
+@Suite struct CgroupRulesTests {
+    @Test func hierarchiesComeFromMountInfoAndProcCgroup() {
+        let mountInfo = """
+            31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+            32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct
+            35 31 0:32 /mesos /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+            40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,name=systemd
+            41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+            """
+        let procCgroup = """
+            9:name=systemd:/
+            4:memory:/mesos/abc
+            1:cpu,cpuacct:/
+            0::/user.slice
+            """
+        let hierarchies = CgroupHierarchy.parse(mountInfo: mountInfo, procCgroup: procCgroup)
+        #expect(
+            hierarchies.map(\.mountPoint) == [
+                "/sys/fs/cgroup/cpu,cpuacct", "/sys/fs/cgroup/memory", "/sys/fs/cgroup/unified",
+            ])
+        #expect(hierarchies[0].controllers == ["cpu", "cpuacct"])
+        #expect(hierarchies[2].version == .v2)
+        // A mount that shows a subtree: the cgroup's directory is found below its mount point.
+        #expect(hierarchies[1].directory(of: "/mesos/abc/x") == "/sys/fs/cgroup/memory/abc/x")
+        #expect(hierarchies[2].directory(of: "/user.slice") == "/sys/fs/cgroup/unified/user.slice")
+    }
+
+    @Test func limitsFollowMesosFormulas() {
+        let limits = CgroupLimits.fromResources(memoryMegabytes: 128.7, cpus: 1.1, hardCPULimit: true)
+        #expect(limits.memoryBytes == 128 * 1_048_576)
+        #expect(limits.cpus == 1.1)
+        #expect(limits.hardCPULimit)
+        // Below 32 MB a task could not even start: Mesos's minimum.
+        #expect(CgroupLimits.fromResources(memoryMegabytes: 4, cpus: nil, hardCPULimit: false).memoryBytes == 32 << 20)
+        // No resource, no limit; a CFS quota needs cpus.
+        let none = CgroupLimits.fromResources(memoryMegabytes: nil, cpus: nil, hardCPULimit: true)
+        #expect(none == CgroupLimits(memoryBytes: nil, cpus: nil, hardCPULimit: false))
+    }
+
+    @Test func executorCgroupNamesAreStableSafeAndDistinct() {
+        let a = CgroupIsolation.executorCgroupName(frameworkID: "fw-1", executorID: "exec/1 ..")
+        #expect(a == CgroupIsolation.executorCgroupName(frameworkID: "fw-1", executorID: "exec/1 .."))
+        #expect(a != CgroupIsolation.executorCgroupName(frameworkID: "fw-2", executorID: "exec/1 .."))
+        #expect(!a.contains("/") && !a.contains(" ") && a.hasPrefix("spark-mesos-executor-"))
+    }
+
+    @Test func memoryLimitMessage() {
+        #expect(
+            MemoryLimitMessage.text(limit: 256 << 20, peak: 256 << 20)
+                == "memory limit 256 MiB reached (peak 256 MiB): killed by the kernel's OOM killer")
+    }
+}
+
+/// Real cgroups on this machine's hierarchies (v1 controllers and the v2 unified mount). Each test
+/// is skipped, with the reason, where no hierarchy is writable.
+@Suite(.serialized) struct RealCgroupTests {
+    /// Which hierarchies a test uses: all of them (mixed), the v1 controllers alone (containment
+    /// by the freezer), or the v2 unified mount alone (containment by cgroup.kill).
+    enum Layout: String, CaseIterable, Sendable {
+        case mixed, v1Only, v2Only
+    }
+
+    static func isolation(
+        _ name: String = "test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))", layout: Layout = .mixed
+    ) -> CgroupIsolation? {
+        var settings = CgroupIsolation.Settings(name: name, hardCPULimits: true)
+        let all = CgroupHierarchy.parse(
+            mountInfo: (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? "",
+            procCgroup: (try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8)) ?? "")
+        switch layout {
+        case .mixed: settings.hierarchies = all
+        case .v1Only: settings.hierarchies = all.filter { $0.version != .v2 }
+        case .v2Only: settings.hierarchies = all.filter { $0.version == .v2 }
+        }
+        guard settings.hierarchies?.isEmpty == false else {
+            print("RealCgroupTests skipped for \(layout): no such hierarchy here")
+            return nil
+        }
+        switch CgroupIsolation.detect(settings) {
+        case .available(let isolation): return isolation
+        case .unavailable(let why):
+            print("RealCgroupTests skipped: \(why)")
+            return nil
+        }
+    }
+
+    @Test func aCgroupGetsItsLimitsAJoiningProcessAndIsRemoved() async throws {
+        guard let isolation = Self.isolation() else { return }
+        defer { isolation.removeAll() }
+        print("cgroups under test: \(isolation.summary)")
+        let cgroup = try isolation.makeCgroup(
+            "task-1", limits: CgroupLimits(memoryBytes: 64 << 20, cpus: 0.5, hardCPULimit: true))
+        let directories = isolation.directories.map { $0 + "/task-1" }
+        for directory in directories { #expect(FileManager.default.fileExists(atPath: directory), "\(directory)") }
+        if let memory = directories.first(where: { $0.contains("/memory/") }) {
+            #expect(read(memory + "/memory.limit_in_bytes") == "\(64 << 20)")
+        }
+        if let cpu = directories.first(where: { $0.contains("/cpu/") }) {
+            #expect(read(cpu + "/cpu.shares") == "512")
+            #expect(read(cpu + "/cpu.cfs_quota_us") == "50000")
+        }
+        // A process joins before it execs: its very first instruction runs inside.
+        let joins = try cgroup.openJoinFiles()
+        let child = try ChildProcess.spawn(
+            SpawnRequest(
+                executable: "/bin/sh", arguments: ["sh", "-c", "cat /proc/self/cgroup; exec sleep 300"],
+                environment: [], fileDescriptors: [], joinCgroups: joins))
+        for fd in joins { close(fd) }
+        #expect(cgroup.processes.contains(child.pid))
+        #expect(!cgroup.isEmpty)
+        cgroup.killAll()
+        #expect(await child.wait() == .signaled(SIGKILL))
+        #expect(await cgroup.waitUntilEmpty(deadline: .now + .seconds(60)))
+        await isolation.destroy(cgroup)
+        for directory in directories { #expect(!FileManager.default.fileExists(atPath: directory), "\(directory)") }
+    }
+
+    @Test(arguments: Layout.allCases)
+    func killAllReachesProcessesThatLeftTheSessionAndNestedCgroups(layout: Layout) async throws {
+        guard let isolation = Self.isolation(layout: layout) else { return }
+        defer { isolation.removeAll() }
+        let pool = try isolation.makeCgroup("pool", limits: .none)
+        let worker = try isolation.makeCgroup("worker", limits: .none, in: pool)
+        // The shell prints the escapee's pid once it has started it, from inside the worker's cgroup.
+        var pipeEnds: [Int32] = [-1, -1]
+        #expect(pipe(&pipeEnds) == 0)
+        let joins = try worker.openJoinFiles()
+        let child = try ChildProcess.spawn(
+            SpawnRequest(
+                executable: "/bin/sh", arguments: ["sh", "-c", "setsid sleep 300 & echo $!; exec sleep 300"],
+                environment: ["PATH=/usr/bin:/bin"], fileDescriptors: [(pipeEnds[1], 1)], joinCgroups: joins))
+        for fd in joins { close(fd) }
+        close(pipeEnds[1])
+        let line = await BlockingThread.run { [reader = pipeEnds[0]] in
+            var bytes = [UInt8](repeating: 0, count: 64)
+            let count = Glibc.read(reader, &bytes, bytes.count)
+            close(reader)
+            return String(decoding: bytes.prefix(max(0, count)), as: UTF8.self)
+        }
+        let escaped = try #require(Int32(line.trimmingCharacters(in: .whitespacesAndNewlines)))
+        #expect(pool.processes.contains(escaped) && pool.processes.contains(child.pid))
+        pool.killAll()
+        #expect(await child.wait() == .signaled(SIGKILL))
+        #expect(ProcessObservation.waitForExit(of: escaped, timeoutMilliseconds: 60_000), "pid \(escaped) survived")
+        #expect(await pool.waitUntilEmpty(deadline: .now + .seconds(60)))
+        await isolation.destroy(worker)
+        await isolation.destroy(pool)
+    }
+
+    @Test func leftoversOfAnExecutorWithTheSameNameAreRemovedAtStart() async throws {
+        let name = "test-leftover-\(getpid())"
+        guard let first = Self.isolation(name) else { return }
+        let cgroup = try first.makeCgroup("task-1", limits: .none)
+        let joins = try cgroup.openJoinFiles()
+        let child = try ChildProcess.spawn(
+            SpawnRequest(executable: "/bin/sleep", arguments: ["sleep", "300"], environment: [], joinCgroups: joins))
+        for fd in joins { close(fd) }
+        // As if that executor had been killed with SIGKILL: a new one with the same name cleans up.
+        guard let second = Self.isolation(name) else { return }
+        defer { second.removeAll() }
+        #expect(await child.wait() == .signaled(SIGKILL))
+        for directory in second.directories {
+            #expect(FileManager.default.fileExists(atPath: directory))
+            #expect(!FileManager.default.fileExists(atPath: directory + "/task-1"), "\(directory)/task-1")
+        }
+    }
+
+    private func read(_ path: String) -> String? {
+        (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
