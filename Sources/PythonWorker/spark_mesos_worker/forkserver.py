@@ -115,6 +115,10 @@ def serve_forks_if_asked(worker) -> None:
         return
     try:
         clone = _Clone()
+        server = socket.socket(fileno=control)
+        if server.type != socket.SOCK_SEQPACKET:
+            server.detach()
+            raise ForkUnavailable(f"descriptor {control} is not a SOCK_SEQPACKET socket")
     except (ForkUnavailable, AttributeError, OSError) as problem:
         _say(f"worker {worker.name}: cannot fork the executor's way ({problem}), so not a fork server")
         return
@@ -129,7 +133,7 @@ def serve_forks_if_asked(worker) -> None:
         _fail(f"worker {worker.name}: the fork server's hello failed ({error})")
     os.close(3)
     os.close(4)
-    outcome = _serve(control, clone)
+    outcome = _serve(server, clone)
     if outcome == "worker":
         return
     if outcome:
@@ -137,10 +141,9 @@ def serve_forks_if_asked(worker) -> None:
     os._exit(0)
 
 
-def _serve(control: int, clone: _Clone):
+def _serve(server: socket.socket, clone: _Clone):
     """Serves requests; "worker" in each forked worker, "" when the executor closed the socket,
     a reason when serving failed."""
-    server = socket.socket(fileno=control)
     server.setblocking(True)
     ancillary_size = socket.CMSG_SPACE(8 * 4)
     while True:
