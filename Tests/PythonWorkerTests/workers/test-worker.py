@@ -60,8 +60,26 @@ def kill_self(payload, context):
     os.kill(os.getpid(), signal.SIGKILL)
 
 
+def announce(payload):
+    """A payload names a file to create once the closure runs (tests wait for it)."""
+    if payload:
+        with open(payload.decode(), "w"):
+            pass
+
+
+@worker.function("await-file")
+def await_file(payload, context):
+    deadline = time.monotonic() + 120
+    while not os.path.exists(payload.decode()):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{payload.decode()} did not appear within 120 s")
+        context.sleep(0.01)
+    return b"seen"
+
+
 @worker.function("nap")
 def nap(payload, context):
+    announce(payload)
     context.sleep(3600)
     return b"woke up"
 
@@ -76,6 +94,7 @@ def announced_nap(payload, context):
 @worker.function("spin")
 def spin(payload, context):
     # Ignores cancellation: only the executor's kill ends it.
+    announce(payload)
     while True:
         time.sleep(0.05)
 
