@@ -96,8 +96,10 @@ class SpawnedWorker(WorkerPipes):
         from_worker, from_write = map(_high, os.pipe())
         super().__init__(to_worker, from_worker)
         self.stderr_read, stderr_write = map(_high, os.pipe())
+        self.stdout_read, stdout_write = map(_high, os.pipe())
         actions = [
             (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_DUP2, stdout_write, 1),
             (os.POSIX_SPAWN_DUP2, stderr_write, 2),
             (os.POSIX_SPAWN_DUP2, to_read, 3),
             (os.POSIX_SPAWN_DUP2, from_write, 4),
@@ -108,7 +110,7 @@ class SpawnedWorker(WorkerPipes):
             control = fcntl.fcntl(control, fcntl.F_DUPFD_CLOEXEC, 20)
             actions.append((os.POSIX_SPAWN_DUP2, control, 5))
         self.pid = os.posix_spawn(program, [program], env or environment(), file_actions=actions, setsid=True)
-        for fd in (to_read, from_write, stderr_write) + ((control,) if control is not None else ()):
+        for fd in (to_read, from_write, stderr_write, stdout_write) + ((control,) if control is not None else ()):
             os.close(fd)
         self.status = None
 
@@ -120,16 +122,14 @@ class SpawnedWorker(WorkerPipes):
         return self.status
 
     def stderr(self):
-        chunks = []
-        while True:
-            chunk = os.read(self.stderr_read, 65536)
-            if not chunk:
-                return b"".join(chunks).decode("utf-8", "replace")
-            chunks.append(chunk)
+        return _read_all(self.stderr_read)
+
+    def stdout(self):
+        return _read_all(self.stdout_read)
 
     def close(self):
         self.close_input()
-        for fd in (self.from_worker, self.stderr_read):
+        for fd in (self.from_worker, self.stderr_read, self.stdout_read):
             try:
                 os.close(fd)
             except OSError:
@@ -140,6 +140,15 @@ class SpawnedWorker(WorkerPipes):
             except ProcessLookupError:
                 pass
             self.wait()
+
+
+def _read_all(fd):
+    chunks = []
+    while True:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            return b"".join(chunks).decode("utf-8", "replace")
+        chunks.append(chunk)
 
 
 def harness():

@@ -45,15 +45,16 @@ class ForkServerProtocol(unittest.TestCase):
             self.assertGreater(pid, 0)
             hello = worker.receive()
             self.assertFalse(hello.fork_server)
-            worker.send(wire.Run(id=1, task_id=f"t{n}", function="info"))
-            result = worker.receive()
+            worker.send(wire.Run(id=1, task_id=f"t{n}", function="info"), wire.Run(id=2, function="unflushed"))
+            result, printed = worker.results(2).values()
             self.assertEqual(result.status, wire.OK, result.error)
             worker.close_input()
             self.assertIsNone(worker.receive())
             # Ours to reap: waitpid fails with ECHILD for anyone else's child.
             _, status = os.waitpid(pid, 0)
             self.assertEqual(os.waitstatus_to_exitcode(status), 0)
-            self.assertEqual(worker.stdout_text(), "")
+            self.assertEqual(printed.status, wire.OK)
+            self.assertEqual(worker.stdout_text(), f"printed by a closureatexit ran in {pid}\n")
             info = json.loads(result.data)
             infos.append(info)
             self.assertEqual(info["pid"], pid)
@@ -69,6 +70,7 @@ class ForkServerProtocol(unittest.TestCase):
         self.assertEqual(len({info["random"] for info in infos}), 3)
         control.shutdown(socket.SHUT_RDWR)
         self.assertEqual(server.wait(), 0)
+        self.assertEqual(server.stdout(), f"atexit ran in {server.pid}\n")
 
     def test_bad_requests_are_answered_and_serving_goes_on(self):
         control, server = self.start_server()

@@ -33,8 +33,9 @@ class WorkerProtocol(unittest.TestCase):
             wire.Run(id=4, task_id="t4", function="missing"),
             wire.Run(id=5, task_id="t5", function="returns-int"),
             wire.Run(id=6, task_id="t6", function="info", environment={"K": "V"}),
+            wire.Run(id=7, task_id="t7", function="unflushed"),
         )
-        results = worker.results(6)
+        results = worker.results(7)
         self.assertEqual(results[1], wire.Result(id=1, status=wire.OK, data=b"\0bytes\xff"))
         self.assertEqual(results[2].data, b"ABC")
         self.assertEqual(results[3], wire.Result(id=3, status=wire.ERROR, error="ValueError: bad value: x"))
@@ -50,6 +51,8 @@ class WorkerProtocol(unittest.TestCase):
         stderr = worker.stderr()
         self.assertIn("run 3 (task 't3') of function 'boom' raised:\nTraceback", stderr)
         self.assertIn("ValueError: bad value: x", stderr)
+        # The process ends without interpreter teardown, but buffers are flushed and atexit runs.
+        self.assertEqual(worker.stdout(), f"printed by a closureatexit ran in {worker.pid}\n")
 
     def test_cancel_running_and_queued_runs(self):
         worker, _ = self.start(TEST_WORKER_CONCURRENCY="2")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import gc
 import os
 import platform
 import socket
@@ -133,12 +134,17 @@ def serve_forks_if_asked(worker) -> None:
         _fail(f"worker {worker.name}: the fork server's hello failed ({error})")
     os.close(3)
     os.close(4)
+    # Everything allocated so far is left alone by the garbage collector from now on, so that
+    # collections in the forked workers do not copy the server's pages.
+    gc.freeze()
     outcome = _serve(server, clone)
     if outcome == "worker":
         return
     if outcome:
         _fail(f"worker {worker.name}: the fork server stopped: {outcome}")
-    os._exit(0)
+    from .worker import _exit
+
+    _exit(0)
 
 
 def _serve(server: socket.socket, clone: _Clone):

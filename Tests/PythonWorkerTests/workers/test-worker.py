@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """The worker the Python tests drive, directly and under the real executor."""
 
+import atexit
 import json
 import os
 import random
@@ -33,6 +34,15 @@ if os.environ.get("TEST_WORKER_THREAD") == "1":
     threading.Thread(target=idle.wait, daemon=True).start()
 
 peer_started = threading.Event()
+# Runs in every worker process at its end (after the last run), forked or spawned.
+atexit.register(lambda: print(f"atexit ran in {os.getpid()}"))
+
+
+@worker.function("unflushed")
+def unflushed(payload, context):
+    # stdout is a file or pipe here, so this sits in a buffer until the process ends.
+    print("printed by a closure", end="")
+    return b""
 
 
 @worker.function("echo")

@@ -1,0 +1,152 @@
+#!/usr/bin/python3
+"""Python closure benchmarks: the real executor driven by the harness (local agent, loopback).
+Prints figures; asserts nothing. Paired in one run: fine mode with the fork server and with a
+spawn per task, alternating, then coarse mode.
+
+    Tests/Benchmarks/PythonWorker/benchmark.py [--harness PATH] [--tasks 300] [--latency 100]
+        [--minis 20000] [--rounds 2]
+
+Times are the harness's: when the agent stand-in launched a task and when it received each
+status update (one loopback HTTP POST after the executor sent it). Sandboxes go to TMPDIR; on
+this project's VM use TMPDIR=/dev/shm (see README, Performance).
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.realpath(__file__))
+ROOT = os.path.realpath(os.path.join(HERE, "../../.."))
+WORKER = os.path.join(HERE, "bench-worker.py")
+
+
+def run_job(harness, job, directory):
+    path = os.path.join(directory, "job.json")
+    report = os.path.join(directory, "report.json")
+    with open(path, "w") as file:
+        json.dump(job, file)
+    process = subprocess.run([harness, path, "--report", report, "--plain"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if process.returncode != 0:
+        sys.exit(f"benchmark job '{job['name']}' failed:\n{process.stdout.decode(errors='replace')[-4000:]}")
+    with open(report) as file:
+        return json.load(file)["runs"][0]
+
+
+def executor(mode, fork_server=True, cores=2):
+    return {
+        "mode": mode,
+        "worker": "./bench-worker.py",
+        "properties": {
+            "spark.executor.cores": str(cores),
+            "spark.mesos.executor.worker.forkServer": "true" if fork_server else "false",
+        },
+        "shutdown_grace": 10,
+    }
+
+
+def task(task_id, function="noop", payload="x"):
+    return {"id": task_id, "closure": {"function": function, "payload": payload}}
+
+
+def state_at(task_report, state):
+    return next(s["atMs"] for s in task_report["states"] if s["state"] == state)
+
+
+def percentile(values, p):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int((len(ordered) - 1) * p))]
+
+
+def launch_latency(harness, directory, mode, fork_server, count, until="TASK_RUNNING"):
+    """LAUNCH→state, one task at a time (after a warm-up task that also gives the fork server
+    time to say hello)."""
+    ids = [f"t{n}" for n in range(count)]
+    steps = [{"launch": "warm"}, {"wait": {"warm": "ended"}}]
+    for task_id in ids:
+        steps += [{"launch": task_id}, {"wait": {task_id: "ended"}}]
+    job = {
+        "name": f"latency {mode}",
+        "executor": executor(mode, fork_server),
+        "tasks": [task("warm", "import-ms")] + [task(i) for i in ids],
+        "steps": steps + [{"shutdown": True}],
+        "timeout": 600,
+    }
+    run = run_job(harness, job, directory)
+    tasks = {t["id"]: t for t in run["tasks"]}
+    latencies = [state_at(tasks[i], until) - tasks[i]["launchedAtMs"] for i in ids]
+    return latencies, tasks["warm"]["result"]
+
+
+def throughput(harness, directory, mode, fork_server, count):
+    """`count` tasks launched at once (after a warm-up task): tasks per second to the last end."""
+    ids = [f"t{n}" for n in range(count)]
+    job = {
+        "name": f"throughput {mode}",
+        "executor": executor(mode, fork_server),
+        "tasks": [task("warm")] + [task(i) for i in ids],
+        "steps": [{"launch": "warm"}, {"wait": {"warm": "ended"}}, {"launch": ids}, {"wait": "all"}, {"shutdown": True}],
+        "timeout": 600,
+    }
+    run = run_job(harness, job, directory)
+    tasks = {t["id"]: t for t in run["tasks"]}
+    start = min(tasks[i]["launchedAtMs"] for i in ids)
+    end = max(tasks[i]["endedAtMs"] for i in ids)
+    return count / ((end - start) / 1000)
+
+
+def minis(harness, directory, count):
+    batch = [{"id": f"m{n}", "function": "noop", "payload": "x"} for n in range(count)]
+    job = {
+        "name": "mini-tasks",
+        "executor": executor("coarse"),
+        "tasks": [task("warm")],
+        "steps": [{"launch": "warm"}, {"wait": "all"}, {"mini_tasks": batch}, {"wait": "all"}, {"shutdown": True}],
+        "timeout": 600,
+    }
+    run = run_job(harness, job, directory)
+    sent = min(m["sentAtMs"] for m in run["miniTasks"])
+    ended = max(m["endedAtMs"] for m in run["miniTasks"])
+    return count / ((ended - sent) / 1000)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--harness", default=os.environ.get("SPARK_MESOS_HARNESS", os.path.join(ROOT, ".build/debug/spark-mesos-harness")))
+    parser.add_argument("--tasks", type=int, default=300)
+    parser.add_argument("--latency", type=int, default=100)
+    parser.add_argument("--minis", type=int, default=20000)
+    parser.add_argument("--rounds", type=int, default=2)
+    arguments = parser.parse_args()
+    harness = arguments.harness
+    directory = tempfile.mkdtemp(prefix="python-bench-")
+    os.symlink(WORKER, os.path.join(directory, "bench-worker.py"))
+    print(f"executor: {os.path.realpath(harness)} (its spark-mesos-executor); python: {sys.version.split()[0]}")
+    for round_number in range(1, arguments.rounds + 1):
+        # Alternating, so that drift of the machine's speed hits both alike.
+        order = [True, False] if round_number % 2 else [False, True]
+        for fork_server in order:
+            name = "fine, fork server   " if fork_server else "fine, spawn per task"
+            latencies, import_ms = launch_latency(harness, directory, "fine", fork_server, arguments.latency)
+            rate = throughput(harness, directory, "fine", fork_server, arguments.tasks)
+            print(
+                f"round {round_number} {name}: LAUNCH→TASK_RUNNING p50 {statistics.median(latencies):.2f} ms, "
+                f"p90 {percentile(latencies, 0.9):.2f} ms; {rate:.0f} tasks/s ({arguments.tasks} at once, 2 slots); "
+                f"worker imports {import_ms} ms at start"
+            )
+    round_trips, _ = launch_latency(harness, directory, "coarse", True, arguments.latency, until="TASK_FINISHED")
+    running, _ = launch_latency(harness, directory, "coarse", True, arguments.latency)
+    print(
+        f"coarse: LAUNCH→TASK_RUNNING p50 {statistics.median(running):.2f} ms; "
+        f"LAUNCH→TASK_FINISHED (round trip) p50 {statistics.median(round_trips):.2f} ms, p90 {percentile(round_trips, 0.9):.2f} ms"
+    )
+    print(f"coarse: {throughput(harness, directory, 'coarse', True, arguments.tasks * 3):.0f} closure tasks/s ({arguments.tasks * 3} at once, 2 workers)")
+    print(f"mini-tasks: {minis(harness, directory, arguments.minis):.0f}/s ({arguments.minis} in one message, 2 workers)")
+    subprocess.run(["rm", "-rf", directory])
+
+
+if __name__ == "__main__":
+    main()
