@@ -36,10 +36,10 @@ def run_job(harness, job, directory):
         return json.load(file)["runs"][0]
 
 
-def executor(mode, fork_server=True, cores=2):
+def executor(mode, fork_server=True, cores=2, worker="./bench-worker.py"):
     return {
         "mode": mode,
-        "worker": "./bench-worker.py",
+        "worker": worker,
         "properties": {
             "spark.executor.cores": str(cores),
             "spark.mesos.executor.worker.forkServer": "true" if fork_server else "false",
@@ -48,7 +48,11 @@ def executor(mode, fork_server=True, cores=2):
     }
 
 
-def task(task_id, function="noop", payload="x"):
+FUNCTION = {"name": "noop"}
+
+
+def task(task_id, function=None, payload="x"):
+    function = function or FUNCTION["name"]
     return {"id": task_id, "closure": {"function": function, "payload": payload}}
 
 
@@ -61,7 +65,7 @@ def percentile(values, p):
     return ordered[min(len(ordered) - 1, int((len(ordered) - 1) * p))]
 
 
-def launch_latency(harness, directory, mode, fork_server, count, until="TASK_RUNNING"):
+def launch_latency(harness, directory, mode, fork_server, count, until="TASK_RUNNING", worker="./bench-worker.py"):
     """LAUNCH→state, one task at a time (after a warm-up task that also gives the fork server
     time to say hello)."""
     ids = [f"t{n}" for n in range(count)]
@@ -70,8 +74,8 @@ def launch_latency(harness, directory, mode, fork_server, count, until="TASK_RUN
         steps += [{"launch": task_id}, {"wait": {task_id: "ended"}}]
     job = {
         "name": f"latency {mode}",
-        "executor": executor(mode, fork_server),
-        "tasks": [task("warm", "import-ms")] + [task(i) for i in ids],
+        "executor": executor(mode, fork_server, worker=worker),
+        "tasks": [task("warm", "import-ms" if worker.endswith(".py") else None)] + [task(i) for i in ids],
         "steps": steps + [{"shutdown": True}],
         "timeout": 600,
     }
@@ -120,6 +124,7 @@ def main():
     parser.add_argument("--latency", type=int, default=100)
     parser.add_argument("--minis", type=int, default=20000)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--reference-worker", help="a Swift worker (demo-worker) for the same fine-mode latency, as a floor")
     arguments = parser.parse_args()
     harness = arguments.harness
     directory = tempfile.mkdtemp(prefix="python-bench-")
@@ -137,6 +142,15 @@ def main():
                 f"p90 {percentile(latencies, 0.9):.2f} ms; {rate:.0f} tasks/s ({arguments.tasks} at once, 2 slots); "
                 f"worker imports {import_ms} ms at start"
             )
+    if arguments.reference_worker:
+        FUNCTION["name"] = "echo"
+        for fork_server in (True, False):
+            latencies, _ = launch_latency(
+                harness, directory, "fine", fork_server, arguments.latency, worker=os.path.realpath(arguments.reference_worker)
+            )
+            how = "fork server" if fork_server else "spawn per task"
+            print(f"reference (Swift demo-worker), fine, {how}: LAUNCH→TASK_RUNNING p50 {statistics.median(latencies):.2f} ms")
+        FUNCTION["name"] = "noop"
     round_trips, _ = launch_latency(harness, directory, "coarse", True, arguments.latency, until="TASK_FINISHED")
     running, _ = launch_latency(harness, directory, "coarse", True, arguments.latency)
     print(

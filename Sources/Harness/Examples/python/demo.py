@@ -7,7 +7,7 @@ executor with the ready-made worker `python-worker`, which offers python.cloudpi
 else: the code travels in the payloads. Results are pickles too (a framework reads them with
 client.load_value); the harness's table shows their raw bytes.
 
-    Sources/Harness/Examples/python/demo.py [--harness PATH] [--report-dir DIR]
+    Sources/Harness/Examples/python/demo.py [--harness PATH] [--worker PATH] [--report-dir DIR]
 """
 
 import argparse
@@ -42,9 +42,9 @@ def find_harness(given):
     sys.exit("demo.py: no spark-mesos-harness found: build it (swift build) or pass --harness PATH")
 
 
-def find_worker():
-    for candidate in (os.path.join(SOURCE_LIBRARY, "python-worker"), "/usr/libexec/spark-mesos-executor/python-worker"):
-        if os.access(candidate, os.X_OK):
+def find_worker(given):
+    for candidate in (given, os.path.join(SOURCE_LIBRARY, "python-worker"), "/usr/libexec/spark-mesos-executor/python-worker"):
+        if candidate and os.access(candidate, os.X_OK):
             return os.path.realpath(candidate)
     sys.exit("demo.py: no python-worker found")
 
@@ -53,7 +53,7 @@ def payload(data):
     return {"base64": base64.b64encode(data).decode("ascii")}
 
 
-def job(mode):
+def job(mode, worker):
     # Driver-side state, captured by the closures and shipped with them.
     rate = 1.07
     years = 10
@@ -77,7 +77,7 @@ def job(mode):
     ]
     return {
         "name": f"Python closures from the driver ({mode} mode)",
-        "executor": {"mode": mode, "worker": find_worker()},
+        "executor": {"mode": mode, "worker": worker},
         "tasks": tasks,
         # The batch goes once the tasks have ended: a framework message sent while tasks are still
         # being launched is not answered by this executor version (reported; see the issue notes).
@@ -95,15 +95,17 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--harness", help="the spark-mesos-harness program")
     parser.add_argument("--report-dir", help="write <mode>.json reports here")
+    parser.add_argument("--worker", help="the python-worker program (default: this tree's, else the installed one)")
     arguments = parser.parse_args()
     harness = find_harness(arguments.harness)
+    worker = find_worker(arguments.worker)
     directory = tempfile.mkdtemp(prefix="python-demo-")
     status = 0
     try:
         for mode in ("coarse", "fine"):
             path = os.path.join(directory, f"{mode}.json")
             with open(path, "w") as file:
-                json.dump(job(mode), file, indent=1)
+                json.dump(job(mode, worker), file, indent=1)
             command = [harness, path]
             if arguments.report_dir:
                 os.makedirs(arguments.report_dir, exist_ok=True)
