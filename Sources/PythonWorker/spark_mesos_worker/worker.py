@@ -26,7 +26,9 @@ class Cancelled(Exception):
 class Context:
     """What a running closure may want to know about its run."""
 
-    __slots__ = ("run_id", "task_id", "function", "environment", "_event")
+    __slots__ = ("run_id", "task_id", "function", "environment", "_cancelled", "_event")
+    # Guards the creation of `_event`, which most runs never need.
+    _lock = threading.Lock()
 
     def __init__(self, run_id: int, task_id: str, function: str, environment: Mapping[str, str]):
         self.run_id = run_id
@@ -35,27 +37,36 @@ class Context:
         """The Mesos task id or mini-task id."""
         self.function = function
         """The name the closure was called by."""
-        self.environment = dict(environment)
+        self.environment = environment
         """The closure's extra environment (``Closure.environment`` / ``MiniTask.environment``)."""
-        self._event = threading.Event()
+        self._cancelled = False
+        self._event: Optional[threading.Event] = None
 
     @property
     def cancelled(self) -> bool:
         """True once the executor asked to cancel this run (a KILL, or the executor went away)."""
-        return self._event.is_set()
+        return self._cancelled
 
     def check_cancelled(self) -> None:
         """Raises :class:`Cancelled` if the run was cancelled."""
-        if self._event.is_set():
+        if self._cancelled:
             raise Cancelled(f"run {self.run_id} ({self.task_id}) was cancelled")
 
     def sleep(self, seconds: float) -> None:
         """Sleeps, waking early to raise :class:`Cancelled` if the run is cancelled meanwhile."""
-        if self._event.wait(seconds):
-            self.check_cancelled()
+        with Context._lock:
+            if self._event is None:
+                self._event = threading.Event()
+                if self._cancelled:
+                    self._event.set()
+        self._event.wait(seconds)
+        self.check_cancelled()
 
     def _cancel(self) -> None:
-        self._event.set()
+        with Context._lock:
+            self._cancelled = True
+            if self._event is not None:
+                self._event.set()
 
     def __repr__(self) -> str:
         return f"Context(run_id={self.run_id}, task_id={self.task_id!r}, function={self.function!r})"
