@@ -34,8 +34,9 @@ class WorkerProtocol(unittest.TestCase):
             wire.Run(id=5, task_id="t5", function="returns-int"),
             wire.Run(id=6, task_id="t6", function="info", environment={"K": "V"}),
             wire.Run(id=7, task_id="t7", function="unflushed"),
+            wire.Run(id=8, task_id="t8", function="surrogates"),
         )
-        results = worker.results(7)
+        results = worker.results(8)
         self.assertEqual(results[1], wire.Result(id=1, status=wire.OK, data=b"\0bytes\xff"))
         self.assertEqual(results[2].data, b"ABC")
         self.assertEqual(results[3], wire.Result(id=3, status=wire.ERROR, error="ValueError: bad value: x"))
@@ -43,6 +44,9 @@ class WorkerProtocol(unittest.TestCase):
         self.assertIn("worker 'test-worker' has no function 'missing' (it offers: ", results[4].error)
         self.assertEqual(results[5].status, wire.ERROR)
         self.assertIn("ResultTypeError: function 'returns-int' returned int", results[5].error)
+        # @worker.function without parentheses registers under the function's name; text that is
+        # not UTF-8 arrives with replacement characters.
+        self.assertEqual(results[8], wire.Result(id=8, status=wire.ERROR, error="OSError: cannot open caf\ufffd"))
         info = json.loads(results[6].data)
         self.assertEqual((info["task_id"], info["environment"]), ("t6", {"K": "V"}))
         worker.close_input()

@@ -121,7 +121,13 @@ def _bytes(number: int, value: bytes, out: bytearray, always: bool = False) -> N
 
 
 def _string(number: int, value: str, out: bytearray, always: bool = False) -> None:
-    _bytes(number, value.encode("utf-8"), out, always)
+    # Text that cannot be UTF-8 (lone surrogates, as from undecodable file names) is sent with
+    # replacement characters rather than not at all: a peer would refuse invalid UTF-8.
+    try:
+        data = value.encode("utf-8")
+    except UnicodeEncodeError:
+        data = "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in value).encode("utf-8")
+    _bytes(number, data, out, always)
 
 
 def _map(number: int, value: Dict[str, str], out: bytearray) -> None:

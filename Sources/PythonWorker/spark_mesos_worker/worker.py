@@ -123,7 +123,10 @@ class Worker:
         return body
 
     def function(self, name: Optional[str] = None) -> Callable[[Function], Function]:
-        """Decorator form of :meth:`register`; without a name, the function's own ``__name__``."""
+        """Decorator form of :meth:`register`: ``@worker.function("name")``; written
+        ``@worker.function()`` or ``@worker.function``, the function's own ``__name__``."""
+        if callable(name):
+            return self.register(name.__name__, name)
 
         def decorate(body: Function) -> Function:
             return self.register(name or body.__name__, body)
@@ -309,7 +312,11 @@ class _Session:
             run = self.runs.get()
             if run is None:
                 return
-            self._execute(run)
+            try:
+                self._execute(run)
+            except BaseException as error:  # a bug of ours must cost one run, not the worker
+                _report(run, error)
+                self.writer.send(wire.Result(id=run.id, status=wire.ERROR, error=f"worker failure: {describe(error)}"))
 
     def _execute(self, run: wire.Run) -> None:
         send = self.writer.send
@@ -351,18 +358,33 @@ class ResultTypeError(TypeError):
     """A closure returned something that cannot be sent as bytes."""
 
 
+# Room for the result's other fields within the executor's limit on one worker message.
+_MAXIMUM_RESULT = wire.MAXIMUM_FRAME_SIZE - 4096
+
+
 def _as_bytes(value, function: str) -> bytes:
     if isinstance(value, bytes):
-        return value
-    if isinstance(value, (bytearray, memoryview)):
-        return bytes(value)
-    if isinstance(value, str):
-        return value.encode("utf-8")
-    if value is None:
+        data = value
+    elif isinstance(value, (bytearray, memoryview)):
+        data = bytes(value)
+    elif isinstance(value, str):
+        data = value.encode("utf-8", "surrogateescape")
+    elif value is None:
         return b""
-    raise ResultTypeError(
-        f"function '{function}' returned {type(value).__name__}; expected bytes, bytearray, memoryview, str or None"
-    )
+    else:
+        raise ResultTypeError(
+            f"function '{function}' returned {type(value).__name__}; expected bytes, bytearray, memoryview, str or None"
+        )
+    if len(data) > _MAXIMUM_RESULT:
+        raise ResultTooLarge(
+            f"function '{function}' returned {len(data)} bytes; a worker message holds at most "
+            f"{wire.MAXIMUM_FRAME_SIZE} bytes (write large results to a file in the sandbox)"
+        )
+    return data
+
+
+class ResultTooLarge(ValueError):
+    """A closure returned more than one worker message can carry."""
 
 
 def describe(error: BaseException) -> str:

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Python closure benchmarks: the real executor driven by the harness (local agent, loopback).
-Prints figures; asserts nothing. Paired in one run: fine mode with the fork server and with a
-spawn per task, alternating, then coarse mode.
+Prints figures; asserts nothing. Paired in one run: the worker and its fork server driven
+directly (no executor), then under the executor fine mode with the fork server and with a spawn
+per task, alternating, then coarse mode; --reference-worker adds the same for a Swift worker.
 
     Tests/Benchmarks/PythonWorker/benchmark.py [--harness PATH] [--tasks 300] [--latency 100]
         [--minis 20000] [--rounds 2]
@@ -117,6 +118,82 @@ def minis(harness, directory, count):
     return count / ((ended - sent) / 1000)
 
 
+def direct(worker, function, count=300, runs=20000):
+    """Without the executor: this process plays it over the real pipes and fork-server socket.
+    Fork server: request→pid (the clone), request→hello, hello→result of one run, and the whole
+    cycle to the reaped exit, one worker at a time. Then one worker's runs/s, 32 in flight."""
+    import array
+    import socket
+    import struct
+    import time
+
+    sys.path.insert(0, os.path.join(ROOT, "Tests", "PythonWorkerTests"))
+    from support import SpawnedWorker, WorkerPipes, environment
+    from spark_mesos_worker import wire
+
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    server = SpawnedWorker(program=worker, env=environment(SPARK_MESOS_WORKER_FORK_SERVER="5"), control=theirs.fileno())
+    theirs.close()
+    if not server.receive().fork_server:
+        sys.exit(f"{worker} did not start as a fork server")
+    clone, hello, run, cycle = [], [], [], []
+    for _ in range(count):
+        out_read, out_write = os.pipe()
+        to_read, to_write = os.pipe()
+        from_read, from_write = os.pipe()
+        fds = array.array("i", [out_write, out_write, to_read, from_write])
+        started = time.perf_counter()
+        ours.sendmsg([b"SMEF"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
+        pid = struct.unpack("=i", ours.recv(4))[0]
+        answered = time.perf_counter()
+        for fd in (out_write, to_read, from_write):
+            os.close(fd)
+        pipes = WorkerPipes(to_write, from_read)
+        pipes.receive()
+        greeted = time.perf_counter()
+        pipes.send(wire.Run(id=1, function=function, payload=b"x"))
+        pipes.receive()
+        ran = time.perf_counter()
+        pipes.close_input()
+        pipes.receive()
+        os.waitpid(pid, 0)
+        ended = time.perf_counter()
+        os.close(from_read)
+        os.close(out_read)
+        clone.append(answered - started)
+        hello.append(greeted - started)
+        run.append(ran - greeted)
+        cycle.append(ended - started)
+    ours.close()
+    server.wait()
+    server.close()
+
+    spawned = SpawnedWorker(program=worker, env=environment())
+    spawned.receive()
+    frames = [wire.frame(wire.encode_to_worker(wire.Run(id=n, function=function, payload=b"x"))) for n in range(1, runs + 1)]
+    started = time.perf_counter()
+    sent = done = 0
+    while done < runs:
+        if sent - done < 32 and sent < runs:
+            upto = min(runs, done + 32)
+            os.write(spawned.to_worker, b"".join(frames[sent:upto]))
+            sent = upto
+        spawned.receive()
+        done += 1
+    rate = runs / (time.perf_counter() - started)
+    spawned.close_input()
+    spawned.wait()
+    spawned.close()
+
+    def ms(values):
+        return f"{statistics.median(values) * 1000:.2f} ms"
+
+    return (
+        f"fork request→pid {ms(clone)}, →hello {ms(hello)}, one run {ms(run)}, whole worker to its reaped exit "
+        f"{ms(cycle)} ({1 / statistics.mean(cycle):.0f}/s one at a time); one worker: {rate:.0f} runs/s (32 in flight)"
+    )
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--harness", default=os.environ.get("SPARK_MESOS_HARNESS", os.path.join(ROOT, ".build/debug/spark-mesos-harness")))
@@ -127,6 +204,9 @@ def main():
     parser.add_argument("--reference-worker", help="a Swift worker (demo-worker) for the same fine-mode latency, as a floor")
     arguments = parser.parse_args()
     harness = arguments.harness
+    print(f"direct, Python: {direct(WORKER, 'noop')}")
+    if arguments.reference_worker:
+        print(f"direct, Swift demo-worker: {direct(os.path.realpath(arguments.reference_worker), 'echo')}")
     directory = tempfile.mkdtemp(prefix="python-bench-")
     os.symlink(WORKER, os.path.join(directory, "bench-worker.py"))
     print(f"executor: {os.path.realpath(harness)} (its spark-mesos-executor); python: {sys.version.split()[0]}")
@@ -150,6 +230,11 @@ def main():
             )
             how = "fork server" if fork_server else "spawn per task"
             print(f"reference (Swift demo-worker), fine, {how}: LAUNCH→TASK_RUNNING p50 {statistics.median(latencies):.2f} ms")
+        trips, _ = launch_latency(
+            harness, directory, "coarse", True, arguments.latency, until="TASK_FINISHED",
+            worker=os.path.realpath(arguments.reference_worker),
+        )
+        print(f"reference (Swift demo-worker), coarse: LAUNCH→TASK_FINISHED (round trip) p50 {statistics.median(trips):.2f} ms")
         FUNCTION["name"] = "noop"
     round_trips, _ = launch_latency(harness, directory, "coarse", True, arguments.latency, until="TASK_FINISHED")
     running, _ = launch_latency(harness, directory, "coarse", True, arguments.latency)

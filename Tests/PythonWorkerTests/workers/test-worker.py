@@ -109,6 +109,11 @@ def spin(payload, context):
         time.sleep(0.05)
 
 
+@worker.function
+def surrogates(payload, context):
+    raise OSError("cannot open " + b"caf\xe9".decode("utf-8", "surrogateescape"))
+
+
 @worker.function("returns-int")
 def returns_int(payload, context):
     return 42
