@@ -112,7 +112,7 @@ class FineMode(unittest.TestCase):
         job = {
             "name": "python fine mode",
             "executor": {"mode": "fine"},
-            "tasks": [closure("first", "echo", "hello")]
+            "tasks": [closure("first", "echo", "hello"), closure("server-up", "await-fork-server")]
             + [closure(name, "info") for name in infos]
             + FAILURES
             + [
@@ -121,8 +121,8 @@ class FineMode(unittest.TestCase):
                 closure("zombies", "zombies"),
             ]
             + kill_tasks,
-            "steps": [{"launch": "first"}, {"wait": {"first": "ended"}}]
-            # One after another: the fork server is up by then (it starts with the executor).
+            "steps": [{"launch": ["first", "server-up"]}, {"wait": {"first": "ended", "server-up": "ended"}}]
+            # One after another, once the fork server has said hello.
             + [step for name in infos for step in ({"launch": name}, {"wait": {name: "ended"}})]
             + [{"launch": [task["id"] for task in FAILURES]}, {"wait": {t["id"]: "ended" for t in FAILURES}}]
             + kill_steps

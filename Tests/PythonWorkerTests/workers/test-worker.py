@@ -160,6 +160,31 @@ def info(payload, context):
     )
 
 
+@worker.function("await-fork-server")
+def await_fork_server(payload, context):
+    """Returns once a sibling (another child of the executor) is a fork server that has said hello
+    and closed its pipes, so later tasks are forked; within two minutes."""
+    parent = os.getppid()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit() or int(entry) == os.getpid():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as stat:
+                    if int(stat.read().rsplit(b")", 1)[1].split()[1]) != parent:
+                        continue
+                with open(f"/proc/{entry}/environ", "rb") as environ:
+                    if b"SPARK_MESOS_WORKER_FORK_SERVER=" not in environ.read():
+                        continue
+                if not os.path.exists(f"/proc/{entry}/fd/4"):
+                    return entry
+            except OSError:
+                continue
+        context.sleep(0.01)
+    raise TimeoutError("no fork server came up within 120 s")
+
+
 @worker.function("zombies")
 def zombies(payload, context):
     """Zombie children of our parent (the executor), once none are left or after a minute."""
