@@ -95,12 +95,12 @@ def launch_latency(harness, directory, mode, fork_server, count, until="TASK_RUN
     return latencies, tasks["warm"]["result"]
 
 
-def throughput(harness, directory, mode, fork_server, count):
+def throughput(harness, directory, mode, fork_server, count, worker="./bench-worker.py"):
     """`count` tasks launched at once (after a warm-up task): tasks per second to the last end."""
     ids = [f"t{n}" for n in range(count)]
     job = {
         "name": f"throughput {mode}",
-        "executor": executor(mode, fork_server),
+        "executor": executor(mode, fork_server, worker=worker),
         "tasks": [task("warm")] + [task(i) for i in ids],
         "steps": [{"launch": "warm"}, {"wait": {"warm": "ended"}}, {"launch": ids}, {"wait": "all"}, {"shutdown": True}],
         "timeout": 600,
@@ -234,11 +234,14 @@ def main():
     if arguments.reference_worker:
         FUNCTION["name"] = "echo"
         for fork_server in (True, False):
-            latencies, _ = launch_latency(
-                harness, directory, "fine", fork_server, arguments.latency, worker=os.path.realpath(arguments.reference_worker)
-            )
+            reference = os.path.realpath(arguments.reference_worker)
+            latencies, _ = launch_latency(harness, directory, "fine", fork_server, arguments.latency, worker=reference)
+            rate = throughput(harness, directory, "fine", fork_server, arguments.tasks, worker=reference)
             how = "fork server" if fork_server else "spawn per task"
-            print(f"reference (Swift demo-worker), fine, {how}: LAUNCH→TASK_RUNNING p50 {statistics.median(latencies):.2f} ms")
+            print(
+                f"reference (Swift demo-worker), fine, {how}: LAUNCH→TASK_RUNNING p50 {statistics.median(latencies):.2f} ms; "
+                f"{rate:.0f} tasks/s"
+            )
         trips, _ = launch_latency(
             harness, directory, "coarse", True, arguments.latency, until="TASK_FINISHED",
             worker=os.path.realpath(arguments.reference_worker),
