@@ -109,7 +109,9 @@ class SpawnedWorker(WorkerPipes):
 
             control = fcntl.fcntl(control, fcntl.F_DUPFD_CLOEXEC, 20)
             actions.append((os.POSIX_SPAWN_DUP2, control, 5))
-        self.pid = os.posix_spawn(program, [program], env or environment(), file_actions=actions, setsid=True)
+        # A Python worker runs under the interpreter running the tests, so that they test it.
+        argv = [sys.executable, program] if program.endswith(".py") else [program]
+        self.pid = os.posix_spawn(argv[0], argv, env or environment(), file_actions=actions, setsid=True)
         for fd in (to_read, from_write, stderr_write, stdout_write) + ((control,) if control is not None else ()):
             os.close(fd)
         self.status = None
