@@ -217,6 +217,13 @@ def main():
     if arguments.reference_worker:
         print(f"direct, Swift demo-worker: {direct(os.path.realpath(arguments.reference_worker), 'echo')}")
     directory = tempfile.mkdtemp(prefix="python-bench-")
+    try:
+        under_executor(arguments, harness, directory)
+    finally:
+        subprocess.run(["rm", "-rf", directory])
+
+
+def under_executor(arguments, harness, directory):
     os.symlink(WORKER, os.path.join(directory, "bench-worker.py"))
     print(f"executor: {os.path.realpath(harness)} (its spark-mesos-executor); python: {sys.version.split()[0]}")
     for round_number in range(1, arguments.rounds + 1):
@@ -256,7 +263,6 @@ def main():
     )
     print(f"coarse: {throughput(harness, directory, 'coarse', True, arguments.tasks * 3):.0f} closure tasks/s ({arguments.tasks * 3} at once, 2 workers)")
     print(f"mini-tasks: {minis(harness, directory, arguments.minis):.0f}/s ({arguments.minis} in one message, 2 workers)")
-    subprocess.run(["rm", "-rf", directory])
 
 
 if __name__ == "__main__":
