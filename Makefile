@@ -17,14 +17,20 @@ build: build-deps
 demo: build
 	.build/debug/spark-mesos-executor harness --html .build/demo-timeline.html
 
+# The Python worker's tests run with Debian's python3; their end-to-end part drives the
+# executor just built.
+PYTHON_TESTS = /usr/bin/python3 -m unittest discover -s Tests/PythonWorkerTests -t Tests/PythonWorkerTests
+
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+	$(PYTHON_TESTS)
 
 # The whole suite once more with every core kept busy by CPU hogs (CI runs both).
 test-busy: deps
 	$(SWIFT) build --build-tests
 	.ci/with-cpu-hog $(SWIFT) test --skip-build
+	.ci/with-cpu-hog $(PYTHON_TESTS)
 
 # swift-format with .swift-format (generated code excluded); CI fails on any finding.
 lint:

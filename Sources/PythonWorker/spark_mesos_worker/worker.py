@@ -1,0 +1,413 @@
+"""A worker program: named closures the executor runs, served over the worker pipes."""
+
+from __future__ import annotations
+
+import atexit
+import contextvars
+import os
+import queue
+import sys
+import threading
+import traceback
+from typing import Callable, Dict, Mapping, Optional
+
+from . import wire
+
+Function = Callable[[bytes, "Context"], object]
+
+_current: contextvars.ContextVar = contextvars.ContextVar("spark_mesos_worker_context")
+
+
+class Cancelled(Exception):
+    """Raised by :meth:`Context.check_cancelled` once the executor cancelled the run; a closure
+    that lets it escape ends the run as ``CANCELLED``."""
+
+
+class Context:
+    """What a running closure may want to know about its run."""
+
+    __slots__ = ("run_id", "task_id", "function", "environment", "_cancelled", "_event")
+    # Guards the creation of `_event`, which most runs never need.
+    _lock = threading.Lock()
+
+    def __init__(self, run_id: int, task_id: str, function: str, environment: Mapping[str, str]):
+        self.run_id = run_id
+        """The executor's id of this run (unique per worker process)."""
+        self.task_id = task_id
+        """The Mesos task id or mini-task id."""
+        self.function = function
+        """The name the closure was called by."""
+        self.environment = environment
+        """The closure's extra environment (``Closure.environment`` / ``MiniTask.environment``)."""
+        self._cancelled = False
+        self._event: Optional[threading.Event] = None
+
+    @property
+    def cancelled(self) -> bool:
+        """True once the executor asked to cancel this run (a KILL, or the executor went away)."""
+        return self._cancelled
+
+    def check_cancelled(self) -> None:
+        """Raises :class:`Cancelled` if the run was cancelled."""
+        if self._cancelled:
+            raise Cancelled(f"run {self.run_id} ({self.task_id}) was cancelled")
+
+    def sleep(self, seconds: float) -> None:
+        """Sleeps, waking early to raise :class:`Cancelled` if the run is cancelled meanwhile."""
+        with Context._lock:
+            if self._event is None:
+                self._event = threading.Event()
+                if self._cancelled:
+                    self._event.set()
+        self._event.wait(seconds)
+        self.check_cancelled()
+
+    def _cancel(self) -> None:
+        with Context._lock:
+            self._cancelled = True
+            if self._event is not None:
+                self._event.set()
+
+    def __repr__(self) -> str:
+        return f"Context(run_id={self.run_id}, task_id={self.task_id!r}, function={self.function!r})"
+
+
+def current_context() -> Optional[Context]:
+    """The :class:`Context` of the run this thread is executing, or None outside a run. Useful in
+    code that is not handed the context, such as a cloudpickled function."""
+    return _current.get(None)
+
+
+class Worker:
+    """A worker program: closures registered by name, served to the executor by :meth:`run`.
+
+    ::
+
+        worker = Worker("my-worker")
+
+        @worker.function("upper")
+        def upper(payload: bytes, context) -> bytes:
+            return payload.upper()
+
+        worker.run()
+
+    A closure takes the payload (bytes) and a :class:`Context` and returns bytes (``str`` is sent
+    as UTF-8, ``None`` as no bytes). An exception fails the run with ``"TypeName: message"``
+    (the traceback goes to the worker's stderr); :class:`Cancelled` ends it as cancelled.
+
+    ``concurrency`` closures run at once, each on a thread of its own (later runs wait in
+    arrival order). With ``builtins`` (the default), the worker also offers
+    ``python.cloudpickle`` when the ``cloudpickle`` module can be imported.
+    """
+
+    def __init__(self, name: str, concurrency: int = 1, builtins: bool = True):
+        if not isinstance(name, str):
+            raise TypeError(f"the worker name must be a str, not {type(name).__name__}")
+        if not isinstance(concurrency, int) or concurrency < 1:
+            raise ValueError(f"concurrency must be an int of at least 1, not {concurrency!r}")
+        self.name = name
+        self.concurrency = concurrency
+        self._functions: Dict[str, Function] = {}
+        if builtins:
+            from . import builtin
+
+            builtin.register_all(self)
+
+    def register(self, name: str, body: Function) -> Function:
+        """Offers ``body`` under ``name``; registering a name again replaces the first."""
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"a function name must be a non-empty str, not {name!r}")
+        if not callable(body):
+            raise TypeError(f"the body of function {name!r} is not callable")
+        self._functions[name] = body
+        return body
+
+    def function(self, name: Optional[str] = None) -> Callable[[Function], Function]:
+        """Decorator form of :meth:`register`: ``@worker.function("name")``; written
+        ``@worker.function()`` or ``@worker.function``, the function's own ``__name__``."""
+        if callable(name):
+            return self.register(name.__name__, name)
+
+        def decorate(body: Function) -> Function:
+            return self.register(name or body.__name__, body)
+
+        return decorate
+
+    @property
+    def function_names(self):
+        """The registered names, sorted (as the hello lists them)."""
+        return sorted(self._functions)
+
+    def run(self) -> None:
+        """Serves the executor until it is done with this process, then exits the process (0, or
+        1 if the executor's messages could not be read). Call it last, from the main thread.
+
+        When the executor starts the program as a fork server (fine mode), this process forks a
+        fresh worker per task instead: everything done before ``run()`` (imports, loading data,
+        registering closures) is paid once and inherited by every worker.
+        """
+        from . import forkserver
+
+        forkserver.serve_forks_if_asked(self)
+        _exit(self.serve())
+
+    def serve(self, input_fd: int = 3, output_fd: int = 4) -> int:
+        """Says hello, runs what arrives on ``input_fd`` until the executor closes it, and returns
+        the exit status for the process. Never a fork server (see :meth:`run`)."""
+        return _Session(self, input_fd, output_fd).serve()
+
+    # For the session.
+    def _lookup(self, name: str) -> Optional[Function]:
+        return self._functions.get(name)
+
+
+def _exit(status: int) -> None:
+    """Ends the process as the interpreter would, minus its teardown: non-daemon threads are
+    awaited, atexit handlers run (logging flushes its handlers there), stdout and stderr are
+    flushed, then os._exit. Tearing down the modules touches every object; in a forked worker
+    that copies most of the server's memory page by page (25-30 ms with a dozen stdlib modules
+    imported, far more with big libraries)."""
+    shutdown = getattr(threading, "_shutdown", None)
+    try:
+        if shutdown is not None:
+            shutdown()
+        atexit._run_exitfuncs()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (AttributeError, OSError, ValueError):
+                pass
+        os._exit(status)
+
+
+class _Writer:
+    """Writes frames to the executor, one writer at a time. After EPIPE (the executor has
+    gone) frames are dropped."""
+
+    def __init__(self, fd: int):
+        self._fd = fd
+        self._lock = threading.Lock()
+        self._broken = False
+
+    def send(self, message) -> None:
+        data = wire.frame(wire.encode_from_worker(message))
+        with self._lock:
+            if self._broken:
+                return
+            view = memoryview(data)
+            try:
+                while view:
+                    view = view[os.write(self._fd, view) :]
+            except OSError:
+                self._broken = True
+
+
+class _Registry:
+    """Runs queued and running, shared by the pipe reader (which cancels) and the threads that
+    execute runs. A cancel for a queued run is remembered, one for an ended run is dropped."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._queued = set()
+        self._cancelled_queued = set()
+        self._running: Dict[int, Context] = {}
+        self._closed = False
+
+    def queued(self, run_id: int) -> None:
+        with self._lock:
+            self._queued.add(run_id)
+
+    def begin(self, run: wire.Run) -> Optional[Context]:
+        """The run's context, or None if it was cancelled before it began."""
+        with self._lock:
+            self._queued.discard(run.id)
+            if run.id in self._cancelled_queued or self._closed:
+                self._cancelled_queued.discard(run.id)
+                return None
+            context = Context(run.id, run.task_id, run.function, run.environment)
+            self._running[run.id] = context
+            return context
+
+    def end(self, run_id: int) -> None:
+        with self._lock:
+            self._running.pop(run_id, None)
+
+    def cancel(self, run_id: int) -> None:
+        with self._lock:
+            context = self._running.get(run_id)
+            if context is None and run_id in self._queued:
+                self._cancelled_queued.add(run_id)
+        if context is not None:
+            context._cancel()
+
+    def cancel_all(self) -> None:
+        """The executor closed the pipe: cancel everything, now and later."""
+        with self._lock:
+            self._closed = True
+            running = list(self._running.values())
+        for context in running:
+            context._cancel()
+
+
+class _Session:
+    def __init__(self, worker: Worker, input_fd: int, output_fd: int):
+        self.worker = worker
+        self.input_fd = input_fd
+        self.writer = _Writer(output_fd)
+        self.registry = _Registry()
+        self.runs: "queue.SimpleQueue[Optional[wire.Run]]" = queue.SimpleQueue()
+        self.failure: Optional[str] = None
+
+    def serve(self) -> int:
+        worker = self.worker
+        self.writer.send(
+            wire.Hello(worker_name=worker.name, functions=worker.function_names, concurrency=worker.concurrency)
+        )
+        reader = threading.Thread(target=self._read, name="spark-mesos-worker-reader", daemon=True)
+        reader.start()
+        helpers = [
+            threading.Thread(target=self._execute_all, name=f"spark-mesos-worker-{n}", daemon=True)
+            for n in range(1, worker.concurrency)
+        ]
+        for helper in helpers:
+            helper.start()
+        self._execute_all()
+        for helper in helpers:
+            helper.join()
+        reader.join()
+        if self.failure:
+            _say(f"worker {worker.name}: {self.failure}")
+            return 1
+        return 0
+
+    def _read(self) -> None:
+        decoder = wire.FrameDecoder()
+        try:
+            while True:
+                chunk = os.read(self.input_fd, 65536)
+                if not chunk:
+                    if decoder.pending_byte_count:
+                        self.failure = "the executor's pipe ended inside a message"
+                    return
+                decoder.feed(chunk)
+                for data in decoder.frames():
+                    message = wire.decode_to_worker(data)
+                    if isinstance(message, wire.Run):
+                        self.registry.queued(message.id)
+                        self.runs.put(message)
+                    else:
+                        self.registry.cancel(message.id)
+        except wire.WireError as error:
+            self.failure = f"malformed message from the executor: {error}"
+        except OSError as error:
+            self.failure = f"reading the executor's pipe failed: {error}"
+        finally:
+            self.registry.cancel_all()
+            for _ in range(self.worker.concurrency):
+                self.runs.put(None)
+
+    def _execute_all(self) -> None:
+        while True:
+            run = self.runs.get()
+            if run is None:
+                return
+            try:
+                self._execute(run)
+            except BaseException as error:  # a bug of ours must cost one run, not the worker
+                _report(run, error)
+                self.writer.send(wire.Result(id=run.id, status=wire.ERROR, error=f"worker failure: {describe(error)}"))
+
+    def _execute(self, run: wire.Run) -> None:
+        send = self.writer.send
+        context = self.registry.begin(run)
+        if context is None:
+            send(wire.Result(id=run.id, status=wire.CANCELLED, error="cancelled before it started"))
+            return
+        try:
+            body = self.worker._lookup(run.function)
+            if body is None:
+                offered = ", ".join(self.worker.function_names)
+                send(
+                    wire.Result(
+                        id=run.id,
+                        status=wire.UNKNOWN_FUNCTION,
+                        error=f"worker '{self.worker.name}' has no function '{run.function}' (it offers: {offered})",
+                    )
+                )
+                return
+            token = _current.set(context)
+            try:
+                value = body(run.payload, context)
+                data = _as_bytes(value, run.function)
+            except Cancelled:
+                send(wire.Result(id=run.id, status=wire.CANCELLED, error="cancelled"))
+                return
+            except BaseException as error:  # a closure must never end the serve loop
+                _report(run, error)
+                send(wire.Result(id=run.id, status=wire.ERROR, error=describe(error)))
+                return
+            finally:
+                _current.reset(token)
+            send(wire.Result(id=run.id, status=wire.OK, data=data))
+        finally:
+            self.registry.end(run.id)
+
+
+class ResultTypeError(TypeError):
+    """A closure returned something that cannot be sent as bytes."""
+
+
+# Room for the result's other fields within the executor's limit on one worker message.
+_MAXIMUM_RESULT = wire.MAXIMUM_FRAME_SIZE - 4096
+
+
+def _as_bytes(value, function: str) -> bytes:
+    if isinstance(value, bytes):
+        data = value
+    elif isinstance(value, (bytearray, memoryview)):
+        data = bytes(value)
+    elif isinstance(value, str):
+        data = value.encode("utf-8", "surrogateescape")
+    elif value is None:
+        return b""
+    else:
+        raise ResultTypeError(
+            f"function '{function}' returned {type(value).__name__}; expected bytes, bytearray, memoryview, str or None"
+        )
+    if len(data) > _MAXIMUM_RESULT:
+        raise ResultTooLarge(
+            f"function '{function}' returned {len(data)} bytes; a worker message holds at most "
+            f"{wire.MAXIMUM_FRAME_SIZE} bytes (write large results to a file in the sandbox)"
+        )
+    return data
+
+
+class ResultTooLarge(ValueError):
+    """A closure returned more than one worker message can carry."""
+
+
+def describe(error: BaseException) -> str:
+    """``"TypeName: message"``, or the type name alone when the message is empty."""
+    text = str(error)
+    name = type(error).__name__
+    return f"{name}: {text}" if text else name
+
+
+def _report(run: wire.Run, error: BaseException) -> None:
+    text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    _say(f"run {run.id} (task {run.task_id!r}) of function '{run.function}' raised:\n{text.rstrip()}")
+
+
+def _say(text: str) -> None:
+    """One message on stderr, written whole (threads may be writing too)."""
+    try:
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+    data = (text + "\n").encode("utf-8", "replace")
+    try:
+        while data:
+            data = data[os.write(2, data) :]
+    except OSError:
+        pass

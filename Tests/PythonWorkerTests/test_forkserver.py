@@ -1,0 +1,154 @@
+"""The fork server protocol exactly as the executor drives it (CForkServer.h): this test process
+plays the executor, so the forked workers must be *its* children."""
+
+import array
+import errno
+import json
+import os
+import socket
+import struct
+import unittest
+
+from support import PATIENCE, SpawnedWorker, WorkerPipes, environment
+from spark_mesos_worker import forkserver, wire
+
+
+class ForkServerProtocol(unittest.TestCase):
+    def start_server(self, **env):
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.addCleanup(ours.close)
+        server = SpawnedWorker(env=environment(SPARK_MESOS_WORKER_FORK_SERVER="5", **env), control=theirs.fileno())
+        theirs.close()
+        self.addCleanup(server.close)
+        ours.settimeout(PATIENCE)
+        return ours, server
+
+    def request(self, control, environment=b"", magic=b"SMEF", descriptors=4):
+        """Asks for a worker; returns (answer, worker handle) with the worker's pipes as ours."""
+        handle = _Pipes()
+        fds = handle.child_ends()[:descriptors]
+        control.sendmsg([magic + environment], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
+        handle.close_child_ends()
+        answer = struct.unpack("=i", control.recv(4))[0]
+        return answer, handle
+
+    def test_forked_workers_are_our_children_with_fresh_state(self):
+        control, server = self.start_server()
+        hello = server.receive()
+        self.assertTrue(hello.fork_server)
+        self.assertIn("info", hello.functions)
+        # It says nothing more on fd 4 and closes it: the pipe ends.
+        self.assertIsNone(server.receive())
+        infos = []
+        for n in range(3):
+            pid, worker = self.request(control, b"TEST_A=%d\0TEST_B=b=c\0=skipped\0noequals\0TEST_TAIL=x" % n)
+            self.assertGreater(pid, 0)
+            hello = worker.receive()
+            self.assertFalse(hello.fork_server)
+            worker.send(wire.Run(id=1, task_id=f"t{n}", function="info"), wire.Run(id=2, function="unflushed"))
+            result, printed = worker.results(2).values()
+            self.assertEqual(result.status, wire.OK, result.error)
+            worker.close_input()
+            self.assertIsNone(worker.receive())
+            # Ours to reap: waitpid fails with ECHILD for anyone else's child.
+            _, status = os.waitpid(pid, 0)
+            self.assertEqual(os.waitstatus_to_exitcode(status), 0)
+            self.assertEqual(printed.status, wire.OK)
+            self.assertEqual(worker.stdout_text(), f"printed by a closureatexit ran in {pid}\n")
+            info = json.loads(result.data)
+            infos.append(info)
+            self.assertEqual(info["pid"], pid)
+            self.assertEqual(info["ppid"], os.getpid())
+            self.assertEqual(info["server"], server.pid)
+            self.assertEqual(info["session"], pid)  # leads a session of its own
+            self.assertEqual(info["process_environment"], {"TEST_A": str(n), "TEST_B": "b=c"})
+            self.assertIsNone(info["fork_server_variable"])
+            self.assertEqual(info["fds"], [0, 1, 2, 3, 4] + [fd for fd in info["fds"] if fd > 4][:1])
+            # os.register_at_fork hooks ran: in the server for every fork so far, in the child once.
+            self.assertEqual(info["hooks"], {"before": n + 1, "parent": n, "child": 1})
+        # random reseeds itself after a fork (a register_at_fork hook): no two workers agree.
+        self.assertEqual(len({info["random"] for info in infos}), 3)
+        control.shutdown(socket.SHUT_RDWR)
+        self.assertEqual(server.wait(), 0)
+        self.assertEqual(server.stdout(), f"atexit ran in {server.pid}\n")
+
+    def test_bad_requests_are_answered_and_serving_goes_on(self):
+        control, server = self.start_server()
+        self.assertTrue(server.receive().fork_server)
+        answer, _ = self.request(control, magic=b"NOPE")
+        self.assertEqual(answer, -errno.EPROTO)
+        answer, _ = self.request(control, descriptors=3)
+        self.assertEqual(answer, -errno.EPROTO)
+        control.send(b"SMEF")  # no descriptors at all
+        self.assertEqual(struct.unpack("=i", control.recv(4))[0], -errno.EPROTO)
+        pid, worker = self.request(control)
+        self.assertGreater(pid, 0)
+        self.assertIsInstance(worker.receive(), wire.Hello)
+        worker.send(wire.Run(id=1, function="echo", payload=b"still serving"))
+        self.assertEqual(worker.receive().data, b"still serving")
+        worker.close_input()
+        os.waitpid(pid, 0)
+        control.close()
+        self.assertEqual(server.wait(), 0)
+
+    def test_a_program_with_threads_declines(self):
+        control, server = self.start_server(TEST_WORKER_THREAD="1")
+        hello = server.receive()
+        self.assertFalse(hello.fork_server)
+        server.send(wire.Run(id=1, function="echo", payload=b"plain worker"))
+        self.assertEqual(server.receive().data, b"plain worker")
+        server.close_input()
+        self.assertEqual(server.wait(), 0)
+        self.assertIn("threads before run(), so not a fork server", server.stderr())
+
+    def test_a_dead_worker_is_reported_to_us(self):
+        control, server = self.start_server()
+        server.receive()
+        pid, worker = self.request(control)
+        worker.receive()
+        worker.send(wire.Run(id=1, function="exit3"))
+        self.assertIsNone(worker.receive())
+        _, status = os.waitpid(pid, 0)
+        self.assertEqual(os.waitstatus_to_exitcode(status), 3)
+        control.close()
+        self.assertEqual(server.wait(), 0)
+
+    def test_environment_block_parsing(self):
+        self.assertEqual(
+            forkserver.parse_environment(b"A=1\0B=\0=x\0C\0D=a=b\0tail"),
+            [(b"A", b"1"), (b"B", b""), (b"D", b"a=b")],
+        )
+        self.assertEqual(forkserver.parse_environment(b""), [])
+
+
+class _Pipes(WorkerPipes):
+    """A new worker's descriptors (stdout, stderr, its fd 3, its fd 4) and our ends of them."""
+
+    def __init__(self):
+        self.stdout_read, stdout_write = os.pipe()
+        stderr_read, stderr_write = os.pipe()
+        os.close(stderr_read)
+        to_read, to_worker = os.pipe()
+        from_worker, from_write = os.pipe()
+        super().__init__(to_worker, from_worker)
+        self._child = [stdout_write, stderr_write, to_read, from_write]
+
+    def child_ends(self):
+        return list(self._child)
+
+    def close_child_ends(self):
+        for fd in self._child:
+            os.close(fd)
+        self._child = []
+
+    def stdout_text(self):
+        chunks = []
+        while True:
+            chunk = os.read(self.stdout_read, 65536)
+            if not chunk:
+                return b"".join(chunks).decode()
+            chunks.append(chunk)
+
+
+if __name__ == "__main__":
+    unittest.main()
