@@ -144,6 +144,7 @@ let package = Package(
             dependencies: [
                 "ExecutorCore",
                 "Isolation",
+                "ProcessSupervision",
                 "MesosCodec",
                 "MesosProto",
                 "PackageFetch",

@@ -32,6 +32,10 @@ public struct ExecutorSettings: Sendable, Equatable {
     public var workerPoolMemoryBytes: UInt64?
     /// The ExecutorInfo's `cpus`, when given.
     public var executorCPUs: Double?
+    /// Value secrets for the environment (`spark.mesos.executor.secret.values` with `.envkeys`).
+    public var secretEnvironment: [String: String] = [:]
+    /// Value secrets for files in the sandbox (`.values` with `.filenames`): relative path → content.
+    public var secretFiles: [String: String] = [:]
 
     /// The keys this executor reads; anything else is ignored (and logged at debug level).
     public static let knownKeys: Set<String> = [
@@ -40,6 +44,8 @@ public struct ExecutorSettings: Sendable, Equatable {
         "spark.mesos.executor.maxResultBytesInStatus", "spark.mesos.executor.cache.enabled",
         "spark.mesos.fetcherCache.enable", "spark.mesos.executor.worker.forkServer", "spark.executor.memory",
         "spark.mesos.executor.memoryOverhead", "spark.executor.memoryOverheadFactor",
+        "spark.mesos.executor.secret.names", "spark.mesos.executor.secret.values",
+        "spark.mesos.executor.secret.envkeys", "spark.mesos.executor.secret.filenames",
     ]
 
     /// The default size limit of a result carried in `TaskStatus.data` (agents checkpoint every update).
@@ -141,6 +147,7 @@ public struct ExecutorSettings: Sendable, Equatable {
             taskEnvironment[name] = value
         }
         self.taskEnvironment = taskEnvironment
+        (secretEnvironment, secretFiles) = try Self.secrets(merged)
 
         func scalar(_ name: String) -> Double? {
             let values = (executorInfo?.resources ?? []).filter { $0.name == name && $0.hasScalar }.map(\.scalar.value)
@@ -175,6 +182,71 @@ public struct ExecutorSettings: Sendable, Equatable {
         }
     }
 
+    /// Spark's executor secrets: `spark.mesos.executor.secret.values` (comma-separated) paired with
+    /// `.envkeys` (environment variables) and/or `.filenames` (files in the sandbox). References
+    /// (`.names`) are resolved by an agent's secret resolver, which an executor cannot reach. Error
+    /// messages never carry a secret's value.
+    static func secrets(_ merged: [String: String]) throws(SettingsError) -> ([String: String], [String: String]) {
+        let prefix = "spark.mesos.executor.secret."
+        func list(_ key: String) -> [String]? {
+            merged[prefix + key].map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        }
+        if let names = merged[prefix + "names"], !names.isEmpty {
+            throw SettingsError(
+                key: prefix + "names", value: names,
+                expected:
+                    "secret values (\(prefix)values); references are resolved by the agent's secret resolver, which this executor cannot reach"
+            )
+        }
+        guard let values = list("values") else {
+            for key in ["envkeys", "filenames"] where merged[prefix + key] != nil {
+                throw SettingsError(
+                    key: prefix + key, value: merged[prefix + key]!, expected: "\(prefix)values beside it")
+            }
+            return ([:], [:])
+        }
+        let envkeys = list("envkeys")
+        let filenames = list("filenames")
+        guard envkeys != nil || filenames != nil else {
+            throw SettingsError(
+                key: prefix + "values", value: "(\(values.count) secrets, not shown)",
+                expected: "\(prefix)envkeys or \(prefix)filenames saying where they go")
+        }
+        var environment: [String: String] = [:]
+        var files: [String: String] = [:]
+        if let envkeys {
+            guard envkeys.count == values.count else {
+                throw SettingsError(
+                    key: prefix + "envkeys", value: merged[prefix + "envkeys"]!,
+                    expected: "\(values.count) names, one per secret value")
+            }
+            for (name, value) in zip(envkeys, values) {
+                guard !name.isEmpty, !name.contains("="), !name.utf8.contains(0) else {
+                    throw SettingsError(key: prefix + "envkeys", value: name, expected: "environment variable names")
+                }
+                environment[name] = value
+            }
+        }
+        if let filenames {
+            guard filenames.count == values.count else {
+                throw SettingsError(
+                    key: prefix + "filenames", value: merged[prefix + "filenames"]!,
+                    expected: "\(values.count) file names, one per secret value")
+            }
+            for (name, value) in zip(filenames, values) {
+                let parts = name.split(separator: "/", omittingEmptySubsequences: false)
+                guard !name.isEmpty, !name.hasPrefix("/"),
+                    !parts.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }),
+                    !name.utf8.contains(0)
+                else {
+                    throw SettingsError(key: prefix + "filenames", value: name, expected: "paths inside the sandbox")
+                }
+                files[name] = value
+            }
+        }
+        return (environment, files)
+    }
+
     /// A JVM-style size in MiB, as Spark reads `spark.executor.memory`: a number with an optional
     /// unit (b, k, kb, m, mb, g, gb, t, tb); no unit means MiB.
     static func mebibytes(_ text: String) -> Double? {
@@ -190,9 +262,9 @@ public struct ExecutorSettings: Sendable, Equatable {
     }
 
     /// What every task and worker gets on top of the executor's environment:
-    /// `spark.executorEnv.*`, and SPARK_HOME when the package has one.
+    /// `spark.executorEnv.*`, environment secrets, and SPARK_HOME when the package has one.
     public func packageEnvironment(sparkHome: String?) -> [String: String] {
-        var environment = taskEnvironment
+        var environment = taskEnvironment.merging(secretEnvironment) { _, secret in secret }
         if let sparkHome { environment["SPARK_HOME"] = sparkHome }
         return environment
     }

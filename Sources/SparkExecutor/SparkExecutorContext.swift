@@ -4,6 +4,11 @@ public import Logging
 public import MesosProto
 public import PackageFetch
 public import WorkerPool
+import ProcessSupervision
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// What the executor learns at SUBSCRIBED and shares with every task: its settings and its package.
 public actor SparkExecutorContext {
@@ -68,6 +73,13 @@ public actor SparkExecutorContext {
             prepared = .failure(error)
             return nil
         }
+        do {
+            try writeSecretFiles(settings.secretFiles)
+        } catch {
+            logger.error("executor secrets cannot be written; every task will fail", metadata: ["error": "\(error)"])
+            prepared = .failure(error)
+            return nil
+        }
         if !settings.unknownKeys.isEmpty {
             logger.debug(
                 "ignoring properties this executor does not use", metadata: ["keys": "\(settings.unknownKeys)"])
@@ -112,6 +124,33 @@ public actor SparkExecutorContext {
             } catch {
                 logger.error(
                     "package fetch failed; waiting tasks fail, the next task retries", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// File secrets become sandbox files only the executor's user can read (mode 0600), written
+    /// before any task runs. Errors name the file, never the content.
+    private func writeSecretFiles(_ files: [String: String]) throws(SettingsError) {
+        for (name, value) in files.sorted(by: { $0.key < $1.key }) {
+            let path = sandbox + "/" + name
+            var directory = Substring(sandbox)
+            for component in name.split(separator: "/").dropLast() {
+                directory += "/" + component
+                _ = mkdir(String(directory), 0o700)
+            }
+            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            guard fd >= 0 else {
+                throw SettingsError(
+                    key: "spark.mesos.executor.secret.filenames", value: name,
+                    expected: "a file the executor can create in its sandbox (\(errnoText(errno)))")
+            }
+            defer { close(fd) }
+            let bytes = Array(value.utf8)
+            let written = bytes.withUnsafeBytes { fchmod(fd, 0o600) == 0 && writeAll(fd, $0) }
+            guard written else {
+                throw SettingsError(
+                    key: "spark.mesos.executor.secret.filenames", value: name,
+                    expected: "a file the executor can write in its sandbox (\(errnoText(errno)))")
             }
         }
     }

@@ -1,0 +1,146 @@
+import Foundation
+import Isolation
+import LocalAgent
+import MesosCodec
+import MesosProto
+import ProcessSupervision
+import XCTest
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The real executor binary's isolation: what it leaves behind when killed, its secrets, its orphans.
+final class BinaryIsolationEndToEndTests: XCTestCase {
+    private static func cgroupDirectories(containing name: String) -> [String] {
+        let roots = ["cpu", "cpuacct", "memory", "freezer", "pids", "unified"].map { "/sys/fs/cgroup/" + $0 }
+        var found: [String] = []
+        for root in roots {
+            guard let walker = FileManager.default.enumerator(atPath: root) else { continue }
+            while let path = walker.nextObject() as? String {
+                if path.hasSuffix(name) { found.append(root + "/" + path) }
+                // Only ours are of interest; do not descend into the whole machine.
+                if path.split(separator: "/").count > 3 { walker.skipDescendants() }
+            }
+        }
+        return found
+    }
+
+    /// An executor killed with SIGKILL leaves its tasks' cgroups (and their processes) behind; a new
+    /// executor with the same ids kills those processes and removes the cgroups before it starts.
+    func testANewExecutorRemovesWhatAKilledOneLeft() async throws {
+        let sandbox = try ExecutorUnderTest.makeSandbox()
+        var configuration = LocalAgentConfiguration()
+        configuration.useUniqueFrameworkID()
+        configuration.sandboxDirectory = sandbox
+        let pid: Int32 = try await withLocalAgent(configuration) { agent in
+            mkfifo(sandbox + "/ready", 0o644)
+            var task = agent.makeTask("left-behind")
+            task.command.value = "echo $$ > task.pid; echo > ready; exec sleep 300"
+            try await agent.launch(task)
+            let first = try BinaryEndToEndTests.launch(await agent.environment(), sandbox: sandbox)
+            _ = await readFIFO(sandbox + "/ready")
+            try XCTSkipIf(
+                !first.stderr.contains("cgroups: "), "the executor found no usable cgroups here: \(first.stderr)")
+            let pid = Int32(
+                try String(contentsOfFile: sandbox + "/task.pid", encoding: .utf8)
+                    .trimmingCharacters(in: .whitespacesAndNewlines))!
+            first.child.signal(SIGKILL)
+            _ = await first.child.wait()
+            return pid
+        }
+        let executorCgroup = CgroupNames.executor(configuration)
+        XCTAssertFalse(Self.cgroupDirectories(containing: executorCgroup).isEmpty, "nothing was left to clean")
+        XCTAssertEqual(kill(pid, 0), 0, "the task should still run after its executor was killed")
+        // The executor is started again with the same ids (a restarted agent, say).
+        try await withLocalAgent(configuration) { agent in
+            let second = try BinaryEndToEndTests.launch(await agent.environment(), sandbox: sandbox)
+            try await agent.waitUntil("subscribed") { $0.executorStatus == .subscribed }
+            XCTAssertTrue(ProcessObservation.waitForExit(of: pid, timeoutMilliseconds: 60_000), "pid \(pid) survived")
+            let left = Self.cgroupDirectories(containing: executorCgroup)
+            XCTAssertFalse(left.isEmpty)
+            for directory in left {
+                let inside = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+                XCTAssertFalse(inside.contains { $0.hasPrefix("task-") }, "\(directory): \(inside)")
+            }
+            await agent.shutdown()
+            let termination = await second.child.wait()
+            XCTAssertEqual(termination, .exited(0), second.stderr)
+        }
+        XCTAssertEqual(Self.cgroupDirectories(containing: executorCgroup), [])
+    }
+
+    /// Environment secrets reach the task, file secrets are sandbox files with mode 0600, and the
+    /// value is in no log line, not even at debug level, nor in any status update.
+    func testSecretsReachTheTaskAndNoLog() async throws {
+        let sandbox = try ExecutorUnderTest.makeSandbox()
+        let secret = "s3cr3t-\(UInt32.random(in: 0...UInt32.max))"
+        var configuration = LocalAgentConfiguration()
+        configuration.useUniqueFrameworkID()
+        configuration.sandboxDirectory = sandbox
+        let properties = [
+            "spark.mesos.executor.secret.values": secret + ",other",
+            "spark.mesos.executor.secret.envkeys": "DB_PASSWORD,OTHER",
+            "spark.mesos.executor.secret.filenames": "secrets/db,other",
+        ]
+        configuration.executorInfo.data = try JSONSerialization.data(withJSONObject: properties)
+        try await withLocalAgent(configuration) { agent in
+            var task = agent.makeTask("uses-secret")
+            task.command.value = "test \"$DB_PASSWORD\" = \"$(cat secrets/db)\" && echo same"
+            try await agent.launch(task)
+            let launched = try BinaryEndToEndTests.launch(
+                await agent.environment(), sandbox: sandbox, arguments: ["--log-level", "debug"])
+            try await agent.waitUntil("the task ended") { $0.taskStates["uses-secret"]?.isTerminal == true }
+            await agent.shutdown()
+            _ = await launched.child.wait()
+            let state = await agent.state.taskStates["uses-secret"]
+            XCTAssertEqual(state, .taskFinished, launched.stderr)
+            XCTAssertEqual(
+                try String(contentsOfFile: sandbox + "/tasks/uses-secret/stdout", encoding: .utf8), "same\n")
+            var info = stat()
+            XCTAssertEqual(stat(sandbox + "/secrets/db", &info), 0)
+            XCTAssertEqual(info.st_mode & 0o777, 0o600)
+            XCTAssertFalse(launched.stderr.isEmpty)
+            XCTAssertFalse(launched.stderr.contains(secret), "the executor's log shows the secret")
+            let updates = await agent.state.updates
+            XCTAssertFalse(updates.contains { $0.status.message.contains(secret) })
+        }
+    }
+
+    /// A task whose child leaves the session and outlives the task's own process is killed with it,
+    /// and the executor (a child subreaper) reaps it: no zombie is left.
+    func testOrphansOfATaskAreKilledAndReaped() async throws {
+        let sandbox = try ExecutorUnderTest.makeSandbox()
+        var configuration = LocalAgentConfiguration()
+        configuration.useUniqueFrameworkID()
+        configuration.sandboxDirectory = sandbox
+        try await withLocalAgent(configuration) { agent in
+            var task = agent.makeTask("parent")
+            task.command.value = "(setsid sh -c 'echo $$ > orphan.pid; exec sleep 300' &) ; sleep 0.1; true"
+            try await agent.launch(task)
+            var next = agent.makeTask("next")
+            next.command.value = "true"
+            let launched = try BinaryEndToEndTests.launch(await agent.environment(), sandbox: sandbox)
+            try await agent.waitUntil("parent ended") { $0.taskStates["parent"]?.isTerminal == true }
+            try await agent.launch(next)
+            try await agent.waitUntil("next ended") { $0.taskStates["next"]?.isTerminal == true }
+            if let text = try? String(contentsOfFile: sandbox + "/orphan.pid", encoding: .utf8),
+                let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines))
+            {
+                XCTAssertTrue(
+                    ProcessObservation.waitForExit(of: pid, timeoutMilliseconds: 60_000), "orphan \(pid) survived")
+            }
+            await agent.shutdown()
+            let termination = await launched.child.wait()
+            XCTAssertEqual(termination, .exited(0), launched.stderr)
+        }
+    }
+}
+
+/// The executor cgroup name of a local agent's executor.
+enum CgroupNames {
+    static func executor(_ configuration: LocalAgentConfiguration) -> String {
+        CgroupIsolation.executorCgroupName(
+            frameworkID: configuration.frameworkID, executorID: configuration.executorID)
+    }
+}
