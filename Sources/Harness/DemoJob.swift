@@ -3,7 +3,7 @@ import MesosProto
 
 /// The built-in demo: a short mixed job run in coarse mode and then in fine mode — a π
 /// estimate, a word count, a failing task, a killed task, a health-checked service that goes
-/// unhealthy and is killed, and a batch — so that every part of the executor is seen working in
+/// unhealthy and is killed, a task that goes past its memory limit, and a batch — so that every part of the executor is seen working in
 /// well under a minute.
 public enum DemoJob {
     static let words = "the quick brown fox jumps over the lazy dog and the dog sleeps"
@@ -27,10 +27,12 @@ public enum DemoJob {
             settings.mode = mode
             settings.package = .local(path: package)
             settings.shutdownGracePeriod = .seconds(3)
+            // Coarse workers share the executor's memory: 256 MB, which the hog goes past.
+            settings.resources = ["cpus": 2, "mem": 256]
             if closures { settings.worker = "bin/demo-worker" }
-            let tasks = (closures ? closureTasks : commandTasks) + [service]
+            let tasks = (closures ? closureTasks : commandTasks) + [service, closures ? closureHog : commandHog]
             var steps: [JobStep] = [
-                .launch(["pi", "wordcount", "fail", "sleeper", "service"]),
+                .launch(["pi", "wordcount", "fail", "sleeper", "service", "hog"]),
                 .wait(["sleeper": .running]),
                 .kill("sleeper", grace: .seconds(1)),
             ]
@@ -71,6 +73,19 @@ public enum DemoJob {
             kind: .command(CommandSpec(value: "touch service-up; sleep 1; rm -f service-up; exec sleep 60")),
             expect: .killed, killGracePeriod: .seconds(1), healthCheck: health)
     }()
+
+    /// A task that allocates past its memory limit (64 MB in fine mode; the executor's 256 MB its coarse
+    /// workers share): with cgroups the kernel stops it and it ends TASK_FAILED with
+    /// REASON_CONTAINER_LIMITATION_MEMORY; without, it fails all the same, saying nothing stopped it.
+    static let closureHog = JobTask(
+        id: "hog", kind: .closure(function: "exceed", payload: Array("512".utf8)), expect: .failed,
+        resources: ["cpus": 0.5, "mem": 64])
+
+    static let commandHog = JobTask(
+        id: "hog",
+        kind: .command(
+            CommandSpec(value: #"awk 'BEGIN { s = sprintf("%536870912s", ""); print length(s) }'; exit 1"#)),
+        expect: .failed, resources: ["cpus": 0.5, "mem": 64])
 
     static let miniTasks: [MiniTaskSpec] = (1...5).map { index in
         MiniTaskSpec(id: "mini-\(index)", function: "pi", payload: Array("\(index * 100_000)".utf8))

@@ -17,6 +17,7 @@ import WorkerWire
 /// - `pi`: Monte Carlo estimate of π from payload samples (decimal text); returns the text.
 /// - `allocate`: allocates and touches payload MiB (decimal text), frees it, returns "allocated N MiB"
 ///   (past a memory cgroup's limit, the kernel's OOM killer stops the worker).
+/// - `exceed`: like `allocate`, but throws if no memory limit stopped it.
 /// - `wordcount`: payload text → "word count" lines, sorted by word.
 /// - `process`: prints a line to stdout and returns "pid=… ppid=… sid=… origin=forked|spawned
 ///   probe=…": whether the process image came from a fork server (its start-up environment, in
@@ -105,6 +106,18 @@ enum DemoWorker {
             }
             for block in blocks { free(block) }
             return Array("allocated \(megabytes) MiB".utf8)
+        }
+        worker.register("exceed") { payload in
+            // Meant to be stopped by a memory limit; where none stops it, it fails all the same.
+            let megabytes = try number(payload)
+            var blocks: [UnsafeMutableRawPointer] = []
+            for _ in 0..<megabytes {
+                guard let block = malloc(1 << 20) else { break }
+                memset(block, 0x5a, 1 << 20)
+                blocks.append(block)
+            }
+            for block in blocks { free(block) }
+            throw WorkerFailure("allocated \(megabytes) MiB and no memory limit stopped it (no cgroups here?)")
         }
         worker.register("wordcount") { payload in Array(wordCount(String(decoding: payload, as: UTF8.self)).utf8) }
         worker.register("process") { _ in

@@ -18,7 +18,8 @@ func option(_ name: String, _ fallback: Int) -> Int {
     return value
 }
 let taskCount = option("--tasks", 1000)
-/// `--only NAME` runs one scenario: idle, command, fine, fine-spawned, coarse or minis.
+/// `--only NAME` runs one scenario: idle, command, fine, fine-cgroups (paired with and without
+/// cgroups), fine-spawned, coarse or minis.
 let only: String? = arguments.firstIndex(of: "--only").flatMap { $0 + 1 < arguments.count ? arguments[$0 + 1] : nil }
 func selected(_ name: String) -> Bool { only == nil || only == name }
 let miniCount = option("--minis", 20000)
@@ -63,13 +64,15 @@ func ms(_ seconds: Double) -> String { String(format: "%.2f ms", seconds * 1000)
 
 /// Runs `body` with a local agent and the executor process subscribed to it.
 func withExecutor(
-    properties: [String: String], cacheDirectory: String? = nil, isolation: isolated (any Actor)? = #isolation,
+    properties: [String: String], cacheDirectory: String? = nil, environment extra: [String: String] = [:],
+    isolation: isolated (any Actor)? = #isolation,
     _ body: (LocalAgent, Int32) async throws -> Void
 ) async throws {
     let sandbox = NSTemporaryDirectory() + "sme-bench-" + UUID().uuidString
     try FileManager.default.createDirectory(atPath: sandbox, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: sandbox) }
     var configuration = LocalAgentConfiguration()
+    configuration.useUniqueFrameworkID()
     configuration.sandboxDirectory = sandbox
     configuration.executorInfo.data = try JSONSerialization.data(withJSONObject: properties)
     try await withLocalAgent(configuration) { agent in
@@ -82,6 +85,7 @@ func withExecutor(
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executor)
         process.arguments = ["--log-level", "error"]
+        for (name, value) in extra { environment[name] = value }
         process.environment = environment
         process.currentDirectoryURL = URL(fileURLWithPath: sandbox)
         try process.run()
@@ -106,10 +110,11 @@ func commandTask(_ agent: LocalAgent, _ id: String) -> Mesos_V1_TaskInfo {
 
 /// LAUNCH→TASK_RUNNING one task at a time (unloaded latency), then `count` tasks at once (throughput).
 func launchScenario(
-    _ name: String, properties: [String: String], count: Int, floorLatency: String, floorThroughput: String,
+    _ name: String, properties: [String: String], environment: [String: String] = [:], count: Int,
+    floorLatency: String, floorThroughput: String,
     make: @escaping @Sendable (LocalAgent, String) -> Mesos_V1_TaskInfo
 ) async throws {
-    try await withExecutor(properties: properties) { agent, pid in
+    try await withExecutor(properties: properties, environment: environment) { agent, pid in
         var latencies: [Double] = []
         for index in 0..<100 {
             let id = "\(name)-lat-\(index)"
@@ -227,6 +232,32 @@ if selected("fine") {
         count: taskCount, floorLatency: "≈0.5 ms fork + hello; target p50 ≤ 3 ms",
         floorThroughput: "≈2000 spawns/s; target ≥ 500",
         make: { closureTask($0, $1, "echo", "x") })
+}
+if selected("fine-cgroups") {
+    // Paired: the same fine-mode scenario with a cgroup per task (limits from the task's cpus and
+    // mem) and with cgroups turned off, alternating, so drift hits both alike.
+    for round in 1...2 {
+        for cgroups in [true, false] {
+            try await launchScenario(
+                "fine-cgroups-\(cgroups ? "on" : "off")-\(round)",
+                properties: [
+                    "spark.mesos.coarse": "false", "spark.mesos.executor.worker": worker, "spark.executor.cores": "2",
+                ],
+                environment: ["SPARK_MESOS_EXECUTOR_CGROUPS": cgroups ? "auto" : "off"],
+                count: taskCount, floorLatency: "target p50 ≤ 3 ms", floorThroughput: "target ≥ 500 with cgroups",
+                make: { agent, id in
+                    var task = closureTask(agent, id, "echo", "x")
+                    for (name, value) in [("cpus", 0.5), ("mem", 128.0)] {
+                        var resource = Mesos_V1_Resource()
+                        resource.name = name
+                        resource.type = .scalar
+                        resource.scalar.value = value
+                        task.resources.append(resource)
+                    }
+                    return task
+                })
+        }
+    }
 }
 if selected("fine-spawned") {
     // The same without the fork server: a posix_spawn of the worker program per task.
