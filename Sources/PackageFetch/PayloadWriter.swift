@@ -31,6 +31,8 @@ final class PayloadWriter: @unchecked Sendable {
     private var pending = CircularBuffer<ByteBuffer>()
     private var current: ByteBuffer?
     private var sourceError: (any Error)?
+    /// The symbolic links extracted so far, which later entries may not pass through.
+    private var links = ArchivePathPolicy.ExtractedLinks()
 
     init(
         channel: ByteChannel, directory: String, plan: PayloadPlan, fileName: String, executable: Bool,
@@ -247,9 +249,14 @@ final class PayloadWriter: @unchecked Sendable {
         case .success(let path): clean = path
         case .failure(let refusal): return .unsafe(entry: name, reason: refusal.reason)
         }
+        if let refusal = links.checkPath(clean) { return .unsafe(entry: name, reason: refusal.reason) }
         if let hardlink = archive_entry_hardlink(entry) {
             switch ArchivePathPolicy.hardlinkTarget(String(cString: hardlink)) {
-            case .success(let target): archive_entry_set_hardlink(entry, directory + "/" + target)
+            case .success(let target):
+                if let refusal = links.checkHardlinkTarget(target) {
+                    return .unsafe(entry: name, reason: refusal.reason)
+                }
+                archive_entry_set_hardlink(entry, directory + "/" + target)
             case .failure(let refusal): return .unsafe(entry: name, reason: refusal.reason)
             }
         } else {
@@ -257,9 +264,10 @@ final class PayloadWriter: @unchecked Sendable {
             case 0o100000, 0o040000: break
             case 0o120000:
                 let target = archive_entry_symlink(entry).map { String(cString: $0) } ?? ""
-                if let refusal = ArchivePathPolicy.checkSymlink(path: clean, target: target) {
+                if let refusal = links.checkSymlink(path: clean, target: target) {
                     return .unsafe(entry: name, reason: refusal.reason)
                 }
+                links.record(path: clean, target: target)
             default:
                 if !raw { return .unsafe(entry: name, reason: "devices, FIFOs and sockets are not installed") }
                 archive_entry_set_filetype(entry, 0o100000)
