@@ -13,6 +13,8 @@ enum PayloadFailure: Error {
     case source(any Error)
     case unsafe(entry: String, reason: String)
     case tooLarge(String)
+    /// The disk cap or the free-space reserve was reached.
+    case diskLimit(String)
     case archive(String)
     case io(String)
 }
@@ -26,6 +28,7 @@ final class PayloadWriter: @unchecked Sendable {
     private let fileName: String
     private let executable: Bool
     private let limits: ExtractionLimits
+    private var budget: DiskBudget
     /// A private directory for spooling zip files, which cannot be read as a stream.
     private let spoolDirectory: String
     private var pending = CircularBuffer<ByteBuffer>()
@@ -36,8 +39,9 @@ final class PayloadWriter: @unchecked Sendable {
 
     init(
         channel: ByteChannel, directory: String, plan: PayloadPlan, fileName: String, executable: Bool,
-        limits: ExtractionLimits, spoolDirectory: String
+        limits: ExtractionLimits, budget: DiskBudget, spoolDirectory: String
     ) {
+        self.budget = budget
         self.spoolDirectory = spoolDirectory
         self.channel = channel
         self.directory = directory
@@ -119,6 +123,7 @@ final class PayloadWriter: @unchecked Sendable {
                 if executable { fchmod(fd, 0o755) }
                 return .success(total)
             case .success(let chunk?):
+                if let failure = budget.charge(chunk.readableBytes, under: directory) { return .failure(failure) }
                 let ok = chunk.withUnsafeReadableBytes { bytes in writeAll(fd, bytes) }
                 guard ok else { return .failure(.io("cannot write \(path): \(errnoText())")) }
                 total += Int64(chunk.readableBytes)
@@ -155,6 +160,9 @@ final class PayloadWriter: @unchecked Sendable {
             case .failure(let failure): return failure
             case .success(nil): return nil
             case .success(let chunk?):
+                if let failure = budget.charge(chunk.readableBytes, under: spoolDirectory, counted: false) {
+                    return failure
+                }
                 guard chunk.withUnsafeReadableBytes({ writeAll(fd, $0) }) else {
                     return .io("cannot write \(path): \(errnoText())")
                 }
@@ -226,6 +234,7 @@ final class PayloadWriter: @unchecked Sendable {
                 if total > limits.maxBytes {
                     return .failure(.tooLarge("more than \(limits.maxBytes) bytes extracted"))
                 }
+                if let failure = budget.charge(size, under: directory) { return .failure(failure) }
                 guard archive_write_data_block(disk, block, size, offset) >= ARCHIVE_WARN else {
                     return .failure(.io("cannot write '\(name)': \(errorText(disk))"))
                 }

@@ -92,7 +92,12 @@ struct Run: AsyncParsableCommand {
         let commandExecutor = environment["MESOS_HTTP_COMMAND_EXECUTOR"] == "1"
 
         var fetcherConfiguration = FetcherConfiguration()
-        fetcherConfiguration.adopt(environment: environment)
+        do {
+            try fetcherConfiguration.adopt(environment: environment)
+        } catch {
+            ProcessEnvironment.printError("spark-mesos-executor: \(error)")
+            throw ExitCode(1)
+        }
         fetcherConfiguration.cacheDirectory = CacheDirectory.usable(
             cacheDir ?? environment["SPARK_MESOS_EXECUTOR_CACHE_DIR"], logger: logger)
 
