@@ -1,7 +1,7 @@
 # The README's two commands are `make demo` and `make test`.
 SWIFT ?= swift
 
-.PHONY: deps build-deps build demo test test-busy lint protos check-protos deb check-deb clean
+.PHONY: deps build-deps build demo test test-busy lint fuzz protos check-protos deb check-deb clean
 
 deps:
 	@.ci/install-deps test
@@ -32,6 +32,10 @@ test-busy: deps
 	.ci/with-cpu-hog $(SWIFT) test --skip-build
 	.ci/with-cpu-hog $(PYTHON_TESTS)
 
+# Every fuzz target, FUZZ_RUNS executions each (Tests/Fuzz/README.md).
+fuzz: deps
+	.ci/fuzz
+
 # swift-format with .swift-format (generated code excluded); CI fails on any finding.
 lint:
 	$(SWIFT) format lint --strict $$(git ls-files '*.swift' | grep -v /Generated/)
@@ -50,4 +54,4 @@ check-deb: deps
 	Packaging/test-deb
 
 clean:
-	rm -rf .build .build-protoc .build-deb
+	rm -rf .build .build-protoc .build-deb .build-fuzz

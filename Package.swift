@@ -327,3 +327,32 @@ if Context.environment["SME_BENCHMARKS"] != nil {
             swiftSettings: swiftSettings
         ))
 }
+
+// libFuzzer targets for every decoder of outside input, out of the default build (Tests/Fuzz/README.md):
+// `SME_FUZZ=1 swift build -c release --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer -Xswiftc -enable-testing
+// --product fuzz-recordio`.
+if Context.environment["SME_FUZZ"] != nil {
+    let fuzzTargets: [(name: String, path: String, dependencies: [Target.Dependency])] = [
+        ("fuzz-recordio", "RecordIOFuzz", ["MesosCodec", .product(name: "NIOCore", package: "swift-nio")]),
+        ("fuzz-mesos-event", "MesosEventFuzz", ["MesosCodec", "MesosProto"]),
+        ("fuzz-worker-wire", "WorkerWireFuzz", ["WorkerWire"]),
+        ("fuzz-closure", "ClosureFuzz", ["WorkerProtocol"]),
+        ("fuzz-duration", "DurationFuzz", ["MesosCodec"]),
+        ("fuzz-fetch-uri", "FetchURIFuzz", ["PackageFetch"]),
+        ("fuzz-archive-path", "ArchivePathFuzz", ["PackageFetch"]),
+        ("fuzz-job-file", "JobFileFuzz", ["Harness"]),
+    ]
+    package.targets += [
+        .target(name: "CFuzzDriver", path: "Tests/Fuzz/CFuzzDriver"),
+        .target(
+            name: "FuzzDriver", dependencies: ["CFuzzDriver"], path: "Tests/Fuzz/FuzzDriver",
+            swiftSettings: swiftSettings),
+    ]
+    for target in fuzzTargets {
+        package.targets.append(
+            .executableTarget(
+                name: target.name, dependencies: ["FuzzDriver"] + target.dependencies,
+                path: "Tests/Fuzz/\(target.path)",
+                swiftSettings: swiftSettings))
+    }
+}

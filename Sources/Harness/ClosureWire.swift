@@ -38,7 +38,7 @@ enum ClosureWire {
             return Result(
                 id: id, state: (item["state"] as? String) ?? "FINISHED", data: data,
                 error: (item["error"] as? String) ?? "",
-                dataFile: (item["dataFile"] as? String) ?? (item["data_file"] as? String) ?? "")
+                dataFile: (item["data_file"] as? String) ?? "")
         }
     }
 

@@ -11,12 +11,14 @@ public struct FetchError: Error, Sendable, CustomStringConvertible {
         case archive
         case unsafeArchive
         case archiveTooLarge
+        case diskLimit
         case hadoopMissing
         case hadoopFailed
         case localFile
         case filesystem
         case cache
         case cancelled
+        case invalidSetting
     }
 
     private let code: Code
@@ -36,7 +38,7 @@ public struct FetchError: Error, Sendable, CustomStringConvertible {
 
     public var description: String {
         switch code {
-        case .noPackage, .cache: cause
+        case .noPackage, .cache, .invalidSetting: cause
         default: "cannot fetch \(uri): \(cause)"
         }
     }
@@ -45,6 +47,8 @@ public struct FetchError: Error, Sendable, CustomStringConvertible {
     public var isChecksumMismatch: Bool { code == .checksumMismatch }
     /// True when the archive was refused as unsafe or as a bomb.
     public var isUnsafeArchive: Bool { code == .unsafeArchive || code == .archiveTooLarge }
+    /// True when the fetch stopped at the disk cap or at the free-space reserve.
+    public var isDiskLimit: Bool { code == .diskLimit }
     /// The HTTP status that failed the download, if that was the cause.
     public var httpStatus: Int? { code == .httpStatus ? status : nil }
     private var status: Int = 0
@@ -98,6 +102,14 @@ public struct FetchError: Error, Sendable, CustomStringConvertible {
 
     static func archiveTooLarge(_ uri: String, _ what: String) -> Self {
         Self(.archiveTooLarge, uri: uri, cause: "refused archive: \(what) (archive bomb limit); nothing was installed")
+    }
+
+    static func diskLimit(_ uri: String, _ what: String) -> Self {
+        Self(.diskLimit, uri: uri, cause: "\(what); nothing was installed")
+    }
+
+    static func invalidSetting(_ name: String, _ value: String, expected: String) -> Self {
+        Self(.invalidSetting, uri: name, cause: "\(name)='\(value)' is malformed: expected \(expected)")
     }
 
     static func hadoopMissing(_ uri: String, searched: String) -> Self {

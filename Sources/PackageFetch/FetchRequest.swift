@@ -6,11 +6,19 @@ public struct FetchRequest: Sendable, Hashable {
     public var additional: [FetchURI]
     /// An installed Spark to use when there is no package (`spark.mesos.executor.home`).
     public var executorHome: String?
+    /// The most the fetched files may take in the sandbox, in bytes: the executor's `disk` resource
+    /// (MB in `ExecutorInfo.resources`) when it has one. Cache hits count too (their hard links are
+    /// the sandbox's files); a download stops as soon as it would go over. Nil: no cap.
+    public var diskLimitBytes: Int64?
 
-    public init(package: FetchURI? = nil, additional: [FetchURI] = [], executorHome: String? = nil) {
+    public init(
+        package: FetchURI? = nil, additional: [FetchURI] = [], executorHome: String? = nil,
+        diskLimitBytes: Int64? = nil
+    ) {
         self.package = package
         self.additional = additional
         self.executorHome = executorHome
+        self.diskLimitBytes = diskLimitBytes
     }
 
     /// Builds the request from Spark properties, the executor's environment and a command task's URIs:
@@ -64,6 +72,8 @@ public struct FetchedItem: Sendable, Hashable {
     public var cacheHit: Bool
     /// Bytes downloaded or read for it.
     public var bytesFetched: Int64
+    /// Bytes of the file, or of the extracted tree's files, in the sandbox.
+    public var bytes: Int64
     /// The sha256 of the payload, when known (always after a download; from the cache on a hit).
     public var sha256: String?
     public var duration: Duration

@@ -12,8 +12,8 @@ extension PackageFetcher {
     /// Streams `uri` into a fresh `directory`: the source task hashes and queues bytes while a
     /// libarchive thread extracts them, so the download and the extraction overlap. The result is
     /// returned only when the payload is complete, extracted and matches its sha256.
-    nonisolated func download(_ uri: FetchURI, into directory: String, scratch: String) async throws(FetchError)
-        -> Downloaded
+    nonisolated func download(_ uri: FetchURI, into directory: String, scratch: String, budget: DiskBudget)
+        async throws(FetchError) -> Downloaded
     {
         var attempt = 0
         while true {
@@ -23,7 +23,8 @@ extension PackageFetcher {
             let channel = ByteChannel(capacity: configuration.bufferBytes)
             let writer = PayloadWriter(
                 channel: channel, directory: directory, plan: uri.payloadPlan, fileName: uri.effectiveName,
-                executable: uri.executable, limits: configuration.limits, spoolDirectory: scratch)
+                executable: uri.executable, limits: configuration.limits, budget: budget,
+                spoolDirectory: scratch)
             let sink = StreamSink(
                 uri: uri, channel: channel, logger: logger, progressInterval: configuration.progressInterval)
             async let written = BlockingThread.run { writer.run() }
@@ -68,6 +69,7 @@ extension PackageFetcher {
         case .failure(.source(let error)): throw (error as? FetchError) ?? .network(uri.value, "\(error)")
         case .failure(.unsafe(let entry, let reason)): throw .unsafeArchive(uri.value, entry: entry, reason)
         case .failure(.tooLarge(let what)): throw .archiveTooLarge(uri.value, what)
+        case .failure(.diskLimit(let what)): throw .diskLimit(uri.value, what)
         case .failure(.archive(let detail)): throw .archive(uri.value, detail)
         case .failure(.io(let detail)): throw .filesystem(uri.value, detail)
         }

@@ -84,24 +84,32 @@ public actor PackageFetcher {
             }
         }
         var items: [FetchedItem] = []
+        var disk = DiskAllowance(cap: request.diskLimitBytes)
         if let package = request.package {
-            let item = try await fetch(package, into: sandbox)
+            let item = try await fetch(package, into: sandbox, disk: disk)
             sparkHome = item.extracted ? item.path : sandbox
+            disk.used += item.bytes
             items.append(item)
         }
-        for uri in request.additional { items.append(try await fetch(uri, into: sandbox)) }
+        for uri in request.additional {
+            let item = try await fetch(uri, into: sandbox, disk: disk)
+            disk.used += item.bytes
+            items.append(item)
+        }
         return FetchedPackage(sparkHome: sparkHome, items: items, duration: clock.now - started)
     }
 
     /// Fetches one URI.
-    nonisolated func fetch(_ uri: FetchURI, into sandbox: String) async throws(FetchError) -> FetchedItem {
+    nonisolated func fetch(_ uri: FetchURI, into sandbox: String, disk: DiskAllowance) async throws(FetchError)
+        -> FetchedItem
+    {
         let clock = ContinuousClock()
         let started = clock.now
         var item: FetchedItem
         if let cache, uri.cache ?? true {
-            item = try await fetchCached(uri, cache: cache, sandbox: sandbox)
+            item = try await fetchCached(uri, cache: cache, sandbox: sandbox, disk: disk)
         } else {
-            item = try await fetchDirect(uri, sandbox: sandbox)
+            item = try await fetchDirect(uri, sandbox: sandbox, disk: disk)
         }
         item.duration = clock.now - started
         let source = item.cacheHit ? "cache" : "\(item.bytesFetched) bytes fetched"
@@ -109,35 +117,45 @@ public actor PackageFetcher {
         return item
     }
 
-    private nonisolated func fetchDirect(_ uri: FetchURI, sandbox: String) async throws(FetchError) -> FetchedItem {
+    private nonisolated func fetchDirect(_ uri: FetchURI, sandbox: String, disk: DiskAllowance)
+        async throws(FetchError) -> FetchedItem
+    {
         let staging = sandbox + "/.fetch-\(String(UInt64.random(in: 0...UInt64.max), radix: 16))"
         guard mkdir(staging, 0o700) == 0 else {
             throw .filesystem(uri.value, FileSystemFailure("cannot create", staging).description)
         }
         defer { removeTree(staging) }
-        let downloaded = try await download(uri, into: staging + "/data", scratch: staging)
+        let budget = disk.budget(reserve: configuration.freeSpaceReserve, place: "the sandbox \(sandbox)")
+        let downloaded = try await download(uri, into: staging + "/data", scratch: staging, budget: budget)
         return try install(
-            uri, data: staging + "/data", downloaded: downloaded, manifest: nil, sandbox: sandbox, hit: false)
+            uri, data: staging + "/data", downloaded: downloaded, manifest: nil, sandbox: sandbox, hit: false,
+            disk: disk)
     }
 
-    private nonisolated func fetchCached(_ uri: FetchURI, cache: FetchCache, sandbox: String) async throws(FetchError)
-        -> FetchedItem
+    private nonisolated func fetchCached(_ uri: FetchURI, cache: FetchCache, sandbox: String, disk: DiskAllowance)
+        async throws(FetchError) -> FetchedItem
     {
         try cache.prepare()
         let key = CacheKey(uri: uri)
-        if let lease = cache.lookup(key) { return try await installHit(uri, lease: lease, sandbox: sandbox) }
+        if let lease = cache.lookup(key) {
+            return try await installHit(uri, lease: lease, sandbox: sandbox, disk: disk)
+        }
         let lock = try cache.fetchLock(key)
         guard await lock.lockExclusive() else {
             throw .cache(cache.directory, "cannot lock \(lock.path): \(errnoText())")
         }
         defer { lock.unlock() }
         // Whoever held the lock may just have published it.
-        if let lease = cache.lookup(key) { return try await installHit(uri, lease: lease, sandbox: sandbox) }
+        if let lease = cache.lookup(key) {
+            return try await installHit(uri, lease: lease, sandbox: sandbox, disk: disk)
+        }
         let staging = try cache.makeStaging()
         defer { removeTree(staging) }
         let scratch = try cache.makeStaging()
         defer { removeTree(scratch) }
-        let downloaded = try await download(uri, into: staging + "/data", scratch: scratch)
+        let budget = disk.budget(
+            reserve: configuration.freeSpaceReserve, place: "the fetch cache \(cache.directory)")
+        let downloaded = try await download(uri, into: staging + "/data", scratch: scratch, budget: budget)
         let manifest = try scanned(uri, staging + "/data")
         manifest.makeReadOnly(root: staging + "/data")
         guard writeBytes(staging + "/manifest", manifest.encoded()) else {
@@ -160,13 +178,14 @@ public actor PackageFetcher {
             logger.warning("\(error)")
         }
         var item = try install(
-            uri, data: lease.path + "/data", downloaded: downloaded, manifest: manifest, sandbox: sandbox, hit: false)
+            uri, data: lease.path + "/data", downloaded: downloaded, manifest: manifest, sandbox: sandbox, hit: false,
+            disk: disk)
         item.sha256 = downloaded.sha256
         return item
     }
 
-    private nonisolated func installHit(_ uri: FetchURI, lease: CacheLease, sandbox: String) async throws(FetchError)
-        -> FetchedItem
+    private nonisolated func installHit(_ uri: FetchURI, lease: CacheLease, sandbox: String, disk: DiskAllowance)
+        async throws(FetchError) -> FetchedItem
     {
         await retain(lease)
         let downloaded = Downloaded(sha256: lease.metadata.sha256, bytes: 0, extracted: lease.metadata.kind == "tree")
@@ -175,7 +194,8 @@ public actor PackageFetcher {
         }
         guard let manifest else { throw .cache(lease.path, "the entry's manifest is unreadable; run the cache prune") }
         return try install(
-            uri, data: lease.path + "/data", downloaded: downloaded, manifest: manifest, sandbox: sandbox, hit: true)
+            uri, data: lease.path + "/data", downloaded: downloaded, manifest: manifest, sandbox: sandbox, hit: true,
+            disk: disk)
     }
 
     private func retain(_ lease: CacheLease) {
@@ -184,10 +204,13 @@ public actor PackageFetcher {
 
     /// Puts the verified tree or file from `data` into the sandbox.
     private nonisolated func install(
-        _ uri: FetchURI, data: String, downloaded: Downloaded, manifest known: TreeManifest?, sandbox: String, hit: Bool
+        _ uri: FetchURI, data: String, downloaded: Downloaded, manifest known: TreeManifest?, sandbox: String,
+        hit: Bool, disk: DiskAllowance
     ) throws(FetchError) -> FetchedItem {
         let manifest: TreeManifest
         if let known { manifest = known } else { manifest = try scanned(uri, data) }
+        // A hit writes no byte, but its files count in the sandbox (Mesos's disk usage counts them).
+        if let failure = disk.refusal(installing: manifest.bytes) { throw .diskLimit(uri.value, failure) }
         var path: String
         if downloaded.extracted {
             var destination = sandbox
@@ -213,7 +236,8 @@ public actor PackageFetcher {
         }
         return FetchedItem(
             uri: uri.value, path: path, extracted: downloaded.extracted, cacheHit: hit,
-            bytesFetched: hit ? 0 : downloaded.bytes, sha256: downloaded.sha256, duration: .zero)
+            bytesFetched: hit ? 0 : downloaded.bytes, bytes: manifest.bytes, sha256: downloaded.sha256,
+            duration: .zero)
     }
 
     private nonisolated func scanned(_ uri: FetchURI, _ data: String) throws(FetchError) -> TreeManifest {

@@ -13,6 +13,8 @@ enum PayloadFailure: Error {
     case source(any Error)
     case unsafe(entry: String, reason: String)
     case tooLarge(String)
+    /// The disk cap or the free-space reserve was reached.
+    case diskLimit(String)
     case archive(String)
     case io(String)
 }
@@ -26,16 +28,20 @@ final class PayloadWriter: @unchecked Sendable {
     private let fileName: String
     private let executable: Bool
     private let limits: ExtractionLimits
+    private var budget: DiskBudget
     /// A private directory for spooling zip files, which cannot be read as a stream.
     private let spoolDirectory: String
     private var pending = CircularBuffer<ByteBuffer>()
     private var current: ByteBuffer?
     private var sourceError: (any Error)?
+    /// The symbolic links extracted so far, which later entries may not pass through.
+    private var links = ArchivePathPolicy.ExtractedLinks()
 
     init(
         channel: ByteChannel, directory: String, plan: PayloadPlan, fileName: String, executable: Bool,
-        limits: ExtractionLimits, spoolDirectory: String
+        limits: ExtractionLimits, budget: DiskBudget, spoolDirectory: String
     ) {
+        self.budget = budget
         self.spoolDirectory = spoolDirectory
         self.channel = channel
         self.directory = directory
@@ -117,6 +123,7 @@ final class PayloadWriter: @unchecked Sendable {
                 if executable { fchmod(fd, 0o755) }
                 return .success(total)
             case .success(let chunk?):
+                if let failure = budget.charge(chunk.readableBytes, under: directory) { return .failure(failure) }
                 let ok = chunk.withUnsafeReadableBytes { bytes in writeAll(fd, bytes) }
                 guard ok else { return .failure(.io("cannot write \(path): \(errnoText())")) }
                 total += Int64(chunk.readableBytes)
@@ -153,6 +160,9 @@ final class PayloadWriter: @unchecked Sendable {
             case .failure(let failure): return failure
             case .success(nil): return nil
             case .success(let chunk?):
+                if let failure = budget.charge(chunk.readableBytes, under: spoolDirectory, counted: false) {
+                    return failure
+                }
                 guard chunk.withUnsafeReadableBytes({ writeAll(fd, $0) }) else {
                     return .io("cannot write \(path): \(errnoText())")
                 }
@@ -224,6 +234,7 @@ final class PayloadWriter: @unchecked Sendable {
                 if total > limits.maxBytes {
                     return .failure(.tooLarge("more than \(limits.maxBytes) bytes extracted"))
                 }
+                if let failure = budget.charge(size, under: directory) { return .failure(failure) }
                 guard archive_write_data_block(disk, block, size, offset) >= ARCHIVE_WARN else {
                     return .failure(.io("cannot write '\(name)': \(errorText(disk))"))
                 }
@@ -247,9 +258,14 @@ final class PayloadWriter: @unchecked Sendable {
         case .success(let path): clean = path
         case .failure(let refusal): return .unsafe(entry: name, reason: refusal.reason)
         }
+        if let refusal = links.checkPath(clean) { return .unsafe(entry: name, reason: refusal.reason) }
         if let hardlink = archive_entry_hardlink(entry) {
             switch ArchivePathPolicy.hardlinkTarget(String(cString: hardlink)) {
-            case .success(let target): archive_entry_set_hardlink(entry, directory + "/" + target)
+            case .success(let target):
+                if let refusal = links.checkHardlinkTarget(target) {
+                    return .unsafe(entry: name, reason: refusal.reason)
+                }
+                archive_entry_set_hardlink(entry, directory + "/" + target)
             case .failure(let refusal): return .unsafe(entry: name, reason: refusal.reason)
             }
         } else {
@@ -257,9 +273,10 @@ final class PayloadWriter: @unchecked Sendable {
             case 0o100000, 0o040000: break
             case 0o120000:
                 let target = archive_entry_symlink(entry).map { String(cString: $0) } ?? ""
-                if let refusal = ArchivePathPolicy.checkSymlink(path: clean, target: target) {
+                if let refusal = links.checkSymlink(path: clean, target: target) {
                     return .unsafe(entry: name, reason: refusal.reason)
                 }
+                links.record(path: clean, target: target)
             default:
                 if !raw { return .unsafe(entry: name, reason: "devices, FIFOs and sockets are not installed") }
                 archive_entry_set_filetype(entry, 0o100000)

@@ -67,6 +67,8 @@ struct PoolState {
         var nextRunID: UInt64 = 1
         var exclusive = false
         var everReady = false
+        /// The worker's hello: its name and the functions it offers (none listed: not checked).
+        var hello: WorkerHello?
     }
 
     private enum Place: Equatable {
@@ -86,6 +88,8 @@ struct PoolState {
     private var waitingExclusive = CallQueue()
     private var waitingPipelined = CallQueue()
     private var calls: [CallID: (kind: Kind, place: Place)] = [:]
+    /// The function each call names, when the caller gave it: checked against the worker's hello.
+    private var functions: [CallID: String] = [:]
     private var nextSlot = 0
     private(set) var shuttingDown = false
 
@@ -105,15 +109,22 @@ struct PoolState {
         return (0..<max(1, count)).map { _ in .launch(newSlot(ephemeral: false), call: nil) }
     }
 
-    mutating func submit(_ id: CallID, kind: Kind) -> [Action] {
-        submit([(id, kind)])
+    mutating func submit(_ id: CallID, kind: Kind, function: String? = nil) -> [Action] {
+        submit([(id, kind, function)])
     }
 
     /// Many calls at once: one scheduling pass for all of them.
     mutating func submit(_ batch: [(id: CallID, kind: Kind)]) -> [Action] {
+        submit(batch.map { ($0.id, $0.kind, nil) })
+    }
+
+    /// Many calls at once, each naming its function: a worker whose hello does not offer it
+    /// refuses the call without running it (an unknown-function result, and no `send`).
+    mutating func submit(_ batch: [(id: CallID, kind: Kind, function: String?)]) -> [Action] {
         guard !shuttingDown else { return batch.map { .complete($0.id, .unavailable("the worker pool is shut down")) } }
-        for (id, kind) in batch {
+        for (id, kind, function) in batch {
             calls[id] = (kind, .queued)
+            if let function { functions[id] = function }
             if kind == .exclusive { waitingExclusive.append(id) } else { waitingPipelined.append(id) }
         }
         var actions: [Action] = []
@@ -125,13 +136,18 @@ struct PoolState {
         return actions + schedule()
     }
 
-    mutating func workerReady(_ slot: SlotID) -> [Action] {
+    mutating func workerReady(_ slot: SlotID, hello: WorkerHello? = nil) -> [Action] {
         guard var worker = slots[slot], worker.phase == .starting else { return [] }
         worker.phase = .ready
         worker.everReady = true
+        worker.hello = hello
         slots[slot] = worker
         if worker.ephemeral, let id = calls.first(where: { $0.value.place == .assigned(slot) })?.key {
-            return [dispatch(id, to: slot)]
+            guard let refusal = refusal(id, by: slot) else { return [dispatch(id, to: slot)] }
+            calls[id] = nil
+            functions[id] = nil
+            slots[slot]?.phase = .closing
+            return [.complete(id, refusal), .close(slot)]
         }
         return schedule()
     }
@@ -142,6 +158,7 @@ struct PoolState {
         for result in results {
             guard let id = worker.runs.removeValue(forKey: result.id) else { continue }
             calls[id] = nil
+            functions[id] = nil
             actions.append(.complete(id, .result(result)))
         }
         if worker.runs.isEmpty { worker.exclusive = false }
@@ -160,10 +177,12 @@ struct PoolState {
         var actions: [Action] = []
         for (_, id) in worker.runs.sorted(by: { $0.key < $1.key }) {
             calls[id] = nil
+            functions[id] = nil
             actions.append(.complete(id, memoryLimit.map { .memoryLimitReached($0) } ?? .workerEnded(why)))
         }
         for (id, call) in calls where call.place == .assigned(slot) {
             calls[id] = nil
+            functions[id] = nil
             actions.append(.complete(id, .unavailable(why)))
         }
         if !worker.ephemeral && !shuttingDown {
@@ -222,6 +241,7 @@ struct PoolState {
 
     private mutating func withdraw(_ id: CallID) -> [Action] {
         guard let call = calls.removeValue(forKey: id) else { return [] }
+        functions[id] = nil
         var actions: [Action] = [.complete(id, .cancelled("stopped before a worker ran it"))]
         if case .assigned(let slot) = call.place {
             slots[slot]?.phase = .closing
@@ -235,14 +255,36 @@ struct PoolState {
     private mutating func failQueue(_ completion: Completion) -> [Action] {
         let failed = waitingExclusive.drain() + waitingPipelined.drain()
         return failed.compactMap { id in
-            calls.removeValue(forKey: id) == nil ? nil : .complete(id, completion)
+            functions[id] = nil
+            return calls.removeValue(forKey: id) == nil ? nil : .complete(id, completion)
         }
+    }
+
+    /// The unknown-function result a worker would give `id`, when its hello shows it cannot run it.
+    private func refusal(_ id: CallID, by slot: SlotID) -> Completion? {
+        guard let function = functions[id], let hello = slots[slot]?.hello, !hello.functions.isEmpty,
+            !hello.functions.contains(function)
+        else { return nil }
+        let offered = hello.functions.sorted().joined(separator: ", ")
+        return .result(
+            RunResult(
+                id: 0, status: .unknownFunction,
+                error: "worker '\(hello.workerName)' has no function '\(function)' (it offers: \(offered))"))
+    }
+
+    /// Sends `id` to `slot`, or refuses it there and then when the worker does not offer its function.
+    private mutating func dispatchOrRefuse(_ id: CallID, to slot: SlotID) -> Action {
+        guard let refusal = refusal(id, by: slot) else { return dispatch(id, to: slot) }
+        calls[id] = nil
+        functions[id] = nil
+        return .complete(id, refusal)
     }
 
     private mutating func dispatch(_ id: CallID, to slot: SlotID) -> Action {
         let runID = slots[slot]!.nextRunID
         slots[slot]!.nextRunID += 1
         slots[slot]!.runs[runID] = id
+        functions[id] = nil
         if calls[id]?.kind == .exclusive { slots[slot]!.exclusive = true }
         calls[id]?.place = .running(slot, runID: runID)
         return .send(slot, runID: runID, id)
@@ -256,7 +298,7 @@ struct PoolState {
         var actions: [Action] = []
         while let id = waitingExclusive.first {
             if let slot = pickWorker(for: .exclusive, sparing: nil) {
-                actions.append(dispatch(id, to: slot))
+                actions.append(dispatchOrRefuse(id, to: slot))
             } else if let slot = launchEphemeral(for: id) {
                 actions.append(.launch(slot, call: id))
             } else {
@@ -267,7 +309,7 @@ struct PoolState {
         let spared = waitingExclusive.isEmpty ? nil : leastBusyWorker()
         while let id = waitingPipelined.first {
             if let slot = pickWorker(for: .pipelined, sparing: spared) {
-                actions.append(dispatch(id, to: slot))
+                actions.append(dispatchOrRefuse(id, to: slot))
             } else if let slot = launchEphemeral(for: id) {
                 actions.append(.launch(slot, call: id))
             } else {

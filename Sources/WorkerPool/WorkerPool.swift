@@ -140,14 +140,14 @@ public actor WorkerPool {
     func submit(_ newCalls: [Call]) -> [PoolState.CallID] {
         var ids: [PoolState.CallID] = []
         ids.reserveCapacity(newCalls.count)
-        var batch: [(id: PoolState.CallID, kind: PoolState.Kind)] = []
+        var batch: [(id: PoolState.CallID, kind: PoolState.Kind, function: String?)] = []
         batch.reserveCapacity(newCalls.count)
         for call in newCalls {
             let id = PoolState.CallID(raw: nextCall)
             nextCall += 1
             calls[id] = call
             ids.append(id)
-            batch.append((id, call.kind))
+            batch.append((id, call.kind, call.function))
         }
         perform(state.submit(batch))
         return ids
@@ -167,7 +167,7 @@ public actor WorkerPool {
 
     private func ready(_ slot: PoolState.SlotID, _ hello: WorkerHello) {
         links[slot]?.name = hello.workerName
-        perform(state.workerReady(slot))
+        perform(state.workerReady(slot, hello: hello))
     }
 
     private func results(_ slot: PoolState.SlotID, _ results: [RunResult]) {

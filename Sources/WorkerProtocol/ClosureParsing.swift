@@ -79,11 +79,18 @@ extension Sparkmesos_Worker_V1_MiniTaskBatch {
 }
 
 extension Sparkmesos_Worker_V1_MiniTaskResults {
-    /// The results as an executor MESSAGE payload in `encoding`.
+    /// The results as an executor MESSAGE payload in `encoding`. JSON uses the proto field names
+    /// (`data_file`), as Mesos's own JSON does.
     public func payload(_ encoding: PayloadEncoding) -> [UInt8] {
         switch encoding {
-        case .json: (try? jsonUTF8Bytes()) ?? []
+        case .json: (try? jsonUTF8Bytes(options: Self.jsonOptions)) ?? []
         case .protobuf: (try? serializedBytes()) ?? []
         }
     }
+
+    static let jsonOptions: JSONEncodingOptions = {
+        var options = JSONEncodingOptions()
+        options.preserveProtoFieldNames = true
+        return options
+    }()
 }

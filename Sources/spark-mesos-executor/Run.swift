@@ -103,7 +103,12 @@ struct Run: AsyncParsableCommand {
         defer { isolation?.removeAll() }
 
         var fetcherConfiguration = FetcherConfiguration()
-        fetcherConfiguration.adopt(environment: environment)
+        do {
+            try fetcherConfiguration.adopt(environment: environment)
+        } catch {
+            ProcessEnvironment.printError("spark-mesos-executor: \(error)")
+            throw ExitCode(1)
+        }
         fetcherConfiguration.cacheDirectory = CacheDirectory.usable(
             cacheDir ?? environment["SPARK_MESOS_EXECUTOR_CACHE_DIR"], logger: logger)
 

@@ -100,9 +100,7 @@ struct HarnessCommand: AsyncParsableCommand {
     func write(_ combined: HarnessReport) throws -> [String] {
         var lines: [String] = []
         if let report {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try encoder.encode(combined).write(to: URL(fileURLWithPath: report))
+            try combined.json().write(to: URL(fileURLWithPath: report))
             lines.append("report written to \(report)")
         }
         if let html {

@@ -11,8 +11,10 @@ final class ExampleJobTests: XCTestCase {
 
     /// The report as `--report` writes it, read back, so the JSON form is what is checked.
     func roundTrip(_ report: RunReport) throws -> RunReport {
-        let data = try JSONEncoder().encode(HarnessReport(runs: [report]))
-        let decoded = try JSONDecoder().decode(HarnessReport.self, from: data)
+        let data = try HarnessReport(runs: [report]).json()
+        let text = String(decoding: data, as: UTF8.self)
+        XCTAssertTrue(text.contains("\"duration_ms\"") && !text.contains("\"durationMs\""), "snake_case keys")
+        let decoded = try HarnessReport(json: data)
         XCTAssertEqual(decoded.runs.count, 1)
         return decoded.runs[0]
     }

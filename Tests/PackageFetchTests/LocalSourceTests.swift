@@ -107,7 +107,7 @@ import Testing
             #expect(writeBytes(dir + "/hadoop/bin/hadoop", Array(script.utf8)))
             makeExecutable(dir + "/hadoop/bin/hadoop")
             var configuration = testConfiguration(cache: dir + "/cache")
-            configuration.adopt(environment: ["HADOOP_HOME": dir + "/hadoop", "PATH": "/usr/bin:/bin"])
+            try configuration.adopt(environment: ["HADOOP_HOME": dir + "/hadoop", "PATH": "/usr/bin:/bin"])
             makeDir(dir + "/sandbox")
             let package = try await PackageFetcher.withFetcher(configuration: configuration, logger: quietLogger) {
                 try await $0.fetch(FetchRequest(package: FetchURI("hdfs://nn/remote.tgz")), into: dir + "/sandbox")
@@ -128,7 +128,7 @@ import Testing
         try await withTemporaryDirectory { dir in
             makeDir(dir + "/sandbox")
             var configuration = testConfiguration(cache: nil)
-            configuration.adopt(environment: ["PATH": dir])
+            try configuration.adopt(environment: ["PATH": dir])
             let error = await #expect(throws: FetchError.self) {
                 try await PackageFetcher.withFetcher(configuration: configuration, logger: quietLogger) {
                     try await $0.fetch(FetchRequest(package: FetchURI("s3://bucket/spark.tgz")), into: dir + "/sandbox")

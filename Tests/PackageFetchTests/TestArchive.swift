@@ -14,6 +14,10 @@ struct TestArchive {
         case hardlink(String, target: String)
         /// A file of `size` zero bytes (compresses to almost nothing: a bomb).
         case zeros(String, size: Int)
+        /// A file of `size` bytes repeating a 4 KiB random block: compresses about a hundred to one and
+        /// takes real space on tmpfs (zeros are written sparse). Only tar declares its size: in a zip
+        /// it is written as a stream, and a plain .gz has none.
+        case pattern(String, size: Int)
     }
 
     enum Format { case tar, zip, raw }
@@ -48,7 +52,8 @@ struct TestArchive {
             let entry = archive_entry_new()!
             defer { archive_entry_free(entry) }
             var data: [UInt8] = []
-            var zeros = 0
+            var filler = 0
+            var block = [UInt8](repeating: 0, count: 1 << 16)
             switch item {
             case .file(let name, let bytes, let mode):
                 archive_entry_set_pathname(entry, name)
@@ -76,15 +81,22 @@ struct TestArchive {
                 archive_entry_set_filetype(entry, 0o100000)
                 archive_entry_set_perm(entry, 0o644)
                 archive_entry_set_size(entry, la_int64_t(size))
-                zeros = size
+                filler = size
+            case .pattern(let name, let size):
+                archive_entry_set_pathname(entry, name)
+                archive_entry_set_filetype(entry, 0o100000)
+                archive_entry_set_perm(entry, 0o644)
+                if format == .tar { archive_entry_set_size(entry, la_int64_t(size)) }
+                filler = size
+                let unit = randomBytes(count: 4096, seed: 11)
+                block = (0..<16).flatMap { _ in unit }
             }
             archive_entry_set_mtime(entry, 1_700_000_000, 0)
             precondition(
                 archive_write_header(archive, entry) >= ARCHIVE_WARN, String(cString: archive_error_string(archive)))
             if !data.isEmpty { _ = data.withUnsafeBytes { archive_write_data(archive, $0.baseAddress, $0.count) } }
-            if zeros > 0 {
-                let block = [UInt8](repeating: 0, count: 1 << 16)
-                var left = zeros
+            if filler > 0 {
+                var left = filler
                 while left > 0 {
                     let count = min(left, block.count)
                     _ = block.withUnsafeBytes { archive_write_data(archive, $0.baseAddress, count) }

@@ -74,7 +74,7 @@ def run_job(test, job, directory):
         report = json.load(file)
     run = report["runs"][0]
     test.assertEqual(run["violations"], [], output)
-    test.assertEqual(run["leftoverProcesses"], [], output)
+    test.assertEqual(run["leftover_processes"], [], output)
     test.assertEqual(run["problems"], [], output)
     test.assertTrue(report["passed"], output)
     test.assertEqual(process.returncode, 0, output)
@@ -148,7 +148,7 @@ class FineMode(unittest.TestCase):
         self.assertNotIn("before it started", tasks["cooperative"]["error"])
         self.assertIn("SIGKILL after the 1s grace period", tasks["stubborn"]["error"])
         self.assertEqual(json.loads(tasks["zombies"]["result"]), [])
-        self.assertEqual({m["id"]: m["result"] for m in run["miniTasks"]}, {f"m{n}": f"mini {n}" for n in range(20)})
+        self.assertEqual({m["id"]: m["result"] for m in run["mini_tasks"]}, {f"m{n}": f"mini {n}" for n in range(20)})
 
         details = [json.loads(tasks[name]["result"]) for name in infos]
         forked = [d for d in details if d["pid"] != d["server"]]
@@ -211,13 +211,13 @@ class CoarseMode(unittest.TestCase):
         self.assertIn("closure 'nap' was cancelled", tasks["cooperative"]["error"])
         self.assertNotIn("before it started", tasks["cooperative"]["error"])
         self.assertIn("SIGKILL after the 1s grace period", tasks["stubborn"]["error"])
-        results = {m["id"]: m for m in run["miniTasks"]}
+        results = {m["id"]: m for m in run["mini_tasks"]}
         self.assertEqual(len(results), 1002)
         for n in range(1000):
             self.assertEqual(results[f"m{n}"]["result"], f"payload {n}")
         self.assertIn("ValueError: bad value: mini", results["m-fails"]["error"])
         self.assertIn("captured variables: 6.5", results["m-pickled"]["result"])
-        self.assertEqual(run["miniTasksDone"] if "miniTasksDone" in run else 1002, 1002)
+        self.assertEqual(run["mini_tasks_done"] if "mini_tasks_done" in run else 1002, 1002)
 
 
 if __name__ == "__main__":

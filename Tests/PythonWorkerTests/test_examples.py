@@ -38,7 +38,7 @@ class PythonExamples(unittest.TestCase):
                     tasks = {t["id"]: t for t in run["tasks"]}
                     self.assertEqual(tasks["primes"]["result"], "78498")
                     self.assertIn("RuntimeError: on purpose", tasks["fails"]["error"])
-                    self.assertEqual(run["leftoverProcesses"], [])
+                    self.assertEqual(run["leftover_processes"], [])
 
     def test_demo_with_pickled_closures(self):
         with tempfile.TemporaryDirectory() as directory:
@@ -46,7 +46,7 @@ class PythonExamples(unittest.TestCase):
             for mode in ("coarse", "fine"):
                 run = self.report(os.path.join(directory, f"{mode}.json"))
                 self.assertEqual(run["mode"], mode)
-                self.assertEqual(len(run["miniTasks"]), 5)
+                self.assertEqual(len(run["mini_tasks"]), 5)
                 self.assertIn("closures in python", {t["id"]: t for t in run["tasks"]}["joined"]["result"])
 
 

@@ -36,7 +36,7 @@ def run_job(harness, job, directory):
         sys.exit(f"benchmark job '{job['name']}' failed:\n{output[-4000:]}")
     with open(report) as file:
         run = json.load(file)["runs"][0]
-    tasks_ok = all(t["passed"] for t in run["tasks"]) and all(m["passed"] for m in run["miniTasks"])
+    tasks_ok = all(t["passed"] for t in run["tasks"]) and all(m["passed"] for m in run["mini_tasks"])
     if not tasks_ok:
         sys.exit(f"benchmark job '{job['name']}' failed:\n{output[-4000:]}")
     if process.returncode != 0:
@@ -67,7 +67,7 @@ def task(task_id, function=None, payload="x"):
 
 
 def state_at(task_report, state):
-    return next(s["atMs"] for s in task_report["states"] if s["state"] == state)
+    return next(s["at_ms"] for s in task_report["states"] if s["state"] == state)
 
 
 def percentile(values, p):
@@ -91,7 +91,7 @@ def launch_latency(harness, directory, mode, fork_server, count, until="TASK_RUN
     }
     run = run_job(harness, job, directory)
     tasks = {t["id"]: t for t in run["tasks"]}
-    latencies = [state_at(tasks[i], until) - tasks[i]["launchedAtMs"] for i in ids]
+    latencies = [state_at(tasks[i], until) - tasks[i]["launched_at_ms"] for i in ids]
     return latencies, tasks["warm"]["result"]
 
 
@@ -107,8 +107,8 @@ def throughput(harness, directory, mode, fork_server, count, worker="./bench-wor
     }
     run = run_job(harness, job, directory)
     tasks = {t["id"]: t for t in run["tasks"]}
-    start = min(tasks[i]["launchedAtMs"] for i in ids)
-    end = max(tasks[i]["endedAtMs"] for i in ids)
+    start = min(tasks[i]["launched_at_ms"] for i in ids)
+    end = max(tasks[i]["ended_at_ms"] for i in ids)
     return count / ((end - start) / 1000)
 
 
@@ -122,8 +122,8 @@ def minis(harness, directory, count):
         "timeout": 600,
     }
     run = run_job(harness, job, directory)
-    sent = min(m["sentAtMs"] for m in run["miniTasks"])
-    ended = max(m["endedAtMs"] for m in run["miniTasks"])
+    sent = min(m["sent_at_ms"] for m in run["mini_tasks"])
+    ended = max(m["ended_at_ms"] for m in run["mini_tasks"])
     return count / ((ended - sent) / 1000)
 
 
