@@ -20,18 +20,15 @@ public final class Cgroup: Sendable {
     let v1Directories: [(controllers: [String], directory: String)]
     /// Its directory in the v2 hierarchy, when one is used.
     let v2Directory: String?
-    /// libcgroup's description of the v1 part, for deletion.
-    private let handle: Mutex<LibcgroupGroup?>
 
     init(
         name: String, limits: CgroupLimits, v1Directories: [(controllers: [String], directory: String)],
-        v2Directory: String?, handle: LibcgroupGroup?
+        v2Directory: String?
     ) {
         self.name = name
         self.limits = limits
         self.v1Directories = v1Directories
         self.v2Directory = v2Directory
-        self.handle = Mutex(handle)
     }
 
     private func v1Directory(_ controller: String) -> String? {
@@ -170,14 +167,10 @@ public final class Cgroup: Sendable {
     public func destroy(timeout: Duration = .seconds(10)) async -> Bool {
         killAll()
         let empty = await waitUntilEmpty(deadline: .now + timeout)
+        // Empty, it goes with a plain rmdir (libcgroup's delete would first move its tasks to the
+        // parent, reading files for nothing).
         var removed = true
-        if let group = handle.withLock({ value -> LibcgroupGroup? in
-            defer { value = nil }
-            return value
-        }) {
-            removed = group.delete() && removed
-        }
-        for (_, directory) in v1Directories where CgroupFiles.isDirectory(directory) {
+        for (_, directory) in v1Directories {
             removed = Self.removeDirectory(directory) && removed
         }
         if let v2Directory { removed = Self.removeDirectory(v2Directory) && removed }
@@ -226,25 +219,11 @@ public struct CgroupUsage: Sendable, Equatable {
     }
 }
 
-/// libcgroup's `struct cgroup` for the v1 part of one of our cgroups.
-final class LibcgroupGroup: @unchecked Sendable {
-    // Owned here alone; used from one place at a time (creation, then deletion).
+/// libcgroup's `struct cgroup` while one of our cgroups is being created.
+final class LibcgroupGroup {
     private var group: OpaquePointer?
 
     init(group: OpaquePointer) { self.group = group }
-
-    /// Removes the cgroup from every hierarchy libcgroup created it in.
-    func delete() -> Bool {
-        guard let group else { return true }
-        var ok = true
-        for attempt in 0..<50 {
-            let rc = cgroup_delete_cgroup(group, 0)
-            if rc == 0 { break }
-            if attempt == 49 { ok = false }
-            usleep(useconds_t(min(1000 << attempt, 100_000)))
-        }
-        return ok
-    }
 
     deinit {
         if group != nil { cgroup_free(&group) }

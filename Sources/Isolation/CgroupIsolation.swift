@@ -41,8 +41,10 @@ public final class CgroupIsolation: Sendable {
         }
     }
 
-    /// The v1 controllers used.
-    static let v1Controllers = ["memory", "cpu", "cpuacct", "pids", "freezer"]
+    /// The v1 controllers used: limits (memory, cpu), accounting (cpuacct, memory) and, where the v2
+    /// hierarchy cannot kill a whole cgroup (`cgroup.kill`, Linux 5.14), containment (freezer).
+    /// Each hierarchy costs a mkdir and an rmdir per task, so nothing unused is joined.
+    static let v1Controllers = ["memory", "cpu", "cpuacct", "freezer"]
 
     public let settings: Settings
     /// A line for the log: what was found and what will be used.
@@ -108,7 +110,9 @@ public final class CgroupIsolation: Sendable {
             }
             return true
         }
-        let wanted = hierarchies.filter { !$0.controllers.filter(v1Controllers.contains).isEmpty }
+        let unifiedCanKill = hierarchies.contains { $0.version == .v2 && writable($0) } && kernelHasCgroupKill()
+        let controllers = v1Controllers.filter { !(unifiedCanKill && $0 == "freezer") }
+        let wanted = hierarchies.filter { !$0.controllers.filter(controllers.contains).isEmpty }
         if !wanted.isEmpty {
             let rc = cgroup_init()
             if rc != 0 {
@@ -123,7 +127,7 @@ public final class CgroupIsolation: Sendable {
                     ?? "").split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init))
             v2 = (unified, base(unified), available.intersection(["memory", "cpu", "pids"]))
         }
-        let missing = v1Controllers.filter { controller in
+        let missing = controllers.filter { controller in
             !v1.contains { $0.hierarchy.controllers.contains(controller) }
         }
         guard !v1.isEmpty || v2 != nil else {
@@ -137,8 +141,8 @@ public final class CgroupIsolation: Sendable {
         }
         var parts: [String] = []
         for (hierarchy, path) in v1 {
-            let controllers = hierarchy.controllers.filter(v1Controllers.contains).joined(separator: ",")
-            parts.append("v1 \(controllers) at \(hierarchy.directory(of: path))")
+            let used = hierarchy.controllers.filter(controllers.contains).joined(separator: ",")
+            parts.append("v1 \(used) at \(hierarchy.directory(of: path))")
         }
         if let v2 {
             let controllers =
@@ -158,6 +162,14 @@ public final class CgroupIsolation: Sendable {
             return .unavailable(why: "cannot create the executor's cgroup: \(error)")
         }
         return .available(isolation)
+    }
+
+    /// `cgroup.kill` arrived in Linux 5.14.
+    static func kernelHasCgroupKill() -> Bool {
+        let release = CgroupFiles.read("/proc/sys/kernel/osrelease") ?? ""
+        let numbers = release.split(whereSeparator: { !$0.isNumber }).prefix(2).compactMap { Int($0) }
+        guard numbers.count == 2 else { return false }
+        return numbers[0] > 5 || (numbers[0] == 5 && numbers[1] >= 14)
     }
 
     // MARK: The executor's cgroup
@@ -238,7 +250,6 @@ public final class CgroupIsolation: Sendable {
     {
         let relative = (parent.map { $0.name + "/" } ?? "") + name
         var directories: [(controllers: [String], directory: String)] = []
-        var handle: LibcgroupGroup?
         if !v1.isEmpty {
             // libcgroup names a cgroup by its path below each mount point; ours differ per hierarchy
             // (the memory cgroup of a process is often not its cpu cgroup), so one group per hierarchy
@@ -248,9 +259,7 @@ public final class CgroupIsolation: Sendable {
                 groups[hierarchy.libcgroupName(of: path + "/" + relative), default: []].append(hierarchy)
             }
             for (libcgroupName, hierarchies) in groups.sorted(by: { $0.key < $1.key }) {
-                let group = try createV1(libcgroupName, hierarchies: hierarchies, limits: limits)
-                // Keep the first for deletion through libcgroup; the others are removed by rmdir.
-                if handle == nil { handle = group }
+                try createV1(libcgroupName, hierarchies: hierarchies, limits: limits)
                 for hierarchy in hierarchies {
                     directories.append(
                         (hierarchy.controllers, hierarchy.mountPoint + "/" + libcgroupName))
@@ -262,7 +271,7 @@ public final class CgroupIsolation: Sendable {
             let directory = v2.hierarchy.directory(of: v2.basePath + "/" + relative)
             guard mkdir(directory, 0o755) == 0 || errno == EEXIST else {
                 let code = errno
-                _ = handle?.delete()
+                for (_, created) in directories { _ = Cgroup.removeDirectory(created) }
                 throw .systemCall("creating \(directory)", errno: code)
             }
             v2Directory = directory
@@ -277,14 +286,12 @@ public final class CgroupIsolation: Sendable {
             }
         }
         let cgroup = Cgroup(
-            name: relative, limits: limits, v1Directories: directories, v2Directory: v2Directory, handle: handle)
+            name: relative, limits: limits, v1Directories: directories, v2Directory: v2Directory)
         created.withLock { $0[relative] = cgroup }
         return cgroup
     }
 
-    private func createV1(_ name: String, hierarchies: [CgroupHierarchy], limits: CgroupLimits) throws(IsolationError)
-        -> LibcgroupGroup
-    {
+    private func createV1(_ name: String, hierarchies: [CgroupHierarchy], limits: CgroupLimits) throws(IsolationError) {
         guard let group = cgroup_new_cgroup(name) else {
             throw .library("cgroup_new_cgroup(\(name))", code: Int32(ECGFAIL))
         }
@@ -306,9 +313,10 @@ public final class CgroupIsolation: Sendable {
                 break
             }
         }
-        let rc = cgroup_create_cgroup(group, 0)
+        // Ownership stays the executor's (no chown of every file).
+        let rc = cgroup_create_cgroup(group, 1)
         guard rc == 0 else { throw .library("creating cgroup \(name)", code: rc) }
-        return owned
+        withExtendedLifetime(owned) {}
     }
 
     /// The executor's cgroup directories (one per hierarchy used).
