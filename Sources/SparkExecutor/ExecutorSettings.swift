@@ -1,5 +1,6 @@
 import MesosCodec
 public import MesosProto
+public import ProcessSupervision
 
 /// The executor's Spark configuration, from Spark's own property names.
 ///
@@ -26,6 +27,10 @@ public struct ExecutorSettings: Sendable, Equatable {
     /// Fine mode: fork fresh workers from one warm instance of the worker program
     /// (`spark.mesos.executor.worker.forkServer`, default true).
     public var forkServer: Bool
+    /// `spark.executor.logs.rolling.maxSize` (bytes, or a size such as 10MB), nil when unset.
+    public var logMaximumFileBytes: Int?
+    /// `spark.executor.logs.rolling.maxRetainedFiles`, nil when unset.
+    public var logRotatedFiles: Int?
 
     /// The keys this executor reads; anything else is ignored (and logged at debug level).
     public static let knownKeys: Set<String> = [
@@ -33,6 +38,7 @@ public struct ExecutorSettings: Sendable, Equatable {
         "spark.executor.cores", "spark.mesos.extra.cores", "spark.mesos.executor.worker",
         "spark.mesos.executor.maxResultBytesInStatus", "spark.mesos.executor.cache.enabled",
         "spark.mesos.fetcherCache.enable", "spark.mesos.executor.worker.forkServer",
+        "spark.executor.logs.rolling.maxSize", "spark.executor.logs.rolling.maxRetainedFiles",
     ]
 
     /// The default size limit of a result carried in `TaskStatus.data` (agents checkpoint every update).
@@ -134,6 +140,29 @@ public struct ExecutorSettings: Sendable, Equatable {
             taskEnvironment[name] = value
         }
         self.taskEnvironment = taskEnvironment
+        if let text = merged["spark.executor.logs.rolling.maxSize"] {
+            guard let bytes = LogRotation.parseSize(text), bytes >= LogRotation.minimumFileBytes else {
+                throw SettingsError(
+                    key: "spark.executor.logs.rolling.maxSize", value: text,
+                    expected: "a size of at least 4096 bytes, such as 10485760 or 10MB")
+            }
+            logMaximumFileBytes = bytes
+        }
+        if let files = try count("spark.executor.logs.rolling.maxRetainedFiles", minimum: 0) {
+            guard files <= 1000 else {
+                throw SettingsError(
+                    key: "spark.executor.logs.rolling.maxRetainedFiles", value: String(files),
+                    expected: "a count from 0 to 1000")
+            }
+            logRotatedFiles = files
+        }
+    }
+
+    /// The executor's log rotation (from its environment) with this application's overrides.
+    public func logRotation(overriding base: LogRotation) -> LogRotation {
+        LogRotation(
+            maximumFileBytes: logMaximumFileBytes ?? base.maximumFileBytes,
+            rotatedFiles: logRotatedFiles ?? base.rotatedFiles)
     }
 
     /// What every task and worker gets on top of the executor's environment:

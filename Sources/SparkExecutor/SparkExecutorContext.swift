@@ -2,6 +2,7 @@ public import ExecutorCore
 public import Logging
 public import MesosProto
 public import PackageFetch
+public import ProcessSupervision
 public import WorkerPool
 
 /// What the executor learns at SUBSCRIBED and shares with every task: its settings and its package.
@@ -18,6 +19,7 @@ public actor SparkExecutorContext {
     private let sandbox: String
     private let fetcher: PackageFetcher
     private let logger: Logger
+    private let logRotation: LogRotation
     private var prepared: Result<Prepared, SettingsError>?
     /// The worker pool: created once the package is ready when a worker program is configured,
     /// else when the first closure (or mini-task batch) needs it.
@@ -29,8 +31,9 @@ public actor SparkExecutorContext {
 
     public init(
         commandLine: [String: String], environment: [String: String], sandbox: String, fetcher: PackageFetcher,
-        logger: Logger
+        logger: Logger, logRotation: LogRotation = .default
     ) {
+        self.logRotation = logRotation
         self.commandLine = commandLine
         self.environment = environment
         self.sandbox = sandbox
@@ -135,11 +138,12 @@ public actor SparkExecutorContext {
         }
         guard !stopping else { throw WorkerPoolError.shuttingDown }
         let program = try WorkerPoolConfiguration.resolveProgram(settings.workerPath, packageRoot: package?.sparkHome)
-        let configuration = WorkerPoolConfiguration(
+        var configuration = WorkerPoolConfiguration(
             program: program, sandbox: sandbox,
             mode: settings.coarse ? .coarse(workers: settings.cores) : .fine(maximumWorkers: max(16, settings.cores)),
             environment: environment, forkServer: settings.forkServer,
             notice: { [logger] message in logger.notice("\(message)") })
+        configuration.logRotation = settings.logRotation(overriding: logRotation)
         let pool = WorkerPool(configuration: configuration)
         self.pool = pool
         logger.info(

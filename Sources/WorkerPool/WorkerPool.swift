@@ -268,7 +268,11 @@ public actor WorkerPool {
         let end = await connection.serve(
             mailbox: mailbox,
             onHello: { hello in await self.ready(slot, hello) },
-            onResults: { results in await self.results(slot, results) })
+            onResults: { results in
+                // What the closure wrote before its result is in the files when the result is out.
+                worker.logs.flush()
+                await self.results(slot, results)
+            })
         let termination = await worker.child.wait()
         // Whatever the worker left behind in its process group goes with it.
         worker.child.signalGroup(SIGKILL)

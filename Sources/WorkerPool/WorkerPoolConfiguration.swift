@@ -1,3 +1,5 @@
+public import ProcessSupervision
+
 /// How the pool starts and drives its workers. A plain value: read the environment and Spark
 /// properties at the command and fill this in.
 public struct WorkerPoolConfiguration: Sendable {
@@ -34,6 +36,8 @@ public struct WorkerPoolConfiguration: Sendable {
     public var notice: @Sendable (String) -> Void
     /// How long the fork server may take to answer a request before it is given up.
     public var forkServerAnswerTimeout: Duration = .seconds(5)
+    /// How workers' stdout/stderr files (and the fork server's) are bounded.
+    public var logRotation: LogRotation = .default
 
     public init(
         program: String, sandbox: String, mode: Mode, environment: [String: String] = [:], arguments: [String] = [],

@@ -73,9 +73,11 @@ struct ExecutorUnderTest {
             return try await PackageFetcher.withFetcher(configuration: fetcherConfiguration, logger: logger) {
                 fetcher in
                 let context = SparkExecutorContext(
-                    commandLine: [:], environment: environment, sandbox: sandbox, fetcher: fetcher, logger: logger)
+                    commandLine: [:], environment: environment, sandbox: sandbox, fetcher: fetcher, logger: logger,
+                    logRotation: executorConfiguration.logRotation)
                 let runner = SparkTaskRunner(
-                    context: context, fetcher: fetcher, baseEnvironment: ["PATH": "/usr/bin:/bin"], sandbox: sandbox)
+                    context: context, fetcher: fetcher, baseEnvironment: ["PATH": "/usr/bin:/bin"], sandbox: sandbox,
+                    logRotation: executorConfiguration.logRotation)
                 return try await withAgentClient(executorConfiguration.agentClient, logger: logger) { client in
                     let runtime = ExecutorRuntime(
                         configuration: executorConfiguration, client: client, runner: runner, logger: logger,
