@@ -64,6 +64,9 @@ public struct TaskReport: Sendable, Codable {
     public var exactlyOnce: Bool
     /// How many times updates of this task were sent again (allowed: retries across restarts).
     public var resends: Int
+    /// A closure task's progress messages (all of them are in `log.progress`): how many, and the last.
+    public var progressMessages: Int? = nil
+    public var lastProgress: ProgressRecord? = nil
 }
 
 /// One state of a task.

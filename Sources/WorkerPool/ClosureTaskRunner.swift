@@ -48,6 +48,7 @@ public struct ClosureTaskRunner: TaskRunner {
             taskID: task.taskID.value, function: closure.function, payload: [UInt8](closure.payload),
             environment: closure.environment, kind: .exclusive,
             onStarted: { continuation.yield(.started) },
+            onProgress: { fraction, message in control.reportProgress(fraction, message: message) },
             completion: { completion in
                 continuation.yield(.finished(completion))
                 continuation.finish()

@@ -24,6 +24,8 @@ public actor WorkerPool {
         var kind: PoolState.Kind
         /// Called when the run message is handed to a worker.
         var onStarted: (@Sendable () -> Void)?
+        /// Hears the closure's progress reports (fraction, message).
+        var onProgress: (@Sendable (Double, String) -> Void)? = nil
         var completion: @Sendable (PoolState.Completion) -> Void
     }
 
@@ -211,6 +213,11 @@ public actor WorkerPool {
         for (slot, messages) in outgoing { links[slot]?.mailbox.yield(messages) }
     }
 
+    private func progress(_ slot: PoolState.SlotID, _ progress: RunProgress) {
+        guard let id = state.call(on: slot, run: progress.id) else { return }
+        calls[id]?.onProgress?(progress.fraction, progress.message)
+    }
+
     private func start(_ slot: PoolState.SlotID, for call: Call?) {
         let (mailbox, continuation) = AsyncStream.makeStream(of: [ToWorker].self)
         let program = configuration.program.split(separator: "/").last.map(String.init) ?? configuration.program
@@ -272,7 +279,8 @@ public actor WorkerPool {
                 // What the closure wrote before its result is in the files when the result is out.
                 worker.logs.flush()
                 await self.results(slot, results)
-            })
+            },
+            onProgress: { progress in await self.progress(slot, progress) })
         let termination = await worker.child.wait()
         // Whatever the worker left behind in its process group goes with it.
         worker.child.signalGroup(SIGKILL)
