@@ -18,6 +18,7 @@ import WorkerWire
 /// - `wordcount`: payload text → "word count" lines, sorted by word.
 /// - `progress`: payload "steps" or "steps,milliseconds": reports progress step/steps ("step k of
 ///   n") that many times, pausing the milliseconds (default 0) between steps; returns "done".
+/// - `chatter`: writes payload (decimal) numbered lines "1" … "n" to stdout; returns "done".
 /// - `badprogress`: sends a progress message whose fraction is 7 (a protocol error), then hangs.
 /// - `process`: prints a line to stdout and returns "pid=… ppid=… sid=… origin=forked|spawned
 ///   probe=…": whether the process image came from a fork server (its start-up environment, in
@@ -75,6 +76,18 @@ enum DemoWorker {
             for step in 1...steps {
                 if pause > 0 { try await Task.sleep(for: .milliseconds(pause)) }
                 WorkerContext.reportProgress(Double(step) / Double(steps), message: "step \(step) of \(steps)")
+            }
+            return Array("done".utf8)
+        }
+        worker.register("chatter") { payload in
+            let count = try number(payload)
+            var chunk: [UInt8] = []
+            for line in 1...max(1, count) {
+                chunk += Array("\(line)\n".utf8)
+                if chunk.count >= 8192 || line == count {
+                    writeRaw(chunk, to: 1)
+                    chunk.removeAll(keepingCapacity: true)
+                }
             }
             return Array("done".utf8)
         }

@@ -50,6 +50,33 @@ final class LogRotationEndToEndTests: XCTestCase {
         XCTAssertEqual(code, 0)
     }
 
+    func testAWorkersOutputIsBoundedAndItsNewestLinesAreThereWhenTheResultIs() async throws {
+        try XCTSkipUnless(
+            FileManager.default.isExecutableFile(atPath: ClosureEndToEndTests.demoWorker), "demo-worker not built")
+        let code = try await ExecutorUnderTest.run(
+            encoding: .protobuf,
+            properties: [
+                "spark.mesos.coarse": "true", "spark.executor.cores": "1",
+                "spark.mesos.executor.worker": ClosureEndToEndTests.demoWorker,
+                "spark.executor.logs.rolling.maxSize": "32768", "spark.executor.logs.rolling.maxRetainedFiles": "1",
+            ]
+        ) { test in
+            let base64 = Data("200000".utf8).base64EncodedString()
+            try await test.agent.launch(
+                test.agent.makeTask("chatty", data: Array(#"{"function":"chatter","payload":"\#(base64)"}"#.utf8)))
+            try await test.waitForStates(["chatty": .taskFinished])
+            let (files, text) = Self.kept(test.path("workers/worker-0"), "stdout")
+            XCTAssertEqual(Set(files.keys), ["stdout", "stdout.1"])
+            for (name, size) in files { XCTAssertLessThanOrEqual(size, 32768, name) }
+            let written = Array((1...200_000).map { "\($0)\n" }.joined().utf8)
+            let kept = Array(text.utf8)
+            XCTAssertGreaterThan(kept.count, 32768 - 20)
+            XCTAssertEqual(Array(written.suffix(kept.count)), kept, "the newest output, up to the last line")
+            await test.agent.shutdown()
+        }
+        XCTAssertEqual(code, 0)
+    }
+
     /// The real thing: 1 GiB through the default limits (10 MB × 5 rotated). `SME_LOG_GIB=1` runs it.
     func testAGibibyteOfOutputLeavesAtMostTheDefaultLimitOnDisk() async throws {
         guard let gib = ProcessInfo.processInfo.environment["SME_LOG_GIB"].flatMap(Int.init) else {
