@@ -115,7 +115,8 @@ public final class LogDrain: Sendable {
 
     private enum Progress { case open, ended }
 
-    /// Reads up to `reads` times (until the pipe is empty) into the file; `.ended` at EOF.
+    /// Reads up to `reads` times (until the pipe is empty) into the file; `.ended` at EOF (seen
+    /// at the latest by the next read after the writers left: epoll reports the hang-up).
     private static func drain(_ stream: Stream, buffer: UnsafeMutableRawBufferPointer, reads: Int) -> Progress {
         stream.state.withLock { state in
             guard state.input >= 0 else { return .ended }
@@ -123,6 +124,9 @@ public final class LogDrain: Sendable {
                 let count = read(state.input, buffer.baseAddress, buffer.count)
                 if count > 0 {
                     state.file.append(UnsafeRawBufferPointer(rebasing: buffer[..<count]))
+                    // A pipe read returns all there is up to the size asked: a short one emptied
+                    // it, and asking again would only cost a read that says EAGAIN.
+                    if count < buffer.count { return .open }
                 } else if count == 0 {
                     return .ended
                 } else if errno == EINTR {
