@@ -148,6 +148,7 @@ let package = Package(
                 "MesosCodec",
                 "MesosProto",
                 "PackageFetch",
+                "ProcessSupervision",
                 "WorkerPool",
                 .product(name: "Logging", package: "swift-log"),
             ],

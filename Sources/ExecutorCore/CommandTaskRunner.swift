@@ -1,7 +1,7 @@
 import MesosCodec
 public import MesosProto
 public import Isolation
-import ProcessSupervision
+public import ProcessSupervision
 
 #if canImport(Glibc)
     import Glibc
@@ -20,6 +20,8 @@ public struct CommandTaskRunner: TaskRunner {
     public let extraEnvironment: @Sendable () async -> [String: String]
     /// Each task in a cgroup of its own, with limits from its resources; nil runs tasks without.
     public let isolation: CgroupIsolation?
+    /// How the task's stdout/stderr files are bounded.
+    public var logRotation: LogRotation = .default
 
     public init(
         baseEnvironment: [String: String], sandbox: String, isolation: CgroupIsolation? = nil,
@@ -73,7 +75,7 @@ public struct CommandTaskRunner: TaskRunner {
         let output: StandardStreamFiles
         do {
             output = try StandardStreamFiles(
-                directory: "\(sandbox)/tasks/\(StandardStreamFiles.safeName(task.taskID.value))")
+                directory: "\(sandbox)/tasks/\(StandardStreamFiles.safeName(task.taskID.value))", rotation: logRotation)
         } catch {
             return .launchFailed(
                 reason: .containerLaunchFailed, message: "cannot create the task's log files: \(error)")
@@ -113,6 +115,9 @@ public struct CommandTaskRunner: TaskRunner {
             oomKilled = cgroup.oomKills > 0
             await isolation.destroy(cgroup)
         }
+        // Every process of the task is gone (cgroup) or at least its main one: what they wrote
+        // is in the pipes, and lands in the files before the terminal update.
+        output.flush()
         let termination = ending.termination
         if oomKilled && !termination.isSuccess, let limit = cgroup?.limits.memoryBytes {
             let peak = measurements.peakMemoryBytes ?? Int64(limit)

@@ -1,5 +1,6 @@
 public import AgentConnection
 public import MesosCodec
+public import ProcessSupervision
 
 /// Everything the executor reads from the environment the agent gives it (spec §6),
 /// read once at start-up.
@@ -29,6 +30,9 @@ public struct Configuration: Sendable {
     public var cgroupParent: String?
     /// CFS quotas from `cpus` (`SPARK_MESOS_EXECUTOR_CGROUPS_ENABLE_CFS`), like an agent's `--cgroups_enable_cfs`.
     public var cgroupsEnableCFS: Bool
+    /// How tasks' and workers' stdout/stderr are bounded (`SPARK_MESOS_EXECUTOR_LOG_MAX_SIZE`,
+    /// `SPARK_MESOS_EXECUTOR_LOG_MAX_FILES`); Spark properties may override it per application.
+    public var logRotation: LogRotation
 
     /// The variables the executor reads, for `--help`.
     public static let documentedVariables: [(name: String, meaning: String)] = [
@@ -63,6 +67,14 @@ public struct Configuration: Sendable {
         (
             "SPARK_MESOS_EXECUTOR_CGROUPS_ENABLE_CFS",
             "\"1\": cap CPU time at the task's cpus (CFS quota); default \"0\""
+        ),
+        (
+            "SPARK_MESOS_EXECUTOR_LOG_MAX_SIZE",
+            "largest stdout/stderr file of a task or worker before it is rotated, e.g. 10MB (default 10MB, at least 4KB)"
+        ),
+        (
+            "SPARK_MESOS_EXECUTOR_LOG_MAX_FILES",
+            "rotated files kept per stream (stdout.1 newest … stdout.N), 0 keeps none (default 5)"
         ),
     ]
 
@@ -160,6 +172,20 @@ public struct Configuration: Sendable {
             cgroupParent = nil
         }
         cgroupsEnableCFS = try flag("SPARK_MESOS_EXECUTOR_CGROUPS_ENABLE_CFS")
+        logRotation = LogRotation.default
+        if let text = environment["SPARK_MESOS_EXECUTOR_LOG_MAX_SIZE"], !text.isEmpty {
+            guard let bytes = LogRotation.parseSize(text), bytes >= LogRotation.minimumFileBytes else {
+                throw .malformed(
+                    "SPARK_MESOS_EXECUTOR_LOG_MAX_SIZE", text, expected: "a size of at least 4KB, such as 10MB")
+            }
+            logRotation.maximumFileBytes = bytes
+        }
+        if let text = environment["SPARK_MESOS_EXECUTOR_LOG_MAX_FILES"], !text.isEmpty {
+            guard let count = Int(text), count >= 0, count <= 1000 else {
+                throw .malformed("SPARK_MESOS_EXECUTOR_LOG_MAX_FILES", text, expected: "a count from 0 to 1000")
+            }
+            logRotation.rotatedFiles = count
+        }
     }
 
     /// The agent client settings this configuration implies.

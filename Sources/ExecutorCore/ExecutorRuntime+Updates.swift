@@ -143,6 +143,16 @@ extension ExecutorRuntime {
         }
     }
 
+    /// Sends a task's progress MESSAGE once: a lost one is superseded by the next.
+    func deliverProgress(_ data: [UInt8]) async {
+        guard !finished else { return }
+        do {
+            try await client.send(makeCall(.message) { $0.message.data = .init(data) })
+        } catch {
+            logger.debug("a progress message was not accepted; it is dropped", metadata: ["error": "\(error)"])
+        }
+    }
+
     func heartbeatLoop() async {
         while !Task.isCancelled {
             do {

@@ -37,6 +37,8 @@ public actor ExecutorRuntime {
     /// for `idleSettle`.
     let whenIdle: (@Sendable () -> Void)?
     let idleSettle: Duration
+    /// The shortest time between two progress MESSAGEs of one task.
+    let progressInterval: Duration
     /// Whether idleness was noticed since start-up or the last LAUNCH.
     var idleNoticed = false
     /// Counts LAUNCHes, so a settle timer knows whether work came in meanwhile.
@@ -50,8 +52,10 @@ public actor ExecutorRuntime {
     public init(
         configuration: Configuration, client: AgentClient, runner: any TaskRunner, logger: Logger,
         heartbeatInterval: Duration = .seconds(30 * 60), exitAfterTasks: Bool = false,
-        whenIdle: (@Sendable () -> Void)? = nil, idleSettle: Duration = .seconds(2)
+        whenIdle: (@Sendable () -> Void)? = nil, idleSettle: Duration = .seconds(2),
+        progressInterval: Duration = .milliseconds(100)
     ) {
+        self.progressInterval = progressInterval
         self.exitAfterTasks = exitAfterTasks
         self.whenIdle = whenIdle
         self.idleSettle = idleSettle
@@ -265,11 +269,16 @@ public actor ExecutorRuntime {
 
     private func startTask(_ task: Mesos_V1_TaskInfo) {
         let id = task.taskID.value
-        let control = TaskControl(onStarted: { [weak self] in await self?.taskStarted(id) })
+        let forwarder = ProgressForwarder(taskID: id, interval: progressInterval) { [weak self] message in
+            await self?.deliverProgress(message)
+        }
+        let control = TaskControl(
+            onStarted: { [weak self] in await self?.taskStarted(id) },
+            onProgress: { fraction, message in forwarder.report(fraction, message: message) })
         controls[id] = control
         let runner = self.runner
         schedule {
-            let outcome = await runner.run(task, control: control)
+            let outcome = await forwarder.forwarding { await runner.run(task, control: control) }
             control.finish()
             await self.taskEnded(id, outcome, measurements: control.measurements)
         }

@@ -53,13 +53,20 @@ public struct TaskControl: Sendable {
     public let stopRequests: AsyncStream<StopRequest>
     let requestContinuation: AsyncStream<StopRequest>.Continuation
     private let onStarted: @Sendable () async -> Void
+    private let onProgress: (@Sendable (Double, String) -> Void)?
     private let measured = MeasurementBox()
 
-    /// A control whose `started()` calls `onStarted`.
-    public init(onStarted: @escaping @Sendable () async -> Void) {
+    /// A control whose `started()` calls `onStarted` and whose `reportProgress` calls `onProgress`.
+    public init(
+        onStarted: @escaping @Sendable () async -> Void, onProgress: (@Sendable (Double, String) -> Void)? = nil
+    ) {
         (stopRequests, requestContinuation) = AsyncStream.makeStream(of: StopRequest.self)
         self.onStarted = onStarted
+        self.onProgress = onProgress
     }
+
+    /// How far the task got (a closure's report): forwarded to the framework, rate-limited.
+    public func reportProgress(_ fraction: Double, message: String) { onProgress?(fraction, message) }
 
     /// Tells the executor the task is running (it reports TASK_RUNNING).
     public func started() async { await onStarted() }

@@ -28,6 +28,17 @@ enum ClosureWire {
     }
 
     /// The results in an executor MESSAGE, or nil when it carries none (not JSON, or another shape).
+    /// A closure task's progress MESSAGE (`{"progress": {"task_id", "fraction", "message", "sequence"}}`).
+    static func progress(_ message: Data, atMs: Double) -> ProgressRecord? {
+        guard message.first == UInt8(ascii: "{"),
+            let object = try? JSONSerialization.jsonObject(with: message) as? [String: Any],
+            let progress = object["progress"] as? [String: Any], let taskID = progress["task_id"] as? String
+        else { return nil }
+        return ProgressRecord(
+            atMs: atMs, taskID: taskID, fraction: (progress["fraction"] as? NSNumber)?.doubleValue ?? 0,
+            message: progress["message"] as? String ?? "", sequence: (progress["sequence"] as? NSNumber)?.intValue ?? 0)
+    }
+
     static func results(_ message: Data) -> [Result]? {
         guard let object = try? JSONSerialization.jsonObject(with: message) as? [String: Any],
             let items = object["results"] as? [[String: Any]]

@@ -56,6 +56,9 @@ public final class ConsoleOutput: RunOutput {
             "\(progress.failed) failed", "\(progress.killed) killed",
         ]
         if progress.miniTasksSent > 0 { parts.append("mini-tasks \(progress.miniTasksDone)/\(progress.miniTasksSent)") }
+        for (taskID, fraction) in progress.taskProgress.prefix(3) {
+            parts.append(String(format: "%@ %.0f%%", taskID, fraction * 100))
+        }
         return String(
             format: "▸ %@ │ %.1f tasks/s │ %.1fs", parts.joined(separator: " · "), progress.throughput,
             progress.elapsedMs / 1000)

@@ -32,7 +32,7 @@ public enum DemoJob {
             if closures { settings.worker = "bin/demo-worker" }
             let tasks = (closures ? closureTasks : commandTasks) + [service, closures ? closureHog : commandHog]
             var steps: [JobStep] = [
-                .launch(["pi", "wordcount", "fail", "sleeper", "service", "hog"]),
+                .launch(["pi", "wordcount", "fail", "sleeper", "service", "hog"] + (closures ? ["progress"] : [])),
                 .wait(["sleeper": .running]),
                 .kill("sleeper", grace: .seconds(1)),
             ]
@@ -53,6 +53,8 @@ public enum DemoJob {
         JobTask(id: "wordcount", kind: .closure(function: "wordcount", payload: Array(words.utf8))),
         JobTask(id: "fail", kind: .closure(function: "fail", payload: Array("division by zero".utf8)), expect: .failed),
         JobTask(id: "sleeper", kind: .closure(function: "sleep", payload: Array("30000".utf8)), expect: .killed),
+        // Reports its progress 20 times over a second: shown live, and in the report.
+        JobTask(id: "progress", kind: .closure(function: "progress", payload: Array("20,50".utf8))),
     ]
 
     /// A service that is healthy for a second, then fails its COMMAND health check three times in a

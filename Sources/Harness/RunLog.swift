@@ -10,6 +10,8 @@ public struct RunLog: Sendable, Codable {
     public var updates: [UpdateRecord] = []
     /// Every executor MESSAGE.
     public var executorMessages: [MessageRecord] = []
+    /// Closure tasks' progress messages, in order.
+    public var progress: [ProgressRecord] = []
     /// Mini-task results by id (the first one seen).
     public var miniTaskResults: [String: MiniTaskResultRecord] = [:]
     /// How many mini-tasks were sent.
@@ -100,4 +102,15 @@ public struct MiniTaskResultRecord: Sendable, Codable {
         self.error = result.error
         self.dataFile = result.dataFile
     }
+}
+
+/// One progress MESSAGE of a closure task.
+public struct ProgressRecord: Sendable, Codable, Equatable {
+    public var atMs: Double
+    public var taskID: String
+    /// From 0 to 1.
+    public var fraction: Double
+    public var message: String
+    /// Counts the task's progress messages from 1.
+    public var sequence: Int
 }

@@ -105,6 +105,13 @@ actor RunRecorder {
         }
         for message in state.messages.dropFirst(seenMessages) {
             log.executorMessages.append(MessageRecord(atMs: time, bytes: message.count))
+            if let progress = ClosureWire.progress(message, atMs: time) {
+                log.progress.append(progress)
+                output?.note(
+                    String(format: "%7.2fs  %@ progress %.0f%%", time / 1000, progress.taskID, progress.fraction * 100)
+                        + (progress.message.isEmpty ? "" : " — \(progress.message)"))
+                continue
+            }
             for result in ClosureWire.results(message) ?? [] where log.miniTaskResults[result.id] == nil {
                 log.miniTaskResults[result.id] = MiniTaskResultRecord(atMs: time, result: result)
             }
@@ -131,6 +138,10 @@ actor RunRecorder {
             default: result.failed += 1
             }
         }
+        var fractions: [String: Double] = [:]
+        for record in log.progress { fractions[record.taskID] = record.fraction }
+        result.taskProgress = fractions.filter { latest[$0.key] == "TASK_RUNNING" }.sorted { $0.key < $1.key }
+            .map { (taskID: $0.key, fraction: $0.value) }
         result.miniTasksDone = log.miniTaskResults.count
         result.miniTasksSent = log.miniTasksSent
         return result
@@ -152,6 +163,8 @@ public struct Progress: Sendable {
     /// Mini-tasks sent, and those with a result.
     public var miniTasksSent = 0
     public var miniTasksDone = 0
+    /// Running closure tasks' latest reported progress, by task id.
+    public var taskProgress: [(taskID: String, fraction: Double)] = []
 
     /// Ended tasks (and mini-tasks) per second.
     public var throughput: Double {

@@ -104,13 +104,19 @@ extension RunReport {
         let launched = log.launchedAt[task.id]
         let ended = last.flatMap { StateName.terminal.contains($0.state) ? $0.atMs : nil }
         let error = last.flatMap { $0.state == "TASK_FINISHED" ? nil : $0.message }
-        return TaskReport(
+        let progress = log.progress.filter { $0.taskID == task.id }
+        var report = TaskReport(
             id: task.id, kind: task.kind.name, expected: task.expect.mesosName, actual: last?.state,
             passed: last?.state == task.expect.mesosName, states: states, launchedAtMs: launched, endedAtMs: ended,
             durationMs: launched.flatMap { start in ended.map { $0 - start } },
             result: last?.data ?? firstLine(facts.sandbox, task.id),
             error: error, exit: error.flatMap(exitDescription), exactlyOnce: exactlyOnce, resends: resends,
             usage: last?.labels, limitation: last?.limitation)
+        if !progress.isEmpty {
+            report.progressMessages = progress.count
+            report.lastProgress = progress.last
+        }
+        return report
     }
 
     static func miniTaskReports(_ job: Job, log: RunLog) -> [MiniTaskReport] {

@@ -68,6 +68,9 @@ public struct TaskReport: Sendable, Codable {
     public var usage: [String: String]? = nil
     /// The terminal update's `limitation` (resource → amount), when a limit ended the task.
     public var limitation: [String: Double]? = nil
+    /// A closure task's progress messages (all of them are in `log.progress`): how many, and the last.
+    public var progressMessages: Int? = nil
+    public var lastProgress: ProgressRecord? = nil
 }
 
 /// One state of a task.

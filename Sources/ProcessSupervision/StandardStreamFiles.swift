@@ -4,44 +4,69 @@
     import Musl
 #endif
 
-/// A child's standard streams in the sandbox: stdin from /dev/null, stdout and stderr appended
-/// to `stdout`/`stderr` in a directory created as needed (the layout Mesos's executors use).
+/// A child's standard streams in the sandbox: stdin from /dev/null, stdout and stderr into
+/// `stdout`/`stderr` in a directory created as needed (the layout Mesos's executors use).
+///
+/// The child writes to pipes; the process-wide ``LogDrain`` moves the output into the files and
+/// rotates them by size (``LogRotation``), so a child that writes without end never fills the disk.
 public struct StandardStreamFiles: Sendable {
     public let directory: String
     public let stdin: Int32
+    /// The write end of the stdout pipe (for the child).
     public let stdout: Int32
+    /// The write end of the stderr pipe (for the child).
     public let stderr: Int32
+    public let rotation: LogRotation
+    private let streams: [LogDrain.Stream]
 
-    /// Opens the three descriptors (close-on-exec) in `directory`, creating it and its parents.
-    public init(directory: String) throws(ProcessError) {
+    /// Opens the three descriptors (close-on-exec) and the files in `directory`, creating it and its parents.
+    public init(directory: String, rotation: LogRotation = .default) throws(ProcessError) {
         var prefix = directory.hasPrefix("/") ? "" : "."
         for component in directory.split(separator: "/", omittingEmptySubsequences: true) {
             prefix += "/" + component
             if mkdir(prefix, 0o755) != 0 && errno != EEXIST { throw .systemCall("mkdir \(prefix)", errno: errno) }
         }
-        let flags = O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC
         let input = open("/dev/null", O_RDONLY | O_CLOEXEC)
-        let out = open("\(directory)/stdout", flags, 0o644)
-        let err = open("\(directory)/stderr", flags, 0o644)
-        guard input >= 0, out >= 0, err >= 0 else {
-            let code = errno
-            for fd in [input, out, err] where fd >= 0 { Glibc.close(fd) }
-            throw .systemCall("opening the log files in \(directory)", errno: code)
+        guard input >= 0 else { throw .systemCall("opening /dev/null", errno: errno) }
+        let out: (writeEnd: Int32, stream: LogDrain.Stream)
+        let err: (writeEnd: Int32, stream: LogDrain.Stream)
+        do {
+            out = try LogDrain.shared.open(path: "\(directory)/stdout", rotation: rotation)
+        } catch {
+            Glibc.close(input)
+            throw error
+        }
+        do {
+            err = try LogDrain.shared.open(path: "\(directory)/stderr", rotation: rotation)
+        } catch {
+            Glibc.close(input)
+            Glibc.close(out.writeEnd)
+            throw error
         }
         self.directory = directory
+        self.rotation = rotation
         stdin = input
-        stdout = out
-        stderr = err
+        stdout = out.writeEnd
+        stderr = err.writeEnd
+        streams = [out.stream, err.stream]
     }
 
     /// The child's descriptors 0, 1 and 2.
     public var mappings: [(source: Int32, target: Int32)] { [(stdin, 0), (stdout, 1), (stderr, 2)] }
 
-    /// Closes our copies once the child has its own. Call exactly once.
+    /// Closes our copies once the child has its own. Call exactly once. The files stay open
+    /// until every process holding the pipes is gone and what they wrote has landed.
     public func close() {
         _ = Glibc.close(stdin)
         _ = Glibc.close(stdout)
         _ = Glibc.close(stderr)
+    }
+
+    /// Writes what the pipes hold now to the files, before returning: call it once the child
+    /// (and everything it started) has exited, so that its last output is in the files before
+    /// anyone is told it ended.
+    public func flush() {
+        LogDrain.shared.flush(streams)
     }
 
     /// Task and mini-task ids may hold any character; file and directory names keep to a safe

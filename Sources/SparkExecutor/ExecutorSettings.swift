@@ -1,5 +1,6 @@
 import MesosCodec
 public import MesosProto
+public import ProcessSupervision
 
 /// The executor's Spark configuration, from Spark's own property names.
 ///
@@ -36,6 +37,10 @@ public struct ExecutorSettings: Sendable, Equatable {
     public var secretEnvironment: [String: String] = [:]
     /// Value secrets for files in the sandbox (`.values` with `.filenames`): relative path → content.
     public var secretFiles: [String: String] = [:]
+    /// `spark.executor.logs.rolling.maxSize` (bytes, or a size such as 10MB), nil when unset.
+    public var logMaximumFileBytes: Int?
+    /// `spark.executor.logs.rolling.maxRetainedFiles`, nil when unset.
+    public var logRotatedFiles: Int?
 
     /// The keys this executor reads; anything else is ignored (and logged at debug level).
     public static let knownKeys: Set<String> = [
@@ -46,6 +51,7 @@ public struct ExecutorSettings: Sendable, Equatable {
         "spark.mesos.executor.memoryOverhead", "spark.executor.memoryOverheadFactor",
         "spark.mesos.executor.secret.names", "spark.mesos.executor.secret.values",
         "spark.mesos.executor.secret.envkeys", "spark.mesos.executor.secret.filenames",
+        "spark.executor.logs.rolling.maxSize", "spark.executor.logs.rolling.maxRetainedFiles",
     ]
 
     /// The default size limit of a result carried in `TaskStatus.data` (agents checkpoint every update).
@@ -180,6 +186,22 @@ public struct ExecutorSettings: Sendable, Equatable {
         } else {
             workerPoolMemoryBytes = scalar("mem").map { UInt64($0) * 1_048_576 }
         }
+        if let text = merged["spark.executor.logs.rolling.maxSize"] {
+            guard let bytes = LogRotation.parseSize(text), bytes >= LogRotation.minimumFileBytes else {
+                throw SettingsError(
+                    key: "spark.executor.logs.rolling.maxSize", value: text,
+                    expected: "a size of at least 4096 bytes, such as 10485760 or 10MB")
+            }
+            logMaximumFileBytes = bytes
+        }
+        if let files = try count("spark.executor.logs.rolling.maxRetainedFiles", minimum: 0) {
+            guard files <= 1000 else {
+                throw SettingsError(
+                    key: "spark.executor.logs.rolling.maxRetainedFiles", value: String(files),
+                    expected: "a count from 0 to 1000")
+            }
+            logRotatedFiles = files
+        }
     }
 
     /// Spark's executor secrets: `spark.mesos.executor.secret.values` (comma-separated) paired with
@@ -259,6 +281,13 @@ public struct ExecutorSettings: Sendable, Equatable {
         ]
         guard let unit = units[String(lower.dropFirst(digits.count))] else { return nil }
         return value * unit
+    }
+
+    /// The executor's log rotation (from its environment) with this application's overrides.
+    public func logRotation(overriding base: LogRotation) -> LogRotation {
+        LogRotation(
+            maximumFileBytes: logMaximumFileBytes ?? base.maximumFileBytes,
+            rotatedFiles: logRotatedFiles ?? base.rotatedFiles)
     }
 
     /// What every task and worker gets on top of the executor's environment:

@@ -3,6 +3,7 @@ public import Isolation
 public import Logging
 public import MesosProto
 public import PackageFetch
+public import ProcessSupervision
 public import WorkerPool
 import ProcessSupervision
 
@@ -25,6 +26,7 @@ public actor SparkExecutorContext {
     private let fetcher: PackageFetcher
     private let logger: Logger
     private let isolation: CgroupIsolation?
+    private let logRotation: LogRotation
     private var prepared: Result<Prepared, SettingsError>?
     /// The worker pool: created once the package is ready when a worker program is configured,
     /// else when the first closure (or mini-task batch) needs it.
@@ -36,8 +38,9 @@ public actor SparkExecutorContext {
 
     public init(
         commandLine: [String: String], environment: [String: String], sandbox: String, fetcher: PackageFetcher,
-        logger: Logger, isolation: CgroupIsolation? = nil
+        logger: Logger, isolation: CgroupIsolation? = nil, logRotation: LogRotation = .default
     ) {
+        self.logRotation = logRotation
         self.commandLine = commandLine
         self.environment = environment
         self.sandbox = sandbox
@@ -186,6 +189,7 @@ public actor SparkExecutorContext {
         configuration.poolLimits = CgroupLimits(
             memoryBytes: settings.workerPoolMemoryBytes.map { max($0, CgroupLimits.minimumMemoryBytes) },
             cpus: settings.executorCPUs, hardCPULimit: isolation?.settings.hardCPULimits ?? false)
+        configuration.logRotation = settings.logRotation(overriding: logRotation)
         let pool = WorkerPool(configuration: configuration)
         self.pool = pool
         logger.info(

@@ -2,6 +2,7 @@ public import ExecutorCore
 public import Isolation
 public import MesosProto
 public import PackageFetch
+public import ProcessSupervision
 import WorkerPool
 
 /// Runs every task the Spark way: waits for the package, fetches the task's own URIs, then hands a
@@ -15,11 +16,14 @@ public struct SparkTaskRunner: TaskRunner {
     let taskURIsFetchedByAgent: Bool
     /// Cgroups for command tasks and workers; nil runs them without.
     let isolation: CgroupIsolation?
+    /// How command tasks' stdout/stderr are bounded, unless the application's properties say otherwise.
+    let logRotation: LogRotation
 
     public init(
         context: SparkExecutorContext, fetcher: PackageFetcher, baseEnvironment: [String: String], sandbox: String,
-        taskURIsFetchedByAgent: Bool = false, isolation: CgroupIsolation? = nil
+        taskURIsFetchedByAgent: Bool = false, isolation: CgroupIsolation? = nil, logRotation: LogRotation = .default
     ) {
+        self.logRotation = logRotation
         self.context = context
         self.fetcher = fetcher
         self.baseEnvironment = baseEnvironment
@@ -121,9 +125,10 @@ public struct SparkTaskRunner: TaskRunner {
             return .error(reason: .taskInvalid, message: "the task has neither a command nor closure data")
         }
         let extra = prepared.settings.packageEnvironment(sparkHome: package?.sparkHome)
-        let commands = CommandTaskRunner(baseEnvironment: baseEnvironment, sandbox: sandbox, isolation: isolation) {
+        var commands = CommandTaskRunner(baseEnvironment: baseEnvironment, sandbox: sandbox, isolation: isolation) {
             extra
         }
+        commands.logRotation = prepared.settings.logRotation(overriding: logRotation)
         return await commands.run(task, control: control)
     }
 }

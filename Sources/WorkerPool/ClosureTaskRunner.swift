@@ -54,6 +54,7 @@ public struct ClosureTaskRunner: TaskRunner {
             limits: CgroupLimits(task.resources, hardCPULimit: hardCPULimit),
             onStarted: { continuation.yield(.started) },
             onUsage: { measured in usage.value.withLock { $0 = measured } },
+            onProgress: { fraction, message in control.reportProgress(fraction, message: message) },
             completion: { completion in
                 continuation.yield(.finished(completion))
                 continuation.finish()

@@ -104,6 +104,9 @@ struct PoolState {
     /// Workers alive (starting, ready or closing).
     var workerCount: Int { slots.count }
 
+    /// The call a worker's run belongs to, while it runs.
+    func call(on slot: SlotID, run runID: UInt64) -> CallID? { slots[slot]?.runs[runID] }
+
     mutating func start() -> [Action] {
         guard case .coarse(let count) = mode, slots.isEmpty else { return [] }
         return (0..<max(1, count)).map { _ in .launch(newSlot(ephemeral: false), call: nil) }

@@ -34,7 +34,8 @@ struct WorkerConnection: Sendable {
     func serve(
         mailbox: AsyncStream<[ToWorker]>,
         onHello: @escaping @Sendable (WorkerHello) async -> Void,
-        onResults: @escaping @Sendable ([RunResult]) async -> Void
+        onResults: @escaping @Sendable ([RunResult]) async -> Void,
+        onProgress: @escaping @Sendable (RunProgress) async -> Void = { _ in }
     ) async -> End {
         let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
         do {
@@ -75,7 +76,8 @@ struct WorkerConnection: Sendable {
                     }
                 }
                 var end = await Self.read(
-                    inbound, limit: limit, flags: flags, onHello: onHello, onResults: onResults)
+                    inbound, limit: limit, flags: flags, onHello: onHello, onResults: onResults,
+                    onProgress: onProgress)
                 if case .protocolError = end {
                     child.signalGroup(SIGKILL)
                 } else if flags.timedOut.load(ordering: .sequentiallyConsistent) {
@@ -104,7 +106,8 @@ struct WorkerConnection: Sendable {
 
     private static func read(
         _ inbound: NIOAsyncChannelInboundStream<ByteBuffer>, limit: Int, flags: Flags,
-        onHello: @Sendable (WorkerHello) async -> Void, onResults: @Sendable ([RunResult]) async -> Void
+        onHello: @Sendable (WorkerHello) async -> Void, onResults: @Sendable ([RunResult]) async -> Void,
+        onProgress: @Sendable (RunProgress) async -> Void
     ) async -> End {
         var decoder = RecordIODecoder(maximumRecordSize: limit)
         var pending = ByteBuffer()
@@ -136,6 +139,11 @@ struct WorkerConnection: Sendable {
                             return .protocolError("sent a result before its hello")
                         }
                         results.append(result)
+                    case .progress(let progress):
+                        guard flags.helloSeen.load(ordering: .sequentiallyConsistent) else {
+                            return .protocolError("sent progress before its hello")
+                        }
+                        await onProgress(progress)
                     }
                 }
                 pending.discardReadBytes()

@@ -14,6 +14,8 @@ struct LaunchedWorker: Sendable {
     let fromWorker: Int32
     /// The executor writes messages here (the worker reads its fd 3).
     let toWorker: Int32
+    /// Its stdout/stderr files.
+    let logs: StandardStreamFiles
 }
 
 /// Starts worker processes: own session and process group, stdin /dev/null, stdout/stderr to
@@ -32,7 +34,8 @@ struct WorkerLauncher: Sendable {
     ) throws(WorkerPoolError) -> LaunchedWorker {
         let streams: StandardStreamFiles
         do {
-            streams = try StandardStreamFiles(directory: "\(configuration.sandbox)/\(logDirectory)")
+            streams = try StandardStreamFiles(
+                directory: "\(configuration.sandbox)/\(logDirectory)", rotation: configuration.logRotation)
         } catch {
             throw .sandbox("cannot open the worker's log files: \(error)")
         }
@@ -62,7 +65,7 @@ struct WorkerLauncher: Sendable {
                     throw .launchFailed("cannot move the forked worker into its cgroup: \(error)")
                 }
             }
-            return LaunchedWorker(child: child, fromWorker: up[0], toWorker: down[1])
+            return LaunchedWorker(child: child, fromWorker: up[0], toWorker: down[1], logs: streams)
         }
         var environment = configuration.environment
         environment["MESOS_SANDBOX"] = configuration.sandbox
@@ -93,7 +96,7 @@ struct WorkerLauncher: Sendable {
         }
         close(down[0])
         close(up[1])
-        return LaunchedWorker(child: child, fromWorker: up[0], toWorker: down[1])
+        return LaunchedWorker(child: child, fromWorker: up[0], toWorker: down[1], logs: streams)
     }
 
     /// pipe(2) with close-on-exec on both ends (Glibc's overlay lacks pipe2); our spawns close

@@ -29,6 +29,8 @@ public actor WorkerPool {
         var onStarted: (@Sendable () -> Void)?
         /// Called before `completion` with what the worker's cgroup accounted to the call.
         var onUsage: (@Sendable (CgroupUsage) -> Void)?
+        /// Hears the closure's progress reports (fraction, message).
+        var onProgress: (@Sendable (Double, String) -> Void)? = nil
         var completion: @Sendable (PoolState.Completion) -> Void
         /// Set when the run is handed to a worker: its slot and its cgroup's usage then.
         var runningOn: (slot: PoolState.SlotID, usageBefore: CgroupUsage?)?
@@ -238,6 +240,11 @@ public actor WorkerPool {
         for (slot, messages) in outgoing { links[slot]?.mailbox.yield(messages) }
     }
 
+    private func progress(_ slot: PoolState.SlotID, _ progress: RunProgress) {
+        guard let id = state.call(on: slot, run: progress.id) else { return }
+        calls[id]?.onProgress?(progress.fraction, progress.message)
+    }
+
     private func start(_ slot: PoolState.SlotID, for call: Call?) {
         let (mailbox, continuation) = AsyncStream.makeStream(of: [ToWorker].self)
         let program = configuration.program.split(separator: "/").last.map(String.init) ?? configuration.program
@@ -327,7 +334,12 @@ public actor WorkerPool {
         let end = await connection.serve(
             mailbox: mailbox,
             onHello: { hello in await self.ready(slot, hello) },
-            onResults: { results in await self.results(slot, results) })
+            onResults: { results in
+                // What the closure wrote before its result is in the files when the result is out.
+                worker.logs.flush()
+                await self.results(slot, results)
+            },
+            onProgress: { progress in await self.progress(slot, progress) })
         let termination = await worker.child.wait()
         // Whatever the worker left behind in its process group (and its cgroup) goes with it.
         worker.child.signalGroup(SIGKILL)

@@ -1,4 +1,5 @@
 public import Isolation
+public import ProcessSupervision
 
 /// How the pool starts and drives its workers. A plain value: read the environment and Spark
 /// properties at the command and fill this in.
@@ -41,6 +42,8 @@ public struct WorkerPoolConfiguration: Sendable {
     public var isolation: CgroupIsolation?
     /// Coarse mode: the limits the workers share (the executor's memory and cpus).
     public var poolLimits: CgroupLimits = .none
+    /// How workers' stdout/stderr files (and the fork server's) are bounded.
+    public var logRotation: LogRotation = .default
 
     public init(
         program: String, sandbox: String, mode: Mode, environment: [String: String] = [:], arguments: [String] = [],

@@ -100,9 +100,12 @@ public struct Worker: Sendable {
                         error: "worker '\(name)' has no function '\(run.function)' (it offers: \(offered))")))
             return
         }
+        let reporter = ProgressReporter(runID: run.id, writer: writer)
         let work = Task {
             try await WorkerContext.$environment.withValue(run.environment) {
-                try await WorkerContext.$taskID.withValue(run.taskID) { try await body(run.payload) }
+                try await WorkerContext.$progressReporter.withValue(reporter) {
+                    try await WorkerContext.$taskID.withValue(run.taskID) { try await body(run.payload) }
+                }
             }
         }
         registry.attach(run.id) { work.cancel() }
@@ -125,6 +128,26 @@ public enum WorkerContext {
     @TaskLocal public static var environment: [String: String] = [:]
     /// The Mesos task id or mini-task id of the run.
     @TaskLocal public static var taskID: String = ""
+    @TaskLocal static var progressReporter: ProgressReporter?
+
+    /// Tells the framework how far the running closure got: `fraction` from 0 to 1 (clamped) and
+    /// a short message. Call it as often as is convenient: the executor forwards the newest report
+    /// at most every 100 ms per task (as an executor MESSAGE, see the README) and none after the
+    /// task ended; mini-tasks' reports are not forwarded. Outside a closure it does nothing.
+    public static func reportProgress(_ fraction: Double, message: String = "") {
+        progressReporter?.report(fraction, message: message)
+    }
+}
+
+/// Sends one run's progress reports to the executor.
+struct ProgressReporter: Sendable {
+    let runID: UInt64
+    let writer: FrameWriter
+
+    func report(_ fraction: Double, message: String) {
+        let clamped = fraction.isNaN ? 0 : min(1, max(0, fraction))
+        writer.send(.progress(RunProgress(id: runID, fraction: clamped, message: message)))
+    }
 }
 
 /// An error with a plain message, for closures that fail with text of their own.

@@ -21,6 +21,17 @@ struct ProtoWriter {
         varint(value)
     }
 
+    /// A double (wire type 1, little-endian); proto3: zero is not written.
+    mutating func double(_ field: Int, _ value: Double) {
+        guard value != 0 else { return }
+        tag(field, 1)
+        var bits = value.bitPattern
+        for _ in 0..<8 {
+            bytes.append(UInt8(truncatingIfNeeded: bits))
+            bits >>= 8
+        }
+    }
+
     mutating func bytes(_ field: Int, _ value: some Collection<UInt8>, always: Bool = false) {
         guard always || !value.isEmpty else { return }
         tag(field, 2)
@@ -61,6 +72,8 @@ struct ProtoReader {
 
     enum Value {
         case varint(UInt64)
+        /// Wire type 1 (double, fixed64), little-endian.
+        case fixed64(UInt64)
         case bytes(ArraySlice<UInt8>)
     }
 
@@ -74,7 +87,9 @@ struct ProtoReader {
         case 0:
             return (field, .varint(try varint()))
         case 1:
-            return (field, .bytes(try take(8)))
+            var bits: UInt64 = 0
+            for byte in try take(8).reversed() { bits = bits << 8 | UInt64(byte) }
+            return (field, .fixed64(bits))
         case 2:
             let length = try varint()
             guard length <= UInt64(bytes.endIndex - index) else { throw .malformed("length \(length) past the end") }
@@ -122,6 +137,12 @@ extension ProtoReader.Value {
         let raw = try data(name)
         guard let text = String(validating: raw, as: UTF8.self) else { throw .malformed("\(name) is not UTF-8") }
         return text
+    }
+
+    /// A double (wire type 1).
+    func double(_ name: String) throws(WireError) -> Double {
+        guard case .fixed64(let bits) = self else { throw .malformed("\(name) is not a double") }
+        return Double(bitPattern: bits)
     }
 
     func mapEntry(_ name: String) throws(WireError) -> (String, String) {

@@ -69,6 +69,20 @@ public struct RunResult: Sendable, Hashable {
     }
 }
 
+/// How far a run got, as its closure reported it.
+public struct RunProgress: Sendable, Hashable {
+    public var id: UInt64
+    /// From 0 to 1.
+    public var fraction: Double
+    public var message: String
+
+    public init(id: UInt64, fraction: Double, message: String = "") {
+        self.id = id
+        self.fraction = fraction
+        self.message = message
+    }
+}
+
 /// Executor -> worker.
 public enum ToWorker: Sendable, Hashable {
     case run(RunRequest)
@@ -79,6 +93,7 @@ public enum ToWorker: Sendable, Hashable {
 public enum FromWorker: Sendable, Hashable {
     case hello(WorkerHello)
     case result(RunResult)
+    case progress(RunProgress)
 }
 
 extension ToWorker {
@@ -158,6 +173,12 @@ extension FromWorker {
                 $0.bytes(3, result.data)
                 $0.string(4, result.error)
             }
+        case .progress(let progress):
+            writer.message(3) {
+                $0.uint(1, progress.id)
+                $0.double(2, progress.fraction)
+                $0.string(3, progress.message)
+            }
         }
         return writer.bytes
     }
@@ -200,11 +221,26 @@ extension FromWorker {
                     }
                 }
                 decoded = .result(result)
+            case 3:
+                var progress = RunProgress(id: 0, fraction: 0)
+                var inner = ProtoReader(try value.data("progress"))
+                while let (field, value) = try inner.next() {
+                    switch field {
+                    case 1: progress.id = try value.uint("progress.id")
+                    case 2: progress.fraction = try value.double("progress.fraction")
+                    case 3: progress.message = try value.string("progress.message")
+                    default: continue
+                    }
+                }
+                guard progress.fraction >= 0, progress.fraction <= 1 else {
+                    throw .malformed("progress.fraction \(progress.fraction) is not within 0…1")
+                }
+                decoded = .progress(progress)
             default:
                 continue
             }
         }
-        guard let decoded else { throw .malformed("FromWorker holds neither hello nor result") }
+        guard let decoded else { throw .malformed("FromWorker holds neither hello, result nor progress") }
         self = decoded
     }
 }

@@ -19,6 +19,10 @@ import WorkerWire
 ///   (past a memory cgroup's limit, the kernel's OOM killer stops the worker).
 /// - `exceed`: like `allocate`, but throws if no memory limit stopped it.
 /// - `wordcount`: payload text → "word count" lines, sorted by word.
+/// - `progress`: payload "steps" or "steps,milliseconds": reports progress step/steps ("step k of
+///   n") that many times, pausing the milliseconds (default 0) between steps; returns "done".
+/// - `chatter`: writes payload (decimal) numbered lines "1" … "n" to stdout; returns "done".
+/// - `badprogress`: sends a progress message whose fraction is 7 (a protocol error), then hangs.
 /// - `process`: prints a line to stdout and returns "pid=… ppid=… sid=… origin=forked|spawned
 ///   probe=…": whether the process image came from a fork server (its start-up environment, in
 ///   /proc/self/environ, holds the fork-server variable) and the process environment's `DEMO_PROBE`.
@@ -66,6 +70,37 @@ enum DemoWorker {
         }
         var worker = Worker(name: "demo-worker")
         worker.register("echo") { $0 }
+        worker.register("progress") { payload in
+            let fields = String(decoding: payload, as: UTF8.self).split(separator: ",")
+            guard let steps = fields.first.flatMap({ Int($0) }), steps > 0 else {
+                throw WorkerFailure("progress: expected \"steps\" or \"steps,milliseconds\"")
+            }
+            let pause = fields.count > 1 ? Int(fields[1]) ?? 0 : 0
+            for step in 1...steps {
+                if pause > 0 { try await Task.sleep(for: .milliseconds(pause)) }
+                WorkerContext.reportProgress(Double(step) / Double(steps), message: "step \(step) of \(steps)")
+            }
+            return Array("done".utf8)
+        }
+        worker.register("chatter") { payload in
+            let count = try number(payload)
+            var chunk: [UInt8] = []
+            for line in 1...max(1, count) {
+                chunk += Array("\(line)\n".utf8)
+                if chunk.count >= 8192 || line == count {
+                    writeRaw(chunk, to: 1)
+                    chunk.removeAll(keepingCapacity: true)
+                }
+            }
+            return Array("done".utf8)
+        }
+        worker.register("badprogress") { _ in
+            var frame: [UInt8] = []
+            Frame.append(FromWorker.progress(RunProgress(id: 1, fraction: 7)).encoded(), to: &frame)
+            writeRaw(frame, to: 4)
+            try await Task.sleep(for: .seconds(3600))
+            return []
+        }
         worker.register("sleep") { payload in
             try await Task.sleep(for: .milliseconds(try number(payload)))
             return Array("slept".utf8)

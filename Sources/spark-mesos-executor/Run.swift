@@ -116,10 +116,10 @@ struct Run: AsyncParsableCommand {
             fetcher in
             let context = SparkExecutorContext(
                 commandLine: commandLine, environment: environment, sandbox: configuration.sandbox, fetcher: fetcher,
-                logger: logger, isolation: isolation)
+                logger: logger, isolation: isolation, logRotation: configuration.logRotation)
             let runner = SparkTaskRunner(
                 context: context, fetcher: fetcher, baseEnvironment: environment, sandbox: configuration.sandbox,
-                taskURIsFetchedByAgent: commandExecutor, isolation: isolation)
+                taskURIsFetchedByAgent: commandExecutor, isolation: isolation, logRotation: configuration.logRotation)
             return try await withAgentClient(configuration.agentClient, logger: logger) { client in
                 let runtime = ExecutorRuntime(
                     configuration: configuration, client: client, runner: runner, logger: logger,
@@ -131,6 +131,8 @@ struct Run: AsyncParsableCommand {
                 return await runtime.run()
             }
         }
+        // What tasks and workers wrote last is still in their pipes: to the files before we go.
+        LogDrain.shared.flushAll()
         if code != 0 { throw ExitCode(code) }
     }
 

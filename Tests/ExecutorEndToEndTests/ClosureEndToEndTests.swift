@@ -192,3 +192,96 @@ final class StartSignal: @unchecked Sendable {
         unlink(path)
     }
 }
+
+/// Progress reported by closures reaches the framework as executor MESSAGEs.
+final class ProgressEndToEndTests: XCTestCase, @unchecked Sendable {
+    struct Progress: Equatable {
+        let taskID: String
+        let fraction: Double
+        let message: String
+        let sequence: Int
+    }
+
+    static func progress(in messages: [Data]) -> [Progress] {
+        messages.compactMap { data in
+            guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                let progress = object["progress"] as? [String: Any]
+            else { return nil }
+            return Progress(
+                taskID: progress["task_id"] as? String ?? "", fraction: progress["fraction"] as? Double ?? -1,
+                message: progress["message"] as? String ?? "", sequence: progress["sequence"] as? Int ?? -1)
+        }
+    }
+
+    private nonisolated func closure(_ test: ExecutorUnderTest, _ id: String, _ function: String, _ payload: String)
+        -> Mesos_V1_TaskInfo
+    {
+        let base64 = Data(payload.utf8).base64EncodedString()
+        return test.agent.makeTask(id, data: Array(#"{"function":"\#(function)","payload":"\#(base64)"}"#.utf8))
+    }
+
+    func testProgressReachesTheFrameworkInOrderBoundedInRateAndNeverAfterTheEnd() async throws {
+        try XCTSkipUnless(
+            FileManager.default.isExecutableFile(atPath: ClosureEndToEndTests.demoWorker), "demo-worker not built")
+        for coarse in [true, false] {
+            let label = coarse ? "coarse" : "fine"
+            try await ExecutorUnderTest.run(
+                encoding: .protobuf,
+                properties: [
+                    "spark.mesos.coarse": coarse ? "true" : "false", "spark.executor.cores": "2",
+                    "spark.mesos.executor.worker": ClosureEndToEndTests.demoWorker,
+                ]
+            ) { test in
+                let start = ContinuousClock.now
+                // 5,000 reports as fast as the closure can make them, and a command task beside it.
+                try await test.agent.launch(self.closure(test, "busy", "progress", "5000"))
+                try await test.agent.launch(test.task("quiet", "true"))
+                try await test.waitForStates(["busy": .taskFinished, "quiet": .taskFinished])
+                let elapsed = ContinuousClock.now - start
+                let state = await test.agent.state
+                // Every message the framework got, with where it came among the updates.
+                let progress = Self.progress(in: state.messages)
+                XCTAssertFalse(progress.isEmpty, "\(label): the first report is always forwarded")
+                XCTAssertTrue(progress.allSatisfy { $0.taskID == "busy" }, label)
+                XCTAssertEqual(progress.map(\.sequence), Array(1...max(1, progress.count)), label)
+                XCTAssertEqual(progress.map(\.fraction), progress.map(\.fraction).sorted(), "\(label): in order")
+                XCTAssertTrue(progress.allSatisfy { $0.message.hasPrefix("step ") }, label)
+                // At most one per 100 ms, whatever the speed of the machine.
+                let bound = Int(elapsed / .milliseconds(100)) + 1
+                XCTAssertLessThanOrEqual(progress.count, bound, "\(label): \(progress.count) in \(elapsed)")
+                // None after the terminal update: the agent answered every message before it came.
+                let calls = state.requests.compactMap(\.call)
+                let terminal = calls.firstIndex {
+                    $0.type == .update && $0.update.status.taskID.value == "busy"
+                        && $0.update.status.state == .taskFinished
+                }
+                let lastMessage = calls.lastIndex { $0.type == .message }
+                XCTAssertNotNil(terminal, label)
+                if let terminal, let lastMessage { XCTAssertLessThan(lastMessage, terminal, label) }
+                await assertNoViolations(test.agent)
+                await test.agent.shutdown()
+            }
+        }
+    }
+
+    func testGarbageProgressFailsOnlyThatTaskWithAClearMessage() async throws {
+        try XCTSkipUnless(
+            FileManager.default.isExecutableFile(atPath: ClosureEndToEndTests.demoWorker), "demo-worker not built")
+        try await ExecutorUnderTest.run(
+            encoding: .protobuf,
+            properties: [
+                "spark.mesos.coarse": "true", "spark.executor.cores": "1",
+                "spark.mesos.executor.worker": ClosureEndToEndTests.demoWorker,
+            ]
+        ) { test in
+            try await test.agent.launch(self.closure(test, "bad", "badprogress", ""))
+            try await test.waitForStates(["bad": .taskFailed])
+            let status = await test.agent.state.updates(forTask: "bad").last!.status
+            XCTAssertTrue(status.message.contains("progress.fraction 7.0 is not within 0…1"), status.message)
+            // The executor carries on: a replacement worker runs the next closure.
+            try await test.agent.launch(self.closure(test, "after", "echo", "still here"))
+            try await test.waitForStates(["after": .taskFinished])
+            await test.agent.shutdown()
+        }
+    }
+}

@@ -81,10 +81,10 @@ struct ExecutorUnderTest {
                 fetcher in
                 let context = SparkExecutorContext(
                     commandLine: [:], environment: environment, sandbox: sandbox, fetcher: fetcher, logger: logger,
-                    isolation: isolation)
+                    isolation: isolation, logRotation: executorConfiguration.logRotation)
                 let runner = SparkTaskRunner(
                     context: context, fetcher: fetcher, baseEnvironment: ["PATH": "/usr/bin:/bin"], sandbox: sandbox,
-                    isolation: isolation)
+                    isolation: isolation, logRotation: executorConfiguration.logRotation)
                 return try await withAgentClient(executorConfiguration.agentClient, logger: logger) { client in
                     let runtime = ExecutorRuntime(
                         configuration: executorConfiguration, client: client, runner: runner, logger: logger,

@@ -67,6 +67,12 @@ final class ExampleJobTests: XCTestCase {
         HarnessTestSupport.assertConforming(report)
         XCTAssertEqual(report.miniTasks.map(\.passed), [true, true, true])
         XCTAssertGreaterThan(report.packageDownloads, 0, "the executor fetches the package from the harness")
+        // The progress closure's reports are in the report, in order, for it alone.
+        let progress = try XCTUnwrap(report.tasks.first { $0.id == "progress" })
+        XCTAssertGreaterThanOrEqual(progress.progressMessages ?? 0, 1)
+        XCTAssertEqual(report.log.progress.map(\.sequence), Array(1...max(1, report.log.progress.count)))
+        XCTAssertTrue(report.log.progress.allSatisfy { $0.taskID == "progress" })
+        XCTAssertTrue(progress.lastProgress?.message.hasPrefix("step ") == true)
     }
 
     func testHealthChecksExample() async throws {

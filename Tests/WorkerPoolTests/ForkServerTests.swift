@@ -123,6 +123,8 @@ struct ForkServerTests {
             let report = try ProcessReport(await run(runner, closureTask("t-threaded", "process", "")))
             #expect(report.origin == "spawned")
             #expect(await notices.first(containing: "does not offer to be a fork server") != nil)
+            // It wrote before it answered: the line is in its pipe, if not yet in the file.
+            LogDrain.shared.flushAll()
             let log = try String(
                 contentsOfFile: pool.configuration.sandbox + "/workers/fork-server/stderr", encoding: .utf8)
             #expect(log.contains("2 threads before run(), so not a fork server"), "\(log)")

@@ -36,6 +36,24 @@ import WorkerWire
                 == .result(RunResult(id: 9, status: .unknownFunction, data: [7], error: "no")))
     }
 
+    @Test func progressMatchesTheGeneratedCodeAndBadFractionsAreRefused() throws {
+        let progress = RunProgress(id: 12, fraction: 0.375, message: "rows 3 of 8")
+        let generated = try Sparkmesos_Worker_V1_FromWorker(serializedBytes: FromWorker.progress(progress).encoded())
+        #expect(generated.progress.id == 12 && generated.progress.fraction == 0.375)
+        #expect(generated.progress.message == "rows 3 of 8")
+        #expect(try FromWorker(decoding: ArraySlice(try generated.serializedBytes() as [UInt8])) == .progress(progress))
+        for bad in [7.0, -0.5, .nan, .infinity] {
+            var message = Sparkmesos_Worker_V1_FromWorker()
+            message.progress.id = 1
+            message.progress.fraction = bad
+            #expect(throws: WireError.self) {
+                try FromWorker(decoding: ArraySlice(try message.serializedBytes() as [UInt8]))
+            }
+        }
+        // A fraction sent with the wrong wire type is a clear error, not a misread number.
+        #expect(throws: WireError.self) { try FromWorker(decoding: [0x1A, 0x04, 0x12, 0x02, 0x00, 0x00]) }
+    }
+
     @Test func garbageIsRejected() {
         #expect(throws: WireError.self) { try FromWorker(decoding: ArraySlice(Array("garbage".utf8))) }
         #expect(throws: WireError.self) { try FromWorker(decoding: [0x12, 0x05, 0x08]) }

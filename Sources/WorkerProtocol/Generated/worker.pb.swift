@@ -120,6 +120,30 @@ public nonisolated struct Sparkmesos_Worker_V1_MiniTaskResults: Sendable {
   public init() {}
 }
 
+/// An executor MESSAGE payload: how far a closure task got, as its closure reported it. Always sent
+/// as JSON, {"progress": {"task_id": "t1", "fraction": 0.5, "message": "…", "sequence": 3}}, so a
+/// framework tells it from mini-task results by its one key. At most one per task every 100 ms (the
+/// newest report wins), in order (sequence counts the task's messages from 1), never after the
+/// task's terminal status update.
+public nonisolated struct Sparkmesos_Worker_V1_TaskProgress: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var taskID: String = String()
+
+  /// From 0 to 1.
+  public var fraction: Double = 0
+
+  public var message: String = String()
+
+  public var sequence: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 /// The worker's first message.
 public nonisolated struct Sparkmesos_Worker_V1_Hello: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
@@ -235,6 +259,26 @@ public nonisolated struct Sparkmesos_Worker_V1_Result: Sendable {
   public init() {}
 }
 
+/// A closure's report of how far it got (Swift: WorkerContext.reportProgress). Optional: a worker
+/// that never sends it is unaffected. The executor forwards the newest to the framework (TaskProgress);
+/// a fraction outside 0…1 (or not a number) is a protocol error.
+public nonisolated struct Sparkmesos_Worker_V1_Progress: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The run it belongs to (Run.id); progress of a run that is over is ignored.
+  public var id: UInt64 = 0
+
+  public var fraction: Double = 0
+
+  public var message: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 /// Ask the worker to cancel a run (Swift: Task cancellation of the closure).
 public nonisolated struct Sparkmesos_Worker_V1_Cancel: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
@@ -305,11 +349,20 @@ public nonisolated struct Sparkmesos_Worker_V1_FromWorker: Sendable {
     set {kind = .result(newValue)}
   }
 
+  public var progress: Sparkmesos_Worker_V1_Progress {
+    get {
+      if case .progress(let v)? = kind {return v}
+      return Sparkmesos_Worker_V1_Progress()
+    }
+    set {kind = .progress(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Kind: Equatable, Sendable {
     case hello(Sparkmesos_Worker_V1_Hello)
     case result(Sparkmesos_Worker_V1_Result)
+    case progress(Sparkmesos_Worker_V1_Progress)
 
   }
 
@@ -515,6 +568,51 @@ nonisolated extension Sparkmesos_Worker_V1_MiniTaskResults: SwiftProtobuf.Messag
   }
 }
 
+nonisolated extension Sparkmesos_Worker_V1_TaskProgress: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".TaskProgress"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}task_id\0\u{1}fraction\0\u{1}message\0\u{1}sequence\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.taskID) }()
+      case 2: try { try decoder.decodeSingularDoubleField(value: &self.fraction) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.message) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.sequence) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.taskID.isEmpty {
+      try visitor.visitSingularStringField(value: self.taskID, fieldNumber: 1)
+    }
+    if self.fraction.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.fraction, fieldNumber: 2)
+    }
+    if !self.message.isEmpty {
+      try visitor.visitSingularStringField(value: self.message, fieldNumber: 3)
+    }
+    if self.sequence != 0 {
+      try visitor.visitSingularUInt64Field(value: self.sequence, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Sparkmesos_Worker_V1_TaskProgress, rhs: Sparkmesos_Worker_V1_TaskProgress) -> Bool {
+    if lhs.taskID != rhs.taskID {return false}
+    if lhs.fraction != rhs.fraction {return false}
+    if lhs.message != rhs.message {return false}
+    if lhs.sequence != rhs.sequence {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension Sparkmesos_Worker_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Hello"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{3}worker_name\0\u{1}functions\0\u{1}concurrency\0\u{3}fork_server\0")
@@ -664,6 +762,46 @@ nonisolated extension Sparkmesos_Worker_V1_Result.Status: SwiftProtobuf._ProtoNa
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0OK\0\u{1}ERROR\0\u{1}CANCELLED\0\u{1}UNKNOWN_FUNCTION\0")
 }
 
+nonisolated extension Sparkmesos_Worker_V1_Progress: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Progress"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}fraction\0\u{1}message\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.id) }()
+      case 2: try { try decoder.decodeSingularDoubleField(value: &self.fraction) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.message) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.id != 0 {
+      try visitor.visitSingularUInt64Field(value: self.id, fieldNumber: 1)
+    }
+    if self.fraction.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.fraction, fieldNumber: 2)
+    }
+    if !self.message.isEmpty {
+      try visitor.visitSingularStringField(value: self.message, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Sparkmesos_Worker_V1_Progress, rhs: Sparkmesos_Worker_V1_Progress) -> Bool {
+    if lhs.id != rhs.id {return false}
+    if lhs.fraction != rhs.fraction {return false}
+    if lhs.message != rhs.message {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension Sparkmesos_Worker_V1_Cancel: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Cancel"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0")
@@ -763,7 +901,7 @@ nonisolated extension Sparkmesos_Worker_V1_ToWorker: SwiftProtobuf.Message, Swif
 
 nonisolated extension Sparkmesos_Worker_V1_FromWorker: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FromWorker"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}hello\0\u{1}result\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}hello\0\u{1}result\0\u{1}progress\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -797,6 +935,19 @@ nonisolated extension Sparkmesos_Worker_V1_FromWorker: SwiftProtobuf.Message, Sw
           self.kind = .result(v)
         }
       }()
+      case 3: try {
+        var v: Sparkmesos_Worker_V1_Progress?
+        var hadOneofValue = false
+        if let current = self.kind {
+          hadOneofValue = true
+          if case .progress(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.kind = .progress(v)
+        }
+      }()
       default: break
       }
     }
@@ -815,6 +966,10 @@ nonisolated extension Sparkmesos_Worker_V1_FromWorker: SwiftProtobuf.Message, Sw
     case .result?: try {
       guard case .result(let v)? = self.kind else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    }()
+    case .progress?: try {
+      guard case .progress(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
     }()
     case nil: break
     }

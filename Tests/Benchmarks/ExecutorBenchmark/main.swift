@@ -19,10 +19,12 @@ func option(_ name: String, _ fallback: Int) -> Int {
 }
 let taskCount = option("--tasks", 1000)
 /// `--only NAME` runs one scenario: idle, command, fine, fine-cgroups (paired with and without
-/// cgroups), fine-spawned, coarse or minis.
+/// cgroups), fine-spawned, coarse, minis, logs or fetch.
 let only: String? = arguments.firstIndex(of: "--only").flatMap { $0 + 1 < arguments.count ? arguments[$0 + 1] : nil }
 func selected(_ name: String) -> Bool { only == nil || only == name }
 let miniCount = option("--minis", 20000)
+/// `--log-mib N`: how much the `logs` scenario's task writes to its stdout.
+let logMiB = option("--log-mib", 1024)
 /// `--waves N` launches the tasks of a scenario in N waves, each after the previous one finished.
 let waves = max(1, option("--waves", 1))
 let binDirectory = URL(fileURLWithPath: arguments[0]).deletingLastPathComponent().path
@@ -388,6 +390,53 @@ if selected("fetch") {
             }
             print(
                 "fetch round \(round): curl | tar xz \(String(format: "%.2f", curl)) s; executor cold fetch+verify+extract \(String(format: "%.2f", timings.values[0])) s (\(String(format: "%.2f", timings.values[0] / curl))×); cache hit \(ms(timings.values[1]))   [floors: curl|tar xz ≈2.3 s, zlib inflate ≈1.6 s, hard-link tree ≈17 ms; targets cold ≤ 1.0× (goal 0.7×), hit ≤ 50 ms]"
+            )
+        }
+    }
+}
+
+// Bounded logs: the executor's CPU per MiB a task writes to stdout (drained from a pipe into
+// rotated files), next to `cat` moving the same bytes from a pipe into one file.
+if selected("logs") {
+    let line = "a log line of a task that writes without end, as services and batch jobs do, and more"
+    let writer = "yes '\(line)' | head -c \(logMiB << 20)"
+    let work = NSTemporaryDirectory() + "sme-logs-bench-" + UUID().uuidString
+    try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: work) }
+    for round in 1...3 {
+        // The floor: cat's own CPU (the subshell's children, from `times`), and the wall time.
+        let floor = Process()
+        floor.executableURL = URL(fileURLWithPath: "/bin/sh")
+        floor.arguments = ["-c", "\(writer) | (cat > \(work)/cat-out; times)"]
+        let output = Pipe()
+        floor.standardOutput = output
+        let floorStart = wallClock()
+        try floor.run()
+        let times = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        floor.waitUntilExit()
+        let floorWall = wallClock() - floorStart
+        try? FileManager.default.removeItem(atPath: work + "/cat-out")
+        // "0m0.01s 0m0.02s" for the shell, then its children's (cat's) user and system time.
+        let seconds =
+            times.split(separator: "\n").last.map {
+                $0.split(separator: " ").map { field -> Double in
+                    let parts = field.dropLast().split(separator: "m")
+                    return (Double(parts.first ?? "0") ?? 0) * 60 + (Double(parts.last ?? "0") ?? 0)
+                }.reduce(0, +)
+            } ?? .nan
+        try await withExecutor(properties: [:]) { agent, pid in
+            let before = cpuSeconds(pid, children: false)
+            var task = agent.makeTask("logs-\(round)")
+            task.command.value = writer
+            let start = wallClock()
+            try await agent.launch(task)
+            _ = try await agent.waitUntil("the writer", timeout: .seconds(600)) {
+                $0.taskStates["logs-\(round)"]?.isDone == true
+            }
+            let wall = wallClock() - start
+            let cpu = cpuSeconds(pid, children: false) - before
+            print(
+                "logs round \(round): \(logMiB) MiB to stdout in \(String(format: "%.2f", wall)) s; executor CPU \(String(format: "%.3f", cpu * 1000 / Double(logMiB))) ms/MiB (\(String(format: "%.2f", cpu)) s)   [floor: cat pipe→file \(String(format: "%.3f", seconds * 1000 / Double(logMiB))) ms/MiB, \(String(format: "%.2f", floorWall)) s wall]"
             )
         }
     }
