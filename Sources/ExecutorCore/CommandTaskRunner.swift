@@ -107,6 +107,7 @@ public struct CommandTaskRunner: TaskRunner {
             if let isolation, let cgroup { await isolation.destroy(cgroup) }
             return .launchFailed(reason: .containerLaunchFailed, message: "Failed to launch the command: \(error)")
         }
+        control.runs(in: cgroup)
         await control.started()
         let ending = await TaskProcesses(child: child, cgroup: cgroup).supervise(obeying: control)
         var measurements = ending.measurements

@@ -1,3 +1,4 @@
+import Isolation
 import Logging
 import MesosProto
 import TaskChecks
@@ -9,11 +10,13 @@ extension ExecutorRuntime {
         guard let task = lifecycle.task(id) else { return }
         let runner = self.runner
         let sandbox = configuration.sandbox
+        let control = controls[id]
         for definition in checks {
             logger.debug("checking", metadata: ["task": "\(id)", "check": "\(definition.name)"])
             watch(id) {
                 let context = CheckContext(
-                    environment: await runner.checkEnvironment(for: task), workingDirectory: sandbox)
+                    environment: await runner.checkEnvironment(for: task), workingDirectory: sandbox,
+                    joinCgroups: { (try? control?.cgroup?.openJoinFiles()) ?? [] })
                 await LiveProber.with(definition, context: context) { prober in
                     await Checker.run(definition, prober: prober, clock: ContinuousClock()) { action in
                         await self.checkAction(id, action)

@@ -1,3 +1,4 @@
+public import Isolation
 public import MesosProto
 import Synchronization
 
@@ -77,13 +78,21 @@ public struct TaskControl: Sendable {
     /// What was recorded so far.
     public var measurements: TaskMeasurements { measured.value.withLock { $0 } }
 
+    /// The runner says which cgroup the task runs in, so that its COMMAND checks run there too.
+    public func runs(in cgroup: Cgroup?) { measured.cgroup.withLock { $0 = cgroup } }
+
+    /// The task's cgroup, once its runner named it.
+    public var cgroup: Cgroup? { measured.cgroup.withLock { $0 } }
+
     /// Delivers a stop request to the running task.
     public func request(_ stop: StopRequest) { requestContinuation.yield(stop) }
     /// Ends the request stream once the task's run is over.
     public func finish() { requestContinuation.finish() }
 }
 
-/// The runner's measurements of one task, shared by the copies of its ``TaskControl``.
+/// What the runner tells of one task (its measurements, its cgroup), shared by the copies of its
+/// ``TaskControl``.
 private final class MeasurementBox: Sendable {
     let value = Mutex(TaskMeasurements())
+    let cgroup = Mutex<Cgroup?>(nil)
 }

@@ -90,12 +90,14 @@ public struct LiveProber: Prober {
         var descriptors: [(source: Int32, target: Int32)] = [(2, 1), (2, 2)]
         if devNull >= 0 { descriptors.append((devNull, 0)) }
         let child: ChildProcess
+        let joins = context.joinCgroups()
+        defer { for fd in joins { close(fd) } }
         do {
             child = try ChildProcess.spawn(
                 SpawnRequest(
                     executable: executable, arguments: argv,
                     environment: environment.map { "\($0.key)=\($0.value)" }.sorted(),
-                    workingDirectory: context.workingDirectory, fileDescriptors: descriptors))
+                    workingDirectory: context.workingDirectory, fileDescriptors: descriptors, joinCgroups: joins))
         } catch {
             return .error("the check command could not be started: \(error)")
         }

@@ -10,10 +10,17 @@ public struct CheckContext: Sendable {
     public var environment: [String: String]
     /// The working directory: the sandbox.
     public var workingDirectory: String
+    /// Opens the `cgroup.procs` files of the task's cgroups, which a COMMAND check joins before it
+    /// execs (as Mesos runs checks inside the task's container); the spawn closes them. Empty when
+    /// the task has no cgroup.
+    public var joinCgroups: @Sendable () -> [Int32]
 
-    public init(environment: [String: String], workingDirectory: String) {
+    public init(
+        environment: [String: String], workingDirectory: String, joinCgroups: @escaping @Sendable () -> [Int32] = { [] }
+    ) {
         self.environment = environment
         self.workingDirectory = workingDirectory
+        self.joinCgroups = joinCgroups
     }
 }
 

@@ -197,6 +197,34 @@ final class IsolationEndToEndTests: XCTestCase, @unchecked Sendable {
         }
     }
 
+    /// A COMMAND health check runs inside its task's cgroup, as Mesos runs checks inside the task's
+    /// container (its memory and CPU count against the task's limits).
+    func testACommandHealthCheckRunsInItsTasksCgroup() async throws {
+        try await ExecutorUnderTest.run(encoding: .protobuf) { test in
+            try self.requireCgroups(test)
+            var task = test.task("checked", "exec sleep 300", grace: .seconds(60))
+            task.healthCheck.type = .command
+            task.healthCheck.command.value = "cat /proc/self/cgroup > check-cgroup.txt"
+            task.healthCheck.delaySeconds = 0
+            task.healthCheck.intervalSeconds = 0.1
+            task.healthCheck.gracePeriodSeconds = 3600
+            try await test.agent.launch(task)
+            try await test.agent.waitUntil("a healthy update") { state in
+                state.updates(forTask: "checked").contains { $0.status.hasHealthy && $0.status.healthy }
+            }
+            let cgroups = try String(contentsOfFile: test.path("check-cgroup.txt"), encoding: .utf8)
+            XCTAssertTrue(cgroups.contains("-checked"), cgroups)
+            XCTAssertTrue(
+                cgroups.contains(
+                    CgroupIsolation.executorCgroupName(
+                        frameworkID: test.agent.configuration.frameworkID,
+                        executorID: test.agent.configuration.executorID)), cgroups)
+            await test.agent.kill(taskID: "checked")
+            try await test.waitForStates(["checked": .taskKilled])
+            await test.agent.shutdown()
+        }
+    }
+
     /// No cgroup outlives its task, a crashed worker, or the executor.
     func testNoCgroupIsLeftBehind() async throws {
         try XCTSkipUnless(
