@@ -53,6 +53,9 @@ public struct CommandTaskRunner: TaskRunner {
         var environment = baseEnvironment
         environment["MESOS_SANDBOX"] = sandbox
         for (name, value) in await extraEnvironment() { environment[name] = value }
+        // Without cgroups, the task's escaped descendants are found by a variable they inherit.
+        let marker = isolation == nil ? TaskProcesses.newMarker() : nil
+        if let marker { environment[TaskProcesses.markerVariable] = marker }
         for variable in command.environment.variables {
             switch variable.type {
             case .value, .unknown:
@@ -109,7 +112,7 @@ public struct CommandTaskRunner: TaskRunner {
         }
         control.runs(in: cgroup)
         await control.started()
-        let ending = await TaskProcesses(child: child, cgroup: cgroup).supervise(obeying: control)
+        let ending = await TaskProcesses(child: child, cgroup: cgroup, marker: marker).supervise(obeying: control)
         var measurements = ending.measurements
         var oomKilled = false
         if let cgroup, let isolation {

@@ -12,6 +12,18 @@ import Synchronization
 struct TaskProcesses: Sendable {
     let child: ChildProcess
     let cgroup: Cgroup?
+    /// Without a cgroup: the `NAME=value` every process of the task inherited, by which descendants
+    /// that left its session and were re-parented to the executor are found when it ends.
+    var marker: String? = nil
+
+    /// The variable that carries ``marker``.
+    static let markerVariable = "SPARK_MESOS_EXECUTOR_TASK_MARK"
+    private static let markers = Atomic<Int>(0)
+
+    /// A marker no other task of this executor has.
+    static func newMarker() -> String {
+        "\(getpid())-\(markers.add(1, ordering: .relaxed).newValue)"
+    }
 
     struct Ending: Sendable {
         var termination: Termination
@@ -63,8 +75,12 @@ struct TaskProcesses: Sendable {
             measurements.userCPUSeconds = Double(rusage.userCPUMicroseconds) / 1_000_000
             measurements.systemCPUSeconds = Double(rusage.systemCPUMicroseconds) / 1_000_000
         }
-        // Whatever the task left behind in its process group goes with it.
-        child.signalGroup(SIGKILL)
+        // Whatever the task left behind in its process group goes with it, and without a cgroup also
+        // what left its session (found among our orphans by the marker it inherited).
+        let groupLeft = killpg(child.pid, SIGKILL) == 0
+        if let marker {
+            ProcessReaper.shared.killOrphans(carrying: Self.markerVariable + "=" + marker, lookAgain: groupLeft)
+        }
         ProcessReaper.shared.sweepOrphans()
         return Ending(termination: termination, measurements: measurements)
     }

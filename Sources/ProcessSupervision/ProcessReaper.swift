@@ -99,6 +99,51 @@ public final class ProcessReaper: Sendable {
         }
     }
 
+    /// Kills the orphans (re-parented to us, see ``adoptOrphans()``) whose start-up environment holds
+    /// `entry` (`NAME=value`), and what they leave behind in turn; returns how many were killed. This
+    /// is how a task's escaped descendants are found where there are no cgroups. No-op unless
+    /// ``adoptOrphans()`` was called. `lookAgain`: processes were just killed whose children may
+    /// still be on their way to us, so an empty first look is not the end.
+    @discardableResult
+    public func killOrphans(carrying entry: String, lookAgain: Bool) -> Int {
+        guard isSubreaper else { return 0 }
+        let wanted = Array(entry.utf8)
+        var killed = 0
+        // A killed orphan's own children come to us a moment later: look again while any were found.
+        for round in 0..<20 {
+            let found: [Int32] = registry.withLock { registry in
+                var children = [pid_t](repeating: 0, count: 4096)
+                let count = cps_list_children(&children, Int32(children.count))
+                guard count > 0 else { return [] }
+                return children.prefix(Int(count)).filter { pid in
+                    !registry.tracked.contains(pid) && Self.environment(of: pid).contains(wanted)
+                }
+            }
+            for pid in found { kill(pid, SIGKILL) }
+            killed += found.count
+            sweepOrphans()
+            if found.isEmpty && (round > 0 || !lookAgain) { break }
+            usleep(2000)
+        }
+        return killed
+    }
+
+    /// The NUL-separated entries of `/proc/<pid>/environ` (empty when unreadable).
+    private static func environment(of pid: Int32) -> [[UInt8]] {
+        let fd = open("/proc/\(pid)/environ", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return [] }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 16384)
+        while true {
+            let count = read(fd, &chunk, chunk.count)
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { break }
+            bytes += chunk[0..<count]
+        }
+        return bytes.split(separator: 0).map(Array.init)
+    }
+
     private func loop() {
         var ready = [Int32](repeating: -1, count: 64)
         while true {

@@ -108,31 +108,37 @@ final class BinaryIsolationEndToEndTests: XCTestCase {
     }
 
     /// A task whose child leaves the session and outlives the task's own process is killed with it,
-    /// and the executor (a child subreaper) reaps it: no zombie is left.
+    /// and the executor (a child subreaper) reaps it: no zombie is left. With cgroups (the cgroup is
+    /// killed) and without (the orphan is found by the marker it inherited).
     func testOrphansOfATaskAreKilledAndReaped() async throws {
-        let sandbox = try ExecutorUnderTest.makeSandbox()
-        var configuration = LocalAgentConfiguration()
-        configuration.useUniqueFrameworkID()
-        configuration.sandboxDirectory = sandbox
-        try await withLocalAgent(configuration) { agent in
-            var task = agent.makeTask("parent")
-            task.command.value = "(setsid sh -c 'echo $$ > orphan.pid; exec sleep 300' &) ; sleep 0.1; true"
-            try await agent.launch(task)
-            var next = agent.makeTask("next")
-            next.command.value = "true"
-            let launched = try BinaryEndToEndTests.launch(await agent.environment(), sandbox: sandbox)
-            try await agent.waitUntil("parent ended") { $0.taskStates["parent"]?.isTerminal == true }
-            try await agent.launch(next)
-            try await agent.waitUntil("next ended") { $0.taskStates["next"]?.isTerminal == true }
-            if let text = try? String(contentsOfFile: sandbox + "/orphan.pid", encoding: .utf8),
-                let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines))
-            {
+        for cgroups in ["auto", "off"] {
+            let sandbox = try ExecutorUnderTest.makeSandbox()
+            var configuration = LocalAgentConfiguration()
+            configuration.useUniqueFrameworkID()
+            configuration.sandboxDirectory = sandbox
+            try await withLocalAgent(configuration) { agent in
+                mkfifo(sandbox + "/ready", 0o644)
+                var task = agent.makeTask("parent")
+                // The orphan's parent exits at once; the orphan is setsid'd and has written its pid
+                // (and opened the FIFO) before the task's own process ends.
+                task.command.value =
+                    "(setsid sh -c 'echo $$ > orphan.pid; echo > ready; exec sleep 300' &) ; read x < ready"
+                try await agent.launch(task)
+                var environment = await agent.environment()
+                environment["SPARK_MESOS_EXECUTOR_CGROUPS"] = cgroups
+                let launched = try BinaryEndToEndTests.launch(environment, sandbox: sandbox)
+                try await agent.waitUntil("parent ended") { $0.taskStates["parent"]?.isTerminal == true }
+                let pid = Int32(
+                    try String(contentsOfFile: sandbox + "/orphan.pid", encoding: .utf8)
+                        .trimmingCharacters(in: .whitespacesAndNewlines))!
                 XCTAssertTrue(
-                    ProcessObservation.waitForExit(of: pid, timeoutMilliseconds: 60_000), "orphan \(pid) survived")
+                    ProcessObservation.waitForExit(of: pid, timeoutMilliseconds: 60_000),
+                    "orphan \(pid) survived (cgroups \(cgroups))")
+                await agent.shutdown()
+                let termination = await launched.child.wait()
+                XCTAssertEqual(termination, .exited(0), launched.stderr)
+                XCTAssertEqual(cgroups == "off", launched.stderr.contains("SPARK_MESOS_EXECUTOR_CGROUPS=off"))
             }
-            await agent.shutdown()
-            let termination = await launched.child.wait()
-            XCTAssertEqual(termination, .exited(0), launched.stderr)
         }
     }
 }
