@@ -144,7 +144,6 @@ let package = Package(
             dependencies: [
                 "ExecutorCore",
                 "Isolation",
-                "ProcessSupervision",
                 "MesosCodec",
                 "MesosProto",
                 "PackageFetch",
