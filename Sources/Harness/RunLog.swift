@@ -14,6 +14,8 @@ public struct RunLog: Sendable, Codable {
     public var progress: [ProgressRecord] = []
     /// Mini-task results by id (the first one seen).
     public var miniTaskResults: [String: MiniTaskResultRecord] = [:]
+    /// How many results arrived for each mini-task id (exactly one is right).
+    public var miniTaskAnswers: [String: Int] = [:]
     /// How many mini-tasks were sent.
     public var miniTasksSent = 0
     /// When each task was launched.

@@ -112,8 +112,11 @@ actor RunRecorder {
                         + (progress.message.isEmpty ? "" : " — \(progress.message)"))
                 continue
             }
-            for result in ClosureWire.results(message) ?? [] where log.miniTaskResults[result.id] == nil {
-                log.miniTaskResults[result.id] = MiniTaskResultRecord(atMs: time, result: result)
+            for result in ClosureWire.results(message) ?? [] {
+                log.miniTaskAnswers[result.id, default: 0] += 1
+                if log.miniTaskResults[result.id] == nil {
+                    log.miniTaskResults[result.id] = MiniTaskResultRecord(atMs: time, result: result)
+                }
             }
         }
         let changed = state.updates.count != seenUpdates || state.messages.count != seenMessages

@@ -53,6 +53,9 @@ extension RunReport {
                     }.joined(separator: ", "))
         }
         let miniTasks = Self.miniTaskReports(facts.job, log: log)
+        for (id, answers) in log.miniTaskAnswers.sorted(by: { $0.key < $1.key }) where answers > 1 {
+            problems.append("mini-task \(id) was answered \(answers) times; exactly one result is expected")
+        }
         for miniTask in miniTasks where !miniTask.passed {
             problems.append(
                 "mini-task \(miniTask.id) ended \(miniTask.actual ?? "without a result"), expected \(miniTask.expected)"
