@@ -109,21 +109,26 @@ public final class ProcessReaper: Sendable {
         guard isSubreaper else { return 0 }
         let wanted = Array(entry.utf8)
         var killed = 0
-        // A killed orphan's own children come to us a moment later: look again while any were found.
-        for round in 0..<20 {
+        // A killed orphan's own children, and descendants of processes still exiting, come to us a
+        // moment later: look a few times, and again while any were found.
+        var quiet = 0
+        for _ in 0..<50 {
+            var untracked = 0
             let found: [Int32] = registry.withLock { registry in
                 var children = [pid_t](repeating: 0, count: 4096)
                 let count = cps_list_children(&children, Int32(children.count))
                 guard count > 0 else { return [] }
-                return children.prefix(Int(count)).filter { pid in
-                    !registry.tracked.contains(pid) && Self.environment(of: pid).contains(wanted)
-                }
+                let candidates = children.prefix(Int(count)).filter { !registry.tracked.contains($0) }
+                untracked = candidates.count
+                return candidates.filter { Self.environment(of: $0).contains(wanted) }
             }
             for pid in found { kill(pid, SIGKILL) }
             killed += found.count
             sweepOrphans()
-            if found.isEmpty && (round > 0 || !lookAgain) { break }
-            usleep(2000)
+            quiet = found.isEmpty ? quiet + 1 : 0
+            if untracked == 0 && !lookAgain { break }
+            if quiet >= 3 { break }
+            usleep(5000)
         }
         return killed
     }
