@@ -86,10 +86,6 @@ extension String {
     }
 }
 
-func errnoDescription(_ code: Int32) -> String {
-    strerror(code).map { String(cString: $0) } ?? "errno \(code)"
-}
-
 /// libcgroup's text for its error codes (for ECGOTHER it is the system's text for the errno behind it).
 func libcgroupDescription(_ code: Int32) -> String {
     cgroup_strerror(code).map { String(cString: $0) } ?? "libcgroup error \(code)"

@@ -51,7 +51,6 @@ public final class CgroupIsolation: Sendable {
     public let summary: String
     private let v1: [(hierarchy: CgroupHierarchy, basePath: String)]
     private let v2: (hierarchy: CgroupHierarchy, basePath: String, controllers: Set<String>)?
-    private let created = Mutex<[String: Cgroup]>([:])
     private let sequence = Atomic<Int>(0)
 
     private init(
@@ -105,7 +104,7 @@ public final class CgroupIsolation: Sendable {
         func writable(_ hierarchy: CgroupHierarchy) -> Bool {
             let parent = hierarchy.directory(of: settings.parent ?? hierarchy.ownPath)
             guard access(parent, W_OK) == 0 else {
-                problems.append("\(parent) is not writable (\(errnoDescription(errno)))")
+                problems.append("\(parent) is not writable (\(errnoText(errno)))")
                 return false
             }
             return true
@@ -287,7 +286,6 @@ public final class CgroupIsolation: Sendable {
         }
         let cgroup = Cgroup(
             name: relative, limits: limits, v1Directories: directories, v2Directory: v2Directory)
-        created.withLock { $0[relative] = cgroup }
         return cgroup
     }
 
@@ -325,16 +323,14 @@ public final class CgroupIsolation: Sendable {
             + (v2.map { [$0.hierarchy.directory(of: $0.basePath)] } ?? [])
     }
 
-    /// Forgets a cgroup destroyed by its owner.
+    /// Removes a cgroup its owner is done with (see ``Cgroup/destroy(timeout:)``).
     public func destroy(_ cgroup: Cgroup) async {
         await cgroup.destroy()
-        _ = created.withLock { $0.removeValue(forKey: cgroup.name) }
     }
 
     /// At exit: kills whatever is left in any of our cgroups and removes them all, with the
     /// executor's own.
     public func removeAll() {
-        created.withLock { $0.removeAll() }
         for (hierarchy, path) in v1 { Self.removeTree(hierarchy.directory(of: path)) }
         if let v2 { Self.removeTree(v2.hierarchy.directory(of: v2.basePath)) }
     }

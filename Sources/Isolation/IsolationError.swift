@@ -1,3 +1,5 @@
+import ProcessSupervision
+
 /// Failures of the cgroup layer: a cgroup that cannot be created, configured, joined or removed.
 public struct IsolationError: Error, Sendable, CustomStringConvertible {
     private enum Code: Sendable {
@@ -12,7 +14,7 @@ public struct IsolationError: Error, Sendable, CustomStringConvertible {
     static func unavailable(_ why: String) -> Self { Self(code: .unavailable, detail: why) }
 
     static func systemCall(_ what: String, errno: Int32) -> Self {
-        Self(code: .systemCall, detail: "\(what): \(errnoDescription(errno))")
+        Self(code: .systemCall, detail: "\(what): \(errnoText(errno))")
     }
 
     static func library(_ what: String, code rc: Int32) -> Self {
