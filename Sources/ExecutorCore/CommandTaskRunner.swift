@@ -89,7 +89,7 @@ public struct CommandTaskRunner: TaskRunner {
         if let isolation {
             do {
                 let limits = CgroupLimits(task.resources, hardCPULimit: isolation.settings.hardCPULimits)
-                cgroup = try isolation.makeCgroup(isolation.uniqueName("task", task.taskID.value), limits: limits)
+                cgroup = try isolation.makeTaskCgroup(limits: limits)
                 joins = try cgroup!.openJoinFiles()
             } catch {
                 if let cgroup { await isolation.destroy(cgroup) }

@@ -8,85 +8,52 @@ import Synchronization
     import Musl
 #endif
 
-/// One cgroup this executor created (in every hierarchy it uses): for a task, a worker, or a pool
-/// of workers. Processes join it before they run (``openJoinFiles()``) or are moved in by pid
-/// (``attach(_:)``); it reports usage and OOM kills, kills everything inside, and is removed by
-/// ``destroy()``.
+/// One cgroup this executor created (in every hierarchy it uses), for one task, worker or pool of
+/// workers. Processes join it before they run (``openJoinFiles()``) or are moved in by pid
+/// (``attach(_:)``); it reports usage and OOM kills, kills everything inside, and is given back
+/// with ``CgroupIsolation/destroy(_:)``. Once given back it is inert: it lists no process, its
+/// kills reach nothing and it cannot be joined, because a task cgroup's directories may already
+/// serve the next task (see ``CgroupIsolation/makeTaskCgroup(limits:)``).
 public final class Cgroup: Sendable {
-    /// The name under the executor's cgroup, e.g. `task-3-hello` or `pool/worker-1`.
+    /// The name under the executor's cgroup, e.g. `task-3` or `pool-1-workers/worker-2-1`.
     public let name: String
     public let limits: CgroupLimits
-    /// Its directory in each v1 hierarchy used.
-    let v1Directories: [(controllers: [String], directory: String)]
-    /// Its directory in the v2 hierarchy, when one is used.
-    let v2Directory: String?
+    let directory: CgroupDirectory
+    /// A task cgroup, whose directories may serve another task once given back.
+    let recyclable: Bool
+    private let released = Atomic<Bool>(false)
 
-    init(
-        name: String, limits: CgroupLimits, v1Directories: [(controllers: [String], directory: String)],
-        v2Directory: String?
-    ) {
-        self.name = name
+    init(directory: CgroupDirectory, limits: CgroupLimits, recyclable: Bool = false) {
+        self.name = directory.name
         self.limits = limits
-        self.v1Directories = v1Directories
-        self.v2Directory = v2Directory
+        self.directory = directory
+        self.recyclable = recyclable
     }
 
-    private func v1Directory(_ controller: String) -> String? {
-        v1Directories.first { $0.controllers.contains(controller) }?.directory
-    }
+    /// Whether it was given back.
+    public var isReleased: Bool { released.load(ordering: .acquiring) }
 
-    /// Where membership is read and everything is killed: v2 (`cgroup.kill`), else the v1 freezer.
-    private var containmentDirectory: String? {
-        v2Directory ?? v1Directory("freezer") ?? v1Directories.first?.directory
-    }
-
-    /// Every `cgroup.procs` a process must be written to.
-    private var procsFiles: [String] {
-        v1Directories.map { $0.directory + "/cgroup.procs" } + (v2Directory.map { [$0 + "/cgroup.procs"] } ?? [])
-    }
+    /// Marks it given back; false if it already was.
+    func release() -> Bool { !released.exchange(true, ordering: .acquiringAndReleasing) }
 
     /// Opens every `cgroup.procs` for a spawn that joins before it execs (see `SpawnRequest.joinCgroups`).
     /// Close the descriptors once the child is started.
     public func openJoinFiles() throws(IsolationError) -> [Int32] {
-        var descriptors: [Int32] = []
-        for file in procsFiles {
-            let fd = open(file, O_WRONLY | O_CLOEXEC)
-            guard fd >= 0 else {
-                let code = errno
-                for open in descriptors { close(open) }
-                throw .systemCall("opening \(file)", errno: code)
-            }
-            descriptors.append(fd)
-        }
-        return descriptors
+        guard !isReleased else { throw .unavailable("cgroup \(name) was given back") }
+        return try directory.openJoinFiles()
     }
 
     /// Moves a running process (all its threads) into this cgroup.
     public func attach(_ pid: Int32) throws(IsolationError) {
-        for file in procsFiles {
-            let rc = CgroupFiles.write(file, "\(pid)")
-            guard rc == 0 else { throw .systemCall("moving pid \(pid) into \(file)", errno: rc) }
-        }
+        guard !isReleased else { throw .unavailable("cgroup \(name) was given back") }
+        try directory.attach(pid)
     }
 
     /// The processes inside, nested cgroups included.
-    public var processes: [Int32] {
-        guard let directory = containmentDirectory else { return [] }
-        return Self.processes(under: directory)
-    }
-
-    private static func processes(under directory: String) -> [Int32] {
-        CgroupFiles.pids(directory + "/cgroup.procs")
-            + CgroupFiles.subdirectories(directory).flatMap { processes(under: directory + "/" + $0) }
-    }
+    public var processes: [Int32] { isReleased ? [] : directory.processes }
 
     /// True when no process is left inside (nested cgroups included).
-    public var isEmpty: Bool {
-        if let v2Directory, let populated = CgroupFiles.keyed(v2Directory + "/cgroup.events", "populated") {
-            return populated == 0
-        }
-        return processes.isEmpty
-    }
+    public var isEmpty: Bool { isReleased || directory.isEmpty }
 
     /// Sends `signal` to every process inside.
     public func signalAll(_ signal: Int32) {
@@ -96,96 +63,24 @@ public final class Cgroup: Sendable {
     /// SIGKILL for everything inside, without a race against forks: `cgroup.kill` on v2; on v1
     /// freeze, kill every process, thaw (the kill is delivered on thaw).
     public func killAll() {
-        if let v2Directory, CgroupFiles.write(v2Directory + "/cgroup.kill", "1") == 0 { return }
-        if let freezer = v1Directory("freezer") {
-            if CgroupFiles.write(freezer + "/freezer.state", "FROZEN") == 0 {
-                // Freezing completes asynchronously; killing a process that is still freezing is fine,
-                // the point is that nothing inside can fork while we walk the list.
-                for _ in 0..<100 {
-                    if CgroupFiles.read(freezer + "/freezer.state")?.hasPrefix("FROZEN") == true { break }
-                    usleep(1000)
-                }
-                signalAll(SIGKILL)
-                CgroupFiles.write(freezer + "/freezer.state", "THAWED")
-                return
-            }
-        }
-        signalAll(SIGKILL)
+        if !isReleased { directory.killAll() }
     }
 
     /// Waits until nothing is left inside, checking every 10 ms, at most until `deadline`.
     /// Returns whether it is empty.
     public func waitUntilEmpty(deadline: ContinuousClock.Instant) async -> Bool {
-        while !isEmpty {
-            // The processes were killed: they become zombies of their parents (the executor is a
-            // subreaper, so often ours) and leave the cgroup when reaped.
-            ProcessReaper.shared.sweepOrphans()
-            guard ContinuousClock.now < deadline else { return false }
-            do { try await Task.sleep(for: .milliseconds(10)) } catch { return isEmpty }
-        }
-        return true
+        isReleased ? true : await directory.waitUntilEmpty(deadline: deadline)
     }
 
     /// How many processes inside the kernel's OOM killer has killed (`oom_kill`).
-    public var oomKills: Int64 {
-        if let memory = v1Directory("memory") {
-            return CgroupFiles.keyed(memory + "/memory.oom_control", "oom_kill") ?? 0
-        }
-        if let v2Directory { return CgroupFiles.keyed(v2Directory + "/memory.events", "oom_kill") ?? 0 }
-        return 0
-    }
+    public var oomKills: Int64 { isReleased ? 0 : directory.oomKills }
 
     /// Periods in which the CFS quota throttled the cgroup (`nr_throttled`), when it is known.
-    public var throttledPeriods: Int64? {
-        if let cpu = v1Directory("cpu") { return CgroupFiles.keyed(cpu + "/cpu.stat", "nr_throttled") }
-        if let v2Directory { return CgroupFiles.keyed(v2Directory + "/cpu.stat", "nr_throttled") }
-        return nil
-    }
+    public var throttledPeriods: Int64? { isReleased ? nil : directory.throttledPeriods }
 
     /// CPU time and peak memory of everything that ran inside; nil fields where the cgroup cannot
     /// tell (no memory controller, say).
-    public func usage() -> CgroupUsage {
-        var usage = CgroupUsage()
-        if let cpuacct = v1Directory("cpuacct") {
-            usage.userCPUMicroseconds = CgroupFiles.number(cpuacct + "/cpuacct.usage_user").map { $0 / 1000 }
-            usage.systemCPUMicroseconds = CgroupFiles.number(cpuacct + "/cpuacct.usage_sys").map { $0 / 1000 }
-        } else if let v2Directory {
-            usage.userCPUMicroseconds = CgroupFiles.keyed(v2Directory + "/cpu.stat", "user_usec")
-            usage.systemCPUMicroseconds = CgroupFiles.keyed(v2Directory + "/cpu.stat", "system_usec")
-        }
-        if let memory = v1Directory("memory") {
-            usage.peakMemoryBytes = CgroupFiles.number(memory + "/memory.max_usage_in_bytes")
-        } else if let v2Directory {
-            usage.peakMemoryBytes = CgroupFiles.number(v2Directory + "/memory.peak")
-        }
-        return usage
-    }
-
-    /// Kills what is left, waits for it to be gone (up to `timeout`), and removes the cgroup from
-    /// every hierarchy. Nested cgroups must be destroyed first.
-    @discardableResult
-    public func destroy(timeout: Duration = .seconds(10)) async -> Bool {
-        killAll()
-        let empty = await waitUntilEmpty(deadline: .now + timeout)
-        // Empty, it goes with a plain rmdir (libcgroup's delete would first move its tasks to the
-        // parent, reading files for nothing).
-        var removed = true
-        for (_, directory) in v1Directories {
-            removed = Self.removeDirectory(directory) && removed
-        }
-        if let v2Directory { removed = Self.removeDirectory(v2Directory) && removed }
-        return empty && removed
-    }
-
-    /// rmdir, retried while the kernel still reports the cgroup busy (its last processes leaving).
-    static func removeDirectory(_ directory: String) -> Bool {
-        for attempt in 0..<50 {
-            if rmdir(directory) == 0 || errno == ENOENT { return true }
-            guard errno == EBUSY else { return false }
-            usleep(useconds_t(min(1000 << attempt, 100_000)))
-        }
-        return false
-    }
+    public func usage() -> CgroupUsage { isReleased ? CgroupUsage() : directory.usage() }
 }
 
 /// What a cgroup accounted to everything that ran in it.

@@ -13,10 +13,15 @@ enum CgroupFiles {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
+        return read(descriptor: fd)
+    }
+
+    /// The whole file from its start (`pread`, so an open descriptor can be read again and again).
+    static func read(descriptor fd: Int32) -> String? {
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4096)
         while true {
-            let count = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            let count = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(bytes.count)) }
             if count < 0 && errno == EINTR { continue }
             guard count >= 0 else { return nil }
             if count == 0 { break }
@@ -31,19 +36,25 @@ enum CgroupFiles {
         let fd = open(path, O_WRONLY | O_CLOEXEC)
         guard fd >= 0 else { return errno }
         defer { close(fd) }
-        let bytes = Array(value.utf8)
-        let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-        return written == bytes.count ? 0 : (written < 0 ? errno : EIO)
+        return write(descriptor: fd, value)
     }
 
-    /// A number from a file holding one ("max" and unreadable files give nil).
-    static func number(_ path: String) -> Int64? {
-        read(path).flatMap { Int64($0.trimmingCharacters(in: " \n")) }
+    /// One write(2) of `value` to an open control file; returns errno or 0.
+    static func write(descriptor fd: Int32, _ value: String) -> Int32 {
+        var value = value
+        let written = value.withUTF8 { Glibc.write(fd, $0.baseAddress, $0.count) }
+        return written == value.utf8.count ? 0 : (written < 0 ? errno : EIO)
     }
 
-    /// The value of `key` in a flat keyed file ("key value" lines: memory.events, cpu.stat, oom_control).
-    static func keyed(_ path: String, _ key: String) -> Int64? {
-        guard let text = read(path) else { return nil }
+    /// A number from a file's text holding one ("max" and unreadable files give nil).
+    static func number(in text: String?) -> Int64? {
+        text.flatMap { Int64($0.trimmingCharacters(in: " \n")) }
+    }
+
+    /// The value of `key` in the text of a flat keyed file ("key value" lines: memory.events,
+    /// cpu.stat, oom_control).
+    static func keyed(_ key: String, in text: String?) -> Int64? {
+        guard let text else { return nil }
         for line in text.split(separator: "\n") {
             let parts = line.split(separator: " ", maxSplits: 1)
             if parts.count == 2, parts[0] == key { return Int64(String(parts[1]).trimmingCharacters(in: " ")) }
@@ -52,8 +63,11 @@ enum CgroupFiles {
     }
 
     /// Pids listed in a `cgroup.procs` file.
-    static func pids(_ path: String) -> [Int32] {
-        (read(path) ?? "").split(separator: "\n").compactMap { Int32($0) }
+    static func pids(_ path: String) -> [Int32] { pids(in: read(path)) }
+
+    /// Pids in the text of a `cgroup.procs` file.
+    static func pids(in text: String?) -> [Int32] {
+        (text ?? "").split(separator: "\n").compactMap { Int32($0) }
     }
 
     static func isDirectory(_ path: String) -> Bool {

@@ -52,6 +52,10 @@ public final class CgroupIsolation: Sendable {
     private let v1: [(hierarchy: CgroupHierarchy, basePath: String)]
     private let v2: (hierarchy: CgroupHierarchy, basePath: String, controllers: Set<String>)?
     private let sequence = Atomic<Int>(0)
+    /// Task cgroups given back empty and clean, ready for the next task (see ``makeTaskCgroup(limits:)``).
+    private let spares = Mutex<[CgroupDirectory]>([])
+    /// At most this many wait as spares; more are removed.
+    static let maximumSpares = 16
 
     private init(
         settings: Settings, summary: String, v1: [(hierarchy: CgroupHierarchy, basePath: String)],
@@ -219,11 +223,12 @@ public final class CgroupIsolation: Sendable {
         if CgroupFiles.write(directory + "/cgroup.kill", "1") != 0 {
             for pid in CgroupFiles.pids(directory + "/cgroup.procs") { kill(pid, SIGKILL) }
         }
-        for _ in 0..<200 where !CgroupFiles.pids(directory + "/cgroup.procs").isEmpty {
+        for _ in 0..<200 {
+            guard !CgroupFiles.pids(directory + "/cgroup.procs").isEmpty else { break }
             ProcessReaper.shared.sweepOrphans()
             usleep(5000)
         }
-        _ = Cgroup.removeDirectory(directory)
+        _ = CgroupDirectory.removeDirectory(directory)
     }
 
     // MARK: Cgroups for tasks and workers
@@ -270,7 +275,7 @@ public final class CgroupIsolation: Sendable {
             let directory = v2.hierarchy.directory(of: v2.basePath + "/" + relative)
             guard mkdir(directory, 0o755) == 0 || errno == EEXIST else {
                 let code = errno
-                for (_, created) in directories { _ = Cgroup.removeDirectory(created) }
+                for (_, created) in directories { _ = CgroupDirectory.removeDirectory(created) }
                 throw .systemCall("creating \(directory)", errno: code)
             }
             v2Directory = directory
@@ -284,9 +289,25 @@ public final class CgroupIsolation: Sendable {
                 }
             }
         }
-        let cgroup = Cgroup(
-            name: relative, limits: limits, v1Directories: directories, v2Directory: v2Directory)
-        return cgroup
+        let directory = CgroupDirectory(name: relative, v1Directories: directories, v2Directory: v2Directory)
+        return Cgroup(directory: directory, limits: limits)
+    }
+
+    /// A cgroup for one task (a command task, or the fresh worker of a fine-mode closure) with
+    /// `limits`: a spare one when there is one, else a new `task-<n>`.
+    ///
+    /// Making and removing a cgroup in four hierarchies costs the executor about half a millisecond
+    /// (mkdir and rmdir of memory cgroups are the dearest); a task cgroup given back empty, with no
+    /// OOM kill, no nested cgroup and almost nothing charged to it is kept instead, and the next
+    /// task gets it with its own limits written and its peak and CPU accounting reset. Where the v2
+    /// hierarchy's controllers are used, whose accounting cannot be reset, each task gets a new one.
+    public func makeTaskCgroup(limits: CgroupLimits) throws(IsolationError) -> Cgroup {
+        while let spare = spares.withLock({ $0.popLast() }) {
+            if spare.reset(for: limits) { return Cgroup(directory: spare, limits: limits, recyclable: true) }
+            spare.remove()
+        }
+        let cgroup = try makeCgroup("task-\(sequence.add(1, ordering: .relaxed).newValue)", limits: limits)
+        return Cgroup(directory: cgroup.directory, limits: limits, recyclable: v2?.controllers.isEmpty ?? true)
     }
 
     private func createV1(_ name: String, hierarchies: [CgroupHierarchy], limits: CgroupLimits) throws(IsolationError) {
@@ -323,14 +344,58 @@ public final class CgroupIsolation: Sendable {
             + (v2.map { [$0.hierarchy.directory(of: $0.basePath)] } ?? [])
     }
 
-    /// Removes a cgroup its owner is done with (see ``Cgroup/destroy(timeout:)``).
-    public func destroy(_ cgroup: Cgroup) async {
-        await cgroup.destroy()
+    /// Gives back a cgroup its owner is done with: kills what is left, waits (up to `timeout`) for
+    /// it to be empty, and removes it, or keeps a task cgroup as a spare (``makeTaskCgroup(limits:)``).
+    /// Nested cgroups must be given back first. The `Cgroup` is inert afterwards.
+    @discardableResult
+    public func destroy(_ cgroup: Cgroup, timeout: Duration = .seconds(10)) async -> Bool {
+        cgroup.killAll()
+        let empty = await cgroup.waitUntilEmpty(deadline: .now + timeout)
+        guard cgroup.release() else { return true }
+        let directory = cgroup.directory
+        if empty, cgroup.recyclable, directory.oomKills == 0, !directory.hasChildren,
+            (directory.memoryInUse ?? 0) <= Self.spareMemoryCharge
+        {
+            let kept = spares.withLock { spares in
+                guard spares.count < Self.maximumSpares else { return false }
+                spares.append(directory)
+                return true
+            }
+            if kept { return true }
+        }
+        // Empty, it goes with a plain rmdir (libcgroup's delete would first move its tasks to the
+        // parent, reading files for nothing); cgroups a task made inside its own go first.
+        if directory.hasChildren {
+            directory.files.closeAll()
+            for path in directory.allDirectories { Self.removeTree(path) }
+        }
+        return directory.remove() && empty
     }
+
+    /// Removes the spare task cgroups (the executor calls this when it has been idle a while, so an
+    /// idle executor leaves nothing but its own cgroup). The next task cgroup is made anew.
+    public func removeSpares() {
+        for spare in spares.withLock({ spares in
+            defer { spares = [] }
+            return spares
+        }) {
+            spare.remove()
+        }
+    }
+
+    /// A spare may hold this much charged memory (kernel objects, page cache of what its last task
+    /// wrote); more would count against the next task's limit and peak.
+    static let spareMemoryCharge: Int64 = 1 << 20
 
     /// At exit: kills whatever is left in any of our cgroups and removes them all, with the
     /// executor's own.
     public func removeAll() {
+        for spare in spares.withLock({ spares in
+            defer { spares = [] }
+            return spares
+        }) {
+            spare.files.closeAll()
+        }
         for (hierarchy, path) in v1 { Self.removeTree(hierarchy.directory(of: path)) }
         if let v2 { Self.removeTree(v2.hierarchy.directory(of: v2.basePath)) }
     }

@@ -261,9 +261,7 @@ public actor WorkerPool {
         var cgroupPlan: CgroupPlan?
         if let isolation = configuration.isolation {
             if let call, !call.taskID.isEmpty, call.kind == .exclusive, configuration.mode.isFine {
-                cgroupPlan = CgroupPlan(
-                    isolation: isolation, name: isolation.uniqueName("task", call.taskID), limits: call.limits,
-                    parent: nil)
+                cgroupPlan = CgroupPlan(isolation: isolation, name: nil, limits: call.limits, parent: nil)
             } else {
                 cgroupPlan = CgroupPlan(
                     isolation: isolation, name: isolation.uniqueName("worker", "\(slot.raw)"), limits: .none,
@@ -278,10 +276,10 @@ public actor WorkerPool {
         }
     }
 
-    /// The cgroup a worker is to get.
+    /// The cgroup a worker is to get: its task's (no name) or a worker's in the pool.
     private struct CgroupPlan: Sendable {
         let isolation: CgroupIsolation
-        let name: String
+        let name: String?
         let limits: CgroupLimits
         let parent: Cgroup?
     }
@@ -313,7 +311,11 @@ public actor WorkerPool {
         var cgroup: Cgroup?
         if let plan = cgroupPlan {
             do {
-                cgroup = try plan.isolation.makeCgroup(plan.name, limits: plan.limits, in: plan.parent)
+                if let name = plan.name {
+                    cgroup = try plan.isolation.makeCgroup(name, limits: plan.limits, in: plan.parent)
+                } else {
+                    cgroup = try plan.isolation.makeTaskCgroup(limits: plan.limits)
+                }
             } catch {
                 await ended(slot, why: "worker '\(configuration.program)' could not be started: \(error)")
                 return

@@ -77,12 +77,6 @@ struct Run: AsyncParsableCommand {
             )
             throw ExitCode(1)
         }
-        // After start-up and between bursts of tasks, give back the heap they used and (unless turned
-        // off) the pages of our own code, which come back through minor faults when tasks run again.
-        let releaseMemory: @Sendable () -> Void = {
-            ResidentMemory.releaseFreeHeap()
-            if releaseCode { ResidentMemory.releaseExecutableText() }
-        }
         if !ignoredArguments.isEmpty {
             logger.debug("ignoring arguments", metadata: ["arguments": "\(ignoredArguments)"])
         }
@@ -101,6 +95,14 @@ struct Run: AsyncParsableCommand {
         }
         let isolation = Self.isolation(configuration, logger: logger)
         defer { isolation?.removeAll() }
+        // After start-up and between bursts of tasks, give back the heap they used and (unless turned
+        // off) the pages of our own code, which come back through minor faults when tasks run again;
+        // an idle executor keeps no spare task cgroup either.
+        let releaseMemory: @Sendable () -> Void = {
+            ResidentMemory.releaseFreeHeap()
+            if releaseCode { ResidentMemory.releaseExecutableText() }
+            isolation?.removeSpares()
+        }
 
         var fetcherConfiguration = FetcherConfiguration()
         do {

@@ -46,9 +46,23 @@ final class IsolationEndToEndTests: XCTestCase, @unchecked Sendable {
         status.labels.labels.first { $0.key == key }?.value
     }
 
-    /// Subdirectories left in the executor's cgroups (tasks, workers, pools still there).
+    /// Polls `condition` until it holds (true) or a minute has passed (false): the bound only
+    /// bounds a failure.
+    private func waitUntil(_ condition: () -> Bool) async -> Bool {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while !condition() {
+            guard ContinuousClock.now < deadline else { return false }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return true
+    }
+
+    /// Subdirectories left in the executor's cgroups (tasks, workers, pools still there) once the
+    /// spare task cgroups are removed: a task cgroup given back is removed or kept as an empty spare,
+    /// and a spare with a process inside could not be removed.
     private func leftoverCgroups(_ test: ExecutorUnderTest) -> [String] {
-        (test.isolation?.directories ?? []).flatMap { directory in
+        test.isolation?.removeSpares()
+        return (test.isolation?.directories ?? []).flatMap { directory in
             ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { name in
                 var isDirectory: ObjCBool = false
                 return FileManager.default.fileExists(atPath: directory + "/" + name, isDirectory: &isDirectory)
@@ -202,7 +216,8 @@ final class IsolationEndToEndTests: XCTestCase, @unchecked Sendable {
     func testACommandHealthCheckRunsInItsTasksCgroup() async throws {
         try await ExecutorUnderTest.run(encoding: .protobuf) { test in
             try self.requireCgroups(test)
-            var task = test.task("checked", "exec sleep 300", grace: .seconds(60))
+            var task = test.task(
+                "checked", "cat /proc/self/cgroup > task-cgroup.txt; exec sleep 300", grace: .seconds(60))
             task.healthCheck.type = .command
             task.healthCheck.command.value = "cat /proc/self/cgroup > check-cgroup.txt"
             task.healthCheck.delaySeconds = 0
@@ -213,7 +228,8 @@ final class IsolationEndToEndTests: XCTestCase, @unchecked Sendable {
                 state.updates(forTask: "checked").contains { $0.status.hasHealthy && $0.status.healthy }
             }
             let cgroups = try String(contentsOfFile: test.path("check-cgroup.txt"), encoding: .utf8)
-            XCTAssertTrue(cgroups.contains("-checked"), cgroups)
+            XCTAssertEqual(cgroups, try String(contentsOfFile: test.path("task-cgroup.txt"), encoding: .utf8))
+            XCTAssertTrue(cgroups.contains("/task-"), cgroups)
             XCTAssertTrue(
                 cgroups.contains(
                     CgroupIsolation.executorCgroupName(
@@ -243,13 +259,13 @@ final class IsolationEndToEndTests: XCTestCase, @unchecked Sendable {
                 try await test.waitForStates([
                     "done": .taskFinished, "killed": .taskKilled, "crashed": .taskFailed, "echoed": .taskFinished,
                 ])
-                // A task's cgroup is gone by its terminal update when the task's end is its process's
-                // end (commands, a crashed worker). Live workers keep theirs (coarse: the pool's; fine:
-                // the fork server's, and a worker that sent its result is still exiting).
-                let left = self.leftoverCgroups(test).filter {
-                    $0.hasSuffix("-done") || $0.hasSuffix("-killed") || $0.hasSuffix("-crashed")
+                // Every task's cgroup is given back once its processes are gone: removed, or kept
+                // empty as a spare for the next task (spares go when the executor is idle, and here).
+                // A fine-mode worker that sent its result may still be exiting: its cgroup goes then.
+                let given = await self.waitUntil {
+                    self.leftoverCgroups(test).filter { $0.split(separator: "/").last!.hasPrefix("task-") }.isEmpty
                 }
-                XCTAssertEqual(left, [], "coarse \(coarse)")
+                XCTAssertTrue(given, "coarse \(coarse): \(self.leftoverCgroups(test))")
                 directories.withLock { $0 += test.isolation?.directories ?? [] }
                 await test.agent.shutdown()
             }

@@ -125,6 +125,62 @@ import Testing
         for directory in directories { #expect(!FileManager.default.fileExists(atPath: directory), "\(directory)") }
     }
 
+    /// A task cgroup given back empty and clean serves the next task: with that task's limits, and
+    /// with its peak and CPU accounting starting from zero. The first task's `Cgroup` is inert.
+    @Test func aTaskCgroupGivenBackCleanServesTheNextTaskWithItsOwnLimits() async throws {
+        guard let isolation = Self.isolation() else { return }
+        defer { isolation.removeAll() }
+        let first = try isolation.makeTaskCgroup(
+            limits: CgroupLimits(memoryBytes: 64 << 20, cpus: 0.5, hardCPULimit: true))
+        let joins = try first.openJoinFiles()
+        // Busy for a while and 8 MiB touched, so the accounting has something to reset.
+        let child = try ChildProcess.spawn(
+            SpawnRequest(
+                executable: "/bin/sh",
+                arguments: [
+                    "sh", "-c",
+                    "x=$(head -c 8000000 /dev/zero | tr '\\0' a); i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done",
+                ],
+                environment: ["PATH=/usr/bin:/bin"], fileDescriptors: [], joinCgroups: joins))
+        for fd in joins { close(fd) }
+        #expect(await child.wait() == .exited(0))
+        let used = first.usage()
+        await isolation.destroy(first)
+        #expect(first.isReleased && first.processes.isEmpty && first.usage() == CgroupUsage())
+        #expect(throws: IsolationError.self) { try first.openJoinFiles() }
+
+        let second = try isolation.makeTaskCgroup(limits: CgroupLimits(memoryBytes: 48 << 20, cpus: 2))
+        #expect(second.name == first.name, "the spare was not reused")
+        let directories = isolation.directories.map { $0 + "/" + second.name }
+        if let memory = directories.first(where: { $0.contains("/memory/") }) {
+            #expect(read(memory + "/memory.limit_in_bytes") == "\(48 << 20)")
+            let peak = try #require(Int64(read(memory + "/memory.max_usage_in_bytes") ?? ""))
+            #expect(peak < (used.peakMemoryBytes ?? .max) && peak <= 1 << 20, "peak \(peak) after \(used)")
+        }
+        if let cpu = directories.first(where: { $0.contains("/cpu/") }) {
+            #expect(read(cpu + "/cpu.shares") == "2048")
+            #expect(read(cpu + "/cpu.cfs_quota_us") == "-1")
+        }
+        if let cpuacct = directories.first(where: { $0.contains("/cpuacct/") }) {
+            #expect(read(cpuacct + "/cpuacct.usage") == "0")
+        }
+        let usage = second.usage()
+        #expect((usage.userCPUMicroseconds ?? 0) + (usage.systemCPUMicroseconds ?? 0) == 0, "\(usage)")
+
+        // A task that made a cgroup of its own inside its task's is not kept: everything goes.
+        for directory in directories { #expect(mkdir(directory + "/nested", 0o755) == 0, "\(directory)") }
+        await isolation.destroy(second)
+        for directory in directories { #expect(!FileManager.default.fileExists(atPath: directory), "\(directory)") }
+
+        // Spares go on request (an idle executor) and at exit.
+        let third = try isolation.makeTaskCgroup(limits: .none)
+        await isolation.destroy(third)
+        let spare = isolation.directories.map { $0 + "/" + third.name }
+        for directory in spare { #expect(FileManager.default.fileExists(atPath: directory), "\(directory)") }
+        isolation.removeSpares()
+        for directory in spare { #expect(!FileManager.default.fileExists(atPath: directory), "\(directory)") }
+    }
+
     @Test(arguments: Layout.allCases)
     func killAllReachesProcessesThatLeftTheSessionAndNestedCgroups(layout: Layout) async throws {
         guard let isolation = Self.isolation(layout: layout) else { return }

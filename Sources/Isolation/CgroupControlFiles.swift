@@ -1,0 +1,87 @@
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
+/// The control files of one cgroup, kept open once used: a task's cgroup is read and written a
+/// dozen times (joins, limits, usage, `cgroup.events`, `cgroup.kill`), and opening a file deep in
+/// a cgroup hierarchy costs a path walk each time. Reads are `pread` at 0 (the kernel generates a
+/// control file's text afresh for each read from its start), writes are one `write(2)`.
+///
+/// Descriptors come from one budget for the whole executor, so many cgroups cannot exhaust its
+/// descriptor limit: past the budget a file is opened and closed per use, as before.
+final class CgroupControlFiles: Sendable {
+    private struct Key: Hashable {
+        let path: String
+        let writing: Bool
+    }
+
+    private let open = Mutex<[Key: Int32]>([:])
+    private let closed = Atomic<Bool>(false)
+
+    /// Descriptors kept open by every cgroup together: a quarter of the soft limit, at most 2,048.
+    static let budget: Int = {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 128 }
+        return Int(min(limit.rlim_cur / 4, 2048))
+    }()
+    private static let kept = Atomic<Int>(0)
+
+    init() {}
+
+    deinit { closeAll() }
+
+    /// The whole file as text, or nil if it cannot be read.
+    func read(_ path: String) -> String? {
+        guard let fd = descriptor(Key(path: path, writing: false)) else { return CgroupFiles.read(path) }
+        return CgroupFiles.read(descriptor: fd)
+    }
+
+    /// Writes `value` in one write(2); returns errno or 0.
+    @discardableResult
+    func write(_ path: String, _ value: String) -> Int32 {
+        guard let fd = descriptor(Key(path: path, writing: true)) else { return CgroupFiles.write(path, value) }
+        return CgroupFiles.write(descriptor: fd, value)
+    }
+
+    /// A new descriptor for writing `path` (a `cgroup.procs`), for a spawn to join; the caller closes it.
+    func duplicateForWriting(_ path: String) -> Int32 {
+        guard let fd = descriptor(Key(path: path, writing: true)) else {
+            let fd = Glibc.open(path, O_WRONLY | O_CLOEXEC)
+            return fd
+        }
+        return fcntl(fd, F_DUPFD_CLOEXEC, 0)
+    }
+
+    /// Closes every kept descriptor (the cgroup is being removed); later uses open and close.
+    func closeAll() {
+        closed.store(true, ordering: .releasing)
+        let descriptors = open.withLock { open in
+            defer { open = [:] }
+            return Array(open.values)
+        }
+        for fd in descriptors { close(fd) }
+        Self.kept.subtract(descriptors.count, ordering: .relaxed)
+    }
+
+    private func descriptor(_ key: Key) -> Int32? {
+        guard !closed.load(ordering: .acquiring) else { return nil }
+        return open.withLock { open -> Int32? in
+            if let fd = open[key] { return fd }
+            guard Self.kept.add(1, ordering: .relaxed).newValue <= Self.budget else {
+                Self.kept.subtract(1, ordering: .relaxed)
+                return nil
+            }
+            let fd = Glibc.open(key.path, (key.writing ? O_WRONLY : O_RDONLY) | O_CLOEXEC)
+            guard fd >= 0 else {
+                Self.kept.subtract(1, ordering: .relaxed)
+                return nil
+            }
+            open[key] = fd
+            return fd
+        }
+    }
+}

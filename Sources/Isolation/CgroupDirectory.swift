@@ -1,0 +1,209 @@
+import ProcessSupervision
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
+/// A cgroup's directory in every hierarchy used, with its control files kept open. It outlives
+/// the ``Cgroup`` of one task when given back empty and clean: then it serves the next task.
+final class CgroupDirectory: Sendable {
+    /// The name under the executor's cgroup.
+    let name: String
+    /// Its directory in each v1 hierarchy used.
+    let v1Directories: [(controllers: [String], directory: String)]
+    /// Its directory in the v2 hierarchy, when one is used.
+    let v2Directory: String?
+    let files = CgroupControlFiles()
+
+    init(name: String, v1Directories: [(controllers: [String], directory: String)], v2Directory: String?) {
+        self.name = name
+        self.v1Directories = v1Directories
+        self.v2Directory = v2Directory
+    }
+
+    func v1Directory(_ controller: String) -> String? {
+        v1Directories.first { $0.controllers.contains(controller) }?.directory
+    }
+
+    /// Where membership is read and everything is killed: v2 (`cgroup.kill`), else the v1 freezer.
+    private var containmentDirectory: String? {
+        v2Directory ?? v1Directory("freezer") ?? v1Directories.first?.directory
+    }
+
+    /// Every `cgroup.procs` a process must be written to.
+    private var procsFiles: [String] {
+        v1Directories.map { $0.directory + "/cgroup.procs" } + (v2Directory.map { [$0 + "/cgroup.procs"] } ?? [])
+    }
+
+    /// Every directory, v1 first.
+    var allDirectories: [String] { v1Directories.map(\.directory) + (v2Directory.map { [$0] } ?? []) }
+
+    func openJoinFiles() throws(IsolationError) -> [Int32] {
+        var descriptors: [Int32] = []
+        for file in procsFiles {
+            let fd = files.duplicateForWriting(file)
+            guard fd >= 0 else {
+                let code = errno
+                for open in descriptors { close(open) }
+                throw .systemCall("opening \(file)", errno: code)
+            }
+            descriptors.append(fd)
+        }
+        return descriptors
+    }
+
+    func attach(_ pid: Int32) throws(IsolationError) {
+        for file in procsFiles {
+            let rc = files.write(file, "\(pid)")
+            guard rc == 0 else { throw .systemCall("moving pid \(pid) into \(file)", errno: rc) }
+        }
+    }
+
+    var processes: [Int32] {
+        guard let directory = containmentDirectory else { return [] }
+        return CgroupFiles.pids(in: files.read(directory + "/cgroup.procs"))
+            + CgroupFiles.subdirectories(directory).flatMap { Self.processes(under: directory + "/" + $0) }
+    }
+
+    private static func processes(under directory: String) -> [Int32] {
+        CgroupFiles.pids(in: CgroupFiles.read(directory + "/cgroup.procs"))
+            + CgroupFiles.subdirectories(directory).flatMap { processes(under: directory + "/" + $0) }
+    }
+
+    /// True when no process is left inside (nested cgroups included).
+    var isEmpty: Bool {
+        if let v2Directory,
+            let populated = CgroupFiles.keyed("populated", in: files.read(v2Directory + "/cgroup.events"))
+        {
+            return populated == 0
+        }
+        return processes.isEmpty
+    }
+
+    /// Whether it has cgroups nested in it (a task as root may make its own).
+    var hasChildren: Bool {
+        if let v2Directory,
+            let descendants = CgroupFiles.keyed("nr_descendants", in: files.read(v2Directory + "/cgroup.stat"))
+        {
+            return descendants > 0
+        }
+        return allDirectories.contains { !CgroupFiles.subdirectories($0).isEmpty }
+    }
+
+    func killAll() {
+        if let v2Directory, files.write(v2Directory + "/cgroup.kill", "1") == 0 { return }
+        if let freezer = v1Directory("freezer") {
+            if files.write(freezer + "/freezer.state", "FROZEN") == 0 {
+                // Freezing completes asynchronously; killing a process that is still freezing is fine,
+                // the point is that nothing inside can fork while we walk the list.
+                for _ in 0..<100 {
+                    if files.read(freezer + "/freezer.state")?.hasPrefix("FROZEN") == true { break }
+                    usleep(1000)
+                }
+                for pid in processes { _ = kill(pid, SIGKILL) }
+                files.write(freezer + "/freezer.state", "THAWED")
+                return
+            }
+        }
+        for pid in processes { _ = kill(pid, SIGKILL) }
+    }
+
+    /// Waits until nothing is left inside, checking every 10 ms, at most until `deadline`.
+    func waitUntilEmpty(deadline: ContinuousClock.Instant) async -> Bool {
+        while !isEmpty {
+            // The processes were killed: they become zombies of their parents (the executor is a
+            // subreaper, so often ours) and leave the cgroup when reaped.
+            ProcessReaper.shared.sweepOrphans()
+            guard ContinuousClock.now < deadline else { return false }
+            do { try await Task.sleep(for: .milliseconds(10)) } catch { return isEmpty }
+        }
+        return true
+    }
+
+    var oomKills: Int64 {
+        if let memory = v1Directory("memory") {
+            return CgroupFiles.keyed("oom_kill", in: files.read(memory + "/memory.oom_control")) ?? 0
+        }
+        if let v2Directory {
+            return CgroupFiles.keyed("oom_kill", in: files.read(v2Directory + "/memory.events")) ?? 0
+        }
+        return 0
+    }
+
+    var throttledPeriods: Int64? {
+        if let cpu = v1Directory("cpu") { return CgroupFiles.keyed("nr_throttled", in: files.read(cpu + "/cpu.stat")) }
+        if let v2Directory { return CgroupFiles.keyed("nr_throttled", in: files.read(v2Directory + "/cpu.stat")) }
+        return nil
+    }
+
+    /// Memory charged to it now (v1 `memory.usage_in_bytes`), when known.
+    var memoryInUse: Int64? {
+        v1Directory("memory").flatMap { CgroupFiles.number(in: files.read($0 + "/memory.usage_in_bytes")) }
+    }
+
+    func usage() -> CgroupUsage {
+        var usage = CgroupUsage()
+        if let cpuacct = v1Directory("cpuacct") {
+            let user = CgroupFiles.number(in: files.read(cpuacct + "/cpuacct.usage_user"))
+            let system = CgroupFiles.number(in: files.read(cpuacct + "/cpuacct.usage_sys"))
+            usage.userCPUMicroseconds = user.map { $0 / 1000 }
+            usage.systemCPUMicroseconds = system.map { $0 / 1000 }
+        } else if let v2Directory {
+            let stat = files.read(v2Directory + "/cpu.stat")
+            usage.userCPUMicroseconds = CgroupFiles.keyed("user_usec", in: stat)
+            usage.systemCPUMicroseconds = CgroupFiles.keyed("system_usec", in: stat)
+        }
+        if let memory = v1Directory("memory") {
+            usage.peakMemoryBytes = CgroupFiles.number(in: files.read(memory + "/memory.max_usage_in_bytes"))
+        } else if let v2Directory {
+            usage.peakMemoryBytes = CgroupFiles.number(in: files.read(v2Directory + "/memory.peak"))
+        }
+        return usage
+    }
+
+    /// Makes a given-back task cgroup ready for the next task: `limits` written, the peak and the
+    /// CPU accounting set back to zero. False if the kernel refused (the caller removes it then).
+    func reset(for limits: CgroupLimits) -> Bool {
+        if let memory = v1Directory("memory") {
+            let limit = limits.memoryBytes.map { "\($0)" } ?? "-1"
+            guard files.write(memory + "/memory.limit_in_bytes", limit) == 0,
+                files.write(memory + "/memory.max_usage_in_bytes", "0") == 0
+            else { return false }
+        }
+        if let cpu = v1Directory("cpu") {
+            guard files.write(cpu + "/cpu.shares", "\(limits.cpuShares ?? 1024)") == 0 else { return false }
+            if let quota = limits.cfsQuotaMicroseconds {
+                guard files.write(cpu + "/cpu.cfs_period_us", "\(CgroupLimits.cfsPeriodMicroseconds)") == 0,
+                    files.write(cpu + "/cpu.cfs_quota_us", "\(quota)") == 0
+                else { return false }
+            } else if files.write(cpu + "/cpu.cfs_quota_us", "-1") != 0 {
+                return false
+            }
+        }
+        if let cpuacct = v1Directory("cpuacct") {
+            guard files.write(cpuacct + "/cpuacct.usage", "0") == 0 else { return false }
+        }
+        return true
+    }
+
+    /// Removes it from every hierarchy (it must be empty); true if every directory is gone.
+    @discardableResult
+    func remove() -> Bool {
+        files.closeAll()
+        var removed = true
+        for directory in allDirectories { removed = Self.removeDirectory(directory) && removed }
+        return removed
+    }
+
+    /// rmdir, retried while the kernel still reports the cgroup busy (its last processes leaving).
+    static func removeDirectory(_ directory: String) -> Bool {
+        for attempt in 0..<50 {
+            if rmdir(directory) == 0 || errno == ENOENT { return true }
+            guard errno == EBUSY else { return false }
+            usleep(useconds_t(min(1000 << attempt, 100_000)))
+        }
+        return false
+    }
+}
