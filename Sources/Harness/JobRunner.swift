@@ -87,9 +87,9 @@ public enum JobRunner {
                 let (scriptProblems, shutdownSent) = await script.run()
                 problems += scriptProblems
                 if !shutdownSent, executor.termination == nil {
-                    await agent.shutdown()
                     let why = options.interruption.isInterrupted ? "interrupted" : "end of job"
                     await recorder.step(.shutdown, "shutdown (\(why))")
+                    await agent.shutdown()
                 }
                 shutdownAt = await recorder.log.steps.last { $0.kind == .shutdown }?.atMs
                 let grace = configuration.executorShutdownGracePeriod

@@ -63,9 +63,11 @@ struct JobScript {
             await agent.kill(taskID: id, killPolicy: policy)
             await recorder.step(.kill, "kill \(id)" + (grace.map { " (grace \($0))" } ?? ""), tasks: [id])
         case .message(let bytes):
+            try await waitForSubscription()
             await agent.sendMessage(Data(bytes))
             await recorder.step(.message, "framework message (\(bytes.count) bytes)")
         case .miniTasks(let batch):
+            try await waitForSubscription()
             await agent.sendMessage(Data(ClosureWire.batch(batch)))
             await recorder.miniTasksSent(batch.count)
             await recorder.step(.miniTasks, "\(batch.count) mini-task(s) in one message", tasks: batch.map(\.id))
@@ -84,9 +86,17 @@ struct JobScript {
                 await recorder.step(.problem, "shutdown skipped: the executor already \(exited)")
                 return
             }
-            await agent.shutdown()
+            // Recorded before it is sent: the executor may be gone before a busy recorder would note it.
             await recorder.step(.shutdown, "shutdown")
+            await agent.shutdown()
         }
+    }
+
+    /// A framework messages an executor it knows is running: an agent drops a framework message
+    /// for an executor that has not subscribed yet (Mesos does, with a warning), so a `message` or
+    /// `mini_tasks` step right after the first launch waits for the subscription.
+    func waitForSubscription() async throws {
+        try await waitFor("the executor to subscribe") { $0.executorStatus != .registering }
     }
 
     /// Waits until every launched task has ended (as the agent sees it) and every mini-task sent has a result.

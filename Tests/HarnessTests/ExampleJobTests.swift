@@ -75,6 +75,27 @@ final class ExampleJobTests: XCTestCase {
         XCTAssertTrue(progress.lastProgress?.message.hasPrefix("step ") == true)
     }
 
+    /// A batch sent right after the first launch, before the executor has subscribed, waits for
+    /// the subscription (an agent would drop it) and every mini-task is answered exactly once.
+    func testMiniTasksRightAfterTheFirstLaunchAreAnswered() async throws {
+        let worker = HarnessTestSupport.buildDirectory + "/demo-worker"
+        guard FileManager.default.isExecutableFile(atPath: worker) else {
+            throw XCTSkip("mini-tasks need the demo worker: \(worker) is not built yet")
+        }
+        let batch = (1...200).map { #"{ "id": "m\#($0)", "function": "echo", "payload": "\#($0)" }"# }
+        let job = try JobParser.parse(
+            """
+            { "name": "early mini-tasks", "executor": { "mode": "coarse", "worker": "\(worker)" },
+              "tasks": [ { "id": "warm", "closure": { "function": "echo", "payload": "x" } } ],
+              "steps": [ { "launch": "warm" }, { "mini_tasks": [\(batch.joined(separator: ", "))] },
+                         { "wait": "all" }, { "shutdown": true } ] }
+            """, file: "early-mini-tasks.json")
+        let report = try await HarnessTestSupport.run(job)
+        HarnessTestSupport.assertConforming(report)
+        XCTAssertEqual(report.miniTasks.count, 200)
+        XCTAssertTrue(report.miniTasks.allSatisfy(\.passed), "\(report.problems)")
+    }
+
     func testHealthChecksExample() async throws {
         let report = try roundTrip(try await HarnessTestSupport.run(load("health-checks.json")))
         HarnessTestSupport.assertConforming(report)
