@@ -302,6 +302,20 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "AgentConnectionTests",
+            dependencies: [
+                "AgentConnection", "LocalAgent", "MesosCodec", "MesosProto",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ProcessSupervisionTests",
+            dependencies: ["ProcessSupervision"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "PackageFetchTests",
             dependencies: [
                 "PackageFetch",
