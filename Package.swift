@@ -267,7 +267,7 @@ let package = Package(
             name: "ExecutorCoreTests",
             dependencies: [
                 "SeededRandom", "ExecutorCore", "MesosProto", "MesosCodec", "ProcessSupervision", "AgentConnection",
-                "SparkExecutor",
+                "SparkExecutor", "PackageFetch",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

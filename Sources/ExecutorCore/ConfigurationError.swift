@@ -4,11 +4,11 @@ public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
     public let value: String?
     public let expected: String
 
-    static func missing(_ variable: String, expected: String) -> Self {
-        Self(variable: variable, value: nil, expected: expected)
+    static func missing(_ variable: EnvironmentVariable, expected: String) -> Self {
+        Self(variable: variable.name, value: nil, expected: expected)
     }
-    static func malformed(_ variable: String, _ value: String, expected: String) -> Self {
-        Self(variable: variable, value: value, expected: expected)
+    static func malformed(_ variable: EnvironmentVariable, _ value: String, expected: String) -> Self {
+        Self(variable: variable.name, value: value, expected: expected)
     }
 
     /// One line a person can act on, e.g. `MESOS_CHECKPOINT='yes' is malformed: expected "1" or "0"`.

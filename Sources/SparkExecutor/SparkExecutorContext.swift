@@ -21,6 +21,9 @@ public actor SparkExecutorContext {
     }
 
     private let commandLine: [String: String]
+    /// `SPARK_EXECUTOR_URI`.
+    private let sparkExecutorURI: String?
+    /// The executor's environment, the base of every worker's.
     private let environment: [String: String]
     private let sandbox: String
     private let fetcher: PackageFetcher
@@ -37,11 +40,12 @@ public actor SparkExecutorContext {
     private let hostedContinuation: AsyncStream<@Sendable () async -> Void>.Continuation
 
     public init(
-        commandLine: [String: String], environment: [String: String], sandbox: String, fetcher: PackageFetcher,
-        logger: Logger, isolation: CgroupIsolation? = nil, logRotation: LogRotation = .default
+        commandLine: [String: String], sparkExecutorURI: String? = nil, environment: [String: String], sandbox: String,
+        fetcher: PackageFetcher, logger: Logger, isolation: CgroupIsolation? = nil, logRotation: LogRotation = .default
     ) {
         self.logRotation = logRotation
         self.commandLine = commandLine
+        self.sparkExecutorURI = sparkExecutorURI
         self.environment = environment
         self.sandbox = sandbox
         self.fetcher = fetcher
@@ -70,7 +74,7 @@ public actor SparkExecutorContext {
         let settings: ExecutorSettings
         do {
             settings = try ExecutorSettings(
-                executorInfo: executorInfo, commandLine: commandLine, environment: environment)
+                executorInfo: executorInfo, commandLine: commandLine, sparkExecutorURI: sparkExecutorURI)
         } catch {
             logger.error("executor configuration is invalid; every task will fail", metadata: ["error": "\(error)"])
             prepared = .failure(error)
@@ -89,7 +93,7 @@ public actor SparkExecutorContext {
         }
         var request: FetchRequest
         do {
-            request = try FetchRequest(sparkProperties: settings.properties, environment: environment)
+            request = try FetchRequest(sparkProperties: settings.properties)
             if !settings.cacheEnabled {
                 request.package?.cache = false
                 for index in request.additional.indices { request.additional[index].cache = false }

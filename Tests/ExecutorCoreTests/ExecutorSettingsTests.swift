@@ -18,15 +18,14 @@ final class ExecutorSettingsTests: XCTestCase {
     }
 
     func testDefaultsFollowSpark3() throws {
-        let settings = try ExecutorSettings(executorInfo: info(nil), commandLine: [:], environment: [:])
+        let settings = try ExecutorSettings(executorInfo: info(nil), commandLine: [:])
         XCTAssertTrue(settings.coarse)
         XCTAssertEqual(settings.cores, 1)
         XCTAssertNil(settings.workerPath)
         XCTAssertTrue(settings.cacheEnabled)
         XCTAssertTrue(settings.forkServer)
         let off = try ExecutorSettings(
-            executorInfo: info(#"{"spark.mesos.executor.worker.forkServer":"false"}"#), commandLine: [:],
-            environment: [:])
+            executorInfo: info(#"{"spark.mesos.executor.worker.forkServer":"false"}"#), commandLine: [:])
         XCTAssertFalse(off.forkServer)
         XCTAssertEqual(off.unknownKeys, [])
     }
@@ -36,18 +35,18 @@ final class ExecutorSettingsTests: XCTestCase {
             #"{"spark.executor.uri":"http://data/spark.tgz","spark.mesos.coarse":"false","spark.executor.cores":"2"}"#
         let settings = try ExecutorSettings(
             executorInfo: info(json), commandLine: ["spark.executor.cores": "6"],
-            environment: ["SPARK_EXECUTOR_URI": "http://env/spark.tgz"])
+            sparkExecutorURI: "http://env/spark.tgz")
         XCTAssertEqual(settings.properties["spark.executor.uri"], "http://data/spark.tgz")
         XCTAssertFalse(settings.coarse)
         XCTAssertEqual(settings.cores, 6)
         let fromEnvironment = try ExecutorSettings(
-            executorInfo: info("{}"), commandLine: [:], environment: ["SPARK_EXECUTOR_URI": "http://env/spark.tgz"])
+            executorInfo: info("{}"), commandLine: [:], sparkExecutorURI: "http://env/spark.tgz")
         XCTAssertEqual(fromEnvironment.properties["spark.executor.uri"], "http://env/spark.tgz")
     }
 
     func testCoresFromCpusPlusExtraCores() throws {
         let settings = try ExecutorSettings(
-            executorInfo: info(#"{"spark.mesos.extra.cores":"1"}"#, cpus: 2.5), commandLine: [:], environment: [:])
+            executorInfo: info(#"{"spark.mesos.extra.cores":"1"}"#, cpus: 2.5), commandLine: [:])
         XCTAssertEqual(settings.cores, 4)
     }
 
@@ -63,7 +62,7 @@ final class ExecutorSettingsTests: XCTestCase {
                 resource.scalar.value = mem
                 executorInfo.resources.append(resource)
             }
-            return try ExecutorSettings(executorInfo: executorInfo, commandLine: [:], environment: [:])
+            return try ExecutorSettings(executorInfo: executorInfo, commandLine: [:])
                 .workerPoolMemoryBytes
         }
         let mib: UInt64 = 1_048_576
@@ -84,7 +83,7 @@ final class ExecutorSettingsTests: XCTestCase {
 
     func testExecutorEnvAndUnknownKeys() throws {
         let json = #"{"spark.executorEnv.JAVA_HOME":"/opt/jdk","spark.driver.memory":"4g","spark.app.id":7}"#
-        let settings = try ExecutorSettings(executorInfo: info(json), commandLine: [:], environment: [:])
+        let settings = try ExecutorSettings(executorInfo: info(json), commandLine: [:])
         XCTAssertEqual(settings.taskEnvironment, ["JAVA_HOME": "/opt/jdk"])
         XCTAssertEqual(settings.unknownKeys, ["spark.app.id", "spark.driver.memory"])
         XCTAssertEqual(settings.properties["spark.app.id"], "7")
@@ -117,7 +116,7 @@ final class ExecutorSettingsTests: XCTestCase {
         ]
         for (json, expected) in cases {
             XCTAssertThrowsError(
-                try ExecutorSettings(executorInfo: info(json), commandLine: [:], environment: [:]), json
+                try ExecutorSettings(executorInfo: info(json), commandLine: [:]), json
             ) {
                 XCTAssertEqual("\($0)", expected)
             }

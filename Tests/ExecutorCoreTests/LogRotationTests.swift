@@ -68,15 +68,14 @@ final class LogRotationTests: XCTestCase {
             executorInfo: nil,
             commandLine: [
                 "spark.executor.logs.rolling.maxSize": "1048576", "spark.executor.logs.rolling.maxRetainedFiles": "0",
-            ],
-            environment: [:])
+            ])
         XCTAssertEqual(settings.logRotation(overriding: base), LogRotation(maximumFileBytes: 1 << 20, rotatedFiles: 0))
         XCTAssertEqual(
-            try ExecutorSettings(executorInfo: nil, commandLine: [:], environment: [:]).logRotation(overriding: base),
+            try ExecutorSettings(executorInfo: nil, commandLine: [:]).logRotation(overriding: base),
             base)
         XCTAssertThrowsError(
             try ExecutorSettings(
-                executorInfo: nil, commandLine: ["spark.executor.logs.rolling.maxSize": "10 parsecs"], environment: [:])
+                executorInfo: nil, commandLine: ["spark.executor.logs.rolling.maxSize": "10 parsecs"])
         )
     }
 

@@ -80,7 +80,8 @@ struct ExecutorUnderTest {
             return try await PackageFetcher.withFetcher(configuration: fetcherConfiguration, logger: logger) {
                 fetcher in
                 let context = SparkExecutorContext(
-                    commandLine: [:], environment: environment, sandbox: sandbox, fetcher: fetcher, logger: logger,
+                    commandLine: [:], sparkExecutorURI: executorConfiguration.sparkExecutorURI,
+                    environment: environment, sandbox: sandbox, fetcher: fetcher, logger: logger,
                     isolation: isolation, logRotation: executorConfiguration.logRotation)
                 let runner = SparkTaskRunner(
                     context: context, fetcher: fetcher, baseEnvironment: ["PATH": "/usr/bin:/bin"], sandbox: sandbox,
