@@ -1,4 +1,4 @@
-/// Every variable of its environment the executor reads: the one table that `Configuration`
+/// Every variable of its environment the executor reads: the one table that `ExecutorConfiguration`
 /// reads them through and `--help` lists. A variable read anywhere else is a bug.
 public enum EnvironmentVariable: String, CaseIterable, Sendable {
     case frameworkID = "MESOS_FRAMEWORK_ID"

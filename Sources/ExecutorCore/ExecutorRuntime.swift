@@ -8,7 +8,7 @@ public import MesosProto
 /// `run()` drives everything as child tasks of one task group — the subscription, the update
 /// sender, heartbeats, every running task and every kill timer — and returns the exit code.
 public actor ExecutorRuntime {
-    let configuration: Configuration
+    let configuration: ExecutorConfiguration
     let client: AgentClient
     let runner: any TaskRunner
     let logger: Logger
@@ -44,7 +44,7 @@ public actor ExecutorRuntime {
     ///   acknowledged, as Mesos's command executor does (we stand in for it when the agent runs
     ///   `mesos-executor`).
     public init(
-        configuration: Configuration, client: AgentClient, runner: any TaskRunner, logger: Logger,
+        configuration: ExecutorConfiguration, client: AgentClient, runner: any TaskRunner, logger: Logger,
         heartbeatInterval: Duration = .seconds(30 * 60), exitAfterTasks: Bool = false,
         whenIdle: (@Sendable () -> Void)? = nil, idleSettle: Duration = .seconds(2),
         progressInterval: Duration = .milliseconds(100)

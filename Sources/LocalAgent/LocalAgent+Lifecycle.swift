@@ -210,7 +210,8 @@ extension LocalAgent {
                 reply = .close
             case .stream(let number, let encoding):
                 let (events, continuation) = AsyncStream.makeStream(of: StreamCommand.self)
-                streams[number] = StreamSink(encoding: encoding, continuation: continuation, connection: connection)
+                streams[number] = EventStreamSink(
+                    encoding: encoding, continuation: continuation, connection: connection)
                 reply = .stream(number, encoding, events)
             }
             return actions

@@ -2,7 +2,7 @@ public import PackageFetch
 
 extension FetchRequest {
     /// What Spark's properties ask to be fetched: `spark.executor.uri` (the package; `SPARK_EXECUTOR_URI`
-    /// is merged into it by ``ExecutorSettings``), `spark.mesos.uris` (comma-separated) and a command
+    /// is merged into it by ``SparkSettings``), `spark.mesos.uris` (comma-separated) and a command
     /// task's URIs, and `spark.mesos.executor.home`. A URI listed twice is fetched once, with the flags
     /// of its first mention.
     public init(sparkProperties: [String: String], commandURIs: [FetchURI] = []) throws(FetchError) {

@@ -15,7 +15,7 @@ import ProcessSupervision
 public actor SparkExecutorContext {
     /// Settings and the package gate, once SUBSCRIBED arrived.
     public struct Prepared: Sendable {
-        public let settings: ExecutorSettings
+        public let settings: SparkSettings
         /// nil when there is nothing to fetch (no URI, no executor home).
         public let package: PackageGate?
     }
@@ -71,9 +71,9 @@ public actor SparkExecutorContext {
     }
 
     private func prepare(_ executorInfo: Mesos_V1_ExecutorInfo) -> (@Sendable () async -> Void)? {
-        let settings: ExecutorSettings
+        let settings: SparkSettings
         do {
-            settings = try ExecutorSettings(
+            settings = try SparkSettings(
                 executorInfo: executorInfo, commandLine: commandLine, sparkExecutorURI: sparkExecutorURI)
         } catch {
             logger.error("executor configuration is invalid; every task will fail", metadata: ["error": "\(error)"])
@@ -167,7 +167,7 @@ public actor SparkExecutorContext {
 
     /// Starts the worker pool as soon as the package is ready, so that coarse-mode workers (and
     /// fine mode's fork server) are warm before the first closure arrives.
-    private func startWorkers(settings: ExecutorSettings, package: FetchedPackage?) {
+    private func startWorkers(settings: SparkSettings, package: FetchedPackage?) {
         do {
             _ = try workerPool(settings: settings, package: package)
         } catch {
@@ -177,7 +177,7 @@ public actor SparkExecutorContext {
 
     /// The worker pool for closures: coarse mode with `cores` warm workers, fine mode with a fresh
     /// worker per closure. Workers get the executor's environment, `spark.executorEnv.*` and SPARK_HOME.
-    public func workerPool(settings: ExecutorSettings, package: FetchedPackage?) throws(WorkerPoolError) -> WorkerPool {
+    public func workerPool(settings: SparkSettings, package: FetchedPackage?) throws(WorkerPoolError) -> WorkerPool {
         if let pool { return pool }
         let environment = self.environment.merging(settings.packageEnvironment(sparkHome: package?.sparkHome)) {
             _, extra in extra

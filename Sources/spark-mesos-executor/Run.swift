@@ -57,12 +57,12 @@ struct Run: AsyncParsableCommand {
         let logger = Logger(label: "spark-mesos-executor")
         var environment = ProcessEnvironment.current()
         if let encoding { environment[EnvironmentVariable.encoding.name] = encoding }
-        let configuration: Configuration
+        let configuration: ExecutorConfiguration
         let commandLine: [String: String]
         do {
-            configuration = try Configuration(
+            configuration = try ExecutorConfiguration(
                 environment: environment, workingDirectory: ProcessEnvironment.currentDirectory())
-            commandLine = try ExecutorSettings.parseConfArguments(conf)
+            commandLine = try SparkSettings.parseConfArguments(conf)
         } catch {
             ProcessEnvironment.printError("spark-mesos-executor: \(error)")
             throw ExitCode(1)
@@ -126,7 +126,7 @@ struct Run: AsyncParsableCommand {
     }
 
     /// The cgroups tasks and workers get, or nil with one warning saying why and what is lost.
-    static func isolation(_ configuration: Configuration, logger: Logger) -> CgroupIsolation? {
+    static func isolation(_ configuration: ExecutorConfiguration, logger: Logger) -> CgroupIsolation? {
         guard configuration.cgroupsEnabled else {
             logger.notice(
                 "cgroups turned off (SPARK_MESOS_EXECUTOR_CGROUPS=off): no per-task limits, usage from rusage")

@@ -48,10 +48,10 @@ final class LogRotationTests: XCTestCase {
         var environment = [
             "MESOS_FRAMEWORK_ID": "fw", "MESOS_EXECUTOR_ID": "ex", "MESOS_AGENT_ENDPOINT": "127.0.0.1:5051",
         ]
-        XCTAssertEqual(try Configuration(environment: environment, workingDirectory: "/").logRotation, .default)
+        XCTAssertEqual(try ExecutorConfiguration(environment: environment, workingDirectory: "/").logRotation, .default)
         environment["SPARK_MESOS_EXECUTOR_LOG_MAX_SIZE"] = "64KB"
         environment["SPARK_MESOS_EXECUTOR_LOG_MAX_FILES"] = "2"
-        let base = try Configuration(environment: environment, workingDirectory: "/").logRotation
+        let base = try ExecutorConfiguration(environment: environment, workingDirectory: "/").logRotation
         XCTAssertEqual(base, LogRotation(maximumFileBytes: 65536, rotatedFiles: 2))
         for (name, value, expected) in [
             ("SPARK_MESOS_EXECUTOR_LOG_MAX_SIZE", "1KB", "a size of at least 4KB, such as 10MB"),
@@ -60,21 +60,21 @@ final class LogRotationTests: XCTestCase {
         ] {
             var bad = environment
             bad[name] = value
-            XCTAssertThrowsError(try Configuration(environment: bad, workingDirectory: "/")) { error in
+            XCTAssertThrowsError(try ExecutorConfiguration(environment: bad, workingDirectory: "/")) { error in
                 XCTAssertEqual("\(error)", "\(name)='\(value)' is malformed: expected \(expected)")
             }
         }
-        let settings = try ExecutorSettings(
+        let settings = try SparkSettings(
             executorInfo: nil,
             commandLine: [
                 "spark.executor.logs.rolling.maxSize": "1048576", "spark.executor.logs.rolling.maxRetainedFiles": "0",
             ])
         XCTAssertEqual(settings.logRotation(overriding: base), LogRotation(maximumFileBytes: 1 << 20, rotatedFiles: 0))
         XCTAssertEqual(
-            try ExecutorSettings(executorInfo: nil, commandLine: [:]).logRotation(overriding: base),
+            try SparkSettings(executorInfo: nil, commandLine: [:]).logRotation(overriding: base),
             base)
         XCTAssertThrowsError(
-            try ExecutorSettings(
+            try SparkSettings(
                 executorInfo: nil, commandLine: ["spark.executor.logs.rolling.maxSize": "10 parsecs"])
         )
     }

@@ -16,7 +16,7 @@ import Testing
         #expect(request.additional[0].executable == false)
         #expect(request.executorHome == "/opt/spark")
         // SPARK_EXECUTOR_URI reaches the request through the settings' properties.
-        let settings = try ExecutorSettings(executorInfo: nil, commandLine: [:], sparkExecutorURI: "/s.tgz")
+        let settings = try SparkSettings(executorInfo: nil, commandLine: [:], sparkExecutorURI: "/s.tgz")
         let fromEnvironment = try FetchRequest(sparkProperties: settings.properties)
         #expect(fromEnvironment.package?.value == "/s.tgz")
     }

@@ -128,8 +128,8 @@ import Testing
         #expect("\(FreeSpaceReserve.standard)" == "the larger of 1073741824 bytes and 5 % of the filesystem")
         #expect(FreeSpaceReserve.standard.bytes(onFilesystemOf: 10 << 30) == 1 << 30)
         #expect(FreeSpaceReserve.standard.bytes(onFilesystemOf: 100 << 30) == 5 << 30)
-        // SPARK_MESOS_EXECUTOR_FETCH_MIN_FREE_BYTES is read by the executor's Configuration (see
-        // ConfigurationTests); the executor sets the reserve from its bytes.
+        // SPARK_MESOS_EXECUTOR_FETCH_MIN_FREE_BYTES is read by ExecutorConfiguration (see
+        // ExecutorConfigurationTests); the executor sets the reserve from its bytes.
         configuration.freeSpaceReserve = FreeSpaceReserve(bytes: 2 << 30)
         #expect(configuration.freeSpaceReserve.bytes(onFilesystemOf: 100 << 30) == 2 << 30)
         #expect(FreeSpaceReserve(bytes: 0) == FreeSpaceReserve.none)

@@ -4,7 +4,7 @@ public import ProcessSupervision
 
 /// Everything the executor reads from its environment (what the agent sets, and the executor's
 /// own variables), read once at start-up; ``EnvironmentVariable`` lists them.
-public struct Configuration: Sendable {
+public struct ExecutorConfiguration: Sendable {
     public var frameworkID: String
     public var executorID: String
     public var agentID: String?
@@ -52,15 +52,16 @@ public struct Configuration: Sendable {
 
     /// Reads the configuration from `environment`, every variable through ``EnvironmentVariable``.
     /// `workingDirectory` is the sandbox fallback.
-    public init(environment: [String: String], workingDirectory: String) throws(ConfigurationError) {
+    public init(environment: [String: String], workingDirectory: String) throws(ExecutorConfigurationError) {
         let environment = VariableReader(environment)
-        func required(_ variable: EnvironmentVariable, _ expected: String) throws(ConfigurationError) -> String {
+        func required(_ variable: EnvironmentVariable, _ expected: String) throws(ExecutorConfigurationError) -> String
+        {
             guard let value = environment[variable], !value.isEmpty else {
                 throw .missing(variable, expected: expected)
             }
             return value
         }
-        func duration(_ variable: EnvironmentVariable, default fallback: Duration?) throws(ConfigurationError)
+        func duration(_ variable: EnvironmentVariable, default fallback: Duration?) throws(ExecutorConfigurationError)
             -> Duration
         {
             let expected = "a Mesos duration such as 5secs or 15mins"
@@ -73,7 +74,7 @@ public struct Configuration: Sendable {
             }
             return value
         }
-        func flag(_ variable: EnvironmentVariable) throws(ConfigurationError) -> Bool {
+        func flag(_ variable: EnvironmentVariable) throws(ExecutorConfigurationError) -> Bool {
             guard let text = environment[variable], !text.isEmpty else { return false }
             switch text.lowercased() {
             case "1", "true": return true
@@ -203,7 +204,7 @@ public struct Configuration: Sendable {
     }
 }
 
-/// The environment as `Configuration` may read it: only through the variables of the table.
+/// The environment as `ExecutorConfiguration` may read it: only through the variables of the table.
 private struct VariableReader {
     let environment: [String: String]
 

@@ -1,5 +1,5 @@
 /// A variable of the executor's environment that is missing or cannot be understood.
-public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
+public struct ExecutorConfigurationError: Error, Sendable, CustomStringConvertible {
     public let variable: String
     public let value: String?
     public let expected: String

@@ -3,16 +3,16 @@ import ExecutorCore
 import MesosCodec
 import XCTest
 
-final class ConfigurationTests: XCTestCase {
+final class ExecutorConfigurationTests: XCTestCase {
     private let base = [
         "MESOS_FRAMEWORK_ID": "fw", "MESOS_EXECUTOR_ID": "ex", "MESOS_AGENT_ENDPOINT": "127.0.0.1:5051",
         "MESOS_SANDBOX": "/sandbox", "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD": "5secs",
     ]
 
-    private func configuration(_ changes: [String: String?]) throws -> Configuration {
+    private func configuration(_ changes: [String: String?]) throws -> ExecutorConfiguration {
         var environment = base
         for (key, value) in changes { environment[key] = value }
-        return try Configuration(environment: environment, workingDirectory: "/cwd")
+        return try ExecutorConfiguration(environment: environment, workingDirectory: "/cwd")
     }
 
     private func assertError(_ changes: [String: String?], _ expected: String, line: UInt = #line) {

@@ -7,9 +7,10 @@ public import ProcessSupervision
 /// Sources, highest precedence first:
 /// 1. `--conf key=value` arguments of the executor command;
 /// 2. `ExecutorInfo.data`: a UTF-8 JSON object of string → string properties;
-/// 3. `SPARK_EXECUTOR_URI` (read with the rest of the environment into `Configuration`) for `spark.executor.uri`;
+/// 3. `SPARK_EXECUTOR_URI` (read with the rest of the environment into `ExecutorConfiguration`) for
+///    `spark.executor.uri`;
 /// 4. defaults (`spark.mesos.coarse` is true, as in Spark 3).
-public struct ExecutorSettings: Sendable, Equatable {
+public struct SparkSettings: Sendable, Equatable {
     /// Every property after merging, known or not.
     public var properties: [String: String]
     /// Coarse mode: long-lived workers reused across tasks. Fine mode: a fresh worker per task.
