@@ -174,6 +174,20 @@ struct ChildProcessTests {
         for index in 0..<32 { #expect(terminations[index] == .exited(Int32(index % 7))) }
     }
 
+    @Test func aChildStartedByOtherMeansIsAdoptedAndReaped() async throws {
+        // posix_spawn stands in for the fork server's clone(CLONE_PARENT): a child we did not spawn.
+        let child = try ProcessReaper.shared.creatingChildren { () throws -> ChildProcess in
+            var pid: pid_t = 0
+            let argv: [UnsafeMutablePointer<CChar>?] = [strdup("sh"), strdup("-c"), strdup("exit 5"), nil]
+            defer { for argument in argv { free(argument) } }
+            let rc = argv.withUnsafeBufferPointer { posix_spawn(&pid, "/bin/sh", nil, nil, $0.baseAddress!, environ) }
+            try #require(rc == 0)
+            // Even if it has exited already, it is not reaped yet, so the pid still names it.
+            return try ChildProcess.adopt(pid: pid)
+        }
+        #expect(await child.wait() == .exited(5))
+    }
+
     @Test func signalNamesAreReadable() {
         #expect(Signals.name(of: SIGKILL) == "SIGKILL (9)")
         #expect(Signals.name(of: 64) == "64")
