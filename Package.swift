@@ -267,7 +267,7 @@ let package = Package(
             name: "ExecutorCoreTests",
             dependencies: [
                 "SeededRandom", "ExecutorCore", "MesosProto", "MesosCodec", "ProcessSupervision", "AgentConnection",
-                "SparkExecutor",
+                "SparkExecutor", "PackageFetch",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -299,6 +299,20 @@ let package = Package(
                 "Harness", "LocalAgent", "MesosCodec", "MesosProto", "ProcessSupervision", "spark-mesos-harness",
                 "spark-mesos-executor",
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "AgentConnectionTests",
+            dependencies: [
+                "AgentConnection", "LocalAgent", "MesosCodec", "MesosProto",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ProcessSupervisionTests",
+            dependencies: ["ProcessSupervision"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

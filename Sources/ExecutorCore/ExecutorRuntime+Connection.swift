@@ -4,25 +4,16 @@ import MesosProto
 import MesosCodec
 
 extension ExecutorRuntime {
-    /// How long a never-subscribed executor keeps trying before giving up; the agent destroys
-    /// an executor that has not subscribed within `--executor_registration_timeout` (1 min).
-    static let registrationTimeout = Duration.seconds(60)
-
-    enum AfterLoss {
-        case retry(after: Duration)
-        case stop
-    }
-
-    /// Subscribes, reads events until the stream is lost, and re-subscribes as the
-    /// configuration allows (checkpointing) or shuts down.
+    /// Subscribes, reads events until the stream is lost, and re-subscribes or stops as
+    /// `executorLifecycle` decides.
     func connectionLoop() async {
-        let start = ContinuousClock.now
+        executorLifecycle.firstSubscribeAttempt(at: .now)
         while !Task.isCancelled {
             let (call, carried) = makeSubscribe()
             let failure: AgentError
             do {
                 let stream = try await client.subscribe(call)
-                streamOpened(carrying: carried)
+                perform(executorLifecycle.subscribed(), carrying: carried)
                 do {
                     for try await event in stream {
                         await handle(event)
@@ -35,15 +26,13 @@ extension ExecutorRuntime {
                 failure = error
             }
             if Task.isCancelled { return }
-            switch connectionLost(failure, startedAt: start) {
-            case .stop:
+            let actions = executorLifecycle.connectionLost(
+                reason: "\(failure)", retryable: failure.isRetryable, work: work, at: .now, using: &random)
+            guard let delay = perform(actions) else { return }
+            do {
+                try await Task.sleep(for: delay)
+            } catch {
                 return
-            case .retry(let delay):
-                do {
-                    try await Task.sleep(for: delay)
-                } catch {
-                    return
-                }
             }
         }
     }
@@ -58,69 +47,79 @@ extension ExecutorRuntime {
         return (call, Set(updates.map { [UInt8]($0.status.uuid) }))
     }
 
-    private func streamOpened(carrying uuids: Set<[UInt8]>) {
-        if disconnectedSince != nil {
-            logger.info("re-subscribed", metadata: ["resent updates": "\(uuids.count)"])
+    /// Performs what `executorLifecycle` decided; returns the delay before the next SUBSCRIBE when
+    /// it asks for one. `carried`: the uuids of the updates the SUBSCRIBE just answered carried.
+    @discardableResult
+    func perform(
+        _ actions: [ExecutorLifecycle<ContinuousClock.Instant>.Action], carrying carried: Set<[UInt8]> = []
+    ) -> Duration? {
+        var resubscribeDelay: Duration?
+        for action in actions {
+            switch action {
+            case .log(let notice):
+                log(notice, carried: carried)
+            case .resumeUpdates:
+                ledger.subscribed(carrying: carried)
+                senderWakeupContinuation.yield()
+            case .holdUpdates:
+                ledger.disconnected()
+            case .resubscribe(let delay):
+                resubscribeDelay = delay
+            case .stopSubscribing:
+                resubscribeDelay = nil
+            case .killAllTasks(let grace, let why):
+                perform(lifecycle.killAll(grace: grace, because: why))
+            case .notifyRunnerOfShutdown:
+                let runner = self.runner
+                schedule { await runner.executorShuttingDown() }
+            case .armShutdownTimer(let instant):
+                schedule {
+                    try? await Task.sleep(until: instant, clock: .continuous)
+                    await self.shutdownGraceOver()
+                }
+            case .forceKillActiveTasks:
+                for id in lifecycle.activeTaskIDs { controls[id]?.request(.forceKill) }
+            case .exit:
+                childTaskContinuation.finish()
+            }
         }
-        connection = .subscribed
-        disconnectedSince = nil
-        ledger.subscribed(carrying: uuids)
-        senderWakeupContinuation.yield()
+        return resubscribeDelay
     }
 
-    private func connectionLost(_ error: AgentError, startedAt start: ContinuousClock.Instant) -> AfterLoss {
-        let everSubscribed: Bool
-        switch connection {
-        case .subscribed: everSubscribed = true
-        case .connecting(let ever): everSubscribed = ever
-        }
-        connection = .connecting(everSubscribed: everSubscribed)
-        ledger.disconnected()
-        let now = ContinuousClock.now
+    private func shutdownGraceOver() {
+        perform(executorLifecycle.shutdownGraceOver(work))
+    }
 
-        if shutdownDeadline != nil {
-            // The agent is gone while we shut down: no update can reach it any more.
-            logger.warning("lost the agent during shutdown", metadata: ["error": "\(error)"])
-            finishIfDone(force: false)
-            return finished ? .stop : .retry(after: .milliseconds(100))
-        }
-        if !everSubscribed {
-            if !error.isRetryable || now - start > Self.registrationTimeout {
-                logger.error("cannot subscribe to the agent", metadata: ["error": "\(error)"])
-                exitCode = 1
-                shutdown(because: "could not subscribe: \(error)")
-                return .stop
-            }
-            logger.warning("subscribe failed, retrying", metadata: ["error": "\(error)"])
-            return .retry(after: .seconds(1))
-        }
-        if !configuration.checkpoint {
+    private func log(_ notice: ExecutorLifecycle<ContinuousClock.Instant>.Notice, carried: Set<[UInt8]>) {
+        switch notice {
+        case .resubscribed:
+            logger.info("re-subscribed", metadata: ["resent updates": "\(carried.count)"])
+        case .lostDuringShutdown(let reason):
+            logger.warning("lost the agent during shutdown", metadata: ["error": "\(reason)"])
+        case .cannotSubscribe(let reason):
+            logger.error("cannot subscribe to the agent", metadata: ["error": "\(reason)"])
+        case .subscribeFailedRetrying(let reason):
+            logger.warning("subscribe failed, retrying", metadata: ["error": "\(reason)"])
+        case .lostWithoutCheckpoint(let reason):
             logger.error(
                 "lost the agent and the framework does not checkpoint: killing tasks and exiting",
-                metadata: ["error": "\(error)"])
-            shutdown(because: "agent connection lost without checkpointing")
-            return .stop
-        }
-        let since = disconnectedSince ?? now
-        if disconnectedSince == nil {
-            disconnectedSince = now
+                metadata: ["error": "\(reason)"])
+        case .lostResubscribing(let reason, let recoveryTimeout):
             logger.warning(
                 "lost the agent, re-subscribing",
-                metadata: ["error": "\(error)", "recovery timeout": "\(configuration.recoveryTimeout)"])
-            return .retry(after: .zero)
+                metadata: ["error": "\(reason)", "recovery timeout": "\(recoveryTimeout)"])
+        case .recoveryTimedOut(let reason):
+            logger.error("agent did not come back within MESOS_RECOVERY_TIMEOUT", metadata: ["error": "\(reason)"])
+        case .resubscriptionRefused(let reason):
+            logger.error("agent refused re-subscription", metadata: ["error": "\(reason)"])
+        case .shuttingDown(let why):
+            logger.info("shutting down", metadata: ["why": "\(why)", "tasks": "\(lifecycle.activeTaskIDs.count)"])
+        case .shutdownGraceOverWithWorkLeft:
+            logger.warning(
+                "shutdown grace period over",
+                metadata: ["active tasks": "\(lifecycle.activeTaskIDs)", "unacknowledged updates": "\(ledger.count)"])
+        case .everyTaskEnded:
+            logger.info("every task ended and was acknowledged; exiting")
         }
-        if now - since >= configuration.recoveryTimeout {
-            logger.error("agent did not come back within MESOS_RECOVERY_TIMEOUT", metadata: ["error": "\(error)"])
-            shutdown(because: "agent recovery timeout")
-            return .stop
-        }
-        if !error.isRetryable {
-            logger.error("agent refused re-subscription", metadata: ["error": "\(error)"])
-            shutdown(because: "re-subscription refused: \(error)")
-            return .stop
-        }
-        let bound = configuration.subscriptionBackoffMax.nanosecondsCount
-        let delay = Duration.nanoseconds(bound > 0 ? Int64.random(in: 0...bound) : 0)
-        return .retry(after: min(delay, configuration.recoveryTimeout - (now - since)))
     }
 }

@@ -87,7 +87,7 @@ extension ExecutorRuntime {
     }
 
     private func takeSendable() -> [Mesos_V1_Executor_Call.Update] {
-        guard case .subscribed = connection else { return [] }
+        guard executorLifecycle.isSubscribed else { return [] }
         return ledger.takeSendable(limit: 32)
     }
 
@@ -107,7 +107,7 @@ extension ExecutorRuntime {
             "agent refused a status update; it is dropped",
             metadata: ["task": "\(update.status.taskID.value)", "error": "\(error)"])
         _ = ledger.rejected(uuid: uuid)
-        finishIfDone(force: false)
+        workChanged()
         return false
     }
 
@@ -160,7 +160,7 @@ extension ExecutorRuntime {
             } catch {
                 return
             }
-            guard case .subscribed = connection else { continue }
+            guard executorLifecycle.isSubscribed else { continue }
             do {
                 try await client.send(makeCall(.heartbeat))
             } catch {

@@ -8,30 +8,21 @@ public import MesosProto
 /// `run()` drives everything as child tasks of one task group — the subscription, the update
 /// sender, heartbeats, every running task and every kill timer — and returns the exit code.
 public actor ExecutorRuntime {
-    enum Connection: Sendable {
-        case connecting(everSubscribed: Bool)
-        case subscribed
-    }
-
-    let configuration: Configuration
+    let configuration: ExecutorConfiguration
     let client: AgentClient
     let runner: any TaskRunner
     let logger: Logger
     let heartbeatInterval: Duration
-    /// Exit once every launched task has ended and its updates are acknowledged, as Mesos's
-    /// command executor does (we stand in for it when the agent runs `mesos-executor`).
-    let exitAfterTasks: Bool
 
     var lifecycle = TaskLifecycle()
     var ledger = UpdateLedger()
-    var connection = Connection.connecting(everSubscribed: false)
-    var disconnectedSince: ContinuousClock.Instant?
+    /// Connecting, reconnecting, shutting down and exiting.
+    var executorLifecycle: ExecutorLifecycle<ContinuousClock.Instant>
+    /// The backoff between re-subscriptions draws from it.
+    var random = SystemRandomNumberGenerator()
     var controls: [String: TaskControl] = [:]
     /// Per task: what stops its checks and its deadline.
     var watchers: [String: [AsyncStream<Never>.Continuation]] = [:]
-    var shutdownDeadline: ContinuousClock.Instant?
-    var exitCode: Int32 = 0
-    var finished = false
     var frameworkInfo: Mesos_V1_FrameworkInfo?
     /// Called once start-up is over and each time a burst of tasks is over, when nothing new came
     /// for `idleSettle`.
@@ -44,19 +35,26 @@ public actor ExecutorRuntime {
     /// Counts LAUNCHes, so a settle timer knows whether work came in meanwhile.
     var launchGeneration = 0
 
-    private let work: AsyncStream<@Sendable () async -> Void>
-    private let workContinuation: AsyncStream<@Sendable () async -> Void>.Continuation
+    private let childTasks: AsyncStream<@Sendable () async -> Void>
+    let childTaskContinuation: AsyncStream<@Sendable () async -> Void>.Continuation
     let senderWakeups: AsyncStream<Void>
     let senderWakeupContinuation: AsyncStream<Void>.Continuation
 
+    /// - Parameter exitAfterTasks: exit once every launched task has ended and its updates are
+    ///   acknowledged, as Mesos's command executor does (we stand in for it when the agent runs
+    ///   `mesos-executor`).
     public init(
-        configuration: Configuration, client: AgentClient, runner: any TaskRunner, logger: Logger,
+        configuration: ExecutorConfiguration, client: AgentClient, runner: any TaskRunner, logger: Logger,
         heartbeatInterval: Duration = .seconds(30 * 60), exitAfterTasks: Bool = false,
         whenIdle: (@Sendable () -> Void)? = nil, idleSettle: Duration = .seconds(2),
         progressInterval: Duration = .milliseconds(100)
     ) {
         self.progressInterval = progressInterval
-        self.exitAfterTasks = exitAfterTasks
+        executorLifecycle = ExecutorLifecycle(
+            settings: .init(
+                checkpoint: configuration.checkpoint, recoveryTimeout: configuration.recoveryTimeout,
+                subscriptionBackoffMax: configuration.subscriptionBackoffMax,
+                shutdownGracePeriod: configuration.shutdownGracePeriod, exitAfterTasks: exitAfterTasks))
         self.whenIdle = whenIdle
         self.idleSettle = idleSettle
         self.configuration = configuration
@@ -64,7 +62,7 @@ public actor ExecutorRuntime {
         self.runner = runner
         self.logger = logger
         self.heartbeatInterval = heartbeatInterval
-        (work, workContinuation) = AsyncStream.makeStream(of: (@Sendable () async -> Void).self)
+        (childTasks, childTaskContinuation) = AsyncStream.makeStream(of: (@Sendable () async -> Void).self)
         (senderWakeups, senderWakeupContinuation) = AsyncStream.makeStream(
             of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
@@ -77,35 +75,19 @@ public actor ExecutorRuntime {
             group.addTask { await self.connectionLoop() }
             group.addTask { await self.senderLoop() }
             group.addTask { await self.heartbeatLoop() }
-            for await item in work {
+            for await item in childTasks {
                 group.addTask { await item() }
             }
             group.cancelAll()
         }
         senderWakeupContinuation.finish()
-        return exitCode
+        return executorLifecycle.exitCode
     }
 
     /// Begins a graceful shutdown (SHUTDOWN event, SIGTERM, lost agent): every task is killed
     /// within the shutdown grace period, terminal updates are sent and their ACKs awaited (bounded).
     public func shutdown(because why: String) {
-        guard shutdownDeadline == nil, !finished else { return }
-        let grace = configuration.shutdownGracePeriod
-        let deadline = ContinuousClock.now + grace
-        shutdownDeadline = deadline
-        logger.info("shutting down", metadata: ["why": "\(why)", "tasks": "\(lifecycle.activeTaskIDs.count)"])
-        // Leave time after the kill for the terminal updates to reach the agent before it
-        // destroys the container (Mesos's command executor keeps 2 s of a 5 s grace).
-        let killGrace = grace > .seconds(3) ? grace - .seconds(2) : grace / 2
-        perform(lifecycle.killAll(grace: killGrace, because: why))
-        let runner = self.runner
-        schedule { await runner.executorShuttingDown() }
-        let ackWait = deadline - .milliseconds(250)
-        schedule {
-            try? await Task.sleep(until: ackWait, clock: .continuous)
-            await self.finishIfDone(force: true)
-        }
-        finishIfDone(force: false)
+        perform(executorLifecycle.shutdown(because: why, work: work, at: .now))
     }
 
     /// Once every task has ended and every update is acknowledged (or, after the first SUBSCRIBED,
@@ -128,43 +110,22 @@ public actor ExecutorRuntime {
         whenIdle?()
     }
 
-    func finishIfDone(force: Bool) {
-        if exitAfterTasks, shutdownDeadline == nil, !finished, lifecycle.hasTasks,
-            !lifecycle.hasActiveTasks, ledger.isEmpty
-        {
-            logger.info("every task ended and was acknowledged; exiting")
-            finish(exitCode: 0)
-            return
-        }
-        guard shutdownDeadline != nil, !finished else { return }
-        let tasksDone = !lifecycle.hasActiveTasks
-        let updatesSettled: Bool
-        if case .subscribed = connection { updatesSettled = ledger.isEmpty } else { updatesSettled = true }
-        if force {
-            if !tasksDone || !updatesSettled {
-                logger.warning(
-                    "shutdown grace period over",
-                    metadata: [
-                        "active tasks": "\(lifecycle.activeTaskIDs)", "unacknowledged updates": "\(ledger.count)",
-                    ])
-            }
-            for id in lifecycle.activeTaskIDs { controls[id]?.request(.forceKill) }
-            finish(exitCode: exitCode)
-        } else if tasksDone && updatesSettled {
-            finish(exitCode: exitCode)
-        }
+    /// Whether the executor is on its way out (nothing more is sent).
+    var finished: Bool { executorLifecycle.hasExited }
+
+    /// The tasks and updates, as far as exiting depends on them.
+    var work: ExecutorLifecycle<ContinuousClock.Instant>.Work {
+        .init(anyLaunched: lifecycle.hasTasks, anyActive: lifecycle.hasActiveTasks, anyUnacknowledged: !ledger.isEmpty)
     }
 
-    func finish(exitCode code: Int32) {
-        guard !finished else { return }
-        finished = true
-        exitCode = code
-        workContinuation.finish()
+    /// A task ended, or an update was acknowledged or dropped: maybe that was the last thing to wait for.
+    func workChanged() {
+        perform(executorLifecycle.workChanged(work))
     }
 
     /// Runs `body` as a child task of `run()`'s task group.
     func schedule(_ body: @escaping @Sendable () async -> Void) {
-        workContinuation.yield(body)
+        childTaskContinuation.yield(body)
     }
 
     // MARK: Events
@@ -217,7 +178,7 @@ public actor ExecutorRuntime {
                     "ACKNOWLEDGED for an unknown update", metadata: ["task": "\(event.acknowledged.taskID.value)"])
             }
             lifecycle.acknowledged(event.acknowledged.taskID.value, state: update?.status.state)
-            finishIfDone(force: false)
+            workChanged()
             noticeIdle()
         case .message:
             let data = [UInt8](event.message.data)
@@ -291,7 +252,7 @@ public actor ExecutorRuntime {
     func taskEnded(_ id: String, _ outcome: TaskOutcome, measurements: TaskMeasurements = TaskMeasurements()) {
         controls[id] = nil
         perform(lifecycle.ended(id, outcome), measurements: (id, measurements))
-        finishIfDone(force: false)
+        workChanged()
     }
 
     func graceExpired(_ id: String) {

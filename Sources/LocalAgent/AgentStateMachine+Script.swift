@@ -6,7 +6,7 @@ extension AgentStateMachine {
     func knowsTask(_ taskID: String) -> Bool { tasks[taskID] != nil }
 
     /// A new task or task group from the "master": delivered at once to a subscribed executor,
-    /// queued otherwise (spec §5.3).
+    /// queued otherwise (as the agent does until SUBSCRIBE).
     mutating func launch(_ launch: QueuedLaunch) -> [AgentAction] {
         for task in launch.tasks {
             tasks[task.taskID.value] = TaskRecord(info: task)
@@ -22,7 +22,7 @@ extension AgentStateMachine {
         return actions
     }
 
-    /// A scheduler's kill (spec §5.3): KILL for a delivered task; for a queued one the agent answers
+    /// A scheduler's kill: KILL for a delivered task; for a queued one the agent answers
     /// TASK_KILLED itself for the whole launch, and an executor left with nothing is shut down.
     mutating func kill(_ taskID: String, killPolicy: Mesos_V1_KillPolicy?) -> [AgentAction] {
         var actions: [AgentAction] = []
@@ -118,7 +118,7 @@ extension AgentStateMachine {
 
     mutating func rejectUpdates(_ reject: Bool) { rejectingUpdates = reject }
 
-    // MARK: Agent restart (spec §8)
+    // MARK: Agent restart
 
     /// The agent process dies: its stream ends abruptly and nothing it had not sent survives.
     mutating func goDown() -> [AgentAction] {

@@ -2,7 +2,7 @@ import Foundation
 import MesosProto
 
 extension AgentStateMachine {
-    /// SUBSCRIBE after validation (spec §5.1); returns the new stream's number.
+    /// SUBSCRIBE after validation, as the agent's `Slave::subscribe` handles it; returns the new stream's number.
     mutating func subscribe(_ subscribe: Mesos_V1_Executor_Call.Subscribe, _ actions: inout [AgentAction]) -> Int {
         let stream = nextStreamNumber
         nextStreamNumber += 1
@@ -22,7 +22,8 @@ extension AgentStateMachine {
         }
         setExecutorStatus(.subscribed)
 
-        // Delivered tasks the executor does not list never reached it (spec §5.1).
+        // Delivered tasks the executor does not list never reached it: the agent ends them TASK_LOST
+        // (TASK_DROPPED for a partition-aware framework).
         let listed = Set(subscribe.unacknowledgedTasks.map(\.taskID.value))
         for taskID in taskOrder {
             guard let task = tasks[taskID], task.delivered, task.state == .taskStaging, !listed.contains(taskID)
@@ -69,7 +70,7 @@ extension AgentStateMachine {
         emit(launch.event, &actions)
     }
 
-    /// The status update path (spec §5.2), for UPDATE calls and SUBSCRIBE's unacknowledged updates.
+    /// The status update path (the agent's `Slave::statusUpdate`), for UPDATE calls and SUBSCRIBE's unacknowledged updates.
     mutating func processUpdate(
         _ update: Mesos_V1_Executor_Call.Update,
         executorID: String,

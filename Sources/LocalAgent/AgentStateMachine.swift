@@ -76,7 +76,7 @@ struct AgentStateMachine {
         self.configuration = configuration
     }
 
-    /// Answers one request, following the agent's order of checks (spec §5).
+    /// Answers one request, following the order of checks of the agent's `Http::executor`.
     mutating func receive(_ request: ExecutorRequest) -> (reply: AgentReply, actions: [AgentAction]) {
         var record = ObservedRequest(
             method: request.method.rawValue,
@@ -285,7 +285,7 @@ struct TaskRecord: Sendable {
 }
 
 extension Mesos_V1_TaskState {
-    /// Whether no further update may follow (spec §3, TaskState).
+    /// Whether no further update may follow (a terminal `TaskState`).
     var isTerminal: Bool {
         switch self {
         case .taskFinished, .taskFailed, .taskKilled, .taskError, .taskLost, .taskDropped, .taskGone,

@@ -1,7 +1,7 @@
 import Foundation
 import MesosProto
 
-/// The agent's `validateExecutorCall` (spec §5 step 4): returns the reason a decoded call is
+/// The agent's `validateExecutorCall` (the fourth of `Http::executor`'s checks, after parsing): returns the reason a decoded call is
 /// invalid, or nil. The HTTP layer answers 400 "Failed to validate Executor::Call: <reason>".
 enum ExecutorCallValidation {
     static func validate(_ call: Mesos_V1_Executor_Call) -> String? {

@@ -6,7 +6,7 @@ extension LocalAgentConfiguration {
     /// The host's default PATH the agent sets when nothing else does.
     static let defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-    /// Exactly the variables a real agent gives an executor (spec §6) for an agent at `host:port`.
+    /// Exactly the variables a real agent gives an executor (the agent's `executorEnvironment()` plus the containerizer's) for an agent at `host:port`.
     func executorEnvironment(port: Int, sandboxDirectory: String) -> [String: String] {
         var environment: [String: String] = [
             "MESOS_FRAMEWORK_ID": frameworkID,

@@ -4,7 +4,7 @@ import NIOHTTP1
 import NIOPosix
 import NIOSSL
 
-/// How a restarted agent comes back (spec §8).
+/// How a restarted agent comes back (see `RestartTests` for what the executor sees).
 public struct RestartPlan: Sendable {
     /// Listen again right away; otherwise stay down until ``LocalAgent/comeBack()``.
     public var comeBack: Bool
@@ -210,7 +210,8 @@ extension LocalAgent {
                 reply = .close
             case .stream(let number, let encoding):
                 let (events, continuation) = AsyncStream.makeStream(of: StreamCommand.self)
-                streams[number] = StreamSink(encoding: encoding, continuation: continuation, connection: connection)
+                streams[number] = EventStreamSink(
+                    encoding: encoding, continuation: continuation, connection: connection)
                 reply = .stream(number, encoding, events)
             }
             return actions

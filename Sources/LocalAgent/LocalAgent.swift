@@ -17,7 +17,7 @@ public actor LocalAgent {
     var machine: AgentStateMachine
     let waiters = WaiterRegistry()
 
-    var streams: [Int: StreamSink] = [:]
+    var streams: [Int: EventStreamSink] = [:]
     var connections: [Int: any Channel] = [:]
     var nextConnectionID = 0
     var listeners: [any Channel] = []
@@ -204,7 +204,7 @@ public actor LocalAgent {
 }
 
 /// Where a stream's events go: the connection task writing them.
-struct StreamSink {
+struct EventStreamSink {
     var encoding: WireEncoding
     var continuation: AsyncStream<StreamCommand>.Continuation
     var connection: Int

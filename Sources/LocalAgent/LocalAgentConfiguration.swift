@@ -26,7 +26,7 @@ public struct LocalAgentConfiguration: Sendable {
     /// Sandbox directory on the host (`MESOS_DIRECTORY`, `MESOS_SANDBOX`).
     public var sandboxDirectory: String = "/tmp"
 
-    /// When set, every call must carry `Authorization: Bearer <token>` (spec §4, authentication).
+    /// When set, every call must carry `Authorization: Bearer <token>` (as an agent run with `--authenticate_http_executors`).
     public var authenticationToken: String?
     /// PEM certificate chain and private key: serve https (an agent built with SSL). The executor
     /// environment then carries `LIBPROCESS_SSL_ENABLED=1`.

@@ -3,7 +3,7 @@ public import MesosProto
 
 /// What a ``LocalAgent`` has seen and done so far: the value `waitUntil` predicates look at.
 public struct LocalAgentState: Sendable {
-    /// The simulated agent process's life cycle (spec §8).
+    /// The simulated agent process's life cycle: down, recovering its containerizer, recovering, running.
     public enum Phase: Sendable, Hashable {
         /// Not listening: connections are refused.
         case down

@@ -1,7 +1,7 @@
 import Foundation
 import MesosCodec
 
-/// libprocess's `Request::acceptsMediaType` and the agent's choice for SUBSCRIBE (spec §4):
+/// libprocess's `Request::acceptsMediaType` and the agent's choice for SUBSCRIBE:
 /// JSON whenever it is acceptable at all, else protobuf, else nil (406).
 enum MediaTypeNegotiation {
     /// `acceptHeader` nil means no Accept header: everything is acceptable.

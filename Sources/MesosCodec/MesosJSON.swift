@@ -1,6 +1,6 @@
 public import SwiftProtobuf
 
-/// Mesos-style JSON (stout's mapping, spec §4.2), which differs from the proto3 JSON mapping:
+/// Mesos-style JSON (stout's mapping; `MesosJSONRulesTests` pins every rule), which differs from the proto3 JSON mapping:
 /// proto field names, enum names, padded standard base64 for bytes, 64-bit integers as numbers,
 /// unknown keys ignored, missing required fields rejected.
 public enum MesosJSON {

@@ -1,7 +1,7 @@
 import SwiftProtobuf
 
 /// Rewrites Mesos-style JSON into the form swift-protobuf reads, applying stout's rules
-/// (spec §4.2) on the way, so that we accept and reject exactly what a Mesos agent does:
+/// (see `MesosJSONRulesTests`) on the way, so that we accept and reject exactly what a Mesos agent does:
 /// - only proto field names count; other keys (camelCase included) are ignored;
 /// - `null` means absent; an object given for a repeated field is one element;
 /// - enums must be names: a number is an error; an unknown name is dropped (error if required);

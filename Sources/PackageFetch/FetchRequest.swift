@@ -1,10 +1,10 @@
 /// What an executor needs fetched before its tasks can run.
 public struct FetchRequest: Sendable, Hashable {
-    /// The Spark package (`spark.executor.uri`); its package root becomes SPARK_HOME.
+    /// The package; its package root becomes SPARK_HOME.
     public var package: FetchURI?
-    /// Further URIs (`spark.mesos.uris`, a command task's `CommandInfo.uris`).
+    /// Further URIs (a command task's `CommandInfo.uris`, say).
     public var additional: [FetchURI]
-    /// An installed Spark to use when there is no package (`spark.mesos.executor.home`).
+    /// An installed Spark to use when there is no package.
     public var executorHome: String?
     /// The most the fetched files may take in the sandbox, in bytes: the executor's `disk` resource
     /// (MB in `ExecutorInfo.resources`) when it has one. Cache hits count too (their hard links are
@@ -19,28 +19,6 @@ public struct FetchRequest: Sendable, Hashable {
         self.additional = additional
         self.executorHome = executorHome
         self.diskLimitBytes = diskLimitBytes
-    }
-
-    /// Builds the request from Spark properties, the executor's environment and a command task's URIs:
-    /// `spark.executor.uri` (else env `SPARK_EXECUTOR_URI`), `spark.mesos.uris` (comma-separated),
-    /// `spark.mesos.executor.home`. A URI listed twice is fetched once, with the flags of its first mention.
-    public init(
-        sparkProperties: [String: String], environment: [String: String] = [:], commandURIs: [FetchURI] = []
-    ) throws(FetchError) {
-        let executorURI = [sparkProperties["spark.executor.uri"], environment["SPARK_EXECUTOR_URI"]]
-            .compactMap { $0?.trimmingWhitespace() }.first { !$0.isEmpty }
-        package = try executorURI.map { value throws(FetchError) in try FetchURI(value) }
-        var seen = Set(package.map { [$0.location] } ?? [])
-        var additional: [FetchURI] = []
-        for value in (sparkProperties["spark.mesos.uris"] ?? "").split(separator: ",") {
-            let text = String(value).trimmingWhitespace()
-            guard !text.isEmpty else { continue }
-            let uri = try FetchURI(text)
-            if seen.insert(uri.location).inserted { additional.append(uri) }
-        }
-        for uri in commandURIs where seen.insert(uri.location).inserted { additional.append(uri) }
-        self.additional = additional
-        executorHome = sparkProperties["spark.mesos.executor.home"].flatMap { $0.isEmpty ? nil : $0 }
     }
 }
 

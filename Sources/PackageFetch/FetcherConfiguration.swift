@@ -19,7 +19,8 @@ public struct FetcherConfiguration: Sendable {
     /// Archive bomb limits.
     public var limits: ExtractionLimits
     /// Free space every download leaves on the filesystem it writes to (the cache's or the sandbox's):
-    /// by default the larger of 1 GiB and 5 % of it; `SPARK_MESOS_EXECUTOR_FETCH_MIN_FREE_BYTES` sets bytes.
+    /// by default the larger of 1 GiB and 5 % of it (the executor sets bytes from
+    /// `SPARK_MESOS_EXECUTOR_FETCH_MIN_FREE_BYTES`).
     public var freeSpaceReserve: FreeSpaceReserve
     /// Where `bin/hadoop` lives, for hdfs:// and s3*:// URIs (HADOOP_HOME).
     public var hadoopHome: String?
@@ -62,23 +63,6 @@ public struct FetcherConfiguration: Sendable {
         self.hadoopEnvironment = hadoopEnvironment
         self.progressInterval = progressInterval
         self.bufferBytes = bufferBytes
-    }
-
-    /// Takes HADOOP_HOME, PATH and the environment for `hadoop` from `environment`
-    /// (the executor's environment, read once at start-up), and the free-space reserve from
-    /// `SPARK_MESOS_EXECUTOR_FETCH_MIN_FREE_BYTES` (a whole number of bytes; `0` keeps none).
-    public mutating func adopt(environment: [String: String]) throws(FetchError) {
-        hadoopHome = hadoopHome ?? environment["HADOOP_HOME"].flatMap { $0.isEmpty ? nil : $0 }
-        searchPath = searchPath ?? environment["PATH"]
-        hadoopEnvironment = environment.map { "\($0.key)=\($0.value)" }.sorted()
-        if let text = environment[FreeSpaceReserve.environmentVariable] {
-            guard let bytes = Int64(text), bytes >= 0 else {
-                throw .invalidSetting(
-                    FreeSpaceReserve.environmentVariable, text, expected: "a whole number of bytes (0 keeps no reserve)"
-                )
-            }
-            freeSpaceReserve = FreeSpaceReserve(bytes: bytes)
-        }
     }
 }
 

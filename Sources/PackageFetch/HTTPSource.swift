@@ -3,7 +3,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 
-/// Streams an http(s) URI into a ``StreamSink``: redirects, stall timeout, retries with backoff, and
+/// Streams an http(s) URI into a ``DownloadSink``: redirects, stall timeout, retries with backoff, and
 /// resumption with `Range`/`If-Range` after a dropped or stalled connection when the server allows it.
 struct HTTPSource {
     let uri: FetchURI
@@ -11,7 +11,7 @@ struct HTTPSource {
     let configuration: FetcherConfiguration
     let logger: Logger
 
-    func stream(into sink: StreamSink) async throws(StreamFailure) {
+    func stream(into sink: DownloadSink) async throws(StreamFailure) {
         var validator: String?
         var resumable = false
         var attempt = 0
@@ -41,7 +41,7 @@ struct HTTPSource {
     }
 
     private func transfer(
-        from offset: Int64, validator: String?, into sink: StreamSink, learn: (HTTPHeaders) -> Void
+        from offset: Int64, validator: String?, into sink: DownloadSink, learn: (HTTPHeaders) -> Void
     ) async throws(StreamFailure) {
         var request = HTTPClientRequest(url: uri.location)
         if offset > 0 {

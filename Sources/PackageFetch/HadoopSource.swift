@@ -14,7 +14,7 @@ struct HadoopSource {
     /// A private directory for the copy; the caller removes it.
     let scratch: String
 
-    func stream(into sink: StreamSink) async throws(StreamFailure) {
+    func stream(into sink: DownloadSink) async throws(StreamFailure) {
         let hadoop = try locate()
         let target = scratch + "/hadoop-copy"
         let log = scratch + "/hadoop.log"

@@ -13,7 +13,7 @@ struct LocalSource {
     let uri: FetchURI
     let path: String
 
-    func stream(into sink: StreamSink) async throws(StreamFailure) {
+    func stream(into sink: DownloadSink) async throws(StreamFailure) {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             let code = errno

@@ -25,7 +25,7 @@ extension PackageFetcher {
                 channel: channel, directory: directory, plan: uri.payloadPlan, fileName: uri.effectiveName,
                 executable: uri.executable, limits: configuration.limits, budget: budget,
                 spoolDirectory: scratch)
-            let sink = StreamSink(
+            let sink = DownloadSink(
                 uri: uri, channel: channel, logger: logger, progressInterval: configuration.progressInterval)
             async let written = BlockingThread.run { writer.run() }
             let produced: Result<Void, StreamFailure>
@@ -75,7 +75,7 @@ extension PackageFetcher {
         }
     }
 
-    private nonisolated func produce(_ uri: FetchURI, into sink: StreamSink, scratch: String)
+    private nonisolated func produce(_ uri: FetchURI, into sink: DownloadSink, scratch: String)
         async throws(StreamFailure)
     {
         switch uri.scheme {

@@ -16,7 +16,7 @@ import ProcessSupervision
 ///
 /// ```swift
 /// try await PackageFetcher.withFetcher(configuration: .init()) { fetcher in
-///     let request = try FetchRequest(sparkProperties: properties, environment: environment)
+///     let request = FetchRequest(package: try FetchURI("https://repo/spark.tgz"))
 ///     let package = try await fetcher.fetch(request, into: sandbox)
 ///     environment["SPARK_HOME"] = package.sparkHome
 /// }

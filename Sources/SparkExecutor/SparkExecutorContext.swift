@@ -15,12 +15,15 @@ import ProcessSupervision
 public actor SparkExecutorContext {
     /// Settings and the package gate, once SUBSCRIBED arrived.
     public struct Prepared: Sendable {
-        public let settings: ExecutorSettings
+        public let settings: SparkSettings
         /// nil when there is nothing to fetch (no URI, no executor home).
         public let package: PackageGate?
     }
 
     private let commandLine: [String: String]
+    /// `SPARK_EXECUTOR_URI`.
+    private let sparkExecutorURI: String?
+    /// The executor's environment, the base of every worker's.
     private let environment: [String: String]
     private let sandbox: String
     private let fetcher: PackageFetcher
@@ -37,11 +40,12 @@ public actor SparkExecutorContext {
     private let hostedContinuation: AsyncStream<@Sendable () async -> Void>.Continuation
 
     public init(
-        commandLine: [String: String], environment: [String: String], sandbox: String, fetcher: PackageFetcher,
-        logger: Logger, isolation: CgroupIsolation? = nil, logRotation: LogRotation = .default
+        commandLine: [String: String], sparkExecutorURI: String? = nil, environment: [String: String], sandbox: String,
+        fetcher: PackageFetcher, logger: Logger, isolation: CgroupIsolation? = nil, logRotation: LogRotation = .default
     ) {
         self.logRotation = logRotation
         self.commandLine = commandLine
+        self.sparkExecutorURI = sparkExecutorURI
         self.environment = environment
         self.sandbox = sandbox
         self.fetcher = fetcher
@@ -67,10 +71,10 @@ public actor SparkExecutorContext {
     }
 
     private func prepare(_ executorInfo: Mesos_V1_ExecutorInfo) -> (@Sendable () async -> Void)? {
-        let settings: ExecutorSettings
+        let settings: SparkSettings
         do {
-            settings = try ExecutorSettings(
-                executorInfo: executorInfo, commandLine: commandLine, environment: environment)
+            settings = try SparkSettings(
+                executorInfo: executorInfo, commandLine: commandLine, sparkExecutorURI: sparkExecutorURI)
         } catch {
             logger.error("executor configuration is invalid; every task will fail", metadata: ["error": "\(error)"])
             prepared = .failure(error)
@@ -89,7 +93,7 @@ public actor SparkExecutorContext {
         }
         var request: FetchRequest
         do {
-            request = try FetchRequest(sparkProperties: settings.properties, environment: environment)
+            request = try FetchRequest(sparkProperties: settings.properties)
             if !settings.cacheEnabled {
                 request.package?.cache = false
                 for index in request.additional.indices { request.additional[index].cache = false }
@@ -163,7 +167,7 @@ public actor SparkExecutorContext {
 
     /// Starts the worker pool as soon as the package is ready, so that coarse-mode workers (and
     /// fine mode's fork server) are warm before the first closure arrives.
-    private func startWorkers(settings: ExecutorSettings, package: FetchedPackage?) {
+    private func startWorkers(settings: SparkSettings, package: FetchedPackage?) {
         do {
             _ = try workerPool(settings: settings, package: package)
         } catch {
@@ -173,7 +177,7 @@ public actor SparkExecutorContext {
 
     /// The worker pool for closures: coarse mode with `cores` warm workers, fine mode with a fresh
     /// worker per closure. Workers get the executor's environment, `spark.executorEnv.*` and SPARK_HOME.
-    public func workerPool(settings: ExecutorSettings, package: FetchedPackage?) throws(WorkerPoolError) -> WorkerPool {
+    public func workerPool(settings: SparkSettings, package: FetchedPackage?) throws(WorkerPoolError) -> WorkerPool {
         if let pool { return pool }
         let environment = self.environment.merging(settings.packageEnvironment(sparkHome: package?.sparkHome)) {
             _, extra in extra

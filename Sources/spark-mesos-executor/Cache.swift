@@ -1,4 +1,5 @@
 import ArgumentParser
+import ExecutorCore
 import PackageFetch
 
 /// `spark-mesos-executor cache list|prune|clear`: the shared package cache on this agent.
@@ -15,7 +16,7 @@ struct Cache: ParsableCommand {
 
         var cache: FetchCache {
             FetchCache(
-                directory: dir ?? ProcessEnvironment.current()["SPARK_MESOS_EXECUTOR_CACHE_DIR"]
+                directory: dir ?? ProcessEnvironment.current()[EnvironmentVariable.cacheDirectory.name]
                     ?? CacheDirectory.defaultPath)
         }
     }

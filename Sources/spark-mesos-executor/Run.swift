@@ -56,35 +56,24 @@ struct Run: AsyncParsableCommand {
         }
         let logger = Logger(label: "spark-mesos-executor")
         var environment = ProcessEnvironment.current()
-        if let encoding { environment["SPARK_MESOS_EXECUTOR_ENCODING"] = encoding }
-        let configuration: Configuration
+        if let encoding { environment[EnvironmentVariable.encoding.name] = encoding }
+        let configuration: ExecutorConfiguration
         let commandLine: [String: String]
         do {
-            configuration = try Configuration(
+            configuration = try ExecutorConfiguration(
                 environment: environment, workingDirectory: ProcessEnvironment.currentDirectory())
-            commandLine = try ExecutorSettings.parseConfArguments(conf)
+            commandLine = try SparkSettings.parseConfArguments(conf)
         } catch {
             ProcessEnvironment.printError("spark-mesos-executor: \(error)")
             throw ExitCode(1)
         }
-        let releaseCode: Bool
-        switch environment["SPARK_MESOS_EXECUTOR_IDLE_RECLAIM"] {
-        case nil, "1": releaseCode = true
-        case "0": releaseCode = false
-        case let other?:
-            ProcessEnvironment.printError(
-                "spark-mesos-executor: SPARK_MESOS_EXECUTOR_IDLE_RECLAIM='\(other)' is malformed: expected \"1\" or \"0\""
-            )
-            throw ExitCode(1)
-        }
+        let releaseCode = configuration.releasesCodeWhenIdle
         if !ignoredArguments.isEmpty {
             logger.debug("ignoring arguments", metadata: ["arguments": "\(ignoredArguments)"])
         }
         // Tasks must not see the token the executor authenticates with.
-        environment["MESOS_EXECUTOR_AUTHENTICATION_TOKEN"] = nil
-        // Standing in for Mesos's command executor: the agent fetched the task's URIs already, and
-        // the executor ends with its one task.
-        let commandExecutor = environment["MESOS_HTTP_COMMAND_EXECUTOR"] == "1"
+        environment[EnvironmentVariable.authenticationToken.name] = nil
+        let commandExecutor = configuration.standsInForCommandExecutor
 
         // Descendants of tasks that lose their parent come to us, so none escapes and no zombie stays.
         do {
@@ -104,20 +93,20 @@ struct Run: AsyncParsableCommand {
             isolation?.removeSpares()
         }
 
-        var fetcherConfiguration = FetcherConfiguration()
-        do {
-            try fetcherConfiguration.adopt(environment: environment)
-        } catch {
-            ProcessEnvironment.printError("spark-mesos-executor: \(error)")
-            throw ExitCode(1)
+        var fetcherConfiguration = FetcherConfiguration(
+            hadoopHome: configuration.hadoopHome, searchPath: configuration.searchPath,
+            hadoopEnvironment: environment.map { "\($0.key)=\($0.value)" }.sorted())
+        if let bytes = configuration.fetchMinimumFreeBytes {
+            fetcherConfiguration.freeSpaceReserve = FreeSpaceReserve(bytes: bytes)
         }
         fetcherConfiguration.cacheDirectory = CacheDirectory.usable(
-            cacheDir ?? environment["SPARK_MESOS_EXECUTOR_CACHE_DIR"], logger: logger)
+            cacheDir ?? configuration.cacheDirectory, logger: logger)
 
         let code = try await PackageFetcher.withFetcher(configuration: fetcherConfiguration, logger: logger) {
             fetcher in
             let context = SparkExecutorContext(
-                commandLine: commandLine, environment: environment, sandbox: configuration.sandbox, fetcher: fetcher,
+                commandLine: commandLine, sparkExecutorURI: configuration.sparkExecutorURI, environment: environment,
+                sandbox: configuration.sandbox, fetcher: fetcher,
                 logger: logger, isolation: isolation, logRotation: configuration.logRotation)
             let runner = SparkTaskRunner(
                 context: context, fetcher: fetcher, baseEnvironment: environment, sandbox: configuration.sandbox,
@@ -139,7 +128,7 @@ struct Run: AsyncParsableCommand {
     }
 
     /// The cgroups tasks and workers get, or nil with one warning saying why and what is lost.
-    static func isolation(_ configuration: Configuration, logger: Logger) -> CgroupIsolation? {
+    static func isolation(_ configuration: ExecutorConfiguration, logger: Logger) -> CgroupIsolation? {
         guard configuration.cgroupsEnabled else {
             logger.notice(
                 "cgroups turned off (SPARK_MESOS_EXECUTOR_CGROUPS=off): no per-task limits, usage from rusage")

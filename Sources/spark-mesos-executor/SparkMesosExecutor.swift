@@ -12,7 +12,7 @@ struct SparkMesosExecutor: AsyncParsableCommand {
             Run by a Mesos agent as the executor of a framework's ExecutorInfo or TaskInfo. \
             It reads its whole configuration from the environment the agent sets:
 
-            \(Configuration.documentedVariables.map { "  \($0.name)\n      \($0.meaning)" }.joined(separator: "\n"))
+            \(EnvironmentVariable.allCases.map { "  \($0.name)\n      \($0.meaning)" }.joined(separator: "\n"))
             """,
         version: version,
         subcommands: [Run.self, HarnessLauncher.self, Cache.self],

@@ -69,7 +69,7 @@ struct ExecutorUnderTest {
             var environment = await agent.environment(sandboxDirectory: sandbox)
             environment["SPARK_MESOS_EXECUTOR_ENCODING"] = encoding.rawValue
             for (name, value) in extraEnvironment { environment[name] = value }
-            let executorConfiguration = try Configuration(environment: environment, workingDirectory: sandbox)
+            let executorConfiguration = try ExecutorConfiguration(environment: environment, workingDirectory: sandbox)
             var logger = Logger(label: "executor-under-test")
             logger.logLevel = ProcessInfo.processInfo.environment["E2E_LOG"] == nil ? .critical : .debug
             var fetcherConfiguration = FetcherConfiguration()
@@ -80,7 +80,8 @@ struct ExecutorUnderTest {
             return try await PackageFetcher.withFetcher(configuration: fetcherConfiguration, logger: logger) {
                 fetcher in
                 let context = SparkExecutorContext(
-                    commandLine: [:], environment: environment, sandbox: sandbox, fetcher: fetcher, logger: logger,
+                    commandLine: [:], sparkExecutorURI: executorConfiguration.sparkExecutorURI,
+                    environment: environment, sandbox: sandbox, fetcher: fetcher, logger: logger,
                     isolation: isolation, logRotation: executorConfiguration.logRotation)
                 let runner = SparkTaskRunner(
                     context: context, fetcher: fetcher, baseEnvironment: ["PATH": "/usr/bin:/bin"], sandbox: sandbox,
@@ -115,7 +116,7 @@ struct ExecutorUnderTest {
 
     /// The executor's cgroups as the executor program makes them; nil (with the reason printed) where
     /// this machine has none usable.
-    static func isolation(_ configuration: Configuration, hardCPULimits: Bool = false) -> CgroupIsolation? {
+    static func isolation(_ configuration: ExecutorConfiguration, hardCPULimits: Bool = false) -> CgroupIsolation? {
         let settings = CgroupIsolation.Settings(
             name: CgroupIsolation.executorCgroupName(
                 frameworkID: configuration.frameworkID, executorID: configuration.executorID),

@@ -3,7 +3,7 @@ import MesosCodec
 import MesosProto
 import Testing
 
-/// `Authorization: Bearer` on every call when the agent authenticates executors (spec §4, §10 item 21).
+/// `Authorization: Bearer` on every call when the agent authenticates executors (`--authenticate_http_executors`).
 struct AuthenticationTests {
     let configuration = testConfiguration { $0.authenticationToken = "s3cret" }
     var calls: Calls { Calls(configuration: configuration) }

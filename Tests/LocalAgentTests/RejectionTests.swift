@@ -4,7 +4,7 @@ import MesosCodec
 import MesosProto
 import Testing
 
-/// Every way the agent refuses a request (spec §5, §10 items 1–15), over real HTTP.
+/// Every way the agent refuses a request (`Http::executor`'s checks, and what Mesos's `executor_http_api_tests.cpp` exercises), over real HTTP.
 struct RejectionTests {
     let configuration = testConfiguration()
     var calls: Calls { Calls(configuration: configuration) }
@@ -128,7 +128,7 @@ struct RejectionTests {
         }
     }
 
-    /// StatusUpdateCallFailedValidation and friends (spec §10 items 11–14).
+    /// StatusUpdateCallFailedValidation and friends (the names of Mesos's own tests in `executor_http_api_tests.cpp`).
     @Test(arguments: WireEncoding.allCases, InvalidUpdate.allCases)
     func invalidUpdateIs400(encoding: WireEncoding, invalid: InvalidUpdate) async throws {
         try await withLocalAgent(configuration) { agent in

@@ -6,7 +6,7 @@ import NIOCore
 import NIOPosix
 import Testing
 
-/// Agent restarts as an executor sees them (spec §8).
+/// Agent restarts as an executor sees them: the stream breaks, connections are refused, then 503 until the agent recovers.
 struct RestartTests {
     let configuration = testConfiguration(checkpoint: true)
     var calls: Calls { Calls(configuration: configuration) }

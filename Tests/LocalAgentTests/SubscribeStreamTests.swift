@@ -4,7 +4,7 @@ import MesosCodec
 import MesosProto
 import Testing
 
-/// The SUBSCRIBE stream and what flows on it (spec §5.1–§5.3, §10 items 7, 8, 16).
+/// The SUBSCRIBE stream and what flows on it (`Slave::subscribe`, `Slave::statusUpdate`, the events the agent generates).
 struct SubscribeStreamTests {
     let configuration = testConfiguration()
     var calls: Calls { Calls(configuration: configuration) }

@@ -3,7 +3,7 @@ import MesosCodec
 import MesosProto
 import XCTest
 
-/// The places where stout's JSON differs from the proto3 mapping (spec §4.2).
+/// The places where stout's JSON differs from the proto3 mapping (stout's `protobuf.hpp`).
 final class MesosJSONRulesTests: XCTestCase {
     private func event(_ text: String) throws -> Mesos_V1_Executor_Event {
         try WireEncoding.json.decode(Mesos_V1_Executor_Event.self, from: Array(text.utf8))

@@ -4,7 +4,7 @@ import MesosProto
 import SwiftProtobuf
 import XCTest
 
-/// Every Call and Event type against hand-written Mesos JSON (stout's mapping, spec §4.2).
+/// Every Call and Event type against hand-written Mesos JSON (stout's mapping, `MesosJSONRulesTests`).
 final class MesosJSONTests: XCTestCase {
     static let uuid = "AAECAwQFRgcICQoLDA0ODw=="  // 16 bytes, version nibble 4
 

@@ -107,7 +107,9 @@ import Testing
             #expect(writeBytes(dir + "/hadoop/bin/hadoop", Array(script.utf8)))
             makeExecutable(dir + "/hadoop/bin/hadoop")
             var configuration = testConfiguration(cache: dir + "/cache")
-            try configuration.adopt(environment: ["HADOOP_HOME": dir + "/hadoop", "PATH": "/usr/bin:/bin"])
+            configuration.hadoopHome = dir + "/hadoop"
+            configuration.searchPath = "/usr/bin:/bin"
+            configuration.hadoopEnvironment = ["HADOOP_HOME=\(dir)/hadoop", "PATH=/usr/bin:/bin"]
             makeDir(dir + "/sandbox")
             let package = try await PackageFetcher.withFetcher(configuration: configuration, logger: quietLogger) {
                 try await $0.fetch(FetchRequest(package: FetchURI("hdfs://nn/remote.tgz")), into: dir + "/sandbox")
@@ -128,7 +130,8 @@ import Testing
         try await withTemporaryDirectory { dir in
             makeDir(dir + "/sandbox")
             var configuration = testConfiguration(cache: nil)
-            try configuration.adopt(environment: ["PATH": dir])
+            configuration.searchPath = dir
+            configuration.hadoopEnvironment = ["PATH=\(dir)"]
             let error = await #expect(throws: FetchError.self) {
                 try await PackageFetcher.withFetcher(configuration: configuration, logger: quietLogger) {
                     try await $0.fetch(FetchRequest(package: FetchURI("s3://bucket/spark.tgz")), into: dir + "/sandbox")
@@ -146,9 +149,9 @@ import Testing
             let fetched = try await PackageFetcher.withFetcher(
                 configuration: testConfiguration(cache: nil), logger: quietLogger
             ) { fetcher in
-                let good = try FetchRequest(sparkProperties: ["spark.mesos.executor.home": dir + "/spark"])
+                let good = FetchRequest(executorHome: dir + "/spark")
                 let package = try await fetcher.fetch(good, into: dir + "/sandbox")
-                let bad = try FetchRequest(sparkProperties: ["spark.mesos.executor.home": dir + "/nope"])
+                let bad = FetchRequest(executorHome: dir + "/nope")
                 let error = await #expect(throws: FetchError.self) {
                     try await fetcher.fetch(bad, into: dir + "/sandbox")
                 }
@@ -180,20 +183,5 @@ import Testing
         #expect(throws: FetchError.self) { try FetchURI("http://h/x#sha256=abc") }
         #expect(throws: FetchError.self) { try FetchURI("ftp://h/x") }
         #expect(throws: FetchError.self) { try FetchURI("http://h/x", outputFile: "../x") }
-    }
-
-    @Test func sparkProperties() throws {
-        let request = try FetchRequest(
-            sparkProperties: [
-                "spark.executor.uri": "http://h/spark.tgz",
-                "spark.mesos.uris": "http://h/a.jar, http://h/spark.tgz,,/b.py",
-                "spark.mesos.executor.home": "/opt/spark",
-            ], commandURIs: [try FetchURI("http://h/a.jar", executable: true), try FetchURI("/c.sh")])
-        #expect(request.package?.value == "http://h/spark.tgz")
-        #expect(request.additional.map(\.value) == ["http://h/a.jar", "/b.py", "/c.sh"])
-        #expect(request.additional[0].executable == false)
-        #expect(request.executorHome == "/opt/spark")
-        let fromEnvironment = try FetchRequest(sparkProperties: [:], environment: ["SPARK_EXECUTOR_URI": "/s.tgz"])
-        #expect(fromEnvironment.package?.value == "/s.tgz")
     }
 }

@@ -11,8 +11,8 @@ public func fuzzFetchURI(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     _ = uri.description
     let again = try? FetchURI(uri.value)
     precondition(again == uri, "'\(text)' parsed differently the second time")
-    let properties = ["spark.executor.uri": text, "spark.mesos.uris": text + "," + text]
-    _ = try? FetchRequest(sparkProperties: properties)
+    // A comma-separated list (spark.mesos.uris) is split before each piece becomes a FetchURI.
+    for piece in (text + "," + text).split(separator: ",") { _ = try? FetchURI(String(piece)) }
     return 0
 }
 

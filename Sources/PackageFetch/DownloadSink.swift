@@ -3,7 +3,7 @@ import NIOCore
 
 /// The producer's end of a fetch: hashes every byte, counts it, hands it to the extraction and logs
 /// progress. Used by one task at a time; a resumed download keeps feeding the same sink.
-final class StreamSink {
+final class DownloadSink {
     let uri: FetchURI
     private let channel: ByteChannel
     private let hasher = SHA256()

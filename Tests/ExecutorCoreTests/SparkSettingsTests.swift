@@ -2,7 +2,7 @@ import MesosProto
 import SparkExecutor
 import XCTest
 
-final class ExecutorSettingsTests: XCTestCase {
+final class SparkSettingsTests: XCTestCase {
     private func info(_ json: String?, cpus: Double? = nil) -> Mesos_V1_ExecutorInfo {
         var info = Mesos_V1_ExecutorInfo()
         info.executorID.value = "e"
@@ -18,15 +18,14 @@ final class ExecutorSettingsTests: XCTestCase {
     }
 
     func testDefaultsFollowSpark3() throws {
-        let settings = try ExecutorSettings(executorInfo: info(nil), commandLine: [:], environment: [:])
+        let settings = try SparkSettings(executorInfo: info(nil), commandLine: [:])
         XCTAssertTrue(settings.coarse)
         XCTAssertEqual(settings.cores, 1)
         XCTAssertNil(settings.workerPath)
         XCTAssertTrue(settings.cacheEnabled)
         XCTAssertTrue(settings.forkServer)
-        let off = try ExecutorSettings(
-            executorInfo: info(#"{"spark.mesos.executor.worker.forkServer":"false"}"#), commandLine: [:],
-            environment: [:])
+        let off = try SparkSettings(
+            executorInfo: info(#"{"spark.mesos.executor.worker.forkServer":"false"}"#), commandLine: [:])
         XCTAssertFalse(off.forkServer)
         XCTAssertEqual(off.unknownKeys, [])
     }
@@ -34,20 +33,20 @@ final class ExecutorSettingsTests: XCTestCase {
     func testPrecedenceCommandLineThenExecutorDataThenEnvironment() throws {
         let json =
             #"{"spark.executor.uri":"http://data/spark.tgz","spark.mesos.coarse":"false","spark.executor.cores":"2"}"#
-        let settings = try ExecutorSettings(
+        let settings = try SparkSettings(
             executorInfo: info(json), commandLine: ["spark.executor.cores": "6"],
-            environment: ["SPARK_EXECUTOR_URI": "http://env/spark.tgz"])
+            sparkExecutorURI: "http://env/spark.tgz")
         XCTAssertEqual(settings.properties["spark.executor.uri"], "http://data/spark.tgz")
         XCTAssertFalse(settings.coarse)
         XCTAssertEqual(settings.cores, 6)
-        let fromEnvironment = try ExecutorSettings(
-            executorInfo: info("{}"), commandLine: [:], environment: ["SPARK_EXECUTOR_URI": "http://env/spark.tgz"])
+        let fromEnvironment = try SparkSettings(
+            executorInfo: info("{}"), commandLine: [:], sparkExecutorURI: "http://env/spark.tgz")
         XCTAssertEqual(fromEnvironment.properties["spark.executor.uri"], "http://env/spark.tgz")
     }
 
     func testCoresFromCpusPlusExtraCores() throws {
-        let settings = try ExecutorSettings(
-            executorInfo: info(#"{"spark.mesos.extra.cores":"1"}"#, cpus: 2.5), commandLine: [:], environment: [:])
+        let settings = try SparkSettings(
+            executorInfo: info(#"{"spark.mesos.extra.cores":"1"}"#, cpus: 2.5), commandLine: [:])
         XCTAssertEqual(settings.cores, 4)
     }
 
@@ -63,7 +62,7 @@ final class ExecutorSettingsTests: XCTestCase {
                 resource.scalar.value = mem
                 executorInfo.resources.append(resource)
             }
-            return try ExecutorSettings(executorInfo: executorInfo, commandLine: [:], environment: [:])
+            return try SparkSettings(executorInfo: executorInfo, commandLine: [:])
                 .workerPoolMemoryBytes
         }
         let mib: UInt64 = 1_048_576
@@ -84,7 +83,7 @@ final class ExecutorSettingsTests: XCTestCase {
 
     func testExecutorEnvAndUnknownKeys() throws {
         let json = #"{"spark.executorEnv.JAVA_HOME":"/opt/jdk","spark.driver.memory":"4g","spark.app.id":7}"#
-        let settings = try ExecutorSettings(executorInfo: info(json), commandLine: [:], environment: [:])
+        let settings = try SparkSettings(executorInfo: info(json), commandLine: [:])
         XCTAssertEqual(settings.taskEnvironment, ["JAVA_HOME": "/opt/jdk"])
         XCTAssertEqual(settings.unknownKeys, ["spark.app.id", "spark.driver.memory"])
         XCTAssertEqual(settings.properties["spark.app.id"], "7")
@@ -117,7 +116,7 @@ final class ExecutorSettingsTests: XCTestCase {
         ]
         for (json, expected) in cases {
             XCTAssertThrowsError(
-                try ExecutorSettings(executorInfo: info(json), commandLine: [:], environment: [:]), json
+                try SparkSettings(executorInfo: info(json), commandLine: [:]), json
             ) {
                 XCTAssertEqual("\($0)", expected)
             }
@@ -126,8 +125,8 @@ final class ExecutorSettingsTests: XCTestCase {
 
     func testConfArguments() throws {
         XCTAssertEqual(
-            try ExecutorSettings.parseConfArguments(["a=b", "spark.x=y=z"]), ["a": "b", "spark.x": "y=z"])
-        XCTAssertThrowsError(try ExecutorSettings.parseConfArguments(["novalue"])) {
+            try SparkSettings.parseConfArguments(["a=b", "spark.x=y=z"]), ["a": "b", "spark.x": "y=z"])
+        XCTAssertThrowsError(try SparkSettings.parseConfArguments(["novalue"])) {
             XCTAssertEqual("\($0)", "--conf='novalue' is malformed: expected key=value")
         }
     }

@@ -3,16 +3,16 @@ import ExecutorCore
 import MesosCodec
 import XCTest
 
-final class ConfigurationTests: XCTestCase {
+final class ExecutorConfigurationTests: XCTestCase {
     private let base = [
         "MESOS_FRAMEWORK_ID": "fw", "MESOS_EXECUTOR_ID": "ex", "MESOS_AGENT_ENDPOINT": "127.0.0.1:5051",
         "MESOS_SANDBOX": "/sandbox", "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD": "5secs",
     ]
 
-    private func configuration(_ changes: [String: String?]) throws -> Configuration {
+    private func configuration(_ changes: [String: String?]) throws -> ExecutorConfiguration {
         var environment = base
         for (key, value) in changes { environment[key] = value }
-        return try Configuration(environment: environment, workingDirectory: "/cwd")
+        return try ExecutorConfiguration(environment: environment, workingDirectory: "/cwd")
     }
 
     private func assertError(_ changes: [String: String?], _ expected: String, line: UInt = #line) {
@@ -86,5 +86,53 @@ final class ConfigurationTests: XCTestCase {
         XCTAssertEqual(MesosDuration.format(.seconds(5)), "5secs")
         XCTAssertEqual(MesosDuration.format(.seconds(900)), "15mins")
         XCTAssertEqual(MesosDuration.format(.milliseconds(1500)), "1500ms")
+    }
+
+    func testTheExecutorsOwnVariables() throws {
+        let defaults = try configuration([:])
+        XCTAssertTrue(defaults.releasesCodeWhenIdle)
+        XCTAssertFalse(defaults.standsInForCommandExecutor)
+        XCTAssertNil(defaults.fetchMinimumFreeBytes)
+        XCTAssertNil(defaults.sparkExecutorURI)
+        let set = try configuration([
+            "SPARK_MESOS_EXECUTOR_IDLE_RECLAIM": "0", "MESOS_HTTP_COMMAND_EXECUTOR": "1",
+            "SPARK_MESOS_EXECUTOR_CACHE_DIR": "/cache", "SPARK_EXECUTOR_URI": "http://h/spark.tgz",
+            "HADOOP_HOME": "/opt/hadoop", "PATH": "/usr/bin",
+        ])
+        XCTAssertFalse(set.releasesCodeWhenIdle)
+        XCTAssertTrue(set.standsInForCommandExecutor)
+        XCTAssertEqual(set.cacheDirectory, "/cache")
+        XCTAssertEqual(set.sparkExecutorURI, "http://h/spark.tgz")
+        XCTAssertEqual(set.hadoopHome, "/opt/hadoop")
+        XCTAssertEqual(set.searchPath, "/usr/bin")
+        assertError(
+            ["SPARK_MESOS_EXECUTOR_IDLE_RECLAIM": "yes"],
+            #"SPARK_MESOS_EXECUTOR_IDLE_RECLAIM='yes' is malformed: expected "1" or "0""#)
+    }
+
+    /// Moved from the fetch tests: the variable is read here, with every other one.
+    func testFetchReserveFromTheEnvironment() throws {
+        let name = "SPARK_MESOS_EXECUTOR_FETCH_MIN_FREE_BYTES"
+        XCTAssertEqual(try configuration([name: "2147483648"]).fetchMinimumFreeBytes, 2 << 30)
+        XCTAssertEqual(try configuration([name: "0"]).fetchMinimumFreeBytes, 0)
+        for bad in ["", "1g", "-1", "12.5"] {
+            assertError(
+                [name: bad], "\(name)='\(bad)' is malformed: expected a whole number of bytes (0 keeps no reserve)")
+        }
+    }
+
+    /// `--help` is generated from the table; the README's list of variables must name them all too.
+    func testTheReadmeNamesEveryVariable() throws {
+        let readme = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("README.md")
+        let text = try String(contentsOf: readme, encoding: .utf8)
+        let start = try XCTUnwrap(text.range(of: "## Running it under a Mesos agent"))
+        let end = text.range(of: "\n## ", range: start.upperBound..<text.endIndex)?.lowerBound ?? text.endIndex
+        let section = text[start.upperBound..<end]
+        for variable in EnvironmentVariable.allCases {
+            XCTAssertTrue(
+                section.contains("`\(variable.name)`"),
+                "README.md's section on running under an agent does not list \(variable.name)")
+        }
     }
 }

@@ -7,9 +7,10 @@ public import ProcessSupervision
 /// Sources, highest precedence first:
 /// 1. `--conf key=value` arguments of the executor command;
 /// 2. `ExecutorInfo.data`: a UTF-8 JSON object of string → string properties;
-/// 3. the environment: `SPARK_EXECUTOR_URI` for `spark.executor.uri`;
+/// 3. `SPARK_EXECUTOR_URI` (read with the rest of the environment into `ExecutorConfiguration`) for
+///    `spark.executor.uri`;
 /// 4. defaults (`spark.mesos.coarse` is true, as in Spark 3).
-public struct ExecutorSettings: Sendable, Equatable {
+public struct SparkSettings: Sendable, Equatable {
     /// Every property after merging, known or not.
     public var properties: [String: String]
     /// Coarse mode: long-lived workers reused across tasks. Fine mode: a fresh worker per task.
@@ -103,11 +104,12 @@ public struct ExecutorSettings: Sendable, Equatable {
         return result
     }
 
+    /// - Parameter sparkExecutorURI: `SPARK_EXECUTOR_URI`, the package when no property names one.
     public init(
-        executorInfo: Mesos_V1_ExecutorInfo?, commandLine: [String: String], environment: [String: String]
+        executorInfo: Mesos_V1_ExecutorInfo?, commandLine: [String: String], sparkExecutorURI: String? = nil
     ) throws(SettingsError) {
         var merged: [String: String] = [:]
-        if let uri = environment["SPARK_EXECUTOR_URI"], !uri.isEmpty { merged["spark.executor.uri"] = uri }
+        if let uri = sparkExecutorURI, !uri.isEmpty { merged["spark.executor.uri"] = uri }
         if let executorInfo, executorInfo.hasData {
             for (key, value) in try Self.properties(fromExecutorData: executorInfo.data) { merged[key] = value }
         }

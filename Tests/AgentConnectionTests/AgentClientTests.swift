@@ -1,0 +1,201 @@
+import AgentConnection
+import Foundation
+import LocalAgent
+import Logging
+import MesosCodec
+import MesosProto
+import NIOCore
+import Testing
+
+/// The agent client against a real agent stand-in on loopback: every call goes over HTTP.
+@Suite(.timeLimit(.minutes(2)))
+struct AgentClientTests {
+    let logger = Logger(label: "agent-client-tests")
+
+    private func clientConfiguration(
+        _ agent: LocalAgent, encoding: WireEncoding = .protobuf, token: String? = nil
+    ) async -> AgentClientConfiguration {
+        AgentClientConfiguration(
+            endpoint: AgentEndpoint(hostAndPort: await agent.endpoint), encoding: encoding, authenticationToken: token)
+    }
+
+    private func call(_ type: Mesos_V1_Executor_Call.TypeEnum, _ agent: LocalAgent) -> Mesos_V1_Executor_Call {
+        var call = Mesos_V1_Executor_Call()
+        call.type = type
+        call.frameworkID.value = agent.configuration.frameworkID
+        call.executorID.value = agent.configuration.executorID
+        if type == .subscribe { call.subscribe = .init() }
+        return call
+    }
+
+    private func update(_ agent: LocalAgent, task: String, uuid: UInt8) -> Mesos_V1_Executor_Call {
+        var call = call(.update, agent)
+        call.update.status.taskID.value = task
+        call.update.status.state = .taskRunning
+        call.update.status.source = .executor
+        call.update.status.executorID.value = agent.configuration.executorID
+        // A version-4 uuid, as the agent insists on.
+        var bytes = [uuid] + [UInt8](repeating: 0, count: 15)
+        bytes[6] = 0x40
+        bytes[8] = 0x80
+        call.update.status.uuid = Data(bytes)
+        return call
+    }
+
+    /// The error a call failed with, or nil when it succeeded (any error but an AgentError is a test failure).
+    private func failure(_ body: () async throws -> Void) async -> AgentError? {
+        do {
+            try await body()
+            return nil
+        } catch let error as AgentError {
+            return error
+        } catch {
+            Issue.record("not an AgentError: \(error)")
+            return nil
+        }
+    }
+
+    @Test(arguments: WireEncoding.allCases)
+    func subscribeOpensTheEventStreamAndAnUpdateIsAcknowledgedOnIt(encoding: WireEncoding) async throws {
+        try await withLocalAgent { agent in
+            try await withAgentClient(await clientConfiguration(agent, encoding: encoding), logger: logger) { client in
+                let stream = try await client.subscribe(call(.subscribe, agent))
+                var events = stream.makeAsyncIterator()
+                let subscribed = try #require(try await events.next())
+                #expect(subscribed.type == .subscribed)
+                #expect(subscribed.subscribed.frameworkInfo.id.value == agent.configuration.frameworkID)
+                try await agent.launch(agent.makeTask("t1"))
+                let launch = try #require(try await events.next())
+                #expect(launch.launch.task.taskID.value == "t1")
+
+                let update = update(agent, task: "t1", uuid: 7)
+                try await client.send(update)
+                let acknowledged = try #require(try await events.next())
+                #expect(acknowledged.type == .acknowledged)
+                #expect(acknowledged.acknowledged.uuid == update.update.status.uuid)
+                #expect(await agent.state.updates.map(\.uuid) == [update.update.status.uuid])
+                #expect(await agent.state.requests.allSatisfy { $0.contentType == encoding.contentType })
+                #expect(await agent.state.violations.isEmpty)
+            }
+        }
+    }
+
+    @Test func theTokenGoesWithEveryCallAndAWrongOneIsRefusedForGood() async throws {
+        var configuration = LocalAgentConfiguration()
+        configuration.authenticationToken = "secret"
+        try await withLocalAgent(configuration) { agent in
+            try await withAgentClient(await clientConfiguration(agent, token: "wrong"), logger: logger) { client in
+                let error = try #require(await failure { _ = try await client.subscribe(call(.subscribe, agent)) })
+                #expect(error.status == 401)
+                #expect(!error.isRetryable)
+                #expect("\(error)".contains("401"))
+            }
+            try await withAgentClient(await clientConfiguration(agent, token: "secret"), logger: logger) { client in
+                var events = try await client.subscribe(call(.subscribe, agent)).makeAsyncIterator()
+                #expect(try await events.next()?.type == .subscribed)
+                try await client.send(call(.heartbeat, agent))
+            }
+        }
+    }
+
+    @Test func theAgentReachedOverAUnixSocket() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("agent-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let socket = directory.appendingPathComponent("agent.sock").path
+        var configuration = LocalAgentConfiguration()
+        configuration.unixSocketPath = socket
+        try await withLocalAgent(configuration) { agent in
+            let endpoint = AgentEndpoint(hostAndPort: "localhost", transport: .unixSocket(socket))
+            try await withAgentClient(AgentClientConfiguration(endpoint: endpoint), logger: logger) { client in
+                var events = try await client.subscribe(call(.subscribe, agent)).makeAsyncIterator()
+                #expect(try await events.next()?.type == .subscribed)
+            }
+        }
+    }
+
+    @Test func anAgentThatIsDownCanBeTriedAgain() async throws {
+        try await withLocalAgent { agent in
+            await agent.goDown()
+            var configuration = await clientConfiguration(agent)
+            // A refused connection is retried until the connect timeout: keep the test short.
+            configuration.connectTimeout = .seconds(1)
+            try await withAgentClient(configuration, logger: logger) { client in
+                let subscribe = try #require(await failure { _ = try await client.subscribe(call(.subscribe, agent)) })
+                #expect(subscribe.isRetryable)
+                #expect(subscribe.status == nil)
+                let send = try #require(await failure { try await client.send(call(.heartbeat, agent)) })
+                #expect(send.isRetryable)
+                #expect("\(send)".contains("HEARTBEAT could not reach the agent"))
+            }
+        }
+    }
+
+    @Test func anUpdateDuringRecoveryGets503AndCanBeTriedAgain() async throws {
+        try await withLocalAgent { agent in
+            try await withAgentClient(await clientConfiguration(agent), logger: logger) { client in
+                var events = try await client.subscribe(call(.subscribe, agent)).makeAsyncIterator()
+                try await agent.launch(agent.makeTask("t"))
+                while try await events.next()?.type != .launch {}
+                await agent.rejectUpdates(true)
+                let error = try #require(await failure { try await client.send(update(agent, task: "t", uuid: 1)) })
+                #expect(error.status == 503)
+                #expect(error.isRetryable)
+                await agent.rejectUpdates(false)
+                try await client.send(update(agent, task: "t", uuid: 1))
+                #expect(await agent.state.updates(forTask: "t").count == 1)
+            }
+        }
+    }
+
+    @Test func aDroppedStreamThrowsAndCanBeTriedAgain() async throws {
+        try await withLocalAgent { agent in
+            try await withAgentClient(await clientConfiguration(agent), logger: logger) { client in
+                var events = try await client.subscribe(call(.subscribe, agent)).makeAsyncIterator()
+                #expect(try await events.next()?.type == .subscribed)
+                await agent.dropStream()
+                let error = try #require(await failure { while try await events.next() != nil {} })
+                #expect(error.isRetryable)
+            }
+        }
+    }
+
+    @Test func aStreamTheAgentClosesEndsCleanly() async throws {
+        try await withLocalAgent { agent in
+            try await withAgentClient(await clientConfiguration(agent), logger: logger) { client in
+                _ = try await client.subscribe(call(.subscribe, agent))
+                await agent.shutdown()
+                // A terminating executor's SUBSCRIBE gets SHUTDOWN and the stream's end.
+                var events = try await client.subscribe(call(.subscribe, agent)).makeAsyncIterator()
+                #expect(try await events.next()?.type == .shutdown)
+                #expect(try await events.next() == nil)
+            }
+        }
+    }
+
+    @Test func aGarbledRecordBreaksTheStream() async throws {
+        try await withLocalAgent { agent in
+            try await withAgentClient(await clientConfiguration(agent), logger: logger) { client in
+                var events = try await client.subscribe(call(.subscribe, agent)).makeAsyncIterator()
+                #expect(try await events.next()?.type == .subscribed)
+                #expect(await agent.injectRawStreamBytes(Array("12x\nnot a record".utf8)))
+                let error = try #require(await failure { _ = try await events.next() })
+                #expect(error.isRetryable)
+                #expect("\(error)".hasPrefix("event stream lost"))
+            }
+        }
+    }
+
+    @Test func aCallMissingARequiredFieldIsNeverSent() async throws {
+        try await withLocalAgent { agent in
+            try await withAgentClient(await clientConfiguration(agent), logger: logger) { client in
+                var call = call(.update, agent)
+                call.update.status.state = .taskRunning
+                let error = try #require(await failure { try await client.send(call) })
+                #expect(!error.isRetryable)
+                #expect("\(error)".hasPrefix("refusing to send an invalid UPDATE"))
+                #expect(await agent.state.requests.isEmpty)
+            }
+        }
+    }
+}

@@ -1,0 +1,195 @@
+import ProcessSupervision
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Real child processes: spawned, signalled, reaped. Nothing waits on a timer; each wait ends
+/// because a process ended (bounds only turn a hang into a failure).
+@Suite(.timeLimit(.minutes(2)))
+struct ChildProcessTests {
+    private let environment = ["PATH=/usr/bin:/bin", "LC_ALL=C"]
+
+    private func shell(_ script: String, environment extra: [String] = [], fds: [(Int32, Int32)] = [])
+        throws -> ChildProcess
+    {
+        try ChildProcess.spawn(
+            SpawnRequest(
+                executable: "/bin/sh", arguments: ["sh", "-c", script], environment: environment + extra,
+                fileDescriptors: fds.map { (source: $0.0, target: $0.1) }))
+    }
+
+    /// Runs `script` with its stdout on a pipe; returns how it ended and what it wrote.
+    private func output(of script: String, environment extra: [String] = [], workingDirectory: String? = nil)
+        async throws -> (Termination, String)
+    {
+        let ends = try makePipe()
+        let child = try ChildProcess.spawn(
+            SpawnRequest(
+                executable: "/bin/sh", arguments: ["sh", "-c", script], environment: environment + extra,
+                workingDirectory: workingDirectory, fileDescriptors: [(source: ends[1], target: 1)]))
+        close(ends[1])
+        let text = readAll(ends[0])
+        close(ends[0])
+        return (await child.wait(), text)
+    }
+
+    /// A pipe whose ends no other child inherits (a child gets one only through its mapping).
+    private func makePipe() throws -> [Int32] {
+        var ends: [Int32] = [0, 0]
+        try #require(pipe(&ends) == 0)
+        for end in ends { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
+        return ends
+    }
+
+    /// Reads until end of file: the pipe ends when every process holding its write end is gone.
+    private func readAll(_ fd: Int32) -> String {
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = read(fd, &buffer, buffer.count)
+            if count < 0 && errno == EINTR { continue }
+            if count <= 0 { break }
+            bytes += buffer.prefix(count)
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Reads one line (up to a newline) without waiting for the end of the stream.
+    private func readLine(_ fd: Int32) -> String {
+        var bytes: [UInt8] = []
+        var byte: UInt8 = 0
+        while read(fd, &byte, 1) == 1, byte != UInt8(ascii: "\n") { bytes.append(byte) }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    @Test func anExitStatusIsAResult() async throws {
+        #expect(try await shell("exit 0").wait() == .exited(0))
+        #expect(try await shell("exit 3").wait() == .exited(3))
+        #expect(Termination.exited(3).description == "exited with status 3")
+        #expect(!Termination.exited(3).isSuccess)
+    }
+
+    @Test func theChildGetsItsArgumentsEnvironmentAndWorkingDirectory() async throws {
+        let (termination, text) = try await output(
+            of: #"printf '%s|%s|%s' "$0" "$GREETING" "$(pwd)""#, environment: ["GREETING=hello there"],
+            workingDirectory: "/usr")
+        #expect(termination == .exited(0))
+        #expect(text == "sh|hello there|/usr")
+    }
+
+    @Test func aBareNameIsLookedUpInTheChildsPath() async throws {
+        let child = try ChildProcess.spawn(
+            SpawnRequest(executable: "true", arguments: ["true"], environment: environment))
+        #expect(await child.wait() == .exited(0))
+    }
+
+    @Test func aProgramThatCannotStartIsAnError() throws {
+        let error = #expect(throws: ProcessError.self) {
+            try ChildProcess.spawn(
+                SpawnRequest(executable: "/nonexistent/program", arguments: ["program"], environment: environment))
+        }
+        #expect(error?.isSpawnFailure == true)
+        #expect(error?.errno == ENOENT)
+        #expect(error.map { "\($0)" }?.hasPrefix("cannot start '/nonexistent/program'") == true)
+    }
+
+    @Test func aMissingWorkingDirectoryIsAnError() throws {
+        let error = #expect(throws: ProcessError.self) {
+            try ChildProcess.spawn(
+                SpawnRequest(
+                    executable: "/bin/true", arguments: ["true"], environment: environment,
+                    workingDirectory: "/nonexistent/directory"))
+        }
+        #expect(error?.errno == ENOENT)
+    }
+
+    @Test func aCgroupThatCannotBeJoinedStopsTheChildBeforeItRuns() throws {
+        let readOnly = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        #expect(readOnly >= 0)
+        defer { close(readOnly) }
+        let error = #expect(throws: ProcessError.self) {
+            try ChildProcess.spawn(
+                SpawnRequest(
+                    executable: "/bin/true", arguments: ["true"], environment: environment, joinCgroups: [readOnly]))
+        }
+        #expect(error?.isSpawnFailure == false)
+        #expect(error.map { "\($0)" }?.hasPrefix("joining the cgroup before exec failed") == true)
+    }
+
+    @Test func theChildLeadsItsOwnSessionAndProcessGroup() async throws {
+        let ends = try makePipe()
+        // It waits for its stdin to close, so it is surely alive while we look.
+        let child = try shell("read line", fds: [(ends[0], 0)])
+        close(ends[0])
+        #expect(getpgid(child.pid) == child.pid)
+        #expect(getsid(child.pid) == child.pid)
+        #expect(getsid(child.pid) != getsid(0))
+        close(ends[1])
+        #expect(await child.wait() == .exited(1))
+    }
+
+    @Test func aSignalReachesTheChild() async throws {
+        let child = try shell("exec sleep 1000")
+        child.signal(SIGTERM)
+        let termination = await child.wait()
+        #expect(termination == .signaled(SIGTERM))
+        #expect(termination.description == "terminated by signal SIGTERM (15)")
+        // Reaped: a late signal goes nowhere (the pidfd is closed, no recycled pid can be hit).
+        child.signal(SIGKILL)
+    }
+
+    @Test func aGroupSignalReachesWhatTheChildStartedEvenAfterTheChildExited() async throws {
+        let ends = try makePipe()
+        let child = try shell("sleep 1000 >/dev/null & echo $!", fds: [(ends[1], 1)])
+        close(ends[1])
+        let grandchild = try #require(Int32(readLine(ends[0])))
+        close(ends[0])
+        #expect(await child.wait() == .exited(0))
+        #expect(getpgid(grandchild) == child.pid)
+        child.signalGroup(SIGKILL)
+        #expect(ProcessObservation.waitForExit(of: grandchild, timeoutMilliseconds: 60_000))
+    }
+
+    @Test func reapingReportsTheUsageTheKernelAccounted() async throws {
+        // The shell holds 16 MiB of text in a variable, so its peak resident set is above that.
+        let child = try shell("x=$(head -c 16777216 /dev/zero | tr '\\0' a)")
+        let (termination, usage) = await child.waitWithUsage()
+        #expect(termination == .exited(0))
+        #expect(usage.peakMemoryBytes >= 16 << 20)
+        #expect(usage.userCPUMicroseconds >= 0 && usage.systemCPUMicroseconds >= 0)
+    }
+
+    @Test func manyChildrenAreReapedTogether() async throws {
+        let children = try (0..<32).map { try shell("exit \($0 % 7)") }
+        let terminations = await withTaskGroup(of: (Int, Termination).self) { group in
+            for (index, child) in children.enumerated() {
+                group.addTask { (index, await child.wait()) }
+            }
+            var results: [Int: Termination] = [:]
+            for await (index, termination) in group { results[index] = termination }
+            return results
+        }
+        for index in 0..<32 { #expect(terminations[index] == .exited(Int32(index % 7))) }
+    }
+
+    @Test func aChildStartedByOtherMeansIsAdoptedAndReaped() async throws {
+        // posix_spawn stands in for the fork server's clone(CLONE_PARENT): a child we did not spawn.
+        let child = try ProcessReaper.shared.creatingChildren { () throws -> ChildProcess in
+            var pid: pid_t = 0
+            let argv: [UnsafeMutablePointer<CChar>?] = [strdup("sh"), strdup("-c"), strdup("exit 5"), nil]
+            defer { for argument in argv { free(argument) } }
+            let rc = argv.withUnsafeBufferPointer { posix_spawn(&pid, "/bin/sh", nil, nil, $0.baseAddress!, environ) }
+            try #require(rc == 0)
+            // Even if it has exited already, it is not reaped yet, so the pid still names it.
+            return try ChildProcess.adopt(pid: pid)
+        }
+        #expect(await child.wait() == .exited(5))
+    }
+
+    @Test func signalNamesAreReadable() {
+        #expect(Signals.name(of: SIGKILL) == "SIGKILL (9)")
+        #expect(Signals.name(of: 64) == "64")
+    }
+}
