@@ -267,7 +267,7 @@ let package = Package(
             name: "ExecutorCoreTests",
             dependencies: [
                 "SeededRandom", "ExecutorCore", "MesosProto", "MesosCodec", "ProcessSupervision", "AgentConnection",
-                "SparkExecutor", "PackageFetch",
+                "SparkExecutor", "PackageFetch", "LocalAgent",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

@@ -53,7 +53,8 @@ extension TaskLifecycle {
         return [
             .report(
                 Report(
-                    taskID: id, state: .taskRunning, reason: .taskHealthCheckStatusUpdated, healthy: healthy,
+                    taskID: id, state: SparkTaskState.running.mesosState, reason: .taskHealthCheckStatusUpdated,
+                    healthy: healthy,
                     checkStatus: record.checkStatus))
         ]
     }
@@ -71,7 +72,8 @@ extension TaskLifecycle {
         return [
             .report(
                 Report(
-                    taskID: id, state: .taskRunning, reason: .taskCheckStatusUpdated, healthy: record.healthy,
+                    taskID: id, state: SparkTaskState.running.mesosState, reason: .taskCheckStatusUpdated,
+                    healthy: record.healthy,
                     checkStatus: status))
         ]
     }

@@ -152,7 +152,7 @@ public struct TaskLifecycle: Sendable {
                     .report(Report(taskID: id, state: .taskError, reason: .taskInvalid, message: problem.text)))
                 continue
             }
-            actions.append(.report(Report(taskID: id, state: .taskStarting)))
+            actions.append(.report(Report(taskID: id, state: SparkTaskState.launching.mesosState)))
             if case .success(let deadline?) = watching { actions.append(.armDeadline(taskID: id, after: deadline)) }
             actions.append(.start(taskID: id))
         }
@@ -182,7 +182,7 @@ public struct TaskLifecycle: Sendable {
     public mutating func started(_ id: String) -> [Action] {
         guard let record = records[id], record.phase == .launching else { return [] }
         records[id]?.phase = .running
-        var actions: [Action] = [.report(Report(taskID: id, state: .taskRunning))]
+        var actions: [Action] = [.report(Report(taskID: id, state: SparkTaskState.running.mesosState))]
         if !record.checks.isEmpty { actions.append(.startChecks(taskID: id, record.checks)) }
         return actions
     }
@@ -200,11 +200,11 @@ public struct TaskLifecycle: Sendable {
             }
             if case .maxCompletionTime = cause {
                 report = Report(
-                    taskID: id, state: .taskFailed, reason: .maxCompletionTimeReached,
+                    taskID: id, state: SparkTaskState.failed.mesosState, reason: .maxCompletionTimeReached,
                     message: "Task \(text); \(outcome.summary)")
             } else {
                 var killed = Report(
-                    taskID: id, state: .taskKilled, reason: killReason(cause),
+                    taskID: id, state: SparkTaskState.killed.mesosState, reason: killReason(cause),
                     message: "Task \(text); \(outcome.summary)")
                 if case .healthCheck = cause { killed.healthy = false }
                 report = killed
@@ -212,9 +212,9 @@ public struct TaskLifecycle: Sendable {
         } else {
             switch outcome {
             case .succeeded(let data, let message):
-                report = Report(taskID: id, state: .taskFinished, message: message, data: data)
+                report = Report(taskID: id, state: SparkTaskState.finished.mesosState, message: message, data: data)
             case .failed(let reason, let message), .launchFailed(let reason, let message):
-                report = Report(taskID: id, state: .taskFailed, reason: reason, message: message)
+                report = Report(taskID: id, state: SparkTaskState.failed.mesosState, reason: reason, message: message)
             case .error(let reason, let message):
                 report = Report(taskID: id, state: .taskError, reason: reason, message: message)
             }

@@ -70,7 +70,7 @@ public struct SparkTaskRunner: TaskRunner {
         let package: FetchedPackage?
         switch await readiness() {
         case .failure(let failure):
-            await reply(MiniTaskDispatcher.failAll(data, state: "LOST", error: failure.message))
+            await reply(MiniTaskDispatcher.failAll(data, state: .lost, error: failure.message))
             return true
         case .success(let ready):
             (prepared, package) = ready
@@ -82,7 +82,7 @@ public struct SparkTaskRunner: TaskRunner {
                 pool: pool, sandbox: sandbox, resultSizeLimit: settings.maxResultBytesInStatus, send: reply)
             await dispatcher.handle(data)
         } catch {
-            await reply(MiniTaskDispatcher.failAll(data, state: "LOST", error: error.description))
+            await reply(MiniTaskDispatcher.failAll(data, state: .lost, error: error.description))
         }
         return true
     }

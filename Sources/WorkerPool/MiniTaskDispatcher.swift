@@ -1,3 +1,4 @@
+public import ExecutorCore
 import Synchronization
 import WorkerProtocol
 import WorkerWire
@@ -46,7 +47,7 @@ public struct MiniTaskDispatcher: Sendable {
             (batch, encoding) = try Sparkmesos_Worker_V1_MiniTaskBatch.parse(message)
         } catch {
             var result = Sparkmesos_Worker_V1_MiniTaskResult()
-            result.state = "LOST"
+            result.state = SparkTaskState.lost.rawValue
             result.error = error.description
             var results = Sparkmesos_Worker_V1_MiniTaskResults()
             results.results = [result]
@@ -60,7 +61,7 @@ public struct MiniTaskDispatcher: Sendable {
         for task in batch.tasks {
             if task.function.isEmpty {
                 collector.add(
-                    Self.result(task.id, state: "FAILED", error: "mini-task '\(task.id)' has no function name"))
+                    Self.result(task.id, state: .failed, error: "mini-task '\(task.id)' has no function name"))
                 continue
             }
             let id = task.id
@@ -104,10 +105,10 @@ public struct MiniTaskDispatcher: Sendable {
         return chunks
     }
 
-    static func result(_ id: String, state: String, error: String) -> Sparkmesos_Worker_V1_MiniTaskResult {
+    static func result(_ id: String, state: SparkTaskState, error: String) -> Sparkmesos_Worker_V1_MiniTaskResult {
         var result = Sparkmesos_Worker_V1_MiniTaskResult()
         result.id = id
-        result.state = state
+        result.state = state.rawValue
         result.error = error
         return result
     }
@@ -122,22 +123,22 @@ public struct MiniTaskDispatcher: Sendable {
             case .ok:
                 var result = Sparkmesos_Worker_V1_MiniTaskResult()
                 result.id = id
-                result.state = "FINISHED"
+                result.state = SparkTaskState.finished.rawValue
                 switch store.store(run.data, name: "mini-\(id)") {
                 case .inline(let data): result.data = .init(data)
                 case .file(let path, _): result.dataFile = path
-                case .failed(let why): return Self.result(id, state: "FAILED", error: "large result not stored: \(why)")
+                case .failed(let why): return Self.result(id, state: .failed, error: "large result not stored: \(why)")
                 }
                 return result
-            case .error: return Self.result(id, state: "FAILED", error: "closure '\(function)' threw: \(run.error)")
-            case .cancelled: return Self.result(id, state: "KILLED", error: "closure '\(function)' was cancelled")
-            case .unknownFunction: return Self.result(id, state: "FAILED", error: run.error)
+            case .error: return Self.result(id, state: .failed, error: "closure '\(function)' threw: \(run.error)")
+            case .cancelled: return Self.result(id, state: .killed, error: "closure '\(function)' was cancelled")
+            case .unknownFunction: return Self.result(id, state: .failed, error: run.error)
             }
-        case .workerEnded(let why): return Self.result(id, state: "LOST", error: why)
+        case .workerEnded(let why): return Self.result(id, state: .lost, error: why)
         case .memoryLimitReached(let limit):
-            return Self.result(id, state: "LOST", error: "its worker was stopped: \(limit.text)")
-        case .unavailable(let why): return Self.result(id, state: "LOST", error: why)
-        case .cancelled(let why): return Self.result(id, state: "KILLED", error: why)
+            return Self.result(id, state: .lost, error: "its worker was stopped: \(limit.text)")
+        case .unavailable(let why): return Self.result(id, state: .lost, error: why)
+        case .cancelled(let why): return Self.result(id, state: .killed, error: why)
         }
     }
 
@@ -169,7 +170,7 @@ extension MiniTaskDispatcher {
     /// The answer to a batch that cannot run at all (no worker configured, package missing):
     /// one result with `state` and `error` for each of its mini-tasks, in the batch's encoding —
     /// or one with an empty id when the payload is no batch.
-    public static func failAll(_ message: [UInt8], state: String, error: String) -> [UInt8] {
+    public static func failAll(_ message: [UInt8], state: SparkTaskState, error: String) -> [UInt8] {
         var results = Sparkmesos_Worker_V1_MiniTaskResults()
         if let (batch, _) = try? Sparkmesos_Worker_V1_MiniTaskBatch.parse(message), !batch.tasks.isEmpty {
             results.results = batch.tasks.map { result($0.id, state: state, error: error) }
