@@ -28,6 +28,8 @@ final class ForkServer: Sendable {
 
     private let configuration: WorkerPoolConfiguration
     private let state = Mutex(State.notStarted)
+    /// Where requests for a worker are made, one at a time (see ``fork(stdout:stderr:input:output:environment:)``).
+    private let requests = SerialThread()
 
     init(configuration: WorkerPoolConfiguration) {
         self.configuration = configuration
@@ -83,9 +85,11 @@ final class ForkServer: Sendable {
     /// Asks the server for a worker with these descriptors (stdout, stderr, and the worker's ends
     /// of its two protocol pipes) and extra environment. Nil when the server is not ready or the
     /// request failed: the caller spawns the worker itself.
+    /// The request is made on the server's own thread: the server may take up to
+    /// `forkServerAnswerTimeout` to answer, and no thread of the cooperative pool waits for it.
     func fork(
         stdout: Int32, stderr: Int32, input: Int32, output: Int32, environment: [String: String]
-    ) -> ChildProcess? {
+    ) async -> ChildProcess? {
         var block: [UInt8] = []
         for (name, value) in environment {
             block.append(contentsOf: name.utf8)
@@ -99,8 +103,13 @@ final class ForkServer: Sendable {
             clamping: timeout.seconds * 1000 + timeout.attoseconds / 1_000_000_000_000_000)
         let descriptors: [Int32] = [stdout, stderr, input, output]
         // The new worker is our child from the moment it exists: no orphan sweep until it is adopted.
-        return ProcessReaper.shared.creatingChildren {
-            request(descriptors: descriptors, environment: block, timeoutMilliseconds: answerTimeoutMilliseconds)
+        let environmentBlock = block
+        return await requests.run {
+            ProcessReaper.shared.creatingChildren {
+                self.request(
+                    descriptors: descriptors, environment: environmentBlock,
+                    timeoutMilliseconds: answerTimeoutMilliseconds)
+            }
         }
     }
 
@@ -162,6 +171,7 @@ final class ForkServer: Sendable {
     /// Pool shutdown: closing the socket tells the server to exit.
     func shutDown() {
         giveUp("the pool is shutting down")
+        requests.stop()
     }
 
     /// SIGKILL for a server that outlived the shutdown grace period.
@@ -199,7 +209,7 @@ final class ForkServer: Sendable {
         guard rc == 0 else { throw StartFailure(reason: "socketpair: \(errnoText(-rc))", server: nil) }
         let worker: LaunchedWorker
         do {
-            worker = try WorkerLauncher(configuration: configuration, forkServer: nil).launch(
+            worker = try WorkerLauncher(configuration: configuration, forkServer: nil).spawnWorker(
                 logDirectory: "workers/fork-server",
                 environment: [workerForkServerVariable: "5"],
                 extraDescriptors: [(sockets[1], 5)])

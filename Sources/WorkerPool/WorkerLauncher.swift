@@ -31,26 +31,12 @@ struct WorkerLauncher: Sendable {
     func launch(
         logDirectory: String, environment extra: [String: String],
         extraDescriptors: [(source: Int32, target: Int32)] = [], cgroup: Cgroup? = nil
-    ) throws(WorkerPoolError) -> LaunchedWorker {
-        let streams: StandardStreamFiles
-        do {
-            streams = try StandardStreamFiles(
-                directory: "\(configuration.sandbox)/\(logDirectory)", rotation: configuration.logRotation)
-        } catch {
-            throw .sandbox("cannot open the worker's log files: \(error)")
-        }
-        defer { streams.close() }
-        var down: [Int32] = [-1, -1]
-        var up: [Int32] = [-1, -1]
-        guard Self.makePipe(&down) else { throw .launchFailed("pipe failed: \(errnoText(errno))") }
-        guard Self.makePipe(&up) else {
-            let code = errno
-            close(down[0])
-            close(down[1])
-            throw .launchFailed("pipe failed: \(errnoText(code))")
-        }
+    ) async throws(WorkerPoolError) -> LaunchedWorker {
+        let ends = try openEnds(logDirectory: logDirectory)
+        defer { ends.streams.close() }
+        let (streams, down, up) = ends
         if let forkServer,
-            let child = forkServer.fork(
+            let child = await forkServer.fork(
                 stdout: streams.stdout, stderr: streams.stderr, input: down[0], output: up[1], environment: extra)
         {
             close(down[0])
@@ -67,6 +53,52 @@ struct WorkerLauncher: Sendable {
             }
             return LaunchedWorker(child: child, fromWorker: up[0], toWorker: down[1], logs: streams)
         }
+        return try spawn(ends, environment: extra, extraDescriptors: extraDescriptors, cgroup: cgroup)
+    }
+
+    /// A spawned worker, never a forked one (the fork server itself starts so).
+    func spawnWorker(
+        logDirectory: String, environment extra: [String: String],
+        extraDescriptors: [(source: Int32, target: Int32)] = []
+    ) throws(WorkerPoolError) -> LaunchedWorker {
+        let ends = try openEnds(logDirectory: logDirectory)
+        defer { ends.streams.close() }
+        return try spawn(ends, environment: extra, extraDescriptors: extraDescriptors, cgroup: nil)
+    }
+
+    /// The worker's log files and its two protocol pipes (ours and its ends).
+    private typealias Ends = (streams: StandardStreamFiles, down: [Int32], up: [Int32])
+
+    private func openEnds(logDirectory: String) throws(WorkerPoolError) -> Ends {
+        let streams: StandardStreamFiles
+        do {
+            streams = try StandardStreamFiles(
+                directory: "\(configuration.sandbox)/\(logDirectory)", rotation: configuration.logRotation)
+        } catch {
+            throw .sandbox("cannot open the worker's log files: \(error)")
+        }
+        var down: [Int32] = [-1, -1]
+        var up: [Int32] = [-1, -1]
+        guard Self.makePipe(&down) else {
+            let code = errno
+            streams.close()
+            throw .launchFailed("pipe failed: \(errnoText(code))")
+        }
+        guard Self.makePipe(&up) else {
+            let code = errno
+            close(down[0])
+            close(down[1])
+            streams.close()
+            throw .launchFailed("pipe failed: \(errnoText(code))")
+        }
+        return (streams, down, up)
+    }
+
+    private func spawn(
+        _ ends: Ends, environment extra: [String: String], extraDescriptors: [(source: Int32, target: Int32)],
+        cgroup: Cgroup?
+    ) throws(WorkerPoolError) -> LaunchedWorker {
+        let (streams, down, up) = ends
         var environment = configuration.environment
         environment["MESOS_SANDBOX"] = configuration.sandbox
         for (name, value) in extra { environment[name] = value }

@@ -323,7 +323,7 @@ public actor WorkerPool {
         }
         let worker: LaunchedWorker
         do {
-            worker = try launcher.launch(logDirectory: logDirectory, environment: environment, cgroup: cgroup)
+            worker = try await launcher.launch(logDirectory: logDirectory, environment: environment, cgroup: cgroup)
         } catch {
             if let cgroup, let plan = cgroupPlan { await plan.isolation.destroy(cgroup) }
             await ended(slot, why: "worker '\(configuration.program)' could not be started: \(error)")
