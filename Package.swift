@@ -326,6 +326,9 @@ if Context.environment["SME_BENCHMARKS"] != nil {
             path: "Tests/Benchmarks/ExecutorBenchmark",
             swiftSettings: swiftSettings
         ))
+    // The floor of a Swift program's start: exec to exit of a static-stdlib hello.
+    package.targets.append(
+        .executableTarget(name: "benchmark-hello", path: "Tests/Benchmarks/Hello", swiftSettings: swiftSettings))
 }
 
 // libFuzzer targets for every decoder of outside input, out of the default build (Tests/Fuzz/README.md):
