@@ -15,7 +15,7 @@ func spawn(
     defer { posix_spawn_file_actions_destroy(&actions) }
     if let directory {
         guard let addChdir = addChdir else { throw BenchmarkError("posix_spawn cannot change directory here") }
-        addChdir(&actions, directory)
+        _ = addChdir(&actions, directory)
     }
     if let stdout { posix_spawn_file_actions_adddup2(&actions, stdout, 1) }
     var attributes = posix_spawnattr_t()
