@@ -173,6 +173,7 @@ let package = Package(
             dependencies: [
                 "ExecutorCore",
                 "Isolation",
+                "MesosProto",
                 "SparkExecutor",
                 "PackageFetch",
                 "ProcessSupervision",
