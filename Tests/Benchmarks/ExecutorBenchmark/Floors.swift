@@ -87,7 +87,9 @@ func printHeader() {
 
 func row(_ figure: String, _ value: String, floor: String = "", ratio: Double? = nil, target: String = "") {
     let ratioText = ratio.map { $0.isFinite ? String(format: "%.2f×", $0) : "–" } ?? ""
-    print("| \(figure) | \(value) | \(floor) | \(ratioText) | \(target) |")
+    // A `|` inside a cell (`curl | tar xz`) would end it.
+    let cells = [figure, value, floor, ratioText, target].map { $0.replacingOccurrences(of: "|", with: "\\|") }
+    print("| " + cells.joined(separator: " | ") + " |")
     fflush(nil)
 }
 

@@ -293,6 +293,28 @@ if selected("idle") {
     }
 }
 
+// Several idle executors at once, without the reclaim: their code pages are shared, so each one's
+// proportional share (PSS) is what an agent running many of them pays.
+if selected("idle") {
+    let count = 4
+    func nested(_ pids: [Int32], isolation: isolated (any Actor)? = #isolation) async throws {
+        guard pids.count < count else {
+            try await Task.sleep(for: .seconds(3))
+            let pss = pids.map { rssKiB($0, "Pss", file: "smaps_rollup") }
+            let rss = pids.map { rssKiB($0, "VmRSS") }
+            row(
+                "idle: \(count) executors at once, reclaim off: PSS each, median (RSS)",
+                "\(mb(pss.sorted()[count / 2])) (\(mb(rss.sorted()[count / 2])))",
+                floor: "Swift static-stdlib idle PSS 2.4 MB (limits.md)", target: "≤ 10 MB")
+            return
+        }
+        try await withExecutor(properties: [:], environment: ["SPARK_MESOS_EXECUTOR_IDLE_RECLAIM": "0"]) { _, pid, _ in
+            try await nested(pids + [pid])
+        }
+    }
+    try await nested([])
+}
+
 let workerProperties = [
     "spark.mesos.coarse": "false", "spark.mesos.executor.worker": worker, "spark.executor.cores": "2",
 ]
