@@ -173,7 +173,6 @@ let package = Package(
             dependencies: [
                 "ExecutorCore",
                 "Isolation",
-                "MesosProto",
                 "SparkExecutor",
                 "PackageFetch",
                 "ProcessSupervision",

@@ -99,6 +99,9 @@ struct Run: AsyncParsableCommand {
             logger.warning(
                 "cannot become a child subreaper; orphaned task processes go to init", metadata: ["error": "\(error)"])
         }
+        let isolation = Self.isolation(configuration, logger: logger)
+        defer { isolation?.removeAll() }
+
         var fetcherConfiguration = FetcherConfiguration()
         do {
             try fetcherConfiguration.adopt(environment: environment)
@@ -106,40 +109,30 @@ struct Run: AsyncParsableCommand {
             ProcessEnvironment.printError("spark-mesos-executor: \(error)")
             throw ExitCode(1)
         }
+        fetcherConfiguration.cacheDirectory = CacheDirectory.usable(
+            cacheDir ?? environment["SPARK_MESOS_EXECUTOR_CACHE_DIR"], logger: logger)
 
-        // Subscribe first: the agent waits for SUBSCRIBE, and tasks it queued come right after it.
-        // What only tasks need (cgroups, the package cache, the Spark runner) is set up meanwhile;
-        // the runtime's calls into the runner wait for it.
-        let deferredRunner = DeferredTaskRunner()
-        let (code, isolation) = try await withAgentClient(configuration.agentClient, logger: logger) { client in
-            let runtime = ExecutorRuntime(
-                configuration: configuration, client: client, runner: deferredRunner, logger: logger,
-                exitAfterTasks: commandExecutor, whenIdle: releaseMemory)
-            let signals = ProcessEnvironment.watchTermination { signal in
-                Task { await runtime.shutdown(because: "received \(signal == SIGTERM ? "SIGTERM" : "SIGINT")") }
-            }
-            defer { for source in signals { source.cancel() } }
-            async let exitCode = runtime.run()
-            let isolation = Self.isolation(configuration, logger: logger)
-            var fetching = fetcherConfiguration
-            fetching.cacheDirectory = CacheDirectory.usable(
-                cacheDir ?? environment["SPARK_MESOS_EXECUTOR_CACHE_DIR"], logger: logger)
-            let fetcher = PackageFetcher(configuration: fetching, logger: logger)
+        let code = try await PackageFetcher.withFetcher(configuration: fetcherConfiguration, logger: logger) {
+            fetcher in
             let context = SparkExecutorContext(
                 commandLine: commandLine, environment: environment, sandbox: configuration.sandbox, fetcher: fetcher,
                 logger: logger, isolation: isolation, logRotation: configuration.logRotation)
-            deferredRunner.resolve(
-                SparkTaskRunner(
-                    context: context, fetcher: fetcher, baseEnvironment: environment, sandbox: configuration.sandbox,
-                    taskURIsFetchedByAgent: commandExecutor, isolation: isolation,
-                    logRotation: configuration.logRotation))
-            let code = await exitCode
-            await fetcher.shutdown()
-            return (code, isolation)
+            let runner = SparkTaskRunner(
+                context: context, fetcher: fetcher, baseEnvironment: environment, sandbox: configuration.sandbox,
+                taskURIsFetchedByAgent: commandExecutor, isolation: isolation, logRotation: configuration.logRotation)
+            return try await withAgentClient(configuration.agentClient, logger: logger) { client in
+                let runtime = ExecutorRuntime(
+                    configuration: configuration, client: client, runner: runner, logger: logger,
+                    exitAfterTasks: commandExecutor, whenIdle: releaseMemory)
+                let signals = ProcessEnvironment.watchTermination { signal in
+                    Task { await runtime.shutdown(because: "received \(signal == SIGTERM ? "SIGTERM" : "SIGINT")") }
+                }
+                defer { for source in signals { source.cancel() } }
+                return await runtime.run()
+            }
         }
         // What tasks and workers wrote last is still in their pipes: to the files before we go.
         LogDrain.shared.flushAll()
-        isolation?.removeAll()
         if code != 0 { throw ExitCode(code) }
     }
 
