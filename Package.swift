@@ -119,18 +119,19 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // libarchive (Debian libarchive-dev) for streaming extraction of fetched packages.
-        .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
-        // OpenSSL libcrypto (Debian libssl-dev) for SHA-NI sha256 while streaming.
-        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        // libarchive's header (Debian libarchive-dev) for streaming extraction of fetched packages. Not
+        // linked: PackageFetch loads libarchive.so.13 on the first extraction (LibArchive.swift), so an
+        // executor does not map and relocate it, libxml2 and ICU at exec.
+        .systemLibrary(name: "CArchive"),
         // Fetching, verifying, extracting and caching the Spark package and other task URIs.
         .target(
             name: "PackageFetch",
             dependencies: [
                 "CArchive",
-                "CCrypto",
                 "ProcessSupervision",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                // For its BoringSSL's sha256 (SHA256.swift).
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -326,7 +327,9 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings,
+            // The tests write archives with libarchive directly; the fetcher loads it itself.
+            linkerSettings: [.linkedLibrary("archive")]
         ),
     ]
 )
@@ -340,6 +343,9 @@ if Context.environment["SME_BENCHMARKS"] != nil {
             path: "Tests/Benchmarks/ExecutorBenchmark",
             swiftSettings: swiftSettings
         ))
+    // The floor of a Swift program's start: exec to exit of a static-stdlib hello.
+    package.targets.append(
+        .executableTarget(name: "benchmark-hello", path: "Tests/Benchmarks/Hello", swiftSettings: swiftSettings))
 }
 
 // libFuzzer targets for every decoder of outside input, out of the default build (Tests/Fuzz/README.md):

@@ -9,6 +9,8 @@ struct ExecutorRequest: Sendable {
     var uri: String
     var headers: HTTPHeaders
     var body: [UInt8]
+    /// When the request's head arrived (wall clock): benchmarks time an executor's start-up by it.
+    var received = Date()
 }
 
 /// A complete (non-streaming) answer.
@@ -85,7 +87,8 @@ struct AgentStateMachine {
             accept: request.headers.first(name: "Accept"),
             call: nil,
             status: 0,
-            message: ""
+            message: "",
+            received: request.received
         )
         var actions: [AgentAction] = []
         let reply = route(request, &record, &actions)

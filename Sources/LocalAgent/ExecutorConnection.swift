@@ -1,3 +1,4 @@
+import Foundation
 import MesosCodec
 import NIOCore
 import NIOHTTP1
@@ -59,6 +60,7 @@ enum ExecutorConnection {
         startStream: (Int, AsyncStream<StreamCommand>) -> Void
     ) async throws -> Int? {
         var head: HTTPRequestHead?
+        var received = Date()
         var body = ByteBuffer()
         var stream: Int?
         for try await part in inbound {
@@ -71,6 +73,7 @@ enum ExecutorConnection {
             switch part {
             case .head(let requestHead):
                 head = requestHead
+                received = Date()
                 body.clear()
             case .body(var chunk):
                 body.writeBuffer(&chunk)
@@ -88,7 +91,8 @@ enum ExecutorConnection {
                     method: requestHead.method,
                     uri: requestHead.uri,
                     headers: requestHead.headers,
-                    body: Array(body.readableBytesView)
+                    body: Array(body.readableBytesView),
+                    received: received
                 )
                 switch await agent.handle(request, connection: connection) {
                 case .close:

@@ -103,6 +103,8 @@ public struct ObservedRequest: Sendable {
     public var status: Int
     /// The plain-text error body, empty on success.
     public var message: String
+    /// When the request's head arrived (wall clock).
+    public var received: Date
 
     var summary: String {
         let type = call.map { "\($0.type)" } ?? method

@@ -34,6 +34,8 @@ final class PayloadWriter: @unchecked Sendable {
     private var pending = CircularBuffer<ByteBuffer>()
     private var current: ByteBuffer?
     private var sourceError: (any Error)?
+    /// libarchive, once an extraction loaded it.
+    private var libarchive: LibArchive?
     /// The symbolic links extracted so far, which later entries may not pass through.
     private var links = ArchivePathPolicy.ExtractedLinks()
 
@@ -137,7 +139,7 @@ final class PayloadWriter: @unchecked Sendable {
             switch nextChunk() {
             case .failure(.source(let error)):
                 sourceError = error
-                carchive_set_error(archive, EIO, "download failed")
+                if let libarchive { carchive_set_error(libarchive.setError, archive, EIO, "download failed") }
                 return -1
             case .failure: return -1
             case .success(nil): return 0
@@ -171,119 +173,125 @@ final class PayloadWriter: @unchecked Sendable {
     }
 
     private func extract(allowRaw: Bool, spool: Bool) -> Result<Int64, PayloadFailure> {
-        guard let reader = archive_read_new(), let disk = archive_write_disk_new() else {
+        let la: LibArchive
+        switch LibArchive.loaded {
+        case .success(let loaded): la = loaded
+        case .failure(let failure): return .failure(.archive(failure.description))
+        }
+        libarchive = la
+        guard let reader = la.readNew(), let disk = la.writeDiskNew() else {
             return .failure(.archive("libarchive could not allocate a reader"))
         }
         defer {
-            archive_read_free(reader)
-            archive_write_free(disk)
+            _ = la.readFree(reader)
+            _ = la.writeFree(disk)
         }
-        archive_read_support_filter_all(reader)
-        archive_read_support_format_all(reader)
-        if allowRaw { archive_read_support_format_raw(reader) }
+        _ = la.readSupportFilterAll(reader)
+        _ = la.readSupportFormatAll(reader)
+        if allowRaw { _ = la.readSupportFormatRaw(reader) }
         // Our own checks run first; these are libarchive's second line of defence.
-        archive_write_disk_set_options(
+        _ = la.writeDiskSetOptions(
             disk, ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT)
         let opened: Int32
         if spool {
             let path = spoolDirectory + "/spool.zip"
             if let failure = spoolToFile(path) { return .failure(failure) }
             defer { unlink(path) }
-            opened = archive_read_open_filename(reader, path, 1 << 16)
+            opened = la.readOpenFilename(reader, path, 1 << 16)
         } else {
             let context = Unmanaged.passUnretained(self).toOpaque()
-            opened = archive_read_open(
+            opened = la.readOpen(
                 reader, context, nil,
                 { archive, context, buffer in
                     let writer = Unmanaged<PayloadWriter>.fromOpaque(context!).takeUnretainedValue()
                     return writer.read(archive, buffer)
                 }, nil)
         }
-        guard opened == ARCHIVE_OK else { return .failure(failure(reader, "cannot open archive")) }
+        guard opened == ARCHIVE_OK else { return .failure(failure(la, reader, "cannot open archive")) }
         var entries = 0
         var total: Int64 = 0
         var entry: OpaquePointer?
         while true {
-            let status = archive_read_next_header(reader, &entry)
+            let status = la.readNextHeader(reader, &entry)
             if status == ARCHIVE_EOF { break }
-            guard status >= ARCHIVE_WARN, let entry else { return .failure(failure(reader, "bad archive header")) }
+            guard status >= ARCHIVE_WARN, let entry else { return .failure(failure(la, reader, "bad archive header")) }
             entries += 1
             if entries > limits.maxEntries {
                 return .failure(.tooLarge("more than \(limits.maxEntries) entries"))
             }
-            let isRaw = archive_format(reader) == ARCHIVE_FORMAT_RAW
-            let name = isRaw ? rawName : entryName(entry)
-            if let refusal = prepare(entry, name: name, raw: isRaw) { return .failure(refusal) }
-            if archive_entry_size_is_set(entry) != 0, archive_entry_size(entry) > limits.maxBytes - total {
+            let isRaw = la.format(reader) == ARCHIVE_FORMAT_RAW
+            let name = isRaw ? rawName : entryName(la, entry)
+            if let refusal = prepare(la, entry, name: name, raw: isRaw) { return .failure(refusal) }
+            if la.entrySizeIsSet(entry) != 0, la.entrySize(entry) > limits.maxBytes - total {
                 return .failure(
                     .tooLarge(
-                        "entry '\(name)' declares \(archive_entry_size(entry)) bytes, over the "
+                        "entry '\(name)' declares \(la.entrySize(entry)) bytes, over the "
                             + "\(limits.maxBytes)-byte limit"))
             }
-            guard archive_write_header(disk, entry) >= ARCHIVE_WARN else {
-                return .failure(.archive("cannot create '\(name)': \(errorText(disk))"))
+            guard la.writeHeader(disk, entry) >= ARCHIVE_WARN else {
+                return .failure(.archive("cannot create '\(name)': \(la.errorText(disk))"))
             }
             var block: UnsafeRawPointer?
             var size = 0
             var offset: la_int64_t = 0
             while true {
-                let read = archive_read_data_block(reader, &block, &size, &offset)
+                let read = la.readDataBlock(reader, &block, &size, &offset)
                 if read == ARCHIVE_EOF { break }
-                guard read >= ARCHIVE_WARN else { return .failure(failure(reader, "cannot read '\(name)'")) }
+                guard read >= ARCHIVE_WARN else { return .failure(failure(la, reader, "cannot read '\(name)'")) }
                 total += Int64(size)
                 if total > limits.maxBytes {
                     return .failure(.tooLarge("more than \(limits.maxBytes) bytes extracted"))
                 }
                 if let failure = budget.charge(size, under: directory) { return .failure(failure) }
-                guard archive_write_data_block(disk, block, size, offset) >= ARCHIVE_WARN else {
-                    return .failure(.io("cannot write '\(name)': \(errorText(disk))"))
+                guard la.writeDataBlock(disk, block, size, offset) >= ARCHIVE_WARN else {
+                    return .failure(.io("cannot write '\(name)': \(la.errorText(disk))"))
                 }
             }
-            guard archive_write_finish_entry(disk) >= ARCHIVE_WARN else {
-                return .failure(.io("cannot finish '\(name)': \(errorText(disk))"))
+            guard la.writeFinishEntry(disk) >= ARCHIVE_WARN else {
+                return .failure(.io("cannot finish '\(name)': \(la.errorText(disk))"))
             }
         }
-        guard archive_write_close(disk) >= ARCHIVE_WARN else { return .failure(.io(errorText(disk))) }
+        guard la.writeClose(disk) >= ARCHIVE_WARN else { return .failure(.io(la.errorText(disk))) }
         return .success(total)
     }
 
     /// Checks the entry and points it into `directory`; returns a refusal for anything unsafe.
-    private func prepare(_ entry: OpaquePointer, name: String, raw: Bool) -> PayloadFailure? {
+    private func prepare(_ la: LibArchive, _ entry: OpaquePointer, name: String, raw: Bool) -> PayloadFailure? {
         let clean: String
         switch ArchivePathPolicy.relativePath(name) {
         case .success(let path) where path.isEmpty:
             // "./" itself: the target directory already exists.
-            archive_entry_set_pathname(entry, directory)
-            return archive_entry_filetype(entry) == 0o040000 ? nil : .unsafe(entry: name, reason: "not a directory")
+            la.entrySetPathname(entry, directory)
+            return la.entryFiletype(entry) == 0o040000 ? nil : .unsafe(entry: name, reason: "not a directory")
         case .success(let path): clean = path
         case .failure(let refusal): return .unsafe(entry: name, reason: refusal.reason)
         }
         if let refusal = links.checkPath(clean) { return .unsafe(entry: name, reason: refusal.reason) }
-        if let hardlink = archive_entry_hardlink(entry) {
+        if let hardlink = la.entryHardlink(entry) {
             switch ArchivePathPolicy.hardlinkTarget(String(cString: hardlink)) {
             case .success(let target):
                 if let refusal = links.checkHardlinkTarget(target) {
                     return .unsafe(entry: name, reason: refusal.reason)
                 }
-                archive_entry_set_hardlink(entry, directory + "/" + target)
+                la.entrySetHardlink(entry, directory + "/" + target)
             case .failure(let refusal): return .unsafe(entry: name, reason: refusal.reason)
             }
         } else {
-            switch archive_entry_filetype(entry) & 0o170000 {
+            switch la.entryFiletype(entry) & 0o170000 {
             case 0o100000, 0o040000: break
             case 0o120000:
-                let target = archive_entry_symlink(entry).map { String(cString: $0) } ?? ""
+                let target = la.entrySymlink(entry).map { String(cString: $0) } ?? ""
                 if let refusal = links.checkSymlink(path: clean, target: target) {
                     return .unsafe(entry: name, reason: refusal.reason)
                 }
                 links.record(path: clean, target: target)
             default:
                 if !raw { return .unsafe(entry: name, reason: "devices, FIFOs and sockets are not installed") }
-                archive_entry_set_filetype(entry, 0o100000)
-                archive_entry_set_perm(entry, 0o644)
+                la.entrySetFiletype(entry, 0o100000)
+                la.entrySetPerm(entry, 0o644)
             }
         }
-        archive_entry_set_pathname(entry, directory + "/" + clean)
+        la.entrySetPathname(entry, directory + "/" + clean)
         return nil
     }
 
@@ -292,18 +300,14 @@ final class PayloadWriter: @unchecked Sendable {
         fileName.lowercased().hasSuffix(".gz") && fileName.count > 3 ? String(fileName.dropLast(3)) : fileName
     }
 
-    private func entryName(_ entry: OpaquePointer) -> String {
-        if let name = archive_entry_pathname(entry) { return String(cString: name) }
-        if let name = archive_entry_pathname_utf8(entry) { return String(cString: name) }
+    private func entryName(_ la: LibArchive, _ entry: OpaquePointer) -> String {
+        if let name = la.entryPathname(entry) { return String(cString: name) }
+        if let name = la.entryPathnameUTF8(entry) { return String(cString: name) }
         return ""
     }
 
-    private func failure(_ reader: OpaquePointer, _ what: String) -> PayloadFailure {
+    private func failure(_ la: LibArchive, _ reader: OpaquePointer, _ what: String) -> PayloadFailure {
         if let sourceError { return .source(sourceError) }
-        return .archive("\(what): \(errorText(reader))")
+        return .archive("\(what): \(la.errorText(reader))")
     }
-}
-
-private func errorText(_ archive: OpaquePointer?) -> String {
-    archive_error_string(archive).map { String(cString: $0) } ?? "unknown libarchive error"
 }

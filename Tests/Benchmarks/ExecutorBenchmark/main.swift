@@ -1,8 +1,9 @@
 // Executor benchmarks: the real executor binary driven by the local agent over loopback.
-// Prints figures next to the floors measured on this machine (shared/limits.md); asserts nothing.
+// Prints one table: every figure next to a floor of this machine measured at the start of the same
+// run (its speed drifts up to 2× within an hour) and its ratio to it; asserts nothing.
 //
 //   SME_BENCHMARKS=1 swift build -c release --static-swift-stdlib
-//   .build/release/executor-benchmark [--tasks 1000] [--minis 20000] [--waves 1] [--only NAME]
+//   .build/release/executor-benchmark [--tasks 1000] [--minis 20000] [--waves 1] [--starts 11] [--only NAME]
 import Foundation
 import LocalAgent
 import MesosProto
@@ -18,8 +19,8 @@ func option(_ name: String, _ fallback: Int) -> Int {
     return value
 }
 let taskCount = option("--tasks", 1000)
-/// `--only NAME` runs one scenario: idle, command, fine, fine-cgroups (paired with and without
-/// cgroups), fine-spawned, coarse, minis, logs or fetch.
+/// `--only NAME` runs one scenario: startup, idle, command, fine, fine-cgroups (paired with and
+/// without cgroups), fine-spawned, coarse, minis, logs or fetch. The floors are measured every time.
 let only: String? = arguments.firstIndex(of: "--only").flatMap { $0 + 1 < arguments.count ? arguments[$0 + 1] : nil }
 func selected(_ name: String) -> Bool { only == nil || only == name }
 let miniCount = option("--minis", 20000)
@@ -27,23 +28,27 @@ let miniCount = option("--minis", 20000)
 let logMiB = option("--log-mib", 1024)
 /// `--waves N` launches the tasks of a scenario in N waves, each after the previous one finished.
 let waves = max(1, option("--waves", 1))
+/// `--starts N`: how many executors the `startup` scenario starts.
+let startCount = max(1, option("--starts", 11))
+/// `--compare PATH`: the `startup` scenario also starts this executor binary, alternating with ours,
+/// and prints the ratio pair by pair (a before/after of a start-up change).
+let compareExecutor: String? = arguments.firstIndex(of: "--compare").flatMap {
+    $0 + 1 < arguments.count ? arguments[$0 + 1] : nil
+}
 let binDirectory = URL(fileURLWithPath: arguments[0]).deletingLastPathComponent().path
 let executor = binDirectory + "/spark-mesos-executor"
 let worker = binDirectory + "/demo-worker"
+let hello = binDirectory + "/benchmark-hello"
 
-func wallClock() -> Double {
-    var spec = timespec()
-    clock_gettime(CLOCK_REALTIME, &spec)
-    return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
-}
-
-func rssKiB(_ pid: Int32, _ field: String) -> Int {
-    guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return 0 }
+func rssKiB(_ pid: Int32, _ field: String, file: String = "status") -> Int {
+    guard let text = try? String(contentsOfFile: "/proc/\(pid)/\(file)", encoding: .utf8) else { return 0 }
     for line in text.split(separator: "\n") where line.hasPrefix(field + ":") {
         return Int(line.split(separator: " ").dropFirst().first { !$0.isEmpty }.map(String.init) ?? "") ?? 0
     }
     return 0
 }
+
+func mb(_ kib: Int) -> String { String(format: "%.1f MB", Double(kib) / 1024) }
 
 /// CPU seconds (user + system) of a process, from /proc; `children` adds its reaped children's.
 func cpuSeconds(_ pid: Int32, children: Bool = true) -> Double {
@@ -56,19 +61,14 @@ func cpuSeconds(_ pid: Int32, children: Bool = true) -> Double {
     return ticks / Double(sysconf(Int32(_SC_CLK_TCK)))
 }
 
-func percentile(_ values: [Double], _ p: Double) -> Double {
-    guard !values.isEmpty else { return .nan }
-    let sorted = values.sorted()
-    return sorted[min(sorted.count - 1, Int(Double(sorted.count - 1) * p))]
-}
-
-func ms(_ seconds: Double) -> String { String(format: "%.2f ms", seconds * 1000) }
-
-/// Runs `body` with a local agent and the executor process subscribed to it.
+/// Runs `body` with a local agent and the executor process subscribed to it. `beforeStart` runs
+/// once the agent listens, before the executor is started; `body` gets the executor's pid and the
+/// wall-clock time just before its exec.
 func withExecutor(
     properties: [String: String], cacheDirectory: String? = nil, environment extra: [String: String] = [:],
-    isolation: isolated (any Actor)? = #isolation,
-    _ body: (LocalAgent, Int32) async throws -> Void
+    program: String = executor, isolation: isolated (any Actor)? = #isolation,
+    beforeStart: (LocalAgent) async throws -> Void = { _ in },
+    _ body: (LocalAgent, Int32, Double) async throws -> Void
 ) async throws {
     let sandbox = NSTemporaryDirectory() + "sme-bench-" + UUID().uuidString
     try FileManager.default.createDirectory(atPath: sandbox, withIntermediateDirectories: true)
@@ -84,17 +84,14 @@ func withExecutor(
         environment["SPARK_MESOS_EXECUTOR_IDLE_RECLAIM"] =
             ProcessInfo.processInfo.environment[
                 "SPARK_MESOS_EXECUTOR_IDLE_RECLAIM"]
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executor)
-        process.arguments = ["--log-level", "error"]
         for (name, value) in extra { environment[name] = value }
-        process.environment = environment
-        process.currentDirectoryURL = URL(fileURLWithPath: sandbox)
-        try process.run()
+        try await beforeStart(agent)
+        let started = wallClock()
+        let pid = try spawn([program, "--log-level", "error"], environment: environment, directory: sandbox)
         try await agent.waitUntil("subscribed", timeout: .seconds(30)) { $0.executorStatus == .subscribed }
-        try await body(agent, process.processIdentifier)
+        try await body(agent, pid, started)
         await agent.shutdown()
-        while process.isRunning { try await Task.sleep(for: .milliseconds(20)) }
+        await reapLater(pid)
     }
 }
 
@@ -110,13 +107,22 @@ func commandTask(_ agent: LocalAgent, _ id: String) -> Mesos_V1_TaskInfo {
     return task
 }
 
+/// A figure's floor: its text, and the value the figure is divided by.
+struct Floor {
+    var text: String
+    var value: Double?
+    var target: String
+
+    static let none = Floor(text: "", value: nil, target: "")
+}
+
 /// LAUNCH→TASK_RUNNING one task at a time (unloaded latency), then `count` tasks at once (throughput).
 func launchScenario(
     _ name: String, properties: [String: String], environment: [String: String] = [:], count: Int,
-    floorLatency: String, floorThroughput: String,
+    latencyFloor: Floor, throughputFloor: Floor,
     make: @escaping @Sendable (LocalAgent, String) -> Mesos_V1_TaskInfo
 ) async throws {
-    try await withExecutor(properties: properties, environment: environment) { agent, pid in
+    try await withExecutor(properties: properties, environment: environment) { agent, pid, _ in
         var latencies: [Double] = []
         for index in 0..<100 {
             let id = "\(name)-lat-\(index)"
@@ -145,25 +151,30 @@ func launchScenario(
             }
         }
         let unfinished = ids.filter { state.taskStates[$0] != .taskFinished }
-        if !unfinished.isEmpty { print("\(name): \(unfinished.count) tasks did not finish: \(unfinished.prefix(3))") }
         let elapsed = wallClock() - start
-        print(
-            "\(name): LAUNCH→TASK_RUNNING p50 \(ms(percentile(latencies, 0.5))), p99 \(ms(percentile(latencies, 0.99)))   [floor \(floorLatency)]"
+        let p50 = percentile(latencies, 0.5)
+        let rate = Double(count) / elapsed
+        row(
+            "\(name): LAUNCH→TASK_RUNNING p50 (p99), one task at a time",
+            "\(ms(p50)) (\(ms(percentile(latencies, 0.99))))", floor: latencyFloor.text,
+            ratio: latencyFloor.value.map { p50 / $0 }, target: latencyFloor.target)
+        row(
+            "\(name): \(count) tasks at once" + (unfinished.isEmpty ? "" : " (\(unfinished.count) did not finish)"),
+            "\(perSecond(rate)) (\(String(format: "%.2f", elapsed)) s)", floor: throughputFloor.text,
+            ratio: throughputFloor.value.map { rate / $0 }, target: throughputFloor.target)
+        row(
+            "\(name): CPU per task, executor + its workers (executor alone); local agent",
+            "\(ms((cpuSeconds(pid) - executorCPU) / Double(count))) (\(ms((cpuSeconds(pid, children: false) - executorOwnCPU) / Double(count)))); \(ms((cpuSeconds(getpid()) - ownCPU) / Double(count)))"
         )
-        print(
-            "\(name): \(count) tasks in \(String(format: "%.2f", elapsed)) s = \(Int(Double(count) / elapsed)) tasks/s   [floor \(floorThroughput)]"
-        )
-        print(
-            "\(name): CPU per task: executor + its workers \(ms((cpuSeconds(pid) - executorCPU) / Double(count))) (executor alone \(ms((cpuSeconds(pid, children: false) - executorOwnCPU) / Double(count)))), local agent \(ms((cpuSeconds(getpid()) - ownCPU) / Double(count)))"
-        )
-        print(
-            "\(name): executor RSS now \(rssKiB(pid, "VmRSS") / 1024) MB (anonymous \(rssKiB(pid, "RssAnon") / 1024) MB, file \(rssKiB(pid, "RssFile") / 1024) MB), peak \(rssKiB(pid, "VmHWM") / 1024) MB"
+        row(
+            "\(name): executor RSS after the tasks (anonymous, file); peak",
+            "\(mb(rssKiB(pid, "VmRSS"))) (\(mb(rssKiB(pid, "RssAnon"))), \(mb(rssKiB(pid, "RssFile")))); \(mb(rssKiB(pid, "VmHWM")))"
         )
         // What stays once the executor gave back what it does not use (2 s after the last task).
         try await Task.sleep(for: .seconds(3))
-        print(
-            "\(name): idle again: executor RSS \(rssKiB(pid, "VmRSS") / 1024) MB (anonymous \(rssKiB(pid, "RssAnon") / 1024) MB)"
-        )
+        row(
+            "\(name): idle again, executor RSS (anonymous)",
+            "\(mb(rssKiB(pid, "VmRSS"))) (\(mb(rssKiB(pid, "RssAnon"))))")
     }
 }
 
@@ -187,52 +198,140 @@ extension Mesos_V1_TaskState {
     var isDone: Bool { self == .taskFinished || self == .taskFailed || self == .taskKilled || self == .taskError }
 }
 
-print("executor: \(executor)")
-print("worker:   \(worker)")
+// The floors first, measured in this run: every figure is divided by one of them.
+let scratch = NSTemporaryDirectory() + "sme-floors-" + UUID().uuidString
+try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+let floors = try Floors.measure(work: scratch, hello: hello)
+try? FileManager.default.removeItem(atPath: scratch)
+printHeader()
+floors.printRows()
+let spawnFloor = perSecond(floors.spawnsPerSecond) + " spawn+reap"
+let postFloor = floors.postSeconds.map { "POST \(ms($0))" }
 
-// Idle memory.
-if selected("idle") {
-    try await withExecutor(properties: [:]) { agent, pid in
-        try await Task.sleep(for: .seconds(3))
-        print(
-            "idle: executor RSS \(rssKiB(pid, "VmRSS") / 1024) MB (\(rssKiB(pid, "VmRSS")) KiB), of which anonymous \(rssKiB(pid, "RssAnon") / 1024) MB   [target ≤ 15 MB; Swift static-stdlib idle floor 3.9 MB, +Foundation 8.6 MB]"
-        )
-        // The first task after idling pays for bringing the executor's code back (minor faults).
-        let start = wallClock()
-        try await agent.launch(commandTask(agent, "after-idle"))
-        let state = try await agent.waitUntil { $0.taskStates["after-idle"] == .taskFinished }
-        if let running = state.updates(forTask: "after-idle").first(where: { $0.status.state == .taskRunning }) {
-            print(
-                "idle: first command task after idling, LAUNCH→TASK_RUNNING \(ms(running.status.timestamp - start))   [warm: see command p50]"
-            )
+// Start-up: exec → SUBSCRIBE on the wire, and exec → TASK_RUNNING of a task the agent queued for
+// the executor's SUBSCRIBE (no package), over `startCount` fresh executors.
+if selected("startup") {
+    /// Exec → SUBSCRIBE and exec → TASK_RUNNING of one fresh executor.
+    func start(_ program: String, _ id: String) async throws -> (subscribe: Double, running: Double) {
+        var result = (subscribe: Double.nan, running: Double.nan)
+        try await withExecutor(
+            properties: [:], program: program, beforeStart: { try await $0.launch(commandTask($0, id)) }
+        ) { agent, _, started in
+            let state = try await agent.waitUntil("the first task", timeout: .seconds(30)) {
+                $0.taskStates[id] == .taskFinished
+            }
+            if let subscribe = state.requests(.subscribe).first {
+                result.subscribe = subscribe.received.timeIntervalSince1970 - started
+            }
+            if let running = state.updates(forTask: id).first(where: { $0.status.state == .taskRunning }) {
+                result.running = running.status.timestamp - started
+            }
         }
-        // A burst of 500 tasks, then idle again.
-        for index in 0..<500 { try await agent.launch(commandTask(agent, "burst-\(index)")) }
-        _ = try await agent.waitUntil("the burst", timeout: .seconds(120)) { state in
-            (0..<500).allSatisfy { state.taskStates["burst-\($0)"] == .taskFinished }
+        return result
+    }
+    var ours: [(subscribe: Double, running: Double)] = []
+    var theirs: [(subscribe: Double, running: Double)] = []
+    for index in 0..<startCount {
+        ours.append(try await start(executor, "first-\(index)"))
+        if let compareExecutor { theirs.append(try await start(compareExecutor, "other-\(index)")) }
+    }
+    let helloFloor = "hello \(ms(floors.helloSeconds))"
+    for (name, figure, target) in [
+        ("exec → SUBSCRIBE request at the agent", \(subscribe: Double, running: Double).subscribe, "≤ 2×"),
+        ("exec → first TASK_RUNNING, task queued at SUBSCRIBED", \.running, "≤ 3×"),
+    ] {
+        for (label, runs) in [("", ours), (" [\(compareExecutor ?? "")]", theirs)] where !runs.isEmpty {
+            let values = runs.map { $0[keyPath: figure] }
+            let median = percentile(values, 0.5)
+            row(
+                "startup\(label): \(name), median of \(values.count) (min–max)",
+                "\(ms(median)) (\(ms(values.min() ?? .nan))–\(ms(values.max() ?? .nan)))", floor: helloFloor,
+                ratio: median / floors.helloSeconds, target: target)
         }
-        // The executor gives memory back 2 s after the burst (SPARK_MESOS_EXECUTOR_IDLE_RECLAIM).
-        try await Task.sleep(for: .seconds(3))
-        print(
-            "idle: after a burst of 500 command tasks, RSS \(rssKiB(pid, "VmRSS") / 1024) MB (anonymous \(rssKiB(pid, "RssAnon") / 1024) MB), peak \(rssKiB(pid, "VmHWM") / 1024) MB"
-        )
+        if !theirs.isEmpty {
+            let pairs = zip(ours, theirs).map { $0[keyPath: figure] / $1[keyPath: figure] }
+            row(
+                "startup: \(name), this binary / the compared one, pair by pair (min–max)",
+                String(
+                    format: "%.2f× (%.2f–%.2f)", percentile(pairs, 0.5), pairs.min() ?? .nan, pairs.max() ?? .nan))
+        }
     }
 }
 
+// Idle memory, with the code-page reclaim (the default) and without it.
+if selected("idle") {
+    for reclaim in ["1", "0"] {
+        try await withExecutor(properties: [:], environment: ["SPARK_MESOS_EXECUTOR_IDLE_RECLAIM": reclaim]) {
+            agent, pid, _ in
+            try await Task.sleep(for: .seconds(3))
+            row(
+                "idle: executor RSS (anonymous; PSS), reclaim \(reclaim == "1" ? "on" : "off")",
+                "\(mb(rssKiB(pid, "VmRSS"))) (\(mb(rssKiB(pid, "RssAnon"))); \(mb(rssKiB(pid, "Pss", file: "smaps_rollup"))))",
+                floor: "Swift static-stdlib idle 3.9 MB, +Foundation 8.6 MB (limits.md)",
+                target: reclaim == "1" ? "≤ 15 MB" : "≤ 10 MB")
+            guard reclaim == "1" else { return }
+            // The first task after idling pays for bringing the executor's code back (minor faults).
+            let start = wallClock()
+            try await agent.launch(commandTask(agent, "after-idle"))
+            let state = try await agent.waitUntil { $0.taskStates["after-idle"] == .taskFinished }
+            if let running = state.updates(forTask: "after-idle").first(where: { $0.status.state == .taskRunning }) {
+                row(
+                    "idle: first command task after idling, LAUNCH→TASK_RUNNING", ms(running.status.timestamp - start),
+                    floor: "warm: see command p50")
+            }
+            // A burst of 500 tasks, then idle again.
+            for index in 0..<500 { try await agent.launch(commandTask(agent, "burst-\(index)")) }
+            _ = try await agent.waitUntil("the burst", timeout: .seconds(120)) { state in
+                (0..<500).allSatisfy { state.taskStates["burst-\($0)"] == .taskFinished }
+            }
+            // The executor gives memory back 2 s after the burst (SPARK_MESOS_EXECUTOR_IDLE_RECLAIM).
+            try await Task.sleep(for: .seconds(3))
+            row(
+                "idle: after a burst of 500 command tasks, RSS (anonymous); peak",
+                "\(mb(rssKiB(pid, "VmRSS"))) (\(mb(rssKiB(pid, "RssAnon")))); \(mb(rssKiB(pid, "VmHWM")))")
+        }
+    }
+}
+
+// Several idle executors at once, without the reclaim: their code pages are shared, so each one's
+// proportional share (PSS) is what an agent running many of them pays.
+if selected("idle") {
+    let count = 4
+    func nested(_ pids: [Int32], isolation: isolated (any Actor)? = #isolation) async throws {
+        guard pids.count < count else {
+            try await Task.sleep(for: .seconds(3))
+            let pss = pids.map { rssKiB($0, "Pss", file: "smaps_rollup") }
+            let rss = pids.map { rssKiB($0, "VmRSS") }
+            row(
+                "idle: \(count) executors at once, reclaim off: PSS each, median (RSS)",
+                "\(mb(pss.sorted()[count / 2])) (\(mb(rss.sorted()[count / 2])))",
+                floor: "Swift static-stdlib idle PSS 2.4 MB (limits.md)", target: "≤ 10 MB")
+            return
+        }
+        try await withExecutor(properties: [:], environment: ["SPARK_MESOS_EXECUTOR_IDLE_RECLAIM": "0"]) { _, pid, _ in
+            try await nested(pids + [pid])
+        }
+    }
+    try await nested([])
+}
+
+let workerProperties = [
+    "spark.mesos.coarse": "false", "spark.mesos.executor.worker": worker, "spark.executor.cores": "2",
+]
 if selected("command") {
     try await launchScenario(
-        "command", properties: [:], count: taskCount, floorLatency: "0.12 ms spawn+POST",
-        floorThroughput: "≈2000 spawns/s",
+        "command", properties: [:], count: taskCount,
+        latencyFloor: Floor(
+            text: "spawn+reap \(ms(floors.spawnSeconds))" + (postFloor.map { " + " + $0 } ?? ""),
+            value: floors.spawnSeconds + (floors.postSeconds ?? 0), target: ""),
+        throughputFloor: Floor(text: spawnFloor, value: floors.spawnsPerSecond, target: "≥ 0.75×"),
         make: { commandTask($0, $1) })
 }
 if selected("fine") {
     try await launchScenario(
-        "fine",
-        properties: [
-            "spark.mesos.coarse": "false", "spark.mesos.executor.worker": worker, "spark.executor.cores": "2",
-        ],
-        count: taskCount, floorLatency: "≈0.5 ms fork + hello; target p50 ≤ 3 ms",
-        floorThroughput: "≈2000 spawns/s; target ≥ 500",
+        "fine", properties: workerProperties, count: taskCount,
+        latencyFloor: Floor(text: "", value: nil, target: "p50 ≤ 3 ms"),
+        throughputFloor: Floor(text: spawnFloor, value: floors.spawnsPerSecond, target: "≥ 0.5×"),
         make: { closureTask($0, $1, "echo", "x") })
 }
 if selected("fine-cgroups") {
@@ -241,12 +340,11 @@ if selected("fine-cgroups") {
     for round in 1...2 {
         for cgroups in [true, false] {
             try await launchScenario(
-                "fine-cgroups-\(cgroups ? "on" : "off")-\(round)",
-                properties: [
-                    "spark.mesos.coarse": "false", "spark.mesos.executor.worker": worker, "spark.executor.cores": "2",
-                ],
-                environment: ["SPARK_MESOS_EXECUTOR_CGROUPS": cgroups ? "auto" : "off"],
-                count: taskCount, floorLatency: "target p50 ≤ 3 ms", floorThroughput: "target ≥ 500 with cgroups",
+                "fine-cgroups-\(cgroups ? "on" : "off")-\(round)", properties: workerProperties,
+                environment: ["SPARK_MESOS_EXECUTOR_CGROUPS": cgroups ? "auto" : "off"], count: taskCount,
+                latencyFloor: Floor(text: "", value: nil, target: "p50 ≤ 3 ms"),
+                throughputFloor: Floor(
+                    text: spawnFloor, value: floors.spawnsPerSecond, target: "≥ 500/s with cgroups"),
                 make: { agent, id in
                     var task = closureTask(agent, id, "echo", "x")
                     for (name, value) in [("cpus", 0.5), ("mem", 128.0)] {
@@ -263,21 +361,24 @@ if selected("fine-cgroups") {
 }
 if selected("fine-spawned") {
     // The same without the fork server: a posix_spawn of the worker program per task.
+    var properties = workerProperties
+    properties["spark.mesos.executor.worker.forkServer"] = "false"
     try await launchScenario(
-        "fine-spawned",
-        properties: [
-            "spark.mesos.coarse": "false", "spark.mesos.executor.worker": worker, "spark.executor.cores": "2",
-            "spark.mesos.executor.worker.forkServer": "false",
-        ],
-        count: taskCount, floorLatency: "≈1.5–2 ms spawn + Swift start + hello",
-        floorThroughput: "≈2000 spawns/s",
+        "fine-spawned", properties: properties, count: taskCount,
+        latencyFloor: Floor(text: "hello \(ms(floors.helloSeconds))", value: floors.helloSeconds, target: ""),
+        throughputFloor: Floor(text: spawnFloor, value: floors.spawnsPerSecond, target: ""),
         make: { closureTask($0, $1, "echo", "x") })
 }
 if selected("coarse") {
+    var properties = workerProperties
+    properties["spark.mesos.coarse"] = "true"
+    let floor = floors.pipeRoundTripSeconds.flatMap { pipe in floors.postSeconds.map { pipe + $0 } }
     try await launchScenario(
-        "coarse",
-        properties: ["spark.mesos.coarse": "true", "spark.mesos.executor.worker": worker, "spark.executor.cores": "2"],
-        count: taskCount, floorLatency: "≈0.1 ms; target p50 ≤ 1 ms", floorThroughput: "≈19k POSTs/s sequential",
+        "coarse", properties: properties, count: taskCount,
+        latencyFloor: Floor(
+            text: floor.map { "pipe round trip + POST \(ms($0))" } ?? "n/a (no cc)", value: floor,
+            target: "≤ 1.5×"),
+        throughputFloor: Floor(text: postFloor.map { "sequential " + $0 } ?? "", value: nil, target: ""),
         make: { closureTask($0, $1, "echo", "x") })
 }
 
@@ -285,7 +386,7 @@ if selected("coarse") {
 if selected("minis") {
     try await withExecutor(
         properties: ["spark.mesos.coarse": "true", "spark.mesos.executor.worker": worker, "spark.executor.cores": "2"]
-    ) { agent, pid in
+    ) { agent, pid, _ in
         // Warm the pool first.
         await agent.sendMessage(Data(#"{"tasks":[{"id":"warm","function":"echo","payload":""}]}"#.utf8))
         _ = try await agent.waitUntil { !$0.messages.isEmpty }
@@ -311,55 +412,39 @@ if selected("minis") {
         }
         let elapsed = wallClock() - start
         let messages = await agent.state.messages.count - before
-        let resultCount = tally.results
-        print(
-            "mini-tasks: \(resultCount) in \(String(format: "%.2f", elapsed)) s = \(Int(Double(resultCount) / elapsed))/s in \(messages) result messages   [target ≥ 20,000/s; pipelined pipe floor 0.48–0.74 M msg/s]"
-        )
-        print("mini-tasks: executor RSS now \(rssKiB(pid, "VmRSS") / 1024) MB, peak \(rssKiB(pid, "VmHWM") / 1024) MB")
+        let rate = Double(tally.results) / elapsed
+        row(
+            "mini-tasks: \(tally.results) in batches of \(batchSize) (\(messages) result messages)",
+            "\(perSecond(rate)) (\(String(format: "%.2f", elapsed)) s)",
+            floor: floors.pipelinedPerSecond.map { "pipelined pipe \(perSecond($0))" } ?? "n/a (no cc)",
+            ratio: floors.pipelinedPerSecond.map { rate / $0 }, target: "≥ 0.4×")
+        row("mini-tasks: executor RSS now; peak", "\(mb(rssKiB(pid, "VmRSS"))); \(mb(rssKiB(pid, "VmHWM")))")
     }
 }
 
 /// Figures collected inside an executor scope.
 final class Timings: @unchecked Sendable { var values: [Double] = [] }
 
-// Package fetch: a Spark-sized package served by the agent over loopback, against `curl | tar xz`.
+// Package fetch: a Spark-sized package served by the agent over loopback, against `curl | tar xz`
+// and a hard-link tree of the same package.
 if selected("fetch") {
     let work = NSTemporaryDirectory() + "sme-fetch-bench-" + UUID().uuidString
     let tree = work + "/spark-bench-1.0-bin"
     try FileManager.default.createDirectory(atPath: tree + "/jars", withIntermediateDirectories: true)
     try FileManager.default.createDirectory(atPath: tree + "/python", withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: work) }
-    func shell(_ command: String) throws -> Double {
-        let start = wallClock()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", command]
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw CocoaError(.fileWriteUnknown) }
-        return wallClock() - start
-    }
     // ~300 MB in ~1,200 files: 250 "jars" of mixed compressible/random bytes, 950 small text files.
-    _ = try shell(
+    try shell(
         """
         cd \(tree) && for i in $(seq 1 250); do head -c 600000 /dev/urandom > jars/lib-$i.jar; \
         yes "org.apache.spark.sql.catalyst.expressions.codegen.GeneratedClass$i" | head -c 600000 >> jars/lib-$i.jar; done && \
         for i in $(seq 1 950); do yes "def f$i(x): return x * $i" | head -c 4000 > python/mod_$i.py; done
         """)
     let tarball = work + "/spark-bench-1.0-bin.tgz"
-    _ = try shell("cd \(work) && tar czf \(tarball) spark-bench-1.0-bin")
+    try shell("cd \(work) && tar czf \(tarball) spark-bench-1.0-bin")
     let size = (try FileManager.default.attributesOfItem(atPath: tarball)[.size] as? Int) ?? 0
     let files = try FileManager.default.subpathsOfDirectory(atPath: tree).count
-    let digest = Process()
-    digest.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
-    digest.arguments = [tarball]
-    let digestPipe = Pipe()
-    digest.standardOutput = digestPipe
-    try digest.run()
-    let sha256 = String(decoding: digestPipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).prefix(64)
-    digest.waitUntilExit()
-    print(
-        "fetch: package \(size / 1_000_000) MB compressed, \(files) entries, verified by #sha256=\(sha256.prefix(12))…")
+    let sha256 = try shell("sha256sum \(tarball)").output.prefix(64)
     var configuration = LocalAgentConfiguration()
     configuration.sandboxDirectory = work
     try await withLocalAgent(configuration) { server in
@@ -369,13 +454,15 @@ if selected("fetch") {
             try? FileManager.default.removeItem(atPath: cache)
             let curlDirectory = work + "/curl-\(round)"
             try FileManager.default.createDirectory(atPath: curlDirectory, withIntermediateDirectories: true)
-            let curl = try shell("curl -s '\(url)' | tar xz -C \(curlDirectory)")
+            let curl = try shell("curl -s '\(url)' | tar xz -C \(curlDirectory)").seconds
+            let links = try shell("cp -al \(curlDirectory)/spark-bench-1.0-bin \(work)/links-\(round)").seconds
             try? FileManager.default.removeItem(atPath: curlDirectory)
+            try? FileManager.default.removeItem(atPath: work + "/links-\(round)")
             let timings = Timings()
             for _ in 0..<2 {  // cold, then a cache hit from a new executor process
                 try await withExecutor(
                     properties: ["spark.executor.uri": url + "#sha256=" + sha256], cacheDirectory: cache
-                ) { agent, _ in
+                ) { agent, _, _ in
                     let subscribed = wallClock()
                     var task = agent.makeTask("t")
                     task.command.value = "true"
@@ -388,9 +475,14 @@ if selected("fetch") {
                     timings.values.append((running?.status.timestamp ?? .nan) - subscribed)
                 }
             }
-            print(
-                "fetch round \(round): curl | tar xz \(String(format: "%.2f", curl)) s; executor cold fetch+verify+extract \(String(format: "%.2f", timings.values[0])) s (\(String(format: "%.2f", timings.values[0] / curl))×); cache hit \(ms(timings.values[1]))   [floors: curl|tar xz ≈2.3 s, zlib inflate ≈1.6 s, hard-link tree ≈17 ms; targets cold ≤ 1.0× (goal 0.7×), hit ≤ 50 ms]"
-            )
+            let package = "\(size / 1_000_000) MB .tgz, \(files) entries"
+            row(
+                "fetch \(round): executor cold fetch + verify (sha256) + extract, \(package)",
+                String(format: "%.2f s", timings.values[0]), floor: String(format: "curl | tar xz %.2f s", curl),
+                ratio: timings.values[0] / curl, target: "≤ 0.15×")
+            row(
+                "fetch \(round): cache hit, new executor process (SUBSCRIBED → TASK_RUNNING)", ms(timings.values[1]),
+                floor: "cp -al of the tree \(ms(links))", ratio: timings.values[1] / links, target: "≤ 0.3×")
         }
     }
 }
@@ -405,16 +497,7 @@ if selected("logs") {
     defer { try? FileManager.default.removeItem(atPath: work) }
     for round in 1...3 {
         // The floor: cat's own CPU (the subshell's children, from `times`), and the wall time.
-        let floor = Process()
-        floor.executableURL = URL(fileURLWithPath: "/bin/sh")
-        floor.arguments = ["-c", "\(writer) | (cat > \(work)/cat-out; times)"]
-        let output = Pipe()
-        floor.standardOutput = output
-        let floorStart = wallClock()
-        try floor.run()
-        let times = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        floor.waitUntilExit()
-        let floorWall = wallClock() - floorStart
+        let (floorWall, times) = try shell("\(writer) | (cat > \(work)/cat-out; times)")
         try? FileManager.default.removeItem(atPath: work + "/cat-out")
         // "0m0.01s 0m0.02s" for the shell, then its children's (cat's) user and system time.
         let seconds =
@@ -424,7 +507,7 @@ if selected("logs") {
                     return (Double(parts.first ?? "0") ?? 0) * 60 + (Double(parts.last ?? "0") ?? 0)
                 }.reduce(0, +)
             } ?? .nan
-        try await withExecutor(properties: [:]) { agent, pid in
+        try await withExecutor(properties: [:]) { agent, pid, _ in
             let before = cpuSeconds(pid, children: false)
             var task = agent.makeTask("logs-\(round)")
             task.command.value = writer
@@ -435,9 +518,13 @@ if selected("logs") {
             }
             let wall = wallClock() - start
             let cpu = cpuSeconds(pid, children: false) - before
-            print(
-                "logs round \(round): \(logMiB) MiB to stdout in \(String(format: "%.2f", wall)) s; executor CPU \(String(format: "%.3f", cpu * 1000 / Double(logMiB))) ms/MiB (\(String(format: "%.2f", cpu)) s)   [floor: cat pipe→file \(String(format: "%.3f", seconds * 1000 / Double(logMiB))) ms/MiB, \(String(format: "%.2f", floorWall)) s wall]"
-            )
+            let perMiB = cpu * 1000 / Double(logMiB)
+            let floorPerMiB = seconds * 1000 / Double(logMiB)
+            row(
+                "logs \(round): executor CPU per MiB a task writes to stdout (\(logMiB) MiB in \(String(format: "%.2f", wall)) s)",
+                String(format: "%.3f ms/MiB", perMiB),
+                floor: String(format: "cat pipe→file %.3f ms/MiB, %.2f s wall", floorPerMiB, floorWall),
+                ratio: perMiB / floorPerMiB)
         }
     }
 }

@@ -1,0 +1,108 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// What this machine does at best, measured at the start of the run the figures come from.
+struct Floors {
+    /// The trivial program spawned and reaped: a static C `return 0`, else /bin/true.
+    var trivialProgram: String
+    /// One posix_spawn + waitpid of it, from this process.
+    var spawnSeconds: Double
+    /// A static-stdlib Swift hello's exec to exit (median).
+    var helloSeconds: Double
+    /// One 100-byte round trip through a pipe to a child and back (nil without a C compiler).
+    var pipeRoundTripSeconds: Double?
+    /// 100-byte frames per second to a pipe child and back, 16 in flight.
+    var pipelinedPerSecond: Double?
+    /// One 350-byte POST answered 202 on a keep-alive loopback connection, C on both ends.
+    var postSeconds: Double?
+
+    var spawnsPerSecond: Double { 1 / spawnSeconds }
+
+    /// Compiles the floor program in `work` and measures every floor; `hello` is the Swift hello.
+    static func measure(work: String, hello: String) throws -> Floors {
+        let source = work + "/floors.c"
+        let program = work + "/floors"
+        try floorProgramSource.write(toFile: source, atomically: true, encoding: .utf8)
+        let compiled = (try? shell("cc -O2 -static -o \(program) \(source) 2>/dev/null")) != nil
+        let trivial = compiled ? program : "/bin/true"
+        let devNull = open("/dev/null", O_WRONLY | O_CLOEXEC)
+        defer { close(devNull) }
+
+        var spawnRuns: [Double] = []
+        for _ in 0..<3 {
+            let count = 500
+            let start = wallClock()
+            for _ in 0..<count { reap(try spawn([trivial], stdout: devNull)) }
+            spawnRuns.append((wallClock() - start) / Double(count))
+        }
+        var helloRuns: [Double] = []
+        for _ in 0..<31 {
+            let start = wallClock()
+            reap(try spawn([hello], stdout: devNull))
+            helloRuns.append(wallClock() - start)
+        }
+        func rate(_ mode: String, _ count: Int) throws -> Double? {
+            guard compiled else { return nil }
+            var runs: [Double] = []
+            for _ in 0..<3 {
+                guard let value = Double(try shell("\(program) \(mode) \(count)").output.trimmed) else { return nil }
+                runs.append(value)
+            }
+            return percentile(runs, 0.5)
+        }
+        return Floors(
+            trivialProgram: compiled ? "static C `return 0`" : "/bin/true (no cc -static)",
+            spawnSeconds: percentile(spawnRuns, 0.5), helloSeconds: percentile(helloRuns, 0.5),
+            pipeRoundTripSeconds: try rate("pipe", 20000).map { 1 / $0 },
+            pipelinedPerSecond: try rate("pipelined", 200_000),
+            postSeconds: try rate("post", 20000).map { 1 / $0 })
+    }
+
+    /// The floors' own rows.
+    func printRows() {
+        row(
+            "floor: spawn+reap of the trivial program, \(trivialProgram)", ms(spawnSeconds),
+            floor: perSecond(spawnsPerSecond))
+        row("floor: static Swift hello, exec to exit (median of 31)", ms(helloSeconds))
+        row("floor: pipe round trip, 100 B (C, one child)", pipeRoundTripSeconds.map(ms) ?? "n/a (no cc)")
+        row("floor: pipelined pipe messages, 16 in flight (C)", pipelinedPerSecond.map(perSecond) ?? "n/a (no cc)")
+        row("floor: keep-alive loopback POST, 350 B → 202 (C both ends)", postSeconds.map(ms) ?? "n/a (no cc)")
+    }
+}
+
+extension String {
+    var trimmed: String { trimmingCharacters(in: .whitespacesAndNewlines) }
+}
+
+// MARK: The table
+
+/// Prints the table's header; every figure is then one row.
+func printHeader() {
+    print("| figure | value | floor (same run) | ratio | target |")
+    print("| --- | --- | --- | --- | --- |")
+}
+
+func row(_ figure: String, _ value: String, floor: String = "", ratio: Double? = nil, target: String = "") {
+    let ratioText = ratio.map { $0.isFinite ? String(format: "%.2f×", $0) : "–" } ?? ""
+    // A `|` inside a cell (`curl | tar xz`) would end it.
+    let cells = [figure, value, floor, ratioText, target].map { $0.replacingOccurrences(of: "|", with: "\\|") }
+    print("| " + cells.joined(separator: " | ") + " |")
+    fflush(nil)
+}
+
+func ms(_ seconds: Double) -> String {
+    seconds < 0.0001 ? String(format: "%.1f µs", seconds * 1e6) : String(format: "%.2f ms", seconds * 1000)
+}
+
+func perSecond(_ value: Double) -> String {
+    value >= 10000 ? String(format: "%.0fk/s", value / 1000) : String(format: "%.0f/s", value)
+}
+
+func percentile(_ values: [Double], _ p: Double) -> Double {
+    guard !values.isEmpty else { return .nan }
+    let sorted = values.sorted()
+    return sorted[min(sorted.count - 1, Int(Double(sorted.count - 1) * p))]
+}
