@@ -1,7 +1,7 @@
 # The README's two commands are `make demo` and `make test`.
 SWIFT ?= swift
 
-.PHONY: deps build-deps build demo test test-busy lint fuzz protos check-protos deb check-deb clean
+.PHONY: deps build-deps build strict demo test test-busy lint fuzz protos check-protos deb check-deb clean
 
 deps:
 	@.ci/install-deps test
@@ -11,6 +11,14 @@ build-deps:
 
 build: build-deps
 	$(SWIFT) build
+
+# Warnings are errors in every build of ours (Package.swift: treatAllWarnings), and a target may
+# import only what Package.swift declares it depends on. The same build directory and flags as the
+# tests', so CI builds once.
+IMPORT_CHECK = --explicit-target-dependency-import-check error
+
+strict: deps
+	$(SWIFT) build --build-tests $(IMPORT_CHECK)
 
 # The harness with no job runs the built-in demo (coarse mode, then fine mode) and ends with the
 # summary table; `build` builds every product, the demo worker included once it exists.
@@ -22,13 +30,13 @@ demo: build
 PYTHON_TESTS = /usr/bin/python3 -m unittest discover -s Tests/PythonWorkerTests -t Tests/PythonWorkerTests
 
 test: deps
-	$(SWIFT) build --build-tests
+	$(SWIFT) build --build-tests $(IMPORT_CHECK)
 	$(SWIFT) test --skip-build
 	$(PYTHON_TESTS)
 
 # The whole suite once more with every core kept busy by CPU hogs (CI runs both).
 test-busy: deps
-	$(SWIFT) build --build-tests
+	$(SWIFT) build --build-tests $(IMPORT_CHECK)
 	.ci/with-cpu-hog $(SWIFT) test --skip-build
 	.ci/with-cpu-hog $(PYTHON_TESTS)
 

@@ -1,11 +1,15 @@
-// swift-tools-version: 6.1
+// swift-tools-version: 6.2
 import PackageDescription
 
+// Every warning of ours is an error, in every build (so CI's build is the one developers make):
+// dependencies are built with their warnings suppressed, so only our code can fail this way.
 let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
     .enableUpcomingFeature("MemberImportVisibility"),
     .enableUpcomingFeature("InternalImportsByDefault"),
+    .treatAllWarnings(as: .error),
 ]
+let cSettings: [CSetting] = [.treatAllWarnings(as: .error)]
 
 let package = Package(
     name: "spark-mesos-executor",
@@ -76,7 +80,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // posix_spawn with a new session and pidfd-based reaping, in C for the flags Swift cannot reach.
-        .target(name: "CProcessSpawn"),
+        .target(name: "CProcessSpawn", cSettings: cSettings),
         // Child processes: spawn into their own session, reap, signal the whole tree.
         .target(
             name: "ProcessSupervision",
@@ -204,7 +208,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // The fork server's C side: descriptor passing and clone(CLONE_PARENT), for workers and the pool.
-        .target(name: "CForkServer"),
+        .target(name: "CForkServer", cSettings: cSettings),
         // What a worker program links: register closures, run() or serve().
         .target(name: "WorkerSDK", dependencies: ["WorkerWire", "CForkServer"], swiftSettings: swiftSettings),
         .executableTarget(
@@ -267,7 +271,7 @@ let package = Package(
             name: "ExecutorCoreTests",
             dependencies: [
                 "SeededRandom", "ExecutorCore", "MesosProto", "MesosCodec", "ProcessSupervision", "AgentConnection",
-                "SparkExecutor",
+                "SparkExecutor", "TaskChecks",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

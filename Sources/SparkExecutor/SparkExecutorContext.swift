@@ -1,11 +1,10 @@
-public import ExecutorCore
+import ExecutorCore
 public import Isolation
 public import Logging
 public import MesosProto
 public import PackageFetch
 public import ProcessSupervision
 public import WorkerPool
-import ProcessSupervision
 
 #if canImport(Glibc)
     import Glibc

@@ -148,7 +148,7 @@ final class LogRotationTests: XCTestCase {
 
     func testAnExistingFileCountsTowardsTheLimit() throws {
         let path = "\(directory)/stdout"
-        FileManager.default.createFile(atPath: path, contents: Data(lines(0..<40)))
+        _ = FileManager.default.createFile(atPath: path, contents: Data(lines(0..<40)))
         var file = try RotatingLogFile(path: path, rotation: LogRotation(maximumFileBytes: 4096, rotatedFiles: 1))
         XCTAssertEqual(file.size, 4000)
         lines(40..<41).withUnsafeBytes { file.append($0) }
