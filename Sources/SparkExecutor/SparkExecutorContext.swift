@@ -89,6 +89,7 @@ public actor SparkExecutorContext {
         var request: FetchRequest
         do {
             request = try FetchRequest(sparkProperties: settings.properties, environment: environment)
+            request.diskLimitBytes = settings.diskLimitBytes
             if !settings.cacheEnabled {
                 request.package?.cache = false
                 for index in request.additional.indices { request.additional[index].cache = false }
