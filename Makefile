@@ -1,7 +1,7 @@
 # The README's two commands are `make demo` and `make test`.
 SWIFT ?= swift
 
-.PHONY: deps build-deps build strict demo test test-busy lint fuzz protos check-protos deb check-deb clean
+.PHONY: deps build-deps build strict demo test test-busy soak tsan asan lint fuzz protos check-protos deb check-deb clean
 
 deps:
 	@.ci/install-deps test
@@ -40,6 +40,27 @@ test-busy: deps
 	.ci/with-cpu-hog $(SWIFT) test --skip-build
 	.ci/with-cpu-hog $(PYTHON_TESTS)
 
+# The soak (Tests/ExecutorEndToEndTests/SoakTests.swift): 10,000 mixed tasks in both modes and
+# 100,000 mini-tasks through the real executor binary and the local agent, with agent restarts;
+# exactly-once delivery and bounded executor memory. Not in `make test`: it takes minutes.
+soak: deps
+	$(SWIFT) build --build-tests $(IMPORT_CHECK)
+	SME_SOAK=1 $(SWIFT) test --skip-build --filter SoakTests
+
+# The Swift suite under ThreadSanitizer / AddressSanitizer, each in a build directory of its own
+# (everything rebuilt with the sanitizer: a long first build). Not in CI. SAN_FILTER narrows it,
+# e.g. `make tsan SAN_FILTER=ExecutorCoreTests`.
+SAN_FILTER ?=
+SAN_TEST = $(if $(SAN_FILTER),--filter $(SAN_FILTER),)
+
+tsan: deps
+	$(SWIFT) build --build-tests --sanitize=thread --scratch-path .build-tsan
+	TSAN_OPTIONS=halt_on_error=0 $(SWIFT) test --skip-build --sanitize=thread --scratch-path .build-tsan $(SAN_TEST)
+
+asan: deps
+	$(SWIFT) build --build-tests --sanitize=address --scratch-path .build-asan
+	ASAN_OPTIONS=detect_leaks=0 $(SWIFT) test --skip-build --sanitize=address --scratch-path .build-asan $(SAN_TEST)
+
 # Every fuzz target, FUZZ_RUNS executions each (Tests/Fuzz/README.md).
 fuzz: deps
 	.ci/fuzz
@@ -62,4 +83,4 @@ check-deb: deps
 	Packaging/test-deb
 
 clean:
-	rm -rf .build .build-protoc .build-deb .build-fuzz
+	rm -rf .build .build-protoc .build-deb .build-fuzz .build-tsan .build-asan
