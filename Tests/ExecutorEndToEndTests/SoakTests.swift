@@ -74,7 +74,13 @@ final class SoakTests: XCTestCase, @unchecked Sendable {
         let clock = ContinuousClock()
         let started = clock.now
         try await withLocalAgent(configuration) { agent in
-            let executor = try await BinaryEndToEndTests.launch(agent.environment(), sandbox: sandbox)
+            // SME_SOAK_EXECUTOR: a wrapper to run it under (a heap profiler, say); it gets the executor's
+            // path as its first argument.
+            let wrapper = Self.environment["SME_SOAK_EXECUTOR"]
+            let executor = try await BinaryEndToEndTests.launch(
+                agent.environment(), sandbox: sandbox,
+                arguments: wrapper == nil ? [] : [BinaryEndToEndTests.executable],
+                executable: wrapper ?? BinaryEndToEndTests.executable)
             let pid = executor.child.pid
             try await agent.waitUntil("\(label): subscribed") { $0.executorStatus == .subscribed }
             var expected: [String: FaultInjectionEndToEndTests.Expected] = [:]
