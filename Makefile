@@ -55,7 +55,7 @@ SAN_TEST = $(if $(SAN_FILTER),--filter $(SAN_FILTER),)
 
 tsan: deps
 	$(SWIFT) build --build-tests --sanitize=thread --scratch-path .build-tsan
-	TSAN_OPTIONS=halt_on_error=0 $(SWIFT) test --skip-build --sanitize=thread --scratch-path .build-tsan $(SAN_TEST)
+	TSAN_OPTIONS="halt_on_error=0 die_after_fork=0" $(SWIFT) test --skip-build --sanitize=thread --scratch-path .build-tsan $(SAN_TEST)
 
 asan: deps
 	$(SWIFT) build --build-tests --sanitize=address --scratch-path .build-asan
