@@ -138,7 +138,9 @@ final class SoakTests: XCTestCase, @unchecked Sendable {
                         }
                     }
                 }
-                // Restarts between batches: a MESSAGE the agent refuses is not retried, by design.
+                // Restarts between batches only: results come back as executor MESSAGEs, which have
+                // no uuid; one whose answer a restart cut is sent again (at least once, as in Mesos),
+                // and a framework MESSAGE sent while the executor is away is lost.
                 if first > 0, first % (batch * 25) == 0 {
                     restarts += 1
                     try await FaultInjectionEndToEndTests.restart(
