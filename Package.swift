@@ -1,11 +1,16 @@
-// swift-tools-version: 6.1
+// swift-tools-version: 6.2
 import PackageDescription
 
-let swiftSettings: [SwiftSetting] = [
+// Every warning of ours is an error, in every build (so CI's build is the one developers make):
+// dependencies are built with their warnings suppressed, so only our code can fail this way.
+// The env-gated benchmark and fuzz targets, built by hand and never by CI, keep warnings warnings.
+let gatedSwiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
     .enableUpcomingFeature("MemberImportVisibility"),
     .enableUpcomingFeature("InternalImportsByDefault"),
 ]
+let swiftSettings: [SwiftSetting] = gatedSwiftSettings + [.treatAllWarnings(as: .error)]
+let cSettings: [CSetting] = [.treatAllWarnings(as: .error)]
 
 let package = Package(
     name: "spark-mesos-executor",
@@ -76,7 +81,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // posix_spawn with a new session and pidfd-based reaping, in C for the flags Swift cannot reach.
-        .target(name: "CProcessSpawn"),
+        .target(name: "CProcessSpawn", cSettings: cSettings),
         // Child processes: spawn into their own session, reap, signal the whole tree.
         .target(
             name: "ProcessSupervision",
@@ -205,7 +210,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // The fork server's C side: descriptor passing and clone(CLONE_PARENT), for workers and the pool.
-        .target(name: "CForkServer"),
+        .target(name: "CForkServer", cSettings: cSettings),
         // What a worker program links: register closures, run() or serve().
         .target(name: "WorkerSDK", dependencies: ["WorkerWire", "CForkServer"], swiftSettings: swiftSettings),
         .executableTarget(
@@ -268,7 +273,7 @@ let package = Package(
             name: "ExecutorCoreTests",
             dependencies: [
                 "SeededRandom", "ExecutorCore", "MesosProto", "MesosCodec", "ProcessSupervision", "AgentConnection",
-                "SparkExecutor", "PackageFetch", "LocalAgent",
+                "SparkExecutor", "PackageFetch", "LocalAgent", "TaskChecks",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -341,11 +346,11 @@ if Context.environment["SME_BENCHMARKS"] != nil {
             name: "executor-benchmark",
             dependencies: ["LocalAgent", "MesosProto"],
             path: "Tests/Benchmarks/ExecutorBenchmark",
-            swiftSettings: swiftSettings
+            swiftSettings: gatedSwiftSettings
         ))
     // The floor of a Swift program's start: exec to exit of a static-stdlib hello.
     package.targets.append(
-        .executableTarget(name: "benchmark-hello", path: "Tests/Benchmarks/Hello", swiftSettings: swiftSettings))
+        .executableTarget(name: "benchmark-hello", path: "Tests/Benchmarks/Hello", swiftSettings: gatedSwiftSettings))
 }
 
 // libFuzzer targets for every decoder of outside input, out of the default build (Tests/Fuzz/README.md):
@@ -366,13 +371,13 @@ if Context.environment["SME_FUZZ"] != nil {
         .target(name: "CFuzzDriver", path: "Tests/Fuzz/CFuzzDriver"),
         .target(
             name: "FuzzDriver", dependencies: ["CFuzzDriver"], path: "Tests/Fuzz/FuzzDriver",
-            swiftSettings: swiftSettings),
+            swiftSettings: gatedSwiftSettings),
     ]
     for target in fuzzTargets {
         package.targets.append(
             .executableTarget(
                 name: target.name, dependencies: ["FuzzDriver"] + target.dependencies,
                 path: "Tests/Fuzz/\(target.path)",
-                swiftSettings: swiftSettings))
+                swiftSettings: gatedSwiftSettings))
     }
 }

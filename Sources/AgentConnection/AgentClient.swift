@@ -1,4 +1,4 @@
-public import AsyncHTTPClient
+import AsyncHTTPClient
 public import Logging
 public import MesosCodec
 public import MesosProto
@@ -143,6 +143,10 @@ public func withAgentClient<Result: Sendable>(
     // The event stream is silent for up to 30 minutes between heartbeats: no read timeout.
     httpConfiguration.timeout = .init(connect: configuration.connectTimeout, read: nil)
     httpConfiguration.connectionPool = .init(idleTimeout: .seconds(300))
+    // A call that cannot connect fails at once; its caller retries with its own backoff. Left to wait
+    // in the pool for a connection, an UPDATE posted just before the agent went down would be sent
+    // once it is back, after the re-SUBSCRIBE carried the same update and it was acknowledged.
+    httpConfiguration.connectionPool.retryConnectionEstablishment = false
     httpConfiguration.decompression = .disabled
     httpConfiguration.redirectConfiguration = .disallow
     if case .https = configuration.endpoint.transport {

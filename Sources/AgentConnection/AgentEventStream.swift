@@ -1,5 +1,5 @@
-public import AsyncHTTPClient
-public import MesosCodec
+import AsyncHTTPClient
+import MesosCodec
 public import MesosProto
 import NIOCore
 

@@ -1,4 +1,4 @@
-public import AgentConnection
+import AgentConnection
 import Logging
 import MesosCodec
 import MesosProto

@@ -1,7 +1,7 @@
 public import AgentConnection
 public import Logging
 import MesosCodec
-public import MesosProto
+import MesosProto
 
 /// The one owner of the executor's state: tasks, unacknowledged updates, the connection.
 ///

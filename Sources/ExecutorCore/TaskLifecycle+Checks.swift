@@ -1,5 +1,5 @@
 public import MesosProto
-public import TaskChecks
+import TaskChecks
 
 /// Health checks, checks and `max_completion_time` (spec mesos-checks.md): what each result does
 /// to the task.

@@ -71,6 +71,7 @@ struct AgentStateMachine {
     var withholdingAcknowledgements = false
     var withheldAcknowledgements: [Mesos_V1_Executor_Event] = []
     var rejectingUpdates = false
+    var updateFaults: UpdateFaults.Draws?
     var recoveryGeneration = 0
     var restartedSinceSubscribe = false
 
@@ -169,6 +170,12 @@ struct AgentStateMachine {
         case .update, .message, .unknown:
             if observed.phase == .recovering || (call.type == .update && rejectingUpdates) {
                 return .respond(.error(.serviceUnavailable, Self.notRecovered))
+            }
+            if call.type == .update, let fault = updateFaults?.next() {
+                switch fault {
+                case .unavailable: return .respond(.error(.serviceUnavailable, Self.notRecovered))
+                case .dropped: return .close
+                }
             }
         }
         guard frameworkKnown, call.frameworkID.value == configuration.frameworkID else {

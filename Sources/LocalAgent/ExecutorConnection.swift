@@ -23,8 +23,11 @@ enum ExecutorConnection {
     }
 
     private static func serve(_ connection: ConnectionChannel, agent: LocalAgent) async {
+        agent.accepted.release(connection)
         guard let id = await agent.register(connection.channel) else {
-            try? await connection.channel.close()
+            // The agent went down while this connection was being accepted. Closed through
+            // executeThenClose, which finishes the outbound writer: one dropped unfinished traps.
+            try? await connection.executeThenClose { _, _ in }
             return
         }
         do {

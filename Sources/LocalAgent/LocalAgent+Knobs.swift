@@ -21,3 +21,14 @@ extension LocalAgent {
         return true
     }
 }
+
+extension LocalAgent {
+    /// From now on, UPDATE calls get 503 or lose their connection at random as `faults` says (nil:
+    /// no more faults). Such a call is recorded with status 503 or 0 and its update is not stored.
+    public func injectUpdateFaults(_ faults: UpdateFaults?) {
+        apply { machine in
+            machine.updateFaults = faults.map(UpdateFaults.Draws.init)
+            return []
+        }
+    }
+}

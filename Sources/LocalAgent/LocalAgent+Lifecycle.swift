@@ -1,3 +1,4 @@
+import Foundation
 import MesosCodec
 import NIOCore
 import NIOHTTP1
@@ -126,22 +127,47 @@ extension LocalAgent {
         let host = configuration.host
         let port = boundPort ?? configuration.port
         let tls = try tlsContext()
-        let tcp = try await Self.bootstrap(eventLoopGroup)
-            .bind(host: host, port: port) { channel in Self.initializeConnection(channel, tls: tls) }
-        boundPort = tcp.channel.localAddress?.port
+        let accepted = self.accepted
+        let bind = { (port: Int) in
+            try await Self.bootstrap(self.eventLoopGroup)
+                .bind(host: host, port: port) { channel in
+                    Self.initializeConnection(channel, tls: tls, accepted: accepted)
+                }
+        }
+        var tcp: Listener?
+        // Port 0: a free port below the kernel's ephemeral range, not one from it. While a restarted
+        // agent is down, an executor retrying its connection may otherwise be given the agent's own
+        // port as its source port and connect to itself (TCP self-connect), and the agent could not
+        // listen there again.
+        if port == 0, let below = Self.ephemeralPortsStart(), below > 10_000 {
+            for _ in 0..<64 where tcp == nil {
+                tcp = try? await bind(Int.random(in: 10_000..<below))
+            }
+        }
+        let listener: Listener
+        if let tcp { listener = tcp } else { listener = try await bind(port) }
+        boundPort = listener.channel.localAddress?.port
         machine.port = boundPort ?? 0
-        listeners.append(tcp.channel)
-        commandSink.yield(.serve(tcp))
+        listeners.append(listener.channel)
+        commandSink.yield(.serve(listener))
         if let path = configuration.unixSocketPath {
             let unix = try await Self.bootstrap(eventLoopGroup)
                 .bind(
                     unixDomainSocketPath: path,
                     cleanupExistingSocketFile: true,
-                    childChannelInitializer: { channel in Self.initializeConnection(channel, tls: nil) }
+                    childChannelInitializer: { channel in
+                        Self.initializeConnection(channel, tls: nil, accepted: accepted)
+                    }
                 )
             listeners.append(unix.channel)
             commandSink.yield(.serve(unix))
         }
+    }
+
+    /// The first port of the kernel's ephemeral range (`ip_local_port_range`), when readable.
+    private static func ephemeralPortsStart() -> Int? {
+        let text = try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)
+        return text?.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).first.flatMap { Int($0) }
     }
 
     private static func bootstrap(_ group: any EventLoopGroup) -> ServerBootstrap {
@@ -162,9 +188,9 @@ extension LocalAgent {
         return try NIOSSLContext(configuration: tls)
     }
 
-    private static func initializeConnection(_ channel: any Channel, tls: NIOSSLContext?)
-        -> EventLoopFuture<ConnectionChannel>
-    {
+    private static func initializeConnection(
+        _ channel: any Channel, tls: NIOSSLContext?, accepted: AcceptedConnections
+    ) -> EventLoopFuture<ConnectionChannel> {
         channel.eventLoop.makeCompletedFuture {
             if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
             // No pipelining assistance: a request pipelined behind SUBSCRIBE must reach us so we
@@ -173,7 +199,9 @@ extension LocalAgent {
                 withPipeliningAssistance: false,
                 withErrorHandling: true
             )
-            return try ConnectionChannel(wrappingChannelSynchronously: channel)
+            let connection = try ConnectionChannel(wrappingChannelSynchronously: channel)
+            accepted.hold(connection)
+            return connection
         }
     }
 
@@ -184,6 +212,7 @@ extension LocalAgent {
         for sink in streams.values { sink.continuation.finish() }
         streams.removeAll()
         await Self.wait(closing)
+        await accepted.closeAll()
     }
 
     // MARK: Called by connections

@@ -19,6 +19,8 @@ public actor LocalAgent {
 
     var streams: [Int: EventStreamSink] = [:]
     var connections: [Int: any Channel] = [:]
+    /// Accepted connections not handed to a server yet.
+    let accepted = AcceptedConnections()
     var nextConnectionID = 0
     var listeners: [any Channel] = []
     var boundPort: Int?

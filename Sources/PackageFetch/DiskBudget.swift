@@ -48,6 +48,7 @@ struct DiskBudget {
     /// The request's whole cap (the executor's `disk` resource), and what earlier payloads of the
     /// request took of it, for the message.
     private let cap: Int64?
+    private let capName: String
     private let capTakenBefore: Int64
     private let reserve: FreeSpaceReserve
     /// Names the filesystem in messages ("the fetch cache /var/cache/…", "the sandbox /…").
@@ -63,8 +64,12 @@ struct DiskBudget {
     static let recheckBytes: Int64 = 4 << 20
 
     /// A budget of `left` bytes out of the request's `cap` (nil: no cap), keeping `reserve` free.
-    init(cap: Int64?, left: Int64?, reserve: FreeSpaceReserve, place: String) {
+    init(
+        cap: Int64?, left: Int64?, reserve: FreeSpaceReserve, place: String,
+        capName: String = "the executor's disk resource"
+    ) {
         self.cap = cap
+        self.capName = capName
         self.capLeft = cap.map { min($0, left ?? $0) }
         self.capTakenBefore = cap.map { $0 - min($0, left ?? $0) } ?? 0
         self.reserve = reserve
@@ -79,9 +84,9 @@ struct DiskBudget {
         if counted, let left = capLeft, let cap {
             guard count <= left else {
                 return .diskLimit(
-                    "stopped after writing \(self.counted) bytes: the fetched files would take more than the "
-                        + "executor's disk resource allows (\(cap) bytes, \(capTakenBefore) of them taken by the URIs "
-                        + "fetched before)")
+                    "stopped after writing \(self.counted) bytes: the fetched files would take more than "
+                        + "\(capName) allows (\(cap) bytes, \(capTakenBefore) of them taken by the URIs fetched "
+                        + "before)")
             }
             capLeft = left - count
         }
@@ -112,17 +117,19 @@ struct DiskBudget {
 /// A request's disk cap and what its earlier items already take in the sandbox.
 struct DiskAllowance: Sendable {
     var cap: Int64?
+    /// What the cap is, for messages ("the executor's disk resource").
+    var name = "the executor's disk resource"
     var used: Int64 = 0
 
     /// The budget of the next payload.
     func budget(reserve: FreeSpaceReserve, place: String) -> DiskBudget {
-        DiskBudget(cap: cap, left: cap.map { max(0, $0 - used) }, reserve: reserve, place: place)
+        DiskBudget(cap: cap, left: cap.map { max(0, $0 - used) }, reserve: reserve, place: place, capName: name)
     }
 
     /// Why `bytes` more in the sandbox would go over the cap, if they would.
     func refusal(installing bytes: Int64) -> String? {
         guard let cap, used + bytes > cap else { return nil }
-        return "the fetched files would take \(used + bytes) bytes in the sandbox, more than the executor's disk "
-            + "resource allows (\(cap) bytes)"
+        return "the fetched files would take \(used + bytes) bytes in the sandbox, more than \(name) allows "
+            + "(\(cap) bytes)"
     }
 }

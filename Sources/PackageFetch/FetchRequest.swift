@@ -10,15 +10,21 @@ public struct FetchRequest: Sendable, Hashable {
     /// (MB in `ExecutorInfo.resources`) when it has one. Cache hits count too (their hard links are
     /// the sandbox's files); a download stops as soon as it would go over. Nil: no cap.
     public var diskLimitBytes: Int64?
+    /// What ``diskLimitBytes`` is, as the message of a fetch stopped by it names it.
+    public var diskLimitName: String
+    /// Bytes already in the sandbox that count against ``diskLimitBytes`` (an earlier fetch's files).
+    public var diskUsedBytes: Int64
 
     public init(
         package: FetchURI? = nil, additional: [FetchURI] = [], executorHome: String? = nil,
-        diskLimitBytes: Int64? = nil
+        diskLimitBytes: Int64? = nil, diskLimitName: String = "the executor's disk resource", diskUsedBytes: Int64 = 0
     ) {
         self.package = package
         self.additional = additional
         self.executorHome = executorHome
         self.diskLimitBytes = diskLimitBytes
+        self.diskLimitName = diskLimitName
+        self.diskUsedBytes = diskUsedBytes
     }
 }
 

@@ -84,7 +84,8 @@ public actor PackageFetcher {
             }
         }
         var items: [FetchedItem] = []
-        var disk = DiskAllowance(cap: request.diskLimitBytes)
+        var disk = DiskAllowance(
+            cap: request.diskLimitBytes, name: request.diskLimitName, used: max(0, request.diskUsedBytes))
         if let package = request.package {
             let item = try await fetch(package, into: sandbox, disk: disk)
             sparkHome = item.extracted ? item.path : sandbox

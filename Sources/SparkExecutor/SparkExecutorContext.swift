@@ -1,11 +1,10 @@
-public import ExecutorCore
+import ExecutorCore
 public import Isolation
 public import Logging
 public import MesosProto
 public import PackageFetch
 public import ProcessSupervision
 public import WorkerPool
-import ProcessSupervision
 
 #if canImport(Glibc)
     import Glibc
@@ -94,6 +93,7 @@ public actor SparkExecutorContext {
         var request: FetchRequest
         do {
             request = try FetchRequest(sparkProperties: settings.properties)
+            request.diskLimitBytes = settings.diskLimitBytes
             if !settings.cacheEnabled {
                 request.package?.cache = false
                 for index in request.additional.indices { request.additional[index].cache = false }

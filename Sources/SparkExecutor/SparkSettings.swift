@@ -34,6 +34,9 @@ public struct SparkSettings: Sendable, Equatable {
     public var workerPoolMemoryBytes: UInt64?
     /// The ExecutorInfo's `cpus`, when given.
     public var executorCPUs: Double?
+    /// The ExecutorInfo's `disk` (MB, as Mesos counts it) in bytes, when given: the most the fetched
+    /// files may take in the sandbox.
+    public var diskLimitBytes: Int64?
     /// Value secrets for the environment (`spark.mesos.executor.secret.values` with `.envkeys`).
     public var secretEnvironment: [String: String] = [:]
     /// Value secrets for files in the sandbox (`.values` with `.filenames`): relative path → content.
@@ -162,6 +165,7 @@ public struct SparkSettings: Sendable, Equatable {
             return values.isEmpty ? nil : values.reduce(0, +)
         }
         executorCPUs = scalar("cpus")
+        diskLimitBytes = scalar("disk").map { Int64(($0 * 1_048_576).rounded(.down)) }
         if let text = merged["spark.executor.memory"] {
             guard let memory = Self.mebibytes(text) else {
                 throw SettingsError(key: "spark.executor.memory", value: text, expected: "a size such as 4g or 512m")

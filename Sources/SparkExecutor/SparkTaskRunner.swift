@@ -103,7 +103,9 @@ public struct SparkTaskRunner: TaskRunner {
                         uri.value, extract: uri.extract, executable: uri.executable,
                         outputFile: uri.hasOutputFile ? uri.outputFile : nil, cache: uri.hasCache ? uri.cache : nil)
                 }
-                _ = try await fetcher.fetch(FetchRequest(additional: uris), into: sandbox)
+                _ = try await fetcher.fetch(
+                    Self.taskFetchRequest(uris, task: task, settings: prepared.settings, package: package),
+                    into: sandbox)
             } catch {
                 return .launchFailed(
                     reason: .containerLaunchFailed, message: "Failed to fetch the task's URIs: \(error)")
@@ -134,6 +136,19 @@ public struct SparkTaskRunner: TaskRunner {
 }
 
 extension SparkTaskRunner {
+    /// A command task's URIs go into the executor's sandbox: the sandbox may hold the `disk` of the
+    /// executor and of the task (Mesos's disk limit is their sum), the package's files included.
+    static func taskFetchRequest(
+        _ uris: [FetchURI], task: Mesos_V1_TaskInfo, settings: SparkSettings, package: FetchedPackage?
+    ) -> FetchRequest {
+        let taskDisk = task.resources.filter { $0.name == "disk" && $0.hasScalar }.map(\.scalar.value)
+        guard settings.diskLimitBytes != nil || !taskDisk.isEmpty else { return FetchRequest(additional: uris) }
+        let limit = (settings.diskLimitBytes ?? 0) + Int64((taskDisk.reduce(0, +) * 1_048_576).rounded(.down))
+        return FetchRequest(
+            additional: uris, diskLimitBytes: limit, diskLimitName: "the disk resources of the executor and the task",
+            diskUsedBytes: package?.items.reduce(0) { $0 + $1.bytes } ?? 0)
+    }
+
     /// The task's environment as a command task gets it: the executor's, `MESOS_SANDBOX`, the
     /// package's variables, and the command's own (resolved secrets included).
     public func checkEnvironment(for task: Mesos_V1_TaskInfo) async -> [String: String] {

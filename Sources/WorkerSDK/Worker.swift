@@ -1,4 +1,4 @@
-public import WorkerWire
+import WorkerWire
 
 #if canImport(Glibc)
     import Glibc

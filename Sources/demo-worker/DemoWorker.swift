@@ -10,8 +10,10 @@ import WorkerWire
 /// A worker for demos and tests. Functions:
 /// - `echo`: returns the payload.
 /// - `sleep`: sleeps for payload milliseconds (decimal text); honours cancel.
-/// - `hang`: sleeps for payload milliseconds ignoring cancel (blocks its thread); first writes a
-///   byte to the FIFO named by the closure environment's `DEMO_READY_FIFO`, if set.
+/// - `hang`: sleeps for payload milliseconds ignoring cancel (blocks its thread); first writes its
+///   pid (decimal text and a newline) to the FIFO named by the closure environment's
+///   `DEMO_READY_FIFO`, if set.
+/// - `garbage`: writes bytes that are not a frame to the executor, then sleeps for an hour.
 /// - `fail`: throws with the payload as the message.
 /// - `crash`: empty payload → SIGSEGV; a decimal payload → exits with that status.
 /// - `pi`: Monte Carlo estimate of π from payload samples (decimal text); returns the text.
@@ -111,7 +113,7 @@ enum DemoWorker {
             if let fifo = WorkerContext.environment["DEMO_READY_FIFO"] {
                 let fd = open(fifo, O_WRONLY)
                 if fd >= 0 {
-                    writeRaw([1], to: fd)
+                    writeRaw(Array("\(getpid())\n".utf8), to: fd)
                     close(fd)
                 }
             }
@@ -119,6 +121,11 @@ enum DemoWorker {
             var remaining = timespec()
             while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
             return Array("hung".utf8)
+        }
+        worker.register("garbage") { _ in
+            writeRaw(Array("this is not a RecordIO frame\n".utf8), to: 4)
+            try await Task.sleep(for: .seconds(3600))
+            return []
         }
         worker.register("fail") { payload in throw WorkerFailure(String(decoding: payload, as: UTF8.self)) }
         worker.register("crash") { payload in

@@ -50,6 +50,22 @@ final class SparkSettingsTests: XCTestCase {
         XCTAssertEqual(settings.cores, 4)
     }
 
+    /// The ExecutorInfo's `disk` (MB, summed over its entries) caps what the fetch puts into the sandbox.
+    func testDiskResourceIsTheFetchLimitInBytes() throws {
+        var executorInfo = info(nil)
+        XCTAssertNil(
+            try SparkSettings(executorInfo: executorInfo, commandLine: [:]).diskLimitBytes)
+        for megabytes in [1024.0, 0.5] {
+            var resource = Mesos_V1_Resource()
+            resource.name = "disk"
+            resource.type = .scalar
+            resource.scalar.value = megabytes
+            executorInfo.resources.append(resource)
+        }
+        let settings = try SparkSettings(executorInfo: executorInfo, commandLine: [:])
+        XCTAssertEqual(settings.diskLimitBytes, 1024 * 1_048_576 + 524_288)
+    }
+
     /// Coarse workers share the executor's memory as Spark sizes it: spark.executor.memory plus the
     /// overhead (spark.mesos.executor.memoryOverhead, else max(384 MiB, 10 %)), else the ExecutorInfo's mem.
     func testWorkerPoolMemoryFollowsSparksExecutorSizing() throws {

@@ -1,6 +1,7 @@
 import ExecutorCore
 import MesosCodec
 import MesosProto
+import TaskChecks
 import XCTest
 
 /// What health results, check results and deadlines do to a task, without I/O.

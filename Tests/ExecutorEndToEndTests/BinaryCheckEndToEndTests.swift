@@ -16,7 +16,7 @@ final class BinaryCheckEndToEndTests: XCTestCase {
         capability.type = .taskKillingState
         configuration.frameworkInfo.capabilities = [capability]
         try await withLocalAgent(configuration) { agent in
-            FileManager.default.createFile(atPath: sandbox + "/healthy", contents: Data())
+            _ = FileManager.default.createFile(atPath: sandbox + "/healthy", contents: Data())
             var task = agent.makeTask("service")
             task.command.value = "exec sleep 600"
             task.killPolicy.gracePeriod.nanoseconds = Duration.seconds(30).nanosecondsCount

@@ -24,7 +24,8 @@ final class BinaryEndToEndTests: XCTestCase {
     }
 
     static func launch(
-        _ environment: [String: String], sandbox: String, arguments: [String] = [], keepCacheDirectory: Bool = false
+        _ environment: [String: String], sandbox: String, arguments: [String] = [], keepCacheDirectory: Bool = false,
+        executable: String = executable
     ) throws -> Launched {
         let out = open(sandbox + "/stdout", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         let err = open(sandbox + "/stderr", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)

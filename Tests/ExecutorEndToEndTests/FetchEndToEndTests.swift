@@ -100,6 +100,55 @@ final class FetchEndToEndTests: XCTestCase {
         }
     }
 
+    /// A package larger than the executor's `disk` resource (1 MB here, 3 MiB of incompressible
+    /// data in the package): the download stops at the limit, the task fails with a message naming
+    /// it, and neither the sandbox nor the cache keeps anything of it.
+    func testAPackageLargerThanTheDiskResourceIsRefusedAndNothingIsLeft() async throws {
+        let root = try ExecutorUnderTest.makeSandbox()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try FileManager.default.createDirectory(atPath: root + "/spark-big-1.0", withIntermediateDirectories: true)
+        var generator = SystemRandomNumberGenerator()
+        let noise = Data((0..<(3 << 20)).map { _ in UInt8.random(in: 0...255, using: &generator) })
+        try noise.write(to: URL(fileURLWithPath: root + "/spark-big-1.0/noise"))
+        try Self.run("/bin/tar", ["czf", root + "/spark-big-1.0.tgz", "-C", root, "spark-big-1.0"])
+        try await ExecutorUnderTest.run(
+            encoding: .protobuf,
+            properties: ["spark.executor.uri": "PLACEHOLDER"],
+            adjust: { configuration in
+                var disk = Mesos_V1_Resource()
+                disk.name = "disk"
+                disk.type = .scalar
+                disk.scalar.value = 1
+                configuration.executorInfo.resources.append(disk)
+            },
+            prepare: { agent in
+                let url = await agent.publish(file: root + "/spark-big-1.0.tgz", as: "spark-big-1.0.tgz")
+                await agent.setExecutorData(#"{"spark.executor.uri":"\#(url)"}"#)
+            }
+        ) { test in
+            try await test.agent.launch(test.task("big", "true"))
+            try await test.waitForStates(["big": .taskFailed])
+            let failed = await test.agent.state.updates(forTask: "big").last!.status
+            XCTAssertEqual(failed.reason, .containerLaunchFailed)
+            XCTAssertTrue(failed.message.contains("spark-big-1.0.tgz"), failed.message)
+            XCTAssertTrue(
+                failed.message.contains(
+                    "the fetched files would take more than the executor's disk resource allows (1048576 bytes, "
+                        + "0 of them taken by the URIs fetched before); nothing was installed"),
+                failed.message)
+            // Nothing of the package: no tree, no staging directory, no cache entry.
+            let left = try FileManager.default.contentsOfDirectory(atPath: test.sandbox).filter {
+                $0.hasPrefix("spark-big") || $0.hasPrefix(".fetch-")
+            }
+            XCTAssertEqual(left, [])
+            for part in ["objects", "uris", "tmp"] {
+                let entries = try FileManager.default.contentsOfDirectory(atPath: test.path(".cache/\(part)"))
+                XCTAssertEqual(entries, [], "the cache's \(part) keeps nothing of a download stopped at the limit")
+            }
+            await test.agent.shutdown()
+        }
+    }
+
     func testMalformedSparkPropertyFailsTasksWithTheKeyAndValue() async throws {
         try await ExecutorUnderTest.run(encoding: .protobuf, properties: ["spark.executor.cores": "two"]) { test in
             try await test.agent.launch(test.task("any", "true"))

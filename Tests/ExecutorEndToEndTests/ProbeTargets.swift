@@ -55,7 +55,7 @@ final class ProbeTarget: Sendable {
         case .command:
             let path = sandbox + "/healthy"
             if healthy {
-                FileManager.default.createFile(atPath: path, contents: Data())
+                _ = FileManager.default.createFile(atPath: path, contents: Data())
             } else {
                 try? FileManager.default.removeItem(atPath: path)
             }

@@ -41,7 +41,7 @@ import Testing
     func maliciousArchiveIsRefused(index: Int) async throws {
         let (name, archive) = Self.cases[index]
         let bytes = archive.bytes()
-        try await withTemporaryDirectory { dir in
+        await withTemporaryDirectory { dir in
             let outer = dir + "/outer"
             let sandbox = outer + "/sandbox"
             makeDir(outer)
@@ -75,7 +75,7 @@ import Testing
                 .directory("pkg"), .symlink("pkg/l1", target: ".."), .symlink("pkg/l1/l2", target: "../.."),
                 .file("pkg/l1/l2/escaped", Array("x".utf8)),
             ], format: format, filter: format == .zip ? .none : .gzip)
-        try await withTemporaryDirectory { dir in
+        await withTemporaryDirectory { dir in
             makeDir(dir + "/sandbox")
             let file = dir + "/chain.\(format == .zip ? "zip" : "tgz")"
             #expect(writeBytes(file, archive.bytes()))

@@ -62,7 +62,7 @@ import Testing
     @Test func stalledServerFailsWithStallTimeout() async throws {
         try await FileServer.with { server in
             server.serve("/spark.tgz", archive, behaviour: .init(ranges: false, stallAt: 1000, faultyRequests: .max))
-            try await withTemporaryDirectory { dir in
+            await withTemporaryDirectory { dir in
                 makeDir(dir + "/sandbox")
                 let error = await #expect(throws: FetchError.self) {
                     try await PackageFetcher.withFetcher(
@@ -149,7 +149,7 @@ import Testing
     func errorStatusNamesURIAndStatus(status: Int) async throws {
         try await FileServer.with { server in
             server.serve("/spark.tgz", archive, behaviour: .init(status: HTTPResponseStatus(statusCode: status)))
-            try await withTemporaryDirectory { dir in
+            await withTemporaryDirectory { dir in
                 makeDir(dir + "/sandbox")
                 let error = await #expect(throws: FetchError.self) {
                     try await PackageFetcher.withFetcher(
@@ -227,7 +227,7 @@ import Testing
     }
 
     @Test func unreachableServerNamesTheCause() async throws {
-        try await withTemporaryDirectory { dir in
+        await withTemporaryDirectory { dir in
             makeDir(dir + "/sandbox")
             let error = await #expect(throws: FetchError.self) {
                 try await PackageFetcher.withFetcher(

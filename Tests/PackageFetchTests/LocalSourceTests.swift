@@ -77,7 +77,7 @@ import Testing
     }
 
     @Test func missingFileNamesThePath() async throws {
-        try await withTemporaryDirectory { dir in
+        await withTemporaryDirectory { dir in
             makeDir(dir + "/sandbox")
             let error = await #expect(throws: FetchError.self) {
                 try await PackageFetcher.withFetcher(
@@ -127,7 +127,7 @@ import Testing
     }
 
     @Test func missingHadoopIsNamed() async throws {
-        try await withTemporaryDirectory { dir in
+        await withTemporaryDirectory { dir in
             makeDir(dir + "/sandbox")
             var configuration = testConfiguration(cache: nil)
             configuration.searchPath = dir

@@ -115,7 +115,7 @@ struct RotatingLogFileTests {
     @Test func anExistingFileCountsTowardsTheLimit() async throws {
         try await withDirectory { directory in
             let path = "\(directory)/stdout"
-            FileManager.default.createFile(atPath: path, contents: Data(lines(0..<40)))
+            _ = FileManager.default.createFile(atPath: path, contents: Data(lines(0..<40)))
             var file = try RotatingLogFile(path: path, rotation: LogRotation(maximumFileBytes: 4096, rotatedFiles: 1))
             #expect(file.size == 4000)
             lines(40..<41).withUnsafeBytes { file.append($0) }
