@@ -79,7 +79,8 @@ extension LocalAgent {
     }
 
     /// The agent process dies: every connection is closed abruptly (streams end without the
-    /// terminating chunk) and the port refuses connections. Returns once all of that is done.
+    /// terminating chunk) and the port refuses connections (even while a child process someone
+    /// is starting holds a copy of the listening socket). Returns once all of that is done.
     public func goDown() async {
         guard machine.observed.phase != .down else { return }
         apply { $0.goDown() }
@@ -128,27 +129,15 @@ extension LocalAgent {
         let port = boundPort ?? configuration.port
         let tls = try tlsContext()
         let accepted = self.accepted
-        let bind = { (port: Int) in
-            try await Self.bootstrap(self.eventLoopGroup)
-                .bind(host: host, port: port) { channel in
-                    Self.initializeConnection(channel, tls: tls, accepted: accepted)
-                }
-        }
-        var tcp: Listener?
-        // Port 0: a free port below the kernel's ephemeral range, not one from it. While a restarted
-        // agent is down, an executor retrying its connection may otherwise be given the agent's own
-        // port as its source port and connect to itself (TCP self-connect), and the agent could not
-        // listen there again.
-        if port == 0, let below = Self.ephemeralPortsStart(), below > 10_000 {
-            for _ in 0..<64 where tcp == nil {
-                tcp = try? await bind(Int.random(in: 10_000..<below))
+        let descriptor = try ListeningSocket.makeTCP(host: host, port: port, backlog: Self.backlog)
+        // NIO owns the descriptor from here on (and closes it should registering fail).
+        let listener = try await Self.bootstrap(eventLoopGroup)
+            .bind(descriptor) { channel in
+                Self.initializeConnection(channel, tls: tls, accepted: accepted)
             }
-        }
-        let listener: Listener
-        if let tcp { listener = tcp } else { listener = try await bind(port) }
         boundPort = listener.channel.localAddress?.port
         machine.port = boundPort ?? 0
-        listeners.append(listener.channel)
+        listeners.append(ListeningSocket(channel: listener.channel, descriptor: descriptor))
         commandSink.yield(.serve(listener))
         if let path = configuration.unixSocketPath {
             let unix = try await Self.bootstrap(eventLoopGroup)
@@ -159,20 +148,16 @@ extension LocalAgent {
                         Self.initializeConnection(channel, tls: nil, accepted: accepted)
                     }
                 )
-            listeners.append(unix.channel)
+            listeners.append(ListeningSocket(channel: unix.channel, descriptor: nil))
             commandSink.yield(.serve(unix))
         }
     }
 
-    /// The first port of the kernel's ephemeral range (`ip_local_port_range`), when readable.
-    private static func ephemeralPortsStart() -> Int? {
-        let text = try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)
-        return text?.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).first.flatMap { Int($0) }
-    }
+    private static let backlog: CInt = 256
 
     private static func bootstrap(_ group: any EventLoopGroup) -> ServerBootstrap {
         ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.backlog, value: backlog)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
     }
 

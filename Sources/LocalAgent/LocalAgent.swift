@@ -22,7 +22,7 @@ public actor LocalAgent {
     /// Accepted connections not handed to a server yet.
     let accepted = AcceptedConnections()
     var nextConnectionID = 0
-    var listeners: [any Channel] = []
+    var listeners: [ListeningSocket] = []
     var boundPort: Int?
     let commands: AsyncStream<ServerCommand>
     let commandSink: AsyncStream<ServerCommand>.Continuation

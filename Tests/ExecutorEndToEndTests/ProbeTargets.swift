@@ -1,4 +1,5 @@
 import Foundation
+import LocalAgent
 import MesosProto
 import NIOCore
 import NIOHTTP1
@@ -24,7 +25,7 @@ final class ProbeTarget: Sendable {
     let sandbox: String
     /// HTTP: the status the server answers with.
     let httpStatus = Mutex<UInt>(200)
-    let channel = Mutex<(any Channel)?>(nil)
+    let listener = Mutex<ListeningSocket?>(nil)
     let port = Mutex<Int>(0)
     /// HTTP requests answered / TCP connections accepted.
     let served = Mutex(0)
@@ -137,7 +138,6 @@ final class ProbeTarget: Sendable {
         let status = self
         let tls = try kind == .https ? Self.selfSignedContext(in: sandbox) : nil
         let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 if status.kind == .tcp { status.served.withLock { $0 += 1 } }
                 guard status.kind == .http || status.kind == .https else {
@@ -149,9 +149,12 @@ final class ProbeTarget: Sendable {
                     try channel.pipeline.syncOperations.addHandler(StatusHandler(target: status))
                 }
             }
-        let server = try await bootstrap.bind(host: "127.0.0.1", port: requested).get()
+        // Our own socket: made unhealthy, a TCP target must stop listening even while a task the
+        // executor (in this process) is starting holds a copy of it, and must listen again on its port.
+        let descriptor = try ListeningSocket.makeTCP(host: "127.0.0.1", port: requested)
+        let server = try await bootstrap.withBoundSocket(descriptor).get()
         port.withLock { $0 = server.localAddress?.port ?? 0 }
-        channel.withLock { $0 = server }
+        listener.withLock { $0 = ListeningSocket(channel: server, descriptor: descriptor) }
     }
 
     /// A TLS context with a fresh self-signed certificate (made by `openssl`).
@@ -176,11 +179,11 @@ final class ProbeTarget: Sendable {
     }
 
     private func stopListening() async throws {
-        let open = channel.withLock { value in
+        let open = listener.withLock { value in
             defer { value = nil }
             return value
         }
-        try await open?.close()
+        try await open?.close().get()
     }
 
     func close() async {

@@ -61,6 +61,64 @@ struct RestartTests {
         }
     }
 
+    /// A child process started while the agent listens (between its fork and its exec it holds a copy
+    /// of every descriptor, as the executor's own tasks do when the executor runs in a test process)
+    /// must not keep the port listening once the agent is down, nor stop it listening again.
+    @Test func aChildHoldingTheListeningSocketNeitherKeepsThePortOpenNorBlocksComingBack() async throws {
+        try await withLocalAgent(testConfiguration(checkpoint: true)) { agent in
+            let port = await agent.port
+            let descriptor = try #require(listeningDescriptor(port: port), "no descriptor listens on \(port)")
+            let child = try spawnHolding(descriptor)
+            defer {
+                kill(child, SIGKILL)
+                var status: CInt = 0
+                waitpid(child, &status, 0)
+            }
+            try await agent.restart(.manual)
+            await #expect(throws: (any Error).self) { try await withConnection(port: port) { _ in } }
+            try await agent.comeBack()
+            await agent.recoverContainerizer(window: .untilEnded)
+            await agent.endRecovery()
+            #expect(try await post(calls.heartbeat(), .json, port: port).status == 202)
+        }
+    }
+
+    /// The descriptor of this process's socket listening on TCP `port`.
+    private func listeningDescriptor(port: Int) -> CInt? {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+        for descriptor in entries.compactMap({ CInt($0) }) {
+            var listening: CInt = 0
+            var size = socklen_t(MemoryLayout<CInt>.size)
+            guard getsockopt(descriptor, SOL_SOCKET, SO_ACCEPTCONN, &listening, &size) == 0, listening == 1 else {
+                continue
+            }
+            var address = sockaddr_in()
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let named = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
+            }
+            if named == 0, address.sin_family == sa_family_t(AF_INET), Int(UInt16(bigEndian: address.sin_port)) == port
+            {
+                return descriptor
+            }
+        }
+        return nil
+    }
+
+    /// A `sleep` that inherits `descriptor` (dup2 onto itself clears close-on-exec in the child).
+    private func spawnHolding(_ descriptor: CInt) throws -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, descriptor, descriptor)
+        var pid: pid_t = 0
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/sleep"), strdup("3600"), nil]
+        defer { for argument in argv { free(argument) } }
+        let result = posix_spawn(&pid, "/bin/sleep", &actions, nil, argv, environ)
+        guard result == 0 else { throw POSIXError(POSIXErrorCode(rawValue: result) ?? .EINVAL) }
+        return pid
+    }
+
     @Test func partitionAwareFrameworkGetsTaskDropped() async throws {
         let configuration = testConfiguration(checkpoint: true) { $0.frameworkCapabilities = [.partitionAware] }
         try await withLocalAgent(configuration) { agent in
