@@ -62,14 +62,26 @@ final class ExecutorProcess: Sendable {
 
     /// Remembers every process below the executor right now (by pidfd, immune to pid reuse), so
     /// that whatever it leaves behind can be found and killed at the end.
+    /// Processes that have ended since are forgotten (their pidfds closed), so a long job holds
+    /// one descriptor per process alive, not per process ever started.
     func trackDescendants() {
         let found = ProcessTable.descendants(of: pid)
         descendants.withLock { known in
+            for (pid, descendant) in known where Self.hasEnded(descendant.pidfd) {
+                close(descendant.pidfd)
+                known[pid] = nil
+            }
             for (pid, name) in found where known[pid] == nil {
                 let fd = cps_pidfd_open(pid)
                 if fd >= 0 { known[pid] = Descendant(pidfd: fd, name: name) }
             }
         }
+    }
+
+    /// A pidfd turns readable once its process has ended (reaped or a zombie).
+    private static func hasEnded(_ pidfd: Int32) -> Bool {
+        var entry = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
+        return poll(&entry, 1, 0) == 1
     }
 
     /// Waits for the executor to end and reaps it. Call exactly once, from the task that owns

@@ -121,8 +121,10 @@ public enum JobRunner {
         }
     }
 
-    /// Notes the executor's process tree whenever a task starts running, so that whatever it
-    /// leaves behind can be killed at the end.
+    /// Notes the executor's process tree after task updates, so that whatever it leaves behind
+    /// can be killed at the end. A look reads every process's `/proc/<pid>/stat`: while updates
+    /// stream in (hundreds a second), one look covers all of them that arrived within
+    /// `descendantsInterval`, so the harness does not compete with the executor for the machine.
     static func trackDescendants(_ executor: ExecutorProcess, _ agent: LocalAgent) async {
         var seen = 0
         while !Task.isCancelled {
@@ -133,8 +135,12 @@ public enum JobRunner {
             else { continue }
             seen = state.updates.count
             executor.trackDescendants()
+            try? await Task.sleep(for: descendantsInterval)
         }
     }
+
+    /// The least time between two looks at the executor's process tree.
+    static let descendantsInterval = Duration.milliseconds(20)
 
     static func agentConfiguration(
         _ job: Job, _ options: HarnessOptions, sandbox: String, packageURI: String?

@@ -13,6 +13,10 @@ actor RunRecorder {
     private var seenEvents = 0
     private var seenUpdates = 0
     private var seenMessages = 0
+    /// Each task's latest state in `log.updates`, kept as they arrive (the live line needs it often).
+    private var latestStates: [String: String] = [:]
+    /// Each task's latest progress fraction in `log.progress`.
+    private var latestFractions: [String: Double] = [:]
     private let output: (any RunOutput)?
 
     init(output: (any RunOutput)?) {
@@ -84,7 +88,7 @@ actor RunRecorder {
             let status = update.status
             let record = UpdateRecord(
                 atMs: time, taskID: status.taskID.value, state: StateName.of(status.state),
-                uuid: update.uuid.map { String(format: "%02x", $0) }.joined(),
+                uuid: RunReport.hex(update.uuid),
                 source: status.source == .agent ? "agent" : "executor",
                 reason: status.hasReason ? "\(status.reason)" : nil,
                 message: status.hasMessage ? status.message : nil,
@@ -98,6 +102,7 @@ actor RunRecorder {
                         status.limitation.resources.map { ($0.name, $0.scalar.value) }, uniquingKeysWith: { $1 })
                     : nil)
             log.updates.append(record)
+            latestStates[record.taskID] = record.state
             output?.note(
                 String(format: "%7.2fs  %@ %@", time / 1000, record.taskID, record.state)
                     + CheckText.annotation(status)
@@ -107,6 +112,7 @@ actor RunRecorder {
             log.executorMessages.append(MessageRecord(atMs: time, bytes: message.count))
             if let progress = ClosureWire.progress(message, atMs: time) {
                 log.progress.append(progress)
+                latestFractions[progress.taskID] = progress.fraction
                 output?.note(
                     String(format: "%7.2fs  %@ progress %.0f%%", time / 1000, progress.taskID, progress.fraction * 100)
                         + (progress.message.isEmpty ? "" : " — \(progress.message)"))
@@ -129,8 +135,7 @@ actor RunRecorder {
 
     /// Counts of tasks by phase, for the live line.
     var progress: Progress {
-        var latest: [String: String] = [:]
-        for update in log.updates { latest[update.taskID] = update.state }
+        let latest = latestStates
         var result = Progress(elapsedMs: now)
         for id in log.launchedAt.keys {
             switch latest[id] {
@@ -141,9 +146,7 @@ actor RunRecorder {
             default: result.failed += 1
             }
         }
-        var fractions: [String: Double] = [:]
-        for record in log.progress { fractions[record.taskID] = record.fraction }
-        result.taskProgress = fractions.filter { latest[$0.key] == "TASK_RUNNING" }.sorted { $0.key < $1.key }
+        result.taskProgress = latestFractions.filter { latest[$0.key] == "TASK_RUNNING" }.sorted { $0.key < $1.key }
             .map { (taskID: $0.key, fraction: $0.value) }
         result.miniTasksDone = log.miniTaskResults.count
         result.miniTasksSent = log.miniTasksSent

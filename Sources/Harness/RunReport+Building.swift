@@ -40,7 +40,8 @@ extension RunReport {
                         message: "the executor ended without a terminal update for this task", data: nil))
             }
         }
-        let tasks = facts.job.tasks.map { Self.taskReport($0, log: log, facts: facts) }
+        let index = LogIndex(log: log, agent: facts.agent)
+        let tasks = facts.job.tasks.map { Self.taskReport($0, log: log, index: index, facts: facts) }
         for task in tasks where !task.passed {
             let detail = task.error.map { " (\($0))" } ?? ""
             problems.append("task \(task.id) ended \(task.actual ?? "nowhere"), expected \(task.expected)\(detail)")
@@ -85,11 +86,28 @@ extension RunReport {
             executorLog: passed ? nil : Self.tail(of: facts.sandbox + "/stderr", lines: 40), log: log)
     }
 
-    static func taskReport(_ task: JobTask, log: RunLog, facts: RunFacts) -> TaskReport {
-        let updates = log.updates.filter { $0.taskID == task.id }
+    /// The log's updates and progress by task, and the agent's updates by uuid: looked up once per
+    /// task, not searched (a job of thousands of tasks is reported in a moment).
+    struct LogIndex {
+        var updates: [String: [UpdateRecord]] = [:]
+        var progress: [String: [ProgressRecord]] = [:]
+        var observed: [String: ObservedUpdate] = [:]
+
+        init(log: RunLog, agent: LocalAgentState) {
+            for update in log.updates { updates[update.taskID, default: []].append(update) }
+            for record in log.progress { progress[record.taskID, default: []].append(record) }
+            for update in agent.updates where !update.uuid.isEmpty {
+                let key = RunReport.hex(update.uuid)
+                if observed[key] == nil { observed[key] = update }
+            }
+        }
+    }
+
+    static func taskReport(_ task: JobTask, log: RunLog, index: LogIndex, facts: RunFacts) -> TaskReport {
+        let updates = index.updates[task.id] ?? []
         var resends = 0
         let states = updates.map { update -> TaskStateRecord in
-            let observed = facts.agent.updates.first { hex($0.uuid) == update.uuid && !update.uuid.isEmpty }
+            let observed = update.uuid.isEmpty ? nil : index.observed[update.uuid]
             resends += observed?.duplicates ?? 0
             return TaskStateRecord(
                 state: update.state, atMs: update.atMs, source: update.source, reason: update.reason,
@@ -107,7 +125,7 @@ extension RunReport {
         let launched = log.launchedAt[task.id]
         let ended = last.flatMap { StateName.terminal.contains($0.state) ? $0.atMs : nil }
         let error = last.flatMap { $0.state == "TASK_FINISHED" ? nil : $0.message }
-        let progress = log.progress.filter { $0.taskID == task.id }
+        let progress = index.progress[task.id] ?? []
         var report = TaskReport(
             id: task.id, kind: task.kind.name, expected: task.expect.mesosName, actual: last?.state,
             passed: last?.state == task.expect.mesosName, states: states, launchedAtMs: launched, endedAtMs: ended,
@@ -159,5 +177,13 @@ extension RunReport {
         return text.split(separator: "\n", omittingEmptySubsequences: false).suffix(lines).joined(separator: "\n")
     }
 
-    static func hex(_ data: Data) -> String { data.map { String(format: "%02x", $0) }.joined() }
+    static func hex(_ bytes: some Sequence<UInt8>) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var text: [UInt8] = []
+        for byte in bytes {
+            text.append(digits[Int(byte >> 4)])
+            text.append(digits[Int(byte & 0x0f)])
+        }
+        return String(decoding: text, as: UTF8.self)
+    }
 }
