@@ -22,7 +22,7 @@ final class ForkServer: Sendable {
     private enum State {
         case notStarted
         case starting
-        case ready(control: Int32, server: ChildProcess)
+        case ready(control: Int32, server: ChildProcess, offers: Set<String>)
         case unavailable(String)
     }
 
@@ -42,7 +42,13 @@ final class ForkServer: Sendable {
 
     /// The server's pid while it is in use.
     var processID: Int32? {
-        state.withLock { if case .ready(_, let server) = $0 { server.pid } else { nil } }
+        state.withLock { if case .ready(_, let server, _) = $0 { server.pid } else { nil } }
+    }
+
+    /// The functions the server's hello listed (a forked worker is the same program, so it offers
+    /// the same ones); empty while the server is not in use or when its hello listed none.
+    var offeredFunctions: Set<String> {
+        state.withLock { if case .ready(_, _, let offers) = $0 { offers } else { [] } }
     }
 
     /// Why the server is not in use, once it was given up.
@@ -60,10 +66,10 @@ final class ForkServer: Sendable {
         }
         guard proceed else { return nil }
         do {
-            let (control, server) = try launchAndGreet()
+            let (control, server, offers) = try launchAndGreet()
             let kept = state.withLock { state in
                 guard case .starting = state else { return false }
-                state = .ready(control: control, server: server)
+                state = .ready(control: control, server: server, offers: offers)
                 return true
             }
             if !kept {
@@ -118,7 +124,7 @@ final class ForkServer: Sendable {
     {
         var givenUp: String?
         let answer: Int32? = state.withLock { state in
-            guard case .ready(let control, let server) = state else { return nil }
+            guard case .ready(let control, let server, _) = state else { return nil }
             let answer = descriptors.withUnsafeBufferPointer { fds in
                 block.withUnsafeBytes { bytes in
                     cfs_request_worker(
@@ -177,7 +183,7 @@ final class ForkServer: Sendable {
     /// SIGKILL for a server that outlived the shutdown grace period.
     func kill() {
         let server: ChildProcess? = state.withLock { state in
-            if case .ready(_, let server) = state { return server }
+            if case .ready(_, let server, _) = state { return server }
             return nil
         }
         server?.signalGroup(SIGKILL)
@@ -187,7 +193,7 @@ final class ForkServer: Sendable {
     private func giveUp(_ reason: String) {
         state.withLock { state in
             switch state {
-            case .ready(let control, _):
+            case .ready(let control, _, _):
                 close(control)
                 state = .unavailable(reason)
             case .notStarted, .starting:
@@ -203,7 +209,7 @@ final class ForkServer: Sendable {
         let server: ChildProcess?
     }
 
-    private func launchAndGreet() throws -> (Int32, ChildProcess) {
+    private func launchAndGreet() throws -> (Int32, ChildProcess, Set<String>) {
         var sockets: [Int32] = [-1, -1]
         let rc = cfs_socketpair(&sockets)
         guard rc == 0 else { throw StartFailure(reason: "socketpair: \(errnoText(-rc))", server: nil) }
@@ -234,7 +240,7 @@ final class ForkServer: Sendable {
                     reason: "'\(program)' does not offer to be a fork server (its hello has no fork_server)",
                     server: worker.child)
             }
-            return (sockets[0], worker.child)
+            return (sockets[0], worker.child, Set(hello.functions))
         } catch let failure as StartFailure {
             close(sockets[0])
             throw failure

@@ -107,6 +107,11 @@ struct PoolState {
     /// The call a worker's run belongs to, while it runs.
     func call(on slot: SlotID, run runID: UInt64) -> CallID? { slots[slot]?.runs[runID] }
 
+    /// Fine mode: the call the worker of `slot` was started for, until it is sent there.
+    func callAssigned(to slot: SlotID) -> CallID? {
+        calls.first { $0.value.place == .assigned(slot) }?.key
+    }
+
     mutating func start() -> [Action] {
         guard case .coarse(let count) = mode, slots.isEmpty else { return [] }
         return (0..<max(1, count)).map { _ in .launch(newSlot(ephemeral: false), call: nil) }

@@ -16,6 +16,9 @@ struct LaunchedWorker: Sendable {
     let toWorker: Int32
     /// Its stdout/stderr files.
     let logs: StandardStreamFiles
+    /// For a worker the fork server forked: the functions the server offered (those the worker
+    /// will offer in its hello). Nil for a spawned worker.
+    var forkedOffering: Set<String>? = nil
 }
 
 /// Starts worker processes: own session and process group, stdin /dev/null, stdout/stderr to
@@ -51,7 +54,9 @@ struct WorkerLauncher: Sendable {
                     throw .launchFailed("cannot move the forked worker into its cgroup: \(error)")
                 }
             }
-            return LaunchedWorker(child: child, fromWorker: up[0], toWorker: down[1], logs: streams)
+            return LaunchedWorker(
+                child: child, fromWorker: up[0], toWorker: down[1], logs: streams,
+                forkedOffering: forkServer.offeredFunctions)
         }
         return try spawn(ends, environment: extra, extraDescriptors: extraDescriptors, cgroup: cgroup)
     }

@@ -161,10 +161,23 @@ public actor WorkerPool {
 
     // MARK: Worker events
 
-    private func launched(_ slot: PoolState.SlotID, _ child: ChildProcess, cgroup: Cgroup?) {
+    private func launched(_ slot: PoolState.SlotID, _ child: ChildProcess, cgroup: Cgroup?, offering: Set<String>?) {
         links[slot]?.child = child
         links[slot]?.cgroup = cgroup
-        if links[slot]?.killRequested == true { child.signalGroup(SIGKILL) }
+        if links[slot]?.killRequested == true {
+            child.signalGroup(SIGKILL)
+            return
+        }
+        // A forked worker (in its cgroup already) for a call whose function its program offers is
+        // the task running, as a command is once forked: TASK_RUNNING now rather than after its
+        // hello. A function not on offer still never gets that far (refused at the hello).
+        if let offering, let id = state.callAssigned(to: slot), var call = calls[id], let onStarted = call.onStarted,
+            offering.contains(call.function)
+        {
+            onStarted()
+            call.onStarted = nil
+            calls[id] = call
+        }
     }
 
     private func ready(_ slot: PoolState.SlotID, _ hello: WorkerHello) {
@@ -329,7 +342,7 @@ public actor WorkerPool {
             await ended(slot, why: "worker '\(configuration.program)' could not be started: \(error)")
             return
         }
-        await launched(slot, worker.child, cgroup: cgroup)
+        await launched(slot, worker.child, cgroup: cgroup, offering: worker.forkedOffering)
         let connection = WorkerConnection(
             worker: worker, helloTimeout: configuration.helloTimeout,
             maximumMessageSize: configuration.maximumMessageSize)

@@ -163,6 +163,45 @@ class FineMode(unittest.TestCase):
         self.assertEqual(len({d["random"] for d in details}), len(details))
 
 
+    def test_a_forked_worker_is_running_before_its_hello(self):
+        """TASK_RUNNING once the fork server has forked the worker (its program offers the
+        function), not once the worker has said hello: here the worker cannot say hello until a
+        later task opens the gate, which is launched only after the first task is RUNNING."""
+        directory = scratch(self)
+        gate = os.path.join(directory, "gate")
+        job = {
+            "name": "python fine mode, running before hello",
+            "executor": {"mode": "fine", "properties": {"spark.executorEnv.TEST_WORKER_HELLO_GATE": gate}},
+            "tasks": [
+                closure("first", "echo", "hello"),
+                closure("server-up", "await-fork-server"),
+                {"id": "make-gate", "command": {"value": f"mkfifo '{gate}'"}},
+                closure("gated", "info"),
+                {"id": "open-gate", "command": {"value": f"exec 3> '{gate}'; rm '{gate}'; exec 3>&-"}},
+            ],
+            "steps": [
+                {"launch": ["first", "server-up"]},
+                {"wait": {"first": "ended", "server-up": "ended"}},
+                {"launch": "make-gate"},
+                {"wait": {"make-gate": "ended"}},
+                {"launch": "gated"},
+                {"wait": {"gated": "running"}},
+                {"launch": "open-gate"},
+                {"wait": "all"},
+                {"shutdown": True},
+            ],
+        }
+        run = run_job(self, job, directory)
+        tasks = by_id(run)
+        detail = json.loads(tasks["gated"]["result"])
+        self.assertNotEqual(detail["pid"], detail["server"], f"the gated task was not forked: {detail}")
+        states = [state["state"] for state in tasks["gated"]["states"]]
+        self.assertEqual(states, ["TASK_STARTING", "TASK_RUNNING", "TASK_FINISHED"])
+        running = next(s["at_ms"] for s in tasks["gated"]["states"] if s["state"] == "TASK_RUNNING")
+        gate_opened = tasks["open-gate"]["launched_at_ms"]
+        self.assertLess(running, gate_opened)
+
+
 @require_harness
 class CoarseMode(unittest.TestCase):
     def test_closures_and_a_thousand_mini_tasks(self):

@@ -25,6 +25,20 @@ os.register_at_fork(
     after_in_parent=lambda: hooks.__setitem__("parent", hooks["parent"] + 1),
     after_in_child=lambda: hooks.__setitem__("child", hooks["child"] + 1),
 )
+# TEST_WORKER_HELLO_GATE names a FIFO: while it exists, a forked worker stops before its hello
+# until somebody opens the FIFO for writing (the executor sees the worker exist, not say hello).
+HELLO_GATE = os.environ.get("TEST_WORKER_HELLO_GATE")
+
+
+def _wait_at_gate():
+    if HELLO_GATE and os.path.exists(HELLO_GATE):
+        try:
+            os.close(os.open(HELLO_GATE, os.O_RDONLY))
+        except OSError:
+            pass
+
+
+os.register_at_fork(after_in_child=_wait_at_gate)
 # A lock held across a fork by the forking thread itself must come out usable in the copy.
 lock = threading.Lock()
 
