@@ -102,7 +102,7 @@ public enum JobRunner {
                 group.cancelAll()
             }
             let leftovers = executor.killLeftovers()
-            await recorder.absorb(await agent.state)
+            await recorder.catchUp(with: agent)
             let log = await recorder.log
             let termination = executor.termination ?? .exited(-1)
             var packageDownloads = 0
@@ -121,26 +121,23 @@ public enum JobRunner {
         }
     }
 
-    /// Notes the executor's process tree after task updates, so that whatever it leaves behind
-    /// can be killed at the end. A look reads every process's `/proc/<pid>/stat`: while updates
-    /// stream in (hundreds a second), one look covers all of them that arrived within
+    /// Notes the executor's process tree after the agent sees something happen, so that whatever
+    /// it leaves behind can be killed at the end (anything that escaped the tree meanwhile is
+    /// still found by its `MESOS_SANDBOX`). A look reads every process's `/proc/<pid>/stat`: while
+    /// calls stream in (hundreds a second), one look covers all that arrived within
     /// `descendantsInterval`, so the harness does not compete with the executor for the machine.
     static func trackDescendants(_ executor: ExecutorProcess, _ agent: LocalAgent) async {
-        var seen = 0
+        var seen = ObservationMark()
         while !Task.isCancelled {
-            let count = seen
-            guard
-                let state = try? await agent.waitUntil(
-                    "a task update", timeout: .seconds(3600), { $0.updates.count != count })
-            else { continue }
-            seen = state.updates.count
+            do { try await agent.waitForObservations(after: seen) } catch { continue }
+            seen = await agent.observationMark
             executor.trackDescendants()
             try? await Task.sleep(for: descendantsInterval)
         }
     }
 
     /// The least time between two looks at the executor's process tree.
-    static let descendantsInterval = Duration.milliseconds(20)
+    static let descendantsInterval = Duration.milliseconds(50)
 
     static func agentConfiguration(
         _ job: Job, _ options: HarnessOptions, sandbox: String, packageURI: String?

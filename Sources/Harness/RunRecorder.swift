@@ -9,10 +9,8 @@ actor RunRecorder {
     let start = ContinuousClock.now
     let startDate = Date()
     private(set) var log = RunLog()
-    private var seenRequests = 0
-    private var seenEvents = 0
-    private var seenUpdates = 0
-    private var seenMessages = 0
+    /// How far the agent's observations have been recorded.
+    private var seen = ObservationMark()
     /// Each task's latest state in `log.updates`, kept as they arrive (the live line needs it often).
     private var latestStates: [String: String] = [:]
     /// Each task's latest progress fraction in `log.progress`.
@@ -49,27 +47,27 @@ actor RunRecorder {
     /// Follows the agent until the calling task is cancelled.
     func follow(_ agent: LocalAgent) async {
         while !Task.isCancelled {
-            let (requests, events, updates, messages) = (seenRequests, seenEvents, seenUpdates, seenMessages)
             do {
-                let state = try await agent.waitUntil("a change", timeout: .seconds(3600)) { state in
-                    state.requests.count != requests || state.events.count != events
-                        || state.updates.count != updates || state.messages.count != messages
-                }
-                absorb(state)
+                try await agent.waitForObservations(after: seen)
             } catch {
                 if Task.isCancelled { return }
             }
+            await catchUp(with: agent)
         }
     }
 
-    /// Takes in whatever is new in `state`.
-    func absorb(_ state: LocalAgentState) {
+    /// Records whatever the agent observed since last time.
+    func catchUp(with agent: LocalAgent) async {
+        absorb(await agent.observations(since: seen))
+    }
+
+    private func absorb(_ new: Observations) {
         let time = now
-        for request in state.requests.dropFirst(seenRequests) {
+        for request in new.requests {
             let type = request.call.map { "\($0.type)" } ?? request.method
             log.calls.append(CallRecord(atMs: time, type: type, status: request.status, message: request.message))
         }
-        for event in state.events.dropFirst(seenEvents) {
+        for event in new.events {
             var detail = ""
             switch event.event.type {
             case .launch: detail = event.event.launch.task.taskID.value
@@ -84,7 +82,7 @@ actor RunRecorder {
                     atMs: time, type: "\(event.event.type)", delivered: event.delivered, stream: event.stream,
                     detail: detail))
         }
-        for update in state.updates.dropFirst(seenUpdates) {
+        for update in new.updates {
             let status = update.status
             let record = UpdateRecord(
                 atMs: time, taskID: status.taskID.value, state: StateName.of(status.state),
@@ -108,7 +106,7 @@ actor RunRecorder {
                     + CheckText.annotation(status)
                     + (record.message.map { " — \($0)" } ?? ""))
         }
-        for message in state.messages.dropFirst(seenMessages) {
+        for message in new.messages {
             log.executorMessages.append(MessageRecord(atMs: time, bytes: message.count))
             if let progress = ClosureWire.progress(message, atMs: time) {
                 log.progress.append(progress)
@@ -125,11 +123,8 @@ actor RunRecorder {
                 }
             }
         }
-        let changed = state.updates.count != seenUpdates || state.messages.count != seenMessages
-        seenRequests = state.requests.count
-        seenEvents = state.events.count
-        seenUpdates = state.updates.count
-        seenMessages = state.messages.count
+        let changed = !new.updates.isEmpty || !new.messages.isEmpty
+        seen = new.mark
         if changed { output?.progress(progress) }
     }
 

@@ -90,6 +90,37 @@ public actor LocalAgent {
         }
     }
 
+    /// Waits (without a time limit; until cancelled) until the agent has observed something past
+    /// `mark`; then ``observations(since:)`` says what. Unlike ``waitUntil(_:timeout:_:)`` no
+    /// copy of the state is handed over, so a follower that keeps up with every change does not
+    /// make the agent copy all it has observed on each one.
+    public func waitForObservations(after mark: ObservationMark) async throws {
+        if ObservationMark(machine.observed) != mark { return }
+        let id = waiters.makeID()
+        let waiters = self.waiters
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                waiters.add(id, predicate: { ObservationMark($0) != mark }, continuation: continuation)
+            }
+        } onCancel: {
+            waiters.cancel(id)
+        }
+    }
+
+    /// How much has been observed so far (the mark of the current state).
+    public var observationMark: ObservationMark { ObservationMark(machine.observed) }
+
+    /// What was observed after `mark` (copies of the new entries only), and the mark to go on from.
+    public func observations(since mark: ObservationMark) -> Observations {
+        let observed = machine.observed
+        return Observations(
+            requests: Array(observed.requests.dropFirst(mark.requests)),
+            events: Array(observed.events.dropFirst(mark.events)),
+            updates: Array(observed.updates.dropFirst(mark.updates)),
+            messages: Array(observed.messages.dropFirst(mark.messages)),
+            mark: ObservationMark(observed))
+    }
+
     // MARK: Script
 
     /// Sends LAUNCH now if the executor is subscribed, else queues it for SUBSCRIBE. Fills in

@@ -138,3 +138,31 @@ public struct ObservedUpdate: Sendable {
     /// True for updates the agent generated itself (TASK_LOST after a restart, TASK_KILLED before delivery).
     public var isFromAgent: Bool { status.source == .agent }
 }
+
+/// How far a follower of the agent has read: counts of requests, events, updates and messages.
+public struct ObservationMark: Sendable, Hashable {
+    public var requests = 0
+    public var events = 0
+    public var updates = 0
+    public var messages = 0
+
+    /// The start: nothing read yet.
+    public init() {}
+
+    /// Everything in `state` read.
+    public init(_ state: LocalAgentState) {
+        requests = state.requests.count
+        events = state.events.count
+        updates = state.updates.count
+        messages = state.messages.count
+    }
+}
+
+/// What the agent observed after an ``ObservationMark``, in order, and the mark after it.
+public struct Observations: Sendable {
+    public var requests: [ObservedRequest]
+    public var events: [ObservedEvent]
+    public var updates: [ObservedUpdate]
+    public var messages: [Data]
+    public var mark: ObservationMark
+}

@@ -5,7 +5,8 @@ import Synchronization
 final class WaiterRegistry: Sendable {
     private struct Waiter {
         var predicate: @Sendable (LocalAgentState) -> Bool
-        var continuation: CheckedContinuation<LocalAgentState, any Error>
+        /// Resumes the waiting task with the satisfying state, or (nil) with cancellation.
+        var resume: @Sendable (LocalAgentState?) -> Void
     }
 
     private struct Storage {
@@ -28,12 +29,33 @@ final class WaiterRegistry: Sendable {
         predicate: @escaping @Sendable (LocalAgentState) -> Bool,
         continuation: CheckedContinuation<LocalAgentState, any Error>
     ) {
+        add(id, predicate: predicate) { state in
+            if let state { continuation.resume(returning: state) } else { continuation.resume(throwing: CancellationError()) }
+        }
+    }
+
+    /// A waiter that is only told *that* its predicate held: it keeps no copy of the state, so the
+    /// agent's next change does not have to copy what it has observed so far.
+    func add(
+        _ id: Int,
+        predicate: @escaping @Sendable (LocalAgentState) -> Bool,
+        continuation: CheckedContinuation<Void, any Error>
+    ) {
+        add(id, predicate: predicate) { state in
+            if state != nil { continuation.resume() } else { continuation.resume(throwing: CancellationError()) }
+        }
+    }
+
+    private func add(
+        _ id: Int, predicate: @escaping @Sendable (LocalAgentState) -> Bool,
+        resume: @escaping @Sendable (LocalAgentState?) -> Void
+    ) {
         let alreadyCancelled = storage.withLock { storage in
             if storage.cancelled.remove(id) != nil { return true }
-            storage.waiters[id] = Waiter(predicate: predicate, continuation: continuation)
+            storage.waiters[id] = Waiter(predicate: predicate, resume: resume)
             return false
         }
-        if alreadyCancelled { continuation.resume(throwing: CancellationError()) }
+        if alreadyCancelled { resume(nil) }
     }
 
     func cancel(_ id: Int) {
@@ -44,7 +66,7 @@ final class WaiterRegistry: Sendable {
             }
             return waiter
         }
-        waiter?.continuation.resume(throwing: CancellationError())
+        waiter?.resume(nil)
     }
 
     /// Resumes every waiter whose predicate holds for `state`.
@@ -53,7 +75,7 @@ final class WaiterRegistry: Sendable {
             let ids = storage.waiters.filter { $0.value.predicate(state) }.map(\.key)
             return ids.compactMap { storage.waiters.removeValue(forKey: $0) }
         }
-        for waiter in satisfied { waiter.continuation.resume(returning: state) }
+        for waiter in satisfied { waiter.resume(state) }
     }
 
     /// Fails every waiter, e.g. when the agent stops.
@@ -63,6 +85,6 @@ final class WaiterRegistry: Sendable {
             storage.waiters.removeAll()
             return all
         }
-        for waiter in all { waiter.continuation.resume(throwing: CancellationError()) }
+        for waiter in all { waiter.resume(nil) }
     }
 }
