@@ -30,7 +30,11 @@ final class WaiterRegistry: Sendable {
         continuation: CheckedContinuation<LocalAgentState, any Error>
     ) {
         add(id, predicate: predicate) { state in
-            if let state { continuation.resume(returning: state) } else { continuation.resume(throwing: CancellationError()) }
+            if let state {
+                continuation.resume(returning: state)
+            } else {
+                continuation.resume(throwing: CancellationError())
+            }
         }
     }
 
