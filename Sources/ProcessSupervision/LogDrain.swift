@@ -38,17 +38,8 @@ public final class LogDrain: Sendable {
     private init() {
         epoll = cps_epoll_create()
         precondition(epoll >= 0, "epoll_create1 failed: errno \(errno)")
-        var thread = pthread_t()
-        let context = Unmanaged.passRetained(self).toOpaque()
-        let rc = pthread_create(
-            &thread, nil,
-            { context in
-                let drain = Unmanaged<LogDrain>.fromOpaque(context!).takeUnretainedValue()
-                drain.loop()
-                return nil
-            }, context)
-        precondition(rc == 0, "pthread_create failed: \(rc)")
-        pthread_detach(thread)
+        let started = DetachedThread.start { [self] in loop() }
+        precondition(started, "cannot start the log drain's thread")
     }
 
     /// A pipe whose write end goes to a child and whose read end is drained into `path`

@@ -33,17 +33,8 @@ public final class ProcessReaper: Sendable {
     private init() {
         epoll = cps_epoll_create()
         precondition(epoll >= 0, "epoll_create1 failed: errno \(errno)")
-        var thread = pthread_t()
-        let context = Unmanaged.passRetained(self).toOpaque()
-        let rc = pthread_create(
-            &thread, nil,
-            { context in
-                let reaper = Unmanaged<ProcessReaper>.fromOpaque(context!).takeUnretainedValue()
-                reaper.loop()
-                return nil
-            }, context)
-        precondition(rc == 0, "pthread_create failed: \(rc)")
-        pthread_detach(thread)
+        let started = DetachedThread.start { [self] in loop() }
+        precondition(started, "cannot start the process reaper's thread")
     }
 
     /// Makes this process a child subreaper and starts reaping orphans. For the executor program

@@ -80,20 +80,7 @@ public final class SerialThread: Sendable {
     }
 
     private func startThread() -> Bool {
-        let box = Unmanaged.passRetained(self)
-        var attributes = pthread_attr_t()
-        pthread_attr_init(&attributes)
-        pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
-        defer { pthread_attr_destroy(&attributes) }
-        var thread = pthread_t()
-        let rc = pthread_create(
-            &thread, &attributes,
-            { context in
-                Unmanaged<SerialThread>.fromOpaque(context!).takeRetainedValue().serve()
-                return nil
-            }, box.toOpaque())
-        if rc != 0 { box.release() }
-        return rc == 0
+        DetachedThread.start { [self] in serve() }
     }
 
     private final class Job: Sendable {
