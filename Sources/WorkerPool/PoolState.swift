@@ -250,7 +250,11 @@ struct PoolState {
     private mutating func withdraw(_ id: CallID) -> [Action] {
         guard let call = calls.removeValue(forKey: id) else { return [] }
         functions[id] = nil
-        var actions: [Action] = [.complete(id, .cancelled("stopped before a worker ran it"))]
+        // A fine-mode call whose worker was started (it may already be TASK_RUNNING, see
+        // `WorkerPool.launched`) is cancelled before it started, as a worker says of a run it drops.
+        var why = "stopped before a worker ran it"
+        if case .assigned = call.place { why = "was cancelled before it started" }
+        var actions: [Action] = [.complete(id, .cancelled(why))]
         if case .assigned(let slot) = call.place {
             slots[slot]?.phase = .closing
             actions.append(.close(slot))

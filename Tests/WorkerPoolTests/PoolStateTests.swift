@@ -65,6 +65,20 @@ import WorkerWire
             state.workerEnded(Slot(raw: 0), why: "exited with status 0") == [.launch(Slot(raw: 1), call: Call(raw: 2))])
     }
 
+    /// Fine mode: a call whose worker was started but has not said hello (it may already be
+    /// TASK_RUNNING, its worker forked) is cancelled before it started, and its worker closed.
+    @Test func aCallWhoseWorkerIsStartingIsCancelledBeforeItStarted() {
+        var state = PoolState(mode: .fine(maximumWorkers: 2), pipelineDepth: 1)
+        #expect(state.submit(Call(raw: 1), kind: .exclusive) == [.launch(Slot(raw: 0), call: Call(raw: 1))])
+        #expect(state.callAssigned(to: Slot(raw: 0)) == Call(raw: 1))
+        #expect(
+            state.cancel(Call(raw: 1)) == [
+                .complete(Call(raw: 1), .cancelled("was cancelled before it started")), .close(Slot(raw: 0)),
+            ])
+        #expect(state.callAssigned(to: Slot(raw: 0)) == nil)
+        #expect(state.workerReady(Slot(raw: 0)) == [])
+    }
+
     @Test func stopsCancelOrKillRunningCallsAndWithdrawWaitingOnes() {
         var state = PoolState(mode: .coarse(workers: 1), pipelineDepth: 1)
         _ = state.start()
