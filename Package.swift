@@ -148,6 +148,7 @@ let package = Package(
         .target(
             name: "SparkExecutor",
             dependencies: [
+                "AgentConnection",
                 "ExecutorCore",
                 "Isolation",
                 "MesosCodec",

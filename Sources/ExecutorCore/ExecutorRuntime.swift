@@ -1,5 +1,6 @@
 public import AgentConnection
 public import Logging
+import Synchronization
 import MesosCodec
 import MesosProto
 
@@ -35,6 +36,8 @@ public actor ExecutorRuntime {
     /// Counts LAUNCHes, so a settle timer knows whether work came in meanwhile.
     var launchGeneration = 0
 
+    /// Whether ``run()`` has returned, and who waits for that (``stopped()``).
+    private let ending = Mutex<(ended: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
     private let childTasks: AsyncStream<@Sendable () async -> Void>
     let childTaskContinuation: AsyncStream<@Sendable () async -> Void>.Continuation
     let senderWakeups: AsyncStream<Void>
@@ -81,7 +84,24 @@ public actor ExecutorRuntime {
             group.cancelAll()
         }
         senderWakeupContinuation.finish()
+        let waiters = ending.withLock { ending in
+            ending.ended = true
+            defer { ending.waiters = [] }
+            return ending.waiters
+        }
+        for waiter in waiters { waiter.resume() }
         return executorLifecycle.exitCode
+    }
+
+    /// Returns once ``run()`` has returned (at once if it has). Not ended by cancellation.
+    public nonisolated func stopped() async {
+        await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
+            let ended = ending.withLock { ending in
+                if !ending.ended { ending.waiters.append(waiter) }
+                return ending.ended
+            }
+            if ended { waiter.resume() }
+        }
     }
 
     /// Begins a graceful shutdown (SHUTDOWN event, SIGTERM, lost agent): every task is killed

@@ -102,25 +102,19 @@ struct Run: AsyncParsableCommand {
         fetcherConfiguration.cacheDirectory = CacheDirectory.usable(
             cacheDir ?? configuration.cacheDirectory, logger: logger)
 
-        let code = try await PackageFetcher.withFetcher(configuration: fetcherConfiguration, logger: logger) {
-            fetcher in
-            let context = SparkExecutorContext(
-                commandLine: commandLine, sparkExecutorURI: configuration.sparkExecutorURI, environment: environment,
-                sandbox: configuration.sandbox, fetcher: fetcher,
-                logger: logger, isolation: isolation, logRotation: configuration.logRotation)
-            let runner = SparkTaskRunner(
-                context: context, fetcher: fetcher, baseEnvironment: environment, sandbox: configuration.sandbox,
-                taskURIsFetchedByAgent: commandExecutor, isolation: isolation, logRotation: configuration.logRotation)
-            return try await withAgentClient(configuration.agentClient, logger: logger) { client in
-                let runtime = ExecutorRuntime(
-                    configuration: configuration, client: client, runner: runner, logger: logger,
-                    exitAfterTasks: commandExecutor, whenIdle: releaseMemory)
-                let signals = ProcessEnvironment.watchTermination { signal in
-                    Task { await runtime.shutdown(because: "received \(signal == SIGTERM ? "SIGTERM" : "SIGINT")") }
-                }
-                defer { for source in signals { source.cancel() } }
-                return await runtime.run()
+        var options = ExecutorOptions()
+        options.commandLine = commandLine
+        options.standsInForCommandExecutor = commandExecutor
+        options.whenIdle = releaseMemory
+        let code = try await withExecutor(
+            configuration, environment: environment, fetcher: fetcherConfiguration, isolation: isolation,
+            logger: logger, options: options
+        ) { runtime in
+            let signals = ProcessEnvironment.watchTermination { signal in
+                Task { await runtime.shutdown(because: "received \(signal == SIGTERM ? "SIGTERM" : "SIGINT")") }
             }
+            await runtime.stopped()
+            for source in signals { source.cancel() }
         }
         // What tasks and workers wrote last is still in their pipes: to the files before we go.
         LogDrain.shared.flushAll()

@@ -77,39 +77,20 @@ struct ExecutorUnderTest {
             fetcherConfiguration.attempts = 1
             let isolation = cgroups ? Self.isolation(executorConfiguration, hardCPULimits: hardCPULimits) : nil
             defer { isolation?.removeAll() }
-            return try await PackageFetcher.withFetcher(configuration: fetcherConfiguration, logger: logger) {
-                fetcher in
-                let context = SparkExecutorContext(
-                    commandLine: [:], sparkExecutorURI: executorConfiguration.sparkExecutorURI,
-                    environment: environment, sandbox: sandbox, fetcher: fetcher, logger: logger,
-                    isolation: isolation, logRotation: executorConfiguration.logRotation)
-                let runner = SparkTaskRunner(
-                    context: context, fetcher: fetcher, baseEnvironment: ["PATH": "/usr/bin:/bin"], sandbox: sandbox,
-                    isolation: isolation, logRotation: executorConfiguration.logRotation)
-                return try await withAgentClient(executorConfiguration.agentClient, logger: logger) { client in
-                    let runtime = ExecutorRuntime(
-                        configuration: executorConfiguration, client: client, runner: runner, logger: logger,
-                        heartbeatInterval: heartbeatInterval, whenIdle: whenIdle,
-                        idleSettle: idleSettle)
-                    let test = ExecutorUnderTest(agent: agent, sandbox: sandbox, runtime: runtime, isolation: isolation)
-                    return try await withThrowingTaskGroup(of: Int32?.self) { group in
-                        group.addTask { await runtime.run() }
-                        group.addTask {
-                            if waitForSubscription {
-                                try await agent.waitUntil("the executor subscribed") {
-                                    $0.executorStatus == .subscribed
-                                }
-                            }
-                            try await body(test)
-                            return nil
-                        }
-                        var code: Int32 = -1
-                        for try await result in group {
-                            if let result { code = result }
-                        }
-                        return code
-                    }
+            var options = ExecutorOptions()
+            options.taskEnvironment = ["PATH": "/usr/bin:/bin"]
+            options.heartbeatInterval = heartbeatInterval
+            options.whenIdle = whenIdle
+            options.idleSettle = idleSettle
+            return try await withExecutor(
+                executorConfiguration, environment: environment, fetcher: fetcherConfiguration,
+                isolation: isolation, logger: logger, options: options
+            ) { runtime in
+                if waitForSubscription {
+                    try await agent.waitUntil("the executor subscribed") { $0.executorStatus == .subscribed }
                 }
+                try await body(
+                    ExecutorUnderTest(agent: agent, sandbox: sandbox, runtime: runtime, isolation: isolation))
             }
         }
     }

@@ -188,7 +188,7 @@ def _serve(server: socket.socket, clone: _Clone):
         if pid == 0:
             server.detach()
             try:
-                _become_worker(received, data[len(MAGIC) :])
+                _become_worker(received, data[len(MAGIC) :], clone.syscall)
             except BaseException as error:  # nobody else could report it: the pipes are ours
                 _say(f"a forked worker could not start: {error}")
                 os._exit(127)
@@ -222,12 +222,12 @@ def _reply(server: socket.socket, value: int) -> bool:
         return False
 
 
-def _become_worker(received: List[int], environment: bytes) -> None:
+def _become_worker(received: List[int], environment: bytes, syscall) -> None:
     # Park the received descriptors above the targets first, so no dup2 clobbers a source.
     parked = [_dup_above(fd, 16) for fd in received]
     for target, fd in enumerate(parked, start=1):
         os.dup2(fd, target)
-    _close_from(5)
+    _close_from(5, syscall)
     os.setsid()
     for name, value in parse_environment(environment):
         os.environb[name] = value
@@ -239,12 +239,13 @@ def _dup_above(fd: int, lowest: int) -> int:
     return fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, lowest)
 
 
-def _close_from(lowest: int) -> None:
+def _close_from(lowest: int, syscall) -> None:
+    """Closes every descriptor from `lowest` up: close_range(2) through the server's own `syscall`
+    (made once, before any fork: each worker making its own costs it time and copied pages)."""
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.syscall(ctypes.c_long(_SYS_CLOSE_RANGE), ctypes.c_uint(lowest), ctypes.c_uint(0xFFFFFFFF), 0) == 0:
+        if syscall(ctypes.c_long(_SYS_CLOSE_RANGE), ctypes.c_uint(lowest), ctypes.c_uint(0xFFFFFFFF), 0) == 0:
             return
-    except (AttributeError, OSError):
+    except (AttributeError, OSError, ctypes.ArgumentError):
         pass
     os.closerange(lowest, os.sysconf("SC_OPEN_MAX"))
 

@@ -1,0 +1,76 @@
+public import ExecutorCore
+public import Isolation
+public import Logging
+public import PackageFetch
+import AgentConnection
+
+/// How an executor is put together beyond its ``ExecutorConfiguration``; the defaults are the
+/// executor program's.
+public struct ExecutorOptions: Sendable {
+    /// Spark properties from `--conf` (they win over `ExecutorInfo.data`).
+    public var commandLine: [String: String] = [:]
+    /// The environment tasks start from; nil: the executor's own (the `environment` given to
+    /// ``withExecutor(_:environment:fetcher:isolation:logger:options:_:)``).
+    public var taskEnvironment: [String: String]?
+    /// Started as the agent's `mesos-executor`: the agent fetched the task's URIs, and the executor
+    /// exits once its one task has ended.
+    public var standsInForCommandExecutor = false
+    public var heartbeatInterval: Duration = .seconds(30 * 60)
+    /// Runs when the executor goes idle (see ``ExecutorRuntime``), after `idleSettle` without a task.
+    public var whenIdle: (@Sendable () -> Void)?
+    public var idleSettle: Duration = .seconds(2)
+
+    public init() {}
+}
+
+/// Runs one executor: the package fetcher, the Spark context, the task runner, the agent client and
+/// the runtime, wired the one way the executor program wires them, with `body` running beside the
+/// runtime (the program watches for SIGTERM there; tests drive the agent). Returns the runtime's
+/// exit code once the runtime has ended and `body` has returned. An error `body` throws cancels
+/// the runtime and is thrown once it has ended.
+public func withExecutor(
+    _ configuration: ExecutorConfiguration,
+    environment: [String: String],
+    fetcher fetcherConfiguration: FetcherConfiguration,
+    isolation: CgroupIsolation?,
+    logger: Logger,
+    options: ExecutorOptions = ExecutorOptions(),
+    _ body: @escaping @Sendable (ExecutorRuntime) async throws -> Void
+) async throws -> Int32 {
+    try await PackageFetcher.withFetcher(configuration: fetcherConfiguration, logger: logger) { fetcher in
+        let context = SparkExecutorContext(
+            commandLine: options.commandLine, sparkExecutorURI: configuration.sparkExecutorURI,
+            environment: environment, sandbox: configuration.sandbox, fetcher: fetcher, logger: logger,
+            isolation: isolation, logRotation: configuration.logRotation)
+        let runner = SparkTaskRunner(
+            context: context, fetcher: fetcher, baseEnvironment: options.taskEnvironment ?? environment,
+            sandbox: configuration.sandbox, taskURIsFetchedByAgent: options.standsInForCommandExecutor,
+            isolation: isolation, logRotation: configuration.logRotation)
+        return try await withAgentClient(configuration.agentClient, logger: logger) { client in
+            let runtime = ExecutorRuntime(
+                configuration: configuration, client: client, runner: runner, logger: logger,
+                heartbeatInterval: options.heartbeatInterval, exitAfterTasks: options.standsInForCommandExecutor,
+                whenIdle: options.whenIdle, idleSettle: options.idleSettle)
+            return try await withThrowingTaskGroup(of: Int32?.self) { group in
+                group.addTask { await runtime.run() }
+                group.addTask {
+                    try await body(runtime)
+                    return nil
+                }
+                var code: Int32 = -1
+                var failure: (any Error)?
+                while let next = await group.nextResult() {
+                    switch next {
+                    case .success(let result): if let result { code = result }
+                    case .failure(let error):
+                        // The body failed: the runtime is cancelled too, as a scope's children are.
+                        failure = failure ?? error
+                        group.cancelAll()
+                    }
+                }
+                if let failure { throw failure }
+                return code
+            }
+        }
+    }
+}
