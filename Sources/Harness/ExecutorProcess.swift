@@ -121,7 +121,17 @@ final class ExecutorProcess: Sendable {
     func killLeftovers() -> [String] {
         trackDescendants()
         process.signalGroup(SIGKILL)
-        for (pid, name) in ProcessTable.processes(withEnvironment: "MESOS_SANDBOX=" + sandbox) where pid != self.pid {
+        // Twice: a process caught in the middle of an exec (an escaped `sh -c '…; exec sleep'`)
+        // can show no environment for that moment; the second look, after the first kills, sees it.
+        var leftovers = killTracked(andCarrying: "MESOS_SANDBOX=" + sandbox)
+        leftovers += killTracked(andCarrying: "MESOS_SANDBOX=" + sandbox)
+        return leftovers
+    }
+
+    /// Adds every process whose environment holds `entry` to the tracked ones, then kills every
+    /// tracked process still alive (waiting for each to end) and forgets them all.
+    private func killTracked(andCarrying entry: String) -> [String] {
+        for (pid, name) in ProcessTable.processes(withEnvironment: entry) where pid != self.pid {
             descendants.withLock { known in
                 guard known[pid] == nil else { return }
                 let fd = cps_pidfd_open(pid)
@@ -134,9 +144,10 @@ final class ExecutorProcess: Sendable {
                 if cps_pidfd_send_signal(descendant.pidfd, 0) == 0, !ProcessTable.isZombie(pid) {
                     _ = cps_pidfd_send_signal(descendant.pidfd, SIGKILL)
                     leftovers.append("pid \(pid) (\(descendant.name))")
-                    // A pidfd turns readable when its process has ended; SIGKILL makes that prompt.
+                    // A pidfd turns readable when its process has ended; SIGKILL makes that prompt
+                    // (the bound is for a process stuck in the kernel, not for a busy machine).
                     var entry = pollfd(fd: descendant.pidfd, events: Int16(POLLIN), revents: 0)
-                    _ = poll(&entry, 1, 2000)
+                    _ = poll(&entry, 1, 30_000)
                 }
                 close(descendant.pidfd)
             }
