@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import LocalAgent
 import MesosCodec
 import MesosProto
@@ -103,9 +104,10 @@ struct JobScript {
     func waitForAll() async throws {
         let launched = await Set(recorder.log.launchedAt.keys)
         let miniTasks = await recorder.log.miniTasksSent
+        let results = MiniTaskResultCounter()
         try await waitFor("every task to end") { state in
             launched.allSatisfy { id in state.taskStates[id].map(Self.isTerminal) ?? false }
-                && Self.miniTaskResultCount(state) >= miniTasks
+                && (miniTasks == 0 || results.count(in: state) >= miniTasks)
         }
     }
 
@@ -188,10 +190,20 @@ struct JobScript {
         StateName.terminal.contains(StateName.of(state))
     }
 
-    static func miniTaskResultCount(_ state: LocalAgentState) -> Int {
-        var ids: Set<String> = []
-        for message in state.messages { for result in ClosureWire.results(message) ?? [] { ids.insert(result.id) } }
-        return ids.count
+    /// Distinct mini-task ids answered in the executor's messages so far. The wait's predicate runs
+    /// on every change of the agent's state: each message is decoded once, not on every change.
+    final class MiniTaskResultCounter: Sendable {
+        private let seen = Mutex<(messages: Int, ids: Set<String>)>((0, []))
+
+        func count(in state: LocalAgentState) -> Int {
+            seen.withLock { seen in
+                for message in state.messages.dropFirst(seen.messages) {
+                    for result in ClosureWire.results(message) ?? [] { seen.ids.insert(result.id) }
+                }
+                seen.messages = max(seen.messages, state.messages.count)
+                return seen.ids.count
+            }
+        }
     }
 
     static func format(_ duration: Duration) -> String {
