@@ -63,13 +63,16 @@ final class CgroupDirectory: Sendable {
 
     var processes: [Int32] {
         guard let directory = containmentDirectory else { return [] }
-        return CgroupFiles.pids(in: files.read(directory + "/cgroup.procs"))
-            + CgroupFiles.subdirectories(directory).flatMap { Self.processes(under: directory + "/" + $0) }
+        return CgroupFiles.pids(in: files.read(directory + "/cgroup.procs")) + Self.nestedProcesses(in: directory)
     }
 
-    private static func processes(under directory: String) -> [Int32] {
-        CgroupFiles.pids(in: CgroupFiles.read(directory + "/cgroup.procs"))
-            + CgroupFiles.subdirectories(directory).flatMap { processes(under: directory + "/" + $0) }
+    /// The processes in every cgroup nested below `directory` (a task running as root can make
+    /// them), read afresh rather than through the kept-open control files.
+    private static func nestedProcesses(in directory: String) -> [Int32] {
+        CgroupFiles.subdirectories(directory).flatMap { name in
+            let nested = directory + "/" + name
+            return CgroupFiles.pids(in: CgroupFiles.read(nested + "/cgroup.procs")) + nestedProcesses(in: nested)
+        }
     }
 
     /// True when no process is left inside (nested cgroups included).

@@ -240,38 +240,35 @@ public struct SparkSettings: Sendable, Equatable {
                 key: prefix + "values", value: "(\(values.count) secrets, not shown)",
                 expected: "\(prefix)envkeys or \(prefix)filenames saying where they go")
         }
-        var environment: [String: String] = [:]
-        var files: [String: String] = [:]
-        if let envkeys {
-            guard envkeys.count == values.count else {
+        // Each list names where the secret value at the same position goes.
+        func destinations(
+            _ key: String, _ names: [String]?, counted: String, expected: String, valid: (String) -> Bool
+        ) throws(SettingsError) -> [String: String] {
+            guard let names else { return [:] }
+            guard names.count == values.count else {
                 throw SettingsError(
-                    key: prefix + "envkeys", value: merged[prefix + "envkeys"]!,
-                    expected: "\(values.count) names, one per secret value")
+                    key: prefix + key, value: merged[prefix + key]!,
+                    expected: "\(values.count) \(counted), one per secret value")
             }
-            for (name, value) in zip(envkeys, values) {
-                guard !name.isEmpty, !name.contains("="), !name.utf8.contains(0) else {
-                    throw SettingsError(key: prefix + "envkeys", value: name, expected: "environment variable names")
+            var placed: [String: String] = [:]
+            for (name, value) in zip(names, values) {
+                guard !name.isEmpty, !name.utf8.contains(0), valid(name) else {
+                    throw SettingsError(key: prefix + key, value: name, expected: expected)
                 }
-                environment[name] = value
+                placed[name] = value
             }
+            return placed
         }
-        if let filenames {
-            guard filenames.count == values.count else {
-                throw SettingsError(
-                    key: prefix + "filenames", value: merged[prefix + "filenames"]!,
-                    expected: "\(values.count) file names, one per secret value")
-            }
-            for (name, value) in zip(filenames, values) {
-                let parts = name.split(separator: "/", omittingEmptySubsequences: false)
-                guard !name.isEmpty, !name.hasPrefix("/"),
-                    !parts.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }),
-                    !name.utf8.contains(0)
-                else {
-                    throw SettingsError(key: prefix + "filenames", value: name, expected: "paths inside the sandbox")
-                }
-                files[name] = value
-            }
-        }
+        let environment = try destinations(
+            "envkeys", envkeys, counted: "names", expected: "environment variable names", valid: { !$0.contains("=") })
+        let files = try destinations(
+            "filenames", filenames, counted: "file names", expected: "paths inside the sandbox",
+            valid: { name in
+                !name.hasPrefix("/")
+                    && !name.split(separator: "/", omittingEmptySubsequences: false).contains {
+                        $0.isEmpty || $0 == "." || $0 == ".."
+                    }
+            })
         return (environment, files)
     }
 

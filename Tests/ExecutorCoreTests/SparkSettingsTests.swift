@@ -17,6 +17,38 @@ final class SparkSettingsTests: XCTestCase {
         return info
     }
 
+    /// Value secrets go where `.envkeys` and `.filenames` say, position by position; a list of the
+    /// wrong length, a bad name or a path leaving the sandbox is refused naming the key, never the value.
+    func testSecretsArePlacedByPositionAndBadListsAreRefusedWithoutTheirValues() throws {
+        let prefix = "spark.mesos.executor.secret."
+        func settings(_ properties: [String: String]) throws -> SparkSettings {
+            try SparkSettings(executorInfo: info(nil), commandLine: properties)
+        }
+        let placed = try settings([
+            prefix + "values": "s3cr3tA,s3cr3tB", prefix + "envkeys": "A,B", prefix + "filenames": "s/a,b",
+        ])
+        XCTAssertEqual(placed.secretEnvironment, ["A": "s3cr3tA", "B": "s3cr3tB"])
+        XCTAssertEqual(placed.secretFiles, ["s/a": "s3cr3tA", "b": "s3cr3tB"])
+        let refused: [([String: String], String)] = [
+            ([prefix + "values": "s3cr3tA,s3cr3tB", prefix + "envkeys": "A"], prefix + "envkeys"),
+            ([prefix + "values": "s3cr3tA", prefix + "envkeys": "A=B"], prefix + "envkeys"),
+            ([prefix + "values": "s3cr3tA", prefix + "envkeys": ""], prefix + "envkeys"),
+            ([prefix + "values": "s3cr3tA,s3cr3tB", prefix + "filenames": "a"], prefix + "filenames"),
+            ([prefix + "values": "s3cr3tA", prefix + "filenames": "../up"], prefix + "filenames"),
+            ([prefix + "values": "s3cr3tA", prefix + "filenames": "/etc/x"], prefix + "filenames"),
+            ([prefix + "values": "s3cr3tA", prefix + "filenames": "a//b"], prefix + "filenames"),
+            ([prefix + "values": "s3cr3tA"], prefix + "values"),
+            ([prefix + "envkeys": "A"], prefix + "envkeys"),
+        ]
+        for (properties, key) in refused {
+            XCTAssertThrowsError(try settings(properties), "\(properties)") { error in
+                let text = "\(error)"
+                XCTAssertTrue(text.contains(key), text)
+                XCTAssertFalse(text.contains("s3cr3tA"), "the message shows a secret: \(text)")
+            }
+        }
+    }
+
     func testDefaultsFollowSpark3() throws {
         let settings = try SparkSettings(executorInfo: info(nil), commandLine: [:])
         XCTAssertTrue(settings.coarse)
