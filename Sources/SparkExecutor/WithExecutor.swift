@@ -57,18 +57,11 @@ public func withExecutor(
                     try await body(runtime)
                     return nil
                 }
+                // A body that throws leaves the group, which cancels the runtime and waits for it.
                 var code: Int32 = -1
-                var failure: (any Error)?
-                while let next = await group.nextResult() {
-                    switch next {
-                    case .success(let result): if let result { code = result }
-                    case .failure(let error):
-                        // The body failed: the runtime is cancelled too, as a scope's children are.
-                        failure = failure ?? error
-                        group.cancelAll()
-                    }
+                for try await result in group {
+                    if let result { code = result }
                 }
-                if let failure { throw failure }
                 return code
             }
         }

@@ -52,6 +52,9 @@ struct PoolState {
         /// Close the worker's input: it finishes what it runs and exits.
         case close(SlotID)
         case complete(CallID, Completion)
+        /// Fine mode: the call's worker exists and its program offers the call's function, so the
+        /// call is running as far as anyone can tell (TASK_RUNNING before the worker's hello).
+        case started(CallID)
     }
 
     private enum Phase: Equatable {
@@ -107,9 +110,14 @@ struct PoolState {
     /// The call a worker's run belongs to, while it runs.
     func call(on slot: SlotID, run runID: UInt64) -> CallID? { slots[slot]?.runs[runID] }
 
-    /// Fine mode: the call the worker of `slot` was started for, until it is sent there.
-    func callAssigned(to slot: SlotID) -> CallID? {
-        calls.first { $0.value.place == .assigned(slot) }?.key
+    /// Fine mode: the worker of `slot` exists, forked by the fork server, whose hello offered
+    /// `offers` (a forked worker is the same program, so it offers the same). Its call has started
+    /// when its function is among them; a function not on offer is refused at the worker's hello.
+    func workerLaunched(_ slot: SlotID, offering offers: Set<String>) -> [Action] {
+        guard let id = calls.first(where: { $0.value.place == .assigned(slot) })?.key,
+            let function = functions[id], offers.contains(function)
+        else { return [] }
+        return [.started(id)]
     }
 
     mutating func start() -> [Action] {
@@ -251,7 +259,7 @@ struct PoolState {
         guard let call = calls.removeValue(forKey: id) else { return [] }
         functions[id] = nil
         // A fine-mode call whose worker was started (it may already be TASK_RUNNING, see
-        // `WorkerPool.launched`) is cancelled before it started, as a worker says of a run it drops.
+        // `workerLaunched`) is cancelled before it started, as a worker says of a run it drops.
         var why = "stopped before a worker ran it"
         if case .assigned = call.place { why = "was cancelled before it started" }
         var actions: [Action] = [.complete(id, .cancelled(why))]

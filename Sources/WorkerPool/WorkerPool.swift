@@ -168,16 +168,8 @@ public actor WorkerPool {
             child.signalGroup(SIGKILL)
             return
         }
-        // A forked worker (in its cgroup already) for a call whose function its program offers is
-        // the task running, as a command is once forked: TASK_RUNNING now rather than after its
-        // hello. A function not on offer still never gets that far (refused at the hello).
-        if let offering, let id = state.callAssigned(to: slot), var call = calls[id], let onStarted = call.onStarted,
-            offering.contains(call.function)
-        {
-            onStarted()
-            call.onStarted = nil
-            calls[id] = call
-        }
+        // A forked worker is in its cgroup already: its call may be running, as a command is once forked.
+        if let offering { perform(state.workerLaunched(slot, offering: offering)) }
     }
 
     private func ready(_ slot: PoolState.SlotID, _ hello: WorkerHello) {
@@ -242,6 +234,9 @@ public actor WorkerPool {
             case .close(let slot):
                 if let messages = outgoing.removeValue(forKey: slot) { links[slot]?.mailbox.yield(messages) }
                 links[slot]?.mailbox.finish()
+            case .started(let callID):
+                calls[callID]?.onStarted?()
+                calls[callID]?.onStarted = nil
             case .complete(let callID, let completion):
                 guard let call = calls.removeValue(forKey: callID) else { continue }
                 if let onUsage = call.onUsage, let (slot, before) = call.runningOn, let cgroup = links[slot]?.cgroup {

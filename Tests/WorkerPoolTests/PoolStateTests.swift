@@ -69,13 +69,15 @@ import WorkerWire
     /// TASK_RUNNING, its worker forked) is cancelled before it started, and its worker closed.
     @Test func aCallWhoseWorkerIsStartingIsCancelledBeforeItStarted() {
         var state = PoolState(mode: .fine(maximumWorkers: 2), pipelineDepth: 1)
-        #expect(state.submit(Call(raw: 1), kind: .exclusive) == [.launch(Slot(raw: 0), call: Call(raw: 1))])
-        #expect(state.callAssigned(to: Slot(raw: 0)) == Call(raw: 1))
+        #expect(
+            state.submit(Call(raw: 1), kind: .exclusive, function: "f") == [.launch(Slot(raw: 0), call: Call(raw: 1))])
+        #expect(state.workerLaunched(Slot(raw: 0), offering: ["g"]) == [])
+        #expect(state.workerLaunched(Slot(raw: 0), offering: ["f", "g"]) == [.started(Call(raw: 1))])
         #expect(
             state.cancel(Call(raw: 1)) == [
                 .complete(Call(raw: 1), .cancelled("was cancelled before it started")), .close(Slot(raw: 0)),
             ])
-        #expect(state.callAssigned(to: Slot(raw: 0)) == nil)
+        #expect(state.workerLaunched(Slot(raw: 0), offering: ["f"]) == [])
         #expect(state.workerReady(Slot(raw: 0)) == [])
     }
 
