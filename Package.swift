@@ -110,11 +110,19 @@ let package = Package(
             dependencies: ["CCgroup", "ProcessSupervision"],
             swiftSettings: swiftSettings
         ),
+        // The seam between the runtime and what runs a task: TaskRunner, the running task's one
+        // handle (TaskControl), how it ended (TaskOutcome), and Spark's task states.
+        .target(
+            name: "TaskRunning",
+            dependencies: ["Isolation", "MesosProto"],
+            swiftSettings: swiftSettings
+        ),
         // The executor: configuration, task lifecycle state machine, the runtime that owns tasks.
         .target(
             name: "ExecutorCore",
             dependencies: [
                 "AgentConnection",
+                "TaskRunning",
                 "Isolation",
                 "MesosCodec",
                 "MesosProto",
@@ -144,7 +152,8 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // The Spark side: executor settings from Spark properties, the package, task dispatch.
+        // The Spark side: executor settings from Spark properties, the package, and the task
+        // runners: commands, closures and mini-tasks (on the worker pool), and the dispatch between them.
         .target(
             name: "SparkExecutor",
             dependencies: [
@@ -155,7 +164,10 @@ let package = Package(
                 "MesosProto",
                 "PackageFetch",
                 "ProcessSupervision",
+                "TaskRunning",
                 "WorkerPool",
+                "WorkerProtocol",
+                "WorkerWire",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -216,13 +228,13 @@ let package = Package(
         .target(name: "WorkerSDK", dependencies: ["WorkerWire", "CForkServer"], swiftSettings: swiftSettings),
         .executableTarget(
             name: "demo-worker", dependencies: ["WorkerSDK", "WorkerWire"], swiftSettings: swiftSettings),
-        // The executor's side: worker processes (fine and coarse), the closure TaskRunner, mini-tasks.
+        // The executor's side of workers: worker processes (fine and coarse), the fork server, calls.
         .target(
             name: "WorkerPool",
             dependencies: [
                 "CForkServer",
                 "Isolation",
-                "ExecutorCore",
+                "TaskRunning",
                 "MesosCodec",
                 "MesosProto",
                 "ProcessSupervision",
@@ -237,7 +249,8 @@ let package = Package(
         .testTarget(
             name: "WorkerPoolTests",
             dependencies: [
-                "WorkerPool", "WorkerProtocol", "WorkerWire", "ExecutorCore", "MesosProto", "MesosCodec", "demo-worker",
+                "WorkerPool", "WorkerProtocol", "WorkerWire", "SparkExecutor", "TaskRunning", "Isolation", "MesosProto",
+                "MesosCodec", "demo-worker",
                 "CForkServer", "ProcessSupervision",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -273,7 +286,8 @@ let package = Package(
         .testTarget(
             name: "ExecutorCoreTests",
             dependencies: [
-                "SeededRandom", "ExecutorCore", "MesosProto", "MesosCodec", "ProcessSupervision", "AgentConnection",
+                "SeededRandom", "ExecutorCore", "TaskRunning", "MesosProto", "MesosCodec", "ProcessSupervision",
+                "AgentConnection",
                 "SparkExecutor", "PackageFetch", "LocalAgent", "TaskChecks",
                 .product(name: "Logging", package: "swift-log"),
             ],

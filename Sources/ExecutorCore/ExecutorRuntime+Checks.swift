@@ -1,3 +1,4 @@
+import TaskRunning
 import Isolation
 import Logging
 import MesosProto

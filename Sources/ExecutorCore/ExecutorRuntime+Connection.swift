@@ -1,3 +1,4 @@
+import TaskRunning
 import AgentConnection
 import Logging
 import MesosProto

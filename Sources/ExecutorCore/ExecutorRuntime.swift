@@ -1,3 +1,4 @@
+public import TaskRunning
 public import AgentConnection
 public import Logging
 import Synchronization

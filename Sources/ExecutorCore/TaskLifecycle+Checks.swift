@@ -1,3 +1,4 @@
+import TaskRunning
 public import MesosProto
 import TaskChecks
 

@@ -1,3 +1,4 @@
+public import TaskRunning
 public import MesosProto
 import MesosCodec
 public import TaskChecks

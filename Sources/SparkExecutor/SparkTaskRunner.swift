@@ -1,4 +1,4 @@
-public import ExecutorCore
+public import TaskRunning
 public import Isolation
 public import MesosProto
 public import PackageFetch

@@ -1,3 +1,4 @@
+import TaskRunning
 public import ExecutorCore
 public import Isolation
 public import Logging

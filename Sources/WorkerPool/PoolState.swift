@@ -28,18 +28,7 @@ struct PoolState {
         case coarse(workers: Int)
     }
 
-    enum Completion: Sendable, Equatable {
-        /// The worker answered.
-        case result(RunResult)
-        /// The worker ended while running the call.
-        case workerEnded(String)
-        /// The kernel's OOM killer ended the worker while it ran the call: it reached its memory limit.
-        case memoryLimitReached(WorkerMemoryLimit)
-        /// No worker could take the call (could not start, spoke garbage, pool shut down).
-        case unavailable(String)
-        /// Cancelled or killed before any worker got it.
-        case cancelled(String)
-    }
+    typealias Completion = CallCompletion
 
     enum Action: Equatable {
         /// Start a worker process for `slot`; `call` is the call it is started for (fine mode).
@@ -369,13 +358,4 @@ struct PoolState {
         return best?.0
     }
 
-}
-
-/// A worker stopped by the kernel's OOM killer inside its cgroup: the limit it ran under and the
-/// peak it reached.
-struct WorkerMemoryLimit: Sendable, Equatable {
-    let limitBytes: UInt64
-    let peakBytes: Int64
-    /// What the worker's calls report.
-    let text: String
 }

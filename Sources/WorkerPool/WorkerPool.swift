@@ -1,6 +1,6 @@
-import ExecutorCore
 import Isolation
 import ProcessSupervision
+import TaskRunning
 import WorkerWire
 
 #if canImport(Glibc)
@@ -16,24 +16,22 @@ import WorkerWire
 /// returns once ``shutdown()`` was called and every worker has ended; calls made while `run()`
 /// is not running wait.
 public actor WorkerPool {
-    /// One call as handed to the pool.
+    /// One call the pool holds, with whom to tell how it goes.
     struct Call: Sendable {
-        var taskID: String
-        var function: String
-        var payload: [UInt8]
-        var environment: [String: String]
+        var request: CallRequest
         var kind: PoolState.Kind
-        /// Fine mode: the limits of the cgroup of the worker started for this call (the task's).
-        var limits: CgroupLimits = .none
-        /// Called when the run message is handed to a worker.
-        var onStarted: (@Sendable () -> Void)?
-        /// Called before `completion` with what the worker's cgroup accounted to the call.
-        var onUsage: (@Sendable (CgroupUsage) -> Void)?
-        /// Hears the closure's progress reports (fraction, message).
-        var onProgress: (@Sendable (Double, String) -> Void)? = nil
-        var completion: @Sendable (PoolState.Completion) -> Void
+        var reply: Reply
         /// Set when the run is handed to a worker: its slot and its cgroup's usage then.
         var runningOn: (slot: PoolState.SlotID, usageBefore: CgroupUsage?)?
+        /// Whether the runner was told the call is running.
+        var started = false
+
+        enum Reply: Sendable {
+            /// A task's call: events for its runner, progress to its control.
+            case task(AsyncStream<TaskCallEvent>.Continuation, TaskControl)
+            /// One of a batch of pipelined calls.
+            case pipelined(PipelinedEndings, index: Int)
+        }
     }
 
     private struct Link {
@@ -137,22 +135,28 @@ public actor WorkerPool {
         forkServerWaiters = []
     }
 
-    // MARK: Calls (for ClosureTaskRunner and MiniTaskDispatcher)
+    // MARK: Calls (run(_:control:) and runPipelined(_:))
 
-    func submit(_ newCalls: [Call]) -> [PoolState.CallID] {
-        var ids: [PoolState.CallID] = []
-        ids.reserveCapacity(newCalls.count)
+    func submit(
+        _ request: CallRequest, reply: AsyncStream<TaskCallEvent>.Continuation, control: TaskControl
+    ) -> PoolState.CallID {
+        let id = PoolState.CallID(raw: nextCall)
+        nextCall += 1
+        calls[id] = Call(request: request, kind: .exclusive, reply: .task(reply, control))
+        perform(state.submit([(id, .exclusive, request.function)]))
+        return id
+    }
+
+    func submit(_ requests: [CallRequest], endings: PipelinedEndings) {
         var batch: [(id: PoolState.CallID, kind: PoolState.Kind, function: String?)] = []
-        batch.reserveCapacity(newCalls.count)
-        for call in newCalls {
+        batch.reserveCapacity(requests.count)
+        for (index, request) in requests.enumerated() {
             let id = PoolState.CallID(raw: nextCall)
             nextCall += 1
-            calls[id] = call
-            ids.append(id)
-            batch.append((id, call.kind, call.function))
+            calls[id] = Call(request: request, kind: .pipelined, reply: .pipelined(endings, index: index))
+            batch.append((id, .pipelined, request.function))
         }
         perform(state.submit(batch))
-        return ids
     }
 
     func stop(_ id: PoolState.CallID, _ request: StopRequest) {
@@ -211,14 +215,14 @@ public actor WorkerPool {
                 start(slot, for: callID.flatMap { calls[$0] })
             case .send(let slot, let runID, let callID):
                 guard var call = calls[callID] else { continue }
+                let request = call.request
                 outgoing[slot, default: []].append(
                     .run(
                         RunRequest(
-                            id: runID, taskID: call.taskID, function: call.function, payload: call.payload,
-                            environment: call.environment)))
-                call.onStarted?()
-                call.payload = []
-                call.onStarted = nil
+                            id: runID, taskID: request.taskID, function: request.function, payload: request.payload,
+                            environment: request.environment)))
+                call.request.payload = []
+                started(&call)
                 // A coarse worker runs many calls: what one call used is the difference.
                 let cgroup = links[slot]?.cgroup
                 call.runningOn = (slot, cgroup == nil || configuration.mode.isFine ? nil : cgroup?.usage())
@@ -235,22 +239,40 @@ public actor WorkerPool {
                 if let messages = outgoing.removeValue(forKey: slot) { links[slot]?.mailbox.yield(messages) }
                 links[slot]?.mailbox.finish()
             case .started(let callID):
-                calls[callID]?.onStarted?()
-                calls[callID]?.onStarted = nil
+                if var call = calls[callID] {
+                    started(&call)
+                    calls[callID] = call
+                }
             case .complete(let callID, let completion):
                 guard let call = calls.removeValue(forKey: callID) else { continue }
-                if let onUsage = call.onUsage, let (slot, before) = call.runningOn, let cgroup = links[slot]?.cgroup {
-                    onUsage(cgroup.usage().since(before))
+                switch call.reply {
+                case .task(let reply, _):
+                    var usage: CgroupUsage?
+                    if let (slot, before) = call.runningOn, let cgroup = links[slot]?.cgroup {
+                        usage = cgroup.usage().since(before)
+                    }
+                    reply.yield(.ended(completion, usage: usage))
+                    reply.finish()
+                case .pipelined(let endings, let index):
+                    endings.add(index, completion)
                 }
-                call.completion(completion)
             }
         }
         for (slot, messages) in outgoing { links[slot]?.mailbox.yield(messages) }
     }
 
+    /// Tells a task's runner, once, that its call is running.
+    private func started(_ call: inout Call) {
+        guard !call.started, case .task(let reply, _) = call.reply else { return }
+        call.started = true
+        reply.yield(.started)
+    }
+
     private func progress(_ slot: PoolState.SlotID, _ progress: RunProgress) {
-        guard let id = state.call(on: slot, run: progress.id) else { return }
-        calls[id]?.onProgress?(progress.fraction, progress.message)
+        guard let id = state.call(on: slot, run: progress.id), case .task(_, let control) = calls[id]?.reply else {
+            return
+        }
+        control.reportProgress(progress.fraction, message: progress.message)
     }
 
     private func start(_ slot: PoolState.SlotID, for call: Call?) {
@@ -258,18 +280,18 @@ public actor WorkerPool {
         let program = configuration.program.split(separator: "/").last.map(String.init) ?? configuration.program
         links[slot] = Link(mailbox: continuation, name: program)
         let logDirectory: String
-        if let call, !call.taskID.isEmpty, call.kind == .exclusive {
-            logDirectory = "tasks/\(StandardStreamFiles.safeName(call.taskID))"
+        if let call, !call.request.taskID.isEmpty, call.kind == .exclusive {
+            logDirectory = "tasks/\(StandardStreamFiles.safeName(call.request.taskID))"
         } else {
             logDirectory = "workers/\(slot)"
         }
-        let environment = call?.environment ?? [:]
+        let environment = call?.request.environment ?? [:]
         let launcher = self.launcher
         let configuration = self.configuration
         var cgroupPlan: CgroupPlan?
         if let isolation = configuration.isolation {
-            if let call, !call.taskID.isEmpty, call.kind == .exclusive, configuration.mode.isFine {
-                cgroupPlan = CgroupPlan(isolation: isolation, name: nil, limits: call.limits, parent: nil)
+            if let call, !call.request.taskID.isEmpty, call.kind == .exclusive, configuration.mode.isFine {
+                cgroupPlan = CgroupPlan(isolation: isolation, name: nil, limits: call.request.limits, parent: nil)
             } else {
                 cgroupPlan = CgroupPlan(
                     isolation: isolation, name: isolation.uniqueName("worker", "\(slot.raw)"), limits: .none,

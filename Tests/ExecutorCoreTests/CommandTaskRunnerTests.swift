@@ -1,8 +1,9 @@
 import Dispatch
-import ExecutorCore
+import SparkExecutor
 import Foundation
 import MesosProto
 import ProcessSupervision
+import TaskRunning
 import XCTest
 
 #if canImport(Glibc)

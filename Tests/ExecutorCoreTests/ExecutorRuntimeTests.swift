@@ -5,6 +5,7 @@ import LocalAgent
 import Logging
 import MesosCodec
 import MesosProto
+import TaskRunning
 import Testing
 
 /// The runtime alone: a scripted ``TaskRunner`` stands in for the command and closure runners, the

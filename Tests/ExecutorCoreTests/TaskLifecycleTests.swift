@@ -1,6 +1,7 @@
 import ExecutorCore
 import MesosCodec
 import MesosProto
+import TaskRunning
 import XCTest
 
 final class TaskLifecycleTests: XCTestCase {

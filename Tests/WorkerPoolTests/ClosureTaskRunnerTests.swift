@@ -3,7 +3,8 @@ import MesosProto
 import Testing
 import WorkerPool
 
-@testable import ExecutorCore
+@testable import SparkExecutor
+@testable import TaskRunning
 
 @Suite("Closure tasks on real demo-worker processes")
 struct ClosureTaskRunnerTests {

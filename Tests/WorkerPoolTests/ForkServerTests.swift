@@ -6,7 +6,8 @@ import Testing
 import WorkerPool
 import WorkerWire
 
-@testable import ExecutorCore
+@testable import SparkExecutor
+@testable import TaskRunning
 
 /// What the demo worker's `process` function says about the process that ran it.
 struct ProcessReport: Equatable {

@@ -1,6 +1,7 @@
 import Foundation
 import SwiftProtobuf
 import Synchronization
+import SparkExecutor
 import Testing
 import WorkerPool
 import WorkerProtocol

@@ -1,5 +1,6 @@
 import Foundation
 import SwiftProtobuf
+import SparkExecutor
 import Testing
 import WorkerPool
 import WorkerProtocol

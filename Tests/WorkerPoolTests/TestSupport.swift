@@ -6,7 +6,8 @@ import Testing
 import WorkerPool
 import WorkerProtocol
 
-@testable import ExecutorCore
+@testable import SparkExecutor
+@testable import TaskRunning
 
 /// The demo worker binary, built next to the test bundle (the test target depends on it), or the
 /// one named by `DEMO_WORKER` (benchmarks use a `--static-swift-stdlib` build).

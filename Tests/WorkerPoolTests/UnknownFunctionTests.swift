@@ -4,7 +4,8 @@ import Testing
 import WorkerProtocol
 import WorkerWire
 
-@testable import ExecutorCore
+@testable import SparkExecutor
+@testable import TaskRunning
 @testable import WorkerPool
 
 /// A function the worker's hello does not offer is refused before anything is sent to the worker,

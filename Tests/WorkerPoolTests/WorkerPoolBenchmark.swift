@@ -3,7 +3,8 @@ import Synchronization
 import Testing
 import WorkerPool
 
-@testable import ExecutorCore
+@testable import SparkExecutor
+@testable import TaskRunning
 
 /// Throughput and latency figures, printed next to the floors measured in limits.md. Never a
 /// timing assertion. Run with `WORKER_POOL_BENCHMARK=1 swift test --filter WorkerPoolBenchmark`

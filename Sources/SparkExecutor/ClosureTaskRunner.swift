@@ -1,7 +1,7 @@
-public import ExecutorCore
 import Isolation
 public import MesosProto
-import Synchronization
+public import TaskRunning
+public import WorkerPool
 import WorkerProtocol
 import WorkerWire
 
@@ -25,11 +25,6 @@ public struct ClosureTaskRunner: TaskRunner {
         self.commandRunner = commandRunner
     }
 
-    private enum Event: Sendable {
-        case started
-        case finished(PoolState.Completion)
-    }
-
     public func run(_ task: Mesos_V1_TaskInfo, control: TaskControl) async -> TaskOutcome {
         if task.data.isEmpty {
             if task.hasCommand, let commandRunner { return await commandRunner.run(task, control: control) }
@@ -45,45 +40,14 @@ public struct ClosureTaskRunner: TaskRunner {
         } catch {
             return .error(reason: .taskInvalid, message: error.description)
         }
-        let (events, continuation) = AsyncStream.makeStream(of: Event.self)
-        let usage = UsageBox()
         let hardCPULimit = pool.configuration.isolation?.settings.hardCPULimits ?? false
-        let call = WorkerPool.Call(
+        let request = CallRequest(
             taskID: task.taskID.value, function: closure.function, payload: [UInt8](closure.payload),
-            environment: closure.environment, kind: .exclusive,
-            limits: CgroupLimits(task.resources, hardCPULimit: hardCPULimit),
-            onStarted: { continuation.yield(.started) },
-            onUsage: { measured in usage.value.withLock { $0 = measured } },
-            onProgress: { fraction, message in control.reportProgress(fraction, message: message) },
-            completion: { completion in
-                continuation.yield(.finished(completion))
-                continuation.finish()
-            })
-        guard let id = await pool.submit([call]).first else {
-            return .launchFailed(reason: .containerLaunchFailed, message: "the worker pool took no call")
-        }
-        let pool = self.pool
-        var started = false
-        let completion: PoolState.Completion = await withTaskGroup(of: PoolState.Completion?.self) { group in
-            group.addTask {
-                for await request in control.stopRequests { await pool.stop(id, request) }
-                return nil
-            }
-            var completion = PoolState.Completion.unavailable("the worker pool ended the call without a result")
-            for await event in events {
-                switch event {
-                case .started:
-                    started = true
-                    await control.started()
-                case .finished(let value):
-                    completion = value
-                }
-            }
-            group.cancelAll()
-            return completion
-        }
+            environment: closure.environment, limits: CgroupLimits(task.resources, hardCPULimit: hardCPULimit))
+        let ending = await pool.run(request, control: control)
+        let completion = ending.completion
         var measurements = TaskMeasurements()
-        if let measured = usage.value.withLock({ $0 }) {
+        if let measured = ending.usage {
             measurements.source = "cgroup"
             measurements.peakMemoryBytes = measured.peakMemoryBytes
             measurements.userCPUSeconds = measured.userCPUMicroseconds.map { Double($0) / 1_000_000 }
@@ -97,15 +61,10 @@ public struct ClosureTaskRunner: TaskRunner {
             measurements.limitedResourceAmount = Double(limit.peakBytes) / 1_048_576
         }
         if measurements != TaskMeasurements() { control.record(measurements) }
-        return outcome(of: completion, function: closure.function, taskID: task.taskID.value, started: started)
+        return outcome(of: completion, function: closure.function, taskID: task.taskID.value, started: ending.started)
     }
 
-    /// What the worker's cgroup accounted to the call, handed over by the pool.
-    private final class UsageBox: Sendable {
-        let value = Mutex<CgroupUsage?>(nil)
-    }
-
-    private func outcome(of completion: PoolState.Completion, function: String, taskID: String, started: Bool)
+    private func outcome(of completion: CallCompletion, function: String, taskID: String, started: Bool)
         -> TaskOutcome
     {
         switch completion {

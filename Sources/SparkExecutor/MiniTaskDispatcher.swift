@@ -1,5 +1,5 @@
-public import ExecutorCore
-import Synchronization
+public import TaskRunning
+public import WorkerPool
 import WorkerProtocol
 import WorkerWire
 
@@ -55,35 +55,42 @@ public struct MiniTaskDispatcher: Sendable {
             return
         }
         guard !batch.tasks.isEmpty else { return }
-        let collector = Collector()
-        var calls: [WorkerPool.Call] = []
-        calls.reserveCapacity(batch.tasks.count)
+        var early: [Sparkmesos_Worker_V1_MiniTaskResult] = []
+        var requests: [CallRequest] = []
+        var tasks: [Sparkmesos_Worker_V1_MiniTask] = []
+        requests.reserveCapacity(batch.tasks.count)
+        tasks.reserveCapacity(batch.tasks.count)
         for task in batch.tasks {
             if task.function.isEmpty {
-                collector.add(
-                    Self.result(task.id, state: .failed, error: "mini-task '\(task.id)' has no function name"))
+                early.append(Self.result(task.id, state: .failed, error: "mini-task '\(task.id)' has no function name"))
                 continue
             }
-            let id = task.id
-            let function = task.function
-            let store = LargeResults(sandbox: sandbox, limit: resultSizeLimit)
-            calls.append(
-                WorkerPool.Call(
-                    taskID: id, function: function, payload: [UInt8](task.payload), environment: task.environment,
-                    kind: .pipelined, onStarted: nil,
-                    completion: { collector.add(Self.result(id, function: function, completion: $0, store: store)) }))
+            requests.append(
+                CallRequest(
+                    taskID: task.id, function: task.function, payload: [UInt8](task.payload),
+                    environment: task.environment))
+            tasks.append(task)
         }
-        _ = await pool.submit(calls)
-        var sent = 0
-        for await _ in collector.wakeups {
-            let results = collector.take()
-            sent += results.count
-            for chunk in chunks(results) {
-                var message = Sparkmesos_Worker_V1_MiniTaskResults()
-                message.results = chunk
-                await send(message.payload(encoding))
+        guard !requests.isEmpty else { return await send(early, encoding) }
+        let store = LargeResults(sandbox: sandbox, limit: resultSizeLimit)
+        // Refusals go out with the first results.
+        var results = early
+        for await endings in await pool.runPipelined(requests) {
+            results += endings.map { ending in
+                let task = tasks[ending.index]
+                return Self.result(task.id, function: task.function, completion: ending.completion, store: store)
             }
-            if sent >= batch.tasks.count { break }
+            await send(results, encoding)
+            results = []
+        }
+    }
+
+    /// Sends results in as few messages as `maximumMessageSize` allows.
+    private func send(_ results: [Sparkmesos_Worker_V1_MiniTaskResult], _ encoding: PayloadEncoding) async {
+        for chunk in chunks(results) {
+            var message = Sparkmesos_Worker_V1_MiniTaskResults()
+            message.results = chunk
+            await send(message.payload(encoding))
         }
     }
 
@@ -114,7 +121,7 @@ public struct MiniTaskDispatcher: Sendable {
     }
 
     /// Spark's view: FINISHED, FAILED (the closure's fault), KILLED, LOST (the worker's fault).
-    static func result(_ id: String, function: String, completion: PoolState.Completion, store: LargeResults)
+    static func result(_ id: String, function: String, completion: CallCompletion, store: LargeResults)
         -> Sparkmesos_Worker_V1_MiniTaskResult
     {
         switch completion {
@@ -139,29 +146,6 @@ public struct MiniTaskDispatcher: Sendable {
             return Self.result(id, state: .lost, error: "its worker was stopped: \(limit.text)")
         case .unavailable(let why): return Self.result(id, state: .lost, error: why)
         case .cancelled(let why): return Self.result(id, state: .killed, error: why)
-        }
-    }
-
-    /// Results gathered from completion callbacks, with a wake-up for the sending loop.
-    private final class Collector: Sendable {
-        private let results = Mutex<[Sparkmesos_Worker_V1_MiniTaskResult]>([])
-        let wakeups: AsyncStream<Void>
-        private let wake: AsyncStream<Void>.Continuation
-
-        init() {
-            (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-        }
-
-        func add(_ result: Sparkmesos_Worker_V1_MiniTaskResult) {
-            results.withLock { $0.append(result) }
-            wake.yield()
-        }
-
-        func take() -> [Sparkmesos_Worker_V1_MiniTaskResult] {
-            results.withLock { results in
-                defer { results = [] }
-                return results
-            }
         }
     }
 }

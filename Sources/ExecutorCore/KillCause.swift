@@ -1,26 +1,6 @@
 import MesosCodec
 public import MesosProto
 
-/// How a task ended, as its runner saw it. A task's own failure is a value, never a thrown error.
-public enum TaskOutcome: Sendable, Equatable {
-    /// Ran to completion; `data` becomes `TaskStatus.data`.
-    case succeeded(data: [UInt8]?, message: String?)
-    /// Started but failed (non-zero exit, signal, thrown closure, dead worker).
-    case failed(reason: Mesos_V1_TaskStatus.Reason, message: String)
-    /// Could not be started at all (invalid task data, unknown function).
-    case error(reason: Mesos_V1_TaskStatus.Reason, message: String)
-    /// Could not be launched (program missing, package fetch failed): TASK_FAILED before RUNNING.
-    case launchFailed(reason: Mesos_V1_TaskStatus.Reason, message: String)
-
-    /// A short text for kill messages ("exited with status 0", "terminated by signal SIGKILL (9)").
-    var summary: String {
-        switch self {
-        case .succeeded(_, let message): message ?? "completed"
-        case .failed(_, let message), .error(_, let message), .launchFailed(_, let message): message
-        }
-    }
-}
-
 /// Why the executor is ending a task that did not end by itself.
 public enum KillCause: Sendable, Equatable {
     /// A KILL event from the framework.

@@ -2,6 +2,7 @@ import MesosCodec
 public import MesosProto
 public import Isolation
 public import ProcessSupervision
+public import TaskRunning
 
 #if canImport(Glibc)
     import Glibc

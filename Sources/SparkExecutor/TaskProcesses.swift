@@ -1,4 +1,5 @@
 import Isolation
+import TaskRunning
 import ProcessSupervision
 import Synchronization
 
