@@ -82,10 +82,17 @@ let package = Package(
         ),
         // posix_spawn with a new session and pidfd-based reaping, in C for the flags Swift cannot reach.
         .target(name: "CProcessSpawn", cSettings: cSettings),
+        // What every part needs of the system and of Swift concurrency: threads of our own, POSIX
+        // helpers, memory reclaim, and the child tasks a long-lived run() hosts.
+        .target(
+            name: "SystemSupport",
+            dependencies: ["CProcessSpawn"],
+            swiftSettings: swiftSettings
+        ),
         // Child processes: spawn into their own session, reap, signal the whole tree.
         .target(
             name: "ProcessSupervision",
-            dependencies: ["CProcessSpawn"],
+            dependencies: ["CProcessSpawn", "SystemSupport"],
             swiftSettings: swiftSettings
         ),
         // Health checks and checks: the scheduling state machine and the COMMAND/HTTP(S)/TCP probes.
@@ -107,7 +114,7 @@ let package = Package(
         // Cgroups for tasks and workers: limits, usage, OOM kills, containment, cleanup (v1 and v2).
         .target(
             name: "Isolation",
-            dependencies: ["CCgroup", "ProcessSupervision"],
+            dependencies: ["SystemSupport", "CCgroup", "ProcessSupervision"],
             swiftSettings: swiftSettings
         ),
         // The seam between the runtime and what runs a task: TaskRunner, the running task's one
@@ -121,6 +128,7 @@ let package = Package(
         .target(
             name: "ExecutorCore",
             dependencies: [
+                "SystemSupport",
                 "AgentConnection",
                 "TaskRunning",
                 "Isolation",
@@ -140,6 +148,7 @@ let package = Package(
         .target(
             name: "PackageFetch",
             dependencies: [
+                "SystemSupport",
                 "CArchive",
                 "ProcessSupervision",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -157,6 +166,7 @@ let package = Package(
         .target(
             name: "SparkExecutor",
             dependencies: [
+                "SystemSupport",
                 "AgentConnection",
                 "ExecutorCore",
                 "Isolation",
@@ -189,6 +199,7 @@ let package = Package(
         .executableTarget(
             name: "spark-mesos-executor",
             dependencies: [
+                "SystemSupport",
                 "ExecutorCore",
                 "Isolation",
                 "SparkExecutor",
@@ -232,6 +243,7 @@ let package = Package(
         .target(
             name: "WorkerPool",
             dependencies: [
+                "SystemSupport",
                 "CForkServer",
                 "Isolation",
                 "TaskRunning",
@@ -259,7 +271,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IsolationTests",
-            dependencies: ["Isolation", "ProcessSupervision"],
+            dependencies: ["SystemSupport", "Isolation", "ProcessSupervision"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -332,13 +344,19 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "SystemSupportTests",
+            dependencies: ["SystemSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "ProcessSupervisionTests",
-            dependencies: ["ProcessSupervision"],
+            dependencies: ["SystemSupport", "ProcessSupervision"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "PackageFetchTests",
             dependencies: [
+                "SystemSupport",
                 "PackageFetch",
                 "ProcessSupervision",
                 "CArchive",

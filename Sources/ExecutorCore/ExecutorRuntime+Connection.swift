@@ -1,3 +1,4 @@
+import SystemSupport
 import TaskRunning
 import AgentConnection
 import Logging
@@ -81,7 +82,7 @@ extension ExecutorRuntime {
             case .forceKillActiveTasks:
                 for id in lifecycle.activeTaskIDs { controls[id]?.request(.forceKill) }
             case .exit:
-                childTaskContinuation.finish()
+                childTasks.finish()
             }
         }
         return resubscribeDelay

@@ -2,6 +2,7 @@ public import TaskRunning
 public import AgentConnection
 public import Logging
 import Synchronization
+import SystemSupport
 import MesosCodec
 import MesosProto
 
@@ -39,8 +40,8 @@ public actor ExecutorRuntime {
 
     /// Whether ``run()`` has returned, and who waits for that (``stopped()``).
     private let ending = Mutex<(ended: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
-    private let childTasks: AsyncStream<@Sendable () async -> Void>
-    let childTaskContinuation: AsyncStream<@Sendable () async -> Void>.Continuation
+    /// Every running task, kill timer and check: child tasks of `run()`'s group.
+    let childTasks = ChildTaskQueue()
     let senderWakeups: AsyncStream<Void>
     let senderWakeupContinuation: AsyncStream<Void>.Continuation
 
@@ -66,22 +67,17 @@ public actor ExecutorRuntime {
         self.runner = runner
         self.logger = logger
         self.heartbeatInterval = heartbeatInterval
-        (childTasks, childTaskContinuation) = AsyncStream.makeStream(of: (@Sendable () async -> Void).self)
         (senderWakeups, senderWakeupContinuation) = AsyncStream.makeStream(
             of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     /// Runs the executor until it shuts down; returns the process exit code.
     public func run() async -> Int32 {
-        // Discarding: a job's memory goes when it ends (a plain task group keeps every finished
-        // child until next(), which a long-lived host never calls).
         await withDiscardingTaskGroup { group in
             group.addTask { await self.connectionLoop() }
             group.addTask { await self.senderLoop() }
             group.addTask { await self.heartbeatLoop() }
-            for await item in childTasks {
-                group.addTask { await item() }
-            }
+            await childTasks.host(in: &group)
             group.cancelAll()
         }
         senderWakeupContinuation.finish()
@@ -146,7 +142,7 @@ public actor ExecutorRuntime {
 
     /// Runs `body` as a child task of `run()`'s task group.
     func schedule(_ body: @escaping @Sendable () async -> Void) {
-        childTaskContinuation.yield(body)
+        childTasks.add(body)
     }
 
     // MARK: Events

@@ -1,6 +1,7 @@
 import CCgroup
 import ProcessSupervision
 import Synchronization
+import SystemSupport
 
 #if canImport(Glibc)
     import Glibc

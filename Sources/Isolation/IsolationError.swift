@@ -1,4 +1,5 @@
 import ProcessSupervision
+import SystemSupport
 
 /// Failures of the cgroup layer: a cgroup that cannot be created, configured, joined or removed.
 public struct IsolationError: Error, Sendable, CustomStringConvertible {

@@ -1,4 +1,5 @@
 import ProcessSupervision
+import SystemSupport
 
 #if canImport(Glibc)
     import Glibc

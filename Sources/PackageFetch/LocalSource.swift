@@ -1,5 +1,6 @@
 import NIOCore
 import ProcessSupervision
+import SystemSupport
 
 #if canImport(Glibc)
     import Glibc

@@ -1,5 +1,6 @@
 import Logging
 import ProcessSupervision
+import SystemSupport
 
 /// The bytes of one URI, verified and written.
 struct Downloaded: Sendable {

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 public import Logging
 import ProcessSupervision
+import SystemSupport
 
 #if canImport(Glibc)
     import Glibc

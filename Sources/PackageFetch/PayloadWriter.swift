@@ -1,6 +1,7 @@
 import CArchive
 import NIOCore
 import ProcessSupervision
+import SystemSupport
 
 #if canImport(Glibc)
     import Glibc

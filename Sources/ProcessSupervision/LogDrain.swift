@@ -1,5 +1,6 @@
 import CProcessSpawn
 import Synchronization
+import SystemSupport
 
 #if canImport(Glibc)
     import Glibc

@@ -1,3 +1,4 @@
+import SystemSupport
 /// Failures to start or control a child process.
 public struct ProcessError: Error, Sendable, CustomStringConvertible {
     private enum Code: Sendable {

@@ -1,3 +1,4 @@
+import SystemSupport
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Musl)

@@ -5,6 +5,7 @@ public import MesosProto
 public import PackageFetch
 public import ProcessSupervision
 public import WorkerPool
+import SystemSupport
 
 #if canImport(Glibc)
     import Glibc
@@ -35,8 +36,7 @@ public actor SparkExecutorContext {
     private var pool: WorkerPool?
     private var stopping = false
     /// Long-lived work (the pool's `run()`), hosted by the background task `configure` returns.
-    private let hosted: AsyncStream<@Sendable () async -> Void>
-    private let hostedContinuation: AsyncStream<@Sendable () async -> Void>.Continuation
+    private let hosted = ChildTaskQueue()
 
     public init(
         commandLine: [String: String], sparkExecutorURI: String? = nil, environment: [String: String], sandbox: String,
@@ -50,7 +50,6 @@ public actor SparkExecutorContext {
         self.fetcher = fetcher
         self.logger = logger
         self.isolation = isolation
-        (hosted, hostedContinuation) = AsyncStream.makeStream(of: (@Sendable () async -> Void).self)
     }
 
     /// Reads the settings from the ExecutorInfo and returns the work that fetches the package
@@ -60,11 +59,9 @@ public actor SparkExecutorContext {
         let prefetch = prepare(executorInfo)
         let hosted = self.hosted
         return {
-            // Discarding: a job's memory goes when it ends (a plain task group keeps every finished
-            // child until next(), which a long-lived host never calls).
             await withDiscardingTaskGroup { group in
                 if let prefetch { group.addTask { await prefetch() } }
-                for await job in hosted { group.addTask { await job() } }
+                await hosted.host(in: &group)
             }
         }
     }
@@ -201,7 +198,7 @@ public actor SparkExecutorContext {
             metadata: [
                 "program": "\(program)", "mode": "\(settings.coarse ? "coarse" : "fine")", "cores": "\(settings.cores)",
             ])
-        hostedContinuation.yield { await pool.run() }
+        hosted.add { await pool.run() }
         return pool
     }
 
@@ -209,6 +206,6 @@ public actor SparkExecutorContext {
     public func stop() async {
         stopping = true
         await pool?.shutdown()
-        hostedContinuation.finish()
+        hosted.finish()
     }
 }

@@ -2,6 +2,7 @@ import CForkServer
 import ProcessSupervision
 import Synchronization
 import WorkerWire
+import SystemSupport
 
 #if canImport(Glibc)
     import Glibc

@@ -1,5 +1,6 @@
 import Isolation
 import ProcessSupervision
+import SystemSupport
 
 #if canImport(Glibc)
     import Glibc

@@ -2,6 +2,7 @@ import Isolation
 import ProcessSupervision
 import TaskRunning
 import WorkerWire
+import SystemSupport
 
 #if canImport(Glibc)
     import Glibc
@@ -52,8 +53,8 @@ public actor WorkerPool {
     /// Nil until the fork server's start has been decided; then whether it is in use.
     private var forkServerSettled: Bool?
     private var forkServerWaiters: [CheckedContinuation<Bool, Never>] = []
-    private let jobs: AsyncStream<@Sendable () async -> Void>
-    private let jobsContinuation: AsyncStream<@Sendable () async -> Void>.Continuation
+    /// Every worker process's host and the grace timer: child tasks of `run()`'s group.
+    private let jobs = ChildTaskQueue()
     /// Coarse mode with isolation: the cgroup the workers share (each has a child of it).
     private var poolCgroup: Cgroup?
 
@@ -71,7 +72,6 @@ public actor WorkerPool {
         }
         launcher = WorkerLauncher(configuration: configuration, forkServer: forkServer)
         state = PoolState(mode: mode, pipelineDepth: configuration.pipelineDepth)
-        (jobs, jobsContinuation) = AsyncStream.makeStream(of: (@Sendable () async -> Void).self)
     }
 
     /// Hosts the workers (coarse: starts them now) until ``shutdown()`` and the end of the last worker.
@@ -90,11 +90,8 @@ public actor WorkerPool {
         if let forkServer {
             schedule { await self.hostForkServer(forkServer) }
         }
-        let jobs = self.jobs
-        // Discarding: a job's memory goes when it ends (a plain task group keeps every finished
-        // child until next(), which a long-lived host never calls).
         await withDiscardingTaskGroup { group in
-            for await job in jobs { group.addTask { await job() } }
+            await jobs.host(in: &group)
             group.cancelAll()
         }
         if let poolCgroup, let isolation = configuration.isolation { await isolation.destroy(poolCgroup) }
@@ -197,11 +194,11 @@ public actor WorkerPool {
     }
 
     private func finishIfDone() {
-        if state.isFinished { jobsContinuation.finish() }
+        if state.isFinished { jobs.finish() }
     }
 
     private func schedule(_ job: @escaping @Sendable () async -> Void) {
-        jobsContinuation.yield(job)
+        jobs.add(job)
     }
 
     // MARK: Actions

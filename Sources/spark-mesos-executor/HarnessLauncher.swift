@@ -1,5 +1,6 @@
 import ArgumentParser
 import ProcessSupervision
+import SystemSupport
 
 #if canImport(Glibc)
     import Glibc

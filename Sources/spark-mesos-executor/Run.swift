@@ -7,6 +7,7 @@ import Logging
 import PackageFetch
 import ProcessSupervision
 import SparkExecutor
+import SystemSupport
 
 #if canImport(Glibc)
     import Glibc

@@ -2,6 +2,7 @@ import Foundation
 import Isolation
 import ProcessSupervision
 import Testing
+import SystemSupport
 
 #if canImport(Glibc)
     import Glibc

@@ -2,6 +2,7 @@ import Testing
 
 @testable import PackageFetch
 import ProcessSupervision
+import SystemSupport
 
 #if canImport(Glibc)
     import Glibc

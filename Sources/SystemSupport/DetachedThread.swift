@@ -6,9 +6,9 @@
 
 /// A thread of our own that nobody joins: the one place this package starts one (the reaper's and
 /// the log drain's loops, ``BlockingThread``, ``SerialThread``).
-enum DetachedThread {
+public enum DetachedThread {
     /// Starts `body` on a new detached thread; false (and `body` not run) when none could be had.
-    static func start(_ body: @escaping @Sendable () -> Void) -> Bool {
+    public static func start(_ body: @escaping @Sendable () -> Void) -> Bool {
         let box = Unmanaged.passRetained(Body(body))
         var attributes = pthread_attr_t()
         pthread_attr_init(&attributes)

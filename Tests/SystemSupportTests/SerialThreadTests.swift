@@ -1,6 +1,6 @@
-import ProcessSupervision
 import Synchronization
 import Testing
+import SystemSupport
 
 #if canImport(Glibc)
     import Glibc
