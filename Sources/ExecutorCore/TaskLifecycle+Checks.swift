@@ -2,7 +2,7 @@ import TaskRunning
 public import MesosProto
 import TaskChecks
 
-/// Health checks, checks and `max_completion_time` (spec mesos-checks.md): what each result does
+/// Health checks, checks and `max_completion_time` (the README's section of that name): what each result does
 /// to the task.
 extension TaskLifecycle {
     /// Why a task's checks or deadline cannot be honoured; the master's words.

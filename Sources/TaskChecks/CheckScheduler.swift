@@ -1,7 +1,8 @@
 public import MesosProto
 
 /// The pure state machine of one check or health check: when to probe, and what each result
-/// means (Mesos's checker and health checker, spec mesos-checks.md §3, §5, §6).
+/// means, as Mesos's checker and health checker decide it (the README's "Health checks, checks and
+/// max_completion_time" says what this executor does).
 ///
 /// Time is the elapsed `Duration` since checking started, given by the caller; no clocks, no I/O.
 /// The driver performs the actions and feeds back what happened.
