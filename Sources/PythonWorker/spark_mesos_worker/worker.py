@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import atexit
+import collections
 import contextvars
 import os
 import queue
+import select
 import sys
 import threading
+import time
 import traceback
-from typing import Callable, Dict, Mapping, Optional
+from typing import Callable, Deque, Dict, Mapping, Optional
 
 from . import wire
 
@@ -26,7 +29,7 @@ class Cancelled(Exception):
 class Context:
     """What a running closure may want to know about its run."""
 
-    __slots__ = ("run_id", "task_id", "function", "environment", "_cancelled", "_event")
+    __slots__ = ("run_id", "task_id", "function", "environment", "_cancelled", "_event", "_inbox")
     # Guards the creation of `_event`, which most runs never need.
     _lock = threading.Lock()
 
@@ -41,19 +44,33 @@ class Context:
         """The closure's extra environment (``Closure.environment`` / ``MiniTask.environment``)."""
         self._cancelled = False
         self._event: Optional[threading.Event] = None
+        # A one-at-a-time session has no reader thread: asking looks at the pipe (see _Inbox).
+        self._inbox: Optional[_Inbox] = None
 
     @property
     def cancelled(self) -> bool:
         """True once the executor asked to cancel this run (a KILL, or the executor went away)."""
+        if not self._cancelled and self._inbox is not None:
+            self._inbox.look()
         return self._cancelled
 
     def check_cancelled(self) -> None:
         """Raises :class:`Cancelled` if the run was cancelled."""
-        if self._cancelled:
+        if self.cancelled:
             raise Cancelled(f"run {self.run_id} ({self.task_id}) was cancelled")
 
     def sleep(self, seconds: float) -> None:
         """Sleeps, waking early to raise :class:`Cancelled` if the run is cancelled meanwhile."""
+        inbox = self._inbox
+        if inbox is not None:
+            deadline = time.monotonic() + seconds
+            while not self._cancelled:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                inbox.wait(remaining)
+            self.check_cancelled()
+            return
         with Context._lock:
             if self._event is None:
                 self._event = threading.Event()
@@ -264,6 +281,8 @@ class _Session:
         self.writer.send(
             wire.Hello(worker_name=worker.name, functions=worker.function_names, concurrency=worker.concurrency)
         )
+        if worker.concurrency == 1:
+            return self._serve_one_at_a_time()
         reader = threading.Thread(target=self._read, name="spark-mesos-worker-reader", daemon=True)
         reader.start()
         helpers = [
@@ -278,6 +297,27 @@ class _Session:
         reader.join()
         if self.failure:
             _say(f"worker {worker.name}: {self.failure}")
+            return 1
+        return 0
+
+    def _serve_one_at_a_time(self) -> int:
+        """Concurrency 1 needs no threads: runs execute on this thread, and the pipe is read
+        between runs and whenever the running closure asks whether it was cancelled. (A thread,
+        its start-up handshake and a hand-over of the GIL per message cost a fork-served worker
+        more than its closure.)"""
+        inbox = _Inbox(self.input_fd, self.registry)
+        while True:
+            run = inbox.next_run()
+            if run is None:
+                break
+            try:
+                self._execute(run, inbox)
+            except BaseException as error:  # a bug of ours must cost one run, not the worker
+                _report(run, error)
+                self.writer.send(wire.Result(id=run.id, status=wire.ERROR, error=f"worker failure: {describe(error)}"))
+        failure = inbox.failure
+        if failure:
+            _say(f"worker {self.worker.name}: {failure}")
             return 1
         return 0
 
@@ -318,12 +358,13 @@ class _Session:
                 _report(run, error)
                 self.writer.send(wire.Result(id=run.id, status=wire.ERROR, error=f"worker failure: {describe(error)}"))
 
-    def _execute(self, run: wire.Run) -> None:
+    def _execute(self, run: wire.Run, inbox: Optional[_Inbox] = None) -> None:
         send = self.writer.send
         context = self.registry.begin(run)
         if context is None:
             send(wire.Result(id=run.id, status=wire.CANCELLED, error="cancelled before it started"))
             return
+        context._inbox = inbox
         try:
             body = self.worker._lookup(run.function)
             if body is None:
@@ -352,6 +393,95 @@ class _Session:
             send(wire.Result(id=run.id, status=wire.OK, data=data))
         finally:
             self.registry.end(run.id)
+
+
+class _Inbox:
+    """The executor's pipe, read on the serving thread: runs queue here, cancels go to the
+    registry. `look` reads what is there without waiting, at most once a millisecond (a closure
+    may ask `cancelled` in a tight loop)."""
+
+    def __init__(self, fd: int, registry: _Registry):
+        self._fd = fd
+        self._registry = registry
+        self._decoder = wire.FrameDecoder()
+        self._runs: Deque[wire.Run] = collections.deque()
+        self._ended = False
+        self._last_look = 0.0
+        self.failure: Optional[str] = None
+
+    def next_run(self) -> Optional[wire.Run]:
+        """The next run, waiting for one; None once the executor closed the pipe and every run
+        that came before is taken. Reads what is there first, so a cancel of a queued run
+        arrives before the run is started."""
+        self._drain()
+        while not self._runs and not self._ended:
+            self._read()
+        return self._runs.popleft() if self._runs else None
+
+    def look(self) -> None:
+        now = time.monotonic()
+        if now - self._last_look >= 0.001:
+            self._last_look = now
+            self._drain()
+
+    def wait(self, seconds: float) -> None:
+        """Waits up to `seconds` for the executor to say something, and takes it."""
+        if self._ended:
+            time.sleep(seconds)
+            return
+        try:
+            readable, _, _ = select.select([self._fd], [], [], seconds)
+        except InterruptedError:
+            return
+        except (OSError, ValueError) as error:
+            self._end(f"waiting for the executor's pipe failed: {error}")
+            return
+        if readable:
+            self._read()
+            self._drain()
+
+    def _drain(self) -> None:
+        while not self._ended:
+            try:
+                readable, _, _ = select.select([self._fd], [], [], 0)
+            except InterruptedError:
+                continue
+            except (OSError, ValueError) as error:
+                self._end(f"waiting for the executor's pipe failed: {error}")
+                return
+            if not readable:
+                return
+            self._read()
+
+    def _read(self) -> None:
+        try:
+            chunk = os.read(self._fd, 65536)
+        except InterruptedError:
+            return
+        except OSError as error:
+            self._end(f"reading the executor's pipe failed: {error}")
+            return
+        if not chunk:
+            self._end("the executor's pipe ended inside a message" if self._decoder.pending_byte_count else None)
+            return
+        try:
+            self._decoder.feed(chunk)
+            for data in self._decoder.frames():
+                message = wire.decode_to_worker(data)
+                if isinstance(message, wire.Run):
+                    self._registry.queued(message.id)
+                    self._runs.append(message)
+                else:
+                    self._registry.cancel(message.id)
+        except wire.WireError as error:
+            self._end(f"malformed message from the executor: {error}")
+
+    def _end(self, failure: Optional[str]) -> None:
+        """The executor closed the pipe (or it broke): every run, now and later, is cancelled."""
+        self._ended = True
+        if failure and not self.failure:
+            self.failure = failure
+        self._registry.cancel_all()
 
 
 class ResultTypeError(TypeError):
