@@ -9,14 +9,14 @@ import TaskChecks
 extension ExecutorRuntime {
     func startChecks(_ id: String, _ checks: [CheckDefinition]) {
         guard let task = lifecycle.task(id) else { return }
-        let runner = self.runner
+        let hooks = self.hooks
         let sandbox = configuration.sandbox
         let control = controls[id]
         for definition in checks {
             logger.debug("checking", metadata: ["task": "\(id)", "check": "\(definition.name)"])
             watch(id) {
                 let context = CheckContext(
-                    environment: await runner.checkEnvironment(for: task), workingDirectory: sandbox,
+                    environment: await hooks.checkEnvironment(for: task), workingDirectory: sandbox,
                     joinCgroups: { (try? control?.cgroup?.openJoinFiles()) ?? [] })
                 await LiveProber.with(definition, context: context) { prober in
                     await Checker.run(definition, prober: prober, clock: ContinuousClock()) { action in

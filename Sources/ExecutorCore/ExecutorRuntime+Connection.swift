@@ -72,8 +72,8 @@ extension ExecutorRuntime {
             case .killAllTasks(let grace, let why):
                 perform(lifecycle.killAll(grace: grace, because: why))
             case .notifyRunnerOfShutdown:
-                let runner = self.runner
-                schedule { await runner.executorShuttingDown() }
+                let hooks = self.hooks
+                schedule { await hooks.executorShuttingDown() }
             case .armShutdownTimer(let instant):
                 schedule {
                     try? await Task.sleep(until: instant, clock: .continuous)

@@ -14,6 +14,7 @@ public actor ExecutorRuntime {
     let configuration: ExecutorConfiguration
     let client: AgentClient
     let runner: any TaskRunner
+    let hooks: any ExecutorHooks
     let logger: Logger
     let heartbeatInterval: Duration
 
@@ -49,7 +50,8 @@ public actor ExecutorRuntime {
     ///   acknowledged, as Mesos's command executor does (we stand in for it when the agent runs
     ///   `mesos-executor`).
     public init(
-        configuration: ExecutorConfiguration, client: AgentClient, runner: any TaskRunner, logger: Logger,
+        configuration: ExecutorConfiguration, client: AgentClient, runner: any TaskRunner,
+        hooks: any ExecutorHooks = NoExecutorHooks(), logger: Logger,
         heartbeatInterval: Duration = .seconds(30 * 60), exitAfterTasks: Bool = false,
         whenIdle: (@Sendable () -> Void)? = nil, idleSettle: Duration = .seconds(2),
         progressInterval: Duration = .milliseconds(100)
@@ -65,6 +67,7 @@ public actor ExecutorRuntime {
         self.configuration = configuration
         self.client = client
         self.runner = runner
+        self.hooks = hooks
         self.logger = logger
         self.heartbeatInterval = heartbeatInterval
         (senderWakeups, senderWakeupContinuation) = AsyncStream.makeStream(
@@ -151,7 +154,7 @@ public actor ExecutorRuntime {
         switch event.type {
         case .subscribed:
             let subscribed = event.subscribed
-            if frameworkInfo == nil, let work = await runner.executorSubscribed(subscribed) {
+            if frameworkInfo == nil, let work = await hooks.executorSubscribed(subscribed) {
                 schedule(work)
             }
             frameworkInfo = subscribed.frameworkInfo
@@ -199,10 +202,10 @@ public actor ExecutorRuntime {
             noticeIdle()
         case .message:
             let data = [UInt8](event.message.data)
-            let runner = self.runner
+            let hooks = self.hooks
             let logger = self.logger
             schedule {
-                let handled = await runner.frameworkMessage(data) { reply in await self.deliverMessage(reply) }
+                let handled = await hooks.frameworkMessage(data) { reply in await self.deliverMessage(reply) }
                 if !handled { logger.info("framework message ignored", metadata: ["bytes": "\(data.count)"]) }
             }
         case .error:

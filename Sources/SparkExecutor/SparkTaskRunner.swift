@@ -7,7 +7,7 @@ import WorkerPool
 
 /// Runs every task the Spark way: waits for the package, fetches the task's own URIs, then hands a
 /// closure task (`TaskInfo.data` set) to the worker pool and a command task to the command runner.
-public struct SparkTaskRunner: TaskRunner {
+public struct SparkTaskRunner: TaskRunner, ExecutorHooks {
     let context: SparkExecutorContext
     let fetcher: PackageFetcher
     let baseEnvironment: [String: String]

@@ -49,7 +49,7 @@ public func withExecutor(
             isolation: isolation, logRotation: configuration.logRotation)
         return try await withAgentClient(configuration.agentClient, logger: logger) { client in
             let runtime = ExecutorRuntime(
-                configuration: configuration, client: client, runner: runner, logger: logger,
+                configuration: configuration, client: client, runner: runner, hooks: runner, logger: logger,
                 heartbeatInterval: options.heartbeatInterval, exitAfterTasks: options.standsInForCommandExecutor,
                 whenIdle: options.whenIdle, idleSettle: options.idleSettle)
             return try await withThrowingTaskGroup(of: Int32?.self) { group in

@@ -2,29 +2,34 @@ public import Isolation
 public import MesosProto
 import Synchronization
 
-/// Runs one kind of task (command, closure) from start to end.
+/// Runs tasks from start to end: the one way the runtime starts a task.
 public protocol TaskRunner: Sendable {
     /// Runs `task` to its end and says how it ended. Calls `control.started()` once the task is
     /// running, and obeys the stop requests that arrive on `control.stopRequests`.
     func run(_ task: Mesos_V1_TaskInfo, control: TaskControl) async -> TaskOutcome
+}
 
+/// What the runtime tells the side that runs tasks about the executor as a whole: it subscribed,
+/// a framework message came, it is shutting down; and what that side knows of a task's
+/// environment for its checks. Every hook has a default that does nothing.
+public protocol ExecutorHooks: Sendable {
     /// Called once, at the first SUBSCRIBED, before any task of it runs. Returns background work
     /// (fetching the package, starting workers) that the runtime runs alongside the tasks.
     func executorSubscribed(_ subscribed: Mesos_V1_Executor_Event.Subscribed) async -> (@Sendable () async -> Void)?
 
     /// A framework MESSAGE. `reply` sends an executor MESSAGE back to the framework. Returns false
-    /// when this runner has no use for messages (the runtime then logs and drops it).
+    /// when there is no use for messages (the runtime then logs and drops it).
     func frameworkMessage(_ data: [UInt8], reply: @escaping @Sendable ([UInt8]) async -> Void) async -> Bool
 
     /// The executor begins shutting down: stop long-lived helpers (workers) after the tasks.
     func executorShuttingDown() async
 
     /// The environment the task's COMMAND health checks and checks run with: the task's own, as
-    /// this runner gives it (the check command's variables are added on top).
+    /// its runner gives it (the check command's variables are added on top).
     func checkEnvironment(for task: Mesos_V1_TaskInfo) async -> [String: String]
 }
 
-extension TaskRunner {
+extension ExecutorHooks {
     public func executorSubscribed(_ subscribed: Mesos_V1_Executor_Event.Subscribed) async
         -> (@Sendable () async -> Void)?
     {
@@ -38,6 +43,11 @@ extension TaskRunner {
     public func executorShuttingDown() async {}
 
     public func checkEnvironment(for task: Mesos_V1_TaskInfo) async -> [String: String] { [:] }
+}
+
+/// Hooks that do nothing: for a runtime whose runner needs none.
+public struct NoExecutorHooks: ExecutorHooks {
+    public init() {}
 }
 
 /// What the executor asks of a running task.
