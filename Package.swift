@@ -271,7 +271,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IsolationTests",
-            dependencies: ["SystemSupport", "Isolation", "ProcessSupervision"],
+            dependencies: ["SystemSupport", "Isolation", "ProcessSupervision", "SystemTestLock"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -287,6 +287,9 @@ let package = Package(
         ),
         // A seeded random generator shared by the randomised tests.
         .target(name: "SeededRandom", path: "Tests/Support/SeededRandom", swiftSettings: swiftSettings),
+        // `.systemTest`: the suites that run executors, agents, real processes or cgroups, one test at a
+        // time across every test target (Swift Testing runs the rest in parallel).
+        .target(name: "SystemTestLock", path: "Tests/Support/SystemTestLock", swiftSettings: swiftSettings),
         .testTarget(
             name: "MesosCodecTests",
             dependencies: [
@@ -300,7 +303,7 @@ let package = Package(
             dependencies: [
                 "SeededRandom", "ExecutorCore", "TaskRunning", "MesosProto", "MesosCodec", "ProcessSupervision",
                 "AgentConnection",
-                "SparkExecutor", "PackageFetch", "LocalAgent", "TaskChecks",
+                "SparkExecutor", "PackageFetch", "LocalAgent", "TaskChecks", "SystemTestLock",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -308,7 +311,7 @@ let package = Package(
         .testTarget(
             name: "TaskChecksTests",
             dependencies: [
-                "TaskChecks", "MesosProto", "ProcessSupervision",
+                "TaskChecks", "MesosProto", "ProcessSupervision", "SystemTestLock",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -319,7 +322,7 @@ let package = Package(
             name: "ExecutorEndToEndTests",
             dependencies: [
                 "ExecutorCore", "LocalAgent", "AgentConnection", "MesosCodec", "MesosProto", "ProcessSupervision",
-                "SparkExecutor", "PackageFetch", "demo-worker", "Isolation",
+                "SparkExecutor", "PackageFetch", "demo-worker", "Isolation", "SystemTestLock",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -330,10 +333,11 @@ let package = Package(
             name: "HarnessTests",
             dependencies: [
                 "Harness", "LocalAgent", "MesosCodec", "MesosProto", "ProcessSupervision", "spark-mesos-harness",
-                "spark-mesos-executor",
+                "spark-mesos-executor", "SystemTestLock",
             ],
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "SystemTestLockTests", dependencies: ["SystemTestLock"], swiftSettings: swiftSettings),
         .testTarget(
             name: "AgentConnectionTests",
             dependencies: [

@@ -1,6 +1,7 @@
 import Foundation
 import Isolation
 import ProcessSupervision
+import SystemTestLock
 import Testing
 import SystemSupport
 
@@ -64,7 +65,7 @@ import SystemSupport
 
 /// Real cgroups on this machine's hierarchies (v1 controllers and the v2 unified mount). Each test
 /// is skipped, with the reason, where no hierarchy is writable.
-@Suite(.serialized) struct RealCgroupTests {
+@Suite(.serialized, .systemTest) struct RealCgroupTests {
     /// Which hierarchies a test uses: all of them (mixed), the v1 controllers alone (containment
     /// by the freezer), or the v2 unified mount alone (containment by cgroup.kill).
     enum Layout: String, CaseIterable, Sendable {
