@@ -1,20 +1,20 @@
 import ExecutorCore
 import ProcessSupervision
 import SparkExecutor
-import XCTest
+import Testing
 
 /// Where the log limits come from: the executor's environment, then Spark properties. The files
 /// themselves are tested with ProcessSupervision (RotatingLogFileTests).
-final class LogRotationTests: XCTestCase {
-    func testTheEnvironmentAndSparkPropertiesSetTheLimits() throws {
+struct LogRotationTests {
+    @Test func theEnvironmentAndSparkPropertiesSetTheLimits() throws {
         var environment = [
             "MESOS_FRAMEWORK_ID": "fw", "MESOS_EXECUTOR_ID": "ex", "MESOS_AGENT_ENDPOINT": "127.0.0.1:5051",
         ]
-        XCTAssertEqual(try ExecutorConfiguration(environment: environment, workingDirectory: "/").logRotation, .default)
+        #expect(try ExecutorConfiguration(environment: environment, workingDirectory: "/").logRotation == .default)
         environment["SPARK_MESOS_EXECUTOR_LOG_MAX_SIZE"] = "64KB"
         environment["SPARK_MESOS_EXECUTOR_LOG_MAX_FILES"] = "2"
         let base = try ExecutorConfiguration(environment: environment, workingDirectory: "/").logRotation
-        XCTAssertEqual(base, LogRotation(maximumFileBytes: 65536, rotatedFiles: 2))
+        #expect(base == LogRotation(maximumFileBytes: 65536, rotatedFiles: 2))
         for (name, value, expected) in [
             ("SPARK_MESOS_EXECUTOR_LOG_MAX_SIZE", "1KB", "a size of at least 4KB, such as 10MB"),
             ("SPARK_MESOS_EXECUTOR_LOG_MAX_SIZE", "lots", "a size of at least 4KB, such as 10MB"),
@@ -22,8 +22,11 @@ final class LogRotationTests: XCTestCase {
         ] {
             var bad = environment
             bad[name] = value
-            XCTAssertThrowsError(try ExecutorConfiguration(environment: bad, workingDirectory: "/")) { error in
-                XCTAssertEqual("\(error)", "\(name)='\(value)' is malformed: expected \(expected)")
+            if let error = #expect(
+                throws: (any Error).self,
+                performing: { try ExecutorConfiguration(environment: bad, workingDirectory: "/") })
+            {
+                #expect("\(error)" == "\(name)='\(value)' is malformed: expected \(expected)")
             }
         }
         let settings = try SparkSettings(
@@ -31,13 +34,11 @@ final class LogRotationTests: XCTestCase {
             commandLine: [
                 "spark.executor.logs.rolling.maxSize": "1048576", "spark.executor.logs.rolling.maxRetainedFiles": "0",
             ])
-        XCTAssertEqual(settings.logRotation(overriding: base), LogRotation(maximumFileBytes: 1 << 20, rotatedFiles: 0))
-        XCTAssertEqual(
-            try SparkSettings(executorInfo: nil, commandLine: [:]).logRotation(overriding: base),
-            base)
-        XCTAssertThrowsError(
+        #expect(settings.logRotation(overriding: base) == LogRotation(maximumFileBytes: 1 << 20, rotatedFiles: 0))
+        #expect(try SparkSettings(executorInfo: nil, commandLine: [:]).logRotation(overriding: base) == base)
+        #expect(throws: (any Error).self) {
             try SparkSettings(
                 executorInfo: nil, commandLine: ["spark.executor.logs.rolling.maxSize": "10 parsecs"])
-        )
+        }
     }
 }

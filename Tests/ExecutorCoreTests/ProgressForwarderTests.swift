@@ -2,9 +2,9 @@ import ExecutorCore
 import Foundation
 import MesosCodec
 import Synchronization
-import XCTest
+import Testing
 
-final class ProgressForwarderTests: XCTestCase {
+struct ProgressForwarderTests {
     /// What was sent, decoded: (sequence, fraction, message).
     final class Sent: Sendable {
         let messages = Mutex<[[UInt8]]>([])
@@ -28,7 +28,7 @@ final class ProgressForwarderTests: XCTestCase {
         }
     }
 
-    func testReportsWithinOneIntervalBecomeOneMessageAndNoneFollowTheEnd() async {
+    @Test func reportsWithinOneIntervalBecomeOneMessageAndNoneFollowTheEnd() async {
         let sent = Sent()
         let forwarder = ProgressForwarder(taskID: "t\"1", interval: .seconds(3600)) { bytes in
             sent.messages.withLock { $0.append(bytes) }
@@ -38,15 +38,15 @@ final class ProgressForwarderTests: XCTestCase {
         }
         // However the reports and the sender interleaved, the first send starts an hour's pause.
         let first = sent.decoded
-        XCTAssertEqual(first.count, 1)
-        XCTAssertEqual(first.first?.sequence, 1)
-        XCTAssertEqual(first.first?.taskID, "t\"1")
-        XCTAssertTrue(first.first?.message.hasPrefix("step ") == true)
+        #expect(first.count == 1)
+        #expect(first.first?.sequence == 1)
+        #expect(first.first?.taskID == "t\"1")
+        #expect(first.first?.message.hasPrefix("step ") == true)
         forwarder.report(1, message: "after the end")
-        XCTAssertEqual(sent.decoded.count, 1, "nothing after the task's run is over")
+        #expect(sent.decoded.count == 1, "nothing after the task's run is over")
     }
 
-    func testMessagesAreInOrderAndTheNewestWins() async {
+    @Test func messagesAreInOrderAndTheNewestWins() async {
         let sent = Sent()
         let forwarder = ProgressForwarder(taskID: "t", interval: .zero) { bytes in
             sent.messages.withLock { $0.append(bytes) }
@@ -58,18 +58,17 @@ final class ProgressForwarderTests: XCTestCase {
             }
         }
         let decoded = sent.decoded
-        XCTAssertGreaterThanOrEqual(decoded.count, 1)
-        XCTAssertLessThanOrEqual(decoded.count, 200)
-        XCTAssertEqual(decoded.map(\.sequence), Array(1...decoded.count), "sequence counts from 1 without gaps")
-        XCTAssertEqual(decoded.map(\.fraction), decoded.map(\.fraction).sorted(), "in the order reported")
-        XCTAssertEqual(Set(decoded.map(\.message)).count, decoded.count, "no report is sent twice")
+        #expect(decoded.count >= 1)
+        #expect(decoded.count <= 200)
+        #expect(decoded.map(\.sequence) == Array(1...decoded.count), "sequence counts from 1 without gaps")
+        #expect(decoded.map(\.fraction) == decoded.map(\.fraction).sorted(), "in the order reported")
+        #expect(Set(decoded.map(\.message)).count == decoded.count, "no report is sent twice")
     }
 
-    func testTheMessageIsOneJSONObjectNamingTheTask() {
+    @Test func theMessageIsOneJSONObjectNamingTheTask() {
         let text = String(
             decoding: ProgressForwarder.message(
                 taskID: "a\nb", report: .init(fraction: 0.25, message: "half \"way\""), sequence: 3), as: UTF8.self)
-        XCTAssertEqual(
-            text, #"{"progress":{"task_id":"a\nb","fraction":0.25,"message":"half \"way\"","sequence":3}}"#)
+        #expect(text == #"{"progress":{"task_id":"a\nb","fraction":0.25,"message":"half \"way\"","sequence":3}}"#)
     }
 }

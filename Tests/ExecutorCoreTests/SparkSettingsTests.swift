@@ -1,8 +1,9 @@
+import Foundation
 import MesosProto
 import SparkExecutor
-import XCTest
+import Testing
 
-final class SparkSettingsTests: XCTestCase {
+struct SparkSettingsTests {
     private func info(_ json: String?, cpus: Double? = nil) -> Mesos_V1_ExecutorInfo {
         var info = Mesos_V1_ExecutorInfo()
         info.executorID.value = "e"
@@ -19,7 +20,7 @@ final class SparkSettingsTests: XCTestCase {
 
     /// Value secrets go where `.envkeys` and `.filenames` say, position by position; a list of the
     /// wrong length, a bad name or a path leaving the sandbox is refused naming the key, never the value.
-    func testSecretsArePlacedByPositionAndBadListsAreRefusedWithoutTheirValues() throws {
+    @Test func secretsArePlacedByPositionAndBadListsAreRefusedWithoutTheirValues() throws {
         let prefix = "spark.mesos.executor.secret."
         func settings(_ properties: [String: String]) throws -> SparkSettings {
             try SparkSettings(executorInfo: info(nil), commandLine: properties)
@@ -27,8 +28,8 @@ final class SparkSettingsTests: XCTestCase {
         let placed = try settings([
             prefix + "values": "s3cr3tA,s3cr3tB", prefix + "envkeys": "A,B", prefix + "filenames": "s/a,b",
         ])
-        XCTAssertEqual(placed.secretEnvironment, ["A": "s3cr3tA", "B": "s3cr3tB"])
-        XCTAssertEqual(placed.secretFiles, ["s/a": "s3cr3tA", "b": "s3cr3tB"])
+        #expect(placed.secretEnvironment == ["A": "s3cr3tA", "B": "s3cr3tB"])
+        #expect(placed.secretFiles == ["s/a": "s3cr3tA", "b": "s3cr3tB"])
         let refused: [([String: String], String)] = [
             ([prefix + "values": "s3cr3tA,s3cr3tB", prefix + "envkeys": "A"], prefix + "envkeys"),
             ([prefix + "values": "s3cr3tA", prefix + "envkeys": "A=B"], prefix + "envkeys"),
@@ -41,52 +42,52 @@ final class SparkSettingsTests: XCTestCase {
             ([prefix + "envkeys": "A"], prefix + "envkeys"),
         ]
         for (properties, key) in refused {
-            XCTAssertThrowsError(try settings(properties), "\(properties)") { error in
+            if let error = #expect(throws: (any Error).self, "\(properties)", performing: { try settings(properties) })
+            {
                 let text = "\(error)"
-                XCTAssertTrue(text.contains(key), text)
-                XCTAssertFalse(text.contains("s3cr3tA"), "the message shows a secret: \(text)")
+                #expect(text.contains(key), "\(text)")
+                #expect(!text.contains("s3cr3tA"), "the message shows a secret: \(text)")
             }
         }
     }
 
-    func testDefaultsFollowSpark3() throws {
+    @Test func defaultsFollowSpark3() throws {
         let settings = try SparkSettings(executorInfo: info(nil), commandLine: [:])
-        XCTAssertTrue(settings.coarse)
-        XCTAssertEqual(settings.cores, 1)
-        XCTAssertNil(settings.workerPath)
-        XCTAssertTrue(settings.cacheEnabled)
-        XCTAssertTrue(settings.forkServer)
+        #expect(settings.coarse)
+        #expect(settings.cores == 1)
+        #expect(settings.workerPath == nil)
+        #expect(settings.cacheEnabled)
+        #expect(settings.forkServer)
         let off = try SparkSettings(
             executorInfo: info(#"{"spark.mesos.executor.worker.forkServer":"false"}"#), commandLine: [:])
-        XCTAssertFalse(off.forkServer)
-        XCTAssertEqual(off.unknownKeys, [])
+        #expect(!off.forkServer)
+        #expect(off.unknownKeys == [])
     }
 
-    func testPrecedenceCommandLineThenExecutorDataThenEnvironment() throws {
+    @Test func precedenceCommandLineThenExecutorDataThenEnvironment() throws {
         let json =
             #"{"spark.executor.uri":"http://data/spark.tgz","spark.mesos.coarse":"false","spark.executor.cores":"2"}"#
         let settings = try SparkSettings(
             executorInfo: info(json), commandLine: ["spark.executor.cores": "6"],
             sparkExecutorURI: "http://env/spark.tgz")
-        XCTAssertEqual(settings.properties["spark.executor.uri"], "http://data/spark.tgz")
-        XCTAssertFalse(settings.coarse)
-        XCTAssertEqual(settings.cores, 6)
+        #expect(settings.properties["spark.executor.uri"] == "http://data/spark.tgz")
+        #expect(!settings.coarse)
+        #expect(settings.cores == 6)
         let fromEnvironment = try SparkSettings(
             executorInfo: info("{}"), commandLine: [:], sparkExecutorURI: "http://env/spark.tgz")
-        XCTAssertEqual(fromEnvironment.properties["spark.executor.uri"], "http://env/spark.tgz")
+        #expect(fromEnvironment.properties["spark.executor.uri"] == "http://env/spark.tgz")
     }
 
-    func testCoresFromCpusPlusExtraCores() throws {
+    @Test func coresFromCpusPlusExtraCores() throws {
         let settings = try SparkSettings(
             executorInfo: info(#"{"spark.mesos.extra.cores":"1"}"#, cpus: 2.5), commandLine: [:])
-        XCTAssertEqual(settings.cores, 4)
+        #expect(settings.cores == 4)
     }
 
     /// The ExecutorInfo's `disk` (MB, summed over its entries) caps what the fetch puts into the sandbox.
-    func testDiskResourceIsTheFetchLimitInBytes() throws {
+    @Test func diskResourceIsTheFetchLimitInBytes() throws {
         var executorInfo = info(nil)
-        XCTAssertNil(
-            try SparkSettings(executorInfo: executorInfo, commandLine: [:]).diskLimitBytes)
+        #expect(try SparkSettings(executorInfo: executorInfo, commandLine: [:]).diskLimitBytes == nil)
         for megabytes in [1024.0, 0.5] {
             var resource = Mesos_V1_Resource()
             resource.name = "disk"
@@ -95,12 +96,12 @@ final class SparkSettingsTests: XCTestCase {
             executorInfo.resources.append(resource)
         }
         let settings = try SparkSettings(executorInfo: executorInfo, commandLine: [:])
-        XCTAssertEqual(settings.diskLimitBytes, 1024 * 1_048_576 + 524_288)
+        #expect(settings.diskLimitBytes == Int64(1024 * 1_048_576 + 524_288))
     }
 
     /// Coarse workers share the executor's memory as Spark sizes it: spark.executor.memory plus the
     /// overhead (spark.mesos.executor.memoryOverhead, else max(384 MiB, 10 %)), else the ExecutorInfo's mem.
-    func testWorkerPoolMemoryFollowsSparksExecutorSizing() throws {
+    @Test func workerPoolMemoryFollowsSparksExecutorSizing() throws {
         func memory(_ json: String, mem: Double? = nil) throws -> UInt64? {
             var executorInfo = info(json)
             if let mem {
@@ -114,30 +115,31 @@ final class SparkSettingsTests: XCTestCase {
                 .workerPoolMemoryBytes
         }
         let mib: UInt64 = 1_048_576
-        XCTAssertEqual(try memory(#"{"spark.executor.memory":"4g"}"#), (4096 + 409) * mib)
-        XCTAssertEqual(try memory(#"{"spark.executor.memory":"1024"}"#), (1024 + 384) * mib)
-        XCTAssertEqual(
-            try memory(#"{"spark.executor.memory":"2g","spark.mesos.executor.memoryOverhead":"100"}"#), 2148 * mib)
-        XCTAssertEqual(
-            try memory(#"{"spark.executor.memory":"10g","spark.executor.memoryOverheadFactor":"0.2"}"#),
-            (10240 + 2048) * mib)
-        XCTAssertEqual(try memory("{}", mem: 1500), 1500 * mib)
-        XCTAssertNil(try memory("{}"))
-        XCTAssertThrowsError(try memory(#"{"spark.executor.memory":"lots"}"#)) { error in
-            XCTAssertEqual(
-                "\(error)", "spark.executor.memory='lots' is malformed: expected a size such as 4g or 512m")
+        #expect(try memory(#"{"spark.executor.memory":"4g"}"#) == (4096 + 409) * mib)
+        #expect(try memory(#"{"spark.executor.memory":"1024"}"#) == (1024 + 384) * mib)
+        #expect(
+            try memory(#"{"spark.executor.memory":"2g","spark.mesos.executor.memoryOverhead":"100"}"#) == 2148 * mib)
+        #expect(
+            try memory(#"{"spark.executor.memory":"10g","spark.executor.memoryOverheadFactor":"0.2"}"#)
+                == (10240 + 2048) * mib)
+        #expect(try memory("{}", mem: 1500) == 1500 * mib)
+        #expect(try memory("{}") == nil)
+        if let error = #expect(
+            throws: (any Error).self, performing: { try memory(#"{"spark.executor.memory":"lots"}"#) })
+        {
+            #expect("\(error)" == "spark.executor.memory='lots' is malformed: expected a size such as 4g or 512m")
         }
     }
 
-    func testExecutorEnvAndUnknownKeys() throws {
+    @Test func executorEnvAndUnknownKeys() throws {
         let json = #"{"spark.executorEnv.JAVA_HOME":"/opt/jdk","spark.driver.memory":"4g","spark.app.id":7}"#
         let settings = try SparkSettings(executorInfo: info(json), commandLine: [:])
-        XCTAssertEqual(settings.taskEnvironment, ["JAVA_HOME": "/opt/jdk"])
-        XCTAssertEqual(settings.unknownKeys, ["spark.app.id", "spark.driver.memory"])
-        XCTAssertEqual(settings.properties["spark.app.id"], "7")
+        #expect(settings.taskEnvironment == ["JAVA_HOME": "/opt/jdk"])
+        #expect(settings.unknownKeys == ["spark.app.id", "spark.driver.memory"])
+        #expect(settings.properties["spark.app.id"] == "7")
     }
 
-    func testMalformedValuesNameKeyAndValue() {
+    @Test func malformedValuesNameKeyAndValue() {
         let cases: [(String, String)] = [
             (#"{"spark.mesos.coarse":"yes"}"#, "spark.mesos.coarse='yes' is malformed: expected true or false"),
             (
@@ -163,19 +165,21 @@ final class SparkSettingsTests: XCTestCase {
             ("[1]", "ExecutorInfo.data='[1]' is malformed: expected a JSON object of Spark properties"),
         ]
         for (json, expected) in cases {
-            XCTAssertThrowsError(
-                try SparkSettings(executorInfo: info(json), commandLine: [:]), json
-            ) {
-                XCTAssertEqual("\($0)", expected)
+            if let error = #expect(
+                throws: (any Error).self, "\(json)",
+                performing: { try SparkSettings(executorInfo: info(json), commandLine: [:]) })
+            {
+                #expect("\(error)" == expected)
             }
         }
     }
 
-    func testConfArguments() throws {
-        XCTAssertEqual(
-            try SparkSettings.parseConfArguments(["a=b", "spark.x=y=z"]), ["a": "b", "spark.x": "y=z"])
-        XCTAssertThrowsError(try SparkSettings.parseConfArguments(["novalue"])) {
-            XCTAssertEqual("\($0)", "--conf='novalue' is malformed: expected key=value")
+    @Test func confArguments() throws {
+        #expect(try SparkSettings.parseConfArguments(["a=b", "spark.x=y=z"]) == ["a": "b", "spark.x": "y=z"])
+        if let error = #expect(
+            throws: (any Error).self, performing: { try SparkSettings.parseConfArguments(["novalue"]) })
+        {
+            #expect("\(error)" == "--conf='novalue' is malformed: expected key=value")
         }
     }
 }

@@ -1,9 +1,10 @@
 import ExecutorCore
+import Foundation
 import MesosProto
 import SeededRandom
-import XCTest
+import Testing
 
-final class UpdateLedgerTests: XCTestCase {
+struct UpdateLedgerTests {
     private func update(_ task: String, _ n: UInt8) -> Mesos_V1_Executor_Call.Update {
         var update = Mesos_V1_Executor_Call.Update()
         update.status.taskID.value = task
@@ -15,76 +16,76 @@ final class UpdateLedgerTests: XCTestCase {
     private func uuid(_ n: UInt8) -> [UInt8] { [n] + [UInt8](repeating: 0, count: 15) }
     private func ids(_ updates: [Mesos_V1_Executor_Call.Update]) -> [UInt8] { updates.map { $0.status.uuid.first! } }
 
-    func testOneInFlightPerTaskInOrder() {
+    @Test func oneInFlightPerTaskInOrder() {
         var ledger = UpdateLedger()
         ledger.append(update("a", 1))
         ledger.append(update("a", 2))
         ledger.append(update("b", 3))
-        XCTAssertEqual(ids(ledger.takeSendable()), [1, 3])
-        XCTAssertEqual(ids(ledger.takeSendable()), [], "a:2 waits for a:1")
+        #expect(ids(ledger.takeSendable()) == [1, 3])
+        #expect(ids(ledger.takeSendable()) == [], "a:2 waits for a:1")
         ledger.accepted(uuid: uuid(1))
-        XCTAssertEqual(ids(ledger.takeSendable()), [2])
+        #expect(ids(ledger.takeSendable()) == [2])
     }
 
-    func testRetryKeepsOrder() {
+    @Test func retryKeepsOrder() {
         var ledger = UpdateLedger()
         ledger.append(update("a", 1))
         ledger.append(update("a", 2))
-        XCTAssertEqual(ids(ledger.takeSendable()), [1])
+        #expect(ids(ledger.takeSendable()) == [1])
         ledger.retry(uuid: uuid(1))
-        XCTAssertEqual(ids(ledger.takeSendable()), [1], "the refused update goes again before its successor")
+        #expect(ids(ledger.takeSendable()) == [1], "the refused update goes again before its successor")
     }
 
-    func testAckForgetsForeverAndUnknownAckIsHarmless() {
+    @Test func ackForgetsForeverAndUnknownAckIsHarmless() {
         var ledger = UpdateLedger()
         ledger.append(update("a", 1))
         _ = ledger.takeSendable()
         ledger.accepted(uuid: uuid(1))
-        XCTAssertNotNil(ledger.acknowledged(uuid: uuid(1)))
-        XCTAssertNil(ledger.acknowledged(uuid: uuid(1)))
-        XCTAssertTrue(ledger.isEmpty)
+        #expect(ledger.acknowledged(uuid: uuid(1)) != nil)
+        #expect(ledger.acknowledged(uuid: uuid(1)) == nil)
+        #expect(ledger.isEmpty)
         ledger.append(update("a", 1))
-        XCTAssertEqual(ledger.count, 1, "a new update with a fresh uuid is a new update")
+        #expect(ledger.count == 1, "a new update with a fresh uuid is a new update")
     }
 
-    func testAckBeforeAcceptance() {
+    @Test func ackBeforeAcceptance() {
         var ledger = UpdateLedger()
         ledger.append(update("a", 1))
         _ = ledger.takeSendable()
         ledger.acknowledged(uuid: uuid(1))
         ledger.accepted(uuid: uuid(1))
         ledger.retry(uuid: uuid(1))
-        XCTAssertEqual(ids(ledger.takeSendable()), [])
-        XCTAssertTrue(ledger.isEmpty)
+        #expect(ids(ledger.takeSendable()) == [])
+        #expect(ledger.isEmpty)
     }
 
-    func testSubscribeCarriesUnacknowledgedAndMarksOnlyThoseAccepted() {
+    @Test func subscribeCarriesUnacknowledgedAndMarksOnlyThoseAccepted() {
         var ledger = UpdateLedger()
         ledger.append(update("a", 1))
         ledger.append(update("b", 2))
         _ = ledger.takeSendable()
         ledger.accepted(uuid: uuid(1))
         ledger.disconnected()
-        XCTAssertEqual(ids(ledger.unacknowledged), [1, 2])
+        #expect(ids(ledger.unacknowledged) == [1, 2])
         let carried = Set(ledger.unacknowledged.map { [UInt8]($0.status.uuid) })
         ledger.append(update("c", 3))
         ledger.subscribed(carrying: carried)
-        XCTAssertEqual(ids(ledger.takeSendable()), [3], "only the update created after SUBSCRIBE is posted")
-        XCTAssertEqual(ids(ledger.unacknowledged), [1, 2, 3])
+        #expect(ids(ledger.takeSendable()) == [3], "only the update created after SUBSCRIBE is posted")
+        #expect(ids(ledger.unacknowledged) == [1, 2, 3])
     }
 
-    func testRejectedIsDropped() {
+    @Test func rejectedIsDropped() {
         var ledger = UpdateLedger()
         ledger.append(update("a", 1))
         _ = ledger.takeSendable()
-        XCTAssertNotNil(ledger.rejected(uuid: uuid(1)))
-        XCTAssertTrue(ledger.isEmpty)
-        XCTAssertTrue(ledger.isSettled(taskID: "a"))
+        #expect(ledger.rejected(uuid: uuid(1)) != nil)
+        #expect(ledger.isEmpty)
+        #expect(ledger.isSettled(taskID: "a"))
     }
 
     /// The ledger agrees, operation by operation, with the plainest model of its rules (a scan
     /// over every update in creation order) over long seeded random sequences.
-    func testAgreesWithAPlainModelOverRandomOperations() {
+    @Test func agreesWithAPlainModelOverRandomOperations() {
         for seed in UInt64(1)...40 {
             var random = SeededRandom(seed: seed)
             var ledger = UpdateLedger()
@@ -103,7 +104,7 @@ final class UpdateLedgerTests: XCTestCase {
                     model.append(task: task, n)
                 case 2, 3:
                     let limit = random.next() % 3 == 0 ? Int.max : Int(random.next() % 3) + 1
-                    XCTAssertEqual(ids(ledger.takeSendable(limit: limit)), model.takeSendable(limit: limit), label)
+                    #expect(ids(ledger.takeSendable(limit: limit)) == model.takeSendable(limit: limit), "\(label)")
                 case 4:
                     ledger.accepted(uuid: uuid(known))
                     model.set(known, from: .inFlight, to: .accepted)
@@ -123,13 +124,13 @@ final class UpdateLedgerTests: XCTestCase {
                     let removed =
                         random.next() % 5 == 0
                         ? ledger.rejected(uuid: uuid(known)) : ledger.acknowledged(uuid: uuid(known))
-                    XCTAssertEqual(removed?.status.uuid.first, model.remove(known), label)
+                    #expect(removed?.status.uuid.first == model.remove(known), "\(label)")
                 }
-                XCTAssertEqual(ids(ledger.unacknowledged), model.order, label)
-                XCTAssertEqual(ledger.count, model.order.count, label)
+                #expect(ids(ledger.unacknowledged) == model.order, "\(label)")
+                #expect(ledger.count == model.order.count, "\(label)")
                 for task in 0..<5 {
-                    XCTAssertEqual(
-                        ledger.isSettled(taskID: "t\(task)"), !model.tasks.values.contains("t\(task)"), label)
+                    #expect(
+                        ledger.isSettled(taskID: "t\(task)") == !model.tasks.values.contains("t\(task)"), "\(label)")
                 }
             }
         }

@@ -1,17 +1,20 @@
 import Foundation
 import Harness
 import MesosProto
-import XCTest
+import Testing
 
 /// `health_check`, `check` and `max_completion_time` in job files.
-final class JobParserCheckTests: XCTestCase {
-    private func assertError(_ text: String, _ expected: String, line: UInt = #line) {
-        XCTAssertThrowsError(try JobParser.parse(text, file: "job.json"), line: line) { error in
-            XCTAssertEqual("\(error)", expected, line: line)
+struct JobParserCheckTests {
+    private func assertError(_ text: String, _ expected: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        if let error = #expect(
+            throws: (any Error).self, sourceLocation: sourceLocation,
+            performing: { try JobParser.parse(text, file: "job.json") })
+        {
+            #expect("\(error)" == expected, sourceLocation: sourceLocation)
         }
     }
 
-    func testFieldsBecomeTheTaskInfoFields() throws {
+    @Test func fieldsBecomeTheTaskInfoFields() throws {
         let job = try JobParser.parse(
             """
             {"tasks": [
@@ -23,27 +26,28 @@ final class JobParserCheckTests: XCTestCase {
               {"id": "db", "command": "true", "health_check": {"type": "TCP", "port": 5432}}
             ]}
             """, file: "j.json")
-        let web = try XCTUnwrap(job.task("web"))
-        let health = try XCTUnwrap(web.healthCheck)
-        XCTAssertEqual(health.type, .http)
-        XCTAssertEqual(health.http.scheme, "https")
-        XCTAssertEqual(health.http.port, 8443)
-        XCTAssertEqual(health.http.path, "/health")
-        XCTAssertEqual(
-            [health.delaySeconds, health.intervalSeconds, health.timeoutSeconds, health.gracePeriodSeconds],
-            [1, 2, 3, 5])
-        XCTAssertEqual(health.consecutiveFailures, 4)
-        XCTAssertEqual(web.check?.type, .command)
-        XCTAssertEqual(web.check?.command.command.value, "test -e up")
-        XCTAssertEqual(web.check?.command.command.environment.variables.first?.name, "A")
-        XCTAssertEqual(web.maxCompletionTime, .seconds(90))
-        let db = try XCTUnwrap(job.task("db")?.healthCheck)
-        XCTAssertEqual(db.type, .tcp)
-        XCTAssertEqual(db.tcp.port, 5432)
-        XCTAssertFalse(db.hasDelaySeconds, "unset fields keep Mesos's defaults")
+        let web = try #require(job.task("web"))
+        let health = try #require(web.healthCheck)
+        #expect(health.type == .http)
+        #expect(health.http.scheme == "https")
+        #expect(health.http.port == 8443)
+        #expect(health.http.path == "/health")
+        #expect(
+            [health.delaySeconds, health.intervalSeconds, health.timeoutSeconds, health.gracePeriodSeconds] == [
+                1, 2, 3, 5,
+            ])
+        #expect(health.consecutiveFailures == 4)
+        #expect(web.check?.type == .command)
+        #expect(web.check?.command.command.value == "test -e up")
+        #expect(web.check?.command.command.environment.variables.first?.name == "A")
+        #expect(web.maxCompletionTime == .seconds(90))
+        let db = try #require(job.task("db")?.healthCheck)
+        #expect(db.type == .tcp)
+        #expect(db.tcp.port == 5432)
+        #expect(!db.hasDelaySeconds, "unset fields keep Mesos's defaults")
     }
 
-    func testBadValuesNameTheKey() {
+    @Test func badValuesNameTheKey() {
         assertError(
             #"{"tasks": [{"id": "a", "command": "true", "health_check": {"port": 80}}]}"#,
             "invalid job file job.json: tasks[0].health_check.type: missing; expected one of COMMAND, HTTP, HTTPS, TCP")

@@ -1,33 +1,34 @@
 import Foundation
 import Harness
-import XCTest
+import Testing
 
 /// Job files: every example parses, and every mistake names the file, the key and what was expected.
-final class JobParserTests: XCTestCase {
-    func testEveryExampleParses() throws {
+struct JobParserTests {
+    @Test func everyExampleParses() throws {
         let names = try FileManager.default.contentsOfDirectory(atPath: HarnessTestSupport.examples)
             .filter { $0.hasSuffix(".json") || $0.hasSuffix(".yaml") }.sorted()
-        XCTAssertEqual(
-            names,
-            [
+        #expect(
+            names == [
                 "agent-restart.json", "closures.json", "coarse.json", "failures-and-kills.json", "fine.yaml",
                 "health-checks.json",
             ])
         for name in names where name != "closures.json" {
-            XCTAssertNoThrow(try JobParser.load(path: HarnessTestSupport.examples + "/" + name), name)
+            #expect(throws: Never.self, "\(name)") {
+                try JobParser.load(path: HarnessTestSupport.examples + "/" + name)
+            }
         }
     }
 
-    func testDefaultStepsLaunchWaitAndShutDown() throws {
+    @Test func defaultStepsLaunchWaitAndShutDown() throws {
         let job = try JobParser.parse(
             #"{"tasks": [{"id": "a", "command": "true"}, {"id": "b", "command": "false", "expect": "TASK_FAILED"}]}"#,
             file: "j.json")
-        XCTAssertEqual(job.steps, [.launch(["a", "b"]), .waitForAll, .shutdown])
-        XCTAssertEqual(job.tasks.map(\.expect), [.finished, .failed])
-        XCTAssertEqual(job.executor.mode, .coarse)
+        #expect(job.steps == [.launch(["a", "b"]), .waitForAll, .shutdown])
+        #expect(job.tasks.map(\.expect) == [.finished, .failed])
+        #expect(job.executor.mode == .coarse)
     }
 
-    func testPayloadForms() throws {
+    @Test func payloadForms() throws {
         let job = try JobParser.parse(
             """
             {"tasks": [
@@ -36,23 +37,28 @@ final class JobParserTests: XCTestCase {
               {"id": "x", "closure": {"function": "echo", "payload": {"text": "text"}}}
             ]}
             """, file: "j.json")
-        XCTAssertEqual(
-            job.tasks.map(\.kind),
-            [
+        #expect(
+            job.tasks.map(\.kind) == [
                 .closure(function: "echo", payload: Array("plain".utf8)),
                 .closure(function: "echo", payload: Array("hi".utf8)),
                 .closure(function: "echo", payload: Array("text".utf8)),
             ])
     }
 
-    func assertError(_ text: String, file name: String = "job.json", _ expected: String, line: UInt = #line) {
-        XCTAssertThrowsError(try JobParser.parse(text, file: name), line: line) { error in
-            XCTAssertEqual("\(error)", expected, line: line)
-            XCTAssertTrue((error as? HarnessError)?.isJobFileProblem ?? false, line: line)
+    func assertError(
+        _ text: String, file name: String = "job.json", _ expected: String,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) {
+        if let error = #expect(
+            throws: (any Error).self, sourceLocation: sourceLocation,
+            performing: { try JobParser.parse(text, file: name) })
+        {
+            #expect("\(error)" == expected, sourceLocation: sourceLocation)
+            #expect((error as? HarnessError)?.isJobFileProblem ?? false, sourceLocation: sourceLocation)
         }
     }
 
-    func testUnknownKeys() {
+    @Test func unknownKeys() {
         assertError(
             #"{"tasks": [], "stepz": []}"#,
             "invalid job file job.json: stepz: unknown key; expected one of name, executor, tasks, steps, timeout")
@@ -66,7 +72,7 @@ final class JobParserTests: XCTestCase {
         )
     }
 
-    func testBadValues() {
+    @Test func badValues() {
         assertError(
             #"{"tasks": [{"id": "a", "command": "true", "expect": "done"}]}"#,
             "invalid job file job.json: tasks[0].expect: \"done\" is not valid; expected one of finished, failed, killed, error, lost"
@@ -93,7 +99,7 @@ final class JobParserTests: XCTestCase {
             "invalid job file job.json: timeout: is the number -1; expected a number of seconds between 0 and 86400")
     }
 
-    func testStepsMustNameLaunchedTasks() {
+    @Test func stepsMustNameLaunchedTasks() {
         assertError(
             #"{"tasks": [{"id": "a", "command": "true"}], "steps": [{"kill": "a"}, {"launch": "a"}]}"#,
             "invalid job file job.json: steps[0].kill: task \"a\" is not launched by an earlier step")
@@ -112,19 +118,23 @@ final class JobParserTests: XCTestCase {
             "invalid job file job.json: tasks[1].id: duplicate task id \"a\"; expected every id once")
     }
 
-    func testYAMLErrorsNameTheKeyToo() {
+    @Test func yamlErrorsNameTheKeyToo() {
         assertError(
             "tasks:\n  - id: a\n    comand: true\n", file: "job.yaml",
             "invalid job file job.yaml: tasks[0].comand: unknown key; expected one of id, command, closure, expect, kill_grace, health_check, check, max_completion_time, resources"
         )
     }
 
-    func testSyntaxErrorsNameTheFile() {
-        XCTAssertThrowsError(try JobParser.parse("{\"tasks\": [", file: "broken.json")) { error in
-            XCTAssertTrue("\(error)".hasPrefix("cannot read job file broken.json: not valid JSON"), "\(error)")
+    @Test func syntaxErrorsNameTheFile() {
+        if let error = #expect(
+            throws: (any Error).self, performing: { try JobParser.parse("{\"tasks\": [", file: "broken.json") })
+        {
+            #expect("\(error)".hasPrefix("cannot read job file broken.json: not valid JSON"), "\(error)")
         }
-        XCTAssertThrowsError(try JobParser.load(path: "/nonexistent/job.json")) { error in
-            XCTAssertEqual("\(error)", "cannot read job file /nonexistent/job.json: no such file, or not readable")
+        if let error = #expect(
+            throws: (any Error).self, performing: { try JobParser.load(path: "/nonexistent/job.json") })
+        {
+            #expect("\(error)" == "cannot read job file /nonexistent/job.json: no such file, or not readable")
         }
     }
 }

@@ -2,10 +2,10 @@ import Foundation
 import MesosCodec
 import MesosProto
 import SwiftProtobuf
-import XCTest
+import Testing
 
 /// Every Call and Event type against hand-written Mesos JSON (stout's mapping, `MesosJSONRulesTests`).
-final class MesosJSONTests: XCTestCase {
+struct MesosJSONTests {
     static let uuid = "AAECAwQFRgcICQoLDA0ODw=="  // 16 bytes, version nibble 4
 
     static let calls: [String: String] = [
@@ -68,44 +68,44 @@ final class MesosJSONTests: XCTestCase {
     ]
 
     private func jsonObject(_ bytes: some Collection<UInt8>) throws -> NSDictionary {
-        try XCTUnwrap(JSONSerialization.jsonObject(with: Data(bytes)) as? NSDictionary)
+        try #require(JSONSerialization.jsonObject(with: Data(bytes)) as? NSDictionary)
     }
 
     private func assertRoundTrip<M: Message & Equatable>(_ type: M.Type, _ name: String, _ text: String) throws {
         let message = try WireEncoding.json.decode(M.self, from: Array(text.utf8))
         // JSON out is the same document the agent wrote (same names, enums, numbers, base64).
         let encoded = try WireEncoding.json.encode(message)
-        XCTAssertEqual(try jsonObject(encoded), try jsonObject(Array(text.utf8)), name)
+        #expect(try jsonObject(encoded) == jsonObject(Array(text.utf8)), "\(name)")
         // Protobuf round trip preserves the message exactly.
         let binary = try WireEncoding.protobuf.encode(message)
-        XCTAssertEqual(try WireEncoding.protobuf.decode(M.self, from: binary), message, name)
+        #expect(try WireEncoding.protobuf.decode(M.self, from: binary) == message, "\(name)")
     }
 
-    func testEveryCallType() throws {
-        XCTAssertEqual(Set(Self.calls.keys), ["SUBSCRIBE", "UPDATE", "MESSAGE", "HEARTBEAT"])
+    @Test func everyCallType() throws {
+        #expect(Set(Self.calls.keys) == ["SUBSCRIBE", "UPDATE", "MESSAGE", "HEARTBEAT"])
         for (name, text) in Self.calls { try assertRoundTrip(Mesos_V1_Executor_Call.self, name, text) }
     }
 
-    func testEveryEventType() throws {
+    @Test func everyEventType() throws {
         let types = Set(Mesos_V1_Executor_Event.TypeEnum.allCases.filter { $0 != .unknown }.map { "\($0)" })
-        XCTAssertEqual(types.count, Self.events.count)
+        #expect(types.count == Self.events.count)
         for (name, text) in Self.events {
             try assertRoundTrip(Mesos_V1_Executor_Event.self, name, text)
         }
     }
 
-    func testDecodedValuesFollowMesosRules() throws {
+    @Test func decodedValuesFollowMesosRules() throws {
         let call = try WireEncoding.json.decode(Mesos_V1_Executor_Call.self, from: Array(Self.calls["UPDATE"]!.utf8))
-        XCTAssertEqual(call.update.status.state, .taskFailed)
-        XCTAssertEqual(call.update.status.source, .executor)
-        XCTAssertEqual(call.update.status.uuid, Data((0..<16).map { UInt8($0) == 6 ? 0x46 : UInt8($0) }))
-        XCTAssertEqual(call.update.status.data, Data([1, 2, 3]))
+        #expect(call.update.status.state == .taskFailed)
+        #expect(call.update.status.source == .executor)
+        #expect(call.update.status.uuid == Data((0..<16).map { UInt8($0) == 6 ? 0x46 : UInt8($0) }))
+        #expect(call.update.status.data == Data([1, 2, 3]))
         let subscribe = try WireEncoding.json.decode(
             Mesos_V1_Executor_Call.self, from: Array(Self.calls["SUBSCRIBE"]!.utf8))
-        XCTAssertEqual(subscribe.subscribe.unacknowledgedTasks[0].killPolicy.gracePeriod.nanoseconds, 3_000_000_000)
+        #expect(subscribe.subscribe.unacknowledgedTasks[0].killPolicy.gracePeriod.nanoseconds == 3_000_000_000)
     }
 
-    func testEncodingUsesProtoNamesEnumNamesNumbersAndPaddedBase64() throws {
+    @Test func encodingUsesProtoNamesEnumNamesNumbersAndPaddedBase64() throws {
         var status = Mesos_V1_TaskStatus()
         status.taskID.value = "t"
         status.state = .taskRunning
@@ -119,73 +119,88 @@ final class MesosJSONTests: XCTestCase {
         task.agentID.value = "a"
         task.killPolicy = policy
         let statusText = String(decoding: try WireEncoding.json.encode(status), as: UTF8.self)
-        XCTAssertTrue(statusText.contains(#""task_id":{"value":"t"}"#), statusText)
-        XCTAssertTrue(statusText.contains(#""state":"TASK_RUNNING""#), statusText)
-        XCTAssertTrue(statusText.contains(#""source":"SOURCE_EXECUTOR""#), statusText)
-        XCTAssertTrue(statusText.contains("\"uuid\":\"\(Self.uuid)\""), statusText)
+        #expect(statusText.contains(#""task_id":{"value":"t"}"#), "\(statusText)")
+        #expect(statusText.contains(#""state":"TASK_RUNNING""#), "\(statusText)")
+        #expect(statusText.contains(#""source":"SOURCE_EXECUTOR""#), "\(statusText)")
+        #expect(statusText.contains("\"uuid\":\"\(Self.uuid)\""), "\(statusText)")
         let taskText = String(decoding: try WireEncoding.json.encode(task), as: UTF8.self)
-        XCTAssertTrue(taskText.contains(#""nanoseconds":9000000000000"#), "64-bit as a JSON number: \(taskText)")
+        #expect(taskText.contains(#""nanoseconds":9000000000000"#), "64-bit as a JSON number: \(taskText)")
     }
 
-    func testUnknownKeysAreIgnored() throws {
+    @Test func unknownKeysAreIgnored() throws {
         let text = #"{"type":"SHUTDOWN","future_field":{"x":[1,2]},"another":"y"}"#
-        XCTAssertEqual(
-            try WireEncoding.json.decode(Mesos_V1_Executor_Event.self, from: Array(text.utf8)).type, .shutdown)
+        #expect(try WireEncoding.json.decode(Mesos_V1_Executor_Event.self, from: Array(text.utf8)).type == .shutdown)
     }
 
-    func testNumericStringsAreAccepted() throws {
+    @Test func numericStringsAreAccepted() throws {
         let text =
             #"{"type":"KILL","kill":{"task_id":{"value":"t"},"kill_policy":{"grace_period":{"nanoseconds":"1000"}}}}"#
         let event = try WireEncoding.json.decode(Mesos_V1_Executor_Event.self, from: Array(text.utf8))
-        XCTAssertEqual(event.kill.killPolicy.gracePeriod.nanoseconds, 1000)
+        #expect(event.kill.killPolicy.gracePeriod.nanoseconds == 1000)
     }
 
-    func testCamelCaseIsIgnoredSoRequiredFieldsAreMissing() {
+    @Test func camelCaseIsIgnoredSoRequiredFieldsAreMissing() {
         let text = #"{"executorId":{"value":"e"},"frameworkId":{"value":"f"},"type":"HEARTBEAT"}"#
-        XCTAssertThrowsError(try WireEncoding.json.decode(Mesos_V1_Executor_Call.self, from: Array(text.utf8))) {
-            XCTAssertTrue(($0 as? CodecError)?.isMissingRequiredFields == true, "\($0)")
+        if let error = #expect(
+            throws: (any Error).self,
+            performing: { try WireEncoding.json.decode(Mesos_V1_Executor_Call.self, from: Array(text.utf8)) })
+        {
+            #expect((error as? CodecError)?.isMissingRequiredFields == true, "\(error)")
         }
     }
 
-    func testMissingRequiredFieldsAreRejectedInBothEncodings() throws {
+    @Test func missingRequiredFieldsAreRejectedInBothEncodings() throws {
         let text = #"{"type":"ACKNOWLEDGED","acknowledged":{"task_id":{"value":"t"}}}"#
-        XCTAssertThrowsError(try WireEncoding.json.decode(Mesos_V1_Executor_Event.self, from: Array(text.utf8))) {
-            XCTAssertTrue(($0 as? CodecError)?.isMissingRequiredFields == true, "\($0)")
+        if let error = #expect(
+            throws: (any Error).self,
+            performing: { try WireEncoding.json.decode(Mesos_V1_Executor_Event.self, from: Array(text.utf8)) })
+        {
+            #expect((error as? CodecError)?.isMissingRequiredFields == true, "\(error)")
         }
         var event = Mesos_V1_Executor_Event()
         event.type = .acknowledged
         event.acknowledged.taskID.value = "t"
         let partial = try event.serializedBytes(partial: true) as [UInt8]
-        XCTAssertThrowsError(try WireEncoding.protobuf.decode(Mesos_V1_Executor_Event.self, from: partial)) {
-            XCTAssertTrue(($0 as? CodecError)?.isMissingRequiredFields == true, "\($0)")
+        if let error = #expect(
+            throws: (any Error).self,
+            performing: { try WireEncoding.protobuf.decode(Mesos_V1_Executor_Event.self, from: partial) })
+        {
+            #expect((error as? CodecError)?.isMissingRequiredFields == true, "\(error)")
         }
-        XCTAssertThrowsError(try WireEncoding.json.encode(event))
-        XCTAssertThrowsError(try WireEncoding.protobuf.encode(event))
+        #expect(throws: (any Error).self) { try WireEncoding.json.encode(event) }
+        #expect(throws: (any Error).self) { try WireEncoding.protobuf.encode(event) }
     }
 
-    func testMalformedInputGivesCodecErrors() {
+    @Test func malformedInputGivesCodecErrors() {
         for bad in ["MALFORMED_CONTENT", "{", #"{"type":7}"#, #"{"type":"SHUTDOWN","kill":"x"}"#, "[]"] {
-            XCTAssertThrowsError(try WireEncoding.json.decode(Mesos_V1_Executor_Event.self, from: Array(bad.utf8)), bad)
+            if let error = #expect(
+                throws: (any Error).self, "\(bad)",
+                performing: { try WireEncoding.json.decode(Mesos_V1_Executor_Event.self, from: Array(bad.utf8)) })
             {
-                XCTAssertTrue($0 is CodecError, "\(bad): \($0)")
+                #expect(error is CodecError, "\(bad): \(error)")
             }
         }
-        XCTAssertThrowsError(
-            try WireEncoding.protobuf.decode(Mesos_V1_Executor_Event.self, from: Array("MALFORMED_CONTENT".utf8))
-        ) { XCTAssertTrue(($0 as? CodecError)?.isMalformedProtobuf == true, "\($0)") }
+        if let error = #expect(
+            throws: (any Error).self,
+            performing: {
+                try WireEncoding.protobuf.decode(Mesos_V1_Executor_Event.self, from: Array("MALFORMED_CONTENT".utf8))
+            })
+        {
+            #expect((error as? CodecError)?.isMalformedProtobuf == true, "\(error)")
+        }
     }
 
-    func testUnknownEventTypeNumberReadsAsUnknown() throws {
+    @Test func unknownEventTypeNumberReadsAsUnknown() throws {
         // Proto2 enums are closed: an unknown number leaves the field unset (UNKNOWN), it is not an error.
         let bytes: [UInt8] = [0x08, 0x63]  // field 1 (type) = 99
         let event = try WireEncoding.protobuf.decode(Mesos_V1_Executor_Event.self, from: bytes)
-        XCTAssertEqual(event.type, .unknown)
+        #expect(event.type == .unknown)
     }
 
-    func testContentTypesAreExact() {
-        XCTAssertEqual(WireEncoding(contentType: "application/json"), .json)
-        XCTAssertEqual(WireEncoding(contentType: "application/x-protobuf"), .protobuf)
-        XCTAssertNil(WireEncoding(contentType: "application/json; charset=utf-8"))
-        XCTAssertNil(WireEncoding(contentType: "Application/JSON"))
+    @Test func contentTypesAreExact() {
+        #expect(WireEncoding(contentType: "application/json") == .json)
+        #expect(WireEncoding(contentType: "application/x-protobuf") == .protobuf)
+        #expect(WireEncoding(contentType: "application/json; charset=utf-8") == nil)
+        #expect(WireEncoding(contentType: "Application/JSON") == nil)
     }
 }

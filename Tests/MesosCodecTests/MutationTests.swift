@@ -1,11 +1,11 @@
 import MesosCodec
 import MesosProto
 import SeededRandom
-import XCTest
+import Testing
 
 /// Hardening: every valid document, mutated thousands of ways, decodes or fails with a
 /// `CodecError` — never a crash, a hang or another error type. Deterministic (seeded).
-final class MutationTests: XCTestCase {
+struct MutationTests {
     private func mutate(_ bytes: [UInt8], _ random: inout SeededRandom) -> [UInt8] {
         var result = bytes
         for _ in 0..<Int.random(in: 1...4, using: &random) {
@@ -24,16 +24,19 @@ final class MutationTests: XCTestCase {
         return result
     }
 
-    private func assertOnlyCodecErrors(_ body: () throws -> Void, _ input: [UInt8], line: UInt = #line) {
+    private func assertOnlyCodecErrors(
+        _ body: () throws -> Void, _ input: [UInt8], sourceLocation: SourceLocation = #_sourceLocation
+    ) {
         do {
             try body()
         } catch {
-            XCTAssertTrue(
-                error is CodecError, "\(type(of: error)) for \(String(decoding: input, as: UTF8.self))", line: line)
+            #expect(
+                error is CodecError, "\(type(of: error)) for \(String(decoding: input, as: UTF8.self))",
+                sourceLocation: sourceLocation)
         }
     }
 
-    func testMutatedJSONEventsAndCalls() {
+    @Test func mutatedJSONEventsAndCalls() {
         var random = SeededRandom(seed: 0x5EED)
         let events = MesosJSONTests.events.values.map { Array($0.utf8) }
         let calls = MesosJSONTests.calls.values.map { Array($0.utf8) }
@@ -46,7 +49,7 @@ final class MutationTests: XCTestCase {
         }
     }
 
-    func testMutatedProtobufEvents() throws {
+    @Test func mutatedProtobufEvents() throws {
         var random = SeededRandom(seed: 0xC0FFEE)
         let events = try MesosJSONTests.events.values.map { text in
             try WireEncoding.protobuf.encode(

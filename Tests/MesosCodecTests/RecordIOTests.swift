@@ -1,8 +1,8 @@
 import MesosCodec
 import NIOCore
-import XCTest
+import Testing
 
-final class RecordIOTests: XCTestCase {
+struct RecordIOTests {
     private func decodeAll(_ chunks: [[UInt8]], maximum: Int = 1024) throws -> [String] {
         var decoder = RecordIODecoder(maximumRecordSize: maximum)
         var buffer = ByteBuffer()
@@ -19,73 +19,82 @@ final class RecordIOTests: XCTestCase {
 
     private let stream = Array("5\nhello0\n11\n{\"a\":\"b c\"}3\nxyz".utf8)
 
-    func testManyRecordsInOneRead() throws {
-        XCTAssertEqual(try decodeAll([stream]), ["hello", "", "{\"a\":\"b c\"}", "xyz"])
+    @Test func manyRecordsInOneRead() throws {
+        #expect(try decodeAll([stream]) == ["hello", "", "{\"a\":\"b c\"}", "xyz"])
     }
 
-    func testByteAtATime() throws {
-        XCTAssertEqual(try decodeAll(stream.map { [$0] }), ["hello", "", "{\"a\":\"b c\"}", "xyz"])
+    @Test func byteAtATime() throws {
+        #expect(try decodeAll(stream.map { [$0] }) == ["hello", "", "{\"a\":\"b c\"}", "xyz"])
     }
 
-    func testEverySplitPoint() throws {
+    @Test func everySplitPoint() throws {
         for split in 0...stream.count {
             let records = try decodeAll([Array(stream[..<split]), Array(stream[split...])])
-            XCTAssertEqual(records, ["hello", "", "{\"a\":\"b c\"}", "xyz"], "split at \(split)")
+            #expect(records == ["hello", "", "{\"a\":\"b c\"}", "xyz"], "split at \(split)")
         }
     }
 
-    func testEncodeRoundTrip() throws {
+    @Test func encodeRoundTrip() throws {
         var buffer = RecordIO.encode(Array("payload".utf8))
-        XCTAssertEqual(String(buffer: buffer), "7\npayload")
+        #expect(String(buffer: buffer) == "7\npayload")
         var decoder = RecordIODecoder()
-        XCTAssertEqual(try decoder.decode(buffer: &buffer).map { String(buffer: $0) }, "payload")
+        #expect(try decoder.decode(buffer: &buffer).map { String(buffer: $0) } == "payload")
     }
 
-    func testOversizeIsRefusedBeforeTheBodyArrives() {
-        XCTAssertThrowsError(try decodeAll([Array("2000\n".utf8)], maximum: 1024)) { error in
-            XCTAssertTrue((error as? CodecError)?.isRecordTooLarge == true, "\(error)")
+    @Test func oversizeIsRefusedBeforeTheBodyArrives() {
+        if let error = #expect(
+            throws: (any Error).self, performing: { try decodeAll([Array("2000\n".utf8)], maximum: 1024) })
+        {
+            #expect((error as? CodecError)?.isRecordTooLarge == true, "\(error)")
         }
     }
 
-    func testHugeLengthDoesNotAllocate() {
-        XCTAssertThrowsError(try decodeAll([Array("18446744073709551615\n".utf8)])) { error in
-            XCTAssertTrue((error as? CodecError)?.isRecordTooLarge == true, "\(error)")
+    @Test func hugeLengthDoesNotAllocate() {
+        if let error = #expect(
+            throws: (any Error).self, performing: { try decodeAll([Array("18446744073709551615\n".utf8)]) })
+        {
+            #expect((error as? CodecError)?.isRecordTooLarge == true, "\(error)")
         }
-        XCTAssertThrowsError(try decodeAll([Array("99999999999999999999\n".utf8)])) { error in
-            XCTAssertTrue((error as? CodecError)?.isMalformedRecordLength == true, "\(error)")
+        if let error = #expect(
+            throws: (any Error).self, performing: { try decodeAll([Array("99999999999999999999\n".utf8)]) })
+        {
+            #expect((error as? CodecError)?.isMalformedRecordLength == true, "\(error)")
         }
     }
 
-    func testMalformedLengths() {
+    @Test func malformedLengths() {
         for bad in ["-5\nhello", "5 \nhello", "\nhello", "0x5\nhello", "5\r\nhello", "abc\n", "+5\nhello"] {
-            XCTAssertThrowsError(try decodeAll([Array(bad.utf8)]), bad) { error in
-                XCTAssertTrue((error as? CodecError)?.isMalformedRecordLength == true, "\(bad): \(error)")
+            if let error = #expect(throws: (any Error).self, "\(bad)", performing: { try decodeAll([Array(bad.utf8)]) })
+            {
+                #expect((error as? CodecError)?.isMalformedRecordLength == true, "\(bad): \(error)")
             }
         }
     }
 
-    func testLengthWithoutNewlineFailsOnceTooLong() {
-        XCTAssertThrowsError(try decodeAll([Array(String(repeating: "1", count: 21).utf8)])) { error in
-            XCTAssertTrue((error as? CodecError)?.isMalformedRecordLength == true, "\(error)")
+    @Test func lengthWithoutNewlineFailsOnceTooLong() {
+        if let error = #expect(
+            throws: (any Error).self, performing: { try decodeAll([Array(String(repeating: "1", count: 21).utf8)]) })
+        {
+            #expect((error as? CodecError)?.isMalformedRecordLength == true, "\(error)")
         }
     }
 
-    func testTruncatedRecord() {
-        XCTAssertThrowsError(try decodeAll([Array("10\nshort".utf8)])) { error in
-            XCTAssertTrue((error as? CodecError)?.isTruncatedRecord == true, "\(error)")
-            XCTAssertTrue("\(error)".contains("expected 10 bytes, got 5"), "\(error)")
+    @Test func truncatedRecord() {
+        if let error = #expect(throws: (any Error).self, performing: { try decodeAll([Array("10\nshort".utf8)]) }) {
+            #expect((error as? CodecError)?.isTruncatedRecord == true, "\(error)")
+            #expect("\(error)".contains("expected 10 bytes, got 5"), "\(error)")
         }
-        XCTAssertThrowsError(try decodeAll([Array("5\nhello12".utf8)])) { error in
-            XCTAssertTrue((error as? CodecError)?.isTruncatedRecord == true, "\(error)")
+        if let error = #expect(throws: (any Error).self, performing: { try decodeAll([Array("5\nhello12".utf8)]) }) {
+            #expect((error as? CodecError)?.isTruncatedRecord == true, "\(error)")
         }
     }
 
-    func testCleanEndOfStream() throws {
-        XCTAssertEqual(try decodeAll([Array("5\nhello".utf8)]), ["hello"])
-        XCTAssertEqual(try decodeAll([]), [])
+    @Test func cleanEndOfStream() throws {
+        #expect(try decodeAll([Array("5\nhello".utf8)]) == ["hello"])
+        #expect(try decodeAll([]) == [])
     }
 
-    func testRandomGarbageNeverCrashes() {
+    @Test func randomGarbageNeverCrashes() {
         var generator = SystemRandomNumberGenerator()
         for _ in 0..<2000 {
             let length = Int.random(in: 0..<64, using: &generator)
@@ -94,7 +103,7 @@ final class RecordIOTests: XCTestCase {
             do {
                 _ = try decodeAll([bytes])
             } catch {
-                XCTAssertTrue(error is CodecError, "\(error)")
+                #expect(error is CodecError, "\(error)")
             }
         }
     }

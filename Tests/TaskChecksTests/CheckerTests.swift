@@ -1,7 +1,7 @@
 import MesosProto
 import Synchronization
 import TaskChecks
-import XCTest
+import Testing
 
 /// A clock whose sleeps return at once, having moved time to their deadline: the driver runs
 /// through minutes of schedule in microseconds and never depends on the machine's speed.
@@ -45,8 +45,8 @@ final class ScriptedProber: Prober {
     }
 }
 
-final class CheckerTests: XCTestCase {
-    func testHealthCheckScheduleAndKill() async {
+struct CheckerTests {
+    @Test func healthCheckScheduleAndKill() async {
         let clock = ScriptedClock()
         let prober = ScriptedProber(
             clock: clock,
@@ -64,17 +64,16 @@ final class CheckerTests: XCTestCase {
         }
         // Each attempt takes 1 s and the next comes an interval after it ended. The first failure
         // ended at 6 s, past the 5 s grace period, so it counts.
-        XCTAssertEqual(prober.attempts.withLock { $0 }, [5, 16, 27, 38, 49, 60].map { .seconds($0) })
-        XCTAssertEqual(
-            performed.withLock { $0 },
-            [
+        #expect(prober.attempts.withLock { $0 } == [5, 16, 27, 38, 49, 60].map { .seconds($0) })
+        #expect(
+            performed.withLock { $0 } == [
                 .reportHealth(healthy: false), .reportHealth(healthy: true), .reportHealth(healthy: false),
                 .reportHealth(healthy: false), .reportHealth(healthy: false),
                 .killTask(message: "its HTTP health check failed 3 consecutive times (last: HTTP status 503)"),
             ])
     }
 
-    func testStopsWhenTheTaskNoLongerWantsResults() async {
+    @Test func stopsWhenTheTaskNoLongerWantsResults() async {
         let clock = ScriptedClock()
         let prober = ScriptedProber(clock: clock, (0..<10).map { .command(exitCode: Int32($0)) })
         let definition = CheckDefinition(
@@ -84,7 +83,7 @@ final class CheckerTests: XCTestCase {
             performed.withLock { $0 += 1 }
             return performed.withLock { $0 } < 3
         }
-        XCTAssertEqual(performed.withLock { $0 }, 3)
-        XCTAssertEqual(prober.attempts.withLock { $0.count }, 3)
+        #expect(performed.withLock { $0 } == 3)
+        #expect(prober.attempts.withLock { $0.count } == 3)
     }
 }
