@@ -3,24 +3,26 @@ import SparkExecutor
 import Foundation
 import MesosProto
 import ProcessSupervision
+import SystemTestLock
 import TaskRunning
-import XCTest
+import Testing
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
-/// Real processes: the command runner against /bin/sh.
-final class CommandTaskRunnerTests: XCTestCase {
-    private var sandbox = ""
+/// Real processes: the command runner against /bin/sh, each test in a sandbox of its own.
+@Suite(.serialized, .systemTest)
+final class CommandTaskRunnerTests {
+    private let sandbox: String
 
-    override func setUp() async throws {
+    init() throws {
         var template = Array("/tmp/sme-sandbox-XXXXXX".utf8CString)
-        guard let path = mkdtemp(&template) else { throw XCTSkip("mkdtemp failed") }
+        guard let path = mkdtemp(&template) else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
         sandbox = String(cString: path)
     }
 
-    override func tearDown() async throws {
+    deinit {
         _ = sandbox.withCString { path in
             // Best effort: the tests only create a handful of small files.
             system("rm -rf '\(String(cString: path))'")
@@ -66,43 +68,43 @@ final class CommandTaskRunnerTests: XCTestCase {
         return String(decoding: result, as: UTF8.self)
     }
 
-    func testShellCommandRunsInSandboxWithEnvironment() async throws {
+    @Test func shellCommandRunsInSandboxWithEnvironment() async throws {
         let control = TestControl()
         let outcome = await runner().run(
             task(
                 "env", shell: "pwd; echo $FROM_EXECUTOR $FROM_TASK $MESOS_SANDBOX; echo oops >&2",
                 env: ["FROM_TASK": "t"]),
             control: control.control)
-        XCTAssertEqual(outcome, .succeeded(data: nil, message: "Command exited with status 0"))
-        XCTAssertEqual(read("\(sandbox)/tasks/env/stdout"), "\(sandbox)\nyes t \(sandbox)\n")
-        XCTAssertEqual(read("\(sandbox)/tasks/env/stderr"), "oops\n")
-        XCTAssertTrue(control.startedCalled)
+        #expect(outcome == .succeeded(data: nil, message: "Command exited with status 0"))
+        #expect(read("\(sandbox)/tasks/env/stdout") == "\(sandbox)\nyes t \(sandbox)\n")
+        #expect(read("\(sandbox)/tasks/env/stderr") == "oops\n")
+        #expect(control.startedCalled)
     }
 
-    func testArgvCommandAndExitCodes() async {
+    @Test func argvCommandAndExitCodes() async {
         let outcome = await runner().run(
             task("argv", argv: ["/bin/sh", "-c", "exit 3"]), control: TestControl().control)
-        XCTAssertEqual(outcome, .failed(reason: .commandExecutorFailed, message: "Command exited with status 3"))
+        #expect(outcome == .failed(reason: .commandExecutorFailed, message: "Command exited with status 3"))
         let signaled = await runner().run(task("sig", shell: "kill -SEGV $$"), control: TestControl().control)
-        XCTAssertEqual(
-            signaled, .failed(reason: .commandExecutorFailed, message: "Command terminated by signal SIGSEGV (11)"))
+        #expect(
+            signaled == .failed(reason: .commandExecutorFailed, message: "Command terminated by signal SIGSEGV (11)"))
     }
 
-    func testProgramThatCannotStart() async {
+    @Test func programThatCannotStart() async {
         let outcome = await runner().run(
             task("missing", argv: ["/nonexistent/program"]), control: TestControl().control)
-        guard case .launchFailed(let reason, let message) = outcome else { return XCTFail("\(outcome)") }
-        XCTAssertEqual(reason, .containerLaunchFailed)
-        XCTAssertTrue(message.contains("/nonexistent/program") && message.contains("No such file"), message)
+        guard case .launchFailed(let reason, let message) = outcome else { Issue.record("\(outcome)"); return }
+        #expect(reason == .containerLaunchFailed)
+        #expect(message.contains("/nonexistent/program") && message.contains("No such file"), "\(message)")
     }
 
-    func testEmptyCommandIsInvalid() async {
+    @Test func emptyCommandIsInvalid() async {
         let outcome = await runner().run(task("empty"), control: TestControl().control)
-        XCTAssertEqual(outcome, .error(reason: .taskInvalid, message: "CommandInfo.value is empty: nothing to run"))
+        #expect(outcome == .error(reason: .taskInvalid, message: "CommandInfo.value is empty: nothing to run"))
     }
 
     /// A task that ignores SIGTERM, with a child that ignores it too: SIGKILL ends the whole tree.
-    func testForceKillEndsTheWholeProcessTree() async throws {
+    @Test func forceKillEndsTheWholeProcessTree() async throws {
         let control = TestControl()
         let script = "trap '' TERM; sleep 300 & echo $! > child.pid; echo ready > ready; wait"
         mkfifo("\(sandbox)/ready", 0o644)
@@ -113,15 +115,13 @@ final class CommandTaskRunnerTests: XCTestCase {
         control.send(.terminate)
         control.send(.forceKill)
         let result = await outcome
-        XCTAssertEqual(
-            result, .failed(reason: .commandExecutorFailed, message: "Command terminated by signal SIGKILL (9)"))
+        #expect(result == .failed(reason: .commandExecutorFailed, message: "Command terminated by signal SIGKILL (9)"))
         let childPID = Int32(read("\(sandbox)/child.pid").trimmingCharacters(in: .whitespacesAndNewlines))!
         // The grandchild was in the task's process group, so it dies with it.
-        XCTAssertTrue(
-            ProcessObservation.waitForExit(of: childPID, timeoutMilliseconds: 60_000), "child \(childPID) survived")
+        #expect(ProcessObservation.waitForExit(of: childPID, timeoutMilliseconds: 60_000), "child \(childPID) survived")
     }
 
-    func testTerminateReachesAPoliteTask() async throws {
+    @Test func terminateReachesAPoliteTask() async throws {
         let control = TestControl()
         mkfifo("\(sandbox)/ready", 0o644)
         let runner = runner()
@@ -130,8 +130,7 @@ final class CommandTaskRunnerTests: XCTestCase {
         await waitForFIFO("\(sandbox)/ready")
         control.send(.terminate)
         let result = await outcome
-        XCTAssertEqual(
-            result, .failed(reason: .commandExecutorFailed, message: "Command terminated by signal SIGTERM (15)"))
+        #expect(result == .failed(reason: .commandExecutorFailed, message: "Command terminated by signal SIGTERM (15)"))
     }
 
 }

@@ -2,8 +2,9 @@ import Foundation
 import MesosProto
 import NIOCore
 import NIOPosix
+import SystemTestLock
 import TaskChecks
-import XCTest
+import Testing
 
 #if canImport(Glibc)
     import Glibc
@@ -11,7 +12,8 @@ import XCTest
 
 /// The real probes against real processes and sockets on loopback. Timeouts here are either the
 /// thing tested (a check that never ends) or generous.
-final class LiveProberTests: XCTestCase {
+@Suite(.serialized, .systemTest)
+struct LiveProberTests {
     private static func command(_ shell: String, timeout: Duration? = .seconds(60), environment: [String: String] = [:])
         async -> ProbeResult
     {
@@ -25,21 +27,21 @@ final class LiveProberTests: XCTestCase {
         }
     }
 
-    func testCommandExitCodeEnvironmentAndDirectory() async {
+    @Test func commandExitCodeEnvironmentAndDirectory() async {
         let directory = NSTemporaryDirectory()
         let result = await Self.command(
             #"test "$GREETING" = hi && test "$(pwd -P)" = "$(cd "$DIR" && pwd -P)" && exit 7"#,
             environment: ["GREETING": "hi", "DIR": directory])
-        XCTAssertEqual(result, .command(exitCode: 7))
+        #expect(result == .command(exitCode: 7))
     }
 
-    func testCommandTimeoutIsAnError() async {
+    @Test func commandTimeoutIsAnError() async {
         // The timeout is the point here; the result does not depend on how fast anything is.
         let result = await Self.command("exec sleep 300", timeout: .milliseconds(300))
-        XCTAssertEqual(result, .error("the check command timed out after 300ms"))
+        #expect(result == .error("the check command timed out after 300ms"))
     }
 
-    func testStoppedCheckKillsItsWholeGroup() async throws {
+    @Test func stoppedCheckKillsItsWholeGroup() async throws {
         let marker = NSTemporaryDirectory() + "check-child-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         defer { unlink(marker) }
         // The check starts a grandchild that would outlive it, then waits for ever, until checking stops.
@@ -58,8 +60,8 @@ final class LiveProberTests: XCTestCase {
             await group.waitForAll()
             return pid
         }
-        let grandchild = try XCTUnwrap(pid, "the check never started its grandchild")
-        XCTAssertTrue(Self.waitUntilGone(grandchild), "the check's grandchild was left running")
+        let grandchild = try #require(pid, "the check never started its grandchild")
+        #expect(Self.waitUntilGone(grandchild), "the check's grandchild was left running")
     }
 
     /// Gone, or a zombie nobody reaped yet (it no longer runs).
@@ -73,21 +75,21 @@ final class LiveProberTests: XCTestCase {
         return false
     }
 
-    func testTCPConnectSucceedsAndFails() async throws {
+    @Test func tcpConnectSucceedsAndFails() async throws {
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .bind(host: "127.0.0.1", port: 0).get()
-        let port = try XCTUnwrap(server.localAddress?.port)
+        let port = try #require(server.localAddress?.port)
         let definition = CheckDefinition(
             kind: .check, probe: .tcp(port: port, ipv6: false), delay: .zero, interval: .zero, timeout: .seconds(60))
         let context = CheckContext(environment: [:], workingDirectory: "/")
         let open = await LiveProber.with(definition, context: context) {
             await $0.probe(definition.probe, timeout: .seconds(60))
         }
-        XCTAssertEqual(open, .tcp(succeeded: true))
+        #expect(open == .tcp(succeeded: true))
         try await server.close()
         let closed = await LiveProber.with(definition, context: context) {
             await $0.probe(definition.probe, timeout: .seconds(60))
         }
-        XCTAssertEqual(closed, .tcp(succeeded: false))
+        #expect(closed == .tcp(succeeded: false))
     }
 }
