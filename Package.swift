@@ -322,7 +322,7 @@ let package = Package(
             name: "ExecutorEndToEndTests",
             dependencies: [
                 "ExecutorCore", "LocalAgent", "AgentConnection", "MesosCodec", "MesosProto", "ProcessSupervision",
-                "SparkExecutor", "PackageFetch", "demo-worker", "Isolation", "SystemTestLock",
+                "SparkExecutor", "PackageFetch", "demo-worker", "Isolation", "SystemSupport", "SystemTestLock",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -3,11 +3,13 @@ import LocalAgent
 import MesosCodec
 import MesosProto
 import ProcessSupervision
-import XCTest
+import SystemTestLock
+import Testing
 
 /// The real binary standing in for Mesos's command executor runs a health-checked task.
-final class BinaryCheckEndToEndTests: XCTestCase {
-    func testStandInKillsAnUnhealthyCommandTask() async throws {
+@Suite(.serialized, .systemTest)
+struct BinaryCheckEndToEndTests {
+    @Test func standInKillsAnUnhealthyCommandTask() async throws {
         let sandbox = try ExecutorUnderTest.makeSandbox()
         defer { try? FileManager.default.removeItem(atPath: sandbox) }
         var configuration = LocalAgentConfiguration()
@@ -44,18 +46,18 @@ final class BinaryCheckEndToEndTests: XCTestCase {
             }
             try FileManager.default.removeItem(atPath: sandbox + "/healthy")
             let termination = await launched.child.wait()
-            XCTAssertEqual(termination, .exited(0), launched.stderr)
+            #expect(termination == .exited(0), "\(launched.stderr)")
             let updates = await agent.state.updates(forTask: "service").map(\.status)
-            XCTAssertEqual(
-                updates.map(\.state),
-                [.taskStarting, .taskRunning, .taskRunning, .taskRunning, .taskRunning, .taskKilling, .taskKilled],
-                launched.stderr)
-            XCTAssertEqual(
-                updates.filter { $0.reason == .taskHealthCheckStatusUpdated }.map(\.healthy), [true, false, false])
-            XCTAssertEqual(updates.last?.healthy, false)
-            XCTAssertTrue(updates.allSatisfy { $0.hasCheckStatus == false })
+            #expect(
+                updates.map(\.state) == [
+                    .taskStarting, .taskRunning, .taskRunning, .taskRunning, .taskRunning, .taskKilling, .taskKilled,
+                ], "\(launched.stderr)")
+            #expect(
+                updates.filter { $0.reason == .taskHealthCheckStatusUpdated }.map(\.healthy) == [true, false, false])
+            #expect(updates.last?.healthy == false)
+            #expect(updates.allSatisfy { $0.hasCheckStatus == false })
             let violations = await agent.state.violations
-            XCTAssertEqual(violations.count, 0, "\(violations)")
+            #expect(violations.count == 0, "\(violations)")
         }
     }
 }

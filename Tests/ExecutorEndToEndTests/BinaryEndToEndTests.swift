@@ -3,14 +3,16 @@ import LocalAgent
 import MesosCodec
 import MesosProto
 import ProcessSupervision
-import XCTest
+import SystemTestLock
+import Testing
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
 /// The real `spark-mesos-executor` binary, started the way an agent starts it.
-final class BinaryEndToEndTests: XCTestCase {
+@Suite(.serialized, .systemTest)
+struct BinaryEndToEndTests {
     /// The executable built next to this test bundle.
     static var executable: String {
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
@@ -43,7 +45,7 @@ final class BinaryEndToEndTests: XCTestCase {
         return Launched(child: child, stderrPath: sandbox + "/stderr")
     }
 
-    func testMalformedEnvironmentExitsOneWithOneLine() async throws {
+    @Test func malformedEnvironmentExitsOneWithOneLine() async throws {
         let sandbox = try ExecutorUnderTest.makeSandbox()
         let launched = try Self.launch(
             [
@@ -52,12 +54,12 @@ final class BinaryEndToEndTests: XCTestCase {
             ],
             sandbox: sandbox)
         let termination = await launched.child.wait()
-        XCTAssertEqual(termination, .exited(1))
-        XCTAssertEqual(
-            launched.stderr, "spark-mesos-executor: MESOS_CHECKPOINT='yes' is malformed: expected \"1\" or \"0\"\n")
+        #expect(termination == .exited(1))
+        #expect(
+            launched.stderr == "spark-mesos-executor: MESOS_CHECKPOINT='yes' is malformed: expected \"1\" or \"0\"\n")
     }
 
-    func testSIGTERMShutsDownGracefully() async throws {
+    @Test func sigtermShutsDownGracefully() async throws {
         let sandbox = try ExecutorUnderTest.makeSandbox()
         var configuration = LocalAgentConfiguration()
         configuration.useUniqueFrameworkID()
@@ -70,19 +72,19 @@ final class BinaryEndToEndTests: XCTestCase {
             try await agent.waitUntil("running") { $0.taskStates["sleeper"] == .taskRunning }
             launched.child.signal(SIGTERM)
             let termination = await launched.child.wait()
-            XCTAssertEqual(termination, .exited(0), launched.stderr)
+            #expect(termination == .exited(0), "\(launched.stderr)")
             let final = await agent.state.updates(forTask: "sleeper").last?.status
-            XCTAssertEqual(final?.state, .taskKilled)
-            XCTAssertEqual(final?.reason, .executorTerminated)
-            XCTAssertTrue(final?.message.contains("received SIGTERM") == true, final?.message ?? "")
+            #expect(final?.state == .taskKilled)
+            #expect(final?.reason == .executorTerminated)
+            #expect(final?.message.contains("received SIGTERM") == true, "\(final?.message ?? "")")
             let acknowledged = await agent.state.updates.allSatisfy(\.acknowledged)
-            XCTAssertTrue(acknowledged)
+            #expect(acknowledged)
         }
     }
 
     /// Standing in for Mesos's command executor (`--http_command_executor`): it accepts the
     /// command executor's flags, runs the one task, and exits once its terminal update is acknowledged.
-    func testStandsInForTheCommandExecutor() async throws {
+    @Test func standsInForTheCommandExecutor() async throws {
         let sandbox = try ExecutorUnderTest.makeSandbox()
         var configuration = LocalAgentConfiguration()
         configuration.useUniqueFrameworkID()
@@ -97,17 +99,18 @@ final class BinaryEndToEndTests: XCTestCase {
                 environment, sandbox: sandbox,
                 arguments: ["--launcher_dir=/usr/libexec/mesos", "--sandbox_directory=/mnt/mesos/sandbox"])
             let termination = await launched.child.wait()
-            XCTAssertEqual(termination, .exited(0), launched.stderr)
+            #expect(termination == .exited(0), "\(launched.stderr)")
             let states = await agent.state.updates(forTask: "spark-coarse").map(\.status.state)
-            XCTAssertEqual(states, [.taskStarting, .taskRunning, .taskFinished])
+            #expect(states == [.taskStarting, .taskRunning, .taskFinished])
             let output = try String(contentsOfFile: sandbox + "/tasks/spark-coarse/stdout", encoding: .utf8)
-            XCTAssertEqual(output, "CoarseGrainedExecutorBackend --executor-id 1\n")
+            #expect(output == "CoarseGrainedExecutorBackend --executor-id 1\n")
         }
     }
 }
 
 /// The shared package cache across separate executor processes.
-final class SharedCacheEndToEndTests: XCTestCase {
+@Suite(.serialized, .systemTest)
+struct SharedCacheEndToEndTests {
     /// Runs one executor process under its own agent, with `cache` as its cache, until `task` finishes.
     private static func runExecutor(
         packageURL: String, cache: String, taskID: String
@@ -131,7 +134,7 @@ final class SharedCacheEndToEndTests: XCTestCase {
         }
     }
 
-    func testTwoExecutorsDownloadOnceAndARestartedOneHitsTheCache() async throws {
+    @Test func twoExecutorsDownloadOnceAndARestartedOneHitsTheCache() async throws {
         let package = try FetchEndToEndTests.makePackage()
         let cache = try ExecutorUnderTest.makeSandbox() + "/cache"
         try await withLocalAgent(LocalAgentConfiguration()) { server in
@@ -139,14 +142,14 @@ final class SharedCacheEndToEndTests: XCTestCase {
             async let first = Self.runExecutor(packageURL: url, cache: cache, taskID: "first")
             async let second = Self.runExecutor(packageURL: url, cache: cache, taskID: "second")
             let (a, b) = try await (first, second)
-            XCTAssertEqual(a.last, .taskFinished)
-            XCTAssertEqual(b.last, .taskFinished)
+            #expect(a.last == .taskFinished)
+            #expect(b.last == .taskFinished)
             var downloads = await server.downloads["spark-test-1.0.tgz"]
-            XCTAssertEqual(downloads, 1, "two executors, one download")
+            #expect(downloads == 1, "two executors, one download")
             let third = try await Self.runExecutor(packageURL: url, cache: cache, taskID: "third")
-            XCTAssertEqual(third.last, .taskFinished)
+            #expect(third.last == .taskFinished)
             downloads = await server.downloads["spark-test-1.0.tgz"]
-            XCTAssertEqual(downloads, 1, "a new executor process hits the cache")
+            #expect(downloads == 1, "a new executor process hits the cache")
         }
     }
 }

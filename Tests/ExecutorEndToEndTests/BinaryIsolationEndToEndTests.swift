@@ -4,14 +4,16 @@ import LocalAgent
 import MesosCodec
 import MesosProto
 import ProcessSupervision
-import XCTest
+import SystemTestLock
+import Testing
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
 /// The real executor binary's isolation: what it leaves behind when killed, its secrets, its orphans.
-final class BinaryIsolationEndToEndTests: XCTestCase {
+@Suite(.serialized, .systemTest)
+struct BinaryIsolationEndToEndTests {
     private static func cgroupDirectories(containing name: String) -> [String] {
         let roots = ["cpu", "cpuacct", "memory", "freezer", "pids", "unified"].map { "/sys/fs/cgroup/" + $0 }
         var found: [String] = []
@@ -28,7 +30,7 @@ final class BinaryIsolationEndToEndTests: XCTestCase {
 
     /// An executor killed with SIGKILL leaves its tasks' cgroups (and their processes) behind; a new
     /// executor with the same ids kills those processes and removes the cgroups before it starts.
-    func testANewExecutorRemovesWhatAKilledOneLeft() async throws {
+    @Test(.needsCgroups) func aNewExecutorRemovesWhatAKilledOneLeft() async throws {
         let sandbox = try ExecutorUnderTest.makeSandbox()
         var configuration = LocalAgentConfiguration()
         configuration.useUniqueFrameworkID()
@@ -40,8 +42,7 @@ final class BinaryIsolationEndToEndTests: XCTestCase {
             try await agent.launch(task)
             let first = try BinaryEndToEndTests.launch(await agent.environment(), sandbox: sandbox)
             _ = await readFIFO(sandbox + "/ready")
-            try XCTSkipIf(
-                !first.stderr.contains("cgroups: "), "the executor found no usable cgroups here: \(first.stderr)")
+            try #require(first.stderr.contains("cgroups: "), "the executor found no usable cgroups: \(first.stderr)")
             let pid = Int32(
                 try String(contentsOfFile: sandbox + "/task.pid", encoding: .utf8)
                     .trimmingCharacters(in: .whitespacesAndNewlines))!
@@ -50,29 +51,29 @@ final class BinaryIsolationEndToEndTests: XCTestCase {
             return pid
         }
         let executorCgroup = CgroupNames.executor(configuration)
-        XCTAssertFalse(Self.cgroupDirectories(containing: executorCgroup).isEmpty, "nothing was left to clean")
-        XCTAssertEqual(kill(pid, 0), 0, "the task should still run after its executor was killed")
+        #expect(!Self.cgroupDirectories(containing: executorCgroup).isEmpty, "nothing was left to clean")
+        #expect(kill(pid, 0) == 0, "the task should still run after its executor was killed")
         // The executor is started again with the same ids (a restarted agent, say).
         try await withLocalAgent(configuration) { agent in
             let second = try BinaryEndToEndTests.launch(await agent.environment(), sandbox: sandbox)
             try await agent.waitUntil("subscribed") { $0.executorStatus == .subscribed }
-            XCTAssertTrue(ProcessObservation.waitForExit(of: pid, timeoutMilliseconds: 60_000), "pid \(pid) survived")
+            #expect(await processExits(pid), "pid \(pid) survived")
             let left = Self.cgroupDirectories(containing: executorCgroup)
-            XCTAssertFalse(left.isEmpty)
+            #expect(!left.isEmpty)
             for directory in left {
                 let inside = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-                XCTAssertFalse(inside.contains { $0.hasPrefix("task-") }, "\(directory): \(inside)")
+                #expect(!inside.contains { $0.hasPrefix("task-") }, "\(directory): \(inside)")
             }
             await agent.shutdown()
             let termination = await second.child.wait()
-            XCTAssertEqual(termination, .exited(0), second.stderr)
+            #expect(termination == .exited(0), "\(second.stderr)")
         }
-        XCTAssertEqual(Self.cgroupDirectories(containing: executorCgroup), [])
+        #expect(Self.cgroupDirectories(containing: executorCgroup) == [])
     }
 
     /// Environment secrets reach the task, file secrets are sandbox files with mode 0600, and the
     /// value is in no log line, not even at debug level, nor in any status update.
-    func testSecretsReachTheTaskAndNoLog() async throws {
+    @Test func secretsReachTheTaskAndNoLog() async throws {
         let sandbox = try ExecutorUnderTest.makeSandbox()
         let secret = "s3cr3t-\(UInt32.random(in: 0...UInt32.max))"
         var configuration = LocalAgentConfiguration()
@@ -94,16 +95,15 @@ final class BinaryIsolationEndToEndTests: XCTestCase {
             await agent.shutdown()
             _ = await launched.child.wait()
             let state = await agent.state.taskStates["uses-secret"]
-            XCTAssertEqual(state, .taskFinished, launched.stderr)
-            XCTAssertEqual(
-                try String(contentsOfFile: sandbox + "/tasks/uses-secret/stdout", encoding: .utf8), "same\n")
+            #expect(state == .taskFinished, "\(launched.stderr)")
+            #expect(try String(contentsOfFile: sandbox + "/tasks/uses-secret/stdout", encoding: .utf8) == "same\n")
             var info = stat()
-            XCTAssertEqual(stat(sandbox + "/secrets/db", &info), 0)
-            XCTAssertEqual(info.st_mode & 0o777, 0o600)
-            XCTAssertFalse(launched.stderr.isEmpty)
-            XCTAssertFalse(launched.stderr.contains(secret), "the executor's log shows the secret")
+            #expect(stat(sandbox + "/secrets/db", &info) == 0)
+            #expect(info.st_mode & 0o777 == 0o600)
+            #expect(!launched.stderr.isEmpty)
+            #expect(!launched.stderr.contains(secret), "the executor's log shows the secret")
             let updates = await agent.state.updates
-            XCTAssertFalse(updates.contains { $0.status.message.contains(secret) })
+            #expect(!updates.contains { $0.status.message.contains(secret) })
         }
     }
 
@@ -111,7 +111,7 @@ final class BinaryIsolationEndToEndTests: XCTestCase {
     /// (its cgroup is), and the executor (a child subreaper) reaps it: no zombie is left. (Without
     /// cgroups the executor finds such orphans by a marker they inherited, but only as well as it can
     /// see them at the task's end, so that path is not asserted here.)
-    func testOrphansOfATaskAreKilledAndReaped() async throws {
+    @Test func orphansOfATaskAreKilledAndReaped() async throws {
         for cgroups in ["auto"] {
             let sandbox = try ExecutorUnderTest.makeSandbox()
             var configuration = LocalAgentConfiguration()
@@ -132,13 +132,11 @@ final class BinaryIsolationEndToEndTests: XCTestCase {
                 let pid = Int32(
                     try String(contentsOfFile: sandbox + "/orphan.pid", encoding: .utf8)
                         .trimmingCharacters(in: .whitespacesAndNewlines))!
-                XCTAssertTrue(
-                    ProcessObservation.waitForExit(of: pid, timeoutMilliseconds: 60_000),
-                    "orphan \(pid) survived (cgroups \(cgroups))")
+                #expect(await processExits(pid), "orphan \(pid) survived (cgroups \(cgroups))")
                 await agent.shutdown()
                 let termination = await launched.child.wait()
-                XCTAssertEqual(termination, .exited(0), launched.stderr)
-                XCTAssertEqual(cgroups == "off", launched.stderr.contains("SPARK_MESOS_EXECUTOR_CGROUPS=off"))
+                #expect(termination == .exited(0), "\(launched.stderr)")
+                #expect((cgroups == "off") == launched.stderr.contains("SPARK_MESOS_EXECUTOR_CGROUPS=off"))
             }
         }
     }

@@ -3,12 +3,14 @@ import Foundation
 import LocalAgent
 import MesosCodec
 import MesosProto
-import XCTest
+import SystemTestLock
+import Testing
 
 /// Health checks, checks and max_completion_time against the local agent, for every check type in
 /// both encodings. Health is switched by the test (a file, the HTTP answer, a listening socket);
 /// intervals are short only to keep the tests quick, never something an outcome depends on.
-final class CheckEndToEndTests: XCTestCase {
+@Suite(.serialized, .systemTest)
+struct CheckEndToEndTests {
     private static func service(_ test: ExecutorUnderTest, _ id: String) -> Mesos_V1_TaskInfo {
         test.task(id, "exec sleep 600", grace: .seconds(30))
     }
@@ -31,7 +33,7 @@ final class CheckEndToEndTests: XCTestCase {
         }
     }
 
-    func testUnhealthyTaskIsKilledAfterConsecutiveFailures() async throws {
+    @Test func unhealthyTaskIsKilledAfterConsecutiveFailures() async throws {
         for encoding in WireEncoding.allCases {
             for kind in ProbeKind.allCases {
                 let context = "\(kind) \(encoding)"
@@ -47,20 +49,20 @@ final class CheckEndToEndTests: XCTestCase {
                     try await target.setHealthy(false)
                     try await test.waitForStates(["svc": .taskKilled])
                     let updates = await test.agent.state.updates(forTask: "svc").map(\.status)
-                    XCTAssertEqual(
-                        updates.map(\.state),
-                        [.taskStarting, .taskRunning] + Array(repeating: .taskRunning, count: 4) + [
-                            .taskKilling, .taskKilled,
-                        ], context)
+                    #expect(
+                        updates.map(\.state) == [.taskStarting, .taskRunning] + Array(repeating: .taskRunning, count: 4)
+                            + [
+                                .taskKilling, .taskKilled,
+                            ], "\(context)")
                     let health = await Self.healthReports(test, "svc")
-                    XCTAssertEqual(health, [true, false, false, false], context)
-                    XCTAssertFalse(updates[updates.count - 2].hasHealthy, "TASK_KILLING carries no health")
-                    let terminal = try XCTUnwrap(updates.last)
-                    XCTAssertTrue(terminal.hasHealthy && !terminal.healthy, context)
-                    XCTAssertFalse(terminal.hasReason, "Mesos gives a health kill no reason")
-                    XCTAssertTrue(
+                    #expect(health == [true, false, false, false], "\(context)")
+                    #expect(!updates[updates.count - 2].hasHealthy, "TASK_KILLING carries no health")
+                    let terminal = try #require(updates.last)
+                    #expect(terminal.hasHealthy && !terminal.healthy, "\(context)")
+                    #expect(!terminal.hasReason, "Mesos gives a health kill no reason")
+                    #expect(
                         terminal.message.contains("its \(kind.rawValue) health check failed 3 consecutive times"),
-                        terminal.message)
+                        "\(terminal.message)")
                     await target.close()
                     await assertNoViolations(test.agent)
                     await test.agent.shutdown()
@@ -69,7 +71,7 @@ final class CheckEndToEndTests: XCTestCase {
         }
     }
 
-    func testFailuresInsideTheGracePeriodAreIgnored() async throws {
+    @Test func failuresInsideTheGracePeriodAreIgnored() async throws {
         for encoding in WireEncoding.allCases {
             // A refused TCP connect leaves no trace the test could count, so TCP is covered by the
             // scheduler's unit tests.
@@ -82,9 +84,9 @@ final class CheckEndToEndTests: XCTestCase {
                     try await test.agent.launch(task)
                     try await Self.waitForAttempts(target, moreThan: 0)
                     let early = await Self.healthReports(test, "svc")
-                    XCTAssertEqual(early, [], "failures inside the grace period are not reported: \(context)")
+                    #expect(early == [], "failures inside the grace period are not reported: \(context)")
                     let stateNow = await test.agent.state.taskStates["svc"]
-                    XCTAssertEqual(stateNow, .taskRunning, context)
+                    #expect(stateNow == .taskRunning, "\(context)")
                     try await target.setHealthy(true)
                     try await test.agent.waitUntil("svc healthy") { state in
                         state.updates(forTask: "svc").contains { $0.status.hasHealthy }
@@ -93,7 +95,7 @@ final class CheckEndToEndTests: XCTestCase {
                     try await target.setHealthy(false)
                     try await test.waitForStates(["svc": .taskKilled])
                     let health = await Self.healthReports(test, "svc")
-                    XCTAssertEqual(health, [true, false], context)
+                    #expect(health == [true, false], "\(context)")
                     await target.close()
                     await test.agent.shutdown()
                 }
@@ -101,7 +103,7 @@ final class CheckEndToEndTests: XCTestCase {
         }
     }
 
-    func testEachChangedCheckResultIsExactlyOneUpdate() async throws {
+    @Test func eachChangedCheckResultIsExactlyOneUpdate() async throws {
         for encoding in WireEncoding.allCases {
             for kind in ProbeKind.checkKinds {
                 let context = "\(kind) \(encoding)"
@@ -125,14 +127,12 @@ final class CheckEndToEndTests: XCTestCase {
                     await test.agent.kill(taskID: "svc")
                     try await test.waitForStates(["svc": .taskKilled])
                     let checks = await Self.checkReports(test, "svc")
-                    XCTAssertEqual(
-                        checks,
-                        [true, false, true].map { target.expectedStatus(healthy: $0) }, context)
+                    #expect(checks == [true, false, true].map { target.expectedStatus(healthy: $0) }, "\(context)")
                     let updates = await test.agent.state.updates(forTask: "svc").map(\.status)
-                    XCTAssertTrue(updates.allSatisfy { $0.hasCheckStatus && !$0.hasHealthy }, context)
+                    #expect(updates.allSatisfy { $0.hasCheckStatus && !$0.hasHealthy }, "\(context)")
                     // Statuses built from scratch carry the empty check status, as Mesos's executors send.
                     for status in updates where status.reason != .taskCheckStatusUpdated {
-                        XCTAssertEqual(status.checkStatus.shortText, "empty", "\(status.state) \(context)")
+                        #expect(status.checkStatus.shortText == "empty", "\(status.state) \(context)")
                     }
                     await target.close()
                     await assertNoViolations(test.agent)
@@ -142,7 +142,7 @@ final class CheckEndToEndTests: XCTestCase {
         }
     }
 
-    func testMaxCompletionTimeFailsTheTask() async throws {
+    @Test func maxCompletionTimeFailsTheTask() async throws {
         for encoding in WireEncoding.allCases {
             try await ExecutorUnderTest.run(encoding: encoding, capabilities: [.taskKillingState]) { test in
                 var late = Self.service(test, "late")
@@ -153,17 +153,17 @@ final class CheckEndToEndTests: XCTestCase {
                 try await test.agent.launch(quick)
                 try await test.waitForStates(["late": .taskFailed, "quick": .taskFinished])
                 let updates = await test.agent.state.updates(forTask: "late").map(\.status)
-                XCTAssertEqual(updates.map(\.state), [.taskStarting, .taskRunning, .taskFailed], "no TASK_KILLING")
-                XCTAssertEqual(updates.last?.reason, .maxCompletionTimeReached)
-                XCTAssertTrue(
+                #expect(updates.map(\.state) == [.taskStarting, .taskRunning, .taskFailed], "no TASK_KILLING")
+                #expect(updates.last?.reason == .maxCompletionTimeReached)
+                #expect(
                     updates.last?.message.contains("exceeded its max_completion_time of 300ms") == true,
-                    updates.last?.message ?? "")
+                    "\(updates.last?.message ?? "")")
                 await test.agent.shutdown()
             }
         }
     }
 
-    func testInvalidChecksAreRefusedAsTheMasterWould() async throws {
+    @Test func invalidChecksAreRefusedAsTheMasterWould() async throws {
         try await ExecutorUnderTest.run(encoding: .json) { test in
             var task = test.task("bad", "exec sleep 600")
             task.healthCheck.type = .http
@@ -172,10 +172,10 @@ final class CheckEndToEndTests: XCTestCase {
             try await test.agent.launch(task)
             try await test.waitForStates(["bad": .taskError])
             let last = await test.agent.state.updates(forTask: "bad").last?.status
-            XCTAssertEqual(last?.reason, .taskInvalid)
-            XCTAssertEqual(
-                last?.message,
-                "Task uses invalid health check: The path 'health' of HTTP health check must start with '/'")
+            #expect(last?.reason == .taskInvalid)
+            #expect(
+                last?.message
+                    == "Task uses invalid health check: The path 'health' of HTTP health check must start with '/'")
             await test.agent.shutdown()
         }
     }

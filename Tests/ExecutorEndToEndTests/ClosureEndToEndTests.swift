@@ -2,16 +2,18 @@ import Foundation
 import LocalAgent
 import MesosCodec
 import MesosProto
-import XCTest
+import SystemTestLock
+import Testing
 
 /// Closure tasks and mini-task batches through the whole executor, with the demo worker.
-final class ClosureEndToEndTests: XCTestCase, @unchecked Sendable {
+@Suite(.serialized, .systemTest)
+struct ClosureEndToEndTests {
     static var demoWorker: String {
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
             .appendingPathComponent("demo-worker").path
     }
 
-    private nonisolated func closure(_ test: ExecutorUnderTest, _ id: String, _ function: String, _ payload: String)
+    private func closure(_ test: ExecutorUnderTest, _ id: String, _ function: String, _ payload: String)
         -> Mesos_V1_TaskInfo
     {
         let base64 = Data(payload.utf8).base64EncodedString()
@@ -25,8 +27,7 @@ final class ClosureEndToEndTests: XCTestCase, @unchecked Sendable {
         ]
     }
 
-    func testClosureOutcomesInBothModesAndEncodings() async throws {
-        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: Self.demoWorker), "demo-worker not built")
+    @Test(.needsDemoWorker) func closureOutcomesInBothModesAndEncodings() async throws {
         for coarse in [true, false] {
             for encoding in WireEncoding.allCases {
                 let label = "\(coarse ? "coarse" : "fine") \(encoding)"
@@ -46,12 +47,12 @@ final class ClosureEndToEndTests: XCTestCase, @unchecked Sendable {
                         uniqueKeysWithValues: ["echo", "words", "throws", "segv", "nope", "garbage"].map { id in
                             (id, observed.updates(forTask: id).last!.status)
                         })
-                    XCTAssertEqual(String(decoding: last["echo"]!.data, as: UTF8.self), "hello closures", label)
-                    XCTAssertFalse(last["words"]!.data.isEmpty, label)
-                    XCTAssertTrue(last["throws"]!.message.contains("bad input row 7"), last["throws"]!.message)
-                    XCTAssertTrue(last["segv"]!.message.contains("SIGSEGV"), last["segv"]!.message)
-                    XCTAssertEqual(last["nope"]!.reason, .taskInvalid, label)
-                    XCTAssertEqual(last["garbage"]!.reason, .taskInvalid, label)
+                    #expect(String(decoding: last["echo"]!.data, as: UTF8.self) == "hello closures", "\(label)")
+                    #expect(!last["words"]!.data.isEmpty, "\(label)")
+                    #expect(last["throws"]!.message.contains("bad input row 7"), "\(last["throws"]!.message)")
+                    #expect(last["segv"]!.message.contains("SIGSEGV"), "\(last["segv"]!.message)")
+                    #expect(last["nope"]!.reason == .taskInvalid, "\(label)")
+                    #expect(last["garbage"]!.reason == .taskInvalid, "\(label)")
                     // A command task still runs beside the closures.
                     try await test.agent.launch(test.task("cmd", "true"))
                     try await test.waitForStates(["cmd": .taskFinished])
@@ -62,8 +63,7 @@ final class ClosureEndToEndTests: XCTestCase, @unchecked Sendable {
         }
     }
 
-    func testWorkersStartOnceThePackageIsReadyBeforeAnyTask() async throws {
-        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: Self.demoWorker), "demo-worker not built")
+    @Test(.needsDemoWorker) func workersStartOnceThePackageIsReadyBeforeAnyTask() async throws {
         for coarse in [true, false] {
             let signal = try StartSignal()
             var properties = properties(coarse: coarse)
@@ -71,9 +71,9 @@ final class ClosureEndToEndTests: XCTestCase, @unchecked Sendable {
             try await ExecutorUnderTest.run(encoding: .protobuf, properties: properties) { test in
                 // Coarse: the warm workers; fine: the fork server. No task has been launched.
                 let started = await signal.wait()
-                XCTAssertTrue(started, "no worker started within 60 s of SUBSCRIBED")
+                #expect(started, "no worker started within 60 s of SUBSCRIBED")
                 let launched = await test.agent.state.updates
-                XCTAssertTrue(launched.isEmpty, "no task was launched, yet: \(launched.count) updates")
+                #expect(launched.isEmpty, "no task was launched, yet: \(launched.count) updates")
                 try await test.agent.launch(self.closure(test, "first", "echo", "warm"))
                 try await test.waitForStates(["first": .taskFinished])
                 await test.agent.shutdown()
@@ -81,8 +81,7 @@ final class ClosureEndToEndTests: XCTestCase, @unchecked Sendable {
         }
     }
 
-    func testKillOfARunningClosure() async throws {
-        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: Self.demoWorker), "demo-worker not built")
+    @Test(.needsDemoWorker) func killOfARunningClosure() async throws {
         for coarse in [true, false] {
             try await ExecutorUnderTest.run(encoding: .protobuf, properties: properties(coarse: coarse)) { test in
                 try await test.agent.launch(self.closure(test, "long", "sleep", "300000"))
@@ -97,8 +96,7 @@ final class ClosureEndToEndTests: XCTestCase, @unchecked Sendable {
         }
     }
 
-    func testThousandMiniTasksEachReturnedExactlyOnce() async throws {
-        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: Self.demoWorker), "demo-worker not built")
+    @Test(.needsDemoWorker) func thousandMiniTasksEachReturnedExactlyOnce() async throws {
         for coarse in [true, false] {
             let total = coarse ? 1000 : 40
             try await ExecutorUnderTest.run(encoding: .json, properties: properties(coarse: coarse)) { test in
@@ -113,25 +111,25 @@ final class ClosureEndToEndTests: XCTestCase, @unchecked Sendable {
                     Self.results(state.messages).count >= total
                 }
                 let results = Self.results(state.messages)
-                XCTAssertEqual(results.count, total)
-                XCTAssertEqual(Set(results.map(\.id)).count, total, "every id exactly once")
+                #expect(results.count == total)
+                #expect(Set(results.map(\.id)).count == total, "every id exactly once")
                 for result in results {
-                    XCTAssertEqual(result.state, "FINISHED")
-                    XCTAssertEqual(result.data, "v" + result.id.dropFirst())
+                    #expect(result.state == "FINISHED")
+                    #expect(result.data == "v" + result.id.dropFirst())
                 }
                 await test.agent.shutdown()
             }
         }
     }
 
-    func testMiniTasksWithoutAWorkerAreLostWithTheReason() async throws {
+    @Test func miniTasksWithoutAWorkerAreLostWithTheReason() async throws {
         try await ExecutorUnderTest.run(encoding: .protobuf) { test in
             await test.agent.sendMessage(Data(#"{"tasks":[{"id":"x1","function":"echo","payload":""}]}"#.utf8))
             let state = try await test.agent.waitUntil("a result") { !Self.results($0.messages).isEmpty }
-            let result = try XCTUnwrap(Self.results(state.messages).first)
-            XCTAssertEqual(result.id, "x1")
-            XCTAssertEqual(result.state, "LOST")
-            XCTAssertTrue(result.error.contains("spark.mesos.executor.worker is not set"), result.error)
+            let result = try #require(Self.results(state.messages).first)
+            #expect(result.id == "x1")
+            #expect(result.state == "LOST")
+            #expect(result.error.contains("spark.mesos.executor.worker is not set"), "\(result.error)")
             await test.agent.shutdown()
         }
     }
@@ -194,7 +192,8 @@ final class StartSignal: @unchecked Sendable {
 }
 
 /// Progress reported by closures reaches the framework as executor MESSAGEs.
-final class ProgressEndToEndTests: XCTestCase, @unchecked Sendable {
+@Suite(.serialized, .systemTest)
+struct ProgressEndToEndTests {
     struct Progress: Equatable {
         let taskID: String
         let fraction: Double
@@ -213,16 +212,14 @@ final class ProgressEndToEndTests: XCTestCase, @unchecked Sendable {
         }
     }
 
-    private nonisolated func closure(_ test: ExecutorUnderTest, _ id: String, _ function: String, _ payload: String)
+    private func closure(_ test: ExecutorUnderTest, _ id: String, _ function: String, _ payload: String)
         -> Mesos_V1_TaskInfo
     {
         let base64 = Data(payload.utf8).base64EncodedString()
         return test.agent.makeTask(id, data: Array(#"{"function":"\#(function)","payload":"\#(base64)"}"#.utf8))
     }
 
-    func testProgressReachesTheFrameworkInOrderBoundedInRateAndNeverAfterTheEnd() async throws {
-        try XCTSkipUnless(
-            FileManager.default.isExecutableFile(atPath: ClosureEndToEndTests.demoWorker), "demo-worker not built")
+    @Test(.needsDemoWorker) func progressReachesTheFrameworkInOrderBoundedInRateAndNeverAfterTheEnd() async throws {
         for coarse in [true, false] {
             let label = coarse ? "coarse" : "fine"
             try await ExecutorUnderTest.run(
@@ -241,14 +238,14 @@ final class ProgressEndToEndTests: XCTestCase, @unchecked Sendable {
                 let state = await test.agent.state
                 // Every message the framework got, with where it came among the updates.
                 let progress = Self.progress(in: state.messages)
-                XCTAssertFalse(progress.isEmpty, "\(label): the first report is always forwarded")
-                XCTAssertTrue(progress.allSatisfy { $0.taskID == "busy" }, label)
-                XCTAssertEqual(progress.map(\.sequence), Array(1...max(1, progress.count)), label)
-                XCTAssertEqual(progress.map(\.fraction), progress.map(\.fraction).sorted(), "\(label): in order")
-                XCTAssertTrue(progress.allSatisfy { $0.message.hasPrefix("step ") }, label)
+                #expect(!progress.isEmpty, "\(label): the first report is always forwarded")
+                #expect(progress.allSatisfy { $0.taskID == "busy" }, "\(label)")
+                #expect(progress.map(\.sequence) == Array(1...max(1, progress.count)), "\(label)")
+                #expect(progress.map(\.fraction) == progress.map(\.fraction).sorted(), "\(label): in order")
+                #expect(progress.allSatisfy { $0.message.hasPrefix("step ") }, "\(label)")
                 // At most one per 100 ms, whatever the speed of the machine.
                 let bound = Int(elapsed / .milliseconds(100)) + 1
-                XCTAssertLessThanOrEqual(progress.count, bound, "\(label): \(progress.count) in \(elapsed)")
+                #expect(progress.count <= bound, "\(label): \(progress.count) in \(elapsed)")
                 // None after the terminal update: the agent answered every message before it came.
                 let calls = state.requests.compactMap(\.call)
                 let terminal = calls.firstIndex {
@@ -256,17 +253,15 @@ final class ProgressEndToEndTests: XCTestCase, @unchecked Sendable {
                         && $0.update.status.state == .taskFinished
                 }
                 let lastMessage = calls.lastIndex { $0.type == .message }
-                XCTAssertNotNil(terminal, label)
-                if let terminal, let lastMessage { XCTAssertLessThan(lastMessage, terminal, label) }
+                #expect(terminal != nil, "\(label)")
+                if let terminal, let lastMessage { #expect(lastMessage < terminal, "\(label)") }
                 await assertNoViolations(test.agent)
                 await test.agent.shutdown()
             }
         }
     }
 
-    func testGarbageProgressFailsOnlyThatTaskWithAClearMessage() async throws {
-        try XCTSkipUnless(
-            FileManager.default.isExecutableFile(atPath: ClosureEndToEndTests.demoWorker), "demo-worker not built")
+    @Test(.needsDemoWorker) func garbageProgressFailsOnlyThatTaskWithAClearMessage() async throws {
         try await ExecutorUnderTest.run(
             encoding: .protobuf,
             properties: [
@@ -277,7 +272,7 @@ final class ProgressEndToEndTests: XCTestCase, @unchecked Sendable {
             try await test.agent.launch(self.closure(test, "bad", "badprogress", ""))
             try await test.waitForStates(["bad": .taskFailed])
             let status = await test.agent.state.updates(forTask: "bad").last!.status
-            XCTAssertTrue(status.message.contains("progress.fraction 7.0 is not within 0…1"), status.message)
+            #expect(status.message.contains("progress.fraction 7.0 is not within 0…1"), "\(status.message)")
             // The executor carries on: a replacement worker runs the next closure.
             try await test.agent.launch(self.closure(test, "after", "echo", "still here"))
             try await test.waitForStates(["after": .taskFinished])

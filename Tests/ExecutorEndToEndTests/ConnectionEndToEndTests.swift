@@ -2,21 +2,22 @@ import Foundation
 import LocalAgent
 import MesosCodec
 import MesosProto
-import XCTest
+import SystemTestLock
+import Testing
 
 /// How the executor reaches the agent: bearer token, unix domain socket.
-final class ConnectionEndToEndTests: XCTestCase {
-    func testBearerTokenIsSentOnEveryCall() async throws {
+@Suite(.serialized, .systemTest)
+struct ConnectionEndToEndTests {
+    @Test func bearerTokenIsSentOnEveryCall() async throws {
         for encoding in WireEncoding.allCases {
             try await ExecutorUnderTest.run(encoding: encoding, adjust: { $0.authenticationToken = "s3cr3t.jwt" }) {
                 test in
                 try await test.agent.launch(test.task("auth", "true"))
                 try await test.waitForStates(["auth": .taskFinished])
                 let requests = await test.agent.state.requests
-                XCTAssertFalse(requests.isEmpty)
-                XCTAssertTrue(
-                    requests.allSatisfy { $0.status < 400 }, "\(requests.map { "\($0.status) \($0.message)" })")
-                XCTAssertTrue(requests.allSatisfy { $0.contentType == encoding.contentType })
+                #expect(!requests.isEmpty)
+                #expect(requests.allSatisfy { $0.status < 400 }, "\(requests.map { "\($0.status) \($0.message)" })")
+                #expect(requests.allSatisfy { $0.contentType == encoding.contentType })
                 await assertNoViolations(test.agent)
                 await test.agent.shutdown()
             }
@@ -25,7 +26,7 @@ final class ConnectionEndToEndTests: XCTestCase {
 
     /// A wrong token is refused with 401: not retryable, so the executor gives up at once (exit 1)
     /// instead of waiting out the registration window.
-    func testWrongTokenStopsTheExecutorWithExitOne() async throws {
+    @Test func wrongTokenStopsTheExecutorWithExitOne() async throws {
         let code = try await ExecutorUnderTest.run(
             encoding: .protobuf, adjust: { $0.authenticationToken = "the-agents-token" },
             environment: ["MESOS_EXECUTOR_AUTHENTICATION_TOKEN": "a-stolen-token"], waitForSubscription: false
@@ -33,26 +34,27 @@ final class ConnectionEndToEndTests: XCTestCase {
             let state = try await test.agent.waitUntil("a refused SUBSCRIBE") { state in
                 state.requests.contains { $0.status == 401 }
             }
-            XCTAssertEqual(state.subscriptions, 0)
+            #expect(state.subscriptions == 0)
         }
-        XCTAssertEqual(code, 1)
+        #expect(code == 1)
     }
 
-    func testUnixDomainSocket() async throws {
+    @Test func unixDomainSocket() async throws {
         let socket = NSTemporaryDirectory() + "sme-\(UUID().uuidString.prefix(8)).sock"
         defer { try? FileManager.default.removeItem(atPath: socket) }
         try await ExecutorUnderTest.run(encoding: .protobuf, adjust: { $0.unixSocketPath = socket }) { test in
             try await test.agent.launch(test.task("socket", "true"))
             try await test.waitForStates(["socket": .taskFinished])
             let paths = await Set(test.agent.state.requests.map(\.path))
-            XCTAssertEqual(paths, ["/slave(1)/api/v1/executor"])
+            #expect(paths == ["/slave(1)/api/v1/executor"])
             await test.agent.shutdown()
         }
     }
 }
 
 /// An agent serving https, with a certificate made for the test.
-final class TLSEndToEndTests: XCTestCase {
+@Suite(.serialized, .systemTest)
+struct TLSEndToEndTests {
     /// A self-signed certificate for 127.0.0.1 and its key (openssl from Debian).
     static func makeCertificate() throws -> (certificate: String, key: String) {
         let directory = try ExecutorUnderTest.makeSandbox()
@@ -67,8 +69,9 @@ final class TLSEndToEndTests: XCTestCase {
         return (certificate, key)
     }
 
-    func testHTTPSAgentWithAndWithoutCertificateVerification() async throws {
-        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl"), "openssl not installed")
+    /// The certificate is made with Debian's openssl (in `.ci/install-deps`' test packages).
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl"), "openssl not installed"))
+    func httpsAgentWithAndWithoutCertificateVerification() async throws {
         let pair = try Self.makeCertificate()
         for verify in [false, true] {
             try await ExecutorUnderTest.run(

@@ -3,7 +3,8 @@ import LocalAgent
 import MesosCodec
 import MesosProto
 import ProcessSupervision
-import XCTest
+import SystemTestLock
+import Testing
 
 #if canImport(Glibc)
     import Glibc
@@ -13,7 +14,8 @@ import XCTest
 /// the executor never crashes, every task gets exactly one terminal update with a precise reason,
 /// and every update reaches the agent once and is acknowledged. Nothing here waits on a clock: every
 /// wait is for a state, and its timeout only bounds a failure.
-final class FaultInjectionEndToEndTests: XCTestCase, @unchecked Sendable {
+@Suite(.serialized, .systemTest)
+struct FaultInjectionEndToEndTests {
     /// What a task must end as: its state, reason and a part of its message.
     struct Expected: Sendable {
         var state: Mesos_V1_TaskState
@@ -28,14 +30,14 @@ final class FaultInjectionEndToEndTests: XCTestCase, @unchecked Sendable {
         ].merging(extra) { _, new in new }
     }
 
-    private nonisolated static func closure(
+    private static func closure(
         _ test: ExecutorUnderTest, _ id: String, _ function: String, _ payload: String,
         environment: [String: String] = [:]
     ) -> Mesos_V1_TaskInfo {
         closure(test.agent, id, function, payload, environment: environment)
     }
 
-    nonisolated static func closure(
+    static func closure(
         _ agent: LocalAgent, _ id: String, _ function: String, _ payload: String,
         environment: [String: String] = [:]
     ) -> Mesos_V1_TaskInfo {
@@ -50,7 +52,7 @@ final class FaultInjectionEndToEndTests: XCTestCase, @unchecked Sendable {
     }
 
     /// Task `index` of a mixed load: commands that finish or fail, closures that return or throw.
-    nonisolated static func mixedTask(_ agent: LocalAgent, _ id: String, _ index: Int)
+    static func mixedTask(_ agent: LocalAgent, _ id: String, _ index: Int)
         -> (Mesos_V1_TaskInfo, Expected)
     {
         func command(_ shell: String) -> Mesos_V1_TaskInfo {
@@ -84,33 +86,38 @@ final class FaultInjectionEndToEndTests: XCTestCase, @unchecked Sendable {
     /// acknowledged; the agent saw no protocol violation.
     static func assertExactlyOnce(
         _ state: LocalAgentState, _ expected: [String: Expected], lostOnRestart: Bool = false, label: String,
-        file: StaticString = #filePath, line: UInt = #line
+        sourceLocation: SourceLocation = #_sourceLocation
     ) {
         var byTask: [String: [ObservedUpdate]] = [:]
         for update in state.updates { byTask[update.status.taskID.value, default: []].append(update) }
         for (id, want) in expected.sorted(by: { $0.key < $1.key }) {
             let updates = byTask[id] ?? []
             let states = updates.map(\.status.state)
-            XCTAssertEqual(
-                Set(states).count, states.count, "\(label) \(id) repeats a state: \(states)", file: file, line: line)
+            #expect(
+                Set(states).count == states.count, "\(label) \(id) repeats a state: \(states)",
+                sourceLocation: sourceLocation)
             let terminal = updates.filter { $0.status.state.isTerminal }
             guard terminal.count == 1, let end = terminal.first?.status else {
-                XCTFail("\(label) \(id): \(terminal.count) terminal updates: \(states)", file: file, line: line)
+                Issue.record(
+                    "\(label) \(id): \(terminal.count) terminal updates: \(states)", sourceLocation: sourceLocation)
                 continue
             }
             if lostOnRestart, end.source == .agent {
-                XCTAssertEqual(end.state, .taskLost, "\(label) \(id)", file: file, line: line)
-                XCTAssertEqual(end.reason, .agentRestarted, "\(label) \(id)", file: file, line: line)
+                #expect(end.state == .taskLost, "\(label) \(id)", sourceLocation: sourceLocation)
+                #expect(end.reason == .agentRestarted, "\(label) \(id)", sourceLocation: sourceLocation)
                 continue
             }
-            XCTAssertEqual(end.state, want.state, "\(label) \(id): \(end.message)", file: file, line: line)
-            if let reason = want.reason { XCTAssertEqual(end.reason, reason, "\(label) \(id)", file: file, line: line) }
-            XCTAssertTrue(end.message.contains(want.message), "\(label) \(id): \(end.message)", file: file, line: line)
+            #expect(end.state == want.state, "\(label) \(id): \(end.message)", sourceLocation: sourceLocation)
+            if let reason = want.reason {
+                #expect(end.reason == reason, "\(label) \(id)", sourceLocation: sourceLocation)
+            }
+            #expect(
+                end.message.contains(want.message), "\(label) \(id): \(end.message)", sourceLocation: sourceLocation)
         }
         let unacknowledged = state.updates.filter { !$0.acknowledged && !$0.isFromAgent }
-        XCTAssertEqual(unacknowledged.count, 0, "\(label): unacknowledged updates", file: file, line: line)
-        XCTAssertEqual(Set(state.updates.map(\.uuid)).count, state.updates.count, label, file: file, line: line)
-        XCTAssertTrue(state.violations.isEmpty, "\(label): \(state.violations)", file: file, line: line)
+        #expect(unacknowledged.count == 0, "\(label): unacknowledged updates", sourceLocation: sourceLocation)
+        #expect(Set(state.updates.map(\.uuid)).count == state.updates.count, "\(label)", sourceLocation: sourceLocation)
+        #expect(state.violations.isEmpty, "\(label): \(state.violations)", sourceLocation: sourceLocation)
     }
 
     /// Restarts the agent at once, whatever the executor is doing; it comes back RECOVERING (UPDATE
@@ -140,8 +147,7 @@ final class FaultInjectionEndToEndTests: XCTestCase, @unchecked Sendable {
 
     /// UPDATE answered 503 or its connection dropped, at random (a fifth each): every update still
     /// arrives exactly once, in order per task, and the tasks end as they would have anyway.
-    func testUpdatesAnswered503OrDroppedAtRandomAreEachDeliveredOnce() async throws {
-        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: ClosureEndToEndTests.demoWorker))
+    @Test(.needsDemoWorker) func updatesAnswered503OrDroppedAtRandomAreEachDeliveredOnce() async throws {
         for encoding in WireEncoding.allCases {
             let label = "\(encoding)"
             try await ExecutorUnderTest.run(encoding: encoding, properties: Self.properties(coarse: true)) { test in
@@ -154,14 +160,14 @@ final class FaultInjectionEndToEndTests: XCTestCase, @unchecked Sendable {
                 }
                 let state = try await Self.waitForAllEnded(test.agent, Array(expected.keys), label)
                 let calls = state.requests.filter { $0.call?.type == .update }
-                XCTAssertTrue(calls.contains { $0.status == 503 }, "\(label): no UPDATE was answered 503")
-                XCTAssertTrue(calls.contains { $0.status == 0 }, "\(label): no UPDATE lost its connection")
+                #expect(calls.contains { $0.status == 503 }, "\(label): no UPDATE was answered 503")
+                #expect(calls.contains { $0.status == 0 }, "\(label): no UPDATE lost its connection")
                 Self.assertExactlyOnce(state, expected, label: label)
                 // Neither fault stores the update: the agent never saw one twice.
-                XCTAssertEqual(state.updates.map(\.duplicates).reduce(0, +), 0, label)
+                #expect(state.updates.map(\.duplicates).reduce(0, +) == 0, "\(label)")
                 for id in expected.keys {
                     let states = state.updates(forTask: id).map(\.status.state)
-                    XCTAssertEqual(Array(states.prefix(2)), [.taskStarting, .taskRunning], "\(label) \(id)")
+                    #expect(Array(states.prefix(2)) == [.taskStarting, .taskRunning], "\(label) \(id)")
                 }
                 await test.agent.injectUpdateFaults(nil)
                 await test.agent.shutdown()
@@ -172,8 +178,7 @@ final class FaultInjectionEndToEndTests: XCTestCase, @unchecked Sendable {
     /// The agent restarted six times while tasks launch and run (checkpointing): every task ends
     /// exactly once — as it would have, or TASK_LOST from the agent when the restart cut its LAUNCH
     /// before the executor read it — and nothing is sent again after its acknowledgement.
-    func testTheAgentRestartedRepeatedlyUnderLoadLosesAndRepeatsNothing() async throws {
-        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: ClosureEndToEndTests.demoWorker))
+    @Test(.needsDemoWorker) func theAgentRestartedRepeatedlyUnderLoadLosesAndRepeatsNothing() async throws {
         try await ExecutorUnderTest.run(
             encoding: .protobuf, checkpoint: true, properties: Self.properties(coarse: true)
         ) { test in
@@ -189,14 +194,14 @@ final class FaultInjectionEndToEndTests: XCTestCase, @unchecked Sendable {
             }
             let state = try await Self.waitForAllEnded(agent, Array(expected.keys), "restarts")
             Self.assertExactlyOnce(state, expected, lostOnRestart: true, label: "restarts")
-            XCTAssertEqual(state.subscriptions, 7)
+            #expect(state.subscriptions == 7)
             await agent.shutdown()
         }
     }
 
     /// The event stream cut in the middle of a record (the agent died while writing it): a lost
     /// connection, not a crash; with checkpointing the executor re-subscribes and its task carries on.
-    func testAnEventStreamCutMidRecordIsALostConnection() async throws {
+    @Test func anEventStreamCutMidRecordIsALostConnection() async throws {
         for encoding in WireEncoding.allCases {
             try await ExecutorUnderTest.run(encoding: encoding, checkpoint: true) { test in
                 test.makeFIFO("go")
@@ -204,7 +209,7 @@ final class FaultInjectionEndToEndTests: XCTestCase, @unchecked Sendable {
                 try await test.waitForStates(["steady": .taskRunning])
                 // A length promising 100 bytes, then 9 of them, then the connection ends.
                 let injected = await test.agent.injectRawStreamBytes(Array(#"100\#n{"type":"#.utf8))
-                XCTAssertTrue(injected)
+                #expect(injected)
                 await test.agent.dropStream()
                 try await test.agent.waitUntil("re-subscribed") { $0.subscriptions == 2 && $0.hasOpenStream }
                 try await test.agent.launch(test.task("after", "exit 5"))
@@ -224,8 +229,7 @@ final class FaultInjectionEndToEndTests: XCTestCase, @unchecked Sendable {
 
     /// A worker killed with SIGKILL in the middle of a closure: that task fails naming the worker and
     /// the signal; the other closure running beside it and later ones are unaffected.
-    func testAWorkerKilledMidTaskFailsOnlyItsTask() async throws {
-        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: ClosureEndToEndTests.demoWorker))
+    @Test(.needsDemoWorker) func aWorkerKilledMidTaskFailsOnlyItsTask() async throws {
         for coarse in [true, false] {
             let label = coarse ? "coarse" : "fine"
             try await ExecutorUnderTest.run(encoding: .protobuf, properties: Self.properties(coarse: coarse)) { test in
@@ -238,8 +242,8 @@ final class FaultInjectionEndToEndTests: XCTestCase, @unchecked Sendable {
                     Self.closure(
                         test, "bystander", "hang", "0", environment: ["DEMO_READY_FIFO": test.path("bystander-ready")]))
                 let text = await readFIFO(test.path("victim-ready"))
-                let pid = try XCTUnwrap(Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), text)
-                XCTAssertEqual(kill(pid, SIGKILL), 0)
+                let pid = try #require(Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), "\(text)")
+                #expect(kill(pid, SIGKILL) == 0)
                 // The bystander returns once it is let go, whatever happened to the victim.
                 _ = await readFIFO(test.path("bystander-ready"))
                 try await test.waitForStates(["victim": .taskFailed, "bystander": .taskFinished])
@@ -254,7 +258,7 @@ final class FaultInjectionEndToEndTests: XCTestCase, @unchecked Sendable {
                         "after": Expected(state: .taskFinished, message: "closure 'echo' returned 10 bytes"),
                     ], label: label)
                 let victim = state.updates(forTask: "victim").last!.status.message
-                XCTAssertTrue(victim.contains("SIGKILL"), "\(label): \(victim)")
+                #expect(victim.contains("SIGKILL"), "\(label): \(victim)")
                 await test.agent.shutdown()
             }
         }
@@ -263,8 +267,7 @@ final class FaultInjectionEndToEndTests: XCTestCase, @unchecked Sendable {
     /// A worker that writes bytes that are not frames: mid-closure, that closure fails and its worker
     /// is stopped; at start-up (every worker garbles), closures fail before running with the reason,
     /// and command tasks still run.
-    func testAWorkerWritingGarbageFailsItsTasksWithTheReason() async throws {
-        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: ClosureEndToEndTests.demoWorker))
+    @Test(.needsDemoWorker) func aWorkerWritingGarbageFailsItsTasksWithTheReason() async throws {
         for coarse in [true, false] {
             let label = coarse ? "coarse" : "fine"
             try await ExecutorUnderTest.run(encoding: .json, properties: Self.properties(coarse: coarse)) { test in
@@ -281,7 +284,7 @@ final class FaultInjectionEndToEndTests: XCTestCase, @unchecked Sendable {
                         "after": Expected(state: .taskFinished, message: "closure 'echo' returned 4 bytes"),
                     ], label: label)
                 let garbled = state.updates(forTask: "garbled").last!.status.message
-                XCTAssertTrue(garbled.contains("it was stopped"), "\(label): \(garbled)")
+                #expect(garbled.contains("it was stopped"), "\(label): \(garbled)")
                 await test.agent.shutdown()
             }
             let properties = Self.properties(coarse: coarse, extra: ["spark.executorEnv.DEMO_WORKER_MODE": "garbage"])
@@ -306,8 +309,7 @@ final class FaultInjectionEndToEndTests: XCTestCase, @unchecked Sendable {
     /// each running task ends TASK_KILLED once, naming the signal; the finished ones keep their single
     /// terminal update; the executor exits 0. The grace period is long (30 s) so that the updates are
     /// acknowledged before it ends however busy the machine is; the tasks end at SIGTERM, well before.
-    func testSIGTERMMidRunKillsEachRunningTaskOnceAndExitsZero() async throws {
-        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: ClosureEndToEndTests.demoWorker))
+    @Test(.needsDemoWorker) func sigtermMidRunKillsEachRunningTaskOnceAndExitsZero() async throws {
         let sandbox = try ExecutorUnderTest.makeSandbox()
         defer { try? FileManager.default.removeItem(atPath: sandbox) }
         var configuration = LocalAgentConfiguration()
@@ -340,7 +342,7 @@ final class FaultInjectionEndToEndTests: XCTestCase, @unchecked Sendable {
             }
             launched.child.signal(SIGTERM)
             let termination = await launched.child.wait()
-            XCTAssertEqual(termination, .exited(0), launched.stderr)
+            #expect(termination == .exited(0), "\(launched.stderr)")
             let killed = Expected(state: .taskKilled, reason: .executorTerminated, message: "received SIGTERM")
             let state = await agent.state
             Self.assertExactlyOnce(

@@ -2,10 +2,12 @@ import Foundation
 import LocalAgent
 import MesosCodec
 import MesosProto
-import XCTest
+import SystemTestLock
+import Testing
 
 /// The package named by spark.executor.uri, served over real HTTP by the local agent.
-final class FetchEndToEndTests: XCTestCase {
+@Suite(.serialized, .systemTest)
+struct FetchEndToEndTests {
     /// A small Spark-like tarball: one top folder with bin/hello, and its sha256.
     static func makePackage() throws -> (path: String, sha256: String) {
         let root = try ExecutorUnderTest.makeSandbox()
@@ -33,7 +35,7 @@ final class FetchEndToEndTests: XCTestCase {
         return String(decoding: data, as: UTF8.self)
     }
 
-    func testPackageIsFetchedVerifiedAndBecomesSparkHome() async throws {
+    @Test func packageIsFetchedVerifiedAndBecomesSparkHome() async throws {
         let package = try Self.makePackage()
         for encoding in WireEncoding.allCases {
             // The URL needs the agent's port, so the properties are set once the agent listens.
@@ -48,8 +50,8 @@ final class FetchEndToEndTests: XCTestCase {
                 try await test.agent.launch(test.task("spark", "cd spark-*; ./bin/hello"))
                 try await test.waitForStates(["spark": .taskFinished])
                 let output = try String(contentsOfFile: test.path("tasks/spark/stdout"), encoding: .utf8)
-                XCTAssertEqual(
-                    output, "hello from \(test.sandbox)/spark-test-1.0\ncwd \(test.sandbox)/spark-test-1.0\n",
+                #expect(
+                    output == "hello from \(test.sandbox)/spark-test-1.0\ncwd \(test.sandbox)/spark-test-1.0\n",
                     "\(encoding)")
                 await assertNoViolations(test.agent)
                 await test.agent.shutdown()
@@ -57,7 +59,7 @@ final class FetchEndToEndTests: XCTestCase {
         }
     }
 
-    func testFailedFetchFailsTheTaskAndALaterTaskRetries() async throws {
+    @Test func failedFetchFailsTheTaskAndALaterTaskRetries() async throws {
         let package = try Self.makePackage()
         try await ExecutorUnderTest.run(
             encoding: .protobuf,
@@ -70,8 +72,8 @@ final class FetchEndToEndTests: XCTestCase {
             try await test.agent.launch(test.task("early", "true"))
             try await test.waitForStates(["early": .taskFailed])
             let failed = await test.agent.state.updates(forTask: "early").last!.status
-            XCTAssertEqual(failed.reason, .containerLaunchFailed)
-            XCTAssertTrue(failed.message.contains("spark.tgz") && failed.message.contains("404"), failed.message)
+            #expect(failed.reason == .containerLaunchFailed)
+            #expect(failed.message.contains("spark.tgz") && failed.message.contains("404"), "\(failed.message)")
             // The executor stays up; once the file exists, the next task fetches it again.
             await test.agent.publish(file: package.path, as: "spark.tgz")
             try await test.agent.launch(test.task("later", "cd spark-*; ./bin/hello"))
@@ -80,7 +82,7 @@ final class FetchEndToEndTests: XCTestCase {
         }
     }
 
-    func testChecksumMismatchFailsTheTaskAndNothingIsUsed() async throws {
+    @Test func checksumMismatchFailsTheTaskAndNothingIsUsed() async throws {
         let package = try Self.makePackage()
         try await ExecutorUnderTest.run(
             encoding: .json,
@@ -94,8 +96,8 @@ final class FetchEndToEndTests: XCTestCase {
             try await test.agent.launch(test.task("checked", "ls"))
             try await test.waitForStates(["checked": .taskFailed])
             let failed = await test.agent.state.updates(forTask: "checked").last!.status
-            XCTAssertTrue(failed.message.lowercased().contains("sha256"), failed.message)
-            XCTAssertFalse(FileManager.default.fileExists(atPath: test.path("spark-test-1.0")))
+            #expect(failed.message.lowercased().contains("sha256"), "\(failed.message)")
+            #expect(!FileManager.default.fileExists(atPath: test.path("spark-test-1.0")))
             await test.agent.shutdown()
         }
     }
@@ -103,7 +105,7 @@ final class FetchEndToEndTests: XCTestCase {
     /// A package larger than the executor's `disk` resource (1 MB here, 3 MiB of incompressible
     /// data in the package): the download stops at the limit, the task fails with a message naming
     /// it, and neither the sandbox nor the cache keeps anything of it.
-    func testAPackageLargerThanTheDiskResourceIsRefusedAndNothingIsLeft() async throws {
+    @Test func aPackageLargerThanTheDiskResourceIsRefusedAndNothingIsLeft() async throws {
         let root = try ExecutorUnderTest.makeSandbox()
         defer { try? FileManager.default.removeItem(atPath: root) }
         try FileManager.default.createDirectory(atPath: root + "/spark-big-1.0", withIntermediateDirectories: true)
@@ -129,34 +131,33 @@ final class FetchEndToEndTests: XCTestCase {
             try await test.agent.launch(test.task("big", "true"))
             try await test.waitForStates(["big": .taskFailed])
             let failed = await test.agent.state.updates(forTask: "big").last!.status
-            XCTAssertEqual(failed.reason, .containerLaunchFailed)
-            XCTAssertTrue(failed.message.contains("spark-big-1.0.tgz"), failed.message)
-            XCTAssertTrue(
+            #expect(failed.reason == .containerLaunchFailed)
+            #expect(failed.message.contains("spark-big-1.0.tgz"), "\(failed.message)")
+            #expect(
                 failed.message.contains(
                     "the fetched files would take more than the executor's disk resource allows (1048576 bytes, "
-                        + "0 of them taken by the URIs fetched before); nothing was installed"),
-                failed.message)
+                        + "0 of them taken by the URIs fetched before); nothing was installed"), "\(failed.message)")
             // Nothing of the package: no tree, no staging directory, no cache entry.
             let left = try FileManager.default.contentsOfDirectory(atPath: test.sandbox).filter {
                 $0.hasPrefix("spark-big") || $0.hasPrefix(".fetch-")
             }
-            XCTAssertEqual(left, [])
+            #expect(left == [])
             for part in ["objects", "uris", "tmp"] {
                 let entries = try FileManager.default.contentsOfDirectory(atPath: test.path(".cache/\(part)"))
-                XCTAssertEqual(entries, [], "the cache's \(part) keeps nothing of a download stopped at the limit")
+                #expect(entries == [], "the cache's \(part) keeps nothing of a download stopped at the limit")
             }
             await test.agent.shutdown()
         }
     }
 
-    func testMalformedSparkPropertyFailsTasksWithTheKeyAndValue() async throws {
+    @Test func malformedSparkPropertyFailsTasksWithTheKeyAndValue() async throws {
         try await ExecutorUnderTest.run(encoding: .protobuf, properties: ["spark.executor.cores": "two"]) { test in
             try await test.agent.launch(test.task("any", "true"))
             try await test.waitForStates(["any": .taskFailed])
             let failed = await test.agent.state.updates(forTask: "any").last!.status
-            XCTAssertEqual(
-                failed.message,
-                "Executor configuration: spark.executor.cores='two' is malformed: expected a whole number of at least 1"
+            #expect(
+                failed.message
+                    == "Executor configuration: spark.executor.cores='two' is malformed: expected a whole number of at least 1"
             )
             await test.agent.shutdown()
         }

@@ -7,8 +7,10 @@ import Logging
 import MesosCodec
 import MesosProto
 import PackageFetch
+import ProcessSupervision
 import SparkExecutor
-import XCTest
+import SystemSupport
+import Testing
 
 /// Runs the real executor runtime (in this process) against a local agent on loopback.
 struct ExecutorUnderTest {
@@ -95,6 +97,21 @@ struct ExecutorUnderTest {
         }
     }
 
+    /// Whether this machine gives an executor cgroups (root, a writable hierarchy): the cgroup tests
+    /// need them and are skipped where it does not (the reason is printed). Found once, the way
+    /// ``isolation(_:hardCPULimits:)`` finds them, with a cgroup of its own that it removes again.
+    static let cgroupsUsable: Bool = {
+        let settings = CgroupIsolation.Settings(name: "sme-e2e-cgroups-probe-\(getpid())")
+        switch CgroupIsolation.detect(settings) {
+        case .available(let isolation):
+            isolation.removeAll()
+            return true
+        case .unavailable(let why):
+            print("the cgroup tests are skipped: \(why)")
+            return false
+        }
+    }()
+
     /// The executor's cgroups as the executor program makes them; nil (with the reason printed) where
     /// this machine has none usable.
     static func isolation(_ configuration: ExecutorConfiguration, hardCPULimits: Bool = false) -> CgroupIsolation? {
@@ -145,7 +162,27 @@ func readFIFO(_ path: String) async -> String {
     }
 }
 
-func assertNoViolations(_ agent: LocalAgent, file: StaticString = #filePath, line: UInt = #line) async {
+/// Waits until `pid` has exited, for up to a minute, on a thread of its own: the executor under test
+/// runs on the cooperative threads, and so do the tests running beside this one.
+func processExits(_ pid: Int32) async -> Bool {
+    await BlockingThread.run { ProcessObservation.waitForExit(of: pid, timeoutMilliseconds: 60_000) }
+}
+
+extension Trait where Self == ConditionTrait {
+    /// The closure tests need the demo worker (built with this test target by `swift build --build-tests`).
+    static var needsDemoWorker: Self {
+        .enabled(
+            if: FileManager.default.isExecutableFile(atPath: ClosureEndToEndTests.demoWorker),
+            "demo-worker not built")
+    }
+
+    /// The cgroup tests need root and a writable cgroup hierarchy (``ExecutorUnderTest/cgroupsUsable``).
+    static var needsCgroups: Self {
+        .enabled(if: ExecutorUnderTest.cgroupsUsable, "no writable cgroup hierarchy here (see the printed reason)")
+    }
+}
+
+func assertNoViolations(_ agent: LocalAgent, sourceLocation: SourceLocation = #_sourceLocation) async {
     let violations = await agent.state.violations
-    XCTAssertTrue(violations.isEmpty, "protocol violations: \(violations)", file: file, line: line)
+    #expect(violations.isEmpty, "protocol violations: \(violations)", sourceLocation: sourceLocation)
 }

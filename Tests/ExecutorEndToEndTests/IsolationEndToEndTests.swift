@@ -5,7 +5,8 @@ import MesosCodec
 import MesosProto
 import ProcessSupervision
 import Synchronization
-import XCTest
+import SystemTestLock
+import Testing
 
 #if canImport(Glibc)
     import Glibc
@@ -13,11 +14,13 @@ import XCTest
 
 /// Tasks and workers in cgroups of their own, against the machine's real hierarchies: every process
 /// gets the kill's grace period, nothing escapes, memory limits end tasks with their own reason,
-/// CPU limits throttle, usage is reported, and no cgroup is left behind. Each test skips, saying
-/// why, where the machine has no writable cgroup hierarchy.
-final class IsolationEndToEndTests: XCTestCase, @unchecked Sendable {
+/// CPU limits throttle, usage is reported, and no cgroup is left behind. Skipped, saying why, where
+/// the machine has no writable cgroup hierarchy (they need root).
+@Suite(.serialized, .systemTest, .needsCgroups)
+struct IsolationEndToEndTests {
+    /// The suite runs where cgroups are usable (``ExecutorUnderTest/cgroupsUsable``): so must the executor's.
     private func requireCgroups(_ test: ExecutorUnderTest) throws {
-        try XCTSkipIf(test.isolation == nil, "no writable cgroup hierarchy here (see the printed reason)")
+        try #require(test.isolation != nil, "the executor under test found no usable cgroups (see the printed reason)")
     }
 
     private func properties(coarse: Bool) -> [String: String] {
@@ -74,7 +77,7 @@ final class IsolationEndToEndTests: XCTestCase, @unchecked Sendable {
     /// The reproduction, in both modes: `sh` traps TERM, cleans up and exits; and the shape
     /// of Spark's command, whose top `sh` dies on TERM at once while the process under it (the JVM)
     /// still needs its grace period to run its shutdown hooks.
-    func testAKilledTaskGivesEveryProcessItsGracePeriod() async throws {
+    @Test func aKilledTaskGivesEveryProcessItsGracePeriod() async throws {
         let trapping =
             "trap 'echo got TERM >&2; sleep 1; echo cleaned up >&2; exit 0' TERM; echo > ready; "
             + "while :; do sleep 0.1; done"
@@ -93,9 +96,9 @@ final class IsolationEndToEndTests: XCTestCase, @unchecked Sendable {
                     await test.agent.kill(taskID: name)
                     try await test.waitForStates([name: .taskKilled])
                     let stderr = try String(contentsOfFile: test.path("tasks/\(name)/stderr"), encoding: .utf8)
-                    XCTAssertTrue(stderr.contains("cleaned up"), "\(name), coarse \(coarse): \(stderr)")
+                    #expect(stderr.contains("cleaned up"), "\(name), coarse \(coarse): \(stderr)")
                     let last = await test.agent.state.updates(forTask: name).last!.status
-                    XCTAssertFalse(last.message.contains("SIGKILL after"), last.message)
+                    #expect(!last.message.contains("SIGKILL after"), "\(last.message)")
                     await test.agent.shutdown()
                 }
             }
@@ -103,7 +106,7 @@ final class IsolationEndToEndTests: XCTestCase, @unchecked Sendable {
     }
 
     /// A setsid'd, double-forked grandchild dies with its task: after a normal exit, a KILL and a SHUTDOWN.
-    func testNothingEscapesATask() async throws {
+    @Test func nothingEscapesATask() async throws {
         let escape = "(setsid sleep 300 & echo $! > escaped-$ID.pid) ; echo > ready-$ID"
         for ending in ["exit", "kill", "shutdown"] {
             try await ExecutorUnderTest.run(encoding: .json) { test in
@@ -125,10 +128,8 @@ final class IsolationEndToEndTests: XCTestCase, @unchecked Sendable {
                 let pid = Int32(
                     try String(contentsOfFile: test.path("escaped-\(ending).pid"), encoding: .utf8)
                         .trimmingCharacters(in: .whitespacesAndNewlines))!
-                XCTAssertTrue(
-                    ProcessObservation.waitForExit(of: pid, timeoutMilliseconds: 60_000),
-                    "the setsid'd sleep \(pid) outlived its task (\(ending))")
-                XCTAssertEqual(self.leftoverCgroups(test), [], ending)
+                #expect(await processExits(pid), "the setsid'd sleep \(pid) outlived its task (\(ending))")
+                #expect(self.leftoverCgroups(test) == [], "\(ending)")
                 if ending != "shutdown" { await test.agent.shutdown() }
             }
         }
@@ -137,9 +138,7 @@ final class IsolationEndToEndTests: XCTestCase, @unchecked Sendable {
     /// A closure that allocates past its limit ends TASK_FAILED with REASON_CONTAINER_LIMITATION_MEMORY
     /// and the limitation; its sibling finishes and the executor carries on (fine: the task's own
     /// limit; coarse: the memory the workers share).
-    func testAClosurePastItsMemoryLimitFailsWithTheLimitationAndTheRestCarryOn() async throws {
-        try XCTSkipUnless(
-            FileManager.default.isExecutableFile(atPath: ClosureEndToEndTests.demoWorker), "demo-worker not built")
+    @Test(.needsDemoWorker) func aClosurePastItsMemoryLimitFailsWithTheLimitationAndTheRestCarryOn() async throws {
         for coarse in [false, true] {
             let adjust: @Sendable (inout LocalAgentConfiguration) -> Void = { configuration in
                 // Coarse workers share the executor's memory.
@@ -157,15 +156,14 @@ final class IsolationEndToEndTests: XCTestCase, @unchecked Sendable {
                 try await test.waitForStates(["hog": .taskFailed, "sibling": .taskFinished])
                 let failed = await test.agent.state.updates(forTask: "hog").last!.status
                 let limit = coarse ? 96 : 64
-                XCTAssertEqual(failed.reason, .containerLimitationMemory, failed.message)
-                XCTAssertTrue(
-                    failed.message.contains("memory limit \(limit) MiB reached (peak "), failed.message)
-                XCTAssertTrue(failed.message.contains("killed by the kernel's OOM killer"), failed.message)
-                XCTAssertEqual(failed.limitation.resources.map(\.name), ["mem"])
-                XCTAssertGreaterThan(failed.limitation.resources.first?.scalar.value ?? 0, 0)
-                XCTAssertEqual(self.label(failed, "limit.memory_bytes"), "\(limit * 1_048_576)")
+                #expect(failed.reason == .containerLimitationMemory, "\(failed.message)")
+                #expect(failed.message.contains("memory limit \(limit) MiB reached (peak "), "\(failed.message)")
+                #expect(failed.message.contains("killed by the kernel's OOM killer"), "\(failed.message)")
+                #expect(failed.limitation.resources.map(\.name) == ["mem"])
+                #expect(failed.limitation.resources.first?.scalar.value ?? 0 > 0)
+                #expect(self.label(failed, "limit.memory_bytes") == "\(limit * 1_048_576)")
                 let finished = await test.agent.state.updates(forTask: "sibling").last!.status
-                XCTAssertEqual(String(decoding: finished.data, as: UTF8.self), "still here")
+                #expect(String(decoding: finished.data, as: UTF8.self) == "still here")
                 // The executor (and in coarse mode a replaced worker) serve the next closure.
                 try await test.agent.launch(self.closure(test, "after", "echo", "ok"))
                 try await test.waitForStates(["after": .taskFinished])
@@ -176,7 +174,7 @@ final class IsolationEndToEndTests: XCTestCase, @unchecked Sendable {
     }
 
     /// A command task past its memory limit: the same reason, limitation and message.
-    func testACommandPastItsMemoryLimitFailsWithTheLimitation() async throws {
+    @Test func aCommandPastItsMemoryLimitFailsWithTheLimitation() async throws {
         try await ExecutorUnderTest.run(encoding: .json) { test in
             try self.requireCgroups(test)
             var hog = test.task("hog", "python3 -c 'x = b\"x\" * (1 << 30)'")
@@ -184,16 +182,16 @@ final class IsolationEndToEndTests: XCTestCase, @unchecked Sendable {
             try await test.agent.launch(hog)
             try await test.waitForStates(["hog": .taskFailed])
             let failed = await test.agent.state.updates(forTask: "hog").last!.status
-            XCTAssertEqual(failed.reason, .containerLimitationMemory, failed.message)
-            XCTAssertTrue(failed.message.hasPrefix("memory limit 32 MiB reached (peak "), failed.message)
-            XCTAssertEqual(failed.limitation.resources.first?.name, "mem")
+            #expect(failed.reason == .containerLimitationMemory, "\(failed.message)")
+            #expect(failed.message.hasPrefix("memory limit 32 MiB reached (peak "), "\(failed.message)")
+            #expect(failed.limitation.resources.first?.name == "mem")
             await test.agent.shutdown()
         }
     }
 
     /// With hard CPU limits on, a busy loop held to 0.1 cpus is throttled, and its terminal update
     /// says how often; every terminal update carries the usage labels.
-    func testACPULimitedBusyLoopIsThrottledAndUsageIsReported() async throws {
+    @Test func aCPULimitedBusyLoopIsThrottledAndUsageIsReported() async throws {
         try await ExecutorUnderTest.run(encoding: .protobuf, hardCPULimits: true) { test in
             try self.requireCgroups(test)
             var busy = test.task("busy", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done")
@@ -201,19 +199,18 @@ final class IsolationEndToEndTests: XCTestCase, @unchecked Sendable {
             try await test.agent.launch(busy)
             try await test.waitForStates(["busy": .taskFinished])
             let status = await test.agent.state.updates(forTask: "busy").last!.status
-            XCTAssertGreaterThan(
-                Int(self.label(status, "usage.cpu_throttled_periods") ?? "0") ?? 0, 0, "\(status.labels)")
-            XCTAssertGreaterThan(Double(self.label(status, "usage.cpu_user_seconds") ?? "0") ?? 0, 0)
-            XCTAssertGreaterThan(Int(self.label(status, "usage.peak_memory_bytes") ?? "0") ?? 0, 0)
-            XCTAssertEqual(self.label(status, "usage.source"), "cgroup")
-            XCTAssertEqual(self.label(status, "limit.memory_bytes"), "\(64 * 1_048_576)")
+            #expect(Int(self.label(status, "usage.cpu_throttled_periods") ?? "0") ?? 0 > 0, "\(status.labels)")
+            #expect(Double(self.label(status, "usage.cpu_user_seconds") ?? "0") ?? 0 > 0)
+            #expect(Int(self.label(status, "usage.peak_memory_bytes") ?? "0") ?? 0 > 0)
+            #expect(self.label(status, "usage.source") == "cgroup")
+            #expect(self.label(status, "limit.memory_bytes") == "\(64 * 1_048_576)")
             await test.agent.shutdown()
         }
     }
 
     /// A COMMAND health check runs inside its task's cgroup, as Mesos runs checks inside the task's
     /// container (its memory and CPU count against the task's limits).
-    func testACommandHealthCheckRunsInItsTasksCgroup() async throws {
+    @Test func aCommandHealthCheckRunsInItsTasksCgroup() async throws {
         try await ExecutorUnderTest.run(encoding: .protobuf) { test in
             try self.requireCgroups(test)
             var task = test.task(
@@ -228,13 +225,13 @@ final class IsolationEndToEndTests: XCTestCase, @unchecked Sendable {
                 state.updates(forTask: "checked").contains { $0.status.hasHealthy && $0.status.healthy }
             }
             let cgroups = try String(contentsOfFile: test.path("check-cgroup.txt"), encoding: .utf8)
-            XCTAssertEqual(cgroups, try String(contentsOfFile: test.path("task-cgroup.txt"), encoding: .utf8))
-            XCTAssertTrue(cgroups.contains("/task-"), cgroups)
-            XCTAssertTrue(
+            #expect(try cgroups == String(contentsOfFile: test.path("task-cgroup.txt"), encoding: .utf8))
+            #expect(cgroups.contains("/task-"), "\(cgroups)")
+            #expect(
                 cgroups.contains(
                     CgroupIsolation.executorCgroupName(
                         frameworkID: test.agent.configuration.frameworkID,
-                        executorID: test.agent.configuration.executorID)), cgroups)
+                        executorID: test.agent.configuration.executorID)), "\(cgroups)")
             await test.agent.kill(taskID: "checked")
             try await test.waitForStates(["checked": .taskKilled])
             await test.agent.shutdown()
@@ -242,9 +239,7 @@ final class IsolationEndToEndTests: XCTestCase, @unchecked Sendable {
     }
 
     /// No cgroup outlives its task, a crashed worker, or the executor.
-    func testNoCgroupIsLeftBehind() async throws {
-        try XCTSkipUnless(
-            FileManager.default.isExecutableFile(atPath: ClosureEndToEndTests.demoWorker), "demo-worker not built")
+    @Test(.needsDemoWorker) func noCgroupIsLeftBehind() async throws {
         let directories = Mutex<[String]>([])
         for coarse in [true, false] {
             try await ExecutorUnderTest.run(encoding: .protobuf, properties: properties(coarse: coarse)) { test in
@@ -265,13 +260,13 @@ final class IsolationEndToEndTests: XCTestCase, @unchecked Sendable {
                 let given = await self.waitUntil {
                     self.leftoverCgroups(test).filter { $0.split(separator: "/").last!.hasPrefix("task-") }.isEmpty
                 }
-                XCTAssertTrue(given, "coarse \(coarse): \(self.leftoverCgroups(test))")
+                #expect(given, "coarse \(coarse): \(self.leftoverCgroups(test))")
                 directories.withLock { $0 += test.isolation?.directories ?? [] }
                 await test.agent.shutdown()
             }
         }
         for directory in directories.withLock({ $0 }) {
-            XCTAssertFalse(FileManager.default.fileExists(atPath: directory), "\(directory) left behind")
+            #expect(!FileManager.default.fileExists(atPath: directory), "\(directory) left behind")
         }
     }
 }

@@ -4,33 +4,35 @@ import LocalAgent
 import MesosCodec
 import MesosProto
 import ProcessSupervision
-import XCTest
+import SystemTestLock
+import Testing
 
 /// The executor runtime against the local agent, in both encodings.
-final class LifecycleEndToEndTests: XCTestCase {
-    func testCommandTaskRunsToFinishedAndEveryUpdateIsAcknowledged() async throws {
+@Suite(.serialized, .systemTest)
+struct LifecycleEndToEndTests {
+    @Test func commandTaskRunsToFinishedAndEveryUpdateIsAcknowledged() async throws {
         for encoding in WireEncoding.allCases {
             let code = try await ExecutorUnderTest.run(encoding: encoding) { test in
                 try await test.agent.launch(test.task("hello", "echo hello from $MESOS_SANDBOX"))
                 try await test.waitForStates(["hello": .taskFinished])
                 let states = await test.states(of: "hello")
-                XCTAssertEqual(states, [.taskStarting, .taskRunning, .taskFinished], "\(encoding)")
+                #expect(states == [.taskStarting, .taskRunning, .taskFinished], "\(encoding)")
                 let updates = await test.agent.state.updates(forTask: "hello")
                 for update in updates {
-                    XCTAssertEqual(update.status.source, .executor)
-                    XCTAssertEqual(update.status.uuid.count, 16)
-                    XCTAssertEqual(update.status.executorID.value, test.agent.configuration.executorID)
-                    XCTAssertGreaterThan(update.status.timestamp, 1_700_000_000)
+                    #expect(update.status.source == .executor)
+                    #expect(update.status.uuid.count == 16)
+                    #expect(update.status.executorID.value == test.agent.configuration.executorID)
+                    #expect(update.status.timestamp > 1_700_000_000)
                 }
                 let output = try String(contentsOfFile: test.path("tasks/hello/stdout"), encoding: .utf8)
-                XCTAssertEqual(output, "hello from \(test.sandbox)\n")
+                #expect(output == "hello from \(test.sandbox)\n")
                 await test.agent.shutdown()
             }
-            XCTAssertEqual(code, 0, "\(encoding)")
+            #expect(code == 0, "\(encoding)")
         }
     }
 
-    func testTheExecutorNoticesOnceABurstIsOverAndAcknowledged() async throws {
+    @Test func theExecutorNoticesOnceABurstIsOverAndAcknowledged() async throws {
         let (idle, notice) = AsyncStream.makeStream(of: Void.self)
         try await ExecutorUnderTest.run(
             encoding: .protobuf, whenIdle: { notice.yield() }, idleSettle: .milliseconds(20)
@@ -39,12 +41,12 @@ final class LifecycleEndToEndTests: XCTestCase {
             // Start-up is over: the first notice comes before any task.
             _ = await notices.next()
             let launched = await test.agent.state.updates
-            XCTAssertTrue(launched.isEmpty)
+            #expect(launched.isEmpty)
             for burst in 0..<2 {
                 // The tasks of a burst wait on a lock the test holds until all of them were launched, so
                 // the burst cannot end between two launches however slowly the test runs.
                 let gate = open(test.path("gate-\(burst)"), O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-                XCTAssertEqual(flock(gate, LOCK_EX), 0)
+                #expect(flock(gate, LOCK_EX) == 0)
                 for index in 0..<3 {
                     try await test.agent.launch(test.task("b\(burst)-\(index)", "flock -s gate-\(burst) true"))
                 }
@@ -52,19 +54,19 @@ final class LifecycleEndToEndTests: XCTestCase {
                 _ = await notices.next()
                 // Only now: every task of the burst ended and every update was acknowledged.
                 let state = await test.agent.state
-                XCTAssertEqual(
-                    (0..<3).map { state.taskStates["b\(burst)-\($0)"] }, Array(repeating: .taskFinished, count: 3))
-                XCTAssertEqual(state.updates.filter { !$0.acknowledged }.count, 0)
+                #expect(
+                    (0..<3).map { state.taskStates["b\(burst)-\($0)"] } == Array(repeating: .taskFinished, count: 3))
+                #expect(state.updates.filter { !$0.acknowledged }.count == 0)
             }
             await test.agent.shutdown()
         }
         notice.finish()
         var remaining = 0
         for await _ in idle { remaining += 1 }
-        XCTAssertEqual(remaining, 0, "one notice per burst")
+        #expect(remaining == 0, "one notice per burst")
     }
 
-    func testBadTasksGetPreciseErrorsAndOthersCarryOn() async throws {
+    @Test func badTasksGetPreciseErrorsAndOthersCarryOn() async throws {
         for encoding in WireEncoding.allCases {
             try await ExecutorUnderTest.run(encoding: encoding) { test in
                 test.makeFIFO("go")
@@ -82,13 +84,13 @@ final class LifecycleEndToEndTests: XCTestCase {
                     uniqueKeysWithValues: test.agent.state.updates.map {
                         ($0.status.taskID.value + ":" + "\($0.status.state)", $0.status)
                     })
-                let exit3 = try XCTUnwrap(byTask["exit3:taskFailed"])
-                XCTAssertEqual(exit3.reason, .commandExecutorFailed)
-                XCTAssertEqual(exit3.message, "Command exited with status 3")
-                let missingStatus = try XCTUnwrap(byTask["missing:taskFailed"])
-                XCTAssertEqual(missingStatus.reason, .containerLaunchFailed)
-                XCTAssertTrue(missingStatus.message.contains("/nonexistent/bin/tool"), missingStatus.message)
-                XCTAssertEqual(try XCTUnwrap(byTask["empty:taskError"]).reason, .taskInvalid)
+                let exit3 = try #require(byTask["exit3:taskFailed"])
+                #expect(exit3.reason == .commandExecutorFailed)
+                #expect(exit3.message == "Command exited with status 3")
+                let missingStatus = try #require(byTask["missing:taskFailed"])
+                #expect(missingStatus.reason == .containerLaunchFailed)
+                #expect(missingStatus.message.contains("/nonexistent/bin/tool"), "\(missingStatus.message)")
+                #expect(try #require(byTask["empty:taskError"]).reason == .taskInvalid)
                 try await test.waitForStates(["survivor": .taskRunning])
                 try "go".write(toFile: test.path("go"), atomically: false, encoding: .utf8)
                 try await test.waitForStates(["survivor": .taskFinished])
@@ -100,7 +102,7 @@ final class LifecycleEndToEndTests: XCTestCase {
 
     /// A task that ignores SIGTERM, with a child that ignores it too: the grace period ends in
     /// SIGKILL for the whole tree, and the task is KILLED.
-    func testKillEscalatesToSIGKILLForTheWholeTree() async throws {
+    @Test func killEscalatesToSIGKILLForTheWholeTree() async throws {
         for encoding in WireEncoding.allCases {
             try await ExecutorUnderTest.run(encoding: encoding, capabilities: [.taskKillingState]) { test in
                 test.makeFIFO("ready")
@@ -113,22 +115,22 @@ final class LifecycleEndToEndTests: XCTestCase {
                 await test.agent.kill(taskID: "stubborn", killPolicy: policy)
                 try await test.waitForStates(["stubborn": .taskKilled])
                 let states = await test.states(of: "stubborn")
-                XCTAssertEqual(states, [.taskStarting, .taskRunning, .taskKilling, .taskKilled], "\(encoding)")
+                #expect(states == [.taskStarting, .taskRunning, .taskKilling, .taskKilled], "\(encoding)")
                 let killed = await test.agent.state.updates(forTask: "stubborn").last!.status
-                XCTAssertTrue(
+                #expect(
                     killed.message.contains("killed by the framework (SIGKILL after the 300ms grace period)"),
-                    killed.message)
+                    "\(killed.message)")
                 let child = Int32(
                     try String(contentsOfFile: test.path("child.pid"), encoding: .utf8)
                         .trimmingCharacters(in: .whitespacesAndNewlines))!
-                XCTAssertTrue(ProcessObservation.waitForExit(of: child, timeoutMilliseconds: 60_000), "child survived")
+                #expect(await processExits(child), "child survived")
                 await assertNoViolations(test.agent)
                 await test.agent.shutdown()
             }
         }
     }
 
-    func testKillWithoutCapabilitySendsNoKillingAndPoliteTaskEndsKilled() async throws {
+    @Test func killWithoutCapabilitySendsNoKillingAndPoliteTaskEndsKilled() async throws {
         try await ExecutorUnderTest.run(encoding: .json) { test in
             test.makeFIFO("ready")
             try await test.agent.launch(test.task("polite", "echo ready > ready; exec sleep 300"))
@@ -138,13 +140,13 @@ final class LifecycleEndToEndTests: XCTestCase {
             await test.agent.kill(taskID: "no-such-task")
             try await test.waitForStates(["polite": .taskKilled])
             let states = await test.states(of: "polite")
-            XCTAssertEqual(states, [.taskStarting, .taskRunning, .taskKilled])
+            #expect(states == [.taskStarting, .taskRunning, .taskKilled])
             await assertNoViolations(test.agent)
             await test.agent.shutdown()
         }
     }
 
-    func testShutdownKillsRunningTasksAndExitsZero() async throws {
+    @Test func shutdownKillsRunningTasksAndExitsZero() async throws {
         for encoding in WireEncoding.allCases {
             let code = try await ExecutorUnderTest.run(encoding: encoding, shutdownGrace: .seconds(4)) { test in
                 test.makeFIFO("a-ready")
@@ -156,14 +158,14 @@ final class LifecycleEndToEndTests: XCTestCase {
                 await test.agent.shutdown()
                 try await test.waitForStates(["a": .taskKilled, "b": .taskKilled])
                 let b = await test.agent.state.updates(forTask: "b").last!.status
-                XCTAssertEqual(b.reason, .executorTerminated)
-                XCTAssertTrue(b.message.contains("SHUTDOWN from the agent"), b.message)
+                #expect(b.reason == .executorTerminated)
+                #expect(b.message.contains("SHUTDOWN from the agent"), "\(b.message)")
             }
-            XCTAssertEqual(code, 0, "\(encoding)")
+            #expect(code == 0, "\(encoding)")
         }
     }
 
-    func testLaunchGroupFailureKillsTheRestOfTheGroup() async throws {
+    @Test func launchGroupFailureKillsTheRestOfTheGroup() async throws {
         try await ExecutorUnderTest.run(encoding: .protobuf) { test in
             test.makeFIFO("ready")
             var group = Mesos_V1_TaskGroupInfo()
@@ -173,8 +175,8 @@ final class LifecycleEndToEndTests: XCTestCase {
             try await test.agent.launchGroup(group)
             try await test.waitForStates(["g-long": .taskKilled, "g-fail": .taskFailed])
             let long = await test.agent.state.updates(forTask: "g-long").last!.status
-            XCTAssertEqual(long.reason, .taskGroupInvalid)
-            XCTAssertTrue(long.message.contains("task 'g-fail' of its group ended TASK_FAILED"), long.message)
+            #expect(long.reason == .taskGroupInvalid)
+            #expect(long.message.contains("task 'g-fail' of its group ended TASK_FAILED"), "\(long.message)")
             await assertNoViolations(test.agent)
             await test.agent.shutdown()
         }
@@ -182,10 +184,11 @@ final class LifecycleEndToEndTests: XCTestCase {
 }
 
 /// Events that come before or between the tasks.
-final class ExecutorEventsEndToEndTests: XCTestCase {
+@Suite(.serialized, .systemTest)
+struct ExecutorEventsEndToEndTests {
     /// An agent that already decided to shut the executor down answers SUBSCRIBE with a stream
     /// holding only SHUTDOWN: the executor exits 0 at once.
-    func testShutdownAsTheFirstEvent() async throws {
+    @Test func shutdownAsTheFirstEvent() async throws {
         for encoding in WireEncoding.allCases {
             let code = try await ExecutorUnderTest.run(
                 encoding: encoding, beforeSubscribe: { await $0.shutdown() }, waitForSubscription: false
@@ -195,24 +198,23 @@ final class ExecutorEventsEndToEndTests: XCTestCase {
                         && state.events(.subscribed).isEmpty
                 }
             }
-            XCTAssertEqual(code, 0, "\(encoding)")
+            #expect(code == 0, "\(encoding)")
         }
     }
 
-    func testHeartbeatCallsAreSentWhileSubscribed() async throws {
+    @Test func heartbeatCallsAreSentWhileSubscribed() async throws {
         try await ExecutorUnderTest.run(encoding: .json, heartbeatInterval: .milliseconds(20)) { test in
             let state = try await test.agent.waitUntil("two HEARTBEAT calls") { $0.requests(.heartbeat).count >= 2 }
-            XCTAssertTrue(
-                state.requests(.heartbeat).allSatisfy { $0.status == 202 && $0.contentType == "application/json" })
+            #expect(state.requests(.heartbeat).allSatisfy { $0.status == 202 && $0.contentType == "application/json" })
             await test.agent.shutdown()
         }
     }
 
-    func testFrameworkMessageWithoutAWorkerIsAnsweredAndTheExecutorCarriesOn() async throws {
+    @Test func frameworkMessageWithoutAWorkerIsAnsweredAndTheExecutorCarriesOn() async throws {
         try await ExecutorUnderTest.run(encoding: .protobuf) { test in
             await test.agent.sendMessage(Data("not a batch".utf8))
             let state = try await test.agent.waitUntil("a reply") { !$0.messages.isEmpty }
-            XCTAssertTrue(String(decoding: state.messages[0], as: UTF8.self).isEmpty == false)
+            #expect(String(decoding: state.messages[0], as: UTF8.self).isEmpty == false)
             try await test.agent.launch(test.task("after", "true"))
             try await test.waitForStates(["after": .taskFinished])
             await test.agent.shutdown()

@@ -4,10 +4,12 @@ import LocalAgent
 import MesosCodec
 import MesosProto
 import ProcessSupervision
-import XCTest
+import SystemTestLock
+import Testing
 
 /// Tasks' stdout/stderr are rotated by size through the executor: bounded on disk, newest output kept.
-final class LogRotationEndToEndTests: XCTestCase {
+@Suite(.serialized, .systemTest)
+struct LogRotationEndToEndTests {
     /// The files of one stream, oldest first, and what they hold together.
     static func kept(_ directory: String, _ stream: String) -> (files: [String: Int], text: String) {
         var sizes: [String: Int] = [:]
@@ -24,7 +26,7 @@ final class LogRotationEndToEndTests: XCTestCase {
         return (sizes, text)
     }
 
-    func testACommandTaskThatWritesMegabytesKeepsOnlyTheNewestWithinTheLimits() async throws {
+    @Test func aCommandTaskThatWritesMegabytesKeepsOnlyTheNewestWithinTheLimits() async throws {
         let code = try await ExecutorUnderTest.run(
             encoding: .protobuf,
             environment: ["SPARK_MESOS_EXECUTOR_LOG_MAX_SIZE": "64KB", "SPARK_MESOS_EXECUTOR_LOG_MAX_FILES": "2"]
@@ -34,25 +36,22 @@ final class LogRotationEndToEndTests: XCTestCase {
             try await test.waitForStates(["chatty": .taskFinished])
             for (stream, count) in [("stdout", 300_000), ("stderr", 100_000)] {
                 let (files, text) = Self.kept(test.path("tasks/chatty"), stream)
-                XCTAssertEqual(Set(files.keys), [stream, "\(stream).1", "\(stream).2"], stream)
-                for (name, size) in files { XCTAssertLessThanOrEqual(size, 65536, name) }
-                XCTAssertGreaterThan(text.utf8.count, 2 * 65536 - 20, "\(stream): two full files and the live one")
+                #expect(Set(files.keys) == [stream, "\(stream).1", "\(stream).2"], "\(stream)")
+                for (name, size) in files { #expect(size <= 65536, "\(name)") }
+                #expect(text.utf8.count > 2 * 65536 - 20, "\(stream): two full files and the live one")
                 let written = Array((1...count).map { "\($0)\n" }.joined().utf8)
                 let kept = Array(text.utf8)
-                XCTAssertEqual(Array(written.suffix(kept.count)), kept, "\(stream): the newest output, with no gap")
-                XCTAssertEqual(written.dropLast(kept.count).last, UInt8(ascii: "\n"), "\(stream): from a line start")
+                #expect(Array(written.suffix(kept.count)) == kept, "\(stream): the newest output, with no gap")
+                #expect(written.dropLast(kept.count).last == UInt8(ascii: "\n"), "\(stream): from a line start")
                 let newest = try String(contentsOfFile: test.path("tasks/chatty/\(stream)"), encoding: .utf8)
-                XCTAssertTrue(
-                    newest.hasSuffix("\(count - 1)\n\(count)\n"), "\(stream): the last lines in the live file")
+                #expect(newest.hasSuffix("\(count - 1)\n\(count)\n"), "\(stream): the last lines in the live file")
             }
             await test.agent.shutdown()
         }
-        XCTAssertEqual(code, 0)
+        #expect(code == 0)
     }
 
-    func testAWorkersOutputIsBoundedAndItsNewestLinesAreThereWhenTheResultIs() async throws {
-        try XCTSkipUnless(
-            FileManager.default.isExecutableFile(atPath: ClosureEndToEndTests.demoWorker), "demo-worker not built")
+    @Test(.needsDemoWorker) func aWorkersOutputIsBoundedAndItsNewestLinesAreThereWhenTheResultIs() async throws {
         let code = try await ExecutorUnderTest.run(
             encoding: .protobuf,
             properties: [
@@ -66,22 +65,25 @@ final class LogRotationEndToEndTests: XCTestCase {
                 test.agent.makeTask("chatty", data: Array(#"{"function":"chatter","payload":"\#(base64)"}"#.utf8)))
             try await test.waitForStates(["chatty": .taskFinished])
             let (files, text) = Self.kept(test.path("workers/worker-0"), "stdout")
-            XCTAssertEqual(Set(files.keys), ["stdout", "stdout.1"])
-            for (name, size) in files { XCTAssertLessThanOrEqual(size, 32768, name) }
+            #expect(Set(files.keys) == ["stdout", "stdout.1"])
+            for (name, size) in files { #expect(size <= 32768, "\(name)") }
             let written = Array((1...200_000).map { "\($0)\n" }.joined().utf8)
             let kept = Array(text.utf8)
-            XCTAssertGreaterThan(kept.count, 32768 - 20)
-            XCTAssertEqual(Array(written.suffix(kept.count)), kept, "the newest output, up to the last line")
+            #expect(kept.count > 32768 - 20)
+            #expect(Array(written.suffix(kept.count)) == kept, "the newest output, up to the last line")
             await test.agent.shutdown()
         }
-        XCTAssertEqual(code, 0)
+        #expect(code == 0)
     }
 
+    /// How many GiB the test below writes: `SME_LOG_GIB`, unset by default.
+    static let gibibytes = ProcessInfo.processInfo.environment["SME_LOG_GIB"].flatMap(Int.init)
+
     /// The real thing: 1 GiB through the default limits (10 MB × 5 rotated). `SME_LOG_GIB=1` runs it.
-    func testAGibibyteOfOutputLeavesAtMostTheDefaultLimitOnDisk() async throws {
-        guard let gib = ProcessInfo.processInfo.environment["SME_LOG_GIB"].flatMap(Int.init) else {
-            throw XCTSkip("set SME_LOG_GIB=1 to write a GiB through the executor")
-        }
+    /// Minutes of disk writing: out of `make test`.
+    @Test(.enabled(if: gibibytes != nil, "set SME_LOG_GIB=1 to write a GiB through the executor"))
+    func aGibibyteOfOutputLeavesAtMostTheDefaultLimitOnDisk() async throws {
+        let gib = try #require(Self.gibibytes)
         let line = "a log line of a task that writes without end, as services and batch jobs do, and more\n"
         let code = try await ExecutorUnderTest.run(encoding: .protobuf) { test in
             try await test.agent.launch(
@@ -90,15 +92,15 @@ final class LogRotationEndToEndTests: XCTestCase {
             let (files, text) = Self.kept(test.path("tasks/gib"), "stdout")
             let total = files.values.reduce(0, +)
             print("1 GiB written: \(files.count) files, \(total) bytes kept: \(files.sorted { $0.key < $1.key })")
-            XCTAssertEqual(files.count, 6)
-            XCTAssertLessThanOrEqual(total, LogRotation.default.maximumStreamBytes)
-            for (name, size) in files { XCTAssertLessThanOrEqual(size, LogRotation.default.maximumFileBytes, name) }
+            #expect(files.count == 6)
+            #expect(total <= LogRotation.default.maximumStreamBytes)
+            for (name, size) in files { #expect(size <= LogRotation.default.maximumFileBytes, "\(name)") }
             let tail = (1...1000).map { "\($0)\n" }.joined()
             let newest = try String(contentsOfFile: test.path("tasks/gib/stdout"), encoding: .utf8)
-            XCTAssertTrue(newest.hasSuffix(tail), "the last lines are in the newest file")
-            XCTAssertTrue(text.hasSuffix(tail))
+            #expect(newest.hasSuffix(tail), "the last lines are in the newest file")
+            #expect(text.hasSuffix(tail))
             await test.agent.shutdown()
         }
-        XCTAssertEqual(code, 0)
+        #expect(code == 0)
     }
 }

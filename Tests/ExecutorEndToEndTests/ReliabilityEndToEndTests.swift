@@ -4,12 +4,14 @@ import LocalAgent
 import MesosCodec
 import MesosProto
 import ProcessSupervision
-import XCTest
+import SystemTestLock
+import Testing
 
 /// Not one update lost or duplicated across agent restarts, 503s and withheld acknowledgements.
-final class ReliabilityEndToEndTests: XCTestCase, @unchecked Sendable {
+@Suite(.serialized, .systemTest)
+struct ReliabilityEndToEndTests {
     /// Every UPDATE call and every update carried by a SUBSCRIBE, by uuid.
-    private nonisolated func deliveries(_ state: LocalAgentState) -> [(uuid: Data, status: Int, viaSubscribe: Bool)] {
+    private func deliveries(_ state: LocalAgentState) -> [(uuid: Data, status: Int, viaSubscribe: Bool)] {
         state.requests.flatMap { request -> [(uuid: Data, status: Int, viaSubscribe: Bool)] in
             guard let call = request.call else { return [] }
             switch call.type {
@@ -21,7 +23,7 @@ final class ReliabilityEndToEndTests: XCTestCase, @unchecked Sendable {
         }
     }
 
-    func testAgentRestartWithWithheldAcksAnd503sLosesAndRepeatsNothing() async throws {
+    @Test func agentRestartWithWithheldAcksAnd503sLosesAndRepeatsNothing() async throws {
         for encoding in WireEncoding.allCases {
             let code = try await ExecutorUnderTest.run(encoding: encoding, checkpoint: true) { test in
                 let agent = test.agent
@@ -51,23 +53,23 @@ final class ReliabilityEndToEndTests: XCTestCase, @unchecked Sendable {
 
                 let state = await agent.state
                 let t2 = state.updates(forTask: "t2").map(\.status.state)
-                XCTAssertEqual(t2, [.taskStarting, .taskRunning, .taskFailed], "\(encoding)")
-                XCTAssertEqual(
-                    state.updates(forTask: "t1").map(\.status.state), [.taskStarting, .taskRunning, .taskFinished])
-                XCTAssertTrue(state.updates.allSatisfy(\.acknowledged), "\(state.summary)")
+                #expect(t2 == [.taskStarting, .taskRunning, .taskFailed], "\(encoding)")
+                #expect(
+                    state.updates(forTask: "t1").map(\.status.state) == [.taskStarting, .taskRunning, .taskFinished])
+                #expect(state.updates.allSatisfy { $0.acknowledged }, "\(state.summary)")
                 // Exactly once by uuid, and never sent again after its ACK (the agent flags that as a violation).
-                XCTAssertEqual(Set(state.updates.map(\.uuid)).count, state.updates.count)
+                #expect(Set(state.updates.map(\.uuid)).count == state.updates.count)
                 let accepted = self.deliveries(state).filter { $0.status == 202 || $0.status == 200 }
-                XCTAssertEqual(Set(accepted.map(\.uuid)), Set(state.updates.map(\.uuid)))
-                XCTAssertTrue(self.deliveries(state).contains { $0.viaSubscribe }, "the re-SUBSCRIBE carried updates")
-                XCTAssertTrue(state.violations.isEmpty, "\(state.violations)")
+                #expect(Set(accepted.map(\.uuid)) == Set(state.updates.map(\.uuid)))
+                #expect(self.deliveries(state).contains { $0.viaSubscribe }, "the re-SUBSCRIBE carried updates")
+                #expect(state.violations.isEmpty, "\(state.violations)")
                 await agent.shutdown()
             }
-            XCTAssertEqual(code, 0, "\(encoding)")
+            #expect(code == 0, "\(encoding)")
         }
     }
 
-    func testWithoutCheckpointingALostAgentKillsTasksAndExits() async throws {
+    @Test func withoutCheckpointingALostAgentKillsTasksAndExits() async throws {
         for encoding in WireEncoding.allCases {
             let code = try await ExecutorUnderTest.run(encoding: encoding, checkpoint: false) { test in
                 test.makeFIFO("ready")
@@ -78,13 +80,13 @@ final class ReliabilityEndToEndTests: XCTestCase, @unchecked Sendable {
                 let child = Int32(
                     try String(contentsOfFile: test.path("child.pid"), encoding: .utf8)
                         .trimmingCharacters(in: .whitespacesAndNewlines))!
-                XCTAssertTrue(ProcessObservation.waitForExit(of: child, timeoutMilliseconds: 60_000), "task survived")
+                #expect(await processExits(child), "task survived")
             }
-            XCTAssertEqual(code, 0, "\(encoding)")
+            #expect(code == 0, "\(encoding)")
         }
     }
 
-    func testWithCheckpointingADroppedStreamIsResubscribedAndTasksKeepRunning() async throws {
+    @Test func withCheckpointingADroppedStreamIsResubscribedAndTasksKeepRunning() async throws {
         for encoding in WireEncoding.allCases {
             try await ExecutorUnderTest.run(encoding: encoding, checkpoint: true) { test in
                 test.makeFIFO("go")
@@ -100,7 +102,7 @@ final class ReliabilityEndToEndTests: XCTestCase, @unchecked Sendable {
         }
     }
 
-    func testUpdatesRefusedWith503AreRetriedInOrder() async throws {
+    @Test func updatesRefusedWith503AreRetriedInOrder() async throws {
         try await ExecutorUnderTest.run(encoding: .protobuf) { test in
             await test.agent.rejectUpdates(true)
             try await test.agent.launch(test.task("quick", "exit 0"))
@@ -110,7 +112,7 @@ final class ReliabilityEndToEndTests: XCTestCase, @unchecked Sendable {
             await test.agent.rejectUpdates(false)
             try await test.waitForStates(["quick": .taskFinished])
             let states = await test.states(of: "quick")
-            XCTAssertEqual(states, [.taskStarting, .taskRunning, .taskFinished])
+            #expect(states == [.taskStarting, .taskRunning, .taskFinished])
             await assertNoViolations(test.agent)
             await test.agent.shutdown()
         }

@@ -3,7 +3,8 @@ import LocalAgent
 import MesosCodec
 import MesosProto
 import ProcessSupervision
-import XCTest
+import SystemTestLock
+import Testing
 
 #if canImport(Glibc)
     import Glibc
@@ -18,7 +19,14 @@ import XCTest
 ///
 /// `SME_SOAK=1` runs it; `SME_SOAK_TASKS` (default 10000, split between the modes) and
 /// `SME_SOAK_MINI_TASKS` (default 100000) size it.
-final class SoakTests: XCTestCase, @unchecked Sendable {
+///
+/// Its name is what `make soak` filters on (`--filter SoakTests`).
+@Suite(
+    .serialized, .systemTest,
+    // Minutes of load: out of `make test`, run by `make soak`.
+    .enabled(if: ProcessInfo.processInfo.environment["SME_SOAK"] != nil, "the soak runs with SME_SOAK=1 (make soak)"),
+    .needsDemoWorker)
+struct SoakTests {
     private static let environment = ProcessInfo.processInfo.environment
     private static func number(_ name: String, _ fallback: Int) -> Int {
         environment[name].flatMap(Int.init) ?? fallback
@@ -42,9 +50,7 @@ final class SoakTests: XCTestCase, @unchecked Sendable {
         var description: String { "RSS \(residentKiB) KiB, anonymous \(anonymousKiB) KiB" }
     }
 
-    func testSoak() async throws {
-        try XCTSkipUnless(Self.environment["SME_SOAK"] != nil, "the soak runs with SME_SOAK=1 (make soak)")
-        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: ClosureEndToEndTests.demoWorker))
+    @Test func soak() async throws {
         let tasks = Self.number("SME_SOAK_TASKS", 10_000)
         let minis = Self.number("SME_SOAK_MINI_TASKS", 100_000)
         let margin = Self.number("SME_SOAK_MARGIN_KIB", 4096)
@@ -152,26 +158,26 @@ final class SoakTests: XCTestCase, @unchecked Sendable {
                 $0.updates.allSatisfy { $0.acknowledged || $0.isFromAgent }
             }
             FaultInjectionEndToEndTests.assertExactlyOnce(state, expected, lostOnRestart: true, label: label)
-            XCTAssertEqual(miniResults, minis, label)
-            XCTAssertEqual(miniIDs.count, minis, label)
-            XCTAssertEqual(wrong.prefix(10), [], label)
+            #expect(miniResults == minis, "\(label)")
+            #expect(miniIDs.count == minis, "\(label)")
+            #expect(wrong.prefix(10) == [], "\(label)")
             let lost = state.updates.filter { $0.isFromAgent && $0.status.state.isTerminal }.count
-            let warmed = try XCTUnwrap(warm)
+            let warmed = try #require(warm)
             print(
                 "soak \(label): \(total) tasks (\(lost) lost to restarts) in \(tasksDone - started), \(minis) mini-tasks "
                     + "in \(clock.now - tasksDone), \(restarts) agent restarts; executor after \(warmUp) tasks: "
                     + "\(warmed); at the end: \(end); growth \(end.anonymousKiB - warmed.anonymousKiB) KiB anonymous; "
                     + "anonymous KiB every \(restartEvery) tasks: \(trace) (pid \(pid))")
-            XCTAssertLessThanOrEqual(
-                end.anonymousKiB - warmed.anonymousKiB, marginKiB,
+            #expect(
+                end.anonymousKiB - warmed.anonymousKiB <= marginKiB,
                 "\(label): anonymous memory grew from \(warmed) to \(end)")
             await agent.shutdown()
             let termination = await executor.child.wait()
-            XCTAssertEqual(termination, .exited(0), executor.stderr)
+            #expect(termination == .exited(0), "\(executor.stderr)")
         }
     }
 
-    private nonisolated static func mixedTask(_ agent: LocalAgent, _ id: String, _ index: Int)
+    private static func mixedTask(_ agent: LocalAgent, _ id: String, _ index: Int)
         -> (Mesos_V1_TaskInfo, FaultInjectionEndToEndTests.Expected)
     {
         FaultInjectionEndToEndTests.mixedTask(agent, id, index)
