@@ -1,25 +1,36 @@
 import Foundation
 import Harness
-import XCTest
+import SystemTestLock
+import Testing
 
 /// The HTML timeline renders in a real browser: headless Chromium (Debian's `chromium`) loads
 /// the page with networking off, its DOM has a bar per task state, and a PNG is written for a
 /// person to look at (the path is printed).
-final class HTMLReportTests: XCTestCase {
+@Suite(.serialized, .systemTest, .needsBuilt("spark-mesos-executor"))
+struct HTMLReportTests {
     static let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"]
         .first { FileManager.default.isExecutableFile(atPath: $0) }
 
-    func testTimelineRendersInHeadlessChromium() async throws {
+    /// A run of the failures-and-kills example, and its page.
+    private func timeline() async throws -> (report: RunReport, page: String) {
         let job = try JobParser.load(path: HarnessTestSupport.examples + "/failures-and-kills.json")
         let report = try await HarnessTestSupport.run(job)
-        let page = HTMLReport.render(HarnessReport(runs: [report]))
-        XCTAssertFalse(
-            page.contains("http://") || page.contains("https://") || page.contains("<script"),
+        return (report, HTMLReport.render(HarnessReport(runs: [report])))
+    }
+
+    @Test func timelinePageIsSelfContainedAndMarksKills() async throws {
+        let page = try await timeline().page
+        #expect(
+            !(page.contains("http://") || page.contains("https://") || page.contains("<script")),
             "the page must be self-contained")
-        XCTAssertTrue(page.contains("class=\"mark kill\""), "kills are marked on the timeline")
-        guard let chromium = Self.chromium else {
-            throw XCTSkip("headless Chromium is not installed (apt-get install -y chromium); HTML not rendered")
-        }
+        #expect(page.contains("class=\"mark kill\""), "kills are marked on the timeline")
+    }
+
+    /// Chromium is one of `.ci/install-deps`' test packages (`apt-get install -y chromium`).
+    @Test(.enabled(if: chromium != nil, "headless Chromium is not installed (apt-get install -y chromium)"))
+    func timelineRendersInHeadlessChromium() async throws {
+        let (report, page) = try await timeline()
+        let chromium = try #require(Self.chromium)
         let output = HarnessTestSupport.buildDirectory + "/harness-timeline"
         let html = output + ".html"
         let png = output + ".png"
@@ -31,11 +42,11 @@ final class HTMLReportTests: XCTestCase {
         ]
         let dom = try run(chromium, flags + ["--dump-dom", "file://" + html])
         let bars = dom.components(separatedBy: "class=\"bar\"").count - 1
-        XCTAssertGreaterThanOrEqual(bars, report.tasks.count * 2, "a bar per task state")
+        #expect(bars >= report.tasks.count * 2, "a bar per task state")
         _ = try run(chromium, flags + ["--window-size=1100,900", "--screenshot=" + png, "file://" + html])
-        let image = try XCTUnwrap(FileManager.default.contents(atPath: png), "no PNG written")
-        XCTAssertEqual(Array(image.prefix(8)), [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
-        XCTAssertGreaterThan(image.count, 10_000)
+        let image = try #require(FileManager.default.contents(atPath: png), "no PNG written")
+        #expect(Array(image.prefix(8)) == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
+        #expect(image.count > 10_000)
         print("harness timeline rendered by Chromium: \(png)")
     }
 
@@ -50,7 +61,7 @@ final class HTMLReportTests: XCTestCase {
         try process.run()
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        XCTAssertEqual(process.terminationStatus, 0, "\(program) \(arguments)")
+        #expect(process.terminationStatus == 0, "\(program) \(arguments)")
         return String(decoding: data, as: UTF8.self)
     }
 }

@@ -1,7 +1,7 @@
 import Foundation
 import Harness
 import MesosProto
-import XCTest
+import Testing
 
 /// Where the built binaries and the example job files are.
 enum HarnessTestSupport {
@@ -11,14 +11,8 @@ enum HarnessTestSupport {
         return (executable as NSString).deletingLastPathComponent
     }
 
-    /// The real executor binary; skips the test when it has not been built.
-    static func executor() throws -> String {
-        let path = buildDirectory + "/spark-mesos-executor"
-        guard FileManager.default.isExecutableFile(atPath: path) else {
-            throw XCTSkip("\(path) is missing: build it first with `swift build --product spark-mesos-executor`")
-        }
-        return path
-    }
+    /// The real executor binary, built next to this test bundle (the suites that run it need it built).
+    static var executor: String { buildDirectory + "/spark-mesos-executor" }
 
     /// `Sources/Harness/Examples`.
     static var examples: String {
@@ -35,16 +29,16 @@ enum HarnessTestSupport {
 
     /// Runs `job` with the real executor in a private temporary directory, asserts that
     /// nothing is left there afterwards, and returns the report.
-    static func run(_ job: Job, executor: String? = nil, file: StaticString = #filePath, line: UInt = #line)
+    static func run(_ job: Job, executor: String? = nil, sourceLocation: SourceLocation = #_sourceLocation)
         async throws -> RunReport
     {
-        var options = HarnessOptions(executorPath: try executor ?? Self.executor())
+        var options = HarnessOptions(executorPath: executor ?? Self.executor)
         let temporary = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: temporary) }
         options.temporaryDirectory = temporary
         let report = try await JobRunner.run(job, options: options)
         let left = try FileManager.default.contentsOfDirectory(atPath: temporary)
-        XCTAssertEqual(left, [], "the harness left temporary files behind", file: file, line: line)
+        #expect(left == [], "the harness left temporary files behind", sourceLocation: sourceLocation)
         return report
     }
 
@@ -54,21 +48,36 @@ enum HarnessTestSupport {
             || record.reason == "\(Mesos_V1_TaskStatus.Reason.taskCheckStatusUpdated)"
     }
 
-    static func assertConforming(_ report: RunReport, file: StaticString = #filePath, line: UInt = #line) {
+    static func assertConforming(_ report: RunReport, sourceLocation: SourceLocation = #_sourceLocation) {
         let context = "\(report.job): \(report.problems.joined(separator: "; "))\n\(report.executorLog ?? "")"
-        XCTAssertTrue(report.passed, context, file: file, line: line)
+        #expect(report.passed, "\(context)", sourceLocation: sourceLocation)
         for task in report.tasks {
-            XCTAssertEqual(task.actual, task.expected, "task \(task.id): \(context)", file: file, line: line)
-            XCTAssertTrue(
-                task.exactlyOnce, "task \(task.id) updates not exactly-once: \(task.states)", file: file, line: line)
+            #expect(task.actual == task.expected, "task \(task.id): \(context)", sourceLocation: sourceLocation)
+            #expect(
+                task.exactlyOnce, "task \(task.id) updates not exactly-once: \(task.states)",
+                sourceLocation: sourceLocation)
             // Health and check updates repeat TASK_RUNNING by design; every other state comes once.
             let executorStates = task.states.filter { $0.source == "executor" && !isCheckUpdate($0) }.map(\.state)
-            XCTAssertEqual(executorStates.count, Set(executorStates).count, "task \(task.id)", file: file, line: line)
-            XCTAssertTrue(
-                task.states.allSatisfy(\.acknowledged), "task \(task.id) unacknowledged", file: file, line: line)
+            #expect(
+                executorStates.count == Set(executorStates).count, "task \(task.id)", sourceLocation: sourceLocation)
+            #expect(
+                task.states.allSatisfy { $0.acknowledged }, "task \(task.id) unacknowledged",
+                sourceLocation: sourceLocation
+            )
         }
-        XCTAssertEqual(report.violations, [], file: file, line: line)
-        XCTAssertEqual(report.leftoverProcesses, [], file: file, line: line)
-        XCTAssertEqual(report.executorExit, "exited with status 0", file: file, line: line)
+        #expect(report.violations == [], sourceLocation: sourceLocation)
+        #expect(report.leftoverProcesses == [], sourceLocation: sourceLocation)
+        #expect(report.executorExit == "exited with status 0", sourceLocation: sourceLocation)
+    }
+}
+
+extension Trait where Self == ConditionTrait {
+    /// Skips a test that runs `program` from the build folder where it has not been built
+    /// (`swift build --build-tests` builds every one of them).
+    static func needsBuilt(_ program: String) -> Self {
+        let path = HarnessTestSupport.buildDirectory + "/" + program
+        return .enabled(
+            if: FileManager.default.isExecutableFile(atPath: path),
+            "\(path) is missing: build it first with `swift build --product \(program)`")
     }
 }

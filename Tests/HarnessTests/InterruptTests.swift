@@ -1,6 +1,7 @@
 import Foundation
 import ProcessSupervision
-import XCTest
+import SystemTestLock
+import Testing
 
 #if canImport(Glibc)
     import Glibc
@@ -8,10 +9,10 @@ import XCTest
 
 /// Ctrl-C during a run: the harness shuts the executor down, kills what is left, removes its
 /// temporary files, and exits 130.
-final class InterruptTests: XCTestCase {
-    func testCtrlCCleansUpEveryProcessAndTemporaryFile() async throws {
+@Suite(.serialized, .systemTest)
+struct InterruptTests {
+    @Test(.needsBuilt("spark-mesos-harness")) func ctrlCCleansUpEveryProcessAndTemporaryFile() async throws {
         let harness = HarnessTestSupport.buildDirectory + "/spark-mesos-harness"
-        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: harness), "\(harness) is not built")
         let temporary = try HarnessTestSupport.temporaryDirectory()
         let control = try HarnessTestSupport.temporaryDirectory()
         defer {
@@ -39,7 +40,7 @@ final class InterruptTests: XCTestCase {
         try process.run()
 
         let taskPID = Int32(await readFIFO(ready).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
-        XCTAssertGreaterThan(taskPID, 0)
+        #expect(taskPID > 0)
         process.interrupt()
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             DispatchQueue.global().async {
@@ -47,12 +48,12 @@ final class InterruptTests: XCTestCase {
                 continuation.resume()
             }
         }
-        XCTAssertEqual(process.terminationStatus, 130)
-        XCTAssertTrue(
+        #expect(process.terminationStatus == 130)
+        #expect(
             ProcessObservation.waitForExit(of: taskPID, timeoutMilliseconds: 60_000),
             "the task \(taskPID) outlived the harness")
         let left = (try? FileManager.default.contentsOfDirectory(atPath: temporary)) ?? []
-        XCTAssertEqual(left, [], "temporary files left behind")
+        #expect(left == [], "temporary files left behind")
     }
 
     /// Blocks (off the cooperative pool) until a task writes into the FIFO at `path`.
