@@ -294,7 +294,9 @@ let package = Package(
         .target(name: "SeededRandom", path: "Tests/Support/SeededRandom", swiftSettings: swiftSettings),
         // `.systemTest`: the suites that run executors, agents, real processes or cgroups, one test at a
         // time across every test target (Swift Testing runs the rest in parallel).
-        .target(name: "SystemTestLock", path: "Tests/Support/SystemTestLock", swiftSettings: swiftSettings),
+        .target(
+            name: "SystemTestLock", dependencies: ["SystemSupport"], path: "Tests/Support/SystemTestLock",
+            swiftSettings: swiftSettings),
         .testTarget(
             name: "MesosCodecTests",
             dependencies: [
