@@ -70,6 +70,7 @@ let package = Package(
         .target(
             name: "LocalAgent",
             dependencies: [
+                "SystemSupport",
                 "MesosCodec",
                 "MesosProto",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -121,7 +122,7 @@ let package = Package(
         // handle (TaskControl), how it ended (TaskOutcome), and Spark's task states.
         .target(
             name: "TaskRunning",
-            dependencies: ["Isolation", "MesosProto"],
+            dependencies: ["SystemSupport", "Isolation", "MesosProto"],
             swiftSettings: swiftSettings
         ),
         // The executor: configuration, task lifecycle state machine, the runtime that owns tasks.
@@ -186,6 +187,7 @@ let package = Package(
         .target(
             name: "Harness",
             dependencies: [
+                "SystemSupport",
                 "LocalAgent",
                 "MesosCodec",
                 "MesosProto",
@@ -236,7 +238,9 @@ let package = Package(
         // The fork server's C side: descriptor passing and clone(CLONE_PARENT), for workers and the pool.
         .target(name: "CForkServer", cSettings: cSettings),
         // What a worker program links: register closures, run() or serve().
-        .target(name: "WorkerSDK", dependencies: ["WorkerWire", "CForkServer"], swiftSettings: swiftSettings),
+        .target(
+            name: "WorkerSDK", dependencies: ["SystemSupport", "WorkerWire", "CForkServer"],
+            swiftSettings: swiftSettings),
         .executableTarget(
             name: "demo-worker", dependencies: ["WorkerSDK", "WorkerWire"], swiftSettings: swiftSettings),
         // The executor's side of workers: worker processes (fine and coarse), the fork server, calls.
@@ -261,7 +265,8 @@ let package = Package(
         .testTarget(
             name: "WorkerPoolTests",
             dependencies: [
-                "WorkerPool", "WorkerProtocol", "WorkerWire", "SparkExecutor", "TaskRunning", "Isolation", "MesosProto",
+                "SystemSupport", "WorkerPool", "WorkerProtocol", "WorkerWire", "SparkExecutor", "TaskRunning",
+                "Isolation", "MesosProto",
                 "MesosCodec", "demo-worker",
                 "CForkServer", "ProcessSupervision",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -289,7 +294,9 @@ let package = Package(
         .target(name: "SeededRandom", path: "Tests/Support/SeededRandom", swiftSettings: swiftSettings),
         // `.systemTest`: the suites that run executors, agents, real processes or cgroups, one test at a
         // time across every test target (Swift Testing runs the rest in parallel).
-        .target(name: "SystemTestLock", path: "Tests/Support/SystemTestLock", swiftSettings: swiftSettings),
+        .target(
+            name: "SystemTestLock", dependencies: ["SystemSupport"], path: "Tests/Support/SystemTestLock",
+            swiftSettings: swiftSettings),
         .testTarget(
             name: "MesosCodecTests",
             dependencies: [
@@ -301,7 +308,8 @@ let package = Package(
         .testTarget(
             name: "ExecutorCoreTests",
             dependencies: [
-                "SeededRandom", "ExecutorCore", "TaskRunning", "MesosProto", "MesosCodec", "ProcessSupervision",
+                "SystemSupport", "SeededRandom", "ExecutorCore", "TaskRunning", "MesosProto", "MesosCodec",
+                "ProcessSupervision",
                 "AgentConnection",
                 "SparkExecutor", "PackageFetch", "LocalAgent", "TaskChecks", "SystemTestLock",
                 .product(name: "Logging", package: "swift-log"),
@@ -311,7 +319,7 @@ let package = Package(
         .testTarget(
             name: "TaskChecksTests",
             dependencies: [
-                "TaskChecks", "MesosProto", "ProcessSupervision", "SystemTestLock",
+                "SystemSupport", "TaskChecks", "MesosProto", "ProcessSupervision", "SystemTestLock",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -1,7 +1,6 @@
 public import TaskRunning
 public import AgentConnection
 public import Logging
-import Synchronization
 import SystemSupport
 import MesosCodec
 import MesosProto
@@ -40,7 +39,7 @@ public actor ExecutorRuntime {
     var launchGeneration = 0
 
     /// Whether ``run()`` has returned, and who waits for that (``stopped()``).
-    private let ending = Mutex<(ended: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+    private let ending = LockedValue<(ended: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
     /// Every running task, kill timer and check: child tasks of `run()`'s group.
     let childTasks = ChildTaskQueue()
     let senderWakeups: AsyncStream<Void>

@@ -1,5 +1,5 @@
 import MesosCodec
-import Synchronization
+import SystemSupport
 
 /// Forwards one task's progress reports to the framework as executor MESSAGEs:
 /// `{"progress": {"task_id": …, "fraction": …, "message": …, "sequence": n}}`. At most one
@@ -27,7 +27,7 @@ public final class ProgressForwarder: Sendable {
         /// Between a send and the end of the pause after it.
         var pausing = false
     }
-    private let state = Mutex(State())
+    private let state = LockedValue(State())
 
     public init(taskID: String, interval: Duration, send: @escaping @Sendable ([UInt8]) async -> Void) {
         self.taskID = taskID

@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+import SystemSupport
 
 #if canImport(Glibc)
     import Glibc
@@ -9,7 +9,7 @@ import Synchronization
 /// it; otherwise (CI logs) one plain line per event.
 public final class ConsoleOutput: RunOutput {
     private let isTerminal: Bool
-    private let lastProgress = Mutex<String?>(nil)
+    private let lastProgress = LockedValue<String?>(nil)
 
     /// Output for stdout; `terminal` defaults to whether stdout is a TTY.
     public init(terminal: Bool? = nil) {

@@ -2,7 +2,7 @@ import CProcessSpawn
 import Dispatch
 import Foundation
 import ProcessSupervision
-import Synchronization
+import SystemSupport
 
 #if canImport(Glibc)
     import Glibc
@@ -15,9 +15,9 @@ import Synchronization
 final class ExecutorProcess: Sendable {
     let process: ChildProcess
     let sandbox: String
-    private let descendants = Mutex<[Int32: Descendant]>([:])
-    private let recordedTermination = Mutex<Termination?>(nil)
-    private let exitInstant = Mutex<ContinuousClock.Instant?>(nil)
+    private let descendants = LockedValue<[Int32: Descendant]>([:])
+    private let recordedTermination = LockedValue<Termination?>(nil)
+    private let exitInstant = LockedValue<ContinuousClock.Instant?>(nil)
 
     /// When ``waitForExit()`` saw the executor end.
     var exitedAt: ContinuousClock.Instant? { exitInstant.withLock { $0 } }
@@ -167,7 +167,7 @@ final class Alarm: Sendable {
         var cancelled: Set<Int> = []
     }
 
-    private let state = Mutex(State())
+    private let state = LockedValue(State())
 
     /// Whether ``ring()`` was called.
     var isRung: Bool { state.withLock { $0.rung } }

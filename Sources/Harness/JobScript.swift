@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+import SystemSupport
 import LocalAgent
 import MesosCodec
 import MesosProto
@@ -193,7 +193,7 @@ struct JobScript {
     /// Distinct mini-task ids answered in the executor's messages so far. The wait's predicate runs
     /// on every change of the agent's state: each message is decoded once, not on every change.
     final class MiniTaskResultCounter: Sendable {
-        private let seen = Mutex<(messages: Int, ids: Set<String>)>((0, []))
+        private let seen = LockedValue<(messages: Int, ids: Set<String>)>((0, []))
 
         func count(in state: LocalAgentState) -> Int {
             seen.withLock { seen in

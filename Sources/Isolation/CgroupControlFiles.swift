@@ -1,4 +1,5 @@
 import Synchronization
+import SystemSupport
 
 #if canImport(Glibc)
     import Glibc
@@ -19,7 +20,7 @@ final class CgroupControlFiles: Sendable {
         let writing: Bool
     }
 
-    private let open = Mutex<[Key: Int32]>([:])
+    private let open = LockedValue<[Key: Int32]>([:])
     private let closed = Atomic<Bool>(false)
 
     /// Descriptors kept open by every cgroup together: a quarter of the soft limit, at most 2,048.

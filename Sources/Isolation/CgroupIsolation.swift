@@ -54,7 +54,7 @@ public final class CgroupIsolation: Sendable {
     private let v2: (hierarchy: CgroupHierarchy, basePath: String, controllers: Set<String>)?
     private let sequence = Atomic<Int>(0)
     /// Task cgroups given back empty and clean, ready for the next task (see ``makeTaskCgroup(limits:)``).
-    private let spares = Mutex<[CgroupDirectory]>([])
+    private let spares = LockedValue<[CgroupDirectory]>([])
     /// At most this many wait as spares; more are removed.
     static let maximumSpares = 16
 

@@ -1,4 +1,4 @@
-import Synchronization
+import SystemSupport
 
 /// The continuations of `waitUntil` calls, resumed when a new state satisfies their predicate.
 /// Lives outside the actor so a cancellation handler can reach it synchronously.
@@ -15,7 +15,7 @@ final class WaiterRegistry: Sendable {
         var cancelled: Set<Int> = []
     }
 
-    private let storage = Mutex(Storage())
+    private let storage = LockedValue(Storage())
 
     func makeID() -> Int {
         storage.withLock { storage in

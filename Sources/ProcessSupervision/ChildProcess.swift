@@ -1,5 +1,5 @@
 import CProcessSpawn
-import Synchronization
+import SystemSupport
 
 #if canImport(Glibc)
     import Glibc
@@ -45,12 +45,12 @@ public struct SpawnRequest: Sendable {
 /// it reaps the child and releases the pidfd.
 public final class ChildProcess: Sendable {
     public let pid: Int32
-    private let pidfd: Mutex<Int32?>
+    private let pidfd: LockedValue<Int32?>
     private let reaper: ProcessReaper
 
     init(pid: Int32, pidfd: Int32, reaper: ProcessReaper) {
         self.pid = pid
-        self.pidfd = Mutex(pidfd)
+        self.pidfd = LockedValue(pidfd)
         self.reaper = reaper
     }
 

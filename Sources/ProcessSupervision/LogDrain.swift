@@ -1,5 +1,4 @@
 import CProcessSpawn
-import Synchronization
 import SystemSupport
 
 #if canImport(Glibc)
@@ -29,12 +28,12 @@ public final class LogDrain: Sendable {
             /// The pipe's read end (non-blocking); -1 once the stream ended.
             var input: Int32
         }
-        let state: Mutex<State>
-        init(file: consuming RotatingLogFile, input: Int32) { state = Mutex(State(file: file, input: input)) }
+        let state: LockedValue<State>
+        init(file: consuming RotatingLogFile, input: Int32) { state = LockedValue(State(file: file, input: input)) }
     }
 
     private let epoll: Int32
-    private let streams = Mutex<[Int32: Stream]>([:])
+    private let streams = LockedValue<[Int32: Stream]>([:])
 
     private init() {
         epoll = cps_epoll_create()

@@ -1,5 +1,4 @@
 import CProcessSpawn
-import Synchronization
 import SystemSupport
 
 #if canImport(Glibc)
@@ -29,7 +28,7 @@ public final class ProcessReaper: Sendable {
     }
 
     private let epoll: Int32
-    private let registry = Mutex(Registry())
+    private let registry = LockedValue(Registry())
 
     private init() {
         epoll = cps_epoll_create()

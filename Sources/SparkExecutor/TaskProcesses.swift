@@ -2,6 +2,7 @@ import Isolation
 import TaskRunning
 import ProcessSupervision
 import Synchronization
+import SystemSupport
 
 #if canImport(Glibc)
     import Glibc
@@ -101,7 +102,7 @@ struct TaskProcesses: Sendable {
 
     /// What the runtime has asked so far.
     private final class StopState: Sendable {
-        private let state = Mutex((terminating: false, forced: false))
+        private let state = LockedValue((terminating: false, forced: false))
         var terminating: Bool { state.withLock { $0.terminating } }
         var forced: Bool { state.withLock { $0.forced } }
         func note(_ request: StopRequest) {

@@ -1,5 +1,3 @@
-import Synchronization
-
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Musl)
@@ -19,7 +17,7 @@ public final class SerialThread: Sendable {
         var stopped = false
     }
 
-    private let state = Mutex(State())
+    private let state = LockedValue(State())
     private let wakeups = Semaphore()
 
     public init() {}

@@ -1,6 +1,6 @@
 public import Isolation
 public import MesosProto
-import Synchronization
+import SystemSupport
 
 /// Runs tasks from start to end: the one way the runtime starts a task.
 public protocol TaskRunner: Sendable {
@@ -103,6 +103,6 @@ public struct TaskControl: Sendable {
 /// What the runner tells of one task (its measurements, its cgroup), shared by the copies of its
 /// ``TaskControl``.
 private final class MeasurementBox: Sendable {
-    let value = Mutex(TaskMeasurements())
-    let cgroup = Mutex<Cgroup?>(nil)
+    let value = LockedValue(TaskMeasurements())
+    let cgroup = LockedValue<Cgroup?>(nil)
 }

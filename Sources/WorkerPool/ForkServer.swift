@@ -1,6 +1,5 @@
 import CForkServer
 import ProcessSupervision
-import Synchronization
 import WorkerWire
 import SystemSupport
 
@@ -28,7 +27,7 @@ final class ForkServer: Sendable {
     }
 
     private let configuration: WorkerPoolConfiguration
-    private let state = Mutex(State.notStarted)
+    private let state = LockedValue(State.notStarted)
     /// Where requests for a worker are made, one at a time (see ``fork(stdout:stderr:input:output:environment:)``).
     private let requests = SerialThread()
 

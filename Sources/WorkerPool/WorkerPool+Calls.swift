@@ -1,5 +1,5 @@
 public import Isolation
-import Synchronization
+import SystemSupport
 public import TaskRunning
 public import WorkerWire
 
@@ -114,7 +114,7 @@ public final class PipelinedEndings: AsyncSequence, Sendable {
     }
 
     private let expected: Int
-    private let inbox = Mutex(Inbox())
+    private let inbox = LockedValue(Inbox())
 
     init(expected: Int) { self.expected = expected }
 

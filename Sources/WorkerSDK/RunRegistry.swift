@@ -1,4 +1,4 @@
-import Synchronization
+import SystemSupport
 
 /// The runs in progress, shared by the pipe reader (which cancels) and the serve loop (which
 /// starts and ends runs). Run ids increase per worker, so a cancel for an id not yet started is
@@ -14,7 +14,7 @@ final class RunRegistry: Sendable {
         var closed = false
     }
 
-    private let state = Mutex(State())
+    private let state = LockedValue(State())
 
     /// Marks `id` as running; false if it was cancelled before it began (or the pipe closed).
     func begin(_ id: UInt64) -> Bool {

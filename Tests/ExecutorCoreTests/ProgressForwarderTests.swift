@@ -1,13 +1,13 @@
 import ExecutorCore
 import Foundation
 import MesosCodec
-import Synchronization
+import SystemSupport
 import Testing
 
 struct ProgressForwarderTests {
     /// What was sent, decoded: (sequence, fraction, message).
     final class Sent: Sendable {
-        let messages = Mutex<[[UInt8]]>([])
+        let messages = LockedValue<[[UInt8]]>([])
         var decoded: [(sequence: Int, fraction: Double, message: String, taskID: String)] {
             messages.withLock { $0 }.map { bytes in
                 guard case .object(let top) = try? JSONValue.parse(bytes), top.count == 1, top[0].key == "progress",

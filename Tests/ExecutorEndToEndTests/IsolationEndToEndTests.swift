@@ -4,7 +4,7 @@ import LocalAgent
 import MesosCodec
 import MesosProto
 import ProcessSupervision
-import Synchronization
+import SystemSupport
 import SystemTestLock
 import Testing
 
@@ -240,7 +240,7 @@ struct IsolationEndToEndTests {
 
     /// No cgroup outlives its task, a crashed worker, or the executor.
     @Test(.needsDemoWorker) func noCgroupIsLeftBehind() async throws {
-        let directories = Mutex<[String]>([])
+        let directories = LockedValue<[String]>([])
         for coarse in [true, false] {
             try await ExecutorUnderTest.run(encoding: .protobuf, properties: properties(coarse: coarse)) { test in
                 try self.requireCgroups(test)

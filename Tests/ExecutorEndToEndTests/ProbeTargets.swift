@@ -5,7 +5,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOSSL
-import Synchronization
+import SystemSupport
 
 /// What a check in an end-to-end test looks at, made healthy or unhealthy by the test itself (never
 /// by time): a file for COMMAND, the answer of a loopback HTTP server, a listening TCP socket.
@@ -24,11 +24,11 @@ final class ProbeTarget: Sendable {
     let kind: ProbeKind
     let sandbox: String
     /// HTTP: the status the server answers with.
-    let httpStatus = Mutex<UInt>(200)
-    let listener = Mutex<ListeningSocket?>(nil)
-    let port = Mutex<Int>(0)
+    let httpStatus = LockedValue<UInt>(200)
+    let listener = LockedValue<ListeningSocket?>(nil)
+    let port = LockedValue<Int>(0)
     /// HTTP requests answered / TCP connections accepted.
-    let served = Mutex(0)
+    let served = LockedValue(0)
 
     private init(kind: ProbeKind, sandbox: String) {
         self.kind = kind

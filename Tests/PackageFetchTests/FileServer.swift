@@ -1,7 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
-import Synchronization
+import SystemSupport
 
 /// A small HTTP/1.1 file server on 127.0.0.1, port 0, with knobs for the failures a fetcher must
 /// survive: stalls, connections dropped mid-body, Range support on or off, error statuses, redirects.
@@ -28,7 +28,7 @@ final class FileServer: Sendable {
         var rangeRequests: [String: [String]] = [:]
     }
 
-    private let state = Mutex(State())
+    private let state = LockedValue(State())
     private let channel: any Channel
     let port: Int
 
@@ -39,7 +39,7 @@ final class FileServer: Sendable {
 
     /// Runs `body` with a server and closes it afterwards.
     static func with<R>(_ body: (FileServer) async throws -> R) async throws -> R {
-        let holder = Mutex<FileServer?>(nil)
+        let holder = LockedValue<FileServer?>(nil)
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in

@@ -1,12 +1,11 @@
-import Synchronization
 import SystemSupport
 import Testing
 
 @Suite("ChildTaskQueue: work handed in from anywhere runs as child tasks of the host's group")
 struct ChildTaskQueueTests {
     final class Record: Sendable {
-        let ran = Mutex<[Int]>([])
-        let sawCancellation = Mutex(false)
+        let ran = LockedValue<[Int]>([])
+        let sawCancellation = LockedValue(false)
     }
 
     @Test func everyJobAddedBeforeFinishRunsAndTheHostWaitsForThem() async {

@@ -1,4 +1,3 @@
-import Synchronization
 import Testing
 import SystemSupport
 
@@ -9,9 +8,9 @@ import SystemSupport
 @Suite struct SerialThreadTests {
     /// What the jobs saw.
     final class Seen: Sendable {
-        let running = Mutex(0)
-        let overlapped = Mutex(false)
-        let threads = Mutex(Set<UInt>())
+        let running = LockedValue(0)
+        let overlapped = LockedValue(false)
+        let threads = LockedValue(Set<UInt>())
     }
 
     /// Jobs given from many tasks at once run one at a time, each exactly once, all on the same

@@ -1,5 +1,5 @@
 import MesosProto
-import Synchronization
+import SystemSupport
 import TaskChecks
 import Testing
 
@@ -13,7 +13,7 @@ final class ScriptedClock: Clock, Sendable {
         static func < (lhs: Instant, rhs: Instant) -> Bool { lhs.offset < rhs.offset }
     }
 
-    private let current = Mutex(Instant(offset: .zero))
+    private let current = LockedValue(Instant(offset: .zero))
     var now: Instant { current.withLock { $0 } }
     var minimumResolution: Duration { .nanoseconds(1) }
 
@@ -28,13 +28,13 @@ final class ScriptedClock: Clock, Sendable {
 /// Returns scripted results; each attempt takes `attemptTakes` of scripted time.
 final class ScriptedProber: Prober {
     let clock: ScriptedClock
-    let results: Mutex<[ProbeResult]>
-    let attempts = Mutex<[Duration]>([])
+    let results: LockedValue<[ProbeResult]>
+    let attempts = LockedValue<[Duration]>([])
     let attemptTakes: Duration
 
     init(clock: ScriptedClock, _ results: [ProbeResult], attemptTakes: Duration = .seconds(1)) {
         self.clock = clock
-        self.results = Mutex(results)
+        self.results = LockedValue(results)
         self.attemptTakes = attemptTakes
     }
 
@@ -57,7 +57,7 @@ struct CheckerTests {
         let definition = CheckDefinition(
             kind: .health, probe: .http(scheme: "http", port: 1, path: "/", ipv6: false), delay: .seconds(5),
             interval: .seconds(10), timeout: .seconds(3), consecutiveFailures: 3, gracePeriod: .seconds(5))
-        let performed = Mutex<[CheckScheduler.Action]>([])
+        let performed = LockedValue<[CheckScheduler.Action]>([])
         await Checker.run(definition, prober: prober, clock: clock) { action in
             performed.withLock { $0.append(action) }
             return true
@@ -78,7 +78,7 @@ struct CheckerTests {
         let prober = ScriptedProber(clock: clock, (0..<10).map { .command(exitCode: Int32($0)) })
         let definition = CheckDefinition(
             kind: .check, probe: .command(.init()), delay: .zero, interval: .seconds(1), timeout: nil)
-        let performed = Mutex(0)
+        let performed = LockedValue(0)
         await Checker.run(definition, prober: prober, clock: clock) { _ in
             performed.withLock { $0 += 1 }
             return performed.withLock { $0 } < 3

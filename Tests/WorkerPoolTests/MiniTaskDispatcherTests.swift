@@ -1,6 +1,6 @@
 import Foundation
 import SwiftProtobuf
-import Synchronization
+import SystemSupport
 import SparkExecutor
 import Testing
 import WorkerPool
@@ -8,7 +8,7 @@ import WorkerProtocol
 
 /// Collects the executor MESSAGEs the dispatcher sends.
 final class SentMessages: Sendable {
-    private let messages = Mutex<[[UInt8]]>([])
+    private let messages = LockedValue<[[UInt8]]>([])
 
     func send(_ message: [UInt8]) { messages.withLock { $0.append(message) } }
 

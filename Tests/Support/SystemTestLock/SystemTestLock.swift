@@ -1,4 +1,4 @@
-import Synchronization
+import SystemSupport
 public import Testing
 
 /// One system test at a time in the whole test process, whichever test target it is in.
@@ -43,7 +43,7 @@ final class FIFOLock: Sendable {
         var waiters: [CheckedContinuation<Void, Never>] = []
     }
 
-    private let state = Mutex(State())
+    private let state = LockedValue(State())
 
     func acquire() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
