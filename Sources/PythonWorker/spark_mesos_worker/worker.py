@@ -322,27 +322,11 @@ class _Session:
         return 0
 
     def _read(self) -> None:
-        decoder = wire.FrameDecoder()
+        inbox = _Inbox(self.input_fd, self.registry, deliver=self.runs.put)
         try:
-            while True:
-                chunk = os.read(self.input_fd, 65536)
-                if not chunk:
-                    if decoder.pending_byte_count:
-                        self.failure = "the executor's pipe ended inside a message"
-                    return
-                decoder.feed(chunk)
-                for data in decoder.frames():
-                    message = wire.decode_to_worker(data)
-                    if isinstance(message, wire.Run):
-                        self.registry.queued(message.id)
-                        self.runs.put(message)
-                    else:
-                        self.registry.cancel(message.id)
-        except wire.WireError as error:
-            self.failure = f"malformed message from the executor: {error}"
-        except OSError as error:
-            self.failure = f"reading the executor's pipe failed: {error}"
+            inbox.read_to_end()
         finally:
+            self.failure = inbox.failure
             self.registry.cancel_all()
             for _ in range(self.worker.concurrency):
                 self.runs.put(None)
@@ -396,15 +380,16 @@ class _Session:
 
 
 class _Inbox:
-    """The executor's pipe, read on the serving thread: runs queue here, cancels go to the
-    registry. `look` reads what is there without waiting, at most once a millisecond (a closure
-    may ask `cancelled` in a tight loop)."""
+    """The executor's pipe: runs go to `deliver` (by default a queue of its own, for a session
+    that reads on its serving thread), cancels to the registry. `look` reads what is there without
+    waiting, at most once a millisecond (a closure may ask `cancelled` in a tight loop)."""
 
-    def __init__(self, fd: int, registry: _Registry):
+    def __init__(self, fd: int, registry: _Registry, deliver: Optional[Callable[[wire.Run], None]] = None):
         self._fd = fd
         self._registry = registry
         self._decoder = wire.FrameDecoder()
         self._runs: Deque[wire.Run] = collections.deque()
+        self._deliver = deliver or self._runs.append
         self._ended = False
         self._last_look = 0.0
         self.failure: Optional[str] = None
@@ -417,6 +402,11 @@ class _Inbox:
         while not self._runs and not self._ended:
             self._read()
         return self._runs.popleft() if self._runs else None
+
+    def read_to_end(self) -> None:
+        """Reads, waiting for the executor, until it closes the pipe (a session's reader thread)."""
+        while not self._ended:
+            self._read()
 
     def look(self) -> None:
         now = time.monotonic()
@@ -470,7 +460,7 @@ class _Inbox:
                 message = wire.decode_to_worker(data)
                 if isinstance(message, wire.Run):
                     self._registry.queued(message.id)
-                    self._runs.append(message)
+                    self._deliver(message)
                 else:
                     self._registry.cancel(message.id)
         except wire.WireError as error:
