@@ -207,7 +207,6 @@ let package = Package(
                 "SparkExecutor",
                 "PackageFetch",
                 "ProcessSupervision",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings,

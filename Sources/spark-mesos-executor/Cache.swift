@@ -1,88 +1,70 @@
-import ArgumentParser
 import ExecutorCore
 import PackageFetch
 
-/// `spark-mesos-executor cache list|prune|clear`: the shared package cache on this agent.
-struct Cache: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "List, prune or clear the shared package cache.",
-        subcommands: [List.self, Prune.self, Clear.self])
+/// `spark-mesos-executor cache list|prune|clear`: the shared package cache on this agent. Each
+/// returns the exit code: 0, or 1 with the error on standard error.
+struct Cache {
+    let cache: FetchCache
 
-    struct Location: ParsableArguments {
-        @Option(
-            name: .long,
-            help: "Cache directory (default: SPARK_MESOS_EXECUTOR_CACHE_DIR, else /var/cache/spark-mesos-executor).")
-        var dir: String?
+    /// The cache at `directory`, else `SPARK_MESOS_EXECUTOR_CACHE_DIR`, else the default.
+    init(directory: String?) {
+        cache = FetchCache(
+            directory: directory ?? ProcessEnvironment.current()[EnvironmentVariable.cacheDirectory.name]
+                ?? CacheDirectory.defaultPath)
+    }
 
-        var cache: FetchCache {
-            FetchCache(
-                directory: dir ?? ProcessEnvironment.current()[EnvironmentVariable.cacheDirectory.name]
-                    ?? CacheDirectory.defaultPath)
+    func list() -> Int32 {
+        let entries: [CacheEntry]
+        do {
+            entries = try cache.list()
+        } catch {
+            return failed(error)
+        }
+        print("SHA256            BYTES        LAST USED (epoch s)  IN USE  KIND     URI")
+        for entry in entries.sorted(by: { $0.lastUsed > $1.lastUsed }) {
+            let columns = [
+                String(entry.sha256.prefix(16)).padded(18), String(entry.bytes).padded(13),
+                String(entry.lastUsed).padded(21), (entry.inUse ? "yes" : "no").padded(8), entry.kind.padded(9),
+                entry.uri,
+            ]
+            print(columns.joined())
+        }
+        let total = entries.reduce(Int64(0)) { $0 + $1.bytes }
+        print("\(entries.count) entries, \(total) bytes in \(cache.directory)")
+        return 0
+    }
+
+    /// Evicts least recently used entries no running executor uses, down to `maxBytes` (default:
+    /// the cache's cap).
+    func prune(maxBytes: Int64?) -> Int32 {
+        do {
+            report(try cache.prune(maxBytes: maxBytes))
+            return 0
+        } catch {
+            return failed(error)
         }
     }
 
-    struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "One line per cached package: size, last use, in use, URI.")
-        @OptionGroup var location: Location
-
-        func run() throws {
-            let entries: [CacheEntry]
-            do {
-                entries = try location.cache.list()
-            } catch {
-                throw ValidationError("\(error)")
-            }
-            print("SHA256            BYTES        LAST USED (epoch s)  IN USE  KIND     URI")
-            for entry in entries.sorted(by: { $0.lastUsed > $1.lastUsed }) {
-                let columns = [
-                    String(entry.sha256.prefix(16)).padded(18), String(entry.bytes).padded(13),
-                    String(entry.lastUsed).padded(21), (entry.inUse ? "yes" : "no").padded(8), entry.kind.padded(9),
-                    entry.uri,
-                ]
-                print(columns.joined())
-            }
-            let total = entries.reduce(Int64(0)) { $0 + $1.bytes }
-            print("\(entries.count) entries, \(total) bytes in \(location.cache.directory)")
+    /// Removes every entry no running executor uses.
+    func clear() -> Int32 {
+        do {
+            report(try cache.clear())
+            return 0
+        } catch {
+            return failed(error)
         }
     }
 
-    struct Prune: ParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Evict least recently used entries no running executor uses, down to a size.")
-        @OptionGroup var location: Location
-        @Option(name: .long, help: "Target size in bytes (default: the cache's cap, 8 GiB).")
-        var maxBytes: Int64?
-
-        func run() throws {
-            do {
-                report(try location.cache.prune(maxBytes: maxBytes))
-            } catch {
-                throw ValidationError("\(error)")
-            }
-        }
-    }
-
-    struct Clear: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Remove every entry no running executor uses.")
-        @OptionGroup var location: Location
-
-        func run() throws {
-            do {
-                report(try location.cache.clear())
-            } catch {
-                throw ValidationError("\(error)")
-            }
-        }
-    }
-
-    static func report(_ report: PruneReport) {
+    private func report(_ report: PruneReport) {
         print("removed \(report.removedEntries.count) entries, freed \(report.freedBytes) bytes")
         if !report.skippedInUse.isEmpty { print("kept \(report.skippedInUse.count) entries in use") }
     }
-}
 
-private func report(_ value: PruneReport) { Cache.report(value) }
+    private func failed(_ error: any Error) -> Int32 {
+        ProcessEnvironment.printError("Error: \(error)")
+        return 1
+    }
+}
 
 extension String {
     fileprivate func padded(_ width: Int) -> String {

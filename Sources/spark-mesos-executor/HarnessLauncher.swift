@@ -1,4 +1,3 @@
-import ArgumentParser
 import ProcessSupervision
 import SystemSupport
 
@@ -9,27 +8,23 @@ import SystemSupport
 /// `spark-mesos-executor harness …` runs the harness, a separate program (`spark-mesos-harness`)
 /// so the executor itself stays small: found next to this binary, else in
 /// /usr/libexec/spark-mesos-executor.
-struct HarnessLauncher: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "harness",
-        abstract: "Try the executor without a cluster: a local agent drives it through a job (see `harness --help`).")
-
-    @Argument(parsing: .captureForPassthrough, help: "JOB and the harness's options.")
-    var arguments: [String] = []
-
+enum HarnessLauncher {
     static let program = "spark-mesos-harness"
 
-    func run() throws {
-        let candidates = [
-            Self.ownDirectory() + "/" + Self.program, "/usr/libexec/spark-mesos-executor/" + Self.program,
-        ]
+    /// Replaces this process with the harness given `arguments`; returns an exit code only when it
+    /// cannot.
+    static func run(_ arguments: [String]) -> Int32 {
+        let candidates = [ownDirectory() + "/" + program, "/usr/libexec/spark-mesos-executor/" + program]
         guard let path = candidates.first(where: { access($0, X_OK) == 0 }) else {
-            throw ValidationError("cannot find \(Self.program) (looked in \(candidates.joined(separator: ", ")))")
+            ProcessEnvironment.printError(
+                "Error: cannot find \(program) (looked in \(candidates.joined(separator: ", ")))")
+            return 1
         }
         let argv = [path] + arguments
         var pointers = argv.map { strdup($0) } + [nil]
         execv(path, &pointers)
-        throw ValidationError("cannot start \(path): \(String(cString: strerror(errno)))")
+        ProcessEnvironment.printError("Error: cannot start \(path): \(String(cString: strerror(errno)))")
+        return 1
     }
 
     static func ownDirectory() -> String {

@@ -1,5 +1,4 @@
 import AgentConnection
-import ArgumentParser
 import Dispatch
 import ExecutorCore
 import Isolation
@@ -14,42 +13,12 @@ import SystemSupport
 #endif
 
 /// Executor mode: what the agent starts.
-struct Run: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "run",
-        abstract: "Subscribe to the agent and run the tasks it sends (the default).")
+struct Run {
+    let options: RunOptions
 
-    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel: String = "info"
-
-    func validate() throws {
-        guard Logger.Level(rawValue: logLevel) != nil else {
-            throw ValidationError(
-                "--log-level '\(logLevel)' is not valid; expected trace, debug, info, notice, warning, error or critical"
-            )
-        }
-    }
-
-    @Option(
-        name: .long, help: "Encoding of calls and events: protobuf or json (overrides SPARK_MESOS_EXECUTOR_ENCODING).")
-    var encoding: String?
-
-    @Option(name: .long, help: "A Spark property, key=value (repeatable); wins over ExecutorInfo.data.")
-    var conf: [String] = []
-
-    @Option(
-        name: .long,
-        help: "Package cache directory (default: SPARK_MESOS_EXECUTOR_CACHE_DIR, else /var/cache/spark-mesos-executor)."
-    )
-    var cacheDir: String?
-
-    /// Mesos's command executor is started with flags of its own (--launcher_dir=…); tolerated so
-    /// this binary can stand in for it.
-    @Argument(parsing: .allUnrecognized, help: .hidden)
-    var ignoredArguments: [String] = []
-
-    func run() async throws {
-        let level = Logger.Level(rawValue: logLevel) ?? .info
+    /// Runs the executor until the agent or a signal ends it; returns the exit code.
+    func run() async -> Int32 {
+        let level = Logger.Level(rawValue: options.logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
@@ -57,20 +26,20 @@ struct Run: AsyncParsableCommand {
         }
         let logger = Logger(label: "spark-mesos-executor")
         var environment = ProcessEnvironment.current()
-        if let encoding { environment[EnvironmentVariable.encoding.name] = encoding }
+        if let encoding = options.encoding { environment[EnvironmentVariable.encoding.name] = encoding }
         let configuration: ExecutorConfiguration
         let commandLine: [String: String]
         do {
             configuration = try ExecutorConfiguration(
                 environment: environment, workingDirectory: ProcessEnvironment.currentDirectory())
-            commandLine = try SparkSettings.parseConfArguments(conf)
+            commandLine = try SparkSettings.parseConfArguments(options.conf)
         } catch {
             ProcessEnvironment.printError("spark-mesos-executor: \(error)")
-            throw ExitCode(1)
+            return 1
         }
         let releaseCode = configuration.releasesCodeWhenIdle
-        if !ignoredArguments.isEmpty {
-            logger.debug("ignoring arguments", metadata: ["arguments": "\(ignoredArguments)"])
+        if !options.ignored.isEmpty {
+            logger.debug("ignoring arguments", metadata: ["arguments": "\(options.ignored)"])
         }
         // Tasks must not see the token the executor authenticates with.
         environment[EnvironmentVariable.authenticationToken.name] = nil
@@ -101,25 +70,31 @@ struct Run: AsyncParsableCommand {
             fetcherConfiguration.freeSpaceReserve = FreeSpaceReserve(bytes: bytes)
         }
         fetcherConfiguration.cacheDirectory = CacheDirectory.usable(
-            cacheDir ?? configuration.cacheDirectory, logger: logger)
+            options.cacheDirectory ?? configuration.cacheDirectory, logger: logger)
 
-        var options = ExecutorOptions()
-        options.commandLine = commandLine
-        options.standsInForCommandExecutor = commandExecutor
-        options.whenIdle = releaseMemory
-        let code = try await withExecutor(
-            configuration, environment: environment, fetcher: fetcherConfiguration, isolation: isolation,
-            logger: logger, options: options
-        ) { runtime in
-            let signals = ProcessEnvironment.watchTermination { signal in
-                Task { await runtime.shutdown(because: "received \(signal == SIGTERM ? "SIGTERM" : "SIGINT")") }
+        var executorOptions = ExecutorOptions()
+        executorOptions.commandLine = commandLine
+        executorOptions.standsInForCommandExecutor = commandExecutor
+        executorOptions.whenIdle = releaseMemory
+        let code: Int32
+        do {
+            code = try await withExecutor(
+                configuration, environment: environment, fetcher: fetcherConfiguration, isolation: isolation,
+                logger: logger, options: executorOptions
+            ) { runtime in
+                let signals = ProcessEnvironment.watchTermination { signal in
+                    Task { await runtime.shutdown(because: "received \(signal == SIGTERM ? "SIGTERM" : "SIGINT")") }
+                }
+                await runtime.stopped()
+                for source in signals { source.cancel() }
             }
-            await runtime.stopped()
-            for source in signals { source.cancel() }
+        } catch {
+            logger.critical("executor stopped by an error", metadata: ["error": "\(error)"])
+            code = 1
         }
         // What tasks and workers wrote last is still in their pipes: to the files before we go.
         LogDrain.shared.flushAll()
-        if code != 0 { throw ExitCode(code) }
+        return code
     }
 
     /// The cgroups tasks and workers get, or nil with one warning saying why and what is lost.

@@ -1,21 +1,36 @@
-import ArgumentParser
-import ExecutorCore
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 @main
-struct SparkMesosExecutor: AsyncParsableCommand {
+enum SparkMesosExecutor {
     static let version = "0.1.0"
 
-    static let configuration = CommandConfiguration(
-        commandName: "spark-mesos-executor",
-        abstract: "A native Mesos executor for Spark-style workloads (Mesos v1 executor HTTP API).",
-        discussion: """
-            Run by a Mesos agent as the executor of a framework's ExecutorInfo or TaskInfo. \
-            It reads its whole configuration from the environment the agent sets:
-
-            \(EnvironmentVariable.allCases.map { "  \($0.name)\n      \($0.meaning)" }.joined(separator: "\n"))
-            """,
-        version: version,
-        subcommands: [Run.self, HarnessLauncher.self, Cache.self],
-        defaultSubcommand: Run.self
-    )
+    static func main() async {
+        let invocation: Invocation
+        do {
+            invocation = try CommandLineInterface.parse(Array(CommandLine.arguments.dropFirst()))
+        } catch {
+            ProcessEnvironment.printError("Error: \(error.message)\nUsage: \(error.usage)")
+            exit(64)
+        }
+        switch invocation {
+        case .run(let options):
+            exit(await Run(options: options).run())
+        case .harness(let arguments):
+            exit(HarnessLauncher.run(arguments))
+        case .cacheList(let directory):
+            exit(Cache(directory: directory).list())
+        case .cachePrune(let directory, let maxBytes):
+            exit(Cache(directory: directory).prune(maxBytes: maxBytes))
+        case .cacheClear(let directory):
+            exit(Cache(directory: directory).clear())
+        case .help(let text):
+            print(text, terminator: "")
+            exit(0)
+        case .version:
+            print(version)
+            exit(0)
+        }
+    }
 }
