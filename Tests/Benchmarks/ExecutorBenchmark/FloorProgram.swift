@@ -6,7 +6,9 @@
 //   floors pipelined N   N 100-byte frames to the echo child, 16 in flight
 //   floors post N        N sequential 350-byte POSTs on one keep-alive loopback connection to a
 //                        forked server that answers 202
-// Each mode prints one number: per second for pipe, pipelined and post.
+//   floors move N FROM TO N times, 100 ms after the last move: this process writes itself into TO's
+//                        cgroup.procs (timed) and back into FROM's; the median of the timed moves
+// Each mode prints one number: per second for pipe, pipelined and post, seconds for move.
 let floorProgramSource = #"""
     #define _GNU_SOURCE
     #include <arpa/inet.h>
@@ -163,7 +165,39 @@ let floorProgramSource = #"""
         return count / elapsed;
     }
 
+    static int move_self(const char *procs) {
+        FILE *file = fopen(procs, "w");
+        if (!file) return -1;
+        int failed = fputs("0", file) < 0;
+        return fclose(file) != 0 || failed ? -1 : 0;
+    }
+
+    static int compare_doubles(const void *a, const void *b) {
+        double x = *(const double *)a, y = *(const double *)b;
+        return x < y ? -1 : x > y;
+    }
+
+    // A move into a cgroup after a quiet spell: the kernel-wide lock it write-locks may first wait
+    // for an RCU grace period (unless the hierarchy is mounted with favordynmods).
+    static double move_floor(long count, const char *from, const char *to) {
+        double times[64];
+        if (count > 64) count = 64;
+        for (long i = 0; i < count; i++) {
+            usleep(100000);
+            double start = now();
+            if (move_self(to)) exit(4);
+            times[i] = now() - start;
+            if (move_self(from)) exit(4);
+        }
+        qsort(times, (size_t)count, sizeof times[0], compare_doubles);
+        return times[count / 2];
+    }
+
     int main(int argc, char **argv) {
+        if (argc == 5 && strcmp(argv[1], "move") == 0) {
+            printf("%.9f\n", move_floor(atol(argv[2]), argv[3], argv[4]));
+            return 0;
+        }
         if (argc < 3) return 0;
         long count = atol(argv[2]);
         double value = 0;

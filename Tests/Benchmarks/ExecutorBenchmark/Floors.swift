@@ -18,6 +18,9 @@ struct Floors {
     var pipelinedPerSecond: Double?
     /// One 350-byte POST answered 202 on a keep-alive loopback connection, C on both ends.
     var postSeconds: Double?
+    /// Moving a process into a cgroup 100 ms after the previous move (median of 11): what the first
+    /// task after a quiet spell pays before it can run (nil without cgroups or a C compiler).
+    var cgroupMoveSeconds: Double?
 
     var spawnsPerSecond: Double { 1 / spawnSeconds }
 
@@ -58,7 +61,48 @@ struct Floors {
             spawnSeconds: percentile(spawnRuns, 0.5), helloSeconds: percentile(helloRuns, 0.5),
             pipeRoundTripSeconds: try rate("pipe", 20000).map { 1 / $0 },
             pipelinedPerSecond: try rate("pipelined", 200_000),
-            postSeconds: try rate("post", 20000).map { 1 / $0 })
+            postSeconds: try rate("post", 20000).map { 1 / $0 },
+            cgroupMoveSeconds: compiled ? cgroupMove(program) : nil)
+    }
+
+    /// Runs the floor program's `move` mode in a cgroup it makes next to its own, in the first
+    /// writable hierarchy (v2 first); nil when there is none.
+    static func cgroupMove(_ program: String) -> Double? {
+        guard let mounts = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8),
+            let own = try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8)
+        else { return nil }
+        // Where this process is: (hierarchy id, controllers, path) from /proc/self/cgroup.
+        let memberships = own.split(separator: "\n").compactMap { entry -> (v2: Bool, names: [String], path: String)? in
+            let parts = entry.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+            guard parts.count == 3 else { return nil }
+            return (
+                parts[0] == "0" && parts[1].isEmpty, parts[1].split(separator: ",").map(String.init), String(parts[2])
+            )
+        }
+        var candidates: [(v2: Bool, directory: String)] = []
+        for line in mounts.split(separator: "\n") {
+            let fields = line.split(separator: " ").map(String.init)
+            guard fields.count > 4, let dash = fields.firstIndex(of: "-"), dash + 3 < fields.count else { continue }
+            let type = fields[dash + 1]
+            let options = fields[dash + 3].split(separator: ",").map(String.init)
+            let membership = memberships.first { membership in
+                type == "cgroup2"
+                    ? membership.v2
+                    : type == "cgroup" && !membership.v2 && !membership.names.isEmpty
+                        && membership.names.allSatisfy(options.contains)
+            }
+            if let membership {
+                candidates.append((membership.v2, fields[4] + (membership.path == "/" ? "" : membership.path)))
+            }
+        }
+        for candidate in candidates.filter(\.v2) + candidates.filter({ !$0.v2 }) {
+            let target = candidate.directory + "/sme-floor-" + UUID().uuidString
+            guard mkdir(target, 0o755) == 0 else { continue }
+            defer { rmdir(target) }
+            let command = "\(program) move 11 '\(candidate.directory)/cgroup.procs' '\(target)/cgroup.procs'"
+            if let output = try? shell(command).output, let seconds = Double(output.trimmed) { return seconds }
+        }
+        return nil
     }
 
     /// The floors' own rows.
@@ -70,6 +114,9 @@ struct Floors {
         row("floor: pipe round trip, 100 B (C, one child)", pipeRoundTripSeconds.map(ms) ?? "n/a (no cc)")
         row("floor: pipelined pipe messages, 16 in flight (C)", pipelinedPerSecond.map(perSecond) ?? "n/a (no cc)")
         row("floor: keep-alive loopback POST, 350 B → 202 (C both ends)", postSeconds.map(ms) ?? "n/a (no cc)")
+        row(
+            "floor: a move into a cgroup 100 ms after the last one (C, median of 11)",
+            cgroupMoveSeconds.map(ms) ?? "n/a (no writable cgroup or no cc)")
     }
 }
 

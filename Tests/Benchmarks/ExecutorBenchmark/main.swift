@@ -277,7 +277,7 @@ if selected("idle") {
             if let running = state.updates(forTask: "after-idle").first(where: { $0.status.state == .taskRunning }) {
                 row(
                     "idle: first command task after idling, LAUNCH→TASK_RUNNING", ms(running.status.timestamp - start),
-                    floor: "warm: see command p50")
+                    floor: "warm: see command p50; a first cgroup move \(floors.cgroupMoveSeconds.map(ms) ?? "n/a")")
             }
             // A burst of 500 tasks, then idle again.
             for index in 0..<500 { try await agent.launch(commandTask(agent, "burst-\(index)")) }
