@@ -213,10 +213,15 @@ struct IsolationEndToEndTests {
     @Test func aCommandHealthCheckRunsInItsTasksCgroup() async throws {
         try await ExecutorUnderTest.run(encoding: .protobuf) { test in
             try self.requireCgroups(test)
+            // Each file appears whole (written aside, then renamed): the check passes only once the
+            // task's file is there, and a check running while the test reads never shows it half written.
             var task = test.task(
-                "checked", "cat /proc/self/cgroup > task-cgroup.txt; exec sleep 300", grace: .seconds(60))
+                "checked",
+                "cat /proc/self/cgroup > task-cgroup.tmp && mv task-cgroup.tmp task-cgroup.txt; exec sleep 300",
+                grace: .seconds(60))
             task.healthCheck.type = .command
-            task.healthCheck.command.value = "cat /proc/self/cgroup > check-cgroup.txt"
+            task.healthCheck.command.value =
+                "test -f task-cgroup.txt && cat /proc/self/cgroup > check-cgroup.$$ && mv check-cgroup.$$ check-cgroup.txt"
             task.healthCheck.delaySeconds = 0
             task.healthCheck.intervalSeconds = 0.1
             task.healthCheck.gracePeriodSeconds = 3600
@@ -225,7 +230,8 @@ struct IsolationEndToEndTests {
                 state.updates(forTask: "checked").contains { $0.status.hasHealthy && $0.status.healthy }
             }
             let cgroups = try String(contentsOfFile: test.path("check-cgroup.txt"), encoding: .utf8)
-            #expect(try cgroups == String(contentsOfFile: test.path("task-cgroup.txt"), encoding: .utf8))
+            let taskCgroups = try String(contentsOfFile: test.path("task-cgroup.txt"), encoding: .utf8)
+            #expect(cgroups == taskCgroups, "check: \(cgroups)\ntask: \(taskCgroups)")
             #expect(cgroups.contains("/task-"), "\(cgroups)")
             #expect(
                 cgroups.contains(
