@@ -220,9 +220,13 @@ public actor WorkerPool {
                             environment: request.environment)))
                 call.request.payload = []
                 started(&call)
-                // A coarse worker runs many calls: what one call used is the difference.
-                let cgroup = links[slot]?.cgroup
-                call.runningOn = (slot, cgroup == nil || configuration.mode.isFine ? nil : cgroup?.usage())
+                // A coarse worker runs many calls: what one call used is the difference. Pipelined
+                // calls (mini-tasks) report no usage, so their cgroup is not read (three reads a call).
+                var usageBefore: CgroupUsage?
+                if case .task = call.reply, !configuration.mode.isFine, let cgroup = links[slot]?.cgroup {
+                    usageBefore = cgroup.usage()
+                }
+                call.runningOn = (slot, usageBefore)
                 calls[callID] = call
             case .cancel(let slot, let runID):
                 outgoing[slot, default: []].append(.cancel(id: runID))
