@@ -389,7 +389,7 @@ if Context.environment["SME_BENCHMARKS"] != nil {
     package.targets.append(
         .executableTarget(
             name: "executor-benchmark",
-            dependencies: ["LocalAgent", "MesosProto"],
+            dependencies: ["LocalAgent", "MesosProto", "Isolation"],
             path: "Tests/Benchmarks/ExecutorBenchmark",
             swiftSettings: gatedSwiftSettings
         ))

@@ -1,4 +1,5 @@
 import Foundation
+import Isolation
 
 #if canImport(Glibc)
     import Glibc
@@ -68,38 +69,16 @@ struct Floors {
     /// Runs the floor program's `move` mode in a cgroup it makes next to its own, in the first
     /// writable hierarchy (v2 first); nil when there is none.
     static func cgroupMove(_ program: String) -> Double? {
-        guard let mounts = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8),
-            let own = try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8)
+        guard let mountInfo = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8),
+            let procCgroup = try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8)
         else { return nil }
-        // Where this process is: (hierarchy id, controllers, path) from /proc/self/cgroup.
-        let memberships = own.split(separator: "\n").compactMap { entry -> (v2: Bool, names: [String], path: String)? in
-            let parts = entry.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
-            guard parts.count == 3 else { return nil }
-            return (
-                parts[0] == "0" && parts[1].isEmpty, parts[1].split(separator: ",").map(String.init), String(parts[2])
-            )
-        }
-        var candidates: [(v2: Bool, directory: String)] = []
-        for line in mounts.split(separator: "\n") {
-            let fields = line.split(separator: " ").map(String.init)
-            guard fields.count > 4, let dash = fields.firstIndex(of: "-"), dash + 3 < fields.count else { continue }
-            let type = fields[dash + 1]
-            let options = fields[dash + 3].split(separator: ",").map(String.init)
-            let membership = memberships.first { membership in
-                type == "cgroup2"
-                    ? membership.v2
-                    : type == "cgroup" && !membership.v2 && !membership.names.isEmpty
-                        && membership.names.allSatisfy(options.contains)
-            }
-            if let membership {
-                candidates.append((membership.v2, fields[4] + (membership.path == "/" ? "" : membership.path)))
-            }
-        }
-        for candidate in candidates.filter(\.v2) + candidates.filter({ !$0.v2 }) {
-            let target = candidate.directory + "/sme-floor-" + UUID().uuidString
+        let hierarchies = CgroupHierarchy.parse(mountInfo: mountInfo, procCgroup: procCgroup)
+        for hierarchy in hierarchies.filter({ $0.version == .v2 }) + hierarchies.filter({ $0.version != .v2 }) {
+            let own = hierarchy.directory(of: hierarchy.ownPath)
+            let target = own + "/sme-floor-" + UUID().uuidString
             guard mkdir(target, 0o755) == 0 else { continue }
             defer { rmdir(target) }
-            let command = "\(program) move 11 '\(candidate.directory)/cgroup.procs' '\(target)/cgroup.procs'"
+            let command = "\(program) move 11 '\(own)/cgroup.procs' '\(target)/cgroup.procs'"
             if let output = try? shell(command).output, let seconds = Double(output.trimmed) { return seconds }
         }
         return nil
