@@ -1,4 +1,5 @@
 import ExecutorCore
+import Logging
 
 /// What the executor's command line asks for, read by ``CommandLineInterface/parse(_:)``.
 ///
@@ -21,7 +22,7 @@ enum Invocation: Equatable {
 
 /// Executor mode's options (`run`, the default).
 struct RunOptions: Equatable {
-    var logLevel = "info"
+    var logLevel = Logger.Level.info
     /// `--encoding`: overrides `SPARK_MESOS_EXECUTOR_ENCODING`.
     var encoding: String?
     /// `--conf key=value`, in order (repeatable).
@@ -30,8 +31,6 @@ struct RunOptions: Equatable {
     /// Arguments run mode does not know, kept to be logged: Mesos starts its command executor with
     /// flags of its own (`--launcher_dir=…`), and this binary can stand in for it.
     var ignored: [String] = []
-
-    static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
 }
 
 /// A command line the executor cannot follow: the message, and the usage line of the command it
@@ -73,10 +72,10 @@ enum CommandLineInterface {
         while let argument = reader.next() {
             switch argument.name {
             case "--log-level":
-                let level = try reader.value(for: argument)
-                guard RunOptions.logLevels.contains(level) else {
+                let text = try reader.value(for: argument)
+                guard let level = Logger.Level(rawValue: text) else {
                     throw UsageError(
-                        message: "--log-level '\(level)' is not valid; expected trace, debug, info, notice, warning, "
+                        message: "--log-level '\(text)' is not valid; expected trace, debug, info, notice, warning, "
                             + "error or critical",
                         usage: runUsage)
                 }

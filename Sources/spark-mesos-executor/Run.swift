@@ -18,7 +18,7 @@ struct Run {
 
     /// Runs the executor until the agent or a signal ends it; returns the exit code.
     func run() async -> Int32 {
-        let level = Logger.Level(rawValue: options.logLevel) ?? .info
+        let level = options.logLevel
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
