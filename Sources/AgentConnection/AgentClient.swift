@@ -88,12 +88,8 @@ public struct AgentClient: Sendable {
     public func send(_ call: Mesos_V1_Executor_Call) async throws(AgentError) {
         let name = Self.name(of: call)
         let body = try encode(call)
-        var headers = HTTPHeaders()
+        var headers = callHeaders()
         headers.add(name: "Host", value: configuration.endpoint.hostHeader)
-        headers.add(name: "Content-Type", value: configuration.encoding.contentType)
-        if let token = configuration.authenticationToken {
-            headers.add(name: "Authorization", value: "Bearer \(token)")
-        }
         let answer: CallConnection.Answer
         do {
             answer = try await calls.post(
@@ -115,15 +111,23 @@ public struct AgentClient: Sendable {
         }
     }
 
-    private func makeRequest(_ call: Mesos_V1_Executor_Call, accept: String?) throws(AgentError) -> HTTPClientRequest {
+    /// The headers every call carries: its encoding and, when set, the token.
+    private func callHeaders() -> HTTPHeaders {
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: configuration.encoding.contentType)
+        if let token = configuration.authenticationToken {
+            headers.add(name: "Authorization", value: "Bearer \(token)")
+        }
+        return headers
+    }
+
+    /// SUBSCRIBE's request (async-http-client's), accepting `accept`.
+    private func makeRequest(_ call: Mesos_V1_Executor_Call, accept: String) throws(AgentError) -> HTTPClientRequest {
         let bytes = try encode(call)
         var request = HTTPClientRequest(url: configuration.endpoint.url)
         request.method = .POST
-        request.headers.add(name: "Content-Type", value: configuration.encoding.contentType)
-        if let accept { request.headers.add(name: "Accept", value: accept) }
-        if let token = configuration.authenticationToken {
-            request.headers.add(name: "Authorization", value: "Bearer \(token)")
-        }
+        request.headers = callHeaders()
+        request.headers.add(name: "Accept", value: accept)
         request.body = .bytes(ByteBuffer(bytes: bytes))
         return request
     }
