@@ -55,7 +55,6 @@ let package = Package(
         .target(
             name: "AgentConnection",
             dependencies: [
-                "SystemSupport",
                 "MesosCodec",
                 "MesosProto",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -47,18 +47,16 @@ public struct AgentClientConfiguration: Sendable {
 /// The executor side of `POST /api/v1/executor`.
 ///
 /// SUBSCRIBE is one long-lived request whose chunked body is the event stream; every other call
-/// goes over one other keep-alive connection, pipelined (a call pipelined behind SUBSCRIBE would
-/// never be answered). Create one with ``withAgentClient(_:logger:_:)``.
+/// goes over a separate pooled connection (a call pipelined behind SUBSCRIBE would never be
+/// answered). Create one with ``withAgentClient(_:logger:_:)``.
 public struct AgentClient: Sendable {
     public let configuration: AgentClientConfiguration
     private let http: HTTPClient
-    private let calls: CallConnection
     private let logger: Logger
 
-    init(configuration: AgentClientConfiguration, http: HTTPClient, calls: CallConnection, logger: Logger) {
+    init(configuration: AgentClientConfiguration, http: HTTPClient, logger: Logger) {
         self.configuration = configuration
         self.http = http
-        self.calls = calls
         self.logger = logger
     }
 
@@ -87,47 +85,33 @@ public struct AgentClient: Sendable {
     /// Sends UPDATE, MESSAGE or HEARTBEAT and returns when the agent accepted it (202).
     public func send(_ call: Mesos_V1_Executor_Call) async throws(AgentError) {
         let name = Self.name(of: call)
-        let body = try encode(call)
-        var headers = callHeaders()
-        headers.add(name: "Host", value: configuration.endpoint.hostHeader)
-        let answer: CallConnection.Answer
+        let request = try makeRequest(call, accept: nil)
+        let response: HTTPClientResponse
         do {
-            answer = try await calls.post(
-                headers: headers, body: ByteBuffer(bytes: body), timeout: configuration.callTimeout)
+            response = try await http.execute(request, deadline: .now() + configuration.callTimeout, logger: logger)
         } catch {
             throw AgentError.connectionFailed(call: name, error)
         }
-        guard answer.status == .accepted || answer.status == .ok else {
-            throw AgentError.unexpectedStatus(
-                Int(answer.status.code), call: name, body: answer.body.trimmingWhitespace())
+        let body = await Self.collectText(response.body)
+        guard response.status == .accepted || response.status == .ok else {
+            throw AgentError.unexpectedStatus(Int(response.status.code), call: name, body: body)
         }
     }
 
-    private func encode(_ call: Mesos_V1_Executor_Call) throws(AgentError) -> [UInt8] {
+    private func makeRequest(_ call: Mesos_V1_Executor_Call, accept: String?) throws(AgentError) -> HTTPClientRequest {
+        let bytes: [UInt8]
         do {
-            return try configuration.encoding.encode(call)
+            bytes = try configuration.encoding.encode(call)
         } catch {
             throw AgentError.invalidCall(call: Self.name(of: call), String(describing: error))
         }
-    }
-
-    /// The headers every call carries: its encoding and, when set, the token.
-    private func callHeaders() -> HTTPHeaders {
-        var headers = HTTPHeaders()
-        headers.add(name: "Content-Type", value: configuration.encoding.contentType)
-        if let token = configuration.authenticationToken {
-            headers.add(name: "Authorization", value: "Bearer \(token)")
-        }
-        return headers
-    }
-
-    /// SUBSCRIBE's request (async-http-client's), accepting `accept`.
-    private func makeRequest(_ call: Mesos_V1_Executor_Call, accept: String) throws(AgentError) -> HTTPClientRequest {
-        let bytes = try encode(call)
         var request = HTTPClientRequest(url: configuration.endpoint.url)
         request.method = .POST
-        request.headers = callHeaders()
-        request.headers.add(name: "Accept", value: accept)
+        request.headers.add(name: "Content-Type", value: configuration.encoding.contentType)
+        if let accept { request.headers.add(name: "Accept", value: accept) }
+        if let token = configuration.authenticationToken {
+            request.headers.add(name: "Authorization", value: "Bearer \(token)")
+        }
         request.body = .bytes(ByteBuffer(bytes: bytes))
         return request
     }
@@ -165,26 +149,19 @@ public func withAgentClient<Result: Sendable>(
     httpConfiguration.connectionPool.retryConnectionEstablishment = false
     httpConfiguration.decompression = .disabled
     httpConfiguration.redirectConfiguration = .disallow
-    var callsTLS: Swift.Result<NIOSSLContext, any Error>?
     if case .https = configuration.endpoint.transport {
         var tls = TLSConfiguration.makeClientConfiguration()
         if !configuration.verifyCertificate { tls.certificateVerification = .none }
         if let caFile = configuration.trustedCAFile { tls.trustRoots = .file(caFile) }
         httpConfiguration.tlsConfiguration = tls
-        // A bad CA file fails each call (as it fails SUBSCRIBE), not the client's creation.
-        callsTLS = Swift.Result { try NIOSSLContext(configuration: tls) }
     }
     let http = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: httpConfiguration)
-    let calls = CallConnection(
-        endpoint: configuration.endpoint, tls: callsTLS, connectTimeout: configuration.connectTimeout)
-    let client = AgentClient(configuration: configuration, http: http, calls: calls, logger: logger)
+    let client = AgentClient(configuration: configuration, http: http, logger: logger)
     do {
         let result = try await body(client)
-        await calls.close()
         try? await http.shutdown()
         return result
     } catch {
-        await calls.close()
         try? await http.shutdown()
         throw error
     }
