@@ -194,6 +194,9 @@ extension LocalAgent {
         var closing = listeners.map { $0.close() }
         listeners.removeAll()
         closing += connections.values.map { $0.close() }
+        // The process that read their requests is gone: a request a connection still holds (read
+        // but not handled, as pipelined calls are) is never handled, by this agent or the next.
+        connections.removeAll()
         for sink in streams.values { sink.continuation.finish() }
         streams.removeAll()
         await Self.wait(closing)
@@ -214,6 +217,8 @@ extension LocalAgent {
     }
 
     func handle(_ request: ExecutorRequest, connection: Int) -> ConnectionReply {
+        // A connection of an agent that has since gone down (see `closeEverything`).
+        guard connections[connection] != nil else { return .close }
         var reply = ConnectionReply.close
         apply { machine in
             let (answer, actions) = machine.receive(request)

@@ -1,8 +1,10 @@
 import Foundation
-import LocalAgent
+@testable import LocalAgent
 import MesosCodec
 import MesosProto
 import NIOCore
+import NIOEmbedded
+import NIOHTTP1
 import NIOPosix
 import Testing
 
@@ -58,6 +60,40 @@ struct RestartTests {
             #expect(lost.status.reason == .agentRestarted)
             #expect(lost.isFromAgent)
             #expect(state.violations.isEmpty)
+        }
+    }
+
+    /// A dead agent handles nothing: a request it had read from a connection before it went down
+    /// but not handled yet (a pipelining executor leaves several such) is not handled by the agent
+    /// that comes back either, which would see, say, an UPDATE again after its predecessor
+    /// acknowledged it. The same request on a connection of the new agent is handled.
+    @Test func aRequestReadBeforeARestartIsNotHandledAfterIt() async throws {
+        try await withLocalAgent(configuration) { agent in
+            let stale = try #require(await agent.register(EmbeddedChannel()))
+            try await agent.restart(.manual)
+            try await agent.comeBack()
+            await agent.recoverContainerizer(window: .untilEnded)
+            var headers = HTTPHeaders()
+            headers.add(name: "Content-Type", value: WireEncoding.json.contentType)
+            headers.add(name: "Accept", value: WireEncoding.json.contentType)
+            let request = ExecutorRequest(
+                method: .POST, uri: "/api/v1/executor", headers: headers, body: try encoded(calls.subscribe(), .json))
+
+            let staleReply = await agent.handle(request, connection: stale)
+            guard case .close = staleReply else {
+                Issue.record("a request of the agent before the restart was handled: \(staleReply)")
+                return
+            }
+            #expect(await agent.state.subscriptions == 0)
+
+            let fresh = try #require(await agent.register(EmbeddedChannel()))
+            let freshReply = await agent.handle(request, connection: fresh)
+            guard case .stream = freshReply else {
+                Issue.record("SUBSCRIBE on a connection of the new agent: \(freshReply)")
+                return
+            }
+            #expect(await agent.state.subscriptions == 1)
+            #expect(await agent.state.violations.isEmpty)
         }
     }
 
