@@ -55,6 +55,7 @@ let package = Package(
         .target(
             name: "AgentConnection",
             dependencies: [
+                "SystemSupport",
                 "MesosCodec",
                 "MesosProto",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

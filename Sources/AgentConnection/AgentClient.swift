@@ -44,26 +44,39 @@ public struct AgentClientConfiguration: Sendable {
     }
 }
 
+/// The calls between two SUBSCRIBEs: a call is made in one (``AgentClient/callEpoch``) and is
+/// written only while it lasts, so nothing handed out before a lost stream reaches the agent after
+/// the SUBSCRIBE that followed.
+public struct CallEpoch: Sendable, Equatable {
+    fileprivate let value: Int
+}
+
 /// The executor side of `POST /api/v1/executor`.
 ///
 /// SUBSCRIBE is one long-lived request whose chunked body is the event stream; every other call
-/// goes over a separate pooled connection (a call pipelined behind SUBSCRIBE would never be
-/// answered). Create one with ``withAgentClient(_:logger:_:)``.
+/// goes over one other keep-alive connection, pipelined (a call pipelined behind SUBSCRIBE would
+/// never be answered). Create one with ``withAgentClient(_:logger:_:)``.
 public struct AgentClient: Sendable {
     public let configuration: AgentClientConfiguration
     private let http: HTTPClient
+    private let calls: CallConnection
     private let logger: Logger
 
-    init(configuration: AgentClientConfiguration, http: HTTPClient, logger: Logger) {
+    init(configuration: AgentClientConfiguration, http: HTTPClient, calls: CallConnection, logger: Logger) {
         self.configuration = configuration
         self.http = http
+        self.calls = calls
         self.logger = logger
     }
 
     /// Opens the event stream. Returns once the agent answered 200; the events then arrive
     /// through the returned sequence, which ends (or throws) when the stream is lost.
+    ///
+    /// Begins a new ``CallEpoch`` before the request is sent: a call made in an earlier one that
+    /// is not written yet never is.
     public func subscribe(_ call: Mesos_V1_Executor_Call) async throws(AgentError) -> AgentEventStream {
         let request = try makeRequest(call, accept: configuration.encoding.contentType)
+        await calls.beginEpoch()
         let response: HTTPClientResponse
         do {
             response = try await http.execute(request, deadline: .now() + configuration.callTimeout, logger: logger)
@@ -82,36 +95,56 @@ public struct AgentClient: Sendable {
             body: response.body, encoding: encoding, maximumEventSize: configuration.maximumEventSize)
     }
 
-    /// Sends UPDATE, MESSAGE or HEARTBEAT and returns when the agent accepted it (202).
-    public func send(_ call: Mesos_V1_Executor_Call) async throws(AgentError) {
+    /// The epoch calls are made in now: read it when deciding to make a call (when an UPDATE is
+    /// handed out, while subscribed) and pass it to ``send(_:madeIn:)``.
+    public var callEpoch: CallEpoch { CallEpoch(value: calls.currentEpoch) }
+
+    /// Sends UPDATE, MESSAGE or HEARTBEAT and returns when the agent accepted it (202). A call made
+    /// in `epoch` (the current one when nil) fails unsent, retryable, once a SUBSCRIBE began another.
+    public func send(_ call: Mesos_V1_Executor_Call, madeIn epoch: CallEpoch? = nil) async throws(AgentError) {
         let name = Self.name(of: call)
-        let request = try makeRequest(call, accept: nil)
-        let response: HTTPClientResponse
+        let body = try encode(call)
+        var headers = callHeaders()
+        headers.add(name: "Host", value: configuration.endpoint.hostHeader)
+        let answer: CallConnection.Answer
         do {
-            response = try await http.execute(request, deadline: .now() + configuration.callTimeout, logger: logger)
+            answer = try await calls.post(
+                headers: headers, body: ByteBuffer(bytes: body), timeout: configuration.callTimeout,
+                epoch: (epoch ?? callEpoch).value)
         } catch {
             throw AgentError.connectionFailed(call: name, error)
         }
-        let body = await Self.collectText(response.body)
-        guard response.status == .accepted || response.status == .ok else {
-            throw AgentError.unexpectedStatus(Int(response.status.code), call: name, body: body)
+        guard answer.status == .accepted || answer.status == .ok else {
+            throw AgentError.unexpectedStatus(
+                Int(answer.status.code), call: name, body: answer.body.trimmingWhitespace())
         }
     }
 
-    private func makeRequest(_ call: Mesos_V1_Executor_Call, accept: String?) throws(AgentError) -> HTTPClientRequest {
-        let bytes: [UInt8]
+    private func encode(_ call: Mesos_V1_Executor_Call) throws(AgentError) -> [UInt8] {
         do {
-            bytes = try configuration.encoding.encode(call)
+            return try configuration.encoding.encode(call)
         } catch {
             throw AgentError.invalidCall(call: Self.name(of: call), String(describing: error))
         }
+    }
+
+    /// The headers every call carries: its encoding and, when set, the token.
+    private func callHeaders() -> HTTPHeaders {
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: configuration.encoding.contentType)
+        if let token = configuration.authenticationToken {
+            headers.add(name: "Authorization", value: "Bearer \(token)")
+        }
+        return headers
+    }
+
+    /// SUBSCRIBE's request (async-http-client's), accepting `accept`.
+    private func makeRequest(_ call: Mesos_V1_Executor_Call, accept: String) throws(AgentError) -> HTTPClientRequest {
+        let bytes = try encode(call)
         var request = HTTPClientRequest(url: configuration.endpoint.url)
         request.method = .POST
-        request.headers.add(name: "Content-Type", value: configuration.encoding.contentType)
-        if let accept { request.headers.add(name: "Accept", value: accept) }
-        if let token = configuration.authenticationToken {
-            request.headers.add(name: "Authorization", value: "Bearer \(token)")
-        }
+        request.headers = callHeaders()
+        request.headers.add(name: "Accept", value: accept)
         request.body = .bytes(ByteBuffer(bytes: bytes))
         return request
     }
@@ -149,19 +182,26 @@ public func withAgentClient<Result: Sendable>(
     httpConfiguration.connectionPool.retryConnectionEstablishment = false
     httpConfiguration.decompression = .disabled
     httpConfiguration.redirectConfiguration = .disallow
+    var callsTLS: Swift.Result<NIOSSLContext, any Error>?
     if case .https = configuration.endpoint.transport {
         var tls = TLSConfiguration.makeClientConfiguration()
         if !configuration.verifyCertificate { tls.certificateVerification = .none }
         if let caFile = configuration.trustedCAFile { tls.trustRoots = .file(caFile) }
         httpConfiguration.tlsConfiguration = tls
+        // A bad CA file fails each call (as it fails SUBSCRIBE), not the client's creation.
+        callsTLS = Swift.Result { try NIOSSLContext(configuration: tls) }
     }
     let http = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: httpConfiguration)
-    let client = AgentClient(configuration: configuration, http: http, logger: logger)
+    let calls = CallConnection(
+        endpoint: configuration.endpoint, tls: callsTLS, connectTimeout: configuration.connectTimeout)
+    let client = AgentClient(configuration: configuration, http: http, calls: calls, logger: logger)
     do {
         let result = try await body(client)
+        await calls.close()
         try? await http.shutdown()
         return result
     } catch {
+        await calls.close()
         try? await http.shutdown()
         throw error
     }

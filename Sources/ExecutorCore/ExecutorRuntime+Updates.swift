@@ -59,6 +59,9 @@ extension ExecutorRuntime {
             while !Task.isCancelled {
                 let batch = takeSendable()
                 if batch.isEmpty { break }
+                // Read with the hand-out, in the same turn of the actor: these are sent only until
+                // the next SUBSCRIBE, which carries whatever they were.
+                let epoch = client.callEpoch
                 var retry = false
                 await withTaskGroup(of: (Mesos_V1_Executor_Call.Update, AgentError?).self) { group in
                     for update in batch {
@@ -66,7 +69,7 @@ extension ExecutorRuntime {
                         let client = self.client
                         group.addTask {
                             do throws(AgentError) {
-                                try await client.send(call)
+                                try await client.send(call, madeIn: epoch)
                                 return (update, nil)
                             } catch {
                                 return (update, error)

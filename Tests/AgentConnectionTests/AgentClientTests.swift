@@ -198,4 +198,100 @@ struct AgentClientTests {
             }
         }
     }
+
+    /// Calls made at once go over the one calls connection, pipelined, and each gets its own
+    /// answer (libprocess answers a connection's requests in order, as the local agent does).
+    @Test func callsMadeAtOnceArePipelinedAndEachIsAnswered() async throws {
+        try await withLocalAgent { agent in
+            try await withAgentClient(await clientConfiguration(agent), logger: logger) { client in
+                var events = try await client.subscribe(call(.subscribe, agent)).makeAsyncIterator()
+                let tasks = (0..<40).map { "t\($0)" }
+                for task in tasks { try await agent.launch(agent.makeTask(task)) }
+                var launched = 0
+                while launched < tasks.count, let event = try await events.next() {
+                    if event.type == .launch { launched += 1 }
+                }
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for (index, task) in tasks.enumerated() {
+                        group.addTask {
+                            try await client.send(update(agent, task: task, uuid: UInt8(index + 1)))
+                        }
+                    }
+                    try await group.waitForAll()
+                }
+                for task in tasks { #expect(await agent.state.updates(forTask: task).count == 1, "\(task)") }
+                // A refusal still reaches the call it answers, and the connection goes on serving.
+                await agent.rejectUpdates(true)
+                let refused = try #require(
+                    await failure { try await client.send(update(agent, task: "t0", uuid: 100)) })
+                #expect(refused.status == 503)
+                await agent.rejectUpdates(false)
+                try await client.send(call(.heartbeat, agent))
+            }
+        }
+    }
+
+    /// A call made before a SUBSCRIBE (an UPDATE handed out while the previous stream was alive)
+    /// is never written after it: it fails unsent and retryable, and the agent sees only the
+    /// SUBSCRIBE; a call made after the SUBSCRIBE goes through.
+    @Test func aCallMadeBeforeASubscribeIsNotSentAfterIt() async throws {
+        try await withLocalAgent { agent in
+            try await withAgentClient(await clientConfiguration(agent), logger: logger) { client in
+                try await agent.launch(agent.makeTask("t1"))
+                let before = client.callEpoch
+                _ = try await client.subscribe(call(.subscribe, agent))
+                let stale = try #require(
+                    await failure { try await client.send(update(agent, task: "t1", uuid: 7), madeIn: before) })
+                #expect(stale.isRetryable)
+                #expect("\(stale)".contains("not sent: the executor has subscribed again"), "\(stale)")
+                #expect(await agent.state.requests.map(\.call?.type) == [.subscribe])
+                try await client.send(update(agent, task: "t1", uuid: 8), madeIn: client.callEpoch)
+                #expect(await agent.state.updates.count == 1)
+                #expect(await agent.state.violations.isEmpty)
+            }
+        }
+    }
+
+    /// An agent that takes the connection and never answers: the call fails once its timeout has
+    /// passed (retryable), and the next call opens a new connection.
+    @Test func aCallTheAgentNeverAnswersTimesOutAndTheNextOneReconnects() async throws {
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        #expect(listener >= 0)
+        defer { close(listener) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+                bind(listener, pointer, length) == 0 && listen(listener, 16) == 0
+                    && getsockname(listener, pointer, &length) == 0
+            }
+        }
+        #expect(bound)
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        var configuration = AgentClientConfiguration(endpoint: AgentEndpoint(hostAndPort: "127.0.0.1:\(port)"))
+        // What is tested is the timeout firing: the kernel completes the handshake and nothing answers.
+        configuration.callTimeout = .milliseconds(200)
+        var heartbeat = Mesos_V1_Executor_Call()
+        heartbeat.type = .heartbeat
+        heartbeat.frameworkID.value = "f"
+        heartbeat.executorID.value = "e"
+        try await withAgentClient(configuration, logger: logger) { client in
+            for _ in 0..<2 {
+                let error = try #require(await failure { try await client.send(heartbeat) })
+                #expect(error.isRetryable)
+                #expect("\(error)".contains("HEARTBEAT could not reach the agent: no answer within"), "\(error)")
+            }
+        }
+        // Two connections were made: the first was closed when its call timed out.
+        var accepted = 0
+        let flags = fcntl(listener, F_GETFL)
+        _ = fcntl(listener, F_SETFL, flags | O_NONBLOCK)
+        while case let fd = accept(listener, nil, nil), fd >= 0 {
+            accepted += 1
+            close(fd)
+        }
+        #expect(accepted == 2)
+    }
 }
