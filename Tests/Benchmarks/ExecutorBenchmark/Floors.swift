@@ -9,6 +9,8 @@ import Isolation
 struct Floors {
     /// The trivial program spawned and reaped: a static C `return 0`, else /bin/true.
     var trivialProgram: String
+    /// Its path; the command tasks run it too.
+    var trivialProgramPath: String
     /// One posix_spawn + waitpid of it, from this process.
     var spawnSeconds: Double
     /// A static-stdlib Swift hello's exec to exit (median).
@@ -59,6 +61,7 @@ struct Floors {
         }
         return Floors(
             trivialProgram: compiled ? "static C `return 0`" : "/bin/true (no cc -static)",
+            trivialProgramPath: trivial,
             spawnSeconds: percentile(spawnRuns, 0.5), helloSeconds: percentile(helloRuns, 0.5),
             pipeRoundTripSeconds: try rate("pipe", 20000).map { 1 / $0 },
             pipelinedPerSecond: try rate("pipelined", 200_000),

@@ -100,10 +100,12 @@ func closureTask(_ agent: LocalAgent, _ id: String, _ function: String, _ payloa
     return agent.makeTask(id, data: Array(#"{"function":"\#(function)","payload":"\#(base64)"}"#.utf8))
 }
 
-func commandTask(_ agent: LocalAgent, _ id: String) -> Mesos_V1_TaskInfo {
+/// A command task running the floors' trivial program, so that command tasks/s compares with
+/// spawn+reap/s of the same program (a dynamically linked /bin/true costs ~1.25× a static one).
+func commandTask(_ agent: LocalAgent, _ id: String, program: String) -> Mesos_V1_TaskInfo {
     var task = agent.makeTask(id)
     task.command.shell = false
-    task.command.value = "/bin/true"
+    task.command.value = program
     return task
 }
 
@@ -202,7 +204,8 @@ extension Mesos_V1_TaskState {
 let scratch = NSTemporaryDirectory() + "sme-floors-" + UUID().uuidString
 try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
 let floors = try Floors.measure(work: scratch, hello: hello)
-try? FileManager.default.removeItem(atPath: scratch)
+// Kept until the end: the command tasks run the floors' trivial program from it.
+defer { try? FileManager.default.removeItem(atPath: scratch) }
 printHeader()
 floors.printRows()
 let spawnFloor = perSecond(floors.spawnsPerSecond) + " spawn+reap"
@@ -215,7 +218,7 @@ if selected("startup") {
     func start(_ program: String, _ id: String) async throws -> (subscribe: Double, running: Double) {
         var result = (subscribe: Double.nan, running: Double.nan)
         try await withExecutor(
-            properties: [:], program: program, beforeStart: { try await $0.launch(commandTask($0, id)) }
+            properties: [:], program: program, beforeStart: { try await $0.launch(commandTask($0, id, program: floors.trivialProgramPath)) }
         ) { agent, _, started in
             let state = try await agent.waitUntil("the first task", timeout: .seconds(30)) {
                 $0.taskStates[id] == .taskFinished
@@ -272,7 +275,7 @@ if selected("idle") {
             guard reclaim == "1" else { return }
             // The first task after idling pays for bringing the executor's code back (minor faults).
             let start = wallClock()
-            try await agent.launch(commandTask(agent, "after-idle"))
+            try await agent.launch(commandTask(agent, "after-idle", program: floors.trivialProgramPath))
             let state = try await agent.waitUntil { $0.taskStates["after-idle"] == .taskFinished }
             if let running = state.updates(forTask: "after-idle").first(where: { $0.status.state == .taskRunning }) {
                 row(
@@ -280,7 +283,7 @@ if selected("idle") {
                     floor: "warm: see command p50; a first cgroup move \(floors.cgroupMoveSeconds.map(ms) ?? "n/a")")
             }
             // A burst of 500 tasks, then idle again.
-            for index in 0..<500 { try await agent.launch(commandTask(agent, "burst-\(index)")) }
+            for index in 0..<500 { try await agent.launch(commandTask(agent, "burst-\(index)", program: floors.trivialProgramPath)) }
             _ = try await agent.waitUntil("the burst", timeout: .seconds(120)) { state in
                 (0..<500).allSatisfy { state.taskStates["burst-\($0)"] == .taskFinished }
             }
@@ -325,7 +328,7 @@ if selected("command") {
             text: "spawn+reap \(ms(floors.spawnSeconds))" + (postFloor.map { " + " + $0 } ?? ""),
             value: floors.spawnSeconds + (floors.postSeconds ?? 0), target: ""),
         throughputFloor: Floor(text: spawnFloor, value: floors.spawnsPerSecond, target: "≥ 0.75×"),
-        make: { commandTask($0, $1) })
+        make: { commandTask($0, $1, program: floors.trivialProgramPath) })
 }
 if selected("fine") {
     try await launchScenario(
