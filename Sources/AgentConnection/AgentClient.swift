@@ -76,7 +76,7 @@ public struct AgentClient: Sendable {
     /// is not written yet never is.
     public func subscribe(_ call: Mesos_V1_Executor_Call) async throws(AgentError) -> AgentEventStream {
         let request = try makeRequest(call, accept: configuration.encoding.contentType)
-        await calls.beginEpoch()
+        calls.beginEpoch()
         let response: HTTPClientResponse
         do {
             response = try await http.execute(request, deadline: .now() + configuration.callTimeout, logger: logger)

@@ -63,6 +63,7 @@ extension ExecutorRuntime {
                 // the next SUBSCRIBE, which carries whatever they were.
                 let epoch = client.callEpoch
                 var retry = false
+                var progressed = false
                 await withTaskGroup(of: (Mesos_V1_Executor_Call.Update, AgentError?).self) { group in
                     for update in batch {
                         let call = makeCall(.update) { $0.update = update }
@@ -78,9 +79,14 @@ extension ExecutorRuntime {
                     }
                     for await (update, error) in group {
                         retry = sent(update, error: error) || retry
+                        progressed = progressed || error == nil
                     }
                 }
                 if retry {
+                    // Part of the batch got through: the agent is there and answering, and what
+                    // failed lost a connection (the calls pipelined behind a dropped one fail with
+                    // it): the rest go again after the shortest pause, not a growing one.
+                    if progressed { backoff = .milliseconds(50) }
                     try? await Task.sleep(for: backoff)
                     backoff = min(backoff * 2, .seconds(2))
                 } else {
