@@ -218,7 +218,8 @@ if selected("startup") {
     func start(_ program: String, _ id: String) async throws -> (subscribe: Double, running: Double) {
         var result = (subscribe: Double.nan, running: Double.nan)
         try await withExecutor(
-            properties: [:], program: program, beforeStart: { try await $0.launch(commandTask($0, id, program: floors.trivialProgramPath)) }
+            properties: [:], program: program,
+            beforeStart: { try await $0.launch(commandTask($0, id, program: floors.trivialProgramPath)) }
         ) { agent, _, started in
             let state = try await agent.waitUntil("the first task", timeout: .seconds(30)) {
                 $0.taskStates[id] == .taskFinished
@@ -283,7 +284,9 @@ if selected("idle") {
                     floor: "warm: see command p50; a first cgroup move \(floors.cgroupMoveSeconds.map(ms) ?? "n/a")")
             }
             // A burst of 500 tasks, then idle again.
-            for index in 0..<500 { try await agent.launch(commandTask(agent, "burst-\(index)", program: floors.trivialProgramPath)) }
+            for index in 0..<500 {
+                try await agent.launch(commandTask(agent, "burst-\(index)", program: floors.trivialProgramPath))
+            }
             _ = try await agent.waitUntil("the burst", timeout: .seconds(120)) { state in
                 (0..<500).allSatisfy { state.taskStates["burst-\($0)"] == .taskFinished }
             }
