@@ -64,7 +64,6 @@ final class CallConnection: Sendable {
     func post(headers: HTTPHeaders, body: ByteBuffer, timeout: TimeAmount, epoch: Int) async throws -> Answer {
         var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: endpoint.path, headers: headers)
         head.headers.replaceOrAdd(name: "Content-Length", value: String(body.readableBytes))
-        guard epoch == currentEpoch else { throw CallConnectionError.epochEnded }
         let channel = try await channel().get()
         let promise = channel.eventLoop.makePromise(of: Answer.self)
         let written = channel.eventLoop.makePromise(of: Void.self)
@@ -212,8 +211,8 @@ private final class CallHandler: ChannelDuplexHandler {
             promise?.fail(ChannelError.ioOnClosedChannel)
             return
         }
-        // Checked here, as the bytes go out, not when the call was made: a new epoch may have
-        // begun while this call waited for the connection.
+        // The one place the epoch is checked: here, as the bytes go out, since a new epoch may
+        // begin while a call waits for the connection.
         guard call.epoch == currentEpoch() else {
             call.answer.fail(CallConnectionError.epochEnded)
             promise?.fail(CallConnectionError.epochEnded)

@@ -7,10 +7,12 @@ import Isolation
 
 /// What this machine does at best, measured at the start of the run the figures come from.
 struct Floors {
-    /// The trivial program spawned and reaped: a static C `return 0`, else /bin/true.
-    var trivialProgram: String
-    /// Its path; the command tasks run it too.
+    /// The trivial program spawned and reaped (a static C `return 0`, else /bin/true); the command
+    /// tasks run it too.
     var trivialProgramPath: String
+    var trivialProgram: String {
+        trivialProgramPath == "/bin/true" ? "/bin/true (no cc -static)" : "static C `return 0`"
+    }
     /// One posix_spawn + waitpid of it, from this process.
     var spawnSeconds: Double
     /// A static-stdlib Swift hello's exec to exit (median).
@@ -60,7 +62,6 @@ struct Floors {
             return percentile(runs, 0.5)
         }
         return Floors(
-            trivialProgram: compiled ? "static C `return 0`" : "/bin/true (no cc -static)",
             trivialProgramPath: trivial,
             spawnSeconds: percentile(spawnRuns, 0.5), helloSeconds: percentile(helloRuns, 0.5),
             pipeRoundTripSeconds: try rate("pipe", 20000).map { 1 / $0 },
