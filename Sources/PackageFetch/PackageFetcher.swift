@@ -11,9 +11,10 @@ import SystemSupport
 
 /// Fetches an executor's package and URIs into its sandbox, through the shared ``FetchCache``.
 ///
-/// A miss streams the download straight into libarchive (hashing on the way), verifies, publishes the
-/// extracted tree into the cache by an atomic rename, and hard-links it into the sandbox. A hit only
-/// hard-links. Concurrent fetchers of one URI, in this process or others, download it once.
+/// A miss streams the download straight into libarchive (hashing on the way), verifies, makes the
+/// extracted tree read-only and publishes it into the cache by an atomic rename, then links it into
+/// the sandbox (``CacheLink``: a symbolic link per top-level directory, or a tree of hard links). A
+/// hit only links. Concurrent fetchers of one URI, in this process or others, download it once.
 ///
 /// ```swift
 /// try await PackageFetcher.withFetcher(configuration: .init()) { fetcher in
@@ -88,13 +89,13 @@ public actor PackageFetcher {
         var disk = DiskAllowance(
             cap: request.diskLimitBytes, name: request.diskLimitName, used: max(0, request.diskUsedBytes))
         if let package = request.package {
-            let item = try await fetch(package, into: sandbox, disk: disk)
+            let item = try await fetch(package, into: sandbox, link: request.cacheLink, disk: disk)
             sparkHome = item.extracted ? item.path : sandbox
             disk.used += item.bytes
             items.append(item)
         }
         for uri in request.additional {
-            let item = try await fetch(uri, into: sandbox, disk: disk)
+            let item = try await fetch(uri, into: sandbox, link: request.cacheLink, disk: disk)
             disk.used += item.bytes
             items.append(item)
         }
@@ -102,14 +103,14 @@ public actor PackageFetcher {
     }
 
     /// Fetches one URI.
-    nonisolated func fetch(_ uri: FetchURI, into sandbox: String, disk: DiskAllowance) async throws(FetchError)
-        -> FetchedItem
+    nonisolated func fetch(_ uri: FetchURI, into sandbox: String, link: CacheLink, disk: DiskAllowance)
+        async throws(FetchError) -> FetchedItem
     {
         let clock = ContinuousClock()
         let started = clock.now
         var item: FetchedItem
         if let cache, uri.cache ?? true {
-            item = try await fetchCached(uri, cache: cache, sandbox: sandbox, disk: disk)
+            item = try await fetchCached(uri, cache: cache, sandbox: sandbox, link: link, disk: disk)
         } else {
             item = try await fetchDirect(uri, sandbox: sandbox, disk: disk)
         }
@@ -131,16 +132,16 @@ public actor PackageFetcher {
         let downloaded = try await download(uri, into: staging + "/data", scratch: staging, budget: budget)
         return try install(
             uri, data: staging + "/data", downloaded: downloaded, manifest: nil, sandbox: sandbox, hit: false,
-            disk: disk)
+            link: .hardLinks, disk: disk)
     }
 
-    private nonisolated func fetchCached(_ uri: FetchURI, cache: FetchCache, sandbox: String, disk: DiskAllowance)
-        async throws(FetchError) -> FetchedItem
-    {
+    private nonisolated func fetchCached(
+        _ uri: FetchURI, cache: FetchCache, sandbox: String, link: CacheLink, disk: DiskAllowance
+    ) async throws(FetchError) -> FetchedItem {
         try cache.prepare()
         let key = CacheKey(uri: uri)
         if let lease = cache.lookup(key) {
-            return try await installHit(uri, lease: lease, sandbox: sandbox, disk: disk)
+            return try await installHit(uri, lease: lease, sandbox: sandbox, link: link, disk: disk)
         }
         let lock = try cache.fetchLock(key)
         guard await lock.lockExclusive() else {
@@ -149,7 +150,7 @@ public actor PackageFetcher {
         defer { lock.unlock() }
         // Whoever held the lock may just have published it.
         if let lease = cache.lookup(key) {
-            return try await installHit(uri, lease: lease, sandbox: sandbox, disk: disk)
+            return try await installHit(uri, lease: lease, sandbox: sandbox, link: link, disk: disk)
         }
         let staging = try cache.makeStaging()
         defer { removeTree(staging) }
@@ -166,7 +167,7 @@ public actor PackageFetcher {
         let metadata = EntryMetadata(
             uri: uri.value, sha256: downloaded.sha256, bytes: manifest.bytes,
             kind: downloaded.extracted ? "tree" : "file",
-            name: downloaded.extracted ? "" : uri.effectiveName)
+            name: downloaded.extracted ? manifest.singleTopDirectory ?? "" : uri.effectiveName)
         let lease = try cache.publish(staging: staging, key: key, metadata: metadata)
         await retain(lease)
         do {
@@ -181,23 +182,51 @@ public actor PackageFetcher {
         }
         var item = try install(
             uri, data: lease.path + "/data", downloaded: downloaded, manifest: manifest, sandbox: sandbox, hit: false,
-            disk: disk)
+            link: link, disk: disk)
         item.sha256 = downloaded.sha256
         return item
     }
 
-    private nonisolated func installHit(_ uri: FetchURI, lease: CacheLease, sandbox: String, disk: DiskAllowance)
-        async throws(FetchError) -> FetchedItem
-    {
+    private nonisolated func installHit(
+        _ uri: FetchURI, lease: CacheLease, sandbox: String, link: CacheLink, disk: DiskAllowance
+    ) async throws(FetchError) -> FetchedItem {
         await retain(lease)
         let downloaded = Downloaded(sha256: lease.metadata.sha256, bytes: 0, extracted: lease.metadata.kind == "tree")
+        if let item = linkedSingleDirectory(uri, lease: lease, downloaded: downloaded, sandbox: sandbox, link: link) {
+            return item
+        }
         let manifest = readBytes(lease.path + "/manifest").flatMap {
             TreeManifest.decode($0, totalBytes: lease.metadata.bytes)
         }
         guard let manifest else { throw .cache(lease.path, "the entry's manifest is unreadable; run the cache prune") }
         return try install(
             uri, data: lease.path + "/data", downloaded: downloaded, manifest: manifest, sandbox: sandbox, hit: true,
-            disk: disk)
+            link: link, disk: disk)
+    }
+
+    /// The common hit, in a handful of system calls whatever the package's size: an archive whose
+    /// only top-level entry is a directory (the entry's metadata names it, so its manifest is not
+    /// read), linked by a symbolic link to where nothing, or an earlier link, is in the way.
+    private nonisolated func linkedSingleDirectory(
+        _ uri: FetchURI, lease: CacheLease, downloaded: Downloaded, sandbox: String, link: CacheLink
+    ) -> FetchedItem? {
+        let name = lease.metadata.name
+        guard link == .symlink, downloaded.extracted, !name.isEmpty, !name.contains("/"), uri.outputFile == nil else {
+            return nil
+        }
+        let source = lease.path + "/data/" + name
+        let target = sandbox + "/" + name
+        var info = stat()
+        guard lstat(source, &info) == 0, info.st_mode & S_IFMT == S_IFDIR, info.st_mode & 0o222 == 0 else {
+            return nil
+        }
+        if lstat(target, &info) == 0 {
+            guard info.st_mode & S_IFMT == S_IFLNK, unlink(target) == 0 else { return nil }
+        }
+        guard symlink(source, target) == 0 else { return nil }
+        return FetchedItem(
+            uri: uri.value, path: target, extracted: true, cacheHit: true, bytesFetched: 0, bytes: 0,
+            sha256: downloaded.sha256, duration: .zero)
     }
 
     private func retain(_ lease: CacheLease) {
@@ -207,24 +236,34 @@ public actor PackageFetcher {
     /// Puts the verified tree or file from `data` into the sandbox.
     private nonisolated func install(
         _ uri: FetchURI, data: String, downloaded: Downloaded, manifest known: TreeManifest?, sandbox: String,
-        hit: Bool, disk: DiskAllowance
+        hit: Bool, link: CacheLink, disk: DiskAllowance
     ) throws(FetchError) -> FetchedItem {
         let manifest: TreeManifest
         if let known { manifest = known } else { manifest = try scanned(uri, data) }
-        // A hit writes no byte, but its files count in the sandbox (Mesos's disk usage counts them).
-        if let failure = disk.refusal(installing: manifest.bytes) { throw .diskLimit(uri.value, failure) }
         var path: String
+        // A hit writes no byte, but hard-linked files count in the sandbox (Mesos's disk usage counts
+        // them); a symbolic link to a directory of the cache does not.
+        var sandboxBytes = manifest.bytes
         if downloaded.extracted {
             var destination = sandbox
             if let output = uri.outputFile, let slash = output.lastIndex(of: "/") {
                 destination += "/" + output[..<slash]
             }
-            if let failure = manifest.materialize(from: data, into: destination) {
+            var linked = Set<String>()
+            if link == .symlink {
+                linked = manifest.linkableTopDirectories(in: destination)
+                // An entry published before the cache made directories read-only.
+                if !linked.isEmpty, manifest.hasWritableTopDirectory(root: data) { manifest.makeReadOnly(root: data) }
+                if manifest.linksEveryDirectory(linked) { sandboxBytes = manifest.topLevelFileBytes(root: data) }
+            }
+            if let failure = disk.refusal(installing: sandboxBytes) { throw .diskLimit(uri.value, failure) }
+            if let failure = manifest.materialize(from: data, into: destination, linking: linked) {
                 throw .filesystem(uri.value, failure.description)
             }
             let top = manifest.items.filter { !$0.path.contains("/") }
             path = top.count == 1 && top[0].kind != .symlink ? destination + "/" + top[0].path : destination
         } else {
+            if let failure = disk.refusal(installing: sandboxBytes) { throw .diskLimit(uri.value, failure) }
             guard let file = manifest.items.first(where: { $0.kind == .file }) else {
                 throw .filesystem(uri.value, "the fetched file is missing from \(data)")
             }
@@ -238,7 +277,7 @@ public actor PackageFetcher {
         }
         return FetchedItem(
             uri: uri.value, path: path, extracted: downloaded.extracted, cacheHit: hit,
-            bytesFetched: hit ? 0 : downloaded.bytes, bytes: manifest.bytes, sha256: downloaded.sha256,
+            bytesFetched: hit ? 0 : downloaded.bytes, bytes: sandboxBytes, sha256: downloaded.sha256,
             duration: .zero)
     }
 

@@ -79,10 +79,22 @@ struct TreeManifest: Sendable, Equatable {
 
     /// Rebuilds the tree at `destination` from the one at `source`: directories are created, files
     /// hard-linked (copied when the two are on different filesystems), links recreated. Existing
-    /// files in the way are replaced; existing directories are merged into.
-    func materialize(from source: String, into destination: String) -> FileSystemFailure? {
+    /// files in the way are replaced; existing directories are merged into. Each top-level directory
+    /// in `linked` becomes instead one symbolic link to its place in `source` (replacing a link there).
+    func materialize(from source: String, into destination: String, linking linked: Set<String> = [])
+        -> FileSystemFailure?
+    {
         if let failure = makeDirectories(destination) { return failure }
+        for name in linked.sorted() {
+            let target = destination + "/" + name
+            if symlink(source + "/" + name, target) != 0 {
+                guard errno == EEXIST, unlink(target) == 0, symlink(source + "/" + name, target) == 0 else {
+                    return .init("cannot create link", target)
+                }
+            }
+        }
         for item in items {
+            if !linked.isEmpty, linked.contains(String(item.path.prefix { $0 != "/" })) { continue }
             let target = destination + "/" + item.path
             switch item.kind {
             case .directory:
@@ -98,6 +110,38 @@ struct TreeManifest: Sendable, Equatable {
             }
         }
         return nil
+    }
+
+    /// The top-level directories that ``materialize(from:into:linking:)`` can put into `destination`
+    /// as one symbolic link each: those with nothing in their place, or only a symbolic link (left by an
+    /// earlier fetch). A directory already there is merged into instead.
+    func linkableTopDirectories(in destination: String) -> Set<String> {
+        var linkable = Set<String>()
+        for item in items where item.kind == .directory && !item.path.utf8.contains(UInt8(ascii: "/")) {
+            var info = stat()
+            if lstat(destination + "/" + item.path, &info) != 0 ? errno == ENOENT : info.st_mode & S_IFMT == S_IFLNK {
+                linkable.insert(item.path)
+            }
+        }
+        return linkable
+    }
+
+    /// True when every top-level directory is in `linked`: the sandbox then holds only links to the
+    /// tree's directories, and its top-level files.
+    func linksEveryDirectory(_ linked: Set<String>) -> Bool {
+        items.allSatisfy {
+            $0.kind != .directory || $0.path.utf8.contains(UInt8(ascii: "/")) || linked.contains($0.path)
+        }
+    }
+
+    /// Bytes of the top-level regular files of the tree at `root`.
+    func topLevelFileBytes(root: String) -> Int64 {
+        var total: Int64 = 0
+        for item in items where item.kind == .file && !item.path.utf8.contains(UInt8(ascii: "/")) {
+            var info = stat()
+            if stat(root + "/" + item.path, &info) == 0 { total += Int64(info.st_size) }
+        }
+        return total
     }
 
     /// Hard-links `source` to `target`, replacing what is there; copies across filesystems.
@@ -127,13 +171,24 @@ struct TreeManifest: Sendable, Equatable {
         }
     }
 
-    /// Takes write permission off every file, so a process in a sandbox cannot change the cache
-    /// through its hard link (root is not stopped; replacing a file by rename is always safe).
+    /// Takes write permission off every file and directory, so a process in a sandbox cannot change
+    /// the cache through its links: not a file's bytes through a hard link, not a directory's
+    /// entries through a symbolic link (root is not stopped).
     func makeReadOnly(root: String) {
-        for item in items where item.kind == .file {
+        for item in items where item.kind != .symlink {
             var info = stat()
             let path = root + "/" + item.path
-            if stat(path, &info) == 0 { chmod(path, info.st_mode & 0o7555) }
+            if lstat(path, &info) == 0, info.st_mode & 0o222 != 0 { chmod(path, info.st_mode & 0o7555) }
+        }
+    }
+
+    /// True when some top-level directory at `root` can still be written by its owner (an entry
+    /// published before directories were made read-only).
+    func hasWritableTopDirectory(root: String) -> Bool {
+        items.contains { item in
+            guard item.kind == .directory, !item.path.utf8.contains(UInt8(ascii: "/")) else { return false }
+            var info = stat()
+            return lstat(root + "/" + item.path, &info) == 0 && info.st_mode & 0o200 != 0
         }
     }
 

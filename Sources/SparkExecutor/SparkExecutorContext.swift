@@ -91,6 +91,7 @@ public actor SparkExecutorContext {
         do {
             request = try FetchRequest(sparkProperties: settings.properties)
             request.diskLimitBytes = settings.diskLimitBytes
+            request.cacheLink = settings.cacheLink
             if !settings.cacheEnabled {
                 request.package?.cache = false
                 for index in request.additional.indices { request.additional[index].cache = false }

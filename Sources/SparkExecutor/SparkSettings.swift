@@ -1,5 +1,6 @@
 import MesosCodec
 public import MesosProto
+public import PackageFetch
 public import ProcessSupervision
 
 /// The executor's Spark configuration, from Spark's own property names.
@@ -25,6 +26,9 @@ public struct SparkSettings: Sendable, Equatable {
     public var maxResultBytesInStatus: Int
     /// Whether package fetches use the shared on-disk cache.
     public var cacheEnabled: Bool
+    /// How a cached archive is put into the sandbox (`spark.mesos.executor.cache.link`: `symlink`,
+    /// the default, or `hardlinks` for a private tree tasks may add files to).
+    public var cacheLink: CacheLink
     /// Fine mode: fork fresh workers from one warm instance of the worker program
     /// (`spark.mesos.executor.worker.forkServer`, default true).
     public var forkServer: Bool
@@ -51,6 +55,7 @@ public struct SparkSettings: Sendable, Equatable {
         "spark.executor.uri", "spark.mesos.uris", "spark.mesos.executor.home", "spark.mesos.coarse",
         "spark.executor.cores", "spark.mesos.extra.cores", "spark.mesos.executor.worker",
         "spark.mesos.executor.maxResultBytesInStatus", "spark.mesos.executor.cache.enabled",
+        "spark.mesos.executor.cache.link",
         "spark.mesos.fetcherCache.enable", "spark.mesos.executor.worker.forkServer", "spark.executor.memory",
         "spark.mesos.executor.memoryOverhead", "spark.executor.memoryOverheadFactor",
         "spark.mesos.executor.secret.names", "spark.mesos.executor.secret.values",
@@ -137,6 +142,15 @@ public struct SparkSettings: Sendable, Equatable {
 
         coarse = try bool("spark.mesos.coarse", default: true)
         cacheEnabled = try bool("spark.mesos.executor.cache.enabled", default: true)
+        if let text = merged["spark.mesos.executor.cache.link"] {
+            guard let link = CacheLink(rawValue: text.lowercased()) else {
+                throw SettingsError(
+                    key: "spark.mesos.executor.cache.link", value: text, expected: "symlink or hardlinks")
+            }
+            cacheLink = link
+        } else {
+            cacheLink = .symlink
+        }
         forkServer = try bool("spark.mesos.executor.worker.forkServer", default: true)
         _ = try bool("spark.mesos.fetcherCache.enable", default: false)
         let cpus = executorInfo?.resources.first { $0.name == "cpus" && $0.hasScalar }.map {

@@ -142,10 +142,13 @@ extension SparkTaskRunner {
         _ uris: [FetchURI], task: Mesos_V1_TaskInfo, settings: SparkSettings, package: FetchedPackage?
     ) -> FetchRequest {
         let taskDisk = task.resources.filter { $0.name == "disk" && $0.hasScalar }.map(\.scalar.value)
-        guard settings.diskLimitBytes != nil || !taskDisk.isEmpty else { return FetchRequest(additional: uris) }
+        guard settings.diskLimitBytes != nil || !taskDisk.isEmpty else {
+            return FetchRequest(additional: uris, cacheLink: settings.cacheLink)
+        }
         let limit = (settings.diskLimitBytes ?? 0) + Int64((taskDisk.reduce(0, +) * 1_048_576).rounded(.down))
         return FetchRequest(
-            additional: uris, diskLimitBytes: limit, diskLimitName: "the disk resources of the executor and the task",
+            additional: uris, cacheLink: settings.cacheLink, diskLimitBytes: limit,
+            diskLimitName: "the disk resources of the executor and the task",
             diskUsedBytes: package?.items.reduce(0) { $0 + $1.bytes } ?? 0)
     }
 

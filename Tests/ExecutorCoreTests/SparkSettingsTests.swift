@@ -1,5 +1,6 @@
 import Foundation
 import MesosProto
+import PackageFetch
 import SparkExecutor
 import Testing
 
@@ -57,10 +58,14 @@ struct SparkSettingsTests {
         #expect(settings.cores == 1)
         #expect(settings.workerPath == nil)
         #expect(settings.cacheEnabled)
+        #expect(settings.cacheLink == .symlink)
         #expect(settings.forkServer)
         let off = try SparkSettings(
-            executorInfo: info(#"{"spark.mesos.executor.worker.forkServer":"false"}"#), commandLine: [:])
+            executorInfo: info(
+                #"{"spark.mesos.executor.worker.forkServer":"false","spark.mesos.executor.cache.link":"HardLinks"}"#),
+            commandLine: [:])
         #expect(!off.forkServer)
+        #expect(off.cacheLink == .hardLinks)
         #expect(off.unknownKeys == [])
     }
 
@@ -145,6 +150,10 @@ struct SparkSettingsTests {
             (
                 #"{"spark.mesos.executor.worker.forkServer":"1"}"#,
                 "spark.mesos.executor.worker.forkServer='1' is malformed: expected true or false"
+            ),
+            (
+                #"{"spark.mesos.executor.cache.link":"copy"}"#,
+                "spark.mesos.executor.cache.link='copy' is malformed: expected symlink or hardlinks"
             ),
             (
                 #"{"spark.executor.cores":"0"}"#,

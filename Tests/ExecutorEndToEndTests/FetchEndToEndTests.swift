@@ -35,16 +35,21 @@ struct FetchEndToEndTests {
         return String(decoding: data, as: UTF8.self)
     }
 
+    /// The package becomes SPARK_HOME, linked from the cache (`spark.mesos.executor.cache.link`:
+    /// `symlink` by default, `hardlinks` in the second run).
     @Test func packageIsFetchedVerifiedAndBecomesSparkHome() async throws {
         let package = try Self.makePackage()
         for encoding in WireEncoding.allCases {
+            let link = encoding == .protobuf ? "symlink" : "hardlinks"
             // The URL needs the agent's port, so the properties are set once the agent listens.
             try await ExecutorUnderTest.run(
                 encoding: encoding,
                 properties: ["spark.executor.uri": "PLACEHOLDER"],
                 prepare: { agent in
                     let url = await agent.publish(file: package.path, as: "spark-test-1.0.tgz?token=abc")
-                    await agent.setExecutorData(#"{"spark.executor.uri":"\#(url)#sha256=\#(package.sha256)"}"#)
+                    await agent.setExecutorData(
+                        #"{"spark.executor.uri":"\#(url)#sha256=\#(package.sha256)","spark.mesos.executor.cache.link":"\#(link)"}"#
+                    )
                 }
             ) { test in
                 try await test.agent.launch(test.task("spark", "cd spark-*; ./bin/hello"))
@@ -53,6 +58,9 @@ struct FetchEndToEndTests {
                 #expect(
                     output == "hello from \(test.sandbox)/spark-test-1.0\ncwd \(test.sandbox)/spark-test-1.0\n",
                     "\(encoding)")
+                let type = try FileManager.default.attributesOfItem(atPath: test.path("spark-test-1.0"))[.type]
+                #expect(
+                    (type as? FileAttributeType) == (link == "symlink" ? .typeSymbolicLink : .typeDirectory), "\(link)")
                 await assertNoViolations(test.agent)
                 await test.agent.shutdown()
             }

@@ -2,6 +2,10 @@ import Testing
 
 @testable import PackageFetch
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// The shared cache: one download for concurrent fetchers, hits across restarts, eviction, maintenance.
 @Suite struct CacheTests {
     let archive = TestArchive.sparkLike().bytes()
@@ -80,6 +84,134 @@ import Testing
         }
     }
 
+    /// By default the package directory is one symbolic link to the cached tree, which is read-only
+    /// (directories too, so a task cannot add files to the cache through the link).
+    @Test func theCachedTreeIsLinkedReadOnly() async throws {
+        try await FileServer.with { server in
+            server.serve("/spark.tgz", archive)
+            try await withTemporaryDirectory { dir in
+                let configuration = testConfiguration(cache: dir + "/cache")
+                let uri = try FetchURI(server.url("/spark.tgz"))
+                var packages: [FetchedPackage] = []
+                for index in 0..<2 {
+                    makeDir(dir + "/s\(index)")
+                    packages.append(
+                        try await PackageFetcher.withFetcher(configuration: configuration, logger: quietLogger) {
+                            try await $0.fetch(FetchRequest(package: uri), into: dir + "/s\(index)")
+                        })
+                }
+                #expect(packages.map(\.allCacheHits) == [false, true])
+                let entry = try #require(try FetchCache(directory: dir + "/cache").list().first)
+                let cached = dir + "/cache/objects/" + entry.name + "/data/spark-3.5.3-bin-hadoop3"
+                for (index, package) in packages.enumerated() {
+                    let home = dir + "/s\(index)/spark-3.5.3-bin-hadoop3"
+                    #expect(package.sparkHome == home)
+                    #expect(package.items[0].bytes == 0)
+                    #expect(isSymbolicLink(home))
+                    #expect(canonicalPath(home) == canonicalPath(cached))
+                    #expect(contents(home + "/bin/release") == Array("Spark 3.5.3\n".utf8))
+                }
+                for path in ["", "/bin", "/jars", "/RELEASE", "/jars/spark-core.jar"] {
+                    #expect(fileMode(cached + path) & 0o222 == 0, "\(path) is writable")
+                }
+                // A link left by an earlier fetch into the same sandbox is replaced.
+                _ = try await PackageFetcher.withFetcher(configuration: configuration, logger: quietLogger) {
+                    try await $0.fetch(FetchRequest(package: uri), into: dir + "/s1")
+                }
+                #expect(isSymbolicLink(dir + "/s1/spark-3.5.3-bin-hadoop3"))
+            }
+        }
+    }
+
+    /// `hardlinks` gives the task a private tree: its own directories, the cache's read-only files.
+    @Test func hardLinksMakeAPrivateTree() async throws {
+        try await FileServer.with { server in
+            server.serve("/spark.tgz", archive)
+            try await withTemporaryDirectory { dir in
+                let configuration = testConfiguration(cache: dir + "/cache")
+                let request = FetchRequest(package: try FetchURI(server.url("/spark.tgz")), cacheLink: .hardLinks)
+                for index in 0..<2 {
+                    makeDir(dir + "/s\(index)")
+                    let package = try await PackageFetcher.withFetcher(
+                        configuration: configuration, logger: quietLogger
+                    ) { try await $0.fetch(request, into: dir + "/s\(index)") }
+                    #expect(package.allCacheHits == (index == 1))
+                    #expect(package.items[0].bytes > 100_000)
+                    #expect(isDirectoryNotLink(package.sparkHome!))
+                }
+                #expect(writeBytes(dir + "/s0/spark-3.5.3-bin-hadoop3/bin/mine", [1]))
+                #expect(!exists(dir + "/s1/spark-3.5.3-bin-hadoop3/bin/mine"))
+                let jar = "/spark-3.5.3-bin-hadoop3/jars/spark-core.jar"
+                #expect(inode(dir + "/s0" + jar) == inode(dir + "/s1" + jar))
+            }
+        }
+    }
+
+    /// A directory already in the sandbox where the package has one is merged into (hard links),
+    /// not replaced; the package's other top-level directories are still linked.
+    @Test func aDirectoryInTheWayIsMergedInto() async throws {
+        try await FileServer.with { server in
+            let twoTops = TestArchive(entries: [
+                .file("conf/spark-defaults.conf", Array("a 1\n".utf8)), .file("lib/x.jar", [1, 2, 3]),
+                .file("NOTICE", Array("n\n".utf8)),
+            ])
+            server.serve("/two.tgz", twoTops.bytes())
+            try await withTemporaryDirectory { dir in
+                let configuration = testConfiguration(cache: dir + "/cache")
+                let request = FetchRequest(package: try FetchURI(server.url("/two.tgz")))
+                for index in 0..<2 {
+                    let sandbox = dir + "/s\(index)"
+                    makeDir(sandbox)
+                    makeDir(sandbox + "/conf")
+                    #expect(writeBytes(sandbox + "/conf/mine.conf", [7]))
+                    let package = try await PackageFetcher.withFetcher(
+                        configuration: configuration, logger: quietLogger
+                    ) { try await $0.fetch(request, into: sandbox) }
+                    #expect(package.sparkHome == sandbox)
+                    #expect(package.items[0].bytes == 3 + 2 + 4, "counted as hard links: a directory was merged")
+                    #expect(isDirectoryNotLink(sandbox + "/conf"))
+                    #expect(listing(sandbox + "/conf") == ["mine.conf", "spark-defaults.conf"])
+                    #expect(isSymbolicLink(sandbox + "/lib"))
+                    #expect(contents(sandbox + "/lib/x.jar") == [1, 2, 3])
+                    #expect(!isSymbolicLink(sandbox + "/NOTICE") && contents(sandbox + "/NOTICE") == Array("n\n".utf8))
+                }
+            }
+        }
+    }
+
+    /// An entry published before the cache made directories read-only is made read-only on its
+    /// first linked hit.
+    @Test func anOlderWritableEntryIsMadeReadOnlyBeforeItIsLinked() async throws {
+        try await FileServer.with { server in
+            server.serve("/spark.tgz", archive)
+            try await withTemporaryDirectory { dir in
+                let configuration = testConfiguration(cache: dir + "/cache")
+                let uri = try FetchURI(server.url("/spark.tgz"))
+                makeDir(dir + "/s0")
+                _ = try await PackageFetcher.withFetcher(configuration: configuration, logger: quietLogger) {
+                    try await $0.fetch(FetchRequest(package: uri, cacheLink: .hardLinks), into: dir + "/s0")
+                }
+                let entry = try #require(try FetchCache(directory: dir + "/cache").list().first)
+                let object = dir + "/cache/objects/" + entry.name
+                // As an older version left it: writable directories, no top directory in its metadata.
+                for path in ["", "/jars"] { chmod(object + "/data/spark-3.5.3-bin-hadoop3" + path, 0o755) }
+                let meta = try #require(readSmallFile(object + "/meta"))
+                var metadata = try #require(EntryMetadata(meta))
+                metadata.name = ""
+                #expect(writeBytes(object + "/meta", Array(metadata.encoded().utf8)))
+                makeDir(dir + "/s1")
+                let package = try await PackageFetcher.withFetcher(configuration: configuration, logger: quietLogger) {
+                    try await $0.fetch(FetchRequest(package: uri), into: dir + "/s1")
+                }
+                #expect(package.allCacheHits)
+                #expect(isSymbolicLink(dir + "/s1/spark-3.5.3-bin-hadoop3"))
+                for path in ["", "/jars"] {
+                    #expect(fileMode(object + "/data/spark-3.5.3-bin-hadoop3" + path) & 0o222 == 0)
+                }
+            }
+        }
+    }
+
     @Test func disabledCacheFetchesIntoTheSandbox() async throws {
         try await FileServer.with { server in
             server.serve("/spark.tgz", archive)
@@ -108,7 +240,10 @@ import Testing
                 for (index, path) in ["/spark.tgz", "/other.tgz"].enumerated() {
                     makeDir(dir + "/s\(index)")
                     _ = try await PackageFetcher.withFetcher(configuration: configuration, logger: quietLogger) {
-                        try await $0.fetch(FetchRequest(package: FetchURI(server.url(path))), into: dir + "/s\(index)")
+                        let link: CacheLink = index == 0 ? .hardLinks : .symlink
+                        return try await $0.fetch(
+                            FetchRequest(package: FetchURI(server.url(path)), cacheLink: link), into: dir + "/s\(index)"
+                        )
                     }
                 }
                 let cache = FetchCache(directory: dir + "/cache")
@@ -146,8 +281,10 @@ import Testing
                         return removed == 1
                     })
                 #expect(try cache.list().isEmpty)
-                // The sandboxes keep their files: hard links outlive the cache entry.
+                // A sandbox with hard links keeps its files; a symbolic link to an evicted entry dangles
+                // (the entry was kept while an executor used it).
                 #expect(contents(dir + "/s0/spark-3.5.3-bin-hadoop3/RELEASE") == Array("Spark 3.5.3\n".utf8))
+                #expect(isSymbolicLink(dir + "/s1/other-1.0") && contents(dir + "/s1/other-1.0/RELEASE") == nil)
             }
         }
     }

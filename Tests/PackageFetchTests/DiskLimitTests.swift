@@ -71,7 +71,8 @@ import Testing
     }
 
     /// The executor's `disk` resource caps what the fetch puts into the sandbox: a download stops
-    /// at it, and a cache hit larger than what is left is refused too.
+    /// at it, and a cache hit whose hard links would take more than what is left is refused too; a
+    /// hit linked by a symbolic link takes no room in the sandbox.
     @Test func diskCapStopsDownloadsAndHits() async throws {
         let archive = TestArchive(entries: [.pattern("pkg/bomb", size: 12 << 20)], format: .zip, filter: .none)
         try await withTemporaryDirectory { dir in
@@ -84,7 +85,7 @@ import Testing
                 makeDir(sandbox)
                 let request = try FetchRequest(
                     package: FetchURI(dir + "/small.txt"), additional: [FetchURI(dir + "/pkg.zip")],
-                    diskLimitBytes: 10 << 20)
+                    cacheLink: .hardLinks, diskLimitBytes: 10 << 20)
                 let error = await #expect(throws: FetchError.self) {
                     try await PackageFetcher.withFetcher(configuration: configuration, logger: quietLogger) {
                         try await $0.fetch(request, into: sandbox)
@@ -116,9 +117,21 @@ import Testing
             makeDir(dir + "/fits")
             let fits = try await PackageFetcher.withFetcher(configuration: configuration, logger: quietLogger) {
                 try await $0.fetch(
-                    FetchRequest(package: FetchURI(dir + "/pkg.zip"), diskLimitBytes: 12 << 20), into: dir + "/fits")
+                    FetchRequest(package: FetchURI(dir + "/pkg.zip"), cacheLink: .hardLinks, diskLimitBytes: 12 << 20),
+                    into: dir + "/fits")
             }
             #expect(fits.items[0].bytes == 12 << 20)
+            makeDir(dir + "/linked")
+            let linked = try await PackageFetcher.withFetcher(configuration: configuration, logger: quietLogger) {
+                try await $0.fetch(
+                    FetchRequest(
+                        package: FetchURI(dir + "/small.txt"), additional: [FetchURI(dir + "/pkg.zip")],
+                        diskLimitBytes: 10 << 20),
+                    into: dir + "/linked")
+            }
+            #expect(linked.items.map(\.bytes) == [3 << 20, 0])
+            #expect(isSymbolicLink(dir + "/linked/pkg"))
+            #expect(contents(dir + "/linked/pkg/bomb")?.count == 12 << 20)
         }
     }
 

@@ -6,8 +6,8 @@ import Logging
     import Glibc
 #endif
 
-/// A fresh directory under /tmp, removed afterwards (sandboxes and caches share /tmp, so cache hits
-/// are hard links as on an agent).
+/// A fresh directory under /tmp, removed afterwards (sandboxes and caches share /tmp, so hard-linked
+/// cache hits are hard links as on an agent).
 func withTemporaryDirectory<R>(_ body: (String) async throws -> R) async rethrows -> R {
     var template = Array("/tmp/package-fetch-test-XXXXXX".utf8CString)
     let path = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
@@ -30,6 +30,17 @@ func exists(_ path: String) -> Bool {
 func fileMode(_ path: String) -> mode_t {
     var info = stat()
     return stat(path, &info) == 0 ? info.st_mode & 0o7777 : 0
+}
+
+func isSymbolicLink(_ path: String) -> Bool {
+    var info = stat()
+    return lstat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFLNK
+}
+
+/// A directory itself, not a symbolic link to one.
+func isDirectoryNotLink(_ path: String) -> Bool {
+    var info = stat()
+    return lstat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFDIR
 }
 
 func inode(_ path: String) -> UInt {
