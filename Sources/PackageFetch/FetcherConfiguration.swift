@@ -2,7 +2,8 @@
 /// Built once from the executor's configuration; nothing here reads the environment by itself.
 public struct FetcherConfiguration: Sendable {
     /// The shared cache directory; nil disables the cache (every fetch goes straight to the sandbox).
-    /// It must be on the same filesystem as the sandboxes for cache hits to be hard links.
+    /// With ``CacheLink/hardLinks`` it must be on the same filesystem as the sandboxes for cache hits
+    /// to be hard links rather than copies.
     public var cacheDirectory: String?
     /// Cache size cap; least recently used entries no running executor uses are evicted above it.
     public var cacheMaxBytes: Int64
