@@ -63,6 +63,13 @@ struct PoolState {
         var hello: WorkerHello?
     }
 
+    private struct CallRecord {
+        var kind: Kind
+        var place: Place
+        /// The function the call names, when the caller gave it: checked against the worker's hello.
+        var function: String?
+    }
+
     private enum Place: Equatable {
         case queued
         /// Fine mode: waiting for the worker started for it.
@@ -79,9 +86,9 @@ struct PoolState {
     /// Waiting calls, one first-in first-out queue per kind.
     private var waitingExclusive = CallQueue()
     private var waitingPipelined = CallQueue()
-    private var calls: [CallID: (kind: Kind, place: Place)] = [:]
-    /// The function each call names, when the caller gave it: checked against the worker's hello.
-    private var functions: [CallID: String] = [:]
+    /// Every call not yet completed. One table, looked up once per step: with tens of thousands of
+    /// mini-tasks in flight its lookups are a visible part of a mini-task's cost.
+    private var calls: [CallID: CallRecord] = [:]
     private var nextSlot = 0
     private(set) var shuttingDown = false
 
@@ -103,10 +110,10 @@ struct PoolState {
     /// `offers` (a forked worker is the same program, so it offers the same). Its call has started
     /// when its function is among them; a function not on offer is refused at the worker's hello.
     func workerLaunched(_ slot: SlotID, offering offers: Set<String>) -> [Action] {
-        guard let id = calls.first(where: { $0.value.place == .assigned(slot) })?.key,
-            let function = functions[id], offers.contains(function)
+        guard let call = calls.first(where: { $0.value.place == .assigned(slot) }),
+            let function = call.value.function, offers.contains(function)
         else { return [] }
-        return [.started(id)]
+        return [.started(call.key)]
     }
 
     mutating func start() -> [Action] {
@@ -128,8 +135,7 @@ struct PoolState {
     mutating func submit(_ batch: [(id: CallID, kind: Kind, function: String?)]) -> [Action] {
         guard !shuttingDown else { return batch.map { .complete($0.id, .unavailable("the worker pool is shut down")) } }
         for (id, kind, function) in batch {
-            calls[id] = (kind, .queued)
-            if let function { functions[id] = function }
+            calls[id] = CallRecord(kind: kind, place: .queued, function: function)
             if kind == .exclusive { waitingExclusive.append(id) } else { waitingPipelined.append(id) }
         }
         var actions: [Action] = []
@@ -150,7 +156,6 @@ struct PoolState {
         if worker.ephemeral, let id = calls.first(where: { $0.value.place == .assigned(slot) })?.key {
             guard let refusal = refusal(id, by: slot) else { return [dispatch(id, to: slot)] }
             calls[id] = nil
-            functions[id] = nil
             slots[slot]?.phase = .closing
             return [.complete(id, refusal), .close(slot)]
         }
@@ -163,7 +168,6 @@ struct PoolState {
         for result in results {
             guard let id = worker.runs.removeValue(forKey: result.id) else { continue }
             calls[id] = nil
-            functions[id] = nil
             actions.append(.complete(id, .result(result)))
         }
         if worker.runs.isEmpty { worker.exclusive = false }
@@ -182,12 +186,10 @@ struct PoolState {
         var actions: [Action] = []
         for (_, id) in worker.runs.sorted(by: { $0.key < $1.key }) {
             calls[id] = nil
-            functions[id] = nil
             actions.append(.complete(id, memoryLimit.map { .memoryLimitReached($0) } ?? .workerEnded(why)))
         }
         for (id, call) in calls where call.place == .assigned(slot) {
             calls[id] = nil
-            functions[id] = nil
             actions.append(.complete(id, .unavailable(why)))
         }
         if !worker.ephemeral && !shuttingDown {
@@ -246,7 +248,6 @@ struct PoolState {
 
     private mutating func withdraw(_ id: CallID) -> [Action] {
         guard let call = calls.removeValue(forKey: id) else { return [] }
-        functions[id] = nil
         // A fine-mode call whose worker was started (it may already be TASK_RUNNING, see
         // `workerLaunched`) is cancelled before it started, as a worker says of a run it drops.
         var why = "stopped before a worker ran it"
@@ -264,14 +265,17 @@ struct PoolState {
     private mutating func failQueue(_ completion: Completion) -> [Action] {
         let failed = waitingExclusive.drain() + waitingPipelined.drain()
         return failed.compactMap { id in
-            functions[id] = nil
-            return calls.removeValue(forKey: id) == nil ? nil : .complete(id, completion)
+            calls.removeValue(forKey: id) == nil ? nil : .complete(id, completion)
         }
     }
 
     /// The unknown-function result a worker would give `id`, when its hello shows it cannot run it.
     private func refusal(_ id: CallID, by slot: SlotID) -> Completion? {
-        guard let function = functions[id], let hello = slots[slot]?.hello, !hello.functions.isEmpty,
+        refusal(of: calls[id]?.function, by: slot)
+    }
+
+    private func refusal(of function: String?, by slot: SlotID) -> Completion? {
+        guard let function, let hello = slots[slot]?.hello, !hello.functions.isEmpty,
             !hello.functions.contains(function)
         else { return nil }
         let offered = hello.functions.sorted().joined(separator: ", ")
@@ -283,19 +287,27 @@ struct PoolState {
 
     /// Sends `id` to `slot`, or refuses it there and then when the worker does not offer its function.
     private mutating func dispatchOrRefuse(_ id: CallID, to slot: SlotID) -> Action {
-        guard let refusal = refusal(id, by: slot) else { return dispatch(id, to: slot) }
-        calls[id] = nil
-        functions[id] = nil
+        guard let index = calls.index(forKey: id) else { return dispatch(id, to: slot) }
+        guard let refusal = refusal(of: calls.values[index].function, by: slot) else {
+            return dispatch(id, at: index, to: slot)
+        }
+        calls.remove(at: index)
         return .complete(id, refusal)
     }
 
     private mutating func dispatch(_ id: CallID, to slot: SlotID) -> Action {
+        dispatch(id, at: calls.index(forKey: id), to: slot)
+    }
+
+    /// `index`: where `id` is in `calls` (nil when it is not there), so a dispatch looks it up once.
+    private mutating func dispatch(_ id: CallID, at index: [CallID: CallRecord].Index?, to slot: SlotID) -> Action {
         let runID = slots[slot]!.nextRunID
         slots[slot]!.nextRunID += 1
         slots[slot]!.runs[runID] = id
-        functions[id] = nil
-        if calls[id]?.kind == .exclusive { slots[slot]!.exclusive = true }
-        calls[id]?.place = .running(slot, runID: runID)
+        if let index {
+            if calls.values[index].kind == .exclusive { slots[slot]!.exclusive = true }
+            calls.values[index].place = .running(slot, runID: runID)
+        }
         return .send(slot, runID: runID, id)
     }
 
