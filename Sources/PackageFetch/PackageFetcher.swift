@@ -220,10 +220,9 @@ public actor PackageFetcher {
         guard lstat(source, &info) == 0, info.st_mode & S_IFMT == S_IFDIR, info.st_mode & 0o222 == 0 else {
             return nil
         }
-        if lstat(target, &info) == 0 {
-            guard info.st_mode & S_IFMT == S_IFLNK, unlink(target) == 0 else { return nil }
-        }
-        guard symlink(source, target) == 0 else { return nil }
+        // Only a link of an earlier fetch may be in the way; anything else takes the general path.
+        if lstat(target, &info) == 0, info.st_mode & S_IFMT != S_IFLNK { return nil }
+        guard TreeManifest.symlink(source, at: target) == nil else { return nil }
         return FetchedItem(
             uri: uri.value, path: target, extracted: true, cacheHit: true, bytesFetched: 0, bytes: 0,
             sha256: downloaded.sha256, duration: .zero)
@@ -241,29 +240,28 @@ public actor PackageFetcher {
         let manifest: TreeManifest
         if let known { manifest = known } else { manifest = try scanned(uri, data) }
         var path: String
+        var destination = sandbox
+        if let output = uri.outputFile, let slash = output.lastIndex(of: "/") {
+            destination += "/" + output[..<slash]
+        }
         // A hit writes no byte, but hard-linked files count in the sandbox (Mesos's disk usage counts
         // them); a symbolic link to a directory of the cache does not.
         var sandboxBytes = manifest.bytes
+        var linked = Set<String>()
+        if downloaded.extracted, link == .symlink {
+            linked = manifest.linkableTopDirectories(in: destination)
+            // An entry published before the cache made directories read-only.
+            if !linked.isEmpty, manifest.hasWritableTopDirectory(root: data) { manifest.makeReadOnly(root: data) }
+            if manifest.linksEveryDirectory(linked) { sandboxBytes = manifest.topLevelFileBytes(root: data) }
+        }
+        if let failure = disk.refusal(installing: sandboxBytes) { throw .diskLimit(uri.value, failure) }
         if downloaded.extracted {
-            var destination = sandbox
-            if let output = uri.outputFile, let slash = output.lastIndex(of: "/") {
-                destination += "/" + output[..<slash]
-            }
-            var linked = Set<String>()
-            if link == .symlink {
-                linked = manifest.linkableTopDirectories(in: destination)
-                // An entry published before the cache made directories read-only.
-                if !linked.isEmpty, manifest.hasWritableTopDirectory(root: data) { manifest.makeReadOnly(root: data) }
-                if manifest.linksEveryDirectory(linked) { sandboxBytes = manifest.topLevelFileBytes(root: data) }
-            }
-            if let failure = disk.refusal(installing: sandboxBytes) { throw .diskLimit(uri.value, failure) }
             if let failure = manifest.materialize(from: data, into: destination, linking: linked) {
                 throw .filesystem(uri.value, failure.description)
             }
-            let top = manifest.items.filter { !$0.path.contains("/") }
+            let top = manifest.topLevelItems
             path = top.count == 1 && top[0].kind != .symlink ? destination + "/" + top[0].path : destination
         } else {
-            if let failure = disk.refusal(installing: sandboxBytes) { throw .diskLimit(uri.value, failure) }
             guard let file = manifest.items.first(where: { $0.kind == .file }) else {
                 throw .filesystem(uri.value, "the fetched file is missing from \(data)")
             }

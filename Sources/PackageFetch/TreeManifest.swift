@@ -31,10 +31,13 @@ struct TreeManifest: Sendable, Equatable {
     /// The single top-level directory (spark-3.5.3-bin-hadoop3), if the tree has exactly one entry
     /// at its top and that entry is a directory.
     var singleTopDirectory: String? {
-        let top = items.filter { !$0.path.contains("/") }
+        let top = topLevelItems
         guard top.count == 1, top[0].kind == .directory else { return nil }
         return top[0].path
     }
+
+    /// The entries at the tree's top (no "/" in their path).
+    var topLevelItems: [Item] { items.filter { !$0.path.utf8.contains(UInt8(ascii: "/")) } }
 
     /// Walks `root` (not following links).
     static func scan(_ root: String) -> Result<TreeManifest, FileSystemFailure> {
@@ -86,12 +89,7 @@ struct TreeManifest: Sendable, Equatable {
     {
         if let failure = makeDirectories(destination) { return failure }
         for name in linked.sorted() {
-            let target = destination + "/" + name
-            if symlink(source + "/" + name, target) != 0 {
-                guard errno == EEXIST, unlink(target) == 0, symlink(source + "/" + name, target) == 0 else {
-                    return .init("cannot create link", target)
-                }
-            }
+            if let failure = Self.symlink(source + "/" + name, at: destination + "/" + name) { return failure }
         }
         for item in items {
             if !linked.isEmpty, linked.contains(String(item.path.prefix { $0 != "/" })) { continue }
@@ -102,11 +100,7 @@ struct TreeManifest: Sendable, Equatable {
             case .file:
                 if let failure = Self.link(source + "/" + item.path, target) { return failure }
             case .symlink:
-                if symlink(item.target, target) != 0 {
-                    guard errno == EEXIST, unlink(target) == 0, symlink(item.target, target) == 0 else {
-                        return .init("cannot create link", target)
-                    }
-                }
+                if let failure = Self.symlink(item.target, at: target) { return failure }
             }
         }
         return nil
@@ -117,7 +111,7 @@ struct TreeManifest: Sendable, Equatable {
     /// earlier fetch). A directory already there is merged into instead.
     func linkableTopDirectories(in destination: String) -> Set<String> {
         var linkable = Set<String>()
-        for item in items where item.kind == .directory && !item.path.utf8.contains(UInt8(ascii: "/")) {
+        for item in topLevelItems where item.kind == .directory {
             var info = stat()
             if lstat(destination + "/" + item.path, &info) != 0 ? errno == ENOENT : info.st_mode & S_IFMT == S_IFLNK {
                 linkable.insert(item.path)
@@ -129,19 +123,24 @@ struct TreeManifest: Sendable, Equatable {
     /// True when every top-level directory is in `linked`: the sandbox then holds only links to the
     /// tree's directories, and its top-level files.
     func linksEveryDirectory(_ linked: Set<String>) -> Bool {
-        items.allSatisfy {
-            $0.kind != .directory || $0.path.utf8.contains(UInt8(ascii: "/")) || linked.contains($0.path)
-        }
+        topLevelItems.allSatisfy { $0.kind != .directory || linked.contains($0.path) }
     }
 
     /// Bytes of the top-level regular files of the tree at `root`.
     func topLevelFileBytes(root: String) -> Int64 {
         var total: Int64 = 0
-        for item in items where item.kind == .file && !item.path.utf8.contains(UInt8(ascii: "/")) {
+        for item in topLevelItems where item.kind == .file {
             var info = stat()
             if stat(root + "/" + item.path, &info) == 0 { total += Int64(info.st_size) }
         }
         return total
+    }
+
+    /// Creates the symbolic link `target` → `destination`, replacing a file or link in its place.
+    static func symlink(_ destination: String, at target: String) -> FileSystemFailure? {
+        if Glibc.symlink(destination, target) == 0 { return nil }
+        if errno == EEXIST, unlink(target) == 0, Glibc.symlink(destination, target) == 0 { return nil }
+        return .init("cannot create link", target)
     }
 
     /// Hard-links `source` to `target`, replacing what is there; copies across filesystems.
@@ -185,8 +184,8 @@ struct TreeManifest: Sendable, Equatable {
     /// True when some top-level directory at `root` can still be written by its owner (an entry
     /// published before directories were made read-only).
     func hasWritableTopDirectory(root: String) -> Bool {
-        items.contains { item in
-            guard item.kind == .directory, !item.path.utf8.contains(UInt8(ascii: "/")) else { return false }
+        topLevelItems.contains { item in
+            guard item.kind == .directory else { return false }
             var info = stat()
             return lstat(root + "/" + item.path, &info) == 0 && info.st_mode & 0o200 != 0
         }
