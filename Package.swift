@@ -203,6 +203,7 @@ let package = Package(
             name: "spark-mesos-executor",
             dependencies: [
                 "SystemSupport",
+                "AgentConnection",
                 "ExecutorCore",
                 "Isolation",
                 "SparkExecutor",
