@@ -240,6 +240,20 @@ import SystemSupport
         }
     }
 
+    /// The move the executor makes while it subscribes (so that its first task's move finds the
+    /// kernel's grace period under way) leaves it where it was, in every layout: in v2 with
+    /// controllers that is the leaf it moved itself into.
+    @Test(arguments: Layout.allCases)
+    func rejoiningItsOwnCgroupLeavesTheExecutorWhereItWas(layout: Layout) throws {
+        let before = read("/proc/self/cgroup")
+        guard let isolation = Self.isolation(layout: layout) else { return }
+        defer { isolation.removeAll() }
+        let placed = read("/proc/self/cgroup")
+        #expect(isolation.rejoinOwnCgroup() == 0)
+        #expect(read("/proc/self/cgroup") == placed)
+        if layout != .v2Only { #expect(placed == before) }
+    }
+
     private func read(_ path: String) -> String? {
         (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
     }
