@@ -180,9 +180,10 @@ extension ExecutorRuntime {
     }
 
     static func uuidV4() -> Data {
-        var bytes = [UInt8](repeating: 0, count: 16)
+        // Two draws of 64 bits: each draw from the system generator is a getrandom(2) call, so
+        // drawing byte by byte cost 16 system calls per update.
         var generator = SystemRandomNumberGenerator()
-        for index in bytes.indices { bytes[index] = generator.next() }
+        var bytes = withUnsafeBytes(of: (generator.next() as UInt64, generator.next() as UInt64)) { Array($0) }
         bytes[6] = (bytes[6] & 0x0f) | 0x40
         bytes[8] = (bytes[8] & 0x3f) | 0x80
         return Data(bytes)
