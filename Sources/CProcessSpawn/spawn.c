@@ -147,6 +147,33 @@ static int child_main(void *argument) {
 
 #define SPAWN_STACK_SIZE (256 * 1024)
 
+// Stacks of earlier spawns, ready for the next ones. A child runs on its stack only until it execs
+// or exits, and clone(CLONE_VFORK) returns only then, so a stack is free again as soon as clone
+// returns. Mapping and unmapping one per spawn cost a page fault per page the child touched and,
+// the executor having several threads, a TLB shootdown on every other CPU at each unmap.
+#define SPAWN_STACKS_KEPT 4
+static pthread_mutex_t spare_stacks_lock = PTHREAD_MUTEX_INITIALIZER;
+static void *spare_stacks[SPAWN_STACKS_KEPT];
+static int spare_stack_count = 0;
+
+static void *take_stack(void) {
+    void *stack = NULL;
+    pthread_mutex_lock(&spare_stacks_lock);
+    if (spare_stack_count > 0) stack = spare_stacks[--spare_stack_count];
+    pthread_mutex_unlock(&spare_stacks_lock);
+    if (stack) return stack;
+    stack = mmap(NULL, SPAWN_STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    return stack == MAP_FAILED ? NULL : stack;
+}
+
+static void give_back_stack(void *stack) {
+    pthread_mutex_lock(&spare_stacks_lock);
+    int kept = spare_stack_count < SPAWN_STACKS_KEPT;
+    if (kept) spare_stacks[spare_stack_count++] = stack;
+    pthread_mutex_unlock(&spare_stacks_lock);
+    if (!kept) munmap(stack, SPAWN_STACK_SIZE);
+}
+
 int cps_spawn(const char *path, char *const argv[], char *const envp[], const char *cwd,
               const cps_fd_mapping *mappings, int mapping_count, int search_path,
               const int *join_fds, int join_count, pid_t *pid, int *pidfd, int *failed_step) {
@@ -173,8 +200,8 @@ int cps_spawn(const char *path, char *const argv[], char *const envp[], const ch
     plan.parking = highest + 1;
     *failed_step = 2;
 
-    void *stack = mmap(NULL, SPAWN_STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-    if (stack == MAP_FAILED) return errno;
+    void *stack = take_stack();
+    if (stack == NULL) return errno;
     // No signal handler may run in the child while it shares our memory.
     sigset_t all, previous;
     sigfillset(&all);
@@ -199,7 +226,7 @@ int cps_spawn(const char *path, char *const argv[], char *const envp[], const ch
 #endif
     int clone_errno = errno;
     pthread_sigmask(SIG_SETMASK, &previous, NULL);
-    munmap(stack, SPAWN_STACK_SIZE);
+    give_back_stack(stack);
     if (child < 0) return clone_errno;
     if (child_pidfd >= 0) fcntl(child_pidfd, F_SETFD, FD_CLOEXEC);
     else child_pidfd = cps_pidfd_open(child);
