@@ -259,7 +259,10 @@ public final class CgroupIsolation: Sendable {
         } else {
             return ENOENT
         }
-        return CgroupFiles.write(own + "/cgroup.procs", "\(getpid())")
+        // Only where the executor is listed: the move must never take it anywhere else.
+        let procs = own + "/cgroup.procs"
+        guard CgroupFiles.pids(procs).contains(getpid()) else { return ESRCH }
+        return CgroupFiles.write(procs, "\(getpid())")
     }
 
     // MARK: Cgroups for tasks and workers
