@@ -221,8 +221,7 @@ public actor PackageFetcher {
             return nil
         }
         // Only a link of an earlier fetch may be in the way; anything else takes the general path.
-        if lstat(target, &info) == 0, info.st_mode & S_IFMT != S_IFLNK { return nil }
-        guard TreeManifest.symlink(source, at: target) == nil else { return nil }
+        guard TreeManifest.isFreeForLink(target), TreeManifest.symlink(source, at: target) == nil else { return nil }
         return FetchedItem(
             uri: uri.value, path: target, extracted: true, cacheHit: true, bytesFetched: 0, bytes: 0,
             sha256: downloaded.sha256, duration: .zero)

@@ -111,13 +111,16 @@ struct TreeManifest: Sendable, Equatable {
     /// earlier fetch). A directory already there is merged into instead.
     func linkableTopDirectories(in destination: String) -> Set<String> {
         var linkable = Set<String>()
-        for item in topLevelItems where item.kind == .directory {
-            var info = stat()
-            if lstat(destination + "/" + item.path, &info) != 0 ? errno == ENOENT : info.st_mode & S_IFMT == S_IFLNK {
-                linkable.insert(item.path)
-            }
+        for item in topLevelItems where item.kind == .directory && Self.isFreeForLink(destination + "/" + item.path) {
+            linkable.insert(item.path)
         }
         return linkable
+    }
+
+    /// Whether a symbolic link may be put at `path`: nothing is there, or only a symbolic link.
+    static func isFreeForLink(_ path: String) -> Bool {
+        var info = stat()
+        return lstat(path, &info) != 0 ? errno == ENOENT : info.st_mode & S_IFMT == S_IFLNK
     }
 
     /// True when every top-level directory is in `linked`: the sandbox then holds only links to the

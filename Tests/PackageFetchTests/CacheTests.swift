@@ -94,11 +94,9 @@ import Testing
                 let uri = try FetchURI(server.url("/spark.tgz"))
                 var packages: [FetchedPackage] = []
                 for index in 0..<2 {
-                    makeDir(dir + "/s\(index)")
                     packages.append(
-                        try await PackageFetcher.withFetcher(configuration: configuration, logger: quietLogger) {
-                            try await $0.fetch(FetchRequest(package: uri), into: dir + "/s\(index)")
-                        })
+                        try await fetchAsNewExecutor(
+                            FetchRequest(package: uri), into: dir + "/s\(index)", configuration: configuration))
                 }
                 #expect(packages.map(\.allCacheHits) == [false, true])
                 let entry = try #require(try FetchCache(directory: dir + "/cache").list().first)
@@ -115,9 +113,8 @@ import Testing
                     #expect(fileMode(cached + path) & 0o222 == 0, "\(path) is writable")
                 }
                 // A link left by an earlier fetch into the same sandbox is replaced.
-                _ = try await PackageFetcher.withFetcher(configuration: configuration, logger: quietLogger) {
-                    try await $0.fetch(FetchRequest(package: uri), into: dir + "/s1")
-                }
+                _ = try await fetchAsNewExecutor(
+                    FetchRequest(package: uri), into: dir + "/s1", configuration: configuration)
                 #expect(isSymbolicLink(dir + "/s1/spark-3.5.3-bin-hadoop3"))
             }
         }
@@ -131,10 +128,8 @@ import Testing
                 let configuration = testConfiguration(cache: dir + "/cache")
                 let request = FetchRequest(package: try FetchURI(server.url("/spark.tgz")), cacheLink: .hardLinks)
                 for index in 0..<2 {
-                    makeDir(dir + "/s\(index)")
-                    let package = try await PackageFetcher.withFetcher(
-                        configuration: configuration, logger: quietLogger
-                    ) { try await $0.fetch(request, into: dir + "/s\(index)") }
+                    let package = try await fetchAsNewExecutor(
+                        request, into: dir + "/s\(index)", configuration: configuration)
                     #expect(package.allCacheHits == (index == 1))
                     #expect(package.items[0].bytes > 100_000)
                     #expect(isDirectoryNotLink(package.sparkHome!))
@@ -164,9 +159,7 @@ import Testing
                     makeDir(sandbox)
                     makeDir(sandbox + "/conf")
                     #expect(writeBytes(sandbox + "/conf/mine.conf", [7]))
-                    let package = try await PackageFetcher.withFetcher(
-                        configuration: configuration, logger: quietLogger
-                    ) { try await $0.fetch(request, into: sandbox) }
+                    let package = try await fetchAsNewExecutor(request, into: sandbox, configuration: configuration)
                     #expect(package.sparkHome == sandbox)
                     #expect(package.items[0].bytes == 3 + 2 + 4, "counted as hard links: a directory was merged")
                     #expect(isDirectoryNotLink(sandbox + "/conf"))
@@ -187,10 +180,8 @@ import Testing
             try await withTemporaryDirectory { dir in
                 let configuration = testConfiguration(cache: dir + "/cache")
                 let uri = try FetchURI(server.url("/spark.tgz"))
-                makeDir(dir + "/s0")
-                _ = try await PackageFetcher.withFetcher(configuration: configuration, logger: quietLogger) {
-                    try await $0.fetch(FetchRequest(package: uri, cacheLink: .hardLinks), into: dir + "/s0")
-                }
+                _ = try await fetchAsNewExecutor(
+                    FetchRequest(package: uri, cacheLink: .hardLinks), into: dir + "/s0", configuration: configuration)
                 let entry = try #require(try FetchCache(directory: dir + "/cache").list().first)
                 let object = dir + "/cache/objects/" + entry.name
                 // As an older version left it: writable directories, no top directory in its metadata.
@@ -199,10 +190,8 @@ import Testing
                 var metadata = try #require(EntryMetadata(meta))
                 metadata.name = ""
                 #expect(writeBytes(object + "/meta", Array(metadata.encoded().utf8)))
-                makeDir(dir + "/s1")
-                let package = try await PackageFetcher.withFetcher(configuration: configuration, logger: quietLogger) {
-                    try await $0.fetch(FetchRequest(package: uri), into: dir + "/s1")
-                }
+                let package = try await fetchAsNewExecutor(
+                    FetchRequest(package: uri), into: dir + "/s1", configuration: configuration)
                 #expect(package.allCacheHits)
                 #expect(isSymbolicLink(dir + "/s1/spark-3.5.3-bin-hadoop3"))
                 for path in ["", "/jars"] {
@@ -306,15 +295,4 @@ import Testing
             }
         }
     }
-}
-
-/// Evaluates `condition` until it holds (true) or a minute has passed (false); the bound only
-/// bounds a failure.
-private func eventually(_ condition: () throws -> Bool) async -> Bool {
-    let deadline = ContinuousClock.now + .seconds(60)
-    while ContinuousClock.now < deadline {
-        if (try? condition()) == true { return true }
-        try? await Task.sleep(for: .milliseconds(10))
-    }
-    return false
 }

@@ -72,3 +72,24 @@ func makeDir(_ path: String) {
 func makeExecutable(_ path: String) {
     _ = chmod(path, 0o755)
 }
+
+/// Fetches `request` into `sandbox` (made first) with a fetcher of its own, as a new executor does.
+func fetchAsNewExecutor(_ request: FetchRequest, into sandbox: String, configuration: FetcherConfiguration)
+    async throws -> FetchedPackage
+{
+    makeDir(sandbox)
+    return try await PackageFetcher.withFetcher(configuration: configuration, logger: quietLogger) {
+        try await $0.fetch(request, into: sandbox)
+    }
+}
+
+/// Evaluates `condition` until it holds (true) or a minute has passed (false); the bound only
+/// bounds a failure.
+func eventually(_ condition: () throws -> Bool) async -> Bool {
+    let deadline = ContinuousClock.now + .seconds(60)
+    while ContinuousClock.now < deadline {
+        if (try? condition()) == true { return true }
+        try? await Task.sleep(for: .milliseconds(10))
+    }
+    return false
+}
