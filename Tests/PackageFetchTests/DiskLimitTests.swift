@@ -44,8 +44,10 @@ import Testing
                     #expect(text.hasSuffix("; nothing was installed"))
                     #expect(listing(sandbox).isEmpty, "\(name)")
                     if let cache { #expect(listing(cache + "/objects").isEmpty, "\(name)") }
-                    // Everything written was removed again (a few KiB of directories may remain).
-                    #expect(freeBytes(fs) > freeBefore - (1 << 20), "\(name)")
+                    // Everything written was removed again (a few KiB of directories may remain). The
+                    // space can come back a moment after the fetch: a process another test spawns at
+                    // that moment holds a copy of our descriptors until it execs (30 ms seen).
+                    #expect(await eventually { freeBytes(fs) > freeBefore - (1 << 20) }, "\(name)")
                 }
             }
         }
