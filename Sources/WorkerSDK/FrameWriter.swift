@@ -49,8 +49,10 @@ final class FrameWriter: @unchecked Sendable {
         Frame.append(message.encoded(), to: &frame)
         pthread_mutex_lock(lock)
         guard !writing && pending.isEmpty && !broken else {
+            // No wake-up needed: whoever is writing looks at `pending` when done, and pending
+            // frames with nobody writing have had their wake-up already (below, or the thread's
+            // own loop).
             if !broken { pending += frame }
-            pthread_cond_broadcast(wakeup)
             pthread_mutex_unlock(lock)
             return
         }
@@ -60,7 +62,10 @@ final class FrameWriter: @unchecked Sendable {
         pthread_mutex_lock(lock)
         writing = false
         if !ok { broken = true }
-        pthread_cond_broadcast(wakeup)
+        // The thread is woken only when it has something to do: frames that came during this
+        // write, or `finish()` waiting for the write to end. A wake-up for nothing costs the
+        // thread a trip to another core and back (most sends find nothing to hand over).
+        if !pending.isEmpty || closed { pthread_cond_signal(wakeup) }
         pthread_mutex_unlock(lock)
     }
 
@@ -86,7 +91,6 @@ final class FrameWriter: @unchecked Sendable {
                 pthread_mutex_lock(lock)
                 writing = false
                 if !ok { broken = true }
-                pthread_cond_broadcast(wakeup)
             } else if closed && !writing && pending.isEmpty {
                 pthread_mutex_unlock(lock)
                 return

@@ -101,14 +101,19 @@ public struct Worker: Sendable {
             return
         }
         let reporter = ProgressReporter(runID: run.id, writer: writer)
-        let work = Task {
-            try await WorkerContext.$environment.withValue(run.environment) {
-                try await WorkerContext.$progressReporter.withValue(reporter) {
-                    try await WorkerContext.$taskID.withValue(run.taskID) { try await body(run.payload) }
+        let cancellation = RunCancellation()
+        registry.attach(run.id) { cancellation.cancel() }
+        // Started immediately: the closure runs on this thread up to its first suspension, so a
+        // closure that never suspends (most do not) costs no hand-off to another thread and back.
+        let work = Task.immediate {
+            try await cancellation.whileRunning {
+                try await WorkerContext.$environment.withValue(run.environment) {
+                    try await WorkerContext.$progressReporter.withValue(reporter) {
+                        try await WorkerContext.$taskID.withValue(run.taskID) { try await body(run.payload) }
+                    }
                 }
             }
         }
-        registry.attach(run.id) { work.cancel() }
         let outcome = await work.result
         registry.end(run.id)
         switch outcome {

@@ -110,17 +110,23 @@ enum DemoWorker {
         worker.register("hang") { payload in
             let milliseconds = try number(payload)
             // Tests learn that the closure runs (and so ignores a cancel) through this FIFO.
-            if let fifo = WorkerContext.environment["DEMO_READY_FIFO"] {
-                let fd = open(fifo, O_WRONLY)
-                if fd >= 0 {
-                    writeRaw(Array("\(getpid())\n".utf8), to: fd)
-                    close(fd)
-                }
-            }
+            signalRunning()
             var request = timespec(tv_sec: milliseconds / 1000, tv_nsec: milliseconds % 1000 * 1_000_000)
             var remaining = timespec()
             while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
             return Array("hung".utf8)
+        }
+        // Works without ever suspending, looking for its cancel between steps of 1 ms: the cancel
+        // must reach a closure that has not given up its thread.
+        worker.register("busy") { payload in
+            let steps = try number(payload)
+            signalRunning()
+            for _ in 0..<steps {
+                try Task.checkCancellation()
+                var step = timespec(tv_sec: 0, tv_nsec: 1_000_000)
+                nanosleep(&step, nil)
+            }
+            return Array("done".utf8)
         }
         worker.register("garbage") { _ in
             writeRaw(Array("this is not a RecordIO frame\n".utf8), to: 4)
@@ -214,6 +220,15 @@ enum DemoWorker {
             bytes += chunk[0..<count].map { $0 == 0 ? UInt8(ascii: "\n") : $0 }
         }
         return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Tells a test that the closure is running: the pid into the FIFO `DEMO_READY_FIFO` names.
+    static func signalRunning() {
+        guard let fifo = WorkerContext.environment["DEMO_READY_FIFO"] else { return }
+        let fd = open(fifo, O_WRONLY)
+        guard fd >= 0 else { return }
+        writeRaw(Array("\(getpid())\n".utf8), to: fd)
+        close(fd)
     }
 
     static func writeRaw(_ bytes: [UInt8], to descriptor: Int32) {

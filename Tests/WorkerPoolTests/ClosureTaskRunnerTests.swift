@@ -10,8 +10,7 @@ import WorkerPool
 struct ClosureTaskRunnerTests {
     @Test(arguments: PoolMode.allCases)
     func returnsTheClosureResult(mode: PoolMode) async throws {
-        try await withPool(try poolConfiguration(mode)) { pool in
-            let runner = ClosureTaskRunner(pool: pool, sandbox: pool.configuration.sandbox)
+        try await withRunner(try poolConfiguration(mode)) { _, runner in
             let echo = await run(runner, closureTask("t-echo", "echo", "hello"))
             #expect(echo == .succeeded(data: Array("hello".utf8), message: "closure 'echo' returned 5 bytes"))
             let words = await run(runner, closureTask("t-words", "wordcount", "b a b"))
@@ -28,8 +27,7 @@ struct ClosureTaskRunnerTests {
 
     @Test(arguments: PoolMode.allCases)
     func acceptsTheJSONForm(mode: PoolMode) async throws {
-        try await withPool(try poolConfiguration(mode)) { pool in
-            let runner = ClosureTaskRunner(pool: pool, sandbox: pool.configuration.sandbox)
+        try await withRunner(try poolConfiguration(mode)) { _, runner in
             var task = closureTask("t-json", "echo", "")
             task.data = Data(#"  {"function": "echo", "payload": "aGk="}"#.utf8)
             #expect(
@@ -40,8 +38,7 @@ struct ClosureTaskRunnerTests {
 
     @Test(arguments: PoolMode.allCases)
     func aThrowingClosureFailsTheTask(mode: PoolMode) async throws {
-        try await withPool(try poolConfiguration(mode)) { pool in
-            let runner = ClosureTaskRunner(pool: pool, sandbox: pool.configuration.sandbox)
+        try await withRunner(try poolConfiguration(mode)) { _, runner in
             let outcome = await run(runner, closureTask("t-fail", "fail", "disk full"))
             #expect(outcome == .failed(reason: .commandExecutorFailed, message: "closure 'fail' threw: disk full"))
         }
@@ -49,8 +46,7 @@ struct ClosureTaskRunnerTests {
 
     @Test(arguments: PoolMode.allCases)
     func aCrashingWorkerFailsTheTaskAndIsReplaced(mode: PoolMode) async throws {
-        try await withPool(try poolConfiguration(mode)) { pool in
-            let runner = ClosureTaskRunner(pool: pool, sandbox: pool.configuration.sandbox)
+        try await withRunner(try poolConfiguration(mode)) { _, runner in
             // Queued together: the echo must survive the crashes around it.
             async let segv = run(runner, closureTask("t-segv", "crash", ""))
             async let exit7 = run(runner, closureTask("t-exit", "crash", "7"))
@@ -74,8 +70,7 @@ struct ClosureTaskRunnerTests {
 
     @Test(arguments: PoolMode.allCases)
     func anUnknownFunctionIsAnInvalidTask(mode: PoolMode) async throws {
-        try await withPool(try poolConfiguration(mode)) { pool in
-            let runner = ClosureTaskRunner(pool: pool, sandbox: pool.configuration.sandbox)
+        try await withRunner(try poolConfiguration(mode)) { _, runner in
             let outcome = await run(runner, closureTask("t-unknown", "nope", ""))
             guard case .error(.taskInvalid, let message) = outcome else {
                 Issue.record("unexpected outcome \(outcome.text)")
@@ -86,8 +81,7 @@ struct ClosureTaskRunnerTests {
     }
 
     @Test func unparseableDataIsAnInvalidTask() async throws {
-        try await withPool(try poolConfiguration(.fine())) { pool in
-            let runner = ClosureTaskRunner(pool: pool, sandbox: pool.configuration.sandbox)
+        try await withRunner(try poolConfiguration(.fine())) { _, runner in
             var task = closureTask("t-bad", "echo", "")
             task.data = Data(#"{"function": 3"#.utf8)
             guard case .error(.taskInvalid, let json) = await run(runner, task) else {
@@ -115,8 +109,7 @@ struct ClosureTaskRunnerTests {
     func aWorkerBreakingTheProtocolIsStopped(mode: PoolMode, misbehaviour: String) async throws {
         let configuration = try poolConfiguration(
             mode, environment: ["DEMO_WORKER_MODE": misbehaviour])
-        try await withPool(configuration) { pool in
-            let runner = ClosureTaskRunner(pool: pool, sandbox: pool.configuration.sandbox)
+        try await withRunner(configuration) { _, runner in
             let outcome = await run(runner, closureTask("t-\(misbehaviour)", "echo", "x"))
             guard case .launchFailed(.containerLaunchFailed, let message) = outcome else {
                 Issue.record("unexpected outcome \(outcome.text)")
@@ -132,8 +125,7 @@ struct ClosureTaskRunnerTests {
     @Test func aWorkerThatNeverSaysHelloIsStopped() async throws {
         let configuration = try poolConfiguration(
             .fine(), environment: ["DEMO_WORKER_MODE": "silent"], helloTimeout: .milliseconds(300))
-        try await withPool(configuration) { pool in
-            let runner = ClosureTaskRunner(pool: pool, sandbox: pool.configuration.sandbox)
+        try await withRunner(configuration) { _, runner in
             let outcome = await run(runner, closureTask("t-silent", "echo", "x"))
             guard case .launchFailed(_, let message) = outcome else {
                 Issue.record("unexpected outcome \(outcome.text)")
@@ -145,8 +137,7 @@ struct ClosureTaskRunnerTests {
 
     @Test(arguments: PoolMode.allCases)
     func terminateCancelsTheClosure(mode: PoolMode) async throws {
-        try await withPool(try poolConfiguration(mode)) { pool in
-            let runner = ClosureTaskRunner(pool: pool, sandbox: pool.configuration.sandbox)
+        try await withRunner(try poolConfiguration(mode)) { _, runner in
             let task = start(runner, closureTask("t-sleep", "sleep", "60000"))
             await task.waitUntilStarted()
             task.control.request(.terminate)
@@ -162,14 +153,26 @@ struct ClosureTaskRunnerTests {
         }
     }
 
+    /// The Swift SDK runs a closure on the thread that read its request, up to its first
+    /// suspension: a cancel must still reach a closure that never suspends.
+    @Test(arguments: PoolMode.allCases)
+    func aClosureThatNeverSuspendsSeesItsCancel(mode: PoolMode) async throws {
+        try await withRunner(try poolConfiguration(mode)) { _, runner in
+            let task = try await startRunning(runner, "t-busy", "busy", "60000")
+            task.control.request(.terminate)
+            #expect(
+                await task.outcome.value
+                    == .failed(reason: .commandExecutorFailed, message: "closure 'busy' was cancelled"))
+            #expect(
+                await run(runner, closureTask("t-next", "echo", "ok"))
+                    == .succeeded(data: Array("ok".utf8), message: "closure 'echo' returned 2 bytes"))
+        }
+    }
+
     @Test(arguments: PoolMode.allCases)
     func aClosureIgnoringCancelIsKilledAfterTheGraceAndItsWorkerReplaced(mode: PoolMode) async throws {
-        try await withPool(try poolConfiguration(mode)) { pool in
-            let runner = ClosureTaskRunner(pool: pool, sandbox: pool.configuration.sandbox)
-            let fifo = try ReadyFIFO(in: pool.configuration.sandbox)
-            let task = start(
-                runner, closureTask("t-hang", "hang", "60000", environment: ["DEMO_READY_FIFO": fifo.path]))
-            await fifo.wait()
+        try await withRunner(try poolConfiguration(mode)) { pool, runner in
+            let task = try await startRunning(runner, "t-hang", "hang", "60000")
             task.control.request(.terminate)
             // The grace period the runtime would grant; `hang` ignores the cancel whatever it is.
             try await Task.sleep(for: .milliseconds(200))
@@ -209,12 +212,9 @@ extension ClosureTaskRunnerTests {
         configuration.shutdownGracePeriod = .milliseconds(200)
         let pool = WorkerPool(configuration: configuration)
         let runner = ClosureTaskRunner(pool: pool, sandbox: configuration.sandbox)
-        let fifo = try ReadyFIFO(in: configuration.sandbox)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await pool.run() }
-            let task = start(
-                runner, closureTask("t-stuck", "hang", "60000", environment: ["DEMO_READY_FIFO": fifo.path]))
-            await fifo.wait()
+            let task = try await startRunning(runner, "t-stuck", "hang", "60000")
             await pool.shutdown()
             // run() returns only once the stuck worker was killed after the grace period.
             try await group.next()

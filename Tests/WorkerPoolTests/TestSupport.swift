@@ -64,6 +64,15 @@ func poolConfiguration(
 
 /// Runs `body` with a live pool, then shuts it down and waits until every worker has ended.
 /// A fine-mode pool's fork server has started (or been given up) before `body` runs.
+/// `withPool`, with a closure task runner on the pool.
+func withRunner<T: Sendable>(
+    _ configuration: WorkerPoolConfiguration, _ body: (WorkerPool, ClosureTaskRunner) async throws -> T
+) async throws -> T {
+    try await withPool(configuration) { pool in
+        try await body(pool, ClosureTaskRunner(pool: pool, sandbox: pool.configuration.sandbox))
+    }
+}
+
 func withPool<T: Sendable>(
     _ configuration: WorkerPoolConfiguration, _ body: (WorkerPool) async throws -> T
 ) async throws -> T {
@@ -119,6 +128,17 @@ func start(_ runner: ClosureTaskRunner, _ task: Mesos_V1_TaskInfo) -> RunningTas
         return outcome
     }
     return RunningTask(control: control, started: started, outcome: outcome)
+}
+
+/// Starts closure task `id`, whose function tells the FIFO in `DEMO_READY_FIFO` once it runs
+/// (`hang`, `busy`), and returns when it has.
+func startRunning(
+    _ runner: ClosureTaskRunner, _ id: String, _ function: String, _ payload: String
+) async throws -> RunningTask {
+    let fifo = try ReadyFIFO(in: runner.sandbox)
+    let task = start(runner, closureTask(id, function, payload, environment: ["DEMO_READY_FIFO": fifo.path]))
+    await fifo.wait()
+    return task
 }
 
 func run(_ runner: ClosureTaskRunner, _ task: Mesos_V1_TaskInfo) async -> TaskOutcome {

@@ -64,8 +64,7 @@ import WorkerWire
     /// the pool still runs known functions afterwards.
     @Test(arguments: PoolMode.allCases)
     func anUnknownFunctionNeverStarts(mode: PoolMode) async throws {
-        try await withPool(try poolConfiguration(mode)) { pool in
-            let runner = ClosureTaskRunner(pool: pool, sandbox: pool.configuration.sandbox)
+        try await withRunner(try poolConfiguration(mode)) { _, runner in
             let task = start(runner, closureTask("t-unknown", "nope", ""))
             let outcome = await task.outcome.value
             var started = false

@@ -25,8 +25,7 @@ struct WorkerPoolBenchmark {
 
     /// One task at a time: launch → started (run handed to a fresh worker after its hello) and the whole task.
     @Test func fineModeLatency() async throws {
-        try await withPool(try poolConfiguration(.fine(maximumWorkers: 4))) { pool in
-            let runner = ClosureTaskRunner(pool: pool, sandbox: pool.configuration.sandbox)
+        try await withRunner(try poolConfiguration(.fine(maximumWorkers: 4))) { _, runner in
             var starts: [Double] = []
             var totals: [Double] = []
             for i in 0..<100 {
@@ -50,8 +49,7 @@ struct WorkerPoolBenchmark {
 
     @Test func fineModeThroughput() async throws {
         let count = 400
-        try await withPool(try poolConfiguration(.fine(maximumWorkers: 8))) { pool in
-            let runner = ClosureTaskRunner(pool: pool, sandbox: pool.configuration.sandbox)
+        try await withRunner(try poolConfiguration(.fine(maximumWorkers: 8))) { _, runner in
             let elapsed = await ContinuousClock().measure {
                 await withTaskGroup(of: Void.self) { group in
                     for i in 0..<count { group.addTask { _ = await run(runner, closureTask("f-\(i)", "echo", "x")) } }
@@ -64,8 +62,7 @@ struct WorkerPoolBenchmark {
     }
 
     @Test func coarseClosures() async throws {
-        try await withPool(try poolConfiguration(.coarse(workers: 2))) { pool in
-            let runner = ClosureTaskRunner(pool: pool, sandbox: pool.configuration.sandbox)
+        try await withRunner(try poolConfiguration(.coarse(workers: 2))) { _, runner in
             _ = await run(runner, closureTask("warm", "echo", "x"))
             var sequential: [Double] = []
             for i in 0..<500 {
