@@ -328,8 +328,12 @@ struct PoolState {
             waitingExclusive.removeFirst()
         }
         let spared = waitingExclusive.isEmpty ? nil : leastBusyWorker()
+        // A worker is topped up with pipelined calls once it has run down to half its depth, not
+        // after every result: calls then go out in batches (one write, one wake-up of the worker
+        // for many) while the worker still has half a pipeline of work queued.
+        let refilling = waitingPipelined.isEmpty ? [] : slotsToRefill()
         while let id = waitingPipelined.first {
-            if let slot = pickWorker(for: .pipelined, sparing: spared) {
+            if let slot = pickWorker(for: .pipelined, sparing: spared, among: refilling) {
                 actions.append(dispatchOrRefuse(id, to: slot))
             } else if let slot = launchEphemeral(for: id) {
                 actions.append(.launch(slot, call: id))
@@ -353,10 +357,19 @@ struct PoolState {
             .min { ($0.value.runs.count, $0.key) < ($1.value.runs.count, $1.key) }?.key
     }
 
-    private func pickWorker(for kind: Kind, sparing spared: SlotID?) -> SlotID? {
+    /// The workers that may take pipelined calls in this scheduling pass: those down to half
+    /// their pipeline depth or less.
+    private func slotsToRefill() -> [SlotID] {
+        slots.compactMap { $0.value.runs.count <= pipelineDepth / 2 ? $0.key : nil }
+    }
+
+    /// `among`: for pipelined calls, the workers that may take them (`slotsToRefill()`).
+    private func pickWorker(for kind: Kind, sparing spared: SlotID?, among refilling: [SlotID] = []) -> SlotID? {
         var best: (SlotID, Int)?
         for (slot, worker) in slots
-        where !worker.ephemeral && worker.phase == .ready && !worker.exclusive && slot != spared {
+        where !worker.ephemeral && worker.phase == .ready && !worker.exclusive && slot != spared
+            && (kind == .exclusive || refilling.contains(slot))
+        {
             switch kind {
             case .exclusive:
                 if worker.runs.isEmpty && (best == nil || slot < best!.0) { best = (slot, 0) }

@@ -102,6 +102,29 @@ import WorkerWire
 }
 
 extension PoolStateTests {
+    /// Pipelined calls go to a worker in batches: it is topped up once down to half its depth.
+    @Test func aWorkerIsToppedUpOnceDownToHalfItsPipeline() {
+        var state = PoolState(mode: .coarse(workers: 1), pipelineDepth: 4)
+        _ = state.start()
+        _ = state.workerReady(Slot(raw: 0))
+        #expect(
+            state.submit((1...7).map { (Call(raw: $0), .pipelined) })
+                == (1...4).map { .send(Slot(raw: 0), runID: $0, Call(raw: $0)) })
+        let results = (1...4).map { RunResult(id: $0, status: .ok) }
+        #expect(state.resultsArrived(Slot(raw: 0), [results[0]]) == [.complete(Call(raw: 1), .result(results[0]))])
+        #expect(
+            state.resultsArrived(Slot(raw: 0), [results[1]]) == [
+                .complete(Call(raw: 2), .result(results[1])), .send(Slot(raw: 0), runID: 5, Call(raw: 5)),
+                .send(Slot(raw: 0), runID: 6, Call(raw: 6)),
+            ])
+        // The last waiting call goes out with the next top-up, once two more results came.
+        #expect(state.resultsArrived(Slot(raw: 0), [results[2]]) == [.complete(Call(raw: 3), .result(results[2]))])
+        #expect(
+            state.resultsArrived(Slot(raw: 0), [results[3]]) == [
+                .complete(Call(raw: 4), .result(results[3])), .send(Slot(raw: 0), runID: 7, Call(raw: 7)),
+            ])
+    }
+
     @Test func aWaitingExclusiveCallIsNotStarvedByPipelinedCalls() {
         var state = PoolState(mode: .coarse(workers: 1), pipelineDepth: 2)
         _ = state.start()

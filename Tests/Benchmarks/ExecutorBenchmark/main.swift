@@ -61,6 +61,15 @@ func cpuSeconds(_ pid: Int32, children: Bool = true) -> Double {
     return ticks / Double(sysconf(Int32(_SC_CLK_TCK)))
 }
 
+/// CPU seconds of the live children of `pid` (long-lived workers, not yet reaped).
+func liveChildrenCPUSeconds(_ pid: Int32) -> Double {
+    let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+    return tasks.reduce(0) { total, tid in
+        let children = (try? String(contentsOfFile: "/proc/\(pid)/task/\(tid)/children", encoding: .utf8)) ?? ""
+        return total + children.split(separator: " ").compactMap { Int32($0) }.reduce(0) { $0 + cpuSeconds($1) }
+    }
+}
+
 /// Runs `body` with a local agent and the executor process subscribed to it. `beforeStart` runs
 /// once the agent listens, before the executor is started; `body` gets the executor's pid and the
 /// wall-clock time just before its exec.
@@ -398,6 +407,7 @@ if selected("minis") {
         _ = try await agent.waitUntil { !$0.messages.isEmpty }
         let before = await agent.state.messages.count
         let batchSize = 500
+        let cpuBefore = (cpuSeconds(pid, children: false), liveChildrenCPUSeconds(pid), cpuSeconds(getpid()))
         let start = wallClock()
         // Counts ids in the messages after the warm-up (each result carries one "id"), looking at
         // each message once: the predicate runs on every change of the agent's state.
@@ -424,6 +434,13 @@ if selected("minis") {
             "\(perSecond(rate)) (\(String(format: "%.2f", elapsed)) s)",
             floor: floors.pipelinedPerSecond.map { "pipelined pipe \(perSecond($0))" } ?? "n/a (no cc)",
             ratio: floors.pipelinedPerSecond.map { rate / $0 }, target: "≥ 0.4×")
+        let perMini = { (seconds: Double) in String(format: "%.1f µs", seconds * 1e6 / Double(tally.results)) }
+        row(
+            "mini-tasks: CPU per mini-task: executor; its workers; local agent",
+            [
+                cpuSeconds(pid, children: false) - cpuBefore.0, liveChildrenCPUSeconds(pid) - cpuBefore.1,
+                cpuSeconds(getpid()) - cpuBefore.2,
+            ].map(perMini).joined(separator: "; "))
         row("mini-tasks: executor RSS now; peak", "\(mb(rssKiB(pid, "VmRSS"))); \(mb(rssKiB(pid, "VmHWM")))")
     }
 }
