@@ -51,19 +51,17 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // The executor's side of POST /api/v1/executor over async-http-client.
+        // The executor's side of POST /api/v1/executor, on NIO.
         .target(
             name: "AgentConnection",
             dependencies: [
                 "SystemSupport",
                 "MesosCodec",
                 "MesosProto",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -351,7 +349,6 @@ let package = Package(
             name: "AgentConnectionTests",
             dependencies: [
                 "AgentConnection", "LocalAgent", "MesosCodec", "MesosProto",
-                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings

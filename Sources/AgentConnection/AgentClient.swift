@@ -1,5 +1,3 @@
-import AsyncHTTPClient
-public import Logging
 public import MesosCodec
 public import MesosProto
 public import NIOCore
@@ -53,20 +51,23 @@ public struct CallEpoch: Sendable, Equatable {
 
 /// The executor side of `POST /api/v1/executor`.
 ///
-/// SUBSCRIBE is one long-lived request whose chunked body is the event stream; every other call
-/// goes over one other keep-alive connection, pipelined (a call pipelined behind SUBSCRIBE would
-/// never be answered). Create one with ``withAgentClient(_:logger:_:)``.
+/// SUBSCRIBE is one long-lived request on a connection of its own, whose chunked body is the event
+/// stream; every other call goes over one other keep-alive connection, pipelined (a call pipelined
+/// behind SUBSCRIBE would never be answered). Create one with ``withAgentClient(_:_:)``.
 public struct AgentClient: Sendable {
     public let configuration: AgentClientConfiguration
-    private let http: HTTPClient
+    private let tls: Result<NIOSSLContext, any Error>?
     private let calls: CallConnection
-    private let logger: Logger
+    private let eventStreams: OpenEventStreams
 
-    init(configuration: AgentClientConfiguration, http: HTTPClient, calls: CallConnection, logger: Logger) {
+    init(
+        configuration: AgentClientConfiguration, tls: Result<NIOSSLContext, any Error>?, calls: CallConnection,
+        eventStreams: OpenEventStreams
+    ) {
         self.configuration = configuration
-        self.http = http
+        self.tls = tls
         self.calls = calls
-        self.logger = logger
+        self.eventStreams = eventStreams
     }
 
     /// Opens the event stream. Returns once the agent answered 200; the events then arrive
@@ -75,24 +76,33 @@ public struct AgentClient: Sendable {
     /// Begins a new ``CallEpoch`` before the request is sent: a call made in an earlier one that
     /// is not written yet never is.
     public func subscribe(_ call: Mesos_V1_Executor_Call) async throws(AgentError) -> AgentEventStream {
-        let request = try makeRequest(call, accept: configuration.encoding.contentType)
+        let body = try encode(call)
+        var headers = callHeaders()
+        headers.add(name: "Host", value: configuration.endpoint.hostHeader)
+        headers.add(name: "Accept", value: configuration.encoding.contentType)
+        headers.add(name: "Content-Length", value: String(body.count))
+        let request = HTTPRequestHead(
+            version: .http1_1, method: .POST, uri: configuration.endpoint.path, headers: headers)
         calls.beginEpoch()
-        let response: HTTPClientResponse
+        let answer: HTTPResponseHead
+        let stream: EventStreamBody
         do {
-            response = try await http.execute(request, deadline: .now() + configuration.callTimeout, logger: logger)
+            (answer, stream) = try await EventStreamConnection.open(
+                configuration.endpoint, tls: tls, connectTimeout: configuration.connectTimeout, request: request,
+                body: ByteBuffer(bytes: body), answerTimeout: configuration.callTimeout, tracking: eventStreams)
         } catch {
             throw AgentError.connectionFailed(call: "SUBSCRIBE", error)
         }
-        guard response.status == .ok else {
-            let body = await Self.collectText(response.body)
-            throw AgentError.unexpectedStatus(Int(response.status.code), call: "SUBSCRIBE", body: body)
+        guard answer.status == .ok else {
+            let text = await stream.collectText()
+            throw AgentError.unexpectedStatus(
+                Int(answer.status.code), call: "SUBSCRIBE", body: text.trimmingWhitespace())
         }
-        let contentType = response.headers.first(name: "content-type") ?? ""
+        let contentType = answer.headers.first(name: "content-type") ?? ""
         guard let encoding = WireEncoding(contentType: contentType) else {
             throw AgentError.unexpectedStatus(200, call: "SUBSCRIBE", body: "unexpected Content-Type '\(contentType)'")
         }
-        return AgentEventStream(
-            body: response.body, encoding: encoding, maximumEventSize: configuration.maximumEventSize)
+        return AgentEventStream(body: stream, encoding: encoding, maximumEventSize: configuration.maximumEventSize)
     }
 
     /// The epoch calls are made in now: read it when deciding to make a call (when an UPDATE is
@@ -138,71 +148,36 @@ public struct AgentClient: Sendable {
         return headers
     }
 
-    /// SUBSCRIBE's request (async-http-client's), accepting `accept`.
-    private func makeRequest(_ call: Mesos_V1_Executor_Call, accept: String) throws(AgentError) -> HTTPClientRequest {
-        let bytes = try encode(call)
-        var request = HTTPClientRequest(url: configuration.endpoint.url)
-        request.method = .POST
-        request.headers = callHeaders()
-        request.headers.add(name: "Accept", value: accept)
-        request.body = .bytes(ByteBuffer(bytes: bytes))
-        return request
-    }
-
     static func name(of call: Mesos_V1_Executor_Call) -> String {
         call.hasType ? String(describing: call.type).uppercased() : "UNKNOWN"
     }
 
-    private static func collectText(_ body: HTTPClientResponse.Body) async -> String {
-        var collected = ByteBuffer()
-        do {
-            for try await var chunk in body {
-                if collected.readableBytes < 4096 { collected.writeBuffer(&chunk) }
-            }
-        } catch {
-            // A broken error body still leaves the status to report.
-        }
-        return String(buffer: collected).trimmingWhitespace()
-    }
 }
 
 /// Runs `body` with an ``AgentClient`` whose connections are closed when `body` returns.
 public func withAgentClient<Result: Sendable>(
     _ configuration: AgentClientConfiguration,
-    logger: Logger,
     _ body: (AgentClient) async throws -> Result
 ) async throws -> Result {
-    var httpConfiguration = HTTPClient.Configuration()
-    // The event stream is silent for up to 30 minutes between heartbeats: no read timeout.
-    httpConfiguration.timeout = .init(connect: configuration.connectTimeout, read: nil)
-    httpConfiguration.connectionPool = .init(idleTimeout: .seconds(300))
-    // A call that cannot connect fails at once; its caller retries with its own backoff. Left to wait
-    // in the pool for a connection, an UPDATE posted just before the agent went down would be sent
-    // once it is back, after the re-SUBSCRIBE carried the same update and it was acknowledged.
-    httpConfiguration.connectionPool.retryConnectionEstablishment = false
-    httpConfiguration.decompression = .disabled
-    httpConfiguration.redirectConfiguration = .disallow
-    var callsTLS: Swift.Result<NIOSSLContext, any Error>?
+    var tls: Swift.Result<NIOSSLContext, any Error>?
     if case .https = configuration.endpoint.transport {
-        var tls = TLSConfiguration.makeClientConfiguration()
-        if !configuration.verifyCertificate { tls.certificateVerification = .none }
-        if let caFile = configuration.trustedCAFile { tls.trustRoots = .file(caFile) }
-        httpConfiguration.tlsConfiguration = tls
-        // A bad CA file fails each call (as it fails SUBSCRIBE), not the client's creation.
-        callsTLS = Swift.Result { try NIOSSLContext(configuration: tls) }
+        var tlsConfiguration = TLSConfiguration.makeClientConfiguration()
+        if !configuration.verifyCertificate { tlsConfiguration.certificateVerification = .none }
+        if let caFile = configuration.trustedCAFile { tlsConfiguration.trustRoots = .file(caFile) }
+        // A bad CA file fails each call (SUBSCRIBE included), not the client's creation.
+        tls = Swift.Result { try NIOSSLContext(configuration: tlsConfiguration) }
     }
-    let http = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: httpConfiguration)
-    let calls = CallConnection(
-        endpoint: configuration.endpoint, tls: callsTLS, connectTimeout: configuration.connectTimeout)
-    let client = AgentClient(configuration: configuration, http: http, calls: calls, logger: logger)
+    let calls = CallConnection(endpoint: configuration.endpoint, tls: tls, connectTimeout: configuration.connectTimeout)
+    let eventStreams = OpenEventStreams()
+    let client = AgentClient(configuration: configuration, tls: tls, calls: calls, eventStreams: eventStreams)
     do {
         let result = try await body(client)
         await calls.close()
-        try? await http.shutdown()
+        await eventStreams.closeAll()
         return result
     } catch {
         await calls.close()
-        try? await http.shutdown()
+        await eventStreams.closeAll()
         throw error
     }
 }

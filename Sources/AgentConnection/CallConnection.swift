@@ -128,33 +128,8 @@ final class CallConnection: Sendable {
     }
 
     private func connect() -> EventLoopFuture<any Channel> {
-        let group = MultiThreadedEventLoopGroup.singleton
-        let tls: NIOSSLContext?
-        switch self.tls {
-        case .none: tls = nil
-        case .success(let context): tls = context
-        case .failure(let error): return group.next().makeFailedFuture(error)
-        }
-        let serverHostname = endpoint.tlsServerHostname
-        let bootstrap = ClientBootstrap(group: group)
-            .connectTimeout(connectTimeout)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    if let tls {
-                        try channel.pipeline.syncOperations.addHandler(
-                            try NIOSSLClientHandler(context: tls, serverHostname: serverHostname))
-                    }
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                    try channel.pipeline.syncOperations.addHandler(
-                        CallHandler(currentEpoch: { [weak self] in self?.currentEpoch }))
-                }
-            }
-        switch endpoint.transport {
-        case .unixSocket(let path):
-            return bootstrap.connect(unixDomainSocketPath: path)
-        case .http, .https:
-            let (host, port) = endpoint.hostAndPortParts
-            return bootstrap.channelOption(.tcpOption(.tcp_nodelay), value: 1).connect(host: host, port: port)
+        endpoint.connect(tls: tls, connectTimeout: connectTimeout) { pipeline in
+            try pipeline.addHandler(CallHandler(currentEpoch: { [weak self] in self?.currentEpoch }))
         }
     }
 }

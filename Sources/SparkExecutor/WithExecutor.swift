@@ -47,7 +47,7 @@ public func withExecutor(
             context: context, fetcher: fetcher, baseEnvironment: options.taskEnvironment ?? environment,
             sandbox: configuration.sandbox, taskURIsFetchedByAgent: options.standsInForCommandExecutor,
             isolation: isolation, logRotation: configuration.logRotation)
-        return try await withAgentClient(configuration.agentClient, logger: logger) { client in
+        return try await withAgentClient(configuration.agentClient) { client in
             let runtime = ExecutorRuntime(
                 configuration: configuration, client: client, runner: runner, hooks: runner, logger: logger,
                 heartbeatInterval: options.heartbeatInterval, exitAfterTasks: options.standsInForCommandExecutor,

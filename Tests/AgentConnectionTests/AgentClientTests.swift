@@ -1,7 +1,6 @@
 import AgentConnection
 import Foundation
 import LocalAgent
-import Logging
 import MesosCodec
 import MesosProto
 import NIOCore
@@ -10,8 +9,6 @@ import Testing
 /// The agent client against a real agent stand-in on loopback: every call goes over HTTP.
 @Suite(.timeLimit(.minutes(2)))
 struct AgentClientTests {
-    let logger = Logger(label: "agent-client-tests")
-
     private func clientConfiguration(
         _ agent: LocalAgent, encoding: WireEncoding = .protobuf, token: String? = nil
     ) async -> AgentClientConfiguration {
@@ -58,7 +55,7 @@ struct AgentClientTests {
     @Test(arguments: WireEncoding.allCases)
     func subscribeOpensTheEventStreamAndAnUpdateIsAcknowledgedOnIt(encoding: WireEncoding) async throws {
         try await withLocalAgent { agent in
-            try await withAgentClient(await clientConfiguration(agent, encoding: encoding), logger: logger) { client in
+            try await withAgentClient(await clientConfiguration(agent, encoding: encoding)) { client in
                 let stream = try await client.subscribe(call(.subscribe, agent))
                 var events = stream.makeAsyncIterator()
                 let subscribed = try #require(try await events.next())
@@ -84,13 +81,13 @@ struct AgentClientTests {
         var configuration = LocalAgentConfiguration()
         configuration.authenticationToken = "secret"
         try await withLocalAgent(configuration) { agent in
-            try await withAgentClient(await clientConfiguration(agent, token: "wrong"), logger: logger) { client in
+            try await withAgentClient(await clientConfiguration(agent, token: "wrong")) { client in
                 let error = try #require(await failure { _ = try await client.subscribe(call(.subscribe, agent)) })
                 #expect(error.status == 401)
                 #expect(!error.isRetryable)
                 #expect("\(error)".contains("401"))
             }
-            try await withAgentClient(await clientConfiguration(agent, token: "secret"), logger: logger) { client in
+            try await withAgentClient(await clientConfiguration(agent, token: "secret")) { client in
                 var events = try await client.subscribe(call(.subscribe, agent)).makeAsyncIterator()
                 #expect(try await events.next()?.type == .subscribed)
                 try await client.send(call(.heartbeat, agent))
@@ -107,7 +104,7 @@ struct AgentClientTests {
         configuration.unixSocketPath = socket
         try await withLocalAgent(configuration) { agent in
             let endpoint = AgentEndpoint(hostAndPort: "localhost", transport: .unixSocket(socket))
-            try await withAgentClient(AgentClientConfiguration(endpoint: endpoint), logger: logger) { client in
+            try await withAgentClient(AgentClientConfiguration(endpoint: endpoint)) { client in
                 var events = try await client.subscribe(call(.subscribe, agent)).makeAsyncIterator()
                 #expect(try await events.next()?.type == .subscribed)
             }
@@ -120,7 +117,7 @@ struct AgentClientTests {
             var configuration = await clientConfiguration(agent)
             // A refused connection is retried until the connect timeout: keep the test short.
             configuration.connectTimeout = .seconds(1)
-            try await withAgentClient(configuration, logger: logger) { client in
+            try await withAgentClient(configuration) { client in
                 let subscribe = try #require(await failure { _ = try await client.subscribe(call(.subscribe, agent)) })
                 #expect(subscribe.isRetryable)
                 #expect(subscribe.status == nil)
@@ -133,7 +130,7 @@ struct AgentClientTests {
 
     @Test func anUpdateDuringRecoveryGets503AndCanBeTriedAgain() async throws {
         try await withLocalAgent { agent in
-            try await withAgentClient(await clientConfiguration(agent), logger: logger) { client in
+            try await withAgentClient(await clientConfiguration(agent)) { client in
                 var events = try await client.subscribe(call(.subscribe, agent)).makeAsyncIterator()
                 try await agent.launch(agent.makeTask("t"))
                 while try await events.next()?.type != .launch {}
@@ -150,7 +147,7 @@ struct AgentClientTests {
 
     @Test func aDroppedStreamThrowsAndCanBeTriedAgain() async throws {
         try await withLocalAgent { agent in
-            try await withAgentClient(await clientConfiguration(agent), logger: logger) { client in
+            try await withAgentClient(await clientConfiguration(agent)) { client in
                 var events = try await client.subscribe(call(.subscribe, agent)).makeAsyncIterator()
                 #expect(try await events.next()?.type == .subscribed)
                 await agent.dropStream()
@@ -162,7 +159,7 @@ struct AgentClientTests {
 
     @Test func aStreamTheAgentClosesEndsCleanly() async throws {
         try await withLocalAgent { agent in
-            try await withAgentClient(await clientConfiguration(agent), logger: logger) { client in
+            try await withAgentClient(await clientConfiguration(agent)) { client in
                 _ = try await client.subscribe(call(.subscribe, agent))
                 await agent.shutdown()
                 // A terminating executor's SUBSCRIBE gets SHUTDOWN and the stream's end.
@@ -175,7 +172,7 @@ struct AgentClientTests {
 
     @Test func aGarbledRecordBreaksTheStream() async throws {
         try await withLocalAgent { agent in
-            try await withAgentClient(await clientConfiguration(agent), logger: logger) { client in
+            try await withAgentClient(await clientConfiguration(agent)) { client in
                 var events = try await client.subscribe(call(.subscribe, agent)).makeAsyncIterator()
                 #expect(try await events.next()?.type == .subscribed)
                 #expect(await agent.injectRawStreamBytes(Array("12x\nnot a record".utf8)))
@@ -188,7 +185,7 @@ struct AgentClientTests {
 
     @Test func aCallMissingARequiredFieldIsNeverSent() async throws {
         try await withLocalAgent { agent in
-            try await withAgentClient(await clientConfiguration(agent), logger: logger) { client in
+            try await withAgentClient(await clientConfiguration(agent)) { client in
                 var call = call(.update, agent)
                 call.update.status.state = .taskRunning
                 let error = try #require(await failure { try await client.send(call) })
@@ -203,7 +200,7 @@ struct AgentClientTests {
     /// answer (libprocess answers a connection's requests in order, as the local agent does).
     @Test func callsMadeAtOnceArePipelinedAndEachIsAnswered() async throws {
         try await withLocalAgent { agent in
-            try await withAgentClient(await clientConfiguration(agent), logger: logger) { client in
+            try await withAgentClient(await clientConfiguration(agent)) { client in
                 var events = try await client.subscribe(call(.subscribe, agent)).makeAsyncIterator()
                 let tasks = (0..<40).map { "t\($0)" }
                 for task in tasks { try await agent.launch(agent.makeTask(task)) }
@@ -236,7 +233,7 @@ struct AgentClientTests {
     /// SUBSCRIBE; a call made after the SUBSCRIBE goes through.
     @Test func aCallMadeBeforeASubscribeIsNotSentAfterIt() async throws {
         try await withLocalAgent { agent in
-            try await withAgentClient(await clientConfiguration(agent), logger: logger) { client in
+            try await withAgentClient(await clientConfiguration(agent)) { client in
                 try await agent.launch(agent.makeTask("t1"))
                 let before = client.callEpoch
                 _ = try await client.subscribe(call(.subscribe, agent))
@@ -277,7 +274,7 @@ struct AgentClientTests {
         heartbeat.type = .heartbeat
         heartbeat.frameworkID.value = "f"
         heartbeat.executorID.value = "e"
-        try await withAgentClient(configuration, logger: logger) { client in
+        try await withAgentClient(configuration) { client in
             for _ in 0..<2 {
                 let error = try #require(await failure { try await client.send(heartbeat) })
                 #expect(error.isRetryable)

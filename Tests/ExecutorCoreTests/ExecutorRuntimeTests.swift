@@ -52,7 +52,7 @@ import Testing
             for (id, script) in scripts.sorted(by: { $0.key < $1.key }) {
                 try await agent.launch(agent.makeTask(id, data: Array(script.utf8)))
             }
-            let code = try await withAgentClient(executorConfiguration.agentClient, logger: logger) { client in
+            let code = try await withAgentClient(executorConfiguration.agentClient) { client in
                 let runtime = ExecutorRuntime(
                     configuration: executorConfiguration, client: client, runner: ScriptedRunner(), logger: logger)
                 return try await withThrowingTaskGroup(of: Int32?.self) { group in

@@ -1,0 +1,44 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+
+extension AgentEndpoint {
+    /// Opens a connection to the agent, the one way both of the executor's connections are made:
+    /// TCP (no Nagle delay) or the agent's unix socket, TLS over it for https, HTTP/1.1's client
+    /// handlers, then what `handlers` adds. `tls` is the context for https, or why there is none
+    /// (the connection then fails with that error, as each call then does).
+    func connect(
+        tls: Result<NIOSSLContext, any Error>?, connectTimeout: TimeAmount,
+        handlers: @escaping @Sendable (ChannelPipeline.SynchronousOperations) throws -> Void
+    ) -> EventLoopFuture<any Channel> {
+        let group = MultiThreadedEventLoopGroup.singleton
+        let context: NIOSSLContext?
+        switch tls {
+        case .none: context = nil
+        case .success(let made): context = made
+        case .failure(let error): return group.next().makeFailedFuture(error)
+        }
+        let serverHostname = tlsServerHostname
+        let bootstrap = ClientBootstrap(group: group)
+            .connectTimeout(connectTimeout)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let pipeline = channel.pipeline.syncOperations
+                    if let context {
+                        try pipeline.addHandler(
+                            try NIOSSLClientHandler(context: context, serverHostname: serverHostname))
+                    }
+                    try pipeline.addHTTPClientHandlers()
+                    try handlers(pipeline)
+                }
+            }
+        switch transport {
+        case .unixSocket(let path):
+            return bootstrap.connect(unixDomainSocketPath: path)
+        case .http, .https:
+            let (host, port) = hostAndPortParts
+            return bootstrap.channelOption(.tcpOption(.tcp_nodelay), value: 1).connect(host: host, port: port)
+        }
+    }
+}

@@ -1,0 +1,150 @@
+import AgentConnection
+import Foundation
+import MesosCodec
+import MesosProto
+import NIOCore
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The event stream read at the executor's pace: an executor that stops reading events leaves the
+/// rest in the kernel, so an agent writing faster than it reads is held back (TCP), and none is lost.
+@Suite(.timeLimit(.minutes(2)))
+struct EventStreamBackPressureTests {
+    @Test func aReaderThatStopsHoldsTheAgentBackAndLosesNothing() async throws {
+        let agent = try FloodingAgent()
+        let flood = agent.start(limit: 256 << 20)
+        var configuration = AgentClientConfiguration(endpoint: AgentEndpoint(hostAndPort: "127.0.0.1:\(agent.port)"))
+        configuration.encoding = .protobuf
+        try await withAgentClient(configuration) { client in
+            var subscribe = Mesos_V1_Executor_Call()
+            subscribe.type = .subscribe
+            subscribe.frameworkID.value = "f"
+            subscribe.executorID.value = "e"
+            subscribe.subscribe = .init()
+            let stream = try await client.subscribe(subscribe)
+            // Nothing is read while the agent writes: what it could write is what the kernel's
+            // socket buffers hold plus the little the client reads ahead (a few MiB), far below
+            // the 256 MiB it would write to a client that read everything.
+            var results = flood.makeAsyncIterator()
+            let written = try #require(await results.next())
+            #expect(written.bytes < 64 << 20, "the agent wrote \(written.bytes) bytes to a reader that read none")
+            var count = 0
+            for try await event in stream {
+                #expect(event.type == .message && event.message.data.count == 1024)
+                count += 1
+            }
+            #expect(count == written.events)
+        }
+    }
+}
+
+/// An agent on a raw socket that answers SUBSCRIBE with 200 and floods the stream with MESSAGEs of 1 KiB.
+private final class FloodingAgent: Sendable {
+    let port: Int
+    private let listener: Int32
+
+    init() throws {
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(listener, $0, length) == 0 && listen(listener, 1) == 0 && getsockname(listener, $0, &length) == 0
+            }
+        }
+        try #require(bound, "listening failed: errno \(errno)")
+        self.listener = listener
+        port = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    deinit { close(listener) }
+
+    /// Accepts the SUBSCRIBE, answers 200 and writes messages until the client stops taking them
+    /// (no room in the socket for 2 s) or `limit` bytes went out; then tells what it wrote and ends
+    /// the stream (blocking, so all of it is delivered once the client reads).
+    func start(limit: Int) -> AsyncStream<(bytes: Int, events: Int)> {
+        let listener = self.listener
+        let (written, continuation) = AsyncStream.makeStream(of: (bytes: Int, events: Int).self)
+        Thread.detachNewThread {
+            let connection = accept(listener, nil, nil)
+            defer { close(connection) }
+            // The request: headers, then a Content-Length body (read and ignored).
+            var request: [UInt8] = []
+            var byte: UInt8 = 0
+            while !request.ends(with: Array("\r\n\r\n".utf8)), read(connection, &byte, 1) == 1 {
+                request.append(byte)
+            }
+            let head = String(decoding: request, as: UTF8.self).lowercased()
+            let length =
+                head.split(separator: "\r\n").first { $0.hasPrefix("content-length:") }
+                .flatMap { Int($0.dropFirst(15).trimmingCharacters(in: .whitespaces)) } ?? 0
+            var body = [UInt8](repeating: 0, count: length)
+            _ = read(connection, &body, length)
+            Self.send(
+                Array(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\nTransfer-Encoding: chunked\r\n\r\n"
+                        .utf8),
+                to: connection)
+            var message = Mesos_V1_Executor_Event()
+            message.type = .message
+            message.message.data = Data(repeating: 0x2a, count: 1024)
+            var records = ByteBuffer()
+            let perChunk = 64
+            let record = try! WireEncoding.protobuf.encode(message)
+            for _ in 0..<perChunk { RecordIO.encode(record, into: &records) }
+            let chunk =
+                Array(String(records.readableBytes, radix: 16).utf8) + Array("\r\n".utf8)
+                + Array(records.readableBytesView) + Array("\r\n".utf8)
+            var written = 0
+            var events = 0
+            _ = fcntl(connection, F_SETFL, fcntl(connection, F_GETFL) | O_NONBLOCK)
+            while written < limit {
+                var poller = pollfd(fd: connection, events: Int16(POLLOUT), revents: 0)
+                guard poll(&poller, 1, 2000) == 1 else { break }
+                // A whole chunk or nothing of it, so that the stream stays well formed.
+                var outgoing = 0
+                var stalled = false
+                while outgoing < chunk.count {
+                    let count = chunk[outgoing...].withUnsafeBytes { write(connection, $0.baseAddress, $0.count) }
+                    if count > 0 {
+                        outgoing += count
+                    } else if outgoing == 0 {
+                        stalled = true
+                        break
+                    } else {
+                        var wait = pollfd(fd: connection, events: Int16(POLLOUT), revents: 0)
+                        _ = poll(&wait, 1, -1)
+                    }
+                }
+                if stalled { continue }
+                written += chunk.count
+                events += perChunk
+            }
+            _ = fcntl(connection, F_SETFL, fcntl(connection, F_GETFL) & ~O_NONBLOCK)
+            continuation.yield((written, events))
+            continuation.finish()
+            Self.send(Array("0\r\n\r\n".utf8), to: connection)
+        }
+        return written
+    }
+
+    private static func send(_ bytes: [UInt8], to descriptor: Int32) {
+        var offset = 0
+        while offset < bytes.count {
+            let count = bytes[offset...].withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+            if count <= 0 { return }
+            offset += count
+        }
+    }
+}
+
+extension Array where Element == UInt8 {
+    fileprivate func ends(with suffix: [UInt8]) -> Bool {
+        count >= suffix.count && Array(self[(count - suffix.count)...]) == suffix
+    }
+}
