@@ -35,6 +35,9 @@ enum EventStreamConnection {
             channel.write(HTTPClientRequestPart.body(.byteBuffer(body)), promise: nil)
             channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
             return (answer.futureResult, handler.takeParts())
+        }.flatMapErrorThrowing { error in
+            channel.close(promise: nil)
+            throw error
         }.get()
         let streamBody = EventStreamBody(channel: channel, parts: parts)
         return (try await answer.get(), streamBody)

@@ -9,22 +9,27 @@ import Testing
     import Glibc
 #endif
 
-/// The event stream read at the executor's pace: an executor that stops reading events leaves the
-/// rest in the kernel, so an agent writing faster than it reads is held back (TCP), and none is lost.
+/// SUBSCRIBE's connection against an agent on a raw socket, for what the local agent cannot do.
 @Suite(.timeLimit(.minutes(2)))
-struct EventStreamBackPressureTests {
+struct EventStreamConnectionTests {
+    private static var subscribe: Mesos_V1_Executor_Call {
+        var call = Mesos_V1_Executor_Call()
+        call.type = .subscribe
+        call.frameworkID.value = "f"
+        call.executorID.value = "e"
+        call.subscribe = .init()
+        return call
+    }
+
+    /// The event stream is read at the executor's pace: an executor that stops reading events
+    /// leaves the rest in the kernel, so an agent writing faster than it reads is held back (TCP),
+    /// and none is lost.
     @Test func aReaderThatStopsHoldsTheAgentBackAndLosesNothing() async throws {
-        let agent = try FloodingAgent()
-        let flood = agent.start(limit: 256 << 20)
-        var configuration = AgentClientConfiguration(endpoint: AgentEndpoint(hostAndPort: "127.0.0.1:\(agent.port)"))
-        configuration.encoding = .protobuf
+        let agent = try RawAgent()
+        let flood = agent.flood(limit: 256 << 20)
+        let configuration = AgentClientConfiguration(endpoint: AgentEndpoint(hostAndPort: "127.0.0.1:\(agent.port)"))
         try await withAgentClient(configuration) { client in
-            var subscribe = Mesos_V1_Executor_Call()
-            subscribe.type = .subscribe
-            subscribe.frameworkID.value = "f"
-            subscribe.executorID.value = "e"
-            subscribe.subscribe = .init()
-            let stream = try await client.subscribe(subscribe)
+            let stream = try await client.subscribe(Self.subscribe)
             // Nothing is read while the agent writes: what it could write is what the kernel's
             // socket buffers hold plus the little the client reads ahead (a few MiB), far below
             // the 256 MiB it would write to a client that read everything.
@@ -39,10 +44,33 @@ struct EventStreamBackPressureTests {
             #expect(count == written.events)
         }
     }
+
+    /// An agent that takes SUBSCRIBE and never answers it: the call fails once its timeout is over,
+    /// as one the agent refuses would, and can be tried again.
+    @Test func aSubscribeTheAgentNeverAnswersFailsAfterTheCallTimeout() async throws {
+        let agent = try RawAgent()
+        let silence = agent.acceptAndStaySilent()
+        var configuration = AgentClientConfiguration(endpoint: AgentEndpoint(hostAndPort: "127.0.0.1:\(agent.port)"))
+        configuration.callTimeout = .milliseconds(200)
+        try await withAgentClient(configuration) { client in
+            do {
+                _ = try await client.subscribe(Self.subscribe)
+                Issue.record("SUBSCRIBE succeeded without an answer")
+            } catch let error as AgentError {
+                #expect(error.isRetryable)
+                #expect("\(error)" == "SUBSCRIBE could not reach the agent: no answer within 200 ms", "\(error)")
+            } catch {
+                Issue.record("not an AgentError: \(error)")
+            }
+        }
+        // The agent saw the connection closed.
+        var ends = silence.makeAsyncIterator()
+        #expect(await ends.next() == true)
+    }
 }
 
-/// An agent on a raw socket that answers SUBSCRIBE with 200 and floods the stream with MESSAGEs of 1 KiB.
-private final class FloodingAgent: Sendable {
+/// An agent on a raw socket, for one connection.
+private final class RawAgent: Sendable {
     let port: Int
     private let listener: Int32
 
@@ -64,10 +92,25 @@ private final class FloodingAgent: Sendable {
 
     deinit { close(listener) }
 
-    /// Accepts the SUBSCRIBE, answers 200 and writes messages until the client stops taking them
+    /// Accepts the connection, reads until it is closed and tells whether it was.
+    func acceptAndStaySilent() -> AsyncStream<Bool> {
+        let listener = self.listener
+        let (closed, continuation) = AsyncStream.makeStream(of: Bool.self)
+        Thread.detachNewThread {
+            let connection = accept(listener, nil, nil)
+            defer { close(connection) }
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while read(connection, &buffer, buffer.count) > 0 {}
+            continuation.yield(connection >= 0)
+            continuation.finish()
+        }
+        return closed
+    }
+
+    /// Accepts the SUBSCRIBE, answers 200 and floods the stream with MESSAGEs of 1 KiB until the client stops taking them
     /// (no room in the socket for 2 s) or `limit` bytes went out; then tells what it wrote and ends
     /// the stream (blocking, so all of it is delivered once the client reads).
-    func start(limit: Int) -> AsyncStream<(bytes: Int, events: Int)> {
+    func flood(limit: Int) -> AsyncStream<(bytes: Int, events: Int)> {
         let listener = self.listener
         let (written, continuation) = AsyncStream.makeStream(of: (bytes: Int, events: Int).self)
         Thread.detachNewThread {
