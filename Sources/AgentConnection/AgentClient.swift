@@ -151,7 +151,6 @@ public struct AgentClient: Sendable {
     static func name(of call: Mesos_V1_Executor_Call) -> String {
         call.hasType ? String(describing: call.type).uppercased() : "UNKNOWN"
     }
-
 }
 
 /// Runs `body` with an ``AgentClient`` whose connections are closed when `body` returns.

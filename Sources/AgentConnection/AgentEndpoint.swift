@@ -26,7 +26,7 @@ public struct AgentEndpoint: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    /// The URL async-http-client understands.
+    /// The endpoint as a URL (`http+unix://` with the socket path percent-encoded for a unix socket).
     public var url: String {
         switch transport {
         case .http: "http://\(hostAndPort)\(path)"
