@@ -2,7 +2,6 @@ import MesosCodec
 public import MesosProto
 import NIOCore
 import NIOHTTP1
-import SystemSupport
 
 /// The events of one SUBSCRIBE stream, decoded from RecordIO records.
 ///

@@ -42,3 +42,14 @@ extension AgentEndpoint {
         }
     }
 }
+
+extension ByteBuffer {
+    /// Appends what of `chunk` fits in the first 4 KiB of an answer's body: what an error message
+    /// keeps of it.
+    mutating func keepErrorBodyPart(_ chunk: ByteBuffer) {
+        var chunk = chunk
+        let room = Swift.max(0, 4096 - readableBytes)
+        guard room > 0, var part = chunk.readSlice(length: Swift.min(chunk.readableBytes, room)) else { return }
+        writeBuffer(&part)
+    }
+}

@@ -164,9 +164,6 @@ private final class CallHandler: ChannelDuplexHandler {
     typealias OutboundIn = PendingCall
     typealias OutboundOut = HTTPClientRequestPart
 
-    /// What an error body is kept of.
-    private static let bodyLimit = 4096
-
     private var waiting = CircularBuffer<(answer: EventLoopPromise<CallConnection.Answer>, timer: Scheduled<Void>)>()
     private var head: HTTPResponseHead?
     private var body = ByteBuffer()
@@ -209,11 +206,8 @@ private final class CallHandler: ChannelDuplexHandler {
         case .head(let responseHead):
             head = responseHead
             body.clear()
-        case .body(var chunk):
-            if body.readableBytes < Self.bodyLimit {
-                var part = chunk.readSlice(length: min(chunk.readableBytes, Self.bodyLimit - body.readableBytes))!
-                body.writeBuffer(&part)
-            }
+        case .body(let chunk):
+            body.keepErrorBodyPart(chunk)
         case .end:
             guard let responseHead = head, let (answer, timer) = waiting.popFirst() else {
                 shut(context, because: CallConnectionError.unexpectedAnswer)

@@ -94,7 +94,7 @@ final class EventStreamBody: Sendable {
         do {
             while let part = try await parts.next() {
                 if case .end = part { break }
-                if case .body(var chunk) = part, collected.readableBytes < 4096 { collected.writeBuffer(&chunk) }
+                if case .body(let chunk) = part { collected.keepErrorBodyPart(chunk) }
             }
         } catch {
             // A broken error body still leaves the status to report.

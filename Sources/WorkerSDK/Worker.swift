@@ -86,7 +86,8 @@ public struct Worker: Sendable {
     }
 
     private func execute(_ run: RunRequest, registry: RunRegistry, writer: FrameWriter) async {
-        guard registry.begin(run.id) else {
+        let cancellation = RunCancellation()
+        guard registry.begin(run.id, cancel: { cancellation.cancel() }) else {
             writer.send(.result(RunResult(id: run.id, status: .cancelled, error: "cancelled before it started")))
             return
         }
@@ -101,8 +102,6 @@ public struct Worker: Sendable {
             return
         }
         let reporter = ProgressReporter(runID: run.id, writer: writer)
-        let cancellation = RunCancellation()
-        registry.attach(run.id) { cancellation.cancel() }
         // Started immediately: the closure runs on this thread up to its first suspension, so a
         // closure that never suspends (most do not) costs no hand-off to another thread and back.
         let work = Task.immediate {

@@ -39,19 +39,6 @@ struct AgentClientTests {
         return call
     }
 
-    /// The error a call failed with, or nil when it succeeded (any error but an AgentError is a test failure).
-    private func failure(_ body: () async throws -> Void) async -> AgentError? {
-        do {
-            try await body()
-            return nil
-        } catch let error as AgentError {
-            return error
-        } catch {
-            Issue.record("not an AgentError: \(error)")
-            return nil
-        }
-    }
-
     @Test(arguments: WireEncoding.allCases)
     func subscribeOpensTheEventStreamAndAnUpdateIsAcknowledgedOnIt(encoding: WireEncoding) async throws {
         try await withLocalAgent { agent in
@@ -290,5 +277,18 @@ struct AgentClientTests {
             close(fd)
         }
         #expect(accepted == 2)
+    }
+}
+
+/// The error a call failed with, or nil when it succeeded (any error but an AgentError is a test failure).
+func failure(_ body: () async throws -> Void) async -> AgentError? {
+    do {
+        try await body()
+        return nil
+    } catch let error as AgentError {
+        return error
+    } catch {
+        Issue.record("not an AgentError: \(error)")
+        return nil
     }
 }
