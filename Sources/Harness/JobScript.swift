@@ -139,6 +139,9 @@ struct JobScript {
             defer { group.cancelAll() }
             try await group.next()
         }
+        // What the wait saw goes into the log before the step after it (the follower, on a busy
+        // machine, may not have recorded it yet): a task's end, say, before the launch it waited for.
+        await recorder.catchUp(with: agent)
     }
 
     func taskInfo(_ id: String) throws -> Mesos_V1_TaskInfo {

@@ -58,7 +58,12 @@ actor RunRecorder {
 
     /// Records whatever the agent observed since last time.
     func catchUp(with agent: LocalAgent) async {
-        absorb(await agent.observations(since: seen))
+        let from = seen
+        let new = await agent.observations(since: from)
+        // Another catch-up may have recorded some of it while this one waited (the follower's, a
+        // step's): then only what is newer than that, asked for again.
+        guard seen == from else { return await catchUp(with: agent) }
+        absorb(new)
     }
 
     private func absorb(_ new: Observations) {
