@@ -287,9 +287,20 @@ int cps_reap_if_exited(pid_t pid) {
     int status;
     pid_t rc;
     do {
-        rc = waitpid(pid, &status, WNOHANG);
+        rc = waitpid(pid, &status, WNOHANG | __WALL);
     } while (rc < 0 && errno == EINTR);
     return rc == pid ? 1 : 0;
+}
+
+pid_t cps_exited_child(void) {
+    siginfo_t info;
+    memset(&info, 0, sizeof(info));
+    int rc;
+    do {
+        rc = waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT | __WALL);
+    } while (rc < 0 && errno == EINTR);
+    if (rc < 0) return errno == ECHILD ? 0 : -errno;
+    return info.si_pid;
 }
 
 #include <sys/epoll.h>

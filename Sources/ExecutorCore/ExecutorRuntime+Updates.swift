@@ -180,10 +180,13 @@ extension ExecutorRuntime {
     }
 
     static func uuidV4() -> Data {
-        // Two draws of 64 bits: each draw from the system generator is a getrandom(2) call, so
-        // drawing byte by byte cost 16 system calls per update.
-        var generator = SystemRandomNumberGenerator()
-        var bytes = withUnsafeBytes(of: (generator.next() as UInt64, generator.next() as UInt64)) { Array($0) }
+        // One getrandom(2) for the 16 bytes (getentropy), where the system generator makes one
+        // call per 64 bits.
+        var bytes = [UInt8](repeating: 0, count: 16)
+        if bytes.withUnsafeMutableBytes({ getentropy($0.baseAddress, 16) }) != 0 {
+            var generator = SystemRandomNumberGenerator()
+            bytes = withUnsafeBytes(of: (generator.next() as UInt64, generator.next() as UInt64)) { Array($0) }
+        }
         bytes[6] = (bytes[6] & 0x0f) | 0x40
         bytes[8] = (bytes[8] & 0x3f) | 0x80
         return Data(bytes)

@@ -38,7 +38,7 @@ final class CgroupControlFiles: Sendable {
     /// The whole file as text, or nil if it cannot be read.
     func read(_ path: String) -> String? {
         guard let fd = descriptor(Key(path: path, writing: false)) else { return CgroupFiles.read(path) }
-        return CgroupFiles.read(descriptor: fd)
+        return CgroupFiles.read(descriptor: fd, singleRecord: CgroupFiles.isSingleRecord(path))
     }
 
     /// Writes `value` in one write(2); returns errno or 0.

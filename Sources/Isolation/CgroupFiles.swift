@@ -17,7 +17,10 @@ enum CgroupFiles {
     }
 
     /// The whole file from its start (`pread`, so an open descriptor can be read again and again).
-    static func read(descriptor fd: Int32) -> String? {
+    /// `singleRecord`: the file is one of cgroupfs's single-record files (every control file but
+    /// the process and thread lists), which the kernel writes whole into any read that has room
+    /// for it, so a short read is the end and no second read is needed to see it.
+    static func read(descriptor fd: Int32, singleRecord: Bool = false) -> String? {
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4096)
         while true {
@@ -26,8 +29,15 @@ enum CgroupFiles {
             guard count >= 0 else { return nil }
             if count == 0 { break }
             bytes += chunk[0..<count]
+            if singleRecord && count < chunk.count { break }
         }
         return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Whether the control file at `path` is written by the kernel as one record (see
+    /// ``read(descriptor:singleRecord:)``): all but `cgroup.procs`, `cgroup.threads` and `tasks`.
+    static func isSingleRecord(_ path: String) -> Bool {
+        !(path.hasSuffix("/cgroup.procs") || path.hasSuffix("/cgroup.threads") || path.hasSuffix("/tasks"))
     }
 
     /// Writes `value` in one write(2), as the kernel expects of control files; returns errno or 0.

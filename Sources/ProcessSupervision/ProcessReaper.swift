@@ -13,7 +13,8 @@ import SystemSupport
 ///
 /// Once ``adoptOrphans()`` made the process a child subreaper, descendants whose parents exit
 /// are re-parented to us; the same thread then reaps those orphans (children it does not track)
-/// once a second and whenever ``sweepOrphans()`` asks, so no zombie is left behind.
+/// whenever it wakes, at least once a second, and whenever ``sweepOrphans()`` or
+/// ``reapExitedOrphans()`` asks, so no zombie is left behind.
 public final class ProcessReaper: Sendable {
     /// The process-wide reaper. It owns one thread for the life of the process.
     public static let shared = ProcessReaper()
@@ -73,20 +74,43 @@ public final class ProcessReaper: Sendable {
         } as (Termination, ProcessUsage)
     }
 
-    /// Reaps every orphan that has exited (no-op unless ``adoptOrphans()`` was called). Returns
-    /// how many children that are not ours are still alive.
-    @discardableResult
-    public func sweepOrphans() -> Int {
+    /// Reaps every orphan that has exited (no-op unless ``adoptOrphans()`` was called), listing
+    /// every child of ours (`/proc/self/task/*/children`) when the quick look of
+    /// ``reapExitedOrphans()`` cannot see past a child we track.
+    public func sweepOrphans() {
         registry.withLock { registry in
-            guard registry.sweeping, registry.creations == 0 else { return 0 }
-            var children = [pid_t](repeating: 0, count: 4096)
-            let count = cps_list_children(&children, Int32(children.count))
-            guard count > 0 else { return 0 }
-            var alive = 0
-            for pid in children.prefix(Int(count)) where !registry.tracked.contains(pid) {
-                if cps_reap_if_exited(pid) == 0 { alive += 1 }
-            }
-            return alive
+            if Self.reapShownOrphans(&registry) == .hiddenBehindTracked { Self.reapListedOrphans(&registry) }
+        }
+    }
+
+    /// Reaps the orphans that have exited as far as the kernel shows them without listing every
+    /// child: it shows one exited child at a time, the oldest, so an exited child we track (about
+    /// to be reaped through its pidfd, after which the reaper's thread looks again) hides any
+    /// orphan behind it. A few system calls where a listing takes dozens: what runs after every
+    /// task; ``sweepOrphans()`` is the thorough one.
+    public func reapExitedOrphans() {
+        registry.withLock { registry in _ = Self.reapShownOrphans(&registry) }
+    }
+
+    private enum QuickLook { case noneLeft, hiddenBehindTracked, notSweeping }
+
+    private static func reapShownOrphans(_ registry: inout Registry) -> QuickLook {
+        guard registry.sweeping, registry.creations == 0 else { return .notSweeping }
+        while true {
+            let pid = cps_exited_child()
+            guard pid > 0 else { return .noneLeft }
+            if registry.tracked.contains(pid) { return .hiddenBehindTracked }
+            // Not reaped (it cannot be, as it was just shown exited): stop rather than look again.
+            guard cps_reap_if_exited(pid) == 1 else { return .noneLeft }
+        }
+    }
+
+    private static func reapListedOrphans(_ registry: inout Registry) {
+        var children = [pid_t](repeating: 0, count: 4096)
+        let count = cps_list_children(&children, Int32(children.count))
+        guard count > 0 else { return }
+        for pid in children.prefix(Int(count)) where !registry.tracked.contains(pid) {
+            _ = cps_reap_if_exited(pid)
         }
     }
 
@@ -142,6 +166,7 @@ public final class ProcessReaper: Sendable {
 
     private func loop() {
         var ready = [Int32](repeating: -1, count: 64)
+        var lastListing = ContinuousClock.now
         while true {
             let count = cps_epoll_wait(epoll, &ready, Int32(ready.count), 1000)
             precondition(count >= 0, "epoll_wait failed: errno \(-count)")
@@ -156,7 +181,15 @@ public final class ProcessReaper: Sendable {
                 }
                 waiter?.continuation.resume(returning: result)
             }
-            sweepOrphans()
+            // Orphans do not wake this thread (they have no pidfd here): every wake looks for them
+            // quickly, and once a second every child is listed, so that none stays a zombie behind
+            // a child we track and never reap (one nobody waits for).
+            if ContinuousClock.now - lastListing >= .seconds(1) {
+                lastListing = .now
+                sweepOrphans()
+            } else {
+                reapExitedOrphans()
+            }
         }
     }
 

@@ -19,27 +19,19 @@ public struct StandardStreamFiles: Sendable {
     public let rotation: LogRotation
     private let streams: [LogDrain.Stream]
 
-    /// Opens the three descriptors (close-on-exec) and the files in `directory`, creating it and its parents.
+    /// Opens the stdout and stderr pipes (close-on-exec) and their files in `directory`, creating
+    /// it and its parents.
     public init(directory: String, rotation: LogRotation = .default) throws(ProcessError) {
-        var prefix = directory.hasPrefix("/") ? "" : "."
-        for component in directory.split(separator: "/", omittingEmptySubsequences: true) {
-            prefix += "/" + component
-            if mkdir(prefix, 0o755) != 0 && errno != EEXIST { throw .systemCall("mkdir \(prefix)", errno: errno) }
+        try Self.makeDirectory(directory)
+        guard let input = Self.nullInput.descriptor else {
+            throw .systemCall("opening /dev/null", errno: Self.nullInput.openErrno)
         }
-        let input = open("/dev/null", O_RDONLY | O_CLOEXEC)
-        guard input >= 0 else { throw .systemCall("opening /dev/null", errno: errno) }
         let out: (writeEnd: Int32, stream: LogDrain.Stream)
         let err: (writeEnd: Int32, stream: LogDrain.Stream)
-        do {
-            out = try LogDrain.shared.open(path: "\(directory)/stdout", rotation: rotation)
-        } catch {
-            Glibc.close(input)
-            throw error
-        }
+        out = try LogDrain.shared.open(path: "\(directory)/stdout", rotation: rotation)
         do {
             err = try LogDrain.shared.open(path: "\(directory)/stderr", rotation: rotation)
         } catch {
-            Glibc.close(input)
             Glibc.close(out.writeEnd)
             throw error
         }
@@ -51,13 +43,31 @@ public struct StandardStreamFiles: Sendable {
         streams = [out.stream, err.stream]
     }
 
+    /// /dev/null for every child's stdin, opened once (close-on-exec) and never closed: a child
+    /// gets its own copy as descriptor 0.
+    private static let nullInput: (descriptor: Int32?, openErrno: Int32) = {
+        let descriptor = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        return descriptor >= 0 ? (descriptor, 0) : (nil, errno)
+    }()
+
+    /// `mkdir -p`, trying the directory itself first: a task's directory is new, its parents
+    /// (the sandbox's `tasks`) exist after the first task.
+    private static func makeDirectory(_ directory: String) throws(ProcessError) {
+        if mkdir(directory, 0o755) == 0 || errno == EEXIST { return }
+        guard errno == ENOENT else { throw .systemCall("mkdir \(directory)", errno: errno) }
+        var prefix = directory.hasPrefix("/") ? "" : "."
+        for component in directory.split(separator: "/", omittingEmptySubsequences: true) {
+            prefix += "/" + component
+            if mkdir(prefix, 0o755) != 0 && errno != EEXIST { throw .systemCall("mkdir \(prefix)", errno: errno) }
+        }
+    }
+
     /// The child's descriptors 0, 1 and 2.
     public var mappings: [(source: Int32, target: Int32)] { [(stdin, 0), (stdout, 1), (stderr, 2)] }
 
     /// Closes our copies once the child has its own. Call exactly once. The files stay open
     /// until every process holding the pipes is gone and what they wrote has landed.
     public func close() {
-        _ = Glibc.close(stdin)
         _ = Glibc.close(stdout)
         _ = Glibc.close(stderr)
     }

@@ -83,7 +83,7 @@ struct TaskProcesses: Sendable {
         if let marker {
             ProcessReaper.shared.killOrphans(carrying: Self.markerVariable + "=" + marker, lookAgain: groupLeft)
         }
-        ProcessReaper.shared.sweepOrphans()
+        ProcessReaper.shared.reapExitedOrphans()
         return Ending(termination: termination, measurements: measurements)
     }
 

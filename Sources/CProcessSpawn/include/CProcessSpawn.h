@@ -47,6 +47,10 @@ int cps_list_children(pid_t *pids, int capacity);
 /// Reaps `pid` if it is a zombie child (waitpid WNOHANG). Returns 1 if reaped, 0 if not.
 int cps_reap_if_exited(pid_t pid);
 
+/// The pid of a child (of any thread) that has exited and is not reaped yet, left as it is
+/// (waitid P_ALL, WNOWAIT): the oldest such child. 0 when there is none, -errno on failure.
+pid_t cps_exited_child(void);
+
 /// Sends `signal` to the process behind `pidfd`, immune to pid reuse.
 int cps_pidfd_send_signal(int pidfd, int signal);
 
