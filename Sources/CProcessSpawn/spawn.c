@@ -228,8 +228,8 @@ int cps_spawn(const char *path, char *const argv[], char *const envp[], const ch
     pthread_sigmask(SIG_SETMASK, &previous, NULL);
     give_back_stack(stack);
     if (child < 0) return clone_errno;
-    if (child_pidfd >= 0) fcntl(child_pidfd, F_SETFD, FD_CLOEXEC);
-    else child_pidfd = cps_pidfd_open(child);
+    // A CLONE_PIDFD pidfd is close-on-exec already; pidfd_open's is too.
+    if (child_pidfd < 0) child_pidfd = cps_pidfd_open(child);
     if (plan.error != 0) {
         // It never ran the program: reap it here, nobody else knows it.
         waitpid(child, NULL, 0);
@@ -304,6 +304,10 @@ pid_t cps_exited_child(void) {
 }
 
 #include <sys/epoll.h>
+
+int cps_pipe_cloexec(int fds[2]) {
+    return pipe2(fds, O_CLOEXEC) == 0 ? 0 : errno;
+}
 
 int cps_epoll_create(void) {
     return epoll_create1(EPOLL_CLOEXEC);

@@ -48,10 +48,11 @@ public final class LogDrain: Sendable {
     func open(path: String, rotation: LogRotation) throws(ProcessError) -> (writeEnd: Int32, stream: Stream) {
         let file = try RotatingLogFile(path: path, rotation: rotation)
         var ends: [Int32] = [-1, -1]
-        guard pipe(&ends) == 0 else { throw .systemCall("pipe", errno: errno) }
-        _ = fcntl(ends[0], F_SETFD, FD_CLOEXEC)
-        _ = fcntl(ends[1], F_SETFD, FD_CLOEXEC)
-        _ = fcntl(ends[0], F_SETFL, fcntl(ends[0], F_GETFL) | O_NONBLOCK)
+        // Close-on-exec from the start; only our read end is non-blocking (the flag is the open
+        // file's, and the child's write end must block), and a pipe's read end has no other flag.
+        let piped = makeCloseOnExecPipe(&ends)
+        guard piped == 0 else { throw .systemCall("pipe", errno: piped) }
+        _ = fcntl(ends[0], F_SETFL, O_NONBLOCK)
         let stream = Stream(file: file, input: ends[0])
         streams.withLock { $0[ends[0]] = stream }
         let rc = cps_epoll_add_readable(epoll, ends[0])

@@ -85,17 +85,17 @@ struct WorkerLauncher: Sendable {
         }
         var down: [Int32] = [-1, -1]
         var up: [Int32] = [-1, -1]
-        guard Self.makePipe(&down) else {
-            let code = errno
+        let downCode = makeCloseOnExecPipe(&down)
+        guard downCode == 0 else {
             streams.close()
-            throw .launchFailed("pipe failed: \(errnoText(code))")
+            throw .launchFailed("pipe failed: \(errnoText(downCode))")
         }
-        guard Self.makePipe(&up) else {
-            let code = errno
+        let upCode = makeCloseOnExecPipe(&up)
+        guard upCode == 0 else {
             close(down[0])
             close(down[1])
             streams.close()
-            throw .launchFailed("pipe failed: \(errnoText(code))")
+            throw .launchFailed("pipe failed: \(errnoText(upCode))")
         }
         return (streams, down, up)
     }
@@ -135,13 +135,5 @@ struct WorkerLauncher: Sendable {
         close(down[0])
         close(up[1])
         return LaunchedWorker(child: child, fromWorker: up[0], toWorker: down[1], logs: streams)
-    }
-
-    /// pipe(2) with close-on-exec on both ends (Glibc's overlay lacks pipe2); our spawns close
-    /// every descriptor they do not map, so the short window cannot leak into a worker.
-    private static func makePipe(_ fds: inout [Int32]) -> Bool {
-        guard pipe(&fds) == 0 else { return false }
-        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-        return true
     }
 }
