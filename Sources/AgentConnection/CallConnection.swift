@@ -40,6 +40,10 @@ final class CallConnection: Sendable {
     private let connectTimeout: TimeAmount
     private let state = LockedValue(State.idle)
     private let epoch = LockedValue(0)
+    /// Calls made and not yet taken by the event loop, and whether a loop task will take them.
+    private let outbox = LockedValue<
+        (calls: [(channel: any Channel, call: PendingCall, written: EventLoopPromise<Void>)], drainScheduled: Bool)
+    >(([], false))
 
     init(endpoint: AgentEndpoint, tls: Result<NIOSSLContext, any Error>?, connectTimeout: TimeAmount) {
         self.endpoint = endpoint
@@ -71,8 +75,34 @@ final class CallConnection: Sendable {
         // promise already completed by the handler ignores this.
         written.futureResult.whenFailure { promise.fail($0) }
         let call = PendingCall(head: head, body: body, timeout: timeout, epoch: epoch, answer: promise)
-        channel.writeAndFlush(call, promise: written)
+        enqueue(call, on: channel, written: written)
         return try await promise.futureResult.get()
+    }
+
+    /// Hands `call` to the event loop. Calls made while the loop has not yet taken the previous
+    /// ones go out with them, in the order they were made, and one flush (one `writev`, one wake-up
+    /// of the agent) sends them all: what a burst of updates needs, where a flush per call cost a
+    /// system call and an event-loop task each.
+    private func enqueue(_ call: PendingCall, on channel: any Channel, written: EventLoopPromise<Void>) {
+        let first = outbox.withLock { outbox in
+            outbox.calls.append((channel, call, written))
+            defer { outbox.drainScheduled = true }
+            return !outbox.drainScheduled
+        }
+        guard first else { return }
+        channel.eventLoop.execute { [self] in
+            let calls = outbox.withLock { outbox in
+                let taken = outbox.calls
+                outbox.calls = []
+                outbox.drainScheduled = false
+                return taken
+            }
+            for (index, (channel, call, written)) in calls.enumerated() {
+                channel.write(call, promise: written)
+                // Flushed after its last call in a row (a reconnect may put the next on another).
+                if index == calls.count - 1 || calls[index + 1].channel !== channel { channel.flush() }
+            }
+        }
     }
 
     /// Closes the connection (one still being opened as soon as it is); calls in flight fail.
