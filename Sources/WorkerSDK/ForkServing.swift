@@ -64,10 +64,19 @@ extension Worker {
         guard written == frame.count else { fail("worker \(name): the fork server's hello failed (errno \(errno))") }
         close(3)
         close(4)
+        Self.initializeWhatEveryWorkerUses()
         let rc = cfs_serve(control)
         if rc == 1 { return }
         if rc == 0 { exit(0) }
         fail("worker \(name): the fork server stopped: errno \(-rc)")
+    }
+
+    /// Lazily initialized globals a forked worker reads: initialized here once, in the fork server,
+    /// rather than in every forked copy (each first use takes a lock and writes a page of its own).
+    private static func initializeWhatEveryWorkerUses() {
+        _ = WorkerContext.environment
+        _ = WorkerContext.taskID
+        _ = WorkerContext.progressReporter
     }
 
     /// Threads in this process (1 until anything started one), from /proc/self/stat.

@@ -9,7 +9,9 @@ import WorkerWire
 /// Writes frames to the executor. A frame sent while no write is in progress is written at once
 /// on the caller's thread (no thread hand-off on the round trip); frames sent during a write
 /// gather and go out together from a thread of its own, so a fast stream of small results costs
-/// few system calls and few wake-ups of the executor.
+/// few system calls and few wake-ups of the executor. That thread is started the first time
+/// frames gather: a worker that never has two frames to send at once (a fine-mode worker, forked
+/// for one closure) never pays for a thread.
 final class FrameWriter: @unchecked Sendable {
     private var thread = pthread_t()
     private let descriptor: Int32
@@ -21,11 +23,17 @@ final class FrameWriter: @unchecked Sendable {
     private var closed = false
     /// The executor has gone (EPIPE): later frames are dropped.
     private var broken = false
+    private var threadStarted = false
 
     init(descriptor: Int32) {
         self.descriptor = descriptor
         pthread_mutex_init(lock, nil)
         pthread_cond_init(wakeup, nil)
+    }
+
+    /// Starts the thread that writes gathered frames, once; call with `lock` held.
+    private func startThreadIfNeeded() {
+        guard !threadStarted else { return }
         let context = Unmanaged.passRetained(self).toOpaque()
         let rc = pthread_create(
             &thread, nil,
@@ -35,6 +43,7 @@ final class FrameWriter: @unchecked Sendable {
                 return nil
             }, context)
         precondition(rc == 0, "pthread_create failed: \(rc)")
+        threadStarted = true
     }
 
     deinit {
@@ -65,7 +74,8 @@ final class FrameWriter: @unchecked Sendable {
         // The thread is woken only when it has something to do: frames that came during this
         // write, or `finish()` waiting for the write to end. A wake-up for nothing costs the
         // thread a trip to another core and back (most sends find nothing to hand over).
-        if !pending.isEmpty || closed { pthread_cond_signal(wakeup) }
+        if !pending.isEmpty { startThreadIfNeeded() }
+        if !pending.isEmpty || closed { pthread_cond_broadcast(wakeup) }
         pthread_mutex_unlock(lock)
     }
 
@@ -73,9 +83,21 @@ final class FrameWriter: @unchecked Sendable {
     func finish() {
         pthread_mutex_lock(lock)
         closed = true
-        pthread_cond_broadcast(wakeup)
+        if threadStarted {
+            pthread_cond_broadcast(wakeup)
+            pthread_mutex_unlock(lock)
+            pthread_join(thread, nil)
+            return
+        }
+        // No thread: nothing ever gathered, or the one write in progress is about to start it.
+        while writing && !threadStarted { pthread_cond_wait(wakeup, lock) }
+        if threadStarted {
+            pthread_cond_broadcast(wakeup)
+            pthread_mutex_unlock(lock)
+            pthread_join(thread, nil)
+            return
+        }
         pthread_mutex_unlock(lock)
-        pthread_join(thread, nil)
     }
 
     private func loop() {
