@@ -95,8 +95,12 @@ extension Worker {
     }
 
     private func serveThenExit(concurrency: Int) -> Never {
+        // The executor's pipe is read on this thread, which has nothing else to do, rather than
+        // on one more (a forked worker pays for every thread it starts).
+        let serving = beginServing(concurrency: concurrency, input: 3, output: 4)
         let worker = self
-        Task.detached { exit(await worker.serve(concurrency: concurrency)) }
+        Task.detached { exit(await worker.runAll(serving)) }
+        serving.reader.readOnThisThread()
         while true { pause() }
     }
 

@@ -8,35 +8,48 @@ import WorkerWire
 #endif
 
 /// Reads the executor's messages on a thread of its own (a blocking read must not hold one of
-/// the few cooperative threads). Runs go to the serve loop in batches, one per read; cancels are
+/// the few cooperative threads): a new one (``startThread()``), or one that has nothing else to
+/// do (``readOnThisThread()``). Runs go to the serve loop in batches, one per read; cancels are
 /// applied at once, so a busy serve loop still honours them.
 final class PipeReader: @unchecked Sendable {
-    private var thread = pthread_t()
+    private var thread: pthread_t?
     private let descriptor: Int32
     private let registry: RunRegistry
     private let runs: AsyncStream<[RunRequest]>.Continuation
-    // Written by the thread before it ends, read after pthread_join.
-    private var failure: String?
+    /// Why reading stopped, when it failed; set before the stream of runs is finished.
+    private let failure = Mutex<String?>(nil)
 
     init(descriptor: Int32, registry: RunRegistry, runs: AsyncStream<[RunRequest]>.Continuation) {
         self.descriptor = descriptor
         self.registry = registry
         self.runs = runs
+    }
+
+    /// Reads on a new thread, until the pipe closes.
+    func startThread() {
         let context = Unmanaged.passRetained(self).toOpaque()
+        var created = pthread_t()
         let rc = pthread_create(
-            &thread, nil,
+            &created, nil,
             { context in
                 let reader = Unmanaged<PipeReader>.fromOpaque(context!).takeRetainedValue()
                 reader.loop()
                 return nil
             }, context)
         precondition(rc == 0, "pthread_create failed: \(rc)")
+        thread = created
     }
 
-    /// Waits for the reader to end (the pipe closed); returns why it failed, if it did.
+    /// Reads on the calling thread, until the pipe closes.
+    func readOnThisThread() {
+        loop()
+    }
+
+    /// Waits for the reader's thread to end, if it has one (the pipe closed: call it once the
+    /// stream of runs ended); returns why reading failed, if it did.
     func join() -> String? {
-        pthread_join(thread, nil)
-        return failure
+        if let thread { pthread_join(thread, nil) }
+        return failure.withLock { $0 }
     }
 
     private func loop() {
@@ -50,11 +63,14 @@ final class PipeReader: @unchecked Sendable {
             let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
             if count < 0 && errno == EINTR { continue }
             if count < 0 {
-                failure = "reading the executor's pipe failed: errno \(errno)"
+                let code = errno
+                failure.withLock { $0 = "reading the executor's pipe failed: errno \(code)" }
                 return
             }
             if count == 0 {
-                if decoder.pendingByteCount > 0 { failure = "the executor's pipe ended inside a message" }
+                if decoder.pendingByteCount > 0 {
+                    failure.withLock { $0 = "the executor's pipe ended inside a message" }
+                }
                 return
             }
             decoder.feed(chunk[0..<count])
@@ -72,7 +88,7 @@ final class PipeReader: @unchecked Sendable {
                     }
                 }
             } catch {
-                failure = "\(error)"
+                failure.withLock { $0 = "\(error)" }
                 if !batch.isEmpty { runs.yield(batch) }
                 return
             }

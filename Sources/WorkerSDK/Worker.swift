@@ -46,6 +46,22 @@ public struct Worker: Sendable {
     ///   - input: the executor→worker descriptor.
     ///   - output: the worker→executor descriptor.
     public func serve(concurrency: Int = 1, input: Int32 = 3, output: Int32 = 4) async -> Int32 {
+        let serving = beginServing(concurrency: concurrency, input: input, output: output)
+        serving.reader.startThread()
+        return await runAll(serving)
+    }
+
+    /// One serving of the pipes: the hello is sent, the executor's messages are read by `reader`
+    /// (once it is given a thread) into `runs`.
+    struct Serving: Sendable {
+        let width: Int
+        let writer: FrameWriter
+        let registry: RunRegistry
+        let runs: AsyncStream<[RunRequest]>
+        let reader: PipeReader
+    }
+
+    func beginServing(concurrency: Int, input: Int32, output: Int32) -> Serving {
         let width = max(1, concurrency)
         // A vanished executor must end the worker through EPIPE, not kill it mid-write.
         signal(SIGPIPE, SIG_IGN)
@@ -57,9 +73,16 @@ public struct Worker: Sendable {
         let registry = RunRegistry()
         let (runs, continuation) = AsyncStream.makeStream(of: [RunRequest].self)
         let reader = PipeReader(descriptor: input, registry: registry, runs: continuation)
+        return Serving(width: width, writer: writer, registry: registry, runs: runs, reader: reader)
+    }
+
+    /// Runs what the reader hands over until the executor closes the pipe; returns the exit
+    /// status (see ``serve(concurrency:input:output:)``).
+    func runAll(_ serving: Serving) async -> Int32 {
+        let (width, writer, registry) = (serving.width, serving.writer, serving.registry)
         await withTaskGroup(of: Void.self) { group in
             var active = 0
-            for await batch in runs {
+            for await batch in serving.runs {
                 for run in batch {
                     if width == 1 {
                         // One at a time: no child task needed, and one scheduling hop fewer.
@@ -75,7 +98,7 @@ public struct Worker: Sendable {
                 }
             }
         }
-        let failure = reader.join()
+        let failure = serving.reader.join()
         writer.finish()
         if let failure {
             var text = "worker \(name): \(failure)\n"
