@@ -59,6 +59,12 @@ public struct Worker: Sendable {
         let registry: RunRegistry
         let runs: AsyncStream<[RunRequest]>
         let reader: PipeReader
+
+        /// The stream the reader hands runs over by (one place, so the fork server's rehearsal
+        /// sets up exactly the type a worker uses).
+        static func makeRunStream() -> (AsyncStream<[RunRequest]>, AsyncStream<[RunRequest]>.Continuation) {
+            AsyncStream.makeStream(of: [RunRequest].self)
+        }
     }
 
     func beginServing(concurrency: Int, input: Int32, output: Int32) -> Serving {
@@ -71,7 +77,7 @@ public struct Worker: Sendable {
                 WorkerHello(
                     workerName: name, functions: functionNames, concurrency: UInt32(clamping: width))))
         let registry = RunRegistry()
-        let (runs, continuation) = AsyncStream.makeStream(of: [RunRequest].self)
+        let (runs, continuation) = Serving.makeRunStream()
         let reader = PipeReader(descriptor: input, registry: registry, runs: continuation)
         return Serving(width: width, writer: writer, registry: registry, runs: runs, reader: reader)
     }
