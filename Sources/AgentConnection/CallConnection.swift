@@ -41,9 +41,7 @@ final class CallConnection: Sendable {
     private let state = LockedValue(State.idle)
     private let epoch = LockedValue(0)
     /// Calls made and not yet taken by the event loop, and whether a loop task will take them.
-    private let outbox = LockedValue<
-        (calls: [(channel: any Channel, call: PendingCall, written: EventLoopPromise<Void>)], drainScheduled: Bool)
-    >(([], false))
+    private let outbox = LockedValue<(calls: [OutgoingCall], drainScheduled: Bool)>(([], false))
 
     init(endpoint: AgentEndpoint, tls: Result<NIOSSLContext, any Error>?, connectTimeout: TimeAmount) {
         self.endpoint = endpoint
@@ -68,36 +66,51 @@ final class CallConnection: Sendable {
     func post(headers: HTTPHeaders, body: ByteBuffer, timeout: TimeAmount, epoch: Int) async throws -> Answer {
         var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: endpoint.path, headers: headers)
         head.headers.replaceOrAdd(name: "Content-Length", value: String(body.readableBytes))
-        let channel = try await channel().get()
-        let promise = channel.eventLoop.makePromise(of: Answer.self)
-        let written = channel.eventLoop.makePromise(of: Void.self)
-        // A write that never reaches the handler (the connection closed meanwhile) fails the call; a
-        // promise already completed by the handler ignores this.
-        written.futureResult.whenFailure { promise.fail($0) }
-        let call = PendingCall(head: head, body: body, timeout: timeout, epoch: epoch, answer: promise)
-        enqueue(call, on: channel, written: written)
-        return try await promise.futureResult.get()
+        let channel = try await openChannel()
+        let answer = channel.eventLoop.makePromise(of: Answer.self)
+        let call = PendingCall(head: head, body: body, timeout: timeout, epoch: epoch, answer: answer)
+        return try await withCheckedThrowingContinuation { reply in
+            enqueue(OutgoingCall(channel: channel, call: call, reply: reply))
+        }
     }
 
-    /// Hands `call` to the event loop. Calls made while the loop has not yet taken the previous
+    /// The open connection, taken without a hop to its event loop (awaiting even a completed
+    /// future from another thread goes through the loop and back); otherwise the one being opened.
+    private func openChannel() async throws -> any Channel {
+        let open = state.withLock { state -> (any Channel)? in
+            if case .open(let channel) = state, channel.isActive { return channel }
+            return nil
+        }
+        if let open { return open }
+        return try await channel().get()
+    }
+
+    /// Hands a call to the event loop. Calls made while the loop has not yet taken the previous
     /// ones go out with them, in the order they were made, and one flush (one `writev`, one wake-up
     /// of the agent) sends them all: what a burst of updates needs, where a flush per call cost a
-    /// system call and an event-loop task each.
-    private func enqueue(_ call: PendingCall, on channel: any Channel, written: EventLoopPromise<Void>) {
+    /// system call and an event-loop task each. The answer is passed on from the loop, where the
+    /// callbacks are registered (registered from another thread, each would be a loop task more).
+    private func enqueue(_ outgoing: OutgoingCall) {
         let first = outbox.withLock { outbox in
-            outbox.calls.append((channel, call, written))
+            outbox.calls.append(outgoing)
             defer { outbox.drainScheduled = true }
             return !outbox.drainScheduled
         }
         guard first else { return }
-        channel.eventLoop.execute { [self] in
+        outgoing.channel.eventLoop.execute { [self] in
             let calls = outbox.withLock { outbox in
                 let taken = outbox.calls
                 outbox.calls = []
                 outbox.drainScheduled = false
                 return taken
             }
-            for (index, (channel, call, written)) in calls.enumerated() {
+            for (index, outgoing) in calls.enumerated() {
+                let (channel, call, reply) = (outgoing.channel, outgoing.call, outgoing.reply)
+                call.answer.futureResult.whenComplete { reply.resume(with: $0) }
+                // A write that never reaches the handler (the connection closed meanwhile) fails
+                // the call; an answer the handler already gave ignores this.
+                let written = channel.eventLoop.makePromise(of: Void.self)
+                written.futureResult.whenFailure { call.answer.fail($0) }
                 channel.write(call, promise: written)
                 // Flushed after its last call in a row (a reconnect may put the next on another).
                 if index == calls.count - 1 || calls[index + 1].channel !== channel { channel.flush() }
@@ -175,6 +188,13 @@ struct CallConnectionError: Error, CustomStringConvertible {
     static let unexpectedAnswer = Self(description: "the agent answered a request that was not sent")
     static let epochEnded = Self(
         description: "not sent: the executor has subscribed again since the call was made")
+}
+
+/// A call on its way to the event loop: its connection, its request and who awaits its answer.
+private struct OutgoingCall: Sendable {
+    let channel: any Channel
+    let call: PendingCall
+    let reply: CheckedContinuation<CallConnection.Answer, any Error>
 }
 
 /// A request handed to the connection's handler, with the promise its answer fulfils.
