@@ -29,6 +29,8 @@ extension Worker {
         if let variable = getenv(workerForkServerVariable) {
             let control = Int32(String(cString: variable)) ?? -1
             unsetenv(workerForkServerVariable)
+            // Before the count of threads, which would show it if the rehearsal ever started one.
+            Self.rehearseAForkedWorker()
             let threads = Self.threadCount()
             if threads > 1 {
                 // A fork copies only the calling thread; locks other threads held stay locked in
@@ -64,7 +66,6 @@ extension Worker {
         guard written == frame.count else { fail("worker \(name): the fork server's hello failed (errno \(errno))") }
         close(3)
         close(4)
-        Self.rehearseAForkedWorker()
         let rc = cfs_serve(control)
         if rc == 1 { return }
         if rc == 0 { exit(0) }
