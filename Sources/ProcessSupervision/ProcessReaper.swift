@@ -182,8 +182,8 @@ public final class ProcessReaper: Sendable {
                 waiter?.continuation.resume(returning: result)
             }
             // Orphans do not wake this thread (they have no pidfd here): every wake looks for them
-            // quickly, and once a second every child is listed, so that none stays a zombie behind
-            // a child we track and never reap (one nobody waits for).
+            // quickly, and once a second thoroughly (every child is listed when a tracked one hides
+            // the rest), so that none stays a zombie behind a child nobody waits for.
             if ContinuousClock.now - lastListing >= .seconds(1) {
                 lastListing = .now
                 sweepOrphans()
