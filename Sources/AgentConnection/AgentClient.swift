@@ -78,7 +78,6 @@ public struct AgentClient: Sendable {
     public func subscribe(_ call: Mesos_V1_Executor_Call) async throws(AgentError) -> AgentEventStream {
         let body = try encode(call)
         var headers = callHeaders()
-        headers.add(name: "Host", value: configuration.endpoint.hostHeader)
         headers.add(name: "Accept", value: configuration.encoding.contentType)
         headers.add(name: "Content-Length", value: String(body.count))
         let request = HTTPRequestHead(
@@ -114,8 +113,7 @@ public struct AgentClient: Sendable {
     public func send(_ call: Mesos_V1_Executor_Call, madeIn epoch: CallEpoch? = nil) async throws(AgentError) {
         let name = Self.name(of: call)
         let body = try encode(call)
-        var headers = callHeaders()
-        headers.add(name: "Host", value: configuration.endpoint.hostHeader)
+        let headers = callHeaders()
         let answer: CallConnection.Answer
         do {
             answer = try await calls.post(
@@ -138,9 +136,10 @@ public struct AgentClient: Sendable {
         }
     }
 
-    /// The headers every call carries: its encoding and, when set, the token.
+    /// The headers every call carries: the host, its encoding and, when set, the token.
     private func callHeaders() -> HTTPHeaders {
         var headers = HTTPHeaders()
+        headers.add(name: "Host", value: configuration.endpoint.hostHeader)
         headers.add(name: "Content-Type", value: configuration.encoding.contentType)
         if let token = configuration.authenticationToken {
             headers.add(name: "Authorization", value: "Bearer \(token)")

@@ -26,36 +26,12 @@ public struct AgentEndpoint: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    /// The endpoint as a URL (`http+unix://` with the socket path percent-encoded for a unix socket).
-    public var url: String {
+    /// The endpoint as one writes it: its URL, or `unix:` the socket's path and the request path.
+    public var description: String {
         switch transport {
         case .http: "http://\(hostAndPort)\(path)"
         case .https: "https://\(hostAndPort)\(path)"
-        case .unixSocket(let socketPath):
-            "http+unix://\(Self.percentEncode(socketPath))\(Self.percentEncode(path, keepSlashes: true))"
-        }
-    }
-
-    public var description: String {
-        switch transport {
         case .unixSocket(let socketPath): "unix:\(socketPath)\(path)"
-        default: url
         }
-    }
-
-    private static func percentEncode(_ string: String, keepSlashes: Bool = false) -> String {
-        var result = ""
-        for byte in string.utf8 {
-            let scalar = UnicodeScalar(byte)
-            let unreserved =
-                (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5a) || (byte >= 0x61 && byte <= 0x7a)
-                || "-._~".utf8.contains(byte) || (keepSlashes && "/()".utf8.contains(byte))
-            if unreserved {
-                result.unicodeScalars.append(scalar)
-            } else {
-                result += "%" + (byte < 16 ? "0" : "") + String(byte, radix: 16, uppercase: true)
-            }
-        }
-        return result
     }
 }

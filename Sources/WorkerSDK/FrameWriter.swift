@@ -83,21 +83,13 @@ final class FrameWriter: @unchecked Sendable {
     func finish() {
         pthread_mutex_lock(lock)
         closed = true
-        if threadStarted {
-            pthread_cond_broadcast(wakeup)
-            pthread_mutex_unlock(lock)
-            pthread_join(thread, nil)
-            return
-        }
-        // No thread: nothing ever gathered, or the one write in progress is about to start it.
+        // Without a thread, a write in progress is waited for: if frames gathered meanwhile, it
+        // starts the thread before it lets go.
         while writing && !threadStarted { pthread_cond_wait(wakeup, lock) }
-        if threadStarted {
-            pthread_cond_broadcast(wakeup)
-            pthread_mutex_unlock(lock)
-            pthread_join(thread, nil)
-            return
-        }
+        let started = threadStarted
+        if started { pthread_cond_broadcast(wakeup) }
         pthread_mutex_unlock(lock)
+        if started { pthread_join(thread, nil) }
     }
 
     private func loop() {

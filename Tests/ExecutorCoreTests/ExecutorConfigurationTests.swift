@@ -29,7 +29,7 @@ struct ExecutorConfigurationTests {
     @Test func minimalEnvironment() throws {
         let config = try configuration([:])
         #expect(config.frameworkID == "fw")
-        #expect(config.endpoint.url == "http://127.0.0.1:5051/api/v1/executor")
+        #expect(config.endpoint.description == "http://127.0.0.1:5051/api/v1/executor")
         #expect(!config.checkpoint)
         #expect(config.shutdownGracePeriod == .seconds(5))
         #expect(config.sandbox == "/sandbox")
@@ -69,11 +69,13 @@ struct ExecutorConfigurationTests {
 
     @Test func endpointFallbacks() throws {
         let pid = try configuration(["MESOS_AGENT_ENDPOINT": nil, "MESOS_SLAVE_PID": "slave(1)@10.0.0.5:5051"])
-        #expect(pid.endpoint.url == "http://10.0.0.5:5051/api/v1/executor")
+        #expect(pid.endpoint.description == "http://10.0.0.5:5051/api/v1/executor")
         let socket = try configuration(["MESOS_DOMAIN_SOCKET": "/run/agent.sock"])
-        #expect(socket.endpoint.url == "http+unix://%2Frun%2Fagent.sock/slave(1)/api/v1/executor")
+        #expect(socket.endpoint.transport == .unixSocket("/run/agent.sock"))
+        #expect(socket.endpoint.path == "/slave(1)/api/v1/executor")
+        #expect(socket.endpoint.description == "unix:/run/agent.sock/slave(1)/api/v1/executor")
         let tls = try configuration(["LIBPROCESS_SSL_ENABLED": "true"])
-        #expect(tls.endpoint.url == "https://127.0.0.1:5051/api/v1/executor")
+        #expect(tls.endpoint.description == "https://127.0.0.1:5051/api/v1/executor")
         let sandbox = try configuration(["MESOS_SANDBOX": nil, "MESOS_DIRECTORY": "/dir"])
         #expect(sandbox.sandbox == "/dir")
     }
