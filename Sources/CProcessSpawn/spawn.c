@@ -309,6 +309,12 @@ int cps_pipe_cloexec(int fds[2]) {
     return pipe2(fds, O_CLOEXEC) == 0 ? 0 : errno;
 }
 
+void cps_name_this_thread(const char *name) {
+    char truncated[16];
+    snprintf(truncated, sizeof truncated, "%s", name);
+    pthread_setname_np(pthread_self(), truncated);
+}
+
 int cps_epoll_create(void) {
     return epoll_create1(EPOLL_CLOEXEC);
 }

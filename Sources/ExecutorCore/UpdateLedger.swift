@@ -1,4 +1,5 @@
 public import MesosProto
+import SystemSupport
 
 /// Every status update from creation until the agent acknowledges it (matched by uuid).
 ///
@@ -33,7 +34,7 @@ public struct UpdateLedger: Sendable {
     /// can send that update now.
     private var sendable: [String: Int] = [:]
     /// The same, oldest first; entries no longer in `sendable` are skipped when they come up.
-    private var sendableOrder = MinHeap()
+    private var sendableOrder = MinimumHeap<SendableTask>()
     private var nextSequence = 0
 
     public init() {}
@@ -66,8 +67,9 @@ public struct UpdateLedger: Sendable {
     /// update, provided it is not in flight already. They are marked in flight.
     public mutating func takeSendable(limit: Int = .max) -> [Mesos_V1_Executor_Call.Update] {
         var taken: [Mesos_V1_Executor_Call.Update] = []
-        while taken.count < limit, let (sequence, task) = sendableOrder.popMinimum() {
-            guard sendable[task] == sequence, let uuid = head(of: task) else { continue }
+        while taken.count < limit, let next = sendableOrder.popMinimum() {
+            let task = next.task
+            guard sendable[task] == next.sequence, let uuid = head(of: task) else { continue }
             sendable[task] = nil
             entries[uuid]?.delivery = .inFlight
             if let update = entries[uuid]?.update { taken.append(update) }
@@ -146,43 +148,17 @@ public struct UpdateLedger: Sendable {
         }
         if sendable[task] != entry.sequence {
             sendable[task] = entry.sequence
-            sendableOrder.insert(entry.sequence, task)
+            sendableOrder.insert(SendableTask(sequence: entry.sequence, task: task))
         }
     }
 }
 
-/// A binary min-heap of (sequence, task) pairs.
-private struct MinHeap: Sendable {
-    private var items: [(sequence: Int, task: String)] = []
+/// A task whose oldest unaccepted update became sendable, ordered by that update's sequence.
+private struct SendableTask: Comparable, Sendable {
+    let sequence: Int
+    let task: String
 
-    mutating func insert(_ sequence: Int, _ task: String) {
-        items.append((sequence, task))
-        var child = items.count - 1
-        while child > 0 {
-            let parent = (child - 1) / 2
-            guard items[child].sequence < items[parent].sequence else { break }
-            items.swapAt(child, parent)
-            child = parent
-        }
-    }
-
-    mutating func popMinimum() -> (Int, String)? {
-        guard let first = items.first else { return nil }
-        let last = items.removeLast()
-        if !items.isEmpty {
-            items[0] = last
-            var parent = 0
-            while true {
-                let left = 2 * parent + 1
-                let right = left + 1
-                var smallest = parent
-                if left < items.count && items[left].sequence < items[smallest].sequence { smallest = left }
-                if right < items.count && items[right].sequence < items[smallest].sequence { smallest = right }
-                guard smallest != parent else { break }
-                items.swapAt(parent, smallest)
-                parent = smallest
-            }
-        }
-        return first
+    static func < (lhs: SendableTask, rhs: SendableTask) -> Bool {
+        (lhs.sequence, lhs.task) < (rhs.sequence, rhs.task)
     }
 }

@@ -1,4 +1,5 @@
 import CForkServer
+import SystemSupport
 import WorkerWire
 
 #if canImport(Glibc)
@@ -24,7 +25,9 @@ extension Worker {
     /// }
     /// ```
     ///
-    /// Closures run on Swift's cooperative thread pool; the main actor is not served.
+    /// Closures run on Swift's cooperative thread pool (in a forked worker, on the SDK's own pool
+    /// of at most one thread per core, which starts fewer threads than libdispatch); the main
+    /// actor is not served.
     public func run(concurrency: Int = 1) -> Never {
         if let variable = getenv(workerForkServerVariable) {
             let control = Int32(String(cString: variable)) ?? -1
@@ -38,6 +41,9 @@ extension Worker {
                 let text = "worker \(name): \(threads) threads before run(), so not a fork server\n"
                 text.withCString { _ = write(2, $0, strlen($0)) }
             } else if control > 4 && fcntl(control, F_GETFD) >= 0 {
+                // No task has run (libdispatch would have started a thread), so Swift's default
+                // executor can still be chosen: every forked worker inherits the choice.
+                TaskThreads.installPool()
                 serveForks(control: control, concurrency: concurrency)
                 // Only a forked worker comes back here: it serves on a thread with fresh
                 // thread-local state (the main thread's is a copy of the server's).

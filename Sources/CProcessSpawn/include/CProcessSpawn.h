@@ -59,6 +59,9 @@ int cps_pidfd_send_signal(int pidfd, int signal);
 /// pipe2(fds, O_CLOEXEC) (Glibc's Swift overlay does not export pipe2). Returns 0 or errno.
 int cps_pipe_cloexec(int fds[2]);
 
+/// Names the calling thread (as ps -L and top -H show it); at most 15 bytes are kept.
+void cps_name_this_thread(const char *name);
+
 /// epoll helpers for the reaper thread (Glibc's Swift overlay does not export epoll).
 int cps_epoll_create(void);
 int cps_epoll_add_readable(int epfd, int fd);

@@ -1,0 +1,122 @@
+import Testing
+
+@testable import SystemSupport
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The pool that forked Swift workers run their tasks on instead of libdispatch's (see
+/// `TaskThreads.installPool`). Here it runs tasks through a task-executor preference, so that the
+/// test process keeps its own default executor.
+@Suite struct TaskThreadPoolTests {
+    /// Many tasks at once all run, each once, on no more threads than the pool's width.
+    @Test func runsEveryTaskOnAtMostItsWidthOfThreads() async {
+        let pool = TaskThreadPool(width: 2)
+        let threads = Threads()
+        let results = await withTaskExecutorPreference(pool) {
+            await withTaskGroup(of: Int.self) { group in
+                for n in 0..<500 {
+                    group.addTask {
+                        threads.note()
+                        await Task.yield()
+                        threads.note()
+                        return n * 3
+                    }
+                }
+                var all: [Int] = []
+                for await value in group { all.append(value) }
+                return all
+            }
+        }
+        #expect(results.sorted() == (0..<500).map { $0 * 3 })
+        #expect((1...2).contains(threads.seen.withLock { $0.count }))
+        #expect(threads.names.withLock { $0 } == [TaskThreadPool.threadName])
+    }
+
+    /// A job that blocks its thread until another job has run (a semaphore a task signals, the
+    /// way synchronous code waits for async work) is not left waiting: while one thread is busy a
+    /// second one takes the other job, as libdispatch's pool would.
+    @Test func aJobBlockedOnAnotherIsServedByASecondThread() async {
+        let pool = TaskThreadPool(width: 2)
+        let signalled = UnsafeMutablePointer<sem_t>.allocate(capacity: 1)
+        sem_init(signalled, 0, 0)
+        defer {
+            sem_destroy(signalled)
+            signalled.deallocate()
+        }
+        let semaphore = SendablePointer(signalled)
+        let waited = await withTaskExecutorPreference(pool) {
+            await withTaskGroup(of: Bool.self) { group in
+                group.addTask {
+                    while sem_wait(semaphore.pointer) != 0 && errno == EINTR {}
+                    return true
+                }
+                group.addTask {
+                    sem_post(semaphore.pointer)
+                    return false
+                }
+                var blockedOneReturned = false
+                for await value in group where value { blockedOneReturned = true }
+                return blockedOneReturned
+            }
+        }
+        #expect(waited)
+    }
+
+    /// A job enqueued for later runs once its delay has passed, and not before.
+    @Test func aDelayedJobRunsAfterItsDelay() async {
+        let pool = TaskThreadPool(width: 1)
+        let clock = ContinuousClock()
+        let start = clock.now
+        let ranAfter: Duration = await withCheckedContinuation { continuation in
+            let job = _swift_createJobForTestingOnly {
+                continuation.resume(returning: start.duration(to: clock.now))
+            }
+            pool.enqueue(job, after: .milliseconds(50), clock: clock)
+        }
+        #expect(ranAfter >= .milliseconds(50))
+    }
+
+    /// Timers come out earliest deadline first, equal deadlines in the order they came, and only
+    /// once due.
+    @Test func timersComeOutByDeadlineThenArrival() {
+        var timers = TimerQueue<String>()
+        let earliest = [("c", 30), ("a", 10), ("b", 20), ("a2", 10), ("d", 40)].map { job, deadline in
+            timers.add(job, deadline: UInt64(deadline))
+        }
+        #expect(earliest == [true, true, false, false, false])
+        #expect(timers.earliestDeadline == 10)
+        let early = timers.takeDue(now: 5)
+        #expect(early == nil)
+        var out: [String] = []
+        while let job = timers.takeDue(now: 30) { out.append(job) }
+        #expect(out == ["a", "a2", "b", "c"])
+        #expect(timers.earliestDeadline == 40)
+        let last = timers.takeDue(now: 40)
+        #expect(last == "d")
+        #expect(timers.isEmpty)
+    }
+}
+
+/// The threads tasks ran on.
+private final class Threads: Sendable {
+    let seen = LockedValue(Set<UInt>())
+    let names = LockedValue(Set<String>())
+
+    func note() {
+        seen.withLock { _ = $0.insert(UInt(pthread_self())) }
+        var name = [UInt8](repeating: 0, count: 32)
+        let fd = open("/proc/thread-self/comm", O_RDONLY)
+        let count = fd < 0 ? 0 : name.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if fd >= 0 { close(fd) }
+        let text = String(decoding: name.prefix(max(0, count)), as: UTF8.self)
+        names.withLock { _ = $0.insert(text.hasSuffix("\n") ? String(text.dropLast()) : text) }
+    }
+}
+
+/// A pointer handed to tasks that only pass it to C calls made for that purpose.
+private struct SendablePointer: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<sem_t>
+    init(_ pointer: UnsafeMutablePointer<sem_t>) { self.pointer = pointer }
+}
