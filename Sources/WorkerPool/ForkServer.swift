@@ -26,8 +26,32 @@ final class ForkServer: Sendable {
         case unavailable(String)
     }
 
+    /// The state, and the request being exchanged over the control socket, which is done outside
+    /// the lock: a request waits for the server's answer (up to `forkServerAnswerTimeout`), and the
+    /// cooperative threads that ask what the server offers must not wait with it.
+    private struct Guarded {
+        var state = State.notStarted
+        var exchanging = false
+        /// The control socket, given up during an exchange over it: closed when that ends, so
+        /// that its descriptor is not reused under the exchange.
+        var closeAfterExchange: Int32?
+
+        /// Gives the server up, closing the control socket now or once the exchange ends.
+        mutating func giveUp(_ reason: String) {
+            switch state {
+            case .ready(let control, _, _):
+                if exchanging { closeAfterExchange = control } else { close(control) }
+                state = .unavailable(reason)
+            case .notStarted, .starting:
+                state = .unavailable(reason)
+            case .unavailable:
+                break
+            }
+        }
+    }
+
     private let configuration: WorkerPoolConfiguration
-    private let state = LockedValue(State.notStarted)
+    private let guarded = LockedValue(Guarded())
     /// Where requests for a worker are made, one at a time (see ``fork(stdout:stderr:input:output:environment:)``).
     private let requests = SerialThread()
 
@@ -37,39 +61,44 @@ final class ForkServer: Sendable {
 
     /// True once the server is up and forking.
     var isReady: Bool {
-        state.withLock { if case .ready = $0 { true } else { false } }
+        guarded.withLock { if case .ready = $0.state { true } else { false } }
     }
 
     /// The server's pid while it is in use.
     var processID: Int32? {
-        state.withLock { if case .ready(_, let server, _) = $0 { server.pid } else { nil } }
+        guarded.withLock { if case .ready(_, let server, _) = $0.state { server.pid } else { nil } }
     }
 
     /// The functions the server's hello listed (a forked worker is the same program, so it offers
     /// the same ones); empty while the server is not in use or when its hello listed none.
     var offeredFunctions: Set<String> {
-        state.withLock { if case .ready(_, _, let offers) = $0 { offers } else { [] } }
+        guarded.withLock { if case .ready(_, _, let offers) = $0.state { offers } else { [] } }
+    }
+
+    /// True while a request waits for the server's answer.
+    var isAwaitingAnswer: Bool {
+        guarded.withLock { $0.exchanging }
     }
 
     /// Why the server is not in use, once it was given up.
     var unavailableReason: String? {
-        state.withLock { if case .unavailable(let why) = $0 { why } else { nil } }
+        guarded.withLock { if case .unavailable(let why) = $0.state { why } else { nil } }
     }
 
     /// Starts the server program and waits (blocking; run it on a thread of its own) for its
     /// hello. Returns the process to be waited for, or nil if none is left running.
     func start() -> ChildProcess? {
-        let proceed = state.withLock { state in
-            guard case .notStarted = state else { return false }
-            state = .starting
+        let proceed = guarded.withLock { guarded in
+            guard case .notStarted = guarded.state else { return false }
+            guarded.state = .starting
             return true
         }
         guard proceed else { return nil }
         do {
             let (control, server, offers) = try launchAndGreet()
-            let kept = state.withLock { state in
-                guard case .starting = state else { return false }
-                state = .ready(control: control, server: server, offers: offers)
+            let kept = guarded.withLock { guarded in
+                guard case .starting = guarded.state else { return false }
+                guarded.state = .ready(control: control, server: server, offers: offers)
                 return true
             }
             if !kept {
@@ -122,37 +151,47 @@ final class ForkServer: Sendable {
     private func request(descriptors: [Int32], environment block: [UInt8], timeoutMilliseconds: Int32)
         -> ChildProcess?
     {
-        var givenUp: String?
-        let answer: Int32? = state.withLock { state in
-            guard case .ready(let control, let server, _) = state else { return nil }
-            let answer = descriptors.withUnsafeBufferPointer { fds in
-                block.withUnsafeBytes { bytes in
-                    cfs_request_worker(
-                        control, fds.baseAddress, bytes.baseAddress?.assumingMemoryBound(to: CChar.self), bytes.count,
-                        timeoutMilliseconds)
-                }
+        let exchange: (control: Int32, server: ChildProcess)? = guarded.withLock { guarded in
+            guard case .ready(let control, let server, _) = guarded.state else { return nil }
+            guarded.exchanging = true
+            return (control, server)
+        }
+        guard let exchange else { return nil }
+        let answer = descriptors.withUnsafeBufferPointer { fds in
+            block.withUnsafeBytes { bytes in
+                cfs_request_worker(
+                    exchange.control, fds.baseAddress, bytes.baseAddress?.assumingMemoryBound(to: CChar.self),
+                    bytes.count, timeoutMilliseconds)
+            }
+        }
+        let givenUp: String? = guarded.withLock { guarded in
+            guarded.exchanging = false
+            if let control = guarded.closeAfterExchange {
+                // Given up meanwhile (shutdown, the server's end): whatever the answer, it is over.
+                close(control)
+                guarded.closeAfterExchange = nil
+                return nil
             }
             switch -answer {
             case EAGAIN, ENOMEM:
                 // The system is short of processes or memory: this worker is spawned (or fails).
-                return answer
+                return nil
             case let code where code > 0:
-                close(control)
-                server.signalGroup(SIGKILL)
+                exchange.server.signalGroup(SIGKILL)
                 let why =
                     code == ETIMEDOUT
                     ? "it did not answer within \(configuration.forkServerAnswerTimeout)"
                     : errnoText(code)
-                givenUp =
+                let reason =
                     "the worker fork server failed (\(why)) and was stopped; fine-mode workers are spawned from now on"
-                state = .unavailable(givenUp!)
-                return nil
+                guarded.giveUp(reason)
+                return reason
             default:
-                return answer
+                return nil
             }
         }
         if let givenUp { configuration.notice(givenUp) }
-        guard let answer, answer > 0 else { return nil }
+        guard answer > 0 else { return nil }
         do {
             return try ChildProcess.adopt(pid: answer)
         } catch {
@@ -182,8 +221,8 @@ final class ForkServer: Sendable {
 
     /// SIGKILL for a server that outlived the shutdown grace period.
     func kill() {
-        let server: ChildProcess? = state.withLock { state in
-            if case .ready(_, let server, _) = state { return server }
+        let server: ChildProcess? = guarded.withLock { guarded in
+            if case .ready(_, let server, _) = guarded.state { return server }
             return nil
         }
         server?.signalGroup(SIGKILL)
@@ -191,17 +230,7 @@ final class ForkServer: Sendable {
     }
 
     private func giveUp(_ reason: String) {
-        state.withLock { state in
-            switch state {
-            case .ready(let control, _, _):
-                close(control)
-                state = .unavailable(reason)
-            case .notStarted, .starting:
-                state = .unavailable(reason)
-            case .unavailable:
-                break
-            }
-        }
+        guarded.withLock { $0.giveUp(reason) }
     }
 
     private struct StartFailure: Error {

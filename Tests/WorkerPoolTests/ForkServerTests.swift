@@ -3,11 +3,11 @@ import Foundation
 import ProcessSupervision
 import Synchronization
 import Testing
-import WorkerPool
 import WorkerWire
 
 @testable import SparkExecutor
 @testable import TaskRunning
+@testable import WorkerPool
 
 /// Whether this process runs under ThreadSanitizer (its runtime is linked in), and so the demo
 /// worker too: both come from the same build.
@@ -85,6 +85,23 @@ func withForkingPool(
     }
 }
 
+/// A forking pool whose server is up and then stopped (SIGSTOP): it takes requests and never
+/// answers them.
+func withStoppedForkServer(
+    answerTimeout: Duration, _ body: (WorkerPool, Int32, ClosureTaskRunner, Notices) async throws -> Void
+) async throws {
+    let notices = Notices()
+    var configuration = try poolConfiguration(.forked)
+    configuration.notice = notices.receiver
+    configuration.forkServerAnswerTimeout = answerTimeout
+    try await withPool(configuration) { pool in
+        #expect(await pool.forkServerStarted())
+        let server = try #require(pool.forkServerProcessID)
+        kill(server, SIGSTOP)
+        try await body(pool, server, ClosureTaskRunner(pool: pool, sandbox: pool.configuration.sandbox), notices)
+    }
+}
+
 @Suite("Fine mode's fork server")
 struct ForkServerTests {
     @Test func forkedWorkersAreFreshSessionLeadingChildrenOfThePool() async throws {
@@ -155,20 +172,33 @@ struct ForkServerTests {
     }
 
     @Test func aStuckForkServerIsGivenUpAndWorkersAreSpawned() async throws {
-        let notices = Notices()
-        var configuration = try poolConfiguration(.forked)
-        configuration.notice = notices.receiver
-        configuration.forkServerAnswerTimeout = .milliseconds(200)
-        try await withPool(configuration) { pool in
-            #expect(await pool.forkServerStarted())
-            let server = try #require(pool.forkServerProcessID)
-            kill(server, SIGSTOP)
-            let runner = ClosureTaskRunner(pool: pool, sandbox: pool.configuration.sandbox)
+        try await withStoppedForkServer(answerTimeout: .milliseconds(200)) { pool, _, runner, notices in
             let report = try ProcessReport(await run(runner, closureTask("t-stuck", "process", "")))
             #expect(report.origin == "spawned")
             #expect(pool.forkServerProcessID == nil)
             let notice = await notices.first(containing: "fork server failed")
             #expect(notice?.contains("did not answer within 0.2 seconds") == true, "\(notice ?? "")")
+        }
+    }
+
+    /// A request waits for a stuck server's answer on the server's own thread and without the
+    /// server's lock: the pool's other callers (every task asks what the server offers) go on
+    /// meanwhile, and a server that dies mid-request leaves that task a spawned worker.
+    @Test func callersDoNotWaitWithARequestForAStuckServersAnswer() async throws {
+        try await withStoppedForkServer(answerTimeout: .seconds(3600)) { pool, server, runner, notices in
+            async let stuck = run(runner, closureTask("t-stuck", "process", ""))
+            let clock = ContinuousClock()
+            let giveUp = clock.now + .seconds(60)
+            while !pool.forkServerIsAnswering && clock.now < giveUp { try await Task.sleep(for: .milliseconds(5)) }
+            #expect(pool.forkServerIsAnswering, "the request reached the stuck server")
+            // Held up behind the request's lock, these would wait for the hour-long timeout.
+            #expect(pool.forkServerProcessID == server)
+            #expect(pool.forkServerReady)
+            kill(server, SIGKILL)
+            let report = try ProcessReport(await stuck)
+            #expect(report.origin == "spawned")
+            #expect(await notices.first(containing: "fork server") != nil)
+            #expect(pool.forkServerProcessID == nil)
         }
     }
 
