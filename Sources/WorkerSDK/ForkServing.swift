@@ -32,18 +32,21 @@ extension Worker {
         if let variable = getenv(workerForkServerVariable) {
             let control = Int32(String(cString: variable)) ?? -1
             unsetenv(workerForkServerVariable)
-            // Before the count of threads, which would show it if the rehearsal ever started one.
-            Self.rehearseAForkedWorker()
             let threads = Self.threadCount()
             if threads > 1 {
                 // A fork copies only the calling thread; locks other threads held stay locked in
                 // every child. Serve as an ordinary worker: the executor then spawns each one.
-                let text = "worker \(name): \(threads) threads before run(), so not a fork server\n"
-                text.withCString { _ = write(2, $0, strlen($0)) }
+                declineToFork("\(threads) threads before run()")
             } else if control > 4 && fcntl(control, F_GETFD) >= 0 {
                 // No task has run (libdispatch would have started a thread), so Swift's default
                 // executor can still be chosen: every forked worker inherits the choice.
                 TaskThreads.installPool()
+                rehearseAForkedWorker()
+                let afterRehearsal = Self.threadCount()
+                guard afterRehearsal == 1 else {
+                    declineToFork("the rehearsal of a forked worker left \(afterRehearsal) threads")
+                    serveThenExit(concurrency: concurrency)
+                }
                 serveForks(control: control, concurrency: concurrency)
                 // Only a forked worker comes back here: it serves on a thread with fresh
                 // thread-local state (the main thread's is a copy of the server's).
@@ -57,6 +60,11 @@ extension Worker {
             }
         }
         serveThenExit(concurrency: concurrency)
+    }
+
+    private func declineToFork(_ why: String) {
+        let text = "worker \(name): \(why), so not a fork server\n"
+        text.withCString { _ = write(2, $0, strlen($0)) }
     }
 
     /// Says hello as a fork server, then forks workers until the executor closes the control
@@ -78,17 +86,19 @@ extension Worker {
         fail("worker \(name): the fork server stopped: errno \(-rc)")
     }
 
-    /// Rehearses, once in the fork server, the synchronous part of what every forked worker does
-    /// first (decode a run, hand it over through the serving's stream, register it, encode its
-    /// result), so that the type metadata, conformances and lazily initialized globals it needs
-    /// are set up here, in memory every fork inherits, rather than in each fork: they cost a
-    /// forked worker about a tenth of its CPU (demangling type names, copied pages). Nothing
-    /// asynchronous runs: the server must stay single-threaded.
-    private static func rehearseAForkedWorker() {
+    /// Rehearses, once in the fork server, what every forked worker does first, so that the type
+    /// metadata, conformances and lazily initialized globals it needs are set up here, in memory
+    /// every fork inherits, rather than in each fork: they cost a forked worker about a tenth of
+    /// its CPU (demangling type names, copied pages). First the synchronous steps (decode a run,
+    /// hand it over through the serving's stream, register it, encode its result), then a whole
+    /// serving of one run of a closure of the rehearsal's own (`runAll`, `execute`), on this
+    /// thread: its jobs go to an executor that runs them here, and none suspends, so no thread
+    /// starts (the caller checks) and the server stays single-threaded.
+    private func rehearseAForkedWorker() {
         _ = WorkerContext.environment
         _ = WorkerContext.taskID
         _ = WorkerContext.progressReporter
-        let run = RunRequest(id: 1, taskID: "rehearsal", function: "", payload: [0], environment: ["A": "B"])
+        let run = RunRequest(id: 1, taskID: "rehearsal", function: "rehearsal", payload: [0], environment: ["A": "B"])
         var bytes: [UInt8] = []
         Frame.append(ToWorker.run(run).encoded(), to: &bytes)
         var decoder = FrameDecoder()
@@ -98,7 +108,6 @@ extension Worker {
             continuation.yield([decoded])
         }
         continuation.finish()
-        _ = runs
         let registry = RunRegistry()
         let cancellation = RunCancellation()
         if registry.begin(run.id, cancel: { cancellation.cancel() }) { registry.cancel(run.id) }
@@ -106,7 +115,21 @@ extension Worker {
         registry.cancelAll()
         var result: [UInt8] = []
         Frame.append(FromWorker.result(RunResult(id: run.id, status: .ok, data: run.payload)).encoded(), to: &result)
-        _ = TaskGroup<Void>.self
+
+        // The asynchronous part, with its result written to /dev/null.
+        let sink = open("/dev/null", O_WRONLY | O_CLOEXEC)
+        guard sink >= 0 else { return }
+        defer { close(sink) }
+        var rehearsal = self
+        rehearsal.register(run.function) { payload in payload }
+        // The reader is never started: the stream already holds the run and has ended.
+        let servingRegistry = RunRegistry()
+        let serving = Serving(
+            width: 1, writer: FrameWriter(descriptor: sink), registry: servingRegistry, runs: runs,
+            reader: PipeReader(descriptor: -1, registry: servingRegistry, runs: continuation))
+        let here = RunHereExecutor()
+        Task(executorPreference: here) { _ = await rehearsal.runAll(serving) }
+        here.runAll()
     }
 
     /// Threads in this process (1 until anything started one), from /proc/self/stat.
@@ -147,5 +170,26 @@ private final class ServeJob: @unchecked Sendable {
     init(worker: Worker, concurrency: Int) {
         self.worker = worker
         self.concurrency = concurrency
+    }
+}
+
+/// Runs the jobs given to it on the thread that calls ``runAll()`` (the fork server's rehearsal,
+/// which must not start a thread).
+private final class RunHereExecutor: TaskExecutor, @unchecked Sendable {
+    private var jobs: [UnownedJob] = []
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        jobs.append(UnownedJob(job))
+    }
+
+    /// Runs the jobs, and those they enqueue, until none is left.
+    func runAll() {
+        var next = 0
+        while next < jobs.count {
+            let job = jobs[next]
+            next += 1
+            job.runSynchronously(on: asUnownedTaskExecutor())
+        }
+        jobs = []
     }
 }
