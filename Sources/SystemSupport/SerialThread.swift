@@ -11,8 +11,7 @@
 /// and ends after ``stop()`` once the jobs given before it are done.
 public final class SerialThread: Sendable {
     private struct State {
-        var jobs: [Job] = []
-        var next = 0
+        var jobs = FIFOQueue<Job>()
         var started = false
         var stopped = false
     }
@@ -52,28 +51,14 @@ public final class SerialThread: Sendable {
     }
 
     private func take() -> Job? {
-        state.withLock { state -> Job? in
-            guard state.next < state.jobs.count else {
-                state.jobs.removeAll(keepingCapacity: true)
-                state.next = 0
-                return nil
-            }
-            defer {
-                state.next += 1
-                if state.next > 64 && state.next * 2 > state.jobs.count {
-                    state.jobs.removeFirst(state.next)
-                    state.next = 0
-                }
-            }
-            return state.jobs[state.next]
-        }
+        state.withLock { $0.jobs.popFirst() }
     }
 
     private func serve() {
         while true {
             wakeups.wait()
             while let job = take() { job.body() }
-            if state.withLock({ $0.stopped && $0.next >= $0.jobs.count }) { return }
+            if state.withLock({ $0.stopped && $0.jobs.isEmpty }) { return }
         }
     }
 

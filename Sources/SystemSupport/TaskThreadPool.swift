@@ -15,7 +15,8 @@ public enum TaskThreads {
         installed.withLock { installed in
             guard !installed else { return }
             installed = true
-            TaskThreadPool.installAsDefault()
+            TaskThreadPool.Factory.installed = TaskThreadPool(width: sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+            _createExecutors(factory: TaskThreadPool.Factory.self)
         }
     }
 
@@ -40,8 +41,7 @@ final class TaskThreadPool: TaskExecutor, SchedulingExecutor, @unchecked Sendabl
     private let width: Int
 
     // Guarded by `mutex`.
-    private var queue: [UnownedJob?] = []
-    private var head = 0
+    private var queue = FIFOQueue<UnownedJob>()
     private var timers = TimerQueue<UnownedJob>()
     /// A thread waits for the earliest timer (the others wait without a deadline).
     private var timerKeeper = false
@@ -64,7 +64,6 @@ final class TaskThreadPool: TaskExecutor, SchedulingExecutor, @unchecked Sendabl
         pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
         pthread_cond_init(wakeup, &attributes)
         pthread_condattr_destroy(&attributes)
-        queue.reserveCapacity(256)
     }
 
     deinit {
@@ -74,14 +73,8 @@ final class TaskThreadPool: TaskExecutor, SchedulingExecutor, @unchecked Sendabl
         mutex.deallocate()
     }
 
-    /// Makes a new pool, one thread per online core at most, Swift's default executor; call it
-    /// before any task exists.
-    static func installAsDefault() {
-        Factory.installed = TaskThreadPool(width: sysconf(Int32(_SC_NPROCESSORS_ONLN)))
-        _createExecutors(factory: Factory.self)
-    }
-
-    private enum Factory: ExecutorFactory {
+    /// What makes the installed pool Swift's default executor (see ``TaskThreads/installPool()``).
+    fileprivate enum Factory: ExecutorFactory {
         nonisolated(unsafe) static var installed: TaskThreadPool?
         static var mainExecutor: any MainExecutor { PlatformExecutorFactory.mainExecutor }
         static var defaultExecutor: any TaskExecutor { installed! }
@@ -127,8 +120,8 @@ final class TaskThreadPool: TaskExecutor, SchedulingExecutor, @unchecked Sendabl
         pthread_mutex_lock(mutex)
         while true {
             while let job = timers.takeDue(now: Self.now()) { queue.append(job) }
-            if let job = take() {
-                let wake = head < queue.count ? wakeOne() : Wake.none
+            if let job = queue.popFirst() {
+                let wake = queue.isEmpty ? Wake.none : wakeOne()
                 pthread_mutex_unlock(mutex)
                 perform(wake)
                 job.runSynchronously(on: asUnownedTaskExecutor())
@@ -183,22 +176,6 @@ final class TaskThreadPool: TaskExecutor, SchedulingExecutor, @unchecked Sendabl
                 pthread_mutex_unlock(mutex)
             }
         }
-    }
-
-    private func take() -> UnownedJob? {
-        guard head < queue.count else {
-            queue.removeAll(keepingCapacity: true)
-            head = 0
-            return nil
-        }
-        let job = queue[head]
-        queue[head] = nil
-        head += 1
-        if head > 1024 && head * 2 > queue.count {
-            queue.removeFirst(head)
-            head = 0
-        }
-        return job
     }
 
     private static func now() -> UInt64 {

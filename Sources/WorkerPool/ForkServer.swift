@@ -32,15 +32,13 @@ final class ForkServer: Sendable {
     private struct Guarded {
         var state = State.notStarted
         var exchanging = false
-        /// The control socket, given up during an exchange over it: closed when that ends, so
-        /// that its descriptor is not reused under the exchange.
-        var closeAfterExchange: Int32?
 
-        /// Gives the server up, closing the control socket now or once the exchange ends.
+        /// Gives the server up, closing the control socket now or, during an exchange over it,
+        /// when that ends (so that its descriptor is not reused under the exchange).
         mutating func giveUp(_ reason: String) {
             switch state {
             case .ready(let control, _, _):
-                if exchanging { closeAfterExchange = control } else { close(control) }
+                if !exchanging { close(control) }
                 state = .unavailable(reason)
             case .notStarted, .starting:
                 state = .unavailable(reason)
@@ -166,10 +164,10 @@ final class ForkServer: Sendable {
         }
         let givenUp: String? = guarded.withLock { guarded in
             guarded.exchanging = false
-            if let control = guarded.closeAfterExchange {
-                // Given up meanwhile (shutdown, the server's end): whatever the answer, it is over.
-                close(control)
-                guarded.closeAfterExchange = nil
+            guard case .ready = guarded.state else {
+                // Given up meanwhile (shutdown, the server's end), which left the socket to us:
+                // whatever the answer, it is over.
+                close(exchange.control)
                 return nil
             }
             switch -answer {

@@ -120,7 +120,7 @@ public actor WorkerPool {
     public nonisolated var forkServerProcessID: Int32? { forkServer?.processID }
 
     /// True while a request for a worker waits for the fork server's answer (for tests).
-    nonisolated var forkServerIsAnswering: Bool { forkServer?.isAwaitingAnswer ?? false }
+    nonisolated var forkServerIsAwaitingAnswer: Bool { forkServer?.isAwaitingAnswer ?? false }
 
     /// Waits until the fork server is up or given up (at once without one); true if it is up.
     public func forkServerStarted() async -> Bool {

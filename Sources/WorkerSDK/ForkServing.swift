@@ -90,15 +90,12 @@ extension Worker {
     /// Rehearses, once in the fork server, what every forked worker does first, so that the type
     /// metadata, conformances and lazily initialized globals it needs are set up here, in memory
     /// every fork inherits, rather than in each fork: they cost a forked worker about a tenth of
-    /// its CPU (demangling type names, copied pages). First the synchronous steps (decode a run,
-    /// hand it over through the serving's stream, register it, encode its result), then a whole
-    /// serving of one run of a closure of the rehearsal's own (`runAll`, `execute`), on this
-    /// thread: its jobs go to an executor that runs them here, and none suspends, so no thread
-    /// starts (the caller checks) and the server stays single-threaded.
+    /// its CPU (demangling type names, copied pages). A run is decoded and handed over through
+    /// the serving's stream, a cancel goes through a registry of its own, then a whole serving of
+    /// that run, of a closure of the rehearsal's own (`runAll`, `execute`, the result encoded),
+    /// runs on this thread: its jobs go to an executor that runs them here, and none suspends, so
+    /// no thread starts (the caller checks) and the server stays single-threaded.
     private func rehearseAForkedWorker() {
-        _ = WorkerContext.environment
-        _ = WorkerContext.taskID
-        _ = WorkerContext.progressReporter
         let run = RunRequest(id: 1, taskID: "rehearsal", function: "rehearsal", payload: [0], environment: ["A": "B"])
         var bytes: [UInt8] = []
         Frame.append(ToWorker.run(run).encoded(), to: &bytes)
@@ -109,15 +106,14 @@ extension Worker {
             continuation.yield([decoded])
         }
         continuation.finish()
+        // The cancel's path, which the serving below does not take.
         let registry = RunRegistry()
         let cancellation = RunCancellation()
         if registry.begin(run.id, cancel: { cancellation.cancel() }) { registry.cancel(run.id) }
         registry.end(run.id)
         registry.cancelAll()
-        var result: [UInt8] = []
-        Frame.append(FromWorker.result(RunResult(id: run.id, status: .ok, data: run.payload)).encoded(), to: &result)
 
-        // The asynchronous part, with its result written to /dev/null.
+        // The serving, with its result written to /dev/null.
         let sink = open("/dev/null", O_WRONLY | O_CLOEXEC)
         guard sink >= 0 else { return }
         defer { close(sink) }

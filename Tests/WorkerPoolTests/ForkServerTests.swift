@@ -189,8 +189,8 @@ struct ForkServerTests {
             async let stuck = run(runner, closureTask("t-stuck", "process", ""))
             let clock = ContinuousClock()
             let giveUp = clock.now + .seconds(60)
-            while !pool.forkServerIsAnswering && clock.now < giveUp { try await Task.sleep(for: .milliseconds(5)) }
-            #expect(pool.forkServerIsAnswering, "the request reached the stuck server")
+            while !pool.forkServerIsAwaitingAnswer && clock.now < giveUp { try await Task.sleep(for: .milliseconds(5)) }
+            #expect(pool.forkServerIsAwaitingAnswer, "the request reached the stuck server")
             // Held up behind the request's lock, these would wait for the hour-long timeout.
             #expect(pool.forkServerProcessID == server)
             #expect(pool.forkServerReady)
