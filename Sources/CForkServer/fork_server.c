@@ -8,6 +8,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -31,15 +32,16 @@ int cfs_socketpair(int fds[2]) {
     return socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) == 0 ? 0 : -errno;
 }
 
-int cfs_request_worker(int control, const int fds[4], const char *environment, size_t environment_length,
-                       int timeout_ms) {
-    if (environment_length > CFS_MAXIMUM_ENVIRONMENT) return -E2BIG;
+int cfs_request_worker(int control, const int fds[4], const int *joins, size_t join_count, const char *environment,
+                       size_t environment_length, int timeout_ms) {
+    if (environment_length > CFS_MAXIMUM_ENVIRONMENT || join_count > CFS_MAXIMUM_JOINS) return -E2BIG;
+    size_t count = 4 + join_count;
     struct iovec parts[2] = {
         {.iov_base = (void *)magic, .iov_len = sizeof(magic)},
         {.iov_base = (void *)environment, .iov_len = environment_length},
     };
     union {
-        char buffer[CMSG_SPACE(4 * sizeof(int))];
+        char buffer[CMSG_SPACE((4 + CFS_MAXIMUM_JOINS) * sizeof(int))];
         struct cmsghdr align;
     } control_data;
     memset(&control_data, 0, sizeof(control_data));
@@ -47,13 +49,14 @@ int cfs_request_worker(int control, const int fds[4], const char *environment, s
         .msg_iov = parts,
         .msg_iovlen = environment_length > 0 ? 2 : 1,
         .msg_control = control_data.buffer,
-        .msg_controllen = sizeof(control_data.buffer),
+        .msg_controllen = CMSG_SPACE(count * sizeof(int)),
     };
     struct cmsghdr *header = CMSG_FIRSTHDR(&message);
     header->cmsg_level = SOL_SOCKET;
     header->cmsg_type = SCM_RIGHTS;
-    header->cmsg_len = CMSG_LEN(4 * sizeof(int));
+    header->cmsg_len = CMSG_LEN(count * sizeof(int));
     memcpy(CMSG_DATA(header), fds, 4 * sizeof(int));
+    if (join_count > 0) memcpy(CMSG_DATA(header) + 4 * sizeof(int), joins, join_count * sizeof(int));
     ssize_t sent;
     do {
         sent = sendmsg(control, &message, MSG_NOSIGNAL);
@@ -116,6 +119,29 @@ static void close_from(int lowest) {
     for (int fd = lowest; fd < highest; fd++) close(fd);
 }
 
+/// In the new worker, first of all: writes "0" to each `cgroup.procs` of the request. On a failure
+/// it says which, on the new worker's stderr, and returns the errno.
+static int join_cgroups(const int *joins, int count, int stderr_fd) {
+    for (int i = 0; i < count; i++) {
+        ssize_t written;
+        do {
+            written = write(joins[i], "0", 1);
+        } while (written < 0 && errno == EINTR);
+        if (written == 1) continue;
+        int code = written < 0 ? errno : EIO;
+        char path[64], target[512], line[768];
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", joins[i]);
+        ssize_t length = readlink(path, target, sizeof(target) - 1);
+        target[length > 0 ? length : 0] = '\0';
+        int size = snprintf(line, sizeof(line), "fork server: the new worker cannot join its cgroup (%s): %s\n",
+                            length > 0 ? target : "unknown file", strerror(code));
+        if (size > (int)sizeof(line) - 1) size = (int)sizeof(line) - 1;
+        if (size > 0) (void)!write(stderr_fd, line, (size_t)size);
+        return code;
+    }
+    return 0;
+}
+
 /// In the new worker: descriptors and environment as the request says, a session of its own.
 static int become_worker(const int received[4], char *environment, size_t length) {
     // Park the received descriptors above the targets first, so no dup2 clobbers a source.
@@ -146,7 +172,7 @@ int cfs_serve(int control) {
     static char buffer[sizeof(magic) + CFS_MAXIMUM_ENVIRONMENT + 1];
     for (;;) {
         union {
-            char buffer[CMSG_SPACE(8 * sizeof(int))];
+            char buffer[CMSG_SPACE((4 + CFS_MAXIMUM_JOINS) * sizeof(int))];
             struct cmsghdr align;
         } control_data;
         struct iovec part = {.iov_base = buffer, .iov_len = sizeof(buffer) - 1};
@@ -161,17 +187,23 @@ int cfs_serve(int control) {
         if (got < 0) return -errno;
         if (got == 0) return 0;
 
-        int received[8];
+        enum { most = 4 + CFS_MAXIMUM_JOINS };
+        int received[most];
         int count = 0;
         for (struct cmsghdr *header = CMSG_FIRSTHDR(&message); header != NULL;
              header = CMSG_NXTHDR(&message, header)) {
             if (header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_RIGHTS) continue;
             int n = (int)((header->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-            for (int i = 0; i < n && count < 8; i++) memcpy(&received[count++], CMSG_DATA(header) + i * sizeof(int), sizeof(int));
+            for (int i = 0; i < n; i++) {
+                int fd;
+                memcpy(&fd, CMSG_DATA(header) + i * sizeof(int), sizeof(int));
+                if (count < most) received[count++] = fd;
+                else close(fd);
+            }
         }
         int problem = 0;
         if (message.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) problem = E2BIG;
-        else if (got < (ssize_t)sizeof(magic) || memcmp(buffer, magic, sizeof(magic)) != 0 || count != 4) problem = EPROTO;
+        else if (got < (ssize_t)sizeof(magic) || memcmp(buffer, magic, sizeof(magic)) != 0 || count < 4) problem = EPROTO;
         if (problem != 0) {
             for (int i = 0; i < count; i++) close(received[i]);
             if (reply(control, -problem) != 0) return -EPIPE;
@@ -180,12 +212,13 @@ int cfs_serve(int control) {
 
         pid_t pid = clone_sibling();
         if (pid == 0) {
+            if (join_cgroups(received + 4, count - 4, received[1]) != 0) _exit(CFS_JOIN_FAILED_STATUS);
             int rc = become_worker(received, buffer + sizeof(magic), (size_t)got - sizeof(magic));
             if (rc != 0) _exit(127);
             return 1;
         }
         int code = pid < 0 ? -errno : pid;
-        for (int i = 0; i < 4; i++) close(received[i]);
+        for (int i = 0; i < count; i++) close(received[i]);
         if (reply(control, code) != 0) return -EPIPE;
     }
 }

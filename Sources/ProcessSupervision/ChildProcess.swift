@@ -108,9 +108,10 @@ public final class ChildProcess: Sendable {
     }
 
     /// Sends `signal` to the child's whole process group (the child and everything it started
-    /// that stayed in its group), even after the child itself has exited.
+    /// that stayed in its group), even after the child itself has exited. A child that leads no
+    /// group (yet: a worker just forked by a fork server, before its `setsid`) gets it alone.
     public func signalGroup(_ signal: Int32) {
-        _ = killpg(pid, signal)
+        if killpg(pid, signal) != 0 && errno == ESRCH { self.signal(signal) }
     }
 
     /// Waits for the child to end and reaps it.

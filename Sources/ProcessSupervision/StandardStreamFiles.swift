@@ -79,6 +79,28 @@ public struct StandardStreamFiles: Sendable {
         LogDrain.shared.flush(streams)
     }
 
+    /// The last line the child wrote to stderr (at most `limit` bytes of it, trimmed), written to
+    /// the file first: what a child that failed before it could say anything else last said.
+    public func lastStderrLine(limit: Int = 300) -> String? {
+        flush()
+        let fd = open("\(directory)/stderr", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { _ = Glibc.close(fd) }
+        var status = stat()
+        guard fstat(fd, &status) == 0, status.st_size > 0 else { return nil }
+        let length = Int(min(Int64(status.st_size), 4096))
+        let offset = off_t(Int64(status.st_size) - Int64(length))
+        var bytes = [UInt8](repeating: 0, count: length)
+        let got = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, length, offset) }
+        guard got > 0 else { return nil }
+        func isBlank(_ byte: UInt8) -> Bool { byte == 32 || byte == 9 || byte == 13 }
+        let lines = bytes[..<got].split(separator: UInt8(ascii: "\n"))
+        guard let line = lines.last(where: { !$0.allSatisfy(isBlank) }) else { return nil }
+        let trimmed = line.drop(while: isBlank).reversed().drop(while: isBlank).reversed()
+        let text = String(decoding: trimmed, as: UTF8.self)
+        return text.count > limit ? String(text.suffix(limit)) : text
+    }
+
     /// Task and mini-task ids may hold any character; file and directory names keep to a safe
     /// alphabet, at most 200 characters, never hidden or `.`/`..`.
     public static func safeName(_ id: String) -> String {

@@ -22,7 +22,7 @@ final class ForkServer: Sendable {
     private enum State {
         case notStarted
         case starting
-        case ready(control: Int32, server: ChildProcess, offers: Set<String>)
+        case ready(control: Int32, server: ChildProcess, hello: WorkerHello)
         case unavailable(String)
     }
 
@@ -70,7 +70,13 @@ final class ForkServer: Sendable {
     /// The functions the server's hello listed (a forked worker is the same program, so it offers
     /// the same ones); empty while the server is not in use or when its hello listed none.
     var offeredFunctions: Set<String> {
-        guarded.withLock { if case .ready(_, _, let offers) = $0.state { offers } else { [] } }
+        guarded.withLock { if case .ready(_, _, let hello) = $0.state { Set(hello.functions) } else { [] } }
+    }
+
+    /// True while the server is in use and its forked workers join their cgroups themselves (its
+    /// hello said `fork_server_joins_cgroups`): a request may then carry the `cgroup.procs` files.
+    var joinsCgroups: Bool {
+        guarded.withLock { if case .ready(_, _, let hello) = $0.state { hello.forkServerJoinsCgroups } else { false } }
     }
 
     /// True while a request waits for the server's answer.
@@ -93,10 +99,10 @@ final class ForkServer: Sendable {
         }
         guard proceed else { return nil }
         do {
-            let (control, server, offers) = try launchAndGreet()
+            let (control, server, hello) = try launchAndGreet()
             let kept = guarded.withLock { guarded in
                 guard case .starting = guarded.state else { return false }
-                guarded.state = .ready(control: control, server: server, offers: offers)
+                guarded.state = .ready(control: control, server: server, hello: hello)
                 return true
             }
             if !kept {
@@ -117,11 +123,14 @@ final class ForkServer: Sendable {
 
     /// Asks the server for a worker with these descriptors (stdout, stderr, and the worker's ends
     /// of its two protocol pipes) and extra environment. Nil when the server is not ready or the
-    /// request failed: the caller spawns the worker itself.
+    /// request failed: the caller spawns the worker itself. `joins` are `cgroup.procs` files the
+    /// new worker joins before anything else, only for a server that ``joinsCgroups`` (at most
+    /// `CFS_MAXIMUM_JOINS`); the caller keeps and closes them.
     /// The request is made on the server's own thread: the server may take up to
     /// `forkServerAnswerTimeout` to answer, and no thread of the cooperative pool waits for it.
     func fork(
-        stdout: Int32, stderr: Int32, input: Int32, output: Int32, environment: [String: String]
+        stdout: Int32, stderr: Int32, input: Int32, output: Int32, joins: [Int32] = [],
+        environment: [String: String]
     ) async -> ChildProcess? {
         var block: [UInt8] = []
         for (name, value) in environment {
@@ -140,26 +149,31 @@ final class ForkServer: Sendable {
         return await requests.run {
             ProcessReaper.shared.creatingChildren {
                 self.request(
-                    descriptors: descriptors, environment: environmentBlock,
+                    descriptors: descriptors, joins: joins, environment: environmentBlock,
                     timeoutMilliseconds: answerTimeoutMilliseconds)
             }
         }
     }
 
-    private func request(descriptors: [Int32], environment block: [UInt8], timeoutMilliseconds: Int32)
+    private func request(descriptors: [Int32], joins: [Int32], environment block: [UInt8], timeoutMilliseconds: Int32)
         -> ChildProcess?
     {
+        guard joins.count <= Int(CFS_MAXIMUM_JOINS) else { return nil }
         let exchange: (control: Int32, server: ChildProcess)? = guarded.withLock { guarded in
-            guard case .ready(let control, let server, _) = guarded.state else { return nil }
+            guard case .ready(let control, let server, let hello) = guarded.state,
+                joins.isEmpty || hello.forkServerJoinsCgroups
+            else { return nil }
             guarded.exchanging = true
             return (control, server)
         }
         guard let exchange else { return nil }
         let answer = descriptors.withUnsafeBufferPointer { fds in
-            block.withUnsafeBytes { bytes in
-                cfs_request_worker(
-                    exchange.control, fds.baseAddress, bytes.baseAddress?.assumingMemoryBound(to: CChar.self),
-                    bytes.count, timeoutMilliseconds)
+            joins.withUnsafeBufferPointer { joins in
+                block.withUnsafeBytes { bytes in
+                    cfs_request_worker(
+                        exchange.control, fds.baseAddress, joins.baseAddress, joins.count,
+                        bytes.baseAddress?.assumingMemoryBound(to: CChar.self), bytes.count, timeoutMilliseconds)
+                }
             }
         }
         let givenUp: String? = guarded.withLock { guarded in
@@ -236,7 +250,7 @@ final class ForkServer: Sendable {
         let server: ChildProcess?
     }
 
-    private func launchAndGreet() throws -> (Int32, ChildProcess, Set<String>) {
+    private func launchAndGreet() throws -> (Int32, ChildProcess, WorkerHello) {
         var sockets: [Int32] = [-1, -1]
         let rc = cfs_socketpair(&sockets)
         guard rc == 0 else { throw StartFailure(reason: "socketpair: \(errnoText(-rc))", server: nil) }
@@ -267,7 +281,7 @@ final class ForkServer: Sendable {
                     reason: "'\(program)' does not offer to be a fork server (its hello has no fork_server)",
                     server: worker.child)
             }
-            return (sockets[0], worker.child, Set(hello.functions))
+            return (sockets[0], worker.child, hello)
         } catch let failure as StartFailure {
             close(sockets[0])
             throw failure

@@ -24,6 +24,8 @@ struct WorkerConnection: Sendable {
         case closedByUs
         /// It closed its output on its own (crashed, exited, or dropped the pipe).
         case closedByWorker
+        /// It closed its output (exited, most likely) without ever saying hello.
+        case closedBeforeHello
         /// It broke the protocol and was killed.
         case protocolError(String)
     }
@@ -83,7 +85,8 @@ struct WorkerConnection: Sendable {
                 } else if flags.timedOut.load(ordering: .sequentiallyConsistent) {
                     end = .protocolError("did not say hello within \(timeout)")
                 } else if !flags.helloSeen.load(ordering: .sequentiallyConsistent) {
-                    end = .protocolError("closed its pipe before saying hello")
+                    child.signalGroup(SIGKILL)
+                    end = .closedBeforeHello
                 } else if flags.inputClosed.load(ordering: .sequentiallyConsistent) {
                     end = .closedByUs
                 } else {

@@ -31,7 +31,8 @@ struct WorkerLauncher: Sendable {
 
     /// `logDirectory` is relative to the sandbox; `extraDescriptors` map our descriptors to more
     /// of the worker's (spawned workers only). With a `cgroup`, a spawned worker joins it before it
-    /// execs, a forked one is moved into it before any run is sent to it.
+    /// execs, a forked one joins it before it does anything else (a server that cannot have its
+    /// workers join is moved in by pid before any run is sent to it).
     func launch(
         logDirectory: String, environment extra: [String: String],
         extraDescriptors: [(source: Int32, target: Int32)] = [], cgroup: Cgroup? = nil
@@ -39,13 +40,26 @@ struct WorkerLauncher: Sendable {
         let ends = try openEnds(logDirectory: logDirectory)
         defer { ends.streams.close() }
         let (streams, down, up) = ends
+        // A forked worker joins its cgroup itself when the server can do that (the executor's
+        // moves are a tenth of its CPU per fine task); else it is moved in by its pid.
+        var joins: [Int32] = []
+        if let forkServer, let cgroup, forkServer.joinsCgroups {
+            do {
+                joins = try cgroup.openJoinFiles()
+            } catch {
+                for fd in down + up { close(fd) }
+                throw .launchFailed("cannot open the worker's cgroup: \(error)")
+            }
+        }
+        defer { for fd in joins { close(fd) } }
         if let forkServer,
             let child = await forkServer.fork(
-                stdout: streams.stdout, stderr: streams.stderr, input: down[0], output: up[1], environment: extra)
+                stdout: streams.stdout, stderr: streams.stderr, input: down[0], output: up[1], joins: joins,
+                environment: extra)
         {
             close(down[0])
             close(up[1])
-            if let cgroup {
+            if let cgroup, joins.isEmpty {
                 do {
                     try cgroup.attach(child.pid)
                 } catch {

@@ -393,6 +393,9 @@ public actor WorkerPool {
         let why: String =
             switch end {
             case .protocolError(let problem): "\(who) \(problem); it was stopped (\(termination))"
+            case .closedBeforeHello:
+                "\(who) closed its pipe before saying hello (\(termination))"
+                    + (worker.logs.lastStderrLine().map { "; its stderr ends: \($0)" } ?? "")
             case .closedByUs, .closedByWorker: "\(who) \(termination)"
             }
         await ended(

@@ -15,16 +15,20 @@ public struct WorkerHello: Sendable, Hashable {
     /// The worker was started as a fork server and is one: it forks fresh workers on request
     /// instead of running closures itself.
     public var forkServer: Bool
+    /// With `forkServer`: requests may carry the `cgroup.procs` files a new worker joins before
+    /// anything else (see `CForkServer.h`); without it the executor moves each worker in by pid.
+    public var forkServerJoinsCgroups: Bool
 
     public init(
         protocolVersion: UInt32 = workerProtocolVersion, workerName: String, functions: [String], concurrency: UInt32,
-        forkServer: Bool = false
+        forkServer: Bool = false, forkServerJoinsCgroups: Bool = false
     ) {
         self.protocolVersion = protocolVersion
         self.workerName = workerName
         self.functions = functions
         self.concurrency = concurrency
         self.forkServer = forkServer
+        self.forkServerJoinsCgroups = forkServerJoinsCgroups
     }
 }
 
@@ -165,6 +169,7 @@ extension FromWorker {
                 for function in hello.functions { $0.string(3, function, always: true) }
                 $0.uint(4, UInt64(hello.concurrency))
                 if hello.forkServer { $0.uint(5, 1) }
+                if hello.forkServerJoinsCgroups { $0.uint(6, 1) }
             }
         case .result(let result):
             writer.message(2) {
@@ -199,6 +204,8 @@ extension FromWorker {
                     case 3: hello.functions.append(try value.string("hello.functions"))
                     case 4: hello.concurrency = UInt32(truncatingIfNeeded: try value.uint("hello.concurrency"))
                     case 5: hello.forkServer = try value.uint("hello.fork_server") != 0
+                    case 6:
+                        hello.forkServerJoinsCgroups = try value.uint("hello.fork_server_joins_cgroups") != 0
                     default: continue
                     }
                 }

@@ -30,7 +30,9 @@ import WorkerWire
 ///   /proc/self/environ, holds the fork-server variable) and the process environment's `DEMO_PROBE`.
 ///
 /// `DEMO_WORKER_MODE=garbage` writes bytes that are not a frame; `badversion` says hello with
-/// protocol version 99; `silent` never says hello; `noforks` ignores a request to be a fork server;
+/// protocol version 99; `silent` never says hello; `crash` writes why to stderr and exits with 3
+/// before its hello (as a worker missing something it needs would); `noforks` ignores a request to
+/// be a fork server;
 /// `threaded` starts a thread before `run()` (so it must not become a fork server).
 /// `DEMO_WORKER_CONCURRENCY` sets the width. `DEMO_STARTED_FIFO` names a FIFO the program writes a
 /// byte to when it starts (if a reader has it open), so tests see when workers start.
@@ -61,6 +63,10 @@ enum DemoWorker {
         case "silent":
             waitForEOF()
             exit(0)
+        case "crash":
+            writeRaw(
+                Array("demo-worker: starting\ndemo-worker: cannot start: no model at /models/demo\n\n".utf8), to: 2)
+            exit(3)
         case "noforks":
             unsetenv(workerForkServerVariable)
         case "threaded":

@@ -64,6 +64,22 @@ struct ChildProcessTests {
         return String(decoding: bytes, as: UTF8.self)
     }
 
+    /// A child that leads no process group (as a fork server's new worker before its setsid): a
+    /// signal for its group reaches the child itself.
+    @Test func aSignalForTheGroupOfAChildThatLeadsNoneReachesTheChild() async throws {
+        var pid: pid_t = 0
+        let names: [String] = ["sleep", "3600"]
+        let arguments: [UnsafeMutablePointer<CChar>?] = names.map { strdup($0) } + [nil]
+        defer { for argument in arguments { free(argument) } }
+        // posix_spawn without a new session or group: the child stays in ours.
+        let rc = posix_spawn(&pid, "/bin/sleep", nil, nil, arguments, environ)
+        try #require(rc == 0)
+        let child = try ChildProcess.adopt(pid: pid)
+        #expect(getpgid(pid) == getpgrp())
+        child.signalGroup(SIGKILL)
+        #expect(await child.wait() == .signaled(SIGKILL))
+    }
+
     @Test func anExitStatusIsAResult() async throws {
         #expect(try await shell("exit 0").wait() == .exited(0))
         #expect(try await shell("exit 3").wait() == .exited(3))

@@ -13,6 +13,34 @@ from support import PATIENCE, SpawnedWorker, WorkerPipes, environment
 from spark_mesos_worker import forkserver, wire
 
 
+def _read_all(fd):
+    chunks = []
+    while True:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            return b"".join(chunks).decode()
+        chunks.append(chunk)
+
+
+def _own_cgroup2_directory():
+    """This process's own directory in the cgroup2 hierarchy, if it may make cgroups there (root,
+    a cgroup2 mount)."""
+    try:
+        with open("/proc/self/mounts") as mounts:
+            root = next((f[1] for f in (line.split() for line in mounts) if len(f) > 2 and f[2] == "cgroup2"), None)
+        with open("/proc/self/cgroup") as own:
+            path = next((line[3:].strip() for line in own if line.startswith("0::")), None)
+    except OSError:
+        return None
+    if root is None or path is None:
+        return None
+    directory = os.path.join(root, path.lstrip("/"))
+    return directory if os.access(directory, os.W_OK) else None
+
+
+_OWN_CGROUP2 = _own_cgroup2_directory()
+
+
 class ForkServerProtocol(unittest.TestCase):
     def start_server(self, **env):
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -23,10 +51,11 @@ class ForkServerProtocol(unittest.TestCase):
         ours.settimeout(PATIENCE)
         return ours, server
 
-    def request(self, control, environment=b"", magic=b"SMEF", descriptors=4):
-        """Asks for a worker; returns (answer, worker handle) with the worker's pipes as ours."""
+    def request(self, control, environment=b"", magic=b"SMEF", descriptors=4, joins=()):
+        """Asks for a worker; returns (answer, worker handle) with the worker's pipes as ours.
+        `joins` are cgroup.procs files (or anything) the new worker is to join."""
         handle = _Pipes()
-        fds = handle.child_ends()[:descriptors]
+        fds = handle.child_ends()[:descriptors] + list(joins)
         control.sendmsg([magic + environment], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
         handle.close_child_ends()
         answer = struct.unpack("=i", control.recv(4))[0]
@@ -36,6 +65,7 @@ class ForkServerProtocol(unittest.TestCase):
         control, server = self.start_server()
         hello = server.receive()
         self.assertTrue(hello.fork_server)
+        self.assertTrue(hello.fork_server_joins_cgroups)
         self.assertIn("info", hello.functions)
         # It says nothing more on fd 4 and closes it: the pipe ends.
         self.assertIsNone(server.receive())
@@ -113,6 +143,51 @@ class ForkServerProtocol(unittest.TestCase):
         control.close()
         self.assertEqual(server.wait(), 0)
 
+    @unittest.skipUnless(_OWN_CGROUP2, "no cgroup2 hierarchy this test may write")
+    def test_a_new_worker_joins_the_cgroups_of_its_request_before_its_hello(self):
+        scratch = os.path.join(_OWN_CGROUP2, f"fork-join-test-{os.getpid()}")
+        os.makedirs(scratch, exist_ok=True)
+        self.addCleanup(os.rmdir, scratch)
+        control, server = self.start_server()
+        server.receive()
+        join = os.open(os.path.join(scratch, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            pid, worker = self.request(control, joins=[join])
+        finally:
+            os.close(join)
+        self.assertGreater(pid, 0)
+        self.assertIsInstance(worker.receive(), wire.Hello)
+        with open(os.path.join(scratch, "cgroup.procs")) as procs:
+            self.assertEqual(procs.read().split(), [str(pid)])
+        worker.close_input()
+        _, status = os.waitpid(pid, 0)
+        self.assertEqual(os.waitstatus_to_exitcode(status), 0)
+        control.close()
+        self.assertEqual(server.wait(), 0)
+
+    def test_a_new_worker_that_cannot_join_its_cgroup_says_why_and_exits_before_its_hello(self):
+        control, server = self.start_server()
+        server.receive()
+        unwritable = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            pid, worker = self.request(control, joins=[unwritable])
+        finally:
+            os.close(unwritable)
+        self.assertGreater(pid, 0)
+        self.assertIsNone(worker.receive())
+        _, status = os.waitpid(pid, 0)
+        self.assertEqual(os.waitstatus_to_exitcode(status), forkserver.JOIN_FAILED_STATUS)
+        self.assertEqual(
+            worker.stderr_text(), "fork server: the new worker cannot join its cgroup (/dev/null): Bad file descriptor\n"
+        )
+        # The server goes on serving.
+        pid, worker = self.request(control)
+        self.assertIsInstance(worker.receive(), wire.Hello)
+        worker.close_input()
+        os.waitpid(pid, 0)
+        control.close()
+        self.assertEqual(server.wait(), 0)
+
     def test_environment_block_parsing(self):
         self.assertEqual(
             forkserver.parse_environment(b"A=1\0B=\0=x\0C\0D=a=b\0tail"),
@@ -126,8 +201,7 @@ class _Pipes(WorkerPipes):
 
     def __init__(self):
         self.stdout_read, stdout_write = os.pipe()
-        stderr_read, stderr_write = os.pipe()
-        os.close(stderr_read)
+        self.stderr_read, stderr_write = os.pipe()
         to_read, to_worker = os.pipe()
         from_worker, from_write = os.pipe()
         super().__init__(to_worker, from_worker)
@@ -142,12 +216,10 @@ class _Pipes(WorkerPipes):
         self._child = []
 
     def stdout_text(self):
-        chunks = []
-        while True:
-            chunk = os.read(self.stdout_read, 65536)
-            if not chunk:
-                return b"".join(chunks).decode()
-            chunks.append(chunk)
+        return _read_all(self.stdout_read)
+
+    def stderr_text(self):
+        return _read_all(self.stderr_read)
 
 
 if __name__ == "__main__":

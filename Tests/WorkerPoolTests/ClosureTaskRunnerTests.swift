@@ -122,6 +122,23 @@ struct ClosureTaskRunnerTests {
         }
     }
 
+    /// A worker that exits before its hello (an import or a file it needs is missing): the task's
+    /// message says so, with the last line it wrote to stderr.
+    @Test func aWorkerThatEndsBeforeItsHelloIsReportedWithItsLastWords() async throws {
+        let configuration = try poolConfiguration(.fine(), environment: ["DEMO_WORKER_MODE": "crash"])
+        try await withRunner(configuration) { _, runner in
+            let outcome = await run(runner, closureTask("t-crash", "echo", "x"))
+            guard case .launchFailed(.containerLaunchFailed, let message) = outcome else {
+                Issue.record("unexpected outcome \(outcome.text)")
+                return
+            }
+            #expect(
+                message.hasSuffix(
+                    "closed its pipe before saying hello (exited with status 3); its stderr ends: demo-worker: cannot start: no model at /models/demo"
+                ), "\(message)")
+        }
+    }
+
     @Test func aWorkerThatNeverSaysHelloIsStopped() async throws {
         let configuration = try poolConfiguration(
             .fine(), environment: ["DEMO_WORKER_MODE": "silent"], helloTimeout: .milliseconds(300))

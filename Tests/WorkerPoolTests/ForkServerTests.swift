@@ -264,6 +264,7 @@ struct ForkServerProtocolTests {
             }
             close(hello[0])
             #expect(greeting?.forkServer == true)
+            #expect(greeting?.forkServerJoinsCgroups == true)
         }
 
         /// Sends raw bytes with `descriptors` attached and returns the answer.
@@ -272,7 +273,7 @@ struct ForkServerProtocolTests {
             var answer: Int32 = 0
             let sent = bytes.withUnsafeBytes { raw -> Int in
                 var part = iovec(iov_base: UnsafeMutableRawPointer(mutating: raw.baseAddress), iov_len: raw.count)
-                let space = MemoryLayout<cmsghdr>.size + 8 * MemoryLayout<Int32>.size
+                let space = MemoryLayout<cmsghdr>.size + 16 * MemoryLayout<Int32>.size
                 let buffer = UnsafeMutableRawPointer.allocate(byteCount: space, alignment: 8)
                 defer { buffer.deallocate() }
                 memset(buffer, 0, space)
@@ -299,6 +300,118 @@ struct ForkServerProtocolTests {
             guard recv(control, &answer, 4, 0) == 4 else { return -errno }
             return answer
         }
+    }
+
+    /// A request's worker pipes, ours and the new worker's ends.
+    struct Pipes {
+        var down: [Int32] = [-1, -1]
+        var up: [Int32] = [-1, -1]
+        var errors: [Int32] = [-1, -1]
+
+        init() throws {
+            try #require(pipe(&down) == 0 && pipe(&up) == 0 && pipe(&errors) == 0)
+        }
+
+        /// The new worker's stdout, stderr, fd 3 and fd 4.
+        func forWorker(stdout: Int32) -> [Int32] { [stdout, errors[1], down[0], up[1]] }
+
+        /// Closes the new worker's ends (it has its own).
+        func closeWorkerEnds() {
+            for fd in [down[0], up[1], errors[1]] { close(fd) }
+        }
+
+        /// Everything the new worker wrote to `fd` until it closed it.
+        static func readAll(_ fd: Int32) -> [UInt8] {
+            var bytes: [UInt8] = []
+            var chunk = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if count < 0 && errno == EINTR { continue }
+                if count <= 0 { return bytes }
+                bytes += chunk[0..<count]
+            }
+        }
+    }
+
+    /// This process's own directory in the cgroup2 hierarchy, if it may make cgroups there (root,
+    /// a cgroup2 mount).
+    static let ownCgroup2Directory: String? = {
+        guard let mounts = try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8),
+            let own = try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8)
+        else { return nil }
+        let fields: [[Substring]] = mounts.split(separator: "\n").map { $0.split(separator: " ") }
+        guard let mount = fields.first(where: { $0.count > 2 && $0[2] == "cgroup2" }),
+            let line = own.split(separator: "\n").first(where: { $0.hasPrefix("0::") })
+        else { return nil }
+        let path = String(line.dropFirst(3))
+        let directory: String = String(mount[1]) + (path == "/" ? "" : path)
+        return access(directory, W_OK) == 0 ? directory : nil
+    }()
+
+    @Test(.enabled(if: ownCgroup2Directory != nil, "no cgroup2 hierarchy this test may write"))
+    func aNewWorkerJoinsTheCgroupsOfItsRequestBeforeItSaysHello() async throws {
+        let scratch = try #require(Self.ownCgroup2Directory) + "/fork-join-test-\(getpid())"
+        try #require(mkdir(scratch, 0o755) == 0 || errno == EEXIST, "mkdir \(scratch): errno \(errno)")
+        defer { rmdir(scratch) }
+        let server = try Server()
+        defer { close(server.control) }
+        let null = open("/dev/null", O_RDWR)
+        defer { close(null) }
+        let join = open(scratch + "/cgroup.procs", O_WRONLY | O_CLOEXEC)
+        try #require(join >= 0)
+        let pipes = try Pipes()
+        let pid = server.exchange(Array("SMEF".utf8), descriptors: pipes.forWorker(stdout: null) + [join])
+        close(join)
+        pipes.closeWorkerEnds()
+        try #require(pid > 0, "answer \(pid)")
+        let worker = try ChildProcess.adopt(pid: pid)
+        // Its hello comes after the join: by then it is inside.
+        var decoder = FrameDecoder()
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        var hello: WorkerHello?
+        while hello == nil {
+            let count = chunk.withUnsafeMutableBytes { read(pipes.up[0], $0.baseAddress, $0.count) }
+            try #require(count > 0, "the new worker closed its pipe before saying hello")
+            decoder.feed(chunk[0..<count])
+            if let frame = try decoder.next(), case .hello(let message) = try FromWorker(decoding: frame) {
+                hello = message
+            }
+        }
+        let procs = try String(contentsOfFile: scratch + "/cgroup.procs", encoding: .utf8)
+        #expect(procs.split(separator: "\n") == ["\(pid)"])
+        close(pipes.down[1])
+        #expect(await worker.wait() == .exited(0))
+        close(pipes.up[0])
+        close(pipes.errors[0])
+    }
+
+    @Test func aNewWorkerThatCannotJoinItsCgroupSaysWhyAndExitsBeforeItsHello() async throws {
+        let server = try Server()
+        defer { close(server.control) }
+        let null = open("/dev/null", O_RDWR)
+        defer { close(null) }
+        // Not writable: its join fails with EBADF.
+        let unwritable = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        let pipes = try Pipes()
+        let pid = server.exchange(Array("SMEF".utf8), descriptors: pipes.forWorker(stdout: null) + [unwritable])
+        close(unwritable)
+        pipes.closeWorkerEnds()
+        try #require(pid > 0, "answer \(pid)")
+        let worker = try ChildProcess.adopt(pid: pid)
+        #expect(Pipes.readAll(pipes.up[0]).isEmpty, "no hello from a worker outside its cgroup")
+        let said = String(decoding: Pipes.readAll(pipes.errors[0]), as: UTF8.self)
+        #expect(said == "fork server: the new worker cannot join its cgroup (/dev/null): Bad file descriptor\n")
+        #expect(await worker.wait() == .exited(CFS_JOIN_FAILED_STATUS))
+        for fd in [pipes.down[1], pipes.up[0], pipes.errors[0]] { close(fd) }
+        // The server goes on serving.
+        let again = try Pipes()
+        let next = server.exchange(Array("SMEF".utf8), descriptors: again.forWorker(stdout: null))
+        again.closeWorkerEnds()
+        try #require(next > 0, "answer \(next)")
+        close(again.down[1])
+        let nextWorker = try ChildProcess.adopt(pid: next)
+        #expect(await nextWorker.wait() == .exited(0))
+        for fd in [again.up[0], again.errors[0]] { close(fd) }
     }
 
     @Test func malformedRequestsAreRefusedAndTheServerKeepsServing() async throws {

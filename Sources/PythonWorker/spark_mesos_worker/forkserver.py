@@ -2,9 +2,11 @@
 for each task. The contract is the executor's (README, "Fork server"; ``CForkServer.h``):
 
 - started with a ``SOCK_SEQPACKET`` socket on the fd named by ``SPARK_MESOS_WORKER_FORK_SERVER``;
-- it says ``Hello { fork_server: true }`` on fd 4, then serves requests on the socket: ``"SMEF"``
-  and ``NAME=value\\0`` entries carrying four descriptors (stdout, stderr, fd 3, fd 4 of the new
-  worker); it answers each with the new pid as a 4-byte native int, or ``-errno``;
+- it says ``Hello { fork_server: true, fork_server_joins_cgroups: true }`` on fd 4, then serves
+  requests on the socket: ``"SMEF"`` and ``NAME=value\\0`` entries carrying four descriptors
+  (stdout, stderr, fd 3, fd 4 of the new worker) and up to ``MAXIMUM_JOINS`` more, the
+  ``cgroup.procs`` files the new worker joins (writes ``0`` to) before anything else; it answers
+  each with the new pid as a 4-byte native int, or ``-errno``;
 - the new worker is a child of the *executor*: ``clone(CLONE_PARENT)``. ``os.fork`` cannot do
   that, so the clone is a raw system call made between ``PyOS_BeforeFork`` and
   ``PyOS_AfterFork_Child``/``PyOS_AfterFork_Parent``, exactly where ``os.fork`` makes its own:
@@ -30,6 +32,9 @@ from . import wire
 
 MAGIC = b"SMEF"
 MAXIMUM_ENVIRONMENT = 60 * 1024
+MAXIMUM_JOINS = 8
+# The exit status of a new worker that could not join a cgroup of its request.
+JOIN_FAILED_STATUS = 126
 
 _CLONE_PARENT = 0x00008000
 _CLONE_CHILD_CLEARTID = 0x00200000
@@ -124,7 +129,11 @@ def serve_forks_if_asked(worker) -> None:
         _say(f"worker {worker.name}: cannot fork the executor's way ({problem}), so not a fork server")
         return
     hello = wire.Hello(
-        worker_name=worker.name, functions=worker.function_names, concurrency=worker.concurrency, fork_server=True
+        worker_name=worker.name,
+        functions=worker.function_names,
+        concurrency=worker.concurrency,
+        fork_server=True,
+        fork_server_joins_cgroups=True,
     )
     data = wire.frame(wire.encode_from_worker(hello))
     try:
@@ -151,7 +160,7 @@ def _serve(server: socket.socket, clone: _Clone):
     """Serves requests; "worker" in each forked worker, "" when the executor closed the socket,
     a reason when serving failed."""
     server.setblocking(True)
-    ancillary_size = socket.CMSG_SPACE(8 * 4)
+    ancillary_size = socket.CMSG_SPACE((4 + MAXIMUM_JOINS) * 4)
     while True:
         try:
             data, ancillary, flags, _ = server.recvmsg(
@@ -167,7 +176,7 @@ def _serve(server: socket.socket, clone: _Clone):
         problem = 0
         if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
             problem = errno.E2BIG
-        elif not data.startswith(MAGIC) or len(received) != 4:
+        elif not data.startswith(MAGIC) or len(received) < 4:
             problem = errno.EPROTO
         if problem:
             for fd in received:
@@ -187,6 +196,7 @@ def _serve(server: socket.socket, clone: _Clone):
             pid = -(error.errno or errno.EIO)
         if pid == 0:
             server.detach()
+            _join_cgroups(received[4:], received[1])
             try:
                 _become_worker(received, data[len(MAGIC) :], clone.syscall)
             except BaseException as error:  # nobody else could report it: the pipes are ours
@@ -205,13 +215,33 @@ def _descriptors(ancillary) -> List[int]:
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
             usable = len(payload) - len(payload) % 4
             fds.extend(struct.unpack(f"{usable // 4}i", payload[:usable]))
-    return fds[:8] if len(fds) <= 8 else _close_extra(fds)
-
-
-def _close_extra(fds: List[int]) -> List[int]:
-    for fd in fds[8:]:
+    most = 4 + MAXIMUM_JOINS
+    for fd in fds[most:]:
         os.close(fd)
-    return fds[:8]
+    return fds[:most]
+
+
+def _join_cgroups(joins: List[int], stderr: int) -> None:
+    """In the new worker, first of all: writes ``0`` to each ``cgroup.procs`` of the request. One
+    that fails is named on the new worker's stderr, and the new worker exits: it must not run
+    outside its cgroup."""
+    for fd in joins:
+        try:
+            if os.write(fd, b"0") == 1:
+                continue
+            reason = "short write"
+        except OSError as error:
+            reason = os.strerror(error.errno) if error.errno else str(error)
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            target = "unknown file"
+        line = f"fork server: the new worker cannot join its cgroup ({target}): {reason}\n"
+        try:
+            os.write(stderr, line.encode("utf-8", "replace"))
+        except OSError:
+            pass
+        os._exit(JOIN_FAILED_STATUS)
 
 
 def _reply(server: socket.socket, value: int) -> bool:

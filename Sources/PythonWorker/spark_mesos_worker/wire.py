@@ -40,6 +40,7 @@ class Hello:
     functions: List[str] = field(default_factory=list)
     concurrency: int = 0
     fork_server: bool = False
+    fork_server_joins_cgroups: bool = False
     protocol_version: int = PROTOCOL_VERSION
 
 
@@ -147,6 +148,7 @@ def _hello_body(hello: Hello) -> bytearray:
         _string(3, name, out, always=True)
     _uint(4, hello.concurrency, out)
     _uint(5, 1 if hello.fork_server else 0, out)
+    _uint(6, 1 if hello.fork_server_joins_cgroups else 0, out)
     return out
 
 
@@ -366,6 +368,8 @@ def decode_from_worker(data) -> FromWorker:
                     hello.concurrency = _number(inner_kind, inner, "hello.concurrency") & 0xFFFFFFFF
                 elif inner_number == 5:
                     hello.fork_server = _number(inner_kind, inner, "hello.fork_server") != 0
+                elif inner_number == 6:
+                    hello.fork_server_joins_cgroups = _number(inner_kind, inner, "hello.fork_server_joins_cgroups") != 0
             decoded = hello
         elif number == 2:
             _want(kind, _LENGTH, "result")

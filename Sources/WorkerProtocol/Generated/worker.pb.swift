@@ -166,6 +166,11 @@ public nonisolated struct Sparkmesos_Worker_V1_Hello: Sendable {
   /// socket. A worker that leaves it false is an ordinary worker.
   public var forkServer: Bool = false
 
+  /// Only with fork_server: true says a request to fork may carry, after its four descriptors,
+  /// the cgroup.procs files the new worker joins (writes "0" to) before anything else. Without it
+  /// the executor moves each new worker into its cgroups by pid.
+  public var forkServerJoinsCgroups: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -615,7 +620,7 @@ nonisolated extension Sparkmesos_Worker_V1_TaskProgress: SwiftProtobuf.Message, 
 
 nonisolated extension Sparkmesos_Worker_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Hello"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{3}worker_name\0\u{1}functions\0\u{1}concurrency\0\u{3}fork_server\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{3}worker_name\0\u{1}functions\0\u{1}concurrency\0\u{3}fork_server\0\u{3}fork_server_joins_cgroups\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -628,6 +633,7 @@ nonisolated extension Sparkmesos_Worker_V1_Hello: SwiftProtobuf.Message, SwiftPr
       case 3: try { try decoder.decodeRepeatedStringField(value: &self.functions) }()
       case 4: try { try decoder.decodeSingularUInt32Field(value: &self.concurrency) }()
       case 5: try { try decoder.decodeSingularBoolField(value: &self.forkServer) }()
+      case 6: try { try decoder.decodeSingularBoolField(value: &self.forkServerJoinsCgroups) }()
       default: break
       }
     }
@@ -649,6 +655,9 @@ nonisolated extension Sparkmesos_Worker_V1_Hello: SwiftProtobuf.Message, SwiftPr
     if self.forkServer != false {
       try visitor.visitSingularBoolField(value: self.forkServer, fieldNumber: 5)
     }
+    if self.forkServerJoinsCgroups != false {
+      try visitor.visitSingularBoolField(value: self.forkServerJoinsCgroups, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -658,6 +667,7 @@ nonisolated extension Sparkmesos_Worker_V1_Hello: SwiftProtobuf.Message, SwiftPr
     if lhs.functions != rhs.functions {return false}
     if lhs.concurrency != rhs.concurrency {return false}
     if lhs.forkServer != rhs.forkServer {return false}
+    if lhs.forkServerJoinsCgroups != rhs.forkServerJoinsCgroups {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
