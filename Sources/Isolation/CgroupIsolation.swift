@@ -383,8 +383,14 @@ public final class CgroupIsolation: Sendable {
     /// Nested cgroups must be given back first. The `Cgroup` is inert afterwards.
     @discardableResult
     public func destroy(_ cgroup: Cgroup, timeout: Duration = .seconds(10)) async -> Bool {
-        cgroup.killAll()
-        let empty = await cgroup.waitUntilEmpty(deadline: .now + timeout)
+        // Most cgroups are empty by now (their task or worker ended and was reaped), and nothing
+        // can enter an empty one but our own joins: no kill then, which on v1 without `cgroup.kill`
+        // is a freeze, a wait for it, a walk of its processes and a thaw.
+        var empty = cgroup.isEmpty
+        if !empty {
+            cgroup.killAll()
+            empty = await cgroup.waitUntilEmpty(deadline: .now + timeout)
+        }
         guard cgroup.release() else { return true }
         let directory = cgroup.directory
         if empty, cgroup.recyclable, directory.oomKills == 0, !directory.hasChildren,

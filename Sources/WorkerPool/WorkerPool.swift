@@ -381,7 +381,7 @@ public actor WorkerPool {
         worker.child.signalGroup(SIGKILL)
         var memoryLimit: WorkerMemoryLimit?
         if let cgroup, let plan = cgroupPlan {
-            if cgroup.oomKills > 0, !termination.isSuccess {
+            if !termination.isSuccess, cgroup.oomKills > 0 {
                 let limit = cgroup.limits.memoryBytes ?? plan.parent?.limits.memoryBytes ?? 0
                 let peak = cgroup.usage().peakMemoryBytes ?? Int64(limit)
                 memoryLimit = WorkerMemoryLimit(
