@@ -202,6 +202,47 @@ class FineMode(unittest.TestCase):
         self.assertLess(running, gate_opened)
 
 
+    def test_forked_workers_run_in_their_task_cgroups(self):
+        """With cgroups (root), a forked worker is in its own task's cgroup in every hierarchy: it
+        joins them itself (this SDK's fork server) or is moved in by pid (a server whose hello does
+        not say `fork_server_joins_cgroups`, as SDKs before it)."""
+        for joins in ("1", "0"):
+            with self.subTest(server_joins=joins):
+                directory = scratch(self)
+                infos = [f"info{n}" for n in range(3)]
+                job = {
+                    "name": "python fine mode, task cgroups",
+                    "executor": {
+                        "mode": "fine",
+                        "properties": {"spark.executorEnv.TEST_WORKER_FORK_SERVER_JOINS": joins},
+                    },
+                    "tasks": [closure("first", "info"), closure("server-up", "await-fork-server")]
+                    + [closure(name, "info") for name in infos],
+                    "steps": [{"launch": ["first", "server-up"]}, {"wait": {"first": "ended", "server-up": "ended"}}]
+                    + [step for name in infos for step in ({"launch": name}, {"wait": {name: "ended"}})]
+                    + [{"wait": "all"}, {"shutdown": True}],
+                }
+                tasks = by_id(run_job(self, job, directory))
+                first = json.loads(tasks["first"]["result"])
+                in_task = [line for line in first["cgroups"] if _task_cgroup(line)]
+                if not in_task:
+                    self.skipTest("the executor runs without cgroups here (not root?)")
+                details = [json.loads(tasks[name]["result"]) for name in infos]
+                forked = [d for d in details if d["pid"] != d["server"]]
+                self.assertTrue(forked, f"no task was forked by the fork server: {details}")
+                for detail in forked:
+                    mine = [line for line in detail["cgroups"] if _task_cgroup(line)]
+                    self.assertEqual(len(mine), len(in_task), detail["cgroups"])
+                    # One task cgroup, the same in every hierarchy; none another task's.
+                    self.assertEqual(len({_task_cgroup(line) for line in mine}), 1, detail["cgroups"])
+
+
+def _task_cgroup(line):
+    """The task cgroup's name at the end of a /proc/PID/cgroup line, or None."""
+    name = line.rsplit("/", 1)[-1]
+    return name if name.startswith("task-") and name[5:].isdigit() else None
+
+
 @require_harness
 class CoarseMode(unittest.TestCase):
     def test_closures_and_a_thousand_mini_tasks(self):

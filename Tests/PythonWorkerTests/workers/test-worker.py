@@ -39,6 +39,20 @@ def _wait_at_gate():
 
 
 os.register_at_fork(after_in_child=_wait_at_gate)
+
+if os.environ.get("TEST_WORKER_FORK_SERVER_JOINS") == "0":
+    # A fork server as SDKs before `fork_server_joins_cgroups` were: its hello does not say it,
+    # so the executor moves each forked worker into its cgroups by pid.
+    from spark_mesos_worker import wire
+
+    _encode = wire.encode_from_worker
+
+    def _encode_as_before(message):
+        if isinstance(message, wire.Hello):
+            message.fork_server_joins_cgroups = False
+        return _encode(message)
+
+    wire.encode_from_worker = _encode_as_before
 # A lock held across a fork by the forking thread itself must come out usable in the copy.
 lock = threading.Lock()
 
@@ -170,8 +184,17 @@ def info(payload, context):
             "fork_server_variable": os.environ.get("SPARK_MESOS_WORKER_FORK_SERVER"),
             "fds": sorted(int(fd) for fd in os.listdir("/proc/self/fd")),
             "threads": threading.active_count(),
+            "cgroups": _own_cgroups(),
         }
     )
+
+
+def _own_cgroups():
+    try:
+        with open("/proc/self/cgroup") as own:
+            return own.read().split()
+    except OSError:
+        return []
 
 
 @worker.function("await-fork-server")
