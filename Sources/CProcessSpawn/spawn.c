@@ -13,6 +13,7 @@
 #include <sys/resource.h>
 #if defined(__GLIBC__)
 #include <malloc.h>
+#include <link.h>
 #endif
 #include <signal.h>
 #include <string.h>
@@ -341,6 +342,63 @@ int cps_epoll_wait(int epfd, int *fds, int capacity, int timeout_ms) {
     if (count < 0) return -errno;
     for (int i = 0; i < count; i++) fds[i] = events[i].data.fd;
     return count;
+}
+
+struct relocation_release {
+    size_t released;
+};
+
+static size_t release_table(const struct dl_phdr_info *info, ElfW(Addr) table, size_t length) {
+    if (table == 0 || length == 0) return 0;
+    // The loader may have made the dynamic section's addresses absolute; a link-time one is
+    // smaller than the load address.
+    if (table < info->dlpi_addr) table += info->dlpi_addr;
+    long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0) return 0;
+    uintptr_t start = ((uintptr_t)table + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+    uintptr_t end = ((uintptr_t)table + length) & ~((uintptr_t)page - 1);
+    if (end <= start) return 0;
+    // Only inside one loaded segment that is not writable: its pages were never written.
+    int inside = 0;
+    for (ElfW(Half) i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *header = &info->dlpi_phdr[i];
+        if (header->p_type != PT_LOAD) continue;
+        uintptr_t low = info->dlpi_addr + header->p_vaddr, high = low + header->p_memsz;
+        if (start >= low && end <= high) inside = (header->p_flags & PF_W) == 0;
+    }
+    if (!inside) return 0;
+    return madvise((void *)start, end - start, MADV_DONTNEED) == 0 ? end - start : 0;
+}
+
+static int release_main_program_relocations(struct dl_phdr_info *info, size_t size, void *data) {
+    (void)size;
+    struct relocation_release *release = data;
+    for (ElfW(Half) i = 0; i < info->dlpi_phnum; i++) {
+        if (info->dlpi_phdr[i].p_type != PT_DYNAMIC) continue;
+        const ElfW(Dyn) *entry = (const ElfW(Dyn) *)(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
+        ElfW(Addr) rela = 0, relr = 0;
+        size_t rela_size = 0, relr_size = 0;
+        for (; entry->d_tag != DT_NULL; entry++) {
+            switch (entry->d_tag) {
+            case DT_TEXTREL: return 1;  // relocations written into code: leave everything alone
+            case DT_RELA: rela = entry->d_un.d_ptr; break;
+            case DT_RELASZ: rela_size = entry->d_un.d_val; break;
+#ifdef DT_RELR
+            case DT_RELR: relr = entry->d_un.d_ptr; break;
+            case DT_RELRSZ: relr_size = entry->d_un.d_val; break;
+#endif
+            default: break;
+            }
+        }
+        release->released += release_table(info, rela, rela_size) + release_table(info, relr, relr_size);
+    }
+    return 1;  // the first object is the program itself
+}
+
+size_t cps_release_relocation_table(void) {
+    struct relocation_release release = {0};
+    dl_iterate_phdr(release_main_program_relocations, &release);
+    return release.released;
 }
 
 void cps_release_free_heap(void) {

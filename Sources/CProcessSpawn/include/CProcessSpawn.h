@@ -71,4 +71,10 @@ int cps_epoll_remove(int epfd, int fd);
 int cps_epoll_wait(int epfd, int *fds, int capacity, int timeout_ms);
 /// malloc_trim(0) where the C library has it (glibc): freed heap memory goes back to the system.
 void cps_release_free_heap(void);
+
+/// Unmaps the program's own relocation table (`.rela.dyn`, `.relr.dyn`): the dynamic loader reads
+/// it once, before `main`, and nothing reads it again. Only whole pages inside the table, and
+/// only where its segment is not writable (the pages are then clean file pages: should anything
+/// read them again, they come back through minor faults). Returns the bytes unmapped.
+size_t cps_release_relocation_table(void);
 #endif
