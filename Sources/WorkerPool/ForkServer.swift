@@ -48,6 +48,9 @@ final class ForkServer: Sendable {
         }
     }
 
+    /// The most `cgroup.procs` files a request may carry for its worker to join.
+    static let maximumJoins = Int(CFS_MAXIMUM_JOINS)
+
     private let configuration: WorkerPoolConfiguration
     private let guarded = LockedValue(Guarded())
     /// Where requests for a worker are made, one at a time (see ``fork(stdout:stderr:input:output:environment:)``).
@@ -158,7 +161,7 @@ final class ForkServer: Sendable {
     private func request(descriptors: [Int32], joins: [Int32], environment block: [UInt8], timeoutMilliseconds: Int32)
         -> ChildProcess?
     {
-        guard joins.count <= Int(CFS_MAXIMUM_JOINS) else { return nil }
+        guard joins.count <= Self.maximumJoins else { return nil }
         let exchange: (control: Int32, server: ChildProcess)? = guarded.withLock { guarded in
             guard case .ready(let control, let server, let hello) = guarded.state,
                 joins.isEmpty || hello.forkServerJoinsCgroups

@@ -40,8 +40,8 @@ struct WorkerLauncher: Sendable {
         let ends = try openEnds(logDirectory: logDirectory)
         defer { ends.streams.close() }
         let (streams, down, up) = ends
-        // A forked worker joins its cgroup itself when the server can do that (the executor's
-        // moves are a tenth of its CPU per fine task); else it is moved in by its pid.
+        // A forked worker joins its cgroup itself when the server can do that, so that all it does
+        // is its task's and the executor makes no move; else it is moved in by its pid.
         var joins: [Int32] = []
         if let forkServer, let cgroup, forkServer.joinsCgroups {
             do {
@@ -49,6 +49,10 @@ struct WorkerLauncher: Sendable {
             } catch {
                 for fd in down + up { close(fd) }
                 throw .launchFailed("cannot open the worker's cgroup: \(error)")
+            }
+            if joins.count > ForkServer.maximumJoins {
+                for fd in joins { close(fd) }
+                joins = []
             }
         }
         defer { for fd in joins { close(fd) } }
