@@ -111,6 +111,14 @@ class ForkServerProtocol(unittest.TestCase):
         self.assertEqual(answer, -errno.EPROTO)
         control.send(b"SMEF")  # no descriptors at all
         self.assertEqual(struct.unpack("=i", control.recv(4))[0], -errno.EPROTO)
+        # More cgroup.procs files than a request may carry: refused, none joined.
+        nulls = [os.open("/dev/null", os.O_WRONLY | os.O_CLOEXEC) for _ in range(forkserver.MAXIMUM_JOINS + 1)]
+        try:
+            answer, _ = self.request(control, joins=nulls)
+        finally:
+            for fd in nulls:
+                os.close(fd)
+        self.assertEqual(answer, -errno.E2BIG)
         pid, worker = self.request(control)
         self.assertGreater(pid, 0)
         self.assertIsInstance(worker.receive(), wire.Hello)

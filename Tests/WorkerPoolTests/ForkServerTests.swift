@@ -422,6 +422,9 @@ struct ForkServerProtocolTests {
         #expect(server.exchange(Array("HELLO".utf8), descriptors: [null, null, null, null]) == -EPROTO)
         #expect(server.exchange(Array("SMEF".utf8), descriptors: []) == -EPROTO)
         #expect(server.exchange(Array("SMEF".utf8), descriptors: [null, null]) == -EPROTO)
+        // More cgroup.procs files than a request may carry: refused, none joined.
+        let tooMany = [Int32](repeating: null, count: 4 + Int(CFS_MAXIMUM_JOINS) + 1)
+        #expect(server.exchange(Array("SMEF".utf8), descriptors: tooMany) == -E2BIG)
         // An entry without '=' and one without its NUL are skipped; the good one is set.
         var down: [Int32] = [-1, -1]
         var up: [Int32] = [-1, -1]

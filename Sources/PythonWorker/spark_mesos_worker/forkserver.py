@@ -170,11 +170,11 @@ def _serve(server: socket.socket, clone: _Clone):
             continue
         except OSError as error:
             return str(error)
-        received = _descriptors(ancillary)
+        received, excess = _descriptors(ancillary)
         if not data and not received:
             return ""
         problem = 0
-        if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
+        if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC) or excess:
             problem = errno.E2BIG
         elif not data.startswith(MAGIC) or len(received) < 4:
             problem = errno.EPROTO
@@ -209,7 +209,9 @@ def _serve(server: socket.socket, clone: _Clone):
             return "the executor's end of the control socket broke"
 
 
-def _descriptors(ancillary) -> List[int]:
+def _descriptors(ancillary) -> Tuple[List[int], bool]:
+    """The request's descriptors, at most four and ``MAXIMUM_JOINS``; True with them when there
+    were more (those are closed, and the request is refused)."""
     fds: List[int] = []
     for level, kind, payload in ancillary:
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
@@ -218,7 +220,7 @@ def _descriptors(ancillary) -> List[int]:
     most = 4 + MAXIMUM_JOINS
     for fd in fds[most:]:
         os.close(fd)
-    return fds[:most]
+    return fds[:most], len(fds) > most
 
 
 def _join_cgroups(joins: List[int], stderr: int) -> None:
