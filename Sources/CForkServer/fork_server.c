@@ -190,23 +190,15 @@ int cfs_serve(int control) {
         enum { most = 4 + CFS_MAXIMUM_JOINS };
         int received[most];
         int count = 0;
-        int excess = 0;
+        // The control buffer holds `most` descriptors: the kernel drops any beyond (MSG_CTRUNC).
         for (struct cmsghdr *header = CMSG_FIRSTHDR(&message); header != NULL;
              header = CMSG_NXTHDR(&message, header)) {
             if (header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_RIGHTS) continue;
             int n = (int)((header->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-            for (int i = 0; i < n; i++) {
-                int fd;
-                memcpy(&fd, CMSG_DATA(header) + i * sizeof(int), sizeof(int));
-                if (count < most) received[count++] = fd;
-                else {
-                    close(fd);
-                    excess = 1;
-                }
-            }
+            for (int i = 0; i < n && count < most; i++) memcpy(&received[count++], CMSG_DATA(header) + i * sizeof(int), sizeof(int));
         }
         int problem = 0;
-        if ((message.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || excess) problem = E2BIG;
+        if (message.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) problem = E2BIG;
         else if (got < (ssize_t)sizeof(magic) || memcmp(buffer, magic, sizeof(magic)) != 0 || count < 4) problem = EPROTO;
         if (problem != 0) {
             for (int i = 0; i < count; i++) close(received[i]);

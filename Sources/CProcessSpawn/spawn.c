@@ -344,10 +344,6 @@ int cps_epoll_wait(int epfd, int *fds, int capacity, int timeout_ms) {
     return count;
 }
 
-struct relocation_release {
-    size_t released;
-};
-
 static size_t release_table(const struct dl_phdr_info *info, ElfW(Addr) table, size_t length) {
     if (table == 0 || length == 0) return 0;
     // The loader may have made the dynamic section's addresses absolute; a link-time one is
@@ -372,7 +368,7 @@ static size_t release_table(const struct dl_phdr_info *info, ElfW(Addr) table, s
 
 static int release_main_program_relocations(struct dl_phdr_info *info, size_t size, void *data) {
     (void)size;
-    struct relocation_release *release = data;
+    size_t *released = data;
     for (ElfW(Half) i = 0; i < info->dlpi_phnum; i++) {
         if (info->dlpi_phdr[i].p_type != PT_DYNAMIC) continue;
         const ElfW(Dyn) *entry = (const ElfW(Dyn) *)(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
@@ -390,15 +386,15 @@ static int release_main_program_relocations(struct dl_phdr_info *info, size_t si
             default: break;
             }
         }
-        release->released += release_table(info, rela, rela_size) + release_table(info, relr, relr_size);
+        *released += release_table(info, rela, rela_size) + release_table(info, relr, relr_size);
     }
     return 1;  // the first object is the program itself
 }
 
 size_t cps_release_relocation_table(void) {
-    struct relocation_release release = {0};
-    dl_iterate_phdr(release_main_program_relocations, &release);
-    return release.released;
+    size_t released = 0;
+    dl_iterate_phdr(release_main_program_relocations, &released);
+    return released;
 }
 
 void cps_release_free_heap(void) {

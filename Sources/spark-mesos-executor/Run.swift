@@ -60,9 +60,10 @@ struct Run {
         // A move into a cgroup first waits for an RCU grace period; begun now, on a thread of its
         // own, that wait is mostly over when the first task moves (see `rejoinOwnCgroup`).
         if let isolation { _ = DetachedThread.start { isolation.rejoinOwnCgroup() } }
-        // After start-up and between bursts of tasks, give back the relocation table the loader read,
-        // the heap they used and (unless turned off) the pages of our own code, which come back through minor faults when tasks run again;
-        // an idle executor keeps no spare task cgroup either.
+        // After start-up and between bursts of tasks, give back the relocation table the loader
+        // read, the heap they used and (unless turned off) the pages of our own code, which come
+        // back through minor faults when tasks run again; an idle executor keeps no spare task
+        // cgroup either.
         let releaseMemory: @Sendable () -> Void = {
             // The relocation table is dead once the loader is done (a no-op after the first time).
             ResidentMemory.releaseRelocationTable()

@@ -251,20 +251,10 @@ struct ForkServerProtocolTests {
             close(sockets[1])
             control = sockets[0]
             // Its hello says it is a fork server.
-            var decoder = FrameDecoder()
-            var chunk = [UInt8](repeating: 0, count: 4096)
-            var greeting: WorkerHello?
-            while greeting == nil {
-                let count = chunk.withUnsafeMutableBytes { read(hello[0], $0.baseAddress, $0.count) }
-                try #require(count > 0, "the fork server closed its pipe before saying hello")
-                decoder.feed(chunk[0..<count])
-                if let frame = try decoder.next(), case .hello(let message) = try FromWorker(decoding: frame) {
-                    greeting = message
-                }
-            }
+            let greeting = try ForkServerProtocolTests.readHello(from: hello[0], who: "the fork server")
             close(hello[0])
-            #expect(greeting?.forkServer == true)
-            #expect(greeting?.forkServerJoinsCgroups == true)
+            #expect(greeting.forkServer == true)
+            #expect(greeting.forkServerJoinsCgroups == true)
         }
 
         /// Sends raw bytes with `descriptors` attached and returns the answer.
@@ -299,6 +289,20 @@ struct ForkServerProtocolTests {
             guard sent >= 0 else { return -errno }
             guard recv(control, &answer, 4, 0) == 4 else { return -errno }
             return answer
+        }
+    }
+
+    /// Reads from `descriptor` until a whole hello has come.
+    static func readHello(from descriptor: Int32, who: String) throws -> WorkerHello {
+        var decoder = FrameDecoder()
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            try #require(count > 0, "\(who) closed its pipe before saying hello")
+            decoder.feed(chunk[0..<count])
+            if let frame = try decoder.next(), case .hello(let message) = try FromWorker(decoding: frame) {
+                return message
+            }
         }
     }
 
@@ -366,17 +370,7 @@ struct ForkServerProtocolTests {
         try #require(pid > 0, "answer \(pid)")
         let worker = try ChildProcess.adopt(pid: pid)
         // Its hello comes after the join: by then it is inside.
-        var decoder = FrameDecoder()
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        var hello: WorkerHello?
-        while hello == nil {
-            let count = chunk.withUnsafeMutableBytes { read(pipes.up[0], $0.baseAddress, $0.count) }
-            try #require(count > 0, "the new worker closed its pipe before saying hello")
-            decoder.feed(chunk[0..<count])
-            if let frame = try decoder.next(), case .hello(let message) = try FromWorker(decoding: frame) {
-                hello = message
-            }
-        }
+        _ = try Self.readHello(from: pipes.up[0], who: "the new worker")
         let procs = try String(contentsOfFile: scratch + "/cgroup.procs", encoding: .utf8)
         #expect(procs.split(separator: "\n") == ["\(pid)"])
         close(pipes.down[1])

@@ -170,11 +170,12 @@ def _serve(server: socket.socket, clone: _Clone):
             continue
         except OSError as error:
             return str(error)
-        received, excess = _descriptors(ancillary)
+        received = _descriptors(ancillary)
         if not data and not received:
             return ""
         problem = 0
-        if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC) or excess:
+        # The ancillary buffer holds four descriptors and MAXIMUM_JOINS: more come as MSG_CTRUNC.
+        if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
             problem = errno.E2BIG
         elif not data.startswith(MAGIC) or len(received) < 4:
             problem = errno.EPROTO
@@ -209,9 +210,7 @@ def _serve(server: socket.socket, clone: _Clone):
             return "the executor's end of the control socket broke"
 
 
-def _descriptors(ancillary) -> Tuple[List[int], bool]:
-    """The request's descriptors, at most four and ``MAXIMUM_JOINS``; True with them when there
-    were more (those are closed, and the request is refused)."""
+def _descriptors(ancillary) -> List[int]:
     fds: List[int] = []
     for level, kind, payload in ancillary:
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
@@ -220,7 +219,7 @@ def _descriptors(ancillary) -> Tuple[List[int], bool]:
     most = 4 + MAXIMUM_JOINS
     for fd in fds[most:]:
         os.close(fd)
-    return fds[:most], len(fds) > most
+    return fds[:most]
 
 
 def _join_cgroups(joins: List[int], stderr: int) -> None:
