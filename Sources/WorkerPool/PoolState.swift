@@ -12,6 +12,11 @@ struct PoolState {
 
     struct CallID: Hashable, Sendable {
         let raw: UInt64
+
+        /// Hashed as the integer it is, in one SipHash block, rather than through a `Hasher`
+        /// stream (seed, combine, finalize): the pool's tables are looked up by call several
+        /// times per mini-task.
+        func _rawHashValue(seed: Int) -> Int { raw._rawHashValue(seed: seed) }
     }
 
     /// Exclusive calls (Mesos closure tasks) need a worker to themselves; pipelined calls
@@ -163,19 +168,22 @@ struct PoolState {
     }
 
     mutating func resultsArrived(_ slot: SlotID, _ results: [RunResult]) -> [Action] {
-        guard var worker = slots[slot] else { return [] }
+        guard let index = slots.index(forKey: slot) else { return [] }
         var actions: [Action] = []
+        actions.reserveCapacity(results.count + 1)
+        // In place: a copy of the slot would share its table of runs, and the first removal would
+        // then copy the whole table.
         for result in results {
-            guard let id = worker.runs.removeValue(forKey: result.id) else { continue }
+            guard let id = slots.values[index].runs.removeValue(forKey: result.id) else { continue }
             calls[id] = nil
             actions.append(.complete(id, .result(result)))
         }
-        if worker.runs.isEmpty { worker.exclusive = false }
+        let worker = slots.values[index]
+        if worker.runs.isEmpty { slots.values[index].exclusive = false }
         if worker.ephemeral && worker.runs.isEmpty && worker.phase != .closing {
-            worker.phase = .closing
+            slots.values[index].phase = .closing
             actions.append(.close(slot))
         }
-        slots[slot] = worker
         return actions + schedule()
     }
 
@@ -301,11 +309,12 @@ struct PoolState {
 
     /// `index`: where `id` is in `calls` (nil when it is not there), so a dispatch looks it up once.
     private mutating func dispatch(_ id: CallID, at index: [CallID: CallRecord].Index?, to slot: SlotID) -> Action {
-        let runID = slots[slot]!.nextRunID
-        slots[slot]!.nextRunID += 1
-        slots[slot]!.runs[runID] = id
+        let slotIndex = slots.index(forKey: slot)!
+        let runID = slots.values[slotIndex].nextRunID
+        slots.values[slotIndex].nextRunID += 1
+        slots.values[slotIndex].runs[runID] = id
         if let index {
-            if calls.values[index].kind == .exclusive { slots[slot]!.exclusive = true }
+            if calls.values[index].kind == .exclusive { slots.values[slotIndex].exclusive = true }
             calls.values[index].place = .running(slot, runID: runID)
         }
         return .send(slot, runID: runID, id)

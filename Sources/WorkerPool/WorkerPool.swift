@@ -214,23 +214,25 @@ public actor WorkerPool {
             case .launch(let slot, let callID):
                 start(slot, for: callID.flatMap { calls[$0] })
             case .send(let slot, let runID, let callID):
-                guard var call = calls[callID] else { continue }
-                let request = call.request
+                // In place, with one lookup: the payload goes to the worker and leaves the table.
+                guard let index = calls.index(forKey: callID) else { continue }
+                let request = calls.values[index].request
+                calls.values[index].request.payload = []
                 outgoing[slot, default: []].append(
                     .run(
                         RunRequest(
                             id: runID, taskID: request.taskID, function: request.function, payload: request.payload,
                             environment: request.environment)))
-                call.request.payload = []
-                started(&call)
+                started(&calls.values[index])
                 // A coarse worker runs many calls: what one call used is the difference. Pipelined
                 // calls (mini-tasks) report no usage, so their cgroup is not read (three reads a call).
                 var usageBefore: CgroupUsage?
-                if case .task = call.reply, !configuration.mode.isFine, let cgroup = links[slot]?.cgroup {
+                if case .task = calls.values[index].reply, !configuration.mode.isFine,
+                    let cgroup = links[slot]?.cgroup
+                {
                     usageBefore = cgroup.usage()
                 }
-                call.runningOn = (slot, usageBefore)
-                calls[callID] = call
+                calls.values[index].runningOn = (slot, usageBefore)
             case .cancel(let slot, let runID):
                 outgoing[slot, default: []].append(.cancel(id: runID))
             case .kill(let slot):
@@ -243,10 +245,7 @@ public actor WorkerPool {
                 if let messages = outgoing.removeValue(forKey: slot) { links[slot]?.mailbox.yield(messages) }
                 links[slot]?.mailbox.finish()
             case .started(let callID):
-                if var call = calls[callID] {
-                    started(&call)
-                    calls[callID] = call
-                }
+                if let index = calls.index(forKey: callID) { started(&calls.values[index]) }
             case .complete(let callID, let completion):
                 guard let call = calls.removeValue(forKey: callID) else { continue }
                 switch call.reply {

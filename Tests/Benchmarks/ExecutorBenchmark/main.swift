@@ -24,6 +24,8 @@ let taskCount = option("--tasks", 1000)
 let only: String? = arguments.firstIndex(of: "--only").flatMap { $0 + 1 < arguments.count ? arguments[$0 + 1] : nil }
 func selected(_ name: String) -> Bool { only == nil || only == name }
 let miniCount = option("--minis", 20000)
+/// `--latency-tasks N`: how many tasks a launch scenario runs one at a time for its latency.
+let latencyTaskCount = max(1, option("--latency-tasks", 100))
 /// `--log-mib N`: how much the `logs` scenario's task writes to its stdout.
 let logMiB = option("--log-mib", 1024)
 /// `--waves N` launches the tasks of a scenario in N waves, each after the previous one finished.
@@ -135,7 +137,7 @@ func launchScenario(
 ) async throws {
     try await withExecutor(properties: properties, environment: environment) { agent, pid, _ in
         var latencies: [Double] = []
-        for index in 0..<100 {
+        for index in 0..<latencyTaskCount {
             let id = "\(name)-lat-\(index)"
             let start = wallClock()
             try await agent.launch(make(agent, id))
