@@ -23,7 +23,7 @@ struct Run {
         EventLoops.startEarly(threads: 1)
         let level = options.logLevel
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
+            var handler = FileDescriptorLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler
         }

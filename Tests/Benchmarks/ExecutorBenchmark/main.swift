@@ -24,6 +24,10 @@ let taskCount = option("--tasks", 1000)
 let only: String? = arguments.firstIndex(of: "--only").flatMap { $0 + 1 < arguments.count ? arguments[$0 + 1] : nil }
 func selected(_ name: String) -> Bool { only == nil || only == name }
 let miniCount = option("--minis", 20000)
+/// `--log-level LEVEL`: the executors' log level (`error` by default, so that the figures leave
+/// logging out; `info` is what an agent runs them with).
+let executorLogLevel: String =
+    arguments.firstIndex(of: "--log-level").flatMap { $0 + 1 < arguments.count ? arguments[$0 + 1] : nil } ?? "error"
 /// `--latency-tasks N`: how many tasks a launch scenario runs one at a time for its latency.
 let latencyTaskCount = max(1, option("--latency-tasks", 100))
 /// `--log-mib N`: how much the `logs` scenario's task writes to its stdout.
@@ -98,7 +102,7 @@ func withExecutor(
         for (name, value) in extra { environment[name] = value }
         try await beforeStart(agent)
         let started = wallClock()
-        let pid = try spawn([program, "--log-level", "error"], environment: environment, directory: sandbox)
+        let pid = try spawn([program, "--log-level", executorLogLevel], environment: environment, directory: sandbox)
         try await agent.waitUntil("subscribed", timeout: .seconds(30)) { $0.executorStatus == .subscribed }
         try await body(agent, pid, started)
         await agent.shutdown()
