@@ -66,6 +66,9 @@ struct PoolState {
         var everReady = false
         /// The worker's hello: its name and the functions it offers (none listed: not checked).
         var hello: WorkerHello?
+        /// Fine mode: the call this worker was started for, until the call is handed to it (the call's
+        /// place is `.assigned(slot)` meanwhile). Found here, not by a search through every call.
+        var startedFor: CallID?
     }
 
     private struct CallRecord {
@@ -115,10 +118,9 @@ struct PoolState {
     /// `offers` (a forked worker is the same program, so it offers the same). Its call has started
     /// when its function is among them; a function not on offer is refused at the worker's hello.
     func workerLaunched(_ slot: SlotID, offering offers: Set<String>) -> [Action] {
-        guard let call = calls.first(where: { $0.value.place == .assigned(slot) }),
-            let function = call.value.function, offers.contains(function)
+        guard let id = slots[slot]?.startedFor, let function = calls[id]?.function, offers.contains(function)
         else { return [] }
-        return [.started(call.key)]
+        return [.started(id)]
     }
 
     mutating func start() -> [Action] {
@@ -158,9 +160,10 @@ struct PoolState {
         worker.everReady = true
         worker.hello = hello
         slots[slot] = worker
-        if worker.ephemeral, let id = calls.first(where: { $0.value.place == .assigned(slot) })?.key {
+        if worker.ephemeral, let id = worker.startedFor {
             guard let refusal = refusal(id, by: slot) else { return [dispatch(id, to: slot)] }
             calls[id] = nil
+            slots[slot]?.startedFor = nil
             slots[slot]?.phase = .closing
             return [.complete(id, refusal), .close(slot)]
         }
@@ -196,8 +199,7 @@ struct PoolState {
             calls[id] = nil
             actions.append(.complete(id, memoryLimit.map { .memoryLimitReached($0) } ?? .workerEnded(why)))
         }
-        for (id, call) in calls where call.place == .assigned(slot) {
-            calls[id] = nil
+        if let id = worker.startedFor, calls.removeValue(forKey: id) != nil {
             actions.append(.complete(id, .unavailable(why)))
         }
         if !worker.ephemeral && !shuttingDown {
@@ -262,6 +264,7 @@ struct PoolState {
         if case .assigned = call.place { why = "was cancelled before it started" }
         var actions: [Action] = [.complete(id, .cancelled(why))]
         if case .assigned(let slot) = call.place {
+            slots[slot]?.startedFor = nil
             slots[slot]?.phase = .closing
             actions.append(.close(slot))
         }
@@ -313,6 +316,7 @@ struct PoolState {
         let runID = slots.values[slotIndex].nextRunID
         slots.values[slotIndex].nextRunID += 1
         slots.values[slotIndex].runs[runID] = id
+        if slots.values[slotIndex].startedFor == id { slots.values[slotIndex].startedFor = nil }
         if let index {
             if calls.values[index].kind == .exclusive { slots.values[slotIndex].exclusive = true }
             calls.values[index].place = .running(slot, runID: runID)
@@ -358,6 +362,7 @@ struct PoolState {
         guard case .fine(let maximum) = mode, slots.count < maximum else { return nil }
         let slot = newSlot(ephemeral: true)
         calls[id]?.place = .assigned(slot)
+        slots[slot]?.startedFor = id
         return slot
     }
 
