@@ -195,7 +195,8 @@ int cfs_serve(int control) {
              header = CMSG_NXTHDR(&message, header)) {
             if (header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_RIGHTS) continue;
             int n = (int)((header->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-            for (int i = 0; i < n && count < most; i++) memcpy(&received[count++], CMSG_DATA(header) + i * sizeof(int), sizeof(int));
+            for (int i = 0; i < n && count < most; i++)
+                memcpy(&received[count++], CMSG_DATA(header) + i * sizeof(int), sizeof(int));
         }
         int problem = 0;
         if (message.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) problem = E2BIG;

@@ -27,12 +27,13 @@ public enum ResidentMemory {
 
     /// Unmaps our own program's relocation table, which the dynamic loader read once before `main`
     /// and nothing reads again (about 1.9 MB of the executor's RSS: it lies in its executable
-    /// segment). Not a reclaim of anything in use: call it once start-up is over. Returns the
-    /// bytes unmapped.
+    /// segment). Not a reclaim of anything in use: call it once start-up is over. Done by the first
+    /// call; later ones return at once. Returns the bytes unmapped.
     @discardableResult
-    public static func releaseRelocationTable() -> Int {
-        Int(cps_release_relocation_table())
-    }
+    public static func releaseRelocationTable() -> Int { relocationTableRelease }
+
+    /// The table's release, run once (a static's lazy, thread-safe initialization).
+    private static let relocationTableRelease = Int(cps_release_relocation_table())
 
     /// Unmaps the pages of our own program's code (`madvise(MADV_DONTNEED)` on its read-only,
     /// executable mappings). Start-up and a burst of work run code scattered over the whole `.text`,

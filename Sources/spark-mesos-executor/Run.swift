@@ -65,7 +65,7 @@ struct Run {
         // back through minor faults when tasks run again; an idle executor keeps no spare task
         // cgroup either.
         let releaseMemory: @Sendable () -> Void = {
-            // The relocation table is dead once the loader is done (a no-op after the first time).
+            // The relocation table is dead once the loader is done (released by the first call only).
             ResidentMemory.releaseRelocationTable()
             ResidentMemory.releaseFreeHeap()
             if releaseCode { ResidentMemory.releaseExecutableText() }

@@ -14,7 +14,7 @@ import Testing
         let released = ResidentMemory.releaseRelocationTable()
         #expect(released > 0)
         #expect(released % page == 0)
-        // Already unmapped: the same range again, nothing lost.
+        // Released once: asking again changes nothing.
         #expect(ResidentMemory.releaseRelocationTable() == released)
         // Code not yet run (a generic instantiation, a string lookup) still runs.
         let fresh = Dictionary(uniqueKeysWithValues: (0..<100).map { ("key-\($0)", [$0, $0 * 2]) })
