@@ -13,7 +13,10 @@ import SystemSupport
 /// control file's text afresh for each read from its start), writes are one `write(2)`.
 ///
 /// Descriptors come from one budget for the whole executor, so many cgroups cannot exhaust its
-/// descriptor limit: past the budget a file is opened and closed per use, as before.
+/// descriptor limit: past the budget a file is opened and closed per use, as before. Kept
+/// descriptors are numbered above the executor's others (`region`), because a spawned child's own
+/// descriptor table is only what lies below its highest pipe (CProcessSpawn): ~260 cgroup files
+/// copied into every child and closed again before its exec cost a spawn about 70 µs.
 final class CgroupControlFiles: Sendable {
     private struct Key: Hashable {
         let path: String
@@ -30,6 +33,15 @@ final class CgroupControlFiles: Sendable {
         return Int(min(limit.rlim_cur / 4, 2048))
     }()
     private static let kept = Atomic<Int>(0)
+
+    /// The lowest number a kept descriptor gets: the budget's worth of numbers just below the soft
+    /// limit, or below 4,096 when the limit is higher (the kernel sizes a descriptor table by its
+    /// highest number).
+    static let region: Int32 = {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 0 }
+        return Int32(max(0, Int(min(limit.rlim_cur, 4096)) - budget))
+    }()
 
     init() {}
 
@@ -76,10 +88,17 @@ final class CgroupControlFiles: Sendable {
                 Self.kept.subtract(1, ordering: .relaxed)
                 return nil
             }
-            let fd = Glibc.open(key.path, (key.writing ? O_WRONLY : O_RDONLY) | O_CLOEXEC)
-            guard fd >= 0 else {
+            let opened = Glibc.open(key.path, (key.writing ? O_WRONLY : O_RDONLY) | O_CLOEXEC)
+            guard opened >= 0 else {
                 Self.kept.subtract(1, ordering: .relaxed)
                 return nil
+            }
+            // Into the region (anywhere free at or above it); where it is full, the number it got.
+            var fd = opened
+            let moved = fcntl(opened, F_DUPFD_CLOEXEC, Self.region)
+            if moved >= 0 {
+                close(opened)
+                fd = moved
             }
             open[key] = fd
             return fd

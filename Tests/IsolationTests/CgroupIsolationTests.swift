@@ -103,6 +103,18 @@ import SystemSupport
         }
     }
 
+    /// This process's open descriptors on files in `directories`.
+    static func descriptors(under directories: [String]) -> [Int32] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+        return names.compactMap { name -> Int32? in
+            guard let fd = Int32(name),
+                let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(name)"),
+                directories.contains(where: { target.hasPrefix($0 + "/") })
+            else { return nil }
+            return fd
+        }
+    }
+
     @Test func aCgroupGetsItsLimitsAJoiningProcessAndIsRemoved() async throws {
         guard let isolation = Self.isolation() else { return }
         defer { isolation.removeAll() }
@@ -127,6 +139,14 @@ import SystemSupport
         for fd in joins { close(fd) }
         #expect(cgroup.processes.contains(child.pid))
         #expect(!cgroup.isEmpty)
+        // The control files it keeps open are numbered above the executor's other descriptors (the
+        // top quarter of a soft limit of 1,024 or more), out of the range a spawned child copies.
+        var limit = rlimit()
+        if getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur >= 1024 {
+            let kept = Self.descriptors(under: directories)
+            #expect(!kept.isEmpty)
+            for fd in kept { #expect(fd >= 768, "control file descriptor \(fd)") }
+        }
         cgroup.killAll()
         #expect(await child.wait() == .signaled(SIGKILL))
         #expect(await cgroup.waitUntilEmpty(deadline: .now + .seconds(60)))

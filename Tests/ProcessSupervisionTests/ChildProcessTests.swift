@@ -121,6 +121,29 @@ struct ChildProcessTests {
         #expect(error?.errno == ENOENT)
     }
 
+    /// The child's descriptor table holds only what lies below its highest mapped descriptor and is
+    /// then cut down to its mappings: descriptors above and below the mapped ones, inheritable or
+    /// not, never reach the program, and a mapping from a high number still arrives.
+    @Test func theChildSeesItsMappedDescriptorsAndNoOthers() async throws {
+        let inheritableLow = open("/dev/null", O_RDONLY)
+        let inheritableHigh = fcntl(inheritableLow, F_DUPFD, 700)
+        let ends = try makePipe()
+        // The write end far above the others, as a kept cgroup file would be.
+        let highWriteEnd = fcntl(ends[1], F_DUPFD_CLOEXEC, 900)
+        let aboveIt = fcntl(inheritableLow, F_DUPFD, 950)
+        try #require(inheritableLow >= 0 && inheritableHigh >= 700 && highWriteEnd >= 900 && aboveIt >= 950)
+        defer { for fd in [inheritableLow, inheritableHigh, aboveIt, ends[0]] { close(fd) } }
+        close(ends[1])
+        let probes = [inheritableLow, inheritableHigh, highWriteEnd, aboveIt, 3]
+        let script = probes.map { "[ -e /proc/$$/fd/\($0) ] && echo \($0) open || echo \($0) closed" }
+            .joined(separator: "; ")
+        let child = try shell(script, fds: [(highWriteEnd, 1)])
+        close(highWriteEnd)
+        let text = readAll(ends[0])
+        #expect(await child.wait() == .exited(0))
+        #expect(text == probes.map { "\($0) closed\n" }.joined())
+    }
+
     @Test func aCgroupThatCannotBeJoinedStopsTheChildBeforeItRuns() throws {
         let readOnly = open("/dev/null", O_RDONLY | O_CLOEXEC)
         #expect(readOnly >= 0)
