@@ -299,7 +299,10 @@ struct PoolState {
     /// Sends `id` to `slot`, or refuses it there and then when the worker does not offer its function.
     private mutating func dispatchOrRefuse(_ id: CallID, to slot: SlotID) -> Action {
         guard let index = calls.index(forKey: id) else { return dispatch(id, to: slot) }
-        guard let refusal = refusal(of: calls.values[index].function, by: slot) else {
+        // Read into a local first: as an argument of a method of `self`, the in-place access would
+        // copy the whole table.
+        let function = Self.function(of: &calls.values[index])
+        guard let refusal = refusal(of: function, by: slot) else {
             return dispatch(id, at: index, to: slot)
         }
         calls.remove(at: index)
@@ -317,11 +320,20 @@ struct PoolState {
         slots.values[slotIndex].nextRunID += 1
         slots.values[slotIndex].runs[runID] = id
         if slots.values[slotIndex].startedFor == id { slots.values[slotIndex].startedFor = nil }
-        if let index {
-            if calls.values[index].kind == .exclusive { slots.values[slotIndex].exclusive = true }
-            calls.values[index].place = .running(slot, runID: runID)
+        if let index, Self.place(&calls.values[index], .running(slot, runID: runID)) == .exclusive {
+            slots.values[slotIndex].exclusive = true
         }
         return .send(slot, runID: runID, id)
+    }
+
+    // Reading a field through `calls.values[index]` copies the whole record first; through
+    // `inout` it is read in place.
+    private static func function(of call: inout CallRecord) -> String? { call.function }
+
+    /// Sets the call's place; returns its kind.
+    private static func place(_ call: inout CallRecord, _ place: Place) -> Kind {
+        call.place = place
+        return call.kind
     }
 
     /// Hands waiting calls to workers, each kind in arrival order. Exclusive calls go first; while

@@ -215,21 +215,15 @@ public actor WorkerPool {
                 start(slot, for: callID.flatMap { calls[$0] })
             case .send(let slot, let runID, let callID):
                 // In place, with one lookup: the payload goes to the worker and leaves the table.
+                // (Through `inout` only: reading `calls.values[index]` copies the whole call.)
                 guard let index = calls.index(forKey: callID) else { continue }
-                let request = calls.values[index].request
-                calls.values[index].request.payload = []
-                outgoing[slot, default: []].append(
-                    .run(
-                        RunRequest(
-                            id: runID, taskID: request.taskID, function: request.function, payload: request.payload,
-                            environment: request.environment)))
+                let (run, isTask) = Self.handOver(&calls.values[index], as: runID)
+                outgoing[slot, default: []].append(.run(run))
                 started(&calls.values[index])
                 // A coarse worker runs many calls: what one call used is the difference. Pipelined
                 // calls (mini-tasks) report no usage, so their cgroup is not read (three reads a call).
                 var usageBefore: CgroupUsage?
-                if case .task = calls.values[index].reply, !configuration.mode.isFine,
-                    let cgroup = links[slot]?.cgroup
-                {
+                if isTask, !configuration.mode.isFine, let cgroup = links[slot]?.cgroup {
                     usageBefore = cgroup.usage()
                 }
                 calls.values[index].runningOn = (slot, usageBefore)
@@ -262,6 +256,18 @@ public actor WorkerPool {
             }
         }
         for (slot, messages) in outgoing { links[slot]?.mailbox.yield(messages) }
+    }
+
+    /// The run a worker gets for `call`, whose payload moves into it; and whether it is a task's call.
+    private static func handOver(_ call: inout Call, as runID: UInt64) -> (RunRequest, isTask: Bool) {
+        var payload: [UInt8] = []
+        swap(&payload, &call.request.payload)
+        let request = call.request
+        let run = RunRequest(
+            id: runID, taskID: request.taskID, function: request.function, payload: payload,
+            environment: request.environment)
+        if case .task = call.reply { return (run, true) }
+        return (run, false)
     }
 
     /// Tells a task's runner, once, that its call is running.
