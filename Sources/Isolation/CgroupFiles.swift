@@ -20,18 +20,24 @@ enum CgroupFiles {
     /// `singleRecord`: the file is one of cgroupfs's single-record files (every control file but
     /// the process and thread lists), which the kernel writes whole into any read that has room
     /// for it, so a short read is the end and no second read is needed to see it.
+    /// Read through a buffer on the stack: most control files are a line of a few bytes, read a
+    /// dozen times per task, and a file read whole by its first read is decoded from it directly.
     static func read(descriptor fd: Int32, singleRecord: Bool = false) -> String? {
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(bytes.count)) }
-            if count < 0 && errno == EINTR { continue }
-            guard count >= 0 else { return nil }
-            if count == 0 { break }
-            bytes += chunk[0..<count]
-            if singleRecord && count < chunk.count { break }
+        // 1 KiB: the size below which the standard library always puts a temporary on the stack.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 1024) { chunk -> String? in
+            var bytes: [UInt8] = []
+            while true {
+                let count = pread(fd, chunk.baseAddress, chunk.count, off_t(bytes.count))
+                if count < 0 && errno == EINTR { continue }
+                guard count >= 0 else { return nil }
+                let got = UnsafeBufferPointer(rebasing: chunk[0..<count])
+                let ended = count == 0 || (singleRecord && count < chunk.count)
+                if ended && bytes.isEmpty { return String(decoding: got, as: UTF8.self) }
+                bytes.append(contentsOf: got)
+                if ended { break }
+            }
+            return String(decoding: bytes, as: UTF8.self)
         }
-        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// Whether the control file at `path` is written by the kernel as one record (see
