@@ -34,6 +34,10 @@ final class CgroupControlFiles: Sendable {
     }()
     private static let kept = Atomic<Int>(0)
 
+    /// Above every kept descriptor's number (unless other descriptors fill the region): the size
+    /// the executor's descriptor table is given at start (`DescriptorTable.reserve`).
+    static var regionEnd: Int32 { region + Int32(budget) }
+
     /// The lowest number a kept descriptor gets: the budget's worth of numbers just below the soft
     /// limit, or below 4,096 when the limit is higher (the kernel sizes a descriptor table by its
     /// highest number).

@@ -73,6 +73,10 @@ public final class CgroupIsolation: Sendable {
         v1.contains { $0.hierarchy.controllers.contains("memory") } || v2?.controllers.contains("memory") == true
     }
 
+    /// Above the numbers of the control-file descriptors the executor keeps open: grow the
+    /// descriptor table this far at start (`DescriptorTable.reserve(below:)`), while one thread runs.
+    public static var keptDescriptorsEnd: Int32 { CgroupControlFiles.regionEnd }
+
     /// A stable, safe cgroup name for an executor: the same ids give the same name, so a restarted
     /// executor finds (and removes) what a killed one left.
     public static func executorCgroupName(frameworkID: String, executorID: String) -> String {

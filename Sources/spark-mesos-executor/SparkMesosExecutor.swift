@@ -1,5 +1,7 @@
 import Dispatch
+import Isolation
 import Synchronization
+import SystemSupport
 
 #if canImport(Glibc)
     import Glibc
@@ -19,6 +21,8 @@ enum SparkMesosExecutor {
         }
         switch invocation {
         case .run(let options):
+            // Before any other thread starts: the table then grows without an RCU grace period.
+            DescriptorTable.reserve(below: CgroupIsolation.keptDescriptorsEnd)
             exit(waitForExitCode { await Run(options: options).run() })
         case .harness(let arguments):
             exit(HarnessLauncher.run(arguments))
