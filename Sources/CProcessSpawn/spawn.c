@@ -92,8 +92,6 @@ struct spawn_plan {
     /// own table leaves out.
     int parking;
     int highest_target;
-    /// Above every descriptor open at the spawn (for closing one by one on old kernels).
-    int highest_open;
     volatile int error;
     volatile int failed_step;
 };
@@ -132,7 +130,9 @@ static int child_main(void *argument) {
     if (syscall(SYS_close_range, (unsigned)plan->parking, ~0U, CLOSE_RANGE_UNSHARE) != 0) {
         // A kernel before 5.9: a private copy of the whole table, then the same descriptors closed.
         if (unshare(CLONE_FILES) != 0) child_fail(plan, 2);
-        for (int fd = plan->parking; fd < plan->highest_open; fd++) close(fd);
+        struct rlimit limit;
+        int open_limit = getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < 65536 ? (int)limit.rlim_cur : 65536;
+        for (int fd = plan->parking; fd < open_limit; fd++) close(fd);
     }
     // Park every source above all sources and targets first, so that mapping one fd onto a
     // target number can never clobber a source that has not been mapped yet.
@@ -214,8 +214,6 @@ int cps_spawn(const char *path, char *const argv[], char *const envp[], const ch
     }
     // Join descriptors are written while the table is still shared: they need not be below it.
     plan.parking = highest + 1;
-    struct rlimit limit;
-    plan.highest_open = getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < 65536 ? (int)limit.rlim_cur : 65536;
     *failed_step = 2;
 
     void *stack = take_stack();

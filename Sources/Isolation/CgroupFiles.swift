@@ -16,12 +16,12 @@ enum CgroupFiles {
         return read(descriptor: fd)
     }
 
-    /// The whole file from its start (`pread`, so an open descriptor can be read again and again).
+    /// The whole file from its start (`pread`, so an open descriptor can be read again and again),
+    /// through a buffer on the stack: most control files are a line of a few bytes, read a dozen
+    /// times per task, and a file read whole by its first read is decoded from it directly.
     /// `singleRecord`: the file is one of cgroupfs's single-record files (every control file but
     /// the process and thread lists), which the kernel writes whole into any read that has room
     /// for it, so a short read is the end and no second read is needed to see it.
-    /// Read through a buffer on the stack: most control files are a line of a few bytes, read a
-    /// dozen times per task, and a file read whole by its first read is decoded from it directly.
     static func read(descriptor fd: Int32, singleRecord: Bool = false) -> String? {
         // 1 KiB: the size below which the standard library always puts a temporary on the stack.
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 1024) { chunk -> String? in

@@ -22,17 +22,4 @@ public enum DescriptorTable {
         if placed >= 0 { close(placed) }
         close(probe)
     }
-
-    /// How many descriptors the table holds now (`FDSize` of /proc/self/status), nil if unknown.
-    public static var size: Int? {
-        let fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var bytes = [UInt8](repeating: 0, count: 4096)
-        let count = read(fd, &bytes, bytes.count)
-        guard count > 0 else { return nil }
-        let text = String(decoding: bytes[0..<count], as: UTF8.self)
-        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("FDSize:") }) else { return nil }
-        return Int(line.dropFirst("FDSize:".count).trimmingPrefix(while: { $0 == " " || $0 == "\t" }))
-    }
 }

@@ -262,10 +262,9 @@ public actor WorkerPool {
     private static func handOver(_ call: inout Call, as runID: UInt64) -> (RunRequest, isTask: Bool) {
         var payload: [UInt8] = []
         swap(&payload, &call.request.payload)
-        let request = call.request
         let run = RunRequest(
-            id: runID, taskID: request.taskID, function: request.function, payload: payload,
-            environment: request.environment)
+            id: runID, taskID: call.request.taskID, function: call.request.function, payload: payload,
+            environment: call.request.environment)
         if case .task = call.reply { return (run, true) }
         return (run, false)
     }
