@@ -4,6 +4,7 @@ public import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOSSL
+import SystemSupport
 
 /// How the executor talks to its agent.
 public struct AgentClientConfiguration: Sendable {
@@ -59,6 +60,7 @@ public struct AgentClient: Sendable {
     private let tls: Result<NIOSSLContext, any Error>?
     private let calls: CallConnection
     private let eventStreams: OpenEventStreams
+    private let headStart = SubscribeHeadStart()
 
     init(
         configuration: AgentClientConfiguration, tls: Result<NIOSSLContext, any Error>?, calls: CallConnection,
@@ -74,21 +76,26 @@ public struct AgentClient: Sendable {
     /// through the returned sequence, which ends (or throws) when the stream is lost.
     ///
     /// Begins a new ``CallEpoch`` before the request is sent: a call made in an earlier one that
-    /// is not written yet never is.
+    /// is not written yet never is. Takes over the SUBSCRIBE ``beginSubscribe(_:)`` began when
+    /// that one was `call`.
     public func subscribe(_ call: Mesos_V1_Executor_Call) async throws(AgentError) -> AgentEventStream {
-        let body = try encode(call)
-        var headers = callHeaders()
-        headers.add(name: "Accept", value: configuration.encoding.contentType)
-        headers.add(name: "Content-Length", value: String(body.count))
-        let request = HTTPRequestHead(
-            version: .http1_1, method: .POST, uri: configuration.endpoint.path, headers: headers)
-        calls.beginEpoch()
+        let opening: EventLoopFuture<(HTTPResponseHead, EventStreamBody)>
+        if let begun = headStart.take() {
+            if begun.call == call {
+                opening = begun.opening
+            } else {
+                // One begun for another call is let finish and closed first, so that it cannot
+                // reach the agent after this one and take its place.
+                if let opened = try? await begun.opening.get() { await opened.1.close() }
+                opening = try open(call)
+            }
+        } else {
+            opening = try open(call)
+        }
         let answer: HTTPResponseHead
         let stream: EventStreamBody
         do {
-            (answer, stream) = try await EventStreamConnection.open(
-                configuration.endpoint, tls: tls, connectTimeout: configuration.connectTimeout, request: request,
-                body: ByteBuffer(bytes: body), answerTimeout: configuration.callTimeout, tracking: eventStreams)
+            (answer, stream) = try await opening.get()
         } catch {
             throw AgentError.connectionFailed(call: "SUBSCRIBE", error)
         }
@@ -102,6 +109,33 @@ public struct AgentClient: Sendable {
             throw AgentError.unexpectedStatus(200, call: "SUBSCRIBE", body: "unexpected Content-Type '\(contentType)'")
         }
         return AgentEventStream(body: stream, encoding: encoding, maximumEventSize: configuration.maximumEventSize)
+    }
+
+    /// Sends SUBSCRIBE now, before anything awaits it: the next ``subscribe(_:)`` of the same call
+    /// takes it over, so that a starting executor's request is on its way while the rest of it is
+    /// made (a fresh executor's first SUBSCRIBE is known from its configuration alone). A
+    /// ``subscribe(_:)`` of another call closes it first; one never followed by a ``subscribe(_:)``
+    /// is closed with the client.
+    public func beginSubscribe(_ call: Mesos_V1_Executor_Call) {
+        // A call that cannot be encoded is reported by the subscribe() that sends it.
+        guard let opening = try? open(call) else { return }
+        headStart.put(call, opening)
+    }
+
+    /// Begins the epoch and sends SUBSCRIBE on a connection of its own.
+    private func open(
+        _ call: Mesos_V1_Executor_Call
+    ) throws(AgentError) -> EventLoopFuture<(HTTPResponseHead, EventStreamBody)> {
+        let body = try encode(call)
+        var headers = callHeaders()
+        headers.add(name: "Accept", value: configuration.encoding.contentType)
+        headers.add(name: "Content-Length", value: String(body.count))
+        let request = HTTPRequestHead(
+            version: .http1_1, method: .POST, uri: configuration.endpoint.path, headers: headers)
+        calls.beginEpoch()
+        return EventStreamConnection.open(
+            configuration.endpoint, tls: tls, connectTimeout: configuration.connectTimeout, request: request,
+            body: ByteBuffer(bytes: body), answerTimeout: configuration.callTimeout, tracking: eventStreams)
     }
 
     /// The epoch calls are made in now: read it when deciding to make a call (when an UPDATE is
@@ -149,6 +183,25 @@ public struct AgentClient: Sendable {
 
     static func name(of call: Mesos_V1_Executor_Call) -> String {
         call.hasType ? String(describing: call.type).uppercased() : "UNKNOWN"
+    }
+}
+
+/// The SUBSCRIBE ``AgentClient/beginSubscribe(_:)`` sent, until a ``AgentClient/subscribe(_:)``
+/// takes it over.
+private final class SubscribeHeadStart: Sendable {
+    typealias Opening = EventLoopFuture<(HTTPResponseHead, EventStreamBody)>
+    private let slot = LockedValue<(call: Mesos_V1_Executor_Call, opening: Opening)?>(nil)
+
+    func put(_ call: Mesos_V1_Executor_Call, _ opening: Opening) {
+        slot.withLock { $0 = (call, opening) }
+    }
+
+    /// The SUBSCRIBE begun, and for which call; nil when none is waiting.
+    func take() -> (call: Mesos_V1_Executor_Call, opening: Opening)? {
+        slot.withLock { slot in
+            defer { slot = nil }
+            return slot
+        }
     }
 }
 

@@ -12,19 +12,24 @@ import SystemSupport
 /// first request builds a connection pool, a transaction and their state machines, much of it the
 /// Swift runtime's first lookups of their types), a third of the executor's start-up.
 enum EventStreamConnection {
-    /// Connects, sends the request and returns the answer's head and its body, or throws when there
-    /// is no connection or no answer within `answerTimeout`. Connections still open are closed by
-    /// `open.closeAll()`.
+    /// Connects, sends the request and succeeds with the answer's head and its body, or fails when
+    /// there is no connection or no answer within `answerTimeout`. Begun at once, on the event loop:
+    /// nothing waits for it to be awaited (see ``AgentClient/beginSubscribe(_:)``). Connections
+    /// still open are closed by `open.closeAll()`.
     static func open(
         _ endpoint: AgentEndpoint, tls: Result<NIOSSLContext, any Error>?, connectTimeout: TimeAmount,
         request: HTTPRequestHead, body: ByteBuffer, answerTimeout: TimeAmount, tracking open: OpenEventStreams
-    ) async throws -> (HTTPResponseHead, EventStreamBody) {
-        let channel = try await endpoint.connect(tls: tls, connectTimeout: connectTimeout) { _ in }.get()
-        open.add(channel)
-        let (answer, parts) = try await channel.eventLoop.submit {
+    ) -> EventLoopFuture<(HTTPResponseHead, EventStreamBody)> {
+        endpoint.connect(tls: tls, connectTimeout: connectTimeout) { _ in }.flatMap { channel in
+            open.add(channel)
             let answer = channel.eventLoop.makePromise(of: HTTPResponseHead.self)
             let handler = EventStreamHandler(answer: answer)
-            try channel.pipeline.syncOperations.addHandler(handler)
+            do {
+                try channel.pipeline.syncOperations.addHandler(handler)
+            } catch {
+                channel.close(promise: nil)
+                return channel.eventLoop.makeFailedFuture(error)
+            }
             // The answer's head is awaited this long; the stream after it as long as it lasts.
             let timer = channel.eventLoop.scheduleTask(in: answerTimeout) {
                 answer.fail(EventStreamError.noAnswer(within: answerTimeout))
@@ -34,13 +39,9 @@ enum EventStreamConnection {
             channel.write(HTTPClientRequestPart.head(request), promise: nil)
             channel.write(HTTPClientRequestPart.body(.byteBuffer(body)), promise: nil)
             channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
-            return (answer.futureResult, handler.takeParts())
-        }.flatMapErrorThrowing { error in
-            channel.close(promise: nil)
-            throw error
-        }.get()
-        let streamBody = EventStreamBody(channel: channel, parts: parts)
-        return (try await answer.get(), streamBody)
+            let streamBody = EventStreamBody(channel: channel, parts: handler.takeParts())
+            return answer.futureResult.map { ($0, streamBody) }
+        }
     }
 }
 
@@ -77,6 +78,11 @@ final class EventStreamBody: Sendable {
     }
 
     deinit { channel.close(promise: nil) }
+
+    /// Closes the connection now (it is closed when this body is gone otherwise).
+    func close() async {
+        try? await channel.close()
+    }
 
     /// The parts after the head, to read; nil once they were taken.
     func takeParts() -> Parts.AsyncIterator? {

@@ -2,7 +2,7 @@ import SystemSupport
 import TaskRunning
 import AgentConnection
 import Logging
-import MesosProto
+public import MesosProto
 import MesosCodec
 
 extension ExecutorRuntime {
@@ -42,11 +42,24 @@ extension ExecutorRuntime {
     /// The SUBSCRIBE call with every unacknowledged update and task, and the uuids it carries.
     private func makeSubscribe() -> (Mesos_V1_Executor_Call, Set<[UInt8]>) {
         let updates = ledger.unacknowledged
-        let call = makeCall(.subscribe) { call in
-            call.subscribe.unacknowledgedUpdates = updates
-            call.subscribe.unacknowledgedTasks = lifecycle.unacknowledgedTasks
-        }
+        let call = Self.subscribeCall(of: configuration, updates: updates, tasks: lifecycle.unacknowledgedTasks)
         return (call, Set(updates.map { [UInt8]($0.status.uuid) }))
+    }
+
+    /// The SUBSCRIBE a runtime made with `configuration` sends first (it has no update or task
+    /// yet): the one ``AgentClient/beginSubscribe(_:)`` may send before the runtime is made.
+    public static func firstSubscribe(of configuration: ExecutorConfiguration) -> Mesos_V1_Executor_Call {
+        subscribeCall(of: configuration, updates: [], tasks: [])
+    }
+
+    private static func subscribeCall(
+        of configuration: ExecutorConfiguration, updates: [Mesos_V1_Executor_Call.Update],
+        tasks: [Mesos_V1_TaskInfo]
+    ) -> Mesos_V1_Executor_Call {
+        call(.subscribe, of: configuration) { call in
+            call.subscribe.unacknowledgedUpdates = updates
+            call.subscribe.unacknowledgedTasks = tasks
+        }
     }
 
     /// Performs what `executorLifecycle` decided; returns the delay before the next SUBSCRIBE when

@@ -124,6 +124,14 @@ extension ExecutorRuntime {
     func makeCall(
         _ type: Mesos_V1_Executor_Call.TypeEnum, _ fill: (inout Mesos_V1_Executor_Call) -> Void = { _ in }
     ) -> Mesos_V1_Executor_Call {
+        Self.call(type, of: configuration, fill)
+    }
+
+    /// A call of this executor (its framework and executor ids set), filled by `fill`.
+    static func call(
+        _ type: Mesos_V1_Executor_Call.TypeEnum, of configuration: ExecutorConfiguration,
+        _ fill: (inout Mesos_V1_Executor_Call) -> Void = { _ in }
+    ) -> Mesos_V1_Executor_Call {
         var call = Mesos_V1_Executor_Call()
         call.type = type
         call.frameworkID.value = configuration.frameworkID

@@ -1,7 +1,6 @@
 import AgentConnection
 import Dispatch
 import ExecutorCore
-import Isolation
 import Logging
 import PackageFetch
 import ProcessSupervision
@@ -55,21 +54,14 @@ struct Run {
             logger.warning(
                 "cannot become a child subreaper; orphaned task processes go to init", metadata: ["error": "\(error)"])
         }
-        let isolation = Self.isolation(configuration, logger: logger)
-        defer { isolation?.removeAll() }
-        // A move into a cgroup first waits for an RCU grace period; begun now, on a thread of its
-        // own, that wait is mostly over when the first task moves (see `rejoinOwnCgroup`).
-        if let isolation { _ = DetachedThread.start { isolation.rejoinOwnCgroup() } }
         // After start-up and between bursts of tasks, give back the relocation table the loader
         // read, the heap they used and (unless turned off) the pages of our own code, which come
-        // back through minor faults when tasks run again; an idle executor keeps no spare task
-        // cgroup either.
+        // back through minor faults when tasks run again.
         let releaseMemory: @Sendable () -> Void = {
             // The relocation table is dead once the loader is done (released by the first call only).
             ResidentMemory.releaseRelocationTable()
             ResidentMemory.releaseFreeHeap()
             if releaseCode { ResidentMemory.releaseExecutableText() }
-            isolation?.removeSpares()
         }
 
         var fetcherConfiguration = FetcherConfiguration(
@@ -88,9 +80,9 @@ struct Run {
         let code: Int32
         do {
             code = try await withExecutor(
-                configuration, environment: environment, fetcher: fetcherConfiguration, isolation: isolation,
-                logger: logger, options: executorOptions
-            ) { runtime in
+                configuration, environment: environment, fetcher: fetcherConfiguration, logger: logger,
+                options: executorOptions
+            ) { runtime, _ in
                 let signals = ProcessEnvironment.watchTermination { signal in
                     Task { await runtime.shutdown(because: "received \(signal == SIGTERM ? "SIGTERM" : "SIGINT")") }
                 }
@@ -104,28 +96,5 @@ struct Run {
         // What tasks and workers wrote last is still in their pipes: to the files before we go.
         LogDrain.shared.flushAll()
         return code
-    }
-
-    /// The cgroups tasks and workers get, or nil with one warning saying why and what is lost.
-    static func isolation(_ configuration: ExecutorConfiguration, logger: Logger) -> CgroupIsolation? {
-        guard configuration.cgroupsEnabled else {
-            logger.notice(
-                "cgroups turned off (SPARK_MESOS_EXECUTOR_CGROUPS=off): no per-task limits, usage from rusage")
-            return nil
-        }
-        let settings = CgroupIsolation.Settings(
-            name: CgroupIsolation.executorCgroupName(
-                frameworkID: configuration.frameworkID, executorID: configuration.executorID),
-            parent: configuration.cgroupParent, hardCPULimits: configuration.cgroupsEnableCFS)
-        switch CgroupIsolation.detect(settings) {
-        case .available(let isolation):
-            logger.info("\(isolation.summary)")
-            return isolation
-        case .unavailable(let why):
-            logger.warning(
-                "tasks run without cgroups: \(why); lost: per-task memory and CPU limits, OOM attribution and cgroup containment (usage comes from rusage, orphans are still reaped and killed with their process group)"
-            )
-            return nil
-        }
     }
 }

@@ -64,6 +64,57 @@ struct AgentClientTests {
         }
     }
 
+    /// A SUBSCRIBE begun before anything awaits it reaches the agent at once, and the subscribe()
+    /// of the same call takes it over: one connection, one subscription, its stream the one read.
+    @Test(arguments: WireEncoding.allCases)
+    func aSubscribeBegunEarlyIsSentAtOnceAndTakenOver(encoding: WireEncoding) async throws {
+        try await withLocalAgent { agent in
+            try await withAgentClient(await clientConfiguration(agent, encoding: encoding)) { client in
+                client.beginSubscribe(call(.subscribe, agent))
+                _ = try await agent.waitUntil("the SUBSCRIBE begun early arrived") { $0.subscriptions == 1 }
+                var events = try await client.subscribe(call(.subscribe, agent)).makeAsyncIterator()
+                #expect(try await events.next()?.type == .subscribed)
+                try await agent.launch(agent.makeTask("t1"))
+                #expect(try await events.next()?.launch.task.taskID.value == "t1")
+                try await client.send(update(agent, task: "t1", uuid: 3))
+                #expect(try await events.next()?.type == .acknowledged)
+                #expect(await agent.state.subscriptions == 1)
+                #expect(await agent.state.violations.isEmpty)
+            }
+        }
+    }
+
+    /// A subscribe() of another call than the one begun does not take it over: the begun one is
+    /// closed first, and the stream returned is the new subscription's.
+    @Test func aSubscribeBegunForAnotherCallIsClosedBeforeTheOneAskedFor() async throws {
+        try await withLocalAgent { agent in
+            try await withAgentClient(await clientConfiguration(agent)) { client in
+                var other = call(.subscribe, agent)
+                other.subscribe.unacknowledgedTasks = [agent.makeTask("earlier")]
+                client.beginSubscribe(other)
+                var events = try await client.subscribe(call(.subscribe, agent)).makeAsyncIterator()
+                #expect(try await events.next()?.type == .subscribed)
+                #expect(await agent.state.subscriptions == 2)
+                try await agent.launch(agent.makeTask("t1"))
+                #expect(try await events.next()?.launch.task.taskID.value == "t1")
+            }
+        }
+    }
+
+    @Test func aSubscribeBegunWhileTheAgentIsDownFailsAndCanBeTriedAgain() async throws {
+        try await withLocalAgent { agent in
+            await agent.goDown()
+            var configuration = await clientConfiguration(agent)
+            configuration.connectTimeout = .seconds(1)
+            try await withAgentClient(configuration) { client in
+                client.beginSubscribe(call(.subscribe, agent))
+                let error = try #require(await failure { _ = try await client.subscribe(call(.subscribe, agent)) })
+                #expect(error.isRetryable)
+                #expect(error.status == nil)
+            }
+        }
+    }
+
     @Test func theTokenGoesWithEveryCallAndAWrongOneIsRefusedForGood() async throws {
         var configuration = LocalAgentConfiguration()
         configuration.authenticationToken = "secret"

@@ -29,7 +29,8 @@ struct BinaryIsolationEndToEndTests {
     }
 
     /// An executor killed with SIGKILL leaves its tasks' cgroups (and their processes) behind; a new
-    /// executor with the same ids kills those processes and removes the cgroups before it starts.
+    /// executor with the same ids kills those processes and removes the cgroups before its first
+    /// task runs (a task cgroup of the same name it then makes is a new directory).
     @Test(.needsCgroups) func aNewExecutorRemovesWhatAKilledOneLeft() async throws {
         let sandbox = try ExecutorUnderTest.makeSandbox()
         var configuration = LocalAgentConfiguration()
@@ -51,24 +52,38 @@ struct BinaryIsolationEndToEndTests {
             return pid
         }
         let executorCgroup = CgroupNames.executor(configuration)
-        #expect(!Self.cgroupDirectories(containing: executorCgroup).isEmpty, "nothing was left to clean")
+        let leftBehind = Self.cgroupDirectories(containing: executorCgroup).flatMap { directory in
+            ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
+                .filter { $0.hasPrefix("task-") }.map { directory + "/" + $0 }
+        }
+        let identities = leftBehind.map { (path: $0, inode: Self.inode($0)) }
+        #expect(!leftBehind.isEmpty && identities.allSatisfy { $0.inode != nil }, "nothing was left to clean")
         #expect(kill(pid, 0) == 0, "the task should still run after its executor was killed")
         // The executor is started again with the same ids (a restarted agent, say).
         try await withLocalAgent(configuration) { agent in
             let second = try BinaryEndToEndTests.launch(await agent.environment(), sandbox: sandbox)
-            try await agent.waitUntil("subscribed") { $0.executorStatus == .subscribed }
+            var after = agent.makeTask("after")
+            after.command.value = "true"
+            try await agent.launch(after)
+            try await agent.waitUntil("after ended") { $0.taskStates["after"]?.isTerminal == true }
+            #expect(await agent.state.taskStates["after"] == .taskFinished)
             #expect(await processExits(pid), "pid \(pid) survived")
-            let left = Self.cgroupDirectories(containing: executorCgroup)
-            #expect(!left.isEmpty)
-            for directory in left {
-                let inside = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-                #expect(!inside.contains { $0.hasPrefix("task-") }, "\(directory): \(inside)")
+            for (path, inode) in identities {
+                #expect(Self.inode(path) != inode, "\(path) is still the cgroup left behind")
             }
             await agent.shutdown()
             let termination = await second.child.wait()
             #expect(termination == .exited(0), "\(second.stderr)")
         }
         #expect(Self.cgroupDirectories(containing: executorCgroup) == [])
+    }
+
+    /// The inode of `path`, or nil when there is none: a directory removed and made again under the
+    /// same name has another.
+    static func inode(_ path: String) -> UInt64? {
+        var status = stat()
+        guard stat(path, &status) == 0 else { return nil }
+        return UInt64(status.st_ino)
     }
 
     /// Environment secrets reach the task, file secrets are sandbox files with mode 0600, and the

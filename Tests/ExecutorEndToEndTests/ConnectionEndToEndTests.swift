@@ -24,6 +24,20 @@ struct ConnectionEndToEndTests {
         }
     }
 
+    /// A fresh executor sends SUBSCRIBE before it makes its cgroups, fetcher and task runner, and
+    /// its runtime takes that request over (the same call): the agent sees one subscription.
+    @Test func aFreshExecutorSubscribesOnce() async throws {
+        for encoding in WireEncoding.allCases {
+            try await ExecutorUnderTest.run(encoding: encoding) { test in
+                try await test.agent.launch(test.task("one", "true"))
+                try await test.waitForStates(["one": .taskFinished])
+                #expect(await test.agent.state.subscriptions == 1)
+                await assertNoViolations(test.agent)
+                await test.agent.shutdown()
+            }
+        }
+    }
+
     /// A wrong token is refused with 401: not retryable, so the executor gives up at once (exit 1)
     /// instead of waiting out the registration window.
     @Test func wrongTokenStopsTheExecutorWithExitOne() async throws {

@@ -70,6 +70,8 @@ struct ExecutorUnderTest {
             try await beforeSubscribe(agent)
             var environment = await agent.environment(sandboxDirectory: sandbox)
             environment["SPARK_MESOS_EXECUTOR_ENCODING"] = encoding.rawValue
+            if !cgroups { environment["SPARK_MESOS_EXECUTOR_CGROUPS"] = "off" }
+            if hardCPULimits { environment["SPARK_MESOS_EXECUTOR_CGROUPS_ENABLE_CFS"] = "1" }
             for (name, value) in extraEnvironment { environment[name] = value }
             let executorConfiguration = try ExecutorConfiguration(environment: environment, workingDirectory: sandbox)
             var logger = Logger(label: "executor-under-test")
@@ -77,17 +79,15 @@ struct ExecutorUnderTest {
             var fetcherConfiguration = FetcherConfiguration()
             fetcherConfiguration.cacheDirectory = sandbox + "/.cache"
             fetcherConfiguration.attempts = 1
-            let isolation = cgroups ? Self.isolation(executorConfiguration, hardCPULimits: hardCPULimits) : nil
-            defer { isolation?.removeAll() }
             var options = ExecutorOptions()
             options.taskEnvironment = ["PATH": "/usr/bin:/bin"]
             options.heartbeatInterval = heartbeatInterval
             options.whenIdle = whenIdle
             options.idleSettle = idleSettle
             return try await withExecutor(
-                executorConfiguration, environment: environment, fetcher: fetcherConfiguration,
-                isolation: isolation, logger: logger, options: options
-            ) { runtime in
+                executorConfiguration, environment: environment, fetcher: fetcherConfiguration, logger: logger,
+                options: options
+            ) { runtime, isolation in
                 if waitForSubscription {
                     try await agent.waitUntil("the executor subscribed") { $0.executorStatus == .subscribed }
                 }
@@ -99,7 +99,7 @@ struct ExecutorUnderTest {
 
     /// Whether this machine gives an executor cgroups (root, a writable hierarchy): the cgroup tests
     /// need them and are skipped where it does not (the reason is printed). Found once, the way
-    /// ``isolation(_:hardCPULimits:)`` finds them, with a cgroup of its own that it removes again.
+    /// the executor finds them, with a cgroup of its own that it removes again.
     static let cgroupsUsable: Bool = {
         let settings = CgroupIsolation.Settings(name: "sme-e2e-cgroups-probe-\(getpid())")
         switch CgroupIsolation.detect(settings) {
@@ -111,21 +111,6 @@ struct ExecutorUnderTest {
             return false
         }
     }()
-
-    /// The executor's cgroups as the executor program makes them; nil (with the reason printed) where
-    /// this machine has none usable.
-    static func isolation(_ configuration: ExecutorConfiguration, hardCPULimits: Bool = false) -> CgroupIsolation? {
-        let settings = CgroupIsolation.Settings(
-            name: CgroupIsolation.executorCgroupName(
-                frameworkID: configuration.frameworkID, executorID: configuration.executorID),
-            hardCPULimits: hardCPULimits)
-        switch CgroupIsolation.detect(settings) {
-        case .available(let isolation): return isolation
-        case .unavailable(let why):
-            print("executor under test runs without cgroups: \(why)")
-            return nil
-        }
-    }
 
     func task(_ id: String, _ shell: String, grace: Duration? = nil) -> Mesos_V1_TaskInfo {
         var task = agent.makeTask(id)
