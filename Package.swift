@@ -275,7 +275,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IsolationTests",
-            dependencies: ["SystemSupport", "Isolation", "ProcessSupervision", "SystemTestLock"],
+            dependencies: ["SystemSupport", "Isolation", "ProcessSupervision", "CProcessSpawn", "SystemTestLock"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -119,8 +119,8 @@ static void close_from(int lowest) {
     for (int fd = lowest; fd < highest; fd++) close(fd);
 }
 
-/// In the new worker, first of all: writes "0" to each `cgroup.procs` of the request. On a failure
-/// it says which, on the new worker's stderr, and returns the errno.
+/// In the new worker, first of all: writes "0" to each cgroup file of the request (v1 `tasks`, v2
+/// `cgroup.procs`). On a failure it says which, on the new worker's stderr, and returns the errno.
 static int join_cgroups(const int *joins, int count, int stderr_fd) {
     for (int i = 0; i < count; i++) {
         ssize_t written;

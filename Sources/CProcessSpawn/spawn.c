@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -45,6 +46,67 @@
 #ifndef CLOSE_RANGE_UNSHARE
 #define CLOSE_RANGE_UNSHARE (1U << 1)
 #endif
+#ifndef SYS_clone3
+#define SYS_clone3 435
+#endif
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+
+/// clone3(2)'s arguments (linux/sched.h, up to Linux 5.7's `cgroup`), spelled out here so that
+/// older kernel headers build too.
+struct cps_clone_args {
+    unsigned long long flags;
+    unsigned long long pidfd;
+    unsigned long long child_tid;
+    unsigned long long parent_tid;
+    unsigned long long exit_signal;
+    unsigned long long stack;
+    unsigned long long stack_size;
+    unsigned long long tls;
+    unsigned long long set_tid;
+    unsigned long long set_tid_size;
+    unsigned long long cgroup;
+};
+
+#if defined(__x86_64__) && !defined(CPS_CHILD_COPIES_MEMORY)
+#define CPS_HAVE_CLONE3 1
+/// clone3 for a child that runs `fn(arg)` on the stack given in `args` and exits with its result:
+/// glibc has no clone3 wrapper, and a child on a stack of its own must never return into this
+/// frame, so the child's side is written here as glibc's clone() writes it for clone(2). The
+/// parent gets the child's pid or -errno.
+static long clone3_running(struct cps_clone_args *args, int (*fn)(void *), void *arg) {
+    register long rax __asm__("rax") = SYS_clone3;
+    register struct cps_clone_args *rdi __asm__("rdi") = args;
+    register unsigned long rsi __asm__("rsi") = sizeof(*args);
+    register int (*r12)(void *) __asm__("r12") = fn;
+    register void *r13 __asm__("r13") = arg;
+    __asm__ volatile("syscall\n\t"
+                     "testq %%rax, %%rax\n\t"
+                     "jnz 1f\n\t"
+                     // The child, on its own stack (16-byte aligned at its top): fn(arg), then exit.
+                     "xorl %%ebp, %%ebp\n\t"
+                     "movq %%r13, %%rdi\n\t"
+                     "callq *%%r12\n\t"
+                     "movl %%eax, %%edi\n\t"
+                     "movl $60, %%eax\n\t"
+                     "syscall\n\t"
+                     "ud2\n\t"
+                     "1:"
+                     : "+r"(rax)
+                     : "r"(rdi), "r"(rsi), "r"(r12), "r"(r13)
+                     : "rcx", "r11", "memory");
+    return rax;
+}
+#else
+#define CPS_HAVE_CLONE3 0
+#endif
+
+static volatile int clone3_refused_for_tests = 0;
+
+void cps_spawn_refuse_clone3(int refuse) {
+    clone3_refused_for_tests = refuse;
+}
 
 int cps_pidfd_open(pid_t pid) {
     return (int)syscall(SYS_pidfd_open, pid, 0);
@@ -191,9 +253,20 @@ static void give_back_stack(void *stack) {
     if (!kept) munmap(stack, SPAWN_STACK_SIZE);
 }
 
+/// What clone3 answers when it cannot do what is asked at all, rather than failing for this child:
+/// no such call (an old kernel, or a seccomp filter, as container runtimes install), arguments
+/// or flags it does not know (CLONE_INTO_CGROUP before 5.7).
+static int clone3_is_refused(int error) {
+    return error == ENOSYS || error == E2BIG || error == EINVAL || error == EPERM;
+}
+
+#define MAX_JOINS 16
+
 int cps_spawn(const char *path, char *const argv[], char *const envp[], const char *cwd,
               const cps_fd_mapping *mappings, int mapping_count, int search_path,
-              const int *join_fds, int join_count, pid_t *pid, int *pidfd, int *failed_step) {
+              const int *join_fds, int join_count, int cgroup_dir_fd, pid_t *pid, int *pidfd,
+              int *failed_step) {
+    if (join_count < 0 || join_count >= MAX_JOINS) return EINVAL;
     struct spawn_plan plan;
     memset(&plan, 0, sizeof(plan));
     plan.path = path;
@@ -223,27 +296,79 @@ int cps_spawn(const char *path, char *const argv[], char *const envp[], const ch
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &previous);
     int child_pidfd = -1;
-#if CPS_CHILD_COPIES_MEMORY
-    // ThreadSanitizer cannot follow a child that shares our memory (its clone interceptor fails a
-    // CHECK): under it the child gets a copy, and reports a failure through a shared plan.
-    struct spawn_plan *shared = mmap(NULL, sizeof plan, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     pid_t child = -1;
-    if (shared != MAP_FAILED) {
-        *shared = plan;
-        child = clone(child_main, (char *)stack + SPAWN_STACK_SIZE, CLONE_VFORK | CLONE_PIDFD | SIGCHLD, shared,
-                      &child_pidfd);
-        plan.error = shared->error;
-        plan.failed_step = shared->failed_step;
-        munmap(shared, sizeof plan);
+    int clone_errno = 0;
+    int refused = cgroup_dir_fd < 0 || clone3_refused_for_tests;
+#if CPS_HAVE_CLONE3
+    if (!refused) {
+        struct cps_clone_args args;
+        memset(&args, 0, sizeof(args));
+        args.flags = CLONE_VM | CLONE_VFORK | CLONE_FILES | CLONE_PIDFD | CLONE_INTO_CGROUP;
+        args.pidfd = (unsigned long long)(uintptr_t)&child_pidfd;
+        args.exit_signal = SIGCHLD;
+        args.stack = (unsigned long long)(uintptr_t)stack;
+        args.stack_size = SPAWN_STACK_SIZE;
+        args.cgroup = (unsigned long long)cgroup_dir_fd;
+        long rc = clone3_running(&args, child_main, &plan);
+        if (rc >= 0) {
+            child = (pid_t)rc;
+        } else {
+            clone_errno = (int)-rc;
+            refused = clone3_is_refused(clone_errno);
+            // Any other error is this cgroup's: it cannot be joined (removed, not a cgroup2 directory).
+            if (!refused) plan.failed_step = 1;
+        }
     }
 #else
-    pid_t child = clone(child_main, (char *)stack + SPAWN_STACK_SIZE,
-                        CLONE_VM | CLONE_VFORK | CLONE_FILES | CLONE_PIDFD | SIGCHLD, &plan, &child_pidfd);
+    refused = 1;
 #endif
-    int clone_errno = errno;
+    int fallback_join = -1;
+    int joins[MAX_JOINS];
+    if (refused && cgroup_dir_fd >= 0) {
+        // The child joins the cgroup2 directory itself, through its cgroup.procs.
+        fallback_join = openat(cgroup_dir_fd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
+        if (fallback_join < 0) {
+            clone_errno = errno;
+            plan.failed_step = 1;
+            refused = 0;
+        } else {
+            for (int i = 0; i < join_count; i++) joins[i] = join_fds[i];
+            joins[join_count] = fallback_join;
+            plan.join_fds = joins;
+            plan.join_count = join_count + 1;
+        }
+    }
+    if (refused) {
+        clone_errno = 0;
+#if CPS_CHILD_COPIES_MEMORY
+        // ThreadSanitizer cannot follow a child that shares our memory (its clone interceptor fails
+        // a CHECK): under it the child gets a copy, and reports a failure through a shared plan.
+        struct spawn_plan *shared =
+            mmap(NULL, sizeof plan, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (shared != MAP_FAILED) {
+            *shared = plan;
+            child = clone(child_main, (char *)stack + SPAWN_STACK_SIZE, CLONE_VFORK | CLONE_PIDFD | SIGCHLD,
+                          shared, &child_pidfd);
+            if (child < 0) clone_errno = errno;
+            plan.error = shared->error;
+            plan.failed_step = shared->failed_step;
+            munmap(shared, sizeof plan);
+        } else {
+            clone_errno = errno;
+        }
+#else
+        child = clone(child_main, (char *)stack + SPAWN_STACK_SIZE,
+                      CLONE_VM | CLONE_VFORK | CLONE_FILES | CLONE_PIDFD | SIGCHLD, &plan, &child_pidfd);
+        if (child < 0) clone_errno = errno;
+#endif
+    }
     pthread_sigmask(SIG_SETMASK, &previous, NULL);
     give_back_stack(stack);
-    if (child < 0) return clone_errno;
+    if (fallback_join >= 0) close(fallback_join);
+    if (child < 0) {
+        if (plan.failed_step == 1) *failed_step = 1;
+        return clone_errno;
+    }
     // A CLONE_PIDFD pidfd is close-on-exec already; pidfd_open's is too.
     if (child_pidfd < 0) child_pidfd = cps_pidfd_open(child);
     if (plan.error != 0) {
@@ -263,6 +388,42 @@ int cps_spawn(const char *path, char *const argv[], char *const envp[], const ch
     *pidfd = child_pidfd;
     *failed_step = 0;
     return 0;
+}
+
+static int exit_at_once(void *unused) {
+    (void)unused;
+    return 0;
+}
+
+int cps_clone_into_cgroup_works(int cgroup_dir_fd) {
+#if CPS_HAVE_CLONE3
+    if (clone3_refused_for_tests) return 0;
+    void *stack = take_stack();
+    if (stack == NULL) return 0;
+    sigset_t all, previous;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &previous);
+    struct cps_clone_args args;
+    memset(&args, 0, sizeof(args));
+    args.flags = CLONE_VM | CLONE_VFORK | CLONE_INTO_CGROUP;
+    args.exit_signal = SIGCHLD;
+    args.stack = (unsigned long long)(uintptr_t)stack;
+    args.stack_size = SPAWN_STACK_SIZE;
+    args.cgroup = (unsigned long long)cgroup_dir_fd;
+    long child = clone3_running(&args, exit_at_once, NULL);
+    pthread_sigmask(SIG_SETMASK, &previous, NULL);
+    give_back_stack(stack);
+    if (child < 0) return 0;
+    int status = 0;
+    pid_t reaped;
+    do {
+        reaped = waitpid((pid_t)child, &status, __WALL);
+    } while (reaped < 0 && errno == EINTR);
+    return reaped == (pid_t)child && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+#else
+    (void)cgroup_dir_fd;
+    return 0;
+#endif
 }
 
 int cps_become_subreaper(void) {

@@ -3,6 +3,7 @@ import Isolation
 import Logging
 import MesosProto
 import TaskChecks
+import ProcessSupervision
 
 /// Health checks, checks and deadlines run as child tasks of `run()`'s group, one per check and
 /// one per deadline, each stopped when its task is killed or ends.
@@ -17,7 +18,7 @@ extension ExecutorRuntime {
             watch(id) {
                 let context = CheckContext(
                     environment: await hooks.checkEnvironment(for: task), workingDirectory: sandbox,
-                    joinCgroups: { (try? control?.cgroup?.openJoinFiles()) ?? [] })
+                    joinCgroups: { (try? control?.cgroup?.openSpawnJoin()) ?? CgroupJoin() })
                 await LiveProber.with(definition, context: context) { prober in
                     await Checker.run(definition, prober: prober, clock: ContinuousClock()) { action in
                         await self.checkAction(id, action)

@@ -36,8 +36,15 @@ public final class Cgroup: Sendable {
     /// Marks it given back; false if it already was.
     func release() -> Bool { !released.exchange(true, ordering: .acquiringAndReleasing) }
 
-    /// Opens every `cgroup.procs` for a spawn that joins before it execs (see `SpawnRequest.joinCgroups`).
-    /// Close the descriptors once the child is started.
+    /// Opens what a spawn joins it with before it execs (see `SpawnRequest.joinCgroups`). Close
+    /// it once the child is started.
+    public func openSpawnJoin() throws(IsolationError) -> CgroupJoin {
+        guard !isReleased else { throw .unavailable("cgroup \(name) was given back") }
+        return try directory.openSpawnJoin()
+    }
+
+    /// Opens the files a process that joins it itself (a forked worker, first thing) writes "0"
+    /// to. Close the descriptors once the process is started.
     public func openJoinFiles() throws(IsolationError) -> [Int32] {
         guard !isReleased else { throw .unavailable("cgroup \(name) was given back") }
         return try directory.openJoinFiles()

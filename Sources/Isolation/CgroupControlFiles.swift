@@ -19,8 +19,20 @@ import SystemSupport
 /// copied into every child and closed again before its exec cost a spawn about 70 µs.
 final class CgroupControlFiles: Sendable {
     private struct Key: Hashable {
+        enum Use: Hashable {
+            case reading, writing, directory
+
+            var flags: Int32 {
+                switch self {
+                case .reading: O_RDONLY
+                case .writing: O_WRONLY
+                case .directory: O_RDONLY | O_DIRECTORY
+                }
+            }
+        }
+
         let path: String
-        let writing: Bool
+        let use: Use
     }
 
     private let open = LockedValue<[Key: Int32]>([:])
@@ -53,23 +65,22 @@ final class CgroupControlFiles: Sendable {
 
     /// The whole file as text, or nil if it cannot be read.
     func read(_ path: String) -> String? {
-        guard let fd = descriptor(Key(path: path, writing: false)) else { return CgroupFiles.read(path) }
+        guard let fd = descriptor(Key(path: path, use: .reading)) else { return CgroupFiles.read(path) }
         return CgroupFiles.read(descriptor: fd, singleRecord: CgroupFiles.isSingleRecord(path))
     }
 
     /// Writes `value` in one write(2); returns errno or 0.
     @discardableResult
     func write(_ path: String, _ value: String) -> Int32 {
-        guard let fd = descriptor(Key(path: path, writing: true)) else { return CgroupFiles.write(path, value) }
+        guard let fd = descriptor(Key(path: path, use: .writing)) else { return CgroupFiles.write(path, value) }
         return CgroupFiles.write(descriptor: fd, value)
     }
 
-    /// A new descriptor for writing `path` (a `cgroup.procs`), for a spawn to join; the caller closes it.
-    func duplicateForWriting(_ path: String) -> Int32 {
-        guard let fd = descriptor(Key(path: path, writing: true)) else {
-            let fd = Glibc.open(path, O_WRONLY | O_CLOEXEC)
-            return fd
-        }
+    /// A new descriptor for writing `path` (a `tasks` or `cgroup.procs` file) or, with `directory`,
+    /// of the directory `path`, for a spawn to join; the caller closes it.
+    func duplicate(_ path: String, directory: Bool = false) -> Int32 {
+        let key = Key(path: path, use: directory ? .directory : .writing)
+        guard let fd = descriptor(key) else { return Glibc.open(path, key.use.flags | O_CLOEXEC) }
         return fcntl(fd, F_DUPFD_CLOEXEC, 0)
     }
 
@@ -92,7 +103,7 @@ final class CgroupControlFiles: Sendable {
                 Self.kept.subtract(1, ordering: .relaxed)
                 return nil
             }
-            let opened = Glibc.open(key.path, (key.writing ? O_WRONLY : O_RDONLY) | O_CLOEXEC)
+            let opened = Glibc.open(key.path, key.use.flags | O_CLOEXEC)
             guard opened >= 0 else {
                 Self.kept.subtract(1, ordering: .relaxed)
                 return nil

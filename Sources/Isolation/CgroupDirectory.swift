@@ -1,4 +1,5 @@
 import ProcessSupervision
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -16,12 +17,25 @@ final class CgroupDirectory: Sendable {
     /// Its directory in the v2 hierarchy, when one is used.
     let v2Directory: String?
     let files = CgroupControlFiles()
+    /// Whether a spawn may be created in the v2 directory (clone3's CLONE_INTO_CGROUP) rather than
+    /// write its `cgroup.procs`: the executor found that children so created run (see
+    /// ``CgroupIsolation``) and no `cgroup.kill` was written here (after one, this kernel kills
+    /// every child created in the cgroup at birth).
+    private let createsSpawnsInV2: Bool
 
-    init(name: String, v1Directories: [(controllers: [String], directory: String)], v2Directory: String?) {
+    init(
+        name: String, v1Directories: [(controllers: [String], directory: String)], v2Directory: String?,
+        createsSpawnsInV2: Bool
+    ) {
         self.name = name
         self.v1Directories = v1Directories
         self.v2Directory = v2Directory
+        self.createsSpawnsInV2 = createsSpawnsInV2
     }
+
+    /// Whether a `cgroup.kill` was written here: such a cgroup is not kept as a spare.
+    private let killedOnce = Atomic<Bool>(false)
+    var wasKilled: Bool { killedOnce.load(ordering: .acquiring) }
 
     func v1Directory(_ controller: String) -> String? {
         v1Directories.first { $0.controllers.contains(controller) }?.directory
@@ -32,18 +46,44 @@ final class CgroupDirectory: Sendable {
         v2Directory ?? v1Directory("freezer") ?? v1Directories.first?.directory
     }
 
-    /// Every `cgroup.procs` a process must be written to.
+    /// Every `cgroup.procs` a process must be written to, to move it in by pid.
     private var procsFiles: [String] {
         v1Directories.map { $0.directory + "/cgroup.procs" } + (v2Directory.map { [$0 + "/cgroup.procs"] } ?? [])
     }
 
+    /// The v1 `tasks` files a new process writes "0" to: it moves its one thread, which takes no
+    /// machine-wide lock (a `cgroup.procs` write takes one, and its first taker after a quiet spell
+    /// waits for an RCU grace period, README: Isolation).
+    private var v1JoinFiles: [String] { v1Directories.map { $0.directory + "/tasks" } }
+
     /// Every directory, v1 first.
     var allDirectories: [String] { v1Directories.map(\.directory) + (v2Directory.map { [$0] } ?? []) }
 
+    /// For a process that joins itself (a forked worker): the v1 `tasks` files and v2's
+    /// `cgroup.procs` (v2 moves only whole processes between cgroups of its kind).
     func openJoinFiles() throws(IsolationError) -> [Int32] {
+        try open(v1JoinFiles + (v2Directory.map { [$0 + "/cgroup.procs"] } ?? []))
+    }
+
+    /// For a spawn: the v1 `tasks` files, and v2's directory to create the child in (or, where
+    /// that cannot be, its `cgroup.procs`).
+    func openSpawnJoin() throws(IsolationError) -> CgroupJoin {
+        guard createsSpawnsInV2, !wasKilled else { return CgroupJoin(files: try openJoinFiles()) }
+        let joinFiles = try open(v1JoinFiles)
+        guard let v2Directory else { return CgroupJoin(files: joinFiles) }
+        let directory = files.duplicate(v2Directory, directory: true)
+        guard directory >= 0 else {
+            let code = errno
+            for fd in joinFiles { close(fd) }
+            throw .systemCall("opening \(v2Directory)", errno: code)
+        }
+        return CgroupJoin(files: joinFiles, directory: directory)
+    }
+
+    private func open(_ paths: [String]) throws(IsolationError) -> [Int32] {
         var descriptors: [Int32] = []
-        for file in procsFiles {
-            let fd = files.duplicateForWriting(file)
+        for file in paths {
+            let fd = files.duplicate(file)
             guard fd >= 0 else {
                 let code = errno
                 for open in descriptors { close(open) }
@@ -96,7 +136,10 @@ final class CgroupDirectory: Sendable {
     }
 
     func killAll() {
-        if let v2Directory, files.write(v2Directory + "/cgroup.kill", "1") == 0 { return }
+        if let v2Directory {
+            killedOnce.store(true, ordering: .releasing)
+            if files.write(v2Directory + "/cgroup.kill", "1") == 0 { return }
+        }
         if let freezer = v1Directory("freezer") {
             if files.write(freezer + "/freezer.state", "FROZEN") == 0 {
                 // Freezing completes asynchronously; killing a process that is still freezing is fine,

@@ -49,7 +49,18 @@ public final class CgroupIsolation: Sendable {
 
     public let settings: Settings
     /// A line for the log: what was found and what will be used.
-    public let summary: String
+    public var summary: String {
+        guard v2 != nil else { return foundSummary }
+        return foundSummary
+            + (createsSpawnsInV2.load(ordering: .acquiring)
+                ? "; spawned processes are created in their v2 cgroup"
+                : "; spawned processes join v2 through cgroup.procs")
+    }
+    private let foundSummary: String
+    /// Whether a spawned child can be created in its v2 cgroup (clone3's CLONE_INTO_CGROUP), found
+    /// by creating one when the executor's cgroup is made: then its joins take no machine-wide lock
+    /// (README, Isolation).
+    private let createsSpawnsInV2 = Atomic<Bool>(false)
     private let v1: [(hierarchy: CgroupHierarchy, basePath: String)]
     private let v2: (hierarchy: CgroupHierarchy, basePath: String, controllers: Set<String>)?
     private let sequence = Atomic<Int>(0)
@@ -63,7 +74,7 @@ public final class CgroupIsolation: Sendable {
         v2: (hierarchy: CgroupHierarchy, basePath: String, controllers: Set<String>)?
     ) {
         self.settings = settings
-        self.summary = summary
+        self.foundSummary = summary
         self.v1 = v1
         self.v2 = v2
     }
@@ -200,7 +211,23 @@ public final class CgroupIsolation: Sendable {
             if !v2.controllers.isEmpty {
                 try enableV2Controllers(v2.controllers, in: v2.hierarchy)
             }
+            let canCreate = Self.childrenCanBeCreated(under: directory, inItself: v2.controllers.isEmpty)
+            createsSpawnsInV2.store(canCreate, ordering: .releasing)
         }
+    }
+
+    /// Whether a child created in a fresh cgroup runs: one is, in `directory` itself when it may
+    /// hold processes (no controllers enabled below it), else in a cgroup made for it and removed.
+    private static func childrenCanBeCreated(under directory: String, inItself: Bool) -> Bool {
+        let probe = inItself ? directory : directory + "/spawn-probe"
+        if !inItself {
+            guard mkdir(probe, 0o755) == 0 || errno == EEXIST else { return false }
+        }
+        defer { if !inItself { _ = rmdir(probe) } }
+        let fd = open(probe, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        return ChildProcess.canCreateChildren(inCgroup: fd)
     }
 
     /// v2's no-internal-processes rule: controllers can be enabled for children only in a cgroup
@@ -234,39 +261,6 @@ public final class CgroupIsolation: Sendable {
             usleep(5000)
         }
         _ = CgroupDirectory.removeDirectory(directory)
-    }
-
-    // MARK: The first move
-
-    /// Moves the executor into the cgroup it is in already and returns errno, or 0.
-    ///
-    /// The move changes nothing, but a move into a cgroup write-locks the kernel's
-    /// `cgroup_threadgroup_rwsem`, whose writer waits for an RCU grace period unless another writer
-    /// passed in the last few milliseconds: 6–12 ms on a kernel without `favordynmods` (see the
-    /// README's *Isolation*), 20–30 µs with it. A move made while this one waits, or just after it,
-    /// waits only for what is left of the same grace period. Made on a thread of its own while the
-    /// executor subscribes, it takes most of that wait off its first task.
-    @discardableResult
-    public func rejoinOwnCgroup() -> Int32 {
-        // A v1 hierarchy first: the executor never moves itself there (in v2 it may have moved into
-        // a leaf of its own cgroup, so v2's path is read again).
-        let own: String
-        if let hierarchy = v1.first?.hierarchy {
-            own = hierarchy.directory(of: hierarchy.ownPath)
-        } else if let v2 {
-            let now = CgroupHierarchy.parse(
-                mountInfo: CgroupFiles.read("/proc/self/mountinfo") ?? "",
-                procCgroup: CgroupFiles.read("/proc/self/cgroup") ?? "")
-            guard let current = now.first(where: { $0.version == .v2 && $0.mountPoint == v2.hierarchy.mountPoint })
-            else { return ENOENT }
-            own = current.directory(of: current.ownPath)
-        } else {
-            return ENOENT
-        }
-        // Only where the executor is listed: the move must never take it anywhere else.
-        let procs = own + "/cgroup.procs"
-        guard CgroupFiles.pids(procs).contains(getpid()) else { return ESRCH }
-        return CgroupFiles.write(procs, "\(getpid())")
     }
 
     // MARK: Cgroups for tasks and workers
@@ -327,7 +321,9 @@ public final class CgroupIsolation: Sendable {
                 }
             }
         }
-        let directory = CgroupDirectory(name: relative, v1Directories: directories, v2Directory: v2Directory)
+        let directory = CgroupDirectory(
+            name: relative, v1Directories: directories, v2Directory: v2Directory,
+            createsSpawnsInV2: createsSpawnsInV2.load(ordering: .acquiring))
         return Cgroup(directory: directory, limits: limits)
     }
 
@@ -397,7 +393,7 @@ public final class CgroupIsolation: Sendable {
         }
         guard cgroup.release() else { return true }
         let directory = cgroup.directory
-        if empty, cgroup.recyclable, directory.oomKills == 0, !directory.hasChildren,
+        if empty, cgroup.recyclable, !directory.wasKilled, directory.oomKills == 0, !directory.hasChildren,
             (directory.memoryInUse ?? 0) <= Self.spareMemoryCharge
         {
             let kept = spares.withLock { spares in

@@ -19,8 +19,8 @@ public struct SpawnRequest: Sendable {
     public var workingDirectory: String?
     /// Descriptors the child sees: parent fd -> child fd. Unmapped 0/1/2 are closed in the child.
     public var fileDescriptors: [(source: Int32, target: Int32)]
-    /// Open `cgroup.procs` files the child joins (it writes "0" to each) before it execs.
-    public var joinCgroups: [Int32]
+    /// The cgroups the child is in before it execs.
+    public var joinCgroups: CgroupJoin
 
     public init(
         executable: String,
@@ -28,7 +28,7 @@ public struct SpawnRequest: Sendable {
         environment: [String],
         workingDirectory: String? = nil,
         fileDescriptors: [(source: Int32, target: Int32)] = [],
-        joinCgroups: [Int32] = []
+        joinCgroups: CgroupJoin = CgroupJoin()
     ) {
         self.executable = executable
         self.arguments = arguments
@@ -36,6 +36,27 @@ public struct SpawnRequest: Sendable {
         self.workingDirectory = workingDirectory
         self.fileDescriptors = fileDescriptors
         self.joinCgroups = joinCgroups
+    }
+}
+
+/// Open descriptors through which a spawned child is in its cgroups before it execs; the caller
+/// closes them (``close()``) once the child is started.
+public struct CgroupJoin: Sendable {
+    /// Files the child writes "0" to: cgroup v1 `tasks` files (a move of the child's one thread,
+    /// which does not wait for an RCU grace period as a `cgroup.procs` write can) or `cgroup.procs`.
+    public var files: [Int32]
+    /// A cgroup2 directory the child is created in (clone3's CLONE_INTO_CGROUP, which does not
+    /// wait either); where the kernel refuses that, the child joins it through its `cgroup.procs`.
+    public var directory: Int32?
+
+    public init(files: [Int32] = [], directory: Int32? = nil) {
+        self.files = files
+        self.directory = directory
+    }
+
+    public func close() {
+        for fd in files { _ = Glibc.close(fd) }
+        if let directory { _ = Glibc.close(directory) }
     }
 }
 
@@ -68,11 +89,13 @@ public final class ChildProcess: Sendable {
             let rc = withCStringArray(request.arguments) { argv in
                 withCStringArray(request.environment) { envp in
                     mappings.withUnsafeBufferPointer { maps in
-                        request.joinCgroups.withUnsafeBufferPointer { joins in
+                        request.joinCgroups.files.withUnsafeBufferPointer { joins in
                             withOptionalCString(request.workingDirectory) { cwd in
                                 cps_spawn(
                                     request.executable, argv, envp, cwd, maps.baseAddress, Int32(maps.count),
-                                    searchPath, joins.baseAddress, Int32(joins.count), &pid, &pidfd, &failedStep)
+                                    searchPath, joins.baseAddress, Int32(joins.count),
+                                    request.joinCgroups.directory ?? -1,
+                                    &pid, &pidfd, &failedStep)
                             }
                         }
                     }
@@ -86,6 +109,14 @@ public final class ChildProcess: Sendable {
             throw .spawnFailed(request.executable, errno: rc)
         }
         return ChildProcess(pid: pid, pidfd: pidfd, reaper: reaper)
+    }
+
+    /// Whether a child created in the open cgroup2 directory `directory` starts here (see
+    /// ``CgroupJoin/directory``): false where the kernel or a seccomp filter refuses clone3, and
+    /// where the kernel kills such a child at birth (see CProcessSpawn). Creates and reaps one child
+    /// that exits at once.
+    public static func canCreateChildren(inCgroup directory: Int32) -> Bool {
+        cps_clone_into_cgroup_works(directory) != 0
     }
 
     /// Takes charge of `pid`, a child of this process started by other means than ``spawn(_:reaper:)``

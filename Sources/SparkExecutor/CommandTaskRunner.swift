@@ -86,12 +86,12 @@ public struct CommandTaskRunner: TaskRunner {
         }
         defer { output.close() }
         var cgroup: Cgroup?
-        var joins: [Int32] = []
+        var joins = CgroupJoin()
         if let isolation {
             do {
                 let limits = CgroupLimits(task.resources, hardCPULimit: isolation.settings.hardCPULimits)
                 cgroup = try isolation.makeTaskCgroup(limits: limits)
-                joins = try cgroup!.openJoinFiles()
+                joins = try cgroup!.openSpawnJoin()
             } catch {
                 if let cgroup { await isolation.destroy(cgroup) }
                 return .launchFailed(
@@ -100,7 +100,7 @@ public struct CommandTaskRunner: TaskRunner {
         }
         let child: ChildProcess
         do {
-            defer { for fd in joins { close(fd) } }
+            defer { joins.close() }
             child = try ChildProcess.spawn(
                 SpawnRequest(
                     executable: executable, arguments: argv,

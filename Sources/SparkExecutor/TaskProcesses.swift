@@ -63,7 +63,9 @@ struct TaskProcesses: Sendable {
         }
         var measurements = TaskMeasurements()
         if let cgroup {
-            cgroup.killAll()
+            // What the task left running goes with it. An empty cgroup is not killed: nothing but
+            // our own joins can enter it, and a killed one is not reused (see CgroupIsolation).
+            if !cgroup.isEmpty { cgroup.killAll() }
             let usage = cgroup.usage().filled(from: rusage)
             measurements.source = "cgroup"
             measurements.peakMemoryBytes = usage.peakMemoryBytes

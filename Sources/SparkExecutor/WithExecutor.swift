@@ -49,9 +49,6 @@ public func withExecutor(
         client.beginSubscribe(ExecutorRuntime.firstSubscribe(of: configuration))
         let isolation = CgroupIsolation.forExecutor(configuration, logger: logger)
         defer { isolation?.removeAll() }
-        // A move into a cgroup first waits for an RCU grace period; begun now, on a thread of its
-        // own, that wait is mostly over when the first task moves (see `rejoinOwnCgroup`).
-        if let isolation { _ = DetachedThread.start { isolation.rejoinOwnCgroup() } }
         // An idle executor keeps no spare task cgroup.
         let whenIdle: (@Sendable () -> Void)?
         if let isolation {

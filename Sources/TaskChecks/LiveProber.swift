@@ -91,7 +91,7 @@ public struct LiveProber: Prober {
         if devNull >= 0 { descriptors.append((devNull, 0)) }
         let child: ChildProcess
         let joins = context.joinCgroups()
-        defer { for fd in joins { close(fd) } }
+        defer { joins.close() }
         do {
             child = try ChildProcess.spawn(
                 SpawnRequest(

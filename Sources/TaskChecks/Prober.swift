@@ -1,3 +1,5 @@
+public import ProcessSupervision
+
 /// Runs one attempt of a probe. The live one does I/O; tests script results.
 public protocol Prober: Sendable {
     /// One attempt, bounded by `timeout` (nil: unbounded). A timeout or a failure to run is `.error`.
@@ -10,13 +12,13 @@ public struct CheckContext: Sendable {
     public var environment: [String: String]
     /// The working directory: the sandbox.
     public var workingDirectory: String
-    /// Opens the `cgroup.procs` files of the task's cgroups, which a COMMAND check joins before it
-    /// execs (as Mesos runs checks inside the task's container); the spawn closes them. Empty when
-    /// the task has no cgroup.
-    public var joinCgroups: @Sendable () -> [Int32]
+    /// Opens what a COMMAND check joins the task's cgroups with before it execs (as Mesos runs
+    /// checks inside the task's container); the spawn closes them. Empty when the task has no cgroup.
+    public var joinCgroups: @Sendable () -> CgroupJoin
 
     public init(
-        environment: [String: String], workingDirectory: String, joinCgroups: @escaping @Sendable () -> [Int32] = { [] }
+        environment: [String: String], workingDirectory: String,
+        joinCgroups: @escaping @Sendable () -> CgroupJoin = { CgroupJoin() }
     ) {
         self.environment = environment
         self.workingDirectory = workingDirectory

@@ -132,10 +132,10 @@ struct WorkerLauncher: Sendable {
             environment: environment.map { "\($0.key)=\($0.value)" }.sorted(),
             workingDirectory: configuration.sandbox,
             fileDescriptors: streams.mappings + [(down[0], 3), (up[1], 4)] + extraDescriptors)
-        var joins: [Int32] = []
+        var joins = CgroupJoin()
         if let cgroup {
             do {
-                joins = try cgroup.openJoinFiles()
+                joins = try cgroup.openSpawnJoin()
             } catch {
                 for fd in down + up { close(fd) }
                 throw .launchFailed("cannot open the worker's cgroup: \(error)")
@@ -144,7 +144,7 @@ struct WorkerLauncher: Sendable {
         request.joinCgroups = joins
         let child: ChildProcess
         do {
-            defer { for fd in joins { close(fd) } }
+            defer { joins.close() }
             child = try ChildProcess.spawn(request)
         } catch {
             for fd in down + up { close(fd) }

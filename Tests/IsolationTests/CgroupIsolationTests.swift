@@ -1,4 +1,5 @@
 import Foundation
+import CProcessSpawn
 import Isolation
 import ProcessSupervision
 import SystemTestLock
@@ -130,15 +131,19 @@ import SystemSupport
             #expect(read(cpu + "/cpu.shares") == "512")
             #expect(read(cpu + "/cpu.cfs_quota_us") == "50000")
         }
-        // A process joins before it execs: its very first instruction runs inside.
-        let joins = try cgroup.openJoinFiles()
+        // A process joins before it execs: its very first instruction runs inside, in every
+        // hierarchy (created in v2's directory, its one thread moved in v1's).
+        let joins = try cgroup.openSpawnJoin()
         let child = try ChildProcess.spawn(
             SpawnRequest(
                 executable: "/bin/sh", arguments: ["sh", "-c", "cat /proc/self/cgroup; exec sleep 300"],
                 environment: [], fileDescriptors: [], joinCgroups: joins))
-        for fd in joins { close(fd) }
+        joins.close()
         #expect(cgroup.processes.contains(child.pid))
         #expect(!cgroup.isEmpty)
+        for directory in directories {
+            #expect(members(directory).contains(child.pid), "\(directory)")
+        }
         // The control files it keeps open are numbered above the executor's other descriptors (the
         // top quarter of a soft limit of 1,024 or more), out of the range a spawned child copies.
         var limit = rlimit()
@@ -154,6 +159,86 @@ import SystemSupport
         for directory in directories { #expect(!FileManager.default.fileExists(atPath: directory), "\(directory)") }
     }
 
+    /// Where the kernel refuses clone3 (before 5.7, or a container's seccomp filter), a spawned
+    /// child joins v2 through its `cgroup.procs` instead, before it execs all the same; and a
+    /// forked worker, which joins itself, writes v1's `tasks` files and v2's `cgroup.procs`.
+    @Test func aChildJoinsEveryHierarchyWithoutClone3AndAProcessJoiningItselfDoesToo() async throws {
+        guard let isolation = Self.isolation() else { return }
+        defer { isolation.removeAll() }
+        let cgroup = try isolation.makeCgroup("task-fallback", limits: .none)
+        let directories = isolation.directories.map { $0 + "/task-fallback" }
+        cps_spawn_refuse_clone3(1)
+        let joins: CgroupJoin
+        let child: ChildProcess
+        do {
+            defer { cps_spawn_refuse_clone3(0) }
+            joins = try cgroup.openSpawnJoin()
+            child = try ChildProcess.spawn(
+                SpawnRequest(
+                    executable: "/bin/sleep", arguments: ["sleep", "300"], environment: [], joinCgroups: joins))
+        }
+        joins.close()
+        for directory in directories { #expect(members(directory).contains(child.pid), "\(directory)") }
+        // The files a process that joins itself writes "0" to, written the way it writes them; it
+        // says so on its stdout once it has.
+        let files = try cgroup.openJoinFiles()
+        var pipeEnds: [Int32] = [-1, -1]
+        #expect(pipe(&pipeEnds) == 0)
+        let writes = (0..<files.count).map { "echo 0 >&\(3 + $0)" }.joined(separator: "; ")
+        let itself = try ChildProcess.spawn(
+            SpawnRequest(
+                executable: "/bin/sh", arguments: ["sh", "-c", writes + "; echo joined; exec sleep 300"],
+                environment: [],
+                fileDescriptors: [(pipeEnds[1], 1)] + files.enumerated().map { ($0.element, Int32(3 + $0.offset)) }))
+        for fd in files { close(fd) }
+        close(pipeEnds[1])
+        let said = await Self.readOnce(pipeEnds[0])
+        #expect(said == "joined\n")
+        for directory in directories { #expect(members(directory).contains(itself.pid), "\(directory)") }
+        cgroup.killAll()
+        #expect(await child.wait() == .signaled(SIGKILL))
+        #expect(await itself.wait() == .signaled(SIGKILL))
+        #expect(await cgroup.waitUntilEmpty(deadline: .now + .seconds(60)))
+        await isolation.destroy(cgroup)
+    }
+
+    /// A cgroup that has had a `cgroup.kill` can still be joined by a spawn (this kernel kills a
+    /// child created in such a cgroup at birth: the spawn joins it through `cgroup.procs` instead),
+    /// and it is not kept as a spare when given back; a clean one is, and is joined as a new one is.
+    @Test func aCgroupKilledOnceIsStillJoinedAndNotKeptAsASpare() async throws {
+        guard let isolation = Self.isolation() else { return }
+        defer { isolation.removeAll() }
+        let killed = try isolation.makeTaskCgroup(limits: .none)
+        killed.killAll()
+        try await expectJoinable(killed, isolation)
+        await isolation.destroy(killed)
+        let clean = try isolation.makeTaskCgroup(limits: .none)
+        #expect(clean.name != killed.name, "a killed cgroup was kept as a spare")
+        let child = try ChildProcess.spawn(
+            SpawnRequest(
+                executable: "/bin/true", arguments: ["true"], environment: [], joinCgroups: try clean.openSpawnJoin()))
+        #expect(await child.wait() == .exited(0))
+        await isolation.destroy(clean)
+        let reused = try isolation.makeTaskCgroup(limits: .none)
+        #expect(reused.name == clean.name, "the clean spare was not reused")
+        try await expectJoinable(reused, isolation)
+        await isolation.destroy(reused)
+    }
+
+    /// A process spawned into `cgroup` runs, and is in it in every hierarchy, until killed with it.
+    private func expectJoinable(_ cgroup: Cgroup, _ isolation: CgroupIsolation) async throws {
+        let joins = try cgroup.openSpawnJoin()
+        let child = try ChildProcess.spawn(
+            SpawnRequest(executable: "/bin/sleep", arguments: ["sleep", "300"], environment: [], joinCgroups: joins))
+        joins.close()
+        for directory in isolation.directories.map({ $0 + "/" + cgroup.name }) {
+            #expect(members(directory).contains(child.pid), "\(directory)")
+        }
+        cgroup.killAll()
+        #expect(await child.wait() == .signaled(SIGKILL))
+        #expect(await cgroup.waitUntilEmpty(deadline: .now + .seconds(60)))
+    }
+
     /// A task cgroup given back empty and clean serves the next task: with that task's limits, and
     /// with its peak and CPU accounting starting from zero. The first task's `Cgroup` is inert.
     @Test func aTaskCgroupGivenBackCleanServesTheNextTaskWithItsOwnLimits() async throws {
@@ -161,7 +246,7 @@ import SystemSupport
         defer { isolation.removeAll() }
         let first = try isolation.makeTaskCgroup(
             limits: CgroupLimits(memoryBytes: 64 << 20, cpus: 0.5, hardCPULimit: true))
-        let joins = try first.openJoinFiles()
+        let joins = try first.openSpawnJoin()
         // Busy for a while and 8 MiB touched, so the accounting has something to reset.
         let child = try ChildProcess.spawn(
             SpawnRequest(
@@ -171,11 +256,12 @@ import SystemSupport
                     "x=$(head -c 8000000 /dev/zero | tr '\\0' a); i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done",
                 ],
                 environment: ["PATH=/usr/bin:/bin"], fileDescriptors: [], joinCgroups: joins))
-        for fd in joins { close(fd) }
+        joins.close()
         #expect(await child.wait() == .exited(0))
         let used = first.usage()
         await isolation.destroy(first)
         #expect(first.isReleased && first.processes.isEmpty && first.usage() == CgroupUsage())
+        #expect(throws: IsolationError.self) { try first.openSpawnJoin() }
         #expect(throws: IsolationError.self) { try first.openJoinFiles() }
 
         let second = try isolation.makeTaskCgroup(limits: CgroupLimits(memoryBytes: 48 << 20, cpus: 2))
@@ -219,19 +305,14 @@ import SystemSupport
         // The shell prints the escapee's pid once it has started it, from inside the worker's cgroup.
         var pipeEnds: [Int32] = [-1, -1]
         #expect(pipe(&pipeEnds) == 0)
-        let joins = try worker.openJoinFiles()
+        let joins = try worker.openSpawnJoin()
         let child = try ChildProcess.spawn(
             SpawnRequest(
                 executable: "/bin/sh", arguments: ["sh", "-c", "setsid sleep 300 & echo $!; exec sleep 300"],
                 environment: ["PATH=/usr/bin:/bin"], fileDescriptors: [(pipeEnds[1], 1)], joinCgroups: joins))
-        for fd in joins { close(fd) }
+        joins.close()
         close(pipeEnds[1])
-        let line = await BlockingThread.run { [reader = pipeEnds[0]] in
-            var bytes = [UInt8](repeating: 0, count: 64)
-            let count = Glibc.read(reader, &bytes, bytes.count)
-            close(reader)
-            return String(decoding: bytes.prefix(max(0, count)), as: UTF8.self)
-        }
+        let line = await Self.readOnce(pipeEnds[0])
         let escaped = try #require(Int32(line.trimmingCharacters(in: .whitespacesAndNewlines)))
         #expect(pool.processes.contains(escaped) && pool.processes.contains(child.pid))
         pool.killAll()
@@ -246,10 +327,10 @@ import SystemSupport
         let name = "test-leftover-\(getpid())"
         guard let first = Self.isolation(name) else { return }
         let cgroup = try first.makeCgroup("task-1", limits: .none)
-        let joins = try cgroup.openJoinFiles()
+        let joins = try cgroup.openSpawnJoin()
         let child = try ChildProcess.spawn(
             SpawnRequest(executable: "/bin/sleep", arguments: ["sleep", "300"], environment: [], joinCgroups: joins))
-        for fd in joins { close(fd) }
+        joins.close()
         // As if that executor had been killed with SIGKILL: a new one with the same name cleans up.
         guard let second = Self.isolation(name) else { return }
         defer { second.removeAll() }
@@ -260,18 +341,19 @@ import SystemSupport
         }
     }
 
-    /// The move the executor makes while it subscribes (so that its first task's move finds the
-    /// kernel's grace period under way) leaves it where it was, in every layout: in v2 with
-    /// controllers that is the leaf it moved itself into.
-    @Test(arguments: Layout.allCases)
-    func rejoiningItsOwnCgroupLeavesTheExecutorWhereItWas(layout: Layout) throws {
-        let before = read("/proc/self/cgroup")
-        guard let isolation = Self.isolation(layout: layout) else { return }
-        defer { isolation.removeAll() }
-        let placed = read("/proc/self/cgroup")
-        #expect(isolation.rejoinOwnCgroup() == 0)
-        #expect(read("/proc/self/cgroup") == placed)
-        if layout != .v2Only { #expect(placed == before) }
+    /// What one read of `reader` gives (up to 64 bytes), off the cooperative threads; closes it.
+    static func readOnce(_ reader: Int32) async -> String {
+        await BlockingThread.run {
+            var bytes = [UInt8](repeating: 0, count: 64)
+            let count = Glibc.read(reader, &bytes, bytes.count)
+            close(reader)
+            return String(decoding: bytes.prefix(max(0, count)), as: UTF8.self)
+        }
+    }
+
+    /// The pids in `directory`'s `cgroup.procs`.
+    private func members(_ directory: String) -> [Int32] {
+        (read(directory + "/cgroup.procs") ?? "").split(separator: "\n").compactMap { Int32($0) }
     }
 
     private func read(_ path: String) -> String? {

@@ -151,7 +151,24 @@ struct ChildProcessTests {
         let error = #expect(throws: ProcessError.self) {
             try ChildProcess.spawn(
                 SpawnRequest(
-                    executable: "/bin/true", arguments: ["true"], environment: environment, joinCgroups: [readOnly]))
+                    executable: "/bin/true", arguments: ["true"], environment: environment,
+                    joinCgroups: CgroupJoin(files: [readOnly])))
+        }
+        #expect(error?.isSpawnFailure == false)
+        #expect(error.map { "\($0)" }?.hasPrefix("joining the cgroup before exec failed") == true)
+    }
+
+    /// A directory to be created in that is no cgroup2 directory: the kernel refuses the child (or,
+    /// where clone3 is refused, it finds no `cgroup.procs` there), and nothing runs.
+    @Test func aCgroupDirectoryThatIsNoCgroupStopsTheChildBeforeItRuns() throws {
+        let directory = open("/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        #expect(directory >= 0)
+        defer { close(directory) }
+        let error = #expect(throws: ProcessError.self) {
+            try ChildProcess.spawn(
+                SpawnRequest(
+                    executable: "/bin/true", arguments: ["true"], environment: environment,
+                    joinCgroups: CgroupJoin(directory: directory)))
         }
         #expect(error?.isSpawnFailure == false)
         #expect(error.map { "\($0)" }?.hasPrefix("joining the cgroup before exec failed") == true)

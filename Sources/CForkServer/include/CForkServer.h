@@ -10,9 +10,10 @@
 /// environment as NAME=value entries each ended by a NUL byte, carrying four descriptors
 /// (SCM_RIGHTS): the new worker's stdout, stderr, worker-protocol input (its fd 3) and
 /// worker-protocol output (its fd 4). To a server whose hello said `fork_server_joins_cgroups`,
-/// up to CFS_MAXIMUM_JOINS more may follow them: `cgroup.procs` files the new worker writes "0"
-/// to, joining those cgroups, before anything else. A new worker that cannot join one writes why
-/// to its stderr and exits with CFS_JOIN_FAILED_STATUS before it says hello.
+/// up to CFS_MAXIMUM_JOINS more may follow them: cgroup files (v1 `tasks`, v2 `cgroup.procs`) the
+/// new worker writes "0" to, joining those cgroups, before anything else. A new worker that
+/// cannot join one writes why to its stderr and exits with CFS_JOIN_FAILED_STATUS before it says
+/// hello.
 /// Reply (server -> executor): one 4-byte native int: the new worker's pid, or -errno.
 ///
 /// The new worker is created with clone(CLONE_PARENT): it is the child of the executor (the
@@ -21,7 +22,7 @@
 /// The largest extra environment a request can carry.
 #define CFS_MAXIMUM_ENVIRONMENT (60 * 1024)
 
-/// The most `cgroup.procs` descriptors a request may carry after the four.
+/// The most cgroup-file descriptors a request may carry after the four.
 #define CFS_MAXIMUM_JOINS 8
 
 /// The exit status of a new worker that could not join a cgroup of its request.
@@ -31,7 +32,7 @@
 int cfs_socketpair(int fds[2]);
 
 /// Executor side: asks the server on `control` for a new worker. `fds` holds the four
-/// descriptors described above, `joins` the `join_count` cgroup.procs files it joins (only for a
+/// descriptors described above, `joins` the `join_count` cgroup files it joins (only for a
 /// server that said it joins them). Waits at most `timeout_ms` for the answer.
 /// Returns the pid (> 0) or -errno: -ETIMEDOUT, -EPIPE/-ECONNRESET (the server is gone),
 /// -E2BIG (environment too large or too many joins), or the error the server met (clone's errno).

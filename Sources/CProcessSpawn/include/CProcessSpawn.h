@@ -13,14 +13,32 @@ typedef struct {
 /// and process group, so the whole process tree can be signalled with killpg(pid, sig).
 /// The child sees exactly the mapped descriptors (stdin/stdout/stderr included) and nothing else.
 /// When `search_path` is non-zero, `path` is looked up in PATH like execvp.
-/// Before it execs, the child writes "0" to each of `join_fds` (open `cgroup.procs` files), so it
-/// is inside those cgroups before the program runs a single instruction.
+/// The child is inside its cgroups before the program runs a single instruction: it is created in
+/// the cgroup2 directory `cgroup_dir_fd` (unless -1) by clone3's CLONE_INTO_CGROUP, and it writes
+/// "0" to each of `join_fds` (open cgroup v1 `tasks` files, or `cgroup.procs`) before it execs.
+/// Neither takes the kernel's machine-wide lock for moving processes, whose first taker after a
+/// quiet spell waits for an RCU grace period (a `cgroup.procs` write does). Where clone3 or
+/// CLONE_INTO_CGROUP is refused (kernels before 5.7, seccomp filters, architectures without our
+/// clone3 entry), the child writes "0" to the directory's `cgroup.procs` instead.
 /// On success returns 0 and fills `*pid` and `*pidfd` (a pidfd to wait on, close-on-exec);
-/// on failure returns an errno value (ENOENT, EACCES, … from the exec; a cgroup write's errno).
+/// on failure returns an errno value (ENOENT, EACCES, … from the exec; a cgroup join's errno).
 /// `*failed_step` says which step failed: 0 exec, 1 joining a cgroup, 2 other set-up.
 int cps_spawn(const char *path, char *const argv[], char *const envp[], const char *cwd,
               const cps_fd_mapping *mappings, int mapping_count, int search_path,
-              const int *join_fds, int join_count, pid_t *pid, int *pidfd, int *failed_step);
+              const int *join_fds, int join_count, int cgroup_dir_fd, pid_t *pid, int *pidfd,
+              int *failed_step);
+
+/// Whether a child created in the cgroup2 directory `cgroup_dir_fd` with clone3's
+/// CLONE_INTO_CGROUP runs here (it exits at once and is reaped): 0 where clone3 is refused, and
+/// where the kernel kills such a child at birth. Linux 6.18 (this project's VM) does that to a
+/// child created in a cgroup that has had a `cgroup.kill` while its creator's cgroup has not: it
+/// compares the two cgroups' counts of kills, so an executor whose own cgroup was ever killed
+/// could create no child in a fresh one.
+int cps_clone_into_cgroup_works(int cgroup_dir_fd);
+
+/// Test hook: non-zero makes `cps_spawn` take its fallback for CLONE_INTO_CGROUP (clone, then a
+/// `cgroup.procs` write) as on a kernel that refuses clone3.
+void cps_spawn_refuse_clone3(int refuse);
 
 /// What the kernel accounted to a reaped child (and the descendants it waited for).
 typedef struct {
