@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -24,6 +25,9 @@
 #endif
 #ifndef SYS_close_range
 #define SYS_close_range 436
+#endif
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
 #endif
 
 static const char magic[4] = {'S', 'M', 'E', 'F'};
@@ -89,21 +93,42 @@ static int reply(int control, int32_t value) {
     return sent < 0 ? -errno : 0;
 }
 
-/// fork(2) whose child is our parent's child. glibc keeps the calling thread's id in its thread
-/// descriptor; the kernel writes the child's id there (CLONE_CHILD_SETTID at the address glibc
-/// registered), as glibc's own fork does.
-static pid_t clone_sibling(void) {
+/// fork(2) whose child is our parent's child, created in the cgroup2 directory `cgroup_dir` when
+/// that is not -1 (clone3's CLONE_INTO_CGROUP: the child is in it from its first instruction,
+/// and no machine-wide lock is taken as a `cgroup.procs` write takes it). `*in_cgroup` says
+/// whether it was: where the kernel or a seccomp filter refuses that, the child is created where we
+/// are. glibc keeps the calling thread's id in its thread descriptor; the kernel writes the child's
+/// id there (CLONE_CHILD_SETTID at the address glibc registered), as glibc's own fork does.
+static pid_t clone_sibling(int cgroup_dir, int *in_cgroup) {
     int *tid_address = NULL;
     if (prctl(PR_GET_TID_ADDRESS, &tid_address, 0, 0, 0) != 0) tid_address = NULL;
-    unsigned long flags = CLONE_PARENT;
+    unsigned long long flags = CLONE_PARENT;
     if (tid_address != NULL) flags |= CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID;
     struct {
-        uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
+        uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size,
+            cgroup;
     } args;
     memset(&args, 0, sizeof(args));
     args.flags = flags;
     args.child_tid = (uint64_t)(uintptr_t)tid_address;
-    long pid = syscall(SYS_clone3, &args, sizeof(args));
+    *in_cgroup = 0;
+    long pid;
+    if (cgroup_dir >= 0) {
+        args.flags = flags | CLONE_INTO_CGROUP;
+        args.cgroup = (uint64_t)cgroup_dir;
+        pid = syscall(SYS_clone3, &args, sizeof(args));
+        if (pid >= 0) {
+            *in_cgroup = 1;
+            return (pid_t)pid;
+        }
+        // Refused as a whole (an old kernel, a seccomp filter, flags it does not know): the
+        // child is created where we are and joins through the directory's cgroup.procs. Any other
+        // error is this cgroup's.
+        if (errno != ENOSYS && errno != E2BIG && errno != EINVAL && errno != EPERM) return -1;
+        args.flags = flags;
+        args.cgroup = 0;
+    }
+    pid = syscall(SYS_clone3, &args, 64);
     if (pid >= 0 || errno != ENOSYS) return (pid_t)pid;
     // Kernels (or seccomp filters) without clone3. The exit signal is ignored with CLONE_PARENT.
 #if defined(__x86_64__)
@@ -207,9 +232,36 @@ int cfs_serve(int control) {
             continue;
         }
 
-        pid_t pid = clone_sibling();
+        // A directory among the cgroup descriptors (from a server whose hello said
+        // `fork_server_creates_in_cgroup`) is a cgroup2 directory to create the worker in.
+        int joins[CFS_MAXIMUM_JOINS];
+        int join_count = 0;
+        int cgroup_dir = -1;
+        for (int i = 4; i < count; i++) {
+            struct stat status;
+            if (cgroup_dir < 0 && fstat(received[i], &status) == 0 && S_ISDIR(status.st_mode))
+                cgroup_dir = received[i];
+            else
+                joins[join_count++] = received[i];
+        }
+        int in_cgroup = 0;
+        pid_t pid = clone_sibling(cgroup_dir, &in_cgroup);
         if (pid == 0) {
-            if (join_cgroups(received + 4, count - 4, received[1]) != 0) _exit(CFS_JOIN_FAILED_STATUS);
+            if (cgroup_dir >= 0 && !in_cgroup) {
+                // Created where the server is: the worker joins the directory's cgroup.procs.
+                int procs = openat(cgroup_dir, "cgroup.procs", O_WRONLY | O_CLOEXEC);
+                if (procs < 0) {
+                    char line[256];
+                    int size = snprintf(line, sizeof(line),
+                                        "fork server: the new worker cannot join its cgroup (cgroup.procs): %s\n",
+                                        strerror(errno));
+                    if (size > 0) (void)!write(received[1], line, (size_t)size);
+                    _exit(CFS_JOIN_FAILED_STATUS);
+                }
+                if (join_cgroups(&procs, 1, received[1]) != 0) _exit(CFS_JOIN_FAILED_STATUS);
+                close(procs);
+            }
+            if (join_cgroups(joins, join_count, received[1]) != 0) _exit(CFS_JOIN_FAILED_STATUS);
             int rc = become_worker(received, buffer + sizeof(magic), (size_t)got - sizeof(magic));
             if (rc != 0) _exit(127);
             return 1;

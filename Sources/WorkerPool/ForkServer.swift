@@ -77,9 +77,21 @@ final class ForkServer: Sendable {
     }
 
     /// True while the server is in use and its forked workers join their cgroups themselves (its
-    /// hello said `fork_server_joins_cgroups`): a request may then carry the `cgroup.procs` files.
+    /// hello said `fork_server_joins_cgroups`): a request may then carry the cgroup files.
     var joinsCgroups: Bool {
         guarded.withLock { if case .ready(_, _, let hello) = $0.state { hello.forkServerJoinsCgroups } else { false } }
+    }
+
+    /// True while the server is in use and its forked workers can be created in their v2 cgroup
+    /// (its hello said `fork_server_creates_in_cgroup`): a request may then carry that directory.
+    var createsInCgroups: Bool {
+        guarded.withLock {
+            if case .ready(_, _, let hello) = $0.state {
+                hello.forkServerJoinsCgroups && hello.forkServerCreatesInCgroup
+            } else {
+                false
+            }
+        }
     }
 
     /// True while a request waits for the server's answer.
@@ -126,8 +138,9 @@ final class ForkServer: Sendable {
 
     /// Asks the server for a worker with these descriptors (stdout, stderr, and the worker's ends
     /// of its two protocol pipes) and extra environment. Nil when the server is not ready or the
-    /// request failed: the caller spawns the worker itself. `joins` are `cgroup.procs` files the
-    /// new worker joins before anything else, only for a server that ``joinsCgroups`` (at most
+    /// request failed: the caller spawns the worker itself. `joins` are cgroup files the new
+    /// worker joins before anything else (and a cgroup2 directory it is created in, for a server
+    /// that ``createsInCgroups``), only for a server that ``joinsCgroups`` (at most
     /// `CFS_MAXIMUM_JOINS`); the caller keeps and closes them.
     /// The request is made on the server's own thread: the server may take up to
     /// `forkServerAnswerTimeout` to answer, and no thread of the cooperative pool waits for it.

@@ -45,7 +45,12 @@ struct WorkerLauncher: Sendable {
         var joins: [Int32] = []
         if let forkServer, let cgroup, forkServer.joinsCgroups {
             do {
-                joins = try cgroup.openJoinFiles()
+                if forkServer.createsInCgroups {
+                    let join = try cgroup.openSpawnJoin()
+                    joins = join.files + (join.directory.map { [$0] } ?? [])
+                } else {
+                    joins = try cgroup.openJoinFiles()
+                }
             } catch {
                 for fd in down + up { close(fd) }
                 throw .launchFailed("cannot open the worker's cgroup: \(error)")

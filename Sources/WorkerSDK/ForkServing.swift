@@ -75,7 +75,7 @@ extension Worker {
         var frame: [UInt8] = []
         let hello = WorkerHello(
             workerName: name, functions: functionNames, concurrency: UInt32(clamping: max(1, concurrency)),
-            forkServer: true, forkServerJoinsCgroups: true)
+            forkServer: true, forkServerJoinsCgroups: true, forkServerCreatesInCgroup: true)
         Frame.append(FromWorker.hello(hello).encoded(), to: &frame)
         let written = frame.withUnsafeBytes { write(4, $0.baseAddress, $0.count) }
         guard written == frame.count else { fail("worker \(name): the fork server's hello failed (errno \(errno))") }

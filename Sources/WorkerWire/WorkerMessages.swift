@@ -15,13 +15,17 @@ public struct WorkerHello: Sendable, Hashable {
     /// The worker was started as a fork server and is one: it forks fresh workers on request
     /// instead of running closures itself.
     public var forkServer: Bool
-    /// With `forkServer`: requests may carry the `cgroup.procs` files a new worker joins before
-    /// anything else (see `CForkServer.h`); without it the executor moves each worker in by pid.
+    /// With `forkServer`: requests may carry the cgroup files (v1 `tasks`, v2 `cgroup.procs`) a new
+    /// worker joins before anything else (see `CForkServer.h`); without it the executor moves each
+    /// worker in by pid.
     public var forkServerJoinsCgroups: Bool
+    /// With `forkServerJoinsCgroups`: one of a request's cgroup descriptors may be a cgroup2
+    /// directory, which the new worker is created in (clone3's CLONE_INTO_CGROUP).
+    public var forkServerCreatesInCgroup: Bool
 
     public init(
         protocolVersion: UInt32 = workerProtocolVersion, workerName: String, functions: [String], concurrency: UInt32,
-        forkServer: Bool = false, forkServerJoinsCgroups: Bool = false
+        forkServer: Bool = false, forkServerJoinsCgroups: Bool = false, forkServerCreatesInCgroup: Bool = false
     ) {
         self.protocolVersion = protocolVersion
         self.workerName = workerName
@@ -29,6 +33,7 @@ public struct WorkerHello: Sendable, Hashable {
         self.concurrency = concurrency
         self.forkServer = forkServer
         self.forkServerJoinsCgroups = forkServerJoinsCgroups
+        self.forkServerCreatesInCgroup = forkServerCreatesInCgroup
     }
 }
 
@@ -170,6 +175,7 @@ extension FromWorker {
                 $0.uint(4, UInt64(hello.concurrency))
                 if hello.forkServer { $0.uint(5, 1) }
                 if hello.forkServerJoinsCgroups { $0.uint(6, 1) }
+                if hello.forkServerCreatesInCgroup { $0.uint(7, 1) }
             }
         case .result(let result):
             writer.message(2) {
@@ -206,6 +212,9 @@ extension FromWorker {
                     case 5: hello.forkServer = try value.uint("hello.fork_server") != 0
                     case 6:
                         hello.forkServerJoinsCgroups = try value.uint("hello.fork_server_joins_cgroups") != 0
+                    case 7:
+                        hello.forkServerCreatesInCgroup =
+                            try value.uint("hello.fork_server_creates_in_cgroup") != 0
                     default: continue
                     }
                 }

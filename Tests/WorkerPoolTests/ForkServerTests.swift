@@ -255,6 +255,7 @@ struct ForkServerProtocolTests {
             close(hello[0])
             #expect(greeting.forkServer == true)
             #expect(greeting.forkServerJoinsCgroups == true)
+            #expect(greeting.forkServerCreatesInCgroup == true)
         }
 
         /// Sends raw bytes with `descriptors` attached and returns the answer.
@@ -352,16 +353,30 @@ struct ForkServerProtocolTests {
         return access(directory, W_OK) == 0 ? directory : nil
     }()
 
-    @Test(.enabled(if: ownCgroup2Directory != nil, "no cgroup2 hierarchy this test may write"))
-    func aNewWorkerJoinsTheCgroupsOfItsRequestBeforeItSaysHello() async throws {
-        let scratch = try #require(Self.ownCgroup2Directory) + "/fork-join-test-\(getpid())"
+    /// How a request carries a cgroup: its `cgroup.procs` file, which the new worker writes "0" to,
+    /// or its directory, which the new worker is created in (or, where the kernel refuses that,
+    /// joins through its `cgroup.procs`).
+    enum CgroupDescriptor: CaseIterable {
+        case procsFile, directory
+    }
+
+    /// Either way the new worker is inside before its hello.
+    @Test(
+        .enabled(if: ownCgroup2Directory != nil, "no cgroup2 hierarchy this test may write"),
+        arguments: CgroupDescriptor.allCases)
+    func aNewWorkerIsInTheCgroupOfItsRequestBeforeItSaysHello(carried: CgroupDescriptor) async throws {
+        let scratch = try #require(Self.ownCgroup2Directory) + "/fork-join-test-\(getpid())-\(carried)"
         try #require(mkdir(scratch, 0o755) == 0 || errno == EEXIST, "mkdir \(scratch): errno \(errno)")
         defer { rmdir(scratch) }
         let server = try Server()
         defer { close(server.control) }
         let null = open("/dev/null", O_RDWR)
         defer { close(null) }
-        let join = open(scratch + "/cgroup.procs", O_WRONLY | O_CLOEXEC)
+        let join =
+            switch carried {
+            case .procsFile: open(scratch + "/cgroup.procs", O_WRONLY | O_CLOEXEC)
+            case .directory: open(scratch, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            }
         try #require(join >= 0)
         let pipes = try Pipes()
         let pid = server.exchange(Array("SMEF".utf8), descriptors: pipes.forWorker(stdout: null) + [join])
@@ -377,6 +392,34 @@ struct ForkServerProtocolTests {
         #expect(await worker.wait() == .exited(0))
         close(pipes.up[0])
         close(pipes.errors[0])
+    }
+
+    @Test func aRequestWhoseDirectoryIsNoCgroupGetsNoWorkerAndTheServerGoesOn() async throws {
+        let server = try Server()
+        defer { close(server.control) }
+        let null = open("/dev/null", O_RDWR)
+        defer { close(null) }
+        // The kernel refuses to create a worker in a directory that is no cgroup.
+        let plain = open("/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        let refused = try Pipes()
+        let answer = server.exchange(Array("SMEF".utf8), descriptors: refused.forWorker(stdout: null) + [plain])
+        close(plain)
+        refused.closeWorkerEnds()
+        if answer > 0 {
+            // A kernel without clone3's CLONE_INTO_CGROUP: the worker finds no cgroup.procs there.
+            let orphan = try ChildProcess.adopt(pid: answer)
+            #expect(await orphan.wait() == .exited(CFS_JOIN_FAILED_STATUS))
+        } else {
+            #expect(answer < 0)
+        }
+        for fd in [refused.down[1], refused.up[0], refused.errors[0]] { close(fd) }
+        let again = try Pipes()
+        let next = server.exchange(Array("SMEF".utf8), descriptors: again.forWorker(stdout: null))
+        again.closeWorkerEnds()
+        try #require(next > 0, "answer \(next)")
+        close(again.down[1])
+        #expect(await (try ChildProcess.adopt(pid: next)).wait() == .exited(0))
+        for fd in [again.up[0], again.errors[0]] { close(fd) }
     }
 
     @Test func aNewWorkerThatCannotJoinItsCgroupSaysWhyAndExitsBeforeItsHello() async throws {

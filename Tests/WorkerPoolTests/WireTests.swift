@@ -26,6 +26,15 @@ import WorkerWire
         let generatedHello = try Sparkmesos_Worker_V1_FromWorker(serializedBytes: FromWorker.hello(hello).encoded())
         #expect(generatedHello.hello.protocolVersion == 1 && generatedHello.hello.functions == ["a", "b"])
         #expect(generatedHello.hello.concurrency == 4 && generatedHello.hello.workerName == "w")
+        // A fork server's flags, both ways.
+        let server = WorkerHello(
+            workerName: "s", functions: [], concurrency: 1, forkServer: true, forkServerJoinsCgroups: true,
+            forkServerCreatesInCgroup: true)
+        let generatedServer = try Sparkmesos_Worker_V1_FromWorker(serializedBytes: FromWorker.hello(server).encoded())
+        #expect(generatedServer.hello.forkServer && generatedServer.hello.forkServerJoinsCgroups)
+        #expect(generatedServer.hello.forkServerCreatesInCgroup)
+        #expect(
+            try FromWorker(decoding: ArraySlice(try generatedServer.serializedBytes() as [UInt8])) == .hello(server))
         var result = Sparkmesos_Worker_V1_FromWorker()
         result.result.id = 9
         result.result.status = .unknownFunction

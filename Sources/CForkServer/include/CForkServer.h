@@ -11,9 +11,11 @@
 /// (SCM_RIGHTS): the new worker's stdout, stderr, worker-protocol input (its fd 3) and
 /// worker-protocol output (its fd 4). To a server whose hello said `fork_server_joins_cgroups`,
 /// up to CFS_MAXIMUM_JOINS more may follow them: cgroup files (v1 `tasks`, v2 `cgroup.procs`) the
-/// new worker writes "0" to, joining those cgroups, before anything else. A new worker that
-/// cannot join one writes why to its stderr and exits with CFS_JOIN_FAILED_STATUS before it says
-/// hello.
+/// new worker writes "0" to, joining those cgroups, before anything else; one of them may be a
+/// cgroup2 directory (to a server whose hello said `fork_server_creates_in_cgroup`), which the new
+/// worker is created in (clone3's CLONE_INTO_CGROUP) or, where the kernel refuses that, joins
+/// through its `cgroup.procs`. A new worker that cannot join one writes why to its stderr and
+/// exits with CFS_JOIN_FAILED_STATUS before it says hello.
 /// Reply (server -> executor): one 4-byte native int: the new worker's pid, or -errno.
 ///
 /// The new worker is created with clone(CLONE_PARENT): it is the child of the executor (the

@@ -167,9 +167,14 @@ public nonisolated struct Sparkmesos_Worker_V1_Hello: Sendable {
   public var forkServer: Bool = false
 
   /// Only with fork_server: true says a request to fork may carry, after its four descriptors,
-  /// the cgroup.procs files the new worker joins (writes "0" to) before anything else. Without it
-  /// the executor moves each new worker into its cgroups by pid.
+  /// the cgroup files (v1 tasks, v2 cgroup.procs) the new worker joins (writes "0" to) before
+  /// anything else. Without it the executor moves each new worker into its cgroups by pid.
   public var forkServerJoinsCgroups: Bool = false
+
+  /// Only with fork_server_joins_cgroups: true says one of a request's cgroup descriptors may be a
+  /// cgroup2 directory, which the new worker is created in (clone3's CLONE_INTO_CGROUP), instead
+  /// of that cgroup's cgroup.procs file: no machine-wide lock is taken (README, Isolation).
+  public var forkServerCreatesInCgroup: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -620,7 +625,7 @@ nonisolated extension Sparkmesos_Worker_V1_TaskProgress: SwiftProtobuf.Message, 
 
 nonisolated extension Sparkmesos_Worker_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Hello"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{3}worker_name\0\u{1}functions\0\u{1}concurrency\0\u{3}fork_server\0\u{3}fork_server_joins_cgroups\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{3}worker_name\0\u{1}functions\0\u{1}concurrency\0\u{3}fork_server\0\u{3}fork_server_joins_cgroups\0\u{3}fork_server_creates_in_cgroup\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -634,6 +639,7 @@ nonisolated extension Sparkmesos_Worker_V1_Hello: SwiftProtobuf.Message, SwiftPr
       case 4: try { try decoder.decodeSingularUInt32Field(value: &self.concurrency) }()
       case 5: try { try decoder.decodeSingularBoolField(value: &self.forkServer) }()
       case 6: try { try decoder.decodeSingularBoolField(value: &self.forkServerJoinsCgroups) }()
+      case 7: try { try decoder.decodeSingularBoolField(value: &self.forkServerCreatesInCgroup) }()
       default: break
       }
     }
@@ -658,6 +664,9 @@ nonisolated extension Sparkmesos_Worker_V1_Hello: SwiftProtobuf.Message, SwiftPr
     if self.forkServerJoinsCgroups != false {
       try visitor.visitSingularBoolField(value: self.forkServerJoinsCgroups, fieldNumber: 6)
     }
+    if self.forkServerCreatesInCgroup != false {
+      try visitor.visitSingularBoolField(value: self.forkServerCreatesInCgroup, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -668,6 +677,7 @@ nonisolated extension Sparkmesos_Worker_V1_Hello: SwiftProtobuf.Message, SwiftPr
     if lhs.concurrency != rhs.concurrency {return false}
     if lhs.forkServer != rhs.forkServer {return false}
     if lhs.forkServerJoinsCgroups != rhs.forkServerJoinsCgroups {return false}
+    if lhs.forkServerCreatesInCgroup != rhs.forkServerCreatesInCgroup {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
