@@ -153,23 +153,45 @@ class ForkServerProtocol(unittest.TestCase):
 
     @unittest.skipUnless(_OWN_CGROUP2, "no cgroup2 hierarchy this test may write")
     def test_a_new_worker_joins_the_cgroups_of_its_request_before_its_hello(self):
-        scratch = os.path.join(_OWN_CGROUP2, f"fork-join-test-{os.getpid()}")
-        os.makedirs(scratch, exist_ok=True)
-        self.addCleanup(os.rmdir, scratch)
+        """Carried as its cgroup.procs file (written "0" to) or as its directory (created in it, or
+        where the kernel refuses that, joined through its cgroup.procs): inside before its hello."""
         control, server = self.start_server()
-        server.receive()
-        join = os.open(os.path.join(scratch, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
+        hello = server.receive()
+        self.assertTrue(hello.fork_server_joins_cgroups and hello.fork_server_creates_in_cgroup)
+        for carried in ("procs", "directory"):
+            with self.subTest(carried=carried):
+                scratch = os.path.join(_OWN_CGROUP2, f"fork-join-test-{os.getpid()}-{carried}")
+                os.makedirs(scratch, exist_ok=True)
+                self.addCleanup(os.rmdir, scratch)
+                if carried == "procs":
+                    join = os.open(os.path.join(scratch, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
+                else:
+                    join = os.open(scratch, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+                try:
+                    pid, worker = self.request(control, joins=[join])
+                finally:
+                    os.close(join)
+                self.assertGreater(pid, 0)
+                self.assertIsInstance(worker.receive(), wire.Hello)
+                with open(os.path.join(scratch, "cgroup.procs")) as procs:
+                    self.assertEqual(procs.read().split(), [str(pid)])
+                worker.close_input()
+                _, status = os.waitpid(pid, 0)
+                self.assertEqual(os.waitstatus_to_exitcode(status), 0)
+        # A directory that is no cgroup: no worker in it, and serving goes on.
+        plain = os.open("/tmp", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
-            pid, worker = self.request(control, joins=[join])
+            pid, worker = self.request(control, joins=[plain])
         finally:
-            os.close(join)
-        self.assertGreater(pid, 0)
+            os.close(plain)
+        if pid > 0:
+            # A kernel without clone3's CLONE_INTO_CGROUP: the new worker finds no cgroup.procs.
+            _, status = os.waitpid(pid, 0)
+            self.assertEqual(os.waitstatus_to_exitcode(status), forkserver.JOIN_FAILED_STATUS)
+        pid, worker = self.request(control)
         self.assertIsInstance(worker.receive(), wire.Hello)
-        with open(os.path.join(scratch, "cgroup.procs")) as procs:
-            self.assertEqual(procs.read().split(), [str(pid)])
         worker.close_input()
-        _, status = os.waitpid(pid, 0)
-        self.assertEqual(os.waitstatus_to_exitcode(status), 0)
+        os.waitpid(pid, 0)
         control.close()
         self.assertEqual(server.wait(), 0)
 

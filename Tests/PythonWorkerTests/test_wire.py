@@ -16,6 +16,18 @@ class GoldenBytes(unittest.TestCase):
         hello = wire.Hello(worker_name="w", functions=["a"], concurrency=1, fork_server=True)
         self.assertEqual(wire.encode_from_worker(hello), fixture("hello-fork-server.bin"))
         self.assertEqual(wire.decode_from_worker(fixture("hello-fork-server.bin")), hello)
+        # Its cgroup flags (fields 6 and 7), both ways.
+        flags = wire.Hello(
+            worker_name="w",
+            functions=[],
+            concurrency=1,
+            fork_server=True,
+            fork_server_joins_cgroups=True,
+            fork_server_creates_in_cgroup=True,
+        )
+        encoded = wire.encode_from_worker(flags)
+        self.assertTrue(encoded.endswith(bytes([0x30, 0x01, 0x38, 0x01])))
+        self.assertEqual(wire.decode_from_worker(encoded), flags)
 
     def test_results(self):
         cases = {

@@ -2,11 +2,14 @@
 for each task. The contract is the executor's (README, "Fork server"; ``CForkServer.h``):
 
 - started with a ``SOCK_SEQPACKET`` socket on the fd named by ``SPARK_MESOS_WORKER_FORK_SERVER``;
-- it says ``Hello { fork_server: true, fork_server_joins_cgroups: true }`` on fd 4, then serves
-  requests on the socket: ``"SMEF"`` and ``NAME=value\\0`` entries carrying four descriptors
-  (stdout, stderr, fd 3, fd 4 of the new worker) and up to ``MAXIMUM_JOINS`` more, the
-  ``cgroup.procs`` files the new worker joins (writes ``0`` to) before anything else; it answers
-  each with the new pid as a 4-byte native int, or ``-errno``;
+- it says ``Hello { fork_server: true, fork_server_joins_cgroups: true,
+  fork_server_creates_in_cgroup: true }`` on fd 4, then serves requests on the socket: ``"SMEF"``
+  and ``NAME=value\\0`` entries carrying four descriptors (stdout, stderr, fd 3, fd 4 of the new
+  worker) and up to ``MAXIMUM_JOINS`` more: cgroup files (v1 ``tasks``, v2 ``cgroup.procs``) the
+  new worker joins (writes ``0`` to) before anything else, and perhaps one cgroup2 directory, which
+  the new worker is created in (clone3's ``CLONE_INTO_CGROUP``; where the kernel refuses that, it
+  joins the directory's ``cgroup.procs``); it answers each with the new pid as a 4-byte native
+  int, or ``-errno``;
 - the new worker is a child of the *executor*: ``clone(CLONE_PARENT)``. ``os.fork`` cannot do
   that, so the clone is a raw system call made between ``PyOS_BeforeFork`` and
   ``PyOS_AfterFork_Child``/``PyOS_AfterFork_Parent``, exactly where ``os.fork`` makes its own:
@@ -24,6 +27,7 @@ import gc
 import os
 import platform
 import socket
+import stat
 import struct
 import sys
 from typing import List, Optional, Tuple
@@ -42,6 +46,11 @@ _CLONE_CHILD_SETTID = 0x01000000
 _SIGCHLD = 17
 _PR_GET_TID_ADDRESS = 40
 _SYS_CLONE = {"x86_64": 56, "aarch64": 220}
+_SYS_CLONE3 = 435
+_CLONE_INTO_CGROUP = 0x200000000
+# clone3's answers when it cannot do what is asked at all (an old kernel, a seccomp filter, flags
+# it does not know) rather than failing for this cgroup.
+_CLONE3_REFUSALS = (errno.ENOSYS, errno.E2BIG, errno.EINVAL, errno.EPERM)
 _SYS_CLOSE_RANGE = 436
 
 
@@ -79,25 +88,40 @@ class _Clone:
             self.tid_address = 0
             self.flags = _CLONE_PARENT | _SIGCHLD
 
-    def __call__(self) -> int:
-        """0 in the new process, its pid in this one; raises OSError when no process came."""
+    def __call__(self, cgroup_directory: Optional[int] = None) -> Tuple[int, bool]:
+        """(0 in the new process, its pid in this one; whether it was created in
+        ``cgroup_directory``, a cgroup2 directory). Raises OSError when no process came."""
         c_long = ctypes.c_long
         tid = ctypes.c_void_p(self.tid_address or None)
+        in_cgroup = False
         self.api.PyOS_BeforeFork()
-        if self.machine == "x86_64":
-            # clone(flags, stack, parent_tid, child_tid, tls)
-            pid = self.syscall(c_long(self.number), c_long(self.flags), None, None, tid, None)
-        else:
-            # clone(flags, stack, parent_tid, tls, child_tid)
-            pid = self.syscall(c_long(self.number), c_long(self.flags), None, None, None, tid)
+        pid = -1
+        code = 0
+        if cgroup_directory is not None:
+            # clone3: flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls,
+            # set_tid, set_tid_size, cgroup. With CLONE_PARENT the exit signal is the parent's.
+            flags = (self.flags & ~0xFF) | _CLONE_INTO_CGROUP
+            args = (ctypes.c_uint64 * 11)(flags, 0, self.tid_address, 0, 0, 0, 0, 0, 0, 0, cgroup_directory)
+            pid = self.syscall(c_long(_SYS_CLONE3), ctypes.byref(args), c_long(ctypes.sizeof(args)))
+            if pid >= 0:
+                in_cgroup = True
+            else:
+                code = ctypes.get_errno()
+        if pid < 0 and (cgroup_directory is None or code in _CLONE3_REFUSALS):
+            if self.machine == "x86_64":
+                # clone(flags, stack, parent_tid, child_tid, tls)
+                pid = self.syscall(c_long(self.number), c_long(self.flags), None, None, tid, None)
+            else:
+                # clone(flags, stack, parent_tid, tls, child_tid)
+                pid = self.syscall(c_long(self.number), c_long(self.flags), None, None, None, tid)
+            code = ctypes.get_errno()
         if pid == 0:
             self.api.PyOS_AfterFork_Child()
-            return 0
-        code = ctypes.get_errno()
+            return 0, in_cgroup
         self.api.PyOS_AfterFork_Parent()
         if pid < 0:
             raise OSError(code, os.strerror(code))
-        return pid
+        return pid, in_cgroup
 
 
 def serve_forks_if_asked(worker) -> None:
@@ -134,6 +158,7 @@ def serve_forks_if_asked(worker) -> None:
         concurrency=worker.concurrency,
         fork_server=True,
         fork_server_joins_cgroups=True,
+        fork_server_creates_in_cgroup=True,
     )
     data = wire.frame(wire.encode_from_worker(hello))
     try:
@@ -191,13 +216,18 @@ def _serve(server: socket.socket, clone: _Clone):
                 stream.flush()
             except (AttributeError, OSError, ValueError):
                 pass
+        joins, directory = _split_cgroup_descriptors(received[4:])
+        in_cgroup = False
         try:
-            pid = clone()
+            pid, in_cgroup = clone(directory)
         except OSError as error:
             pid = -(error.errno or errno.EIO)
         if pid == 0:
             server.detach()
-            _join_cgroups(received[4:], received[1])
+            if directory is not None and not in_cgroup:
+                # Created where the server is: the new worker joins the directory's cgroup.procs.
+                _join_cgroups([_open_procs(directory, received[1])], received[1])
+            _join_cgroups(joins, received[1])
             try:
                 _become_worker(received, data[len(MAGIC) :], clone.syscall)
             except BaseException as error:  # nobody else could report it: the pipes are ours
@@ -222,10 +252,41 @@ def _descriptors(ancillary) -> List[int]:
     return fds[:most]
 
 
+def _split_cgroup_descriptors(descriptors: List[int]) -> Tuple[List[int], Optional[int]]:
+    """The cgroup files of a request, and the cgroup2 directory among them (the first one)."""
+    files: List[int] = []
+    directory: Optional[int] = None
+    for fd in descriptors:
+        try:
+            is_directory = stat.S_ISDIR(os.fstat(fd).st_mode)
+        except OSError:
+            is_directory = False
+        if is_directory and directory is None:
+            directory = fd
+        else:
+            files.append(fd)
+    return files, directory
+
+
+def _open_procs(directory: int, stderr: int) -> int:
+    """In the new worker: the ``cgroup.procs`` of the cgroup2 directory it was not created in; one
+    that cannot be opened is named on its stderr, and the new worker exits."""
+    try:
+        return os.open("cgroup.procs", os.O_WRONLY | os.O_CLOEXEC, dir_fd=directory)
+    except OSError as error:
+        reason = os.strerror(error.errno or errno.EIO)
+        line = f"fork server: the new worker cannot join its cgroup (cgroup.procs): {reason}\n"
+        try:
+            os.write(stderr, line.encode("utf-8", "replace"))
+        except OSError:
+            pass
+        os._exit(JOIN_FAILED_STATUS)
+
+
 def _join_cgroups(joins: List[int], stderr: int) -> None:
-    """In the new worker, first of all: writes ``0`` to each ``cgroup.procs`` of the request. One
-    that fails is named on the new worker's stderr, and the new worker exits: it must not run
-    outside its cgroup."""
+    """In the new worker, first of all: writes ``0`` to each cgroup file of the request (v1
+    ``tasks``, v2 ``cgroup.procs``). One that fails is named on the new worker's stderr, and the
+    new worker exits: it must not run outside its cgroup."""
     for fd in joins:
         try:
             if os.write(fd, b"0") == 1:

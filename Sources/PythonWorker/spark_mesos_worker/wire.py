@@ -41,6 +41,7 @@ class Hello:
     concurrency: int = 0
     fork_server: bool = False
     fork_server_joins_cgroups: bool = False
+    fork_server_creates_in_cgroup: bool = False
     protocol_version: int = PROTOCOL_VERSION
 
 
@@ -149,6 +150,7 @@ def _hello_body(hello: Hello) -> bytearray:
     _uint(4, hello.concurrency, out)
     _uint(5, 1 if hello.fork_server else 0, out)
     _uint(6, 1 if hello.fork_server_joins_cgroups else 0, out)
+    _uint(7, 1 if hello.fork_server_creates_in_cgroup else 0, out)
     return out
 
 
@@ -370,6 +372,10 @@ def decode_from_worker(data) -> FromWorker:
                     hello.fork_server = _number(inner_kind, inner, "hello.fork_server") != 0
                 elif inner_number == 6:
                     hello.fork_server_joins_cgroups = _number(inner_kind, inner, "hello.fork_server_joins_cgroups") != 0
+                elif inner_number == 7:
+                    hello.fork_server_creates_in_cgroup = (
+                        _number(inner_kind, inner, "hello.fork_server_creates_in_cgroup") != 0
+                    )
             decoded = hello
         elif number == 2:
             _want(kind, _LENGTH, "result")
