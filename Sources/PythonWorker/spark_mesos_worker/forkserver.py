@@ -274,13 +274,7 @@ def _open_procs(directory: int, stderr: int) -> int:
     try:
         return os.open("cgroup.procs", os.O_WRONLY | os.O_CLOEXEC, dir_fd=directory)
     except OSError as error:
-        reason = os.strerror(error.errno or errno.EIO)
-        line = f"fork server: the new worker cannot join its cgroup (cgroup.procs): {reason}\n"
-        try:
-            os.write(stderr, line.encode("utf-8", "replace"))
-        except OSError:
-            pass
-        os._exit(JOIN_FAILED_STATUS)
+        _cannot_join("cgroup.procs", os.strerror(error.errno or errno.EIO), stderr)
 
 
 def _join_cgroups(joins: List[int], stderr: int) -> None:
@@ -298,12 +292,17 @@ def _join_cgroups(joins: List[int], stderr: int) -> None:
             target = os.readlink(f"/proc/self/fd/{fd}")
         except OSError:
             target = "unknown file"
-        line = f"fork server: the new worker cannot join its cgroup ({target}): {reason}\n"
-        try:
-            os.write(stderr, line.encode("utf-8", "replace"))
-        except OSError:
-            pass
-        os._exit(JOIN_FAILED_STATUS)
+        _cannot_join(target, reason, stderr)
+
+
+def _cannot_join(what: str, reason: str, stderr: int) -> None:
+    """In the new worker: says which cgroup it cannot join on its stderr, and exits."""
+    line = f"fork server: the new worker cannot join its cgroup ({what}): {reason}\n"
+    try:
+        os.write(stderr, line.encode("utf-8", "replace"))
+    except OSError:
+        pass
+    os._exit(JOIN_FAILED_STATUS)
 
 
 def _reply(server: socket.socket, value: int) -> bool:
