@@ -405,7 +405,7 @@ int cps_clone_into_cgroup_works(int cgroup_dir_fd) {
     pthread_sigmask(SIG_SETMASK, &all, &previous);
     struct cps_clone_args args;
     memset(&args, 0, sizeof(args));
-    args.flags = CLONE_VM | CLONE_VFORK | CLONE_INTO_CGROUP;
+    args.flags = CLONE_VM | CLONE_VFORK | CLONE_FILES | CLONE_INTO_CGROUP;
     args.exit_signal = SIGCHLD;
     args.stack = (unsigned long long)(uintptr_t)stack;
     args.stack_size = SPAWN_STACK_SIZE;

@@ -40,6 +40,22 @@ public struct ListeningSocket: Sendable {
         return try bound(host: host, port: port, backlog: backlog)
     }
 
+    /// ``makeTCP(host:port:backlog:)`` for a port listened on before (an agent coming back): while
+    /// the port is still in use, tried again for up to `patience`. Whatever still listens there is
+    /// leaving: a copy of the old socket in a child process between its fork and its exec, say.
+    public static func makeTCP(host: String, port: Int, backlog: CInt = 256, patience: Duration) async throws -> CInt {
+        let deadline = ContinuousClock.now + patience
+        var pause = Duration.milliseconds(1)
+        while true {
+            do {
+                return try makeTCP(host: host, port: port, backlog: backlog)
+            } catch let error as IOError where error.errnoCode == EADDRINUSE && ContinuousClock.now < deadline {
+                try await Task.sleep(for: pause)
+                pause = min(pause * 2, .milliseconds(50))
+            }
+        }
+    }
+
     /// Stops the socket listening (pending connections are reset and new ones refused, whoever
     /// holds a copy of the descriptor), then closes the channel. Runs on the channel's event loop,
     /// where the descriptor is known to be still the channel's.

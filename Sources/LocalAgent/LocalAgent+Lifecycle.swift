@@ -129,7 +129,10 @@ extension LocalAgent {
         let port = boundPort ?? configuration.port
         let tls = try tlsContext()
         let accepted = self.accepted
-        let descriptor = try ListeningSocket.makeTCP(host: host, port: port, backlog: Self.backlog)
+        let descriptor =
+            boundPort == nil
+            ? try ListeningSocket.makeTCP(host: host, port: port, backlog: Self.backlog)
+            : try await ListeningSocket.makeTCP(host: host, port: port, backlog: Self.backlog, patience: .seconds(30))
         // NIO owns the descriptor from here on (and closes it should registering fail).
         let listener = try await Self.bootstrap(eventLoopGroup)
             .bind(descriptor) { channel in
