@@ -19,9 +19,12 @@ import SystemSupport
             35 31 0:32 /mesos /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
             40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,name=systemd
             41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+            42 31 0:39 / /sys/fs/cgroup/my\\040pids rw,relatime shared:7 master:2 - cgroup cgroup rw,pids
+            43 31 0:40 / /mnt/data rw,relatime shared:9 - ext4 /dev/vdb rw
             """
         let procCgroup = """
             9:name=systemd:/
+            7:pids:/p
             4:memory:/mesos/abc
             1:cpu,cpuacct:/
             0::/user.slice
@@ -30,7 +33,9 @@ import SystemSupport
         #expect(
             hierarchies.map(\.mountPoint) == [
                 "/sys/fs/cgroup/cpu,cpuacct", "/sys/fs/cgroup/memory", "/sys/fs/cgroup/unified",
+                "/sys/fs/cgroup/my pids",
             ])
+        #expect(hierarchies[3].controllers == ["pids"] && hierarchies[3].ownPath == "/p")
         #expect(hierarchies[0].controllers == ["cpu", "cpuacct"])
         #expect(hierarchies[2].version == .v2)
         // A mount that shows a subtree: the cgroup's directory is found below its mount point.
