@@ -128,7 +128,8 @@ static pid_t clone_sibling(int cgroup_dir, int *in_cgroup) {
         args.flags = flags;
         args.cgroup = 0;
     }
-    pid = syscall(SYS_clone3, &args, 64);
+    // The size of clone3's first arguments (Linux 5.3), which every kernel with clone3 takes.
+    pid = syscall(SYS_clone3, &args, 8 * sizeof(uint64_t));
     if (pid >= 0 || errno != ENOSYS) return (pid_t)pid;
     // Kernels (or seccomp filters) without clone3. The exit signal is ignored with CLONE_PARENT.
 #if defined(__x86_64__)
@@ -144,6 +145,16 @@ static void close_from(int lowest) {
     for (int fd = lowest; fd < highest; fd++) close(fd);
 }
 
+/// In the new worker: says on its stderr which cgroup (`what`) it cannot join and why; returns `code`.
+static int cannot_join(const char *what, int code, int stderr_fd) {
+    char line[768];
+    int size = snprintf(line, sizeof(line), "fork server: the new worker cannot join its cgroup (%s): %s\n", what,
+                        strerror(code));
+    if (size > (int)sizeof(line) - 1) size = (int)sizeof(line) - 1;
+    if (size > 0) (void)!write(stderr_fd, line, (size_t)size);
+    return code;
+}
+
 /// In the new worker, first of all: writes "0" to each cgroup file of the request (v1 `tasks`, v2
 /// `cgroup.procs`). On a failure it says which, on the new worker's stderr, and returns the errno.
 static int join_cgroups(const int *joins, int count, int stderr_fd) {
@@ -154,15 +165,11 @@ static int join_cgroups(const int *joins, int count, int stderr_fd) {
         } while (written < 0 && errno == EINTR);
         if (written == 1) continue;
         int code = written < 0 ? errno : EIO;
-        char path[64], target[512], line[768];
+        char path[64], target[512];
         snprintf(path, sizeof(path), "/proc/self/fd/%d", joins[i]);
         ssize_t length = readlink(path, target, sizeof(target) - 1);
         target[length > 0 ? length : 0] = '\0';
-        int size = snprintf(line, sizeof(line), "fork server: the new worker cannot join its cgroup (%s): %s\n",
-                            length > 0 ? target : "unknown file", strerror(code));
-        if (size > (int)sizeof(line) - 1) size = (int)sizeof(line) - 1;
-        if (size > 0) (void)!write(stderr_fd, line, (size_t)size);
-        return code;
+        return cannot_join(length > 0 ? target : "unknown file", code, stderr_fd);
     }
     return 0;
 }
@@ -251,11 +258,7 @@ int cfs_serve(int control) {
                 // Created where the server is: the worker joins the directory's cgroup.procs.
                 int procs = openat(cgroup_dir, "cgroup.procs", O_WRONLY | O_CLOEXEC);
                 if (procs < 0) {
-                    char line[256];
-                    int size = snprintf(line, sizeof(line),
-                                        "fork server: the new worker cannot join its cgroup (cgroup.procs): %s\n",
-                                        strerror(errno));
-                    if (size > 0) (void)!write(received[1], line, (size_t)size);
+                    cannot_join("cgroup.procs", errno, received[1]);
                     _exit(CFS_JOIN_FAILED_STATUS);
                 }
                 if (join_cgroups(&procs, 1, received[1]) != 0) _exit(CFS_JOIN_FAILED_STATUS);

@@ -114,9 +114,9 @@ public final class ChildProcess: Sendable {
     /// Whether a child created in the open cgroup2 directory `directory` starts here (see
     /// ``CgroupJoin/directory``): false where the kernel or a seccomp filter refuses clone3, and
     /// where the kernel kills such a child at birth (see CProcessSpawn). Creates and reaps one child
-    /// that exits at once.
-    public static func canCreateChildren(inCgroup directory: Int32) -> Bool {
-        cps_clone_into_cgroup_works(directory) != 0
+    /// that exits at once, with the orphan sweep held off so that the reaper never takes it first.
+    public static func canCreateChildren(inCgroup directory: Int32, reaper: ProcessReaper = .shared) -> Bool {
+        reaper.creatingChildren { cps_clone_into_cgroup_works(directory) != 0 }
     }
 
     /// Takes charge of `pid`, a child of this process started by other means than ``spawn(_:reaper:)``
