@@ -366,6 +366,23 @@ if selected("idle") {
 let workerProperties = [
     "spark.mesos.coarse": "false", "spark.mesos.executor.worker": worker, "spark.executor.cores": "2",
 ]
+// The first fine-mode task after an idle spell: the executor has given its code pages back and the
+// fork server (started by the warm-up task's package-less start) has been idle as long.
+if selected("idle") {
+    try await withExecutor(properties: workerProperties) { agent, _, _ in
+        try await agent.launch(closureTask(agent, "warm-up", "echo", "x"))
+        _ = try await agent.waitUntil { $0.taskStates["warm-up"] == .taskFinished }
+        try await Task.sleep(for: .seconds(3))
+        let start = wallClock()
+        try await agent.launch(closureTask(agent, "after-idle", "echo", "x"))
+        let state = try await agent.waitUntil { $0.taskStates["after-idle"] == .taskFinished }
+        if let running = state.updates(forTask: "after-idle").first(where: { $0.status.state == .taskRunning }) {
+            row(
+                "idle: first fine task after idling (forked worker), LAUNCH→TASK_RUNNING",
+                ms(running.status.timestamp - start), floor: "warm: see fine p50")
+        }
+    }
+}
 if selected("command") {
     try await launchScenario(
         "command", properties: [:], count: taskCount,
