@@ -115,16 +115,18 @@ public struct AgentClient: Sendable {
     /// takes it over, so that a starting executor's request is on its way while the rest of it is
     /// made (a fresh executor's first SUBSCRIBE is known from its configuration alone). A
     /// ``subscribe(_:)`` of another call closes it first; one never followed by a ``subscribe(_:)``
-    /// is closed with the client.
+    /// is closed with the client. The calling thread connects and writes it itself where it can
+    /// (plain HTTP to an IP address or a unix socket: see ``DirectRequest``), so that it does not
+    /// wait for the event loop's first connection.
     public func beginSubscribe(_ call: Mesos_V1_Executor_Call) {
         // A call that cannot be encoded is reported by the subscribe() that sends it.
-        guard let opening = try? open(call) else { return }
+        guard let opening = try? open(call, direct: true) else { return }
         headStart.put(call, opening)
     }
 
     /// Begins the epoch and sends SUBSCRIBE on a connection of its own.
     private func open(
-        _ call: Mesos_V1_Executor_Call
+        _ call: Mesos_V1_Executor_Call, direct: Bool = false
     ) throws(AgentError) -> EventLoopFuture<(HTTPResponseHead, EventStreamBody)> {
         let body = try encode(call)
         var headers = callHeaders()
@@ -135,7 +137,8 @@ public struct AgentClient: Sendable {
         calls.beginEpoch()
         return EventStreamConnection.open(
             configuration.endpoint, tls: tls, connectTimeout: configuration.connectTimeout, request: request,
-            body: ByteBuffer(bytes: body), answerTimeout: configuration.callTimeout, tracking: eventStreams)
+            body: ByteBuffer(bytes: body), answerTimeout: configuration.callTimeout, tracking: eventStreams,
+            direct: direct)
     }
 
     /// The epoch calls are made in now: read it when deciding to make a call (when an UPDATE is

@@ -43,6 +43,29 @@ extension AgentEndpoint {
     }
 }
 
+extension AgentEndpoint {
+    /// Takes over a socket already connected to the agent (plain HTTP or a unix socket) with the
+    /// same handlers ``connect(tls:connectTimeout:handlers:)`` gives a connection it makes, after
+    /// `first` (nearest the socket). The channel does not read until its `autoRead` is turned on:
+    /// an answer may already be waiting, and must not pass the pipeline before it is complete.
+    func adopt(
+        _ socket: Int32, first: @escaping @Sendable () -> any ChannelHandler,
+        handlers: @escaping @Sendable (ChannelPipeline.SynchronousOperations) throws -> Void
+    ) -> EventLoopFuture<any Channel> {
+        ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelOption(.autoRead, value: false)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let pipeline = channel.pipeline.syncOperations
+                    try pipeline.addHandler(first())
+                    try pipeline.addHTTPClientHandlers()
+                    try handlers(pipeline)
+                }
+            }
+            .withConnectedSocket(socket)
+    }
+}
+
 extension ByteBuffer {
     /// Appends what of `chunk` fits in the first 4 KiB of an answer's body: what an error message
     /// keeps of it.

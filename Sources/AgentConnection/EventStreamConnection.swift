@@ -16,11 +16,24 @@ enum EventStreamConnection {
     /// there is no connection or no answer within `answerTimeout`. Begun at once, on the event loop:
     /// nothing waits for it to be awaited (see ``AgentClient/beginSubscribe(_:)``). Connections
     /// still open are closed by `open.closeAll()`.
+    ///
+    /// `direct`: the calling thread connects and writes the request itself where it can (see
+    /// ``DirectRequest``), and NIO takes the connection over to read the answer.
     static func open(
         _ endpoint: AgentEndpoint, tls: Result<NIOSSLContext, any Error>?, connectTimeout: TimeAmount,
-        request: HTTPRequestHead, body: ByteBuffer, answerTimeout: TimeAmount, tracking open: OpenEventStreams
+        request: HTTPRequestHead, body: ByteBuffer, answerTimeout: TimeAmount, tracking open: OpenEventStreams,
+        direct: Bool = false
     ) -> EventLoopFuture<(HTTPResponseHead, EventStreamBody)> {
-        endpoint.connect(tls: tls, connectTimeout: connectTimeout) { _ in }.flatMap { channel in
+        let connecting: EventLoopFuture<any Channel>
+        let adopted: Bool
+        if direct, tls == nil, let socket = DirectRequest.send(request, body: body, to: endpoint) {
+            connecting = endpoint.adopt(socket, first: { AlreadySentRequest() }) { _ in }
+            adopted = true
+        } else {
+            connecting = endpoint.connect(tls: tls, connectTimeout: connectTimeout) { _ in }
+            adopted = false
+        }
+        return connecting.flatMap { channel in
             open.add(channel)
             let answer = channel.eventLoop.makePromise(of: HTTPResponseHead.self)
             let handler = EventStreamHandler(answer: answer)
@@ -39,6 +52,16 @@ enum EventStreamConnection {
             channel.write(HTTPClientRequestPart.head(request), promise: nil)
             channel.write(HTTPClientRequestPart.body(.byteBuffer(body)), promise: nil)
             channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+            if adopted {
+                // The answer's decoder has seen the request: the answer may be read now.
+                do {
+                    guard let options = channel.syncOptions else { throw ChannelError.operationUnsupported }
+                    try options.setOption(.autoRead, value: true)
+                } catch {
+                    channel.close(promise: nil)
+                    return channel.eventLoop.makeFailedFuture(error)
+                }
+            }
             let streamBody = EventStreamBody(channel: channel, parts: handler.takeParts())
             return answer.futureResult.map { ($0, streamBody) }
         }

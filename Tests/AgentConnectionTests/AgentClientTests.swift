@@ -133,7 +133,10 @@ struct AgentClientTests {
         }
     }
 
-    @Test func theAgentReachedOverAUnixSocket() async throws {
+    /// Over a unix socket too, whether SUBSCRIBE was begun early (its request then written by the
+    /// calling thread itself) or not.
+    @Test(arguments: [false, true])
+    func theAgentReachedOverAUnixSocket(begunEarly: Bool) async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("agent-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -143,8 +146,12 @@ struct AgentClientTests {
         try await withLocalAgent(configuration) { agent in
             let endpoint = AgentEndpoint(hostAndPort: "localhost", transport: .unixSocket(socket))
             try await withAgentClient(AgentClientConfiguration(endpoint: endpoint)) { client in
+                if begunEarly { client.beginSubscribe(call(.subscribe, agent)) }
                 var events = try await client.subscribe(call(.subscribe, agent)).makeAsyncIterator()
                 #expect(try await events.next()?.type == .subscribed)
+                try await agent.launch(agent.makeTask("t1"))
+                #expect(try await events.next()?.launch.task.taskID.value == "t1")
+                #expect(await agent.state.subscriptions == 1)
             }
         }
     }

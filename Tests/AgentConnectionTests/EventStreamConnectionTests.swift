@@ -61,6 +61,32 @@ struct EventStreamConnectionTests {
         var ends = silence.makeAsyncIterator()
         #expect(await ends.next() == true)
     }
+
+    /// A SUBSCRIBE begun early is connected and written by the calling thread itself, and the
+    /// event loop takes the connection over afterwards: an answer already waiting by then (this
+    /// agent answers the moment it accepts) is read whole, and the agent got one request, as the
+    /// event loop would have written it.
+    @Test func anAnswerWaitingBeforeTheEventLoopHasTheConnectionIsReadWhole() async throws {
+        let agent = try RawAgent()
+        let requests = agent.answerAtOnce(events: 3)
+        let configuration = AgentClientConfiguration(endpoint: AgentEndpoint(hostAndPort: "127.0.0.1:\(agent.port)"))
+        try await withAgentClient(configuration) { client in
+            client.beginSubscribe(Self.subscribe)
+            let stream = try await client.subscribe(Self.subscribe)
+            var count = 0
+            for try await event in stream {
+                #expect(event.type == .message && event.message.data.count == 1024)
+                count += 1
+            }
+            #expect(count == 3)
+        }
+        var received = requests.makeAsyncIterator()
+        let request = try #require(await received.next())
+        #expect(request.head.hasPrefix("POST /api/v1/executor HTTP/1.1\r\n"), "\(request.head)")
+        #expect(request.head.lowercased().contains("content-type: application/x-protobuf\r\n"), "\(request.head)")
+        #expect(try WireEncoding.protobuf.decode(Mesos_V1_Executor_Call.self, from: request.body) == Self.subscribe)
+        #expect(request.more.isEmpty, "the agent got more than one request: \(request.more)")
+    }
 }
 
 /// An agent on a raw socket, for one connection.
@@ -99,6 +125,49 @@ private final class RawAgent: Sendable {
             continuation.finish()
         }
         return closed
+    }
+
+    /// Accepts a connection and at once, before reading anything, answers 200 with `events`
+    /// MESSAGEs of 1 KiB and the stream's end; then reads the request (its head, its body, and
+    /// whatever came after it until the client closed) and tells what it was.
+    func answerAtOnce(events: Int) -> AsyncStream<(head: String, body: [UInt8], more: [UInt8])> {
+        let listener = self.listener
+        let (requests, continuation) = AsyncStream.makeStream(of: (head: String, body: [UInt8], more: [UInt8]).self)
+        Thread.detachNewThread {
+            let connection = accept(listener, nil, nil)
+            defer { close(connection) }
+            var message = Mesos_V1_Executor_Event()
+            message.type = .message
+            message.message.data = Data(repeating: 0x2a, count: 1024)
+            var records = ByteBuffer()
+            let record = try! WireEncoding.protobuf.encode(message)
+            for _ in 0..<events { RecordIO.encode(record, into: &records) }
+            Self.send(
+                Array(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\nTransfer-Encoding: chunked\r\n\r\n"
+                        .utf8) + Array(String(records.readableBytes, radix: 16).utf8) + Array("\r\n".utf8)
+                    + Array(records.readableBytesView) + Array("\r\n0\r\n\r\n".utf8),
+                to: connection)
+            var head: [UInt8] = []
+            var byte: UInt8 = 0
+            while !head.ends(with: Array("\r\n\r\n".utf8)), read(connection, &byte, 1) == 1 { head.append(byte) }
+            let text = String(decoding: head, as: UTF8.self)
+            let length =
+                text.lowercased().split(separator: "\r\n").first { $0.hasPrefix("content-length:") }
+                .flatMap { Int($0.dropFirst(15).trimmingCharacters(in: .whitespaces)) } ?? 0
+            var body: [UInt8] = []
+            while body.count < length, read(connection, &byte, 1) == 1 { body.append(byte) }
+            var more: [UInt8] = []
+            var chunk = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let count = read(connection, &chunk, chunk.count)
+                if count <= 0 { break }
+                more += chunk[0..<count]
+            }
+            continuation.yield((text, body, more))
+            continuation.finish()
+        }
+        return requests
     }
 
     /// Accepts the SUBSCRIBE, answers 200 and floods the stream with MESSAGEs of 1 KiB until the client stops taking them
