@@ -22,17 +22,12 @@ extension AgentEndpoint {
         let serverHostname = tlsServerHostname
         let bootstrap = ClientBootstrap(group: group)
             .connectTimeout(connectTimeout)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let pipeline = channel.pipeline.syncOperations
-                    if let context {
-                        try pipeline.addHandler(
-                            try NIOSSLClientHandler(context: context, serverHostname: serverHostname))
-                    }
-                    try pipeline.addHTTPClientHandlers()
-                    try handlers(pipeline)
-                }
-            }
+            .channelInitializer(
+                Self.pipeline(
+                    nearestTheSocket: {
+                        try context.map { try NIOSSLClientHandler(context: $0, serverHostname: serverHostname) }
+                    },
+                    handlers: handlers))
         switch transport {
         case .unixSocket(let path):
             return bootstrap.connect(unixDomainSocketPath: path)
@@ -44,25 +39,31 @@ extension AgentEndpoint {
 }
 
 extension AgentEndpoint {
-    /// Takes over a socket already connected to the agent (plain HTTP or a unix socket) with the
-    /// same handlers ``connect(tls:connectTimeout:handlers:)`` gives a connection it makes, after
-    /// `first` (nearest the socket). The channel does not read until its `autoRead` is turned on:
-    /// an answer may already be waiting, and must not pass the pipeline before it is complete.
-    func adopt(
-        _ socket: Int32, first: @escaping @Sendable () -> any ChannelHandler,
-        handlers: @escaping @Sendable (ChannelPipeline.SynchronousOperations) throws -> Void
-    ) -> EventLoopFuture<any Channel> {
+    /// Takes over a socket already connected to the agent (plain HTTP or a unix socket) on which
+    /// ``DirectRequest`` wrote a request, with HTTP/1.1's client handlers behind
+    /// ``AlreadySentRequest``. The channel does not read until its `autoRead` is turned on: an
+    /// answer may already be waiting, and must not pass the pipeline before it is complete.
+    func adopt(_ socket: Int32) -> EventLoopFuture<any Channel> {
         ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelOption(.autoRead, value: false)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let pipeline = channel.pipeline.syncOperations
-                    try pipeline.addHandler(first())
-                    try pipeline.addHTTPClientHandlers()
-                    try handlers(pipeline)
-                }
-            }
+            .channelInitializer(Self.pipeline(nearestTheSocket: { AlreadySentRequest() }, handlers: { _ in }))
             .withConnectedSocket(socket)
+    }
+
+    /// A connection's pipeline: the handler `nearestTheSocket` makes (if any), HTTP/1.1's client
+    /// handlers, then what `handlers` adds.
+    private static func pipeline(
+        nearestTheSocket: @escaping @Sendable () throws -> (any ChannelHandler)?,
+        handlers: @escaping @Sendable (ChannelPipeline.SynchronousOperations) throws -> Void
+    ) -> @Sendable (any Channel) -> EventLoopFuture<Void> {
+        { channel in
+            channel.eventLoop.makeCompletedFuture {
+                let pipeline = channel.pipeline.syncOperations
+                if let first = try nearestTheSocket() { try pipeline.addHandler(first) }
+                try pipeline.addHTTPClientHandlers()
+                try handlers(pipeline)
+            }
+        }
     }
 }
 

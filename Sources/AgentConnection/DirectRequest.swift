@@ -42,6 +42,13 @@ enum DirectRequest {
     /// A non-blocking socket connected to `endpoint` within ``patience``, or nil.
     private static func connect(_ endpoint: AgentEndpoint) -> Int32? {
         var storage = sockaddr_storage()
+        /// Puts `address` into `storage`; returns its length.
+        func store<Address>(_ address: Address) -> socklen_t {
+            withUnsafeMutableBytes(of: &storage) { target in
+                withUnsafeBytes(of: address) { target.copyMemory(from: $0) }
+            }
+            return socklen_t(MemoryLayout<Address>.size)
+        }
         let length: socklen_t
         let family: Int32
         switch endpoint.transport {
@@ -53,9 +60,7 @@ enum DirectRequest {
             let bytes = Array(path.utf8)
             guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return nil }
             withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }
-            withUnsafeMutableBytes(of: &storage) { $0.copyBytes(from: withUnsafeBytes(of: address) { Array($0) }) }
-            length = socklen_t(MemoryLayout<sockaddr_un>.size)
-            family = AF_UNIX
+            (length, family) = (store(address), AF_UNIX)
         case .http:
             let (host, port) = endpoint.hostAndPortParts
             guard let port = UInt16(exactly: port) else { return nil }
@@ -64,15 +69,11 @@ enum DirectRequest {
             if inet_pton(AF_INET, host, &v4.sin_addr) == 1 {
                 v4.sin_family = sa_family_t(AF_INET)
                 v4.sin_port = port.bigEndian
-                withUnsafeMutableBytes(of: &storage) { $0.copyBytes(from: withUnsafeBytes(of: v4) { Array($0) }) }
-                length = socklen_t(MemoryLayout<sockaddr_in>.size)
-                family = AF_INET
+                (length, family) = (store(v4), AF_INET)
             } else if inet_pton(AF_INET6, host, &v6.sin6_addr) == 1 {
                 v6.sin6_family = sa_family_t(AF_INET6)
                 v6.sin6_port = port.bigEndian
-                withUnsafeMutableBytes(of: &storage) { $0.copyBytes(from: withUnsafeBytes(of: v6) { Array($0) }) }
-                length = socklen_t(MemoryLayout<sockaddr_in6>.size)
-                family = AF_INET6
+                (length, family) = (store(v6), AF_INET6)
             } else {
                 // A host name: resolving it may block; NIO does that.
                 return nil
@@ -112,7 +113,7 @@ enum DirectRequest {
     }
 
     /// The request as HTTP/1.1 puts it on the wire (its headers as given: Content-Length among them).
-    static func serialize(_ request: HTTPRequestHead, body: ByteBuffer) -> [UInt8] {
+    private static func serialize(_ request: HTTPRequestHead, body: ByteBuffer) -> [UInt8] {
         var text = "\(request.method.rawValue) \(request.uri) HTTP/1.1\r\n"
         for (name, value) in request.headers { text += "\(name): \(value)\r\n" }
         text += "\r\n"

@@ -27,7 +27,7 @@ enum EventStreamConnection {
         let connecting: EventLoopFuture<any Channel>
         let adopted: Bool
         if direct, tls == nil, let socket = DirectRequest.send(request, body: body, to: endpoint) {
-            connecting = endpoint.adopt(socket, first: { AlreadySentRequest() }) { _ in }
+            connecting = endpoint.adopt(socket)
             adopted = true
         } else {
             connecting = endpoint.connect(tls: tls, connectTimeout: connectTimeout) { _ in }

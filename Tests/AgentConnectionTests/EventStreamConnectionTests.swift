@@ -148,15 +148,7 @@ private final class RawAgent: Sendable {
                         .utf8) + Array(String(records.readableBytes, radix: 16).utf8) + Array("\r\n".utf8)
                     + Array(records.readableBytesView) + Array("\r\n0\r\n\r\n".utf8),
                 to: connection)
-            var head: [UInt8] = []
-            var byte: UInt8 = 0
-            while !head.ends(with: Array("\r\n\r\n".utf8)), read(connection, &byte, 1) == 1 { head.append(byte) }
-            let text = String(decoding: head, as: UTF8.self)
-            let length =
-                text.lowercased().split(separator: "\r\n").first { $0.hasPrefix("content-length:") }
-                .flatMap { Int($0.dropFirst(15).trimmingCharacters(in: .whitespaces)) } ?? 0
-            var body: [UInt8] = []
-            while body.count < length, read(connection, &byte, 1) == 1 { body.append(byte) }
+            let (text, body) = Self.readRequest(from: connection)
             var more: [UInt8] = []
             var chunk = [UInt8](repeating: 0, count: 4096)
             while true {
@@ -179,18 +171,8 @@ private final class RawAgent: Sendable {
         Thread.detachNewThread {
             let connection = accept(listener, nil, nil)
             defer { close(connection) }
-            // The request: headers, then a Content-Length body (read and ignored).
-            var request: [UInt8] = []
-            var byte: UInt8 = 0
-            while !request.ends(with: Array("\r\n\r\n".utf8)), read(connection, &byte, 1) == 1 {
-                request.append(byte)
-            }
-            let head = String(decoding: request, as: UTF8.self).lowercased()
-            let length =
-                head.split(separator: "\r\n").first { $0.hasPrefix("content-length:") }
-                .flatMap { Int($0.dropFirst(15).trimmingCharacters(in: .whitespaces)) } ?? 0
-            var body = [UInt8](repeating: 0, count: length)
-            _ = read(connection, &body, length)
+            // The request (read and ignored).
+            _ = Self.readRequest(from: connection)
             Self.send(
                 Array(
                     "HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -237,6 +219,20 @@ private final class RawAgent: Sendable {
             Self.send(Array("0\r\n\r\n".utf8), to: connection)
         }
         return written
+    }
+
+    /// A request read from `connection`: its head (up to the blank line) and its Content-Length body.
+    private static func readRequest(from connection: Int32) -> (head: String, body: [UInt8]) {
+        var head: [UInt8] = []
+        var byte: UInt8 = 0
+        while !head.ends(with: Array("\r\n\r\n".utf8)), read(connection, &byte, 1) == 1 { head.append(byte) }
+        let text = String(decoding: head, as: UTF8.self)
+        let length =
+            text.lowercased().split(separator: "\r\n").first { $0.hasPrefix("content-length:") }
+            .flatMap { Int($0.dropFirst(15).trimmingCharacters(in: .whitespaces)) } ?? 0
+        var body: [UInt8] = []
+        while body.count < length, read(connection, &byte, 1) == 1 { body.append(byte) }
+        return (text, body)
     }
 
     private static func send(_ bytes: [UInt8], to descriptor: Int32) {
