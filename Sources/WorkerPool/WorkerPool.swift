@@ -36,7 +36,7 @@ public actor WorkerPool {
     }
 
     private struct Link {
-        let mailbox: AsyncStream<[ToWorker]>.Continuation
+        let mailbox: WorkerMailbox
         var child: ChildProcess?
         var name: String
         var killRequested = false
@@ -236,7 +236,7 @@ public actor WorkerPool {
                     links[slot]?.killRequested = true
                 }
             case .close(let slot):
-                if let messages = outgoing.removeValue(forKey: slot) { links[slot]?.mailbox.yield(messages) }
+                if let messages = outgoing.removeValue(forKey: slot) { links[slot]?.mailbox.send(messages) }
                 links[slot]?.mailbox.finish()
             case .started(let callID):
                 if let index = calls.index(forKey: callID) { started(&calls.values[index]) }
@@ -255,7 +255,7 @@ public actor WorkerPool {
                 }
             }
         }
-        for (slot, messages) in outgoing { links[slot]?.mailbox.yield(messages) }
+        for (slot, messages) in outgoing { links[slot]?.mailbox.send(messages) }
     }
 
     /// The run a worker gets for `call`, whose payload moves into it; and whether it is a task's call.
@@ -284,9 +284,9 @@ public actor WorkerPool {
     }
 
     private func start(_ slot: PoolState.SlotID, for call: Call?) {
-        let (mailbox, continuation) = AsyncStream.makeStream(of: [ToWorker].self)
+        let mailbox = WorkerMailbox()
         let program = configuration.program.split(separator: "/").last.map(String.init) ?? configuration.program
-        links[slot] = Link(mailbox: continuation, name: program)
+        links[slot] = Link(mailbox: mailbox, name: program)
         let logDirectory: String
         if let call, !call.request.taskID.isEmpty, call.kind == .exclusive {
             logDirectory = "tasks/\(StandardStreamFiles.safeName(call.request.taskID))"
@@ -342,7 +342,7 @@ public actor WorkerPool {
 
     /// One worker process from spawn to reaping; runs as a child task of `run()`.
     private nonisolated func host(
-        _ slot: PoolState.SlotID, mailbox: AsyncStream<[ToWorker]>, launcher: WorkerLauncher,
+        _ slot: PoolState.SlotID, mailbox: WorkerMailbox, launcher: WorkerLauncher,
         configuration: WorkerPoolConfiguration, logDirectory: String, environment: [String: String],
         cgroupPlan: CgroupPlan?
     ) async {
