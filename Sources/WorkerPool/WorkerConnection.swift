@@ -139,6 +139,7 @@ final class WorkerMailbox: Sendable {
         state.withLock { state in
             switch state {
             case .waiting(var pending, false):
+                state = .ended(finished: false)  // so that the append does not copy what waits
                 pending.append(buffer)
                 state = .waiting(pending, finished: false)
             case .open(let channel, false):
