@@ -41,7 +41,7 @@ public struct MiniTaskDispatcher: Sendable {
     /// the batch has been sent. A payload that is no batch is answered with one LOST result with
     /// an empty id whose error says what is wrong.
     public func handle(_ message: [UInt8]) async {
-        let batch: Sparkmesos_Worker_V1_MiniTaskBatch
+        var batch: Sparkmesos_Worker_V1_MiniTaskBatch
         let encoding: PayloadEncoding
         do {
             (batch, encoding) = try Sparkmesos_Worker_V1_MiniTaskBatch.parse(message)
@@ -57,7 +57,9 @@ public struct MiniTaskDispatcher: Sendable {
         guard !batch.tasks.isEmpty else { return }
         var early: [Sparkmesos_Worker_V1_MiniTaskResult] = []
         var requests: [CallRequest] = []
-        var tasks: [Sparkmesos_Worker_V1_MiniTask] = []
+        // What a result needs of its mini-task; the payloads live in the requests only, so that a
+        // queued mini-task's payload is held once.
+        var tasks: [(id: String, function: String)] = []
         requests.reserveCapacity(batch.tasks.count)
         tasks.reserveCapacity(batch.tasks.count)
         for task in batch.tasks {
@@ -69,8 +71,9 @@ public struct MiniTaskDispatcher: Sendable {
                 CallRequest(
                     taskID: task.id, function: task.function, payload: [UInt8](task.payload),
                     environment: task.environment))
-            tasks.append(task)
+            tasks.append((task.id, task.function))
         }
+        batch = Sparkmesos_Worker_V1_MiniTaskBatch()
         guard !requests.isEmpty else { return await send(early, encoding) }
         let store = LargeResults(sandbox: sandbox, limit: resultSizeLimit)
         // Refusals go out with the first results.
