@@ -71,7 +71,7 @@ struct WorkerConnection: Sendable {
             return .protocolError("its pipes could not be watched: \(error)")
         }
         let child = worker.child
-        let hello = channel.eventLoop.scheduleTask(in: .nanoseconds(helloTimeout.totalNanoseconds)) {
+        let hello = channel.eventLoop.scheduleTask(in: TimeAmount(helloTimeout)) {
             if !flags.helloSeen.load(ordering: .sequentiallyConsistent) {
                 flags.timedOut.store(true, ordering: .sequentiallyConsistent)
                 child.signalGroup(SIGKILL)
@@ -220,22 +220,18 @@ final class WorkerFrameReader: ChannelInboundHandler {
         /// Set when the reader stopped reading; whoever clears it reads again.
         private let paused = Atomic(false)
 
-        fileprivate func handedOver() {
-            waiting.add(1, ordering: .sequentiallyConsistent)
-            handed.add(1, ordering: .relaxed)
-        }
+        fileprivate func handedOver() { waiting.add(1, ordering: .sequentiallyConsistent) }
 
         /// Whether the reader has stopped reading until messages are handled (for tests).
         var isPaused: Bool { paused.load(ordering: .sequentiallyConsistent) }
-        /// How many messages were handed over in all (for tests).
-        var handedOverCount: Int { handed.load(ordering: .sequentiallyConsistent) }
-        private let handed = Atomic(0)
+        /// How many messages wait to be handled (for tests).
+        var waitingCount: Int { waiting.load(ordering: .sequentiallyConsistent) }
 
         /// Whether the reader may read on (on the event loop, after a read).
         fileprivate func mayRead() -> Bool {
             if waiting.load(ordering: .sequentiallyConsistent) < Self.highWater { return true }
             paused.store(true, ordering: .sequentiallyConsistent)
-            // The handler may have caught up meanwhile and seen no pause.
+            // The serving task may have caught up meanwhile and seen no pause.
             return waiting.load(ordering: .sequentiallyConsistent) < Self.highWater
                 && paused.exchange(false, ordering: .sequentiallyConsistent)
         }
@@ -349,15 +345,5 @@ final class WorkerFrameReader: ChannelInboundHandler {
         if !results.isEmpty { hand(.results(results)) }
         hand(.protocolError(why))
         context.close(promise: nil)
-    }
-}
-
-extension Duration {
-    /// The whole duration in nanoseconds (saturating).
-    fileprivate var totalNanoseconds: Int64 {
-        let (seconds, attoseconds) = components
-        let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        if overflow { return seconds < 0 ? .min : .max }
-        return whole.addingReportingOverflow(attoseconds / 1_000_000_000).partialValue
     }
 }
