@@ -54,7 +54,10 @@ enum ExecutorConnection {
     }
 
     /// Answers requests in order until the connection ends; once a SUBSCRIBE stream starts, later
-    /// requests are reported and never answered. Returns the stream number, if one was opened.
+    /// requests are reported and never answered. After an answer to a request without keep-alive,
+    /// nothing more is answered and the connection stays open until the peer closes it, having read
+    /// the whole answer (closing here would drop what is still queued for the socket, the tail of a
+    /// large download). Returns the stream number, if one was opened.
     private static func answerRequests(
         _ inbound: NIOAsyncChannelInboundStream<HTTPServerRequestPart>,
         _ outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>,
@@ -66,7 +69,9 @@ enum ExecutorConnection {
         var received = Date()
         var body = ByteBuffer()
         var stream: Int?
+        var answeredLast = false
         for try await part in inbound {
+            if answeredLast { continue }
             if let stream {
                 if case .head(let extra) = part {
                     await agent.requestOnSubscribeConnection(stream, method: extra.method.rawValue, uri: extra.uri)
@@ -87,7 +92,7 @@ enum ExecutorConnection {
                     let file = await agent.openPublishedFile(requestHead.uri)
                 {
                     try await FileResponder.write(file.path, for: requestHead, to: outbound)
-                    if !requestHead.isKeepAlive { return nil }
+                    answeredLast = !requestHead.isKeepAlive
                     continue
                 }
                 let request = ExecutorRequest(
@@ -102,7 +107,7 @@ enum ExecutorConnection {
                     return nil
                 case .response(let response):
                     try await outbound.write(contentsOf: parts(of: response, for: requestHead))
-                    if !requestHead.isKeepAlive { return nil }
+                    answeredLast = !requestHead.isKeepAlive
                 case .stream(let number, let encoding, let events):
                     var headers = HTTPHeaders()
                     headers.add(name: "Content-Type", value: encoding.contentType)
