@@ -26,7 +26,6 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", exact: "2.101.3"),
-        .package(url: "https://github.com/swift-server/async-http-client.git", exact: "1.37.0"),
         .package(url: "https://github.com/apple/swift-protobuf.git", exact: "1.39.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", exact: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", exact: "1.16.2"),
@@ -95,17 +94,28 @@ let package = Package(
             dependencies: ["CProcessSpawn", "SystemSupport"],
             swiftSettings: swiftSettings
         ),
-        // Health checks and checks: the scheduling state machine and the COMMAND/HTTP(S)/TCP probes.
+        // One HTTP/1.1 GET (TLS optional) on NIO, its body read at the reader's pace: the package
+        // fetcher's downloads and the HTTP(S) checks' probes.
         .target(
-            name: "TaskChecks",
+            name: "HTTPGet",
             dependencies: [
-                "MesosProto",
-                "ProcessSupervision",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Health checks and checks: the scheduling state machine and the COMMAND/HTTP(S)/TCP probes.
+        .target(
+            name: "TaskChecks",
+            dependencies: [
+                "HTTPGet",
+                "MesosProto",
+                "ProcessSupervision",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -150,8 +160,8 @@ let package = Package(
             dependencies: [
                 "SystemSupport",
                 "CArchive",
+                "HTTPGet",
                 "ProcessSupervision",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 // For its BoringSSL's sha256 (SHA256.swift).
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -353,6 +363,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "HTTPGetTests", dependencies: ["HTTPGet"], swiftSettings: swiftSettings),
         .testTarget(
             name: "SystemSupportTests",
             dependencies: ["SystemSupport"],
@@ -373,6 +384,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings,

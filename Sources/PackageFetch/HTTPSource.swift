@@ -1,4 +1,4 @@
-import AsyncHTTPClient
+import HTTPGet
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -7,7 +7,6 @@ import NIOHTTP1
 /// resumption with `Range`/`If-Range` after a dropped or stalled connection when the server allows it.
 struct HTTPSource {
     let uri: FetchURI
-    let client: HTTPClient
     let configuration: FetcherConfiguration
     let logger: Logger
 
@@ -43,17 +42,36 @@ struct HTTPSource {
     private func transfer(
         from offset: Int64, validator: String?, into sink: DownloadSink, learn: (HTTPHeaders) -> Void
     ) async throws(StreamFailure) {
-        var request = HTTPClientRequest(url: uri.location)
+        guard let url = HTTPURL(uri.location) else {
+            throw .fetch(.network(uri.value, "not an http(s) URL the fetcher can request"))
+        }
+        var headers: [(String, String)] = []
         if offset > 0 {
-            request.headers.add(name: "Range", value: "bytes=\(offset)-")
-            if let validator { request.headers.add(name: "If-Range", value: validator) }
+            headers.append(("Range", "bytes=\(offset)-"))
+            if let validator { headers.append(("If-Range", validator)) }
         }
-        let response: HTTPClientResponse
+        let options = HTTPGetOptions(
+            connectTimeout: configuration.connectTimeout, stallTimeout: configuration.stallTimeout,
+            maxRedirects: configuration.maxRedirects)
         do {
-            response = try await client.execute(request, timeout: .hours(24), logger: logger)
+            try await withHTTPGet(url, headers: headers, options: options) { response, body in
+                try await receive(response, body, from: offset, into: sink, learn: learn)
+            }
+        } catch let failure as StreamFailure {
+            throw failure
         } catch {
-            throw .fetch(mapped(error, bytes: offset))
+            throw .fetch(mapped(error, bytes: sink.bytes))
         }
+        if let expected = sink.expectedBytes, sink.bytes < expected {
+            throw .fetch(.network(uri.value, "connection closed after \(sink.bytes) of \(expected) bytes"))
+        }
+    }
+
+    /// The answer's status decides; its body goes to `sink`.
+    private func receive(
+        _ response: HTTPGetResponse, _ body: HTTPGetBody, from offset: Int64, into sink: DownloadSink,
+        learn: (HTTPHeaders) -> Void
+    ) async throws(StreamFailure) {
         switch response.status.code {
         case 200:
             // A 200 to a Range request means the server sends everything again.
@@ -70,34 +88,31 @@ struct HTTPSource {
             throw .fetch(
                 .httpStatus(uri.value, status: Int(response.status.code), reason: response.status.reasonPhrase))
         }
-        do {
-            for try await chunk in response.body {
-                guard await sink.deliver(chunk) else { throw StopProducing() }
+        var chunks = body.makeAsyncIterator()
+        while true {
+            let chunk: ByteBuffer?
+            do {
+                chunk = try await chunks.next()
+            } catch {
+                throw .fetch(mapped(error, bytes: sink.bytes))
             }
-        } catch is StopProducing {
-            throw .extractionFailed
-        } catch {
-            throw .fetch(mapped(error, bytes: sink.bytes))
-        }
-        if let expected = sink.expectedBytes, sink.bytes < expected {
-            throw .fetch(.network(uri.value, "connection closed after \(sink.bytes) of \(expected) bytes"))
+            guard let chunk else { return }
+            guard await sink.deliver(chunk) else { throw .extractionFailed }
         }
     }
 
     private func mapped(_ error: any Error, bytes: Int64) -> FetchError {
-        if error is CancellationError { return .cancelled(uri.value) }
-        if let http = error as? HTTPClientError {
-            switch http {
-            case .readTimeout: return .stalled(uri.value, after: bytes, seconds: configuration.stallTimeout.seconds)
-            case .connectTimeout:
-                return .network(uri.value, "connect timed out after \(configuration.connectTimeout.seconds) s")
-            case .remoteConnectionClosed:
-                return .network(uri.value, "the server closed the connection after \(bytes) bytes")
-            case .cancelled: return .cancelled(uri.value)
-            default: break
-            }
+        if error is CancellationError || Task.isCancelled { return .cancelled(uri.value) }
+        switch error as? HTTPGetError {
+        case .stalled:
+            return .stalled(uri.value, after: bytes, seconds: configuration.stallTimeout.seconds)
+        case .connectTimeout:
+            return .network(uri.value, "connect timed out after \(configuration.connectTimeout.seconds) s")
+        case .closedEarly:
+            return .network(uri.value, "the server closed the connection after \(bytes) bytes")
+        default:
+            return .network(uri.value, bytes > 0 ? "connection lost after \(bytes) bytes (\(error))" : "\(error)")
         }
-        return .network(uri.value, bytes > 0 ? "connection lost after \(bytes) bytes (\(error))" : "\(error)")
     }
 
     /// The first byte of a `Content-Range: bytes <start>-<end>/<size>` header.
@@ -106,8 +121,6 @@ struct HTTPSource {
         guard value.lowercased().hasPrefix("bytes ") else { return nil }
         return value.dropFirst(6).split(separator: "-").first.flatMap { Int64(String($0).trimmingWhitespace()) }
     }
-
-    private struct StopProducing: Error {}
 }
 
 /// How a source's streaming ended, short of success.
@@ -118,17 +131,4 @@ enum StreamFailure: Error {
     case restart(FetchError)
     /// The extraction failed; its error is the one to report.
     case extractionFailed
-}
-
-extension HTTPClient {
-    /// A client for fetching packages: redirects followed, connect and stall timeouts from `configuration`.
-    static func forFetching(_ configuration: FetcherConfiguration) -> HTTPClient {
-        var settings = HTTPClient.Configuration(
-            redirectConfiguration: .follow(max: configuration.maxRedirects, allowCycles: false),
-            timeout: .init(
-                connect: .nanoseconds(configuration.connectTimeout.nanoseconds),
-                read: .nanoseconds(configuration.stallTimeout.nanoseconds)))
-        settings.decompression = .disabled
-        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: settings)
-    }
 }

@@ -81,8 +81,7 @@ extension PackageFetcher {
     {
         switch uri.scheme {
         case .http, .https:
-            guard let client = client() else { throw .fetch(.network(uri.value, "the fetcher is shut down")) }
-            try await HTTPSource(uri: uri, client: client, configuration: configuration, logger: logger).stream(
+            try await HTTPSource(uri: uri, configuration: configuration, logger: logger).stream(
                 into: sink)
         case .file:
             try await LocalSource(uri: uri, path: uri.localPath).stream(into: sink)

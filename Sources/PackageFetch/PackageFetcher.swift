@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 public import Logging
 import ProcessSupervision
 import SystemSupport
@@ -27,10 +26,6 @@ public actor PackageFetcher {
     public nonisolated let configuration: FetcherConfiguration
     /// The shared cache, nil when disabled.
     public nonisolated let cache: FetchCache?
-    /// The HTTP client, made by the first http(s) fetch: an executor that fetches nothing over HTTP
-    /// (a cache hit, a `file://` package, no package at all) never makes one, and one that does
-    /// makes it after subscribing, not before.
-    private nonisolated let httpClient = LockedValue(HTTPClientState.notMade)
     nonisolated let logger: Logger
     /// Entries this executor uses: shared flocks held until ``shutdown()``.
     private var leases: [String: CacheLease] = [:]
@@ -63,35 +58,9 @@ public actor PackageFetcher {
         }
     }
 
-    /// Releases the cache entries this fetcher holds and closes its HTTP connections.
+    /// Releases the cache entries this fetcher holds.
     public func shutdown() async {
         leases.removeAll()
-        let made = httpClient.withLock { state -> HTTPClient? in
-            defer { state = .shutDown }
-            if case .made(let client) = state { return client }
-            return nil
-        }
-        try? await made?.shutdown()
-    }
-
-    enum HTTPClientState {
-        case notMade
-        case made(HTTPClient)
-        case shutDown
-    }
-
-    /// The HTTP client, made now if this is the first http(s) fetch; nil once shut down.
-    nonisolated func client() -> HTTPClient? {
-        httpClient.withLock { state in
-            switch state {
-            case .made(let client): return client
-            case .shutDown: return nil
-            case .notMade:
-                let client = HTTPClient.forFetching(configuration)
-                state = .made(client)
-                return client
-            }
-        }
     }
 
     /// Fetches everything `request` names into `sandbox` (an existing directory).

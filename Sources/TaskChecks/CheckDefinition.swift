@@ -30,8 +30,6 @@ public struct CheckDefinition: Sendable, Equatable {
             }
         }
 
-        /// The loopback address probes go to (never configurable, as in Mesos).
-        static func host(ipv6: Bool) -> String { ipv6 ? "[::1]" : "127.0.0.1" }
     }
 
     public var kind: Kind

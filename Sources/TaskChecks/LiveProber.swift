@@ -1,9 +1,8 @@
-import AsyncHTTPClient
+import HTTPGet
 import MesosProto
 import NIOCore
 import NIOHTTP1
 import NIOPosix
-import NIOSSL
 import ProcessSupervision
 
 #if canImport(Glibc)
@@ -15,21 +14,12 @@ import ProcessSupervision
 /// Mesos's `curl -L -k`), TCP connect on loopback.
 public struct LiveProber: Prober {
     let context: CheckContext
-    let http: HTTPClient?
 
-    /// Runs `body` with a prober for `definition`; an HTTP client lives only as long as `body`.
+    /// Runs `body` with a prober for `definition`.
     public static func with<R: Sendable>(
         _ definition: CheckDefinition, context: CheckContext, _ body: (LiveProber) async -> R
     ) async -> R {
-        guard case .http = definition.probe else { return await body(LiveProber(context: context, http: nil)) }
-        var configuration = HTTPClient.Configuration(
-            certificateVerification: .none, redirectConfiguration: .follow(max: 10, allowCycles: false))
-        configuration.decompression = .disabled
-        configuration.connectionPool = .init(idleTimeout: .seconds(1))
-        let client = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
-        let result = await body(LiveProber(context: context, http: client))
-        try? await client.shutdown()
-        return result
+        await body(LiveProber(context: context))
     }
 
     public func probe(_ probe: CheckDefinition.Probe, timeout: Duration?) async -> ProbeResult {
@@ -37,9 +27,10 @@ public struct LiveProber: Prober {
         case .command(let command):
             return await Self.command(command, context: context, timeout: timeout)
         case .http(let scheme, let port, let path, let ipv6):
-            guard let http else { return .error("no HTTP client") }
-            let url = "\(scheme)://\(CheckDefinition.Probe.host(ipv6: ipv6)):\(port)\(path)"
-            return await bounded(timeout, "GET \(url)") { await Self.get(url, client: http) }
+            let url = HTTPURL(
+                secure: scheme == "https", host: ipv6 ? "::1" : "127.0.0.1", port: port,
+                target: path.isEmpty ? "/" : path)
+            return await bounded(timeout, "GET \(url)") { await Self.get(url) }
         case .tcp(let port, let ipv6):
             let host = ipv6 ? "::1" : "127.0.0.1"
             return await bounded(timeout, "TCP connect to port \(port)") {
@@ -48,11 +39,14 @@ public struct LiveProber: Prober {
         }
     }
 
-    private static func get(_ url: String, client: HTTPClient) async -> ProbeResult {
+    /// Like `curl -L -k`: redirects followed, certificates not verified.
+    private static func get(_ url: HTTPURL) async -> ProbeResult {
         do {
-            let response = try await client.execute(HTTPClientRequest(url: url), deadline: .distantFuture)
-            for try await _ in response.body {}
-            return .http(statusCode: UInt32(response.status.code))
+            let options = HTTPGetOptions(maxRedirects: 10, verifiesCertificates: false)
+            return try await withHTTPGet(url, options: options) { response, body in
+                for try await _ in body {}
+                return .http(statusCode: UInt32(response.status.code))
+            }
         } catch {
             return .error("GET \(url) failed: \(error)")
         }

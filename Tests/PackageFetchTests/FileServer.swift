@@ -1,10 +1,12 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import SystemSupport
 
 /// A small HTTP/1.1 file server on 127.0.0.1, port 0, with knobs for the failures a fetcher must
-/// survive: stalls, connections dropped mid-body, Range support on or off, error statuses, redirects.
+/// survive: stalls, connections dropped mid-body, Range support on or off, error statuses, redirects;
+/// over TLS when given a context.
 final class FileServer: Sendable {
     struct Behaviour: Sendable {
         /// Serve `Range: bytes=N-` with 206 and advertise `Accept-Ranges`.
@@ -26,30 +28,34 @@ final class FileServer: Sendable {
         var behaviour: [String: Behaviour] = [:]
         var requests: [String: Int] = [:]
         var rangeRequests: [String: [String]] = [:]
+        var authorizations: [String: [String]] = [:]
     }
 
     private let state = LockedValue(State())
     private let channel: any Channel
     let port: Int
+    private let secure: Bool
 
-    private init(channel: any Channel) {
+    private init(channel: any Channel, secure: Bool) {
         self.channel = channel
         self.port = channel.localAddress!.port!
+        self.secure = secure
     }
 
     /// Runs `body` with a server and closes it afterwards.
-    static func with<R>(_ body: (FileServer) async throws -> R) async throws -> R {
+    static func with<R>(tls: NIOSSLContext? = nil, _ body: (FileServer) async throws -> R) async throws -> R {
         let holder = LockedValue<FileServer?>(nil)
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
                     try channel.pipeline.syncOperations.addHandler(Handler(server: holder.withLock { $0! }))
                 }
             }
             .bind(host: "127.0.0.1", port: 0).get()
-        let server = FileServer(channel: channel)
+        let server = FileServer(channel: channel, secure: tls != nil)
         holder.withLock { $0 = server }
         do {
             let result = try await body(server)
@@ -61,7 +67,7 @@ final class FileServer: Sendable {
         }
     }
 
-    func url(_ path: String) -> String { "http://127.0.0.1:\(port)\(path)" }
+    func url(_ path: String) -> String { "\(secure ? "https" : "http")://127.0.0.1:\(port)\(path)" }
 
     func serve(_ path: String, _ bytes: [UInt8], behaviour: Behaviour = Behaviour()) {
         state.withLock {
@@ -75,6 +81,9 @@ final class FileServer: Sendable {
     /// Requests received for `path` (query string ignored).
     func requests(_ path: String) -> Int { state.withLock { $0.requests[path] ?? 0 } }
 
+    /// The Authorization headers received for `path`.
+    func authorizations(_ path: String) -> [String] { state.withLock { $0.authorizations[path] ?? [] } }
+
     /// The Range headers received for `path`.
     func ranges(_ path: String) -> [String] { state.withLock { $0.rangeRequests[path] ?? [] } }
 
@@ -85,12 +94,13 @@ final class FileServer: Sendable {
         case notFound
     }
 
-    fileprivate func plan(uri: String, range: String?) -> Plan {
+    fileprivate func plan(uri: String, range: String?, authorization: String?) -> Plan {
         let path = String(uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)[0])
         return state.withLock { state in
             let count = (state.requests[path] ?? 0) + 1
             state.requests[path] = count
             if let range { state.rangeRequests[path, default: []].append(range) }
+            if let authorization { state.authorizations[path, default: []].append(authorization) }
             if let target = state.redirects[path] { return .redirect(target) }
             guard let file = state.files[path] else { return .notFound }
             let behaviour = state.behaviour[path] ?? Behaviour()
@@ -128,7 +138,9 @@ private final class Handler: ChannelInboundHandler {
     }
 
     private func respond(_ context: ChannelHandlerContext, to head: HTTPRequestHead) {
-        let plan = server.plan(uri: head.uri, range: head.headers.first(name: "Range"))
+        let plan = server.plan(
+            uri: head.uri, range: head.headers.first(name: "Range"),
+            authorization: head.headers.first(name: "Authorization"))
         var headers = HTTPHeaders()
         switch plan {
         case .redirect(let target):
