@@ -166,7 +166,11 @@ private func connect(
         tls = nil
     }
     let serverName = url.hostIsAddress ? nil : url.host
+    // Reads grow up to 256 KiB when the data is there (a download), so a large body costs few
+    // trips through the decoder and to the reader.
     let bootstrap = ClientBootstrap(group: group).connectTimeout(TimeAmount(options.connectTimeout))
+        .channelOption(
+            .recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 1024, initial: 16_384, maximum: 262_144))
     do {
         return try await bootstrap.connect(host: url.host, port: url.port) { channel in
             channel.eventLoop.makeCompletedFuture {

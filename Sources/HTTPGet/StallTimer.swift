@@ -4,39 +4,39 @@ import NIOCore
 /// a read is wanted, once the connection has sent something (the TLS handshake's first message or
 /// the request: until then the server has nothing to answer). Nearest the socket: only reads the
 /// reader asked for are timed, so a reader that is slow to take what arrived (back-pressure) never
-/// makes the connection look stalled.
+/// makes the connection look stalled. One timer, checked when it fires, rather than one per read:
+/// a download reads thousands of times.
 final class StallTimer: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    private let timeout: Duration
+    private let timeout: TimeAmount
     private var timer: Scheduled<Void>?
     /// Something was sent: reads wanted from now on are timed.
     private var sent = false
-    /// A read is wanted and no byte has come since.
-    private var waiting = false
+    /// A read is wanted and no byte has come since this instant.
+    private var waitingSince: NIODeadline?
 
     init(timeout: Duration) {
-        self.timeout = timeout
+        self.timeout = TimeAmount(timeout)
     }
 
     func flush(context: ChannelHandlerContext) {
         sent = true
-        if waiting { start(context) }
+        if waitingSince != nil { start(context) }
         context.flush()
     }
 
     func read(context: ChannelHandlerContext) {
-        waiting = true
+        if waitingSince == nil { waitingSince = .now() }
         if sent { start(context) }
         context.read()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        waiting = false
-        stop()
+        waitingSince = nil
         context.fireChannelRead(data)
     }
 
@@ -50,13 +50,28 @@ final class StallTimer: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func start(_ context: ChannelHandlerContext) {
-        guard timer == nil else { return }
-        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
-        let timeout = self.timeout
-        timer = context.eventLoop.scheduleTask(in: TimeAmount(timeout)) {
-            let context = bound.value
-            context.fireErrorCaught(HTTPGetError.stalled(timeout))
+        guard timer == nil, let since = waitingSince else { return }
+        schedule(context, at: since + timeout)
+    }
+
+    private func schedule(_ context: ChannelHandlerContext, at deadline: NIODeadline) {
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleTask(deadline: deadline) {
+            let (handler, context) = bound.value
+            handler.check(context)
+        }
+    }
+
+    /// The timer fired: stalled if still waiting since `timeout` ago; else wait for what is left.
+    /// Not waiting: the next read starts the timer again.
+    private func check(_ context: ChannelHandlerContext) {
+        timer = nil
+        guard let since = waitingSince else { return }
+        if since + timeout <= .now() {
+            context.fireErrorCaught(HTTPGetError.stalled(.nanoseconds(timeout.nanoseconds)))
             context.close(promise: nil)
+        } else {
+            schedule(context, at: since + timeout)
         }
     }
 
