@@ -33,7 +33,7 @@ final class DownloadSink {
         if now - lastReport >= progressInterval {
             lastReport = now
             let rate = Double(bytes) / (now - started).seconds / 1_048_576
-            var line = "fetching \(uri.value): \(bytes >> 20) MiB"
+            var line = "fetching \(uri): \(bytes >> 20) MiB"
             if let expectedBytes, expectedBytes > 0 { line += " of \(expectedBytes >> 20) MiB" }
             logger.info("\(line) at \(Int(rate)) MiB/s")
         }

@@ -22,7 +22,7 @@ public struct FetchError: Error, Sendable, CustomStringConvertible {
     }
 
     private let code: Code
-    /// The URI (or path) the failure is about, exactly as configured.
+    /// The URI (or path) the failure is about, as configured but for a password in it (`***`).
     public let uri: String
     /// The cause, without the URI.
     public let cause: String
@@ -31,7 +31,7 @@ public struct FetchError: Error, Sendable, CustomStringConvertible {
 
     private init(_ code: Code, uri: String, cause: String, transient: Bool = false) {
         self.code = code
-        self.uri = uri
+        self.uri = FetchURI.withoutPassword(uri)
         self.cause = cause
         self.isTransient = transient
     }

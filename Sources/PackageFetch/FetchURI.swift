@@ -72,7 +72,18 @@ public struct FetchURI: Sendable, Hashable, CustomStringConvertible {
         self.cache = cache
     }
 
-    public var description: String { value }
+    /// The URI as configured, a password in it shown as `***` (what logs and errors print).
+    public var description: String { Self.withoutPassword(value) }
+
+    /// `text` with the password of a `scheme://user:password@host…` URL replaced by `***`.
+    static func withoutPassword(_ text: String) -> String {
+        guard let separator = text.firstRange(of: "://") else { return text }
+        let authority = text[separator.upperBound...].prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+        guard let at = authority.lastIndex(of: "@"), let colon = authority[..<at].firstIndex(of: ":") else {
+            return text
+        }
+        return String(text[..<authority.index(after: colon)]) + "***" + String(text[at...])
+    }
 
     /// The local path of a `file` URI (query string removed).
     var localPath: String {

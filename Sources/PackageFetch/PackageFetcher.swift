@@ -112,7 +112,7 @@ public actor PackageFetcher {
         }
         item.duration = clock.now - started
         let source = item.cacheHit ? "cache" : "\(item.bytesFetched) bytes fetched"
-        logger.debug("fetched \(uri.value) to \(item.path) (\(source)) in \(item.duration)")
+        logger.debug("fetched \(uri) to \(item.path) (\(source)) in \(item.duration)")
         return item
     }
 

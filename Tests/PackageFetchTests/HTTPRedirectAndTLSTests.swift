@@ -74,6 +74,12 @@ import Testing
                 _ = try await fetch("http://spark:s3cret@127.0.0.1:\(server.port)/spark.tgz", dir)
                 // base64("spark:s3cret")
                 #expect(server.authorizations("/spark.tgz") == ["Basic c3Bhcms6czNjcmV0"])
+                // Errors (and so logs) show the user, never the password.
+                let error = await #expect(throws: FetchError.self) {
+                    try await fetch("http://spark:s3cret@127.0.0.1:\(server.port)/missing.tgz", dir + "/missing")
+                }
+                #expect(error?.description.hasPrefix("cannot fetch http://spark:***@127.0.0.1:") == true)
+                #expect(error?.description.contains("s3cret") == false, "\(String(describing: error))")
             }
         }
     }

@@ -167,6 +167,19 @@ import Testing
 }
 
 @Suite struct RequestParsingTests {
+    /// What logs and errors print of a URI: never its password.
+    @Test func passwordsAreMaskedWhereURIsArePrinted() throws {
+        #expect(FetchURI.withoutPassword("http://u:p@h/x") == "http://u:***@h/x")
+        #expect(FetchURI.withoutPassword("https://u:p:q@h:8443") == "https://u:***@h:8443")
+        #expect(FetchURI.withoutPassword("hdfs://u:secret@nn/spark.tgz") == "hdfs://u:***@nn/spark.tgz")
+        #expect(FetchURI.withoutPassword("https://u@h/x") == "https://u@h/x")
+        #expect(FetchURI.withoutPassword("http://h/x?a=b@c:d") == "http://h/x?a=b@c:d")
+        #expect(FetchURI.withoutPassword("/opt/spark.tgz") == "/opt/spark.tgz")
+        #expect(
+            try FetchURI("http://u:pw@h/spark.tgz#sha256=" + String(repeating: "0", count: 64)).description
+                == "http://u:***@h/spark.tgz#sha256=" + String(repeating: "0", count: 64))
+    }
+
     @Test func uriParsing() throws {
         let sha = String(repeating: "0f", count: 32)
         let uri = try FetchURI("https://h:8/a/spark-3.5.3.tgz?sig=x/y#sha256=" + sha.uppercased())
