@@ -19,10 +19,9 @@ extension ExecutorRuntime {
                 let context = CheckContext(
                     environment: await hooks.checkEnvironment(for: task), workingDirectory: sandbox,
                     joinCgroups: { (try? control?.cgroup?.openSpawnJoin()) ?? CgroupJoin() })
-                await LiveProber.with(definition, context: context) { prober in
-                    await Checker.run(definition, prober: prober, clock: ContinuousClock()) { action in
-                        await self.checkAction(id, action)
-                    }
+                await Checker.run(definition, prober: LiveProber(context: context), clock: ContinuousClock()) {
+                    action in
+                    await self.checkAction(id, action)
                 }
             }
         }

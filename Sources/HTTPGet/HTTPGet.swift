@@ -29,8 +29,6 @@ public struct HTTPGetOptions: Sendable {
 public struct HTTPGetResponse: Sendable {
     public let status: HTTPResponseStatus
     public let headers: HTTPHeaders
-    /// The URL that answered.
-    public let url: HTTPURL
 }
 
 /// The body of a GET's answer, read at the reader's pace: the connection reads no further than
@@ -134,7 +132,7 @@ private func exchange<Result>(
             throw HTTPGetError.connectionFailed("an answer without a head")
         }
         return try await body(
-            HTTPGetResponse(status: answer.status, headers: answer.headers, url: url), HTTPGetBody(parts: parts))
+            HTTPGetResponse(status: answer.status, headers: answer.headers), HTTPGetBody(parts: parts))
     }
 }
 

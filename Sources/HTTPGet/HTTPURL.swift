@@ -59,9 +59,7 @@ public struct HTTPURL: Sendable, Hashable, CustomStringConvertible {
             guard let value = Int(port), (1...65_535).contains(value) else { return nil }
             number = value
         }
-        self.init(
-            secure: secure, host: String(host), port: number,
-            target: target.isEmpty ? "/" : target.hasPrefix("?") ? "/" + target : String(target))
+        self.init(secure: secure, host: String(host), port: number, target: String(target))
         self.credentials = credentials
     }
 

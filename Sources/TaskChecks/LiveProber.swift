@@ -15,11 +15,8 @@ import ProcessSupervision
 public struct LiveProber: Prober {
     let context: CheckContext
 
-    /// Runs `body` with a prober for `definition`.
-    public static func with<R: Sendable>(
-        _ definition: CheckDefinition, context: CheckContext, _ body: (LiveProber) async -> R
-    ) async -> R {
-        await body(LiveProber(context: context))
+    public init(context: CheckContext) {
+        self.context = context
     }
 
     public func probe(_ probe: CheckDefinition.Probe, timeout: Duration?) async -> ProbeResult {
