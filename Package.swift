@@ -306,6 +306,10 @@ let package = Package(
         .target(
             name: "SystemTestLock", dependencies: ["SystemSupport"], path: "Tests/Support/SystemTestLock",
             swiftSettings: swiftSettings),
+        // A self-signed certificate for the tests' TLS servers (made by openssl).
+        .target(
+            name: "TestCertificates", dependencies: [.product(name: "NIOSSL", package: "swift-nio-ssl")],
+            path: "Tests/Support/TestCertificates", swiftSettings: swiftSettings),
         .testTarget(
             name: "MesosCodecTests",
             dependencies: [
@@ -340,6 +344,7 @@ let package = Package(
             dependencies: [
                 "ExecutorCore", "LocalAgent", "AgentConnection", "MesosCodec", "MesosProto", "ProcessSupervision",
                 "SparkExecutor", "PackageFetch", "demo-worker", "Isolation", "SystemSupport", "SystemTestLock",
+                "TestCertificates",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -381,6 +386,7 @@ let package = Package(
                 "PackageFetch",
                 "ProcessSupervision",
                 "CArchive",
+                "TestCertificates",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -3,6 +3,7 @@ import LocalAgent
 import MesosCodec
 import MesosProto
 import SystemTestLock
+import TestCertificates
 import Testing
 
 /// How the executor reaches the agent: bearer token, unix domain socket.
@@ -69,24 +70,9 @@ struct ConnectionEndToEndTests {
 /// An agent serving https, with a certificate made for the test.
 @Suite(.serialized, .systemTest)
 struct TLSEndToEndTests {
-    /// A self-signed certificate for 127.0.0.1 and its key (openssl from Debian).
-    static func makeCertificate() throws -> (certificate: String, key: String) {
-        let directory = try ExecutorUnderTest.makeSandbox()
-        let certificate = directory + "/agent.pem"
-        let key = directory + "/agent.key"
-        try FetchEndToEndTests.run(
-            "/usr/bin/openssl",
-            [
-                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-days", "1",
-                "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", certificate,
-            ])
-        return (certificate, key)
-    }
-
-    /// The certificate is made with Debian's openssl (in `.ci/install-deps`' test packages).
-    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl"), "openssl not installed"))
+    @Test(.enabled(if: SelfSignedCertificate.canBeMade, "openssl not installed"))
     func httpsAgentWithAndWithoutCertificateVerification() async throws {
-        let pair = try Self.makeCertificate()
+        let pair = try SelfSignedCertificate(in: try ExecutorUnderTest.makeSandbox())
         for verify in [false, true] {
             try await ExecutorUnderTest.run(
                 encoding: .protobuf,

@@ -6,6 +6,7 @@ import NIOHTTP1
 import NIOPosix
 import NIOSSL
 import SystemSupport
+import TestCertificates
 
 /// What a check in an end-to-end test looks at, made healthy or unhealthy by the test itself (never
 /// by time): a file for COMMAND, the answer of a loopback HTTP server, a listening TCP socket.
@@ -23,6 +24,8 @@ enum ProbeKind: String, CaseIterable, Sendable {
 final class ProbeTarget: Sendable {
     let kind: ProbeKind
     let sandbox: String
+    /// HTTPS: the server's TLS context, a fresh self-signed certificate.
+    private let tls: NIOSSLContext?
     /// HTTP: the status the server answers with.
     let httpStatus = LockedValue<UInt>(200)
     let listener = LockedValue<ListeningSocket?>(nil)
@@ -30,14 +33,15 @@ final class ProbeTarget: Sendable {
     /// HTTP requests answered / TCP connections accepted.
     let served = LockedValue(0)
 
-    private init(kind: ProbeKind, sandbox: String) {
+    private init(kind: ProbeKind, sandbox: String) throws {
         self.kind = kind
         self.sandbox = sandbox
+        tls = kind == .https ? try SelfSignedCertificate(in: sandbox).serverContext() : nil
     }
 
     /// A target that starts unhealthy (no file, HTTP 503, nothing listening yet but a port reserved).
     static func make(_ kind: ProbeKind, sandbox: String) async throws -> ProbeTarget {
-        let target = ProbeTarget(kind: kind, sandbox: sandbox)
+        let target = try ProbeTarget(kind: kind, sandbox: sandbox)
         switch kind {
         case .command:
             break
@@ -136,7 +140,7 @@ final class ProbeTarget: Sendable {
     private func listen() async throws {
         let requested = port.withLock { $0 }
         let status = self
-        let tls = try kind == .https ? Self.selfSignedContext(in: sandbox) : nil
+        let tls = self.tls
         let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .childChannelInitializer { channel in
                 if status.kind == .tcp { status.served.withLock { $0 += 1 } }
@@ -155,27 +159,6 @@ final class ProbeTarget: Sendable {
         let server = try await bootstrap.withBoundSocket(descriptor).get()
         port.withLock { $0 = server.localAddress?.port ?? 0 }
         listener.withLock { $0 = ListeningSocket(channel: server, descriptor: descriptor) }
-    }
-
-    /// A TLS context with a fresh self-signed certificate (made by `openssl`).
-    private static func selfSignedContext(in directory: String) throws -> NIOSSLContext {
-        let key = directory + "/tls-key.pem"
-        let certificate = directory + "/tls-cert.pem"
-        if !FileManager.default.fileExists(atPath: certificate) {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-            process.arguments = [
-                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", certificate, "-days", "1",
-                "-subj", "/CN=localhost",
-            ]
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            process.waitUntilExit()
-        }
-        let configuration = TLSConfiguration.makeServerConfiguration(
-            certificateChain: try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) },
-            privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
-        return try NIOSSLContext(configuration: configuration)
     }
 
     private func stopListening() async throws {

@@ -1,6 +1,5 @@
-import Foundation
-import NIOSSL
 import Testing
+import TestCertificates
 
 @testable import PackageFetch
 
@@ -86,23 +85,10 @@ import Testing
 
     /// https is TLS with the server's certificate verified: a self-signed one is refused, and
     /// nothing is installed.
-    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl"), "openssl not installed"))
+    @Test(.enabled(if: SelfSignedCertificate.canBeMade, "openssl not installed"))
     func anUntrustedCertificateIsRefused() async throws {
         try await withTemporaryDirectory { dir in
-            let certificate = dir + "/server.pem"
-            let key = dir + "/server.key"
-            let openssl = try Process.run(
-                URL(fileURLWithPath: "/usr/bin/openssl"),
-                arguments: [
-                    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-days", "1",
-                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", certificate,
-                ])
-            openssl.waitUntilExit()
-            try #require(openssl.terminationStatus == 0)
-            let tls = try NIOSSLContext(
-                configuration: .makeServerConfiguration(
-                    certificateChain: try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) },
-                    privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))))
+            let tls = try SelfSignedCertificate(in: dir).serverContext()
             try await FileServer.with(tls: tls) { server in
                 server.serve("/spark.tgz", archive)
                 let error = await #expect(throws: FetchError.self) { try await fetch(server.url("/spark.tgz"), dir) }

@@ -22,9 +22,7 @@ struct LiveProberTests {
         let definition = CheckDefinition(
             kind: .check, probe: .command(info), delay: .zero, interval: .zero, timeout: timeout)
         let context = CheckContext(environment: environment, workingDirectory: NSTemporaryDirectory())
-        return await LiveProber.with(definition, context: context) { prober in
-            await prober.probe(definition.probe, timeout: timeout)
-        }
+        return await LiveProber(context: context).probe(definition.probe, timeout: timeout)
     }
 
     @Test func commandExitCodeEnvironmentAndDirectory() async {
@@ -82,14 +80,10 @@ struct LiveProberTests {
         let definition = CheckDefinition(
             kind: .check, probe: .tcp(port: port, ipv6: false), delay: .zero, interval: .zero, timeout: .seconds(60))
         let context = CheckContext(environment: [:], workingDirectory: "/")
-        let open = await LiveProber.with(definition, context: context) {
-            await $0.probe(definition.probe, timeout: .seconds(60))
-        }
+        let open = await LiveProber(context: context).probe(definition.probe, timeout: .seconds(60))
         #expect(open == .tcp(succeeded: true))
         try await server.close()
-        let closed = await LiveProber.with(definition, context: context) {
-            await $0.probe(definition.probe, timeout: .seconds(60))
-        }
+        let closed = await LiveProber(context: context).probe(definition.probe, timeout: .seconds(60))
         #expect(closed == .tcp(succeeded: false))
     }
 }
