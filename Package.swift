@@ -223,7 +223,13 @@ let package = Package(
             // The static Swift stdlib links with --export-dynamic, which puts every global symbol of our
             // packages into .dynsym/.dynstr/.gnu.hash (3.4 MB) that ld.so then reads at start: 2 MB of
             // idle RSS for a program nothing loads symbols from.
-            linkerSettings: [.unsafeFlags(["-Xlinker", "--no-export-dynamic"])]
+            linkerSettings: [
+                .unsafeFlags(["-Xlinker", "--no-export-dynamic"]),
+                // libstdc++ (the Swift runtime's and BoringSSL's C++) linked from its static archive
+                // rather than loaded at every start: Packaging/static-libstdc++/libstdc++.so.
+                .unsafeFlags(
+                    ["-L", Context.packageDirectory + "/Packaging/static-libstdc++"], .when(configuration: .release)),
+            ]
         ),
         // Harness mode as its own program, so the executor carries none of it.
         .executableTarget(
