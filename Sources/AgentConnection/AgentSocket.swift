@@ -12,7 +12,7 @@ extension AgentEndpoint {
         tls: Result<NIOSSLContext, any Error>?, connectTimeout: TimeAmount,
         handlers: @escaping @Sendable (ChannelPipeline.SynchronousOperations) throws -> Void
     ) -> EventLoopFuture<any Channel> {
-        let group = MultiThreadedEventLoopGroup.singleton
+        let group = EventLoops.group
         let context: NIOSSLContext?
         switch tls {
         case .none: context = nil
@@ -44,7 +44,7 @@ extension AgentEndpoint {
     /// ``AlreadySentRequest``. The channel does not read until its `autoRead` is turned on: an
     /// answer may already be waiting, and must not pass the pipeline before it is complete.
     func adopt(_ socket: Int32) -> EventLoopFuture<any Channel> {
-        ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        ClientBootstrap(group: EventLoops.group)
             .channelOption(.autoRead, value: false)
             .channelInitializer(Self.pipeline(nearestTheSocket: { AlreadySentRequest() }, handlers: { _ in }))
             .withConnectedSocket(socket)
