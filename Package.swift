@@ -11,6 +11,12 @@ let gatedSwiftSettings: [SwiftSetting] = [
 ]
 let swiftSettings: [SwiftSetting] = gatedSwiftSettings + [.treatAllWarnings(as: .error)]
 let cSettings: [CSetting] = [.treatAllWarnings(as: .error)]
+/// Release programs that start often (the executor, and a worker for every spawned worker) link
+/// libstdc++ (the static Swift runtime's C++, and BoringSSL's) from its static archive instead of
+/// loading libstdc++.so.6 at every start: -lstdc++ finds Packaging/static-libstdc++/libstdc++.so, a
+/// linker script naming libstdc++.a, first (README, Performance).
+let staticLibstdcxx: LinkerSetting = .unsafeFlags(
+    ["-L", Context.packageDirectory + "/Packaging/static-libstdc++"], .when(configuration: .release))
 
 let package = Package(
     name: "spark-mesos-executor",
@@ -223,13 +229,7 @@ let package = Package(
             // The static Swift stdlib links with --export-dynamic, which puts every global symbol of our
             // packages into .dynsym/.dynstr/.gnu.hash (3.4 MB) that ld.so then reads at start: 2 MB of
             // idle RSS for a program nothing loads symbols from.
-            linkerSettings: [
-                .unsafeFlags(["-Xlinker", "--no-export-dynamic"]),
-                // libstdc++ (the Swift runtime's and BoringSSL's C++) linked from its static archive
-                // rather than loaded at every start: Packaging/static-libstdc++/libstdc++.so.
-                .unsafeFlags(
-                    ["-L", Context.packageDirectory + "/Packaging/static-libstdc++"], .when(configuration: .release)),
-            ]
+            linkerSettings: [.unsafeFlags(["-Xlinker", "--no-export-dynamic"]), staticLibstdcxx]
         ),
         // Harness mode as its own program, so the executor carries none of it.
         .executableTarget(
@@ -257,7 +257,8 @@ let package = Package(
             name: "WorkerSDK", dependencies: ["SystemSupport", "WorkerWire", "CForkServer"],
             swiftSettings: swiftSettings),
         .executableTarget(
-            name: "demo-worker", dependencies: ["WorkerSDK", "WorkerWire"], swiftSettings: swiftSettings),
+            name: "demo-worker", dependencies: ["WorkerSDK", "WorkerWire"], swiftSettings: swiftSettings,
+            linkerSettings: [staticLibstdcxx]),
         // The executor's side of workers: worker processes (fine and coarse), the fork server, calls.
         .target(
             name: "WorkerPool",
