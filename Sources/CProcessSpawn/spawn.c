@@ -573,6 +573,44 @@ size_t cps_release_relocation_table(void) {
     return released;
 }
 
+static int page_is_zero(const unsigned char *page, size_t length) {
+    const uint64_t *word = (const uint64_t *)page;
+    for (size_t i = 0; i < length / sizeof(uint64_t); i++) {
+        if (word[i] != 0) return 0;
+    }
+    return 1;
+}
+
+size_t cps_release_zero_pages(void *address, size_t length) {
+    long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0 || address == NULL || length == 0) return 0;
+    uintptr_t start = ((uintptr_t)address + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+    uintptr_t end = ((uintptr_t)address + length) & ~((uintptr_t)page - 1);
+    if (end <= start) return 0;
+    size_t count = (end - start) / (size_t)page;
+    unsigned char *resident = malloc(count);
+    if (resident == NULL) return 0;
+    // Only pages already in memory are read: reading the others would map them for nothing.
+    if (mincore((void *)start, end - start, resident) != 0) {
+        free(resident);
+        return 0;
+    }
+    size_t released = 0;
+    uintptr_t run = 0;
+    for (size_t i = 0; i <= count; i++) {
+        uintptr_t at = start + i * (size_t)page;
+        int zero = i < count && (resident[i] & 1) && page_is_zero((const unsigned char *)at, (size_t)page);
+        if (zero) {
+            if (run == 0) run = at;
+        } else if (run != 0) {
+            if (madvise((void *)run, at - run, MADV_DONTNEED) == 0) released += at - run;
+            run = 0;
+        }
+    }
+    free(resident);
+    return released;
+}
+
 void cps_release_free_heap(void) {
 #if defined(__GLIBC__)
     malloc_trim(0);

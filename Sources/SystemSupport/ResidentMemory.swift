@@ -35,6 +35,15 @@ public enum ResidentMemory {
     /// The table's release, run once (a static's lazy, thread-safe initialization).
     private static let relocationTableRelease = Int(cps_release_relocation_table())
 
+    /// Gives back the whole pages of `length` bytes at `address` that are in memory and hold only
+    /// zeros: for memory a library zeroed once and never filled. They read as zeros again, and a
+    /// page is taken again only when written. The caller makes sure nothing writes the range
+    /// meanwhile. Returns the bytes given back.
+    @discardableResult
+    public static func releaseZeroPages(at address: UnsafeMutableRawPointer, length: Int) -> Int {
+        Int(cps_release_zero_pages(address, length))
+    }
+
     /// Unmaps the pages of our own program's code (`madvise(MADV_DONTNEED)` on its read-only,
     /// executable mappings). Start-up and a burst of work run code scattered over the whole `.text`,
     /// and the kernel's fault-around maps up to 16 pages per fault, so about 12 MB of clean pages

@@ -164,6 +164,25 @@ import SystemSupport
         for directory in directories { #expect(!FileManager.default.fileExists(atPath: directory), "\(directory)") }
     }
 
+    /// `cgroup_init()` zeroes libcgroup's whole controller table and fills a few entries: the
+    /// pages left zero are given back, and libcgroup goes on making cgroups from what is left.
+    @Test func libcgroupsEmptyTablePagesAreGivenBackAndLibcgroupGoesOn() async throws {
+        guard let isolation = Self.isolation(layout: .v1Only) else { return }
+        defer { isolation.removeAll() }
+        let released = CgroupIsolation.releaseUnusedLibraryMemory()
+        #expect(released > 0)
+        #expect(CgroupIsolation.releaseUnusedLibraryMemory() == 0)
+        let cgroup = try isolation.makeCgroup("task-after-release", limits: CgroupLimits(memoryBytes: 32 << 20))
+        let directories = isolation.directories.map { $0 + "/task-after-release" }
+        #expect(!directories.isEmpty)
+        for directory in directories { #expect(FileManager.default.fileExists(atPath: directory), "\(directory)") }
+        if let memory = directories.first(where: { $0.contains("/memory/") }) {
+            #expect(read(memory + "/memory.limit_in_bytes") == "\(32 << 20)")
+        }
+        await isolation.destroy(cgroup)
+        for directory in directories { #expect(!FileManager.default.fileExists(atPath: directory), "\(directory)") }
+    }
+
     /// Where the kernel refuses clone3 (before 5.7, or a container's seccomp filter), a spawned
     /// child joins v2 through its `cgroup.procs` instead, before it execs all the same; and a
     /// forked worker, which joins itself, writes v1's `tasks` files and v2's `cgroup.procs`.

@@ -90,6 +90,12 @@ int cps_epoll_wait(int epfd, int *fds, int capacity, int timeout_ms);
 /// malloc_trim(0) where the C library has it (glibc): freed heap memory goes back to the system.
 void cps_release_free_heap(void);
 
+/// Gives back the whole pages of [address, address + length) that are in memory and hold only
+/// zeros (`madvise(MADV_DONTNEED)` on private anonymous memory: they read as zeros again, and a
+/// page is taken again only when written). For memory a library zeroed and never filled. The
+/// caller makes sure nothing writes the range meanwhile. Returns the bytes given back.
+size_t cps_release_zero_pages(void *address, size_t length);
+
 /// Unmaps the program's own relocation table (`.rela.dyn`, `.relr.dyn`): the dynamic loader reads
 /// it once, before `main`, and nothing reads it again. Only whole pages inside the table, and
 /// only where its segment is not writable (the pages are then clean file pages: should anything
