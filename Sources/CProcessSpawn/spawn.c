@@ -2,6 +2,7 @@
 #include "CProcessSpawn.h"
 
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -609,6 +610,17 @@ size_t cps_release_zero_pages(void *address, size_t length) {
     }
     free(resident);
     return released;
+}
+
+int cps_find_symbol(const char *name, void **address, size_t *size) {
+    void *found = dlsym(RTLD_DEFAULT, name);
+    if (found == NULL) return -1;
+    Dl_info info;
+    const ElfW(Sym) *symbol = NULL;
+    if (dladdr1(found, &info, (void **)&symbol, RTLD_DL_SYMENT) == 0 || symbol == NULL) return -1;
+    *address = found;
+    *size = (size_t)symbol->st_size;
+    return 0;
 }
 
 void cps_release_free_heap(void) {

@@ -449,12 +449,13 @@ extension CgroupIsolation {
     /// nothing more to give back. Returns the bytes given back.
     @discardableResult
     public static func releaseUnusedLibraryMemory() -> Int {
-        var table: UnsafeMutableRawPointer?
-        var length = 0
-        var lock: UnsafeMutablePointer<pthread_rwlock_t>?
-        guard sme_libcgroup_mount_table(&table, &length, &lock) == 0, let table, let lock else { return 0 }
-        pthread_rwlock_wrlock(lock)
-        defer { pthread_rwlock_unlock(lock) }
-        return ResidentMemory.releaseZeroPages(at: table, length: length)
+        // Exported by libcgroup though declared in none of its public headers.
+        guard let table = LoadedSymbol(named: "cg_mount_table"), table.size > 0,
+            let lock = LoadedSymbol(named: "cg_mount_table_lock")
+        else { return 0 }
+        let rwlock = lock.address.assumingMemoryBound(to: pthread_rwlock_t.self)
+        pthread_rwlock_wrlock(rwlock)
+        defer { pthread_rwlock_unlock(rwlock) }
+        return ResidentMemory.releaseZeroPages(at: table.address, length: table.size)
     }
 }

@@ -96,6 +96,10 @@ void cps_release_free_heap(void);
 /// caller makes sure nothing writes the range meanwhile. Returns the bytes given back.
 size_t cps_release_zero_pages(void *address, size_t length);
 
+/// Finds a data or function symbol that a loaded object exports, by name: its address and its
+/// size in bytes (from the object's symbol table). Returns 0, or -1 when no loaded object has it.
+int cps_find_symbol(const char *name, void **address, size_t *size);
+
 /// Unmaps the program's own relocation table (`.rela.dyn`, `.relr.dyn`): the dynamic loader reads
 /// it once, before `main`, and nothing reads it again. Only whole pages inside the table, and
 /// only where its segment is not writable (the pages are then clean file pages: should anything
