@@ -85,4 +85,4 @@ check-deb: deps
 	Packaging/test-deb
 
 clean:
-	rm -rf .build .build-protoc .build-deb .build-fuzz .build-tsan .build-asan
+	rm -rf .build .build-release .build-protoc .build-deb .build-fuzz .build-tsan .build-asan

@@ -2,7 +2,7 @@
 // Prints one table: every figure next to a floor of this machine measured at the start of the same
 // run (its speed drifts up to 2× within an hour) and its ratio to it; asserts nothing.
 //
-//   SME_BENCHMARKS=1 swift build -c release --static-swift-stdlib
+//   SME_BENCHMARKS=1 swift build $(cat Packaging/release-flags)   (the packaged executor's build)
 //   .build/release/executor-benchmark [--tasks 1000] [--minis 20000] [--waves 1] [--starts 11] [--only NAME]
 import Foundation
 import LocalAgent
