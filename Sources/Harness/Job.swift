@@ -206,6 +206,9 @@ public enum JobStep: Sendable, Hashable {
     /// The agent goes down and comes straight back; with checkpointing the harness waits for
     /// the executor to re-subscribe.
     case restartAgent
+    /// Nothing for this long: an executor left idle (it gives memory back 2 s after its last
+    /// task), or tasks left running, before the next step.
+    case pause(Duration)
     /// SHUTDOWN.
     case shutdown
 }

@@ -1,6 +1,6 @@
 extension JobParser {
     static let stepVerbs = [
-        "launch", "launch_group", "wait", "kill", "message", "mini_tasks", "restart_agent", "shutdown",
+        "launch", "launch_group", "wait", "kill", "message", "mini_tasks", "pause", "restart_agent", "shutdown",
     ]
 
     func step(_ value: JobValue, _ path: String) throws(HarnessError) -> JobStep {
@@ -36,6 +36,8 @@ extension JobParser {
             return .kill(try string(argument, here), grace: grace)
         case "message":
             return .message(try payload(argument, here))
+        case "pause":
+            return .pause(try seconds(argument, here))
         case "mini_tasks":
             return .miniTasks(
                 try list(argument, here).enumerated().map { (index, item) throws(HarnessError) in
@@ -83,6 +85,7 @@ struct JobChecks {
         let declared = Set(job.tasks.map(\.id))
         var launched: Set<String> = []
         var miniTaskIDs: Set<String> = []
+        var paused = Duration.zero
         for (index, step) in job.steps.enumerated() {
             let path = "steps[\(index)]"
             switch step {
@@ -107,6 +110,13 @@ struct JobChecks {
             case .miniTasks(let batch):
                 for (item, task) in batch.enumerated() where !miniTaskIDs.insert(task.id).inserted {
                     throw parser.fail("\(path).mini_tasks[\(item)].id", "duplicate mini-task id \"\(task.id)\"")
+                }
+            case .pause(let length):
+                paused += length
+                guard paused < job.timeout else {
+                    throw parser.fail(
+                        "\(path).pause",
+                        "pauses add up to \(paused), not less than the job's timeout of \(job.timeout)")
                 }
             case .waitForAll, .message, .restartAgent, .shutdown:
                 break

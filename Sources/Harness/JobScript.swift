@@ -72,6 +72,9 @@ struct JobScript {
             await agent.sendMessage(Data(ClosureWire.batch(batch)))
             await recorder.miniTasksSent(batch.count)
             await recorder.step(.miniTasks, "\(batch.count) mini-task(s) in one message", tasks: batch.map(\.id))
+        case .pause(let length):
+            await recorder.step(.wait, "pause \(length)")
+            try await Task.sleep(for: length)
         case .restartAgent:
             let before = await agent.state.subscriptions
             await recorder.step(.restartAgent, "agent restart")

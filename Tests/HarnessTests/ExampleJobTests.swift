@@ -41,6 +41,23 @@ struct ExampleJobTests {
         #expect(try #require(first.endedAtMs) <= #require(second.launchedAtMs))
     }
 
+    /// A pause holds the next step back (here, the kill of a running task) and is in the report.
+    @Test func pauseStepHoldsTheNextStepBack() async throws {
+        let job = try JobParser.parse(
+            """
+            {"tasks": [{"id": "long", "command": "sleep 60", "expect": "killed"}],
+             "steps": [{"launch": "long"}, {"wait": {"long": "running"}}, {"pause": 0.3}, {"kill": "long"},
+                       {"wait": "all"}, {"shutdown": true}]}
+            """, file: "pause.json")
+        let report = try await HarnessTestSupport.run(job)
+        HarnessTestSupport.assertConforming(report)
+        let pause = try #require(report.log.steps.first { $0.detail == "pause 0.3 seconds" })
+        let kill = try #require(report.log.steps.first { $0.detail.hasPrefix("kill long") })
+        // Task.sleep sleeps at least as long as asked: a lower bound, whatever the machine's load.
+        #expect(kill.atMs - pause.atMs >= 299)
+        #expect(report.tasks.first { $0.id == "long" }?.actual == "TASK_KILLED")
+    }
+
     @Test func failuresAndKillsExample() async throws {
         let report = try roundTrip(try await HarnessTestSupport.run(load("failures-and-kills.json")))
         HarnessTestSupport.assertConforming(report)

@@ -99,6 +99,21 @@ struct JobParserTests {
             "invalid job file job.json: timeout: is the number -1; expected a number of seconds between 0 and 86400")
     }
 
+    @Test func pauseTakesSecondsThatFitTheTimeout() throws {
+        let job = try JobParser.parse(
+            #"{"tasks": [{"id": "a", "command": "true"}], "steps": [{"launch": "a"}, {"pause": 2.5}, {"shutdown": true}]}"#,
+            file: "j.json")
+        #expect(job.steps == [.launch(["a"]), .pause(.milliseconds(2500)), .shutdown])
+        assertError(
+            #"{"tasks": [], "steps": [{"pause": "long"}]}"#,
+            "invalid job file job.json: steps[0].pause: is the string \"long\"; expected a number of seconds between 0 and 86400"
+        )
+        assertError(
+            #"{"timeout": 5, "tasks": [], "steps": [{"pause": 3}, {"pause": 2}]}"#,
+            "invalid job file job.json: steps[1].pause: pauses add up to 5.0 seconds, not less than the job's timeout of 5.0 seconds"
+        )
+    }
+
     @Test func stepsMustNameLaunchedTasks() {
         assertError(
             #"{"tasks": [{"id": "a", "command": "true"}], "steps": [{"kill": "a"}, {"launch": "a"}]}"#,
@@ -111,7 +126,7 @@ struct JobParserTests {
             "invalid job file job.json: tasks[1]: task \"b\" is never launched; add it to a launch step")
         assertError(
             #"{"tasks": [{"id": "a", "command": "true"}], "steps": [{"launch": "a", "shutdown": true}]}"#,
-            "invalid job file job.json: steps[0]: has launch and shutdown; expected exactly one of launch, launch_group, wait, kill, message, mini_tasks, restart_agent, shutdown"
+            "invalid job file job.json: steps[0]: has launch and shutdown; expected exactly one of launch, launch_group, wait, kill, message, mini_tasks, pause, restart_agent, shutdown"
         )
         assertError(
             #"{"tasks": [{"id": "a", "command": "true"}, {"id": "a", "command": "true"}]}"#,
