@@ -3,7 +3,7 @@
 // run (its speed drifts up to 2× within an hour) and its ratio to it; asserts nothing.
 //
 //   SME_BENCHMARKS=1 swift build $(cat Packaging/release-flags)   (the packaged executor's build)
-//   .build/release/executor-benchmark [--tasks 1000] [--minis 20000] [--waves 1] [--starts 11] [--only NAME]
+//   .build-release/release/executor-benchmark [--tasks 1000] [--minis 20000] [--waves 1] [--starts 11] [--only NAME]
 import Foundation
 import LocalAgent
 import MesosProto
