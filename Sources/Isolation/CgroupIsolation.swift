@@ -68,6 +68,11 @@ public final class CgroupIsolation: Sendable {
     private let spares = LockedValue<[CgroupDirectory]>([])
     /// At most this many wait as spares; more are removed.
     static let maximumSpares = 16
+    /// The CPU weight of the executor's cgroup, which follows the cgroups in use below it (see
+    /// ``weigh(_:adding:)``), and the file it is written to (v1 `cpu.shares` or v2 `cpu.weight`).
+    private let weight = LockedValue<ExecutorWeight>(ExecutorWeight())
+    private let weightFile: (path: String, v2: Bool)?
+    private let executorFiles = CgroupControlFiles()
 
     private init(
         settings: Settings, summary: String, v1: [(hierarchy: CgroupHierarchy, basePath: String)],
@@ -77,6 +82,13 @@ public final class CgroupIsolation: Sendable {
         self.foundSummary = summary
         self.v1 = v1
         self.v2 = v2
+        if let cpu = v1.first(where: { $0.hierarchy.controllers.contains("cpu") }) {
+            weightFile = (cpu.hierarchy.directory(of: cpu.basePath) + "/cpu.shares", false)
+        } else if let v2, v2.controllers.contains("cpu") {
+            weightFile = (v2.hierarchy.directory(of: v2.basePath) + "/cpu.weight", true)
+        } else {
+            weightFile = nil
+        }
     }
 
     /// Whether memory limits are enforced (a v1 memory hierarchy, or v2 with its memory controller).
@@ -174,6 +186,9 @@ public final class CgroupIsolation: Sendable {
         let unlimited = missing.filter { controller in v2?.controllers.contains(controller) != true }
         if !unlimited.isEmpty { summary += "; not available: \(unlimited.joined(separator: ","))" }
         if settings.hardCPULimits { summary += "; CFS quotas on" }
+        if v1.contains(where: { $0.hierarchy.controllers.contains("cpu") }) || v2?.controllers.contains("cpu") == true {
+            summary += "; the executor's cgroup weighs what the cgroups in use below it weigh together"
+        }
         let isolation = CgroupIsolation(settings: settings, summary: summary, v1: v1, v2: v2)
         do {
             try isolation.createExecutorCgroup()
@@ -324,7 +339,9 @@ public final class CgroupIsolation: Sendable {
         let directory = CgroupDirectory(
             name: relative, v1Directories: directories, v2Directory: v2Directory,
             createsSpawnsInV2: createsSpawnsInV2.load(ordering: .acquiring))
-        return Cgroup(directory: directory, limits: limits)
+        let cgroup = Cgroup(directory: directory, limits: limits)
+        if parent == nil { weigh(cgroup, adding: true) }
+        return cgroup
     }
 
     /// A cgroup for one task (a command task, or the fresh worker of a fine-mode closure) with
@@ -337,7 +354,11 @@ public final class CgroupIsolation: Sendable {
     /// hierarchy's controllers are used, whose accounting cannot be reset, each task gets a new one.
     public func makeTaskCgroup(limits: CgroupLimits) throws(IsolationError) -> Cgroup {
         while let spare = spares.withLock({ $0.popLast() }) {
-            if spare.reset(for: limits) { return Cgroup(directory: spare, limits: limits, recyclable: true) }
+            if spare.reset(for: limits) {
+                let cgroup = Cgroup(directory: spare, limits: limits, recyclable: true)
+                weigh(cgroup, adding: true)
+                return cgroup
+            }
             spare.remove()
         }
         let cgroup = try makeCgroup("task-\(sequence.add(1, ordering: .relaxed).newValue)", limits: limits)
@@ -372,6 +393,27 @@ public final class CgroupIsolation: Sendable {
         withExtendedLifetime(owned) {}
     }
 
+    /// Adds (or takes away) the CPU weight of a cgroup directly below the executor's to (from) the
+    /// executor's cgroup's own: the executor's cgroup weighs what the cgroups in use below it weigh
+    /// together (1024 per cpu of a task's `cpus`, 1024 for a cgroup without `cpus`, v1's default),
+    /// never less than the default, as if they were not nested. Left at the default, every task
+    /// the executor runs would together weigh as one thread against the executor's own threads and
+    /// whatever else shares the parent cgroup, which then preempt them far more often than when
+    /// they are not grouped (README, Isolation). A task's own weight still divides the group
+    /// between the tasks.
+    private func weigh(_ cgroup: Cgroup, adding: Bool) {
+        guard let weightFile else { return }
+        let shares = cgroup.limits.cpuShares ?? 1024
+        weight.withLock { weight in
+            weight.inUse = adding ? weight.inUse + shares : weight.inUse - min(shares, weight.inUse)
+            let target = min(max(weight.inUse, 1024), 262_144)
+            guard target != weight.written else { return }
+            weight.written = target
+            let value = weightFile.v2 ? min(max(target * 100 / 1024, 1), 10_000) : target
+            executorFiles.write(weightFile.path, "\(value)")
+        }
+    }
+
     /// The executor's cgroup directories (one per hierarchy used).
     public var directories: [String] {
         v1.map { $0.hierarchy.directory(of: $0.basePath) }
@@ -392,6 +434,7 @@ public final class CgroupIsolation: Sendable {
             empty = await cgroup.waitUntilEmpty(deadline: .now + timeout)
         }
         guard cgroup.release() else { return true }
+        if !cgroup.name.contains("/") { weigh(cgroup, adding: false) }
         let directory = cgroup.directory
         if empty, cgroup.recyclable, !directory.wasKilled, directory.oomKills == 0, !directory.hasChildren,
             (directory.memoryInUse ?? 0) <= Self.spareMemoryCharge
@@ -436,6 +479,7 @@ public final class CgroupIsolation: Sendable {
         }) {
             spare.files.closeAll()
         }
+        executorFiles.closeAll()
         for (hierarchy, path) in v1 { Self.removeTree(hierarchy.directory(of: path)) }
         if let v2 { Self.removeTree(v2.hierarchy.directory(of: v2.basePath)) }
     }
@@ -458,4 +502,12 @@ extension CgroupIsolation {
         defer { pthread_rwlock_unlock(rwlock) }
         return ResidentMemory.releaseZeroPages(at: table.address, length: table.size)
     }
+}
+
+/// What the executor's cgroup weighs (see `CgroupIsolation.weigh(_:adding:)`), in v1 `cpu.shares`.
+private struct ExecutorWeight {
+    /// The weights of the cgroups in use directly below it, together.
+    var inUse: UInt64 = 0
+    /// The weight last written (the kernel's default until one is).
+    var written: UInt64 = 1024
 }

@@ -249,6 +249,46 @@ import SystemSupport
         await isolation.destroy(reused)
     }
 
+    /// The executor's cgroup weighs what the cgroups in use directly below it weigh together
+    /// (1024 per cpu, 1024 for one without `cpus`), never less than the default: task cgroups new
+    /// and spare, a pool, not what is nested in the pool; each task keeps its own weight.
+    @Test func theExecutorsCgroupWeighsWhatItsCgroupsInUseWeighTogether() async throws {
+        guard let isolation = Self.isolation() else { return }
+        defer { isolation.removeAll() }
+        guard let cpu = isolation.directories.first(where: { read($0 + "/cpu.shares") != nil }) else {
+            print("no v1 cpu hierarchy here: nothing to weigh")
+            return
+        }
+        #expect(isolation.summary.contains("weighs what the cgroups in use below it weigh"), "\(isolation.summary)")
+        func executorShares() -> String? { read(cpu + "/cpu.shares") }
+        #expect(executorShares() == "1024")
+        let two = try isolation.makeTaskCgroup(limits: CgroupLimits(cpus: 2))
+        #expect(executorShares() == "2048")
+        let half = try isolation.makeTaskCgroup(limits: CgroupLimits(cpus: 0.5))
+        #expect(executorShares() == "2560")
+        #expect(read(cpu + "/" + half.name + "/cpu.shares") == "512")
+        let unweighed = try isolation.makeTaskCgroup(limits: .none)
+        #expect(executorShares() == "3584")
+        let pool = try isolation.makeCgroup("pool-weigh", limits: CgroupLimits(cpus: 1))
+        let worker = try isolation.makeCgroup("worker-1", limits: .none, in: pool)
+        #expect(executorShares() == "4608")
+        await isolation.destroy(worker)
+        #expect(executorShares() == "4608")
+        await isolation.destroy(two)
+        #expect(executorShares() == "2560")
+        // A spare serves the next task with that task's weight.
+        let reused = try isolation.makeTaskCgroup(limits: CgroupLimits(cpus: 3))
+        #expect(reused.name == two.name)
+        #expect(executorShares() == "5632")
+        // Given back twice, a cgroup is taken away once.
+        await isolation.destroy(half)
+        #expect(executorShares() == "5120")
+        await isolation.destroy(half)
+        #expect(executorShares() == "5120")
+        for cgroup in [reused, unweighed, pool] { await isolation.destroy(cgroup) }
+        #expect(executorShares() == "1024")
+    }
+
     /// A process spawned into `cgroup` runs, and is in it in every hierarchy, until killed with it.
     private func expectJoinable(_ cgroup: Cgroup, _ isolation: CgroupIsolation) async throws {
         let joins = try cgroup.openSpawnJoin()
