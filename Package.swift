@@ -312,6 +312,7 @@ let package = Package(
                 "LocalAgent",
                 "MesosCodec",
                 "MesosProto",
+                "SystemSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
