@@ -59,7 +59,7 @@ enum ExecutorConnection {
     /// the whole answer (closing here would drop what is still queued for the socket, the tail of a
     /// large download). Returns the stream number, if one was opened.
     private static func answerRequests(
-        _ inbound: NIOAsyncChannelInboundStream<HTTPServerRequestPart>,
+        _ inbound: NIOAsyncChannelInboundStream<StampedRequestPart>,
         _ outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>,
         connection: Int,
         agent: LocalAgent,
@@ -70,7 +70,8 @@ enum ExecutorConnection {
         var body = ByteBuffer()
         var stream: Int?
         var answeredLast = false
-        for try await part in inbound {
+        for try await stamped in inbound {
+            let part = stamped.part
             if answeredLast { continue }
             if let stream {
                 if case .head(let extra) = part {
@@ -81,7 +82,7 @@ enum ExecutorConnection {
             switch part {
             case .head(let requestHead):
                 head = requestHead
-                received = Date()
+                received = stamped.arrived
                 body.clear()
             case .body(var chunk):
                 body.writeBuffer(&chunk)
