@@ -229,8 +229,12 @@ struct FileSystemFailure: Error, CustomStringConvertible {
     }
 }
 
-/// mkdir -p.
+/// mkdir -p. The usual case, the directory already there or only it missing, is one `mkdir`; the
+/// path is walked from its first component only when a parent is missing (every fetch prepares the
+/// cache's four folders this way: about twenty-five `mkdir`s of existing directories before).
 func makeDirectories(_ path: String) -> FileSystemFailure? {
+    if mkdir(path, 0o755) == 0 || errno == EEXIST { return nil }
+    guard errno == ENOENT else { return .init("cannot create", path) }
     var current = path.hasPrefix("/") ? "" : "."
     for part in path.split(separator: "/") {
         current += "/" + part

@@ -295,4 +295,19 @@ import Testing
             }
         }
     }
+
+    /// The cache's folders (prepared by every fetch) and a fetch's destination are made this way.
+    @Test func makeDirectoriesCreatesMissingParentsAcceptsWhatExistsAndNamesWhatIsInTheWay() async throws {
+        await withTemporaryDirectory { dir in
+            #expect(makeDirectories(dir + "/a/b/c") == nil)
+            #expect(isDirectoryNotLink(dir + "/a/b/c"))
+            #expect(makeDirectories(dir + "/a/b/c") == nil)
+            #expect(makeDirectories(dir + "/a/b/d") == nil)
+            #expect(isDirectoryNotLink(dir + "/a/b/d"))
+            #expect(writeBytes(dir + "/a/file", [1]))
+            let failure = makeDirectories(dir + "/a/file/e")
+            #expect(failure?.description.contains(dir + "/a/file/e") == true)
+            #expect(failure?.description.contains("Not a directory") == true)
+        }
+    }
 }
