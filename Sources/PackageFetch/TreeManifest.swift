@@ -229,18 +229,9 @@ struct FileSystemFailure: Error, CustomStringConvertible {
     }
 }
 
-/// mkdir -p. The usual case, the directory already there or only it missing, is one `mkdir`; the
-/// path is walked from its first component only when a parent is missing (every fetch prepares the
-/// cache's four folders this way: about twenty-five `mkdir`s of existing directories before).
+/// mkdir -p (``SystemSupport/makeDirectories(atPath:)``), as a failure naming the path.
 func makeDirectories(_ path: String) -> FileSystemFailure? {
-    if mkdir(path, 0o755) == 0 || errno == EEXIST { return nil }
-    guard errno == ENOENT else { return .init("cannot create", path) }
-    var current = path.hasPrefix("/") ? "" : "."
-    for part in path.split(separator: "/") {
-        current += "/" + part
-        if mkdir(current, 0o755) != 0 && errno != EEXIST { return .init("cannot create", current) }
-    }
-    return nil
+    SystemSupport.makeDirectories(atPath: path).map { FileSystemFailure("cannot create", $0.path, code: $0.errno) }
 }
 
 /// rm -rf that also clears read-only directories left by an archive.

@@ -3,6 +3,7 @@
 #elseif canImport(Musl)
     import Musl
 #endif
+import SystemSupport
 
 /// A child's standard streams in the sandbox: stdin from /dev/null, stdout and stderr into
 /// `stdout`/`stderr` in a directory created as needed (the layout Mesos's executors use).
@@ -50,15 +51,11 @@ public struct StandardStreamFiles: Sendable {
         return descriptor >= 0 ? (descriptor, 0) : (nil, errno)
     }()
 
-    /// `mkdir -p`, trying the directory itself first: a task's directory is new, its parents
-    /// (the sandbox's `tasks`) exist after the first task.
+    /// `mkdir -p`: a task's directory is new, its parents (the sandbox's `tasks`) exist after the
+    /// first task, so this is one `mkdir`.
     private static func makeDirectory(_ directory: String) throws(ProcessError) {
-        if mkdir(directory, 0o755) == 0 || errno == EEXIST { return }
-        guard errno == ENOENT else { throw .systemCall("mkdir \(directory)", errno: errno) }
-        var prefix = directory.hasPrefix("/") ? "" : "."
-        for component in directory.split(separator: "/", omittingEmptySubsequences: true) {
-            prefix += "/" + component
-            if mkdir(prefix, 0o755) != 0 && errno != EEXIST { throw .systemCall("mkdir \(prefix)", errno: errno) }
+        if let failed = makeDirectories(atPath: directory) {
+            throw .systemCall("mkdir \(failed.path)", errno: failed.errno)
         }
     }
 

@@ -25,3 +25,18 @@ public func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {
     }
     return true
 }
+
+/// `mkdir -p` with mode 0755. The usual case, the directory already there or only it missing, is
+/// one `mkdir`; the path is walked from its first component only when a parent is missing. An
+/// existing leaf is accepted as it is. Returns the path that could not be made and the errno, or
+/// nil.
+public func makeDirectories(atPath path: String) -> (path: String, errno: Int32)? {
+    if mkdir(path, 0o755) == 0 || errno == EEXIST { return nil }
+    guard errno == ENOENT else { return (path, errno) }
+    var current = path.hasPrefix("/") ? "" : "."
+    for part in path.split(separator: "/") {
+        current += "/" + part
+        if mkdir(current, 0o755) != 0 && errno != EEXIST { return (current, errno) }
+    }
+    return nil
+}
