@@ -12,7 +12,7 @@ struct StampedRequestPart: Sendable {
 /// Stamps each request part where the connection's bytes are read, on its event loop, so that a
 /// request's arrival is when it came off the wire, not when the task serving the connection got
 /// to it (a hop to another thread later, longer when the cores are busy).
-final class ArrivalStamp: ChannelInboundHandler, RemovableChannelHandler {
+final class ArrivalStamp: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = StampedRequestPart
 
