@@ -36,9 +36,7 @@ enum ExecutorConnection {
                     var stream: Int?
                     do {
                         stream = try await answerRequests(inbound, outbound, connection: id, agent: agent) {
-                            number, events in
-                            group.addTask { await pump(events, outbound, channel: connection.channel) }
-                            group.addTask { await heartbeats(number, agent: agent) }
+                            number in group.addTask { await heartbeats(number, agent: agent) }
                         }
                     } catch {
                         // Reset by the peer, or closed by the agent: either way the connection is over.
@@ -63,7 +61,7 @@ enum ExecutorConnection {
         _ outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>,
         connection: Int,
         agent: LocalAgent,
-        startStream: (Int, AsyncStream<StreamCommand>) -> Void
+        startStream: (Int) -> Void
     ) async throws -> Int? {
         var head: HTTPRequestHead?
         var received = Date()
@@ -103,20 +101,17 @@ enum ExecutorConnection {
                     body: Array(body.readableBytesView),
                     received: received
                 )
-                switch await agent.handle(request, connection: connection) {
+                // An answer written through `outbound` has reached the channel once the write
+                // returns, so a stream's head, which the agent writes to the channel itself, follows it.
+                switch await agent.handle(request, version: requestHead.version, connection: connection) {
                 case .close:
                     return nil
                 case .response(let response):
                     try await outbound.write(contentsOf: parts(of: response, for: requestHead))
                     answeredLast = !requestHead.isKeepAlive
-                case .stream(let number, let encoding, let events):
-                    var headers = HTTPHeaders()
-                    headers.add(name: "Content-Type", value: encoding.contentType)
-                    headers.add(name: "Transfer-Encoding", value: "chunked")
-                    try await outbound.write(
-                        .head(HTTPResponseHead(version: requestHead.version, status: .ok, headers: headers)))
+                case .stream(let number):
                     stream = number
-                    startStream(number, events)
+                    startStream(number)
                 }
             }
         }
@@ -133,28 +128,6 @@ enum ExecutorConnection {
         if !response.body.isEmpty { parts.append(.body(.byteBuffer(ByteBuffer(string: response.body)))) }
         parts.append(.end(nil))
         return parts
-    }
-
-    /// Writes a stream's records; after a clean finish, the terminating chunk and then the close.
-    private static func pump(
-        _ events: AsyncStream<StreamCommand>,
-        _ outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>,
-        channel: any Channel
-    ) async {
-        do {
-            for await command in events {
-                switch command {
-                case .record(let record):
-                    try await outbound.write(.body(.byteBuffer(record)))
-                case .finish:
-                    try await outbound.write(.end(nil))
-                    try await channel.close()
-                    return
-                }
-            }
-        } catch {
-            // The peer went away; events sent to a dead stream are lost, as with the real agent.
-        }
     }
 
     private static func heartbeats(_ stream: Int, agent: LocalAgent) async {

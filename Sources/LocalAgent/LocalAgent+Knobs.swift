@@ -17,7 +17,7 @@ extension LocalAgent {
     @discardableResult
     public func injectRawStreamBytes(_ bytes: [UInt8]) -> Bool {
         guard let sink = streams.values.first else { return false }
-        sink.continuation.yield(.record(ByteBuffer(bytes: bytes)))
+        sink.write(ByteBuffer(bytes: bytes))
         return true
     }
 }

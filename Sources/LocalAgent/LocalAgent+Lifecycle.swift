@@ -206,7 +206,6 @@ extension LocalAgent {
         // The process that read their requests is gone: a request a connection still holds (read
         // but not handled, as pipelined calls are) is never handled, by this agent or the next.
         connections.removeAll()
-        for sink in streams.values { sink.continuation.finish() }
         streams.removeAll()
         await Self.wait(closing)
         await accepted.closeAll()
@@ -225,9 +224,10 @@ extension LocalAgent {
         connections.removeValue(forKey: connection)
     }
 
-    func handle(_ request: ExecutorRequest, connection: Int) -> ConnectionReply {
+    /// `version`: the request's HTTP version, which a stream's response head repeats.
+    func handle(_ request: ExecutorRequest, version: HTTPVersion, connection: Int) -> ConnectionReply {
         // A connection of an agent that has since gone down (see `closeEverything`).
-        guard connections[connection] != nil else { return .close }
+        guard let channel = connections[connection] else { return .close }
         var reply = ConnectionReply.close
         apply { machine in
             let (answer, actions) = machine.receive(request)
@@ -237,10 +237,11 @@ extension LocalAgent {
             case .close:
                 reply = .close
             case .stream(let number, let encoding):
-                let (events, continuation) = AsyncStream.makeStream(of: StreamCommand.self)
-                streams[number] = EventStreamSink(
-                    encoding: encoding, continuation: continuation, connection: connection)
-                reply = .stream(number, encoding, events)
+                // The head goes out before the first event does (the actions below send SUBSCRIBED).
+                let sink = EventStreamSink(encoding: encoding, connection: connection, channel: channel)
+                sink.writeHead(version: version)
+                streams[number] = sink
+                reply = .stream(number)
             }
             return actions
         }
@@ -257,7 +258,7 @@ extension LocalAgent {
             machine.streamClosedByPeer(stream)
             return []
         }
-        streams.removeValue(forKey: stream)?.continuation.finish()
+        streams.removeValue(forKey: stream)
     }
 
     func requestOnSubscribeConnection(_ stream: Int, method: String, uri: String) {
@@ -274,6 +275,7 @@ typealias Listener = NIOAsyncChannel<ConnectionChannel, Never>
 /// How a connection answers one request.
 enum ConnectionReply: Sendable {
     case response(AgentResponse)
-    case stream(Int, WireEncoding, AsyncStream<StreamCommand>)
+    /// The stream's head is written: the connection only reports what else comes on it.
+    case stream(Int)
     case close
 }

@@ -215,15 +215,14 @@ public actor LocalAgent {
             case .send(let event, let stream):
                 guard let sink = streams[stream] else { continue }
                 guard let payload = try? sink.encoding.encode(event) else { continue }
-                sink.continuation.yield(.record(RecordIO.encode(payload)))
+                sink.write(RecordIO.encode(payload))
             case .closeStream(let stream, let clean):
                 guard let sink = streams.removeValue(forKey: stream) else { continue }
                 if clean {
-                    sink.continuation.yield(.finish)
+                    sink.finish()
                 } else if let channel = connections[sink.connection] {
                     closing.append(channel.close())
                 }
-                sink.continuation.finish()
             case .endRecovery(let delay, let generation):
                 commandSink.yield(.endRecovery(after: delay, generation: generation))
             }
@@ -236,18 +235,36 @@ public actor LocalAgent {
     }
 }
 
-/// Where a stream's events go: the connection task writing them.
+/// Where a stream's events go: its connection's channel, written from the agent's actor as each
+/// event is decided. A write from outside the event loop is queued onto it in order, so the head,
+/// the records and the terminating chunk go out as they were written, with one hop each (a task
+/// pumping a stream into the connection's writer added two: one to the task, one to the loop).
 struct EventStreamSink {
     var encoding: WireEncoding
-    var continuation: AsyncStream<StreamCommand>.Continuation
     var connection: Int
-}
+    var channel: any Channel
 
-/// What a stream's connection writes next.
-enum StreamCommand: Sendable {
-    case record(ByteBuffer)
+    /// The response head of a stream: 200, chunked (the records are its chunks).
+    func writeHead(version: HTTPVersion) {
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: encoding.contentType)
+        headers.add(name: "Transfer-Encoding", value: "chunked")
+        channel.writeAndFlush(
+            HTTPServerResponsePart.head(HTTPResponseHead(version: version, status: .ok, headers: headers)),
+            promise: nil)
+    }
+
+    /// One record (or, from a test, any bytes) as the next chunk. Lost if the peer is gone, as
+    /// events sent to a dead stream are with the real agent.
+    func write(_ record: ByteBuffer) {
+        channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(record)), promise: nil)
+    }
+
     /// The terminating chunk; then the connection closes.
-    case finish
+    func finish() {
+        let channel = self.channel
+        channel.writeAndFlush(HTTPServerResponsePart.end(nil)).whenComplete { _ in channel.close(promise: nil) }
+    }
 }
 
 /// Work for ``LocalAgent/run()``.

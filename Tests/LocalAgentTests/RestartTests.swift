@@ -79,7 +79,7 @@ struct RestartTests {
             let request = ExecutorRequest(
                 method: .POST, uri: "/api/v1/executor", headers: headers, body: try encoded(calls.subscribe(), .json))
 
-            let staleReply = await agent.handle(request, connection: stale)
+            let staleReply = await agent.handle(request, version: .http1_1, connection: stale)
             guard case .close = staleReply else {
                 Issue.record("a request of the agent before the restart was handled: \(staleReply)")
                 return
@@ -87,7 +87,7 @@ struct RestartTests {
             #expect(await agent.state.subscriptions == 0)
 
             let fresh = try #require(await agent.register(EmbeddedChannel()))
-            let freshReply = await agent.handle(request, connection: fresh)
+            let freshReply = await agent.handle(request, version: .http1_1, connection: fresh)
             guard case .stream = freshReply else {
                 Issue.record("SUBSCRIBE on a connection of the new agent: \(freshReply)")
                 return
