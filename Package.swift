@@ -293,7 +293,7 @@ let package = Package(
             name: "WorkerPoolTests",
             dependencies: [
                 "SystemSupport", "WorkerPool", "WorkerProtocol", "WorkerWire", "SparkExecutor", "TaskRunning",
-                "Isolation", "MesosProto",
+                "Isolation", "MesosProto", "SeededRandom",
                 "MesosCodec", "demo-worker",
                 "CForkServer", "ProcessSupervision",
                 .product(name: "NIOCore", package: "swift-nio"),

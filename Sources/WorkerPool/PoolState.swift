@@ -96,7 +96,7 @@ struct PoolState {
     private var waitingPipelined = CallQueue()
     /// Every call not yet completed. One table, looked up once per step: with tens of thousands of
     /// mini-tasks in flight its lookups are a visible part of a mini-task's cost.
-    private var calls: [CallID: CallRecord] = [:]
+    private var calls = CallTable<CallRecord>()
     private var nextSlot = 0
     private(set) var shuttingDown = false
 
@@ -298,37 +298,25 @@ struct PoolState {
 
     /// Sends `id` to `slot`, or refuses it there and then when the worker does not offer its function.
     private mutating func dispatchOrRefuse(_ id: CallID, to slot: SlotID) -> Action {
-        guard let index = calls.index(forKey: id) else { return dispatch(id, to: slot) }
         // Read into a local first: as an argument of a method of `self`, the in-place access would
         // copy the whole table.
-        let function = Self.function(of: &calls.values[index])
-        guard let refusal = refusal(of: function, by: slot) else {
-            return dispatch(id, at: index, to: slot)
-        }
-        calls.remove(at: index)
+        guard let function = calls.modify(id, { $0.function }) else { return dispatch(id, to: slot) }
+        guard let refusal = refusal(of: function, by: slot) else { return dispatch(id, to: slot) }
+        calls.removeValue(forKey: id)
         return .complete(id, refusal)
     }
 
     private mutating func dispatch(_ id: CallID, to slot: SlotID) -> Action {
-        dispatch(id, at: calls.index(forKey: id), to: slot)
-    }
-
-    /// `index`: where `id` is in `calls` (nil when it is not there), so a dispatch looks it up once.
-    private mutating func dispatch(_ id: CallID, at index: [CallID: CallRecord].Index?, to slot: SlotID) -> Action {
         let slotIndex = slots.index(forKey: slot)!
         let runID = slots.values[slotIndex].nextRunID
         slots.values[slotIndex].nextRunID += 1
         slots.values[slotIndex].runs[runID] = id
         if slots.values[slotIndex].startedFor == id { slots.values[slotIndex].startedFor = nil }
-        if let index, Self.place(&calls.values[index], .running(slot, runID: runID)) == .exclusive {
+        if calls.modify(id, { Self.place(&$0, .running(slot, runID: runID)) }) == .exclusive {
             slots.values[slotIndex].exclusive = true
         }
         return .send(slot, runID: runID, id)
     }
-
-    // Reading a field through `calls.values[index]` copies the whole record first; through
-    // `inout` it is read in place.
-    private static func function(of call: inout CallRecord) -> String? { call.function }
 
     /// Sets the call's place; returns its kind.
     private static func place(_ call: inout CallRecord, _ place: Place) -> Kind {
@@ -373,7 +361,7 @@ struct PoolState {
     private mutating func launchEphemeral(for id: CallID) -> SlotID? {
         guard case .fine(let maximum) = mode, slots.count < maximum else { return nil }
         let slot = newSlot(ephemeral: true)
-        calls[id]?.place = .assigned(slot)
+        calls.modify(id) { $0.place = .assigned(slot) }
         slots[slot]?.startedFor = id
         return slot
     }

@@ -47,7 +47,7 @@ public actor WorkerPool {
     private let launcher: WorkerLauncher
     private let forkServer: ForkServer?
     private var state: PoolState
-    private var calls: [PoolState.CallID: Call] = [:]
+    private var calls = CallTable<Call>()
     private var links: [PoolState.SlotID: Link] = [:]
     private var nextCall: UInt64 = 1
     /// Nil until the fork server's start has been decided; then whether it is in use.
@@ -214,19 +214,17 @@ public actor WorkerPool {
             case .launch(let slot, let callID):
                 start(slot, for: callID.flatMap { calls[$0] })
             case .send(let slot, let runID, let callID):
-                // In place, with one lookup: the payload goes to the worker and leaves the table.
-                // (Through `inout` only: reading `calls.values[index]` copies the whole call.)
-                guard let index = calls.index(forKey: callID) else { continue }
-                let (run, isTask) = Self.handOver(&calls.values[index], as: runID)
+                // In place: the payload goes to the worker and leaves the table.
+                guard let (run, isTask) = calls.modify(callID, { Self.handOver(&$0, as: runID) }) else { continue }
+                calls.modify(callID) { Self.started(&$0) }
                 outgoing[slot, default: []].append(.run(run))
-                started(&calls.values[index])
                 // A coarse worker runs many calls: what one call used is the difference. Pipelined
                 // calls (mini-tasks) report no usage, so their cgroup is not read (three reads a call).
                 var usageBefore: CgroupUsage?
                 if isTask, !configuration.mode.isFine, let cgroup = links[slot]?.cgroup {
                     usageBefore = cgroup.usage()
                 }
-                calls.values[index].runningOn = (slot, usageBefore)
+                calls.modify(callID) { $0.runningOn = (slot, usageBefore) }
             case .cancel(let slot, let runID):
                 outgoing[slot, default: []].append(.cancel(id: runID))
             case .kill(let slot):
@@ -239,7 +237,7 @@ public actor WorkerPool {
                 if let messages = outgoing.removeValue(forKey: slot) { links[slot]?.mailbox.send(messages) }
                 links[slot]?.mailbox.finish()
             case .started(let callID):
-                if let index = calls.index(forKey: callID) { started(&calls.values[index]) }
+                calls.modify(callID) { Self.started(&$0) }
             case .complete(let callID, let completion):
                 guard let call = calls.removeValue(forKey: callID) else { continue }
                 switch call.reply {
@@ -270,7 +268,7 @@ public actor WorkerPool {
     }
 
     /// Tells a task's runner, once, that its call is running.
-    private func started(_ call: inout Call) {
+    private static func started(_ call: inout Call) {
         guard !call.started, case .task(let reply, _) = call.reply else { return }
         call.started = true
         reply.yield(.started)
