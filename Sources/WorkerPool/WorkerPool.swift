@@ -29,9 +29,23 @@ public actor WorkerPool {
 
         enum Reply: Sendable {
             /// A task's call: events for its runner, progress to its control.
-            case task(AsyncStream<TaskCallEvent>.Continuation, TaskControl)
+            case task(TaskReply)
             /// One of a batch of pipelined calls.
             case pipelined(PipelinedEndings, index: Int)
+        }
+    }
+
+    /// Whom a task's call tells how it goes. A class, so that a call's layout is known when the
+    /// pool is compiled: `AsyncStream.Continuation` is a resilient type of the standard library,
+    /// and held in the call itself it made every copy of a call, every look at its reply and
+    /// every check of a table slot a call into the runtime's value witnesses (mini-tasks included).
+    final class TaskReply: Sendable {
+        let events: AsyncStream<TaskCallEvent>.Continuation
+        let control: TaskControl
+
+        init(events: AsyncStream<TaskCallEvent>.Continuation, control: TaskControl) {
+            self.events = events
+            self.control = control
         }
     }
 
@@ -142,7 +156,7 @@ public actor WorkerPool {
     ) -> PoolState.CallID {
         let id = PoolState.CallID(raw: nextCall)
         nextCall += 1
-        calls[id] = Call(request: request, kind: .exclusive, reply: .task(reply, control))
+        calls[id] = Call(request: request, kind: .exclusive, reply: .task(TaskReply(events: reply, control: control)))
         perform(state.submit([(id, .exclusive, request.function)]))
         return id
     }
@@ -241,13 +255,13 @@ public actor WorkerPool {
             case .complete(let callID, let completion):
                 guard let call = calls.removeValue(forKey: callID) else { continue }
                 switch call.reply {
-                case .task(let reply, _):
+                case .task(let reply):
                     var usage: CgroupUsage?
                     if let (slot, before) = call.runningOn, let cgroup = links[slot]?.cgroup {
                         usage = cgroup.usage().since(before)
                     }
-                    reply.yield(.ended(completion, usage: usage))
-                    reply.finish()
+                    reply.events.yield(.ended(completion, usage: usage))
+                    reply.events.finish()
                 case .pipelined(let endings, let index):
                     endings.add(index, completion)
                 }
@@ -269,16 +283,16 @@ public actor WorkerPool {
 
     /// Tells a task's runner, once, that its call is running.
     private static func started(_ call: inout Call) {
-        guard !call.started, case .task(let reply, _) = call.reply else { return }
+        guard !call.started, case .task(let reply) = call.reply else { return }
         call.started = true
-        reply.yield(.started)
+        reply.events.yield(.started)
     }
 
     private func progress(_ slot: PoolState.SlotID, _ progress: RunProgress) {
-        guard let id = state.call(on: slot, run: progress.id), case .task(_, let control) = calls[id]?.reply else {
+        guard let id = state.call(on: slot, run: progress.id), case .task(let reply) = calls[id]?.reply else {
             return
         }
-        control.reportProgress(progress.fraction, message: progress.message)
+        reply.control.reportProgress(progress.fraction, message: progress.message)
     }
 
     private func start(_ slot: PoolState.SlotID, for call: Call?) {
