@@ -1,6 +1,7 @@
 // Executor benchmarks: the real executor binary driven by the local agent over loopback.
-// Prints one table: every figure next to a floor of this machine measured at the start of the same
-// run (its speed drifts up to 2× within an hour) and its ratio to it; asserts nothing.
+// Prints one table: every figure next to a floor of this machine measured in the same run (its
+// speed drifts up to 2× within an hour), at the start and again right before the figure's scenario,
+// the better of the two, and its ratio to it; asserts nothing.
 //
 //   SME_BENCHMARKS=1 swift build $(cat Packaging/release-flags)   (the packaged executor's build)
 //   .build-release/release/executor-benchmark [--tasks 1000] [--minis 20000] [--waves 1] [--starts 11] [--only NAME]
@@ -250,8 +251,6 @@ let floors = try Floors.measure(work: scratch, hello: hello)
 defer { try? FileManager.default.removeItem(atPath: scratch) }
 printHeader()
 floors.printRows()
-let spawnFloor = perSecond(floors.spawnsPerSecond) + " spawn+reap"
-let postFloor = floors.postSeconds.map { "POST \(ms($0))" }
 
 // Start-up: exec → SUBSCRIBE on the wire, and exec → TASK_RUNNING of a task the agent queued for
 // the executor's SUBSCRIBE (no package), over `startCount` fresh executors.
@@ -275,13 +274,14 @@ if selected("startup") {
         }
         return result
     }
+    let near = try floors.refined([.hello])
     var ours: [(subscribe: Double, running: Double)] = []
     var theirs: [(subscribe: Double, running: Double)] = []
     for index in 0..<startCount {
         ours.append(try await start(executor, "first-\(index)"))
         if let compareExecutor { theirs.append(try await start(compareExecutor, "other-\(index)")) }
     }
-    let helloFloor = "hello \(ms(floors.helloSeconds))"
+    let helloFloor = "hello \(ms(near.helloSeconds))"
     for (name, figure, target) in [
         ("exec → SUBSCRIBE request at the agent", \(subscribe: Double, running: Double).subscribe, "≤ 2×"),
         ("exec → first TASK_RUNNING, task queued at SUBSCRIBED", \.running, "≤ 3×"),
@@ -292,7 +292,7 @@ if selected("startup") {
             row(
                 "startup\(label): \(name), median of \(values.count) (min–max)",
                 "\(ms(median)) (\(ms(values.min() ?? .nan))–\(ms(values.max() ?? .nan)))", floor: helloFloor,
-                ratio: median / floors.helloSeconds, target: target)
+                ratio: median / near.helloSeconds, target: target)
         }
         if !theirs.isEmpty {
             let pairs = zip(ours, theirs).map { $0[keyPath: figure] / $1[keyPath: figure] }
@@ -384,19 +384,21 @@ if selected("idle") {
     }
 }
 if selected("command") {
+    let near = try floors.refined([.spawn, .post])
     try await launchScenario(
         "command", properties: [:], count: taskCount,
         latencyFloor: Floor(
-            text: "spawn+reap \(ms(floors.spawnSeconds))" + (postFloor.map { " + " + $0 } ?? ""),
-            value: floors.spawnSeconds + (floors.postSeconds ?? 0), target: ""),
-        throughputFloor: Floor(text: spawnFloor, value: floors.spawnsPerSecond, target: "≥ 0.75×"),
+            text: "spawn+reap \(ms(near.spawnSeconds))" + (near.postText.map { " + " + $0 } ?? ""),
+            value: near.spawnSeconds + (near.postSeconds ?? 0), target: ""),
+        throughputFloor: Floor(text: near.spawnText, value: near.spawnsPerSecond, target: "≥ 0.75×"),
         make: { commandTask($0, $1, program: floors.trivialProgramPath) })
 }
 if selected("fine") {
+    let near = try floors.refined([.spawn])
     try await launchScenario(
         "fine", properties: workerProperties, count: taskCount,
         latencyFloor: Floor(text: "", value: nil, target: "p50 ≤ 3 ms"),
-        throughputFloor: Floor(text: spawnFloor, value: floors.spawnsPerSecond, target: "≥ 0.5×"),
+        throughputFloor: Floor(text: near.spawnText, value: near.spawnsPerSecond, target: "≥ 0.5×"),
         make: { closureTask($0, $1, "echo", "x") })
 }
 if selected("fine-cgroups") {
@@ -404,12 +406,13 @@ if selected("fine-cgroups") {
     // mem) and with cgroups turned off, alternating, so drift hits both alike.
     for round in 1...2 {
         for cgroups in [true, false] {
+            let near = try floors.refined([.spawn])
             try await launchScenario(
                 "fine-cgroups-\(cgroups ? "on" : "off")-\(round)", properties: workerProperties,
                 environment: ["SPARK_MESOS_EXECUTOR_CGROUPS": cgroups ? "auto" : "off"], count: taskCount,
                 latencyFloor: Floor(text: "", value: nil, target: "p50 ≤ 3 ms"),
                 throughputFloor: Floor(
-                    text: spawnFloor, value: floors.spawnsPerSecond, target: "≥ 500/s with cgroups"),
+                    text: near.spawnText, value: near.spawnsPerSecond, target: "≥ 500/s with cgroups"),
                 make: { agent, id in
                     var task = closureTask(agent, id, "echo", "x")
                     for (name, value) in [("cpus", 0.5), ("mem", 128.0)] {
@@ -428,27 +431,30 @@ if selected("fine-spawned") {
     // The same without the fork server: a posix_spawn of the worker program per task.
     var properties = workerProperties
     properties["spark.mesos.executor.worker.forkServer"] = "false"
+    let near = try floors.refined([.spawn, .hello])
     try await launchScenario(
         "fine-spawned", properties: properties, count: taskCount,
-        latencyFloor: Floor(text: "hello \(ms(floors.helloSeconds))", value: floors.helloSeconds, target: ""),
-        throughputFloor: Floor(text: spawnFloor, value: floors.spawnsPerSecond, target: ""),
+        latencyFloor: Floor(text: "hello \(ms(near.helloSeconds))", value: near.helloSeconds, target: ""),
+        throughputFloor: Floor(text: near.spawnText, value: near.spawnsPerSecond, target: ""),
         make: { closureTask($0, $1, "echo", "x") })
 }
 if selected("coarse") {
     var properties = workerProperties
     properties["spark.mesos.coarse"] = "true"
-    let floor = floors.pipeRoundTripSeconds.flatMap { pipe in floors.postSeconds.map { pipe + $0 } }
+    let near = try floors.refined([.pipe, .post])
+    let floor = near.pipeRoundTripSeconds.flatMap { pipe in near.postSeconds.map { pipe + $0 } }
     try await launchScenario(
         "coarse", properties: properties, count: taskCount,
         latencyFloor: Floor(
             text: floor.map { "pipe round trip + POST \(ms($0))" } ?? "n/a (no cc)", value: floor,
             target: "≤ 1.5×"),
-        throughputFloor: Floor(text: postFloor.map { "sequential " + $0 } ?? "", value: nil, target: ""),
+        throughputFloor: Floor(text: near.postText.map { "sequential " + $0 } ?? "", value: nil, target: ""),
         make: { closureTask($0, $1, "echo", "x") })
 }
 
 // Mini-tasks through MESSAGE batches.
 if selected("minis") {
+    let near = try floors.refined([.pipelined])
     try await withExecutor(
         properties: ["spark.mesos.coarse": "true", "spark.mesos.executor.worker": worker, "spark.executor.cores": "2"]
     ) { agent, pid, _ in
@@ -482,8 +488,8 @@ if selected("minis") {
         row(
             "mini-tasks: \(tally.results) in batches of \(batchSize) (\(messages) result messages)",
             "\(perSecond(rate)) (\(String(format: "%.2f", elapsed)) s)",
-            floor: floors.pipelinedPerSecond.map { "pipelined pipe \(perSecond($0))" } ?? "n/a (no cc)",
-            ratio: floors.pipelinedPerSecond.map { rate / $0 }, target: "≥ 0.4×")
+            floor: near.pipelinedPerSecond.map { "pipelined pipe \(perSecond($0))" } ?? "n/a (no cc)",
+            ratio: near.pipelinedPerSecond.map { rate / $0 }, target: "≥ 0.4×")
         let perMini = { (seconds: Double) in String(format: "%.1f µs", seconds * 1e6 / Double(tally.results)) }
         row(
             "mini-tasks: CPU per mini-task: executor; its workers; local agent",
