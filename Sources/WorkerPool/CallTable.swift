@@ -60,7 +60,12 @@ struct CallTable<Value> {
         guard let slot = slot(of: id) else { return overflow.removeValue(forKey: id) }
         guard let value = window[slot].take() else { return nil }
         held -= 1
-        if slot == start { dropSpentSlots() }
+        if slot == start {
+            dropSpentSlots()
+        } else if slot == window.count - 1 {
+            // The newest: the window ends at the newest call it holds.
+            while window.count > start, window[window.count - 1] == nil { window.removeLast() }
+        }
         return value
     }
 
@@ -68,6 +73,10 @@ struct CallTable<Value> {
         if let slot = slot(of: id) {
             if window[slot] == nil { held += 1 }
             window[slot] = value
+            return
+        }
+        if !overflow.isEmpty, let index = overflow.index(forKey: id) {
+            overflow.values[index] = value
             return
         }
         if start == window.count {

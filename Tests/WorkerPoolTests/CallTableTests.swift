@@ -69,4 +69,21 @@ import Testing
         #expect(!table.contains(ID(raw: 299_998)))
         #expect(table.windowSpan == 2)
     }
+
+    /// An id that moved to the dictionary is found there when it is set again, even once the window
+    /// has emptied: never held twice.
+    @Test func aCallSetAgainAfterMovingOutIsHeldOnce() {
+        var table = CallTable<Int>()
+        table[ID(raw: 1)] = 1
+        for raw in UInt64(2)...3_000 {
+            table[ID(raw: raw)] = Int(raw)
+            table.removeValue(forKey: ID(raw: raw))
+        }
+        #expect(table.windowSpan == 0)
+        table[ID(raw: 1)] = 10
+        #expect(table.count == 1)
+        #expect(table[ID(raw: 1)] == 10)
+        #expect(table.removeValue(forKey: ID(raw: 1)) == 10)
+        #expect(table.isEmpty)
+    }
 }
