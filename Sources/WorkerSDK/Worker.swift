@@ -130,46 +130,56 @@ public struct Worker: Sendable {
                         error: "worker '\(name)' has no function '\(run.function)' (it offers: \(offered))")))
             return
         }
-        let reporter = ProgressReporter(runID: run.id, writer: writer)
+        let context = RunContext(
+            taskID: run.taskID, environment: run.environment,
+            progress: ProgressReporter(runID: run.id, writer: writer))
         // Started immediately: the closure runs on this thread up to its first suspension, so a
         // closure that never suspends (most do not) costs no hand-off to another thread and back.
         let work = Task.immediate {
             try await cancellation.whileRunning {
-                try await WorkerContext.$environment.withValue(run.environment) {
-                    try await WorkerContext.$progressReporter.withValue(reporter) {
-                        try await WorkerContext.$taskID.withValue(run.taskID) { try await body(run.payload) }
-                    }
-                }
+                try await WorkerContext.$run.withValue(context) { try await body(run.payload) }
             }
         }
-        let outcome = await work.result
-        registry.end(run.id)
-        switch outcome {
-        case .success(let data):
-            writer.send(.result(RunResult(id: run.id, status: .ok, data: data)))
-        case .failure(let error) where error is CancellationError:
-            writer.send(.result(RunResult(id: run.id, status: .cancelled, error: "cancelled")))
-        case .failure(let error):
-            writer.send(.result(RunResult(id: run.id, status: .error, error: String(describing: error))))
+        // `value` rather than `result`: the `Result` getter, unspecialized in the standard library,
+        // looks up the metadata of `Result<[UInt8], any Error>` in the runtime's cache on every run.
+        let outcome: RunResult
+        do {
+            outcome = RunResult(id: run.id, status: .ok, data: try await work.value)
+        } catch is CancellationError {
+            outcome = RunResult(id: run.id, status: .cancelled, error: "cancelled")
+        } catch {
+            outcome = RunResult(id: run.id, status: .error, error: String(describing: error))
         }
+        registry.end(run.id)
+        writer.send(.result(outcome))
     }
 }
 
 /// What a running closure may want to know about its run.
 public enum WorkerContext {
     /// The closure's extra environment (`Closure.environment` / `MiniTask.environment`).
-    @TaskLocal public static var environment: [String: String] = [:]
+    public static var environment: [String: String] { run?.environment ?? [:] }
     /// The Mesos task id or mini-task id of the run.
-    @TaskLocal public static var taskID: String = ""
-    @TaskLocal static var progressReporter: ProgressReporter?
+    public static var taskID: String { run?.taskID ?? "" }
 
     /// Tells the framework how far the running closure got: `fraction` from 0 to 1 (clamped) and
     /// a short message. Call it as often as is convenient: the executor forwards the newest report
     /// at most every 100 ms per task (as an executor MESSAGE, see the README) and none after the
     /// task ended; mini-tasks' reports are not forwarded. Outside a closure it does nothing.
     public static func reportProgress(_ fraction: Double, message: String = "") {
-        progressReporter?.report(fraction, message: message)
+        run?.progress.report(fraction, message: message)
     }
+
+    /// The run the current task executes: one task-local for all it describes, so that starting a
+    /// run binds one value (each binding is an allocation in the task and a push and a pop).
+    @TaskLocal static var run: RunContext?
+}
+
+/// What ``WorkerContext`` tells a closure about its run.
+struct RunContext: Sendable {
+    let taskID: String
+    let environment: [String: String]
+    let progress: ProgressReporter
 }
 
 /// Sends one run's progress reports to the executor.

@@ -63,6 +63,30 @@ import WorkerWire
         #expect(throws: WireError.self) { try FromWorker(decoding: [0x1A, 0x04, 0x12, 0x02, 0x00, 0x00]) }
     }
 
+    /// ASCII strings take a shortcut past validation; anything else is still checked as UTF-8.
+    @Test func stringsAreUTF8ASCIIOrNot() throws {
+        func run(taskID: [UInt8]) -> [UInt8] {
+            // ToWorker.run { id: 1, task_id: taskID, function: "f" }
+            let run: [UInt8] = [0x08, 0x01, 0x12, UInt8(taskID.count)] + taskID + [0x1A, 0x01, UInt8(ascii: "f")]
+            return [0x0A, UInt8(run.count)] + run
+        }
+        for text in ["m-17", "", "tâche-é", "任务", "\u{7F}"] {
+            guard case .run(let decoded) = try ToWorker(decoding: ArraySlice(run(taskID: Array(text.utf8)))) else {
+                Issue.record("not a run")
+                continue
+            }
+            #expect(decoded.taskID == text && decoded.function == "f")
+        }
+        for bad: [UInt8] in [[0xFF], [0x61, 0xC3], [0xC3, 0x28], [0xED, 0xA0, 0x80], [0x80, 0x61]] {
+            do {
+                _ = try ToWorker(decoding: ArraySlice(run(taskID: bad)))
+                Issue.record("\(bad) was taken for UTF-8")
+            } catch {
+                #expect(error.description == "malformed worker message: run.task_id is not UTF-8")
+            }
+        }
+    }
+
     @Test func garbageIsRejected() {
         #expect(throws: WireError.self) { try FromWorker(decoding: ArraySlice(Array("garbage".utf8))) }
         #expect(throws: WireError.self) { try FromWorker(decoding: [0x12, 0x05, 0x08]) }
