@@ -8,7 +8,8 @@ import Foundation
 /// ignores SIGPIPE (NIO does), an ignored signal survives exec, and `yes | head` in a child would
 /// then print "Broken pipe" for every run instead of ending quietly as it does from a shell.
 func spawn(
-    _ argv: [String], environment: [String: String]? = nil, directory: String? = nil, stdout: Int32? = nil
+    _ argv: [String], environment: [String: String]? = nil, directory: String? = nil, stdout: Int32? = nil,
+    descriptors: [(source: Int32, target: Int32)] = []
 ) throws -> pid_t {
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
@@ -18,6 +19,7 @@ func spawn(
         _ = addChdir(&actions, directory)
     }
     if let stdout { posix_spawn_file_actions_adddup2(&actions, stdout, 1) }
+    for (source, target) in descriptors { posix_spawn_file_actions_adddup2(&actions, source, target) }
     var attributes = posix_spawnattr_t()
     posix_spawnattr_init(&attributes)
     defer { posix_spawnattr_destroy(&attributes) }

@@ -21,10 +21,12 @@ func option(_ name: String, _ fallback: Int) -> Int {
 }
 let taskCount = option("--tasks", 1000)
 /// `--only NAME` runs one scenario: startup, idle, command, fine, fine-cgroups (paired with and
-/// without cgroups), fine-spawned, coarse, minis, logs or fetch. The floors are measured every time.
+/// without cgroups), fine-spawned, coarse, minis, worker, logs or fetch. The floors are measured every time.
 let only: String? = arguments.firstIndex(of: "--only").flatMap { $0 + 1 < arguments.count ? arguments[$0 + 1] : nil }
 func selected(_ name: String) -> Bool { only == nil || only == name }
 let miniCount = option("--minis", 20000)
+/// `--worker-runs N`: how many runs the `worker` scenario sends the demo worker alone.
+let workerRuns = max(1, option("--worker-runs", 200_000))
 /// `--log-level LEVEL`: the executors' log level (`error` by default, so that the figures leave
 /// logging out; `info` is what an agent runs them with).
 let executorLogLevel: String =
@@ -199,15 +201,24 @@ func launchScenario(
 /// Mini-task results seen so far; used from the agent's predicate calls, one at a time.
 final class ResultTally: @unchecked Sendable {
     private var next: Int
+    private let encoding: MiniTaskEncoding
     private(set) var results = 0
 
-    init(from index: Int) { next = index }
+    init(from index: Int, encoding: MiniTaskEncoding) {
+        next = index
+        self.encoding = encoding
+    }
 
-    /// Counts `"id"` in the bytes: the benchmark shares the machine with the executor, and a
-    /// string search through Foundation (`components(separatedBy:)`) took about a quarter of it.
+    /// The benchmark shares the machine with the executor: counting must cost it little (a string
+    /// search through Foundation, `components(separatedBy:)`, took about a quarter of it).
     func count(_ messages: [Data]) -> Int {
         while next < messages.count {
-            results += Self.occurrences(of: Self.idKey, in: messages[next])
+            let found =
+                switch encoding {
+                case .json: Self.occurrences(of: Self.idKey, in: messages[next])
+                case .protobuf: Self.topLevelRecords(in: messages[next])
+                }
+            results += found
             next += 1
         }
         return results
@@ -215,13 +226,13 @@ final class ResultTally: @unchecked Sendable {
 
     private static let idKey = Array("\"id\"".utf8)
 
+    /// JSON: each result carries one `"id"`; memchr to each candidate first byte, then compare.
     private static func occurrences(of needle: [UInt8], in data: Data) -> Int {
         data.withUnsafeBytes { haystack in
             needle.withUnsafeBytes { needle in
                 guard var cursor = haystack.baseAddress, let key = needle.baseAddress else { return 0 }
                 let end = cursor + haystack.count
                 var found = 0
-                // memchr to each candidate first byte, then compare the rest.
                 while end - cursor >= needle.count,
                     let hit = memchr(cursor, Int32(needle[0]), end - cursor - needle.count + 1)
                 {
@@ -235,6 +246,55 @@ final class ResultTally: @unchecked Sendable {
                 }
                 return found
             }
+        }
+    }
+
+    /// Protobuf: `MiniTaskResults` is a run of `results` fields (tag 0x0A, a varint length, the
+    /// result); counts them by their lengths, without decoding a result.
+    private static func topLevelRecords(in data: Data) -> Int {
+        data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) in
+            var index = 0
+            var found = 0
+            while index < bytes.count, bytes[index] == 0x0A {
+                index += 1
+                var length = 0
+                var shift = 0
+                while index < bytes.count {
+                    let byte = bytes[index]
+                    index += 1
+                    length |= Int(byte & 0x7F) << shift
+                    shift += 7
+                    if byte < 0x80 { break }
+                }
+                index += length
+                found += 1
+            }
+            return found
+        }
+    }
+}
+
+/// How the benchmark writes a mini-task batch; results come back in the same encoding.
+enum MiniTaskEncoding: String, CaseIterable {
+    case protobuf
+    case json
+
+    /// A `MiniTaskBatch` of `ids`, each running `echo` on `payload`.
+    func batch(_ ids: [String], payload: [UInt8]) -> Data {
+        switch self {
+        case .json:
+            let base64 = Data(payload).base64EncodedString()
+            let tasks = ids.map { #"{"id":"\#($0)","function":"echo","payload":"\#(base64)"}"# }
+            return Data(#"{"tasks":[\#(tasks.joined(separator: ","))]}"#.utf8)
+        case .protobuf:
+            // MiniTaskBatch { repeated MiniTask tasks = 1 }; MiniTask { id = 1; function = 2; payload = 3 }.
+            var out: [UInt8] = []
+            for id in ids {
+                out += protobufField(
+                    1,
+                    protobufField(1, Array(id.utf8)) + protobufField(2, Array("echo".utf8)) + protobufField(3, payload))
+            }
+            return Data(out)
         }
     }
 }
@@ -452,57 +512,136 @@ if selected("coarse") {
         make: { closureTask($0, $1, "echo", "x") })
 }
 
-// Mini-tasks through MESSAGE batches.
+// Mini-tasks through MESSAGE batches, in both encodings: protobuf (what the Python client sends
+// unless told otherwise) and JSON.
 if selected("minis") {
-    let near = try floors.refined([.pipelined])
-    try await withExecutor(
-        properties: ["spark.mesos.coarse": "true", "spark.mesos.executor.worker": worker, "spark.executor.cores": "2"]
-    ) { agent, pid, _ in
-        // Warm the pool first.
-        await agent.sendMessage(Data(#"{"tasks":[{"id":"warm","function":"echo","payload":""}]}"#.utf8))
-        _ = try await agent.waitUntil { !$0.messages.isEmpty }
-        let before = await agent.state.messages.count
-        let batchSize = 500
-        let cpuBefore = (cpuSeconds(pid, children: false), liveChildrenCPUSeconds(pid), cpuSeconds(getpid()))
-        let start = wallClock()
-        // Counts ids in the messages after the warm-up (each result carries one "id"), looking at
-        // each message once: the predicate runs on every change of the agent's state.
-        let tally = ResultTally(from: before)
-        // In waves: a wave's batches are sent at once; the next wave waits for their results.
-        let waveSize = (miniCount + waves - 1) / waves
-        for wave in stride(from: 0, to: miniCount, by: waveSize) {
-            let end = min(miniCount, wave + waveSize)
-            for batch in stride(from: wave, to: end, by: batchSize) {
-                let tasks = (batch..<min(batch + batchSize, end)).map {
-                    #"{"id":"m\#($0)","function":"echo","payload":"eA=="}"#
+    for encoding in MiniTaskEncoding.allCases {
+        let near = try floors.refined([.pipelined])
+        try await withExecutor(
+            properties: [
+                "spark.mesos.coarse": "true", "spark.mesos.executor.worker": worker, "spark.executor.cores": "2",
+            ]
+        ) { agent, pid, _ in
+            // Warm the pool first.
+            await agent.sendMessage(encoding.batch(["warm"], payload: []))
+            _ = try await agent.waitUntil { !$0.messages.isEmpty }
+            let before = await agent.state.messages.count
+            let batchSize = 500
+            let cpuBefore = (cpuSeconds(pid, children: false), liveChildrenCPUSeconds(pid), cpuSeconds(getpid()))
+            let start = wallClock()
+            // Counts the results in the messages after the warm-up, looking at each message once:
+            // the predicate runs on every change of the agent's state.
+            let tally = ResultTally(from: before, encoding: encoding)
+            // In waves: a wave's batches are sent at once; the next wave waits for their results.
+            let waveSize = (miniCount + waves - 1) / waves
+            for wave in stride(from: 0, to: miniCount, by: waveSize) {
+                let end = min(miniCount, wave + waveSize)
+                for batch in stride(from: wave, to: end, by: batchSize) {
+                    let ids = (batch..<min(batch + batchSize, end)).map { "m\($0)" }
+                    await agent.sendMessage(encoding.batch(ids, payload: Array("x".utf8)))
                 }
-                await agent.sendMessage(Data(#"{"tasks":[\#(tasks.joined(separator: ","))]}"#.utf8))
+                _ = try await agent.waitUntil("mini-task results", timeout: .seconds(600)) { state in
+                    tally.count(state.messages) >= end
+                }
             }
-            _ = try await agent.waitUntil("mini-task results", timeout: .seconds(600)) { state in
-                tally.count(state.messages) >= end
-            }
+            let elapsed = wallClock() - start
+            let messages = await agent.state.messages.count - before
+            let rate = Double(tally.results) / elapsed
+            let name = "mini-tasks, \(encoding.rawValue)"
+            row(
+                "\(name): \(tally.results) in batches of \(batchSize) (\(messages) result messages)",
+                "\(perSecond(rate)) (\(String(format: "%.2f", elapsed)) s)",
+                floor: near.pipelinedPerSecond.map { "pipelined pipe \(perSecond($0))" } ?? "n/a (no cc)",
+                ratio: near.pipelinedPerSecond.map { rate / $0 }, target: "≥ 0.4×")
+            let perMini = { (seconds: Double) in String(format: "%.1f µs", seconds * 1e6 / Double(tally.results)) }
+            row(
+                "\(name): CPU per mini-task: executor; its workers; local agent",
+                [
+                    cpuSeconds(pid, children: false) - cpuBefore.0, liveChildrenCPUSeconds(pid) - cpuBefore.1,
+                    cpuSeconds(getpid()) - cpuBefore.2,
+                ].map(perMini).joined(separator: "; "))
+            row("\(name): executor RSS now; peak", "\(mb(rssKiB(pid, "VmRSS"))); \(mb(rssKiB(pid, "VmHWM")))")
         }
-        let elapsed = wallClock() - start
-        let messages = await agent.state.messages.count - before
-        let rate = Double(tally.results) / elapsed
-        row(
-            "mini-tasks: \(tally.results) in batches of \(batchSize) (\(messages) result messages)",
-            "\(perSecond(rate)) (\(String(format: "%.2f", elapsed)) s)",
-            floor: near.pipelinedPerSecond.map { "pipelined pipe \(perSecond($0))" } ?? "n/a (no cc)",
-            ratio: near.pipelinedPerSecond.map { rate / $0 }, target: "≥ 0.4×")
-        let perMini = { (seconds: Double) in String(format: "%.1f µs", seconds * 1e6 / Double(tally.results)) }
-        row(
-            "mini-tasks: CPU per mini-task: executor; its workers; local agent",
-            [
-                cpuSeconds(pid, children: false) - cpuBefore.0, liveChildrenCPUSeconds(pid) - cpuBefore.1,
-                cpuSeconds(getpid()) - cpuBefore.2,
-            ].map(perMini).joined(separator: "; "))
-        row("mini-tasks: executor RSS now; peak", "\(mb(rssKiB(pid, "VmRSS"))); \(mb(rssKiB(pid, "VmHWM")))")
     }
 }
 
 /// Figures collected inside an executor scope.
 final class Timings: @unchecked Sendable { var values: [Double] = [] }
+
+// A Swift worker alone: the demo worker driven through its pipes by the benchmark, no executor
+// between: what a run of a closure costs a worker written with the SDK, apart from the executor.
+if selected("worker") {
+    let near = try floors.refined([.pipelined])
+    let runs = workerRuns
+    var frames: [UInt8] = []
+    for index in 0..<runs {
+        // ToWorker { run = 1 { id = 1; task_id = 2; function = 3; payload = 4 } }, RecordIO-framed.
+        let run =
+            [0x08] + protobufVarint(index + 1) + protobufField(2, Array("m\(index)".utf8))
+            + protobufField(3, Array("echo".utf8)) + protobufField(4, Array("x".utf8))
+        let message = protobufField(1, run)
+        frames += Array("\(message.count)\n".utf8) + message
+    }
+    var toWorker: [Int32] = [0, 0]
+    var fromWorker: [Int32] = [0, 0]
+    guard pipe(&toWorker) == 0, pipe(&fromWorker) == 0 else {
+        throw BenchmarkError("pipe: \(String(cString: strerror(errno)))")
+    }
+    // The child gets its ends as 3 and 4 only (a dup2 of a close-on-exec descriptor is not).
+    for descriptor in toWorker + fromWorker { _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC) }
+    let start = wallClock()
+    let pid = try spawn([worker], descriptors: [(toWorker[0], 3), (fromWorker[1], 4)])
+    close(toWorker[0])
+    close(fromWorker[1])
+    // Everything at once from another thread (the pipe holds the worker back); the results are
+    // read here. The input is closed only once every result is in: a worker cancels the runs it
+    // has not started when its input ends.
+    let input = toWorker[1]
+    let allFrames = frames
+    let writer = Thread {
+        allFrames.withUnsafeBytes { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                let written = write(input, bytes.baseAddress! + offset, bytes.count - offset)
+                if written < 0 && errno == EINTR { continue }
+                guard written > 0 else { break }
+                offset += written
+            }
+        }
+    }
+    writer.start()
+    var tally = WorkerResultTally()
+    var buffer = [UInt8](repeating: 0, count: 1 << 16)
+    while tally.results < runs {
+        let got = read(fromWorker[0], &buffer, buffer.count)
+        if got < 0 && errno == EINTR { continue }
+        guard got > 0 else { break }
+        tally.feed(buffer[..<got])
+    }
+    close(input)
+    while read(fromWorker[0], &buffer, buffer.count) > 0 {}
+    close(fromWorker[0])
+    var status: Int32 = 0
+    var usage = rusage()
+    while wait4(pid, &status, 0, &usage) < 0 && errno == EINTR {}
+    guard tally.results == runs, tally.failed == 0, status == 0 else {
+        throw BenchmarkError(
+            "the demo worker answered \(tally.results) of \(runs) runs, \(tally.failed) not OK, exit status \(status)")
+    }
+    let elapsed = wallClock() - start
+    let cpu = { (time: timeval) in Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
+    let perRun = { (seconds: Double) in String(format: "%.2f µs", seconds * 1e6 / Double(runs)) }
+    let rate = Double(runs) / elapsed
+    row(
+        "Swift worker alone: \(runs) echo runs through its pipes",
+        "\(perSecond(rate)) (\(String(format: "%.2f", elapsed)) s)",
+        floor: near.pipelinedPerSecond.map { "pipelined pipe \(perSecond($0))" } ?? "n/a (no cc)",
+        ratio: near.pipelinedPerSecond.map { rate / $0 })
+    row(
+        "Swift worker alone: its CPU per run (user; system)",
+        "\(perRun(cpu(usage.ru_utime) + cpu(usage.ru_stime))) (\(perRun(cpu(usage.ru_utime))); \(perRun(cpu(usage.ru_stime))))"
+    )
+}
 
 // Package fetch: a Spark-sized package served by the agent over loopback, against `curl | tar xz`
 // and a hard-link tree of the same package.
@@ -621,5 +760,78 @@ if selected("logs") {
                 floor: String(format: "cat pipe→file %.3f ms/MiB, %.2f s wall", floorPerMiB, floorWall),
                 ratio: perMiB / floorPerMiB)
         }
+    }
+}
+
+/// A length-delimited protobuf field (wire type 2).
+func protobufField(_ number: UInt8, _ bytes: [UInt8]) -> [UInt8] {
+    [number << 3 | 2] + protobufVarint(bytes.count) + bytes
+}
+
+func protobufVarint(_ value: Int) -> [UInt8] {
+    var value = UInt64(value)
+    var out: [UInt8] = []
+    while value >= 0x80 {
+        out.append(UInt8(value & 0x7F) | 0x80)
+        value >>= 7
+    }
+    return out + [UInt8(value)]
+}
+
+/// Counts the results in what a worker writes (RecordIO frames of `FromWorker`), and those whose
+/// status is not OK, without decoding more than that.
+struct WorkerResultTally {
+    private var pending: [UInt8] = []
+    private(set) var results = 0
+    private(set) var failed = 0
+
+    mutating func feed(_ bytes: ArraySlice<UInt8>) {
+        pending += bytes
+        var index = 0
+        while let newline = pending[index...].firstIndex(of: UInt8(ascii: "\n")) {
+            let length = pending[index..<newline].reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) }
+            guard newline + 1 + length <= pending.count else { break }
+            let message = pending[(newline + 1)..<(newline + 1 + length)]
+            // FromWorker.result = 2; inside it a Result's status = 2 (a varint), left out when OK.
+            if message.first == 0x12 {
+                results += 1
+                if Self.status(ofResultIn: message) != 0 { failed += 1 }
+            }
+            index = newline + 1 + length
+        }
+        pending.removeFirst(index)
+    }
+
+    /// The status field of the Result that `message` (a FromWorker) holds; nil if unreadable.
+    private static func status(ofResultIn message: ArraySlice<UInt8>) -> UInt64? {
+        var index = message.startIndex
+        func varint() -> UInt64? {
+            var value: UInt64 = 0
+            var shift: UInt64 = 0
+            while index < message.endIndex, shift < 64 {
+                let byte = message[index]
+                index += 1
+                value |= UInt64(byte & 0x7F) << shift
+                if byte < 0x80 { return value }
+                shift += 7
+            }
+            return nil
+        }
+        // The outer field's tag and length: the rest is the Result.
+        guard varint() == 0x12, varint() != nil else { return nil }
+        var status: UInt64 = 0
+        while index < message.endIndex {
+            guard let key = varint() else { return nil }
+            switch key & 7 {
+            case 0:
+                guard let value = varint() else { return nil }
+                if key >> 3 == 2 { status = value }
+            case 2:
+                guard let length = varint() else { return nil }
+                index += Int(length)
+            default: return nil
+            }
+        }
+        return status
     }
 }
