@@ -295,7 +295,7 @@ let package = Package(
                 "SystemSupport", "WorkerPool", "WorkerProtocol", "WorkerWire", "SparkExecutor", "TaskRunning",
                 "Isolation", "MesosProto", "SeededRandom",
                 "MesosCodec", "demo-worker",
-                "CForkServer", "ProcessSupervision",
+                "CForkServer", "ProcessSupervision", "WorkerSDK",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],

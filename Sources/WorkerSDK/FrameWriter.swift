@@ -12,23 +12,42 @@ import WorkerWire
 /// few system calls and few wake-ups of the executor. That thread is started the first time
 /// frames gather: a worker that never has two frames to send at once (a fine-mode worker, forked
 /// for one closure) never pays for a thread.
+///
+/// A frame sent with `mayWait` (a result with another run queued right behind it) is held for
+/// at most `holdLimit` so that it goes out with the frames that follow: a write per result was a
+/// third of a worker's CPU on mini-tasks, and each woke the executor's event loop. The next frame
+/// sent without `mayWait` takes every held one with it; if none comes in time (the next run is a
+/// long one), the writer's thread writes them at the limit.
 final class FrameWriter: @unchecked Sendable {
+    /// How long a frame sent with `mayWait` may be held.
+    static let defaultHoldLimit: Duration = .microseconds(200)
+
     private var thread = pthread_t()
     private let descriptor: Int32
+    private let holdNanoseconds: UInt64
     private let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let wakeup = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     // Guarded by `lock`.
     private var pending: [UInt8] = []
+    /// When the oldest held frame must be out (CLOCK_MONOTONIC nanoseconds); nil when nothing in
+    /// `pending` is held: what is pending then goes out as soon as the write in progress ends.
+    private var holdDeadline: UInt64?
     private var writing = false
     private var closed = false
     /// The executor has gone (EPIPE): later frames are dropped.
     private var broken = false
     private var threadStarted = false
 
-    init(descriptor: Int32) {
+    init(descriptor: Int32, holdLimit: Duration = FrameWriter.defaultHoldLimit) {
         self.descriptor = descriptor
+        let (seconds, attoseconds) = holdLimit.components
+        holdNanoseconds = UInt64(max(0, seconds)) * 1_000_000_000 + UInt64(max(0, attoseconds) / 1_000_000_000)
         pthread_mutex_init(lock, nil)
-        pthread_cond_init(wakeup, nil)
+        var attributes = pthread_condattr_t()
+        pthread_condattr_init(&attributes)
+        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        pthread_cond_init(wakeup, &attributes)
+        pthread_condattr_destroy(&attributes)
     }
 
     /// Starts the thread that writes gathered frames, once; call with `lock` held.
@@ -53,21 +72,47 @@ final class FrameWriter: @unchecked Sendable {
         lock.deallocate()
     }
 
-    func send(_ message: FromWorker) {
+    /// Sends `message`; with `mayWait`, it may be held (at most the hold limit) to go out with
+    /// the frames sent after it. Frames go out in the order they were sent.
+    func send(_ message: FromWorker, mayWait: Bool = false) {
         var frame: [UInt8] = []
         Frame.append(message.encoded(), to: &frame)
         pthread_mutex_lock(lock)
-        guard !writing && pending.isEmpty && !broken else {
-            // No wake-up needed: whoever is writing looks at `pending` when done, and pending
-            // frames with nobody writing have had their wake-up already (below, or the thread's
-            // own loop).
-            if !broken { pending += frame }
+        if broken {
             pthread_mutex_unlock(lock)
             return
         }
+        if mayWait && !closed {
+            // Held only behind nothing: frames already waiting (held, or due once the write in
+            // progress ends) keep their time, and this one goes with them.
+            let first = pending.isEmpty && !writing
+            pending += frame
+            if first {
+                // The first held frame: the thread must be there to write it at the limit. One
+                // wake-up for a run of held frames, not one each.
+                holdDeadline = Self.now() &+ holdNanoseconds
+                startThreadIfNeeded()
+                pthread_cond_broadcast(wakeup)
+            }
+            pthread_mutex_unlock(lock)
+            return
+        }
+        guard !writing else {
+            // Whoever is writing looks at `pending` when done, and writes it then: it is no longer
+            // held.
+            pending += frame
+            holdDeadline = nil
+            pthread_mutex_unlock(lock)
+            return
+        }
+        // Held frames go first, with this one, in one write.
+        var bytes: [UInt8] = []
+        swap(&bytes, &pending)
+        bytes += frame
+        holdDeadline = nil
         writing = true
         pthread_mutex_unlock(lock)
-        let ok = writeAll(frame)
+        let ok = writeAll(bytes)
         pthread_mutex_lock(lock)
         writing = false
         if !ok { broken = true }
@@ -79,10 +124,11 @@ final class FrameWriter: @unchecked Sendable {
         pthread_mutex_unlock(lock)
     }
 
-    /// Writes what is pending, then stops the thread.
+    /// Writes what is pending, held or not, then stops the thread.
     func finish() {
         pthread_mutex_lock(lock)
         closed = true
+        holdDeadline = nil
         // Without a thread, a write in progress is waited for: if frames gathered meanwhile, it
         // starts the thread before it lets go.
         while writing && !threadStarted { pthread_cond_wait(wakeup, lock) }
@@ -95,10 +141,17 @@ final class FrameWriter: @unchecked Sendable {
     private func loop() {
         pthread_mutex_lock(lock)
         while true {
-            if broken { pending = [] }
-            if !writing && !pending.isEmpty {
+            if broken {
+                pending = []
+                holdDeadline = nil
+            }
+            if let deadline = holdDeadline, !writing, !closed, deadline > Self.now() {
+                var time = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
+                pthread_cond_timedwait(wakeup, lock, &time)
+            } else if !writing && !pending.isEmpty {
                 var bytes: [UInt8] = []
                 swap(&bytes, &pending)
+                holdDeadline = nil
                 writing = true
                 pthread_mutex_unlock(lock)
                 let ok = writeAll(bytes)
@@ -112,6 +165,12 @@ final class FrameWriter: @unchecked Sendable {
                 pthread_cond_wait(wakeup, lock)
             }
         }
+    }
+
+    private static func now() -> UInt64 {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return UInt64(time.tv_sec) &* 1_000_000_000 &+ UInt64(time.tv_nsec)
     }
 
     private func writeAll(_ bytes: [UInt8]) -> Bool {

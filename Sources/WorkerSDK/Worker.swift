@@ -89,10 +89,12 @@ public struct Worker: Sendable {
         await withTaskGroup(of: Void.self) { group in
             var active = 0
             for await batch in serving.runs {
-                for run in batch {
+                for (index, run) in batch.enumerated() {
                     if width == 1 {
-                        // One at a time: no child task needed, and one scheduling hop fewer.
-                        await execute(run, registry: registry, writer: writer)
+                        // One at a time: no child task needed, and one scheduling hop fewer. A
+                        // result with another run queued behind it may wait (briefly) to go out
+                        // with the next.
+                        await execute(run, registry: registry, writer: writer, moreQueued: index < batch.count - 1)
                         continue
                     }
                     if active >= width {
@@ -114,10 +116,14 @@ public struct Worker: Sendable {
         return 0
     }
 
-    private func execute(_ run: RunRequest, registry: RunRegistry, writer: FrameWriter) async {
+    private func execute(_ run: RunRequest, registry: RunRegistry, writer: FrameWriter, moreQueued: Bool = false)
+        async
+    {
         let cancellation = RunCancellation()
         guard registry.begin(run.id, cancel: { cancellation.cancel() }) else {
-            writer.send(.result(RunResult(id: run.id, status: .cancelled, error: "cancelled before it started")))
+            writer.send(
+                .result(RunResult(id: run.id, status: .cancelled, error: "cancelled before it started")),
+                mayWait: moreQueued)
             return
         }
         guard let body = functions[run.function] else {
@@ -127,7 +133,8 @@ public struct Worker: Sendable {
                 .result(
                     RunResult(
                         id: run.id, status: .unknownFunction,
-                        error: "worker '\(name)' has no function '\(run.function)' (it offers: \(offered))")))
+                        error: "worker '\(name)' has no function '\(run.function)' (it offers: \(offered))")),
+                mayWait: moreQueued)
             return
         }
         let context = RunContext(
@@ -151,7 +158,7 @@ public struct Worker: Sendable {
             outcome = RunResult(id: run.id, status: .error, error: String(describing: error))
         }
         registry.end(run.id)
-        writer.send(.result(outcome))
+        writer.send(.result(outcome), mayWait: moreQueued)
     }
 }
 
