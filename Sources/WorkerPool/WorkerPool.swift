@@ -274,10 +274,13 @@ public actor WorkerPool {
     private static func handOver(_ call: inout Call, as runID: UInt64) -> (RunRequest, isTask: Bool) {
         var payload: [UInt8] = []
         swap(&payload, &call.request.payload)
-        let run = RunRequest(
+        var run = RunRequest(
             id: runID, taskID: call.request.taskID, function: call.request.function, payload: payload,
             environment: call.request.environment)
         if case .task = call.reply { return (run, true) }
+        // A mini-task's result may share a write with those after it; a task's is written at once,
+        // so that a crash of the run behind it cannot take a finished task's result with it.
+        run.resultMayWait = true
         return (run, false)
     }
 

@@ -13,7 +13,7 @@ import WorkerWire
 /// frames gather: a worker that never has two frames to send at once (a fine-mode worker, forked
 /// for one closure) never pays for a thread.
 ///
-/// A frame sent with `mayWait` (a result with another run queued right behind it) is held for
+/// A frame sent with `mayWait` (a mini-task result with another run queued behind it) is held for
 /// at most `holdLimit` so that it goes out with the frames that follow: a write per result was a
 /// third of a worker's CPU on mini-tasks, and each woke the executor's event loop. The next frame
 /// sent without `mayWait` takes every held one with it; if none comes in time (the next run is a

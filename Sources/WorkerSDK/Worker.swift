@@ -67,11 +67,13 @@ public struct Worker: Sendable {
         }
     }
 
-    func beginServing(concurrency: Int, input: Int32, output: Int32) -> Serving {
+    func beginServing(
+        concurrency: Int, input: Int32, output: Int32, holdLimit: Duration = FrameWriter.defaultHoldLimit
+    ) -> Serving {
         let width = max(1, concurrency)
         // A vanished executor must end the worker through EPIPE, not kill it mid-write.
         signal(SIGPIPE, SIG_IGN)
-        let writer = FrameWriter(descriptor: output)
+        let writer = FrameWriter(descriptor: output, holdLimit: holdLimit)
         writer.send(
             .hello(
                 WorkerHello(
@@ -92,9 +94,11 @@ public struct Worker: Sendable {
                 for (index, run) in batch.enumerated() {
                     if width == 1 {
                         // One at a time: no child task needed, and one scheduling hop fewer. A
-                        // result with another run queued behind it may wait (briefly) to go out
-                        // with the next.
-                        await execute(run, registry: registry, writer: writer, moreQueued: index < batch.count - 1)
+                        // mini-task's result with another run queued behind it may wait (briefly)
+                        // to go out with the next.
+                        await execute(
+                            run, registry: registry, writer: writer,
+                            resultMayWait: run.resultMayWait && index < batch.count - 1)
                         continue
                     }
                     if active >= width {
@@ -116,14 +120,14 @@ public struct Worker: Sendable {
         return 0
     }
 
-    private func execute(_ run: RunRequest, registry: RunRegistry, writer: FrameWriter, moreQueued: Bool = false)
+    private func execute(_ run: RunRequest, registry: RunRegistry, writer: FrameWriter, resultMayWait: Bool = false)
         async
     {
         let cancellation = RunCancellation()
         guard registry.begin(run.id, cancel: { cancellation.cancel() }) else {
             writer.send(
                 .result(RunResult(id: run.id, status: .cancelled, error: "cancelled before it started")),
-                mayWait: moreQueued)
+                mayWait: resultMayWait)
             return
         }
         guard let body = functions[run.function] else {
@@ -134,7 +138,7 @@ public struct Worker: Sendable {
                     RunResult(
                         id: run.id, status: .unknownFunction,
                         error: "worker '\(name)' has no function '\(run.function)' (it offers: \(offered))")),
-                mayWait: moreQueued)
+                mayWait: resultMayWait)
             return
         }
         let context = RunContext(
@@ -158,7 +162,7 @@ public struct Worker: Sendable {
             outcome = RunResult(id: run.id, status: .error, error: String(describing: error))
         }
         registry.end(run.id)
-        writer.send(.result(outcome), mayWait: moreQueued)
+        writer.send(.result(outcome), mayWait: resultMayWait)
     }
 }
 

@@ -46,13 +46,20 @@ public struct RunRequest: Sendable, Hashable {
     public var function: String
     public var payload: [UInt8]
     public var environment: [String: String]
+    /// A mini-task's run: its result may wait briefly to go out with the results after it (never
+    /// set for a Mesos task's closure, whose finished result a later crash must not take with it).
+    public var resultMayWait: Bool
 
-    public init(id: UInt64, taskID: String, function: String, payload: [UInt8], environment: [String: String] = [:]) {
+    public init(
+        id: UInt64, taskID: String, function: String, payload: [UInt8], environment: [String: String] = [:],
+        resultMayWait: Bool = false
+    ) {
         self.id = id
         self.taskID = taskID
         self.function = function
         self.payload = payload
         self.environment = environment
+        self.resultMayWait = resultMayWait
     }
 }
 
@@ -117,6 +124,7 @@ extension ToWorker {
                 $0.string(3, run.function)
                 $0.bytes(4, run.payload)
                 $0.map(5, run.environment)
+                $0.uint(6, run.resultMayWait ? 1 : 0)
             }
         case .cancel(let id):
             writer.message(2) { $0.uint(1, id) }
@@ -142,6 +150,7 @@ extension ToWorker {
                     case 5:
                         let (key, item) = try value.mapEntry("run.environment")
                         run.environment[key] = item
+                    case 6: run.resultMayWait = try value.uint("run.result_may_wait") != 0
                     default: continue
                     }
                 }

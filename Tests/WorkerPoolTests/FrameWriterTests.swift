@@ -12,6 +12,7 @@ import WorkerWire
     final class Pipe: @unchecked Sendable {
         let read: Int32
         let write: Int32
+        private var writeClosed = false
         private var decoder = FrameDecoder()
 
         init() throws {
@@ -22,7 +23,23 @@ import WorkerWire
 
         deinit {
             close(read)
+            closeWrite()
+        }
+
+        func closeWrite() {
+            guard !writeClosed else { return }
+            writeClosed = true
             close(write)
+        }
+
+        /// The frames the pipe holds now, decoded.
+        func framesNow() throws -> [FromWorker] {
+            var bytes = [UInt8](repeating: 0, count: waitingBytes)
+            if !bytes.isEmpty { _ = Glibc.read(read, &bytes, bytes.count) }
+            decoder.feed(bytes)
+            var frames: [FromWorker] = []
+            while let frame = try decoder.next() { frames.append(try FromWorker(decoding: frame)) }
+            return frames
         }
 
         /// How many bytes wait in the pipe now.
@@ -119,5 +136,53 @@ import WorkerWire
             let mine = ids.filter { Int($0) / perThread == thread }
             #expect(mine == mine.sorted())
         }
+    }
+
+    /// Which results a worker holds: a mini-task's (`result_may_wait`) with another run read
+    /// behind it; never a task's, so that a crash of the run behind a finished task cannot take its
+    /// result along.
+    @Test(arguments: [true, false])
+    func onlyAMiniTasksResultWaitsForTheRunBehindIt(resultMayWait: Bool) async throws {
+        let toWorker = try Pipe()
+        let fromWorker = try Pipe()
+        let (entered, enteredSignal) = AsyncStream.makeStream(of: Void.self)
+        let (release, releaseSignal) = AsyncStream.makeStream(of: Void.self)
+        var worker = Worker(name: "held")
+        worker.register("echo") { $0 }
+        worker.register("wait") { _ in
+            enteredSignal.yield()
+            for await _ in release { break }
+            return []
+        }
+        let serving = worker.beginServing(
+            concurrency: 1, input: toWorker.read, output: fromWorker.write, holdLimit: .seconds(600))
+        // Both runs in one write before the reader starts: it reads them as one batch.
+        var bytes: [UInt8] = []
+        for (id, function) in [(UInt64(1), "echo"), (2, "wait")] {
+            let run = RunRequest(
+                id: id, taskID: "t\(id)", function: function, payload: [7], resultMayWait: resultMayWait)
+            Frame.append(ToWorker.run(run).encoded(), to: &bytes)
+        }
+        #expect(Glibc.write(toWorker.write, bytes, bytes.count) == bytes.count)
+        serving.reader.startThread()
+        async let status = worker.runAll(serving)
+        // The second run has started, so the first has ended and its result was written or held.
+        for await _ in entered { break }
+        let now = try fromWorker.framesNow()
+        guard case .hello = now.first else {
+            Issue.record("the worker's first frame is not its hello: \(now)")
+            return
+        }
+        let early = now.dropFirst().compactMap { frame -> UInt64? in
+            if case .result(let result) = frame { result.id } else { nil }
+        }
+        #expect(early == (resultMayWait ? [] : [1]))
+        releaseSignal.yield()
+        toWorker.closeWrite()
+        #expect(await status == 0)
+        let late = try fromWorker.framesNow().compactMap { frame -> UInt64? in
+            if case .result(let result) = frame { result.id } else { nil }
+        }
+        #expect(early + late == [1, 2])
     }
 }

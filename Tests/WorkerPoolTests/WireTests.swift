@@ -15,7 +15,15 @@ import WorkerWire
         let generated = try Sparkmesos_Worker_V1_ToWorker(serializedBytes: ToWorker.run(run).encoded())
         #expect(generated.run.id == 300 && generated.run.taskID == "t1" && generated.run.function == "echo")
         #expect(generated.run.payload == Data([0, 1, 2]) && generated.run.environment == ["A": "1", "B": "2"])
+        #expect(!generated.run.resultMayWait)
         #expect(try ToWorker(decoding: ArraySlice(try generated.serializedBytes() as [UInt8])) == .run(run))
+        // A mini-task's run: its result may wait.
+        var miniTask = run
+        miniTask.resultMayWait = true
+        let generatedMiniTask = try Sparkmesos_Worker_V1_ToWorker(serializedBytes: ToWorker.run(miniTask).encoded())
+        #expect(generatedMiniTask.run.resultMayWait)
+        #expect(
+            try ToWorker(decoding: ArraySlice(try generatedMiniTask.serializedBytes() as [UInt8])) == .run(miniTask))
         var cancel = Sparkmesos_Worker_V1_ToWorker()
         cancel.cancel.id = 7
         #expect(try ToWorker(decoding: ArraySlice(try cancel.serializedBytes() as [UInt8])) == .cancel(id: 7))

@@ -198,6 +198,13 @@ public nonisolated struct Sparkmesos_Worker_V1_Run: Sendable {
 
   public var environment: Dictionary<String,String> = [:]
 
+  /// Set by the executor for a mini-task's run, never for a Mesos task's: the worker may hold this
+  /// run's result for a fraction of a millisecond while a run it has already read waits behind it,
+  /// to write the results together. A worker that dies meanwhile loses the result (the mini-task
+  /// ends LOST, like the runs the worker had not finished); a task's finished result is never lost
+  /// to a crash of the run after it.
+  public var resultMayWait: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -685,7 +692,7 @@ nonisolated extension Sparkmesos_Worker_V1_Hello: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Sparkmesos_Worker_V1_Run: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Run"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{3}task_id\0\u{1}function\0\u{1}payload\0\u{1}environment\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{3}task_id\0\u{1}function\0\u{1}payload\0\u{1}environment\0\u{3}result_may_wait\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -698,6 +705,7 @@ nonisolated extension Sparkmesos_Worker_V1_Run: SwiftProtobuf.Message, SwiftProt
       case 3: try { try decoder.decodeSingularStringField(value: &self.function) }()
       case 4: try { try decoder.decodeSingularBytesField(value: &self.payload) }()
       case 5: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &self.environment) }()
+      case 6: try { try decoder.decodeSingularBoolField(value: &self.resultMayWait) }()
       default: break
       }
     }
@@ -719,6 +727,9 @@ nonisolated extension Sparkmesos_Worker_V1_Run: SwiftProtobuf.Message, SwiftProt
     if !self.environment.isEmpty {
       try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: self.environment, fieldNumber: 5)
     }
+    if self.resultMayWait != false {
+      try visitor.visitSingularBoolField(value: self.resultMayWait, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -728,6 +739,7 @@ nonisolated extension Sparkmesos_Worker_V1_Run: SwiftProtobuf.Message, SwiftProt
     if lhs.function != rhs.function {return false}
     if lhs.payload != rhs.payload {return false}
     if lhs.environment != rhs.environment {return false}
+    if lhs.resultMayWait != rhs.resultMayWait {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
