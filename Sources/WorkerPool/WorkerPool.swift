@@ -271,7 +271,7 @@ public actor WorkerPool {
     }
 
     /// The run a worker gets for `call`, whose payload moves into it; and whether it is a task's call.
-    private static func handOver(_ call: inout Call, as runID: UInt64) -> (RunRequest, isTask: Bool) {
+    static func handOver(_ call: inout Call, as runID: UInt64) -> (RunRequest, isTask: Bool) {
         var payload: [UInt8] = []
         swap(&payload, &call.request.payload)
         var run = RunRequest(

@@ -1,0 +1,32 @@
+import TaskRunning
+import Testing
+import WorkerWire
+
+@testable import WorkerPool
+
+/// What a worker gets for a call: its payload moves into the run, and only a mini-task's result may
+/// wait to share a write with the results after it (a task's finished result must not be lost to a
+/// crash of the run behind it).
+@Suite struct HandOverTests {
+    static let request = CallRequest(taskID: "t1", function: "echo", payload: [1, 2, 3], environment: ["A": "1"])
+
+    @Test func aMiniTasksResultMayWaitATasksMayNot() {
+        var miniTask = WorkerPool.Call(
+            request: Self.request, kind: .pipelined, reply: .pipelined(PipelinedEndings(expected: 1), index: 0))
+        let (miniRun, miniIsTask) = WorkerPool.handOver(&miniTask, as: 5)
+        #expect(!miniIsTask && miniRun.resultMayWait)
+        #expect(miniRun.id == 5 && miniRun.taskID == "t1" && miniRun.function == "echo")
+        #expect(miniRun.payload == [1, 2, 3] && miniRun.environment == ["A": "1"])
+        // The payload moved into the run: the table does not hold it twice.
+        #expect(miniTask.request.payload.isEmpty)
+
+        let (events, continuation) = AsyncStream.makeStream(of: TaskCallEvent.self)
+        _ = events
+        var task = WorkerPool.Call(
+            request: Self.request, kind: .exclusive,
+            reply: .task(WorkerPool.TaskReply(events: continuation, control: TaskControl(onStarted: {}))))
+        let (taskRun, taskIsTask) = WorkerPool.handOver(&task, as: 6)
+        #expect(taskIsTask && !taskRun.resultMayWait)
+        #expect(taskRun.payload == [1, 2, 3])
+    }
+}
