@@ -37,7 +37,7 @@ let package = Package(
         .executable(name: "spark-mesos-harness", targets: ["spark-mesos-harness"]),
         .library(name: "LocalAgent", targets: ["LocalAgent"]),
         .library(name: "MesosProto", targets: ["MesosProto"]),
-        .library(name: "PackageFetch", targets: ["PackageFetch"]),
+        .library(name: "PackageFetch", targets: ["PackageFetch", "FetchPolicy"]),
         .library(name: "WorkerSDK", targets: ["WorkerSDK"]),
         .executable(name: "demo-worker", targets: ["demo-worker"]),
     ],
@@ -171,10 +171,14 @@ let package = Package(
         // linked: PackageFetch loads libarchive.so.13 on the first extraction (LibArchive.swift), so an
         // executor does not map and relocate it, libxml2 and ICU at exec.
         .systemLibrary(name: "CArchive"),
+        // What may be fetched and written, decided before a byte moves: URIs, the archive path policy,
+        // and why a fetch fails. Pure code, so its fuzz targets build without NIO or BoringSSL.
+        .target(name: "FetchPolicy", swiftSettings: swiftSettings),
         // Fetching, verifying, extracting and caching the Spark package and other task URIs.
         .target(
             name: "PackageFetch",
             dependencies: [
+                "FetchPolicy",
                 "SystemSupport",
                 "CArchive",
                 "HTTPGet",
@@ -199,6 +203,7 @@ let package = Package(
                 "Isolation",
                 "MesosCodec",
                 "MesosProto",
+                "FetchPolicy",
                 "PackageFetch",
                 "ProcessSupervision",
                 "TaskRunning",
@@ -209,17 +214,24 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // Harness mode: job files, driving the real executor against the local agent, reports.
+        // Harness job files (JSON or YAML) read into jobs, every key checked. Without NIO, so its
+        // fuzz target builds without NIO's event loops or BoringSSL.
+        .target(
+            name: "HarnessJobs",
+            dependencies: ["MesosCodec", "MesosProto", .product(name: "Yams", package: "Yams")],
+            swiftSettings: swiftSettings
+        ),
+        // Harness mode: driving the real executor against the local agent through a job, reports.
         .target(
             name: "Harness",
             dependencies: [
                 "SystemSupport",
+                "HarnessJobs",
                 "LocalAgent",
                 "MesosCodec",
                 "MesosProto",
                 "ProcessSupervision",
                 "CProcessSpawn",
-                .product(name: "Yams", package: "Yams"),
             ],
             exclude: ["Examples"],
             swiftSettings: swiftSettings
@@ -247,6 +259,7 @@ let package = Package(
             name: "spark-mesos-harness",
             dependencies: [
                 "Harness",
+                "HarnessJobs",
                 "MesosCodec",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -343,7 +356,7 @@ let package = Package(
                 "SystemSupport", "SeededRandom", "ExecutorCore", "TaskRunning", "MesosProto", "MesosCodec",
                 "ProcessSupervision",
                 "AgentConnection",
-                "SparkExecutor", "PackageFetch", "LocalAgent", "TaskChecks", "SystemTestLock",
+                "SparkExecutor", "FetchPolicy", "PackageFetch", "LocalAgent", "TaskChecks", "SystemTestLock",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -373,7 +386,8 @@ let package = Package(
         .testTarget(
             name: "HarnessTests",
             dependencies: [
-                "Harness", "LocalAgent", "MesosCodec", "MesosProto", "ProcessSupervision", "spark-mesos-harness",
+                "Harness", "HarnessJobs", "LocalAgent", "MesosCodec", "MesosProto", "ProcessSupervision",
+                "spark-mesos-harness",
                 "spark-mesos-executor", "SystemTestLock",
             ],
             swiftSettings: swiftSettings
@@ -402,6 +416,7 @@ let package = Package(
             name: "PackageFetchTests",
             dependencies: [
                 "SystemSupport",
+                "FetchPolicy",
                 "PackageFetch",
                 "ProcessSupervision",
                 "CArchive",
@@ -434,7 +449,7 @@ if Context.environment["SME_BENCHMARKS"] != nil {
 }
 
 // libFuzzer targets for every decoder of outside input, out of the default build (Tests/Fuzz/README.md):
-// `SME_FUZZ=1 swift build -c release --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer -Xswiftc -enable-testing
+// `SME_FUZZ=1 swift build -c release --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer,address
 // --product fuzz-recordio`.
 if Context.environment["SME_FUZZ"] != nil {
     let fuzzTargets: [(name: String, path: String, dependencies: [Target.Dependency])] = [
@@ -443,9 +458,9 @@ if Context.environment["SME_FUZZ"] != nil {
         ("fuzz-worker-wire", "WorkerWireFuzz", ["WorkerWire"]),
         ("fuzz-closure", "ClosureFuzz", ["WorkerProtocol"]),
         ("fuzz-duration", "DurationFuzz", ["MesosCodec"]),
-        ("fuzz-fetch-uri", "FetchURIFuzz", ["PackageFetch"]),
-        ("fuzz-archive-path", "ArchivePathFuzz", ["PackageFetch"]),
-        ("fuzz-job-file", "JobFileFuzz", ["Harness"]),
+        ("fuzz-fetch-uri", "FetchURIFuzz", ["FetchPolicy"]),
+        ("fuzz-archive-path", "ArchivePathFuzz", ["FetchPolicy"]),
+        ("fuzz-job-file", "JobFileFuzz", ["HarnessJobs"]),
     ]
     package.targets += [
         .target(name: "CFuzzDriver", path: "Tests/Fuzz/CFuzzDriver"),

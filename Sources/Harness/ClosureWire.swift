@@ -1,3 +1,4 @@
+import HarnessJobs
 import Foundation
 
 /// The closure-task contract as the harness speaks it (JSON forms of the worker protocol's

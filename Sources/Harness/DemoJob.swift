@@ -1,3 +1,4 @@
+public import HarnessJobs
 import Foundation
 import MesosProto
 

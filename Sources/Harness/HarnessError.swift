@@ -1,9 +1,8 @@
-/// Everything that can stop the harness before or while it drives a job. A task that ends
-/// differently from what the job expects is not an error: it is a failed check in the report.
+/// Everything that can stop the harness while it prepares or drives a job (a job file it cannot
+/// read is a `JobFileError`). A task that ends differently from what the job expects is not an
+/// error: it is a failed check in the report.
 public struct HarnessError: Error, Sendable, Hashable, CustomStringConvertible {
     private enum Code: Sendable, Hashable {
-        case unreadableJob
-        case invalidJob
         case executorNotStarted
         case packageNotServed
         case stepFailed
@@ -19,14 +18,6 @@ public struct HarnessError: Error, Sendable, Hashable, CustomStringConvertible {
         self.detail = detail
     }
 
-    /// The job file cannot be read or is not JSON/YAML at all.
-    static func unreadableJob(_ file: String, _ why: String) -> Self { Self(.unreadableJob, "\(file): \(why)") }
-
-    /// A key of the job file is unknown or its value is not what is expected.
-    static func invalidJob(_ file: String, key: String, _ problem: String) -> Self {
-        Self(.invalidJob, "\(file): \(key.isEmpty ? "(top level)" : key): \(problem)")
-    }
-
     /// The executor binary could not be started.
     static func executorNotStarted(_ detail: String) -> Self { Self(.executorNotStarted, detail) }
 
@@ -39,13 +30,8 @@ public struct HarnessError: Error, Sendable, Hashable, CustomStringConvertible {
     /// A file the harness writes or reads could not be.
     static func ioFailed(_ detail: String) -> Self { Self(.ioFailed, detail) }
 
-    /// Whether the job file was the problem (unreadable or invalid).
-    public var isJobFileProblem: Bool { code == .unreadableJob || code == .invalidJob }
-
     public var description: String {
         switch code {
-        case .unreadableJob: "cannot read job file \(detail)"
-        case .invalidJob: "invalid job file \(detail)"
         case .executorNotStarted: "cannot start the executor: \(detail)"
         case .packageNotServed: "cannot serve the package: \(detail)"
         case .stepFailed: "job step failed: \(detail)"

@@ -1,3 +1,4 @@
+import HarnessJobs
 import Foundation
 import SystemSupport
 import LocalAgent

@@ -1,3 +1,4 @@
+import HarnessJobs
 import Foundation
 import LocalAgent
 import MesosCodec

@@ -1,3 +1,4 @@
+import FetchPolicy
 import Logging
 import NIOCore
 

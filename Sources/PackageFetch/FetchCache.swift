@@ -1,3 +1,4 @@
+public import FetchPolicy
 import ProcessSupervision
 import SystemSupport
 

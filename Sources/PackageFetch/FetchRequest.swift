@@ -1,3 +1,5 @@
+public import FetchPolicy
+
 /// What an executor needs fetched before its tasks can run.
 public struct FetchRequest: Sendable, Hashable {
     /// The package; its package root becomes SPARK_HOME.

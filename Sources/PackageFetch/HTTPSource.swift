@@ -1,3 +1,4 @@
+import FetchPolicy
 import HTTPGet
 import Logging
 import NIOCore

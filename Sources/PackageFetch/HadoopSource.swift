@@ -1,3 +1,4 @@
+import FetchPolicy
 import ProcessSupervision
 import SystemSupport
 

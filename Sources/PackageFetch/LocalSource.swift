@@ -1,3 +1,4 @@
+import FetchPolicy
 import NIOCore
 import ProcessSupervision
 import SystemSupport

@@ -1,4 +1,5 @@
 public import Logging
+public import FetchPolicy
 import ProcessSupervision
 import SystemSupport
 

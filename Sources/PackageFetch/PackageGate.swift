@@ -1,3 +1,5 @@
+public import FetchPolicy
+
 /// Lets tasks wait for the executor's package: the fetch starts as soon as the executor knows its
 /// configuration (it calls ``package()`` from its own run group), every task awaits the same result,
 /// and a failed fetch is handed to the tasks waiting for it and then forgotten, so the next task

@@ -1,3 +1,4 @@
+import FetchPolicy
 import CArchive
 import NIOCore
 import ProcessSupervision

@@ -1,3 +1,5 @@
+public import FetchPolicy
+
 public import PackageFetch
 
 extension FetchRequest {

@@ -1,3 +1,4 @@
+import FetchPolicy
 import ExecutorCore
 public import Isolation
 public import Logging

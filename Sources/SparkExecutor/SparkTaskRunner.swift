@@ -3,6 +3,7 @@ public import Isolation
 public import MesosProto
 public import PackageFetch
 public import ProcessSupervision
+import FetchPolicy
 import WorkerPool
 
 /// Runs every task the Spark way: waits for the package, fetches the task's own URIs, then hands a

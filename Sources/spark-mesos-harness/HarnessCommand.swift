@@ -1,3 +1,4 @@
+import HarnessJobs
 import ArgumentParser
 import Dispatch
 import Foundation
@@ -80,6 +81,9 @@ struct HarnessCommand: AsyncParsableCommand {
                         ? "demo: no demo-worker built next to \(ownPath); closures and mini-tasks are shown as command tasks"
                         : "demo: closures and mini-tasks run on \(worker!)")
             }
+        } catch let error as JobFileError {
+            console.print("spark-mesos-executor harness: \(error)")
+            throw ExitCode(2)
         } catch let error as HarnessError {
             console.print("spark-mesos-executor harness: \(error)")
             throw ExitCode(2)

@@ -1,3 +1,4 @@
+import FetchPolicy
 import PackageFetch
 import SparkExecutor
 import Testing

@@ -1,3 +1,4 @@
+import HarnessJobs
 import Foundation
 import Harness
 import Testing
@@ -54,7 +55,7 @@ struct JobParserTests {
             performing: { try JobParser.parse(text, file: name) })
         {
             #expect("\(error)" == expected, sourceLocation: sourceLocation)
-            #expect((error as? HarnessError)?.isJobFileProblem ?? false, sourceLocation: sourceLocation)
+            #expect(error is JobFileError, sourceLocation: sourceLocation)
         }
     }
 

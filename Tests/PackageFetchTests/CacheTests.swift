@@ -1,3 +1,4 @@
+import FetchPolicy
 import Testing
 
 @testable import PackageFetch

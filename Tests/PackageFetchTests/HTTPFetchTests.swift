@@ -1,3 +1,4 @@
+import FetchPolicy
 import NIOHTTP1
 import Testing
 

@@ -1,5 +1,5 @@
+import FetchPolicy
 import FuzzDriver
-@testable import PackageFetch
 
 /// The archive path policy over a sequence of entries (one per line: `L name target` is a link,
 /// anything else a file or directory name): refusals or clean relative paths, never a crash, and

@@ -1,5 +1,5 @@
+import FetchPolicy
 import FuzzDriver
-@testable import PackageFetch
 
 /// URIs from Spark properties and `CommandInfo.uris`: a FetchURI or a FetchError, never a crash;
 /// a parsed URI parses again from its own text to the same URI.

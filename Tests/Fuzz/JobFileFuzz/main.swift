@@ -1,7 +1,7 @@
 import FuzzDriver
-import Harness
+import HarnessJobs
 
-/// Harness job files, JSON or YAML (the first byte chooses): a Job or a HarnessError naming the
+/// Harness job files, JSON or YAML (the first byte chooses): a Job or a JobFileError naming the
 /// key, never a crash.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzJobFile(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {

@@ -76,7 +76,7 @@ public struct FetchURI: Sendable, Hashable, CustomStringConvertible {
     public var description: String { Self.withoutPassword(value) }
 
     /// `text` with the password of a `scheme://user:password@host…` URL replaced by `***`.
-    static func withoutPassword(_ text: String) -> String {
+    package static func withoutPassword(_ text: String) -> String {
         guard let separator = text.firstRange(of: "://") else { return text }
         let authority = text[separator.upperBound...].prefix { $0 != "/" && $0 != "?" && $0 != "#" }
         guard let at = authority.lastIndex(of: "@"), let colon = authority[..<at].firstIndex(of: ":") else {
@@ -86,14 +86,14 @@ public struct FetchURI: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// The local path of a `file` URI (query string removed).
-    var localPath: String {
+    package var localPath: String {
         var path = location
         if path.lowercased().hasPrefix("file://") { path = String(path.dropFirst("file://".count)) }
         return path.removingPercentEncoding()
     }
 
     /// The last path component, without query string: the name a file gets in the sandbox.
-    var fileName: String {
+    package var fileName: String {
         var path = Substring(location)
         if let scheme = path.firstRange(of: "://") {
             path = path[scheme.upperBound...]
@@ -105,19 +105,19 @@ public struct FetchURI: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// The name used to pick a payload type and to name a non-extracted file.
-    var effectiveName: String {
+    package var effectiveName: String {
         outputFile.map { $0.split(separator: "/").last.map(String.init) ?? $0 } ?? fileName
     }
 
     /// What to do with the bytes, decided from flags and name; `.sniff` defers to the content.
-    var payloadPlan: PayloadPlan {
+    package var payloadPlan: PayloadPlan {
         if executable || !extract { return .file }
         return PayloadPlan.forName(effectiveName)
     }
 }
 
 /// How the bytes of one URI become files.
-enum PayloadPlan: Sendable, Hashable {
+package enum PayloadPlan: Sendable, Hashable {
     /// An archive libarchive reads (tar, compressed tar, zip).
     case archive
     /// A single gzip-compressed file, decompressed to its name without `.gz`.
@@ -127,7 +127,7 @@ enum PayloadPlan: Sendable, Hashable {
     /// No telling name: decided from the first bytes.
     case sniff
 
-    static func forName(_ name: String) -> PayloadPlan {
+    package static func forName(_ name: String) -> PayloadPlan {
         let lower = name.lowercased()
         for suffix in [".tar", ".tgz", ".tar.gz", ".tbz2", ".tbz", ".tar.bz2", ".txz", ".tar.xz", ".zip"]
         where lower.hasSuffix(suffix) {
@@ -144,7 +144,7 @@ enum PayloadPlan: Sendable, Hashable {
     }
 
     /// Decides from the first bytes of a payload whose name told nothing.
-    static func sniff(_ head: [UInt8]) -> PayloadPlan {
+    package static func sniff(_ head: [UInt8]) -> PayloadPlan {
         func starts(_ magic: [UInt8]) -> Bool { head.count >= magic.count && Array(head.prefix(magic.count)) == magic }
         if starts([0x1F, 0x8B]) || starts([0x42, 0x5A, 0x68]) || starts([0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00])
             || starts([0x50, 0x4B, 0x03, 0x04])
@@ -157,7 +157,7 @@ enum PayloadPlan: Sendable, Hashable {
 }
 
 extension String {
-    func trimmingWhitespace() -> String {
+    package func trimmingWhitespace() -> String {
         let scalars = unicodeScalars
         guard let first = scalars.firstIndex(where: { !$0.properties.isWhitespace }),
             let last = scalars.lastIndex(where: { !$0.properties.isWhitespace })
@@ -165,7 +165,7 @@ extension String {
         return String(scalars[first...last])
     }
 
-    func removingPercentEncoding() -> String {
+    package func removingPercentEncoding() -> String {
         guard contains("%") else { return self }
         var bytes: [UInt8] = []
         var iterator = utf8.makeIterator()

@@ -28,7 +28,7 @@ enum JobValue: Sendable, Hashable, Decodable {
     }
 
     /// Reads `bytes` as YAML when `file` ends in `.yaml`/`.yml`, else as JSON.
-    static func parse(_ bytes: Data, file: String) throws(HarnessError) -> JobValue {
+    static func parse(_ bytes: Data, file: String) throws(JobFileError) -> JobValue {
         let isYAML = file.hasSuffix(".yaml") || file.hasSuffix(".yml")
         do {
             if isYAML {

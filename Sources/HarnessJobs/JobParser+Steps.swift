@@ -3,7 +3,7 @@ extension JobParser {
         "launch", "launch_group", "wait", "kill", "message", "mini_tasks", "pause", "restart_agent", "shutdown",
     ]
 
-    func step(_ value: JobValue, _ path: String) throws(HarnessError) -> JobStep {
+    func step(_ value: JobValue, _ path: String) throws(JobFileError) -> JobStep {
         guard case .object(let fields) = value else {
             throw fail(
                 path,
@@ -32,7 +32,7 @@ extension JobParser {
             }
             return .wait(result)
         case "kill":
-            let grace = try fields["grace"].map { v throws(HarnessError) in try seconds(v, "\(path).grace") }
+            let grace = try fields["grace"].map { v throws(JobFileError) in try seconds(v, "\(path).grace") }
             return .kill(try string(argument, here), grace: grace)
         case "message":
             return .message(try payload(argument, here))
@@ -40,7 +40,7 @@ extension JobParser {
             return .pause(try seconds(argument, here))
         case "mini_tasks":
             return .miniTasks(
-                try list(argument, here).enumerated().map { (index, item) throws(HarnessError) in
+                try list(argument, here).enumerated().map { (index, item) throws(JobFileError) in
                     try miniTask(item, "\(here)[\(index)]")
                 })
         default:
@@ -51,15 +51,15 @@ extension JobParser {
         }
     }
 
-    func ids(_ value: JobValue, _ path: String) throws(HarnessError) -> [String] {
+    func ids(_ value: JobValue, _ path: String) throws(JobFileError) -> [String] {
         if case .string(let id) = value { return [id] }
         let items = try list(value, path)
         guard !items.isEmpty else { throw fail(path, "is empty; expected at least one task id") }
-        return try items.enumerated().map { (index, item) throws(HarnessError) in try string(item, "\(path)[\(index)]")
+        return try items.enumerated().map { (index, item) throws(JobFileError) in try string(item, "\(path)[\(index)]")
         }
     }
 
-    func miniTask(_ value: JobValue, _ path: String) throws(HarnessError) -> MiniTaskSpec {
+    func miniTask(_ value: JobValue, _ path: String) throws(JobFileError) -> MiniTaskSpec {
         let fields = try object(value, path, allowed: ["id", "function", "payload", "expect"])
         guard let id = fields["id"] else { throw fail("\(path).id", "missing; expected the mini-task id") }
         guard let function = fields["function"] else {
@@ -68,8 +68,8 @@ extension JobParser {
         return MiniTaskSpec(
             id: try string(id, "\(path).id"),
             function: try string(function, "\(path).function"),
-            payload: try fields["payload"].map { v throws(HarnessError) in try payload(v, "\(path).payload") } ?? [],
-            expect: try fields["expect"].map { v throws(HarnessError) -> TaskEnd in
+            payload: try fields["payload"].map { v throws(JobFileError) in try payload(v, "\(path).payload") } ?? [],
+            expect: try fields["expect"].map { v throws(JobFileError) -> TaskEnd in
                 try choice(v, "\(path).expect", TaskEnd.allCases)
             } ?? .finished)
     }
@@ -81,7 +81,7 @@ struct JobChecks {
     let job: Job
     let parser: JobParser
 
-    func check() throws(HarnessError) {
+    func check() throws(JobFileError) {
         let declared = Set(job.tasks.map(\.id))
         var launched: Set<String> = []
         var miniTaskIDs: Set<String> = []

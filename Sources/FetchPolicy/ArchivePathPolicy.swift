@@ -1,8 +1,8 @@
 /// The rules an archive entry must pass before anything is written: pure functions, tested without I/O.
-enum ArchivePathPolicy {
+package enum ArchivePathPolicy {
     /// The entry name as a clean relative path ("a/b/c"), or why it is refused.
     /// Leading "./" and empty components are dropped; "..", absolute paths and NULs are refused.
-    static func relativePath(_ name: String) -> Result<String, Refusal> {
+    package static func relativePath(_ name: String) -> Result<String, Refusal> {
         if name.hasPrefix("/") { return .failure(.init("absolute path")) }
         if name.utf8.contains(0) { return .failure(.init("NUL in name")) }
         var parts: [Substring] = []
@@ -20,7 +20,7 @@ enum ArchivePathPolicy {
     /// never climb again after descending. Together with ``ExtractedLinks`` (no entry is created
     /// through a link, so `path` is where the link really sits) every link resolves inside the tree,
     /// whatever other links it passes through: none of them can lead out of it either.
-    static func checkSymlink(path: String, target: String) -> Refusal? {
+    package static func checkSymlink(path: String, target: String) -> Refusal? {
         if target.isEmpty { return .init("empty link target") }
         if target.hasPrefix("/") { return .init("link to absolute path '\(target)' leaves the target directory") }
         let depth = path.split(separator: "/").count - 1
@@ -40,7 +40,7 @@ enum ArchivePathPolicy {
     }
 
     /// Checks a hard link's target, which names another entry of the same archive.
-    static func hardlinkTarget(_ target: String) -> Result<String, Refusal> {
+    package static func hardlinkTarget(_ target: String) -> Result<String, Refusal> {
         switch relativePath(target) {
         case .success(let clean) where !clean.isEmpty: .success(clean)
         case .success: .failure(.init("hard link to the target directory itself"))
@@ -51,17 +51,17 @@ enum ArchivePathPolicy {
 
     /// The symbolic links an extraction has created so far, which every later entry is checked against:
     /// the kernel follows them, so a path the name policy accepts may still land elsewhere.
-    struct ExtractedLinks {
+    package struct ExtractedLinks {
         /// Clean relative path of each link → its target.
         private var links: [String: String] = [:]
         /// How many links one resolution may follow (the kernel's own limit is 40).
-        static let maxHops = 40
+        package static let maxHops = 40
 
-        init() {}
+        package init() {}
 
         /// Refuses a clean relative `path` that goes through a link already extracted: creating it
         /// would write wherever that link points. The path itself may name a link (it replaces it).
-        func checkPath(_ path: String) -> Refusal? {
+        package func checkPath(_ path: String) -> Refusal? {
             linkOnPath(path).map { .init("it passes through the symbolic link '\($0)' extracted before it") }
         }
 
@@ -79,7 +79,7 @@ enum ArchivePathPolicy {
         /// Checks a symbolic link at `path` (clean, relative) to `target`: the static rules of
         /// ``ArchivePathPolicy/checkSymlink(path:target:)``, then the target resolved lexically from
         /// the link's directory, following the links already extracted; it must stay inside.
-        func checkSymlink(path: String, target: String) -> Refusal? {
+        package func checkSymlink(path: String, target: String) -> Refusal? {
             if let refusal = checkPath(path) { return refusal }
             if let refusal = ArchivePathPolicy.checkSymlink(path: path, target: target) { return refusal }
             var parent = path.split(separator: "/").map(String.init)
@@ -91,20 +91,20 @@ enum ArchivePathPolicy {
         }
 
         /// Checks a hard link's clean target: the entry it names must not be reached through a link.
-        func checkHardlinkTarget(_ target: String) -> Refusal? {
+        package func checkHardlinkTarget(_ target: String) -> Refusal? {
             linkOnPath(target).map {
                 .init("its target '\(target)' passes through the symbolic link '\($0)' extracted before it")
             }
         }
 
         /// Remembers a link that was accepted and is about to be created.
-        mutating func record(path: String, target: String) {
+        package mutating func record(path: String, target: String) {
             links[path] = target
         }
 
         /// Where `target`, read from the directory `parent` (components from the root), leads:
         /// the components of the resolved path, or why it leaves the tree.
-        func resolve(_ target: String, from parent: [String]) -> Result<[String], Refusal> {
+        package func resolve(_ target: String, from parent: [String]) -> Result<[String], Refusal> {
             var resolved = parent
             var remaining = target.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
             remaining.reverse()
@@ -135,8 +135,8 @@ enum ArchivePathPolicy {
         }
     }
 
-    struct Refusal: Error, Equatable {
-        let reason: String
-        init(_ reason: String) { self.reason = reason }
+    package struct Refusal: Error, Equatable {
+        package let reason: String
+        package init(_ reason: String) { self.reason = reason }
     }
 }

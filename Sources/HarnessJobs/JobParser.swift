@@ -10,7 +10,7 @@ public struct JobParser: Sendable {
     let baseDirectory: String
 
     /// Reads and checks the job file at `path`.
-    public static func load(path: String) throws(HarnessError) -> Job {
+    public static func load(path: String) throws(JobFileError) -> Job {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw .unreadableJob(path, "no such file, or not readable")
         }
@@ -20,17 +20,17 @@ public struct JobParser: Sendable {
     }
 
     /// Checks an already-read document (`text` is JSON, or YAML when `file` ends in `.yaml`).
-    public static func parse(_ text: String, file: String, baseDirectory: String = ".") throws(HarnessError) -> Job {
+    public static func parse(_ text: String, file: String, baseDirectory: String = ".") throws(JobFileError) -> Job {
         let parser = JobParser(file: file, baseDirectory: baseDirectory)
         return try parser.parse(JobValue.parse(Data(text.utf8), file: file))
     }
 
-    func parse(_ root: JobValue) throws(HarnessError) -> Job {
+    func parse(_ root: JobValue) throws(JobFileError) -> Job {
         let top = try object(root, "", allowed: ["name", "executor", "tasks", "steps", "timeout"])
-        let name = try top["name"].map { v throws(HarnessError) in try string(v, "name") } ?? file
-        let executor = try top["executor"].map { v throws(HarnessError) in try executorSettings(v, "executor") }
+        let name = try top["name"].map { v throws(JobFileError) in try string(v, "name") } ?? file
+        let executor = try top["executor"].map { v throws(JobFileError) in try executorSettings(v, "executor") }
         guard let tasksValue = top["tasks"] else { throw fail("tasks", "missing; expected a list of tasks") }
-        let tasks = try list(tasksValue, "tasks").enumerated().map { (index, value) throws(HarnessError) in
+        let tasks = try list(tasksValue, "tasks").enumerated().map { (index, value) throws(JobFileError) in
             try task(value, "tasks[\(index)]")
         }
         var seen: Set<String> = []
@@ -38,12 +38,12 @@ public struct JobParser: Sendable {
             throw fail("tasks[\(index)].id", "duplicate task id \"\(task.id)\"; expected every id once")
         }
         let steps =
-            try top["steps"].map { v throws(HarnessError) in
-                try list(v, "steps").enumerated().map { (index, value) throws(HarnessError) in
+            try top["steps"].map { v throws(JobFileError) in
+                try list(v, "steps").enumerated().map { (index, value) throws(JobFileError) in
                     try step(value, "steps[\(index)]")
                 }
             } ?? []
-        let timeout = try top["timeout"].map { v throws(HarnessError) in try seconds(v, "timeout") } ?? .seconds(120)
+        let timeout = try top["timeout"].map { v throws(JobFileError) in try seconds(v, "timeout") } ?? .seconds(120)
         let job = Job(
             name: name, source: file, executor: executor ?? ExecutorSettings(), tasks: tasks, steps: steps,
             timeout: timeout)
@@ -53,7 +53,7 @@ public struct JobParser: Sendable {
 
     // MARK: Sections
 
-    func executorSettings(_ value: JobValue, _ path: String) throws(HarnessError) -> ExecutorSettings {
+    func executorSettings(_ value: JobValue, _ path: String) throws(JobFileError) -> ExecutorSettings {
         let fields = try object(
             value, path,
             allowed: [
@@ -97,7 +97,7 @@ public struct JobParser: Sendable {
         return settings
     }
 
-    func task(_ value: JobValue, _ path: String) throws(HarnessError) -> JobTask {
+    func task(_ value: JobValue, _ path: String) throws(JobFileError) -> JobTask {
         let fields = try object(
             value, path,
             allowed: [
@@ -116,31 +116,31 @@ public struct JobParser: Sendable {
             }
             kind = .closure(
                 function: try string(function, "\(path).closure.function"),
-                payload: try closureFields["payload"].map { v throws(HarnessError) in
+                payload: try closureFields["payload"].map { v throws(JobFileError) in
                     try payload(v, "\(path).closure.payload")
                 } ?? [])
         case (nil, nil): throw fail(path, "has neither \"command\" nor \"closure\"; expected exactly one")
         case (_?, _?): throw fail(path, "has both \"command\" and \"closure\"; expected exactly one")
         }
-        let expect = try fields["expect"].map { v throws(HarnessError) -> TaskEnd in
+        let expect = try fields["expect"].map { v throws(JobFileError) -> TaskEnd in
             try choice(v, "\(path).expect", TaskEnd.allCases)
         }
-        let grace = try fields["kill_grace"].map { v throws(HarnessError) in try seconds(v, "\(path).kill_grace") }
+        let grace = try fields["kill_grace"].map { v throws(JobFileError) in try seconds(v, "\(path).kill_grace") }
         return JobTask(
             id: id, kind: kind, expect: expect ?? .finished, killGracePeriod: grace,
-            healthCheck: try fields["health_check"].map { v throws(HarnessError) in
+            healthCheck: try fields["health_check"].map { v throws(JobFileError) in
                 try healthCheck(v, "\(path).health_check")
             },
-            check: try fields["check"].map { v throws(HarnessError) in try check(v, "\(path).check") },
-            maxCompletionTime: try fields["max_completion_time"].map { v throws(HarnessError) in
+            check: try fields["check"].map { v throws(JobFileError) in try check(v, "\(path).check") },
+            maxCompletionTime: try fields["max_completion_time"].map { v throws(JobFileError) in
                 try positiveSeconds(v, "\(path).max_completion_time")
             },
-            resources: try fields["resources"].map { v throws(HarnessError) in try resources(v, "\(path).resources") }
+            resources: try fields["resources"].map { v throws(JobFileError) in try resources(v, "\(path).resources") }
                 ?? [:])
     }
 
     /// Scalar Mesos resources: `{"cpus": 0.5, "mem": 128}` (mem in MB, as Mesos counts it).
-    func resources(_ value: JobValue, _ path: String) throws(HarnessError) -> [String: Double] {
+    func resources(_ value: JobValue, _ path: String) throws(JobFileError) -> [String: Double] {
         let fields = try object(value, path, allowed: ["cpus", "mem", "disk"])
         var result: [String: Double] = [:]
         for (name, item) in fields {
@@ -152,7 +152,7 @@ public struct JobParser: Sendable {
         return result
     }
 
-    func command(_ value: JobValue, _ path: String) throws(HarnessError) -> CommandSpec {
+    func command(_ value: JobValue, _ path: String) throws(JobFileError) -> CommandSpec {
         if case .string(let line) = value {
             guard !line.isEmpty else { throw fail(path, "is empty; expected a shell command line") }
             return CommandSpec(value: line)
@@ -162,7 +162,7 @@ public struct JobParser: Sendable {
         var spec = CommandSpec(value: try string(commandValue, "\(path).value"))
         if let v = fields["shell"] { spec.shell = try bool(v, "\(path).shell") }
         if let v = fields["arguments"] {
-            spec.arguments = try list(v, "\(path).arguments").enumerated().map { (index, item) throws(HarnessError) in
+            spec.arguments = try list(v, "\(path).arguments").enumerated().map { (index, item) throws(JobFileError) in
                 try string(item, "\(path).arguments[\(index)]")
             }
         }
@@ -171,7 +171,7 @@ public struct JobParser: Sendable {
     }
 
     /// A payload: a plain string (its UTF-8), or one of `{"text"}`, `{"base64"}`, `{"file"}`.
-    func payload(_ value: JobValue, _ path: String) throws(HarnessError) -> [UInt8] {
+    func payload(_ value: JobValue, _ path: String) throws(JobFileError) -> [UInt8] {
         if case .string(let text) = value { return Array(text.utf8) }
         let fields = try object(value, path, allowed: ["text", "base64", "file"])
         guard fields.count == 1, let (key, inner) = fields.first else {
@@ -197,9 +197,9 @@ public struct JobParser: Sendable {
 
     // MARK: Typed accessors
 
-    func fail(_ key: String, _ problem: String) -> HarnessError { .invalidJob(file, key: key, problem) }
+    func fail(_ key: String, _ problem: String) -> JobFileError { .invalidJob(file, key: key, problem) }
 
-    func object(_ value: JobValue, _ path: String, allowed: [String]) throws(HarnessError) -> [String: JobValue] {
+    func object(_ value: JobValue, _ path: String, allowed: [String]) throws(JobFileError) -> [String: JobValue] {
         guard case .object(let fields) = value else {
             throw fail(path, "is \(value.kindDescription); expected an object")
         }
@@ -210,31 +210,31 @@ public struct JobParser: Sendable {
         return fields
     }
 
-    func list(_ value: JobValue, _ path: String) throws(HarnessError) -> [JobValue] {
+    func list(_ value: JobValue, _ path: String) throws(JobFileError) -> [JobValue] {
         guard case .array(let items) = value else { throw fail(path, "is \(value.kindDescription); expected a list") }
         return items
     }
 
-    func string(_ value: JobValue, _ path: String) throws(HarnessError) -> String {
+    func string(_ value: JobValue, _ path: String) throws(JobFileError) -> String {
         guard case .string(let text) = value else { throw fail(path, "is \(value.kindDescription); expected a string") }
         return text
     }
 
-    func bool(_ value: JobValue, _ path: String) throws(HarnessError) -> Bool {
+    func bool(_ value: JobValue, _ path: String) throws(JobFileError) -> Bool {
         guard case .bool(let flag) = value else {
             throw fail(path, "is \(value.kindDescription); expected true or false")
         }
         return flag
     }
 
-    func seconds(_ value: JobValue, _ path: String) throws(HarnessError) -> Duration {
+    func seconds(_ value: JobValue, _ path: String) throws(JobFileError) -> Duration {
         guard case .number(let number) = value, number >= 0, number < 86_400 else {
             throw fail(path, "is \(value.kindDescription); expected a number of seconds between 0 and 86400")
         }
         return .milliseconds(Int64((number * 1000).rounded()))
     }
 
-    func stringMap(_ value: JobValue, _ path: String) throws(HarnessError) -> [String: String] {
+    func stringMap(_ value: JobValue, _ path: String) throws(JobFileError) -> [String: String] {
         guard case .object(let fields) = value else {
             throw fail(path, "is \(value.kindDescription); expected an object of strings")
         }
@@ -251,7 +251,7 @@ public struct JobParser: Sendable {
 
     func choice<Choice: RawRepresentable<String> & CaseIterable>(
         _ value: JobValue, _ path: String, _ choices: Choice.AllCases
-    ) throws(HarnessError) -> Choice {
+    ) throws(JobFileError) -> Choice {
         let names = choices.map(\.rawValue).joined(separator: ", ")
         guard case .string(let text) = value else {
             throw fail(path, "is \(value.kindDescription); expected one of \(names)")

@@ -53,9 +53,9 @@ public struct FetchError: Error, Sendable, CustomStringConvertible {
     public var httpStatus: Int? { code == .httpStatus ? status : nil }
     private var status: Int = 0
 
-    static func invalidURI(_ uri: String, _ why: String) -> Self { Self(.invalidURI, uri: uri, cause: why) }
+    package static func invalidURI(_ uri: String, _ why: String) -> Self { Self(.invalidURI, uri: uri, cause: why) }
 
-    static func noPackage(home: String?) -> Self {
+    package static func noPackage(home: String?) -> Self {
         let cause =
             if let home {
                 "no package URI is configured (spark.executor.uri, spark.mesos.uris) and spark.mesos.executor.home "
@@ -67,7 +67,7 @@ public struct FetchError: Error, Sendable, CustomStringConvertible {
         return Self(.noPackage, uri: home ?? "", cause: cause)
     }
 
-    static func httpStatus(_ uri: String, status: Int, reason: String) -> Self {
+    package static func httpStatus(_ uri: String, status: Int, reason: String) -> Self {
         var error = Self(
             .httpStatus, uri: uri, cause: "server answered HTTP \(status) \(reason)",
             transient: status >= 500 || status == 408 || status == 429)
@@ -75,61 +75,65 @@ public struct FetchError: Error, Sendable, CustomStringConvertible {
         return error
     }
 
-    static func network(_ uri: String, _ cause: String) -> Self {
+    package static func network(_ uri: String, _ cause: String) -> Self {
         Self(.network, uri: uri, cause: cause, transient: true)
     }
 
-    static func stalled(_ uri: String, after bytes: Int64, seconds: Double) -> Self {
+    package static func stalled(_ uri: String, after bytes: Int64, seconds: Double) -> Self {
         Self(
             .stalled, uri: uri,
             cause: "download stalled: no data for \(seconds) s after \(bytes) bytes (stall timeout)", transient: true)
     }
 
-    static func checksumMismatch(_ uri: String, expected: String, actual: String) -> Self {
+    package static func checksumMismatch(_ uri: String, expected: String, actual: String) -> Self {
         Self(
             .checksumMismatch, uri: uri,
             cause: "sha256 mismatch: expected \(expected), got \(actual); nothing was installed. "
                 + "Fix the #sha256= in the URI or the file on the server")
     }
 
-    static func archive(_ uri: String, _ detail: String) -> Self {
+    package static func archive(_ uri: String, _ detail: String) -> Self {
         Self(.archive, uri: uri, cause: "cannot extract archive: \(detail)")
     }
 
-    static func unsafeArchive(_ uri: String, entry: String, _ why: String) -> Self {
+    package static func unsafeArchive(_ uri: String, entry: String, _ why: String) -> Self {
         Self(.unsafeArchive, uri: uri, cause: "refused archive entry '\(entry)': \(why); nothing was installed")
     }
 
-    static func archiveTooLarge(_ uri: String, _ what: String) -> Self {
+    package static func archiveTooLarge(_ uri: String, _ what: String) -> Self {
         Self(.archiveTooLarge, uri: uri, cause: "refused archive: \(what) (archive bomb limit); nothing was installed")
     }
 
-    static func diskLimit(_ uri: String, _ what: String) -> Self {
+    package static func diskLimit(_ uri: String, _ what: String) -> Self {
         Self(.diskLimit, uri: uri, cause: "\(what); nothing was installed")
     }
 
-    static func invalidSetting(_ name: String, _ value: String, expected: String) -> Self {
+    package static func invalidSetting(_ name: String, _ value: String, expected: String) -> Self {
         Self(.invalidSetting, uri: name, cause: "\(name)='\(value)' is malformed: expected \(expected)")
     }
 
-    static func hadoopMissing(_ uri: String, searched: String) -> Self {
+    package static func hadoopMissing(_ uri: String, searched: String) -> Self {
         Self(
             .hadoopMissing, uri: uri,
             cause: "this scheme needs a Hadoop client ('hadoop fs -copyToLocal') and none was found: \(searched). "
                 + "Install Hadoop on the agent and set HADOOP_HOME, or use an http(s) URI")
     }
 
-    static func hadoopFailed(_ uri: String, _ detail: String) -> Self {
+    package static func hadoopFailed(_ uri: String, _ detail: String) -> Self {
         Self(.hadoopFailed, uri: uri, cause: "hadoop fs -copyToLocal failed: \(detail)", transient: true)
     }
 
-    static func localFile(_ uri: String, _ detail: String) -> Self { Self(.localFile, uri: uri, cause: detail) }
+    package static func localFile(_ uri: String, _ detail: String) -> Self { Self(.localFile, uri: uri, cause: detail) }
 
-    static func filesystem(_ uri: String, _ detail: String) -> Self { Self(.filesystem, uri: uri, cause: detail) }
+    package static func filesystem(_ uri: String, _ detail: String) -> Self {
+        Self(.filesystem, uri: uri, cause: detail)
+    }
 
-    static func cache(_ directory: String, _ detail: String) -> Self {
+    package static func cache(_ directory: String, _ detail: String) -> Self {
         Self(.cache, uri: directory, cause: "fetch cache \(directory): \(detail)")
     }
 
-    static func cancelled(_ uri: String) -> Self { Self(.cancelled, uri: uri, cause: "the fetch was cancelled") }
+    package static func cancelled(_ uri: String) -> Self {
+        Self(.cancelled, uri: uri, cause: "the fetch was cancelled")
+    }
 }

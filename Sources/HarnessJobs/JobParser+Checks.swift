@@ -7,7 +7,7 @@ extension JobParser {
 
     /// `{"type": "COMMAND|HTTP|HTTPS|TCP", "command"|"port"+"path", "delay_seconds", "interval_seconds",
     /// "timeout_seconds", "consecutive_failures", "grace_period_seconds"}`.
-    func healthCheck(_ value: JobValue, _ path: String) throws(HarnessError) -> Mesos_V1_HealthCheck {
+    func healthCheck(_ value: JobValue, _ path: String) throws(JobFileError) -> Mesos_V1_HealthCheck {
         let fields = try object(
             value, path, allowed: Self.probeKeys + Self.timingKeys + ["consecutive_failures", "grace_period_seconds"])
         var check = Mesos_V1_HealthCheck()
@@ -45,7 +45,7 @@ extension JobParser {
     }
 
     /// `{"type": "COMMAND|HTTP|TCP", "command"|"port"+"path", "delay_seconds", "interval_seconds", "timeout_seconds"}`.
-    func check(_ value: JobValue, _ path: String) throws(HarnessError) -> Mesos_V1_CheckInfo {
+    func check(_ value: JobValue, _ path: String) throws(JobFileError) -> Mesos_V1_CheckInfo {
         let fields = try object(value, path, allowed: Self.probeKeys + Self.timingKeys)
         var check = Mesos_V1_CheckInfo()
         let type = try probeType(fields, path, ["COMMAND", "HTTP", "TCP"])
@@ -71,21 +71,21 @@ extension JobParser {
     }
 
     /// A number of seconds greater than zero.
-    func positiveSeconds(_ value: JobValue, _ path: String) throws(HarnessError) -> Duration {
+    func positiveSeconds(_ value: JobValue, _ path: String) throws(JobFileError) -> Duration {
         guard case .number(let number) = value, number > 0, number < 86_400 else {
             throw fail(path, "is \(value.kindDescription); expected a number of seconds above 0 and below 86400")
         }
         return .milliseconds(Int64((number * 1000).rounded()))
     }
 
-    private func secondsValue(_ value: JobValue, _ path: String) throws(HarnessError) -> Double {
+    private func secondsValue(_ value: JobValue, _ path: String) throws(JobFileError) -> Double {
         guard case .number(let number) = value, number >= 0, number < 86_400 else {
             throw fail(path, "is \(value.kindDescription); expected a number of seconds between 0 and 86400")
         }
         return number
     }
 
-    private func onlyWhere(_ type: String, _ fields: [String: JobValue], _ path: String) throws(HarnessError) {
+    private func onlyWhere(_ type: String, _ fields: [String: JobValue], _ path: String) throws(JobFileError) {
         if type != "COMMAND", fields["command"] != nil {
             throw fail("\(path).command", "is only for a COMMAND check; this one is \(type)")
         }
@@ -97,7 +97,7 @@ extension JobParser {
         }
     }
 
-    private func probeType(_ fields: [String: JobValue], _ path: String, _ types: [String]) throws(HarnessError)
+    private func probeType(_ fields: [String: JobValue], _ path: String, _ types: [String]) throws(JobFileError)
         -> String
     {
         let names = types.joined(separator: ", ")
@@ -108,7 +108,7 @@ extension JobParser {
         return text.uppercased()
     }
 
-    private func commandInfo(_ fields: [String: JobValue], _ path: String) throws(HarnessError)
+    private func commandInfo(_ fields: [String: JobValue], _ path: String) throws(JobFileError)
         -> Mesos_V1_CommandInfo
     {
         guard let value = fields["command"] else {
@@ -128,7 +128,7 @@ extension JobParser {
         return info
     }
 
-    private func port(_ fields: [String: JobValue], _ path: String) throws(HarnessError) -> UInt32 {
+    private func port(_ fields: [String: JobValue], _ path: String) throws(JobFileError) -> UInt32 {
         guard let value = fields["port"] else { throw fail("\(path).port", "missing; expected a port 1-65535") }
         guard case .number(let number) = value, number >= 1, number <= 65535, number == number.rounded() else {
             throw fail("\(path).port", "is \(value.kindDescription); expected a port 1-65535")
@@ -136,7 +136,7 @@ extension JobParser {
         return UInt32(number)
     }
 
-    private func urlPath(_ fields: [String: JobValue], _ path: String) throws(HarnessError) -> String? {
+    private func urlPath(_ fields: [String: JobValue], _ path: String) throws(JobFileError) -> String? {
         guard let value = fields["path"] else { return nil }
         let text = try string(value, "\(path).path")
         guard text.hasPrefix("/") else { throw fail("\(path).path", "\"\(text)\" does not start with '/'") }
