@@ -55,7 +55,7 @@ package enum ArchivePathPolicy {
         /// Clean relative path of each link → its target.
         private var links: [String: String] = [:]
         /// How many links one resolution may follow (the kernel's own limit is 40).
-        package static let maxHops = 40
+        static let maxHops = 40
 
         package init() {}
 

@@ -127,7 +127,7 @@ package enum PayloadPlan: Sendable, Hashable {
     /// No telling name: decided from the first bytes.
     case sniff
 
-    package static func forName(_ name: String) -> PayloadPlan {
+    static func forName(_ name: String) -> PayloadPlan {
         let lower = name.lowercased()
         for suffix in [".tar", ".tgz", ".tar.gz", ".tbz2", ".tbz", ".tar.bz2", ".txz", ".tar.xz", ".zip"]
         where lower.hasSuffix(suffix) {
@@ -165,7 +165,7 @@ extension String {
         return String(scalars[first...last])
     }
 
-    package func removingPercentEncoding() -> String {
+    func removingPercentEncoding() -> String {
         guard contains("%") else { return self }
         var bytes: [UInt8] = []
         var iterator = utf8.makeIterator()

@@ -1,5 +1,4 @@
 public import FetchPolicy
-
 public import PackageFetch
 
 extension FetchRequest {
@@ -8,12 +7,12 @@ extension FetchRequest {
     /// task's URIs, and `spark.mesos.executor.home`. A URI listed twice is fetched once, with the flags
     /// of its first mention.
     public init(sparkProperties: [String: String], commandURIs: [FetchURI] = []) throws(FetchError) {
-        let executorURI = sparkProperties["spark.executor.uri"].map(Self.trimmingWhitespace)
+        let executorURI = sparkProperties["spark.executor.uri"]?.trimmingWhitespace()
         let package = try executorURI.flatMap { value throws(FetchError) in value.isEmpty ? nil : try FetchURI(value) }
         var seen = Set(package.map { [$0.location] } ?? [])
         var additional: [FetchURI] = []
         for value in (sparkProperties["spark.mesos.uris"] ?? "").split(separator: ",") {
-            let text = Self.trimmingWhitespace(String(value))
+            let text = String(value).trimmingWhitespace()
             guard !text.isEmpty else { continue }
             let uri = try FetchURI(text)
             if seen.insert(uri.location).inserted { additional.append(uri) }
@@ -22,12 +21,5 @@ extension FetchRequest {
         self.init(
             package: package, additional: additional,
             executorHome: sparkProperties["spark.mesos.executor.home"].flatMap { $0.isEmpty ? nil : $0 })
-    }
-
-    private static func trimmingWhitespace(_ text: String) -> String {
-        var characters = Substring(text)
-        while let first = characters.first, first.isWhitespace { characters.removeFirst() }
-        while let last = characters.last, last.isWhitespace { characters.removeLast() }
-        return String(characters)
     }
 }

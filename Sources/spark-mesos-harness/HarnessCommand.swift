@@ -81,10 +81,7 @@ struct HarnessCommand: AsyncParsableCommand {
                         ? "demo: no demo-worker built next to \(ownPath); closures and mini-tasks are shown as command tasks"
                         : "demo: closures and mini-tasks run on \(worker!)")
             }
-        } catch let error as JobFileError {
-            console.print("spark-mesos-executor harness: \(error)")
-            throw ExitCode(2)
-        } catch let error as HarnessError {
+        } catch let error where error is JobFileError || error is HarnessError {
             console.print("spark-mesos-executor harness: \(error)")
             throw ExitCode(2)
         }
