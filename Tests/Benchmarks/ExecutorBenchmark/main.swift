@@ -4,7 +4,7 @@
 // the better of the two, and its ratio to it; asserts nothing.
 //
 //   SME_BENCHMARKS=1 swift build $(cat Packaging/release-flags)   (the packaged executor's build)
-//   .build-release/release/executor-benchmark [--tasks 1000] [--minis 20000] [--waves 1] [--starts 11] [--only NAME]
+//   .build-release/release/executor-benchmark [--only SCENARIO] [--tasks N] … (--help lists them)
 import Foundation
 import LocalAgent
 import MesosProto
@@ -13,38 +13,22 @@ import MesosProto
     import Glibc
 #endif
 
-let arguments = CommandLine.arguments
-func option(_ name: String, _ fallback: Int) -> Int {
-    guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count, let value = Int(arguments[index + 1])
-    else { return fallback }
-    return value
-}
-let taskCount = option("--tasks", 1000)
-/// `--only NAME` runs one scenario: startup, idle, command, fine, fine-cgroups (paired with and
-/// without cgroups), fine-spawned, coarse, minis, worker, logs or fetch. The floors are measured every time.
-let only: String? = arguments.firstIndex(of: "--only").flatMap { $0 + 1 < arguments.count ? arguments[$0 + 1] : nil }
+let options = BenchmarkOptions.parseOrExit()
+let taskCount = options.count("--tasks")
+/// `--only NAME` runs one scenario (see `BenchmarkOptions.scenarios`; `fine-cgroups` is fine mode
+/// paired with and without cgroups). The floors are measured every time.
+let only = options.only
 func selected(_ name: String) -> Bool { only == nil || only == name }
-let miniCount = option("--minis", 20000)
-/// `--worker-runs N`: how many runs the `worker` scenario sends the demo worker alone.
-let workerRuns = max(1, option("--worker-runs", 200_000))
-/// `--log-level LEVEL`: the executors' log level (`error` by default, so that the figures leave
-/// logging out; `info` is what an agent runs them with).
-let executorLogLevel: String =
-    arguments.firstIndex(of: "--log-level").flatMap { $0 + 1 < arguments.count ? arguments[$0 + 1] : nil } ?? "error"
-/// `--latency-tasks N`: how many tasks a launch scenario runs one at a time for its latency.
-let latencyTaskCount = max(1, option("--latency-tasks", 100))
-/// `--log-mib N`: how much the `logs` scenario's task writes to its stdout.
-let logMiB = option("--log-mib", 1024)
-/// `--waves N` launches the tasks of a scenario in N waves, each after the previous one finished.
-let waves = max(1, option("--waves", 1))
-/// `--starts N`: how many executors the `startup` scenario starts.
-let startCount = max(1, option("--starts", 11))
-/// `--compare PATH`: the `startup` scenario also starts this executor binary, alternating with ours,
-/// and prints the ratio pair by pair (a before/after of a start-up change).
-let compareExecutor: String? = arguments.firstIndex(of: "--compare").flatMap {
-    $0 + 1 < arguments.count ? arguments[$0 + 1] : nil
-}
-let binDirectory = URL(fileURLWithPath: arguments[0]).deletingLastPathComponent().path
+let miniCount = options.count("--minis")
+let workerRuns = options.count("--worker-runs")
+/// The executors log at `error` unless told otherwise, so that the figures leave logging out.
+let executorLogLevel = options.logLevel
+let latencyTaskCount = options.count("--latency-tasks")
+let logMiB = options.count("--log-mib")
+let waves = options.count("--waves")
+let startCount = options.count("--starts")
+let compareExecutor = options.compareExecutor
+let binDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path
 let executor = binDirectory + "/spark-mesos-executor"
 let worker = binDirectory + "/demo-worker"
 let hello = binDirectory + "/benchmark-hello"
