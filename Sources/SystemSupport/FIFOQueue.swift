@@ -4,6 +4,13 @@ struct FIFOQueue<Element> {
     private var items: [Element?] = []
     private var head = 0
 
+    init() {}
+
+    /// A queue whose array is allocated now, with room for `capacity` elements.
+    init(reservingCapacity capacity: Int) {
+        items.reserveCapacity(capacity)
+    }
+
     var isEmpty: Bool { head == items.count }
 
     mutating func append(_ element: Element) {

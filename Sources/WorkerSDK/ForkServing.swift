@@ -100,7 +100,7 @@ extension Worker {
         var bytes: [UInt8] = []
         Frame.append(ToWorker.run(run).encoded(), to: &bytes)
         var decoder = FrameDecoder()
-        decoder.feed(bytes[...])
+        bytes.withUnsafeBytes { decoder.feed($0) }
         let (runs, continuation) = Serving.makeRunStream()
         while let frame = try? decoder.next(), case .run(let decoded)? = try? ToWorker(decoding: frame) {
             continuation.yield([decoded])

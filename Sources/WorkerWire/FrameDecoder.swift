@@ -24,11 +24,23 @@ public struct FrameDecoder: Sendable {
 
     /// Adds bytes read from the pipe.
     public mutating func feed(_ bytes: some Collection<UInt8>) {
+        dropTakenFrames()
+        buffer.append(contentsOf: bytes)
+    }
+
+    /// Adds bytes read from the pipe into a buffer: what a reader calls, compiled for this type
+    /// (the generic `feed` runs unspecialized from another module, looking its collection's
+    /// witnesses up at run time, which each forked worker paid for again).
+    public mutating func feed(_ bytes: UnsafeRawBufferPointer) {
+        dropTakenFrames()
+        buffer.append(contentsOf: bytes)
+    }
+
+    private mutating func dropTakenFrames() {
         if start > 0 && start == buffer.count {
             buffer.removeAll(keepingCapacity: true)
             start = 0
         }
-        buffer.append(contentsOf: bytes)
     }
 
     /// The next complete frame, or nil until more bytes arrive.

@@ -103,6 +103,32 @@ import WorkerWire
         #expect(throws: WireError.self) { try decoder.next() }
     }
 
+    /// A reader's buffers (the SDK's pipe reader feeds raw buffers) give the same frames as
+    /// arrays, in reads of every size.
+    @Test func rawBuffersAndArraysGiveTheSameFrames() throws {
+        let payloads: [[UInt8]] = [Array("a".utf8), [], Array(repeating: 9, count: 1000), Array("last".utf8)]
+        var stream: [UInt8] = []
+        for payload in payloads { Frame.append(payload, to: &stream) }
+        for size in [1, 2, 7, 64, stream.count] {
+            var raw = FrameDecoder()
+            var array = FrameDecoder()
+            var fromRaw: [[UInt8]] = []
+            var fromArray: [[UInt8]] = []
+            var offset = 0
+            while offset < stream.count {
+                let end = min(offset + size, stream.count)
+                stream[offset..<end].withUnsafeBytes { raw.feed($0) }
+                array.feed(stream[offset..<end])
+                while let frame = try raw.next() { fromRaw.append(Array(frame)) }
+                while let frame = try array.next() { fromArray.append(Array(frame)) }
+                offset = end
+            }
+            #expect(fromRaw == payloads, "reads of \(size) bytes")
+            #expect(fromArray == payloads, "reads of \(size) bytes")
+            #expect(raw.pendingByteCount == 0)
+        }
+    }
+
     /// Byte at a time, the SDK's decoder and the executor's RecordIO decoder see the same frames.
     @Test func framingAgreesByteAtATime() throws {
         let payloads: [[UInt8]] = [[], Array("hello".utf8), Array(repeating: 7, count: 300)]

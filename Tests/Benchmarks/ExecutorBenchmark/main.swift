@@ -82,10 +82,11 @@ func withExecutor(
     try await withLocalAgent(configuration) { agent in
         var environment = await agent.environment()
         environment["SPARK_MESOS_EXECUTOR_CACHE_DIR"] = cacheDirectory ?? sandbox + "/.cache"
-        // Passed through, to compare the executor with and without its idle reclaim.
-        environment["SPARK_MESOS_EXECUTOR_IDLE_RECLAIM"] =
-            ProcessInfo.processInfo.environment[
-                "SPARK_MESOS_EXECUTOR_IDLE_RECLAIM"]
+        // The executor's settings in the benchmark's own environment are passed through (to compare
+        // the executor with and without its idle reclaim, its cgroups, …); a scenario's own win.
+        for (name, value) in ProcessInfo.processInfo.environment where name.hasPrefix("SPARK_MESOS_EXECUTOR_") {
+            environment[name] = value
+        }
         for (name, value) in extra { environment[name] = value }
         try await beforeStart(agent)
         let started = wallClock()
