@@ -13,15 +13,15 @@ struct BenchmarkOptions {
         "fetch",
     ]
 
-    /// The numeric options: name, default, smallest value taken, what it sizes.
-    static let counts: [(name: String, fallback: Int, minimum: Int, help: String)] = [
-        ("--tasks", 1000, 1, "tasks a launch scenario sends at once"),
-        ("--minis", 20000, 1, "mini-tasks the minis scenario runs"),
-        ("--waves", 1, 1, "waves the tasks of a scenario are sent in, each after the last finished"),
-        ("--starts", 11, 1, "executors the startup scenario starts"),
-        ("--latency-tasks", 100, 1, "tasks a launch scenario runs one at a time for its latency"),
-        ("--worker-runs", 200_000, 1, "runs the worker scenario sends the demo worker alone"),
-        ("--log-mib", 1024, 1, "MiB the logs scenario's task writes to its stdout"),
+    /// The numeric options (each takes a whole number of at least 1): name, default, what it sizes.
+    static let counts: [(name: String, fallback: Int, help: String)] = [
+        ("--tasks", 1000, "tasks a launch scenario sends at once"),
+        ("--minis", 20000, "mini-tasks the minis scenario runs"),
+        ("--waves", 1, "waves the tasks of a scenario are sent in, each after the last finished"),
+        ("--starts", 11, "executors the startup scenario starts"),
+        ("--latency-tasks", 100, "tasks a launch scenario runs one at a time for its latency"),
+        ("--worker-runs", 200_000, "runs the worker scenario sends the demo worker alone"),
+        ("--log-mib", 1024, "MiB the logs scenario's task writes to its stdout"),
     ]
 
     static let usage = """
@@ -71,8 +71,7 @@ struct BenchmarkOptions {
         while let option = rest.popFirst() {
             if option == "--help" || option == "-h" { throw .help }
             let known = option == "--only" || option == "--log-level" || option == "--compare"
-            let count = Self.counts.first { $0.name == option }
-            guard known || count != nil else { throw .unknown(option) }
+            guard known || Self.counts.contains(where: { $0.name == option }) else { throw .unknown(option) }
             guard let value = rest.popFirst() else { throw .missingValue(option) }
             switch option {
             case "--only":
@@ -89,8 +88,8 @@ struct BenchmarkOptions {
                 guard access(value, X_OK) == 0 else { throw .badValue(option, value, "not an executable file") }
                 compareExecutor = value
             default:
-                guard let count, let number = Int(value), number >= count.minimum else {
-                    throw .badValue(option, value, "not a whole number of at least \(count?.minimum ?? 1)")
+                guard let number = Int(value), number >= 1 else {
+                    throw .badValue(option, value, "not a whole number of at least 1")
                 }
                 values[option] = number
             }
