@@ -22,11 +22,13 @@ let staticLibstdcxx: LinkerSetting = .unsafeFlags(
 /// them (Packaging/code-order/generate writes the list), so that start-up and an idle executor touch
 /// fewer pages of its code. The functions are sections of their own only when the build says so
 /// (Packaging/release-flags: -function-sections); otherwise the list moves next to nothing.
+/// With SME_LINK_MAP=FILE the link also writes its map there (every input section and where it went):
+/// Packaging/code-order/generate needs it to name the code that has no symbol of its own.
 let executorCodeOrder: LinkerSetting = .unsafeFlags(
     [
         "-Xlinker",
         "--section-ordering-file=" + Context.packageDirectory + "/Packaging/code-order/spark-mesos-executor.order",
-    ],
+    ] + (Context.environment["SME_LINK_MAP"].map { ["-Xlinker", "-Map=" + $0] } ?? []),
     .when(configuration: .release))
 
 let package = Package(
