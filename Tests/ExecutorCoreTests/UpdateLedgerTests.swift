@@ -48,6 +48,24 @@ struct UpdateLedgerTests {
         #expect(ledger.count == 1, "a new update with a fresh uuid is a new update")
     }
 
+    @Test func uuidsOfAnyLengthAreMatchedWhole() {
+        var ledger = UpdateLedger()
+        var short = update("a", 1)
+        short.status.uuid = Data([7, 7, 7])
+        ledger.append(short)
+        ledger.append(update("b", 2))
+        #expect(ids(ledger.takeSendable()) == [7, 2])
+        ledger.accepted(uuid: [7, 7, 7])
+        ledger.accepted(uuid: uuid(2))
+        #expect(ledger.acknowledged(uuid: [7, 7]) == nil, "a prefix is another uuid")
+        #expect(ledger.acknowledged(uuid: uuid(2) + [0]) == nil, "so is a longer one")
+        #expect(ledger.acknowledged(uuid: []) == nil)
+        #expect(ledger.count == 2)
+        #expect(ledger.acknowledged(uuid: [7, 7, 7]) != nil)
+        #expect(ledger.acknowledged(uuid: uuid(2)) != nil)
+        #expect(ledger.isEmpty)
+    }
+
     @Test func ackBeforeAcceptance() {
         var ledger = UpdateLedger()
         ledger.append(update("a", 1))
