@@ -20,7 +20,9 @@ public struct CgroupHierarchy: Sendable, Equatable {
         var relative = Substring(path)
         if mountRoot != "/", relative.hasPrefix(mountRoot) { relative = relative.dropFirst(mountRoot.count) }
         let trimmed = relative.drop { $0 == "/" }
-        return trimmed.isEmpty ? mountPoint : mountPoint + "/" + trimmed
+        // `String(trimmed)`: appending the Substring itself goes through the standard library's
+        // generic `append(contentsOf:)`, whose first use scans every conformance record.
+        return trimmed.isEmpty ? mountPoint : mountPoint + "/" + String(trimmed)
     }
 
     /// The path libcgroup names a cgroup by: relative to the mount point.

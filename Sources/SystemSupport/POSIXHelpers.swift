@@ -35,7 +35,9 @@ public func makeDirectories(atPath path: String) -> (path: String, errno: Int32)
     guard errno == ENOENT else { return (path, errno) }
     var current = path.hasPrefix("/") ? "" : "."
     for part in path.split(separator: "/") {
-        current += "/" + part
+        // `String(part)`: appending the Substring itself goes through the standard library's
+        // generic `append(contentsOf:)`, whose first use scans every conformance record.
+        current += "/" + String(part)
         if mkdir(current, 0o755) != 0 && errno != EEXIST { return (current, errno) }
     }
     return nil
