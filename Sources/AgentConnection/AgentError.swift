@@ -11,44 +11,41 @@ public struct AgentError: Error, Sendable, CustomStringConvertible {
     private let code: Code
     /// The call type the error belongs to (SUBSCRIBE, UPDATE, …).
     public let call: String
-    private let text: String
-    /// Described only when asked for: `String(describing:)` reflects on the error, and the first
-    /// reflection of a type costs a dozen scans of the binary's conformance records (~0.7 ms of
-    /// CPU for the `CancellationError` every executor's event stream ends with at shutdown).
-    private let underlying: (any Error)?
+    private let source: Detail
+
+    /// A text, or an error described only when asked for: `String(describing:)` reflects on the
+    /// error, and the first reflection of a type costs a dozen scans of the binary's conformance
+    /// records (~0.7 ms of CPU for the `CancellationError` every executor's event stream ends with
+    /// at shutdown).
+    private enum Detail: Sendable {
+        case text(String)
+        case error(any Error)
+    }
 
     /// The agent's answer body or the underlying error text.
-    public var detail: String { underlying.map { String(describing: $0) } ?? text }
-
-    private init(code: Code, call: String, detail: String) {
-        self.code = code
-        self.call = call
-        self.text = detail
-        self.underlying = nil
-    }
-    private init(code: Code, call: String, underlying: any Error) {
-        self.code = code
-        self.call = call
-        self.text = ""
-        self.underlying = underlying
+    public var detail: String {
+        switch source {
+        case .text(let text): text
+        case .error(let error): String(describing: error)
+        }
     }
 
     static func unexpectedStatus(_ status: Int, call: String, body: String) -> Self {
-        Self(code: .unexpectedStatus(status), call: call, detail: body)
+        Self(code: .unexpectedStatus(status), call: call, source: .text(body))
     }
     static func connectionFailed(call: String, _ error: any Error) -> Self {
-        Self(code: .connectionFailed, call: call, underlying: error)
+        Self(code: .connectionFailed, call: call, source: .error(error))
     }
     public static func streamEnded(cleanly: Bool) -> Self {
         Self(
             code: .streamEnded, call: "SUBSCRIBE",
-            detail: cleanly ? "the agent closed the event stream" : "the event stream broke off (agent gone?)")
+            source: .text(cleanly ? "the agent closed the event stream" : "the event stream broke off (agent gone?)"))
     }
     static func streamFailed(_ error: any Error) -> Self {
-        Self(code: .streamFailed, call: "SUBSCRIBE", underlying: error)
+        Self(code: .streamFailed, call: "SUBSCRIBE", source: .error(error))
     }
     static func invalidCall(call: String, _ detail: String) -> Self {
-        Self(code: .invalidCall, call: call, detail: detail)
+        Self(code: .invalidCall, call: call, source: .text(detail))
     }
 
     /// The HTTP status when the agent answered with an unexpected one.
