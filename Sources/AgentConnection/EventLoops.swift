@@ -19,7 +19,7 @@ public enum EventLoops {
     /// The sizing is done by that thread too: NIO's first look at its loop count makes the Swift
     /// runtime instantiate the atomic that holds it (its type's metadata and conformances, a scan of
     /// the binary's conformance records), about a twentieth of what the main thread did before its
-    /// SUBSCRIBE (README, Performance).
+    /// SUBSCRIBE (Tests/Benchmarks/HISTORY.md).
     public static func startEarly(threads: Int) {
         // Read by `sized` on the thread started below (its start orders this write before) or,
         // should a connection come first, on this one.

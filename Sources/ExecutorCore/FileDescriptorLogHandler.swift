@@ -15,7 +15,7 @@ import SystemSupport
 /// Written with one `write(2)`, and cheaper than `StreamLogHandler`, whose every line costs a
 /// `stat` of `/etc/localtime` (glibc's `localtime` re-checks the zone file when `TZ` is unset, as
 /// it is under an agent) and a pass through stdio. An executor logs about five lines per task at
-/// the default level, two of them between LAUNCH and TASK_RUNNING (README, Performance).
+/// the default level, two of them between LAUNCH and TASK_RUNNING (Tests/Benchmarks/HISTORY.md).
 public struct FileDescriptorLogHandler: LogHandler {
     public var logLevel: Logger.Level = .info
     public var metadata: Logger.Metadata = [:]

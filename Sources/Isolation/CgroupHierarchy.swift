@@ -40,7 +40,7 @@ public struct CgroupHierarchy: Sendable, Equatable {
     /// v1 hierarchies without a kernel controller (`name=systemd`) are left out.
     ///
     /// Read as bytes: split into `Character`s (grapheme clusters) the two files took a starting
-    /// executor 0.4 ms (README, Performance).
+    /// executor 0.4 ms (Tests/Benchmarks/HISTORY.md).
     public static func parse(mountInfo: String, procCgroup: String) -> [CgroupHierarchy] {
         // /proc/self/cgroup: "4:memory:/path", "1:cpu,cpuacct:/path", "0::/path" (v2).
         var v1Paths: [String: String] = [:]

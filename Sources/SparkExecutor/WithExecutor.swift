@@ -36,7 +36,7 @@ public struct ExecutorOptions: Sendable {
 ///
 /// SUBSCRIBE is sent first: the cgroups (about 1.5 ms of `/proc` parsing, libcgroup's start and
 /// the executor's cgroups), the fetcher and the runner are made while it travels and the agent
-/// answers (README, Performance).
+/// answers (Tests/Benchmarks/HISTORY.md).
 public func withExecutor(
     _ configuration: ExecutorConfiguration,
     environment: [String: String],

@@ -6,8 +6,8 @@
 
 /// This process's descriptor table. The kernel grows it when a descriptor number beyond it is
 /// first used, and in a process of more than one thread every growth first waits for an RCU grace
-/// period (`expand_fdtable`; 8–30 ms on this project's VM, README "Performance"). Grown once while
-/// only the main thread runs, it never has to grow again: a table never shrinks.
+/// period (`expand_fdtable`; 8–30 ms on this project's VM, Tests/Benchmarks/HISTORY.md). Grown once
+/// while only the main thread runs, it never has to grow again: a table never shrinks.
 public enum DescriptorTable {
     /// Grows the table to hold every descriptor number below `end` (below the soft limit at most),
     /// by placing a descriptor at the top and closing it.

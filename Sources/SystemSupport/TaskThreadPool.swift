@@ -30,8 +30,8 @@ public enum TaskThreads {
 /// for its timers and its watch over blocked threads, and often more cooperative threads than
 /// there are jobs, woken for work another thread was about to take. A forked worker runs one
 /// closure and exits: each thread it starts costs it a clone, a stack mapped and faulted in, and
-/// its exit (README, Performance: fine mode). This pool starts a thread only when a job waits and
-/// no thread of the pool is idle, up to one per core, and keeps none for itself: timers
+/// its exit (Tests/Benchmarks/HISTORY.md: fine mode). This pool starts a thread only when a job
+/// waits and no thread of the pool is idle, up to one per core, and keeps none for itself: timers
 /// (`Task.sleep`) are waited for by an idle thread of the pool.
 ///
 /// Like libdispatch's cooperative pool, it wakes or starts a thread for every job enqueued while
@@ -43,8 +43,8 @@ final class TaskThreadPool: TaskExecutor, SchedulingExecutor, @unchecked Sendabl
     // Guarded by `mutex`.
     /// Allocated with the pool: a fork server makes its pool before it forks, so the array's type
     /// metadata is instantiated there, once, rather than by every forked worker's first job
-    /// (demangling its type name was about a fifteenth of a forked worker's CPU; README,
-    /// Performance).
+    /// (demangling its type name was about a fifteenth of a forked worker's CPU;
+    /// Tests/Benchmarks/HISTORY.md).
     private var queue = FIFOQueue<UnownedJob>(reservingCapacity: 64)
     private var timers = TimerQueue<UnownedJob>()
     /// A thread waits for the earliest timer (the others wait without a deadline).

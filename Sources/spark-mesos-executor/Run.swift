@@ -19,7 +19,7 @@ struct Run {
     /// Runs the executor until the agent or a signal ends it; returns the exit code.
     func run() async -> Int32 {
         // One event loop carries every connection the executor has, and starts while the rest of
-        // start-up runs (README, Performance: a second loop gained nothing, paired).
+        // start-up runs (Tests/Benchmarks/HISTORY.md: a second loop gained nothing, paired).
         EventLoops.startEarly(threads: 1)
         let level = options.logLevel
         LoggingSystem.bootstrap { label in

@@ -44,8 +44,8 @@ enum SparkMesosExecutor {
     /// Runs `body` (on the main thread until it first suspends, then on Swift's cooperative threads)
     /// while the main thread waits for its exit code. An `async` main would end the main thread with
     /// `pthread_exit` once the main task is started, and that forced unwinding of its stack reads
-    /// about 0.9 MB of the program's unwind tables into the executor's RSS for good (README,
-    /// Performance); nothing in the executor uses the main queue or the main actor.
+    /// about 0.9 MB of the program's unwind tables into the executor's RSS for good
+    /// (Tests/Benchmarks/HISTORY.md); nothing in the executor uses the main queue or the main actor.
     private static func waitForExitCode(_ body: @escaping @Sendable () async -> Int32) -> Int32 {
         let done = DispatchSemaphore(value: 0)
         let code = Atomic<Int32>(0)
