@@ -12,6 +12,7 @@ struct FIFOQueue<Element> {
     }
 
     var isEmpty: Bool { head == items.count }
+    var count: Int { items.count - head }
 
     mutating func append(_ element: Element) {
         items.append(element)

@@ -9,13 +9,23 @@ import CProcessSpawn
 
 /// Swift's default executor replaced by a ``TaskThreadPool``.
 public enum TaskThreads {
-    /// Makes a new ``TaskThreadPool`` (one thread per online core at most, each started when
-    /// first needed) Swift's default executor. Call it before any task exists.
-    public static func installPool() {
+    /// Makes a new ``TaskThreadPool`` Swift's default executor: one thread per online core at
+    /// most, each started when first needed. Call it before any task exists.
+    ///
+    /// - Parameter wakesForItsOwnJobs: whether a job that one of the pool's threads enqueues
+    ///   while no other job waits wakes an idle thread for it. Yes (libdispatch's way) where a
+    ///   job may block its thread until another job has run: a closure waiting on a semaphore
+    ///   that a task signals. No where jobs never wait for each other (the executor): the thread
+    ///   takes that job itself once the one it runs returns, instead of waking the other core for
+    ///   it and going to sleep, so a hop between actors or a resumed continuation costs no
+    ///   wake-up. Jobs enqueued from outside the pool (an event loop, a blocking thread) and a
+    ///   job enqueued while another waits still wake an idle thread: work for two runs on two.
+    public static func installPool(wakesForItsOwnJobs: Bool = true) {
         installed.withLock { installed in
             guard !installed else { return }
             installed = true
-            TaskThreadPool.Factory.installed = TaskThreadPool(width: sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+            TaskThreadPool.Factory.installed = TaskThreadPool(
+                width: sysconf(Int32(_SC_NPROCESSORS_ONLN)), wakesForItsOwnJobs: wakesForItsOwnJobs)
             _createExecutors(factory: TaskThreadPool.Factory.self)
         }
     }
@@ -36,9 +46,12 @@ public enum TaskThreads {
 ///
 /// Like libdispatch's cooperative pool, it wakes or starts a thread for every job enqueued while
 /// all are busy and one more may start: a job that blocks its thread waiting for another job (a
-/// semaphore that a task signals) is served as it would be there.
+/// semaphore that a task signals) is served as it would be there. Unless told not to wake for its
+/// own jobs (``TaskThreads/installPool(wakesForItsOwnJobs:)``): then a job one of its threads
+/// enqueues while no other job waits is left to that thread.
 final class TaskThreadPool: TaskExecutor, SchedulingExecutor, @unchecked Sendable {
     private let width: Int
+    private let wakesForItsOwnJobs: Bool
 
     // Guarded by `mutex`.
     /// Allocated with the pool: a fork server makes its pool before it forks, so the array's type
@@ -52,12 +65,16 @@ final class TaskThreadPool: TaskExecutor, SchedulingExecutor, @unchecked Sendabl
     private var threads = 0
     private var idle = 0
     private var wakesOnTheWay = 0
+    /// The pool's threads, as `pthread_self()` gives them (at most `width`).
+    private var members: [pthread_t] = []
 
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let wakeup: UnsafeMutablePointer<pthread_cond_t>
 
-    init(width: Int) {
+    init(width: Int, wakesForItsOwnJobs: Bool = true) {
         self.width = max(1, width)
+        self.wakesForItsOwnJobs = wakesForItsOwnJobs
+        members.reserveCapacity(self.width)
         mutex = .allocate(capacity: 1)
         mutex.initialize(to: pthread_mutex_t())
         pthread_mutex_init(mutex, nil)
@@ -86,9 +103,14 @@ final class TaskThreadPool: TaskExecutor, SchedulingExecutor, @unchecked Sendabl
 
     func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
+        let caller = pthread_self()
         pthread_mutex_lock(mutex)
         queue.append(job)
-        let wake = wakeOne()
+        // Not waking for its own jobs, a thread of the pool takes a job it enqueued once the one it
+        // runs returns, unless another job waits already: then there is work for two.
+        let leftToCaller =
+            !wakesForItsOwnJobs && queue.count == 1 && members.contains { pthread_equal($0, caller) != 0 }
+        let wake = leftToCaller ? Wake.none : wakeOne()
         pthread_mutex_unlock(mutex)
         perform(wake)
     }
@@ -122,6 +144,7 @@ final class TaskThreadPool: TaskExecutor, SchedulingExecutor, @unchecked Sendabl
     private func serve() {
         cps_name_this_thread(Self.threadName)
         pthread_mutex_lock(mutex)
+        members.append(pthread_self())
         while true {
             while let job = timers.takeDue(now: Self.now()) { queue.append(job) }
             if let job = queue.popFirst() {

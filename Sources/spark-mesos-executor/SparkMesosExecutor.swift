@@ -23,6 +23,11 @@ enum SparkMesosExecutor {
         case .run(let options):
             // Before any other thread starts: the table then grows without an RCU grace period.
             DescriptorTable.reserve(below: CgroupIsolation.keptDescriptorsEnd)
+            // Before any task exists. No job of the executor blocks its thread until another job
+            // has run (blocking work has threads of its own: BlockingThread, SerialThread), so a
+            // job a task thread enqueues is left to that thread rather than waking the other core
+            // (Tests/Benchmarks/HISTORY.md: coarse mode).
+            TaskThreads.installPool(wakesForItsOwnJobs: false)
             exit(waitForExitCode { await Run(options: options).run() })
         case .harness(let arguments):
             exit(HarnessLauncher.run(arguments))
@@ -41,7 +46,7 @@ enum SparkMesosExecutor {
         }
     }
 
-    /// Runs `body` (on the main thread until it first suspends, then on Swift's cooperative threads)
+    /// Runs `body` (on the main thread until it first suspends, then on the task threads)
     /// while the main thread waits for its exit code. An `async` main would end the main thread with
     /// `pthread_exit` once the main task is started, and that forced unwinding of its stack reads
     /// about 0.9 MB of the program's unwind tables into the executor's RSS for good

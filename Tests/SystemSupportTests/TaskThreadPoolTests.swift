@@ -6,8 +6,8 @@ import Testing
     import Glibc
 #endif
 
-/// The pool that forked Swift workers run their tasks on instead of libdispatch's (see
-/// `TaskThreads.installPool`). Here it runs tasks through a task-executor preference, so that the
+/// The pool that the executor and forked Swift workers run their tasks on instead of libdispatch's
+/// (see `TaskThreads.installPool`). Here it runs tasks through a task-executor preference, so that the
 /// test process keeps its own default executor.
 @Suite struct TaskThreadPoolTests {
     /// Many tasks at once all run, each once, on no more threads than the pool's width.
@@ -64,6 +64,50 @@ import Testing
         #expect(waited)
     }
 
+    /// Not waking for its own jobs (the executor's pool), a task that hops from job to job — each
+    /// `yield` enqueues its next job from the pool's thread while nothing else waits — stays on
+    /// the thread that runs it: the second thread is never started.
+    @Test func aChainOfItsOwnJobsStaysOnTheThreadThatRunsIt() async {
+        let pool = TaskThreadPool(width: 2, wakesForItsOwnJobs: false)
+        let threads = Threads()
+        await withTaskExecutorPreference(pool) {
+            for _ in 0..<200 {
+                threads.note()
+                await Task.yield()
+            }
+        }
+        #expect(threads.seen.withLock { $0.count } == 1)
+    }
+
+    /// Not waking for its own jobs, the pool still runs work for two on two threads: jobs that
+    /// wait behind one another wake the second thread, so two tasks that each need the other to
+    /// have started (each blocks until both have begun) both finish.
+    @Test func jobsThatWaitBehindAnotherWakeTheSecondThread() async {
+        let pool = TaskThreadPool(width: 2, wakesForItsOwnJobs: false)
+        let begun = Tally()
+        let finished = await withTaskExecutorPreference(pool) {
+            await withTaskGroup(of: Int.self) { group in
+                for _ in 0..<2 {
+                    group.addTask {
+                        // Tell the other one this one has begun, then wait until it has too (a
+                        // pool that left the other waiting behind this one would fail the test
+                        // after a minute rather than hang it).
+                        begun.count.withLock { $0 += 1 }
+                        let clock = ContinuousClock()
+                        let giveUp = clock.now + .seconds(60)
+                        while clock.now < giveUp {
+                            if begun.count.withLock({ $0 }) >= 2 { return 1 }
+                            sched_yield()
+                        }
+                        return 0
+                    }
+                }
+                return await group.reduce(0, +)
+            }
+        }
+        #expect(finished == 2)
+    }
+
     /// A job enqueued for later runs once its delay has passed, and not before.
     @Test func aDelayedJobRunsAfterItsDelay() async {
         let pool = TaskThreadPool(width: 1)
@@ -113,6 +157,11 @@ private final class Threads: Sendable {
         let text = String(decoding: name.prefix(max(0, count)), as: UTF8.self)
         names.withLock { _ = $0.insert(text.hasSuffix("\n") ? String(text.dropLast()) : text) }
     }
+}
+
+/// A count shared by tasks.
+private final class Tally: Sendable {
+    let count = LockedValue(0)
 }
 
 /// A pointer handed to tasks that only pass it to C calls made for that purpose.
