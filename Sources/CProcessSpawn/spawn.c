@@ -493,6 +493,10 @@ void cps_name_this_thread(const char *name) {
     pthread_setname_np(pthread_self(), truncated);
 }
 
+int cps_set_this_thread_nice(int nice) {
+    return setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice) == 0 ? 0 : errno;
+}
+
 int cps_epoll_create(void) {
     return epoll_create1(EPOLL_CLOEXEC);
 }

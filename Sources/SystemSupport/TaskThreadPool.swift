@@ -20,12 +20,14 @@ public enum TaskThreads {
     ///   it and going to sleep, so a hop between actors or a resumed continuation costs no
     ///   wake-up. Jobs enqueued from outside the pool (an event loop, a blocking thread) and a
     ///   job enqueued while another waits still wake an idle thread: work for two runs on two.
-    public static func installPool(wakesForItsOwnJobs: Bool = true) {
+    /// - Parameter nice: the nice value of the pool's threads, when it may be set (lowering it
+    ///   takes CAP_SYS_NICE); nil leaves the one they inherit.
+    public static func installPool(wakesForItsOwnJobs: Bool = true, nice: Int32? = nil) {
         installed.withLock { installed in
             guard !installed else { return }
             installed = true
             TaskThreadPool.Factory.installed = TaskThreadPool(
-                width: sysconf(Int32(_SC_NPROCESSORS_ONLN)), wakesForItsOwnJobs: wakesForItsOwnJobs)
+                width: sysconf(Int32(_SC_NPROCESSORS_ONLN)), wakesForItsOwnJobs: wakesForItsOwnJobs, nice: nice)
             _createExecutors(factory: TaskThreadPool.Factory.self)
         }
     }
@@ -52,6 +54,7 @@ public enum TaskThreads {
 final class TaskThreadPool: TaskExecutor, SchedulingExecutor, @unchecked Sendable {
     private let width: Int
     private let wakesForItsOwnJobs: Bool
+    private let nice: Int32?
 
     // Guarded by `mutex`.
     /// Allocated with the pool: a fork server makes its pool before it forks, so the array's type
@@ -71,9 +74,10 @@ final class TaskThreadPool: TaskExecutor, SchedulingExecutor, @unchecked Sendabl
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let wakeup: UnsafeMutablePointer<pthread_cond_t>
 
-    init(width: Int, wakesForItsOwnJobs: Bool = true) {
+    init(width: Int, wakesForItsOwnJobs: Bool = true, nice: Int32? = nil) {
         self.width = max(1, width)
         self.wakesForItsOwnJobs = wakesForItsOwnJobs
+        self.nice = nice
         members.reserveCapacity(self.width)
         mutex = .allocate(capacity: 1)
         mutex.initialize(to: pthread_mutex_t())
@@ -143,6 +147,8 @@ final class TaskThreadPool: TaskExecutor, SchedulingExecutor, @unchecked Sendabl
     /// Runs jobs on the calling thread, for ever.
     private func serve() {
         cps_name_this_thread(Self.threadName)
+        // Not allowed (no CAP_SYS_NICE), the thread keeps the nice value it inherited.
+        if let nice { _ = cps_set_this_thread_nice(nice) }
         pthread_mutex_lock(mutex)
         members.append(pthread_self())
         while true {

@@ -26,8 +26,9 @@ enum SparkMesosExecutor {
             // Before any task exists. No job of the executor blocks its thread until another job
             // has run (blocking work has threads of its own: BlockingThread, SerialThread), so a
             // job a task thread enqueues is left to that thread rather than waking the other core
-            // (Tests/Benchmarks/HISTORY.md: coarse mode).
-            TaskThreads.installPool(wakesForItsOwnJobs: false)
+            // (Tests/Benchmarks/HISTORY.md: coarse mode). Nice −2, as libdispatch ran the
+            // executor's tasks (its user-initiated threads): ahead of the tasks it supervises.
+            TaskThreads.installPool(wakesForItsOwnJobs: false, nice: -2)
             exit(waitForExitCode { await Run(options: options).run() })
         case .harness(let arguments):
             exit(HarnessLauncher.run(arguments))

@@ -108,6 +108,13 @@ import Testing
         #expect(finished == 2)
     }
 
+    /// Its threads run at the nice value it was given (a higher one: lowering it takes privilege).
+    @Test func itsThreadsRunAtTheNiceValueItWasGiven() async {
+        let pool = TaskThreadPool(width: 1, nice: 7)
+        let nice = await withTaskExecutorPreference(pool) { niceOfThisThread() }
+        #expect(nice == 7)
+    }
+
     /// A job enqueued for later runs once its delay has passed, and not before.
     @Test func aDelayedJobRunsAfterItsDelay() async {
         let pool = TaskThreadPool(width: 1)
@@ -157,6 +164,21 @@ private final class Threads: Sendable {
         let text = String(decoding: name.prefix(max(0, count)), as: UTF8.self)
         names.withLock { _ = $0.insert(text.hasSuffix("\n") ? String(text.dropLast()) : text) }
     }
+}
+
+/// The calling thread's nice value: field 19 of `/proc/thread-self/stat` (the 17th after the
+/// command name's closing parenthesis); nil when unreadable.
+private func niceOfThisThread() -> Int? {
+    var bytes = [UInt8](repeating: 0, count: 1024)
+    let fd = open("/proc/thread-self/stat", O_RDONLY)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    let count = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+    guard count > 0 else { return nil }
+    let text = String(decoding: bytes.prefix(count), as: UTF8.self)
+    guard let end = text.lastIndex(of: ")") else { return nil }
+    let fields = text[text.index(after: end)...].split(separator: " ")
+    return fields.count > 16 ? Int(fields[16]) : nil
 }
 
 /// A count shared by tasks.

@@ -80,6 +80,10 @@ int cps_pipe_cloexec(int fds[2]);
 /// Names the calling thread (as ps -L and top -H show it); at most 15 bytes are kept.
 void cps_name_this_thread(const char *name);
 
+/// Sets the nice value of the calling thread alone (Linux schedules threads, so a thread's nice
+/// is its own). Returns 0 or errno (EACCES/EPERM below the current value without CAP_SYS_NICE).
+int cps_set_this_thread_nice(int nice);
+
 /// epoll helpers for the reaper thread (Glibc's Swift overlay does not export epoll).
 int cps_epoll_create(void);
 int cps_epoll_add_readable(int epfd, int fd);
