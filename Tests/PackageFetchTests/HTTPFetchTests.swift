@@ -75,8 +75,12 @@ import Testing
                     }
                 }
                 #expect(error?.description.contains("stalled") == true)
-                // The second attempt's request may reach a starved server after the client gave up on it.
-                #expect(await eventually { server.requests("/spark.tgz") == 2 })
+                // Both attempts from the first byte were made: each stalls after bytes arrived (the
+                // server allows no resumption). A starved client can see a stall before its first
+                // byte, which is retried in place, once per attempt at most: 2 to 4 requests, the
+                // last of which may reach a starved server after the client gave up on it.
+                #expect(await eventually { server.requests("/spark.tgz") >= 2 })
+                #expect(server.requests("/spark.tgz") <= 4)
                 #expect(listing(dir + "/sandbox").isEmpty)
             }
         }
