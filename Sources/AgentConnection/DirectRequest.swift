@@ -8,8 +8,8 @@ import NIOHTTP1
 /// A request written to the agent by the calling thread itself, with three system calls, before
 /// NIO takes the connection over to read the answer: how a starting executor's first SUBSCRIBE
 /// reaches the agent without waiting for the event loop to make its first connection
-/// (Tests/Benchmarks/HISTORY.md). Plain HTTP only, to an agent given by an IP address or a unix socket; anything
-/// else, or a connection that is not made at once, is left to NIO (nil).
+/// (Tests/Benchmarks/HISTORY.md). Plain HTTP only, to an agent given by an IP address or a unix
+/// socket; anything else, or a connection that is not made at once, is left to NIO (nil).
 enum DirectRequest {
     /// How long the calling thread waits for the connection to be made before leaving it to NIO.
     static let patience: Int32 = 50

@@ -49,7 +49,7 @@ public enum TaskThreads {
 /// Like libdispatch's cooperative pool, it wakes or starts a thread for every job enqueued while
 /// all are busy and one more may start: a job that blocks its thread waiting for another job (a
 /// semaphore that a task signals) is served as it would be there. Unless told not to wake for its
-/// own jobs (``TaskThreads/installPool(wakesForItsOwnJobs:)``): then a job one of its threads
+/// own jobs (``TaskThreads/installPool(wakesForItsOwnJobs:nice:)``): then a job one of its threads
 /// enqueues while no other job waits is left to that thread.
 final class TaskThreadPool: TaskExecutor, SchedulingExecutor, @unchecked Sendable {
     private let width: Int

@@ -157,11 +157,7 @@ private final class Threads: Sendable {
 
     func note() {
         seen.withLock { _ = $0.insert(UInt(pthread_self())) }
-        var name = [UInt8](repeating: 0, count: 32)
-        let fd = open("/proc/thread-self/comm", O_RDONLY)
-        let count = fd < 0 ? 0 : name.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if fd >= 0 { close(fd) }
-        let text = String(decoding: name.prefix(max(0, count)), as: UTF8.self)
+        let text = thisThreadsFile("comm") ?? ""
         names.withLock { _ = $0.insert(text.hasSuffix("\n") ? String(text.dropLast()) : text) }
     }
 }
@@ -169,16 +165,19 @@ private final class Threads: Sendable {
 /// The calling thread's nice value: field 19 of `/proc/thread-self/stat` (the 17th after the
 /// command name's closing parenthesis); nil when unreadable.
 private func niceOfThisThread() -> Int? {
+    guard let text = thisThreadsFile("stat"), let end = text.lastIndex(of: ")") else { return nil }
+    let fields = text[text.index(after: end)...].split(separator: " ")
+    return fields.count > 16 ? Int(fields[16]) : nil
+}
+
+/// What `/proc/thread-self/<name>` holds for the calling thread (its first KiB); nil when unreadable.
+private func thisThreadsFile(_ name: String) -> String? {
     var bytes = [UInt8](repeating: 0, count: 1024)
-    let fd = open("/proc/thread-self/stat", O_RDONLY)
+    let fd = open("/proc/thread-self/" + name, O_RDONLY)
     guard fd >= 0 else { return nil }
     defer { close(fd) }
     let count = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-    guard count > 0 else { return nil }
-    let text = String(decoding: bytes.prefix(count), as: UTF8.self)
-    guard let end = text.lastIndex(of: ")") else { return nil }
-    let fields = text[text.index(after: end)...].split(separator: " ")
-    return fields.count > 16 ? Int(fields[16]) : nil
+    return count > 0 ? String(decoding: bytes.prefix(count), as: UTF8.self) : nil
 }
 
 /// A count shared by tasks.
