@@ -38,7 +38,8 @@ struct BenchmarkOptions {
             .joined(separator: "\n"))
           --log-level LEVEL    the executors' log level (error); info is what an agent runs them at
           --compare EXECUTOR   the startup scenario also starts this executor binary, alternating
-                               with ours, and prints the ratio pair by pair
+                               with ours, and prints the ratio pair by pair; put it beside ours,
+                               copied the same way (from tmpfs a program starts slower)
         """
 
     var only: String?
@@ -86,7 +87,8 @@ struct BenchmarkOptions {
                 logLevel = value
             case "--compare":
                 guard access(value, X_OK) == 0 else { throw .badValue(option, value, "not an executable file") }
-                compareExecutor = value
+                // Executors start in sandboxes of their own: a relative path is made absolute here.
+                compareExecutor = value.hasPrefix("/") ? value : FileManager.default.currentDirectoryPath + "/" + value
             default:
                 guard let number = Int(value), number >= 1 else {
                     throw .badValue(option, value, "not a whole number of at least 1")
