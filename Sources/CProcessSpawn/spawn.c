@@ -109,6 +109,17 @@ void cps_spawn_refuse_clone3(int refuse) {
     clone3_refused_for_tests = refuse;
 }
 
+/// Set once a child created with CLONE_INTO_CGROUP was killed at birth (see the header).
+static volatile int clone_into_cgroup_kills = 0;
+
+int cps_spawn_creates_in_cgroup(void) {
+    return !clone_into_cgroup_kills;
+}
+
+void cps_spawn_forget_kills_at_birth(void) {
+    clone_into_cgroup_kills = 0;
+}
+
 int cps_pidfd_open(pid_t pid) {
     return (int)syscall(SYS_pidfd_open, pid, 0);
 }
@@ -157,6 +168,8 @@ struct spawn_plan {
     int highest_target;
     volatile int error;
     volatile int failed_step;
+    /// Set by the child first thing: a child that never ran was killed at birth.
+    volatile int ran;
 };
 
 static void child_fail(struct spawn_plan *plan, int step) {
@@ -167,6 +180,7 @@ static void child_fail(struct spawn_plan *plan, int step) {
 
 static int child_main(void *argument) {
     struct spawn_plan *plan = argument;
+    plan->ran = 1;
     // Handlers go back to their defaults (the executor handles SIGTERM; the task must not) and
     // the mask is emptied: the parent blocked everything around clone.
     struct sigaction default_action;
@@ -299,7 +313,7 @@ int cps_spawn(const char *path, char *const argv[], char *const envp[], const ch
     int child_pidfd = -1;
     pid_t child = -1;
     int clone_errno = 0;
-    int refused = cgroup_dir_fd < 0 || clone3_refused_for_tests;
+    int refused = cgroup_dir_fd < 0 || clone3_refused_for_tests || clone_into_cgroup_kills;
 #if CPS_HAVE_CLONE3
     if (!refused) {
         struct cps_clone_args args;
@@ -311,7 +325,18 @@ int cps_spawn(const char *path, char *const argv[], char *const envp[], const ch
         args.stack_size = SPAWN_STACK_SIZE;
         args.cgroup = (unsigned long long)cgroup_dir_fd;
         long rc = clone3_running(&args, child_main, &plan);
-        if (rc >= 0) {
+        if (rc >= 0 && !plan.ran) {
+            // Killed at birth (see cps_spawn_creates_in_cgroup): it ran nothing and is gone. Reaped
+            // here (nobody else knows it), and the program starts again the other way.
+            pid_t reaped;
+            do {
+                reaped = waitpid((pid_t)rc, NULL, __WALL);
+            } while (reaped < 0 && errno == EINTR);
+            if (child_pidfd >= 0) close(child_pidfd);
+            child_pidfd = -1;
+            clone_into_cgroup_kills = 1;
+            refused = 1;
+        } else if (rc >= 0) {
             child = (pid_t)rc;
         } else {
             clone_errno = (int)-rc;
@@ -389,42 +414,6 @@ int cps_spawn(const char *path, char *const argv[], char *const envp[], const ch
     *pidfd = child_pidfd;
     *failed_step = 0;
     return 0;
-}
-
-static int exit_at_once(void *unused) {
-    (void)unused;
-    return 0;
-}
-
-int cps_clone_into_cgroup_works(int cgroup_dir_fd) {
-#if CPS_HAVE_CLONE3
-    if (clone3_refused_for_tests) return 0;
-    void *stack = take_stack();
-    if (stack == NULL) return 0;
-    sigset_t all, previous;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &previous);
-    struct cps_clone_args args;
-    memset(&args, 0, sizeof(args));
-    args.flags = CLONE_VM | CLONE_VFORK | CLONE_FILES | CLONE_INTO_CGROUP;
-    args.exit_signal = SIGCHLD;
-    args.stack = (unsigned long long)(uintptr_t)stack;
-    args.stack_size = SPAWN_STACK_SIZE;
-    args.cgroup = (unsigned long long)cgroup_dir_fd;
-    long child = clone3_running(&args, exit_at_once, NULL);
-    pthread_sigmask(SIG_SETMASK, &previous, NULL);
-    give_back_stack(stack);
-    if (child < 0) return 0;
-    int status = 0;
-    pid_t reaped;
-    do {
-        reaped = waitpid((pid_t)child, &status, __WALL);
-    } while (reaped < 0 && errno == EINTR);
-    return reaped == (pid_t)child && WIFEXITED(status) && WEXITSTATUS(status) == 0;
-#else
-    (void)cgroup_dir_fd;
-    return 0;
-#endif
 }
 
 int cps_become_subreaper(void) {

@@ -17,20 +17,11 @@ final class CgroupDirectory: Sendable {
     /// Its directory in the v2 hierarchy, when one is used.
     let v2Directory: String?
     let files = CgroupControlFiles()
-    /// Whether a spawn may be created in the v2 directory (clone3's CLONE_INTO_CGROUP) rather than
-    /// write its `cgroup.procs`: the executor found that children so created run (see
-    /// ``CgroupIsolation``) and no `cgroup.kill` was written here (after one, this kernel kills
-    /// every child created in the cgroup at birth).
-    private let createsSpawnsInV2: Bool
 
-    init(
-        name: String, v1Directories: [(controllers: [String], directory: String)], v2Directory: String?,
-        createsSpawnsInV2: Bool
-    ) {
+    init(name: String, v1Directories: [(controllers: [String], directory: String)], v2Directory: String?) {
         self.name = name
         self.v1Directories = v1Directories
         self.v2Directory = v2Directory
-        self.createsSpawnsInV2 = createsSpawnsInV2
     }
 
     /// Whether a `cgroup.kill` was written here: such a cgroup is not kept as a spare.
@@ -66,9 +57,12 @@ final class CgroupDirectory: Sendable {
     }
 
     /// For a spawn: the v1 `tasks` files, and v2's directory to create the child in (or, where
-    /// that cannot be, its `cgroup.procs`).
+    /// that cannot be, its `cgroup.procs`). Not the directory of a cgroup that had a `cgroup.kill`:
+    /// this kernel kills every child created in it at birth, and the spawn that finds a child so
+    /// killed turns creating in cgroups off for the executor's lifetime
+    /// (``ChildProcess/createsChildrenInCgroups``).
     func openSpawnJoin() throws(IsolationError) -> CgroupJoin {
-        guard createsSpawnsInV2, !wasKilled else { return CgroupJoin(files: try openJoinFiles()) }
+        guard ChildProcess.createsChildrenInCgroups, !wasKilled else { return CgroupJoin(files: try openJoinFiles()) }
         let joinFiles = try open(v1JoinFiles)
         guard let v2Directory else { return CgroupJoin(files: joinFiles) }
         let directory = files.duplicate(v2Directory, directory: true)

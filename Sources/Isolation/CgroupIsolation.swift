@@ -49,18 +49,7 @@ public final class CgroupIsolation: Sendable {
 
     public let settings: Settings
     /// A line for the log: what was found and what will be used.
-    public var summary: String {
-        guard v2 != nil else { return foundSummary }
-        return foundSummary
-            + (createsSpawnsInV2.load(ordering: .acquiring)
-                ? "; spawned processes are created in their v2 cgroup"
-                : "; spawned processes join v2 through cgroup.procs")
-    }
-    private let foundSummary: String
-    /// Whether a spawned child can be created in its v2 cgroup (clone3's CLONE_INTO_CGROUP), found
-    /// by creating one when the executor's cgroup is made: then its joins take no machine-wide lock
-    /// (README, Isolation).
-    private let createsSpawnsInV2 = Atomic<Bool>(false)
+    public let summary: String
     private let v1: [(hierarchy: CgroupHierarchy, basePath: String)]
     private let v2: (hierarchy: CgroupHierarchy, basePath: String, controllers: Set<String>)?
     private let sequence = Atomic<Int>(0)
@@ -79,7 +68,7 @@ public final class CgroupIsolation: Sendable {
         v2: (hierarchy: CgroupHierarchy, basePath: String, controllers: Set<String>)?
     ) {
         self.settings = settings
-        self.foundSummary = summary
+        self.summary = summary
         self.v1 = v1
         self.v2 = v2
         if let cpu = v1.first(where: { $0.hierarchy.controllers.contains("cpu") }) {
@@ -180,7 +169,8 @@ public final class CgroupIsolation: Sendable {
                 v2.controllers.isEmpty
                 ? "no controllers used" : "controllers \(v2.controllers.sorted().joined(separator: ","))"
             parts.append(
-                "v2 at \(v2.hierarchy.directory(of: v2.basePath)) (\(controllers); containment by cgroup.kill)")
+                "v2 at \(v2.hierarchy.directory(of: v2.basePath)) (\(controllers); containment by cgroup.kill; spawned processes created in their v2 cgroup, or joining it through cgroup.procs where the kernel refuses or kills such a child)"
+            )
         }
         var summary = "cgroups: " + parts.joined(separator: "; ")
         let unlimited = missing.filter { controller in v2?.controllers.contains(controller) != true }
@@ -226,23 +216,7 @@ public final class CgroupIsolation: Sendable {
             if !v2.controllers.isEmpty {
                 try enableV2Controllers(v2.controllers, in: v2.hierarchy)
             }
-            let canCreate = Self.childrenCanBeCreated(under: directory, inItself: v2.controllers.isEmpty)
-            createsSpawnsInV2.store(canCreate, ordering: .releasing)
         }
-    }
-
-    /// Whether a child created in a fresh cgroup runs: one is, in `directory` itself when it may
-    /// hold processes (no controllers enabled below it), else in a cgroup made for it and removed.
-    private static func childrenCanBeCreated(under directory: String, inItself: Bool) -> Bool {
-        let probe = inItself ? directory : directory + "/spawn-probe"
-        if !inItself {
-            guard mkdir(probe, 0o755) == 0 || errno == EEXIST else { return false }
-        }
-        defer { if !inItself { _ = rmdir(probe) } }
-        let fd = open(probe, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        return ChildProcess.canCreateChildren(inCgroup: fd)
     }
 
     /// v2's no-internal-processes rule: controllers can be enabled for children only in a cgroup
@@ -336,9 +310,7 @@ public final class CgroupIsolation: Sendable {
                 }
             }
         }
-        let directory = CgroupDirectory(
-            name: relative, v1Directories: directories, v2Directory: v2Directory,
-            createsSpawnsInV2: createsSpawnsInV2.load(ordering: .acquiring))
+        let directory = CgroupDirectory(name: relative, v1Directories: directories, v2Directory: v2Directory)
         let cgroup = Cgroup(directory: directory, limits: limits)
         if parent == nil { weigh(cgroup, adding: true) }
         return cgroup

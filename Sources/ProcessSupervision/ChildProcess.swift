@@ -111,13 +111,12 @@ public final class ChildProcess: Sendable {
         return ChildProcess(pid: pid, pidfd: pidfd, reaper: reaper)
     }
 
-    /// Whether a child created in the open cgroup2 directory `directory` starts here (see
-    /// ``CgroupJoin/directory``): false where the kernel or a seccomp filter refuses clone3, and
-    /// where the kernel kills such a child at birth (see CProcessSpawn). Creates and reaps one child
-    /// that exits at once, with the orphan sweep held off so that the reaper never takes it first.
-    public static func canCreateChildren(inCgroup directory: Int32, reaper: ProcessReaper = .shared) -> Bool {
-        reaper.creatingChildren { cps_clone_into_cgroup_works(directory) != 0 }
-    }
+    /// Whether ``spawn(_:reaper:)`` still creates children in their cgroup2 directory (see
+    /// ``CgroupJoin/directory``): true until a child so created is found killed at birth (a kernel
+    /// that compares the creator's and the cgroup's counts of `cgroup.kill`s, see CProcessSpawn);
+    /// that spawn still starts its program, joining through `cgroup.procs`, and so do all later
+    /// ones. Checked by the spawn itself, so a start pays for no trial child.
+    public static var createsChildrenInCgroups: Bool { cps_spawn_creates_in_cgroup() != 0 }
 
     /// Takes charge of `pid`, a child of this process started by other means than ``spawn(_:reaper:)``
     /// (a worker fork server's `clone(CLONE_PARENT)`). Until it is reaped, a child's pid cannot be

@@ -226,6 +226,45 @@ import SystemSupport
         await isolation.destroy(cgroup)
     }
 
+    /// A spawn whose child, created in its v2 cgroup, is killed at birth (this kernel does that to
+    /// a child created in a cgroup that had a `cgroup.kill` while its creator's had none) starts the
+    /// program all the same, in that cgroup, and later spawns join through `cgroup.procs` from the
+    /// start. No trial child is made beforehand. Where the kernel lets the child live, it is simply
+    /// created there.
+    @Test func aSpawnWhoseChildIsKilledAtBirthStartsItAnywayInItsCgroup() async throws {
+        guard let isolation = Self.isolation() else { return }
+        defer {
+            isolation.removeAll()
+            cps_spawn_forget_kills_at_birth()
+        }
+        guard let unified = isolation.directories.first(where: { access($0 + "/cgroup.kill", F_OK) == 0 }) else {
+            return
+        }
+        _ = try isolation.makeCgroup("task-killed-behind-our-back", limits: .none)
+        let directory = unified + "/task-killed-behind-our-back"
+        // Written past the executor's own bookkeeping, which would not offer this directory to a spawn.
+        try "1".write(toFile: directory + "/cgroup.kill", atomically: false, encoding: .utf8)
+        #expect(ChildProcess.createsChildrenInCgroups)
+        var spawned: [ChildProcess] = []
+        for _ in 0..<2 {
+            let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            #expect(fd >= 0)
+            defer { close(fd) }
+            let child = try ChildProcess.spawn(
+                SpawnRequest(
+                    executable: "/bin/sleep", arguments: ["sleep", "300"], environment: [],
+                    joinCgroups: CgroupJoin(directory: fd)))
+            spawned.append(child)
+            #expect(members(directory).contains(child.pid))
+        }
+        // Whichever way this kernel went, both children run in the cgroup; where it killed the
+        // first at birth, the second was not created there at all.
+        for child in spawned {
+            child.signal(SIGKILL)
+            #expect(await child.wait() == .signaled(SIGKILL))
+        }
+    }
+
     /// A cgroup that has had a `cgroup.kill` can still be joined by a spawn (this kernel kills a
     /// child created in such a cgroup at birth: the spawn joins it through `cgroup.procs` instead),
     /// and it is not kept as a spare when given back; a clean one is, and is joined as a new one is.

@@ -19,7 +19,8 @@ typedef struct {
 /// Neither takes the kernel's machine-wide lock for moving processes, whose first taker after a
 /// quiet spell waits for an RCU grace period (a `cgroup.procs` write does). Where clone3 or
 /// CLONE_INTO_CGROUP is refused (kernels before 5.7, seccomp filters, architectures without our
-/// clone3 entry), the child writes "0" to the directory's `cgroup.procs` instead.
+/// clone3 entry), and where the kernel kills such a child at birth (see
+/// `cps_spawn_creates_in_cgroup`), the child writes "0" to the directory's `cgroup.procs` instead.
 /// On success returns 0 and fills `*pid` and `*pidfd` (a pidfd to wait on, close-on-exec);
 /// on failure returns an errno value (ENOENT, EACCES, … from the exec; a cgroup join's errno).
 /// `*failed_step` says which step failed: 0 exec, 1 joining a cgroup, 2 other set-up.
@@ -28,13 +29,17 @@ int cps_spawn(const char *path, char *const argv[], char *const envp[], const ch
               const int *join_fds, int join_count, int cgroup_dir_fd, pid_t *pid, int *pidfd,
               int *failed_step);
 
-/// Whether a child created in the cgroup2 directory `cgroup_dir_fd` with clone3's
-/// CLONE_INTO_CGROUP runs here (it exits at once and is reaped): 0 where clone3 is refused, and
-/// where the kernel kills such a child at birth. Linux 6.18 (this project's VM) does that to a
+/// Whether `cps_spawn` still creates children in their cgroup2 directory (CLONE_INTO_CGROUP): 1
+/// until such a child is found killed at birth, 0 from then on (the child then joins through the
+/// directory's `cgroup.procs`, and so do all later ones). Linux 6.18 (this project's VM) kills a
 /// child created in a cgroup that has had a `cgroup.kill` while its creator's cgroup has not: it
 /// compares the two cgroups' counts of kills, so an executor whose own cgroup was ever killed
-/// could create no child in a fresh one.
-int cps_clone_into_cgroup_works(int cgroup_dir_fd);
+/// could create no child in a fresh one. A spawn that meets this is not failed: `cps_spawn` reaps
+/// the dead child and starts the program again the other way.
+int cps_spawn_creates_in_cgroup(void);
+
+/// Test hook: makes `cps_spawn_creates_in_cgroup` true again (as at start).
+void cps_spawn_forget_kills_at_birth(void);
 
 /// Test hook: non-zero makes `cps_spawn` take its fallback for CLONE_INTO_CGROUP (clone, then a
 /// `cgroup.procs` write) as on a kernel that refuses clone3.
