@@ -69,8 +69,8 @@ public final class Cgroup: Sendable {
 
     /// SIGKILL for everything inside, without a race against forks: `cgroup.kill` on v2; on v1
     /// freeze, kill every process, thaw (the kill is delivered on thaw).
-    public func killAll() {
-        if !isReleased { directory.killAll() }
+    public func killAll() async {
+        if !isReleased { await directory.killAll() }
     }
 
     /// Waits until nothing is left inside, checking every 10 ms, at most until `deadline`.

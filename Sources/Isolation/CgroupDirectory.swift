@@ -129,7 +129,7 @@ final class CgroupDirectory: Sendable {
         return allDirectories.contains { !CgroupFiles.subdirectories($0).isEmpty }
     }
 
-    func killAll() {
+    func killAll() async {
         if let v2Directory {
             killedOnce.store(true, ordering: .releasing)
             if files.write(v2Directory + "/cgroup.kill", "1") == 0 { return }
@@ -137,10 +137,12 @@ final class CgroupDirectory: Sendable {
         if let freezer = v1Directory("freezer") {
             if files.write(freezer + "/freezer.state", "FROZEN") == 0 {
                 // Freezing completes asynchronously; killing a process that is still freezing is fine,
-                // the point is that nothing inside can fork while we walk the list.
+                // the point is that nothing inside can fork while we walk the list. Waited for by a
+                // sleep that gives the thread back (up to 100 ms): a task thread blocked meanwhile
+                // held up every other task's updates (the executor has one per core).
                 for _ in 0..<100 {
                     if files.read(freezer + "/freezer.state")?.hasPrefix("FROZEN") == true { break }
-                    usleep(1000)
+                    try? await Task.sleep(for: .milliseconds(1))
                 }
                 for pid in processes { _ = kill(pid, SIGKILL) }
                 files.write(freezer + "/freezer.state", "THAWED")
@@ -228,18 +230,22 @@ final class CgroupDirectory: Sendable {
         return true
     }
 
-    /// Removes it from every hierarchy (it must be empty); true if every directory is gone.
+    /// Removes it from every hierarchy (it must be empty); true if every directory is gone. With
+    /// `retrying`, a directory the kernel still reports busy (its last processes leaving) is tried
+    /// again for up to about 4.5 s, sleeping the thread in between.
     @discardableResult
-    func remove() -> Bool {
+    func remove(retrying: Bool = true) -> Bool {
         files.closeAll()
         var removed = true
-        for directory in allDirectories { removed = Self.removeDirectory(directory) && removed }
+        for directory in allDirectories {
+            removed = Self.removeDirectory(directory, attempts: retrying ? 50 : 1) && removed
+        }
         return removed
     }
 
     /// rmdir, retried while the kernel still reports the cgroup busy (its last processes leaving).
-    static func removeDirectory(_ directory: String) -> Bool {
-        for attempt in 0..<50 {
+    static func removeDirectory(_ directory: String, attempts: Int = 50) -> Bool {
+        for attempt in 0..<attempts {
             if rmdir(directory) == 0 || errno == ENOENT { return true }
             guard errno == EBUSY else { return false }
             usleep(useconds_t(min(1000 << attempt, 100_000)))

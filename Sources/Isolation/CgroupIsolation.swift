@@ -402,7 +402,7 @@ public final class CgroupIsolation: Sendable {
         // is a freeze, a wait for it, a walk of its processes and a thaw.
         var empty = cgroup.isEmpty
         if !empty {
-            cgroup.killAll()
+            await cgroup.killAll()
             empty = await cgroup.waitUntilEmpty(deadline: .now + timeout)
         }
         guard cgroup.release() else { return true }
@@ -419,12 +419,18 @@ public final class CgroupIsolation: Sendable {
             if kept { return true }
         }
         // Empty, it goes with a plain rmdir (libcgroup's delete would first move its tasks to the
-        // parent, reading files for nothing); cgroups a task made inside its own go first.
-        if directory.hasChildren {
-            directory.files.closeAll()
-            for path in directory.allDirectories { Self.removeTree(path) }
+        // parent, reading files for nothing), at once. Cgroups a task made inside its own, and a
+        // cgroup that would not empty (a process stuck in the kernel), take waits and retries of up
+        // to seconds: on a thread of their own, not one of the executor's task threads.
+        if empty, !directory.hasChildren, directory.remove(retrying: false) { return true }
+        let emptied = empty
+        return await BlockingThread.run {
+            if directory.hasChildren {
+                directory.files.closeAll()
+                for path in directory.allDirectories { Self.removeTree(path) }
+            }
+            return directory.remove() && emptied
         }
-        return directory.remove() && empty
     }
 
     /// Removes the spare task cgroups (the executor calls this when it has been idle a while, so an

@@ -41,7 +41,7 @@ struct TaskProcesses: Sendable {
             group.addTask {
                 for await request in control.stopRequests {
                     stops.note(request)
-                    deliver(request)
+                    await deliver(request)
                 }
                 return nil
             }
@@ -65,7 +65,7 @@ struct TaskProcesses: Sendable {
         if let cgroup {
             // What the task left running goes with it. An empty cgroup is not killed: nothing but
             // our own joins can enter it, and a killed one is not reused (see CgroupIsolation).
-            if !cgroup.isEmpty { cgroup.killAll() }
+            if !cgroup.isEmpty { await cgroup.killAll() }
             let usage = cgroup.usage().filled(from: rusage)
             measurements.source = "cgroup"
             measurements.peakMemoryBytes = usage.peakMemoryBytes
@@ -89,10 +89,10 @@ struct TaskProcesses: Sendable {
         return Ending(termination: termination, measurements: measurements)
     }
 
-    private func deliver(_ request: StopRequest) {
+    private func deliver(_ request: StopRequest) async {
         let signal = request == .terminate ? SIGTERM : SIGKILL
         if let cgroup {
-            if request == .forceKill { cgroup.killAll() } else { cgroup.signalAll(signal) }
+            if request == .forceKill { await cgroup.killAll() } else { cgroup.signalAll(signal) }
         }
         child.signalGroup(signal)
     }

@@ -157,7 +157,7 @@ import SystemSupport
             #expect(!kept.isEmpty)
             for fd in kept { #expect(fd >= 768, "control file descriptor \(fd)") }
         }
-        cgroup.killAll()
+        await cgroup.killAll()
         #expect(await child.wait() == .signaled(SIGKILL))
         #expect(await cgroup.waitUntilEmpty(deadline: .now + .seconds(60)))
         await isolation.destroy(cgroup)
@@ -219,7 +219,7 @@ import SystemSupport
         let said = await Self.readOnce(pipeEnds[0])
         #expect(said == "joined\n")
         for directory in directories { #expect(members(directory).contains(itself.pid), "\(directory)") }
-        cgroup.killAll()
+        await cgroup.killAll()
         #expect(await child.wait() == .signaled(SIGKILL))
         #expect(await itself.wait() == .signaled(SIGKILL))
         #expect(await cgroup.waitUntilEmpty(deadline: .now + .seconds(60)))
@@ -272,7 +272,7 @@ import SystemSupport
         guard let isolation = Self.isolation() else { return }
         defer { isolation.removeAll() }
         let killed = try isolation.makeTaskCgroup(limits: .none)
-        killed.killAll()
+        await killed.killAll()
         try await expectJoinable(killed, isolation)
         await isolation.destroy(killed)
         let clean = try isolation.makeTaskCgroup(limits: .none)
@@ -337,7 +337,7 @@ import SystemSupport
         for directory in isolation.directories.map({ $0 + "/" + cgroup.name }) {
             #expect(members(directory).contains(child.pid), "\(directory)")
         }
-        cgroup.killAll()
+        await cgroup.killAll()
         #expect(await child.wait() == .signaled(SIGKILL))
         #expect(await cgroup.waitUntilEmpty(deadline: .now + .seconds(60)))
     }
@@ -418,7 +418,7 @@ import SystemSupport
         let line = await Self.readOnce(pipeEnds[0])
         let escaped = try #require(Int32(line.trimmingCharacters(in: .whitespacesAndNewlines)))
         #expect(pool.processes.contains(escaped) && pool.processes.contains(child.pid))
-        pool.killAll()
+        await pool.killAll()
         #expect(await child.wait() == .signaled(SIGKILL))
         #expect(ProcessObservation.waitForExit(of: escaped, timeoutMilliseconds: 60_000), "pid \(escaped) survived")
         #expect(await pool.waitUntilEmpty(deadline: .now + .seconds(60)))
