@@ -118,9 +118,10 @@ public final class ProcessReaper: Sendable {
     /// `entry` (`NAME=value`), and what they leave behind in turn; returns how many were killed. This
     /// is how a task's escaped descendants are found where there are no cgroups. No-op unless
     /// ``adoptOrphans()`` was called. `lookAgain`: processes were just killed whose children may
-    /// still be on their way to us, so an empty first look is not the end.
+    /// still be on their way to us, so an empty first look is not the end. Between looks it sleeps
+    /// as a Swift task (5 ms each), giving its thread back.
     @discardableResult
-    public func killOrphans(carrying entry: String, lookAgain: Bool) -> Int {
+    public func killOrphans(carrying entry: String, lookAgain: Bool) async -> Int {
         guard isSubreaper else { return 0 }
         let wanted = Array(entry.utf8)
         var killed = 0
@@ -143,7 +144,7 @@ public final class ProcessReaper: Sendable {
             quiet = found.isEmpty ? quiet + 1 : 0
             if untracked == 0 && !lookAgain { break }
             if quiet >= 3 { break }
-            usleep(5000)
+            try? await Task.sleep(for: .milliseconds(5))
         }
         return killed
     }

@@ -83,7 +83,7 @@ struct TaskProcesses: Sendable {
         // what left its session (found among our orphans by the marker it inherited).
         let groupLeft = killpg(child.pid, SIGKILL) == 0
         if let marker {
-            ProcessReaper.shared.killOrphans(carrying: Self.markerVariable + "=" + marker, lookAgain: groupLeft)
+            await ProcessReaper.shared.killOrphans(carrying: Self.markerVariable + "=" + marker, lookAgain: groupLeft)
         }
         ProcessReaper.shared.reapExitedOrphans()
         return Ending(termination: termination, measurements: measurements)
