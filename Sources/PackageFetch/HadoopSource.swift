@@ -22,7 +22,7 @@ struct HadoopSource {
         let log = scratch + "/hadoop.log"
         let arguments = [hadoop, "fs", "-copyToLocal", uri.location, target]
         let environment = configuration.hadoopEnvironment
-        let outcome = await BlockingThread.run { Self.run(arguments, environment: environment, log: log) }
+        let outcome = await Self.run(arguments, environment: environment, log: log)
         switch outcome {
         case .failure(let failure): throw .fetch(.hadoopFailed(uri.value, failure.message))
         case .success(let status) where status != 0:
@@ -52,29 +52,38 @@ struct HadoopSource {
         throw .fetch(.hadoopMissing(uri.value, searched: searched.joined(separator: "; ")))
     }
 
-    private static func run(_ arguments: [String], environment: [String], log: String) -> Result<Int32, SpawnFailure> {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        var envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup($0) } + [nil]
-        defer {
-            for pointer in argv { free(pointer) }
-            for pointer in envp { free(pointer) }
+    /// Runs hadoop to its end, its output in `log`: started as every child of the executor is
+    /// (``ChildProcess``: a session of its own, signal dispositions and mask reset, tracked by the
+    /// executor's reaper, which takes every untracked child that exits as an orphan and so could
+    /// reap a child waited for with `waitpid` first), and killed with what it started when the
+    /// fetch is cancelled.
+    private static func run(_ arguments: [String], environment: [String], log: String) async -> Result<
+        Int32, SpawnFailure
+    > {
+        let input = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        guard input >= 0 else { return .failure(SpawnFailure(message: "cannot open /dev/null: \(errnoText())")) }
+        defer { close(input) }
+        let output = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard output >= 0 else { return .failure(SpawnFailure(message: "cannot create \(log): \(errnoText())")) }
+        defer { close(output) }
+        let child: ChildProcess
+        do {
+            child = try ChildProcess.spawn(
+                SpawnRequest(
+                    executable: arguments[0], arguments: arguments, environment: environment,
+                    fileDescriptors: [(input, 0), (output, 1), (output, 2)]))
+        } catch {
+            return .failure(SpawnFailure(message: "cannot start \(arguments[0]): \(error)"))
         }
-        var pid = pid_t()
-        let rc = posix_spawn(&pid, arguments[0], &actions, nil, &argv, &envp)
-        guard rc == 0 else { return .failure(SpawnFailure(message: "cannot start \(arguments[0]): \(errnoText(rc))")) }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 {
-            guard errno == EINTR else { return .failure(SpawnFailure(message: "waitpid failed: \(errnoText())")) }
+        let termination = await withTaskCancellationHandler {
+            await child.wait()
+        } onCancel: {
+            child.signalGroup(SIGKILL)
         }
-        // WIFEXITED / WEXITSTATUS, which Swift does not import as macros.
-        if status & 0x7F == 0 { return .success((status >> 8) & 0xFF) }
-        return .failure(SpawnFailure(message: "hadoop was killed by signal \(status & 0x7F)"))
+        switch termination {
+        case .exited(let status): return .success(status)
+        case .signaled: return .failure(SpawnFailure(message: "hadoop was \(termination)"))
+        }
     }
 
     /// The last lines of hadoop's output, for the error message.

@@ -1,5 +1,6 @@
 import FetchPolicy
 import Testing
+import ProcessSupervision
 
 @testable import PackageFetch
 
@@ -124,6 +125,47 @@ import Testing
             }
             #expect(error?.description.contains("exit status 1") == true)
             #expect(error?.description.contains("No such file or directory") == true)
+        }
+    }
+
+    /// A fetch through hadoop that is cancelled takes hadoop down with it, and what hadoop started.
+    @Test func aCancelledHadoopFetchKillsHadoopAndWhatItStarted() async throws {
+        try await withTemporaryDirectory { dir in
+            makeDir(dir + "/hadoop")
+            makeDir(dir + "/hadoop/bin")
+            // A hadoop that never finishes: it starts a helper, says who they are, and waits.
+            let script = """
+                #!/bin/sh
+                sleep 300 &
+                echo "$$ $!" > "\(dir)/pids.tmp" && mv "\(dir)/pids.tmp" "\(dir)/pids"
+                wait
+                """
+            #expect(writeBytes(dir + "/hadoop/bin/hadoop", Array(script.utf8)))
+            makeExecutable(dir + "/hadoop/bin/hadoop")
+            var configuration = testConfiguration(cache: dir + "/cache")
+            configuration.hadoopHome = dir + "/hadoop"
+            configuration.searchPath = "/usr/bin:/bin"
+            configuration.hadoopEnvironment = ["HADOOP_HOME=\(dir)/hadoop", "PATH=/usr/bin:/bin"]
+            makeDir(dir + "/sandbox")
+            let fetch = Task {
+                try await PackageFetcher.withFetcher(configuration: configuration, logger: quietLogger) {
+                    try await $0.fetch(FetchRequest(package: FetchURI("hdfs://nn/never.tgz")), into: dir + "/sandbox")
+                }
+            }
+            var pids: [Int32] = []
+            let deadline = ContinuousClock.now + .seconds(120)
+            while pids.count < 2, ContinuousClock.now < deadline {
+                pids =
+                    contents(dir + "/pids").map { String(decoding: $0, as: UTF8.self) }?
+                    .split(whereSeparator: { $0 == " " || $0 == "\n" }).compactMap { Int32($0) } ?? []
+                if pids.count < 2 { try await Task.sleep(for: .milliseconds(10)) }
+            }
+            try #require(pids.count == 2, "hadoop did not start")
+            fetch.cancel()
+            await #expect(throws: (any Error).self) { try await fetch.value }
+            for pid in pids {
+                #expect(ProcessObservation.waitForExit(of: pid, timeoutMilliseconds: 60_000), "pid \(pid) survived")
+            }
         }
     }
 
