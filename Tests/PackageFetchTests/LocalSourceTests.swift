@@ -96,23 +96,16 @@ import ProcessSupervision
         try await withTemporaryDirectory { dir in
             let archive = TestArchive.sparkLike().bytes()
             #expect(writeBytes(dir + "/remote.tgz", archive))
-            makeDir(dir + "/hadoop")
-            makeDir(dir + "/hadoop/bin")
             // A stand-in for the Hadoop CLI: maps hdfs://nn/<path> and s3a://bucket/<path> to <dir>/<path>.
-            let script = """
-                #!/bin/sh
-                [ "$1" = fs ] && [ "$2" = -copyToLocal ] || { echo "bad arguments: $*" >&2; exit 2; }
-                src=$(echo "$3" | sed -e 's|^[a-z0-9]*://[^/]*/||')
-                [ -f "\(dir)/$src" ] || { echo "copyToLocal: \\`$3': No such file or directory" >&2; exit 1; }
-                cp "\(dir)/$src" "$4"
-                """
-            #expect(writeBytes(dir + "/hadoop/bin/hadoop", Array(script.utf8)))
-            makeExecutable(dir + "/hadoop/bin/hadoop")
-            var configuration = testConfiguration(cache: dir + "/cache")
-            configuration.hadoopHome = dir + "/hadoop"
-            configuration.searchPath = "/usr/bin:/bin"
-            configuration.hadoopEnvironment = ["HADOOP_HOME=\(dir)/hadoop", "PATH=/usr/bin:/bin"]
-            makeDir(dir + "/sandbox")
+            let configuration = Self.withHadoop(
+                in: dir,
+                script: """
+                    #!/bin/sh
+                    [ "$1" = fs ] && [ "$2" = -copyToLocal ] || { echo "bad arguments: $*" >&2; exit 2; }
+                    src=$(echo "$3" | sed -e 's|^[a-z0-9]*://[^/]*/||')
+                    [ -f "\(dir)/$src" ] || { echo "copyToLocal: \\`$3': No such file or directory" >&2; exit 1; }
+                    cp "\(dir)/$src" "$4"
+                    """)
             let package = try await PackageFetcher.withFetcher(configuration: configuration, logger: quietLogger) {
                 try await $0.fetch(FetchRequest(package: FetchURI("hdfs://nn/remote.tgz")), into: dir + "/sandbox")
             }
@@ -131,22 +124,15 @@ import ProcessSupervision
     /// A fetch through hadoop that is cancelled takes hadoop down with it, and what hadoop started.
     @Test func aCancelledHadoopFetchKillsHadoopAndWhatItStarted() async throws {
         try await withTemporaryDirectory { dir in
-            makeDir(dir + "/hadoop")
-            makeDir(dir + "/hadoop/bin")
             // A hadoop that never finishes: it starts a helper, says who they are, and waits.
-            let script = """
-                #!/bin/sh
-                sleep 300 &
-                echo "$$ $!" > "\(dir)/pids.tmp" && mv "\(dir)/pids.tmp" "\(dir)/pids"
-                wait
-                """
-            #expect(writeBytes(dir + "/hadoop/bin/hadoop", Array(script.utf8)))
-            makeExecutable(dir + "/hadoop/bin/hadoop")
-            var configuration = testConfiguration(cache: dir + "/cache")
-            configuration.hadoopHome = dir + "/hadoop"
-            configuration.searchPath = "/usr/bin:/bin"
-            configuration.hadoopEnvironment = ["HADOOP_HOME=\(dir)/hadoop", "PATH=/usr/bin:/bin"]
-            makeDir(dir + "/sandbox")
+            let configuration = Self.withHadoop(
+                in: dir,
+                script: """
+                    #!/bin/sh
+                    sleep 300 &
+                    echo "$$ $!" > "\(dir)/pids.tmp" && mv "\(dir)/pids.tmp" "\(dir)/pids"
+                    wait
+                    """)
             let fetch = Task {
                 try await PackageFetcher.withFetcher(configuration: configuration, logger: quietLogger) {
                     try await $0.fetch(FetchRequest(package: FetchURI("hdfs://nn/never.tgz")), into: dir + "/sandbox")
@@ -167,6 +153,21 @@ import ProcessSupervision
                 #expect(ProcessObservation.waitForExit(of: pid, timeoutMilliseconds: 60_000), "pid \(pid) survived")
             }
         }
+    }
+
+    /// A fetcher configuration whose hadoop is `script` (at `dir`/hadoop/bin/hadoop), with a cache
+    /// and a sandbox in `dir`.
+    private static func withHadoop(in dir: String, script: String) -> FetcherConfiguration {
+        makeDir(dir + "/hadoop")
+        makeDir(dir + "/hadoop/bin")
+        #expect(writeBytes(dir + "/hadoop/bin/hadoop", Array(script.utf8)))
+        makeExecutable(dir + "/hadoop/bin/hadoop")
+        var configuration = testConfiguration(cache: dir + "/cache")
+        configuration.hadoopHome = dir + "/hadoop"
+        configuration.searchPath = "/usr/bin:/bin"
+        configuration.hadoopEnvironment = ["HADOOP_HOME=\(dir)/hadoop", "PATH=/usr/bin:/bin"]
+        makeDir(dir + "/sandbox")
+        return configuration
     }
 
     @Test func missingHadoopIsNamed() async throws {
