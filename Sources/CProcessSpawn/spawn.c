@@ -170,6 +170,9 @@ struct spawn_plan {
     volatile int failed_step;
     /// Set by the child first thing: a child that never ran was killed at birth.
     volatile int ran;
+    /// The nice value the child starts with: the process's own (its main thread's), whatever the
+    /// spawning thread's is.
+    int nice;
 };
 
 static void child_fail(struct spawn_plan *plan, int step) {
@@ -192,6 +195,10 @@ static int child_main(void *argument) {
     }
     // A new session: the child leads its own process group, detached from our terminal.
     if (setsid() < 0) child_fail(plan, 2);
+    // The spawning thread's priority is the executor's own affair (its task threads run at nice
+    // -2): the program starts at the process's nice value, as the agent started the executor. A
+    // value the child may not take (lower, without CAP_SYS_NICE) leaves it as it is.
+    if (getpriority(PRIO_PROCESS, 0) != plan->nice) setpriority(PRIO_PROCESS, 0, plan->nice);
     // Into the cgroups before anything of the program runs.
     for (int i = 0; i < plan->join_count; i++) {
         ssize_t written;
@@ -302,6 +309,10 @@ int cps_spawn(const char *path, char *const argv[], char *const envp[], const ch
     }
     // Join descriptors are written while the table is still shared: they need not be below it.
     plan.parking = highest + 1;
+    // PRIO_PROCESS names a thread on Linux: the process's pid is its main thread.
+    errno = 0;
+    int process_nice = getpriority(PRIO_PROCESS, (id_t)getpid());
+    plan.nice = errno == 0 ? process_nice : getpriority(PRIO_PROCESS, 0);
     *failed_step = 2;
 
     void *stack = take_stack();

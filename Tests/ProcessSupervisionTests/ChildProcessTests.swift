@@ -1,4 +1,5 @@
 import ProcessSupervision
+import SystemSupport
 import Testing
 
 #if canImport(Glibc)
@@ -93,6 +94,31 @@ struct ChildProcessTests {
             workingDirectory: "/usr")
         #expect(termination == .exited(0))
         #expect(text == "sh|hello there|/usr")
+    }
+
+    /// A child starts with the process's nice value, not the spawning thread's: the executor's task
+    /// threads run at nice -2, and the tasks and workers they start must not.
+    @Test func aChildStartsWithTheProcesssNiceValueNotTheSpawningThreads() async throws {
+        errno = 0
+        let processNice = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(getpid()))
+        try #require(errno == 0)
+        let ends = try makePipe()
+        let spawned: Result<ChildProcess, ProcessError> = await BlockingThread.run { [environment] in
+            // A thread of its own, given up afterwards: raising its value needs no privilege.
+            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, processNice + 3)
+            return Result { () throws(ProcessError) -> ChildProcess in
+                try ChildProcess.spawn(
+                    SpawnRequest(
+                        executable: "/bin/sh", arguments: ["sh", "-c", "cut -d' ' -f19 /proc/$$/stat"],
+                        environment: environment, fileDescriptors: [(source: ends[1], target: 1)]))
+            }
+        }
+        close(ends[1])
+        let child = try spawned.get()
+        let text = readAll(ends[0])
+        close(ends[0])
+        #expect(await child.wait() == .exited(0))
+        #expect(text == "\(processNice)\n")
     }
 
     @Test func aBareNameIsLookedUpInTheChildsPath() async throws {

@@ -11,7 +11,8 @@ typedef struct {
 
 /// Spawns `path` with `argv`/`envp` in `cwd` (NULL: inherit), as the leader of a new session
 /// and process group, so the whole process tree can be signalled with killpg(pid, sig).
-/// The child sees exactly the mapped descriptors (stdin/stdout/stderr included) and nothing else.
+/// The child sees exactly the mapped descriptors (stdin/stdout/stderr included) and nothing else,
+/// and starts with the process's nice value (its main thread's), not the spawning thread's.
 /// When `search_path` is non-zero, `path` is looked up in PATH like execvp.
 /// The child is inside its cgroups before the program runs a single instruction: it is created in
 /// the cgroup2 directory `cgroup_dir_fd` (unless -1) by clone3's CLONE_INTO_CGROUP, and it writes
