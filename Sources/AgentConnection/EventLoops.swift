@@ -25,7 +25,7 @@ public enum EventLoops {
         // should a connection come first, on this one.
         requestedLoops = threads
         // Without a thread to start it on, the group starts where it is first used, as it would anyway.
-        _ = DetachedThread.start { _ = group }
+        _ = DetachedThread.start(named: "nio-start") { _ = group }
     }
 
     /// The group, sized as ``startEarly(threads:)`` asked before anything used it. The agent's

@@ -493,6 +493,13 @@ void cps_name_this_thread(const char *name) {
     pthread_setname_np(pthread_self(), truncated);
 }
 
+int cps_take_process_nice(void) {
+    errno = 0;
+    int process_nice = getpriority(PRIO_PROCESS, (id_t)getpid());
+    if (errno != 0) return errno;
+    return setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), process_nice) == 0 ? 0 : errno;
+}
+
 int cps_set_this_thread_nice(int nice) {
     return setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice) == 0 ? 0 : errno;
 }

@@ -38,7 +38,7 @@ public final class LogDrain: Sendable {
     private init() {
         epoll = cps_epoll_create()
         precondition(epoll >= 0, "epoll_create1 failed: errno \(errno)")
-        let started = DetachedThread.start { [self] in loop() }
+        let started = DetachedThread.start(named: "log-drain") { [self] in loop() }
         precondition(started, "cannot start the log drain's thread")
     }
 

@@ -34,7 +34,7 @@ public final class ProcessReaper: Sendable {
     private init() {
         epoll = cps_epoll_create()
         precondition(epoll >= 0, "epoll_create1 failed: errno \(errno)")
-        let started = DetachedThread.start { [self] in loop() }
+        let started = DetachedThread.start(named: "reaper") { [self] in loop() }
         precondition(started, "cannot start the process reaper's thread")
     }
 

@@ -12,7 +12,7 @@ public enum BlockingThread {
         await withCheckedContinuation { (continuation: CheckedContinuation<T, Never>) in
             let job: @Sendable () -> Void = { continuation.resume(returning: body()) }
             // No thread to be had: run inline rather than fail.
-            if !DetachedThread.start(job) { job() }
+            if !DetachedThread.start(named: "blocking", job) { job() }
         }
     }
 }

@@ -19,7 +19,12 @@ public final class SerialThread: Sendable {
     private let state = LockedValue(State())
     private let wakeups = Semaphore()
 
-    public init() {}
+    /// What its thread goes by (`ps -L`, `top -H`; 15 bytes are kept).
+    private let name: String
+
+    public init(named name: String) {
+        self.name = name
+    }
 
     /// Runs `body` on the thread after the jobs before it; inline when no thread can be had, or
     /// after ``stop()``.
@@ -63,7 +68,7 @@ public final class SerialThread: Sendable {
     }
 
     private func startThread() -> Bool {
-        DetachedThread.start { [self] in serve() }
+        DetachedThread.start(named: name) { [self] in serve() }
     }
 
     private final class Job: Sendable {

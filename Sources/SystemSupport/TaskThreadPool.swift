@@ -146,8 +146,7 @@ final class TaskThreadPool: TaskExecutor, SchedulingExecutor, @unchecked Sendabl
 
     /// Runs jobs on the calling thread, for ever.
     private func serve() {
-        cps_name_this_thread(Self.threadName)
-        // Not allowed (no CAP_SYS_NICE), the thread keeps the nice value it inherited.
+        // Not allowed (no CAP_SYS_NICE), the thread keeps the process's nice value.
         if let nice { _ = cps_set_this_thread_nice(nice) }
         pthread_mutex_lock(mutex)
         members.append(pthread_self())
@@ -201,7 +200,7 @@ final class TaskThreadPool: TaskExecutor, SchedulingExecutor, @unchecked Sendabl
         case .one: pthread_cond_signal(wakeup)
         case .all: pthread_cond_broadcast(wakeup)
         case .newThread:
-            if !DetachedThread.start({ [self] in serve() }) {
+            if !DetachedThread.start(named: Self.threadName, { [self] in serve() }) {
                 // None to be had now: the next job enqueued tries again; the threads running
                 // meanwhile take this one.
                 pthread_mutex_lock(mutex)

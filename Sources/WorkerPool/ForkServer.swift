@@ -54,7 +54,7 @@ final class ForkServer: Sendable {
     private let configuration: WorkerPoolConfiguration
     private let guarded = LockedValue(Guarded())
     /// Where requests for a worker are made, one at a time (see ``fork(stdout:stderr:input:output:environment:)``).
-    private let requests = SerialThread()
+    private let requests = SerialThread(named: "fork-requests")
 
     init(configuration: WorkerPoolConfiguration) {
         self.configuration = configuration

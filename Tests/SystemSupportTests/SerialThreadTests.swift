@@ -16,7 +16,7 @@ import SystemSupport
     /// Jobs given from many tasks at once run one at a time, each exactly once, all on the same
     /// thread of its own; after stop() they run inline.
     @Test func jobsRunOneAtATimeOnOneThreadOfItsOwn() async {
-        let serial = SerialThread()
+        let serial = SerialThread(named: "serial-test")
         let seen = Seen()
         let results = await withTaskGroup(of: Int.self) { group in
             for n in 0..<200 {

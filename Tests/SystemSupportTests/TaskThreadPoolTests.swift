@@ -115,6 +115,29 @@ import Testing
         #expect(nice == 7)
     }
 
+    /// A thread of ours started from a thread at another nice value (a task thread's, say) runs at
+    /// the process's value and goes by its own name, not by its starter's.
+    @Test func aDetachedThreadGoesByItsNameAtTheProcesssNiceValue() async {
+        let pool = TaskThreadPool(width: 1, nice: 7)
+        let seen = LockedValue<(name: String?, nice: Int?)?>(nil)
+        let done = await withTaskExecutorPreference(pool) {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+                let started = DetachedThread.start(named: "detached-test") {
+                    let name = thisThreadsFile("comm")
+                    seen.withLock { $0 = (name, niceOfThisThread()) }
+                    continuation.resume(returning: true)
+                }
+                if !started { continuation.resume(returning: false) }
+            }
+        }
+        #expect(done)
+        errno = 0
+        let processNice = Int(getpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(getpid())))
+        let found = seen.withLock { $0 }
+        #expect(found?.name == "detached-test\n")
+        #expect(found?.nice == processNice)
+    }
+
     /// A job enqueued for later runs once its delay has passed, and not before.
     @Test func aDelayedJobRunsAfterItsDelay() async {
         let pool = TaskThreadPool(width: 1)

@@ -90,6 +90,9 @@ void cps_name_this_thread(const char *name);
 /// is its own). Returns 0 or errno (EACCES/EPERM below the current value without CAP_SYS_NICE).
 int cps_set_this_thread_nice(int nice);
 
+/// Gives the calling thread the process's nice value (its main thread's). Returns 0 or errno.
+int cps_take_process_nice(void);
+
 /// epoll helpers for the reaper thread (Glibc's Swift overlay does not export epoll).
 int cps_epoll_create(void);
 int cps_epoll_add_readable(int epfd, int fd);
