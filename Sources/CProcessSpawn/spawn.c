@@ -19,6 +19,7 @@
 #endif
 #include <signal.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -491,6 +492,33 @@ void cps_name_this_thread(const char *name) {
     char truncated[16];
     snprintf(truncated, sizeof truncated, "%s", name);
     pthread_setname_np(pthread_self(), truncated);
+}
+
+int cps_block_termination_signals(void) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    return pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+int cps_termination_signalfd(void) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    int fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    return fd >= 0 ? fd : -errno;
+}
+
+int cps_read_signal(int fd) {
+    struct signalfd_siginfo info;
+    ssize_t count;
+    do {
+        count = read(fd, &info, sizeof info);
+    } while (count < 0 && errno == EINTR);
+    if (count < 0) return errno == EAGAIN ? 0 : -errno;
+    return count == (ssize_t)sizeof info ? (int)info.ssi_signo : 0;
 }
 
 int cps_take_process_nice(void) {

@@ -9,7 +9,8 @@ import SystemSupport
 
 /// Reaps children through their pidfds on one dedicated thread (epoll), so that waiting costs
 /// no thread per child and never steals the children of other code in the same process
-/// (a `waitpid(-1)` reaper would).
+/// (a `waitpid(-1)` reaper would). The same thread can wait for other descriptors
+/// (``watch(_:onReadable:)``: the executor's termination signals).
 ///
 /// Once ``adoptOrphans()`` made the process a child subreaper, descendants whose parents exit
 /// are re-parented to us; the same thread then reaps those orphans (children it does not track)
@@ -26,6 +27,8 @@ public final class ProcessReaper: Sendable {
         var sweeping = false
         /// Children being created and not yet tracked: no sweep meanwhile.
         var creations = 0
+        /// Other descriptors the thread waits on (see ``watch(_:onReadable:)``).
+        var watchers: [Int32: @Sendable () -> Void] = [:]
     }
 
     private let epoll: Int32
@@ -60,6 +63,19 @@ public final class ProcessReaper: Sendable {
     }
 
     func track(_ pid: Int32) { _ = registry.withLock { $0.tracked.insert(pid) } }
+
+    /// Also waits, on the reaper's thread, for `fd` to become readable, and runs `onReadable` there
+    /// each time it is (it must read what is ready and not block): the executor's termination
+    /// signals arrive this way (a signalfd), so that watching them costs no thread of its own.
+    /// It is watched for the life of the process: never close it. False when `fd` cannot be waited on.
+    public func watch(_ fd: Int32, onReadable: @escaping @Sendable () -> Void) -> Bool {
+        registry.withLock { $0.watchers[fd] = onReadable }
+        guard cps_epoll_add_readable(epoll, fd) == 0 else {
+            _ = registry.withLock { $0.watchers.removeValue(forKey: fd) }
+            return false
+        }
+        return true
+    }
 
     func wait(pidfd: Int32, pid: Int32) async -> (Termination, ProcessUsage) {
         await withCheckedContinuation { continuation in
@@ -173,6 +189,10 @@ public final class ProcessReaper: Sendable {
             precondition(count >= 0, "epoll_wait failed: errno \(-count)")
             for index in 0..<Int(count) {
                 let fd = ready[index]
+                if let watcher = registry.withLock({ $0.watchers[fd] }) {
+                    watcher()
+                    continue
+                }
                 guard let result = Self.reap(fd, blocking: false) else { continue }
                 _ = cps_epoll_remove(epoll, fd)
                 let waiter = registry.withLock { registry in

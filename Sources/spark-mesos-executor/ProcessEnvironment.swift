@@ -1,4 +1,5 @@
 import Dispatch
+import ProcessSupervision
 
 #if canImport(Glibc)
     import Glibc
@@ -30,9 +31,13 @@ enum ProcessEnvironment {
         line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
     }
 
-    /// SIGTERM and SIGINT start a graceful shutdown instead of killing the process outright.
+    /// SIGTERM and SIGINT start a graceful shutdown instead of killing the process outright:
+    /// blocked since the start of `main` and read on the reaper's thread (``TerminationSignals``),
+    /// else, where no signalfd can be had, watched by libdispatch, whose sources are returned for
+    /// the caller to cancel when done.
     static func watchTermination(_ handler: @escaping @Sendable (Int32) -> Void) -> [any DispatchSourceSignal] {
-        [SIGTERM, SIGINT].map { signalNumber in
+        if TerminationSignals.watch(handler) { return [] }
+        return [SIGTERM, SIGINT].map { signalNumber in
             signal(signalNumber, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
             source.setEventHandler { handler(signalNumber) }

@@ -1,5 +1,6 @@
 import Dispatch
 import Isolation
+import ProcessSupervision
 import Synchronization
 import SystemSupport
 
@@ -21,6 +22,8 @@ enum SparkMesosExecutor {
         }
         switch invocation {
         case .run(let options):
+            // Before any other thread starts: threads inherit the mask (see watchTermination).
+            TerminationSignals.block()
             // Before any other thread starts: the table then grows without an RCU grace period.
             DescriptorTable.reserve(below: CgroupIsolation.keptDescriptorsEnd)
             // Before any task exists. No job of the executor blocks its thread until another job

@@ -45,6 +45,17 @@ struct BinaryEndToEndTests {
         return Launched(child: child, stderrPath: sandbox + "/stderr")
     }
 
+    /// A local agent of one test's own (its framework id unique), with a fresh sandbox.
+    static func withFreshAgent(
+        isolation: isolated (any Actor)? = #isolation, _ body: (LocalAgent, String) async throws -> Void
+    ) async throws {
+        let sandbox = try ExecutorUnderTest.makeSandbox()
+        var configuration = LocalAgentConfiguration()
+        configuration.useUniqueFrameworkID()
+        configuration.sandboxDirectory = sandbox
+        try await withLocalAgent(configuration) { agent in try await body(agent, sandbox) }
+    }
+
     @Test func malformedEnvironmentExitsOneWithOneLine() async throws {
         let sandbox = try ExecutorUnderTest.makeSandbox()
         let launched = try Self.launch(
@@ -60,11 +71,7 @@ struct BinaryEndToEndTests {
     }
 
     @Test func sigtermShutsDownGracefully() async throws {
-        let sandbox = try ExecutorUnderTest.makeSandbox()
-        var configuration = LocalAgentConfiguration()
-        configuration.useUniqueFrameworkID()
-        configuration.sandboxDirectory = sandbox
-        try await withLocalAgent(configuration) { agent in
+        try await Self.withFreshAgent { agent, sandbox in
             var task = agent.makeTask("sleeper")
             task.command.value = "exec sleep 300"
             try await agent.launch(task)
@@ -82,14 +89,36 @@ struct BinaryEndToEndTests {
         }
     }
 
+    /// A SIGTERM that comes while the executor is still starting (here it is pending before the
+    /// executor's first instruction: Debian's python3 blocks it, raises it and execs the executor)
+    /// waits for the executor's watch and then shuts it down gracefully, rather than killing it.
+    @Test func aSigtermBeforeTheExecutorIsUpShutsItDownGracefully() async throws {
+        try await Self.withFreshAgent { agent, sandbox in
+            let script = """
+                import os, signal, sys
+                signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM])
+                os.kill(os.getpid(), signal.SIGTERM)
+                os.execv(sys.argv[1], sys.argv[1:])
+                """
+            let launched = try Self.launch(
+                await agent.environment(), sandbox: sandbox, arguments: ["-c", script, Self.executable],
+                executable: "/usr/bin/python3")
+            // An executor that lost the signal would run on: stopped after a generous while, it fails.
+            let watchdog = Task {
+                try await Task.sleep(for: .seconds(120))
+                launched.child.signal(SIGKILL)
+            }
+            let termination = await launched.child.wait()
+            watchdog.cancel()
+            #expect(termination == .exited(0), "\(launched.stderr)")
+            #expect(launched.stderr.contains("received SIGTERM"), "\(launched.stderr)")
+        }
+    }
+
     /// Standing in for Mesos's command executor (`--http_command_executor`): it accepts the
     /// command executor's flags, runs the one task, and exits once its terminal update is acknowledged.
     @Test func standsInForTheCommandExecutor() async throws {
-        let sandbox = try ExecutorUnderTest.makeSandbox()
-        var configuration = LocalAgentConfiguration()
-        configuration.useUniqueFrameworkID()
-        configuration.sandboxDirectory = sandbox
-        try await withLocalAgent(configuration) { agent in
+        try await Self.withFreshAgent { agent, sandbox in
             var task = agent.makeTask("spark-coarse")
             task.command.value = "echo CoarseGrainedExecutorBackend --executor-id 1"
             try await agent.launch(task)

@@ -270,6 +270,33 @@ struct ChildProcessTests {
         #expect(await child.wait() == .exited(5))
     }
 
+    /// The reaper's thread also waits for other descriptors (the executor's signalfd), and calls
+    /// back there each time one is readable, while it goes on reaping.
+    @Test func theReapersThreadWatchesOtherDescriptorsToo() async throws {
+        // The read end stays open: a watched descriptor is watched for the life of the process.
+        let ends = try makePipe()
+        defer { close(ends[1]) }
+        _ = fcntl(ends[0], F_SETFL, O_NONBLOCK)
+        let read = LockedValue<[UInt8]>([])
+        let stream = AsyncStream<Void>.makeStream()
+        #expect(
+            ProcessReaper.shared.watch(ends[0]) {
+                var byte: UInt8 = 0
+                while Glibc.read(ends[0], &byte, 1) == 1 {
+                    read.withLock { $0.append(byte) }
+                    stream.continuation.yield()
+                }
+            })
+        var iterator = stream.stream.makeAsyncIterator()
+        for value: UInt8 in [7, 9] {
+            var byte = value
+            #expect(write(ends[1], &byte, 1) == 1)
+            await iterator.next()
+            #expect(try await shell("exit \(value)").wait() == .exited(Int32(value)))
+        }
+        #expect(read.withLock { $0 } == [7, 9])
+    }
+
     @Test func signalNamesAreReadable() {
         #expect(Signals.name(of: SIGKILL) == "SIGKILL (9)")
         #expect(Signals.name(of: 64) == "64")

@@ -93,6 +93,14 @@ int cps_set_this_thread_nice(int nice);
 /// Gives the calling thread the process's nice value (its main thread's). Returns 0 or errno.
 int cps_take_process_nice(void);
 
+/// Blocks SIGTERM and SIGINT in the calling thread, and so in every thread it starts afterwards
+/// (`cps_spawn`'s children start with an empty mask). Returns 0 or errno.
+int cps_block_termination_signals(void);
+/// A signalfd (non-blocking, close-on-exec) on which the blocked SIGTERM and SIGINT arrive, or -errno.
+int cps_termination_signalfd(void);
+/// Reads one signal from a signalfd: its number, 0 when none is pending, or -errno.
+int cps_read_signal(int fd);
+
 /// epoll helpers for the reaper thread (Glibc's Swift overlay does not export epoll).
 int cps_epoll_create(void);
 int cps_epoll_add_readable(int epfd, int fd);
