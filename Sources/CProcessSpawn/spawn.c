@@ -113,6 +113,16 @@ void cps_spawn_refuse_clone3(int refuse) {
 /// Set once a child created with CLONE_INTO_CGROUP was killed at birth (see the header).
 static volatile int clone_into_cgroup_kills = 0;
 
+/// The process's nice value: its main thread's (PRIO_PROCESS names a thread on Linux, and the
+/// process's pid is its main thread). 0, or errno with `*nice` untouched.
+static int process_nice(int *nice) {
+    errno = 0;
+    int value = getpriority(PRIO_PROCESS, (id_t)getpid());
+    if (errno != 0) return errno;
+    *nice = value;
+    return 0;
+}
+
 int cps_spawn_creates_in_cgroup(void) {
     return !clone_into_cgroup_kills;
 }
@@ -310,10 +320,7 @@ int cps_spawn(const char *path, char *const argv[], char *const envp[], const ch
     }
     // Join descriptors are written while the table is still shared: they need not be below it.
     plan.parking = highest + 1;
-    // PRIO_PROCESS names a thread on Linux: the process's pid is its main thread.
-    errno = 0;
-    int process_nice = getpriority(PRIO_PROCESS, (id_t)getpid());
-    plan.nice = errno == 0 ? process_nice : getpriority(PRIO_PROCESS, 0);
+    if (process_nice(&plan.nice) != 0) plan.nice = getpriority(PRIO_PROCESS, 0);
     *failed_step = 2;
 
     void *stack = take_stack();
@@ -494,19 +501,21 @@ void cps_name_this_thread(const char *name) {
     pthread_setname_np(pthread_self(), truncated);
 }
 
-int cps_block_termination_signals(void) {
+static sigset_t termination_signals(void) {
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    return set;
+}
+
+int cps_block_termination_signals(void) {
+    sigset_t set = termination_signals();
     return pthread_sigmask(SIG_BLOCK, &set, NULL);
 }
 
 int cps_termination_signalfd(void) {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
+    sigset_t set = termination_signals();
     int fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     return fd >= 0 ? fd : -errno;
 }
@@ -521,15 +530,14 @@ int cps_read_signal(int fd) {
     return count == (ssize_t)sizeof info ? (int)info.ssi_signo : 0;
 }
 
-int cps_take_process_nice(void) {
-    errno = 0;
-    int process_nice = getpriority(PRIO_PROCESS, (id_t)getpid());
-    if (errno != 0) return errno;
-    return setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), process_nice) == 0 ? 0 : errno;
-}
-
 int cps_set_this_thread_nice(int nice) {
     return setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice) == 0 ? 0 : errno;
+}
+
+int cps_take_process_nice(void) {
+    int nice = 0;
+    int error = process_nice(&nice);
+    return error != 0 ? error : cps_set_this_thread_nice(nice);
 }
 
 int cps_epoll_create(void) {

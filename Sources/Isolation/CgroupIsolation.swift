@@ -408,7 +408,8 @@ public final class CgroupIsolation: Sendable {
         guard cgroup.release() else { return true }
         if !cgroup.name.contains("/") { weigh(cgroup, adding: false) }
         let directory = cgroup.directory
-        if empty, cgroup.recyclable, !directory.wasKilled, directory.oomKills == 0, !directory.hasChildren,
+        let nested = directory.hasChildren
+        if empty, cgroup.recyclable, !directory.wasKilled, directory.oomKills == 0, !nested,
             (directory.memoryInUse ?? 0) <= Self.spareMemoryCharge
         {
             let kept = spares.withLock { spares in
@@ -422,10 +423,10 @@ public final class CgroupIsolation: Sendable {
         // parent, reading files for nothing), at once. Cgroups a task made inside its own, and a
         // cgroup that would not empty (a process stuck in the kernel), take waits and retries of up
         // to seconds: on a thread of their own, not one of the executor's task threads.
-        if empty, !directory.hasChildren, directory.remove(retrying: false) { return true }
+        if empty, !nested, directory.remove(retrying: false) { return true }
         let emptied = empty
         return await BlockingThread.run {
-            if directory.hasChildren {
+            if nested {
                 directory.files.closeAll()
                 for path in directory.allDirectories { Self.removeTree(path) }
             }
