@@ -223,6 +223,8 @@ public actor WorkerPool {
     private func perform(_ actions: [PoolState.Action]) {
         guard !actions.isEmpty else { return }
         var outgoing: [PoolState.SlotID: [ToWorker]] = [:]
+        // Workers sent mini-tasks: written by this thread (see `WorkerMailbox`).
+        var pipelinedTo: Set<PoolState.SlotID> = []
         for action in actions {
             switch action {
             case .launch(let slot, let callID):
@@ -232,6 +234,7 @@ public actor WorkerPool {
                 guard let (run, isTask) = calls.modify(callID, { Self.handOver(&$0, as: runID) }) else { continue }
                 calls.modify(callID) { Self.started(&$0) }
                 outgoing[slot, default: []].append(.run(run))
+                if !isTask { pipelinedTo.insert(slot) }
                 // A coarse worker runs many calls: what one call used is the difference. Pipelined
                 // calls (mini-tasks) report no usage, so their cgroup is not read (three reads a call).
                 var usageBefore: CgroupUsage?
@@ -248,7 +251,9 @@ public actor WorkerPool {
                     links[slot]?.killRequested = true
                 }
             case .close(let slot):
-                if let messages = outgoing.removeValue(forKey: slot) { links[slot]?.mailbox.send(messages) }
+                if let messages = outgoing.removeValue(forKey: slot) {
+                    links[slot]?.mailbox.send(messages, writtenHere: pipelinedTo.contains(slot))
+                }
                 links[slot]?.mailbox.finish()
             case .started(let callID):
                 calls.modify(callID) { Self.started(&$0) }
@@ -267,7 +272,9 @@ public actor WorkerPool {
                 }
             }
         }
-        for (slot, messages) in outgoing { links[slot]?.mailbox.send(messages) }
+        for (slot, messages) in outgoing {
+            links[slot]?.mailbox.send(messages, writtenHere: pipelinedTo.contains(slot))
+        }
     }
 
     /// The run a worker gets for `call`, whose payload moves into it; and whether it is a task's call.

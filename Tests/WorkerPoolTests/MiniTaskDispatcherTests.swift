@@ -67,6 +67,39 @@ struct MiniTaskDispatcherTests {
         if mode == .coarse(workers: 2) { #expect(sent.all.count < count, "results were not batched") }
     }
 
+    /// Mini-tasks are written to their worker's pipe by the thread that sends them, and what the
+    /// pipe does not take (64 KiB here) goes through the event loop, with what follows it until it
+    /// is written: payloads several times the pipe's size, between small ones, all reach the one
+    /// worker whole and in order (a frame cut or overtaken would be a protocol error, and the
+    /// worker killed).
+    @Test func miniTasksLargerThanTheWorkersPipeReachItWholeAndInOrder() async throws {
+        let sent = SentMessages()
+        let count = 60
+        func payload(_ i: Int) -> String {
+            i % 3 == 0 ? String(repeating: "\(i % 10)", count: 150_000 + i) : "p\(i)"
+        }
+        try await withPool(try poolConfiguration(.coarse(workers: 1))) { pool in
+            let dispatcher = MiniTaskDispatcher(pool: pool, sandbox: pool.configuration.sandbox) { sent.send($0) }
+            await withTaskGroup(of: Void.self) { group in
+                for start in stride(from: 0, to: count, by: 6) {
+                    let tasks = (start..<start + 6).map { i in (id: "m\(i)", function: "echo", payload: payload(i)) }
+                    group.addTask { await dispatcher.handle(miniBatch(tasks)) }
+                }
+            }
+        }
+        let results = try sent.results()
+        #expect(results.count == count)
+        for result in results {
+            let index = Int(result.id.dropFirst())!
+            #expect(result.state == "FINISHED", "\(result.id): \(result.state) \(result.error)")
+            // A result over the dispatcher's size limit (64 KiB) is in a file of the sandbox.
+            let data =
+                result.dataFile.isEmpty ? result.data : try Data(contentsOf: URL(fileURLWithPath: result.dataFile))
+            let whole = data == Data(payload(index).utf8)
+            #expect(whole, "\(result.id): \(data.count) bytes back for \(payload(index).utf8.count)")
+        }
+    }
+
     @Test func jsonBatchesGetJSONResultsAndBadBatchesAreReported() async throws {
         let sent = SentMessages()
         try await withPool(try poolConfiguration(.coarse(workers: 1))) { pool in
