@@ -327,6 +327,7 @@ let package = Package(
                 "LocalAgent",
                 "MesosCodec",
                 "MesosProto",
+                "ProcessSupervision",
                 "SystemSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

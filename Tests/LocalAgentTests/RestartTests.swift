@@ -6,6 +6,7 @@ import NIOCore
 import NIOEmbedded
 import NIOHTTP1
 import NIOPosix
+import ProcessSupervision
 import Testing
 
 /// Agent restarts as an executor sees them: the stream breaks, connections are refused, then 503 until the agent recovers.
@@ -104,18 +105,21 @@ struct RestartTests {
         try await withLocalAgent(testConfiguration(checkpoint: true)) { agent in
             let port = await agent.port
             let descriptor = try #require(listeningDescriptor(port: port), "no descriptor listens on \(port)")
-            let child = try spawnHolding(descriptor)
-            defer {
-                kill(child, SIGKILL)
-                var status: CInt = 0
-                waitpid(child, &status, 0)
+            let holder = try spawnHolding(descriptor)
+            var failure: (any Error)?
+            do {
+                try await agent.restart(.manual)
+                await #expect(throws: (any Error).self) { try await withConnection(port: port) { _ in } }
+                try await agent.comeBack()
+                await agent.recoverContainerizer(window: .untilEnded)
+                await agent.endRecovery()
+                #expect(try await post(calls.heartbeat(), .json, port: port).status == 202)
+            } catch {
+                failure = error
             }
-            try await agent.restart(.manual)
-            await #expect(throws: (any Error).self) { try await withConnection(port: port) { _ in } }
-            try await agent.comeBack()
-            await agent.recoverContainerizer(window: .untilEnded)
-            await agent.endRecovery()
-            #expect(try await post(calls.heartbeat(), .json, port: port).status == 202)
+            holder.signal(SIGKILL)
+            #expect(await holder.wait() == .signaled(SIGKILL))
+            if let failure { throw failure }
         }
     }
 
@@ -141,18 +145,14 @@ struct RestartTests {
         return nil
     }
 
-    /// A `sleep` that inherits `descriptor` (dup2 onto itself clears close-on-exec in the child).
-    private func spawnHolding(_ descriptor: CInt) throws -> pid_t {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, descriptor, descriptor)
-        var pid: pid_t = 0
-        let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/sleep"), strdup("3600"), nil]
-        defer { for argument in argv { free(argument) } }
-        let result = posix_spawn(&pid, "/bin/sleep", &actions, nil, argv, environ)
-        guard result == 0 else { throw POSIXError(POSIXErrorCode(rawValue: result) ?? .EINVAL) }
-        return pid
+    /// A `sleep` that holds `descriptor` and nothing else of this process's: a child holding more
+    /// (as one started by a bare `posix_spawn` does) keeps every other test's pipes and sockets open
+    /// while it lives, and a test waiting for a pipe's reader to go never sees it go.
+    private func spawnHolding(_ descriptor: CInt) throws -> ChildProcess {
+        try ChildProcess.spawn(
+            SpawnRequest(
+                executable: "/bin/sleep", arguments: ["sleep", "3600"], environment: [],
+                fileDescriptors: [(descriptor, 3)]))
     }
 
     @Test func partitionAwareFrameworkGetsTaskDropped() async throws {

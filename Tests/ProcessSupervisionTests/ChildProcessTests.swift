@@ -65,6 +65,16 @@ struct ChildProcessTests {
         return String(decoding: bytes, as: UTF8.self)
     }
 
+    /// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34 and later), which its header declares
+    /// only for GNU sources.
+    private static let addCloseFrom:
+        (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32)? = dlsym(
+            UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np"
+        ).map {
+            unsafeBitCast(
+                $0, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self)
+        }
+
     /// A child that leads no process group (as a fork server's new worker before its setsid): a
     /// signal for its group reaches the child itself.
     @Test func aSignalForTheGroupOfAChildThatLeadsNoneReachesTheChild() async throws {
@@ -72,8 +82,15 @@ struct ChildProcessTests {
         let names: [String] = ["sleep", "3600"]
         let arguments: [UnsafeMutablePointer<CChar>?] = names.map { strdup($0) } + [nil]
         defer { for argument in arguments { free(argument) } }
-        // posix_spawn without a new session or group: the child stays in ours.
-        let rc = posix_spawn(&pid, "/bin/sleep", nil, nil, arguments, environ)
+        // posix_spawn without a new session or group: the child stays in ours. It keeps none of this
+        // process's descriptors but the standard ones: one it held would keep another test's pipe
+        // open, and that test waiting for its reader to go (a write failing with EPIPE) never sees it.
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        let addCloseFrom = try #require(Self.addCloseFrom, "glibc has no posix_spawn_file_actions_addclosefrom_np")
+        try #require(addCloseFrom(&actions, 3) == 0)
+        let rc = posix_spawn(&pid, "/bin/sleep", &actions, nil, arguments, environ)
         try #require(rc == 0)
         let child = try ChildProcess.adopt(pid: pid)
         #expect(getpgid(pid) == getpgrp())
