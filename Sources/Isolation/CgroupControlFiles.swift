@@ -35,8 +35,11 @@ final class CgroupControlFiles: Sendable {
         let use: Use
     }
 
-    private let open = LockedValue<[Key: Int32]>([:])
-    private let closed = Atomic<Bool>(false)
+    /// The kept descriptors, and whether ``closeAll()`` was called (nothing is kept after it).
+    /// Every use of a kept descriptor happens under this lock, so that ``closeAll()`` cannot close
+    /// one in use: its number could be reused by then, by any file of the process, and a `write`
+    /// meant for `cgroup.kill` or a join meant for `cgroup.procs` would reach that file instead.
+    private let kept = LockedValue<(open: [Key: Int32], closed: Bool)>(([:], false))
 
     /// Descriptors kept open by every cgroup together: a quarter of the soft limit, at most 2,048.
     static let budget: Int = {
@@ -44,7 +47,7 @@ final class CgroupControlFiles: Sendable {
         guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 128 }
         return Int(min(limit.rlim_cur / 4, 2048))
     }()
-    private static let kept = Atomic<Int>(0)
+    private static let keptCount = Atomic<Int>(0)
 
     /// Above every kept descriptor's number (unless other descriptors fill the region): the size
     /// the executor's descriptor table is given at start (`DescriptorTable.reserve`).
@@ -65,47 +68,54 @@ final class CgroupControlFiles: Sendable {
 
     /// The whole file as text, or nil if it cannot be read.
     func read(_ path: String) -> String? {
-        guard let fd = descriptor(Key(path: path, use: .reading)) else { return CgroupFiles.read(path) }
-        return CgroupFiles.read(descriptor: fd, singleRecord: CgroupFiles.isSingleRecord(path))
+        let singleRecord = CgroupFiles.isSingleRecord(path)
+        let text = withDescriptor(Key(path: path, use: .reading)) { fd in
+            CgroupFiles.read(descriptor: fd, singleRecord: singleRecord)
+        }
+        guard let text else { return CgroupFiles.read(path) }
+        return text
     }
 
     /// Writes `value` in one write(2); returns errno or 0.
     @discardableResult
     func write(_ path: String, _ value: String) -> Int32 {
-        guard let fd = descriptor(Key(path: path, use: .writing)) else { return CgroupFiles.write(path, value) }
-        return CgroupFiles.write(descriptor: fd, value)
+        withDescriptor(Key(path: path, use: .writing)) { fd in CgroupFiles.write(descriptor: fd, value) }
+            ?? CgroupFiles.write(path, value)
     }
 
     /// A new descriptor for writing `path` (a `tasks` or `cgroup.procs` file) or, with `directory`,
     /// of the directory `path`, for a spawn to join; the caller closes it.
     func duplicate(_ path: String, directory: Bool = false) -> Int32 {
         let key = Key(path: path, use: directory ? .directory : .writing)
-        guard let fd = descriptor(key) else { return Glibc.open(path, key.use.flags | O_CLOEXEC) }
-        return fcntl(fd, F_DUPFD_CLOEXEC, 0)
+        return withDescriptor(key) { fd in fcntl(fd, F_DUPFD_CLOEXEC, 0) }
+            ?? Glibc.open(path, key.use.flags | O_CLOEXEC)
     }
 
-    /// Closes every kept descriptor (the cgroup is being removed); later uses open and close.
+    /// Closes every kept descriptor (the cgroup is being removed), once no use of one is under way;
+    /// later uses open and close.
     func closeAll() {
-        closed.store(true, ordering: .releasing)
-        let descriptors = open.withLock { open in
-            defer { open = [:] }
-            return Array(open.values)
+        let descriptors = kept.withLock { kept in
+            kept.closed = true
+            defer { kept.open = [:] }
+            return Array(kept.open.values)
         }
         for fd in descriptors { close(fd) }
-        Self.kept.subtract(descriptors.count, ordering: .relaxed)
+        Self.keptCount.subtract(descriptors.count, ordering: .relaxed)
     }
 
-    private func descriptor(_ key: Key) -> Int32? {
-        guard !closed.load(ordering: .acquiring) else { return nil }
-        return open.withLock { open -> Int32? in
-            if let fd = open[key] { return fd }
-            guard Self.kept.add(1, ordering: .relaxed).newValue <= Self.budget else {
-                Self.kept.subtract(1, ordering: .relaxed)
+    /// Runs `body` with the kept descriptor of `key` (opened now if it is not yet), under the lock;
+    /// nil without running it when none is kept (all closed, or the budget spent).
+    private func withDescriptor<Result: Sendable>(_ key: Key, _ body: (Int32) -> Result) -> Result? {
+        kept.withLock { kept -> Result? in
+            guard !kept.closed else { return nil }
+            if let fd = kept.open[key] { return body(fd) }
+            guard Self.keptCount.add(1, ordering: .relaxed).newValue <= Self.budget else {
+                Self.keptCount.subtract(1, ordering: .relaxed)
                 return nil
             }
             let opened = Glibc.open(key.path, key.use.flags | O_CLOEXEC)
             guard opened >= 0 else {
-                Self.kept.subtract(1, ordering: .relaxed)
+                Self.keptCount.subtract(1, ordering: .relaxed)
                 return nil
             }
             // Into the region (anywhere free at or above it); where it is full, the number it got.
@@ -115,8 +125,8 @@ final class CgroupControlFiles: Sendable {
                 close(opened)
                 fd = moved
             }
-            open[key] = fd
-            return fd
+            kept.open[key] = fd
+            return body(fd)
         }
     }
 }
