@@ -37,6 +37,12 @@ public actor ExecutorRuntime {
     var idleNoticed = false
     /// Counts LAUNCHes, so a settle timer knows whether work came in meanwhile.
     var launchGeneration = 0
+    /// Each idleness noticed: the LAUNCH count then, and when it has settled. One loop waits for
+    /// them (the newest only), not a sleeping child task per notice: tasks run one after another
+    /// notice idleness after each, and a child per notice kept hundreds asleep (`idleSettle`
+    /// each), which every other child of the runtime's group walked past when it ended.
+    let idleNotices: AsyncStream<(generation: Int, settled: ContinuousClock.Instant)>
+    let idleNoticeContinuation: AsyncStream<(generation: Int, settled: ContinuousClock.Instant)>.Continuation
 
     /// Whether ``run()`` has returned, and who waits for that (``stopped()``).
     private let ending = LockedValue<(ended: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
@@ -71,6 +77,7 @@ public actor ExecutorRuntime {
         self.heartbeatInterval = heartbeatInterval
         (senderWakeups, senderWakeupContinuation) = AsyncStream.makeStream(
             of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        (idleNotices, idleNoticeContinuation) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
 
     /// Runs the executor until it shuts down; returns the process exit code.
@@ -79,10 +86,12 @@ public actor ExecutorRuntime {
             group.addTask { await self.connectionLoop() }
             group.addTask { await self.senderLoop() }
             group.addTask { await self.heartbeatLoop() }
+            if whenIdle != nil { group.addTask { await self.idleLoop() } }
             await childTasks.host(in: &group)
             group.cancelAll()
         }
         senderWakeupContinuation.finish()
+        idleNoticeContinuation.finish()
         let waiters = ending.withLock { ending in
             ending.ended = true
             defer { ending.waiters = [] }
@@ -116,13 +125,22 @@ public actor ExecutorRuntime {
     func noticeIdle() {
         guard whenIdle != nil, !idleNoticed, !lifecycle.hasActiveTasks, ledger.isEmpty else { return }
         idleNoticed = true
-        let generation = launchGeneration
-        let settle = idleSettle
-        schedule {
-            guard (try? await Task.sleep(for: settle)) != nil else { return }
-            await self.idleSettled(generation)
+        idleNoticeContinuation.yield((launchGeneration, .now + idleSettle))
+    }
+
+    /// Runs `whenIdle` for each idleness that settled with no LAUNCH since. A notice that comes
+    /// while the loop waits replaces the one not yet taken; the one it waits for, older, then
+    /// finds a newer LAUNCH (deadlines come in order: each is its notice plus `idleSettle`).
+    private func idleLoop() async {
+        for await notice in idleNotices {
+            guard (try? await Task.sleep(until: notice.settled)) != nil else { return }
+            idleSettled(notice.generation)
         }
     }
+
+    /// The child tasks started through the runtime's queue and not yet ended: each running task,
+    /// kill timer and check (its own loops are not counted).
+    public var childTaskCount: Int { childTasks.running }
 
     private func idleSettled(_ generation: Int) {
         guard generation == launchGeneration, !lifecycle.hasActiveTasks, ledger.isEmpty else { return }

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Work that a long-lived `run()` hosts as child tasks of its own task group, handed in from
 /// anywhere (an actor's synchronous method included): the structured way to start a task
 /// that outlives the call that starts it.
@@ -6,6 +8,7 @@ public struct ChildTaskQueue: Sendable {
 
     private let jobs: AsyncStream<Job>
     private let continuation: AsyncStream<Job>.Continuation
+    private let live = LiveCount()
 
     public init() {
         (jobs, continuation) = AsyncStream.makeStream(of: Job.self)
@@ -21,11 +24,25 @@ public struct ChildTaskQueue: Sendable {
         continuation.finish()
     }
 
+    /// The jobs started and not yet ended. A long-lived group's children are one list that Swift's
+    /// runtime walks from its oldest to remove one that ends, so what stays alive there stays few.
+    public var running: Int { live.value.load(ordering: .relaxed) }
+
     /// Starts every job added, as it comes, as a child task of `group`, until ``finish()``.
     /// A discarding group: a job's memory goes when it ends (a plain task group keeps every
     /// finished child until `next()`, which a long-lived host never calls). Runs on the caller's
     /// actor, where the group lives.
     nonisolated(nonsending) public func host(in group: inout DiscardingTaskGroup) async {
-        for await job in jobs { group.addTask { await job() } }
+        for await job in jobs {
+            live.value.add(1, ordering: .relaxed)
+            group.addTask { [live] in
+                await job()
+                live.value.subtract(1, ordering: .relaxed)
+            }
+        }
     }
+}
+
+private final class LiveCount: Sendable {
+    let value = Atomic<Int>(0)
 }

@@ -66,6 +66,27 @@ struct LifecycleEndToEndTests {
         #expect(remaining == 0, "one notice per burst")
     }
 
+    @Test func tasksRunOneAfterAnotherLeaveNoIdleTimerBehind() async throws {
+        // Each task ends and is acknowledged before the next comes, so the executor notices
+        // idleness after each; a settle far longer than the test keeps any timer per notice alive.
+        try await ExecutorUnderTest.run(encoding: .protobuf, whenIdle: {}, idleSettle: .seconds(3600)) { test in
+            let before = await test.runtime.childTaskCount
+            let count = 12
+            for index in 0..<count {
+                let id = "one-\(index)"
+                try await test.agent.launch(test.task(id, "true"))
+                try await test.agent.waitUntil("\(id) finished and acknowledged") { state in
+                    state.taskStates[id] == .taskFinished && state.updates.allSatisfy(\.acknowledged)
+                }
+            }
+            // A task's child may still be ending after its last update was acknowledged; a timer
+            // per idle period would add one each.
+            let after = await test.runtime.childTaskCount
+            #expect(after - before < count / 2, "\(after - before) child tasks more than before \(count) tasks")
+            await test.agent.shutdown()
+        }
+    }
+
     @Test func badTasksGetPreciseErrorsAndOthersCarryOn() async throws {
         for encoding in WireEncoding.allCases {
             try await ExecutorUnderTest.run(encoding: encoding) { test in
