@@ -15,7 +15,7 @@ import SystemSupport
     @Test(.enabled(if: getenv("FETCH_BENCHMARK") != nil))
     func sparkSizedPackage() async throws {
         try await withTemporaryDirectory { dir in
-            let tarball = try makeSparkLikeTarball(in: dir)
+            let tarball = try await makeSparkLikeTarball(in: dir)
             let bytes = try #require(readBytes(tarball))
             let sha = sha256Hex(bytes)
             print("benchmark: package \(bytes.count) bytes, sha256 \(sha)")
@@ -30,7 +30,7 @@ import SystemSupport
                 for round in 0..<3 {
                     let out = dir + "/curl\(round)"
                     makeDir(out)
-                    curl.append(await clock.measure { _ = await shell("curl -s \(url) | tar xzf - -C \(out)") })
+                    curl.append(try await clock.measure { _ = try await shell("curl -s \(url) | tar xzf - -C \(out)") })
                     removeTree(out)
 
                     let cache = dir + "/cache\(round)"
@@ -79,7 +79,7 @@ import SystemSupport
     }
 
     /// ~250 incompressible "jars" (≈325 MB) and ≈950 small text files, packed by GNU tar + gzip.
-    private func makeSparkLikeTarball(in dir: String) throws -> String {
+    private func makeSparkLikeTarball(in dir: String) async throws -> String {
         let top = dir + "/tree/spark-3.5.3-bin-hadoop3"
         for sub in ["", "/jars", "/bin", "/python", "/python/pyspark", "/examples", "/licenses", "/data"] {
             makeDirectories(top + sub).map { fatalError($0.description) }
@@ -98,25 +98,18 @@ import SystemSupport
             _ = writeBytes(top + sub + "/file-\(index).txt", text + Array("\(index)\n".utf8))
         }
         let tarball = dir + "/spark.tgz"
-        let status = shellBlocking("tar czf \(tarball) -C \(dir)/tree spark-3.5.3-bin-hadoop3")
-        precondition(status == 0, "tar failed")
+        let status = try await shell("tar czf \(tarball) -C \(dir)/tree spark-3.5.3-bin-hadoop3")
+        precondition(status == .exited(0), "tar failed: \(status)")
         removeTree(dir + "/tree")
         return tarball
     }
 }
 
-/// Runs `/bin/sh -c command` and waits for it on a thread of its own.
-func shell(_ command: String) async -> Int32 {
-    await BlockingThread.run { shellBlocking(command) }
-}
-
-func shellBlocking(_ command: String) -> Int32 {
-    var pid = pid_t()
-    let words: [String] = ["/bin/sh", "-c", command]
-    var argv: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
-    defer { for pointer in argv { free(pointer) } }
-    guard posix_spawn(&pid, "/bin/sh", nil, nil, &argv, environ) == 0 else { return -1 }
-    var status: Int32 = 0
-    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-    return status
+/// Runs `/bin/sh -c command` (its standard error is ours) and waits for it.
+func shell(_ command: String) async throws -> Termination {
+    try await ChildProcess.spawn(
+        SpawnRequest(
+            executable: "/bin/sh", arguments: ["sh", "-c", command], environment: ["PATH=/usr/bin:/bin"],
+            fileDescriptors: [(2, 2)])
+    ).wait()
 }

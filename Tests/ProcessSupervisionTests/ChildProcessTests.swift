@@ -65,33 +65,34 @@ struct ChildProcessTests {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    /// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34 and later), which its header declares
-    /// only for GNU sources.
-    private static let addCloseFrom:
-        (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32)? = dlsym(
-            UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np"
-        ).map {
-            unsafeBitCast(
-                $0, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self)
-        }
+    /// A bare `posix_spawn` of `arguments` (the program's path first): a child in this process's own
+    /// session and group, which `ChildProcess.spawn` never makes, or one it does not track. It keeps
+    /// none of this process's descriptors but the standard three: the suites share this process and
+    /// run in parallel, and a child holding another test's pipe keeps it open while it lives (a
+    /// test waiting for that pipe's reader to go, a write failing with EPIPE, would wait for ever).
+    private static func bareSpawn(_ arguments: [String]) throws -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        // glibc 2.34 and later; its header declares it only for GNU sources, so Swift's Glibc does not.
+        typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+        let symbol = try #require(
+            dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np"),
+            "glibc has no posix_spawn_file_actions_addclosefrom_np")
+        try #require(unsafeBitCast(symbol, to: AddCloseFrom.self)(&actions, 3) == 0)
+        let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        defer { for argument in argv { free(argument) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, arguments[0], &actions, nil, argv, environ)
+        try #require(rc == 0, "posix_spawn: \(rc)")
+        return pid
+    }
 
     /// A child that leads no process group (as a fork server's new worker before its setsid): a
     /// signal for its group reaches the child itself.
     @Test func aSignalForTheGroupOfAChildThatLeadsNoneReachesTheChild() async throws {
-        var pid: pid_t = 0
-        let names: [String] = ["sleep", "3600"]
-        let arguments: [UnsafeMutablePointer<CChar>?] = names.map { strdup($0) } + [nil]
-        defer { for argument in arguments { free(argument) } }
-        // posix_spawn without a new session or group: the child stays in ours. It keeps none of this
-        // process's descriptors but the standard ones: one it held would keep another test's pipe
-        // open, and that test waiting for its reader to go (a write failing with EPIPE) never sees it.
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        let addCloseFrom = try #require(Self.addCloseFrom, "glibc has no posix_spawn_file_actions_addclosefrom_np")
-        try #require(addCloseFrom(&actions, 3) == 0)
-        let rc = posix_spawn(&pid, "/bin/sleep", &actions, nil, arguments, environ)
-        try #require(rc == 0)
+        // posix_spawn without a new session or group: the child stays in ours.
+        let pid = try Self.bareSpawn(["/bin/sleep", "3600"])
         let child = try ChildProcess.adopt(pid: pid)
         #expect(getpgid(pid) == getpgrp())
         child.signalGroup(SIGKILL)
@@ -276,11 +277,7 @@ struct ChildProcessTests {
     @Test func aChildStartedByOtherMeansIsAdoptedAndReaped() async throws {
         // posix_spawn stands in for the fork server's clone(CLONE_PARENT): a child we did not spawn.
         let child = try ProcessReaper.shared.creatingChildren { () throws -> ChildProcess in
-            var pid: pid_t = 0
-            let argv: [UnsafeMutablePointer<CChar>?] = [strdup("sh"), strdup("-c"), strdup("exit 5"), nil]
-            defer { for argument in argv { free(argument) } }
-            let rc = argv.withUnsafeBufferPointer { posix_spawn(&pid, "/bin/sh", nil, nil, $0.baseAddress!, environ) }
-            try #require(rc == 0)
+            let pid = try Self.bareSpawn(["/bin/sh", "-c", "exit 5"])
             // Even if it has exited already, it is not reaped yet, so the pid still names it.
             return try ChildProcess.adopt(pid: pid)
         }
