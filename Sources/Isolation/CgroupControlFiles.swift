@@ -69,11 +69,10 @@ final class CgroupControlFiles: Sendable {
     /// The whole file as text, or nil if it cannot be read.
     func read(_ path: String) -> String? {
         let singleRecord = CgroupFiles.isSingleRecord(path)
-        let text = withDescriptor(Key(path: path, use: .reading)) { fd in
+        // A kept descriptor's read stands, unreadable (nil) included; without one, the path is read.
+        return withDescriptor(Key(path: path, use: .reading)) { fd in
             CgroupFiles.read(descriptor: fd, singleRecord: singleRecord)
-        }
-        guard let text else { return CgroupFiles.read(path) }
-        return text
+        } ?? CgroupFiles.read(path)
     }
 
     /// Writes `value` in one write(2); returns errno or 0.
