@@ -183,12 +183,17 @@ private func withCStringArray<R>(_ strings: [String], _ body: (UnsafePointer<Uns
 /// Observing processes that are not our children (grandchildren reparented to init, say).
 public enum ProcessObservation {
     /// Waits until `pid` has exited (it may be a zombie of another parent), up to `timeoutMilliseconds`.
-    /// Returns false if it still runs then. Blocks the calling thread; meant for tests and tools.
-    public static func waitForExit(of pid: Int32, timeoutMilliseconds: Int32) -> Bool {
-        let fd = cps_pidfd_open(pid)
-        if fd < 0 { return errno == ESRCH }
-        defer { close(fd) }
-        var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        return poll(&entry, 1, timeoutMilliseconds) == 1
+    /// Returns false if it still runs then. Meant for tests and tools. The wait blocks a thread of
+    /// its own, never one of the cooperative pool's: two callers blocking those (as many as cores)
+    /// would stop every task of the process, the one that makes `pid` exit included, until their
+    /// time ran out.
+    public static func waitForExit(of pid: Int32, timeoutMilliseconds: Int32) async -> Bool {
+        await BlockingThread.run {
+            let fd = cps_pidfd_open(pid)
+            if fd < 0 { return errno == ESRCH }
+            defer { close(fd) }
+            var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            return poll(&entry, 1, timeoutMilliseconds) == 1
+        }
     }
 }

@@ -118,7 +118,9 @@ final class CommandTaskRunnerTests {
         #expect(result == .failed(reason: .commandExecutorFailed, message: "Command terminated by signal SIGKILL (9)"))
         let childPID = Int32(read("\(sandbox)/child.pid").trimmingCharacters(in: .whitespacesAndNewlines))!
         // The grandchild was in the task's process group, so it dies with it.
-        #expect(ProcessObservation.waitForExit(of: childPID, timeoutMilliseconds: 60_000), "child \(childPID) survived")
+        #expect(
+            await ProcessObservation.waitForExit(of: childPID, timeoutMilliseconds: 60_000),
+            "child \(childPID) survived")
     }
 
     @Test func terminateReachesAPoliteTask() async throws {

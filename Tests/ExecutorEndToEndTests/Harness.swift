@@ -147,10 +147,9 @@ func readFIFO(_ path: String) async -> String {
     }
 }
 
-/// Waits until `pid` has exited, for up to a minute, on a thread of its own: the executor under test
-/// runs on the cooperative threads, and so do the tests running beside this one.
+/// Waits until `pid` has exited, for up to a minute.
 func processExits(_ pid: Int32) async -> Bool {
-    await BlockingThread.run { ProcessObservation.waitForExit(of: pid, timeoutMilliseconds: 60_000) }
+    await ProcessObservation.waitForExit(of: pid, timeoutMilliseconds: 60_000)
 }
 
 extension Trait where Self == ConditionTrait {

@@ -50,7 +50,7 @@ struct InterruptTests {
         }
         #expect(process.terminationStatus == 130)
         #expect(
-            ProcessObservation.waitForExit(of: taskPID, timeoutMilliseconds: 60_000),
+            await ProcessObservation.waitForExit(of: taskPID, timeoutMilliseconds: 60_000),
             "the task \(taskPID) outlived the harness")
         let left = (try? FileManager.default.contentsOfDirectory(atPath: temporary)) ?? []
         #expect(left == [], "temporary files left behind")

@@ -420,7 +420,8 @@ import SystemSupport
         #expect(pool.processes.contains(escaped) && pool.processes.contains(child.pid))
         await pool.killAll()
         #expect(await child.wait() == .signaled(SIGKILL))
-        #expect(ProcessObservation.waitForExit(of: escaped, timeoutMilliseconds: 60_000), "pid \(escaped) survived")
+        #expect(
+            await ProcessObservation.waitForExit(of: escaped, timeoutMilliseconds: 60_000), "pid \(escaped) survived")
         #expect(await pool.waitUntilEmpty(deadline: .now + .seconds(60)))
         await isolation.destroy(worker)
         await isolation.destroy(pool)

@@ -150,7 +150,8 @@ import ProcessSupervision
             fetch.cancel()
             await #expect(throws: (any Error).self) { try await fetch.value }
             for pid in pids {
-                #expect(ProcessObservation.waitForExit(of: pid, timeoutMilliseconds: 60_000), "pid \(pid) survived")
+                #expect(
+                    await ProcessObservation.waitForExit(of: pid, timeoutMilliseconds: 60_000), "pid \(pid) survived")
             }
         }
     }

@@ -249,7 +249,7 @@ struct ChildProcessTests {
         #expect(await child.wait() == .exited(0))
         #expect(getpgid(grandchild) == child.pid)
         child.signalGroup(SIGKILL)
-        #expect(ProcessObservation.waitForExit(of: grandchild, timeoutMilliseconds: 60_000))
+        #expect(await ProcessObservation.waitForExit(of: grandchild, timeoutMilliseconds: 60_000))
     }
 
     @Test func reapingReportsTheUsageTheKernelAccounted() async throws {
