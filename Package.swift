@@ -343,7 +343,8 @@ let package = Package(
             swiftSettings: swiftSettings),
         // A self-signed certificate for the tests' TLS servers (made by openssl).
         .target(
-            name: "TestCertificates", dependencies: [.product(name: "NIOSSL", package: "swift-nio-ssl")],
+            name: "TestCertificates",
+            dependencies: ["SystemSupport", .product(name: "NIOSSL", package: "swift-nio-ssl")],
             path: "Tests/Support/TestCertificates", swiftSettings: swiftSettings),
         .testTarget(
             name: "MesosCodecTests",
@@ -391,7 +392,7 @@ let package = Package(
             dependencies: [
                 "Harness", "HarnessJobs", "LocalAgent", "MesosCodec", "MesosProto", "ProcessSupervision",
                 "spark-mesos-harness",
-                "spark-mesos-executor", "SystemTestLock",
+                "spark-mesos-executor", "SystemSupport", "SystemTestLock",
             ],
             swiftSettings: swiftSettings
         ),

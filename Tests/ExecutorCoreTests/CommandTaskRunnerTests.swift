@@ -1,8 +1,8 @@
-import Dispatch
 import SparkExecutor
 import Foundation
 import MesosProto
 import ProcessSupervision
+import SystemSupport
 import SystemTestLock
 import TaskRunning
 import Testing
@@ -158,17 +158,15 @@ final class StartedBox: @unchecked Sendable {
     var value: Bool { lock.withLock { flag } }
 }
 
-/// Blocks (off the cooperative pool) until a task writes a line into the FIFO at `path`.
+/// Blocks (on a thread of its own, off the cooperative pool) until a task writes a line into the
+/// FIFO at `path`.
 func waitForFIFO(_ path: String) async {
-    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-        DispatchQueue.global().async {
-            let fd = open(path, O_RDONLY)
-            var byte: UInt8 = 0
-            if fd >= 0 {
-                _ = read(fd, &byte, 1)
-                close(fd)
-            }
-            continuation.resume()
+    await BlockingThread.run {
+        let fd = open(path, O_RDONLY)
+        var byte: UInt8 = 0
+        if fd >= 0 {
+            _ = read(fd, &byte, 1)
+            close(fd)
         }
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import LocalAgent
 import MesosCodec
 import MesosProto
+import SystemSupport
 import SystemTestLock
 import Testing
 
@@ -174,13 +175,11 @@ final class StartSignal: @unchecked Sendable {
 
     func wait() async -> Bool {
         let reader = self.reader
-        return await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-            DispatchQueue.global().async {
-                var entry = pollfd(fd: reader, events: Int16(POLLIN), revents: 0)
-                guard poll(&entry, 1, 60_000) == 1 else { return continuation.resume(returning: false) }
-                var byte: UInt8 = 0
-                continuation.resume(returning: read(reader, &byte, 1) == 1)
-            }
+        return await BlockingThread.run {
+            var entry = pollfd(fd: reader, events: Int16(POLLIN), revents: 0)
+            guard poll(&entry, 1, 60_000) == 1 else { return false }
+            var byte: UInt8 = 0
+            return read(reader, &byte, 1) == 1
         }
     }
 

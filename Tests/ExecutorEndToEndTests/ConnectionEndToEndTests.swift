@@ -72,7 +72,7 @@ struct ConnectionEndToEndTests {
 struct TLSEndToEndTests {
     @Test(.enabled(if: SelfSignedCertificate.canBeMade, "openssl not installed"))
     func httpsAgentWithAndWithoutCertificateVerification() async throws {
-        let pair = try SelfSignedCertificate(in: try ExecutorUnderTest.makeSandbox())
+        let pair = try await SelfSignedCertificate(in: try ExecutorUnderTest.makeSandbox())
         for verify in [false, true] {
             try await ExecutorUnderTest.run(
                 encoding: .protobuf,

@@ -136,14 +136,12 @@ struct ExecutorUnderTest {
     func makeFIFO(_ name: String) { mkfifo(path(name), 0o644) }
 }
 
-/// Blocks (off the cooperative pool) until a task writes into the FIFO at `path`; returns what it wrote.
+/// Blocks (on a thread of its own, off the cooperative pool) until a task writes into the FIFO at
+/// `path` and closes it; returns what it wrote.
 func readFIFO(_ path: String) async -> String {
-    await withCheckedContinuation { (continuation: CheckedContinuation<String, Never>) in
-        DispatchQueue.global().async {
-            let handle = FileHandle(forReadingAtPath: path)
-            let data = handle?.readDataToEndOfFile() ?? Data()
-            continuation.resume(returning: String(decoding: data, as: UTF8.self))
-        }
+    await BlockingThread.run {
+        let data = FileHandle(forReadingAtPath: path)?.readDataToEndOfFile() ?? Data()
+        return String(decoding: data, as: UTF8.self)
     }
 }
 

@@ -33,15 +33,15 @@ final class ProbeTarget: Sendable {
     /// HTTP requests answered / TCP connections accepted.
     let served = LockedValue(0)
 
-    private init(kind: ProbeKind, sandbox: String) throws {
+    private init(kind: ProbeKind, sandbox: String) async throws {
         self.kind = kind
         self.sandbox = sandbox
-        tls = kind == .https ? try SelfSignedCertificate(in: sandbox).serverContext() : nil
+        tls = kind == .https ? try await SelfSignedCertificate(in: sandbox).serverContext() : nil
     }
 
     /// A target that starts unhealthy (no file, HTTP 503, nothing listening yet but a port reserved).
     static func make(_ kind: ProbeKind, sandbox: String) async throws -> ProbeTarget {
-        let target = try ProbeTarget(kind: kind, sandbox: sandbox)
+        let target = try await ProbeTarget(kind: kind, sandbox: sandbox)
         switch kind {
         case .command:
             break

@@ -1,6 +1,7 @@
 import HarnessJobs
 import Foundation
 import Harness
+import SystemSupport
 import SystemTestLock
 import Testing
 
@@ -41,18 +42,19 @@ struct HTMLReportTests {
             "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--proxy-server=127.0.0.1:9",
             "--user-data-dir=" + NSTemporaryDirectory() + "harness-chromium-" + UUID().uuidString,
         ]
-        let dom = try run(chromium, flags + ["--dump-dom", "file://" + html])
+        let dom = try await run(chromium, flags + ["--dump-dom", "file://" + html])
         let bars = dom.components(separatedBy: "class=\"bar\"").count - 1
         #expect(bars >= report.tasks.count * 2, "a bar per task state")
-        _ = try run(chromium, flags + ["--window-size=1100,900", "--screenshot=" + png, "file://" + html])
+        _ = try await run(chromium, flags + ["--window-size=1100,900", "--screenshot=" + png, "file://" + html])
         let image = try #require(FileManager.default.contents(atPath: png), "no PNG written")
         #expect(Array(image.prefix(8)) == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
         #expect(image.count > 10_000)
         print("harness timeline rendered by Chromium: \(png)")
     }
 
-    /// Runs a program to its end and returns its stdout.
-    func run(_ program: String, _ arguments: [String]) throws -> String {
+    /// Runs a program to its end and returns its stdout. Chromium takes seconds, more on a busy
+    /// machine: the wait is on a thread of its own, not on the cooperative pool the suites share.
+    func run(_ program: String, _ arguments: [String]) async throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: program)
         process.arguments = arguments
@@ -60,9 +62,13 @@ struct HTMLReportTests {
         process.standardOutput = pipe
         process.standardError = FileHandle.nullDevice
         try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "\(program) \(arguments)")
+        let output = pipe.fileHandleForReading
+        let (data, status) = await BlockingThread.run {
+            let data = output.readDataToEndOfFile()
+            process.waitUntilExit()
+            return (data, process.terminationStatus)
+        }
+        #expect(status == 0, "\(program) \(arguments)")
         return String(decoding: data, as: UTF8.self)
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import ProcessSupervision
+import SystemSupport
 import SystemTestLock
 import Testing
 
@@ -42,12 +43,7 @@ struct InterruptTests {
         let taskPID = Int32(await readFIFO(ready).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
         #expect(taskPID > 0)
         process.interrupt()
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            DispatchQueue.global().async {
-                process.waitUntilExit()
-                continuation.resume()
-            }
-        }
+        await BlockingThread.run { process.waitUntilExit() }
         #expect(process.terminationStatus == 130)
         #expect(
             await ProcessObservation.waitForExit(of: taskPID, timeoutMilliseconds: 60_000),
@@ -56,13 +52,12 @@ struct InterruptTests {
         #expect(left == [], "temporary files left behind")
     }
 
-    /// Blocks (off the cooperative pool) until a task writes into the FIFO at `path`.
+    /// Blocks (on a thread of its own, off the cooperative pool) until a task writes into the FIFO
+    /// at `path` and closes it.
     private func readFIFO(_ path: String) async -> String {
-        await withCheckedContinuation { (continuation: CheckedContinuation<String, Never>) in
-            DispatchQueue.global().async {
-                let data = FileHandle(forReadingAtPath: path)?.readDataToEndOfFile() ?? Data()
-                continuation.resume(returning: String(decoding: data, as: UTF8.self))
-            }
+        await BlockingThread.run {
+            let data = FileHandle(forReadingAtPath: path)?.readDataToEndOfFile() ?? Data()
+            return String(decoding: data, as: UTF8.self)
         }
     }
 }

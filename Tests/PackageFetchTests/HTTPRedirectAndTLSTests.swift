@@ -89,7 +89,7 @@ import TestCertificates
     @Test(.enabled(if: SelfSignedCertificate.canBeMade, "openssl not installed"))
     func anUntrustedCertificateIsRefused() async throws {
         try await withTemporaryDirectory { dir in
-            let tls = try SelfSignedCertificate(in: dir).serverContext()
+            let tls = try await SelfSignedCertificate(in: dir).serverContext()
             try await FileServer.with(tls: tls) { server in
                 server.serve("/spark.tgz", archive)
                 let error = await #expect(throws: FetchError.self) { try await fetch(server.url("/spark.tgz"), dir) }

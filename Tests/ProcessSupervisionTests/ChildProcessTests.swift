@@ -31,7 +31,7 @@ struct ChildProcessTests {
                 executable: "/bin/sh", arguments: ["sh", "-c", script], environment: environment + extra,
                 workingDirectory: workingDirectory, fileDescriptors: [(source: ends[1], target: 1)]))
         close(ends[1])
-        let text = readAll(ends[0])
+        let text = await readAll(ends[0])
         close(ends[0])
         return (await child.wait(), text)
     }
@@ -45,24 +45,31 @@ struct ChildProcessTests {
     }
 
     /// Reads until end of file: the pipe ends when every process holding its write end is gone.
-    private func readAll(_ fd: Int32) -> String {
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let count = read(fd, &buffer, buffer.count)
-            if count < 0 && errno == EINTR { continue }
-            if count <= 0 { break }
-            bytes += buffer.prefix(count)
+    /// The reads block, so they run on a thread of their own, not on the cooperative pool the
+    /// suites share.
+    private func readAll(_ fd: Int32) async -> String {
+        await BlockingThread.run {
+            var bytes: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let count = read(fd, &buffer, buffer.count)
+                if count < 0 && errno == EINTR { continue }
+                if count <= 0 { break }
+                bytes += buffer.prefix(count)
+            }
+            return String(decoding: bytes, as: UTF8.self)
         }
-        return String(decoding: bytes, as: UTF8.self)
     }
 
-    /// Reads one line (up to a newline) without waiting for the end of the stream.
-    private func readLine(_ fd: Int32) -> String {
-        var bytes: [UInt8] = []
-        var byte: UInt8 = 0
-        while read(fd, &byte, 1) == 1, byte != UInt8(ascii: "\n") { bytes.append(byte) }
-        return String(decoding: bytes, as: UTF8.self)
+    /// Reads one line (up to a newline) without waiting for the end of the stream (on a thread of
+    /// its own, as `readAll`).
+    private func readLine(_ fd: Int32) async -> String {
+        await BlockingThread.run {
+            var bytes: [UInt8] = []
+            var byte: UInt8 = 0
+            while read(fd, &byte, 1) == 1, byte != UInt8(ascii: "\n") { bytes.append(byte) }
+            return String(decoding: bytes, as: UTF8.self)
+        }
     }
 
     /// A bare `posix_spawn` of `arguments` (the program's path first): a child in this process's own
@@ -133,7 +140,7 @@ struct ChildProcessTests {
         }
         close(ends[1])
         let child = try spawned.get()
-        let text = readAll(ends[0])
+        let text = await readAll(ends[0])
         close(ends[0])
         #expect(await child.wait() == .exited(0))
         #expect(text == "\(processNice)\n")
@@ -183,7 +190,7 @@ struct ChildProcessTests {
             .joined(separator: "; ")
         let child = try shell(script, fds: [(highWriteEnd, 1)])
         close(highWriteEnd)
-        let text = readAll(ends[0])
+        let text = await readAll(ends[0])
         #expect(await child.wait() == .exited(0))
         #expect(text == probes.map { "\($0) closed\n" }.joined())
     }
@@ -244,7 +251,7 @@ struct ChildProcessTests {
         let ends = try makePipe()
         let child = try shell("sleep 1000 >/dev/null & echo $!", fds: [(ends[1], 1)])
         close(ends[1])
-        let grandchild = try #require(Int32(readLine(ends[0])))
+        let grandchild = try #require(Int32(await readLine(ends[0])))
         close(ends[0])
         #expect(await child.wait() == .exited(0))
         #expect(getpgid(grandchild) == child.pid)

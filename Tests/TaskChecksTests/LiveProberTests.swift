@@ -2,6 +2,7 @@ import Foundation
 import MesosProto
 import NIOCore
 import NIOPosix
+import SystemSupport
 import SystemTestLock
 import TaskChecks
 import Testing
@@ -59,18 +60,23 @@ struct LiveProberTests {
             return pid
         }
         let grandchild = try #require(pid, "the check never started its grandchild")
-        #expect(Self.waitUntilGone(grandchild), "the check's grandchild was left running")
+        #expect(await Self.waitUntilGone(grandchild), "the check's grandchild was left running")
     }
 
-    /// Gone, or a zombie nobody reaped yet (it no longer runs).
-    private static func waitUntilGone(_ pid: Int32) -> Bool {
-        for _ in 0..<1200 {
-            if kill(pid, 0) != 0 { return true }
-            let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
-            if let close = stat.lastIndex(of: ")"), stat[stat.index(after: close)...].hasPrefix(" Z") { return true }
-            usleep(50_000)
+    /// Gone, or a zombie nobody reaped yet (it no longer runs); looked for on a thread of its own,
+    /// for up to a minute, so that the wait holds none of the cooperative pool the suites share.
+    private static func waitUntilGone(_ pid: Int32) async -> Bool {
+        await BlockingThread.run {
+            for _ in 0..<1200 {
+                if kill(pid, 0) != 0 { return true }
+                let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+                if let close = stat.lastIndex(of: ")"), stat[stat.index(after: close)...].hasPrefix(" Z") {
+                    return true
+                }
+                usleep(50_000)
+            }
+            return false
         }
-        return false
     }
 
     @Test func tcpConnectSucceedsAndFails() async throws {

@@ -2,6 +2,7 @@ import CForkServer
 import Foundation
 import ProcessSupervision
 import Synchronization
+import SystemSupport
 import Testing
 import WorkerWire
 
@@ -235,7 +236,7 @@ struct ForkServerProtocolTests {
         let process: ChildProcess
         let control: Int32
 
-        init() throws {
+        init() async throws {
             var sockets: [Int32] = [-1, -1]
             try #require(cfs_socketpair(&sockets) == 0)
             var hello: [Int32] = [-1, -1]
@@ -251,7 +252,7 @@ struct ForkServerProtocolTests {
             close(sockets[1])
             control = sockets[0]
             // Its hello says it is a fork server.
-            let greeting = try ForkServerProtocolTests.readHello(from: hello[0], who: "the fork server")
+            let greeting = try await ForkServerProtocolTests.readHello(from: hello[0], who: "the fork server")
             close(hello[0])
             #expect(greeting.forkServer == true)
             #expect(greeting.forkServerJoinsCgroups == true)
@@ -293,18 +294,25 @@ struct ForkServerProtocolTests {
         }
     }
 
-    /// Reads from `descriptor` until a whole hello has come.
-    static func readHello(from descriptor: Int32, who: String) throws -> WorkerHello {
-        var decoder = FrameDecoder()
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
-            try #require(count > 0, "\(who) closed its pipe before saying hello")
-            decoder.feed(chunk[0..<count])
-            if let frame = try decoder.next(), case .hello(let message) = try FromWorker(decoding: frame) {
-                return message
+    /// Reads from `descriptor` until a whole hello has come. The reads block, so they run on a
+    /// thread of their own, not on the cooperative pool the suites share.
+    static func readHello(from descriptor: Int32, who: String) async throws -> WorkerHello {
+        let hello = await BlockingThread.run { () -> Result<WorkerHello?, any Error> in
+            Result {
+                var decoder = FrameDecoder()
+                var chunk = [UInt8](repeating: 0, count: 4096)
+                while true {
+                    let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+                    if count < 0 && errno == EINTR { continue }
+                    guard count > 0 else { return nil }
+                    decoder.feed(chunk[0..<count])
+                    if let frame = try decoder.next(), case .hello(let message) = try FromWorker(decoding: frame) {
+                        return message
+                    }
+                }
             }
         }
+        return try #require(try hello.get(), "\(who) closed its pipe before saying hello")
     }
 
     /// A request's worker pipes, ours and the new worker's ends.
@@ -325,15 +333,17 @@ struct ForkServerProtocolTests {
             for fd in [down[0], up[1], errors[1]] { close(fd) }
         }
 
-        /// Everything the new worker wrote to `fd` until it closed it.
-        static func readAll(_ fd: Int32) -> [UInt8] {
-            var bytes: [UInt8] = []
-            var chunk = [UInt8](repeating: 0, count: 4096)
-            while true {
-                let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-                if count < 0 && errno == EINTR { continue }
-                if count <= 0 { return bytes }
-                bytes += chunk[0..<count]
+        /// Everything the new worker wrote to `fd` until it closed it (read on a thread of its own).
+        static func readAll(_ fd: Int32) async -> [UInt8] {
+            await BlockingThread.run {
+                var bytes: [UInt8] = []
+                var chunk = [UInt8](repeating: 0, count: 4096)
+                while true {
+                    let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                    if count < 0 && errno == EINTR { continue }
+                    if count <= 0 { return bytes }
+                    bytes += chunk[0..<count]
+                }
             }
         }
     }
@@ -368,7 +378,7 @@ struct ForkServerProtocolTests {
         let scratch = try #require(Self.ownCgroup2Directory) + "/fork-join-test-\(getpid())-\(carried)"
         try #require(mkdir(scratch, 0o755) == 0 || errno == EEXIST, "mkdir \(scratch): errno \(errno)")
         defer { rmdir(scratch) }
-        let server = try Server()
+        let server = try await Server()
         defer { close(server.control) }
         let null = open("/dev/null", O_RDWR)
         defer { close(null) }
@@ -385,7 +395,7 @@ struct ForkServerProtocolTests {
         try #require(pid > 0, "answer \(pid)")
         let worker = try ChildProcess.adopt(pid: pid)
         // Its hello comes after the join: by then it is inside.
-        _ = try Self.readHello(from: pipes.up[0], who: "the new worker")
+        _ = try await Self.readHello(from: pipes.up[0], who: "the new worker")
         let procs = try String(contentsOfFile: scratch + "/cgroup.procs", encoding: .utf8)
         #expect(procs.split(separator: "\n") == ["\(pid)"])
         close(pipes.down[1])
@@ -395,7 +405,7 @@ struct ForkServerProtocolTests {
     }
 
     @Test func aRequestWhoseDirectoryIsNoCgroupGetsNoWorkerAndTheServerGoesOn() async throws {
-        let server = try Server()
+        let server = try await Server()
         defer { close(server.control) }
         let null = open("/dev/null", O_RDWR)
         defer { close(null) }
@@ -423,7 +433,7 @@ struct ForkServerProtocolTests {
     }
 
     @Test func aNewWorkerThatCannotJoinItsCgroupSaysWhyAndExitsBeforeItsHello() async throws {
-        let server = try Server()
+        let server = try await Server()
         defer { close(server.control) }
         let null = open("/dev/null", O_RDWR)
         defer { close(null) }
@@ -435,8 +445,8 @@ struct ForkServerProtocolTests {
         pipes.closeWorkerEnds()
         try #require(pid > 0, "answer \(pid)")
         let worker = try ChildProcess.adopt(pid: pid)
-        #expect(Pipes.readAll(pipes.up[0]).isEmpty, "no hello from a worker outside its cgroup")
-        let said = String(decoding: Pipes.readAll(pipes.errors[0]), as: UTF8.self)
+        #expect(await Pipes.readAll(pipes.up[0]).isEmpty, "no hello from a worker outside its cgroup")
+        let said = String(decoding: await Pipes.readAll(pipes.errors[0]), as: UTF8.self)
         #expect(said == "fork server: the new worker cannot join its cgroup (/dev/null): Bad file descriptor\n")
         #expect(await worker.wait() == .exited(CFS_JOIN_FAILED_STATUS))
         for fd in [pipes.down[1], pipes.up[0], pipes.errors[0]] { close(fd) }
@@ -452,7 +462,7 @@ struct ForkServerProtocolTests {
     }
 
     @Test func malformedRequestsAreRefusedAndTheServerKeepsServing() async throws {
-        let server = try Server()
+        let server = try await Server()
         let null = open("/dev/null", O_RDWR)
         defer { close(null) }
         // Not the magic; the magic without descriptors; the magic with two descriptors.

@@ -1,6 +1,7 @@
 import MesosCodec
 import NIOCore
 import NIOPosix
+import SystemSupport
 import Testing
 import WorkerWire
 
@@ -44,17 +45,20 @@ struct WorkerMailboxTests {
                 payload: [UInt8](repeating: UInt8(truncatingIfNeeded: id), count: payloadBytes)))
     }
 
-    /// Reads `count` bytes (fewer at the end of the input) from the blocking `descriptor`.
-    private static func read(_ count: Int, from descriptor: Int32) -> [UInt8] {
-        var bytes = [UInt8](repeating: 0, count: count)
-        var got = 0
-        while got < count {
-            let n = bytes[got...].withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            got += n
+    /// Reads `count` bytes (fewer at the end of the input) from the blocking `descriptor`, on a
+    /// thread of its own rather than the cooperative pool the suites share.
+    private static func read(_ count: Int, from descriptor: Int32) async -> [UInt8] {
+        await BlockingThread.run {
+            var bytes = [UInt8](repeating: 0, count: count)
+            var got = 0
+            while got < count {
+                let n = bytes[got...].withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { break }
+                got += n
+            }
+            return Array(bytes[..<got])
         }
-        return Array(bytes[..<got])
     }
 
     private static func messages(in bytes: [UInt8]) throws -> [ToWorker] {
@@ -79,13 +83,13 @@ struct WorkerMailboxTests {
             // Each small message is sent just after the worker has made room in the pipe: it must
             // still wait behind the large one, not be written into the middle of it.
             for id in UInt64(2)...60 {
-                read += Self.read(4096, from: worker)
+                read += await Self.read(4096, from: worker)
                 let small = Self.run(id, payloadBytes: 10)
                 mailbox.send([small], writtenHere: id % 2 == 0)
                 sent.append(small)
             }
             mailbox.finish()
-            read += Self.read(1 << 24, from: worker)
+            read += await Self.read(1 << 24, from: worker)
             let received = try Self.messages(in: read)
             #expect(received == sent)
         }

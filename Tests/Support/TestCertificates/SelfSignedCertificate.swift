@@ -1,5 +1,6 @@
 import Foundation
 public import NIOSSL
+import SystemSupport
 
 /// A fresh self-signed certificate for 127.0.0.1 and its key, made by Debian's openssl (in
 /// `.ci/install-deps`' test packages), for the tests' TLS servers.
@@ -12,7 +13,7 @@ public struct SelfSignedCertificate: Sendable {
     public static let canBeMade = FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl")
 
     /// Makes `tls-cert.pem` and `tls-key.pem` in `directory` (an existing directory).
-    public init(in directory: String) throws {
+    public init(in directory: String) async throws {
         certificate = directory + "/tls-cert.pem"
         key = directory + "/tls-key.pem"
         let openssl = Process()
@@ -23,8 +24,13 @@ public struct SelfSignedCertificate: Sendable {
         ]
         openssl.standardError = FileHandle.nullDevice
         try openssl.run()
-        openssl.waitUntilExit()
-        guard openssl.terminationStatus == 0 else { throw OpenSSLFailed(status: openssl.terminationStatus) }
+        // Making an RSA key takes a while, longer on a busy machine: waited for on a thread of its
+        // own, not on the cooperative pool the suites share.
+        let status = await BlockingThread.run {
+            openssl.waitUntilExit()
+            return openssl.terminationStatus
+        }
+        guard status == 0 else { throw OpenSSLFailed(status: status) }
     }
 
     /// A TLS server context that presents this certificate.
