@@ -139,7 +139,7 @@ public actor ExecutorRuntime {
     }
 
     /// The child tasks started through the runtime's queue and not yet ended: each running task,
-    /// kill timer and check (its own loops are not counted).
+    /// progress sender of a task that reported, kill timer and check (its own loops are not counted).
     public var childTaskCount: Int { childTasks.running }
 
     private func idleSettled(_ generation: Int) {
@@ -267,7 +267,9 @@ public actor ExecutorRuntime {
 
     private func startTask(_ task: Mesos_V1_TaskInfo) {
         let id = task.taskID.value
-        let forwarder = ProgressForwarder(taskID: id, interval: progressInterval) { [weak self] message in
+        let forwarder = ProgressForwarder(
+            taskID: id, interval: progressInterval, start: { [childTasks] in childTasks.add($0) }
+        ) { [weak self] message in
             await self?.deliverProgress(message)
         }
         let control = TaskControl(

@@ -17,8 +17,13 @@ public final class ProgressForwarder: Sendable {
         }
     }
 
+    /// Starts a job as a child task of a long-lived group (the runtime's `ChildTaskQueue`); false
+    /// when that group takes no more (the executor is on its way out).
+    public typealias Start = @Sendable (@escaping @Sendable () async -> Void) -> Bool
+
     public let taskID: String
     public let interval: Duration
+    private let start: Start
     private let send: @Sendable ([UInt8]) async -> Void
     private let reports: AsyncStream<Report>
     private let continuation: AsyncStream<Report>.Continuation
@@ -26,38 +31,89 @@ public final class ProgressForwarder: Sendable {
         var closed = false
         /// Between a send and the end of the pause after it.
         var pausing = false
+        /// Whether the sender was started (by the first report) and whether it is over.
+        var senderStarted = false
+        var senderOver = false
+        /// The sender waits here for the task's run to end, told whether it was pausing then.
+        var closeWaiter: CheckedContinuation<Bool, Never>?
+        /// ``forwarding(_:)`` waits here for the sender to be over.
+        var overWaiter: CheckedContinuation<Void, Never>?
     }
     private let state = LockedValue(State())
 
-    public init(taskID: String, interval: Duration, send: @escaping @Sendable ([UInt8]) async -> Void) {
+    /// `start` runs the sender, which the first report starts: a task that never reports has
+    /// none (most do not).
+    public init(
+        taskID: String, interval: Duration, start: @escaping Start,
+        send: @escaping @Sendable ([UInt8]) async -> Void
+    ) {
         self.taskID = taskID
         self.interval = interval
+        self.start = start
         self.send = send
         (reports, continuation) = AsyncStream.makeStream(of: Report.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     /// A report from the task; cheap, never waits. Ignored once the task's run is over.
     public func report(_ fraction: Double, message: String) {
-        guard !state.withLock({ $0.closed }) else { return }
         let clamped = fraction.isFinite ? min(1, max(0, fraction)) : 0
-        continuation.yield(Report(fraction: clamped, message: message))
+        state.withLock { state in
+            guard !state.closed else { return }
+            continuation.yield(Report(fraction: clamped, message: message))
+            guard !state.senderStarted else { return }
+            state.senderStarted = true
+            state.senderOver = !start { await self.sendReports() }
+        }
     }
 
     /// Runs `body` (the task) with the forwarding alongside. When `body` returns, a report that
     /// is due is still sent and one held back by the rate limit is dropped; once this returns,
     /// nothing more is sent.
     public func forwarding<T: Sendable>(_ body: @Sendable () async -> T) async -> T {
+        let value = await body()
+        let (closeWaiter, wasPausing, senderRuns) = state.withLock { state in
+            state.closed = true
+            defer { state.closeWaiter = nil }
+            return (state.closeWaiter, state.pausing, state.senderStarted && !state.senderOver)
+        }
+        continuation.finish()
+        closeWaiter?.resume(returning: wasPausing)
+        if senderRuns {
+            await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
+                let over = state.withLock { state in
+                    if !state.senderOver { state.overWaiter = waiter }
+                    return state.senderOver
+                }
+                if over { waiter.resume() }
+            }
+        }
+        return value
+    }
+
+    /// The sender: sends reports until the task's run is over, and ends a pause it is in then.
+    private func sendReports() async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.run() }
-            let value = await body()
-            let wasPausing = state.withLock { state in
-                state.closed = true
-                return state.pausing
-            }
-            continuation.finish()
-            if wasPausing { group.cancelAll() }
+            if await closing() { group.cancelAll() }
             await group.waitForAll()
-            return value
+        }
+        let waiter = state.withLock { state in
+            state.senderOver = true
+            defer { state.overWaiter = nil }
+            return state.overWaiter
+        }
+        waiter?.resume()
+    }
+
+    /// Returns once the task's run is over; true if the sender was pausing then.
+    private func closing() async -> Bool {
+        await withCheckedContinuation { (waiter: CheckedContinuation<Bool, Never>) in
+            let pausing: Bool? = state.withLock { state in
+                if state.closed { return state.pausing }
+                state.closeWaiter = waiter
+                return nil
+            }
+            if let pausing { waiter.resume(returning: pausing) }
         }
     }
 

@@ -36,10 +36,11 @@ struct TaskProcesses: Sendable {
     /// (setsid'd and double-forked descendants included when there is a cgroup).
     func supervise(obeying control: TaskControl) async -> Ending {
         let stops = StopState()
+        let requests = control.stopRequestStream()
         let (termination, rusage) = await withTaskGroup(of: (Termination, ProcessUsage)?.self) { group in
             group.addTask { await child.waitWithUsage() }
             group.addTask {
-                for await request in control.stopRequests {
+                for await request in requests {
                     stops.note(request)
                     await deliver(request)
                 }

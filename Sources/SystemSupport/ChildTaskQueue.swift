@@ -14,9 +14,12 @@ public struct ChildTaskQueue: Sendable {
         (jobs, continuation) = AsyncStream.makeStream(of: Job.self)
     }
 
-    /// Runs `job` as a child task of the group that hosts the queue (once it is hosted).
-    public func add(_ job: @escaping Job) {
-        continuation.yield(job)
+    /// Runs `job` as a child task of the group that hosts the queue (once it is hosted). False
+    /// after ``finish()``: the job will not run.
+    @discardableResult
+    public func add(_ job: @escaping Job) -> Bool {
+        if case .terminated = continuation.yield(job) { return false }
+        return true
     }
 
     /// No more jobs: ``host(in:)`` returns once it has started every job added before.

@@ -5,7 +5,7 @@ import SystemSupport
 /// Runs tasks from start to end: the one way the runtime starts a task.
 public protocol TaskRunner: Sendable {
     /// Runs `task` to its end and says how it ended. Calls `control.started()` once the task is
-    /// running, and obeys the stop requests that arrive on `control.stopRequests`.
+    /// running, and obeys the stop requests that `control` hands it (``TaskControl/onStopRequest(_:)``).
     func run(_ task: Mesos_V1_TaskInfo, control: TaskControl) async -> TaskOutcome
 }
 
@@ -60,9 +60,7 @@ public enum StopRequest: Sendable, Equatable {
 
 /// The channel between the runtime and one running task.
 public struct TaskControl: Sendable {
-    /// Stop requests, in order. Finishes when the task's run is over.
-    public let stopRequests: AsyncStream<StopRequest>
-    let requestContinuation: AsyncStream<StopRequest>.Continuation
+    private let stops = StopRelay()
     private let onStarted: @Sendable () async -> Void
     private let onProgress: (@Sendable (Double, String) -> Void)?
     private let measured = MeasurementBox()
@@ -71,7 +69,6 @@ public struct TaskControl: Sendable {
     public init(
         onStarted: @escaping @Sendable () async -> Void, onProgress: (@Sendable (Double, String) -> Void)? = nil
     ) {
-        (stopRequests, requestContinuation) = AsyncStream.makeStream(of: StopRequest.self)
         self.onStarted = onStarted
         self.onProgress = onProgress
     }
@@ -94,10 +91,72 @@ public struct TaskControl: Sendable {
     /// The task's cgroup, once its runner named it.
     public var cgroup: Cgroup? { measured.cgroup.withLock { $0 } }
 
-    /// Delivers a stop request to the running task.
-    public func request(_ stop: StopRequest) { requestContinuation.yield(stop) }
-    /// Ends the request stream once the task's run is over.
-    public func finish() { requestContinuation.finish() }
+    /// Delivers a stop request to the running task: to its runner's handler, or kept for it until
+    /// the runner gives one. Dropped once the task's run is over.
+    public func request(_ stop: StopRequest) { stops.deliver(stop) }
+
+    /// The task's run is over: later stop requests go nowhere, and the runner's handler is let go.
+    public func finish() { stops.finish() }
+
+    /// The runner hears the task's stop requests through `handler`, in order: those made before
+    /// at once, the rest as they are made, on the thread that makes them (so it must not block:
+    /// it hands a request on). Given once. No task of its own waits for them, so a runner whose
+    /// task is never stopped pays nothing for it.
+    public func onStopRequest(_ handler: @escaping @Sendable (StopRequest) -> Void) { stops.attach(handler) }
+
+    /// The stop requests as a stream, for a runner that awaits them: it finishes once the task's
+    /// run is over. Uses ``onStopRequest(_:)``.
+    public func stopRequestStream() -> AsyncStream<StopRequest> {
+        let (requests, continuation) = AsyncStream.makeStream(of: StopRequest.self)
+        stops.attach({ continuation.yield($0) }, onFinish: { continuation.finish() })
+        return requests
+    }
+}
+
+/// One task's stop requests on their way from the runtime to its runner, shared by the copies of
+/// its ``TaskControl``: kept until the runner attaches its handler, then handed straight to it.
+/// The handler is called under the relay's lock, so requests reach it in the order made however
+/// the attaching and the requests interleave.
+private final class StopRelay: Sendable {
+    private struct State {
+        var kept: [StopRequest] = []
+        var handler: (@Sendable (StopRequest) -> Void)?
+        var onFinish: (@Sendable () -> Void)?
+        var finished = false
+    }
+    private let state = LockedValue(State())
+
+    func attach(_ handler: @escaping @Sendable (StopRequest) -> Void, onFinish: (@Sendable () -> Void)? = nil) {
+        state.withLock { state in
+            precondition(state.handler == nil, "a task's stop requests have one handler")
+            guard !state.finished else {
+                onFinish?()
+                return
+            }
+            for stop in state.kept { handler(stop) }
+            state.kept = []
+            state.handler = handler
+            state.onFinish = onFinish
+        }
+    }
+
+    func deliver(_ stop: StopRequest) {
+        state.withLock { state in
+            guard !state.finished else { return }
+            if let handler = state.handler { handler(stop) } else { state.kept.append(stop) }
+        }
+    }
+
+    func finish() {
+        state.withLock { state in
+            guard !state.finished else { return }
+            state.finished = true
+            state.onFinish?()
+            state.handler = nil
+            state.onFinish = nil
+            state.kept = []
+        }
+    }
 }
 
 /// What the runner tells of one task (its measurements, its cgroup), shared by the copies of its

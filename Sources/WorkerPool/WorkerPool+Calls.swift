@@ -63,27 +63,25 @@ extension WorkerPool {
     /// closure (terminate) or kill its worker (force kill).
     public nonisolated func run(_ request: CallRequest, control: TaskControl) async -> CallEnding {
         let (events, reply) = AsyncStream.makeStream(of: TaskCallEvent.self)
+        // Stop requests join the call's events, so that no task of its own waits for them: most
+        // tasks are never stopped. One that comes after the ending goes nowhere (the stream is over).
+        control.onStopRequest { reply.yield(.stopRequested($0)) }
         let id = await submit(request, reply: reply, control: control)
-        return await withTaskGroup(of: Void.self) { group in
-            group.addTask {
-                for await stop in control.stopRequests { await self.stop(id, stop) }
+        var ending = CallEnding(
+            completion: .unavailable("the worker pool ended the call without a result"), usage: nil, started: false)
+        var started = false
+        for await event in events {
+            switch event {
+            case .started:
+                started = true
+                await control.started()
+            case .ended(let completion, let usage):
+                ending = CallEnding(completion: completion, usage: usage, started: started)
+            case .stopRequested(let stop):
+                await self.stop(id, stop)
             }
-            var ending = CallEnding(
-                completion: .unavailable("the worker pool ended the call without a result"), usage: nil,
-                started: false)
-            var started = false
-            for await event in events {
-                switch event {
-                case .started:
-                    started = true
-                    await control.started()
-                case .ended(let completion, let usage):
-                    ending = CallEnding(completion: completion, usage: usage, started: started)
-                }
-            }
-            group.cancelAll()
-            return ending
         }
+        return ending
     }
 
     /// Runs mini-task calls pipelined on warm workers (coarse mode; one fresh worker each in fine
@@ -96,10 +94,11 @@ extension WorkerPool {
     }
 }
 
-/// What the pool tells the runner of a task's call.
+/// What the pool tells the runner of a task's call, and the runtime's stop requests for it.
 enum TaskCallEvent: Sendable {
     case started
     case ended(CallCompletion, usage: CgroupUsage?)
+    case stopRequested(StopRequest)
 }
 
 /// The endings of a batch of pipelined calls, in the order they finish: each element is every

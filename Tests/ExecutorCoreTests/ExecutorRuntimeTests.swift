@@ -26,7 +26,7 @@ import Testing
                 return .launchFailed(reason: .containerLaunchFailed, message: "cannot start")
             case "wait":
                 await control.started()
-                for await request in control.stopRequests {
+                for await request in control.stopRequestStream() {
                     return .failed(reason: .commandExecutorFailed, message: "stopped: \(request)")
                 }
                 return .failed(reason: .commandExecutorFailed, message: "stop requests ended")

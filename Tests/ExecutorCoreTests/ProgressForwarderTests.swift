@@ -28,33 +28,93 @@ struct ProgressForwarderTests {
         }
     }
 
+    /// A forwarder whose sender is started as a child task of a group hosted here, as the
+    /// runtime's queue of child tasks hosts it; counts the senders started. The group ends once
+    /// `body` has returned and every sender is over.
+    private func withForwarder(
+        _ taskID: String, interval: Duration, sent: Sent, _ body: @escaping @Sendable (ProgressForwarder) async -> Void
+    ) async -> Int {
+        let queue = ChildTaskQueue()
+        let started = Counter()
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                let forwarder = ProgressForwarder(
+                    taskID: taskID, interval: interval,
+                    start: { job in
+                        started.value.withLock { $0 += 1 }
+                        return queue.add(job)
+                    }
+                ) { bytes in sent.messages.withLock { $0.append(bytes) } }
+                await body(forwarder)
+                queue.finish()
+            }
+            await queue.host(in: &group)
+        }
+        return started.value.withLock { $0 }
+    }
+
+    final class Counter: Sendable {
+        let value = LockedValue(0)
+    }
+
     @Test func reportsWithinOneIntervalBecomeOneMessageAndNoneFollowTheEnd() async {
         let sent = Sent()
-        let forwarder = ProgressForwarder(taskID: "t\"1", interval: .seconds(3600)) { bytes in
+        let senders = await withForwarder("t\"1", interval: .seconds(3600), sent: sent) { forwarder in
+            await forwarder.forwarding {
+                for step in 1...1000 { forwarder.report(Double(step) / 1000, message: "step \(step)") }
+            }
+            // However the reports and the sender interleaved, the first send starts an hour's
+            // pause, which the end of the task's run ends.
+            let first = sent.decoded
+            #expect(first.count == 1)
+            #expect(first.first?.sequence == 1)
+            #expect(first.first?.taskID == "t\"1")
+            #expect(first.first?.message.hasPrefix("step ") == true)
+            forwarder.report(1, message: "after the end")
+            #expect(sent.decoded.count == 1, "nothing after the task's run is over")
+        }
+        #expect(senders == 1, "one sender, started by the first report")
+    }
+
+    @Test func aTaskThatNeverReportsStartsNoSender() async {
+        let sent = Sent()
+        let senders = await withForwarder("t", interval: .zero, sent: sent) { forwarder in
+            #expect(await forwarder.forwarding { 42 } == 42)
+            forwarder.report(1, message: "after the end")
+        }
+        #expect(senders == 0)
+        #expect(sent.decoded.isEmpty)
+    }
+
+    @Test func aReportThatNoSenderCanTakeIsDroppedAndTheRunStillEnds() async {
+        let sent = Sent()
+        let queue = ChildTaskQueue()
+        queue.finish()
+        let forwarder = ProgressForwarder(taskID: "t", interval: .zero, start: { queue.add($0) }) { bytes in
             sent.messages.withLock { $0.append(bytes) }
         }
-        await forwarder.forwarding {
-            for step in 1...1000 { forwarder.report(Double(step) / 1000, message: "step \(step)") }
+        await forwarder.forwarding { forwarder.report(0.5, message: "half") }
+        #expect(sent.decoded.isEmpty)
+    }
+
+    @Test func aReportMadeJustBeforeTheEndIsStillSent() async {
+        let sent = Sent()
+        _ = await withForwarder("t", interval: .seconds(3600), sent: sent) { forwarder in
+            // The sender has not started when the run ends: the report was due, so it goes out
+            // before `forwarding` returns.
+            await forwarder.forwarding { forwarder.report(1, message: "done") }
+            #expect(sent.decoded.map(\.message) == ["done"])
         }
-        // However the reports and the sender interleaved, the first send starts an hour's pause.
-        let first = sent.decoded
-        #expect(first.count == 1)
-        #expect(first.first?.sequence == 1)
-        #expect(first.first?.taskID == "t\"1")
-        #expect(first.first?.message.hasPrefix("step ") == true)
-        forwarder.report(1, message: "after the end")
-        #expect(sent.decoded.count == 1, "nothing after the task's run is over")
     }
 
     @Test func messagesAreInOrderAndTheNewestWins() async {
         let sent = Sent()
-        let forwarder = ProgressForwarder(taskID: "t", interval: .zero) { bytes in
-            sent.messages.withLock { $0.append(bytes) }
-        }
-        await forwarder.forwarding {
-            for step in 1...200 {
-                forwarder.report(Double(step) / 200, message: "step \(step)")
-                await Task.yield()
+        _ = await withForwarder("t", interval: .zero, sent: sent) { forwarder in
+            await forwarder.forwarding {
+                for step in 1...200 {
+                    forwarder.report(Double(step) / 200, message: "step \(step)")
+                    await Task.yield()
+                }
             }
         }
         let decoded = sent.decoded
