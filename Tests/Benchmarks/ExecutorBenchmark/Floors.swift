@@ -30,6 +30,8 @@ struct Floors {
     /// Moving a process into a cgroup 100 ms after the previous move (median of 11): what the first
     /// task after a quiet spell pays before it can run (nil without cgroups or a C compiler).
     var cgroupMoveSeconds: Double?
+    /// The machine's compute speed now (see ``MachineSpeed``).
+    var machineSpeed: MachineSpeed?
 
     var spawnsPerSecond: Double { 1 / spawnSeconds }
     var spawnText: String { perSecond(spawnsPerSecond) + " spawn+reap" }
@@ -52,7 +54,7 @@ struct Floors {
             pipeRoundTripSeconds: try rate(floorProgram, "pipe", 20000).map { 1 / $0 },
             pipelinedPerSecond: try rate(floorProgram, "pipelined", 200_000),
             postSeconds: try rate(floorProgram, "post", 20000).map { 1 / $0 },
-            cgroupMoveSeconds: floorProgram.flatMap(cgroupMove))
+            cgroupMoveSeconds: floorProgram.flatMap(cgroupMove), machineSpeed: MachineSpeed.measure(work: work))
     }
 
     /// These floors with `kinds` measured again now, each kept at the better of the two: a floor is
@@ -146,6 +148,48 @@ struct Floors {
         row(
             "floor: a move into a cgroup 100 ms after the last one (C, median of 11)",
             cgroupMoveSeconds.map(ms) ?? "n/a (no writable cgroup or no cc)")
+        MachineSpeed.printRow(machineSpeed, when: "at the start")
+    }
+}
+
+/// How fast this machine computes now: coreutils' `sha256sum` (software SHA-256, one core) over
+/// 64 MiB in the page cache, against the 540 MB/s limits.md measured (its row 4k). Not a floor of
+/// any figure: the floors above are system calls, wake-ups and spawns, and a slow spell of the VM's
+/// CPU can leave them as fast as ever while the executor's own code runs slower (2026-12-05, a fresh
+/// VM: the floors as usual, the executor's Swift code about 2.5× slower, `sha256sum` 3× slower), so
+/// that every ratio looks worse for a reason no change made. This row says when that is so.
+struct MachineSpeed {
+    static let limitsMegabytesPerSecond = 540.0
+    static let megabytes = 64
+    /// MB (10^6 bytes) hashed per second: the median of 3 runs.
+    var megabytesPerSecond: Double
+
+    /// Nil when `sha256sum` is not there or fails.
+    static func measure(work: String) -> MachineSpeed? {
+        let path = "/usr/bin/sha256sum"
+        let input = work + "/machine-speed-input"
+        guard access(path, X_OK) == 0,
+            FileManager.default.createFile(atPath: input, contents: Data(count: megabytes << 20))
+        else { return nil }
+        defer { unlink(input) }
+        let devNull = open("/dev/null", O_WRONLY | O_CLOEXEC)
+        defer { close(devNull) }
+        var runs: [Double] = []
+        for _ in 0..<3 {
+            let start = wallClock()
+            guard let pid = try? spawn([path, input], stdout: devNull), reap(pid) == 0 else { return nil }
+            runs.append(Double(megabytes << 20) / 1e6 / (wallClock() - start))
+        }
+        return MachineSpeed(megabytesPerSecond: percentile(runs, 0.5))
+    }
+
+    static func printRow(_ speed: MachineSpeed?, when: String) {
+        row(
+            "machine speed \(when): coreutils sha256sum of \(megabytes) MiB in memory (software SHA-256, one core)",
+            speed.map { String(format: "%.0f MB/s", $0.megabytesPerSecond) } ?? "n/a (no sha256sum)",
+            floor: String(format: "%.0f MB/s in limits.md (4k)", limitsMegabytesPerSecond),
+            ratio: speed.map { $0.megabytesPerSecond / limitsMegabytesPerSecond },
+            target: "not a target: below 1× every figure's own code runs slower than on the day the floors were set")
     }
 }
 

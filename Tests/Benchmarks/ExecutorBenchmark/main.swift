@@ -748,6 +748,9 @@ if selected("logs") {
     }
 }
 
+// The machine's compute speed once more: a slow spell that began during the run shows here.
+MachineSpeed.printRow(MachineSpeed.measure(work: scratch), when: "at the end")
+
 /// A length-delimited protobuf field (wire type 2).
 func protobufField(_ number: UInt8, _ bytes: [UInt8]) -> [UInt8] {
     [number << 3 | 2] + protobufVarint(bytes.count) + bytes
