@@ -20,7 +20,7 @@ struct PoolState {
     }
 
     /// Exclusive calls (Mesos closure tasks) need a worker to themselves; pipelined calls
-    /// (mini-tasks) share a worker with up to `pipelineDepth` others in flight.
+    /// (mini-tasks) share a worker with as many others in flight as its pipeline's depth.
     enum Kind: Sendable, Equatable {
         case exclusive
         case pipelined
@@ -60,6 +60,8 @@ struct PoolState {
     private struct Slot {
         var phase = Phase.starting
         let ephemeral: Bool
+        /// How many pipelined calls the worker may have in flight.
+        var depth: Int
         var runs: [UInt64: CallID] = [:]
         var nextRunID: UInt64 = 1
         var exclusive = false
@@ -86,6 +88,7 @@ struct PoolState {
     }
 
     let mode: Mode
+    /// The depth every worker's pipeline starts with (see ``resultsArrived(_:_:pipelineDepth:)``).
     let pipelineDepth: Int
     private var slots: [SlotID: Slot] = [:]
     /// Coarse slots whose worker failed before its hello; started again only when a call comes,
@@ -113,6 +116,15 @@ struct PoolState {
 
     /// The call a worker's run belongs to, while it runs.
     func call(on slot: SlotID, run runID: UInt64) -> CallID? { slots[slot]?.runs[runID] }
+
+    /// Whether the worker has pipelined calls (mini-tasks) in flight.
+    func runsPipelinedCalls(_ slot: SlotID) -> Bool {
+        guard let worker = slots[slot] else { return false }
+        return !worker.exclusive && !worker.runs.isEmpty
+    }
+
+    /// How many pipelined calls the worker may have in flight now.
+    func pipelineDepth(of slot: SlotID) -> Int? { slots[slot]?.depth }
 
     /// Fine mode: the worker of `slot` exists, forked by the fork server, whose hello offered
     /// `offers` (a forked worker is the same program, so it offers the same). Its call has started
@@ -147,7 +159,7 @@ struct PoolState {
         }
         var actions: [Action] = []
         for slot in broken {
-            slots[slot] = Slot(ephemeral: false)
+            slots[slot] = Slot(ephemeral: false, depth: pipelineDepth)
             actions.append(.launch(slot, call: nil))
         }
         broken = []
@@ -170,8 +182,15 @@ struct PoolState {
         return schedule()
     }
 
-    mutating func resultsArrived(_ slot: SlotID, _ results: [RunResult]) -> [Action] {
+    /// `pipelineDepth`: how many pipelined calls the worker may have in flight from now on (the
+    /// pool's measure of its pace, ``PipelinePacer``); never fewer than twice the runs it said it
+    /// runs at once (up to the starting depth), so that it always has the next run at hand.
+    mutating func resultsArrived(_ slot: SlotID, _ results: [RunResult], pipelineDepth depth: Int? = nil) -> [Action] {
         guard let index = slots.index(forKey: slot) else { return [] }
+        if let depth {
+            let concurrency = Int(slots.values[index].hello?.concurrency ?? 1)
+            slots.values[index].depth = max(1, depth, min(2 * concurrency, pipelineDepth))
+        }
         var actions: [Action] = []
         actions.reserveCapacity(results.count + 1)
         // In place: a copy of the slot would share its table of runs, and the first removal would
@@ -252,7 +271,7 @@ struct PoolState {
     private mutating func newSlot(ephemeral: Bool) -> SlotID {
         let slot = SlotID(raw: nextSlot)
         nextSlot += 1
-        slots[slot] = Slot(ephemeral: ephemeral)
+        slots[slot] = Slot(ephemeral: ephemeral, depth: pipelineDepth)
         return slot
     }
 
@@ -374,7 +393,7 @@ struct PoolState {
     /// The workers that may take pipelined calls in this scheduling pass: those down to half
     /// their pipeline depth or less.
     private func slotsToRefill() -> [SlotID] {
-        slots.compactMap { $0.value.runs.count <= pipelineDepth / 2 ? $0.key : nil }
+        slots.compactMap { $0.value.runs.count <= $0.value.depth / 2 ? $0.key : nil }
     }
 
     /// `among`: for pipelined calls, the workers that may take them (`slotsToRefill()`).
@@ -389,7 +408,7 @@ struct PoolState {
                 if worker.runs.isEmpty && (best == nil || slot < best!.0) { best = (slot, 0) }
             case .pipelined:
                 let load = worker.runs.count
-                if load < pipelineDepth && (best == nil || load < best!.1 || (load == best!.1 && slot < best!.0)) {
+                if load < worker.depth && (best == nil || load < best!.1 || (load == best!.1 && slot < best!.0)) {
                     best = (slot, load)
                 }
             }

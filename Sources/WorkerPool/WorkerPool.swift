@@ -55,6 +55,8 @@ public actor WorkerPool {
         var name: String
         var killRequested = false
         var cgroup: Cgroup?
+        /// How deep the worker's pipeline of mini-tasks should be, by its pace.
+        var pacer: PipelinePacer
     }
 
     public nonisolated let configuration: WorkerPoolConfiguration
@@ -85,7 +87,12 @@ public actor WorkerPool {
             forkServer = nil
         }
         launcher = WorkerLauncher(configuration: configuration, forkServer: forkServer)
-        state = PoolState(mode: mode, pipelineDepth: configuration.pipelineDepth)
+        state = PoolState(mode: mode, pipelineDepth: Self.initialPipelineDepth(configuration))
+    }
+
+    /// The depth a worker's pipeline starts with, before its pace is known.
+    static func initialPipelineDepth(_ configuration: WorkerPoolConfiguration) -> Int {
+        min(32, max(1, configuration.pipelineDepth))
     }
 
     /// Hosts the workers (coarse: starts them now) until ``shutdown()`` and the end of the last worker.
@@ -196,7 +203,16 @@ public actor WorkerPool {
     }
 
     private func results(_ slot: PoolState.SlotID, _ results: [RunResult]) {
-        perform(state.resultsArrived(slot, results))
+        let now = Self.monotonicNanoseconds()
+        let depth = links[slot]?.pacer.arrived(results.count, at: now)
+        perform(state.resultsArrived(slot, results, pipelineDepth: depth))
+        links[slot]?.pacer.settle(at: now, busy: state.runsPipelinedCalls(slot))
+    }
+
+    static func monotonicNanoseconds() -> UInt64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
     }
 
     private func ended(_ slot: PoolState.SlotID, why: String, memoryLimit: WorkerMemoryLimit? = nil) {
@@ -225,6 +241,7 @@ public actor WorkerPool {
         var outgoing: [PoolState.SlotID: [ToWorker]] = [:]
         // Workers sent mini-tasks: written by this thread (see `WorkerMailbox`).
         var pipelinedTo: Set<PoolState.SlotID> = []
+        var now: UInt64?
         for action in actions {
             switch action {
             case .launch(let slot, let callID):
@@ -234,7 +251,14 @@ public actor WorkerPool {
                 guard let (run, isTask) = calls.modify(callID, { Self.handOver(&$0, as: runID) }) else { continue }
                 calls.modify(callID) { Self.started(&$0) }
                 outgoing[slot, default: []].append(.run(run))
-                if !isTask { pipelinedTo.insert(slot) }
+                if isTask {
+                    links[slot]?.pacer.exclusive()
+                } else {
+                    pipelinedTo.insert(slot)
+                    let stamp = now ?? Self.monotonicNanoseconds()
+                    now = stamp
+                    links[slot]?.pacer.sent(at: stamp)
+                }
                 // A coarse worker runs many calls: what one call used is the difference. Pipelined
                 // calls (mini-tasks) report no usage, so their cgroup is not read (three reads a call).
                 var usageBefore: CgroupUsage?
@@ -308,7 +332,11 @@ public actor WorkerPool {
     private func start(_ slot: PoolState.SlotID, for call: Call?) {
         let mailbox = WorkerMailbox()
         let program = configuration.program.split(separator: "/").last.map(String.init) ?? configuration.program
-        links[slot] = Link(mailbox: mailbox, name: program)
+        let budget = max(.zero, min(configuration.pipelineBudget, .seconds(3600))).components
+        let pacer = PipelinePacer(
+            budgetNanoseconds: UInt64(budget.seconds) * 1_000_000_000 + UInt64(budget.attoseconds / 1_000_000_000),
+            initial: Self.initialPipelineDepth(configuration), minimum: 2, maximum: configuration.pipelineDepth)
+        links[slot] = Link(mailbox: mailbox, name: program, pacer: pacer)
         let logDirectory: String
         if let call, !call.request.taskID.isEmpty, call.kind == .exclusive {
             logDirectory = "tasks/\(StandardStreamFiles.safeName(call.request.taskID))"

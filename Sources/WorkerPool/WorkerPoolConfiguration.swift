@@ -22,8 +22,14 @@ public struct WorkerPoolConfiguration: Sendable {
     /// The sandbox: workers' working directory, home of their logs and of large results.
     public var sandbox: String
     public var mode: Mode
-    /// Mini-tasks in flight per coarse worker (pipelining hides the round-trip latency).
+    /// The most mini-tasks in flight per coarse worker. Pipelining hides the round trip and lets
+    /// many runs share each write and wake-up; within this bound the depth follows the worker's
+    /// pace, so that what is queued in a worker amounts to about ``pipelineBudget`` of its time
+    /// (see ``PipelinePacer``). A worker starts with at most 32.
     public var pipelineDepth: Int
+    /// About how much of a worker's time the mini-tasks queued in it may amount to: what a Mesos
+    /// task given to that worker next may wait for, beyond the run in progress.
+    public var pipelineBudget: Duration = .milliseconds(5)
     /// How long a new worker may take to say hello before it is killed.
     public var helloTimeout: Duration
     /// At shutdown, how long workers get to exit after their input closes before SIGKILL.
@@ -47,7 +53,7 @@ public struct WorkerPoolConfiguration: Sendable {
 
     public init(
         program: String, sandbox: String, mode: Mode, environment: [String: String] = [:], arguments: [String] = [],
-        pipelineDepth: Int = 32, helloTimeout: Duration = .seconds(10), shutdownGracePeriod: Duration = .seconds(3),
+        pipelineDepth: Int = 256, helloTimeout: Duration = .seconds(10), shutdownGracePeriod: Duration = .seconds(3),
         maximumMessageSize: Int = 256 * 1024 * 1024, forkServer: Bool = true,
         notice: @escaping @Sendable (String) -> Void = { _ in }
     ) {

@@ -143,4 +143,45 @@ extension PoolStateTests {
                 .complete(Call(raw: 2), .result(second)), .send(Slot(raw: 0), runID: 3, Call(raw: 4)),
             ])
     }
+
+    /// The pool gives each worker's pipeline a depth by its pace, with the results it hears of:
+    /// deeper, the worker is topped up further; shallower, it gets nothing until it has run down.
+    @Test func eachWorkersPipelineTakesTheDepthItIsGiven() {
+        var state = PoolState(mode: .coarse(workers: 1), pipelineDepth: 2)
+        _ = state.start()
+        _ = state.workerReady(Slot(raw: 0))
+        #expect(state.pipelineDepth(of: Slot(raw: 0)) == 2)
+        #expect(
+            state.submit((1...12).map { (Call(raw: $0), .pipelined) })
+                == (1...2).map { .send(Slot(raw: 0), runID: $0, Call(raw: $0)) })
+        #expect(state.runsPipelinedCalls(Slot(raw: 0)))
+        let first = RunResult(id: 1, status: .ok)
+        #expect(
+            state.resultsArrived(Slot(raw: 0), [first], pipelineDepth: 6)
+                == [.complete(Call(raw: 1), .result(first))]
+                + (3...7).map { .send(Slot(raw: 0), runID: UInt64($0), Call(raw: UInt64($0))) })
+        #expect(state.pipelineDepth(of: Slot(raw: 0)) == 6)
+        // Shallower: 5 in flight, and nothing more until the worker is down to half of 2.
+        let results = (2...6).map { RunResult(id: $0, status: .ok) }
+        #expect(
+            state.resultsArrived(Slot(raw: 0), Array(results[0...2]), pipelineDepth: 2)
+                == results[0...2].map { .complete(Call(raw: $0.id), .result($0)) })
+        #expect(state.resultsArrived(Slot(raw: 0), [results[3]]) == [.complete(Call(raw: 5), .result(results[3]))])
+        #expect(
+            state.resultsArrived(Slot(raw: 0), [results[4]])
+                == [.complete(Call(raw: 6), .result(results[4])), .send(Slot(raw: 0), runID: 8, Call(raw: 8))])
+    }
+
+    /// However slow its runs, a worker that runs several at once is given enough to keep them busy.
+    @Test func aWorkerRunningSeveralAtOnceKeepsTwiceAsManyInFlight() {
+        var state = PoolState(mode: .coarse(workers: 1), pipelineDepth: 32)
+        _ = state.start()
+        _ = state.workerReady(
+            Slot(raw: 0), hello: WorkerHello(workerName: "w", functions: [], concurrency: 4))
+        _ = state.submit((1...40).map { (Call(raw: $0), .pipelined) })
+        let first = RunResult(id: 1, status: .ok)
+        _ = state.resultsArrived(Slot(raw: 0), [first], pipelineDepth: 2)
+        #expect(state.pipelineDepth(of: Slot(raw: 0)) == 8)
+        #expect(!state.runsPipelinedCalls(Slot(raw: 1)))
+    }
 }
