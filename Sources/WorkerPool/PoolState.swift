@@ -126,6 +126,9 @@ struct PoolState {
     /// How many pipelined calls the worker may have in flight now.
     func pipelineDepth(of slot: SlotID) -> Int? { slots[slot]?.depth }
 
+    /// How many runs the worker has in flight.
+    func runCount(on slot: SlotID) -> Int { slots[slot]?.runs.count ?? 0 }
+
     /// Fine mode: the worker of `slot` exists, forked by the fork server, whose hello offered
     /// `offers` (a forked worker is the same program, so it offers the same). Its call has started
     /// when its function is among them; a function not on offer is refused at the worker's hello.

@@ -134,6 +134,13 @@ public actor WorkerPool {
     /// The number of worker processes alive (starting, ready or exiting).
     public var workerCount: Int { state.workerCount }
 
+    /// Each live worker's pipeline: its depth now and the runs it has in flight (for tests).
+    var pipelines: [(depth: Int, inFlight: Int)] {
+        links.keys.sorted().compactMap { slot in
+            state.pipelineDepth(of: slot).map { ($0, state.runCount(on: slot)) }
+        }
+    }
+
     /// Whether fresh workers come from a fork server now (fine mode).
     public nonisolated var forkServerReady: Bool { forkServer?.isReady ?? false }
 
