@@ -6,8 +6,22 @@ import MesosCodec
 public struct JobParser: Sendable {
     /// The file name used in errors.
     let file: String
-    /// Directory that relative paths (package, payload files) are resolved against.
+    /// Directory that relative paths (package, payload files, a worker next to the job file)
+    /// are resolved against; absolute, so that a worker path still holds in the executor's sandbox.
     let baseDirectory: String
+
+    init(file: String, baseDirectory: String) {
+        self.file = file
+        self.baseDirectory = Self.absolute(baseDirectory, in: FileManager.default.currentDirectoryPath)
+    }
+
+    /// `directory` made absolute against `workingDirectory` (an empty one is the working directory).
+    static func absolute(_ directory: String, in workingDirectory: String) -> String {
+        if directory.hasPrefix("/") { return directory }
+        if directory.isEmpty || directory == "." { return workingDirectory }
+        let trimmed = directory.hasPrefix("./") ? String(directory.dropFirst(2)) : directory
+        return workingDirectory.hasSuffix("/") ? workingDirectory + trimmed : workingDirectory + "/" + trimmed
+    }
 
     /// Reads and checks the job file at `path`.
     public static func load(path: String) throws(JobFileError) -> Job {
@@ -15,7 +29,7 @@ public struct JobParser: Sendable {
             throw .unreadableJob(path, "no such file, or not readable")
         }
         let base = (path as NSString).deletingLastPathComponent
-        let parser = JobParser(file: path, baseDirectory: base.isEmpty ? "." : base)
+        let parser = JobParser(file: path, baseDirectory: base)
         return try parser.parse(JobValue.parse(data, file: path))
     }
 
