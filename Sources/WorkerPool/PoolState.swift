@@ -103,9 +103,15 @@ struct PoolState {
     private var nextSlot = 0
     private(set) var shuttingDown = false
 
-    init(mode: Mode, pipelineDepth: Int) {
+    /// The most pipelined calls a worker may be given however many it runs at once.
+    let maximumPipelineDepth: Int
+
+    /// `pipelineDepth`: every worker's depth until the pool gives it another; `maximumPipelineDepth`
+    /// (at least that): the most a worker that runs several runs at once keeps in flight.
+    init(mode: Mode, pipelineDepth: Int, maximumPipelineDepth: Int? = nil) {
         self.mode = mode
         self.pipelineDepth = max(1, pipelineDepth)
+        self.maximumPipelineDepth = max(self.pipelineDepth, maximumPipelineDepth ?? 0)
     }
 
     /// True once shut down and every worker has ended.
@@ -187,12 +193,12 @@ struct PoolState {
 
     /// `pipelineDepth`: how many pipelined calls the worker may have in flight from now on (the
     /// pool's measure of its pace, ``PipelinePacer``); never fewer than twice the runs it said it
-    /// runs at once (up to the starting depth), so that it always has the next run at hand.
+    /// runs at once (up to `maximumPipelineDepth`), so that it always has the next run at hand.
     mutating func resultsArrived(_ slot: SlotID, _ results: [RunResult], pipelineDepth depth: Int? = nil) -> [Action] {
         guard let index = slots.index(forKey: slot) else { return [] }
         if let depth {
             let concurrency = Int(slots.values[index].hello?.concurrency ?? 1)
-            slots.values[index].depth = max(1, depth, min(2 * concurrency, pipelineDepth))
+            slots.values[index].depth = max(1, depth, min(2 * concurrency, maximumPipelineDepth))
         }
         var actions: [Action] = []
         actions.reserveCapacity(results.count + 1)

@@ -87,7 +87,9 @@ public actor WorkerPool {
             forkServer = nil
         }
         launcher = WorkerLauncher(configuration: configuration, forkServer: forkServer)
-        state = PoolState(mode: mode, pipelineDepth: Self.initialPipelineDepth(configuration))
+        state = PoolState(
+            mode: mode, pipelineDepth: Self.initialPipelineDepth(configuration),
+            maximumPipelineDepth: configuration.pipelineDepth)
     }
 
     /// The depth a worker's pipeline starts with, before its pace is known.

@@ -183,5 +183,17 @@ extension PoolStateTests {
         _ = state.resultsArrived(Slot(raw: 0), [first], pipelineDepth: 2)
         #expect(state.pipelineDepth(of: Slot(raw: 0)) == 8)
         #expect(!state.runsPipelinedCalls(Slot(raw: 1)))
+        // Up to the most a worker may hold, which the starting depth does not bound.
+        func depth(concurrency: UInt32) -> Int? {
+            var wide = PoolState(mode: .coarse(workers: 1), pipelineDepth: 32, maximumPipelineDepth: 256)
+            _ = wide.start()
+            _ = wide.workerReady(
+                Slot(raw: 0), hello: WorkerHello(workerName: "w", functions: [], concurrency: concurrency))
+            _ = wide.submit((1...40).map { (Call(raw: $0), .pipelined) })
+            _ = wide.resultsArrived(Slot(raw: 0), [first], pipelineDepth: 2)
+            return wide.pipelineDepth(of: Slot(raw: 0))
+        }
+        #expect(depth(concurrency: 100) == 200)
+        #expect(depth(concurrency: 1_000) == 256)
     }
 }
