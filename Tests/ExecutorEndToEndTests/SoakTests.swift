@@ -146,8 +146,17 @@ struct SoakTests {
                 }
                 // Restarts between batches only: results come back as executor MESSAGEs, which have
                 // no uuid; one whose answer a restart cut is sent again (at least once, as in Mesos),
-                // and a framework MESSAGE sent while the executor is away is lost.
+                // and a framework MESSAGE sent while the executor is away is lost. A MESSAGE the
+                // agent has handled may not be answered yet (the test sees it first), so before a
+                // restart a task's update, which follows the MESSAGE on the executor's calls
+                // connection and is handled only once the MESSAGE is answered, shows that it was.
                 if first > 0, first % (batch * 25) == 0 {
+                    let (probe, want) = Self.mixedTask(agent, "\(label)-probe-\(first)", 0)
+                    expected[probe.taskID.value] = want
+                    try await agent.launch(probe)
+                    try await agent.waitUntil("\(label): probe \(first)") {
+                        $0.taskStates[probe.taskID.value]?.isTerminal == true
+                    }
                     restarts += 1
                     try await FaultInjectionEndToEndTests.restart(
                         agent, expectingSubscriptions: restarts + 1, "\(label) restart \(restarts)")
