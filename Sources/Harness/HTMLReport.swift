@@ -100,6 +100,7 @@ public enum HTMLReport {
             let tip =
                 "\(miniTask.id) (\(miniTask.function)): \(miniTask.actual?.lowercased() ?? "no result")"
                 + (miniTask.error.map { " — \($0)" } ?? "")
+                + (miniTask.resent.map { "; sent again \($0)× after an agent restart" } ?? "")
             svg +=
                 "<rect class=\"bar mini\" data-task=\"\(escape(miniTask.id))\" x=\"\(x(sent))\" y=\"\(y + 3)\" width=\"\(max(x(end) - x(sent), 3))\" height=\"\(rowHeight - 8)\" fill=\"\(colour(state))\"><title>\(escape(tip))</title></rect>\n"
         }

@@ -113,7 +113,8 @@ public enum JobRunner {
                     job: job, executorPath: options.executorPath, log: log, agent: await agent.state,
                     termination: termination.description, exitedCleanly: termination.isSuccess,
                     shutdownSentAtMs: shutdownAt,
-                    executorMayExitEarly: !job.executor.checkpoint && job.steps.contains(.restartAgent),
+                    executorMayExitEarly: !job.executor.checkpoint
+                        && job.steps.contains { if case .restartAgent = $0 { true } else { false } },
                     problems: problems, leftovers: leftovers, packageURI: packageURI,
                     packageDownloads: packageDownloads,
                     sandbox: sandbox, keptSandbox: options.keepSandbox, startedAt: recorder.startDate,

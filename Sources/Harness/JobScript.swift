@@ -76,10 +76,18 @@ struct JobScript {
         case .pause(let length):
             await recorder.step(.wait, "pause \(length)")
             try await Task.sleep(for: length)
-        case .restartAgent:
+        case .restartAgent(let moment):
             let before = await agent.state.subscriptions
-            await recorder.step(.restartAgent, "agent restart")
-            try await agent.restart(.immediately)
+            switch moment {
+            case .now:
+                await recorder.step(.restartAgent, "agent restart")
+                try await agent.restart(.immediately)
+            case .atNextMessage:
+                // The steps go on; the recorder marks the restart when it sees it.
+                try await agent.restart(atNextMessage: .immediately)
+                await recorder.agentDiesAtNextMessage()
+                return
+            }
             if job.executor.checkpoint {
                 try await waitFor("the executor to re-subscribe") { state in
                     state.subscriptions > before && state.executorStatus == .subscribed
@@ -104,7 +112,8 @@ struct JobScript {
         try await waitFor("the executor to subscribe") { $0.executorStatus != .registering }
     }
 
-    /// Waits until every launched task has ended (as the agent sees it) and every mini-task sent has a result.
+    /// Waits until every launched task has ended (as the agent sees it) and every mini-task sent has
+    /// a result in a MESSAGE the agent accepted.
     func waitForAll() async throws {
         let launched = await Set(recorder.log.launchedAt.keys)
         let miniTasks = await recorder.log.miniTasksSent
@@ -197,17 +206,20 @@ struct JobScript {
         StateName.terminal.contains(StateName.of(state))
     }
 
-    /// Distinct mini-task ids answered in the executor's messages so far. The wait's predicate runs
-    /// on every change of the agent's state: each message is decoded once, not on every change.
+    /// Distinct mini-task ids answered in executor MESSAGEs the agent accepted (202) so far: a
+    /// result whose MESSAGE a dying agent stored but never answered counts once the executor has
+    /// sent it again (at least once, README *Reliability*). The wait's predicate runs on every
+    /// change of the agent's state: each request is looked at once, not on every change.
     final class MiniTaskResultCounter: Sendable {
-        private let seen = LockedValue<(messages: Int, ids: Set<String>)>((0, []))
+        private let seen = LockedValue<(requests: Int, ids: Set<String>)>((0, []))
 
         func count(in state: LocalAgentState) -> Int {
             seen.withLock { seen in
-                for message in state.messages.dropFirst(seen.messages) {
-                    for result in ClosureWire.results(message) ?? [] { seen.ids.insert(result.id) }
+                for request in state.requests.dropFirst(seen.requests) where request.status == 202 {
+                    guard let call = request.call, call.type == .message else { continue }
+                    for result in ClosureWire.results(call.message.data) ?? [] { seen.ids.insert(result.id) }
                 }
-                seen.messages = max(seen.messages, state.messages.count)
+                seen.requests = max(seen.requests, state.requests.count)
                 return seen.ids.count
             }
         }

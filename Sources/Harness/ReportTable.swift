@@ -58,8 +58,10 @@ public enum ReportTable {
         let ends = counts.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
         var parts = ["\(report.tasks.count) task(s): \(ends.isEmpty ? "none" : ends)"]
         if !report.miniTasks.isEmpty {
+            let resent = report.miniTasks.reduce(0) { $0 + ($1.resent ?? 0) }
             parts.append(
-                "\(report.miniTasks.filter { $0.actual != nil }.count)/\(report.miniTasks.count) mini-task results")
+                "\(report.miniTasks.filter { $0.actual != nil }.count)/\(report.miniTasks.count) mini-task results"
+                    + (resent > 0 ? " (\(resent) sent again after an agent restart)" : ""))
         }
         parts.append(seconds(report.durationMs))
         parts.append("executor \(report.executorExit)")

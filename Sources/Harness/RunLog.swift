@@ -14,8 +14,13 @@ public struct RunLog: Sendable, Codable {
     public var progress: [ProgressRecord] = []
     /// Mini-task results by id (the first one seen).
     public var miniTaskResults: [String: MiniTaskResultRecord] = [:]
-    /// How many results arrived for each mini-task id (exactly one is right).
+    /// How many results arrived for each mini-task id, not counting ``miniTaskResends`` (exactly
+    /// one is right).
     public var miniTaskAnswers: [String: Int] = [:]
+    /// Mini-task results that came again, unchanged, from an agent that restarted since the last
+    /// one came, by id: an executor sends a result MESSAGE again when a dying agent cut its answer
+    /// (at least once, README *Reliability*). Nil in reports written before it was recorded.
+    public var miniTaskResends: [String: Int]? = nil
     /// How many mini-tasks were sent.
     public var miniTasksSent = 0
     /// When each task was launched.

@@ -15,6 +15,11 @@ actor RunRecorder {
     private var latestStates: [String: String] = [:]
     /// Each task's latest progress fraction in `log.progress`.
     private var latestFractions: [String: Double] = [:]
+    /// How many agent restarts have been seen, and whether the next is the agent dying at a MESSAGE.
+    private var restarts = 0
+    private var dyingAtNextMessage = false
+    /// Each answered mini-task's first result and the agent's life its latest copy came in.
+    private var miniTaskAnswers: [String: (result: ClosureWire.Result, life: Int)] = [:]
     private let output: (any RunOutput)?
 
     init(output: (any RunOutput)?) {
@@ -66,8 +71,21 @@ actor RunRecorder {
         absorb(new)
     }
 
+    /// The agent is set to die at the executor's next MESSAGE: its restart is marked when seen.
+    func agentDiesAtNextMessage() {
+        dyingAtNextMessage = true
+        step(.restartAgent, "agent set to die at the executor's next MESSAGE, before answering it")
+    }
+
     private func absorb(_ new: Observations) {
         let time = now
+        if new.restarts > restarts {
+            restarts = new.restarts
+            if dyingAtNextMessage {
+                dyingAtNextMessage = false
+                step(.restartAgent, "agent restart: died at the executor's MESSAGE without answering it")
+            }
+        }
         for request in new.requests {
             let type = request.call.map { "\($0.type)" } ?? request.method
             log.calls.append(CallRecord(atMs: time, type: type, status: request.status, message: request.message))
@@ -111,7 +129,7 @@ actor RunRecorder {
                     + CheckText.annotation(status)
                     + (record.message.map { " — \($0)" } ?? ""))
         }
-        for message in new.messages {
+        for (message, life) in zip(new.messages, new.messageLives) {
             log.executorMessages.append(MessageRecord(atMs: time, bytes: message.count))
             if let progress = ClosureWire.progress(message, atMs: time) {
                 log.progress.append(progress)
@@ -121,16 +139,31 @@ actor RunRecorder {
                         + (progress.message.isEmpty ? "" : " — \(progress.message)"))
                 continue
             }
-            for result in ClosureWire.results(message) ?? [] {
-                log.miniTaskAnswers[result.id, default: 0] += 1
-                if log.miniTaskResults[result.id] == nil {
-                    log.miniTaskResults[result.id] = MiniTaskResultRecord(atMs: time, result: result)
-                }
-            }
+            for result in ClosureWire.results(message) ?? [] { recordAnswer(result, life: life, at: time) }
         }
         let changed = !new.updates.isEmpty || !new.messages.isEmpty
         seen = new.mark
         if changed { output?.progress(progress) }
+    }
+
+    /// A result for a mini-task: its first, the same result again from a later life of the agent
+    /// (a resend: the previous agent died before answering the MESSAGE that carried it), or one
+    /// answer too many.
+    private func recordAnswer(_ result: ClosureWire.Result, life: Int, at time: Double) {
+        guard let earlier = miniTaskAnswers[result.id] else {
+            miniTaskAnswers[result.id] = (result, life)
+            log.miniTaskAnswers[result.id] = 1
+            log.miniTaskResults[result.id] = MiniTaskResultRecord(atMs: time, result: result)
+            return
+        }
+        if life > earlier.life, result == earlier.result {
+            miniTaskAnswers[result.id]?.life = life
+            var resends = log.miniTaskResends ?? [:]
+            resends[result.id, default: 0] += 1
+            log.miniTaskResends = resends
+        } else {
+            log.miniTaskAnswers[result.id, default: 0] += 1
+        }
     }
 
     /// Counts of tasks by phase, for the live line.

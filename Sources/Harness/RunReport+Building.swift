@@ -56,7 +56,9 @@ extension RunReport {
         }
         let miniTasks = Self.miniTaskReports(facts.job, log: log)
         for (id, answers) in log.miniTaskAnswers.sorted(by: { $0.key < $1.key }) where answers > 1 {
-            problems.append("mini-task \(id) was answered \(answers) times; exactly one result is expected")
+            problems.append(
+                "mini-task \(id) was answered \(answers) times; exactly one result is expected (a result"
+                    + " sent again, unchanged, after an agent restart is not counted)")
         }
         for miniTask in miniTasks where !miniTask.passed {
             problems.append(
@@ -149,7 +151,8 @@ extension RunReport {
                 id: spec.id, function: spec.function, expected: spec.expect.rawValue.uppercased(),
                 actual: result?.state, passed: result?.state == spec.expect.rawValue.uppercased(), sentAtMs: sent,
                 endedAtMs: result?.atMs, result: result.map { $0.data.isEmpty ? $0.dataFile : $0.data },
-                error: result.flatMap { $0.error.isEmpty ? nil : $0.error })
+                error: result.flatMap { $0.error.isEmpty ? nil : $0.error },
+                resent: log.miniTaskResends?[spec.id])
         }
     }
 

@@ -99,6 +99,9 @@ public struct MiniTaskReport: Sendable, Codable {
     public var endedAtMs: Double?
     public var result: String?
     public var error: String?
+    /// How many times the same result came again from a restarted agent (the executor resent a
+    /// MESSAGE whose answer the dying agent cut; README *Reliability*); nil for none.
+    public var resent: Int? = nil
 }
 
 /// All runs of one harness invocation (the demo has two), as `--report` writes them.

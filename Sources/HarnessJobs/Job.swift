@@ -205,12 +205,21 @@ public enum JobStep: Sendable, Hashable {
     case miniTasks([MiniTaskSpec])
     /// The agent goes down and comes straight back; with checkpointing the harness waits for
     /// the executor to re-subscribe.
-    case restartAgent
+    case restartAgent(AgentRestart)
     /// Nothing for this long: an executor left idle (it gives memory back 2 s after its last
     /// task), or tasks left running, before the next step.
     case pause(Duration)
     /// SHUTDOWN.
     case shutdown
+}
+
+/// When a `restart_agent` step's agent goes down.
+public enum AgentRestart: String, Sendable, Hashable, CaseIterable {
+    /// At once (`"restart_agent": true`).
+    case now
+    /// As it stores the executor's next MESSAGE, before answering it (`"restart_agent":
+    /// "at_next_message"`): the executor must send that MESSAGE again to the next agent.
+    case atNextMessage = "at_next_message"
 }
 
 /// A state a `wait` step waits for.

@@ -43,11 +43,17 @@ extension JobParser {
                 try list(argument, here).enumerated().map { (index, item) throws(JobFileError) in
                     try miniTask(item, "\(here)[\(index)]")
                 })
+        case "restart_agent":
+            if case .bool(true) = argument { return .restartAgent(.now) }
+            guard case .string = argument else {
+                throw fail(here, "is \(argument.kindDescription); expected true, \"now\" or \"at_next_message\"")
+            }
+            return .restartAgent(try choice(argument, here, AgentRestart.allCases))
         default:
             guard case .bool(true) = argument else {
                 throw fail(here, "is \(argument.kindDescription); expected true")
             }
-            return verb == "shutdown" ? .shutdown : .restartAgent
+            return .shutdown
         }
     }
 

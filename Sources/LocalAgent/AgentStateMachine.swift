@@ -195,6 +195,11 @@ struct AgentStateMachine {
             return .respond(.accepted)
         case .message:
             observed.messages.append(call.message.data)
+            guard !observed.diesAtNextMessage else {
+                // Stored, never answered: the agent dies before it writes the 202.
+                actions += goDown()
+                return .close
+            }
             return .respond(.accepted)
         case .heartbeat, .unknown:
             return .respond(.error(.notImplemented, ""))
@@ -236,7 +241,13 @@ struct AgentStateMachine {
         observed.events.append(ObservedEvent(stream: nil, event: event, delivered: false))
     }
 
-    mutating func setPhase(_ phase: LocalAgentState.Phase) { observed.phase = phase }
+    mutating func setPhase(_ phase: LocalAgentState.Phase) {
+        // A life ends: the MESSAGEs so far reached this one (`LocalAgentState.life(ofMessage:)`).
+        if phase == .down, observed.phase != .down { observed.messagesAtRestarts.append(observed.messages.count) }
+        if phase == .down { observed.diesAtNextMessage = false }
+        observed.phase = phase
+    }
+    mutating func setDiesAtNextMessage() { observed.diesAtNextMessage = true }
     mutating func setExecutorStatus(_ status: LocalAgentState.ExecutorStatus) { observed.executorStatus = status }
     mutating func setOpenStream(_ stream: Int?) {
         currentStream = stream

@@ -58,6 +58,8 @@ extension LocalAgent {
                 switch command {
                 case .serve(let listener):
                     group.addTask { await ExecutorConnection.serve(listener, agent: self) }
+                case .comeBack(let plan):
+                    group.addTask { await self.comeBack(afterDying: plan) }
                 case .endRecovery(let delay, let generation):
                     group.addTask {
                         do { try await Task.sleep(for: delay) } catch { return }
@@ -83,6 +85,7 @@ extension LocalAgent {
     /// is starting holds a copy of the listening socket). Returns once all of that is done.
     public func goDown() async {
         guard machine.observed.phase != .down else { return }
+        comebackAfterDying = nil
         apply { $0.goDown() }
         await closeEverything()
     }
@@ -90,6 +93,8 @@ extension LocalAgent {
     /// Listens again on the same port; every request gets 503 until ``recoverContainerizer(window:)``.
     public func comeBack() async throws {
         guard machine.observed.phase == .down else { throw LocalAgentError.invalidState("the agent is not down") }
+        // What an agent that died handling a request began to close is closed before it listens again.
+        await closeEverything()
         apply { machine in
             machine.comeBack()
             return []
@@ -199,7 +204,39 @@ extension LocalAgent {
         }
     }
 
+    /// Sets the agent to die as it stores the executor's next MESSAGE, before it writes the answer
+    /// (``LocalAgentState/messages`` has it, the executor never hears the 202: it must send it
+    /// again), and then to come back as much as `plan` says. ``LocalAgentState/diesAtNextMessage``
+    /// holds until then; a restart for another reason meanwhile disarms it.
+    public func restart(atNextMessage plan: RestartPlan) throws {
+        guard machine.observed.phase != .down else { throw LocalAgentError.invalidState("the agent is down") }
+        comebackAfterDying = plan
+        apply { machine in
+            machine.dieAtNextMessage()
+            return []
+        }
+    }
+
+    /// What an agent that died at a MESSAGE does next (``restart(atNextMessage:)``), run by ``run()``.
+    func comeBack(afterDying plan: RestartPlan) async {
+        guard plan.comeBack else { return }
+        // If the port cannot be listened on again the agent stays down, as the state shows.
+        guard (try? await comeBack()) != nil else { return }
+        if plan.recoverContainerizer { recoverContainerizer(window: plan.window) }
+    }
+
+    /// Closes what the agent has open and waits until it is closed, including what a request that
+    /// made the agent die began to close (``closeAtOnce()``).
     private func closeEverything() async {
+        let closing = closeAtOnce() + dying
+        dying.removeAll()
+        await Self.wait(closing)
+        await accepted.closeAll()
+    }
+
+    /// Begins closing the listeners and every connection, which are forgotten at once; the futures
+    /// say when they are closed.
+    private func closeAtOnce() -> [EventLoopFuture<Void>] {
         var closing = listeners.map { $0.close() }
         listeners.removeAll()
         closing += connections.values.map { $0.close() }
@@ -207,8 +244,7 @@ extension LocalAgent {
         // but not handled, as pipelined calls are) is never handled, by this agent or the next.
         connections.removeAll()
         streams.removeAll()
-        await Self.wait(closing)
-        await accepted.closeAll()
+        return closing
     }
 
     // MARK: Called by connections
@@ -229,6 +265,14 @@ extension LocalAgent {
         // A connection of an agent that has since gone down (see `closeEverything`).
         guard let channel = connections[connection] else { return .close }
         var reply = ConnectionReply.close
+        defer {
+            // The request made the agent die (``restart(atNextMessage:)``): nothing it had open
+            // serves another request, from this moment on.
+            if machine.observed.phase == .down {
+                dying += closeAtOnce()
+                if let plan = comebackAfterDying.take() { commandSink.yield(.comeBack(afterDying: plan)) }
+            }
+        }
         apply { machine in
             let (answer, actions) = machine.receive(request)
             switch answer {

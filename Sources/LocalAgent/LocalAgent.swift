@@ -23,6 +23,10 @@ public actor LocalAgent {
     let accepted = AcceptedConnections()
     var nextConnectionID = 0
     var listeners: [ListeningSocket] = []
+    /// What an agent that died handling a request began to close (``restart(atNextMessage:)``).
+    var dying: [EventLoopFuture<Void>] = []
+    /// How an agent set to die at the next MESSAGE comes back.
+    var comebackAfterDying: RestartPlan?
     var boundPort: Int?
     let commands: AsyncStream<ServerCommand>
     let commandSink: AsyncStream<ServerCommand>.Continuation
@@ -118,6 +122,10 @@ public actor LocalAgent {
             events: Array(observed.events.dropFirst(mark.events)),
             updates: Array(observed.updates.dropFirst(mark.updates)),
             messages: Array(observed.messages.dropFirst(mark.messages)),
+            messageLives: (min(mark.messages, observed.messages.count)..<observed.messages.count).map {
+                observed.life(ofMessage: $0)
+            },
+            restarts: observed.messagesAtRestarts.count,
             mark: ObservationMark(observed))
     }
 
@@ -271,4 +279,6 @@ struct EventStreamSink {
 enum ServerCommand: Sendable {
     case serve(Listener)
     case endRecovery(after: Duration, generation: Int)
+    /// The agent died handling a request (``LocalAgent/restart(atNextMessage:)``) and comes back so.
+    case comeBack(afterDying: RestartPlan)
 }

@@ -41,8 +41,15 @@ public struct LocalAgentState: Sendable {
     public internal(set) var taskStates: [String: Mesos_V1_TaskState] = [:]
     /// The `data` of every executor MESSAGE call accepted, in order.
     public internal(set) var messages: [Data] = []
+    /// How many executor MESSAGEs had been accepted each time the agent went down, in order: the
+    /// messages after the n-th mark reached the agent's (n+1)-th life. An executor sends a MESSAGE
+    /// again when a dying agent cut its answer, so one MESSAGE can be here twice, in two lives.
+    public internal(set) var messagesAtRestarts: [Int] = []
     /// Everything a conforming executor would not have done.
     public internal(set) var violations: [ProtocolViolation] = []
+    /// Whether the agent is set to die as it stores the next executor MESSAGE, before answering it
+    /// (``LocalAgent/restart(atNextMessage:)``).
+    public internal(set) var diesAtNextMessage = false
     /// How many SUBSCRIBE calls opened a stream.
     public internal(set) var subscriptions: Int = 0
     /// Whether a subscribe stream is open right now.
@@ -56,6 +63,12 @@ public struct LocalAgentState: Sendable {
     /// The update with this uuid, if the agent has it.
     public func update(uuid: Data) -> ObservedUpdate? {
         updates.first { $0.uuid == uuid }
+    }
+
+    /// The agent's life (0 until its first restart, 1 until its second, …) in which the executor
+    /// MESSAGE at `index` of ``messages`` arrived.
+    public func life(ofMessage index: Int) -> Int {
+        messagesAtRestarts.count { $0 <= index }
     }
 
     /// The events of one type, in order.
@@ -164,5 +177,9 @@ public struct Observations: Sendable {
     public var events: [ObservedEvent]
     public var updates: [ObservedUpdate]
     public var messages: [Data]
+    /// The agent's life in which each of `messages` arrived (see ``LocalAgentState/life(ofMessage:)``).
+    public var messageLives: [Int]
+    /// How many times the agent has gone down so far.
+    public var restarts: Int
     public var mark: ObservationMark
 }

@@ -110,6 +110,36 @@ struct ExampleJobTests {
         #expect(report.miniTasks.allSatisfy { $0.passed }, "\(report.problems)")
     }
 
+    /// An agent that dies as it stores the executor's first result MESSAGE, before answering it
+    /// (`"restart_agent": "at_next_message"`): the executor re-subscribes and sends those results
+    /// again to the agent that comes back (at least once). The run waits for them (`wait: all`
+    /// counts only results in MESSAGEs the agent accepted), reports them as sent again, not as
+    /// answers too many, and passes.
+    @Test(.needsBuilt("demo-worker")) func resultsADyingAgentDidNotAnswerAreSentAgain() async throws {
+        let worker = HarnessTestSupport.buildDirectory + "/demo-worker"
+        let batch = (1...20).map { #"{ "id": "m\#($0)", "function": "echo", "payload": "\#($0)" }"# }
+        let job = try JobParser.parse(
+            """
+            { "name": "results cut by a dying agent",
+              "executor": { "mode": "coarse", "worker": "\(worker)", "checkpoint": true },
+              "tasks": [ { "id": "warm", "closure": { "function": "echo", "payload": "x" } } ],
+              "steps": [ { "launch": "warm" }, { "wait": { "warm": "ended" } },
+                         { "restart_agent": "at_next_message" },
+                         { "mini_tasks": [\(batch.joined(separator: ", "))] },
+                         { "wait": "all" }, { "shutdown": true } ] }
+            """, file: "cut-results.json")
+        let report = try roundTrip(try await HarnessTestSupport.run(job))
+        HarnessTestSupport.assertConforming(report)
+        #expect(report.miniTasks.count == 20)
+        #expect(report.miniTasks.allSatisfy { $0.passed }, "\(report.problems)")
+        let resent = report.miniTasks.filter { $0.resent != nil }
+        #expect(!resent.isEmpty, "the cut MESSAGE's results came again")
+        #expect(resent.allSatisfy { $0.resent == 1 })
+        #expect(report.log.steps.contains { $0.detail.hasPrefix("agent restart: died at the executor's MESSAGE") })
+        #expect(report.log.calls.filter { $0.type == "subscribe" && $0.status == 200 }.count == 2)
+        #expect(ReportTable.summary(report).contains("sent again after an agent restart"))
+    }
+
     @Test func healthChecksExample() async throws {
         let report = try roundTrip(try await HarnessTestSupport.run(load("health-checks.json")))
         HarnessTestSupport.assertConforming(report)

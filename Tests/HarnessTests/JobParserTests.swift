@@ -115,6 +115,22 @@ struct JobParserTests {
         )
     }
 
+    /// An agent restart now (`true`, `"now"`), or as the executor's next MESSAGE arrives.
+    @Test func restartAgentIsNowOrAtTheNextMessage() throws {
+        let job = try JobParser.parse(
+            #"{"tasks": [], "steps": [{"restart_agent": true}, {"restart_agent": "now"}, {"restart_agent": "at_next_message"}]}"#,
+            file: "j.json")
+        #expect(job.steps == [.restartAgent(.now), .restartAgent(.now), .restartAgent(.atNextMessage)])
+        assertError(
+            #"{"tasks": [], "steps": [{"restart_agent": "later"}]}"#,
+            "invalid job file job.json: steps[0].restart_agent: \"later\" is not valid; expected one of now, at_next_message"
+        )
+        assertError(
+            #"{"tasks": [], "steps": [{"restart_agent": false}]}"#,
+            "invalid job file job.json: steps[0].restart_agent: is the boolean false; expected true, \"now\" or \"at_next_message\""
+        )
+    }
+
     @Test func stepsMustNameLaunchedTasks() {
         assertError(
             #"{"tasks": [{"id": "a", "command": "true"}], "steps": [{"kill": "a"}, {"launch": "a"}]}"#,

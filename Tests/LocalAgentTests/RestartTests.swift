@@ -216,4 +216,45 @@ struct RestartTests {
         }
         await #expect(throws: (any Error).self) { try await withConnection(port: port) { _ in } }
     }
+
+    /// An agent that dies as it stores an executor MESSAGE: the MESSAGE is recorded, its connection
+    /// ends without an answer, the stream breaks and the port refuses connections; the same
+    /// MESSAGE sent to the agent that comes back is recorded again, in the agent's next life.
+    @Test(arguments: WireEncoding.allCases)
+    func anAgentCanDieAtTheNextMessageBeforeAnsweringIt(encoding: WireEncoding) async throws {
+        try await withLocalAgent(configuration) { agent in
+            let port = await agent.port
+            try await withConnection(port: port) { stream in
+                #expect(try await stream.subscribe(calls.subscribe(), encoding).status == 200)
+                _ = try await stream.nextEvent(.subscribed, encoding)
+                #expect(try await post(calls.message("answered"), encoding, port: port).status == 202)
+
+                try await agent.restart(atNextMessage: .manual)
+                #expect(await agent.state.diesAtNextMessage)
+                await #expect(throws: StreamEnd.abrupt) {
+                    _ = try await post(calls.message("cut"), encoding, port: port)
+                }
+                await #expect(throws: StreamEnd.abrupt) { try await stream.readEvent(encoding) }
+            }
+            let down = await agent.state
+            #expect(down.phase == .down)
+            #expect(!down.diesAtNextMessage)
+            #expect(down.messages == [Data("answered".utf8), Data("cut".utf8)])
+            #expect(down.messagesAtRestarts == [2])
+            await #expect(throws: (any Error).self) { try await withConnection(port: port) { _ in } }
+
+            try await agent.comeBack()
+            await agent.recoverContainerizer(window: .untilEnded)
+            try await withConnection(port: port) { stream in
+                #expect(try await stream.subscribe(calls.subscribe(), encoding).status == 200)
+                _ = try await stream.nextEvent(.subscribed, encoding)
+                await agent.endRecovery()
+                #expect(try await post(calls.message("cut"), encoding, port: port).status == 202)
+            }
+            let state = await agent.state
+            #expect(state.messages.count == 3)
+            #expect((0..<3).map(state.life(ofMessage:)) == [0, 0, 1])
+            #expect(state.violations.isEmpty)
+        }
+    }
 }
