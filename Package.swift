@@ -405,7 +405,14 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "HTTPGetTests", dependencies: ["HTTPGet"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "HTTPGetTests",
+            dependencies: [
+                "HTTPGet", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "SystemSupportTests",
             dependencies: ["SystemSupport"],

@@ -1,3 +1,5 @@
+import Glibc
+
 /// Where the agent's executor API lives and how to reach it.
 public struct AgentEndpoint: Sendable, Hashable, CustomStringConvertible {
     public enum Transport: Sendable, Hashable {
@@ -33,5 +35,33 @@ public struct AgentEndpoint: Sendable, Hashable, CustomStringConvertible {
         case .https: "https://\(hostAndPort)\(path)"
         case .unixSocket(let socketPath): "unix:\(socketPath)\(path)"
         }
+    }
+}
+
+/// An agent's IP address and port, as the socket calls take them.
+enum AgentIPAddress {
+    case v4(sockaddr_in)
+    case v6(sockaddr_in6)
+}
+
+extension AgentEndpoint {
+    /// The address the endpoint names (`10.0.0.5:5051`, `[::1]:5051`); nil for a host name (or a
+    /// port out of range), which must be resolved.
+    var ipAddress: AgentIPAddress? {
+        let (host, port) = hostAndPortParts
+        guard let port = UInt16(exactly: port) else { return nil }
+        var v4 = sockaddr_in()
+        if inet_pton(AF_INET, host, &v4.sin_addr) == 1 {
+            v4.sin_family = sa_family_t(AF_INET)
+            v4.sin_port = port.bigEndian
+            return .v4(v4)
+        }
+        var v6 = sockaddr_in6()
+        if inet_pton(AF_INET6, host, &v6.sin6_addr) == 1 {
+            v6.sin6_family = sa_family_t(AF_INET6)
+            v6.sin6_port = port.bigEndian
+            return .v6(v6)
+        }
+        return nil
     }
 }

@@ -33,7 +33,16 @@ extension AgentEndpoint {
             return bootstrap.connect(unixDomainSocketPath: path)
         case .http, .https:
             let (host, port) = hostAndPortParts
-            return bootstrap.channelOption(.tcpOption(.tcp_nodelay), value: 1).connect(host: host, port: port)
+            let tcp = bootstrap.channelOption(.tcpOption(.tcp_nodelay), value: 1)
+            // An address (what agents put in MESOS_AGENT_ENDPOINT) is connected to as it is. NIO's
+            // resolver would hand it to getaddrinfo twice (A and AAAA) on a libdispatch thread,
+            // started for that the first time, before connecting: on the way to every executor's
+            // first status update, whose call opens this connection.
+            switch ipAddress {
+            case .v4(let address): return tcp.connect(to: SocketAddress(address, host: host))
+            case .v6(let address): return tcp.connect(to: SocketAddress(address, host: host))
+            case nil: return tcp.connect(host: host, port: port)
+            }
         }
     }
 }

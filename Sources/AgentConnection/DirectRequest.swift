@@ -62,21 +62,11 @@ enum DirectRequest {
             withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }
             (length, family) = (store(address), AF_UNIX)
         case .http:
-            let (host, port) = endpoint.hostAndPortParts
-            guard let port = UInt16(exactly: port) else { return nil }
-            var v4 = sockaddr_in()
-            var v6 = sockaddr_in6()
-            if inet_pton(AF_INET, host, &v4.sin_addr) == 1 {
-                v4.sin_family = sa_family_t(AF_INET)
-                v4.sin_port = port.bigEndian
-                (length, family) = (store(v4), AF_INET)
-            } else if inet_pton(AF_INET6, host, &v6.sin6_addr) == 1 {
-                v6.sin6_family = sa_family_t(AF_INET6)
-                v6.sin6_port = port.bigEndian
-                (length, family) = (store(v6), AF_INET6)
-            } else {
-                // A host name: resolving it may block; NIO does that.
-                return nil
+            switch endpoint.ipAddress {
+            case .v4(let address): (length, family) = (store(address), AF_INET)
+            case .v6(let address): (length, family) = (store(address), AF_INET6)
+            // A host name: resolving it may block; NIO does that.
+            case nil: return nil
             }
         }
         let fd = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue), 0)

@@ -169,17 +169,29 @@ private func connect(
     let bootstrap = ClientBootstrap(group: group).connectTimeout(TimeAmount(options.connectTimeout))
         .channelOption(
             .recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 1024, initial: 16_384, maximum: 262_144))
+    typealias Connection = NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>
+    let initializer: @Sendable (any Channel) -> EventLoopFuture<Connection> = { channel in
+        channel.eventLoop.makeCompletedFuture {
+            let pipeline = channel.pipeline.syncOperations
+            if let stall = options.stallTimeout { try pipeline.addHandler(StallTimer(timeout: stall)) }
+            if let tls { try pipeline.addHandler(NIOSSLClientHandler(context: tls, serverHostname: serverName)) }
+            try pipeline.addHTTPClientHandlers()
+            return try Connection(wrappingChannelSynchronously: channel)
+        }
+    }
     do {
-        return try await bootstrap.connect(host: url.host, port: url.port) { channel in
-            channel.eventLoop.makeCompletedFuture {
-                let pipeline = channel.pipeline.syncOperations
-                if let stall = options.stallTimeout { try pipeline.addHandler(StallTimer(timeout: stall)) }
-                if let tls { try pipeline.addHandler(NIOSSLClientHandler(context: tls, serverHostname: serverName)) }
-                try pipeline.addHTTPClientHandlers()
-                return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(
-                    wrappingChannelSynchronously: channel)
+        // An address is connected to as it is (a health probe's 127.0.0.1, say): NIO's resolver
+        // would hand it to getaddrinfo twice (A and AAAA) on a libdispatch thread first.
+        if url.hostIsAddress, let address = try? SocketAddress(ipAddress: url.host, port: url.port) {
+            do {
+                return try await bootstrap.connect(to: address, channelInitializer: initializer)
+            } catch let error as IOError {
+                throw HTTPGetError.connectFailed("\(address): \(error)")
             }
         }
+        return try await bootstrap.connect(host: url.host, port: url.port, channelInitializer: initializer)
+    } catch let error as HTTPGetError {
+        throw error
     } catch ChannelError.connectTimeout {
         throw .connectTimeout(options.connectTimeout)
     } catch let error as NIOConnectionError {

@@ -54,7 +54,9 @@ public struct LiveProber: Prober {
         let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connectTimeout(.seconds(seconds))
         do {
-            let channel = try await bootstrap.connect(host: host, port: port).get()
+            // An address: connected to as it is, not through NIO's resolver (getaddrinfo on a
+            // libdispatch thread) every interval.
+            let channel = try await bootstrap.connect(to: SocketAddress(ipAddress: host, port: port)).get()
             try? await channel.close()
             return .tcp(succeeded: true)
         } catch {

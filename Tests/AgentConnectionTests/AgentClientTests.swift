@@ -39,6 +39,26 @@ struct AgentClientTests {
         return call
     }
 
+    /// Both connections reach an agent named by an IPv4 or IPv6 address (connected to as it is) or
+    /// by a host name (resolved).
+    @Test(arguments: [("127.0.0.1", "127.0.0.1"), ("::1", "[::1]"), ("127.0.0.1", "localhost")])
+    func theAgentIsReachedByAddressOrName(listening: String, named: String) async throws {
+        var configuration = LocalAgentConfiguration()
+        configuration.host = listening
+        try await withLocalAgent(configuration) { agent in
+            let endpoint = AgentEndpoint(hostAndPort: "\(named):\(await agent.port)")
+            try await withAgentClient(AgentClientConfiguration(endpoint: endpoint)) { client in
+                var events = try await client.subscribe(call(.subscribe, agent)).makeAsyncIterator()
+                #expect(try await events.next()?.type == .subscribed)
+                try await agent.launch(agent.makeTask("t1"))
+                #expect(try await events.next()?.type == .launch)
+                let update = update(agent, task: "t1", uuid: 9)
+                try await client.send(update)
+                #expect(try await events.next()?.acknowledged.uuid == update.update.status.uuid)
+            }
+        }
+    }
+
     @Test(arguments: WireEncoding.allCases)
     func subscribeOpensTheEventStreamAndAnUpdateIsAcknowledgedOnIt(encoding: WireEncoding) async throws {
         try await withLocalAgent { agent in

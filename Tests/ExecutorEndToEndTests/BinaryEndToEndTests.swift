@@ -115,6 +115,40 @@ struct BinaryEndToEndTests {
         }
     }
 
+    /// The executor starts no libdispatch thread: it connects to the agent (an IP address) and
+    /// its HTTP and TCP checks to loopback as they are, not through NIO's resolver, which hands an
+    /// address to getaddrinfo on a libdispatch thread that it starts the first time.
+    @Test func addressesAreConnectedToWithoutALibdispatchThread() async throws {
+        try await Self.withFreshAgent { agent, sandbox in
+            var targets: [ProbeTarget] = []
+            for kind in [ProbeKind.http, .tcp] {
+                let target = try await ProbeTarget.make(kind, sandbox: sandbox)
+                try await target.setHealthy(true)
+                targets.append(target)
+                var task = agent.makeTask(kind.rawValue)
+                task.command.value = "exec sleep 300"
+                task.check = target.check()
+                try await agent.launch(task)
+            }
+            let launched = try Self.launch(await agent.environment(), sandbox: sandbox)
+            try await agent.waitUntil("a result of each check") { state in
+                let statuses = state.updates.map(\.status).filter { $0.reason == .taskCheckStatusUpdated }
+                return statuses.contains { $0.checkStatus.http.statusCode == 200 }
+                    && statuses.contains { $0.checkStatus.tcp.succeeded }
+            }
+            let threads =
+                (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(launched.child.pid)/task")) ?? []
+            let names = threads.compactMap {
+                try? String(contentsOfFile: "/proc/\(launched.child.pid)/task/\($0)/comm", encoding: .utf8)
+            }
+            #expect(!names.isEmpty)
+            #expect(!names.contains { $0.contains("qos") || $0.contains("dispatch") }, "\(names)")
+            launched.child.signal(SIGTERM)
+            #expect(await launched.child.wait() == .exited(0), "\(launched.stderr)")
+            for target in targets { await target.close() }
+        }
+    }
+
     /// Standing in for Mesos's command executor (`--http_command_executor`): it accepts the
     /// command executor's flags, runs the one task, and exits once its terminal update is acknowledged.
     @Test func standsInForTheCommandExecutor() async throws {
