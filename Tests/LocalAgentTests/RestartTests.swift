@@ -218,8 +218,8 @@ struct RestartTests {
     }
 
     /// An agent that dies as it stores an executor MESSAGE: the MESSAGE is recorded, its connection
-    /// ends without an answer, the stream breaks and the port refuses connections; the same
-    /// MESSAGE sent to the agent that comes back is recorded again, in the agent's next life.
+    /// ends without an answer and the stream breaks; the same MESSAGE sent to the agent that comes
+    /// back (once everything the dead one had open is closed) is recorded again, in its next life.
     @Test(arguments: WireEncoding.allCases)
     func anAgentCanDieAtTheNextMessageBeforeAnsweringIt(encoding: WireEncoding) async throws {
         try await withLocalAgent(configuration) { agent in
@@ -241,7 +241,6 @@ struct RestartTests {
             #expect(!down.diesAtNextMessage)
             #expect(down.messages == [Data("answered".utf8), Data("cut".utf8)])
             #expect(down.messagesAtRestarts == [2])
-            await #expect(throws: (any Error).self) { try await withConnection(port: port) { _ in } }
 
             try await agent.comeBack()
             await agent.recoverContainerizer(window: .untilEnded)
