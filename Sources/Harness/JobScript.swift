@@ -80,7 +80,9 @@ struct JobScript {
             let before = await agent.state.subscriptions
             switch moment {
             case .now:
-                await recorder.step(.restartAgent, "agent restart")
+                // A death at a MESSAGE the agent had already met is marked as such first.
+                await recorder.catchUp(with: agent)
+                await recorder.agentRestartsNow()
                 try await agent.restart(.immediately)
             case .atNextMessage:
                 // The steps go on; the recorder marks the restart when it sees it.

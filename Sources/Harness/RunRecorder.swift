@@ -77,6 +77,12 @@ actor RunRecorder {
         step(.restartAgent, "agent set to die at the executor's next MESSAGE, before answering it")
     }
 
+    /// The agent is restarted now; that disarms a death set for its next MESSAGE.
+    func agentRestartsNow() {
+        dyingAtNextMessage = false
+        step(.restartAgent, "agent restart")
+    }
+
     private func absorb(_ new: Observations) {
         let time = now
         if new.restarts > restarts {
