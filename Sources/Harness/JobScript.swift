@@ -80,14 +80,13 @@ struct JobScript {
             let before = await agent.state.subscriptions
             switch moment {
             case .now:
-                // A death at a MESSAGE the agent had already met is marked as such first.
-                await recorder.catchUp(with: agent)
-                await recorder.agentRestartsNow()
+                await recorder.step(.restartAgent, "agent restart")
                 try await agent.restart(.immediately)
             case .atNextMessage:
-                // The steps go on; the recorder marks the restart when it sees it.
+                // The steps go on; the recorder marks the restart when it sees the unanswered MESSAGE.
                 try await agent.restart(atNextMessage: .immediately)
-                await recorder.agentDiesAtNextMessage()
+                await recorder.step(
+                    .restartAgent, "agent set to die at the executor's next MESSAGE, before answering it")
                 return
             }
             if job.executor.checkpoint {

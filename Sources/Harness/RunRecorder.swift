@@ -15,9 +15,6 @@ actor RunRecorder {
     private var latestStates: [String: String] = [:]
     /// Each task's latest progress fraction in `log.progress`.
     private var latestFractions: [String: Double] = [:]
-    /// How many agent restarts have been seen, and whether the next is the agent dying at a MESSAGE.
-    private var restarts = 0
-    private var dyingAtNextMessage = false
     /// Each answered mini-task's first result and the agent's life its latest copy came in.
     private var miniTaskAnswers: [String: (result: ClosureWire.Result, life: Int)] = [:]
     private let output: (any RunOutput)?
@@ -71,30 +68,15 @@ actor RunRecorder {
         absorb(new)
     }
 
-    /// The agent is set to die at the executor's next MESSAGE: its restart is marked when seen.
-    func agentDiesAtNextMessage() {
-        dyingAtNextMessage = true
-        step(.restartAgent, "agent set to die at the executor's next MESSAGE, before answering it")
-    }
-
-    /// The agent is restarted now; that disarms a death set for its next MESSAGE.
-    func agentRestartsNow() {
-        dyingAtNextMessage = false
-        step(.restartAgent, "agent restart")
-    }
-
     private func absorb(_ new: Observations) {
         let time = now
-        if new.restarts > restarts {
-            restarts = new.restarts
-            if dyingAtNextMessage {
-                dyingAtNextMessage = false
-                step(.restartAgent, "agent restart: died at the executor's MESSAGE without answering it")
-            }
-        }
         for request in new.requests {
             let type = request.call.map { "\($0.type)" } ?? request.method
             log.calls.append(CallRecord(atMs: time, type: type, status: request.status, message: request.message))
+            // Only an agent dying as it stores a MESSAGE leaves one unanswered (`restart_agent: at_next_message`).
+            if request.status == 0, request.call?.type == .message {
+                step(.restartAgent, "agent restart: died at the executor's MESSAGE without answering it")
+            }
         }
         for event in new.events {
             var detail = ""

@@ -137,11 +137,6 @@ extension AgentStateMachine {
         return actions
     }
 
-    /// From now on until it happens (or the agent goes down otherwise), the next executor MESSAGE
-    /// is stored and the agent dies before answering it: its connection is dropped, as by an agent
-    /// process that crashed between handling a request and writing the answer.
-    mutating func dieAtNextMessage() { setDiesAtNextMessage() }
-
     /// Listening again; every request gets 503 until the containerizer is recovered.
     mutating func comeBack() { setPhase(.recoveringContainerizer) }
 

@@ -242,12 +242,18 @@ struct AgentStateMachine {
     }
 
     mutating func setPhase(_ phase: LocalAgentState.Phase) {
-        // A life ends: the MESSAGEs so far reached this one (`LocalAgentState.life(ofMessage:)`).
-        if phase == .down, observed.phase != .down { observed.messagesAtRestarts.append(observed.messages.count) }
-        if phase == .down { observed.diesAtNextMessage = false }
+        if phase == .down {
+            // A life ends: the MESSAGEs so far reached this one (`LocalAgentState.life(ofMessage:)`).
+            if observed.phase != .down { observed.messagesAtRestarts.append(observed.messages.count) }
+            observed.diesAtNextMessage = false
+        }
         observed.phase = phase
     }
-    mutating func setDiesAtNextMessage() { observed.diesAtNextMessage = true }
+
+    /// From now on until it happens (or the agent goes down otherwise), the next executor MESSAGE
+    /// is stored and the agent dies before answering it: its connection is dropped, as by an agent
+    /// process that crashed between handling a request and writing the answer.
+    mutating func dieAtNextMessage() { observed.diesAtNextMessage = true }
     mutating func setExecutorStatus(_ status: LocalAgentState.ExecutorStatus) { observed.executorStatus = status }
     mutating func setOpenStream(_ stream: Int?) {
         currentStream = stream

@@ -125,7 +125,6 @@ public actor LocalAgent {
             messageLives: (min(mark.messages, observed.messages.count)..<observed.messages.count).map {
                 observed.life(ofMessage: $0)
             },
-            restarts: observed.messagesAtRestarts.count,
             mark: ObservationMark(observed))
     }
 

@@ -179,7 +179,5 @@ public struct Observations: Sendable {
     public var messages: [Data]
     /// The agent's life in which each of `messages` arrived (see ``LocalAgentState/life(ofMessage:)``).
     public var messageLives: [Int]
-    /// How many times the agent has gone down so far.
-    public var restarts: Int
     public var mark: ObservationMark
 }
