@@ -512,19 +512,24 @@ if selected("minis") {
             _ = try await agent.waitUntil { !$0.messages.isEmpty }
             let before = await agent.state.messages.count
             let batchSize = 500
+            // In waves: a wave's batches are sent at once; the next wave waits for their results.
+            // The batches are encoded before the clock starts: a scheduler encodes them on its own
+            // machine, and here their encoding would take the CPU the executor is measured on.
+            let waveSize = (miniCount + waves - 1) / waves
+            let waveBatches = stride(from: 0, to: miniCount, by: waveSize).map { wave in
+                let end = min(miniCount, wave + waveSize)
+                let batches = stride(from: wave, to: end, by: batchSize).map { batch in
+                    encoding.batch((batch..<min(batch + batchSize, end)).map { "m\($0)" }, payload: Array("x".utf8))
+                }
+                return (end: end, batches: batches)
+            }
             let cpuBefore = (cpuSeconds(pid, children: false), liveChildrenCPUSeconds(pid), cpuSeconds(getpid()))
             let start = wallClock()
             // Counts the results in the messages after the warm-up, looking at each message once:
             // the predicate runs on every change of the agent's state.
             let tally = ResultTally(from: before, encoding: encoding)
-            // In waves: a wave's batches are sent at once; the next wave waits for their results.
-            let waveSize = (miniCount + waves - 1) / waves
-            for wave in stride(from: 0, to: miniCount, by: waveSize) {
-                let end = min(miniCount, wave + waveSize)
-                for batch in stride(from: wave, to: end, by: batchSize) {
-                    let ids = (batch..<min(batch + batchSize, end)).map { "m\($0)" }
-                    await agent.sendMessage(encoding.batch(ids, payload: Array("x".utf8)))
-                }
+            for (end, batches) in waveBatches {
+                for batch in batches { await agent.sendMessage(batch) }
                 _ = try await agent.waitUntil("mini-task results", timeout: .seconds(600)) { state in
                     tally.count(state.messages) >= end
                 }
