@@ -134,7 +134,11 @@ func launchScenario(
             let start = wallClock()
             try await agent.launch(make(agent, id))
             let state = try await agent.waitUntil { $0.taskStates[id] == .taskFinished }
-            if let running = state.updates(forTask: id).first(where: { $0.status.state == .taskRunning }) {
+            // From the end: the task's updates are the last ones (`updates(forTask:)` scans them all,
+            // which made a long run's benchmark quadratic in its tasks).
+            if let running = state.updates.last(where: {
+                $0.status.taskID.value == id && $0.status.state == .taskRunning
+            }) {
                 latencies.append(running.status.timestamp - start)
             }
         }
