@@ -308,7 +308,7 @@ let package = Package(
             name: "WorkerPoolTests",
             dependencies: [
                 "SystemSupport", "WorkerPool", "WorkerProtocol", "WorkerWire", "SparkExecutor", "TaskRunning",
-                "Isolation", "MesosProto", "SeededRandom",
+                "Isolation", "MesosProto", "SeededRandom", "TemporaryDirectory",
                 "MesosCodec", "demo-worker",
                 "CForkServer", "ProcessSupervision", "WorkerSDK",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -341,6 +341,8 @@ let package = Package(
         .target(
             name: "SystemTestLock", dependencies: ["SystemSupport"], path: "Tests/Support/SystemTestLock",
             swiftSettings: swiftSettings),
+        // `withTemporaryDirectory`: the tests' sandboxes and scratch directories, removed afterwards.
+        .target(name: "TemporaryDirectory", path: "Tests/Support/TemporaryDirectory", swiftSettings: swiftSettings),
         // A self-signed certificate for the tests' TLS servers (made by openssl).
         .target(
             name: "TestCertificates",
@@ -380,7 +382,7 @@ let package = Package(
             dependencies: [
                 "ExecutorCore", "LocalAgent", "AgentConnection", "MesosCodec", "MesosProto", "ProcessSupervision",
                 "SparkExecutor", "PackageFetch", "demo-worker", "Isolation", "SystemSupport", "SystemTestLock",
-                "TestCertificates",
+                "TemporaryDirectory", "TestCertificates",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -392,7 +394,7 @@ let package = Package(
             dependencies: [
                 "Harness", "HarnessJobs", "LocalAgent", "MesosCodec", "MesosProto", "ProcessSupervision",
                 "spark-mesos-harness",
-                "spark-mesos-executor", "SystemSupport", "SystemTestLock",
+                "spark-mesos-executor", "SystemSupport", "SystemTestLock", "TemporaryDirectory",
             ],
             swiftSettings: swiftSettings
         ),

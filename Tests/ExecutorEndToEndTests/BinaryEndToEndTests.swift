@@ -49,25 +49,28 @@ struct BinaryEndToEndTests {
     static func withFreshAgent(
         isolation: isolated (any Actor)? = #isolation, _ body: (LocalAgent, String) async throws -> Void
     ) async throws {
-        let sandbox = try ExecutorUnderTest.makeSandbox()
-        var configuration = LocalAgentConfiguration()
-        configuration.useUniqueFrameworkID()
-        configuration.sandboxDirectory = sandbox
-        try await withLocalAgent(configuration) { agent in try await body(agent, sandbox) }
+        try await ExecutorUnderTest.withSandbox { sandbox in
+            var configuration = LocalAgentConfiguration()
+            configuration.useUniqueFrameworkID()
+            configuration.sandboxDirectory = sandbox
+            try await withLocalAgent(configuration) { agent in try await body(agent, sandbox) }
+        }
     }
 
     @Test func malformedEnvironmentExitsOneWithOneLine() async throws {
-        let sandbox = try ExecutorUnderTest.makeSandbox()
-        let launched = try Self.launch(
-            [
-                "MESOS_FRAMEWORK_ID": "f", "MESOS_EXECUTOR_ID": "e", "MESOS_AGENT_ENDPOINT": "127.0.0.1:5051",
-                "MESOS_CHECKPOINT": "yes",
-            ],
-            sandbox: sandbox)
-        let termination = await launched.child.wait()
-        #expect(termination == .exited(1))
-        #expect(
-            launched.stderr == "spark-mesos-executor: MESOS_CHECKPOINT='yes' is malformed: expected \"1\" or \"0\"\n")
+        try await ExecutorUnderTest.withSandbox { sandbox in
+            let launched = try Self.launch(
+                [
+                    "MESOS_FRAMEWORK_ID": "f", "MESOS_EXECUTOR_ID": "e", "MESOS_AGENT_ENDPOINT": "127.0.0.1:5051",
+                    "MESOS_CHECKPOINT": "yes",
+                ],
+                sandbox: sandbox)
+            let termination = await launched.child.wait()
+            #expect(termination == .exited(1))
+            #expect(
+                launched.stderr
+                    == "spark-mesos-executor: MESOS_CHECKPOINT='yes' is malformed: expected \"1\" or \"0\"\n")
+        }
     }
 
     @Test func sigtermShutsDownGracefully() async throws {
@@ -178,41 +181,45 @@ struct SharedCacheEndToEndTests {
     private static func runExecutor(
         packageURL: String, cache: String, taskID: String
     ) async throws -> [Mesos_V1_TaskState] {
-        let sandbox = try ExecutorUnderTest.makeSandbox()
-        var configuration = LocalAgentConfiguration()
-        configuration.useUniqueFrameworkID()
-        configuration.sandboxDirectory = sandbox
-        configuration.executorInfo.data = Data(#"{"spark.executor.uri":"\#(packageURL)"}"#.utf8)
-        return try await withLocalAgent(configuration) { agent in
-            var task = agent.makeTask(taskID)
-            task.command.value = "cd spark-*; ./bin/hello"
-            try await agent.launch(task)
-            var environment = await agent.environment()
-            environment["SPARK_MESOS_EXECUTOR_CACHE_DIR"] = cache
-            let launched = try BinaryEndToEndTests.launch(environment, sandbox: sandbox, keepCacheDirectory: true)
-            try await agent.waitUntil("\(taskID) ended") { $0.taskStates[taskID]?.isTerminal == true }
-            await agent.shutdown()
-            _ = await launched.child.wait()
-            return await agent.state.updates(forTask: taskID).map(\.status.state)
+        try await ExecutorUnderTest.withSandbox { sandbox in
+            var configuration = LocalAgentConfiguration()
+            configuration.useUniqueFrameworkID()
+            configuration.sandboxDirectory = sandbox
+            configuration.executorInfo.data = Data(#"{"spark.executor.uri":"\#(packageURL)"}"#.utf8)
+            return try await withLocalAgent(configuration) { agent in
+                var task = agent.makeTask(taskID)
+                task.command.value = "cd spark-*; ./bin/hello"
+                try await agent.launch(task)
+                var environment = await agent.environment()
+                environment["SPARK_MESOS_EXECUTOR_CACHE_DIR"] = cache
+                let launched = try BinaryEndToEndTests.launch(environment, sandbox: sandbox, keepCacheDirectory: true)
+                try await agent.waitUntil("\(taskID) ended") { $0.taskStates[taskID]?.isTerminal == true }
+                await agent.shutdown()
+                _ = await launched.child.wait()
+                return await agent.state.updates(forTask: taskID).map(\.status.state)
+            }
         }
     }
 
     @Test func twoExecutorsDownloadOnceAndARestartedOneHitsTheCache() async throws {
-        let package = try FetchEndToEndTests.makePackage()
-        let cache = try ExecutorUnderTest.makeSandbox() + "/cache"
-        try await withLocalAgent(LocalAgentConfiguration()) { server in
-            let url = await server.publish(file: package.path, as: "spark-test-1.0.tgz")
-            async let first = Self.runExecutor(packageURL: url, cache: cache, taskID: "first")
-            async let second = Self.runExecutor(packageURL: url, cache: cache, taskID: "second")
-            let (a, b) = try await (first, second)
-            #expect(a.last == .taskFinished)
-            #expect(b.last == .taskFinished)
-            var downloads = await server.downloads["spark-test-1.0.tgz"]
-            #expect(downloads == 1, "two executors, one download")
-            let third = try await Self.runExecutor(packageURL: url, cache: cache, taskID: "third")
-            #expect(third.last == .taskFinished)
-            downloads = await server.downloads["spark-test-1.0.tgz"]
-            #expect(downloads == 1, "a new executor process hits the cache")
+        try await FetchEndToEndTests.withPackage { package in
+            try await ExecutorUnderTest.withSandbox { directory in
+                let cache = directory + "/cache"
+                try await withLocalAgent(LocalAgentConfiguration()) { server in
+                    let url = await server.publish(file: package.path, as: "spark-test-1.0.tgz")
+                    async let first = Self.runExecutor(packageURL: url, cache: cache, taskID: "first")
+                    async let second = Self.runExecutor(packageURL: url, cache: cache, taskID: "second")
+                    let (a, b) = try await (first, second)
+                    #expect(a.last == .taskFinished)
+                    #expect(b.last == .taskFinished)
+                    var downloads = await server.downloads["spark-test-1.0.tgz"]
+                    #expect(downloads == 1, "two executors, one download")
+                    let third = try await Self.runExecutor(packageURL: url, cache: cache, taskID: "third")
+                    #expect(third.last == .taskFinished)
+                    downloads = await server.downloads["spark-test-1.0.tgz"]
+                    #expect(downloads == 1, "a new executor process hits the cache")
+                }
+            }
         }
     }
 }

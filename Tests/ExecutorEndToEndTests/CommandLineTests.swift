@@ -95,19 +95,21 @@ struct CommandLineTests {
     }
 
     @Test func cacheCommandsWorkOnADirectory() throws {
-        let directory = try ExecutorUnderTest.makeSandbox() + "/cache"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let list = try Self.executor(["cache", "list", "--dir", directory])
-        #expect(list.status == 0)
-        #expect(list.stdout.hasPrefix("SHA256 "))
-        #expect(list.stdout.hasSuffix("0 entries, 0 bytes in \(directory)\n"), "\(list.stdout)")
-        // The directory can come from the environment too.
-        let prune = try Self.executor(
-            ["cache", "prune", "--max-bytes", "0"], environment: ["SPARK_MESOS_EXECUTOR_CACHE_DIR": directory])
-        #expect(prune.status == 0)
-        #expect(prune.stdout == "removed 0 entries, freed 0 bytes\n")
-        let clear = try Self.executor(["cache", "clear", "--dir=\(directory)"])
-        #expect(clear.status == 0)
-        #expect(clear.stdout == "removed 0 entries, freed 0 bytes\n")
+        try ExecutorUnderTest.withSandbox { sandbox in
+            let directory = sandbox + "/cache"
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            let list = try Self.executor(["cache", "list", "--dir", directory])
+            #expect(list.status == 0)
+            #expect(list.stdout.hasPrefix("SHA256 "))
+            #expect(list.stdout.hasSuffix("0 entries, 0 bytes in \(directory)\n"), "\(list.stdout)")
+            // The directory can come from the environment too.
+            let prune = try Self.executor(
+                ["cache", "prune", "--max-bytes", "0"], environment: ["SPARK_MESOS_EXECUTOR_CACHE_DIR": directory])
+            #expect(prune.status == 0)
+            #expect(prune.stdout == "removed 0 entries, freed 0 bytes\n")
+            let clear = try Self.executor(["cache", "clear", "--dir=\(directory)"])
+            #expect(clear.status == 0)
+            #expect(clear.stdout == "removed 0 entries, freed 0 bytes\n")
+        }
     }
 }

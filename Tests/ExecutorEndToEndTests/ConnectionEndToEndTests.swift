@@ -72,21 +72,23 @@ struct ConnectionEndToEndTests {
 struct TLSEndToEndTests {
     @Test(.enabled(if: SelfSignedCertificate.canBeMade, "openssl not installed"))
     func httpsAgentWithAndWithoutCertificateVerification() async throws {
-        let pair = try await SelfSignedCertificate(in: try ExecutorUnderTest.makeSandbox())
-        for verify in [false, true] {
-            try await ExecutorUnderTest.run(
-                encoding: .protobuf,
-                adjust: {
-                    $0.tlsCertificateChainFile = pair.certificate
-                    $0.tlsPrivateKeyFile = pair.key
-                },
-                environment: verify
-                    ? ["LIBPROCESS_SSL_VERIFY_CERT": "1", "LIBPROCESS_SSL_CA_FILE": pair.certificate] : [:]
-            ) { test in
-                try await test.agent.launch(test.task("secure", "true"))
-                try await test.waitForStates(["secure": .taskFinished])
-                await assertNoViolations(test.agent)
-                await test.agent.shutdown()
+        try await ExecutorUnderTest.withSandbox { directory in
+            let pair = try await SelfSignedCertificate(in: directory)
+            for verify in [false, true] {
+                try await ExecutorUnderTest.run(
+                    encoding: .protobuf,
+                    adjust: {
+                        $0.tlsCertificateChainFile = pair.certificate
+                        $0.tlsPrivateKeyFile = pair.key
+                    },
+                    environment: verify
+                        ? ["LIBPROCESS_SSL_VERIFY_CERT": "1", "LIBPROCESS_SSL_CA_FILE": pair.certificate] : [:]
+                ) { test in
+                    try await test.agent.launch(test.task("secure", "true"))
+                    try await test.waitForStates(["secure": .taskFinished])
+                    await assertNoViolations(test.agent)
+                    await test.agent.shutdown()
+                }
             }
         }
     }

@@ -310,48 +310,49 @@ struct FaultInjectionEndToEndTests {
     /// terminal update; the executor exits 0. The grace period is long (30 s) so that the updates are
     /// acknowledged before it ends however busy the machine is; the tasks end at SIGTERM, well before.
     @Test(.needsDemoWorker) func sigtermMidRunKillsEachRunningTaskOnceAndExitsZero() async throws {
-        let sandbox = try ExecutorUnderTest.makeSandbox()
-        defer { try? FileManager.default.removeItem(atPath: sandbox) }
-        var configuration = LocalAgentConfiguration()
-        configuration.useUniqueFrameworkID()
-        configuration.sandboxDirectory = sandbox
-        configuration.executorShutdownGracePeriod = .seconds(30)
-        configuration.executorInfo.data = try JSONSerialization.data(
-            withJSONObject: Self.properties(coarse: true, extra: ["spark.executor.cores": "3"]))
-        try await withLocalAgent(configuration) { agent in
-            let tasks: [Mesos_V1_TaskInfo] = [
-                {
-                    var task = agent.makeTask("done-command"); task.command.value = "true"; return task
-                }(),
-                Self.closure(agent, "done-closure", "echo", "early"),
-                {
-                    var task = agent.makeTask("sleeper"); task.command.value = "exec sleep 300"; return task
-                }(),
-                {
-                    var task = agent.makeTask("parent"); task.command.value = "sleep 300 & wait"; return task
-                }(),
-                Self.closure(agent, "sleeping-closure", "sleep", "600000"),
-            ]
-            for task in tasks { try await agent.launch(task) }
-            let launched = try await BinaryEndToEndTests.launch(agent.environment(), sandbox: sandbox)
-            try await agent.waitUntil("two done, three running") { state in
-                state.taskStates["done-command"] == .taskFinished && state.taskStates["done-closure"] == .taskFinished
-                    && ["sleeper", "parent", "sleeping-closure"].allSatisfy {
-                        state.taskStates[$0] == .taskRunning
-                    }
+        try await ExecutorUnderTest.withSandbox { sandbox in
+            var configuration = LocalAgentConfiguration()
+            configuration.useUniqueFrameworkID()
+            configuration.sandboxDirectory = sandbox
+            configuration.executorShutdownGracePeriod = .seconds(30)
+            configuration.executorInfo.data = try JSONSerialization.data(
+                withJSONObject: Self.properties(coarse: true, extra: ["spark.executor.cores": "3"]))
+            try await withLocalAgent(configuration) { agent in
+                let tasks: [Mesos_V1_TaskInfo] = [
+                    {
+                        var task = agent.makeTask("done-command"); task.command.value = "true"; return task
+                    }(),
+                    Self.closure(agent, "done-closure", "echo", "early"),
+                    {
+                        var task = agent.makeTask("sleeper"); task.command.value = "exec sleep 300"; return task
+                    }(),
+                    {
+                        var task = agent.makeTask("parent"); task.command.value = "sleep 300 & wait"; return task
+                    }(),
+                    Self.closure(agent, "sleeping-closure", "sleep", "600000"),
+                ]
+                for task in tasks { try await agent.launch(task) }
+                let launched = try await BinaryEndToEndTests.launch(agent.environment(), sandbox: sandbox)
+                try await agent.waitUntil("two done, three running") { state in
+                    state.taskStates["done-command"] == .taskFinished
+                        && state.taskStates["done-closure"] == .taskFinished
+                        && ["sleeper", "parent", "sleeping-closure"].allSatisfy {
+                            state.taskStates[$0] == .taskRunning
+                        }
+                }
+                launched.child.signal(SIGTERM)
+                let termination = await launched.child.wait()
+                #expect(termination == .exited(0), "\(launched.stderr)")
+                let killed = Expected(state: .taskKilled, reason: .executorTerminated, message: "received SIGTERM")
+                let state = await agent.state
+                Self.assertExactlyOnce(
+                    state,
+                    [
+                        "done-command": Expected(state: .taskFinished, message: "Command exited with status 0"),
+                        "done-closure": Expected(state: .taskFinished, message: "closure 'echo' returned 5 bytes"),
+                        "sleeper": killed, "parent": killed, "sleeping-closure": killed,
+                    ], label: "SIGTERM")
             }
-            launched.child.signal(SIGTERM)
-            let termination = await launched.child.wait()
-            #expect(termination == .exited(0), "\(launched.stderr)")
-            let killed = Expected(state: .taskKilled, reason: .executorTerminated, message: "received SIGTERM")
-            let state = await agent.state
-            Self.assertExactlyOnce(
-                state,
-                [
-                    "done-command": Expected(state: .taskFinished, message: "Command exited with status 0"),
-                    "done-closure": Expected(state: .taskFinished, message: "closure 'echo' returned 5 bytes"),
-                    "sleeper": killed, "parent": killed, "sleeping-closure": killed,
-                ], label: "SIGTERM")
         }
     }
 }

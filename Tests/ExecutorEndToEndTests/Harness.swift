@@ -10,6 +10,7 @@ import PackageFetch
 import ProcessSupervision
 import SparkExecutor
 import SystemSupport
+import TemporaryDirectory
 import Testing
 
 /// Runs the real executor runtime (in this process) against a local agent on loopback.
@@ -20,11 +21,22 @@ struct ExecutorUnderTest {
     /// The executor's cgroups (nil when the machine has none usable, or the test asked for none).
     let isolation: CgroupIsolation?
 
-    static func makeSandbox() throws -> String {
-        let path = NSTemporaryDirectory() + "sme-e2e-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return path
+    /// Runs `body` with a new empty sandbox, removed once `body` has returned or thrown: the agent,
+    /// executor and tasks that use it must have ended by then.
+    @discardableResult
+    static func withSandbox<Result>(
+        isolation: isolated (any Actor)? = #isolation, _ body: (String) async throws -> Result
+    ) async throws -> Result {
+        try await withTemporaryDirectory(prefix: sandboxPrefix, body)
     }
+
+    /// ``withSandbox(isolation:_:)`` for a synchronous `body`.
+    @discardableResult
+    static func withSandbox<Result>(_ body: (String) throws -> Result) throws -> Result {
+        try withTemporaryDirectory(prefix: sandboxPrefix, body)
+    }
+
+    private static let sandboxPrefix = "sme-e2e-"
 
     /// Runs `body` with an agent and an executor subscribed to it; returns the executor's exit code
     /// once both `body` and the executor are done (the body must make the executor finish).
@@ -47,52 +59,53 @@ struct ExecutorUnderTest {
         prepare: @escaping @Sendable (LocalAgent) async throws -> Void = { _ in },
         _ body: @escaping @Sendable (ExecutorUnderTest) async throws -> Void
     ) async throws -> Int32 {
-        let sandbox = try makeSandbox()
-        defer { try? FileManager.default.removeItem(atPath: sandbox) }
-        var configuration = LocalAgentConfiguration()
-        configuration.useUniqueFrameworkID()
-        configuration.sandboxDirectory = sandbox
-        configuration.frameworkInfo.checkpoint = checkpoint
-        configuration.executorShutdownGracePeriod = shutdownGrace
-        configuration.reregistrationTimeout = .seconds(2)
-        if !properties.isEmpty {
-            let json = try JSONSerialization.data(withJSONObject: properties, options: [.sortedKeys])
-            configuration.executorInfo.data = json
-        }
-        adjust(&configuration)
-        for capability in capabilities {
-            var entry = Mesos_V1_FrameworkInfo.Capability()
-            entry.type = capability
-            configuration.frameworkInfo.capabilities.append(entry)
-        }
-        return try await withLocalAgent(configuration) { agent in
-            try await prepare(agent)
-            try await beforeSubscribe(agent)
-            var environment = await agent.environment(sandboxDirectory: sandbox)
-            environment["SPARK_MESOS_EXECUTOR_ENCODING"] = encoding.rawValue
-            if !cgroups { environment["SPARK_MESOS_EXECUTOR_CGROUPS"] = "off" }
-            if hardCPULimits { environment["SPARK_MESOS_EXECUTOR_CGROUPS_ENABLE_CFS"] = "1" }
-            for (name, value) in extraEnvironment { environment[name] = value }
-            let executorConfiguration = try ExecutorConfiguration(environment: environment, workingDirectory: sandbox)
-            var logger = Logger(label: "executor-under-test")
-            logger.logLevel = ProcessInfo.processInfo.environment["E2E_LOG"] == nil ? .critical : .debug
-            var fetcherConfiguration = FetcherConfiguration()
-            fetcherConfiguration.cacheDirectory = sandbox + "/.cache"
-            fetcherConfiguration.attempts = 1
-            var options = ExecutorOptions()
-            options.taskEnvironment = ["PATH": "/usr/bin:/bin"]
-            options.heartbeatInterval = heartbeatInterval
-            options.whenIdle = whenIdle
-            options.idleSettle = idleSettle
-            return try await withExecutor(
-                executorConfiguration, environment: environment, fetcher: fetcherConfiguration, logger: logger,
-                options: options
-            ) { runtime, isolation in
-                if waitForSubscription {
-                    try await agent.waitUntil("the executor subscribed") { $0.executorStatus == .subscribed }
+        try await withSandbox { sandbox in
+            var configuration = LocalAgentConfiguration()
+            configuration.useUniqueFrameworkID()
+            configuration.sandboxDirectory = sandbox
+            configuration.frameworkInfo.checkpoint = checkpoint
+            configuration.executorShutdownGracePeriod = shutdownGrace
+            configuration.reregistrationTimeout = .seconds(2)
+            if !properties.isEmpty {
+                let json = try JSONSerialization.data(withJSONObject: properties, options: [.sortedKeys])
+                configuration.executorInfo.data = json
+            }
+            adjust(&configuration)
+            for capability in capabilities {
+                var entry = Mesos_V1_FrameworkInfo.Capability()
+                entry.type = capability
+                configuration.frameworkInfo.capabilities.append(entry)
+            }
+            return try await withLocalAgent(configuration) { agent in
+                try await prepare(agent)
+                try await beforeSubscribe(agent)
+                var environment = await agent.environment(sandboxDirectory: sandbox)
+                environment["SPARK_MESOS_EXECUTOR_ENCODING"] = encoding.rawValue
+                if !cgroups { environment["SPARK_MESOS_EXECUTOR_CGROUPS"] = "off" }
+                if hardCPULimits { environment["SPARK_MESOS_EXECUTOR_CGROUPS_ENABLE_CFS"] = "1" }
+                for (name, value) in extraEnvironment { environment[name] = value }
+                let executorConfiguration = try ExecutorConfiguration(
+                    environment: environment, workingDirectory: sandbox)
+                var logger = Logger(label: "executor-under-test")
+                logger.logLevel = ProcessInfo.processInfo.environment["E2E_LOG"] == nil ? .critical : .debug
+                var fetcherConfiguration = FetcherConfiguration()
+                fetcherConfiguration.cacheDirectory = sandbox + "/.cache"
+                fetcherConfiguration.attempts = 1
+                var options = ExecutorOptions()
+                options.taskEnvironment = ["PATH": "/usr/bin:/bin"]
+                options.heartbeatInterval = heartbeatInterval
+                options.whenIdle = whenIdle
+                options.idleSettle = idleSettle
+                return try await withExecutor(
+                    executorConfiguration, environment: environment, fetcher: fetcherConfiguration, logger: logger,
+                    options: options
+                ) { runtime, isolation in
+                    if waitForSubscription {
+                        try await agent.waitUntil("the executor subscribed") { $0.executorStatus == .subscribed }
+                    }
+                    try await body(
+                        ExecutorUnderTest(agent: agent, sandbox: sandbox, runtime: runtime, isolation: isolation))
                 }
-                try await body(
-                    ExecutorUnderTest(agent: agent, sandbox: sandbox, runtime: runtime, isolation: isolation))
             }
         }
     }

@@ -67,122 +67,124 @@ struct SoakTests {
         let chunk = 50
         let restartEvery = 1000
         let warmUp = min(1000, total / 2)
-        let sandbox = try ExecutorUnderTest.makeSandbox()
-        defer { try? FileManager.default.removeItem(atPath: sandbox) }
-        var configuration = LocalAgentConfiguration()
-        configuration.useUniqueFrameworkID()
-        configuration.sandboxDirectory = sandbox
-        configuration.frameworkInfo.checkpoint = true
-        configuration.executorInfo.data = try JSONSerialization.data(withJSONObject: [
-            "spark.mesos.coarse": coarse ? "true" : "false", "spark.executor.cores": "2",
-            "spark.mesos.executor.worker": ClosureEndToEndTests.demoWorker,
-        ])
-        let clock = ContinuousClock()
-        let started = clock.now
-        try await withLocalAgent(configuration) { agent in
-            // SME_SOAK_EXECUTOR: a wrapper to run it under (a heap profiler, say); it gets the executor's
-            // path as its first argument.
-            let wrapper = Self.environment["SME_SOAK_EXECUTOR"]
-            let executor = try await BinaryEndToEndTests.launch(
-                agent.environment(), sandbox: sandbox,
-                arguments: wrapper == nil ? [] : [BinaryEndToEndTests.executable],
-                executable: wrapper ?? BinaryEndToEndTests.executable)
-            let pid = executor.child.pid
-            try await agent.waitUntil("\(label): subscribed") { $0.executorStatus == .subscribed }
-            var expected: [String: FaultInjectionEndToEndTests.Expected] = [:]
-            var warm: Memory?
-            var trace: [Int] = []
-            var restarts = 0
-            for first in stride(from: 0, to: total, by: chunk) {
-                var launched: [String] = []
-                for index in first..<min(first + chunk, total) {
-                    let (task, want) = Self.mixedTask(agent, "\(label)-\(index)", index)
-                    expected[task.taskID.value] = want
-                    launched.append(task.taskID.value)
-                    try await agent.launch(task)
-                }
-                if first > 0, first % restartEvery == 0 {
-                    trace.append(Memory(pid: pid).anonymousKiB)
-                    restarts += 1
-                    try await FaultInjectionEndToEndTests.restart(
-                        agent, expectingSubscriptions: restarts + 1, "\(label) restart \(restarts)")
-                }
-                let ids = launched
-                try await agent.waitUntil("\(label): tasks \(first)…", timeout: .seconds(300)) { state in
-                    ids.allSatisfy { state.taskStates[$0]?.isTerminal == true }
-                }
-                if warm == nil, first + chunk >= warmUp {
-                    warm = Memory(pid: pid)
-                }
-            }
-            let tasksDone = clock.now
-            var miniResults = 0
-            var miniIDs = Set<String>()
-            var wrong: [String] = []
-            let batch = 1000
-            var seenMessages = await agent.state.messages.count
-            for first in stride(from: 0, to: minis, by: batch) {
-                let count = min(batch, minis - first)
-                let entries = (first..<first + count).map { index in
-                    #"{"id":"m\#(index)","function":"echo","payload":"\#(Data("v\(index)".utf8).base64EncodedString())"}"#
-                }
-                await agent.sendMessage(Data(#"{"tasks":[\#(entries.joined(separator: ","))]}"#.utf8))
-                var received = 0
-                while received < count {
-                    let seen = seenMessages
-                    let state = try await agent.waitUntil("\(label): mini-tasks \(first)…", timeout: .seconds(300)) {
-                        $0.messages.count > seen
+        try await ExecutorUnderTest.withSandbox { sandbox in
+            var configuration = LocalAgentConfiguration()
+            configuration.useUniqueFrameworkID()
+            configuration.sandboxDirectory = sandbox
+            configuration.frameworkInfo.checkpoint = true
+            configuration.executorInfo.data = try JSONSerialization.data(withJSONObject: [
+                "spark.mesos.coarse": coarse ? "true" : "false", "spark.executor.cores": "2",
+                "spark.mesos.executor.worker": ClosureEndToEndTests.demoWorker,
+            ])
+            let clock = ContinuousClock()
+            let started = clock.now
+            try await withLocalAgent(configuration) { agent in
+                // SME_SOAK_EXECUTOR: a wrapper to run it under (a heap profiler, say); it gets the executor's
+                // path as its first argument.
+                let wrapper = Self.environment["SME_SOAK_EXECUTOR"]
+                let executor = try await BinaryEndToEndTests.launch(
+                    agent.environment(), sandbox: sandbox,
+                    arguments: wrapper == nil ? [] : [BinaryEndToEndTests.executable],
+                    executable: wrapper ?? BinaryEndToEndTests.executable)
+                let pid = executor.child.pid
+                try await agent.waitUntil("\(label): subscribed") { $0.executorStatus == .subscribed }
+                var expected: [String: FaultInjectionEndToEndTests.Expected] = [:]
+                var warm: Memory?
+                var trace: [Int] = []
+                var restarts = 0
+                for first in stride(from: 0, to: total, by: chunk) {
+                    var launched: [String] = []
+                    for index in first..<min(first + chunk, total) {
+                        let (task, want) = Self.mixedTask(agent, "\(label)-\(index)", index)
+                        expected[task.taskID.value] = want
+                        launched.append(task.taskID.value)
+                        try await agent.launch(task)
                     }
-                    let results = ClosureEndToEndTests.results(Array(state.messages[seen...]))
-                    seenMessages = state.messages.count
-                    received += results.count
-                    miniResults += results.count
-                    for result in results {
-                        if !miniIDs.insert(result.id).inserted { wrong.append("\(result.id) twice") }
-                        if result.state != "FINISHED" || result.data != "v" + result.id.dropFirst() {
-                            wrong.append("\(result.id): \(result.state) \(result.data) \(result.error)")
+                    if first > 0, first % restartEvery == 0 {
+                        trace.append(Memory(pid: pid).anonymousKiB)
+                        restarts += 1
+                        try await FaultInjectionEndToEndTests.restart(
+                            agent, expectingSubscriptions: restarts + 1, "\(label) restart \(restarts)")
+                    }
+                    let ids = launched
+                    try await agent.waitUntil("\(label): tasks \(first)…", timeout: .seconds(300)) { state in
+                        ids.allSatisfy { state.taskStates[$0]?.isTerminal == true }
+                    }
+                    if warm == nil, first + chunk >= warmUp {
+                        warm = Memory(pid: pid)
+                    }
+                }
+                let tasksDone = clock.now
+                var miniResults = 0
+                var miniIDs = Set<String>()
+                var wrong: [String] = []
+                let batch = 1000
+                var seenMessages = await agent.state.messages.count
+                for first in stride(from: 0, to: minis, by: batch) {
+                    let count = min(batch, minis - first)
+                    let entries = (first..<first + count).map { index in
+                        #"{"id":"m\#(index)","function":"echo","payload":"\#(Data("v\(index)".utf8).base64EncodedString())"}"#
+                    }
+                    await agent.sendMessage(Data(#"{"tasks":[\#(entries.joined(separator: ","))]}"#.utf8))
+                    var received = 0
+                    while received < count {
+                        let seen = seenMessages
+                        let state = try await agent.waitUntil(
+                            "\(label): mini-tasks \(first)…", timeout: .seconds(300)
+                        ) {
+                            $0.messages.count > seen
+                        }
+                        let results = ClosureEndToEndTests.results(Array(state.messages[seen...]))
+                        seenMessages = state.messages.count
+                        received += results.count
+                        miniResults += results.count
+                        for result in results {
+                            if !miniIDs.insert(result.id).inserted { wrong.append("\(result.id) twice") }
+                            if result.state != "FINISHED" || result.data != "v" + result.id.dropFirst() {
+                                wrong.append("\(result.id): \(result.state) \(result.data) \(result.error)")
+                            }
                         }
                     }
-                }
-                // Restarts between batches only: results come back as executor MESSAGEs, which have
-                // no uuid; one whose answer a restart cut is sent again (at least once, as in Mesos),
-                // and a framework MESSAGE sent while the executor is away is lost. A MESSAGE the
-                // agent has handled may not be answered yet (the test sees it first), so before a
-                // restart a task's update, which follows the MESSAGE on the executor's calls
-                // connection and is handled only once the MESSAGE is answered, shows that it was.
-                if first > 0, first % (batch * 25) == 0 {
-                    let (probe, want) = Self.mixedTask(agent, "\(label)-probe-\(first)", 0)
-                    expected[probe.taskID.value] = want
-                    try await agent.launch(probe)
-                    try await agent.waitUntil("\(label): probe \(first)") {
-                        $0.taskStates[probe.taskID.value]?.isTerminal == true
+                    // Restarts between batches only: results come back as executor MESSAGEs, which have
+                    // no uuid; one whose answer a restart cut is sent again (at least once, as in Mesos),
+                    // and a framework MESSAGE sent while the executor is away is lost. A MESSAGE the
+                    // agent has handled may not be answered yet (the test sees it first), so before a
+                    // restart a task's update, which follows the MESSAGE on the executor's calls
+                    // connection and is handled only once the MESSAGE is answered, shows that it was.
+                    if first > 0, first % (batch * 25) == 0 {
+                        let (probe, want) = Self.mixedTask(agent, "\(label)-probe-\(first)", 0)
+                        expected[probe.taskID.value] = want
+                        try await agent.launch(probe)
+                        try await agent.waitUntil("\(label): probe \(first)") {
+                            $0.taskStates[probe.taskID.value]?.isTerminal == true
+                        }
+                        restarts += 1
+                        try await FaultInjectionEndToEndTests.restart(
+                            agent, expectingSubscriptions: restarts + 1, "\(label) restart \(restarts)")
                     }
-                    restarts += 1
-                    try await FaultInjectionEndToEndTests.restart(
-                        agent, expectingSubscriptions: restarts + 1, "\(label) restart \(restarts)")
                 }
+                let end = Memory(pid: pid)
+                let state = try await agent.waitUntil("\(label): every update acknowledged", timeout: .seconds(300)) {
+                    $0.updates.allSatisfy { $0.acknowledged || $0.isFromAgent }
+                }
+                FaultInjectionEndToEndTests.assertExactlyOnce(state, expected, lostOnRestart: true, label: label)
+                #expect(miniResults == minis, "\(label)")
+                #expect(miniIDs.count == minis, "\(label)")
+                #expect(wrong.prefix(10) == [], "\(label)")
+                let lost = state.updates.filter { $0.isFromAgent && $0.status.state.isTerminal }.count
+                let warmed = try #require(warm)
+                print(
+                    "soak \(label): \(total) tasks (\(lost) lost to restarts) in \(tasksDone - started), \(minis) mini-tasks "
+                        + "in \(clock.now - tasksDone), \(restarts) agent restarts; executor after \(warmUp) tasks: "
+                        + "\(warmed); at the end: \(end); growth \(end.anonymousKiB - warmed.anonymousKiB) KiB anonymous; "
+                        + "anonymous KiB every \(restartEvery) tasks: \(trace) (pid \(pid))")
+                #expect(
+                    end.anonymousKiB - warmed.anonymousKiB <= marginKiB,
+                    "\(label): anonymous memory grew from \(warmed) to \(end)")
+                await agent.shutdown()
+                let termination = await executor.child.wait()
+                #expect(termination == .exited(0), "\(executor.stderr)")
             }
-            let end = Memory(pid: pid)
-            let state = try await agent.waitUntil("\(label): every update acknowledged", timeout: .seconds(300)) {
-                $0.updates.allSatisfy { $0.acknowledged || $0.isFromAgent }
-            }
-            FaultInjectionEndToEndTests.assertExactlyOnce(state, expected, lostOnRestart: true, label: label)
-            #expect(miniResults == minis, "\(label)")
-            #expect(miniIDs.count == minis, "\(label)")
-            #expect(wrong.prefix(10) == [], "\(label)")
-            let lost = state.updates.filter { $0.isFromAgent && $0.status.state.isTerminal }.count
-            let warmed = try #require(warm)
-            print(
-                "soak \(label): \(total) tasks (\(lost) lost to restarts) in \(tasksDone - started), \(minis) mini-tasks "
-                    + "in \(clock.now - tasksDone), \(restarts) agent restarts; executor after \(warmUp) tasks: "
-                    + "\(warmed); at the end: \(end); growth \(end.anonymousKiB - warmed.anonymousKiB) KiB anonymous; "
-                    + "anonymous KiB every \(restartEvery) tasks: \(trace) (pid \(pid))")
-            #expect(
-                end.anonymousKiB - warmed.anonymousKiB <= marginKiB,
-                "\(label): anonymous memory grew from \(warmed) to \(end)")
-            await agent.shutdown()
-            let termination = await executor.child.wait()
-            #expect(termination == .exited(0), "\(executor.stderr)")
         }
     }
 

@@ -3,6 +3,7 @@ import Foundation
 import Harness
 import SystemSupport
 import SystemTestLock
+import TemporaryDirectory
 import Testing
 
 /// The HTML timeline renders in a real browser: headless Chromium (Debian's `chromium`) loads
@@ -38,18 +39,21 @@ struct HTMLReportTests {
         let png = output + ".png"
         try Data(page.utf8).write(to: URL(fileURLWithPath: html))
         try? FileManager.default.removeItem(atPath: png)
-        let flags = [
-            "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--proxy-server=127.0.0.1:9",
-            "--user-data-dir=" + NSTemporaryDirectory() + "harness-chromium-" + UUID().uuidString,
-        ]
-        let dom = try await run(chromium, flags + ["--dump-dom", "file://" + html])
-        let bars = dom.components(separatedBy: "class=\"bar\"").count - 1
-        #expect(bars >= report.tasks.count * 2, "a bar per task state")
-        _ = try await run(chromium, flags + ["--window-size=1100,900", "--screenshot=" + png, "file://" + html])
-        let image = try #require(FileManager.default.contents(atPath: png), "no PNG written")
-        #expect(Array(image.prefix(8)) == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
-        #expect(image.count > 10_000)
-        print("harness timeline rendered by Chromium: \(png)")
+        // Chromium's profile, removed once both runs of it have ended.
+        try await withTemporaryDirectory(prefix: "harness-chromium-") { profile in
+            let flags = [
+                "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--proxy-server=127.0.0.1:9",
+                "--user-data-dir=" + profile,
+            ]
+            let dom = try await run(chromium, flags + ["--dump-dom", "file://" + html])
+            let bars = dom.components(separatedBy: "class=\"bar\"").count - 1
+            #expect(bars >= report.tasks.count * 2, "a bar per task state")
+            _ = try await run(chromium, flags + ["--window-size=1100,900", "--screenshot=" + png, "file://" + html])
+            let image = try #require(FileManager.default.contents(atPath: png), "no PNG written")
+            #expect(Array(image.prefix(8)) == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
+            #expect(image.count > 10_000)
+            print("harness timeline rendered by Chromium: \(png)")
+        }
     }
 
     /// Runs a program to its end and returns its stdout. Chromium takes seconds, more on a busy

@@ -225,23 +225,26 @@ struct ClosureTaskRunnerTests {
 
 extension ClosureTaskRunnerTests {
     @Test func shutdownKillsWorkersThatOutliveTheGracePeriod() async throws {
-        var configuration = try poolConfiguration(.coarse(workers: 1))
-        configuration.shutdownGracePeriod = .milliseconds(200)
-        let pool = WorkerPool(configuration: configuration)
-        let runner = ClosureTaskRunner(pool: pool, sandbox: configuration.sandbox)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await pool.run() }
-            let task = try await startRunning(runner, "t-stuck", "hang", "60000")
-            await pool.shutdown()
-            // run() returns only once the stuck worker was killed after the grace period.
-            try await group.next()
-            let outcome = await task.outcome.value
-            guard case .failed(_, let message) = outcome else {
-                Issue.record("unexpected outcome \(outcome.text)")
-                return
+        try await withSandbox { sandbox in
+            var configuration = try poolConfiguration(.coarse(workers: 1))
+            configuration.sandbox = sandbox
+            configuration.shutdownGracePeriod = .milliseconds(200)
+            let pool = WorkerPool(configuration: configuration)
+            let runner = ClosureTaskRunner(pool: pool, sandbox: configuration.sandbox)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await pool.run() }
+                let task = try await startRunning(runner, "t-stuck", "hang", "60000")
+                await pool.shutdown()
+                // run() returns only once the stuck worker was killed after the grace period.
+                try await group.next()
+                let outcome = await task.outcome.value
+                guard case .failed(_, let message) = outcome else {
+                    Issue.record("unexpected outcome \(outcome.text)")
+                    return
+                }
+                #expect(message.contains("SIGKILL"), "\(message)")
+                #expect(await pool.workerCount == 0)
             }
-            #expect(message.contains("SIGKILL"), "\(message)")
-            #expect(await pool.workerCount == 0)
         }
     }
 }

@@ -78,25 +78,32 @@ struct MiniTaskDispatcherTests {
         func payload(_ i: Int) -> String {
             i % 3 == 0 ? String(repeating: "\(i % 10)", count: 150_000 + i) : "p\(i)"
         }
-        try await withPool(try poolConfiguration(.coarse(workers: 1))) { pool in
-            let dispatcher = MiniTaskDispatcher(pool: pool, sandbox: pool.configuration.sandbox) { sent.send($0) }
-            await withTaskGroup(of: Void.self) { group in
-                for start in stride(from: 0, to: count, by: 6) {
-                    let tasks = (start..<start + 6).map { i in (id: "m\(i)", function: "echo", payload: payload(i)) }
-                    group.addTask { await dispatcher.handle(miniBatch(tasks)) }
+        // Results over the size limit are read from the sandbox once the pool has ended.
+        try await withSandbox { sandbox in
+            var configuration = try poolConfiguration(.coarse(workers: 1))
+            configuration.sandbox = sandbox
+            try await withPool(configuration) { pool in
+                let dispatcher = MiniTaskDispatcher(pool: pool, sandbox: pool.configuration.sandbox) { sent.send($0) }
+                await withTaskGroup(of: Void.self) { group in
+                    for start in stride(from: 0, to: count, by: 6) {
+                        let tasks = (start..<start + 6).map { i in
+                            (id: "m\(i)", function: "echo", payload: payload(i))
+                        }
+                        group.addTask { await dispatcher.handle(miniBatch(tasks)) }
+                    }
                 }
             }
-        }
-        let results = try sent.results()
-        #expect(results.count == count)
-        for result in results {
-            let index = Int(result.id.dropFirst())!
-            #expect(result.state == "FINISHED", "\(result.id): \(result.state) \(result.error)")
-            // A result over the dispatcher's size limit (64 KiB) is in a file of the sandbox.
-            let data =
-                result.dataFile.isEmpty ? result.data : try Data(contentsOf: URL(fileURLWithPath: result.dataFile))
-            let whole = data == Data(payload(index).utf8)
-            #expect(whole, "\(result.id): \(data.count) bytes back for \(payload(index).utf8.count)")
+            let results = try sent.results()
+            #expect(results.count == count)
+            for result in results {
+                let index = Int(result.id.dropFirst())!
+                #expect(result.state == "FINISHED", "\(result.id): \(result.state) \(result.error)")
+                // A result over the dispatcher's size limit (64 KiB) is in a file of the sandbox.
+                let data =
+                    result.dataFile.isEmpty ? result.data : try Data(contentsOf: URL(fileURLWithPath: result.dataFile))
+                let whole = data == Data(payload(index).utf8)
+                #expect(whole, "\(result.id): \(data.count) bytes back for \(payload(index).utf8.count)")
+            }
         }
     }
 

@@ -2,6 +2,7 @@ import Foundation
 import MesosProto
 import SwiftProtobuf
 import Synchronization
+import TemporaryDirectory
 import Testing
 import WorkerPool
 import WorkerProtocol
@@ -23,11 +24,13 @@ func demoWorkerPath() throws -> String {
     return path
 }
 
-func makeSandbox() throws -> String {
-    var template = Array((NSTemporaryDirectory() + "worker-pool-test.XXXXXX").utf8CString)
-    let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-    try #require(made != nil, "mkdtemp failed")
-    return String(cString: template.withUnsafeBufferPointer { $0.baseAddress! })
+/// Runs `body` with a new empty sandbox, removed once `body` has returned or thrown: the pool and
+/// workers that use it must have ended by then.
+@discardableResult
+func withSandbox<Result>(
+    isolation: isolated (any Actor)? = #isolation, _ body: (String) async throws -> Result
+) async throws -> Result {
+    try await withTemporaryDirectory(prefix: "worker-pool-test.", body)
 }
 
 /// Fine mode spawning every worker, fine mode forking them from a fork server, coarse mode.
@@ -54,16 +57,14 @@ func poolConfiguration(
     return configuration
 }
 
+/// Without a sandbox: ``withPool(_:_:)`` gives the pool one.
 func poolConfiguration(
     _ mode: WorkerPoolConfiguration.Mode, environment: [String: String] = [:], helloTimeout: Duration = .seconds(20)
 ) throws -> WorkerPoolConfiguration {
     WorkerPoolConfiguration(
-        program: try demoWorkerPath(), sandbox: try makeSandbox(), mode: mode, environment: environment,
-        helloTimeout: helloTimeout)
+        program: try demoWorkerPath(), sandbox: "", mode: mode, environment: environment, helloTimeout: helloTimeout)
 }
 
-/// Runs `body` with a live pool, then shuts it down and waits until every worker has ended.
-/// A fine-mode pool's fork server has started (or been given up) before `body` runs.
 /// `withPool`, with a closure task runner on the pool.
 func withRunner<T: Sendable>(
     _ configuration: WorkerPoolConfiguration, _ body: (WorkerPool, ClosureTaskRunner) async throws -> T
@@ -73,9 +74,20 @@ func withRunner<T: Sendable>(
     }
 }
 
+/// Runs `body` with a live pool, then shuts it down and waits until every worker has ended.
+/// A fine-mode pool's fork server has started (or been given up) before `body` runs.
+/// A configuration without a sandbox gets a new one, removed once the pool has ended; a test that
+/// looks into the sandbox after that gives one of its own (``withSandbox(isolation:_:)``).
 func withPool<T: Sendable>(
     _ configuration: WorkerPoolConfiguration, _ body: (WorkerPool) async throws -> T
 ) async throws -> T {
+    guard !configuration.sandbox.isEmpty else {
+        return try await withSandbox { sandbox in
+            var configuration = configuration
+            configuration.sandbox = sandbox
+            return try await withPool(configuration, body)
+        }
+    }
     let pool = WorkerPool(configuration: configuration)
     return try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { await pool.run() }
