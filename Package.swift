@@ -422,13 +422,13 @@ let package = Package(
         ),
         .testTarget(
             name: "ProcessSupervisionTests",
-            dependencies: ["SystemSupport", "ProcessSupervision"],
+            dependencies: ["SystemSupport", "ProcessSupervision", "TemporaryDirectory"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "PackageFetchTests",
             dependencies: [
-                "SystemSupport",
+                "SystemSupport", "TemporaryDirectory",
                 "FetchPolicy",
                 "PackageFetch",
                 "ProcessSupervision",

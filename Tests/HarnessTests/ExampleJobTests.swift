@@ -1,3 +1,4 @@
+import TemporaryDirectory
 import HarnessJobs
 import Foundation
 import Harness
@@ -162,17 +163,17 @@ struct ExampleJobTests {
     }
 
     @Test func builtInDemoPasses() async throws {
-        let directory = try HarnessTestSupport.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let package = try DemoJob.makePackage(in: directory, worker: nil)
-        for job in DemoJob.jobs(package: package, closures: false) {
-            let report = try await HarnessTestSupport.run(job)
-            HarnessTestSupport.assertConforming(report)
-            #expect(Set(report.tasks.map(\.actual)) == ["TASK_FINISHED", "TASK_FAILED", "TASK_KILLED"])
-            #expect(ReportTable.render(report).contains("PASSED"))
-            let service = try #require(report.tasks.first { $0.id == "service" })
-            #expect(service.states.last?.healthy == false, "the service was killed as unhealthy")
-            #expect(service.states.filter { $0.healthy == false }.count == 4, "three failures, then the kill")
+        try await withTemporaryDirectory(prefix: "harness-tests-") { directory in
+            let package = try DemoJob.makePackage(in: directory, worker: nil)
+            for job in DemoJob.jobs(package: package, closures: false) {
+                let report = try await HarnessTestSupport.run(job)
+                HarnessTestSupport.assertConforming(report)
+                #expect(Set(report.tasks.map(\.actual)) == ["TASK_FINISHED", "TASK_FAILED", "TASK_KILLED"])
+                #expect(ReportTable.render(report).contains("PASSED"))
+                let service = try #require(report.tasks.first { $0.id == "service" })
+                #expect(service.states.last?.healthy == false, "the service was killed as unhealthy")
+                #expect(service.states.filter { $0.healthy == false }.count == 4, "three failures, then the kill")
+            }
         }
     }
 }

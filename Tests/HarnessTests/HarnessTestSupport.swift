@@ -1,3 +1,4 @@
+import TemporaryDirectory
 import HarnessJobs
 import Foundation
 import Harness
@@ -21,26 +22,20 @@ enum HarnessTestSupport {
             .deletingLastPathComponent().appendingPathComponent("Sources/Harness/Examples").path
     }
 
-    /// A fresh directory for a run's temporary files, so a test can check they are all gone.
-    static func temporaryDirectory() throws -> String {
-        let path = NSTemporaryDirectory() + "harness-tests-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return path
-    }
-
     /// Runs `job` with the real executor in a private temporary directory, asserts that
     /// nothing is left there afterwards, and returns the report.
     static func run(_ job: Job, executor: String? = nil, sourceLocation: SourceLocation = #_sourceLocation)
         async throws -> RunReport
     {
         var options = HarnessOptions(executorPath: executor ?? Self.executor)
-        let temporary = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: temporary) }
-        options.temporaryDirectory = temporary
-        let report = try await JobRunner.run(job, options: options)
-        let left = try FileManager.default.contentsOfDirectory(atPath: temporary)
-        #expect(left == [], "the harness left temporary files behind", sourceLocation: sourceLocation)
-        return report
+        // A directory of its own for the run's temporary files, so that the test can check they are all gone.
+        return try await withTemporaryDirectory(prefix: "harness-tests-") { temporary in
+            options.temporaryDirectory = temporary
+            let report = try await JobRunner.run(job, options: options)
+            let left = try FileManager.default.contentsOfDirectory(atPath: temporary)
+            #expect(left == [], "the harness left temporary files behind", sourceLocation: sourceLocation)
+            return report
+        }
     }
 
     /// The checks every conforming run must pass, with the report's problems in the message.

@@ -1,3 +1,4 @@
+import TemporaryDirectory
 import HarnessJobs
 import Foundation
 import Harness
@@ -174,27 +175,26 @@ struct JobParserTests {
     /// path, however the job file was named: the executor runs in its own sandbox, where a
     /// relative path would name nothing (`harness job.json` gave it `././demo-worker`).
     @Test func aWorkerNextToAJobFileNamedRelativelyIsGivenByItsAbsolutePath() throws {
-        let directory = NSTemporaryDirectory() + "sme-job-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let worker = directory + "/demo-worker"
-        #expect(FileManager.default.createFile(atPath: worker, contents: Data("#!/bin/sh\n".utf8)))
-        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: worker)
-        let job = directory + "/job.json"
-        #expect(
-            FileManager.default.createFile(
-                atPath: job,
-                contents: Data(
-                    #"{"executor": {"worker": "./demo-worker"}, "tasks": [{"id": "a", "command": "true"}]}"#.utf8)))
-        // The job file's path relative to the working directory, whatever that is.
-        let workingDirectory = FileManager.default.currentDirectoryPath
-        let up = workingDirectory.split(separator: "/").map { _ in ".." }.joined(separator: "/")
-        let relative = up + job
-        #expect(!relative.hasPrefix("/"))
-        let parsed = try JobParser.load(path: relative)
-        let named = try #require(parsed.executor.worker)
-        #expect(named.hasPrefix("/"), "\(named)")
-        #expect(FileManager.default.isExecutableFile(atPath: named))
-        #expect((named as NSString).standardizingPath == worker)
+        try withTemporaryDirectory(prefix: "sme-job-") { directory in
+            let worker = directory + "/demo-worker"
+            #expect(FileManager.default.createFile(atPath: worker, contents: Data("#!/bin/sh\n".utf8)))
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: worker)
+            let job = directory + "/job.json"
+            #expect(
+                FileManager.default.createFile(
+                    atPath: job,
+                    contents: Data(
+                        #"{"executor": {"worker": "./demo-worker"}, "tasks": [{"id": "a", "command": "true"}]}"#.utf8)))
+            // The job file's path relative to the working directory, whatever that is.
+            let workingDirectory = FileManager.default.currentDirectoryPath
+            let up = workingDirectory.split(separator: "/").map { _ in ".." }.joined(separator: "/")
+            let relative = up + job
+            #expect(!relative.hasPrefix("/"))
+            let parsed = try JobParser.load(path: relative)
+            let named = try #require(parsed.executor.worker)
+            #expect(named.hasPrefix("/"), "\(named)")
+            #expect(FileManager.default.isExecutableFile(atPath: named))
+            #expect((named as NSString).standardizingPath == worker)
+        }
     }
 }

@@ -1,3 +1,4 @@
+import TemporaryDirectory
 import FetchPolicy
 import Testing
 
@@ -42,7 +43,7 @@ import Testing
     func maliciousArchiveIsRefused(index: Int) async throws {
         let (name, archive) = Self.cases[index]
         let bytes = archive.bytes()
-        await withTemporaryDirectory { dir in
+        try await withTemporaryDirectory(prefix: "package-fetch-test-") { dir in
             let outer = dir + "/outer"
             let sandbox = outer + "/sandbox"
             makeDir(outer)
@@ -76,7 +77,7 @@ import Testing
                 .directory("pkg"), .symlink("pkg/l1", target: ".."), .symlink("pkg/l1/l2", target: "../.."),
                 .file("pkg/l1/l2/escaped", Array("x".utf8)),
             ], format: format, filter: format == .zip ? .none : .gzip)
-        await withTemporaryDirectory { dir in
+        try await withTemporaryDirectory(prefix: "package-fetch-test-") { dir in
             makeDir(dir + "/sandbox")
             let file = dir + "/chain.\(format == .zip ? "zip" : "tgz")"
             #expect(writeBytes(file, archive.bytes()))
@@ -108,7 +109,7 @@ import Testing
             .symlink("pkg/jre", target: "jdk/jre"), .directory("pkg/bin"),
             .symlink("pkg/bin/java", target: "../jre/bin/java"),
         ])
-        try await withTemporaryDirectory { dir in
+        try await withTemporaryDirectory(prefix: "package-fetch-test-") { dir in
             makeDir(dir + "/sandbox")
             #expect(writeBytes(dir + "/jdk.tgz", archive.bytes()))
             let package = try await PackageFetcher.withFetcher(

@@ -1,3 +1,4 @@
+import TemporaryDirectory
 import FetchPolicy
 import Testing
 
@@ -14,7 +15,7 @@ import Testing
     @Test func concurrentFetchersDownloadOnce() async throws {
         try await FileServer.with { server in
             server.serve("/spark.tgz", archive)
-            try await withTemporaryDirectory { dir in
+            try await withTemporaryDirectory(prefix: "package-fetch-test-") { dir in
                 let configuration = testConfiguration(cache: dir + "/cache")
                 let uri = try FetchURI(server.url("/spark.tgz"))
                 // Two independent fetchers (separate flock open file descriptions, as two processes).
@@ -41,7 +42,7 @@ import Testing
     @Test func cacheHitAfterRestartMakesNoRequest() async throws {
         try await FileServer.with { server in
             server.serve("/spark.tgz", archive)
-            try await withTemporaryDirectory { dir in
+            try await withTemporaryDirectory(prefix: "package-fetch-test-") { dir in
                 let configuration = testConfiguration(cache: dir + "/cache")
                 let uri = try FetchURI(server.url("/spark.tgz"))
                 for index in 0..<2 {
@@ -68,7 +69,7 @@ import Testing
         try await FileServer.with { server in
             server.serve("/a/spark.tgz", archive)
             server.serve("/b/spark.tgz", archive)
-            try await withTemporaryDirectory { dir in
+            try await withTemporaryDirectory(prefix: "package-fetch-test-") { dir in
                 let sha = sha256Hex(archive)
                 try await PackageFetcher.withFetcher(
                     configuration: testConfiguration(cache: dir + "/cache"), logger: quietLogger
@@ -90,7 +91,7 @@ import Testing
     @Test func theCachedTreeIsLinkedReadOnly() async throws {
         try await FileServer.with { server in
             server.serve("/spark.tgz", archive)
-            try await withTemporaryDirectory { dir in
+            try await withTemporaryDirectory(prefix: "package-fetch-test-") { dir in
                 let configuration = testConfiguration(cache: dir + "/cache")
                 let uri = try FetchURI(server.url("/spark.tgz"))
                 var packages: [FetchedPackage] = []
@@ -125,7 +126,7 @@ import Testing
     @Test func hardLinksMakeAPrivateTree() async throws {
         try await FileServer.with { server in
             server.serve("/spark.tgz", archive)
-            try await withTemporaryDirectory { dir in
+            try await withTemporaryDirectory(prefix: "package-fetch-test-") { dir in
                 let configuration = testConfiguration(cache: dir + "/cache")
                 let request = FetchRequest(package: try FetchURI(server.url("/spark.tgz")), cacheLink: .hardLinks)
                 for index in 0..<2 {
@@ -152,7 +153,7 @@ import Testing
                 .file("NOTICE", Array("n\n".utf8)),
             ])
             server.serve("/two.tgz", twoTops.bytes())
-            try await withTemporaryDirectory { dir in
+            try await withTemporaryDirectory(prefix: "package-fetch-test-") { dir in
                 let configuration = testConfiguration(cache: dir + "/cache")
                 let request = FetchRequest(package: try FetchURI(server.url("/two.tgz")))
                 for index in 0..<2 {
@@ -178,7 +179,7 @@ import Testing
     @Test func anOlderWritableEntryIsMadeReadOnlyBeforeItIsLinked() async throws {
         try await FileServer.with { server in
             server.serve("/spark.tgz", archive)
-            try await withTemporaryDirectory { dir in
+            try await withTemporaryDirectory(prefix: "package-fetch-test-") { dir in
                 let configuration = testConfiguration(cache: dir + "/cache")
                 let uri = try FetchURI(server.url("/spark.tgz"))
                 _ = try await fetchAsNewExecutor(
@@ -205,7 +206,7 @@ import Testing
     @Test func disabledCacheFetchesIntoTheSandbox() async throws {
         try await FileServer.with { server in
             server.serve("/spark.tgz", archive)
-            try await withTemporaryDirectory { dir in
+            try await withTemporaryDirectory(prefix: "package-fetch-test-") { dir in
                 makeDir(dir + "/sandbox")
                 let uri = try FetchURI(server.url("/spark.tgz"), cache: false)
                 let package = try await PackageFetcher.withFetcher(
@@ -225,7 +226,7 @@ import Testing
             let other = TestArchive.sparkLike(top: "other-1.0").bytes()
             server.serve("/spark.tgz", archive)
             server.serve("/other.tgz", other)
-            try await withTemporaryDirectory { dir in
+            try await withTemporaryDirectory(prefix: "package-fetch-test-") { dir in
                 var configuration = testConfiguration(cache: dir + "/cache")
                 for (index, path) in ["/spark.tgz", "/other.tgz"].enumerated() {
                     makeDir(dir + "/s\(index)")
@@ -283,7 +284,7 @@ import Testing
         try await FileServer.with { server in
             server.serve("/spark.tgz", archive)
             server.serve("/other.tgz", TestArchive.sparkLike(top: "other-1.0").bytes())
-            try await withTemporaryDirectory { dir in
+            try await withTemporaryDirectory(prefix: "package-fetch-test-") { dir in
                 var configuration = testConfiguration(cache: dir + "/cache")
                 configuration.cacheMaxBytes = 600_000
                 for (index, path) in ["/spark.tgz", "/other.tgz"].enumerated() {
@@ -299,7 +300,7 @@ import Testing
 
     /// The cache's folders (prepared by every fetch) and a fetch's destination are made this way.
     @Test func makeDirectoriesCreatesMissingParentsAcceptsWhatExistsAndNamesWhatIsInTheWay() async throws {
-        await withTemporaryDirectory { dir in
+        try withTemporaryDirectory(prefix: "package-fetch-test-") { dir in
             #expect(makeDirectories(dir + "/a/b/c") == nil)
             #expect(isDirectoryNotLink(dir + "/a/b/c"))
             #expect(makeDirectories(dir + "/a/b/c") == nil)

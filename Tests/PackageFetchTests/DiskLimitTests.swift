@@ -1,3 +1,4 @@
+import TemporaryDirectory
 import FetchPolicy
 import Testing
 
@@ -21,7 +22,7 @@ import Testing
     @Test(arguments: 0..<bombs.count)
     func bombStopsAtTheFreeSpaceReserve(index: Int) async throws {
         let (name, archive) = Self.bombs[index]
-        try await withTemporaryDirectory { dir in
+        try await withTemporaryDirectory(prefix: "package-fetch-test-") { dir in
             #expect(writeBytes(dir + "/" + name, archive.bytes()))
             try await withTmpfs(dir + "/fs", megabytes: 64) { fs in
                 let freeBefore = freeBytes(fs)
@@ -58,7 +59,7 @@ import Testing
     /// the filesystem.
     @Test func aPackageThatFitsAboveTheReserveIsInstalled() async throws {
         let archive = TestArchive(entries: [.pattern("data", size: 20 << 20)], format: .raw, filter: .gzip)
-        try await withTemporaryDirectory { dir in
+        try await withTemporaryDirectory(prefix: "package-fetch-test-") { dir in
             #expect(writeBytes(dir + "/data.gz", archive.bytes()))
             try await withTmpfs(dir + "/fs", megabytes: 64) { fs in
                 makeDir(fs + "/sandbox")
@@ -78,7 +79,7 @@ import Testing
     /// hit linked by a symbolic link takes no room in the sandbox.
     @Test func diskCapStopsDownloadsAndHits() async throws {
         let archive = TestArchive(entries: [.pattern("pkg/bomb", size: 12 << 20)], format: .zip, filter: .none)
-        try await withTemporaryDirectory { dir in
+        try await withTemporaryDirectory(prefix: "package-fetch-test-") { dir in
             #expect(writeBytes(dir + "/pkg.zip", archive.bytes()))
             #expect(writeBytes(dir + "/small.txt", Array(repeating: 7, count: 3 << 20)))
             var configuration = testConfiguration(cache: dir + "/cache")

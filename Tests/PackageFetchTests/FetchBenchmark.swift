@@ -1,3 +1,4 @@
+import TemporaryDirectory
 import FetchPolicy
 import Testing
 
@@ -14,7 +15,7 @@ import SystemSupport
 @Suite struct FetchBenchmark {
     @Test(.enabled(if: getenv("FETCH_BENCHMARK") != nil))
     func sparkSizedPackage() async throws {
-        try await withTemporaryDirectory { dir in
+        try await withTemporaryDirectory(prefix: "package-fetch-test-") { dir in
             let tarball = try await makeSparkLikeTarball(in: dir)
             let bytes = try #require(readBytes(tarball))
             let sha = sha256Hex(bytes)

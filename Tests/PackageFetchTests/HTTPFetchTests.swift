@@ -1,3 +1,4 @@
+import TemporaryDirectory
 import FetchPolicy
 import NIOHTTP1
 import Testing
@@ -11,7 +12,7 @@ import Testing
     @Test func tarballIsFetchedVerifiedAndExtracted() async throws {
         try await FileServer.with { server in
             server.serve("/spark.tgz", archive)
-            try await withTemporaryDirectory { dir in
+            try await withTemporaryDirectory(prefix: "package-fetch-test-") { dir in
                 let sandbox = dir + "/sandbox"
                 makeDir(sandbox)
                 let uri = try FetchURI(server.url("/spark.tgz") + "#sha256=" + sha256Hex(archive))
@@ -38,7 +39,7 @@ import Testing
     @Test func checksumMismatchInstallsNothing() async throws {
         try await FileServer.with { server in
             server.serve("/spark.tgz", archive)
-            try await withTemporaryDirectory { dir in
+            try await withTemporaryDirectory(prefix: "package-fetch-test-") { dir in
                 let sandbox = dir + "/sandbox"
                 makeDir(sandbox)
                 let wrong = String(repeating: "ab", count: 32)
@@ -63,7 +64,7 @@ import Testing
     @Test func stalledServerFailsWithStallTimeout() async throws {
         try await FileServer.with { server in
             server.serve("/spark.tgz", archive, behaviour: .init(ranges: false, stallAt: 1000, faultyRequests: .max))
-            await withTemporaryDirectory { dir in
+            try await withTemporaryDirectory(prefix: "package-fetch-test-") { dir in
                 makeDir(dir + "/sandbox")
                 let error = await #expect(throws: FetchError.self) {
                     try await PackageFetcher.withFetcher(
@@ -95,7 +96,7 @@ import Testing
     @Test func stalledDownloadResumesWithRange() async throws {
         try await FileServer.with { server in
             server.serve("/spark.tgz", archive, behaviour: .init(ranges: true, stallAt: 5000, faultyRequests: .max))
-            try await withTemporaryDirectory { dir in
+            try await withTemporaryDirectory(prefix: "package-fetch-test-") { dir in
                 makeDir(dir + "/sandbox")
                 let uri = try FetchURI(server.url("/spark.tgz") + "#sha256=" + sha256Hex(archive))
                 let package = try await PackageFetcher.withFetcher(
@@ -120,7 +121,7 @@ import Testing
     @Test func droppedConnectionResumesWithRange() async throws {
         try await FileServer.with { server in
             server.serve("/spark.tgz", archive, behaviour: .init(ranges: true, dropAfter: 20_000))
-            try await withTemporaryDirectory { dir in
+            try await withTemporaryDirectory(prefix: "package-fetch-test-") { dir in
                 makeDir(dir + "/sandbox")
                 let uri = try FetchURI(server.url("/spark.tgz") + "#sha256=" + sha256Hex(archive))
                 let package = try await PackageFetcher.withFetcher(
@@ -138,7 +139,7 @@ import Testing
     @Test func droppedConnectionWithoutRangeStartsAgain() async throws {
         try await FileServer.with { server in
             server.serve("/spark.tgz", archive, behaviour: .init(ranges: false, dropAfter: 20_000))
-            try await withTemporaryDirectory { dir in
+            try await withTemporaryDirectory(prefix: "package-fetch-test-") { dir in
                 makeDir(dir + "/sandbox")
                 let package = try await PackageFetcher.withFetcher(
                     configuration: testConfiguration(cache: nil), logger: quietLogger
@@ -157,7 +158,7 @@ import Testing
     func errorStatusNamesURIAndStatus(status: Int) async throws {
         try await FileServer.with { server in
             server.serve("/spark.tgz", archive, behaviour: .init(status: HTTPResponseStatus(statusCode: status)))
-            await withTemporaryDirectory { dir in
+            try await withTemporaryDirectory(prefix: "package-fetch-test-") { dir in
                 makeDir(dir + "/sandbox")
                 let error = await #expect(throws: FetchError.self) {
                     try await PackageFetcher.withFetcher(
@@ -180,7 +181,7 @@ import Testing
     @Test func failedFetchLeavesNoPoisonAndALaterFetchSucceeds() async throws {
         try await FileServer.with { server in
             server.serve("/spark.tgz", archive, behaviour: .init(status: .internalServerError, statusCount: 1))
-            try await withTemporaryDirectory { dir in
+            try await withTemporaryDirectory(prefix: "package-fetch-test-") { dir in
                 makeDir(dir + "/sandbox")
                 try await PackageFetcher.withFetcher(
                     configuration: testConfiguration(cache: dir + "/cache", attempts: 1), logger: quietLogger
@@ -203,7 +204,7 @@ import Testing
         try await FileServer.with { server in
             server.serve("/real/spark.tgz", archive)
             server.redirect("/spark.tgz", to: server.url("/real/spark.tgz"))
-            try await withTemporaryDirectory { dir in
+            try await withTemporaryDirectory(prefix: "package-fetch-test-") { dir in
                 makeDir(dir + "/sandbox")
                 let package = try await PackageFetcher.withFetcher(
                     configuration: testConfiguration(cache: nil), logger: quietLogger
@@ -221,7 +222,7 @@ import Testing
     func queryStringsDoNotDefeatExtraction(path: String) async throws {
         try await FileServer.with { server in
             server.serve(String(path.split(separator: "?")[0]), archive)
-            try await withTemporaryDirectory { dir in
+            try await withTemporaryDirectory(prefix: "package-fetch-test-") { dir in
                 makeDir(dir + "/sandbox")
                 let package = try await PackageFetcher.withFetcher(
                     configuration: testConfiguration(cache: dir + "/cache"), logger: quietLogger
@@ -235,7 +236,7 @@ import Testing
     }
 
     @Test func unreachableServerNamesTheCause() async throws {
-        await withTemporaryDirectory { dir in
+        try await withTemporaryDirectory(prefix: "package-fetch-test-") { dir in
             makeDir(dir + "/sandbox")
             let error = await #expect(throws: FetchError.self) {
                 try await PackageFetcher.withFetcher(

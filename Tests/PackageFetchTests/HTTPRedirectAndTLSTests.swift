@@ -1,3 +1,4 @@
+import TemporaryDirectory
 import FetchPolicy
 import Testing
 import TestCertificates
@@ -26,7 +27,7 @@ import TestCertificates
             server.redirect("/start/spark.tgz", to: "../hop/./spark.tgz")
             server.redirect("/hop/spark.tgz", to: "/last/spark.tgz")
             server.redirect("/last/spark.tgz", to: server.url("/real/spark.tgz"))
-            try await withTemporaryDirectory { dir in
+            try await withTemporaryDirectory(prefix: "package-fetch-test-") { dir in
                 let package = try await fetch(server.url("/start/spark.tgz"), dir)
                 #expect(package.sparkHome == dir + "/sandbox/spark-3.5.3-bin-hadoop3")
                 #expect(server.requests("/hop/spark.tgz") == 1)
@@ -40,7 +41,7 @@ import TestCertificates
         try await FileServer.with { server in
             server.redirect("/a.tgz", to: "/b.tgz")
             server.redirect("/b.tgz", to: "/a.tgz")
-            await withTemporaryDirectory { dir in
+            try await withTemporaryDirectory(prefix: "package-fetch-test-") { dir in
                 let error = await #expect(throws: FetchError.self) { try await fetch(server.url("/a.tgz"), dir) }
                 #expect(error?.description.contains("redirect loop at \(server.url("/a.tgz"))") == true)
                 #expect(server.requests("/a.tgz") == 1)
@@ -54,7 +55,7 @@ import TestCertificates
         try await FileServer.with { server in
             server.serve("/spark.tgz", archive)
             for hop in 0..<3 { server.redirect("/hop\(hop)", to: hop == 2 ? "/spark.tgz" : "/hop\(hop + 1)") }
-            try await withTemporaryDirectory { dir in
+            try await withTemporaryDirectory(prefix: "package-fetch-test-") { dir in
                 let error = await #expect(throws: FetchError.self) {
                     try await fetch(server.url("/hop0"), dir + "/short", maxRedirects: 2)
                 }
@@ -70,7 +71,7 @@ import TestCertificates
     @Test func credentialsInTheURLAreSentAsBasicAuthentication() async throws {
         try await FileServer.with { server in
             server.serve("/spark.tgz", archive)
-            try await withTemporaryDirectory { dir in
+            try await withTemporaryDirectory(prefix: "package-fetch-test-") { dir in
                 _ = try await fetch("http://spark:s3cret@127.0.0.1:\(server.port)/spark.tgz", dir)
                 // base64("spark:s3cret")
                 #expect(server.authorizations("/spark.tgz") == ["Basic c3Bhcms6czNjcmV0"])
@@ -88,7 +89,7 @@ import TestCertificates
     /// nothing is installed.
     @Test(.enabled(if: SelfSignedCertificate.canBeMade, "openssl not installed"))
     func anUntrustedCertificateIsRefused() async throws {
-        try await withTemporaryDirectory { dir in
+        try await withTemporaryDirectory(prefix: "package-fetch-test-") { dir in
             let tls = try await SelfSignedCertificate(in: dir).serverContext()
             try await FileServer.with(tls: tls) { server in
                 server.serve("/spark.tgz", archive)

@@ -1,3 +1,4 @@
+import TemporaryDirectory
 import FetchPolicy
 import Testing
 import ProcessSupervision
@@ -17,7 +18,7 @@ import ProcessSupervision
     @Test(arguments: 0..<kinds.count)
     func everyArchiveTypeExtracts(index: Int) async throws {
         let (name, archive) = Self.kinds[index]
-        try await withTemporaryDirectory { dir in
+        try await withTemporaryDirectory(prefix: "package-fetch-test-") { dir in
             #expect(writeBytes(dir + "/" + name, archive.bytes()))
             makeDir(dir + "/sandbox")
             for (round, value) in ["file://" + dir + "/" + name, dir + "/" + name].enumerated() {
@@ -35,7 +36,7 @@ import ProcessSupervision
     }
 
     @Test func plainGzipIsDecompressed() async throws {
-        try await withTemporaryDirectory { dir in
+        try await withTemporaryDirectory(prefix: "package-fetch-test-") { dir in
             let text = Array(String(repeating: "spark.executor.memory 4g\n", count: 100).utf8)
             let gz = TestArchive(entries: [.file("ignored", text)], format: .raw, filter: .gzip).bytes()
             #expect(writeBytes(dir + "/spark-defaults.conf.gz", gz))
@@ -52,7 +53,7 @@ import ProcessSupervision
     }
 
     @Test func flagsExecutableExtractAndOutputFile() async throws {
-        try await withTemporaryDirectory { dir in
+        try await withTemporaryDirectory(prefix: "package-fetch-test-") { dir in
             let archive = TestArchive.sparkLike().bytes()
             #expect(writeBytes(dir + "/run.sh", Array("#!/bin/sh\n".utf8)))
             #expect(writeBytes(dir + "/spark.tgz", archive))
@@ -79,7 +80,7 @@ import ProcessSupervision
     }
 
     @Test func missingFileNamesThePath() async throws {
-        await withTemporaryDirectory { dir in
+        try await withTemporaryDirectory(prefix: "package-fetch-test-") { dir in
             makeDir(dir + "/sandbox")
             let error = await #expect(throws: FetchError.self) {
                 try await PackageFetcher.withFetcher(
@@ -93,7 +94,7 @@ import ProcessSupervision
     }
 
     @Test func hadoopSchemesUseHadoopCopyToLocal() async throws {
-        try await withTemporaryDirectory { dir in
+        try await withTemporaryDirectory(prefix: "package-fetch-test-") { dir in
             let archive = TestArchive.sparkLike().bytes()
             #expect(writeBytes(dir + "/remote.tgz", archive))
             // A stand-in for the Hadoop CLI: maps hdfs://nn/<path> and s3a://bucket/<path> to <dir>/<path>.
@@ -123,7 +124,7 @@ import ProcessSupervision
 
     /// A fetch through hadoop that is cancelled takes hadoop down with it, and what hadoop started.
     @Test func aCancelledHadoopFetchKillsHadoopAndWhatItStarted() async throws {
-        try await withTemporaryDirectory { dir in
+        try await withTemporaryDirectory(prefix: "package-fetch-test-") { dir in
             // A hadoop that never finishes: it starts a helper, says who they are, and waits.
             let configuration = Self.withHadoop(
                 in: dir,
@@ -172,7 +173,7 @@ import ProcessSupervision
     }
 
     @Test func missingHadoopIsNamed() async throws {
-        await withTemporaryDirectory { dir in
+        try await withTemporaryDirectory(prefix: "package-fetch-test-") { dir in
             makeDir(dir + "/sandbox")
             var configuration = testConfiguration(cache: nil)
             configuration.searchPath = dir
@@ -188,7 +189,7 @@ import ProcessSupervision
     }
 
     @Test func executorHomeIsUsedWithoutURIsAndMustExist() async throws {
-        try await withTemporaryDirectory { dir in
+        try await withTemporaryDirectory(prefix: "package-fetch-test-") { dir in
             makeDir(dir + "/sandbox")
             makeDir(dir + "/spark")
             let fetched = try await PackageFetcher.withFetcher(

@@ -6,15 +6,6 @@ import Logging
     import Glibc
 #endif
 
-/// A fresh directory under /tmp, removed afterwards (sandboxes and caches share /tmp, so hard-linked
-/// cache hits are hard links as on an agent).
-func withTemporaryDirectory<R>(_ body: (String) async throws -> R) async rethrows -> R {
-    var template = Array("/tmp/package-fetch-test-XXXXXX".utf8CString)
-    let path = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
-    defer { removeTree(path) }
-    return try await body(path)
-}
-
 /// Test settings: short timeouts and backoff so failure paths finish quickly.
 func testConfiguration(cache: String?, attempts: Int = 3, stall: Duration = .seconds(20)) -> FetcherConfiguration {
     FetcherConfiguration(

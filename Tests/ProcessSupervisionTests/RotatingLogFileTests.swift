@@ -1,3 +1,4 @@
+import TemporaryDirectory
 import Foundation
 import Testing
 
@@ -8,10 +9,7 @@ import Testing
 struct RotatingLogFileTests {
     /// Runs `body` with a fresh directory, removed afterwards.
     private func withDirectory(_ body: (String) async throws -> Void) async throws {
-        let directory = NSTemporaryDirectory() + "log-rotation-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        try await body(directory)
+        try await withTemporaryDirectory(prefix: "log-rotation-", body)
     }
 
     private func contents(_ path: String) -> String? {

@@ -28,7 +28,20 @@ private func makeTemporaryDirectory(prefix: String) throws -> String {
     return template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
 }
 
-/// A directory that cannot be removed (wholly) is left: cleaning up never fails a test.
+/// Removes `path` and everything below it, read-only directories too (a package cache's trees are
+/// read-only, which stops a removal by anyone but root). What cannot be removed is left: cleaning
+/// up never fails a test.
 private func removeTemporaryDirectory(_ path: String) {
+    if (try? FileManager.default.removeItem(atPath: path)) != nil { return }
+    makeDirectoriesWritable(path)
     try? FileManager.default.removeItem(atPath: path)
+}
+
+private func makeDirectoriesWritable(_ path: String) {
+    var info = stat()
+    guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else { return }
+    chmod(path, info.st_mode & 0o7777 | 0o700)
+    for name in (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? [] {
+        makeDirectoriesWritable(path + "/" + name)
+    }
 }
