@@ -127,14 +127,32 @@ struct SoakTests {
                     }
                     await agent.sendMessage(Data(#"{"tasks":[\#(entries.joined(separator: ","))]}"#.utf8))
                     var received = 0
+                    // This batch's messages that held no result (for the report of a batch that never ends).
+                    var resultless: [Data] = []
                     while received < count {
                         let seen = seenMessages
-                        let state = try await agent.waitUntil(
-                            "\(label): mini-tasks \(first)…", timeout: .seconds(300)
-                        ) {
-                            $0.messages.count > seen
+                        let state: LocalAgentState
+                        do {
+                            state = try await agent.waitUntil(
+                                "\(label): mini-tasks \(first)…", timeout: .seconds(300)
+                            ) {
+                                $0.messages.count > seen
+                            }
+                        } catch {
+                            let missing = (first..<first + count).map { "m\($0)" }.filter { !miniIDs.contains($0) }
+                            let shown = resultless.prefix(3).map { String(decoding: $0.prefix(200), as: UTF8.self) }
+                            // More messages held than the waits saw would mean a wake-up was missed.
+                            let held = await agent.state.messages.count
+                            let report: String =
+                                "\(label): batch \(first): \(received) of \(count) results; \(missing.count) ids missing "
+                                + "(\(missing.prefix(10).joined(separator: ", "))); \(resultless.count) messages without "
+                                + "results: \(shown); the agent holds \(held) executor messages, the waits saw \(seen)"
+                            Issue.record(Comment(rawValue: report))
+                            throw error
                         }
-                        let results = ClosureEndToEndTests.results(Array(state.messages[seen...]))
+                        let messages = Array(state.messages[seen...])
+                        let results = ClosureEndToEndTests.results(messages)
+                        resultless += messages.filter { ClosureEndToEndTests.results([$0]).isEmpty }
                         seenMessages = state.messages.count
                         received += results.count
                         miniResults += results.count
