@@ -83,14 +83,21 @@ public actor LocalAgent {
         _ id: Int,
         _ predicate: @escaping @Sendable (LocalAgentState) -> Bool
     ) async throws -> LocalAgentState {
-        if predicate(machine.observed) { return machine.observed }
         let waiters = self.waiters
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { continuation in
-                waiters.add(id, predicate: predicate, continuation: continuation)
+        while true {
+            if predicate(machine.observed) { return machine.observed }
+            // Read with the check, before anything can suspend: a change announced after it makes
+            // the registration answer "check again" (see `WaiterRegistry.generation`).
+            let generation = waiters.generation
+            let satisfying = try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation {
+                    (continuation: CheckedContinuation<LocalAgentState?, any Error>) in
+                    waiters.add(id, since: generation, predicate: predicate, continuation: continuation)
+                }
+            } onCancel: {
+                waiters.cancel(id)
             }
-        } onCancel: {
-            waiters.cancel(id)
+            if let satisfying { return satisfying }
         }
     }
 
@@ -99,15 +106,20 @@ public actor LocalAgent {
     /// copy of the state is handed over, so a follower that keeps up with every change does not
     /// make the agent copy all it has observed on each one.
     public func waitForObservations(after mark: ObservationMark) async throws {
-        if ObservationMark(machine.observed) != mark { return }
         let id = waiters.makeID()
         let waiters = self.waiters
-        try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                waiters.add(id, predicate: { ObservationMark($0) != mark }, continuation: continuation)
+        while true {
+            if ObservationMark(machine.observed) != mark { return }
+            let generation = waiters.generation
+            let changed = try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Bool, any Error>) in
+                    waiters.add(
+                        id, since: generation, predicate: { ObservationMark($0) != mark }, continuation: continuation)
+                }
+            } onCancel: {
+                waiters.cancel(id)
             }
-        } onCancel: {
-            waiters.cancel(id)
+            if changed { return }
         }
     }
 

@@ -13,9 +13,18 @@ final class WaiterRegistry: Sendable {
         var nextID = 0
         var waiters: [Int: Waiter] = [:]
         var cancelled: Set<Int> = []
+        /// How many states ``resumeSatisfied(by:)`` has been given: a waiter checked against an
+        /// older one is told to check again rather than kept (see ``generation``).
+        var generation = 0
     }
 
     private let storage = LockedValue(Storage())
+
+    /// The count of states announced so far. A caller reads it right after checking the state its
+    /// predicate is about, and registers with it: a state announced in between (the agent's actor
+    /// may run between the caller's check and its registration) makes the registration resume at
+    /// once with nil, "check again", instead of waiting for a change that has already happened.
+    var generation: Int { storage.withLock { $0.generation } }
 
     func makeID() -> Int {
         storage.withLock { storage in
@@ -24,42 +33,60 @@ final class WaiterRegistry: Sendable {
         }
     }
 
+    /// Resumes `continuation` with the first state announced that satisfies `predicate`, or with
+    /// nil when a state was announced after `generation` (the caller checks again).
     func add(
         _ id: Int,
+        since generation: Int,
         predicate: @escaping @Sendable (LocalAgentState) -> Bool,
-        continuation: CheckedContinuation<LocalAgentState, any Error>
+        continuation: CheckedContinuation<LocalAgentState?, any Error>
     ) {
-        add(id, predicate: predicate) { state in
-            if let state {
-                continuation.resume(returning: state)
-            } else {
-                continuation.resume(throwing: CancellationError())
+        add(id, since: generation, predicate: predicate) { outcome in
+            switch outcome {
+            case .satisfied(let state): continuation.resume(returning: state)
+            case .checkAgain: continuation.resume(returning: nil)
+            case .cancelled: continuation.resume(throwing: CancellationError())
             }
         }
     }
 
     /// A waiter that is only told *that* its predicate held: it keeps no copy of the state, so the
     /// agent's next change does not have to copy what it has observed so far.
+    /// Like the other `add`; returns true when the predicate held, false for "check again".
     func add(
         _ id: Int,
+        since generation: Int,
         predicate: @escaping @Sendable (LocalAgentState) -> Bool,
-        continuation: CheckedContinuation<Void, any Error>
+        continuation: CheckedContinuation<Bool, any Error>
     ) {
-        add(id, predicate: predicate) { state in
-            if state != nil { continuation.resume() } else { continuation.resume(throwing: CancellationError()) }
+        add(id, since: generation, predicate: predicate) { outcome in
+            switch outcome {
+            case .satisfied: continuation.resume(returning: true)
+            case .checkAgain: continuation.resume(returning: false)
+            case .cancelled: continuation.resume(throwing: CancellationError())
+            }
         }
     }
 
+    private enum Outcome {
+        case satisfied(LocalAgentState)
+        case checkAgain
+        case cancelled
+    }
+
     private func add(
-        _ id: Int, predicate: @escaping @Sendable (LocalAgentState) -> Bool,
-        resume: @escaping @Sendable (LocalAgentState?) -> Void
+        _ id: Int, since generation: Int, predicate: @escaping @Sendable (LocalAgentState) -> Bool,
+        resume: @escaping @Sendable (Outcome) -> Void
     ) {
-        let alreadyCancelled = storage.withLock { storage in
-            if storage.cancelled.remove(id) != nil { return true }
-            storage.waiters[id] = Waiter(predicate: predicate, resume: resume)
-            return false
+        let now: Outcome? = storage.withLock { storage in
+            if storage.cancelled.remove(id) != nil { return .cancelled }
+            if storage.generation != generation { return .checkAgain }
+            storage.waiters[id] = Waiter(predicate: predicate) { state in
+                resume(state.map { .satisfied($0) } ?? .cancelled)
+            }
+            return nil
         }
-        if alreadyCancelled { resume(nil) }
+        if let now { resume(now) }
     }
 
     func cancel(_ id: Int) {
@@ -76,6 +103,7 @@ final class WaiterRegistry: Sendable {
     /// Resumes every waiter whose predicate holds for `state`.
     func resumeSatisfied(by state: LocalAgentState) {
         let satisfied = storage.withLock { storage in
+            storage.generation += 1
             let ids = storage.waiters.filter { $0.value.predicate(state) }.map(\.key)
             return ids.compactMap { storage.waiters.removeValue(forKey: $0) }
         }
