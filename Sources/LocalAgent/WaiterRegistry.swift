@@ -50,9 +50,9 @@ final class WaiterRegistry: Sendable {
         }
     }
 
-    /// A waiter that is only told *that* its predicate held: it keeps no copy of the state, so the
-    /// agent's next change does not have to copy what it has observed so far.
-    /// Like the other `add`; returns true when the predicate held, false for "check again".
+    /// A waiter that is only told *that* its predicate held (true), or to check again (false): it
+    /// keeps no copy of the state, so the agent's next change does not have to copy what it has
+    /// observed so far.
     func add(
         _ id: Int,
         since generation: Int,
