@@ -19,10 +19,23 @@ struct BinaryEndToEndTests {
             .appendingPathComponent("spark-mesos-executor").path
     }
 
-    struct Launched {
+    /// An executor a test started. One the test lets go of without having waited for it (a test
+    /// that failed or threw halfway) is sent SIGTERM, so that it shuts down, its tasks and workers
+    /// with it, as it would for an agent, rather than run on after the test, waiting for an agent
+    /// that is gone until its recovery timeout (15 minutes when the framework checkpoints).
+    final class Launched: Sendable {
         let child: ChildProcess
         let stderrPath: String
         var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
+
+        init(child: ChildProcess, stderrPath: String) {
+            self.child = child
+            self.stderrPath = stderrPath
+        }
+
+        // A child already waited for is left alone (`signal` goes through its pidfd, never to a
+        // reused pid).
+        deinit { child.signal(SIGTERM) }
     }
 
     static func launch(
@@ -70,6 +83,24 @@ struct BinaryEndToEndTests {
             #expect(
                 launched.stderr
                     == "spark-mesos-executor: MESOS_CHECKPOINT='yes' is malformed: expected \"1\" or \"0\"\n")
+        }
+    }
+
+    /// A test that fails halfway leaves no executor behind: the one it let go of unwaited is sent
+    /// SIGTERM and ends its task.
+    @Test func anExecutorATestLetsGoOfShutsDown() async throws {
+        try await Self.withFreshAgent { agent, sandbox in
+            var task = agent.makeTask("left")
+            task.command.value = "exec sleep 300"
+            try await agent.launch(task)
+            var launched: Launched? = try await Self.launch(agent.environment(), sandbox: sandbox)
+            let pid = try #require(launched?.child.pid)
+            try await agent.waitUntil("running") { $0.taskStates["left"] == .taskRunning }
+            launched = nil
+            // A generous bound, not a synchronisation: the executor ends as soon as it has killed its task.
+            #expect(await ProcessObservation.waitForExit(of: pid, timeoutMilliseconds: 120_000))
+            let final = try await agent.waitUntil("killed") { $0.taskStates["left"]?.isTerminal == true }
+            #expect(final.taskStates["left"] == .taskKilled)
         }
     }
 
