@@ -86,8 +86,9 @@ public actor LocalAgent {
         let waiters = self.waiters
         while true {
             if predicate(machine.observed) { return machine.observed }
-            // Read with the check, before anything can suspend: a change announced after it makes
-            // the registration answer "check again" (see `WaiterRegistry.generation`).
+            // Read with the check, on the actor: the registration below runs off it (see
+            // `WaiterRegistry.generation`), and a change announced in between makes it answer
+            // "check again".
             let generation = waiters.generation
             let satisfying = try await withTaskCancellationHandler {
                 try await withCheckedThrowingContinuation {

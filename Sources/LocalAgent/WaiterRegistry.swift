@@ -21,9 +21,12 @@ final class WaiterRegistry: Sendable {
     private let storage = LockedValue(Storage())
 
     /// The count of states announced so far. A caller reads it right after checking the state its
-    /// predicate is about, and registers with it: a state announced in between (the agent's actor
-    /// may run between the caller's check and its registration) makes the registration resume at
-    /// once with nil, "check again", instead of waiting for a change that has already happened.
+    /// predicate is about, and registers with it: a state announced in between makes the
+    /// registration resume at once with nil, "check again", instead of waiting for a change that
+    /// has already happened. One can be: the agent's waits register from the operation of
+    /// `withTaskCancellationHandler`, a closure that captures nothing isolated to the agent's actor
+    /// and so runs off it, after a hop during which the actor records whatever comes next (a body
+    /// there that asserts the actor's isolation traps; one that captures `self` runs on the actor).
     var generation: Int { storage.withLock { $0.generation } }
 
     func makeID() -> Int {
