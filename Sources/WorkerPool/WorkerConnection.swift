@@ -159,8 +159,11 @@ final class WorkerMailbox: Sendable {
     /// Once ``finish()`` was called, or the connection has ended, they are dropped. `writtenHere`:
     /// written by the calling thread rather than handed to the event loop (see the type's comment).
     func send(_ messages: [ToWorker], writtenHere: Bool = false) {
-        var buffer = ByteBuffer()
-        for message in messages { RecordIO.encode(message.encoded(), into: &buffer) }
+        // The frames are written in place into one array sized for them all, then copied once.
+        var frames: [UInt8] = []
+        frames.reserveCapacity(messages.reduce(0) { $0 + $1.frameSize })
+        for message in messages { message.appendFrame(to: &frames) }
+        var buffer = ByteBuffer(bytes: frames)
         // Written under the lock, so that writes reach the pipe in the order they were sent.
         state.withLock { state in
             switch state {

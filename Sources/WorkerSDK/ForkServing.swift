@@ -76,7 +76,7 @@ extension Worker {
         let hello = WorkerHello(
             workerName: name, functions: functionNames, concurrency: UInt32(clamping: max(1, concurrency)),
             forkServer: true, forkServerJoinsCgroups: true, forkServerCreatesInCgroup: true)
-        Frame.append(FromWorker.hello(hello).encoded(), to: &frame)
+        FromWorker.hello(hello).appendFrame(to: &frame)
         let written = frame.withUnsafeBytes { write(4, $0.baseAddress, $0.count) }
         guard written == frame.count else { fail("worker \(name): the fork server's hello failed (errno \(errno))") }
         close(3)
@@ -98,7 +98,7 @@ extension Worker {
     private func rehearseAForkedWorker() {
         let run = RunRequest(id: 1, taskID: "rehearsal", function: "rehearsal", payload: [0], environment: ["A": "B"])
         var bytes: [UInt8] = []
-        Frame.append(ToWorker.run(run).encoded(), to: &bytes)
+        ToWorker.run(run).appendFrame(to: &bytes)
         var decoder = FrameDecoder()
         bytes.withUnsafeBytes { decoder.feed($0) }
         let (runs, continuation) = Serving.makeRunStream()

@@ -76,7 +76,8 @@ final class FrameWriter: @unchecked Sendable {
     /// the frames sent after it. Frames go out in the order they were sent.
     func send(_ message: FromWorker, mayWait: Bool = false) {
         var frame: [UInt8] = []
-        Frame.append(message.encoded(), to: &frame)
+        frame.reserveCapacity(message.frameSize)
+        message.appendFrame(to: &frame)
         pthread_mutex_lock(lock)
         if broken {
             pthread_mutex_unlock(lock)

@@ -5,9 +5,32 @@ public enum Frame {
 
     /// Appends `payload` as one frame to `buffer`.
     public static func append(_ payload: [UInt8], to buffer: inout [UInt8]) {
-        buffer.append(contentsOf: String(payload.count).utf8)
-        buffer.append(UInt8(ascii: "\n"))
+        appendPrefix(length: payload.count, to: &buffer)
         buffer.append(contentsOf: payload)
+    }
+
+    /// Appends the prefix of a frame of `length` bytes: the length in decimal and a newline.
+    static func appendPrefix(length: Int, to buffer: inout [UInt8]) {
+        var divisor = 1
+        while divisor <= length / 10 { divisor *= 10 }
+        var rest = length
+        while divisor > 0 {
+            buffer.append(UInt8(ascii: "0") + UInt8(rest / divisor))
+            rest %= divisor
+            divisor /= 10
+        }
+        buffer.append(UInt8(ascii: "\n"))
+    }
+
+    /// The size of a frame holding `length` bytes, its prefix included.
+    static func size(ofFrameHolding length: Int) -> Int {
+        var digits = 1
+        var rest = length / 10
+        while rest > 0 {
+            digits += 1
+            rest /= 10
+        }
+        return digits + 1 + length
     }
 }
 

@@ -1,7 +1,13 @@
 /// Just enough of the protobuf binary format for the worker pipe messages, without Foundation or
 /// SwiftProtobuf, so that a worker starts as fast as a plain Swift program.
+///
+/// A message is written once, into the buffer it is sent from: its nested message's length is
+/// computed first (``ProtoSize``) rather than the nested message written into a buffer of its own
+/// and copied, and the buffer is grown once. Every run and result crosses the pipes this way, and
+/// the nested buffers and their growth were most of what encoding one cost.
 struct ProtoWriter {
-    private(set) var bytes: [UInt8] = []
+    /// What was written (a caller's buffer swapped in appends to it).
+    var bytes: [UInt8] = []
 
     mutating func varint(_ value: UInt64) {
         var rest = value
@@ -43,20 +49,57 @@ struct ProtoWriter {
         bytes(field, value.utf8, always: always)
     }
 
-    mutating func message(_ field: Int, _ body: (inout ProtoWriter) -> Void) {
-        var inner = ProtoWriter()
-        body(&inner)
-        bytes(field, inner.bytes, always: true)
+    /// A nested message of `size` bytes (its ``ProtoSize``), which `body` writes.
+    mutating func message(_ field: Int, size: Int, _ body: (inout ProtoWriter) -> Void) {
+        tag(field, 2)
+        varint(UInt64(size))
+        let start = bytes.count
+        body(&self)
+        assert(bytes.count - start == size, "message \(field): \(bytes.count - start) bytes written, \(size) sized")
     }
 
-    /// A map<string, string> field: one entry message per pair, sorted for stable output.
+    /// A map<string, string> field: one entry message per pair (its key and value written even
+    /// when empty, as the generated code writes them), sorted for stable output.
     mutating func map(_ field: Int, _ map: [String: String]) {
+        guard !map.isEmpty else { return }
         for (key, value) in map.sorted(by: { $0.key < $1.key }) {
-            message(field) {
-                $0.string(1, key)
-                $0.string(2, value)
+            message(field, size: ProtoSize.mapEntry(key, value)) {
+                $0.string(1, key, always: true)
+                $0.string(2, value, always: true)
             }
         }
+    }
+}
+
+/// How many bytes ``ProtoWriter`` writes for a field, with the same rules (proto3: zero values
+/// and empty strings are not written).
+enum ProtoSize {
+    static func varint(_ value: UInt64) -> Int {
+        value < 0x80 ? 1 : (64 - value.leadingZeroBitCount + 6) / 7
+    }
+
+    static func tag(_ field: Int) -> Int { varint(UInt64(field) << 3) }
+
+    static func uint(_ field: Int, _ value: UInt64) -> Int { value == 0 ? 0 : tag(field) + varint(value) }
+
+    static func double(_ field: Int, _ value: Double) -> Int { value == 0 ? 0 : tag(field) + 8 }
+
+    /// A length-delimited field of `count` bytes.
+    static func bytes(_ field: Int, count: Int, always: Bool = false) -> Int {
+        !always && count == 0 ? 0 : tag(field) + varint(UInt64(count)) + count
+    }
+
+    static func string(_ field: Int, _ value: String, always: Bool = false) -> Int {
+        bytes(field, count: value.utf8.count, always: always)
+    }
+
+    /// A map entry writes its key and value even when empty, as the generated code does.
+    static func mapEntry(_ key: String, _ value: String) -> Int {
+        string(1, key, always: true) + string(2, value, always: true)
+    }
+
+    static func map(_ field: Int, _ map: [String: String]) -> Int {
+        map.reduce(0) { $0 + bytes(field, count: mapEntry($1.key, $1.value), always: true) }
     }
 }
 

@@ -99,6 +99,38 @@ public struct RunProgress: Sendable, Hashable {
     }
 }
 
+// The sizes of the nested messages, field by field as `write(to:)` writes them.
+
+extension RunRequest {
+    var encodedSize: Int {
+        ProtoSize.uint(1, id) + ProtoSize.string(2, taskID) + ProtoSize.string(3, function)
+            + ProtoSize.bytes(4, count: payload.count) + ProtoSize.map(5, environment)
+            + ProtoSize.uint(6, resultMayWait ? 1 : 0)
+    }
+}
+
+extension WorkerHello {
+    var encodedSize: Int {
+        functions.reduce(
+            ProtoSize.uint(1, UInt64(protocolVersion)) + ProtoSize.string(2, workerName)
+                + ProtoSize.uint(4, UInt64(concurrency)) + ProtoSize.uint(5, forkServer ? 1 : 0)
+                + ProtoSize.uint(6, forkServerJoinsCgroups ? 1 : 0)
+                + ProtoSize.uint(7, forkServerCreatesInCgroup ? 1 : 0)
+        ) { $0 + ProtoSize.string(3, $1, always: true) }
+    }
+}
+
+extension RunResult {
+    var encodedSize: Int {
+        ProtoSize.uint(1, id) + ProtoSize.uint(2, status.rawValue) + ProtoSize.bytes(3, count: data.count)
+            + ProtoSize.string(4, error)
+    }
+}
+
+extension RunProgress {
+    var encodedSize: Int { ProtoSize.uint(1, id) + ProtoSize.double(2, fraction) + ProtoSize.string(3, message) }
+}
+
 /// Executor -> worker.
 public enum ToWorker: Sendable, Hashable {
     case run(RunRequest)
@@ -112,13 +144,55 @@ public enum FromWorker: Sendable, Hashable {
     case progress(RunProgress)
 }
 
-extension ToWorker {
-    /// The protobuf encoding of `sparkmesos.worker.v1.ToWorker`.
-    public func encoded() -> [UInt8] {
+/// A pipe message written in place: sized first, then written straight into the buffer it goes
+/// out in (see ``ProtoWriter``).
+protocol InPlaceMessage {
+    /// The size of its protobuf encoding.
+    var encodedSize: Int { get }
+    func write(to writer: inout ProtoWriter)
+}
+
+extension InPlaceMessage {
+    func encodedInPlace() -> [UInt8] {
         var writer = ProtoWriter()
+        writer.bytes.reserveCapacity(encodedSize)
+        write(to: &writer)
+        return writer.bytes
+    }
+
+    var sizeOfFrame: Int { Frame.size(ofFrameHolding: encodedSize) }
+
+    func appendFrameInPlace(to buffer: inout [UInt8]) {
+        Frame.appendPrefix(length: encodedSize, to: &buffer)
+        var writer = ProtoWriter()
+        swap(&writer.bytes, &buffer)
+        write(to: &writer)
+        swap(&writer.bytes, &buffer)
+    }
+}
+
+extension ToWorker: InPlaceMessage {
+    /// The protobuf encoding of `sparkmesos.worker.v1.ToWorker`.
+    public func encoded() -> [UInt8] { encodedInPlace() }
+
+    /// The bytes of its RecordIO frame: the length prefix and ``encoded()``.
+    public var frameSize: Int { sizeOfFrame }
+
+    /// Appends its RecordIO frame to `buffer`, written in place (reserve ``frameSize`` first, for
+    /// all the frames a buffer gets, and it grows once).
+    public func appendFrame(to buffer: inout [UInt8]) { appendFrameInPlace(to: &buffer) }
+
+    var encodedSize: Int {
+        switch self {
+        case .run(let run): ProtoSize.bytes(1, count: run.encodedSize, always: true)
+        case .cancel(let id): ProtoSize.bytes(2, count: ProtoSize.uint(1, id), always: true)
+        }
+    }
+
+    func write(to writer: inout ProtoWriter) {
         switch self {
         case .run(let run):
-            writer.message(1) {
+            writer.message(1, size: run.encodedSize) {
                 $0.uint(1, run.id)
                 $0.string(2, run.taskID)
                 $0.string(3, run.function)
@@ -127,9 +201,8 @@ extension ToWorker {
                 $0.uint(6, run.resultMayWait ? 1 : 0)
             }
         case .cancel(let id):
-            writer.message(2) { $0.uint(1, id) }
+            writer.message(2, size: ProtoSize.uint(1, id)) { $0.uint(1, id) }
         }
-        return writer.bytes
     }
 
     /// Decodes `sparkmesos.worker.v1.ToWorker`.
@@ -171,36 +244,51 @@ extension ToWorker {
     }
 }
 
-extension FromWorker {
+extension FromWorker: InPlaceMessage {
     /// The protobuf encoding of `sparkmesos.worker.v1.FromWorker`.
-    public func encoded() -> [UInt8] {
-        var writer = ProtoWriter()
+    public func encoded() -> [UInt8] { encodedInPlace() }
+
+    /// The bytes of its RecordIO frame: the length prefix and ``encoded()``.
+    public var frameSize: Int { sizeOfFrame }
+
+    /// Appends its RecordIO frame to `buffer`, written in place (reserve ``frameSize`` first, and
+    /// it grows once).
+    public func appendFrame(to buffer: inout [UInt8]) { appendFrameInPlace(to: &buffer) }
+
+    var encodedSize: Int {
+        switch self {
+        case .hello(let hello): ProtoSize.bytes(1, count: hello.encodedSize, always: true)
+        case .result(let result): ProtoSize.bytes(2, count: result.encodedSize, always: true)
+        case .progress(let progress): ProtoSize.bytes(3, count: progress.encodedSize, always: true)
+        }
+    }
+
+    func write(to writer: inout ProtoWriter) {
         switch self {
         case .hello(let hello):
-            writer.message(1) {
+            writer.message(1, size: hello.encodedSize) {
                 $0.uint(1, UInt64(hello.protocolVersion))
                 $0.string(2, hello.workerName)
                 for function in hello.functions { $0.string(3, function, always: true) }
                 $0.uint(4, UInt64(hello.concurrency))
-                if hello.forkServer { $0.uint(5, 1) }
-                if hello.forkServerJoinsCgroups { $0.uint(6, 1) }
-                if hello.forkServerCreatesInCgroup { $0.uint(7, 1) }
+                $0.uint(5, hello.forkServer ? 1 : 0)
+                $0.uint(6, hello.forkServerJoinsCgroups ? 1 : 0)
+                $0.uint(7, hello.forkServerCreatesInCgroup ? 1 : 0)
             }
         case .result(let result):
-            writer.message(2) {
+            writer.message(2, size: result.encodedSize) {
                 $0.uint(1, result.id)
                 $0.uint(2, result.status.rawValue)
                 $0.bytes(3, result.data)
                 $0.string(4, result.error)
             }
         case .progress(let progress):
-            writer.message(3) {
+            writer.message(3, size: progress.encodedSize) {
                 $0.uint(1, progress.id)
                 $0.double(2, progress.fraction)
                 $0.string(3, progress.message)
             }
         }
-        return writer.bytes
     }
 
     /// Decodes `sparkmesos.worker.v1.FromWorker`.

@@ -56,7 +56,7 @@ enum DemoWorker {
         case "badversion":
             var frame: [UInt8] = []
             let hello = WorkerHello(protocolVersion: 99, workerName: "demo-worker", functions: ["echo"], concurrency: 1)
-            Frame.append(FromWorker.hello(hello).encoded(), to: &frame)
+            FromWorker.hello(hello).appendFrame(to: &frame)
             writeRaw(frame, to: 4)
             waitForEOF()
             exit(0)
@@ -104,7 +104,7 @@ enum DemoWorker {
         }
         worker.register("badprogress") { _ in
             var frame: [UInt8] = []
-            Frame.append(FromWorker.progress(RunProgress(id: 1, fraction: 7)).encoded(), to: &frame)
+            FromWorker.progress(RunProgress(id: 1, fraction: 7)).appendFrame(to: &frame)
             writeRaw(frame, to: 4)
             try await Task.sleep(for: .seconds(3600))
             return []

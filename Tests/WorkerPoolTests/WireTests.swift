@@ -53,6 +53,57 @@ import WorkerWire
                 == .result(RunResult(id: 9, status: .unknownFunction, data: [7], error: "no")))
     }
 
+    /// Messages are written in place, their nested message sized first: every length must come
+    /// out as the generated code's, across the sizes where a varint grows a byte, and a frame
+    /// holds exactly `frameSize` bytes and reads back whole.
+    @Test func inPlaceEncodingIsTheGeneratedCodesByteForByte() throws {
+        var deterministic = BinaryEncodingOptions()
+        deterministic.useDeterministicOrdering = true
+        var toWorker: [ToWorker] = [.cancel(id: 0), .cancel(id: 127), .cancel(id: 128), .cancel(id: .max)]
+        var fromWorker: [FromWorker] = [
+            .hello(WorkerHello(workerName: "", functions: ["", "é", "echo"], concurrency: 0)),
+            .hello(
+                WorkerHello(
+                    workerName: "w", functions: [], concurrency: 300, forkServer: true, forkServerJoinsCgroups: true)),
+            .progress(RunProgress(id: 1, fraction: 0)), .progress(RunProgress(id: 2, fraction: 0.5, message: "½ done")),
+        ]
+        for size in [0, 1, 100, 127, 128, 16_383, 16_384, 2_097_152] {
+            let payload = (0..<size).map { UInt8(truncatingIfNeeded: $0) }
+            toWorker.append(
+                .run(
+                    RunRequest(
+                        id: UInt64(size), taskID: "task-\(size)", function: "f", payload: payload,
+                        environment: size.isMultiple(of: 2)
+                            ? [:] : ["": "", "K": "v", "é": String(repeating: "x", count: 200)],
+                        resultMayWait: size > 100)))
+            fromWorker.append(
+                .result(RunResult(id: UInt64(size) << 20, status: .ok, data: payload, error: size > 100 ? "e" : "")))
+        }
+        var stream: [UInt8] = []
+        for message in toWorker {
+            let generated = try Sparkmesos_Worker_V1_ToWorker(serializedBytes: message.encoded())
+            #expect(message.encoded() == (try generated.serializedBytes(options: deterministic) as [UInt8]))
+            let before = stream.count
+            message.appendFrame(to: &stream)
+            #expect(stream.count - before == message.frameSize)
+        }
+        var decoder = FrameDecoder()
+        decoder.feed(stream)
+        for message in toWorker { #expect(try ToWorker(decoding: try #require(try decoder.next())) == message) }
+        #expect(try decoder.next() == nil)
+        stream = []
+        for message in fromWorker {
+            let generated = try Sparkmesos_Worker_V1_FromWorker(serializedBytes: message.encoded())
+            #expect(message.encoded() == (try generated.serializedBytes(options: deterministic) as [UInt8]))
+            let before = stream.count
+            message.appendFrame(to: &stream)
+            #expect(stream.count - before == message.frameSize)
+        }
+        decoder.feed(stream)
+        for message in fromWorker { #expect(try FromWorker(decoding: try #require(try decoder.next())) == message) }
+        #expect(try decoder.next() == nil)
+    }
+
     @Test func progressMatchesTheGeneratedCodeAndBadFractionsAreRefused() throws {
         let progress = RunProgress(id: 12, fraction: 0.375, message: "rows 3 of 8")
         let generated = try Sparkmesos_Worker_V1_FromWorker(serializedBytes: FromWorker.progress(progress).encoded())
