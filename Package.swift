@@ -272,7 +272,7 @@ let package = Package(
         // The closure-task contract: worker.proto, its generated Swift, parsing of closures and mini-task batches.
         .target(
             name: "WorkerProtocol",
-            dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            dependencies: ["WorkerWire", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             exclude: ["Protos"],
             swiftSettings: swiftSettings
         ),
@@ -469,7 +469,10 @@ if Context.environment["SME_FUZZ"] != nil {
         ("fuzz-recordio", "RecordIOFuzz", ["MesosCodec", .product(name: "NIOCore", package: "swift-nio")]),
         ("fuzz-mesos-event", "MesosEventFuzz", ["MesosCodec", "MesosProto"]),
         ("fuzz-worker-wire", "WorkerWireFuzz", ["WorkerWire"]),
-        ("fuzz-closure", "ClosureFuzz", ["WorkerProtocol"]),
+        (
+            "fuzz-closure", "ClosureFuzz",
+            ["WorkerProtocol", "WorkerWire", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
+        ),
         ("fuzz-duration", "DurationFuzz", ["MesosCodec"]),
         ("fuzz-fetch-uri", "FetchURIFuzz", ["FetchPolicy"]),
         ("fuzz-archive-path", "ArchivePathFuzz", ["FetchPolicy"]),

@@ -41,39 +41,34 @@ public struct MiniTaskDispatcher: Sendable {
     /// the batch has been sent. A payload that is no batch is answered with one LOST result with
     /// an empty id whose error says what is wrong.
     public func handle(_ message: [UInt8]) async {
-        var batch: Sparkmesos_Worker_V1_MiniTaskBatch
+        var batch: [MiniTask]
         let encoding: PayloadEncoding
         do {
-            (batch, encoding) = try Sparkmesos_Worker_V1_MiniTaskBatch.parse(message)
+            (batch, encoding) = try MiniTask.parseBatch(message)
         } catch {
-            var result = Sparkmesos_Worker_V1_MiniTaskResult()
-            result.state = SparkTaskState.lost.rawValue
-            result.error = error.description
-            var results = Sparkmesos_Worker_V1_MiniTaskResults()
-            results.results = [result]
-            await send(results.payload(PayloadEncoding.detect(message)))
+            let result = MiniTaskResult(id: "", state: SparkTaskState.lost.rawValue, error: error.description)
+            await send(MiniTaskResult.payload([result], PayloadEncoding.detect(message)))
             return
         }
-        guard !batch.tasks.isEmpty else { return }
-        var early: [Sparkmesos_Worker_V1_MiniTaskResult] = []
+        guard !batch.isEmpty else { return }
+        var early: [MiniTaskResult] = []
         var requests: [CallRequest] = []
         // What a result needs of its mini-task; the payloads live in the requests only, so that a
         // queued mini-task's payload is held once.
         var tasks: [(id: String, function: String)] = []
-        requests.reserveCapacity(batch.tasks.count)
-        tasks.reserveCapacity(batch.tasks.count)
-        for task in batch.tasks {
+        requests.reserveCapacity(batch.count)
+        tasks.reserveCapacity(batch.count)
+        for task in batch {
             if task.function.isEmpty {
                 early.append(Self.result(task.id, state: .failed, error: "mini-task '\(task.id)' has no function name"))
                 continue
             }
             requests.append(
                 CallRequest(
-                    taskID: task.id, function: task.function, payload: [UInt8](task.payload),
-                    environment: task.environment))
+                    taskID: task.id, function: task.function, payload: task.payload, environment: task.environment))
             tasks.append((task.id, task.function))
         }
-        batch = Sparkmesos_Worker_V1_MiniTaskBatch()
+        batch = []
         guard !requests.isEmpty else { return await send(early, encoding) }
         let store = LargeResults(sandbox: sandbox, limit: resultSizeLimit)
         // Refusals go out with the first results.
@@ -89,16 +84,14 @@ public struct MiniTaskDispatcher: Sendable {
     }
 
     /// Sends results in as few messages as `maximumMessageSize` allows.
-    private func send(_ results: [Sparkmesos_Worker_V1_MiniTaskResult], _ encoding: PayloadEncoding) async {
+    private func send(_ results: [MiniTaskResult], _ encoding: PayloadEncoding) async {
         for chunk in chunks(results) {
-            var message = Sparkmesos_Worker_V1_MiniTaskResults()
-            message.results = chunk
-            await send(message.payload(encoding))
+            await send(MiniTaskResult.payload(chunk, encoding))
         }
     }
 
-    private func chunks(_ results: [Sparkmesos_Worker_V1_MiniTaskResult]) -> [[Sparkmesos_Worker_V1_MiniTaskResult]] {
-        var chunks: [[Sparkmesos_Worker_V1_MiniTaskResult]] = [[]]
+    private func chunks(_ results: [MiniTaskResult]) -> [[MiniTaskResult]] {
+        var chunks: [[MiniTaskResult]] = [[]]
         var size = 0
         for result in results {
             // Protobuf size, near enough; JSON's base64 is larger, so leave it headroom.
@@ -115,27 +108,21 @@ public struct MiniTaskDispatcher: Sendable {
         return chunks
     }
 
-    static func result(_ id: String, state: SparkTaskState, error: String) -> Sparkmesos_Worker_V1_MiniTaskResult {
-        var result = Sparkmesos_Worker_V1_MiniTaskResult()
-        result.id = id
-        result.state = state.rawValue
-        result.error = error
-        return result
+    static func result(_ id: String, state: SparkTaskState, error: String) -> MiniTaskResult {
+        MiniTaskResult(id: id, state: state.rawValue, error: error)
     }
 
     /// Spark's view: FINISHED, FAILED (the closure's fault), KILLED, LOST (the worker's fault).
     static func result(_ id: String, function: String, completion: CallCompletion, store: LargeResults)
-        -> Sparkmesos_Worker_V1_MiniTaskResult
+        -> MiniTaskResult
     {
         switch completion {
         case .result(let run):
             switch run.status {
             case .ok:
-                var result = Sparkmesos_Worker_V1_MiniTaskResult()
-                result.id = id
-                result.state = SparkTaskState.finished.rawValue
+                var result = MiniTaskResult(id: id, state: SparkTaskState.finished.rawValue)
                 switch store.store(run.data, name: "mini-\(id)") {
-                case .inline(let data): result.data = .init(data)
+                case .inline(let data): result.data = data
                 case .file(let path, _): result.dataFile = path
                 case .failed(let why): return Self.result(id, state: .failed, error: "large result not stored: \(why)")
                 }
@@ -158,12 +145,12 @@ extension MiniTaskDispatcher {
     /// one result with `state` and `error` for each of its mini-tasks, in the batch's encoding —
     /// or one with an empty id when the payload is no batch.
     public static func failAll(_ message: [UInt8], state: SparkTaskState, error: String) -> [UInt8] {
-        var results = Sparkmesos_Worker_V1_MiniTaskResults()
-        if let (batch, _) = try? Sparkmesos_Worker_V1_MiniTaskBatch.parse(message), !batch.tasks.isEmpty {
-            results.results = batch.tasks.map { result($0.id, state: state, error: error) }
+        let results: [MiniTaskResult]
+        if let (batch, _) = try? MiniTask.parseBatch(message), !batch.isEmpty {
+            results = batch.map { result($0.id, state: state, error: error) }
         } else {
-            results.results = [result("", state: state, error: error)]
+            results = [result("", state: state, error: error)]
         }
-        return results.payload(PayloadEncoding.detect(message))
+        return MiniTaskResult.payload(results, PayloadEncoding.detect(message))
     }
 }

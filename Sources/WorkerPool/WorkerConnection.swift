@@ -161,7 +161,9 @@ final class WorkerMailbox: Sendable {
     func send(_ messages: [ToWorker], writtenHere: Bool = false) {
         // The frames are written in place into one array sized for them all, then copied once.
         var frames: [UInt8] = []
-        frames.reserveCapacity(messages.reduce(0) { $0 + $1.frameSize })
+        var size = 0
+        for message in messages { size += message.frameSize }
+        frames.reserveCapacity(size)
         for message in messages { message.appendFrame(to: &frames) }
         var buffer = ByteBuffer(bytes: frames)
         // Written under the lock, so that writes reach the pipe in the order they were sent.

@@ -1,4 +1,5 @@
 import SwiftProtobuf
+public import WorkerWire
 
 #if canImport(FoundationEssentials)
     import FoundationEssentials
@@ -60,31 +61,54 @@ extension Sparkmesos_Worker_V1_Closure {
     }()
 }
 
-extension Sparkmesos_Worker_V1_MiniTaskBatch {
-    /// Parses a framework MESSAGE payload carrying mini-tasks; returns the batch and its encoding.
-    public static func parse(_ bytes: [UInt8]) throws(WorkerProtocolError) -> (Self, PayloadEncoding) {
-        let encoding = PayloadEncoding.detect(bytes)
-        let batch: Self
-        do {
-            switch encoding {
-            case .json: batch = try Self(jsonUTF8Bytes: bytes, options: Sparkmesos_Worker_V1_Closure.jsonOptions)
-            case .protobuf: batch = try Self(serializedBytes: bytes)
+extension MiniTask {
+    /// Parses a framework MESSAGE payload carrying mini-tasks, the protobuf `MiniTaskBatch` or its
+    /// JSON form; returns its mini-tasks and its encoding (the results go back in it).
+    public static func parseBatch(_ bytes: [UInt8]) throws(WorkerProtocolError) -> ([MiniTask], PayloadEncoding) {
+        switch PayloadEncoding.detect(bytes) {
+        case .protobuf:
+            do {
+                return (try decodeBatch(bytes[...]), .protobuf)
+            } catch {
+                throw .unparseable(
+                    "framework message is not a MiniTaskBatch (protobuf, \(bytes.count) bytes): \(error.detail)")
             }
-        } catch {
-            let form = encoding == .json ? "JSON" : "protobuf"
-            throw .unparseable("framework message is not a MiniTaskBatch (\(form), \(bytes.count) bytes): \(error)")
+        case .json:
+            let batch: Sparkmesos_Worker_V1_MiniTaskBatch
+            do {
+                batch = try Sparkmesos_Worker_V1_MiniTaskBatch(
+                    jsonUTF8Bytes: bytes, options: Sparkmesos_Worker_V1_Closure.jsonOptions)
+            } catch {
+                throw .unparseable("framework message is not a MiniTaskBatch (JSON, \(bytes.count) bytes): \(error)")
+            }
+            let tasks = batch.tasks.map { task in
+                MiniTask(
+                    id: task.id, function: task.function, payload: [UInt8](task.payload), environment: task.environment)
+            }
+            return (tasks, .json)
         }
-        return (batch, encoding)
     }
 }
 
-extension Sparkmesos_Worker_V1_MiniTaskResults {
-    /// The results as an executor MESSAGE payload in `encoding`. JSON uses the proto field names
-    /// (`data_file`), as Mesos's own JSON does.
-    public func payload(_ encoding: PayloadEncoding) -> [UInt8] {
+extension MiniTaskResult {
+    /// `results` as an executor MESSAGE payload, `MiniTaskResults`, in `encoding`. JSON uses the
+    /// proto field names (`data_file`), as Mesos's own JSON does.
+    public static func payload(_ results: [MiniTaskResult], _ encoding: PayloadEncoding) -> [UInt8] {
         switch encoding {
-        case .json: (try? jsonUTF8Bytes(options: Self.jsonOptions)) ?? []
-        case .protobuf: (try? serializedBytes()) ?? []
+        case .protobuf:
+            return encodeResults(results)
+        case .json:
+            var message = Sparkmesos_Worker_V1_MiniTaskResults()
+            message.results = results.map { result in
+                var generated = Sparkmesos_Worker_V1_MiniTaskResult()
+                generated.id = result.id
+                generated.state = result.state
+                generated.data = Data(result.data)
+                generated.error = result.error
+                generated.dataFile = result.dataFile
+                return generated
+            }
+            return (try? message.jsonUTF8Bytes(options: jsonOptions)) ?? []
         }
     }
 

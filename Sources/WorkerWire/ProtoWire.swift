@@ -99,7 +99,9 @@ enum ProtoSize {
     }
 
     static func map(_ field: Int, _ map: [String: String]) -> Int {
-        map.reduce(0) { $0 + bytes(field, count: mapEntry($1.key, $1.value), always: true) }
+        var size = 0
+        for (key, value) in map { size += bytes(field, count: mapEntry(key, value), always: true) }
+        return size
     }
 }
 
@@ -118,6 +120,8 @@ struct ProtoReader {
         /// Wire type 1 (double, fixed64), little-endian.
         case fixed64(UInt64)
         case bytes(ArraySlice<UInt8>)
+        /// Wire type 5 (float, fixed32, sfixed32): no field of ours has it, so it is only skipped.
+        case fixed32
     }
 
     /// The next field, or nil at the end.
@@ -138,7 +142,8 @@ struct ProtoReader {
             guard length <= UInt64(bytes.endIndex - index) else { throw .malformed("length \(length) past the end") }
             return (field, .bytes(try take(Int(length))))
         case 5:
-            return (field, .bytes(try take(4)))
+            _ = try take(4)
+            return (field, .fixed32)
         default:
             throw .malformed("unsupported wire type \(key & 7) for field \(field)")
         }

@@ -111,12 +111,12 @@ extension RunRequest {
 
 extension WorkerHello {
     var encodedSize: Int {
-        functions.reduce(
+        var size =
             ProtoSize.uint(1, UInt64(protocolVersion)) + ProtoSize.string(2, workerName)
-                + ProtoSize.uint(4, UInt64(concurrency)) + ProtoSize.uint(5, forkServer ? 1 : 0)
-                + ProtoSize.uint(6, forkServerJoinsCgroups ? 1 : 0)
-                + ProtoSize.uint(7, forkServerCreatesInCgroup ? 1 : 0)
-        ) { $0 + ProtoSize.string(3, $1, always: true) }
+            + ProtoSize.uint(4, UInt64(concurrency)) + ProtoSize.uint(5, forkServer ? 1 : 0)
+            + ProtoSize.uint(6, forkServerJoinsCgroups ? 1 : 0) + ProtoSize.uint(7, forkServerCreatesInCgroup ? 1 : 0)
+        for function in functions { size += ProtoSize.string(3, function, always: true) }
+        return size
     }
 }
 

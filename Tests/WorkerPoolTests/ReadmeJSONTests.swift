@@ -4,6 +4,7 @@ import SparkExecutor
 import Testing
 import WorkerPool
 import WorkerProtocol
+import WorkerWire
 
 /// The README's JSON examples, as written: what a framework sends parses, and what the executor
 /// sends back is exactly what the README shows (proto field names, as Mesos's JSON).
@@ -44,9 +45,9 @@ import WorkerProtocol
         let batches = try Self.blocks(startingWith: "tasks")
         #expect(batches.count >= 2)
         for text in batches {
-            let (batch, encoding) = try Sparkmesos_Worker_V1_MiniTaskBatch.parse(Array(text.utf8))
+            let (batch, encoding) = try MiniTask.parseBatch(Array(text.utf8))
             #expect(encoding == .json)
-            #expect(batch.tasks.count == 2 && batch.tasks.allSatisfy { !$0.id.isEmpty && !$0.function.isEmpty })
+            #expect(batch.count == 2 && batch.allSatisfy { !$0.id.isEmpty && !$0.function.isEmpty })
         }
     }
 
@@ -69,7 +70,11 @@ import WorkerProtocol
         for text in examples {
             let results = try Sparkmesos_Worker_V1_MiniTaskResults(jsonString: text, options: options)
             sawDataFile = sawDataFile || results.results.contains { !$0.dataFile.isEmpty }
-            let emitted = results.payload(.json)
+            let emitted = MiniTaskResult.payload(
+                results.results.map {
+                    MiniTaskResult(
+                        id: $0.id, state: $0.state, data: [UInt8]($0.data), error: $0.error, dataFile: $0.dataFile)
+                }, .json)
             #expect(try Self.sameJSON(emitted, text), "\(String(decoding: emitted, as: UTF8.self))")
         }
         #expect(sawDataFile, "the README shows a result in a file")

@@ -104,6 +104,73 @@ import WorkerWire
         #expect(try decoder.next() == nil)
     }
 
+    /// A batch's protobuf form is read, and its results written, by the hand-written codec: the
+    /// same mini-tasks as the generated code reads, the same bytes as it writes.
+    @Test func miniTaskBatchesAndResultsAgreeWithTheGeneratedCode() throws {
+        var batch = Sparkmesos_Worker_V1_MiniTaskBatch()
+        for index in 0..<5 {
+            var task = Sparkmesos_Worker_V1_MiniTask()
+            task.id = index == 3 ? "mini-é-\(index)" : "m\(index)"
+            task.function = index == 4 ? "" : "echo"
+            task.payload = Data((0..<(index * 70)).map { UInt8(truncatingIfNeeded: $0) })
+            if index == 2 { task.environment = ["A": "1", "": "", "é": "x"] }
+            batch.tasks.append(task)
+        }
+        let expected = batch.tasks.map {
+            MiniTask(id: $0.id, function: $0.function, payload: [UInt8]($0.payload), environment: $0.environment)
+        }
+        let (decoded, encoding) = try MiniTask.parseBatch(try batch.serializedBytes())
+        #expect(encoding == .protobuf && decoded == expected)
+        let (fromJSON, jsonEncoding) = try MiniTask.parseBatch(try batch.jsonUTF8Bytes())
+        #expect(jsonEncoding == .json && fromJSON == expected)
+        #expect(try MiniTask.parseBatch([]).0 == [])
+
+        let results = [
+            MiniTaskResult(id: "m0", state: "FINISHED", data: [1, 2, 3]),
+            MiniTaskResult(id: "m1", state: "FINISHED"),
+            MiniTaskResult(id: "é", state: "FAILED", error: "closure 'echo' threw: no"),
+            MiniTaskResult(id: "m3", state: "FINISHED", dataFile: "results/mini-m3"),
+            MiniTaskResult(id: "", state: "LOST", data: Array(repeating: 7, count: 300), error: "e"),
+        ]
+        var generated = Sparkmesos_Worker_V1_MiniTaskResults()
+        generated.results = results.map {
+            var result = Sparkmesos_Worker_V1_MiniTaskResult()
+            result.id = $0.id
+            result.state = $0.state
+            result.data = Data($0.data)
+            result.error = $0.error
+            result.dataFile = $0.dataFile
+            return result
+        }
+        #expect(MiniTaskResult.payload(results, .protobuf) == (try generated.serializedBytes() as [UInt8]))
+        #expect(MiniTaskResult.payload([], .protobuf) == [])
+        let json = MiniTaskResult.payload(results, .json)
+        #expect(try Sparkmesos_Worker_V1_MiniTaskResults(jsonUTF8Bytes: json) == generated)
+        #expect(String(decoding: json, as: UTF8.self).contains("\"data_file\""))
+    }
+
+    /// A malformed protobuf batch is refused with what is wrong, never misread.
+    @Test func malformedMiniTaskBatchesAreRefused() {
+        let cases: [(bytes: [UInt8], says: String)] = [
+            ([0x0A, 0x05, 0x0A, 0x01], "past the end"),  // a task longer than what follows
+            ([0x0D, 0x01, 0x02, 0x03, 0x04], "not length-delimited"),  // tasks as a fixed32
+            ([0x0A, 0x03, 0x0A, 0x01, 0xFF], "not UTF-8"),  // an id that is not UTF-8
+            ([0x0A, 0x02, 0x18, 0x01], "not length-delimited"),  // a payload as a varint
+            ([0x0A, 0x01, 0x80], "truncated varint"),
+            ([0x00], "field number 0"),
+        ]
+        for (bytes, says) in cases {
+            #expect {
+                try MiniTask.parseBatch(bytes)
+            } throws: { error in
+                let text = "\(error)"
+                return text.contains("not a MiniTaskBatch (protobuf, \(bytes.count) bytes)") && text.contains(says)
+            }
+        }
+        // A fixed32 where a run's payload belongs is refused too (it was read as 4 bytes of payload).
+        #expect(throws: WireError.self) { try ToWorker(decoding: [0x0A, 0x05, 0x25, 0x01, 0x02, 0x03, 0x04]) }
+    }
+
     @Test func progressMatchesTheGeneratedCodeAndBadFractionsAreRefused() throws {
         let progress = RunProgress(id: 12, fraction: 0.375, message: "rows 3 of 8")
         let generated = try Sparkmesos_Worker_V1_FromWorker(serializedBytes: FromWorker.progress(progress).encoded())
