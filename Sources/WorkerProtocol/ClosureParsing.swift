@@ -95,26 +95,8 @@ extension MiniTaskResult {
     /// proto field names (`data_file`), as Mesos's own JSON does.
     public static func payload(_ results: [MiniTaskResult], _ encoding: PayloadEncoding) -> [UInt8] {
         switch encoding {
-        case .protobuf:
-            return encodeResults(results)
-        case .json:
-            var message = Sparkmesos_Worker_V1_MiniTaskResults()
-            message.results = results.map { result in
-                var generated = Sparkmesos_Worker_V1_MiniTaskResult()
-                generated.id = result.id
-                generated.state = result.state
-                generated.data = Data(result.data)
-                generated.error = result.error
-                generated.dataFile = result.dataFile
-                return generated
-            }
-            return (try? message.jsonUTF8Bytes(options: jsonOptions)) ?? []
+        case .protobuf: encodeResults(results)
+        case .json: encodeResultsJSON(results)
         }
     }
-
-    static let jsonOptions: JSONEncodingOptions = {
-        var options = JSONEncodingOptions()
-        options.preserveProtoFieldNames = true
-        return options
-    }()
 }

@@ -132,6 +132,16 @@ import WorkerWire
             MiniTaskResult(id: "m3", state: "FINISHED", dataFile: "results/mini-m3"),
             MiniTaskResult(id: "", state: "LOST", data: Array(repeating: 7, count: 300), error: "e"),
         ]
+        let generated = Self.generated(results)
+        #expect(MiniTaskResult.payload(results, .protobuf) == (try generated.serializedBytes() as [UInt8]))
+        #expect(MiniTaskResult.payload([], .protobuf) == [])
+        let json = MiniTaskResult.payload(results, .json)
+        #expect(try Sparkmesos_Worker_V1_MiniTaskResults(jsonUTF8Bytes: json) == generated)
+        #expect(String(decoding: json, as: UTF8.self).contains("\"data_file\""))
+    }
+
+    /// `results` as the generated code's message.
+    static func generated(_ results: [MiniTaskResult]) -> Sparkmesos_Worker_V1_MiniTaskResults {
         var generated = Sparkmesos_Worker_V1_MiniTaskResults()
         generated.results = results.map {
             var result = Sparkmesos_Worker_V1_MiniTaskResult()
@@ -142,11 +152,45 @@ import WorkerWire
             result.dataFile = $0.dataFile
             return result
         }
-        #expect(MiniTaskResult.payload(results, .protobuf) == (try generated.serializedBytes() as [UInt8]))
-        #expect(MiniTaskResult.payload([], .protobuf) == [])
-        let json = MiniTaskResult.payload(results, .json)
-        #expect(try Sparkmesos_Worker_V1_MiniTaskResults(jsonUTF8Bytes: json) == generated)
-        #expect(String(decoding: json, as: UTF8.self).contains("\"data_file\""))
+        return generated
+    }
+
+    /// The results' JSON form is written by hand, byte for byte as SwiftProtobuf writes it with
+    /// the proto field names: every character that must or may be escaped (C0 and C1 controls,
+    /// DEL, quote, backslash) beside UTF-8 of every length, and data of every length modulo 3.
+    @Test func resultsJSONIsTheGeneratedCodesByteForByte() throws {
+        var scalars: [Unicode.Scalar] = (0...0xa0).map { Unicode.Scalar(UInt8($0)) }
+        scalars += ["é", "\u{7ff}", "\u{800}", "\u{2028}", "\u{fffd}", "\u{ffff}", "\u{10000}", "😀", "\u{10ffff}"]
+        var random = SystemRandomNumberGenerator()
+        func text(_ length: Int) -> String {
+            var text = String.UnicodeScalarView()
+            for _ in 0..<length { text.append(scalars.randomElement(using: &random)!) }
+            return String(text)
+        }
+        var cases: [[MiniTaskResult]] = [
+            [], [MiniTaskResult(id: "", state: "")],
+            [MiniTaskResult(id: String(String.UnicodeScalarView(scalars)), state: "FINISHED")],
+            [MiniTaskResult(id: "\u{c2}\u{80}", state: "\u{9f}\u{a0}\u{c2}", error: "\\\"/")],
+        ]
+        for round in 0..<200 {
+            cases.append(
+                (0..<(round % 7)).map { index in
+                    MiniTaskResult(
+                        id: text(index * 3), state: index % 2 == 0 ? "FINISHED" : text(2),
+                        data: (0..<((round * 5 + index) % 40)).map { _ in UInt8.random(in: 0...255, using: &random) },
+                        error: round % 3 == 0 ? text(round % 50) : "", dataFile: index == 1 ? text(5) : "")
+                })
+        }
+        cases.append([MiniTaskResult(id: "big", state: "FINISHED", data: Array(repeating: 0xfb, count: 1 << 20) + [1])])
+        for results in cases {
+            let generated = Self.generated(results)
+            var options = JSONEncodingOptions()
+            options.preserveProtoFieldNames = true
+            let expected: [UInt8] = try generated.jsonUTF8Bytes(options: options)
+            let written = MiniTaskResult.payload(results, .json)
+            #expect(written == expected, "\(String(decoding: expected.prefix(300), as: UTF8.self))")
+            #expect(try Sparkmesos_Worker_V1_MiniTaskResults(jsonUTF8Bytes: written) == generated)
+        }
     }
 
     /// A malformed protobuf batch is refused with what is wrong, never misread.

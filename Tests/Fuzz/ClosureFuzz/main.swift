@@ -3,6 +3,12 @@ import SwiftProtobuf
 import WorkerProtocol
 import WorkerWire
 
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+
 /// `TaskInfo.data` of a closure task and framework MESSAGEs carrying mini-task batches, in either
 /// encoding: a closure/batch or a WorkerProtocolError, never a crash.
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -12,13 +18,26 @@ public func fuzzClosure(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         precondition(!closure.function.isEmpty, "a closure without a function was accepted")
     }
     if let (batch, encoding) = try? MiniTask.parseBatch(bytes) {
-        let results = batch.map { MiniTaskResult(id: $0.id, state: "FINISHED", data: $0.payload) }
-        let payload = MiniTaskResult.payload(results, encoding)
-        // The protobuf form round-trips through the generated code.
-        if encoding == .protobuf {
-            let decoded = try? Sparkmesos_Worker_V1_MiniTaskResults(serializedBytes: payload)
-            precondition(decoded?.results.map(\.id) == batch.map(\.id), "results did not decode as encoded")
+        let results = batch.map {
+            MiniTaskResult(
+                id: $0.id, state: "FINISHED", data: $0.payload, error: $0.function,
+                dataFile: $0.environment.keys.sorted().joined())
         }
+        let payload = MiniTaskResult.payload(results, encoding)
+        // Both forms are what the generated code writes, byte for byte.
+        var generated = Sparkmesos_Worker_V1_MiniTaskResults()
+        generated.results = results.map {
+            var result = Sparkmesos_Worker_V1_MiniTaskResult()
+            (result.id, result.state, result.error, result.dataFile) = ($0.id, $0.state, $0.error, $0.dataFile)
+            result.data = Data($0.data)
+            return result
+        }
+        let expected: [UInt8]? =
+            switch encoding {
+            case .protobuf: try? generated.serializedBytes()
+            case .json: try? generated.jsonUTF8Bytes(options: resultsJSONOptions)
+            }
+        precondition(payload == expected, "results were not encoded as the generated code encodes them")
     }
     // The hand-written protobuf decoder and the generated one agree on every batch both accept.
     if let ours = try? MiniTask.decodeBatch(bytes[...]),
@@ -31,5 +50,11 @@ public func fuzzClosure(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     }
     return 0
 }
+
+let resultsJSONOptions = {
+    var options = JSONEncodingOptions()
+    options.preserveProtoFieldNames = true
+    return options
+}()
 
 runFuzzer(fuzzClosure)
