@@ -51,21 +51,26 @@ import WorkerWire
 
         /// The ids of the next `count` results, read as they come (a minute at most for each read).
         func results(_ count: Int) throws -> [UInt64] {
-            var ids: [UInt64] = []
+            try runResults(count).map(\.id)
+        }
+
+        /// The next `count` results, read as they come (a minute at most for each read).
+        func runResults(_ count: Int) throws -> [RunResult] {
+            var results: [RunResult] = []
             var buffer = [UInt8](repeating: 0, count: 4096)
-            while ids.count < count {
+            while results.count < count {
                 while let frame = try decoder.next() {
                     guard case .result(let result) = try FromWorker(decoding: frame) else { continue }
-                    ids.append(result.id)
+                    results.append(result)
                 }
-                if ids.count == count { break }
+                if results.count == count { break }
                 var ready = pollfd(fd: read, events: Int16(POLLIN), revents: 0)
                 guard poll(&ready, 1, 60_000) == 1 else { break }
                 let got = Glibc.read(read, &buffer, buffer.count)
                 guard got > 0 else { break }
                 decoder.feed(buffer[..<got])
             }
-            return ids
+            return results
         }
     }
 
