@@ -295,7 +295,9 @@ extension Mesos_V1_TaskState {
 // The floors first, measured in this run: every figure is divided by one of them.
 let scratch = NSTemporaryDirectory() + "sme-floors-" + UUID().uuidString
 try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
-let floors = try Floors.measure(work: scratch, hello: hello)
+var floors = try Floors.measure(work: scratch, hello: hello)
+let trivialProgramPath = floors.trivialProgramPath
+let cgroupMoveSeconds = floors.cgroupMoveSeconds
 // Kept until the end: the command tasks run the floors' trivial program from it.
 defer { try? FileManager.default.removeItem(atPath: scratch) }
 printHeader()
@@ -309,7 +311,7 @@ if selected("startup") {
         var result = (subscribe: Double.nan, running: Double.nan)
         try await withExecutor(
             properties: [:], program: program,
-            beforeStart: { try await $0.launch(commandTask($0, id, program: floors.trivialProgramPath)) }
+            beforeStart: { try await $0.launch(commandTask($0, id, program: trivialProgramPath)) }
         ) { agent, _, started in
             let state = try await agent.waitUntil("the first task", timeout: .seconds(30)) {
                 $0.taskStates[id] == .taskFinished
@@ -323,7 +325,8 @@ if selected("startup") {
         }
         return result
     }
-    let near = try floors.refined([.hello])
+    floors = try floors.refined([.hello])
+    let near = floors
     var ours: [(subscribe: Double, running: Double)] = []
     var theirs: [(subscribe: Double, running: Double)] = []
     for index in 0..<startCount {
@@ -367,16 +370,16 @@ if selected("idle") {
             guard reclaim == "1" else { return }
             // The first task after idling pays for bringing the executor's code back (minor faults).
             let start = wallClock()
-            try await agent.launch(commandTask(agent, "after-idle", program: floors.trivialProgramPath))
+            try await agent.launch(commandTask(agent, "after-idle", program: trivialProgramPath))
             let state = try await agent.waitUntil { $0.taskStates["after-idle"] == .taskFinished }
             if let running = state.updates(forTask: "after-idle").first(where: { $0.status.state == .taskRunning }) {
                 row(
                     "idle: first command task after idling, LAUNCH→TASK_RUNNING", ms(running.status.timestamp - start),
-                    floor: "warm: see command p50; a first cgroup move \(floors.cgroupMoveSeconds.map(ms) ?? "n/a")")
+                    floor: "warm: see command p50; a first cgroup move \(cgroupMoveSeconds.map(ms) ?? "n/a")")
             }
             // A burst of 500 tasks, then idle again.
             for index in 0..<500 {
-                try await agent.launch(commandTask(agent, "burst-\(index)", program: floors.trivialProgramPath))
+                try await agent.launch(commandTask(agent, "burst-\(index)", program: trivialProgramPath))
             }
             _ = try await agent.waitUntil("the burst", timeout: .seconds(120)) { state in
                 (0..<500).allSatisfy { state.taskStates["burst-\($0)"] == .taskFinished }
@@ -433,17 +436,19 @@ if selected("idle") {
     }
 }
 if selected("command") {
-    let near = try floors.refined([.spawn, .post])
+    floors = try floors.refined([.spawn, .post])
+    let near = floors
     try await launchScenario(
         "command", properties: [:], count: taskCount,
         latencyFloor: Floor(
             text: "spawn+reap \(ms(near.spawnSeconds))" + (near.postText.map { " + " + $0 } ?? ""),
             value: near.spawnSeconds + (near.postSeconds ?? 0), target: ""),
         throughputFloor: Floor(text: near.spawnText, value: near.spawnsPerSecond, target: "≥ 0.75×"),
-        make: { commandTask($0, $1, program: floors.trivialProgramPath) })
+        make: { commandTask($0, $1, program: trivialProgramPath) })
 }
 if selected("fine") {
-    let near = try floors.refined([.spawn])
+    floors = try floors.refined([.spawn])
+    let near = floors
     try await launchScenario(
         "fine", properties: workerProperties, count: taskCount,
         latencyFloor: Floor(text: "", value: nil, target: "p50 ≤ 3 ms"),
@@ -455,7 +460,8 @@ if selected("fine-cgroups") {
     // mem) and with cgroups turned off, alternating, so drift hits both alike.
     for round in 1...2 {
         for cgroups in [true, false] {
-            let near = try floors.refined([.spawn])
+            floors = try floors.refined([.spawn])
+            let near = floors
             try await launchScenario(
                 "fine-cgroups-\(cgroups ? "on" : "off")-\(round)", properties: workerProperties,
                 environment: ["SPARK_MESOS_EXECUTOR_CGROUPS": cgroups ? "auto" : "off"], count: taskCount,
@@ -480,7 +486,8 @@ if selected("fine-spawned") {
     // The same without the fork server: a posix_spawn of the worker program per task.
     var properties = workerProperties
     properties["spark.mesos.executor.worker.forkServer"] = "false"
-    let near = try floors.refined([.spawn, .hello])
+    floors = try floors.refined([.spawn, .hello])
+    let near = floors
     try await launchScenario(
         "fine-spawned", properties: properties, count: taskCount,
         latencyFloor: Floor(text: "hello \(ms(near.helloSeconds))", value: near.helloSeconds, target: ""),
@@ -490,7 +497,8 @@ if selected("fine-spawned") {
 if selected("coarse") {
     var properties = workerProperties
     properties["spark.mesos.coarse"] = "true"
-    let near = try floors.refined([.pipe, .post])
+    floors = try floors.refined([.pipe, .post])
+    let near = floors
     let floor = near.pipeRoundTripSeconds.flatMap { pipe in near.postSeconds.map { pipe + $0 } }
     try await launchScenario(
         "coarse", properties: properties, count: taskCount,
@@ -505,7 +513,8 @@ if selected("coarse") {
 // unless told otherwise) and JSON.
 if selected("minis") {
     for encoding in MiniTaskEncoding.allCases {
-        let near = try floors.refined([.pipelined])
+        floors = try floors.refined([.pipelined])
+        let near = floors
         try await withExecutor(
             properties: [
                 "spark.mesos.coarse": "true", "spark.mesos.executor.worker": worker, "spark.executor.cores": "2",
@@ -565,7 +574,8 @@ final class Timings: @unchecked Sendable { var values: [Double] = [] }
 // A Swift worker alone: the demo worker driven through its pipes by the benchmark, no executor
 // between: what a run of a closure costs a worker written with the SDK, apart from the executor.
 if selected("worker") {
-    let near = try floors.refined([.pipelined])
+    floors = try floors.refined([.pipelined])
+    let near = floors
     let runs = workerRuns
     var frames: [UInt8] = []
     for index in 0..<runs {
