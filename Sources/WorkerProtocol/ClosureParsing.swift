@@ -74,6 +74,9 @@ extension MiniTask {
                     "framework message is not a MiniTaskBatch (protobuf, \(bytes.count) bytes): \(error.detail)")
             }
         case .json:
+            // The plain form schedulers write is read directly; the rest of what protobuf's JSON
+            // mapping allows, and every refusal, is SwiftProtobuf's.
+            if let tasks = decodePlainJSONBatch(bytes) { return (tasks, .json) }
             let batch: Sparkmesos_Worker_V1_MiniTaskBatch
             do {
                 batch = try Sparkmesos_Worker_V1_MiniTaskBatch(

@@ -193,6 +193,70 @@ import WorkerWire
         }
     }
 
+    /// The plain JSON form of a batch is read directly, to the same mini-tasks as the generated
+    /// code reads; every other form comes back nil, left to SwiftProtobuf, whose reading or refusal
+    /// `parseBatch` then gives.
+    @Test func plainJSONBatchesAreReadAsTheGeneratedCodeReadsThem() throws {
+        var options = JSONDecodingOptions()
+        options.ignoreUnknownFields = false
+        func generated(_ text: String) throws -> [MiniTask] {
+            try Sparkmesos_Worker_V1_MiniTaskBatch(jsonUTF8Bytes: Array(text.utf8), options: options).tasks.map {
+                MiniTask(id: $0.id, function: $0.function, payload: [UInt8]($0.payload), environment: $0.environment)
+            }
+        }
+        var plain = [
+            "{}", " {\n} ", #"{"tasks": []}"#, #"{"tasks":[{}]}"#,
+            #"{ "tasks" : [ { "id" : "m1" , "function" : "echo" , "payload" : "AAEC/w==" } ] }"#,
+            #"{"tasks":[{"payload":"QQ==","environment":{},"id":"","function":"f"}]}"#,
+            #"{"tasks":[{"id":"\u00e9\ud83d\ude00\u0000\"\\\/\b\f\n\r\t","environment":{"A\n":"1","":""}}]}"#,
+            "{\"tasks\":[{\"id\":\"é😀\u{7f}\"}]}",
+        ]
+        var random = SystemRandomNumberGenerator()
+        for round in 0..<50 {
+            var batch = Sparkmesos_Worker_V1_MiniTaskBatch()
+            for index in 0..<(round % 5) {
+                var task = Sparkmesos_Worker_V1_MiniTask()
+                task.id = "m\(round)-\(index)-\u{1}\"é"
+                task.function = index % 2 == 0 ? "echo" : ""
+                task.payload = Data((0..<((round + index) % 9)).map { _ in UInt8.random(in: 0...255, using: &random) })
+                if index == 1 { task.environment = ["K\(round)": "v\t\(index)", "B": ""] }
+                batch.tasks.append(task)
+            }
+            plain.append(String(decoding: try batch.jsonUTF8Bytes() as [UInt8], as: UTF8.self))
+        }
+        for text in plain {
+            let read = MiniTask.decodePlainJSONBatch(Array(text.utf8))
+            #expect(read == (try generated(text)), "\(text)")
+            #expect(try MiniTask.parseBatch(Array(text.utf8)).0 == generated(text))
+        }
+        // A pair of `\u` escapes above plane 1 is composed right; SwiftProtobuf's JSON decoder ORs
+        // `0x10000` with `high << 10`, which already reaches bit 16 there (U+20000 came out U+10000).
+        let pairs = #"{"tasks":[{"id":"\ud840\udc00\udbff\udfff\ud83d\ude00"}]}"#
+        #expect(MiniTask.decodePlainJSONBatch(Array(pairs.utf8))?.first?.id == "\u{20000}\u{10ffff}😀")
+        #expect(try generated(pairs).first?.id != "\u{20000}\u{10ffff}😀")
+        // Left to SwiftProtobuf: valid in protobuf's JSON mapping but not plain...
+        let otherForms = [
+            #"{"tasks":null}"#, #"{"tasks":[{"id":null}]}"#, #"{"tasks":[{"payload":"QQ"}]}"#,
+            #"{"tasks":[{"payload":"-_8="}]}"#, #"{"tasks":[{"\u0069d":"m1"}]}"#,
+        ]
+        for text in otherForms {
+            #expect(MiniTask.decodePlainJSONBatch(Array(text.utf8)) == nil, "\(text)")
+            #expect(try MiniTask.parseBatch(Array(text.utf8)).0 == generated(text), "\(text)")
+        }
+        // ...and not JSON of a batch at all: refused with SwiftProtobuf's reason.
+        let refused = [
+            #"{"tasks":[{"id":"m1","id":"m2"}]}"#, #"{"tasks":[{"name":"m1"}]}"#, #"{"tasks":[]} x"#,
+            #"{"tasks":[{"id":"\ud800"}]}"#, #"{"tasks":[{"id":1}]}"#, #"{"tasks":[{"payload":"QQ=x"}]}"#,
+            #"{"tasks":[{"environment":{"A":"1","A":"2"}}]}"#, "{\"tasks\":[{\"id\":\"a\u{1}\"}]}", #"{"tasks":["#,
+        ]
+        for text in refused {
+            #expect(MiniTask.decodePlainJSONBatch(Array(text.utf8)) == nil, "\(text)")
+            if (try? generated(text)) == nil {
+                #expect(throws: WorkerProtocolError.self, "\(text)") { try MiniTask.parseBatch(Array(text.utf8)) }
+            }
+        }
+    }
+
     /// A malformed protobuf batch is refused with what is wrong, never misread.
     @Test func malformedMiniTaskBatchesAreRefused() {
         let cases: [(bytes: [UInt8], says: String)] = [
