@@ -42,14 +42,21 @@ extension Sparkmesos_Worker_V1_Closure {
     public init(taskData bytes: [UInt8]) throws(WorkerProtocolError) {
         guard !bytes.isEmpty else { throw .invalid("TaskInfo.data is empty: a closure task needs a Closure message") }
         let encoding = PayloadEncoding.detect(bytes)
-        do {
-            switch encoding {
-            case .json: self = try Self(jsonUTF8Bytes: bytes, options: Self.jsonOptions)
-            case .protobuf: self = try Self(serializedBytes: bytes)
+        if encoding == .json, let plain = MiniTask.decodePlainJSONClosure(bytes) {
+            // The plain form is read directly (WorkerWire); the rest of the JSON mapping by
+            // SwiftProtobuf.
+            self = Self()
+            (function, payload, environment) = (plain.function, Data(plain.payload), plain.environment)
+        } else {
+            do {
+                switch encoding {
+                case .json: self = try Self(jsonUTF8Bytes: bytes, options: Self.jsonOptions)
+                case .protobuf: self = try Self(serializedBytes: bytes)
+                }
+            } catch {
+                let form = encoding == .json ? "JSON" : "protobuf"
+                throw .unparseable("TaskInfo.data is not a Closure (\(form), \(bytes.count) bytes): \(error)")
             }
-        } catch {
-            let form = encoding == .json ? "JSON" : "protobuf"
-            throw .unparseable("TaskInfo.data is not a Closure (\(form), \(bytes.count) bytes): \(error)")
         }
         guard !function.isEmpty else { throw .invalid("TaskInfo.data holds a Closure without a function name") }
     }

@@ -1,6 +1,7 @@
 // The JSON form of a mini-task batch as schedulers write it, read without message objects:
 // `{"tasks": [{"id": "m1", "function": "echo", "payload": "<base64>", "environment": {"K": "V"}}]}`
-// with any JSON whitespace and string escapes. Anything else — a field twice, `null`, a key with an
+// with any JSON whitespace and string escapes; and a closure task's `Closure`, the same object
+// without its `id`. Anything else — a field twice, `null`, a key with an
 // escape, base64 without padding or in the URL-safe alphabet, an unknown field, malformed JSON — is
 // left to SwiftProtobuf's JSON decoder (WorkerProtocol), which accepts or refuses it with its own
 // message; so this reader only has to agree with it on what it accepts, which the closure fuzz
@@ -16,6 +17,16 @@ extension MiniTask {
         bytes.withUnsafeBufferPointer { buffer in
             var reader = PlainJSONReader(bytes: buffer)
             return reader.batch()
+        }
+    }
+
+    /// The fields of a closure task's JSON `sparkmesos.worker.v1.Closure` in the same plain form
+    /// (`{"function": …, "payload": …, "environment": {…}}`), as a mini-task without an id; nil when
+    /// it is not in that form.
+    public static func decodePlainJSONClosure(_ bytes: [UInt8]) -> MiniTask? {
+        bytes.withUnsafeBufferPointer { buffer in
+            var reader = PlainJSONReader(bytes: buffer)
+            return reader.closure()
         }
     }
 }
@@ -36,7 +47,7 @@ struct PlainJSONReader {
             guard key() == .tasks, take(UInt8(ascii: "[")) else { return nil }
             if !take(UInt8(ascii: "]")) {
                 repeat {
-                    guard let task = task() else { return nil }
+                    guard let task = task(hasID: true) else { return nil }
                     tasks.append(task)
                 } while take(UInt8(ascii: ","))
                 guard take(UInt8(ascii: "]")) else { return nil }
@@ -45,6 +56,12 @@ struct PlainJSONReader {
         }
         skipSpace()
         return index == bytes.count ? tasks : nil
+    }
+
+    mutating func closure() -> MiniTask? {
+        guard let closure = task(hasID: false) else { return nil }
+        skipSpace()
+        return index == bytes.count ? closure : nil
     }
 
     private enum Key {
@@ -73,14 +90,15 @@ struct PlainJSONReader {
         }
     }
 
-    private mutating func task() -> MiniTask? {
+    /// A mini-task's object, or a closure's (`hasID` false: an `id` is unknown there).
+    private mutating func task(hasID: Bool) -> MiniTask? {
         guard take(UInt8(ascii: "{")) else { return nil }
         var task = MiniTask(id: "", function: "")
         var seen: (id: Bool, function: Bool, payload: Bool, environment: Bool) = (false, false, false, false)
         if take(UInt8(ascii: "}")) { return task }
         repeat {
             switch key() {
-            case .id where !seen.id:
+            case .id where hasID && !seen.id:
                 seen.id = true
                 guard let value = string() else { return nil }
                 task.id = value

@@ -257,6 +257,42 @@ import WorkerWire
         }
     }
 
+    /// A closure task's plain JSON `Closure` is read directly too, as the generated code reads
+    /// it (pairs above plane 1 excepted, composed right); other forms are SwiftProtobuf's.
+    @Test func plainJSONClosuresAreReadAsTheGeneratedCodeReadsThem() throws {
+        var options = JSONDecodingOptions()
+        options.ignoreUnknownFields = false
+        let plain = [
+            #"{"function": "pi", "payload": "MTAwMDAw", "environment": {"SEED": "7"}}"#,
+            #"{"environment":{"A\tB":"\u00e9"},"function":"echo"}"#, #" { "payload" : "" , "function":"f" } "#,
+        ]
+        for text in plain {
+            let read = try #require(MiniTask.decodePlainJSONClosure(Array(text.utf8)))
+            let generated = try Sparkmesos_Worker_V1_Closure(jsonUTF8Bytes: Array(text.utf8), options: options)
+            #expect(read.id.isEmpty && read.function == generated.function)
+            #expect(read.payload == [UInt8](generated.payload) && read.environment == generated.environment)
+            #expect(try Sparkmesos_Worker_V1_Closure(taskData: Array(text.utf8)) == generated)
+        }
+        let pair = #"{"function":"echo","environment":{"K":"\ud840\udc00"}}"#
+        #expect(try Sparkmesos_Worker_V1_Closure(taskData: Array(pair.utf8)).environment == ["K": "\u{20000}"])
+        // Not plain: SwiftProtobuf's reading, or its refusal with what is wrong.
+        #expect(MiniTask.decodePlainJSONClosure(Array(#"{"function":"f","payload":"QQ"}"#.utf8)) == nil)
+        #expect(
+            try Sparkmesos_Worker_V1_Closure(taskData: Array(#"{"function":"f","payload":"QQ"}"#.utf8)).payload
+                == Data([0x41]))
+        for (text, says) in [
+            (#"{"id":"m1","function":"f"}"#, "not a Closure (JSON"), (#"{"function":"f"} {}"#, "not a Closure (JSON"),
+            (#"{"payload":"QQ=="}"#, "without a function name"), (#"{"function":""}"#, "without a function name"),
+        ] {
+            #expect(MiniTask.decodePlainJSONClosure(Array(text.utf8))?.function.isEmpty ?? true)
+            #expect {
+                try Sparkmesos_Worker_V1_Closure(taskData: Array(text.utf8))
+            } throws: { error in
+                (error as? WorkerProtocolError)?.description.contains(says) == true
+            }
+        }
+    }
+
     /// A malformed protobuf batch is refused with what is wrong, never misread.
     @Test func malformedMiniTaskBatchesAreRefused() {
         let cases: [(bytes: [UInt8], says: String)] = [

@@ -17,6 +17,16 @@ public func fuzzClosure(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     if let closure = try? Sparkmesos_Worker_V1_Closure(taskData: bytes) {
         precondition(!closure.function.isEmpty, "a closure without a function was accepted")
     }
+    // The plain JSON reader accepts only closures the generated code reads the same way.
+    if let ours = MiniTask.decodePlainJSONClosure(bytes) {
+        let generated = try? Sparkmesos_Worker_V1_Closure(jsonUTF8Bytes: bytes, options: strictJSON)
+        let theirs = generated.map {
+            MiniTask(id: "", function: $0.function, payload: [UInt8]($0.payload), environment: $0.environment)
+        }
+        precondition(
+            ours == theirs || escapesAPairAbovePlane1(bytes),
+            "the plain JSON reader accepted a closure the generated code reads otherwise")
+    }
     if let (batch, encoding) = try? MiniTask.parseBatch(bytes) {
         let results = batch.map {
             MiniTaskResult(
@@ -41,9 +51,7 @@ public func fuzzClosure(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     }
     // The plain JSON reader accepts only batches the generated code reads the same way.
     if let ours = MiniTask.decodePlainJSONBatch(bytes) {
-        var options = JSONDecodingOptions()
-        options.ignoreUnknownFields = false
-        let generated = try? Sparkmesos_Worker_V1_MiniTaskBatch(jsonUTF8Bytes: bytes, options: options)
+        let generated = try? Sparkmesos_Worker_V1_MiniTaskBatch(jsonUTF8Bytes: bytes, options: strictJSON)
         let theirs = generated?.tasks.map {
             MiniTask(id: $0.id, function: $0.function, payload: [UInt8]($0.payload), environment: $0.environment)
         }
@@ -78,6 +86,13 @@ func escapesAPairAbovePlane1(_ bytes: [UInt8]) -> Bool {
     }
     return false
 }
+
+/// What the executor parses JSON with: unknown fields refused.
+let strictJSON = {
+    var options = JSONDecodingOptions()
+    options.ignoreUnknownFields = false
+    return options
+}()
 
 let resultsJSONOptions = {
     var options = JSONEncodingOptions()
