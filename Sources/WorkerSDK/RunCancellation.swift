@@ -1,11 +1,11 @@
 import SystemSupport
 
-/// Cancels one run's task from another thread (the pipe reader's), whenever the cancel comes: a
-/// cancel before the task runs the closure cancels it as it starts. The task is started with
-/// `Task.immediate`, so its `Task` handle exists only once the closure has run up to its first
-/// suspension, which may be its end; a cancel must reach it before that too. The task is
-/// reachable here only while it runs the closure (the reference is set and cleared under the
-/// lock that `cancel()` holds), so a late cancel cannot touch a task that has ended.
+/// Cancels one run's closure from another thread (the pipe reader's), whenever the cancel comes:
+/// a cancel before the closure starts cancels its task as it starts. The task may run other runs
+/// before and after this one (a one-at-a-time worker runs a batch's runs in one task, and starts a
+/// fresh one after a cancelled run), so it is reachable here only while it runs this closure (the
+/// reference is set and cleared under the lock that `cancel()` holds): a late cancel cannot touch
+/// the run after it, nor a task that has ended.
 final class RunCancellation: Sendable {
     /// Kept only while the task runs the closure (see above), which is what makes sharing it sound.
     private struct RunningTask: @unchecked Sendable {
