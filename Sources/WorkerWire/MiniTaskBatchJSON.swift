@@ -64,8 +64,9 @@ struct PlainJSONReader {
         return index == bytes.count ? closure : nil
     }
 
-    private enum Key {
-        case tasks, id, function, payload, environment
+    /// The keys the plain forms have; each raw value is a bit of the set an object has seen.
+    private enum Key: UInt8 {
+        case tasks = 1, id = 2, function = 4, payload = 8, environment = 16
     }
 
     /// A known key and its colon; nil for any other key.
@@ -94,28 +95,27 @@ struct PlainJSONReader {
     private mutating func task(hasID: Bool) -> MiniTask? {
         guard take(UInt8(ascii: "{")) else { return nil }
         var task = MiniTask(id: "", function: "")
-        var seen: (id: Bool, function: Bool, payload: Bool, environment: Bool) = (false, false, false, false)
+        var seen: UInt8 = 0
         if take(UInt8(ascii: "}")) { return task }
         repeat {
-            switch key() {
-            case .id where hasID && !seen.id:
-                seen.id = true
+            // Each field once, and a closure has no `id`.
+            guard let key = key(), hasID || key != .id, seen & key.rawValue == 0 else { return nil }
+            seen |= key.rawValue
+            switch key {
+            case .id:
                 guard let value = string() else { return nil }
                 task.id = value
-            case .function where !seen.function:
-                seen.function = true
+            case .function:
                 guard let value = string() else { return nil }
                 task.function = value
-            case .payload where !seen.payload:
-                seen.payload = true
+            case .payload:
                 guard let value = base64() else { return nil }
                 task.payload = value
-            case .environment where !seen.environment:
-                seen.environment = true
+            case .environment:
                 guard let value = environment() else { return nil }
                 task.environment = value
-            default:
-                return nil
+            case .tasks:
+                return nil  // the batch's field, not a task's
             }
         } while take(UInt8(ascii: ","))
         return take(UInt8(ascii: "}")) ? task : nil

@@ -3,7 +3,7 @@ import SwiftProtobuf
 import SparkExecutor
 import Testing
 import WorkerPool
-import WorkerProtocol
+@testable import WorkerProtocol
 import WorkerWire
 
 /// The README's JSON examples, as written: what a framework sends parses, and what the executor
@@ -64,8 +64,8 @@ import WorkerWire
     @Test func resultsAreEmittedAsWritten() throws {
         let examples = try Self.blocks(startingWith: "results")
         #expect(examples.count >= 2)
-        var options = JSONDecodingOptions()
-        options.ignoreUnknownFields = false
+        // What the executor reads JSON closures and batches with: unknown fields refused.
+        let options = Sparkmesos_Worker_V1_Closure.jsonOptions
         var sawDataFile = false
         for text in examples {
             let results = try Sparkmesos_Worker_V1_MiniTaskResults(jsonString: text, options: options)

@@ -4,7 +4,7 @@ import NIOCore
 import SwiftProtobuf
 import Testing
 import WorkerPool
-import WorkerProtocol
+@testable import WorkerProtocol
 import WorkerWire
 
 /// The Foundation-free codec must agree with the generated code for worker.proto.
@@ -197,8 +197,8 @@ import WorkerWire
     /// code reads; every other form comes back nil, left to SwiftProtobuf, whose reading or refusal
     /// `parseBatch` then gives.
     @Test func plainJSONBatchesAreReadAsTheGeneratedCodeReadsThem() throws {
-        var options = JSONDecodingOptions()
-        options.ignoreUnknownFields = false
+        // What the executor reads JSON closures and batches with: unknown fields refused.
+        let options = Sparkmesos_Worker_V1_Closure.jsonOptions
         func generated(_ text: String) throws -> [MiniTask] {
             try Sparkmesos_Worker_V1_MiniTaskBatch(jsonUTF8Bytes: Array(text.utf8), options: options).tasks.map {
                 MiniTask(id: $0.id, function: $0.function, payload: [UInt8]($0.payload), environment: $0.environment)
@@ -260,8 +260,8 @@ import WorkerWire
     /// A closure task's plain JSON `Closure` is read directly too, as the generated code reads
     /// it (pairs above plane 1 excepted, composed right); other forms are SwiftProtobuf's.
     @Test func plainJSONClosuresAreReadAsTheGeneratedCodeReadsThem() throws {
-        var options = JSONDecodingOptions()
-        options.ignoreUnknownFields = false
+        // What the executor reads JSON closures and batches with: unknown fields refused.
+        let options = Sparkmesos_Worker_V1_Closure.jsonOptions
         let plain = [
             #"{"function": "pi", "payload": "MTAwMDAw", "environment": {"SEED": "7"}}"#,
             #"{"environment":{"A\tB":"\u00e9"},"function":"echo"}"#, #" { "payload" : "" , "function":"f" } "#,
