@@ -27,17 +27,20 @@ public actor ExecutorRuntime {
     /// Per task: what stops its checks and its deadline.
     var watchers: [String: [AsyncStream<Never>.Continuation]] = [:]
     var frameworkInfo: Mesos_V1_FrameworkInfo?
-    /// Called once start-up is over and each time a burst of tasks is over, when nothing new came
-    /// for `idleSettle`.
+    /// Called once start-up is over and each time a burst of tasks or mini-tasks is over, when
+    /// nothing new came for `idleSettle`.
     let whenIdle: (@Sendable () -> Void)?
     let idleSettle: Duration
     /// The shortest time between two progress MESSAGEs of one task.
     let progressInterval: Duration
-    /// Whether idleness was noticed since start-up or the last LAUNCH.
+    /// Whether idleness was noticed since start-up or the last LAUNCH or framework MESSAGE.
     var idleNoticed = false
-    /// Counts LAUNCHes, so a settle timer knows whether work came in meanwhile.
-    var launchGeneration = 0
-    /// Each idleness noticed: the LAUNCH count then, and when it has settled. One loop waits for
+    /// Counts LAUNCHes and framework MESSAGEs, so a settle timer knows whether work came in meanwhile.
+    var workGeneration = 0
+    /// Framework MESSAGEs whose handling has not ended: a batch of mini-tasks is work until every
+    /// one of its results has been sent, as a task is until its updates are acknowledged.
+    var messagesInHand = 0
+    /// Each idleness noticed: the work generation then, and when it has settled. One loop waits for
     /// them (the newest only), not a sleeping child task per notice: tasks run one after another
     /// notice idleness after each, and a child per notice kept hundreds asleep (`idleSettle`
     /// each), which every other child of the runtime's group walked past when it ended.
@@ -118,14 +121,15 @@ public actor ExecutorRuntime {
         perform(executorLifecycle.shutdown(because: why, work: work, at: .now))
     }
 
-    /// Once every task has ended and every update is acknowledged (or, after the first SUBSCRIBED,
-    /// none came yet), and no task came for `idleSettle`, `whenIdle` runs (the executor gives back
-    /// the memory start-up or the burst used). Once per burst; tasks launched one after another do
-    /// not pay for it each time.
+    /// Once every task has ended and every update is acknowledged, every framework MESSAGE (a batch
+    /// of mini-tasks) has been answered (or, after the first SUBSCRIBED, none came yet), and no task
+    /// or MESSAGE came for `idleSettle`, `whenIdle` runs (the executor gives back the memory
+    /// start-up or the burst used). Once per burst; tasks launched one after another do not pay for
+    /// it each time.
     func noticeIdle() {
-        guard whenIdle != nil, !idleNoticed, !lifecycle.hasActiveTasks, ledger.isEmpty else { return }
+        guard whenIdle != nil, !idleNoticed, isIdle else { return }
         idleNoticed = true
-        idleNoticeContinuation.yield((launchGeneration, .now + idleSettle))
+        idleNoticeContinuation.yield((workGeneration, .now + idleSettle))
     }
 
     /// Runs `whenIdle` for each idleness that settled with no LAUNCH since. A notice that comes
@@ -143,8 +147,17 @@ public actor ExecutorRuntime {
     public var childTaskCount: Int { childTasks.running }
 
     private func idleSettled(_ generation: Int) {
-        guard generation == launchGeneration, !lifecycle.hasActiveTasks, ledger.isEmpty else { return }
+        guard generation == workGeneration, isIdle else { return }
         whenIdle?()
+    }
+
+    /// No task active, no update unacknowledged, no framework MESSAGE being handled.
+    private var isIdle: Bool { !lifecycle.hasActiveTasks && ledger.isEmpty && messagesInHand == 0 }
+
+    /// A framework MESSAGE's handling ended (every result of its batch sent).
+    private func messageHandled() {
+        messagesInHand -= 1
+        noticeIdle()
     }
 
     /// Whether the executor is on its way out (nothing more is sent).
@@ -187,12 +200,12 @@ public actor ExecutorRuntime {
             noticeIdle()
         case .launch:
             idleNoticed = false
-            launchGeneration += 1
+            workGeneration += 1
             logger.info("launch", metadata: ["task": "\(event.launch.task.taskID.value)"])
             perform(lifecycle.launch(event.launch.task))
         case .launchGroup:
             idleNoticed = false
-            launchGeneration += 1
+            workGeneration += 1
             let tasks = event.launchGroup.taskGroup.tasks
             logger.info("launch group", metadata: ["tasks": "\(tasks.map(\.taskID.value))"])
             perform(lifecycle.launchGroup(tasks))
@@ -218,12 +231,16 @@ public actor ExecutorRuntime {
             workChanged()
             noticeIdle()
         case .message:
+            idleNoticed = false
+            workGeneration += 1
+            messagesInHand += 1
             let data = [UInt8](event.message.data)
             let hooks = self.hooks
             let logger = self.logger
             schedule {
                 let handled = await hooks.frameworkMessage(data) { reply in await self.deliverMessage(reply) }
                 if !handled { logger.info("framework message ignored", metadata: ["bytes": "\(data.count)"]) }
+                await self.messageHandled()
             }
         case .error:
             logger.error("agent reported an error", metadata: ["message": "\(event.error.message)"])

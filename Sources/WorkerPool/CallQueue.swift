@@ -2,6 +2,10 @@
 struct CallQueue {
     private var items: [PoolState.CallID] = []
     private var head = 0
+    /// Storage for this many ids is kept once the queue is empty (see `CallTable.keptCapacity`).
+    static var keptCapacity: Int { 4096 }
+    /// Ids the queue's storage has room for (for tests).
+    var reservedCapacity: Int { items.capacity }
 
     var first: PoolState.CallID? { head < items.count ? items[head] : nil }
     var isEmpty: Bool { head >= items.count }
@@ -10,7 +14,9 @@ struct CallQueue {
 
     mutating func removeFirst() {
         head += 1
-        if head >= 1024 && head * 2 >= items.count {
+        if isEmpty {
+            startOver()
+        } else if head >= 1024 && head * 2 >= items.count {
             items.removeFirst(head)
             head = 0
         }
@@ -19,6 +25,13 @@ struct CallQueue {
     mutating func remove(_ id: PoolState.CallID) {
         guard let index = items[head...].firstIndex(of: id) else { return }
         items.remove(at: index)
+        if isEmpty { startOver() }
+    }
+
+    /// Once empty: a burst's storage is given back (see `CallTable.keptCapacity`).
+    private mutating func startOver() {
+        items.removeAll(keepingCapacity: items.capacity <= Self.keptCapacity)
+        head = 0
     }
 
     mutating func drain() -> [PoolState.CallID] {

@@ -23,10 +23,16 @@ struct CallTable<Value> {
 
     /// The window may span this many ids more than twice the calls it holds.
     private static var slack: Int { 1024 }
+    /// Storage for this many calls is kept once the table is empty; a burst's larger storage is
+    /// given back (a queue of a million mini-tasks would otherwise keep its high-water mark for
+    /// the executor's life).
+    static var keptCapacity: Int { 4096 }
 
     var count: Int { held + overflow.count }
     /// How many ids the window spans, held or not (for tests).
     var windowSpan: Int { window.count - start }
+    /// Calls the window's storage has room for (for tests).
+    var reservedCapacity: Int { window.capacity }
     var isEmpty: Bool { count == 0 }
 
     subscript(id: ID) -> Value? {
@@ -57,7 +63,11 @@ struct CallTable<Value> {
 
     @discardableResult
     mutating func removeValue(forKey id: ID) -> Value? {
-        guard let slot = slot(of: id) else { return overflow.removeValue(forKey: id) }
+        guard let slot = slot(of: id) else {
+            let value = overflow.removeValue(forKey: id)
+            if overflow.isEmpty && overflow.capacity > Self.keptCapacity { overflow = [:] }
+            return value
+        }
         guard let value = window[slot].take() else { return nil }
         held -= 1
         if slot == start {
@@ -125,7 +135,7 @@ struct CallTable<Value> {
             base += 1
         }
         if start == window.count {
-            window.removeAll(keepingCapacity: true)
+            window.removeAll(keepingCapacity: window.capacity <= Self.keptCapacity)
             start = 0
         } else if start >= Self.slack, start * 2 >= window.count {
             window.removeFirst(start)

@@ -123,6 +123,44 @@ struct ClosureEndToEndTests {
         }
     }
 
+    /// A burst of mini-tasks is work as tasks are: the executor gives its memory back (`whenIdle`)
+    /// once every result of the batches has been sent and nothing came for the settle time — not
+    /// while a batch runs, and not never, which left a million queued mini-tasks' high-water mark
+    /// in an idle executor's memory.
+    @Test(.needsDemoWorker, .timeLimit(.minutes(3))) func theExecutorNoticesIdlenessOnceEveryBatchIsAnswered()
+        async throws
+    {
+        let (idle, notice) = AsyncStream.makeStream(of: Void.self)
+        try await ExecutorUnderTest.run(
+            encoding: .json, properties: properties(coarse: true), whenIdle: { notice.yield() },
+            idleSettle: .milliseconds(20)
+        ) { test in
+            var notices = idle.makeAsyncIterator()
+            // Start-up is over: the first notice comes before any batch.
+            _ = await notices.next()
+            for burst in 0..<2 {
+                // One batch a burst (two could be a burst each on a slow machine); its last
+                // mini-task outlasts the settle time many times over.
+                let tasks =
+                    (0..<30).map { #"{"id":"b\#(burst)-\#($0)","function":"echo","payload":""}"# }
+                    + [
+                        #"{"id":"b\#(burst)-slow","function":"sleep","payload":"\#(Data("300".utf8).base64EncodedString())"}"#
+                    ]
+                await test.agent.sendMessage(Data(#"{"tasks":[\#(tasks.joined(separator: ","))]}"#.utf8))
+                _ = await notices.next()
+                // Only now: every result of the batch has reached the agent.
+                let results = Self.results(await test.agent.state.messages).filter { $0.id.hasPrefix("b\(burst)-") }
+                #expect(results.count == 31, "burst \(burst)")
+                #expect(results.allSatisfy { $0.state == "FINISHED" })
+            }
+            await test.agent.shutdown()
+        }
+        notice.finish()
+        var remaining = 0
+        for await _ in idle { remaining += 1 }
+        #expect(remaining == 0, "one notice per burst")
+    }
+
     @Test func miniTasksWithoutAWorkerAreLostWithTheReason() async throws {
         try await ExecutorUnderTest.run(encoding: .protobuf) { test in
             await test.agent.sendMessage(Data(#"{"tasks":[{"id":"x1","function":"echo","payload":""}]}"#.utf8))

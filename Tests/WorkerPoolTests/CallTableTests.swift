@@ -86,4 +86,35 @@ import Testing
         #expect(table.removeValue(forKey: ID(raw: 1)) == 10)
         #expect(table.isEmpty)
     }
+
+    /// A burst of a million mini-tasks queued at once must not keep its storage for the executor's
+    /// life: once the table or the queue is empty again, storage beyond a small reserve is given
+    /// back, whichever way its calls left.
+    @Test func anEmptiedTableAndQueueGiveABurstsStorageBack() {
+        var table = CallTable<[UInt8]>()
+        var queue = CallQueue()
+        let burst = UInt64(50_000)
+        for raw in 1...burst {
+            table[ID(raw: raw)] = [1]
+            queue.append(ID(raw: raw))
+        }
+        #expect(table.reservedCapacity >= Int(burst))
+        #expect(queue.reservedCapacity >= Int(burst))
+        // Ended out of order at the end, taken from the front, one withdrawn from the middle.
+        queue.remove(ID(raw: burst / 2))
+        for _ in 1..<burst { queue.removeFirst() }
+        for raw in (1...burst).reversed() where raw % 7 == 0 { table.removeValue(forKey: ID(raw: raw)) }
+        for raw in 1...burst where raw % 7 != 0 { table.removeValue(forKey: ID(raw: raw)) }
+        #expect(table.isEmpty && queue.isEmpty)
+        #expect(table.reservedCapacity <= CallTable<[UInt8]>.keptCapacity)
+        #expect(queue.reservedCapacity <= CallQueue.keptCapacity)
+        // A small burst keeps its storage for the next one.
+        for raw in burst + 1...burst + 100 { table[ID(raw: raw)] = [2] }
+        let small = table.reservedCapacity
+        for raw in burst + 1...burst + 100 { table.removeValue(forKey: ID(raw: raw)) }
+        #expect(table.reservedCapacity == small)
+        // And the table still works from there.
+        table[ID(raw: burst + 101)] = [3]
+        #expect(table[ID(raw: burst + 101)] == [3])
+    }
 }

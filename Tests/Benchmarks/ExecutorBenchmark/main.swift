@@ -43,6 +43,23 @@ func rssKiB(_ pid: Int32, _ field: String, file: String = "status") -> Int {
 
 func mb(_ kib: Int) -> String { String(format: "%.1f MB", Double(kib) / 1024) }
 
+/// A process's RSS once it has settled: read every 200 ms until it has not moved by more than
+/// 64 KiB for a second, and no sooner than 3 s (an executor gives memory back 2 s after its
+/// last work), at most 15 s. Returns the last reading and the seconds waited.
+func rssOnceSettled(_ pid: Int32) async throws -> (kib: Int, seconds: Double) {
+    let start = wallClock()
+    var readings: [Int] = []
+    while true {
+        try await Task.sleep(for: .milliseconds(200))
+        readings.append(rssKiB(pid, "VmRSS"))
+        let elapsed = wallClock() - start
+        let lastSecond = readings.suffix(5)
+        if elapsed >= 15 || (elapsed >= 3 && lastSecond.count == 5 && lastSecond.max()! - lastSecond.min()! <= 64) {
+            return (readings.last!, elapsed)
+        }
+    }
+}
+
 /// CPU seconds (user + system) of a process, from /proc; `children` adds its reaped children's.
 func cpuSeconds(_ pid: Int32, children: Bool = true) -> Double {
     guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
@@ -564,6 +581,10 @@ if selected("minis") {
                     cpuSeconds(getpid()) - cpuBefore.2,
                 ].map(perMini).joined(separator: "; "))
             row("\(name): executor RSS now; peak", "\(mb(rssKiB(pid, "VmRSS"))); \(mb(rssKiB(pid, "VmHWM")))")
+            let (idleKiB, after) = try await rssOnceSettled(pid)
+            row(
+                "\(name): executor RSS once idle again after the burst",
+                "\(mb(idleKiB)) (\(String(format: "%.1f", after)) s after the last result)")
         }
     }
 }
