@@ -53,11 +53,7 @@ public struct MiniTaskDispatcher: Sendable {
         guard !batch.isEmpty else { return }
         var early: [MiniTaskResult] = []
         var requests: [CallRequest] = []
-        // What a result needs of its mini-task; the payloads live in the requests only, so that a
-        // queued mini-task's payload is held once.
-        var tasks: [(id: String, function: String)] = []
         requests.reserveCapacity(batch.count)
-        tasks.reserveCapacity(batch.count)
         for task in batch {
             if task.function.isEmpty {
                 early.append(Self.result(task.id, state: .failed, error: "mini-task '\(task.id)' has no function name"))
@@ -66,17 +62,19 @@ public struct MiniTaskDispatcher: Sendable {
             requests.append(
                 CallRequest(
                     taskID: task.id, function: task.function, payload: task.payload, environment: task.environment))
-            tasks.append((task.id, task.function))
         }
         batch = []
         guard !requests.isEmpty else { return await send(early, encoding) }
         let store = LargeResults(sandbox: sandbox, limit: resultSizeLimit)
         // Refusals go out with the first results.
         var results = early
-        for await endings in await pool.runPipelined(requests) {
+        let batchEndings = await pool.runPipelined(requests)
+        // The pool holds the calls now, and each ending comes with its mini-task's id and function:
+        // nothing of the batch stays here while it runs (a mini-task queued is held once).
+        requests = []
+        for await endings in batchEndings {
             results += endings.map { ending in
-                let task = tasks[ending.index]
-                return Self.result(task.id, function: task.function, completion: ending.completion, store: store)
+                Self.result(ending.taskID, function: ending.function, completion: ending.completion, store: store)
             }
             await send(results, encoding)
             results = []

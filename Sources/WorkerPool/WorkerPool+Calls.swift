@@ -102,9 +102,11 @@ enum TaskCallEvent: Sendable {
 }
 
 /// The endings of a batch of pipelined calls, in the order they finish: each element is every
-/// ending that arrived since the previous one. Ends after the last call's ending.
+/// ending that arrived since the previous one, with its request's index, id and function (so that
+/// whoever reads them need not keep the batch's requests while it runs). Ends after the last
+/// call's ending.
 public final class PipelinedEndings: AsyncSequence, Sendable {
-    public typealias Element = [(index: Int, completion: CallCompletion)]
+    public typealias Element = [(index: Int, taskID: String, function: String, completion: CallCompletion)]
 
     private struct Inbox {
         var arrived: Element = []
@@ -117,9 +119,9 @@ public final class PipelinedEndings: AsyncSequence, Sendable {
 
     init(expected: Int) { self.expected = expected }
 
-    func add(_ index: Int, _ completion: CallCompletion) {
+    func add(_ index: Int, taskID: String, function: String, _ completion: CallCompletion) {
         let resume: (CheckedContinuation<Element?, Never>, Element)? = inbox.withLock { inbox in
-            inbox.arrived.append((index, completion))
+            inbox.arrived.append((index, taskID, function, completion))
             guard let waiter = inbox.waiter else { return nil }
             inbox.waiter = nil
             defer { inbox.arrived = [] }

@@ -17,35 +17,59 @@ import SystemSupport
 /// returns once ``shutdown()`` was called and every worker has ended; calls made while `run()`
 /// is not running wait.
 public actor WorkerPool {
-    /// One call the pool holds, with whom to tell how it goes.
-    struct Call: Sendable {
-        var request: CallRequest
-        var kind: PoolState.Kind
+    /// One call the pool holds, with whom to tell how it goes. What only a task's call needs lives
+    /// in its `TaskReply`: a burst of mini-tasks queues hundreds of thousands of calls, and each
+    /// byte here is a byte per queued mini-task (64 bytes a call in the table, 152 when the task's
+    /// limits and its run's slot, usage and started flag were held by every call).
+    struct Call {
+        /// The Mesos task's id or the mini-task's.
+        var taskID: String
+        var function: String
+        /// Moves to the worker with the run.
+        var payload: [UInt8]
+        var environment: [String: String]
         var reply: Reply
-        /// Set when the run is handed to a worker: its slot and its cgroup's usage then.
-        var runningOn: (slot: PoolState.SlotID, usageBefore: CgroupUsage?)?
-        /// Whether the runner was told the call is running.
-        var started = false
 
-        enum Reply: Sendable {
+        enum Reply {
             /// A task's call: events for its runner, progress to its control.
             case task(TaskReply)
             /// One of a batch of pipelined calls.
             case pipelined(PipelinedEndings, index: Int)
         }
+
+        init(_ request: CallRequest, reply: Reply) {
+            taskID = request.taskID
+            function = request.function
+            payload = request.payload
+            environment = request.environment
+            self.reply = reply
+        }
+
+        var kind: PoolState.Kind {
+            if case .task = reply { return .exclusive }
+            return .pipelined
+        }
     }
 
-    /// Whom a task's call tells how it goes. A class, so that a call's layout is known when the
-    /// pool is compiled: `AsyncStream.Continuation` is a resilient type of the standard library,
-    /// and held in the call itself it made every copy of a call, every look at its reply and
-    /// every check of a table slot a call into the runtime's value witnesses (mini-tasks included).
-    final class TaskReply: Sendable {
+    /// Whom a task's call tells how it goes, and what the pool keeps of it: the pool's own (only
+    /// its actor reads or changes it). A class, so that a call's layout is known when the pool is
+    /// compiled: `AsyncStream.Continuation` is a resilient type of the standard library, and held
+    /// in the call itself it made every copy of a call, every look at its reply and every check of
+    /// a table slot a call into the runtime's value witnesses (mini-tasks included).
+    final class TaskReply {
         let events: AsyncStream<TaskCallEvent>.Continuation
         let control: TaskControl
+        /// Fine mode: the limits of the cgroup of the worker started for the call.
+        let limits: CgroupLimits
+        /// Set when the run is handed to a worker: its slot and its cgroup's usage then.
+        var runningOn: (slot: PoolState.SlotID, usageBefore: CgroupUsage?)?
+        /// Whether the runner was told the call is running.
+        var started = false
 
-        init(events: AsyncStream<TaskCallEvent>.Continuation, control: TaskControl) {
+        init(events: AsyncStream<TaskCallEvent>.Continuation, control: TaskControl, limits: CgroupLimits) {
             self.events = events
             self.control = control
+            self.limits = limits
         }
     }
 
@@ -172,7 +196,7 @@ public actor WorkerPool {
     ) -> PoolState.CallID {
         let id = PoolState.CallID(raw: nextCall)
         nextCall += 1
-        calls[id] = Call(request: request, kind: .exclusive, reply: .task(TaskReply(events: reply, control: control)))
+        calls[id] = Call(request, reply: .task(TaskReply(events: reply, control: control, limits: request.limits)))
         perform(state.submit([(id, .exclusive, request.function)]))
         return id
     }
@@ -183,7 +207,7 @@ public actor WorkerPool {
         for (index, request) in requests.enumerated() {
             let id = PoolState.CallID(raw: nextCall)
             nextCall += 1
-            calls[id] = Call(request: request, kind: .pipelined, reply: .pipelined(endings, index: index))
+            calls[id] = Call(request, reply: .pipelined(endings, index: index))
             batch.append((id, .pipelined, request.function))
         }
         perform(state.submit(batch))
@@ -257,24 +281,24 @@ public actor WorkerPool {
                 start(slot, for: callID.flatMap { calls[$0] })
             case .send(let slot, let runID, let callID):
                 // In place: the payload goes to the worker and leaves the table.
-                guard let (run, isTask) = calls.modify(callID, { Self.handOver(&$0, as: runID) }) else { continue }
-                calls.modify(callID) { Self.started(&$0) }
+                guard let (run, task) = calls.modify(callID, { Self.handOver(&$0, as: runID) }) else { continue }
                 outgoing[slot, default: []].append(.run(run))
-                if isTask {
-                    links[slot]?.pacer.exclusive()
-                } else {
+                guard let task else {
                     pipelinedTo.insert(slot)
                     let stamp = now ?? Self.monotonicNanoseconds()
                     now = stamp
                     links[slot]?.pacer.sent(at: stamp)
+                    continue
                 }
+                Self.started(task)
+                links[slot]?.pacer.exclusive()
                 // A coarse worker runs many calls: what one call used is the difference. Pipelined
                 // calls (mini-tasks) report no usage, so their cgroup is not read (three reads a call).
                 var usageBefore: CgroupUsage?
-                if isTask, !configuration.mode.isFine, let cgroup = links[slot]?.cgroup {
+                if !configuration.mode.isFine, let cgroup = links[slot]?.cgroup {
                     usageBefore = cgroup.usage()
                 }
-                calls.modify(callID) { $0.runningOn = (slot, usageBefore) }
+                task.runningOn = (slot, usageBefore)
             case .cancel(let slot, let runID):
                 outgoing[slot, default: []].append(.cancel(id: runID))
             case .kill(let slot):
@@ -289,19 +313,19 @@ public actor WorkerPool {
                 }
                 links[slot]?.mailbox.finish()
             case .started(let callID):
-                calls.modify(callID) { Self.started(&$0) }
+                if case .task(let reply) = calls[callID]?.reply { Self.started(reply) }
             case .complete(let callID, let completion):
                 guard let call = calls.removeValue(forKey: callID) else { continue }
                 switch call.reply {
                 case .task(let reply):
                     var usage: CgroupUsage?
-                    if let (slot, before) = call.runningOn, let cgroup = links[slot]?.cgroup {
+                    if let (slot, before) = reply.runningOn, let cgroup = links[slot]?.cgroup {
                         usage = cgroup.usage().since(before)
                     }
                     reply.events.yield(.ended(completion, usage: usage))
                     reply.events.finish()
                 case .pipelined(let endings, let index):
-                    endings.add(index, completion)
+                    endings.add(index, taskID: call.taskID, function: call.function, completion)
                 }
             }
         }
@@ -310,24 +334,24 @@ public actor WorkerPool {
         }
     }
 
-    /// The run a worker gets for `call`, whose payload moves into it; and whether it is a task's call.
-    static func handOver(_ call: inout Call, as runID: UInt64) -> (RunRequest, isTask: Bool) {
+    /// The run a worker gets for `call`, whose payload moves into it; and the task's reply if it is
+    /// a task's call.
+    static func handOver(_ call: inout Call, as runID: UInt64) -> (RunRequest, task: TaskReply?) {
         var payload: [UInt8] = []
-        swap(&payload, &call.request.payload)
+        swap(&payload, &call.payload)
         var run = RunRequest(
-            id: runID, taskID: call.request.taskID, function: call.request.function, payload: payload,
-            environment: call.request.environment)
-        if case .task = call.reply { return (run, true) }
+            id: runID, taskID: call.taskID, function: call.function, payload: payload, environment: call.environment)
+        if case .task(let reply) = call.reply { return (run, reply) }
         // A mini-task's result may share a write with those after it; a task's is written at once,
         // so that a crash of the run behind it cannot take a finished task's result with it.
         run.resultMayWait = true
-        return (run, false)
+        return (run, nil)
     }
 
     /// Tells a task's runner, once, that its call is running.
-    private static func started(_ call: inout Call) {
-        guard !call.started, case .task(let reply) = call.reply else { return }
-        call.started = true
+    private static func started(_ reply: TaskReply) {
+        guard !reply.started else { return }
+        reply.started = true
         reply.events.yield(.started)
     }
 
@@ -347,18 +371,18 @@ public actor WorkerPool {
             initial: Self.initialPipelineDepth(configuration), minimum: 2, maximum: configuration.pipelineDepth)
         links[slot] = Link(mailbox: mailbox, name: program, pacer: pacer)
         let logDirectory: String
-        if let call, !call.request.taskID.isEmpty, call.kind == .exclusive {
-            logDirectory = "tasks/\(StandardStreamFiles.safeName(call.request.taskID))"
+        if let call, !call.taskID.isEmpty, call.kind == .exclusive {
+            logDirectory = "tasks/\(StandardStreamFiles.safeName(call.taskID))"
         } else {
             logDirectory = "workers/\(slot)"
         }
-        let environment = call?.request.environment ?? [:]
+        let environment = call?.environment ?? [:]
         let launcher = self.launcher
         let configuration = self.configuration
         var cgroupPlan: CgroupPlan?
         if let isolation = configuration.isolation {
-            if let call, !call.request.taskID.isEmpty, call.kind == .exclusive, configuration.mode.isFine {
-                cgroupPlan = CgroupPlan(isolation: isolation, name: nil, limits: call.request.limits, parent: nil)
+            if let call, !call.taskID.isEmpty, case .task(let reply) = call.reply, configuration.mode.isFine {
+                cgroupPlan = CgroupPlan(isolation: isolation, name: nil, limits: reply.limits, parent: nil)
             } else {
                 cgroupPlan = CgroupPlan(
                     isolation: isolation, name: isolation.uniqueName("worker", "\(slot.raw)"), limits: .none,

@@ -1,3 +1,4 @@
+import Isolation
 import TaskRunning
 import Testing
 import WorkerWire
@@ -11,22 +12,22 @@ import WorkerWire
     static let request = CallRequest(taskID: "t1", function: "echo", payload: [1, 2, 3], environment: ["A": "1"])
 
     @Test func aMiniTasksResultMayWaitATasksMayNot() {
-        var miniTask = WorkerPool.Call(
-            request: Self.request, kind: .pipelined, reply: .pipelined(PipelinedEndings(expected: 1), index: 0))
-        let (miniRun, miniIsTask) = WorkerPool.handOver(&miniTask, as: 5)
-        #expect(!miniIsTask && miniRun.resultMayWait)
+        var miniTask = WorkerPool.Call(Self.request, reply: .pipelined(PipelinedEndings(expected: 1), index: 0))
+        #expect(miniTask.kind == .pipelined)
+        let (miniRun, miniTaskReply) = WorkerPool.handOver(&miniTask, as: 5)
+        #expect(miniTaskReply == nil && miniRun.resultMayWait)
         #expect(miniRun.id == 5 && miniRun.taskID == "t1" && miniRun.function == "echo")
         #expect(miniRun.payload == [1, 2, 3] && miniRun.environment == ["A": "1"])
         // The payload moved into the run: the table does not hold it twice.
-        #expect(miniTask.request.payload.isEmpty)
+        #expect(miniTask.payload.isEmpty)
 
         let (events, continuation) = AsyncStream.makeStream(of: TaskCallEvent.self)
         _ = events
-        var task = WorkerPool.Call(
-            request: Self.request, kind: .exclusive,
-            reply: .task(WorkerPool.TaskReply(events: continuation, control: TaskControl(onStarted: {}))))
-        let (taskRun, taskIsTask) = WorkerPool.handOver(&task, as: 6)
-        #expect(taskIsTask && !taskRun.resultMayWait)
+        let reply = WorkerPool.TaskReply(events: continuation, control: TaskControl(onStarted: {}), limits: .none)
+        var task = WorkerPool.Call(Self.request, reply: .task(reply))
+        #expect(task.kind == .exclusive)
+        let (taskRun, taskReply) = WorkerPool.handOver(&task, as: 6)
+        #expect(taskReply === reply && !taskRun.resultMayWait)
         #expect(taskRun.payload == [1, 2, 3])
     }
 }

@@ -18,6 +18,8 @@ import WorkerWire
             var checked = false
             for await endings in await pool.runPipelined(requests) {
                 for ending in endings {
+                    // Each ending names its request, so that the caller need not keep the batch.
+                    #expect(ending.taskID == "m\(ending.index)" && ending.function == "sleep")
                     guard case .result(let run) = ending.completion, run.status == .ok else {
                         Issue.record("mini-task \(ending.index) ended \(ending.completion)")
                         continue
