@@ -234,12 +234,16 @@ public actor ExecutorRuntime {
             idleNoticed = false
             workGeneration += 1
             messagesInHand += 1
-            let data = [UInt8](event.message.data)
+            let size = event.message.data.count
+            // Taken, not captured: the hook gets the only reference (see `frameworkMessage`).
+            let message = LockedValue<[UInt8]?>([UInt8](event.message.data))
             let hooks = self.hooks
             let logger = self.logger
             schedule {
-                let handled = await hooks.frameworkMessage(data) { reply in await self.deliverMessage(reply) }
-                if !handled { logger.info("framework message ignored", metadata: ["bytes": "\(data.count)"]) }
+                let handled = await hooks.frameworkMessage(message.withLock { $0.take() } ?? []) { reply in
+                    await self.deliverMessage(reply)
+                }
+                if !handled { logger.info("framework message ignored", metadata: ["bytes": "\(size)"]) }
                 await self.messageHandled()
             }
         case .error:

@@ -39,8 +39,9 @@ public struct MiniTaskDispatcher: Sendable {
 
     /// Handles one framework MESSAGE payload (a `MiniTaskBatch`); returns once every result of
     /// the batch has been sent. A payload that is no batch is answered with one LOST result with
-    /// an empty id whose error says what is wrong.
-    public func handle(_ message: [UInt8]) async {
+    /// an empty id whose error says what is wrong. The payload is let go of once decoded: the
+    /// mini-tasks' payloads are held by the pool's calls only while they wait.
+    public func handle(_ message: consuming [UInt8]) async {
         var batch: [MiniTask]
         let encoding: PayloadEncoding
         do {
@@ -50,6 +51,7 @@ public struct MiniTaskDispatcher: Sendable {
             await send(MiniTaskResult.payload([result], PayloadEncoding.detect(message)))
             return
         }
+        _ = consume message
         guard !batch.isEmpty else { return }
         var early: [MiniTaskResult] = []
         var requests: [CallRequest] = []

@@ -66,7 +66,9 @@ public struct SparkTaskRunner: TaskRunner, ExecutorHooks {
         return .success((prepared, package))
     }
 
-    public func frameworkMessage(_ data: [UInt8], reply: @escaping @Sendable ([UInt8]) async -> Void) async -> Bool {
+    public func frameworkMessage(_ data: consuming [UInt8], reply: @escaping @Sendable ([UInt8]) async -> Void)
+        async -> Bool
+    {
         let prepared: SparkExecutorContext.Prepared
         let package: FetchedPackage?
         switch await readiness() {
@@ -77,14 +79,16 @@ public struct SparkTaskRunner: TaskRunner, ExecutorHooks {
             (prepared, package) = ready
         }
         let settings = prepared.settings
+        let pool: WorkerPool
         do {
-            let pool = try await context.workerPool(settings: settings, package: package)
-            let dispatcher = MiniTaskDispatcher(
-                pool: pool, sandbox: sandbox, resultSizeLimit: settings.maxResultBytesInStatus, send: reply)
-            await dispatcher.handle(data)
+            pool = try await context.workerPool(settings: settings, package: package)
         } catch {
             await reply(MiniTaskDispatcher.failAll(data, state: .lost, error: error.description))
+            return true
         }
+        let dispatcher = MiniTaskDispatcher(
+            pool: pool, sandbox: sandbox, resultSizeLimit: settings.maxResultBytesInStatus, send: reply)
+        await dispatcher.handle(consume data)
         return true
     }
 

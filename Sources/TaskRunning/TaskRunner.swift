@@ -18,8 +18,10 @@ public protocol ExecutorHooks: Sendable {
     func executorSubscribed(_ subscribed: Mesos_V1_Executor_Event.Subscribed) async -> (@Sendable () async -> Void)?
 
     /// A framework MESSAGE. `reply` sends an executor MESSAGE back to the framework. Returns false
-    /// when there is no use for messages (the runtime then logs and drops it).
-    func frameworkMessage(_ data: [UInt8], reply: @escaping @Sendable ([UInt8]) async -> Void) async -> Bool
+    /// when there is no use for messages (the runtime then logs and drops it). `data` is handed
+    /// over: the runtime keeps no copy, so that a batch of mini-tasks, once decoded, is not also
+    /// held as bytes for as long as it runs.
+    func frameworkMessage(_ data: consuming [UInt8], reply: @escaping @Sendable ([UInt8]) async -> Void) async -> Bool
 
     /// The executor begins shutting down: stop long-lived helpers (workers) after the tasks.
     func executorShuttingDown() async
@@ -36,7 +38,9 @@ extension ExecutorHooks {
         nil
     }
 
-    public func frameworkMessage(_ data: [UInt8], reply: @escaping @Sendable ([UInt8]) async -> Void) async -> Bool {
+    public func frameworkMessage(_ data: consuming [UInt8], reply: @escaping @Sendable ([UInt8]) async -> Void)
+        async -> Bool
+    {
         false
     }
 

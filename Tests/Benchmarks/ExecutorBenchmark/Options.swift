@@ -17,6 +17,7 @@ struct BenchmarkOptions {
     static let counts: [(name: String, fallback: Int, help: String)] = [
         ("--tasks", 1000, "tasks a launch scenario sends at once"),
         ("--minis", 20000, "mini-tasks the minis scenario runs"),
+        ("--mini-payload", 1, "bytes of each mini-task's payload"),
         ("--waves", 1, "waves the tasks of a scenario are sent in, each after the last finished"),
         ("--starts", 11, "executors the startup scenario starts"),
         ("--latency-tasks", 100, "tasks a launch scenario runs one at a time for its latency"),
@@ -25,8 +26,8 @@ struct BenchmarkOptions {
     ]
 
     static let usage = """
-        usage: executor-benchmark [--only SCENARIO] [--tasks N] [--minis N] [--waves N] [--starts N]
-                                  [--latency-tasks N] [--worker-runs N] [--log-mib N]
+        usage: executor-benchmark [--only SCENARIO] [--tasks N] [--minis N] [--mini-payload N] [--waves N]
+                                  [--starts N] [--latency-tasks N] [--worker-runs N] [--log-mib N]
                                   [--log-level LEVEL] [--compare EXECUTOR]
 
         Drives the release executor next to it with the local agent over loopback and prints one

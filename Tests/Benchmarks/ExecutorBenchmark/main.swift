@@ -20,6 +20,7 @@ let taskCount = options.count("--tasks")
 let only = options.only
 func selected(_ name: String) -> Bool { only == nil || only == name }
 let miniCount = options.count("--minis")
+let miniPayloadBytes = options.count("--mini-payload")
 let workerRuns = options.count("--worker-runs")
 /// The executors log at `error` unless told otherwise, so that the figures leave logging out.
 let executorLogLevel = options.logLevel
@@ -545,11 +546,13 @@ if selected("minis") {
             // In waves: a wave's batches are sent at once; the next wave waits for their results.
             // The batches are encoded before the clock starts: a scheduler encodes them on its own
             // machine, and here their encoding would take the CPU the executor is measured on.
+            // "abc…": the demo worker's echo returns it, so results are as large.
+            let payload = (0..<miniPayloadBytes).map { UInt8(ascii: "a") + UInt8($0 % 26) }
             let waveSize = (miniCount + waves - 1) / waves
             let waveBatches = stride(from: 0, to: miniCount, by: waveSize).map { wave in
                 let end = min(miniCount, wave + waveSize)
                 let batches = stride(from: wave, to: end, by: batchSize).map { batch in
-                    encoding.batch((batch..<min(batch + batchSize, end)).map { "m\($0)" }, payload: Array("x".utf8))
+                    encoding.batch((batch..<min(batch + batchSize, end)).map { "m\($0)" }, payload: payload)
                 }
                 return (end: end, batches: batches)
             }
@@ -569,7 +572,7 @@ if selected("minis") {
             let rate = Double(tally.results) / elapsed
             let name = "mini-tasks, \(encoding.rawValue)"
             row(
-                "\(name): \(tally.results) in batches of \(batchSize) (\(messages) result messages)",
+                "\(name): \(tally.results) in batches of \(batchSize), \(miniPayloadBytes)-byte payloads (\(messages) result messages)",
                 "\(perSecond(rate)) (\(String(format: "%.2f", elapsed)) s)",
                 floor: near.pipelinedPerSecond.map { "pipelined pipe \(perSecond($0))" } ?? "n/a (no cc)",
                 ratio: near.pipelinedPerSecond.map { rate / $0 }, target: "≥ 0.4×")
