@@ -182,6 +182,12 @@ import WorkerWire
                 })
         }
         cases.append([MiniTaskResult(id: "big", state: "FINISHED", data: Array(repeating: 0xfb, count: 1 << 20) + [1])])
+        // Every 12-bit half of a 3-byte group, in both halves (base64 is written two digits a lookup).
+        let halves = (0..<4096).flatMap { half -> [UInt8] in
+            let group = half << 12 | (4095 - half)
+            return [UInt8(group >> 16), UInt8((group >> 8) & 255), UInt8(group & 255)]
+        }
+        cases.append([MiniTaskResult(id: "halves", state: "FINISHED", data: halves + [7, 8])])
         for results in cases {
             let generated = Self.generated(results)
             var options = JSONEncodingOptions()
@@ -254,6 +260,33 @@ import WorkerWire
             if (try? generated(text)) == nil {
                 #expect(throws: WorkerProtocolError.self, "\(text)") { try MiniTask.parseBatch(Array(text.utf8)) }
             }
+        }
+    }
+
+    /// The plain reader's base64 (four digits at a time through a table) against Foundation's
+    /// for every length up to a few groups and for large payloads, and against the generated code
+    /// for malformed digits and padding anywhere: read alike, or refused (then left to
+    /// SwiftProtobuf) alike.
+    @Test func plainJSONPayloadsOfAnyLengthAndMalformedBase64() throws {
+        var random = SystemRandomNumberGenerator()
+        for length in Array(0...40) + [1023, 1024, 1025, 65_536] {
+            let payload = (0..<length).map { _ in UInt8.random(in: 0...255, using: &random) }
+            let text = #"{"tasks":[{"id":"m","function":"f","payload":"\#(Data(payload).base64EncodedString())"}]}"#
+            #expect(MiniTask.decodePlainJSONBatch(Array(text.utf8))?.first?.payload == payload, "\(length) bytes")
+        }
+        let options = Sparkmesos_Worker_V1_Closure.jsonOptions
+        let malformed = [
+            "QR==", "QUJ=", "QUI=", "QQ=", "Q===", "====", "QQ=A", "QQ==QUJD", "=QUJ", "Q!==", "QU!D", "QUJ!", "!UJD",
+            "QUJD QUJD", #"QUJD\n"#, "QUJDQ\u{e9}==", "QUJDRA", "QUJDRA=", "QUJDRA==", "QUJDRB==", "QUJDREU=",
+        ]
+        for digits in malformed {
+            let text = #"{"tasks":[{"id":"m","function":"f","payload":"\#(digits)"}]}"#
+            let generated = try? Sparkmesos_Worker_V1_MiniTaskBatch(jsonUTF8Bytes: Array(text.utf8), options: options)
+            let expected = generated.map { [UInt8]($0.tasks[0].payload) }
+            if let read = MiniTask.decodePlainJSONBatch(Array(text.utf8)) {
+                #expect(read.first?.payload == expected, "\(digits)")
+            }
+            #expect((try? MiniTask.parseBatch(Array(text.utf8)).0)?.first?.payload == expected, "\(digits)")
         }
     }
 
