@@ -2,8 +2,8 @@
 struct CallQueue {
     private var items: [PoolState.CallID] = []
     private var head = 0
-    /// Storage for this many ids is kept once the queue is empty (see `CallTable.keptCapacity`).
-    static var keptCapacity: Int { 4096 }
+    /// Storage for this many ids is kept once the queue is empty (see `BurstStorage`).
+    static var keptCapacity: Int { BurstStorage.keptSlots }
     /// Ids the queue's storage has room for (for tests).
     var reservedCapacity: Int { items.capacity }
 
@@ -28,7 +28,7 @@ struct CallQueue {
         if isEmpty { startOver() }
     }
 
-    /// Once empty: a burst's storage is given back (see `CallTable.keptCapacity`).
+    /// Once empty: a burst's storage is given back (see `BurstStorage`).
     private mutating func startOver() {
         items.removeAll(keepingCapacity: items.capacity <= Self.keptCapacity)
         head = 0

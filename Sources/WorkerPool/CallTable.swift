@@ -1,3 +1,10 @@
+/// What the pool's tables and queues keep of a burst once they are empty.
+enum BurstStorage {
+    /// Slots kept once empty; a burst's larger storage is given back (a queue of a million
+    /// mini-tasks would otherwise keep its high-water mark for the executor's life).
+    static var keptSlots: Int { 4096 }
+}
+
 /// The calls a pool holds, by id: a window of slots that begins at the oldest id it holds, with a
 /// dictionary beside it for the few calls held far longer than those after them.
 ///
@@ -23,10 +30,8 @@ struct CallTable<Value> {
 
     /// The window may span this many ids more than twice the calls it holds.
     private static var slack: Int { 1024 }
-    /// Storage for this many calls is kept once the table is empty; a burst's larger storage is
-    /// given back (a queue of a million mini-tasks would otherwise keep its high-water mark for
-    /// the executor's life).
-    static var keptCapacity: Int { 4096 }
+    /// Storage for this many calls is kept once the table is empty (see `BurstStorage`).
+    static var keptCapacity: Int { BurstStorage.keptSlots }
 
     var count: Int { held + overflow.count }
     /// How many ids the window spans, held or not (for tests).

@@ -287,7 +287,7 @@ struct PlainJSONReader {
     /// A base64 digit's value (0–63) by its byte; 0xff for any other byte.
     private static let base64Values: [UInt8] = {
         var table = [UInt8](repeating: 0xff, count: 256)
-        for (value, digit) in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8.enumerated() {
+        for (value, digit) in JSONText.base64Digits.enumerated() {
             table[Int(digit)] = UInt8(value)
         }
         return table

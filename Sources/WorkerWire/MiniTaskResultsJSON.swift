@@ -117,7 +117,8 @@ struct JSONText {
     }
 
     private static let hexDigits = Array("0123456789ABCDEF".utf8)
-    private static let base64Digits = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+    /// Standard base64's 64 digits, by value (the JSON mapping of `bytes` fields).
+    static let base64Digits = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
     /// The two digits of every 12-bit value, the first in the low byte (stored little-endian).
     private static let base64DigitPairs: [UInt16] = (0..<4096).map {
         UInt16(base64Digits[$0 >> 6]) | UInt16(base64Digits[$0 & 63]) << 8
