@@ -675,3 +675,13 @@ void cps_release_free_heap(void) {
     malloc_trim(0);
 #endif
 }
+
+int cps_set_heap_threshold(int trim, int bytes) {
+#if defined(__GLIBC__)
+    return mallopt(trim ? M_TRIM_THRESHOLD : M_MMAP_THRESHOLD, bytes) == 1 ? 1 : 0;
+#else
+    (void)trim;
+    (void)bytes;
+    return 0;
+#endif
+}

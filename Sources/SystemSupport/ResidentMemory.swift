@@ -25,6 +25,58 @@ public enum ResidentMemory {
         cps_release_free_heap()
     }
 
+    /// One of glibc's malloc thresholds (see `heapThresholds(environment:)`).
+    public struct HeapThreshold: Equatable, Sendable {
+        public enum Kind: Equatable, Sendable {
+            /// `M_MMAP_THRESHOLD`: blocks this large or larger are mapped on their own.
+            case mapping
+            /// `M_TRIM_THRESHOLD`: free memory beyond this at a heap's top goes back to the system.
+            case trim
+        }
+        public let kind: Kind
+        public let bytes: Int
+    }
+
+    /// Fixed malloc thresholds for a process that gives its free heap back when idle, for those the
+    /// operator did not choose (`MALLOC_MMAP_THRESHOLD_`, `MALLOC_TRIM_THRESHOLD_`, or
+    /// `glibc.malloc.mmap_threshold` and `glibc.malloc.trim_threshold` in `GLIBC_TUNABLES`).
+    ///
+    /// By default glibc raises both thresholds each time a block it had mapped on its own is freed
+    /// (up to 32 and 64 MiB), and a heap arena of a thread other than the main one gives back the
+    /// free memory at its top only when that exceeds the trim threshold: `malloc_trim` does not
+    /// trim those tops. After a burst of mini-tasks (a table of a few hundred thousand calls is
+    /// one such block) the tops of the event loop's and the task threads' arenas kept megabytes
+    /// each for good. With the mapping threshold fixed at glibc's own upper bound (blocks below
+    /// 32 MiB come from the heap, as they do once the default has risen) and the trim threshold
+    /// at 2 MiB, no arena keeps more than 2 MiB free at its top.
+    public static func heapThresholds(environment: [String: String]) -> [HeapThreshold] {
+        let tunables = environment["GLIBC_TUNABLES"] ?? ""
+        func chosen(_ variable: String, _ tunable: String) -> Bool {
+            environment[variable] != nil || tunables.contains(tunable + "=")
+        }
+        var thresholds: [HeapThreshold] = []
+        if !chosen("MALLOC_MMAP_THRESHOLD_", "glibc.malloc.mmap_threshold") {
+            thresholds.append(HeapThreshold(kind: .mapping, bytes: 32 << 20))
+        }
+        if !chosen("MALLOC_TRIM_THRESHOLD_", "glibc.malloc.trim_threshold") {
+            thresholds.append(HeapThreshold(kind: .trim, bytes: 2 << 20))
+        }
+        return thresholds
+    }
+
+    /// Sets `heapThresholds(environment:)` for this process's environment with `mallopt` (on
+    /// glibc; elsewhere nothing). Call at start, before other threads. Returns the thresholds set.
+    @discardableResult
+    public static func fixHeapThresholds() -> [HeapThreshold] {
+        var environment: [String: String] = [:]
+        for name in ["GLIBC_TUNABLES", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"] {
+            if let value = getenv(name) { environment[name] = String(cString: value) }
+        }
+        return heapThresholds(environment: environment).filter {
+            cps_set_heap_threshold($0.kind == .trim ? 1 : 0, Int32($0.bytes)) == 1
+        }
+    }
+
     /// Unmaps our own program's relocation table, which the dynamic loader read once before `main`
     /// and nothing reads again (about 1.9 MB of the executor's RSS: it lies in its executable
     /// segment). Not a reclaim of anything in use: call it once start-up is over. Done by the first

@@ -24,6 +24,8 @@ enum SparkMesosExecutor {
         case .run(let options):
             // Before any other thread starts: threads inherit the mask (see watchTermination).
             TerminationSignals.block()
+            // So that a burst's heap goes back to the system once idle, whichever thread used it.
+            ResidentMemory.fixHeapThresholds()
             // Before any other thread starts: the table then grows without an RCU grace period.
             DescriptorTable.reserve(below: CgroupIsolation.keptDescriptorsEnd)
             // Before any task exists. No job of the executor blocks its thread until another job

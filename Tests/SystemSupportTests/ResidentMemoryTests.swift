@@ -1,4 +1,4 @@
-import SystemSupport
+@testable import SystemSupport
 import Testing
 
 #if canImport(Glibc)
@@ -19,6 +19,27 @@ import Testing
         // Code not yet run (a generic instantiation, a string lookup) still runs.
         let fresh = Dictionary(uniqueKeysWithValues: (0..<100).map { ("key-\($0)", [$0, $0 * 2]) })
         #expect(fresh["key-42"] == [42, 84])
+    }
+
+    /// The executor fixes glibc's mapping and trim thresholds, each unless the operator chose it
+    /// in glibc's own variables or tunables; other tunables leave both to the executor.
+    @Test func heapThresholdsAreFixedUnlessTheOperatorChoseThem() {
+        let both = [
+            ResidentMemory.HeapThreshold(kind: .mapping, bytes: 32 << 20),
+            ResidentMemory.HeapThreshold(kind: .trim, bytes: 2 << 20),
+        ]
+        #expect(ResidentMemory.heapThresholds(environment: [:]) == both)
+        #expect(ResidentMemory.heapThresholds(environment: ["GLIBC_TUNABLES": "glibc.malloc.tcache_count=16"]) == both)
+        #expect(ResidentMemory.heapThresholds(environment: ["MALLOC_TRIM_THRESHOLD_": "4194304"]) == [both[0]])
+        #expect(ResidentMemory.heapThresholds(environment: ["MALLOC_MMAP_THRESHOLD_": "131072"]) == [both[1]])
+        #expect(
+            ResidentMemory.heapThresholds(environment: [
+                "GLIBC_TUNABLES": "glibc.malloc.arena_max=2:glibc.malloc.trim_threshold=0"
+            ]) == [both[0]])
+        #expect(
+            ResidentMemory.heapThresholds(environment: [
+                "GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=65536", "MALLOC_TRIM_THRESHOLD_": "0",
+            ]).isEmpty)
     }
 
     /// Of a range of private anonymous memory, the pages in memory that hold only zeros are given

@@ -110,6 +110,10 @@ int cps_epoll_remove(int epfd, int fd);
 int cps_epoll_wait(int epfd, int *fds, int capacity, int timeout_ms);
 /// malloc_trim(0) where the C library has it (glibc): freed heap memory goes back to the system.
 void cps_release_free_heap(void);
+/// Where the C library is glibc: sets malloc's trim threshold (`trim` nonzero) or its mapping
+/// threshold to `bytes` with mallopt, which also stops glibc adjusting either on its own.
+/// Returns 1 if set, 0 otherwise (another C library, or a value glibc refuses).
+int cps_set_heap_threshold(int trim, int bytes);
 
 /// Gives back the whole pages of [address, address + length) that are in memory and hold only
 /// zeros (`madvise(MADV_DONTNEED)` on private anonymous memory: they read as zeros again, and a
