@@ -2,8 +2,6 @@
 struct CallQueue {
     private var items: [PoolState.CallID] = []
     private var head = 0
-    /// Storage for this many ids is kept once the queue is empty (see `BurstStorage`).
-    static var keptCapacity: Int { BurstStorage.keptSlots }
     /// Ids the queue's storage has room for (for tests).
     var reservedCapacity: Int { items.capacity }
 
@@ -30,7 +28,7 @@ struct CallQueue {
 
     /// Once empty: a burst's storage is given back (see `BurstStorage`).
     private mutating func startOver() {
-        items.removeAll(keepingCapacity: items.capacity <= Self.keptCapacity)
+        items.removeAll(keepingCapacity: items.capacity <= BurstStorage.keptSlots)
         head = 0
     }
 

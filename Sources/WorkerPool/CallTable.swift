@@ -30,8 +30,6 @@ struct CallTable<Value> {
 
     /// The window may span this many ids more than twice the calls it holds.
     private static var slack: Int { 1024 }
-    /// Storage for this many calls is kept once the table is empty (see `BurstStorage`).
-    static var keptCapacity: Int { BurstStorage.keptSlots }
 
     var count: Int { held + overflow.count }
     /// How many ids the window spans, held or not (for tests).
@@ -70,7 +68,7 @@ struct CallTable<Value> {
     mutating func removeValue(forKey id: ID) -> Value? {
         guard let slot = slot(of: id) else {
             let value = overflow.removeValue(forKey: id)
-            if overflow.isEmpty && overflow.capacity > Self.keptCapacity { overflow = [:] }
+            if overflow.isEmpty && overflow.capacity > BurstStorage.keptSlots { overflow = [:] }
             return value
         }
         guard let value = window[slot].take() else { return nil }
@@ -140,7 +138,7 @@ struct CallTable<Value> {
             base += 1
         }
         if start == window.count {
-            window.removeAll(keepingCapacity: window.capacity <= Self.keptCapacity)
+            window.removeAll(keepingCapacity: window.capacity <= BurstStorage.keptSlots)
             start = 0
         } else if start >= Self.slack, start * 2 >= window.count {
             window.removeFirst(start)

@@ -106,8 +106,8 @@ import Testing
         for raw in (1...burst).reversed() where raw % 7 == 0 { table.removeValue(forKey: ID(raw: raw)) }
         for raw in 1...burst where raw % 7 != 0 { table.removeValue(forKey: ID(raw: raw)) }
         #expect(table.isEmpty && queue.isEmpty)
-        #expect(table.reservedCapacity <= CallTable<[UInt8]>.keptCapacity)
-        #expect(queue.reservedCapacity <= CallQueue.keptCapacity)
+        #expect(table.reservedCapacity <= BurstStorage.keptSlots)
+        #expect(queue.reservedCapacity <= BurstStorage.keptSlots)
         // A small burst keeps its storage for the next one.
         for raw in burst + 1...burst + 100 { table[ID(raw: raw)] = [2] }
         let small = table.reservedCapacity
