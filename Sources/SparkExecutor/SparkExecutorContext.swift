@@ -193,6 +193,7 @@ public actor SparkExecutorContext {
             memoryBytes: settings.workerPoolMemoryBytes.map { max($0, CgroupLimits.minimumMemoryBytes) },
             cpus: settings.executorCPUs, hardCPULimit: isolation?.settings.hardCPULimits ?? false)
         configuration.logRotation = settings.logRotation(overriding: logRotation)
+        configuration.maximumHeldMiniTaskBytes = settings.miniTaskHeldBytes
         let pool = WorkerPool(configuration: configuration)
         self.pool = pool
         logger.info(

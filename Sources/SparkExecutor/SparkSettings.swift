@@ -49,6 +49,9 @@ public struct SparkSettings: Sendable, Equatable {
     public var logMaximumFileBytes: Int?
     /// `spark.executor.logs.rolling.maxRetainedFiles`, nil when unset.
     public var logRotatedFiles: Int?
+    /// The most memory mini-tasks waiting for their results may take in the executor
+    /// (`spark.mesos.executor.miniTasks.maxHeldSize`, default 512 MiB); beyond it they end LOST.
+    public var miniTaskHeldBytes: Int = Self.defaultMiniTaskHeldBytes
 
     /// The keys this executor reads; anything else is ignored (and logged at debug level).
     public static let knownKeys: Set<String> = [
@@ -61,10 +64,13 @@ public struct SparkSettings: Sendable, Equatable {
         "spark.mesos.executor.secret.names", "spark.mesos.executor.secret.values",
         "spark.mesos.executor.secret.envkeys", "spark.mesos.executor.secret.filenames",
         "spark.executor.logs.rolling.maxSize", "spark.executor.logs.rolling.maxRetainedFiles",
+        "spark.mesos.executor.miniTasks.maxHeldSize",
     ]
 
     /// The default size limit of a result carried in `TaskStatus.data` (agents checkpoint every update).
     public static let defaultMaxResultBytesInStatus = 64 * 1024
+    /// The default bound on what mini-tasks waiting for their results take in the executor.
+    public static let defaultMiniTaskHeldBytes = 512 * 1024 * 1024
 
     /// Parses `--conf key=value` arguments (the value may contain `=`).
     public static func parseConfArguments(_ arguments: [String]) throws(SettingsError) -> [String: String] {
@@ -221,6 +227,14 @@ public struct SparkSettings: Sendable, Equatable {
                     expected: "a count from 0 to 1000")
             }
             logRotatedFiles = files
+        }
+        if let text = merged["spark.mesos.executor.miniTasks.maxHeldSize"] {
+            guard let mebibytes = Self.mebibytes(text), mebibytes >= 1, mebibytes <= 1_073_741_824 else {
+                throw SettingsError(
+                    key: "spark.mesos.executor.miniTasks.maxHeldSize", value: text,
+                    expected: "a size of at least 1 MiB, such as 512m or 2g (no unit: MiB)")
+            }
+            miniTaskHeldBytes = Int(mebibytes * 1_048_576)
         }
     }
 

@@ -30,6 +30,13 @@ public struct WorkerPoolConfiguration: Sendable {
     /// About how much of a worker's time the mini-tasks queued in it may amount to: what a Mesos
     /// task given to that worker next may wait for, beyond the run in progress.
     public var pipelineBudget: Duration = .milliseconds(5)
+    /// The most memory the mini-tasks the pool holds (queued for a worker, or sent and awaiting
+    /// their results) may take, as ``WorkerPool/heldBytes(payload:taskID:function:environment:)``
+    /// counts it: a mini-task that would go beyond it ends at once, `unavailable` (LOST), and the
+    /// rest of the pool is unaffected. The executor's memory counts against its container's limit,
+    /// so a framework that sends more than this at once gets some back to send again rather than
+    /// an executor killed by the kernel.
+    public var maximumHeldMiniTaskBytes: Int = 512 * 1024 * 1024
     /// How long a new worker may take to say hello before it is killed.
     public var helloTimeout: Duration
     /// At shutdown, how long workers get to exit after their input closes before SIGKILL.

@@ -83,6 +83,21 @@ struct SparkSettingsTests {
         #expect(fromEnvironment.properties["spark.executor.uri"] == "http://env/spark.tgz")
     }
 
+    /// `spark.mesos.executor.miniTasks.maxHeldSize` is a JVM-style size (no unit: MiB), 512 MiB
+    /// by default; anything else is a configuration error naming the property.
+    @Test func miniTaskHeldSizeIsAJVMSizeOfAtLeastOneMiB() throws {
+        let key = "spark.mesos.executor.miniTasks.maxHeldSize"
+        #expect(try SparkSettings(executorInfo: info(nil), commandLine: [:]).miniTaskHeldBytes == 512 << 20)
+        for (text, bytes) in [("256m", 256 << 20), ("2g", 2 << 30), ("64", 64 << 20), ("1024k", 1 << 20)] {
+            #expect(try SparkSettings(executorInfo: info(nil), commandLine: [key: text]).miniTaskHeldBytes == bytes)
+        }
+        for text in ["0", "512k", "lots", "-1m", ""] {
+            #expect(throws: SettingsError.self, "\(text)") {
+                try SparkSettings(executorInfo: info(nil), commandLine: [key: text])
+            }
+        }
+    }
+
     @Test func coresFromCpusPlusExtraCores() throws {
         let settings = try SparkSettings(
             executorInfo: info(#"{"spark.mesos.extra.cores":"1"}"#, cpus: 2.5), commandLine: [:])

@@ -161,6 +161,35 @@ struct ClosureEndToEndTests {
         #expect(remaining == 0, "one notice per burst")
     }
 
+    /// `spark.mesos.executor.miniTasks.maxHeldSize` bounds what mini-tasks waiting for their
+    /// results take in the executor: of one batch of four 400 KB mini-tasks under a 1 MiB bound,
+    /// two run and two end LOST at once, saying why; the executor goes on serving.
+    @Test(.needsDemoWorker) func miniTasksPastTheHeldSizeAreLostWithTheReason() async throws {
+        var properties = properties(coarse: true)
+        properties["spark.mesos.executor.miniTasks.maxHeldSize"] = "1m"
+        try await ExecutorUnderTest.run(encoding: .json, properties: properties) { test in
+            let payload = Data(repeating: UInt8(ascii: "x"), count: 400_000).base64EncodedString()
+            let tasks = (0..<4).map { #"{"id":"big\#($0)","function":"echo","payload":"\#(payload)"}"# }
+            await test.agent.sendMessage(Data(#"{"tasks":[\#(tasks.joined(separator: ","))]}"#.utf8))
+            let state = try await test.agent.waitUntil("4 mini-task results", timeout: .seconds(60)) {
+                Self.results($0.messages).count >= 4
+            }
+            let results = Self.results(state.messages)
+            #expect(results.filter { $0.state == "FINISHED" }.map(\.id).sorted() == ["big0", "big1"])
+            #expect(results.filter { $0.state == "LOST" }.map(\.id).sorted() == ["big2", "big3"])
+            for result in results where result.state == "LOST" {
+                #expect(
+                    result.error.contains("would go past spark.mesos.executor.miniTasks.maxHeldSize (1 MiB)"),
+                    "\(result.error)")
+            }
+            await test.agent.sendMessage(Data(#"{"tasks":[{"id":"after","function":"echo","payload":""}]}"#.utf8))
+            _ = try await test.agent.waitUntil("the next result") { state in
+                Self.results(state.messages).contains { $0.id == "after" && $0.state == "FINISHED" }
+            }
+            await test.agent.shutdown()
+        }
+    }
+
     @Test func miniTasksWithoutAWorkerAreLostWithTheReason() async throws {
         try await ExecutorUnderTest.run(encoding: .protobuf) { test in
             await test.agent.sendMessage(Data(#"{"tasks":[{"id":"x1","function":"echo","payload":""}]}"#.utf8))

@@ -3,7 +3,7 @@ import SwiftProtobuf
 import SystemSupport
 import SparkExecutor
 import Testing
-import WorkerPool
+@testable import WorkerPool
 import WorkerProtocol
 
 /// Collects the executor MESSAGEs the dispatcher sends.
@@ -65,6 +65,50 @@ struct MiniTaskDispatcherTests {
             }
         }
         if mode == .coarse(workers: 2) { #expect(sent.all.count < count, "results were not batched") }
+    }
+
+    /// Mini-tasks that would take what the pool holds past `maximumHeldMiniTaskBytes` end LOST at
+    /// once, saying why, and the rest of their batch runs; what a mini-task held is given back as
+    /// it ends (sent, answered, or lost with its worker), so the next batch runs whole.
+    @Test(arguments: [WorkerPoolConfiguration.Mode.coarse(workers: 1), .fine(maximumWorkers: 2)])
+    func miniTasksPastTheHeldBoundEndLostAndTheRestRun(mode: WorkerPoolConfiguration.Mode) async throws {
+        var configuration = try poolConfiguration(mode)
+        let each = WorkerPool.heldBytes(payload: 2, taskID: "m00", function: "echo", environment: [:])
+        // Three fit, with room for the crashing one's longer function name; a fourth never does.
+        configuration.maximumHeldMiniTaskBytes = 3 * each + 8
+        let sent = SentMessages()
+        /// Ids and payloads of one size; the one at `crashing` makes its worker exit (status 3).
+        func batch(_ range: Range<Int>, crashing: Int? = nil) -> [UInt8] {
+            miniBatch(
+                range.map { i in
+                    i == crashing
+                        ? (id: i < 10 ? "m0\(i)" : "m\(i)", function: "crash", payload: "03")
+                        : (id: i < 10 ? "m0\(i)" : "m\(i)", function: "echo", payload: "p\(i % 10)")
+                })
+        }
+        try await withPool(configuration) { pool in
+            let dispatcher = MiniTaskDispatcher(pool: pool, sandbox: pool.configuration.sandbox) { sent.send($0) }
+            await dispatcher.handle(batch(0..<5))
+            let first = try sent.results()
+            #expect(first.count == 5)
+            #expect(first.filter { $0.state == "FINISHED" }.map(\.id).sorted() == ["m00", "m01", "m02"])
+            for result in first where result.state != "FINISHED" {
+                #expect(result.state == "LOST", "\(result)")
+                #expect(
+                    result.error.hasPrefix("not run: the mini-tasks the executor holds (")
+                        && result.error.contains("would go past spark.mesos.executor.miniTasks.maxHeldSize"),
+                    "\(result.error)")
+            }
+            #expect(await pool.heldMiniTaskBytes == 0)
+            await dispatcher.handle(batch(5..<8))
+            #expect(try sent.results().filter { $0.state == "FINISHED" }.count == 6)
+            // A worker that dies takes the mini-tasks it held with it; what they held is given back too.
+            await dispatcher.handle(batch(8..<11, crashing: 10))
+            #expect(try sent.results().count == 11)
+            #expect(await pool.heldMiniTaskBytes == 0)
+            await dispatcher.handle(batch(11..<14))
+            #expect(try sent.results().suffix(3).allSatisfy { $0.state == "FINISHED" })
+        }
     }
 
     /// Mini-tasks are written to their worker's pipe by the thread that sends them, and what the
