@@ -94,11 +94,18 @@ public struct AgentClient: Sendable {
         }
         let answer: HTTPResponseHead
         let stream: EventStreamBody
+        #if SANITIZE_THREAD
+            // The answer is made on the event loop and is often there before this task awaits it
+            // (SUBSCRIBE was begun at start): see `sanitizerHappensBefore`. Callbacks run in the
+            // order they were added, so this one runs before the one `get()` resumes this task from.
+            opening.whenComplete { _ in sanitizerHappensBefore(opening) }
+        #endif
         do {
             (answer, stream) = try await opening.get()
         } catch {
             throw AgentError.connectionFailed(call: "SUBSCRIBE", error)
         }
+        sanitizerHappensAfter(opening)
         guard answer.status == .ok else {
             let text = await stream.collectText()
             throw AgentError.unexpectedStatus(

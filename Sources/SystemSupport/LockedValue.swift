@@ -39,6 +39,29 @@ public struct LockedValue<Value: ~Copyable>: ~Copyable {
 
 extension LockedValue: Sendable where Value: ~Copyable {}
 
+/// ThreadSanitizer's view of a hand-off it cannot see: what the calling thread did so far happens
+/// before whatever a thread does after a later ``sanitizerHappensAfter(_:)`` of the same object.
+/// Nothing, in a build that does not define `SANITIZE_THREAD`.
+///
+/// Swift's runtime is not built with TSan and tells it of a continuation's hand-off only when the
+/// resumed task is enqueued: a continuation resumed before its task reached `await` lets the task
+/// go on at once (`swift_continuation_await`'s fast path), with no edge TSan sees, so what the
+/// resuming thread wrote is reported as a race when the task reads it.
+@inlinable
+public func sanitizerHappensBefore(_ object: AnyObject) {
+    #if SANITIZE_THREAD
+        tsanRelease(UnsafeRawPointer(Unmanaged.passUnretained(object).toOpaque()))
+    #endif
+}
+
+/// See ``sanitizerHappensBefore(_:)``.
+@inlinable
+public func sanitizerHappensAfter(_ object: AnyObject) {
+    #if SANITIZE_THREAD
+        tsanAcquire(UnsafeRawPointer(Unmanaged.passUnretained(object).toOpaque()))
+    #endif
+}
+
 #if SANITIZE_THREAD
     /// ThreadSanitizer's runtime: everything the calling thread does after this happens after
     /// whatever threads did before their `tsanRelease(address)` (`void __tsan_acquire(void *)`).
