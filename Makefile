@@ -50,14 +50,15 @@ soak: deps
 # The Swift suite under ThreadSanitizer / AddressSanitizer, each in a build directory of its own
 # (everything rebuilt with the sanitizer: a long first build). Not in CI. SAN_FILTER narrows it,
 # e.g. `make tsan SAN_FILTER=ExecutorCoreTests`. SANITIZE_THREAD has LockedValue tell TSan about
-# its lock (Sources/SystemSupport/LockedValue.swift).
+# its lock (Sources/SystemSupport/LockedValue.swift); .ci/tsan-suppressions covers what Swift's
+# runtime hides from TSan (README, Development → Sanitizers).
 SAN_FILTER ?=
 SAN_TEST = $(if $(SAN_FILTER),--filter $(SAN_FILTER),)
 TSAN_BUILD = --sanitize=thread -Xswiftc -DSANITIZE_THREAD --scratch-path .build-tsan
 
 tsan: deps
 	$(SWIFT) build --build-tests $(TSAN_BUILD)
-	TSAN_OPTIONS="halt_on_error=0 die_after_fork=0" $(SWIFT) test --skip-build $(TSAN_BUILD) $(SAN_TEST)
+	TSAN_OPTIONS="halt_on_error=0 die_after_fork=0 suppressions=$(CURDIR)/.ci/tsan-suppressions" $(SWIFT) test --skip-build $(TSAN_BUILD) $(SAN_TEST)
 
 asan: deps
 	$(SWIFT) build --build-tests --sanitize=address --scratch-path .build-asan
