@@ -218,7 +218,9 @@ public actor WorkerPool {
                 endings.add(
                     index, taskID: request.taskID, function: request.function,
                     .unavailable(
-                        "not run: \(Self.heldLimitReason(held: heldMiniTaskBytes, limit: limit)); send it again once results have come back"
+                        bytes > limit
+                            ? "not run: it takes \(Self.size(bytes)) alone, more than spark.mesos.executor.miniTasks.maxHeldSize (\(Self.size(limit)))"
+                            : "not run: \(Self.heldLimitReason(held: heldMiniTaskBytes, limit: limit)); send it again once results have come back"
                     ))
                 continue
             }
@@ -248,10 +250,10 @@ public actor WorkerPool {
 
     /// Why mini-tasks are refused while `held` bytes of them are held.
     static func heldLimitReason(held: Int, limit: Int) -> String {
-        func size(_ bytes: Int) -> String { bytes >= 1 << 20 ? "\(bytes >> 20) MiB" : "\(bytes) bytes" }
-        return
-            "the mini-tasks the executor holds (\(size(held))) would go past spark.mesos.executor.miniTasks.maxHeldSize (\(size(limit)))"
+        "the mini-tasks the executor holds (\(size(held))) would go past spark.mesos.executor.miniTasks.maxHeldSize (\(size(limit)))"
     }
+
+    static func size(_ bytes: Int) -> String { bytes >= 1 << 20 ? "\(bytes >> 20) MiB" : "\(bytes) bytes" }
 
     func stop(_ id: PoolState.CallID, _ request: StopRequest) {
         perform(request == .terminate ? state.cancel(id) : state.kill(id))

@@ -108,6 +108,16 @@ struct MiniTaskDispatcherTests {
             #expect(await pool.heldMiniTaskBytes == 0)
             await dispatcher.handle(batch(11..<14))
             #expect(try sent.results().suffix(3).allSatisfy { $0.state == "FINISHED" })
+            // One that could never fit says so.
+            await dispatcher.handle(
+                miniBatch([(id: "huge", function: "echo", payload: String(repeating: "x", count: 4 * each))]))
+            let huge = try #require(try sent.results().last)
+            #expect(huge.id == "huge" && huge.state == "LOST", "\(huge)")
+            #expect(
+                huge.error.hasPrefix("not run: it takes ")
+                    && huge.error.hasSuffix(
+                        " alone, more than spark.mesos.executor.miniTasks.maxHeldSize (\(3 * each + 8) bytes)"),
+                "\(huge.error)")
         }
     }
 
