@@ -2,6 +2,7 @@ import MesosCodec
 public import MesosProto
 public import PackageFetch
 public import ProcessSupervision
+import WorkerPool
 
 /// The executor's Spark configuration, from Spark's own property names.
 ///
@@ -51,7 +52,7 @@ public struct SparkSettings: Sendable, Equatable {
     public var logRotatedFiles: Int?
     /// The most memory mini-tasks waiting for their results may take in the executor
     /// (`spark.mesos.executor.miniTasks.maxHeldSize`, default 512 MiB); beyond it they end LOST.
-    public var miniTaskHeldBytes: Int = Self.defaultMiniTaskHeldBytes
+    public var miniTaskHeldBytes: Int = WorkerPoolConfiguration.defaultMaximumHeldMiniTaskBytes
 
     /// The keys this executor reads; anything else is ignored (and logged at debug level).
     public static let knownKeys: Set<String> = [
@@ -69,8 +70,6 @@ public struct SparkSettings: Sendable, Equatable {
 
     /// The default size limit of a result carried in `TaskStatus.data` (agents checkpoint every update).
     public static let defaultMaxResultBytesInStatus = 64 * 1024
-    /// The default bound on what mini-tasks waiting for their results take in the executor.
-    public static let defaultMiniTaskHeldBytes = 512 * 1024 * 1024
 
     /// Parses `--conf key=value` arguments (the value may contain `=`).
     public static func parseConfArguments(_ arguments: [String]) throws(SettingsError) -> [String: String] {

@@ -36,7 +36,8 @@ public struct WorkerPoolConfiguration: Sendable {
     /// rest of the pool is unaffected. The executor's memory counts against its container's limit,
     /// so a framework that sends more than this at once gets some back to send again rather than
     /// an executor killed by the kernel.
-    public var maximumHeldMiniTaskBytes: Int = 512 * 1024 * 1024
+    public var maximumHeldMiniTaskBytes: Int = Self.defaultMaximumHeldMiniTaskBytes
+    public static let defaultMaximumHeldMiniTaskBytes = 512 * 1024 * 1024
     /// How long a new worker may take to say hello before it is killed.
     public var helloTimeout: Duration
     /// At shutdown, how long workers get to exit after their input closes before SIGKILL.
