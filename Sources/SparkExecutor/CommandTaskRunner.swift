@@ -23,6 +23,8 @@ public struct CommandTaskRunner: TaskRunner {
     public let isolation: CgroupIsolation?
     /// How the task's stdout/stderr files are bounded.
     public var logRotation: LogRotation = .default
+    /// What the agent gave on the command line when the executor stands in for its command executor.
+    public var commandExecutorFlags = CommandExecutorFlags()
 
     public init(
         baseEnvironment: [String: String], sandbox: String, isolation: CgroupIsolation? = nil,
@@ -35,7 +37,10 @@ public struct CommandTaskRunner: TaskRunner {
     }
 
     public func run(_ task: Mesos_V1_TaskInfo, control: TaskControl) async -> TaskOutcome {
-        let command = task.command
+        if let refusal = commandExecutorFlags.refusal() {
+            return .launchFailed(reason: .containerLaunchFailed, message: "cannot run the task: \(refusal)")
+        }
+        let command = commandExecutorFlags.taskCommand ?? task.command
         let argv: [String]
         let executable: String
         if command.shell {
@@ -54,6 +59,7 @@ public struct CommandTaskRunner: TaskRunner {
         var environment = baseEnvironment
         environment["MESOS_SANDBOX"] = sandbox
         for (name, value) in await extraEnvironment() { environment[name] = value }
+        for (name, value) in commandExecutorFlags.taskEnvironment { environment[name] = value }
         // Without cgroups, the task's escaped descendants are found by a variable they inherit.
         let marker = isolation == nil ? TaskProcesses.newMarker() : nil
         if let marker { environment[TaskProcesses.markerVariable] = marker }
@@ -62,6 +68,8 @@ public struct CommandTaskRunner: TaskRunner {
             case .value, .unknown:
                 environment[variable.name] = variable.value
             case .secret:
+                // The agent resolved it for its command executor (--task_environment).
+                if commandExecutorFlags.taskEnvironment[variable.name] != nil { continue }
                 guard variable.secret.type == .value, variable.secret.hasValue else {
                     return .error(
                         reason: .taskInvalid,
@@ -70,6 +78,10 @@ public struct CommandTaskRunner: TaskRunner {
                 }
                 environment[variable.name] = String(decoding: variable.secret.value.data, as: UTF8.self)
             }
+        }
+        // As Mesos's command executor sets it: the role the task's resources were allocated to.
+        if let first = task.resources.first, first.hasAllocationInfo, first.allocationInfo.hasRole {
+            environment["MESOS_ALLOCATION_ROLE"] = first.allocationInfo.role
         }
         if let bad = environment.first(where: {
             $0.key.isEmpty || $0.key.contains("=") || $0.key.utf8.contains(0) || $0.value.utf8.contains(0)

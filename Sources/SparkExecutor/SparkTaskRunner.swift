@@ -19,12 +19,16 @@ public struct SparkTaskRunner: TaskRunner, ExecutorHooks {
     let isolation: CgroupIsolation?
     /// How command tasks' stdout/stderr are bounded, unless the application's properties say otherwise.
     let logRotation: LogRotation
+    /// What the agent gave its command executor on the command line (we stand in for it).
+    let commandExecutorFlags: CommandExecutorFlags
 
     public init(
         context: SparkExecutorContext, fetcher: PackageFetcher, baseEnvironment: [String: String], sandbox: String,
-        taskURIsFetchedByAgent: Bool = false, isolation: CgroupIsolation? = nil, logRotation: LogRotation = .default
+        taskURIsFetchedByAgent: Bool = false, isolation: CgroupIsolation? = nil, logRotation: LogRotation = .default,
+        commandExecutorFlags: CommandExecutorFlags = CommandExecutorFlags()
     ) {
         self.logRotation = logRotation
+        self.commandExecutorFlags = commandExecutorFlags
         self.context = context
         self.fetcher = fetcher
         self.baseEnvironment = baseEnvironment
@@ -136,6 +140,7 @@ public struct SparkTaskRunner: TaskRunner, ExecutorHooks {
             extra
         }
         commands.logRotation = prepared.settings.logRotation(overriding: logRotation)
+        commands.commandExecutorFlags = commandExecutorFlags
         return await commands.run(task, control: control)
     }
 }
@@ -158,7 +163,8 @@ extension SparkTaskRunner {
     }
 
     /// The task's environment as a command task gets it: the executor's, `MESOS_SANDBOX`, the
-    /// package's variables, and the command's own (resolved secrets included).
+    /// package's variables, the agent's (`--task_environment`), and the command's own (resolved
+    /// secrets included).
     public func checkEnvironment(for task: Mesos_V1_TaskInfo) async -> [String: String] {
         var environment = baseEnvironment
         environment["MESOS_SANDBOX"] = sandbox
@@ -167,9 +173,14 @@ extension SparkTaskRunner {
                 environment[name] = value
             }
         }
-        for variable in task.command.environment.variables {
-            environment[variable.name] =
-                variable.type == .secret ? String(decoding: variable.secret.value.data, as: UTF8.self) : variable.value
+        for (name, value) in commandExecutorFlags.taskEnvironment { environment[name] = value }
+        for variable in (commandExecutorFlags.taskCommand ?? task.command).environment.variables {
+            if variable.type == .secret {
+                if commandExecutorFlags.taskEnvironment[variable.name] != nil { continue }
+                environment[variable.name] = String(decoding: variable.secret.value.data, as: UTF8.self)
+            } else {
+                environment[variable.name] = variable.value
+            }
         }
         return environment
     }

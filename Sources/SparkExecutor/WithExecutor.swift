@@ -17,6 +17,9 @@ public struct ExecutorOptions: Sendable {
     /// Started as the agent's `mesos-executor`: the agent fetched the task's URIs, and the executor
     /// exits once its one task has ended.
     public var standsInForCommandExecutor = false
+    /// What the agent gave its command executor on the command line, for the task (see
+    /// ``CommandExecutorFlags``).
+    public var commandExecutorFlags = CommandExecutorFlags()
     public var heartbeatInterval: Duration = .seconds(30 * 60)
     /// Runs when the executor goes idle (see ``ExecutorRuntime``), after `idleSettle` without a task
     /// (as does the removal of spare task cgroups).
@@ -67,7 +70,8 @@ public func withExecutor(
             let runner = SparkTaskRunner(
                 context: context, fetcher: fetcher, baseEnvironment: options.taskEnvironment ?? environment,
                 sandbox: configuration.sandbox, taskURIsFetchedByAgent: options.standsInForCommandExecutor,
-                isolation: isolation, logRotation: configuration.logRotation)
+                isolation: isolation, logRotation: configuration.logRotation,
+                commandExecutorFlags: options.commandExecutorFlags)
             let runtime = ExecutorRuntime(
                 configuration: configuration, client: client, runner: runner, hooks: runner, logger: logger,
                 heartbeatInterval: options.heartbeatInterval, exitAfterTasks: options.standsInForCommandExecutor,

@@ -188,7 +188,10 @@ enum CommandLineInterface {
           --conf <key=value>      a Spark property (repeatable); wins over ExecutorInfo.data
           --cache-dir <dir>       package cache directory (default: SPARK_MESOS_EXECUTOR_CACHE_DIR, else
                                   /var/cache/spark-mesos-executor)
-          Other arguments are ignored (Mesos starts its command executor with flags such as --launcher_dir).
+          Mesos starts its command executor with flags of its own: with MESOS_HTTP_COMMAND_EXECUTOR=1,
+          --task_environment and --task_command are honoured, and a task whose flags ask for a container
+          (--rootfs, capabilities, a TTY, mounts) fails at launch; --launcher_dir and other arguments
+          are ignored.
         """
 
     private static let cacheCommands = """

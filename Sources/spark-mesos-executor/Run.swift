@@ -47,6 +47,15 @@ struct Run {
         // Tasks must not see the token the executor authenticates with.
         environment[EnvironmentVariable.authenticationToken.name] = nil
         let commandExecutor = configuration.standsInForCommandExecutor
+        var commandExecutorFlags = CommandExecutorFlags()
+        if commandExecutor {
+            do {
+                commandExecutorFlags = try CommandExecutorFlags.parse(options.ignored)
+            } catch {
+                ProcessEnvironment.printError("spark-mesos-executor: \(error)")
+                return 1
+            }
+        }
 
         // Descendants of tasks that lose their parent come to us, so none escapes and no zombie stays.
         do {
@@ -79,6 +88,7 @@ struct Run {
         var executorOptions = ExecutorOptions()
         executorOptions.commandLine = commandLine
         executorOptions.standsInForCommandExecutor = commandExecutor
+        executorOptions.commandExecutorFlags = commandExecutorFlags
         executorOptions.whenIdle = releaseMemory
         let code: Int32
         do {

@@ -103,6 +103,40 @@ final class CommandTaskRunnerTests {
         #expect(outcome == .error(reason: .taskInvalid, message: "CommandInfo.value is empty: nothing to run"))
     }
 
+    /// Standing in for Mesos's command executor: the agent's `--task_command` is what runs, its
+    /// `--task_environment` lies between the executor's variables and the command's own, a secret
+    /// it resolved is taken from it, and the task learns the role its resources were allocated to.
+    @Test func theAgentsTaskCommandAndEnvironmentAreHonoured() async throws {
+        var runner = runner()
+        runner.commandExecutorFlags = try CommandExecutorFlags.parse([
+            #"--task_environment={"variables":[{"name":"FROM_EXECUTOR","value":"agent"},"#
+                + #"{"name":"BOTH","value":"agent"},{"name":"TOKEN","value":"resolved"}]}"#,
+            #"--task_command={"shell":true,"value":"echo $FROM_EXECUTOR $BOTH $TOKEN $MESOS_ALLOCATION_ROLE","#
+                + #""environment":{"variables":[{"name":"BOTH","value":"command"},"#
+                + #"{"name":"TOKEN","type":"SECRET","secret":{"type":"REFERENCE","reference":{"name":"/t"}}}]}}"#,
+        ])
+        var task = task("image", shell: "echo not this one")
+        var cpus = Mesos_V1_Resource()
+        cpus.name = "cpus"
+        cpus.allocationInfo.role = "analytics"
+        task.resources = [cpus]
+        let outcome = await runner.run(task, control: TestControl().control)
+        #expect(outcome == .succeeded(data: nil, message: "Command exited with status 0"))
+        #expect(read("\(sandbox)/tasks/image/stdout") == "agent command resolved analytics\n")
+    }
+
+    /// A task whose flags ask for a container this executor does not make fails at launch, and
+    /// nothing of it runs.
+    @Test func aTaskAskingForAContainerFailsAtLaunch() async throws {
+        var runner = runner()
+        runner.commandExecutorFlags = try CommandExecutorFlags.parse(["--rootfs=/var/lib/mesos/rootfs"])
+        let outcome = await runner.run(task("image", shell: "touch ran"), control: TestControl().control)
+        guard case .launchFailed(let reason, let message) = outcome else { Issue.record("\(outcome)"); return }
+        #expect(reason == .containerLaunchFailed)
+        #expect(message.hasPrefix("cannot run the task: the task has a container image"), "\(message)")
+        #expect(access(sandbox + "/ran", F_OK) != 0)
+    }
+
     /// A task that ignores SIGTERM, with a child that ignores it too: SIGKILL ends the whole tree.
     @Test func forceKillEndsTheWholeProcessTree() async throws {
         let control = TestControl()

@@ -183,24 +183,74 @@ struct BinaryEndToEndTests {
         }
     }
 
+    /// Starts the executor as an agent's command executor (`MESOS_HTTP_COMMAND_EXECUTOR=1`) with
+    /// the command executor's flags `arguments`, for one task running `command` (none: no task),
+    /// under an agent of its own, and waits for it to exit; `check` then gets the agent, the
+    /// sandbox, how the executor ended and what it wrote to stderr.
+    static func standIn(
+        running command: String?, arguments: [String],
+        _ check: (LocalAgent, String, Termination, String) async throws -> Void
+    ) async throws {
+        try await withFreshAgent { agent, sandbox in
+            if let command {
+                var task = agent.makeTask("command")
+                task.command.value = command
+                try await agent.launch(task)
+            }
+            var environment = await agent.environment()
+            environment["MESOS_HTTP_COMMAND_EXECUTOR"] = "1"
+            let launched = try launch(environment, sandbox: sandbox, arguments: arguments)
+            let termination = await launched.child.wait()
+            try await check(agent, sandbox, termination, launched.stderr)
+        }
+    }
+
     /// Standing in for Mesos's command executor (`--http_command_executor`): it accepts the
     /// command executor's flags, runs the one task, and exits once its terminal update is acknowledged.
     @Test func standsInForTheCommandExecutor() async throws {
-        try await Self.withFreshAgent { agent, sandbox in
-            var task = agent.makeTask("spark-coarse")
-            task.command.value = "echo CoarseGrainedExecutorBackend --executor-id 1"
-            try await agent.launch(task)
-            var environment = await agent.environment()
-            environment["MESOS_HTTP_COMMAND_EXECUTOR"] = "1"
-            let launched = try Self.launch(
-                environment, sandbox: sandbox,
-                arguments: ["--launcher_dir=/usr/libexec/mesos", "--sandbox_directory=/mnt/mesos/sandbox"])
-            let termination = await launched.child.wait()
-            #expect(termination == .exited(0), "\(launched.stderr)")
-            let states = await agent.state.updates(forTask: "spark-coarse").map(\.status.state)
+        try await Self.standIn(
+            running: "echo CoarseGrainedExecutorBackend --executor-id 1",
+            arguments: ["--launcher_dir=/usr/libexec/mesos", "--sandbox_directory=/mnt/mesos/sandbox"]
+        ) { agent, sandbox, termination, stderr in
+            #expect(termination == .exited(0), "\(stderr)")
+            let states = await agent.state.updates(forTask: "command").map(\.status.state)
             #expect(states == [.taskStarting, .taskRunning, .taskFinished])
-            let output = try String(contentsOfFile: sandbox + "/tasks/spark-coarse/stdout", encoding: .utf8)
+            let output = try String(contentsOfFile: sandbox + "/tasks/command/stdout", encoding: .utf8)
             #expect(output == "CoarseGrainedExecutorBackend --executor-id 1\n")
+        }
+    }
+
+    /// The flags an agent gives its command executor for a task, as it writes them: the command
+    /// an image's entrypoint made (`--task_command`) runs, with the variables of its isolators
+    /// (`--task_environment`); a task given an image's root filesystem fails at launch, saying so;
+    /// a flag that cannot be read stops the executor with one line.
+    @Test func standsInForTheCommandExecutorWithTheAgentsFlags() async throws {
+        let flags = [
+            "--launcher_dir=/usr/libexec/mesos",
+            #"--task_environment={"variables":[{"name":"FROM_ISOLATOR","type":"VALUE","value":"isolator"}]}"#,
+            #"--task_command={"shell":false,"value":"/bin/sh","arguments":["sh","-c","echo $FROM_ISOLATOR entrypoint"]}"#,
+        ]
+        try await Self.standIn(running: "echo the task's own command", arguments: flags) {
+            agent, sandbox, termination, stderr in
+            #expect(termination == .exited(0), "\(stderr)")
+            let states = await agent.state.updates(forTask: "command").map(\.status.state)
+            #expect(states == [.taskStarting, .taskRunning, .taskFinished])
+            let output = try String(contentsOfFile: sandbox + "/tasks/command/stdout", encoding: .utf8)
+            #expect(output == "isolator entrypoint\n")
+        }
+        let image = ["--rootfs=/var/lib/mesos/provisioner/rootfs", "--sandbox_directory=/mnt/mesos/sandbox"]
+        try await Self.standIn(running: "touch ran", arguments: flags + image) { agent, sandbox, termination, stderr in
+            #expect(termination == .exited(0), "\(stderr)")
+            let last = try #require(await agent.state.updates(forTask: "command").last?.status)
+            #expect(last.state == .taskFailed)
+            #expect(last.reason == .containerLaunchFailed)
+            #expect(
+                last.message.contains("container image (the agent gave --rootfs=/var/lib/mesos/provisioner/rootfs)"))
+            #expect(access(sandbox + "/ran", F_OK) != 0)
+        }
+        try await Self.standIn(running: nil, arguments: ["--task_command={"]) { _, _, termination, stderr in
+            #expect(termination == .exited(1))
+            #expect(stderr.hasPrefix("spark-mesos-executor: --task_command='{' is malformed"), "\(stderr)")
         }
     }
 }
