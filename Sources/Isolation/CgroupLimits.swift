@@ -4,13 +4,14 @@ public struct CgroupLimits: Sendable, Equatable {
     public var memoryBytes: UInt64?
     /// CPU weight from this many cpus (`cpu.shares` = 1024 per cpu / `cpu.weight` = 100 per cpu).
     public var cpus: Double?
-    /// Also cap CPU time at `cpus` per 100 ms period (CFS quota), as agents with `--cgroups_enable_cfs` do.
-    public var hardCPULimit: Bool
+    /// CPU time capped at this many cpus per 100 ms period (CFS quota): a task's own `cpus` limit,
+    /// or its `cpus` where CFS quotas are on (an agent's `--cgroups_enable_cfs`).
+    public var cpuQuota: Double?
 
-    public init(memoryBytes: UInt64? = nil, cpus: Double? = nil, hardCPULimit: Bool = false) {
+    public init(memoryBytes: UInt64? = nil, cpus: Double? = nil, cpuQuota: Double? = nil) {
         self.memoryBytes = memoryBytes
         self.cpus = cpus
-        self.hardCPULimit = hardCPULimit
+        self.cpuQuota = cpuQuota
     }
 
     public static let none = CgroupLimits()
@@ -18,15 +19,39 @@ public struct CgroupLimits: Sendable, Equatable {
     /// Mesos's smallest memory limit: below it a task cannot even start.
     public static let minimumMemoryBytes: UInt64 = 32 * 1024 * 1024
 
-    /// From Mesos resources: `mem` in MB (Mesos MB are MiB, truncated to whole MB, at least 32 MB)
-    /// and `cpus`.
-    public static func fromResources(memoryMegabytes: Double?, cpus: Double?, hardCPULimit: Bool) -> CgroupLimits {
-        let memory = memoryMegabytes.flatMap { megabytes -> UInt64? in
-            guard megabytes.isFinite, megabytes > 0 else { return nil }
+    /// A limit above a resource's request (Mesos's `TaskInfo.limits`): an amount, or none at all.
+    public enum Limit: Sendable, Equatable {
+        case amount(Double)
+        case unlimited
+    }
+
+    /// From Mesos resources, as Mesos's cgroups isolators size a container: `mem` in MB (Mesos MB
+    /// are MiB, truncated to whole MB, at least 32 MB) is the hard memory limit unless a `mem`
+    /// limit is given (its amount, at least 32 MB; unlimited: none); `cpus` is the weight, and the
+    /// CFS quota is a `cpus` limit when one is given (unlimited: none), else the `cpus` themselves
+    /// when `hardCPULimit` is on.
+    public static func fromResources(
+        memoryMegabytes: Double?, cpus: Double?, hardCPULimit: Bool, memoryLimit: Limit? = nil, cpuLimit: Limit? = nil
+    ) -> CgroupLimits {
+        func bytes(_ megabytes: Double?) -> UInt64? {
+            guard let megabytes, megabytes.isFinite, megabytes > 0 else { return nil }
             return max(UInt64(megabytes) * 1024 * 1024, minimumMemoryBytes)
         }
-        let cpus = cpus.flatMap { $0.isFinite && $0 > 0 ? $0 : nil }
-        return CgroupLimits(memoryBytes: memory, cpus: cpus, hardCPULimit: hardCPULimit && cpus != nil)
+        func positive(_ value: Double?) -> Double? { value.flatMap { $0.isFinite && $0 > 0 ? $0 : nil } }
+        let memory: UInt64? =
+            switch memoryLimit {
+            case .amount(let megabytes): bytes(megabytes)
+            case .unlimited: nil
+            case nil: bytes(memoryMegabytes)
+            }
+        let cpus = positive(cpus)
+        let quota: Double? =
+            switch cpuLimit {
+            case .amount(let limit): positive(limit)
+            case .unlimited: nil
+            case nil: hardCPULimit ? cpus : nil
+            }
+        return CgroupLimits(memoryBytes: memory, cpus: cpus, cpuQuota: quota)
     }
 
     /// v1 `cpu.shares`: 1024 per cpu, at least 2 (Mesos truncates).
@@ -35,8 +60,8 @@ public struct CgroupLimits: Sendable, Equatable {
     var cpuWeight: UInt64? { cpus.map { min(max(UInt64(100 * $0), 1), 10000) } }
     /// CFS quota per 100 ms period, at least 1 ms.
     var cfsQuotaMicroseconds: Int64? {
-        guard hardCPULimit, let cpus else { return nil }
-        return max(Int64(100_000 * cpus), 1000)
+        guard let cpuQuota else { return nil }
+        return max(Int64(100_000 * cpuQuota), 1000)
     }
     static let cfsPeriodMicroseconds: Int64 = 100_000
 }

@@ -40,10 +40,16 @@ public struct ClosureTaskRunner: TaskRunner {
         } catch {
             return .error(reason: .taskInvalid, message: error.description)
         }
-        let hardCPULimit = pool.configuration.isolation?.settings.hardCPULimits ?? false
+        let limits: CgroupLimits
+        do {
+            limits = try CgroupLimits(
+                task: task, hardCPULimit: pool.configuration.isolation?.settings.hardCPULimits ?? false)
+        } catch {
+            return .error(reason: .taskInvalid, message: error.description)
+        }
         let request = CallRequest(
             taskID: task.taskID.value, function: closure.function, payload: [UInt8](closure.payload),
-            environment: closure.environment, limits: CgroupLimits(task.resources, hardCPULimit: hardCPULimit))
+            environment: closure.environment, limits: limits)
         let ending = await pool.run(request, control: control)
         let completion = ending.completion
         var measurements = TaskMeasurements()

@@ -56,6 +56,12 @@ public struct CommandTaskRunner: TaskRunner {
             executable = command.value
             argv = command.arguments.isEmpty ? [command.value] : command.arguments
         }
+        let limits: CgroupLimits
+        do {
+            limits = try CgroupLimits(task: task, hardCPULimit: isolation?.settings.hardCPULimits ?? false)
+        } catch {
+            return .error(reason: .taskInvalid, message: error.description)
+        }
         var environment = baseEnvironment
         environment["MESOS_SANDBOX"] = sandbox
         for (name, value) in await extraEnvironment() { environment[name] = value }
@@ -101,7 +107,6 @@ public struct CommandTaskRunner: TaskRunner {
         var joins = CgroupJoin()
         if let isolation {
             do {
-                let limits = CgroupLimits(task.resources, hardCPULimit: isolation.settings.hardCPULimits)
                 cgroup = try isolation.makeTaskCgroup(limits: limits)
                 joins = try cgroup!.openSpawnJoin()
             } catch {

@@ -191,7 +191,8 @@ public actor SparkExecutorContext {
         configuration.isolation = isolation
         configuration.poolLimits = CgroupLimits(
             memoryBytes: settings.workerPoolMemoryBytes.map { max($0, CgroupLimits.minimumMemoryBytes) },
-            cpus: settings.executorCPUs, hardCPULimit: isolation?.settings.hardCPULimits ?? false)
+            cpus: settings.executorCPUs,
+            cpuQuota: isolation?.settings.hardCPULimits == true ? settings.executorCPUs : nil)
         configuration.logRotation = settings.logRotation(overriding: logRotation)
         configuration.maximumHeldMiniTaskBytes = settings.miniTaskHeldBytes
         let pool = WorkerPool(configuration: configuration)

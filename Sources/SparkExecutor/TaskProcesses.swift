@@ -73,7 +73,7 @@ struct TaskProcesses: Sendable {
             measurements.userCPUSeconds = Double(usage.userCPUMicroseconds) / 1_000_000
             measurements.systemCPUSeconds = Double(usage.systemCPUMicroseconds) / 1_000_000
             measurements.memoryLimitBytes = cgroup.limits.memoryBytes
-            if cgroup.limits.hardCPULimit { measurements.cpuThrottledPeriods = cgroup.throttledPeriods }
+            if cgroup.limits.cpuQuota != nil { measurements.cpuThrottledPeriods = cgroup.throttledPeriods }
         } else {
             measurements.source = "rusage"
             measurements.peakMemoryBytes = rusage.peakMemoryBytes

@@ -208,6 +208,44 @@ struct IsolationEndToEndTests {
         }
     }
 
+    /// A task's own limits (`TaskInfo.limits`) above its resources, as Mesos applies them: the
+    /// memory limit is the `mem` limit, a `cpus` limit caps CPU time even with CFS quotas off, an
+    /// infinite limit sets none, and limits the Mesos master would refuse end the task TASK_ERROR.
+    @Test func aTasksOwnLimitsAreItsCgroupsLimits() async throws {
+        @Sendable func limit(_ value: Double) -> Mesos_V1_Value.Scalar {
+            var scalar = Mesos_V1_Value.Scalar()
+            scalar.value = value
+            return scalar
+        }
+        try await ExecutorUnderTest.run(encoding: .protobuf) { test in
+            try self.requireCgroups(test)
+            var bursting = test.task("bursting", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done")
+            bursting.resources = [Self.scalar("cpus", 0.05), Self.scalar("mem", 32)]
+            bursting.limits = ["mem": limit(96), "cpus": limit(0.1)]
+            var unlimited = test.task("unlimited", "true")
+            unlimited.resources = [Self.scalar("mem", 32)]
+            unlimited.limits = ["mem": limit(.infinity)]
+            var invalid = test.task("invalid", "touch ran")
+            invalid.resources = [Self.scalar("mem", 64)]
+            invalid.limits = ["mem": limit(48)]
+            for task in [bursting, unlimited, invalid] { try await test.agent.launch(task) }
+            try await test.waitForStates(["bursting": .taskFinished, "unlimited": .taskFinished, "invalid": .taskError])
+            let status = await test.agent.state.updates(forTask: "bursting").last!.status
+            #expect(self.label(status, "limit.memory_bytes") == "\(96 * 1_048_576)", "\(status.labels)")
+            #expect(Int(self.label(status, "usage.cpu_throttled_periods") ?? "0") ?? 0 > 0, "\(status.labels)")
+            let free = await test.agent.state.updates(forTask: "unlimited").last!.status
+            #expect(self.label(free, "limit.memory_bytes") == nil, "\(free.labels)")
+            let refused = await test.agent.state.updates(forTask: "invalid").last!.status
+            #expect(refused.reason == .taskInvalid)
+            #expect(
+                refused.message.contains(
+                    "TaskInfo.limits[mem]='48.0' is malformed: expected a positive amount at "
+                        + "least the task's mem (64.0)"), "\(refused.message)")
+            #expect(!FileManager.default.fileExists(atPath: test.path("ran")))
+            await test.agent.shutdown()
+        }
+    }
+
     /// A COMMAND health check runs inside its task's cgroup, as Mesos runs checks inside the task's
     /// container (its memory and CPU count against the task's limits).
     @Test func aCommandHealthCheckRunsInItsTasksCgroup() async throws {

@@ -52,14 +52,26 @@ import SystemSupport
         #expect(memory == 128 * 1_048_576)
         let cpus = try #require(limits.cpus)
         #expect(cpus == 1.1)
-        #expect(limits.hardCPULimit)
+        let quota = try #require(limits.cpuQuota)
+        #expect(quota == 1.1)
         // Below 32 MB a task could not even start: Mesos's minimum.
         let smallest = CgroupLimits.fromResources(memoryMegabytes: 4, cpus: nil, hardCPULimit: false)
         let smallestMemory = try #require(smallest.memoryBytes)
         #expect(smallestMemory == 32 << 20)
         // No resource, no limit; a CFS quota needs cpus.
         let none = CgroupLimits.fromResources(memoryMegabytes: nil, cpus: nil, hardCPULimit: true)
-        #expect(none == CgroupLimits(memoryBytes: nil, cpus: nil, hardCPULimit: false))
+        #expect(none == CgroupLimits(memoryBytes: nil, cpus: nil, cpuQuota: nil))
+        // A task's own limits (TaskInfo.limits): the memory limit is its mem limit, the CFS quota
+        // its cpus limit, whether or not quotas are on; an unlimited one sets none.
+        let limited = CgroupLimits.fromResources(
+            memoryMegabytes: 128, cpus: 0.5, hardCPULimit: false, memoryLimit: .amount(512), cpuLimit: .amount(2))
+        #expect(limited == CgroupLimits(memoryBytes: 512 << 20, cpus: 0.5, cpuQuota: 2))
+        let unlimited = CgroupLimits.fromResources(
+            memoryMegabytes: 128, cpus: 0.5, hardCPULimit: true, memoryLimit: .unlimited, cpuLimit: .unlimited)
+        #expect(unlimited == CgroupLimits(memoryBytes: nil, cpus: 0.5, cpuQuota: nil))
+        let smallLimit = CgroupLimits.fromResources(
+            memoryMegabytes: 8, cpus: nil, hardCPULimit: false, memoryLimit: .amount(16))
+        #expect(smallLimit == CgroupLimits(memoryBytes: 32 << 20, cpus: nil, cpuQuota: nil))
     }
 
     @Test func executorCgroupNamesAreStableSafeAndDistinct() {
@@ -126,7 +138,7 @@ import SystemSupport
         defer { isolation.removeAll() }
         print("cgroups under test: \(isolation.summary)")
         let cgroup = try isolation.makeCgroup(
-            "task-1", limits: CgroupLimits(memoryBytes: 64 << 20, cpus: 0.5, hardCPULimit: true))
+            "task-1", limits: CgroupLimits(memoryBytes: 64 << 20, cpus: 0.5, cpuQuota: 0.5))
         let directories = isolation.directories.map { $0 + "/task-1" }
         for directory in directories { #expect(FileManager.default.fileExists(atPath: directory), "\(directory)") }
         if let memory = directories.first(where: { $0.contains("/memory/") }) {
@@ -348,7 +360,7 @@ import SystemSupport
         guard let isolation = Self.isolation() else { return }
         defer { isolation.removeAll() }
         let first = try isolation.makeTaskCgroup(
-            limits: CgroupLimits(memoryBytes: 64 << 20, cpus: 0.5, hardCPULimit: true))
+            limits: CgroupLimits(memoryBytes: 64 << 20, cpus: 0.5, cpuQuota: 0.5))
         let joins = try first.openSpawnJoin()
         // Busy for a while and 8 MiB touched, so the accounting has something to reset.
         let child = try ChildProcess.spawn(
