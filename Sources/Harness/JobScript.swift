@@ -180,6 +180,11 @@ struct JobScript {
         if let check = task.check { info.check = check }
         if let limit = task.maxCompletionTime { info.maxCompletionTime.nanoseconds = limit.nanosecondsCount }
         info.resources = JobScript.scalarResources(task.resources)
+        info.limits = task.limits.mapValues { amount in
+            var scalar = Mesos_V1_Value.Scalar()
+            scalar.value = amount
+            return scalar
+        }
         return info
     }
 

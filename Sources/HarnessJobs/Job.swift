@@ -109,14 +109,17 @@ public struct JobTask: Sendable {
     public var maxCompletionTime: Duration?
     /// `TaskInfo.resources` (scalars: `cpus`, `mem` in MB, `disk` in MB).
     public var resources: [String: Double]
+    /// `TaskInfo.limits` (`cpus`, `mem` in MB; infinity for `"unlimited"`).
+    public var limits: [String: Double]
 
     /// A task.
     public init(
         id: String, kind: Kind, expect: TaskEnd = .finished, killGracePeriod: Duration? = nil,
         healthCheck: Mesos_V1_HealthCheck? = nil, check: Mesos_V1_CheckInfo? = nil, maxCompletionTime: Duration? = nil,
-        resources: [String: Double] = [:]
+        resources: [String: Double] = [:], limits: [String: Double] = [:]
     ) {
         self.resources = resources
+        self.limits = limits
         self.id = id
         self.kind = kind
         self.expect = expect

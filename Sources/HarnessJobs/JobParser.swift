@@ -116,7 +116,7 @@ public struct JobParser: Sendable {
             value, path,
             allowed: [
                 "id", "command", "closure", "expect", "kill_grace", "health_check", "check", "max_completion_time",
-                "resources",
+                "resources", "limits",
             ])
         guard let idValue = fields["id"] else { throw fail("\(path).id", "missing; expected the task id") }
         let id = try string(idValue, "\(path).id")
@@ -150,7 +150,23 @@ public struct JobParser: Sendable {
                 try positiveSeconds(v, "\(path).max_completion_time")
             },
             resources: try fields["resources"].map { v throws(JobFileError) in try resources(v, "\(path).resources") }
-                ?? [:])
+                ?? [:],
+            limits: try fields["limits"].map { v throws(JobFileError) in try limits(v, "\(path).limits") } ?? [:])
+    }
+
+    /// A task's limits above its resources, as Marathon writes them: `{"cpus": 2, "mem": "unlimited"}`.
+    func limits(_ value: JobValue, _ path: String) throws(JobFileError) -> [String: Double] {
+        let fields = try object(value, path, allowed: ["cpus", "mem"])
+        var result: [String: Double] = [:]
+        for (name, item) in fields {
+            switch item {
+            case .number(let number) where number > 0 && number.isFinite: result[name] = number
+            case .string("unlimited"): result[name] = .infinity
+            default:
+                throw fail("\(path).\(name)", "is \(item.kindDescription); expected a number above 0 or \"unlimited\"")
+            }
+        }
+        return result
     }
 
     /// Scalar Mesos resources: `{"cpus": 0.5, "mem": 128}` (mem in MB, as Mesos counts it).

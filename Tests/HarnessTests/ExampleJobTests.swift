@@ -68,6 +68,8 @@ struct ExampleJobTests {
         #expect(byID["segfault"]?.exit == "SIGSEGV")
         #expect(byID["stubborn"]?.exit == "SIGKILL")
         #expect(byID["empty-command"]?.states.map(\.state) == ["TASK_STARTING", "TASK_ERROR"])
+        // The job file's limits reach the TaskInfo: below the request, the executor refuses them.
+        #expect(byID["limit-below-request"]?.states.last?.message?.contains("TaskInfo.limits[mem]") == true)
         #expect(report.log.steps.filter { $0.kind == .kill }.count == 2)
     }
 

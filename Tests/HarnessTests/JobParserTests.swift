@@ -66,7 +66,7 @@ struct JobParserTests {
             "invalid job file job.json: stepz: unknown key; expected one of name, executor, tasks, steps, timeout")
         assertError(
             #"{"tasks": [{"id": "a", "command": "true", "expected": "finished"}]}"#,
-            "invalid job file job.json: tasks[0].expected: unknown key; expected one of id, command, closure, expect, kill_grace, health_check, check, max_completion_time, resources"
+            "invalid job file job.json: tasks[0].expected: unknown key; expected one of id, command, closure, expect, kill_grace, health_check, check, max_completion_time, resources, limits"
         )
         assertError(
             #"{"executor": {"coarse": true}, "tasks": []}"#,
@@ -99,6 +99,21 @@ struct JobParserTests {
         assertError(
             #"{"timeout": -1, "tasks": []}"#,
             "invalid job file job.json: timeout: is the number -1; expected a number of seconds between 0 and 86400")
+        assertError(
+            #"{"tasks": [{"id": "a", "command": "true", "limits": {"mem": "lots"}}]}"#,
+            "invalid job file job.json: tasks[0].limits.mem: is the string \"lots\"; expected a number above 0 or \"unlimited\""
+        )
+        assertError(
+            #"{"tasks": [{"id": "a", "command": "true", "limits": {"disk": 10}}]}"#,
+            "invalid job file job.json: tasks[0].limits.disk: unknown key; expected one of cpus, mem")
+    }
+
+    /// A task's limits, as Marathon writes them, become `TaskInfo.limits`.
+    @Test func taskLimitsAreNumbersOrUnlimited() throws {
+        let job = try JobParser.parse(
+            #"{"tasks": [{"id": "a", "command": "true", "resources": {"mem": 64}, "limits": {"mem": 256, "cpus": "unlimited"}}]}"#,
+            file: "j.json")
+        #expect(job.tasks.first?.limits == ["mem": 256, "cpus": .infinity])
     }
 
     @Test func pauseTakesSecondsThatFitTheTimeout() throws {
@@ -154,7 +169,7 @@ struct JobParserTests {
     @Test func yamlErrorsNameTheKeyToo() {
         assertError(
             "tasks:\n  - id: a\n    comand: true\n", file: "job.yaml",
-            "invalid job file job.yaml: tasks[0].comand: unknown key; expected one of id, command, closure, expect, kill_grace, health_check, check, max_completion_time, resources"
+            "invalid job file job.yaml: tasks[0].comand: unknown key; expected one of id, command, closure, expect, kill_grace, health_check, check, max_completion_time, resources, limits"
         )
     }
 
