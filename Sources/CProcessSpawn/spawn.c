@@ -173,6 +173,8 @@ struct spawn_plan {
     int search_path;
     const int *join_fds;
     int join_count;
+    /// Written to /proc/self/oom_score_adj before exec, unless NULL.
+    const char *oom_score_adj;
     /// Above every source and target: where sources are parked, and the first descriptor the child's
     /// own table leaves out.
     int parking;
@@ -228,6 +230,20 @@ static int child_main(void *argument) {
         struct rlimit limit;
         int open_limit = getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < 65536 ? (int)limit.rlim_cur : 65536;
         for (int fd = plan->parking; fd < open_limit; fd++) close(fd);
+    }
+    // The table is the child's own now: a descriptor opened here is not seen by our other threads.
+    if (plan->oom_score_adj != NULL) {
+        int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+        if (fd < 0) child_fail(plan, 2);
+        size_t length = strlen(plan->oom_score_adj);
+        ssize_t written;
+        do {
+            written = write(fd, plan->oom_score_adj, length);
+        } while (written < 0 && errno == EINTR);
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        if (written != (ssize_t)length) child_fail(plan, 2);
     }
     // Park every source above all sources and targets first, so that mapping one fd onto a
     // target number can never clobber a source that has not been mapped yet.
@@ -297,8 +313,8 @@ static int clone3_is_refused(int error) {
 
 int cps_spawn(const char *path, char *const argv[], char *const envp[], const char *cwd,
               const cps_fd_mapping *mappings, int mapping_count, int search_path,
-              const int *join_fds, int join_count, int cgroup_dir_fd, pid_t *pid, int *pidfd,
-              int *failed_step) {
+              const int *join_fds, int join_count, int cgroup_dir_fd, const char *oom_score_adj, pid_t *pid,
+              int *pidfd, int *failed_step) {
     if (join_count < 0 || join_count >= MAX_JOINS) return EINVAL;
     struct spawn_plan plan;
     memset(&plan, 0, sizeof(plan));
@@ -311,6 +327,7 @@ int cps_spawn(const char *path, char *const argv[], char *const envp[], const ch
     plan.search_path = search_path;
     plan.join_fds = join_fds;
     plan.join_count = join_count;
+    plan.oom_score_adj = oom_score_adj;
     int highest = 2;
     plan.highest_target = -1;
     for (int i = 0; i < mapping_count; i++) {

@@ -24,6 +24,14 @@ final class CgroupDirectory: Sendable {
         self.v2Directory = v2Directory
     }
 
+    /// Whether a soft memory limit was written here: the next task's must be written too (none: -1).
+    private let softLimited = Atomic<Bool>(false)
+
+    /// Notes the limits a cgroup was made with (a soft memory limit to undo when reused).
+    func madeWith(_ limits: CgroupLimits) {
+        if limits.memorySoftBytes != nil { softLimited.store(true, ordering: .releasing) }
+    }
+
     /// Whether a `cgroup.kill` was written here: such a cgroup is not kept as a spare.
     private let killedOnce = Atomic<Bool>(false)
     var wasKilled: Bool { killedOnce.load(ordering: .acquiring) }
@@ -213,6 +221,11 @@ final class CgroupDirectory: Sendable {
             guard files.write(memory + "/memory.limit_in_bytes", limit) == 0,
                 files.write(memory + "/memory.max_usage_in_bytes", "0") == 0
             else { return false }
+            if limits.memorySoftBytes != nil || softLimited.load(ordering: .acquiring) {
+                let soft = limits.memorySoftBytes.map { "\($0)" } ?? "-1"
+                guard files.write(memory + "/memory.soft_limit_in_bytes", soft) == 0 else { return false }
+                softLimited.store(limits.memorySoftBytes != nil, ordering: .releasing)
+            }
         }
         if let cpu = v1Directory("cpu") {
             guard files.write(cpu + "/cpu.shares", "\(limits.cpuShares ?? 1024)") == 0 else { return false }

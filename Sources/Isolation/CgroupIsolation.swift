@@ -300,8 +300,9 @@ public final class CgroupIsolation: Sendable {
                 throw .systemCall("creating \(directory)", errno: code)
             }
             v2Directory = directory
-            if v2.controllers.contains("memory"), let bytes = limits.memoryBytes {
-                CgroupFiles.write(directory + "/memory.max", "\(bytes)")
+            if v2.controllers.contains("memory") {
+                if let bytes = limits.memoryBytes { CgroupFiles.write(directory + "/memory.max", "\(bytes)") }
+                if let bytes = limits.memorySoftBytes { CgroupFiles.write(directory + "/memory.low", "\(bytes)") }
             }
             if v2.controllers.contains("cpu"), let weight = limits.cpuWeight {
                 CgroupFiles.write(directory + "/cpu.weight", "\(weight)")
@@ -311,6 +312,7 @@ public final class CgroupIsolation: Sendable {
             }
         }
         let directory = CgroupDirectory(name: relative, v1Directories: directories, v2Directory: v2Directory)
+        directory.madeWith(limits)
         let cgroup = Cgroup(directory: directory, limits: limits)
         if parent == nil { weigh(cgroup, adding: true) }
         return cgroup
@@ -349,6 +351,9 @@ public final class CgroupIsolation: Sendable {
             switch controller {
             case "memory":
                 if let bytes = limits.memoryBytes { cgroup_add_value_uint64(handle, "memory.limit_in_bytes", bytes) }
+                if let bytes = limits.memorySoftBytes {
+                    cgroup_add_value_uint64(handle, "memory.soft_limit_in_bytes", bytes)
+                }
             case "cpu":
                 if let shares = limits.cpuShares { cgroup_add_value_uint64(handle, "cpu.shares", shares) }
                 if let quota = limits.cfsQuotaMicroseconds {

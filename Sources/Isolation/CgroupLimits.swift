@@ -2,14 +2,21 @@
 public struct CgroupLimits: Sendable, Equatable {
     /// The hard memory limit in bytes (`memory.limit_in_bytes` / `memory.max`).
     public var memoryBytes: UInt64?
+    /// For a task that may burst above its `mem` (a `mem` limit above it): the `mem` itself, the
+    /// soft limit the kernel reclaims back to first when memory runs short
+    /// (`memory.soft_limit_in_bytes` / `memory.low`).
+    public var memorySoftBytes: UInt64?
     /// CPU weight from this many cpus (`cpu.shares` = 1024 per cpu / `cpu.weight` = 100 per cpu).
     public var cpus: Double?
     /// CPU time capped at this many cpus per 100 ms period (CFS quota): a task's own `cpus` limit,
     /// or its `cpus` where CFS quotas are on (an agent's `--cgroups_enable_cfs`).
     public var cpuQuota: Double?
 
-    public init(memoryBytes: UInt64? = nil, cpus: Double? = nil, cpuQuota: Double? = nil) {
+    public init(
+        memoryBytes: UInt64? = nil, memorySoftBytes: UInt64? = nil, cpus: Double? = nil, cpuQuota: Double? = nil
+    ) {
         self.memoryBytes = memoryBytes
+        self.memorySoftBytes = memorySoftBytes
         self.cpus = cpus
         self.cpuQuota = cpuQuota
     }
@@ -51,7 +58,21 @@ public struct CgroupLimits: Sendable, Equatable {
             case .unlimited: nil
             case nil: hardCPULimit ? cpus : nil
             }
-        return CgroupLimits(memoryBytes: memory, cpus: cpus, cpuQuota: quota)
+        // Burstable: a mem limit above the request (or none at all) makes the request a soft limit.
+        var soft: UInt64?
+        if memoryLimit != nil, let request = bytes(memoryMegabytes), memory.map({ $0 > request }) ?? true {
+            soft = request
+        }
+        return CgroupLimits(memoryBytes: memory, memorySoftBytes: soft, cpus: cpus, cpuQuota: quota)
+    }
+
+    /// For a task that may burst (``memorySoftBytes``), the `oom_score_adj` Mesos gives it, so that
+    /// when the whole machine runs short of memory the kernel stops bursting tasks first, the more
+    /// so the less they asked for: 1000 − 1000 × `mem` / the machine's memory. Nil otherwise.
+    public func oomScoreAdjustment(totalMemoryBytes: UInt64) -> Int? {
+        guard let soft = memorySoftBytes, totalMemoryBytes > 0 else { return nil }
+        let share = Double(soft) / Double(totalMemoryBytes)
+        return min(max(1000 - Int(1000 * share), 0), 1000)
     }
 
     /// v1 `cpu.shares`: 1024 per cpu, at least 2 (Mesos truncates).

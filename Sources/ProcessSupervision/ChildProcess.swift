@@ -21,6 +21,8 @@ public struct SpawnRequest: Sendable {
     public var fileDescriptors: [(source: Int32, target: Int32)]
     /// The cgroups the child is in before it execs.
     public var joinCgroups: CgroupJoin
+    /// The child's `oom_score_adj` (-1000 to 1000), set before it execs; nil leaves it as ours.
+    public var oomScoreAdjustment: Int?
 
     public init(
         executable: String,
@@ -28,7 +30,8 @@ public struct SpawnRequest: Sendable {
         environment: [String],
         workingDirectory: String? = nil,
         fileDescriptors: [(source: Int32, target: Int32)] = [],
-        joinCgroups: CgroupJoin = CgroupJoin()
+        joinCgroups: CgroupJoin = CgroupJoin(),
+        oomScoreAdjustment: Int? = nil
     ) {
         self.executable = executable
         self.arguments = arguments
@@ -36,6 +39,7 @@ public struct SpawnRequest: Sendable {
         self.workingDirectory = workingDirectory
         self.fileDescriptors = fileDescriptors
         self.joinCgroups = joinCgroups
+        self.oomScoreAdjustment = oomScoreAdjustment
     }
 }
 
@@ -91,11 +95,13 @@ public final class ChildProcess: Sendable {
                     mappings.withUnsafeBufferPointer { maps in
                         request.joinCgroups.files.withUnsafeBufferPointer { joins in
                             withOptionalCString(request.workingDirectory) { cwd in
-                                cps_spawn(
-                                    request.executable, argv, envp, cwd, maps.baseAddress, Int32(maps.count),
-                                    searchPath, joins.baseAddress, Int32(joins.count),
-                                    request.joinCgroups.directory ?? -1,
-                                    &pid, &pidfd, &failedStep)
+                                withOptionalCString(request.oomScoreAdjustment.map(String.init)) { oomScore in
+                                    cps_spawn(
+                                        request.executable, argv, envp, cwd, maps.baseAddress, Int32(maps.count),
+                                        searchPath, joins.baseAddress, Int32(joins.count),
+                                        request.joinCgroups.directory ?? -1, oomScore,
+                                        &pid, &pidfd, &failedStep)
+                                }
                             }
                         }
                     }

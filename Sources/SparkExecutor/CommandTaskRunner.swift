@@ -36,6 +36,10 @@ public struct CommandTaskRunner: TaskRunner {
         self.extraEnvironment = extraEnvironment
     }
 
+    /// The machine's memory, for a bursting task's `oom_score_adj` (as Mesos computes it).
+    static let memory: UInt64 =
+        UInt64(max(sysconf(Int32(_SC_PHYS_PAGES)), 0)) * UInt64(max(sysconf(Int32(_SC_PAGESIZE)), 0))
+
     public func run(_ task: Mesos_V1_TaskInfo, control: TaskControl) async -> TaskOutcome {
         if let refusal = commandExecutorFlags.refusal() {
             return .launchFailed(reason: .containerLaunchFailed, message: "cannot run the task: \(refusal)")
@@ -123,7 +127,8 @@ public struct CommandTaskRunner: TaskRunner {
                     executable: executable, arguments: argv,
                     environment: environment.map { "\($0.key)=\($0.value)" }.sorted(),
                     workingDirectory: sandbox,
-                    fileDescriptors: output.mappings, joinCgroups: joins))
+                    fileDescriptors: output.mappings, joinCgroups: joins,
+                    oomScoreAdjustment: cgroup == nil ? nil : limits.oomScoreAdjustment(totalMemoryBytes: Self.memory)))
         } catch {
             if let isolation, let cgroup { await isolation.destroy(cgroup) }
             return .launchFailed(reason: .containerLaunchFailed, message: "Failed to launch the command: \(error)")

@@ -26,11 +26,11 @@ struct TaskLimitsTests {
     @Test func limitsAboveTheRequestsAreTheCgroupsLimits() throws {
         let limited = try CgroupLimits(
             task: task(resources: ["mem": 128, "cpus": 0.5], limits: ["mem": 1024, "cpus": 2]), hardCPULimit: false)
-        #expect(limited == CgroupLimits(memoryBytes: 1024 << 20, cpus: 0.5, cpuQuota: 2))
+        #expect(limited == CgroupLimits(memoryBytes: 1024 << 20, memorySoftBytes: 128 << 20, cpus: 0.5, cpuQuota: 2))
         let unlimited = try CgroupLimits(
             task: task(resources: ["mem": 128, "cpus": 0.5], limits: ["mem": .infinity, "cpus": .infinity]),
             hardCPULimit: true)
-        #expect(unlimited == CgroupLimits(memoryBytes: nil, cpus: 0.5, cpuQuota: nil))
+        #expect(unlimited == CgroupLimits(memoryBytes: nil, memorySoftBytes: 128 << 20, cpus: 0.5, cpuQuota: nil))
         // A limit equal to the request, and none at all, are as the resources say.
         let equal = try CgroupLimits(task: task(resources: ["mem": 64], limits: ["mem": 64]), hardCPULimit: false)
         #expect(equal == CgroupLimits(memoryBytes: 64 << 20))

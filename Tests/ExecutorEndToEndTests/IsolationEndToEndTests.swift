@@ -219,22 +219,36 @@ struct IsolationEndToEndTests {
         }
         try await ExecutorUnderTest.run(encoding: .protobuf) { test in
             try self.requireCgroups(test)
-            var bursting = test.task("bursting", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done")
+            var bursting = test.task(
+                "bursting",
+                "cat /proc/self/oom_score_adj > bursting-oom; i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done")
             bursting.resources = [Self.scalar("cpus", 0.05), Self.scalar("mem", 32)]
             bursting.limits = ["mem": limit(96), "cpus": limit(0.1)]
-            var unlimited = test.task("unlimited", "true")
+            var unlimited = test.task("unlimited", "cat /proc/self/oom_score_adj > unlimited-oom")
             unlimited.resources = [Self.scalar("mem", 32)]
             unlimited.limits = ["mem": limit(.infinity)]
+            var plain = test.task("plain", "cat /proc/self/oom_score_adj > plain-oom")
+            plain.resources = [Self.scalar("mem", 32)]
             var invalid = test.task("invalid", "touch ran")
             invalid.resources = [Self.scalar("mem", 64)]
             invalid.limits = ["mem": limit(48)]
-            for task in [bursting, unlimited, invalid] { try await test.agent.launch(task) }
-            try await test.waitForStates(["bursting": .taskFinished, "unlimited": .taskFinished, "invalid": .taskError])
+            for task in [bursting, unlimited, plain, invalid] { try await test.agent.launch(task) }
+            try await test.waitForStates([
+                "bursting": .taskFinished, "unlimited": .taskFinished, "plain": .taskFinished, "invalid": .taskError,
+            ])
             let status = await test.agent.state.updates(forTask: "bursting").last!.status
             #expect(self.label(status, "limit.memory_bytes") == "\(96 * 1_048_576)", "\(status.labels)")
             #expect(Int(self.label(status, "usage.cpu_throttled_periods") ?? "0") ?? 0 > 0, "\(status.labels)")
             let free = await test.agent.state.updates(forTask: "unlimited").last!.status
             #expect(self.label(free, "limit.memory_bytes") == nil, "\(free.labels)")
+            // Tasks that may burst are the kernel's first choice when the machine runs out of memory,
+            // as Mesos ranks them: 1000 - 1000 x their mem / the machine's memory.
+            let machine = Double(sysconf(Int32(_SC_PHYS_PAGES)) * sysconf(Int32(_SC_PAGESIZE)))
+            let expected = "\(1000 - Int(1000 * Double(32 << 20) / machine))\n"
+            #expect(try String(contentsOfFile: test.path("bursting-oom"), encoding: .utf8) == expected)
+            #expect(try String(contentsOfFile: test.path("unlimited-oom"), encoding: .utf8) == expected)
+            let own = try String(contentsOfFile: "/proc/self/oom_score_adj", encoding: .utf8)
+            #expect(try String(contentsOfFile: test.path("plain-oom"), encoding: .utf8) == own)
             let refused = await test.agent.state.updates(forTask: "invalid").last!.status
             #expect(refused.reason == .taskInvalid)
             #expect(

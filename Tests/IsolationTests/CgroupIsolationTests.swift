@@ -65,13 +65,19 @@ import SystemSupport
         // its cpus limit, whether or not quotas are on; an unlimited one sets none.
         let limited = CgroupLimits.fromResources(
             memoryMegabytes: 128, cpus: 0.5, hardCPULimit: false, memoryLimit: .amount(512), cpuLimit: .amount(2))
-        #expect(limited == CgroupLimits(memoryBytes: 512 << 20, cpus: 0.5, cpuQuota: 2))
+        #expect(limited == CgroupLimits(memoryBytes: 512 << 20, memorySoftBytes: 128 << 20, cpus: 0.5, cpuQuota: 2))
         let unlimited = CgroupLimits.fromResources(
             memoryMegabytes: 128, cpus: 0.5, hardCPULimit: true, memoryLimit: .unlimited, cpuLimit: .unlimited)
-        #expect(unlimited == CgroupLimits(memoryBytes: nil, cpus: 0.5, cpuQuota: nil))
+        #expect(unlimited == CgroupLimits(memoryBytes: nil, memorySoftBytes: 128 << 20, cpus: 0.5, cpuQuota: nil))
         let smallLimit = CgroupLimits.fromResources(
             memoryMegabytes: 8, cpus: nil, hardCPULimit: false, memoryLimit: .amount(16))
         #expect(smallLimit == CgroupLimits(memoryBytes: 32 << 20, cpus: nil, cpuQuota: nil))
+        // May burst: the request is a soft limit, and the kernel's first pick when the machine runs
+        // short is 1000 - 1000 x request / the machine's memory (Mesos's oom_score_adj).
+        let score = try #require(limited.oomScoreAdjustment(totalMemoryBytes: 1024 << 20))
+        #expect(score == 875)
+        #expect(limited.oomScoreAdjustment(totalMemoryBytes: 0) == nil)
+        #expect(smallLimit.oomScoreAdjustment(totalMemoryBytes: 1 << 30) == nil)
     }
 
     @Test func executorCgroupNamesAreStableSafeAndDistinct() {
@@ -409,6 +415,37 @@ import SystemSupport
         for directory in spare { #expect(FileManager.default.fileExists(atPath: directory), "\(directory)") }
         isolation.removeSpares()
         for directory in spare { #expect(!FileManager.default.fileExists(atPath: directory), "\(directory)") }
+    }
+
+    /// A task that may burst above its mem (a mem limit above it) has its mem as a soft limit,
+    /// as Mesos writes it; its cgroup, reused by a task that may not burst, has none again.
+    @Test func aBurstingTasksSoftLimitIsWrittenAndUndoneOnReuse() async throws {
+        guard let isolation = Self.isolation() else { return }
+        defer { isolation.removeAll() }
+        func bursting(_ megabytes: Double) -> CgroupLimits {
+            .fromResources(memoryMegabytes: megabytes, cpus: nil, hardCPULimit: false, memoryLimit: .amount(96))
+        }
+        let soft = try #require(bursting(32).memorySoftBytes)
+        #expect(soft == 32 << 20)
+        let first = try isolation.makeTaskCgroup(limits: bursting(32))
+        let memory = isolation.directories.first { $0.contains("/memory/") }.map { $0 + "/" + first.name }
+        if let memory {
+            #expect(read(memory + "/memory.soft_limit_in_bytes") == "\(32 << 20)")
+            #expect(read(memory + "/memory.limit_in_bytes") == "\(96 << 20)")
+        }
+        await isolation.destroy(first)
+        let second = try isolation.makeTaskCgroup(limits: bursting(48))
+        #expect(second.name == first.name, "the spare was not reused")
+        if let memory { #expect(read(memory + "/memory.soft_limit_in_bytes") == "\(48 << 20)") }
+        await isolation.destroy(second)
+        let third = try isolation.makeTaskCgroup(limits: CgroupLimits(memoryBytes: 64 << 20))
+        #expect(third.name == first.name, "the spare was not reused")
+        if let memory {
+            // No soft limit: the kernel's "unlimited", the largest page count it holds.
+            let unlimited = try #require(Int64(read(memory + "/memory.soft_limit_in_bytes") ?? ""))
+            #expect(unlimited > 1 << 50, "\(unlimited)")
+        }
+        await isolation.destroy(third)
     }
 
     @Test(arguments: Layout.allCases)

@@ -22,13 +22,15 @@ typedef struct {
 /// CLONE_INTO_CGROUP is refused (kernels before 5.7, seccomp filters, architectures without our
 /// clone3 entry), and where the kernel kills such a child at birth (see
 /// `cps_spawn_creates_in_cgroup`), the child writes "0" to the directory's `cgroup.procs` instead.
+/// Unless `oom_score_adj` is NULL, the child writes it (a number, -1000 to 1000) to its
+/// /proc/self/oom_score_adj before it execs, and its descendants inherit it.
 /// On success returns 0 and fills `*pid` and `*pidfd` (a pidfd to wait on, close-on-exec);
 /// on failure returns an errno value (ENOENT, EACCES, … from the exec; a cgroup join's errno).
 /// `*failed_step` says which step failed: 0 exec, 1 joining a cgroup, 2 other set-up.
 int cps_spawn(const char *path, char *const argv[], char *const envp[], const char *cwd,
               const cps_fd_mapping *mappings, int mapping_count, int search_path,
-              const int *join_fds, int join_count, int cgroup_dir_fd, pid_t *pid, int *pidfd,
-              int *failed_step);
+              const int *join_fds, int join_count, int cgroup_dir_fd, const char *oom_score_adj, pid_t *pid,
+              int *pidfd, int *failed_step);
 
 /// Whether `cps_spawn` still creates children in their cgroup2 directory (CLONE_INTO_CGROUP): 1
 /// until such a child is found killed at birth, 0 from then on (the child then joins through the
