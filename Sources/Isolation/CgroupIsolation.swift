@@ -302,7 +302,10 @@ public final class CgroupIsolation: Sendable {
             v2Directory = directory
             if v2.controllers.contains("memory") {
                 if let bytes = limits.memoryBytes { CgroupFiles.write(directory + "/memory.max", "\(bytes)") }
-                if let bytes = limits.memorySoftBytes { CgroupFiles.write(directory + "/memory.low", "\(bytes)") }
+                // As Mesos's v2 memory controller: the request is protected from reclaim.
+                if let bytes = limits.memorySoftBytes ?? limits.memoryBytes {
+                    CgroupFiles.write(directory + "/memory.low", "\(bytes)")
+                }
             }
             if v2.controllers.contains("cpu"), let weight = limits.cpuWeight {
                 CgroupFiles.write(directory + "/cpu.weight", "\(weight)")
