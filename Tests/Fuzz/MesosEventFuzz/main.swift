@@ -4,6 +4,8 @@ import MesosProto
 
 /// Events in both encodings, as the executor reads them off the SUBSCRIBE stream (the Mesos JSON
 /// normalizer included): a message or a CodecError, never a crash. A decoded event encodes again.
+/// The same bytes as the JSON an agent gives its command executor (`--task_command`,
+/// `--task_environment`), which the executor reads when it stands in for it.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzMesosEvent(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let bytes = UnsafeBufferPointer(start: data, count: size)
@@ -13,6 +15,12 @@ public func fuzzMesosEvent(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     }
     if let call = try? WireEncoding.json.decode(Mesos_V1_Executor_Call.self, from: bytes) {
         _ = try? MesosJSON.encode(call)
+    }
+    if let command = try? MesosJSON.decode(Mesos_V1_CommandInfo.self, from: bytes) {
+        _ = try? MesosJSON.encode(command)
+    }
+    if let environment = try? MesosJSON.decode(Mesos_V1_Environment.self, from: bytes) {
+        _ = try? MesosJSON.encode(environment)
     }
     return 0
 }
