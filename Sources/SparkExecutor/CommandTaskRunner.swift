@@ -66,33 +66,17 @@ public struct CommandTaskRunner: TaskRunner {
         } catch {
             return .error(reason: .taskInvalid, message: error.description)
         }
-        var environment = baseEnvironment
-        environment["MESOS_SANDBOX"] = sandbox
-        for (name, value) in await extraEnvironment() { environment[name] = value }
-        for (name, value) in commandExecutorFlags.taskEnvironment { environment[name] = value }
+        if let name = Self.unresolvedSecret(in: command, flags: commandExecutorFlags) {
+            return .error(
+                reason: .taskInvalid,
+                message: "environment variable \(name) is a secret reference the agent did not resolve")
+        }
+        var extra = await extraEnvironment()
         // Without cgroups, the task's escaped descendants are found by a variable they inherit.
         let marker = isolation == nil ? TaskProcesses.newMarker() : nil
-        if let marker { environment[TaskProcesses.markerVariable] = marker }
-        for variable in command.environment.variables {
-            switch variable.type {
-            case .value, .unknown:
-                environment[variable.name] = variable.value
-            case .secret:
-                // The agent resolved it for its command executor (--task_environment).
-                if commandExecutorFlags.taskEnvironment[variable.name] != nil { continue }
-                guard variable.secret.type == .value, variable.secret.hasValue else {
-                    return .error(
-                        reason: .taskInvalid,
-                        message: "environment variable \(variable.name) is a secret reference the agent did not resolve"
-                    )
-                }
-                environment[variable.name] = String(decoding: variable.secret.value.data, as: UTF8.self)
-            }
-        }
-        // As Mesos's command executor sets it: the role the task's resources were allocated to.
-        if let first = task.resources.first, first.hasAllocationInfo, first.allocationInfo.hasRole {
-            environment["MESOS_ALLOCATION_ROLE"] = first.allocationInfo.role
-        }
+        if let marker { extra[TaskProcesses.markerVariable] = marker }
+        let environment = Self.environment(
+            for: task, base: baseEnvironment, sandbox: sandbox, extra: extra, flags: commandExecutorFlags)
         if let bad = environment.first(where: {
             $0.key.isEmpty || $0.key.contains("=") || $0.key.utf8.contains(0) || $0.value.utf8.contains(0)
         }) {
@@ -164,5 +148,44 @@ public struct CommandTaskRunner: TaskRunner {
         case .signaled:
             return .failed(reason: .commandExecutorFailed, message: "Command \(termination)")
         }
+    }
+}
+
+extension CommandTaskRunner {
+    /// The environment a command task runs with (and its checks see), layered as Mesos's command
+    /// executor layers it: `base` (the executor's), `MESOS_SANDBOX`, `extra` (the package's
+    /// variables), the agent's `--task_environment`, the command's own variables (a SECRET one: the
+    /// agent's resolution of it, else its value), and `MESOS_ALLOCATION_ROLE`, the role the task's
+    /// resources were allocated to.
+    static func environment(
+        for task: Mesos_V1_TaskInfo, base: [String: String], sandbox: String, extra: [String: String],
+        flags: CommandExecutorFlags
+    ) -> [String: String] {
+        var environment = base
+        environment["MESOS_SANDBOX"] = sandbox
+        for (name, value) in extra { environment[name] = value }
+        for (name, value) in flags.taskEnvironment { environment[name] = value }
+        for variable in (flags.taskCommand ?? task.command).environment.variables {
+            if variable.type == .secret {
+                // The agent resolved it for its command executor (--task_environment).
+                if flags.taskEnvironment[variable.name] != nil { continue }
+                environment[variable.name] = String(decoding: variable.secret.value.data, as: UTF8.self)
+            } else {
+                environment[variable.name] = variable.value
+            }
+        }
+        if let first = task.resources.first, first.hasAllocationInfo, first.allocationInfo.hasRole {
+            environment["MESOS_ALLOCATION_ROLE"] = first.allocationInfo.role
+        }
+        return environment
+    }
+
+    /// The first SECRET variable of `command` that the agent did not resolve (`--task_environment`)
+    /// and that does not carry its value: a reference only an agent can resolve. Nil when none.
+    static func unresolvedSecret(in command: Mesos_V1_CommandInfo, flags: CommandExecutorFlags) -> String? {
+        command.environment.variables.first {
+            $0.type == .secret && flags.taskEnvironment[$0.name] == nil
+                && !($0.secret.type == .value && $0.secret.hasValue)
+        }?.name
     }
 }

@@ -162,27 +162,14 @@ extension SparkTaskRunner {
             diskUsedBytes: package?.items.reduce(0) { $0 + $1.bytes } ?? 0)
     }
 
-    /// The task's environment as a command task gets it: the executor's, `MESOS_SANDBOX`, the
-    /// package's variables, the agent's (`--task_environment`), and the command's own (resolved
-    /// secrets included).
+    /// The task's environment as a command task gets it (``CommandTaskRunner``'s layers).
     public func checkEnvironment(for task: Mesos_V1_TaskInfo) async -> [String: String] {
-        var environment = baseEnvironment
-        environment["MESOS_SANDBOX"] = sandbox
+        var extra: [String: String] = [:]
         if case .success((let prepared, let package)) = await readiness() {
-            for (name, value) in prepared.settings.packageEnvironment(sparkHome: package?.sparkHome) {
-                environment[name] = value
-            }
+            extra = prepared.settings.packageEnvironment(sparkHome: package?.sparkHome)
         }
-        for (name, value) in commandExecutorFlags.taskEnvironment { environment[name] = value }
-        for variable in (commandExecutorFlags.taskCommand ?? task.command).environment.variables {
-            if variable.type == .secret {
-                if commandExecutorFlags.taskEnvironment[variable.name] != nil { continue }
-                environment[variable.name] = String(decoding: variable.secret.value.data, as: UTF8.self)
-            } else {
-                environment[variable.name] = variable.value
-            }
-        }
-        return environment
+        return CommandTaskRunner.environment(
+            for: task, base: baseEnvironment, sandbox: sandbox, extra: extra, flags: commandExecutorFlags)
     }
 }
 
