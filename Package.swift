@@ -150,7 +150,7 @@ let package = Package(
         // handle (TaskControl), how it ended (TaskOutcome), and Spark's task states.
         .target(
             name: "TaskRunning",
-            dependencies: ["SystemSupport", "Isolation", "MesosProto"],
+            dependencies: ["SystemSupport", "Isolation", "MesosProto", "ProcessSupervision"],
             swiftSettings: swiftSettings
         ),
         // The executor: configuration, task lifecycle state machine, the runtime that owns tasks.

@@ -175,6 +175,8 @@ struct spawn_plan {
     int join_count;
     /// Written to /proc/self/oom_score_adj before exec, unless NULL.
     const char *oom_score_adj;
+    /// Taken before exec, unless NULL.
+    const cps_identity *identity;
     /// Above every source and target: where sources are parked, and the first descriptor the child's
     /// own table leaves out.
     int parking;
@@ -261,7 +263,16 @@ static int child_main(void *argument) {
             if (plan->mappings[i].target == fd) mapped = 1;
         if (!mapped) close(fd);
     }
-    if (plan->cwd != NULL && chdir(plan->cwd) != 0) child_fail(plan, 2);
+    // The task's user last, so that everything above ran with the executor's privileges. Raw system
+    // calls: glibc's setuid and friends would signal every thread of the process whose memory this
+    // child shares, to change theirs too. Groups first: only a privileged process may set them.
+    if (plan->identity != NULL) {
+        const cps_identity *identity = plan->identity;
+        if (syscall(SYS_setgroups, (size_t)identity->group_count, identity->groups) != 0) child_fail(plan, 3);
+        if (syscall(SYS_setresgid, identity->gid, identity->gid, identity->gid) != 0) child_fail(plan, 3);
+        if (syscall(SYS_setresuid, identity->uid, identity->uid, identity->uid) != 0) child_fail(plan, 3);
+    }
+    if (plan->cwd != NULL && chdir(plan->cwd) != 0) child_fail(plan, 4);
     sigset_t none;
     sigemptyset(&none);
     syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, _NSIG / 8);
@@ -313,8 +324,8 @@ static int clone3_is_refused(int error) {
 
 int cps_spawn(const char *path, char *const argv[], char *const envp[], const char *cwd,
               const cps_fd_mapping *mappings, int mapping_count, int search_path,
-              const int *join_fds, int join_count, int cgroup_dir_fd, const char *oom_score_adj, pid_t *pid,
-              int *pidfd, int *failed_step) {
+              const int *join_fds, int join_count, int cgroup_dir_fd, const char *oom_score_adj,
+              const cps_identity *identity, pid_t *pid, int *pidfd, int *failed_step) {
     if (join_count < 0 || join_count >= MAX_JOINS) return EINVAL;
     struct spawn_plan plan;
     memset(&plan, 0, sizeof(plan));
@@ -328,6 +339,7 @@ int cps_spawn(const char *path, char *const argv[], char *const envp[], const ch
     plan.join_fds = join_fds;
     plan.join_count = join_count;
     plan.oom_score_adj = oom_score_adj;
+    plan.identity = identity;
     int highest = 2;
     plan.highest_target = -1;
     for (int i = 0; i < mapping_count; i++) {

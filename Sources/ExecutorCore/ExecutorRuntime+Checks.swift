@@ -16,9 +16,11 @@ extension ExecutorRuntime {
         for definition in checks {
             logger.debug("checking", metadata: ["task": "\(id)", "check": "\(definition.name)"])
             watch(id) {
+                let process = await hooks.checkProcess(for: task)
                 let context = CheckContext(
-                    environment: await hooks.checkEnvironment(for: task), workingDirectory: sandbox,
-                    joinCgroups: { (try? control?.cgroup?.openSpawnJoin()) ?? CgroupJoin() })
+                    environment: process.environment, workingDirectory: process.workingDirectory ?? sandbox,
+                    joinCgroups: { (try? control?.cgroup?.openSpawnJoin()) ?? CgroupJoin() }, user: process.user,
+                    unavailable: process.unavailable)
                 await Checker.run(definition, prober: LiveProber(context: context), clock: ContinuousClock()) {
                     action in
                     await self.checkAction(id, action)

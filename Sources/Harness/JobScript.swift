@@ -166,6 +166,7 @@ struct JobScript {
             info.command.value = spec.value
             info.command.shell = spec.shell
             info.command.arguments = spec.arguments
+            if let user = spec.user { info.command.user = user }
             for (name, value) in spec.environment.sorted(by: { $0.key < $1.key }) {
                 var variable = Mesos_V1_Environment.Variable()
                 variable.name = name

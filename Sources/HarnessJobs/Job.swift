@@ -156,13 +156,19 @@ public struct CommandSpec: Sendable, Hashable {
     public var arguments: [String] = []
     /// Extra environment variables.
     public var environment: [String: String] = [:]
+    /// `CommandInfo.user`: the user the task runs as (nil: the executor's).
+    public var user: String?
 
     /// A command.
-    public init(value: String, shell: Bool = true, arguments: [String] = [], environment: [String: String] = [:]) {
+    public init(
+        value: String, shell: Bool = true, arguments: [String] = [], environment: [String: String] = [:],
+        user: String? = nil
+    ) {
         self.value = value
         self.shell = shell
         self.arguments = arguments
         self.environment = environment
+        self.user = user
     }
 }
 

@@ -187,7 +187,7 @@ public struct JobParser: Sendable {
             guard !line.isEmpty else { throw fail(path, "is empty; expected a shell command line") }
             return CommandSpec(value: line)
         }
-        let fields = try object(value, path, allowed: ["value", "shell", "arguments", "environment"])
+        let fields = try object(value, path, allowed: ["value", "shell", "arguments", "environment", "user"])
         guard let commandValue = fields["value"] else { throw fail("\(path).value", "missing; expected the command") }
         var spec = CommandSpec(value: try string(commandValue, "\(path).value"))
         if let v = fields["shell"] { spec.shell = try bool(v, "\(path).shell") }
@@ -197,6 +197,11 @@ public struct JobParser: Sendable {
             }
         }
         if let v = fields["environment"] { spec.environment = try stringMap(v, "\(path).environment") }
+        if let v = fields["user"] {
+            let user = try string(v, "\(path).user")
+            guard !user.isEmpty, !user.utf8.contains(0) else { throw fail("\(path).user", "expected a user name") }
+            spec.user = user
+        }
         return spec
     }
 

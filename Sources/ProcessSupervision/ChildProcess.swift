@@ -23,6 +23,9 @@ public struct SpawnRequest: Sendable {
     public var joinCgroups: CgroupJoin
     /// The child's `oom_score_adj` (-1000 to 1000), set before it execs; nil leaves it as ours.
     public var oomScoreAdjustment: Int?
+    /// The user the child runs as (taken after everything else, before it enters its working
+    /// directory and execs); nil runs it as ours. Needs the privilege to switch users.
+    public var user: UserIdentity?
 
     public init(
         executable: String,
@@ -31,7 +34,8 @@ public struct SpawnRequest: Sendable {
         workingDirectory: String? = nil,
         fileDescriptors: [(source: Int32, target: Int32)] = [],
         joinCgroups: CgroupJoin = CgroupJoin(),
-        oomScoreAdjustment: Int? = nil
+        oomScoreAdjustment: Int? = nil,
+        user: UserIdentity? = nil
     ) {
         self.executable = executable
         self.arguments = arguments
@@ -40,6 +44,7 @@ public struct SpawnRequest: Sendable {
         self.fileDescriptors = fileDescriptors
         self.joinCgroups = joinCgroups
         self.oomScoreAdjustment = oomScoreAdjustment
+        self.user = user
     }
 }
 
@@ -96,11 +101,13 @@ public final class ChildProcess: Sendable {
                         request.joinCgroups.files.withUnsafeBufferPointer { joins in
                             withOptionalCString(request.workingDirectory) { cwd in
                                 withOptionalCString(request.oomScoreAdjustment.map(String.init)) { oomScore in
-                                    cps_spawn(
-                                        request.executable, argv, envp, cwd, maps.baseAddress, Int32(maps.count),
-                                        searchPath, joins.baseAddress, Int32(joins.count),
-                                        request.joinCgroups.directory ?? -1, oomScore,
-                                        &pid, &pidfd, &failedStep)
+                                    withIdentity(request.user) { identity in
+                                        cps_spawn(
+                                            request.executable, argv, envp, cwd, maps.baseAddress, Int32(maps.count),
+                                            searchPath, joins.baseAddress, Int32(joins.count),
+                                            request.joinCgroups.directory ?? -1, oomScore, identity,
+                                            &pid, &pidfd, &failedStep)
+                                    }
                                 }
                             }
                         }
@@ -112,6 +119,13 @@ public final class ChildProcess: Sendable {
         }
         guard rc == 0 else {
             if failedStep == 1 { throw .systemCall("joining the cgroup before exec", errno: rc) }
+            if failedStep == 3, let user = request.user {
+                throw .systemCall("switching to user \(user) before exec", errno: rc)
+            }
+            if failedStep == 4, let directory = request.workingDirectory {
+                let user = request.user.map { " as user \($0.name)" } ?? ""
+                throw .systemCall("entering the working directory \(directory)\(user)", errno: rc)
+            }
             throw .spawnFailed(request.executable, errno: rc)
         }
         return ChildProcess(pid: pid, pidfd: pidfd, reaper: reaper)
@@ -177,6 +191,15 @@ public final class ChildProcess: Sendable {
 private func withOptionalCString<R>(_ string: String?, _ body: (UnsafePointer<CChar>?) -> R) -> R {
     guard let string else { return body(nil) }
     return string.withCString(body)
+}
+
+private func withIdentity<R>(_ user: UserIdentity?, _ body: (UnsafePointer<cps_identity>?) -> R) -> R {
+    guard let user else { return body(nil) }
+    return user.groups.withUnsafeBufferPointer { groups in
+        var identity = cps_identity(
+            uid: user.uid, gid: user.gid, groups: groups.baseAddress, group_count: Int32(groups.count))
+        return withUnsafePointer(to: &identity) { body($0) }
+    }
 }
 
 private func withCStringArray<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {

@@ -1,4 +1,5 @@
 import MesosCodec
+import ProcessSupervision
 public import MesosProto
 
 #if canImport(Glibc)
@@ -118,12 +119,6 @@ public struct CommandExecutorFlags: Sendable, Equatable {
             let filled = getgroups(count, &list)
             if filled > 0 { groups.formUnion(list.prefix(Int(filled))) }
         }
-        var record = passwd()
-        var result: UnsafeMutablePointer<passwd>?
-        var buffer = [CChar](repeating: 0, count: 4096)
-        let name: String? =
-            getpwuid_r(geteuid(), &record, &buffer, buffer.count, &result) == 0 && result != nil
-            ? String(cString: record.pw_name) : nil
-        return (name, groups)
+        return (UserIdentity.current().name, groups)
     }
 }

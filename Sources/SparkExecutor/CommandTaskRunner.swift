@@ -25,6 +25,9 @@ public struct CommandTaskRunner: TaskRunner {
     public var logRotation: LogRotation = .default
     /// What the agent gave on the command line when the executor stands in for its command executor.
     public var commandExecutorFlags = CommandExecutorFlags()
+    /// For a task of another user (``TaskUser``): that user and the directory it works in, which is
+    /// also its `MESOS_SANDBOX`. Nil runs the task as the executor, in the sandbox.
+    public var account: TaskAccount?
 
     public init(
         baseEnvironment: [String: String], sandbox: String, isolation: CgroupIsolation? = nil,
@@ -75,8 +78,9 @@ public struct CommandTaskRunner: TaskRunner {
         // Without cgroups, the task's escaped descendants are found by a variable they inherit.
         let marker = isolation == nil ? TaskProcesses.newMarker() : nil
         if let marker { extra[TaskProcesses.markerVariable] = marker }
+        let workingDirectory = account?.directory ?? sandbox
         let environment = Self.environment(
-            for: task, base: baseEnvironment, sandbox: sandbox, extra: extra, flags: commandExecutorFlags)
+            for: task, base: baseEnvironment, sandbox: workingDirectory, extra: extra, flags: commandExecutorFlags)
         if let bad = environment.first(where: {
             $0.key.isEmpty || $0.key.contains("=") || $0.key.utf8.contains(0) || $0.value.utf8.contains(0)
         }) {
@@ -110,9 +114,10 @@ public struct CommandTaskRunner: TaskRunner {
                 SpawnRequest(
                     executable: executable, arguments: argv,
                     environment: environment.map { "\($0.key)=\($0.value)" }.sorted(),
-                    workingDirectory: sandbox,
+                    workingDirectory: workingDirectory,
                     fileDescriptors: output.mappings, joinCgroups: joins,
-                    oomScoreAdjustment: cgroup == nil ? nil : limits.oomScoreAdjustment(totalMemoryBytes: Self.memory)))
+                    oomScoreAdjustment: cgroup == nil ? nil : limits.oomScoreAdjustment(totalMemoryBytes: Self.memory),
+                    user: account?.user))
         } catch {
             if let isolation, let cgroup { await isolation.destroy(cgroup) }
             return .launchFailed(reason: .containerLaunchFailed, message: "Failed to launch the command: \(error)")

@@ -105,6 +105,17 @@ public struct SparkTaskRunner: TaskRunner, ExecutorHooks {
         case .success(let ready):
             (prepared, package) = ready
         }
+        let isClosure = task.hasData && !task.data.isEmpty
+        var account: TaskAccount?
+        if !isClosure {
+            do {
+                if let user = try user(of: task) {
+                    account = try TaskAccount.open(for: user, directory: taskDirectory(task))
+                }
+            } catch {
+                return .launchFailed(reason: .containerLaunchFailed, message: "cannot run the task: \(error)")
+            }
+        }
         if task.hasCommand, !task.command.uris.isEmpty, !taskURIsFetchedByAgent {
             do {
                 let uris = try task.command.uris.map { uri throws(FetchError) in
@@ -114,13 +125,17 @@ public struct SparkTaskRunner: TaskRunner, ExecutorHooks {
                 }
                 _ = try await fetcher.fetch(
                     Self.taskFetchRequest(uris, task: task, settings: prepared.settings, package: package),
-                    into: sandbox)
+                    into: account?.directory ?? sandbox)
+                // What was fetched for a task of another user is that user's, as Mesos's fetcher
+                // gives a task's URIs to its user (files linked from the fetch cache excepted).
+                try account.map { account throws(ProcessError) in try account.user.takeOwnership(of: account.directory)
+                }
             } catch {
                 return .launchFailed(
                     reason: .containerLaunchFailed, message: "Failed to fetch the task's URIs: \(error)")
             }
         }
-        if task.hasData && !task.data.isEmpty {
+        if isClosure {
             let settings = prepared.settings
             let pool: WorkerPool
             do {
@@ -141,7 +156,22 @@ public struct SparkTaskRunner: TaskRunner, ExecutorHooks {
         }
         commands.logRotation = prepared.settings.logRotation(overriding: logRotation)
         commands.commandExecutorFlags = commandExecutorFlags
+        commands.account = account
         return await commands.run(task, control: control)
+    }
+
+    /// The user a command task runs as when it is not the executor's (``TaskUser``); nil for the
+    /// executor's, and always when the agent started the executor as its command executor (it
+    /// started it as the task's user already).
+    func user(of task: Mesos_V1_TaskInfo) throws(TaskUserError) -> UserIdentity? {
+        guard !taskURIsFetchedByAgent, task.hasCommand, task.command.hasUser else { return nil }
+        return try TaskUser.resolve(task.command.user)
+    }
+
+    /// `tasks/<task id>` in the sandbox: where a command task's stdout and stderr are, and where a
+    /// task of another user works.
+    func taskDirectory(_ task: Mesos_V1_TaskInfo) -> String {
+        "\(sandbox)/tasks/\(StandardStreamFiles.safeName(task.taskID.value))"
     }
 }
 
@@ -162,14 +192,28 @@ extension SparkTaskRunner {
             diskUsedBytes: package?.items.reduce(0) { $0 + $1.bytes } ?? 0)
     }
 
-    /// The task's environment as a command task gets it (``CommandTaskRunner``'s layers).
-    public func checkEnvironment(for task: Mesos_V1_TaskInfo) async -> [String: String] {
+    /// A task's COMMAND checks run as a command task runs: its environment (``CommandTaskRunner``'s
+    /// layers), and for a task of another user, as that user in the task's directory.
+    public func checkProcess(for task: Mesos_V1_TaskInfo) async -> CheckProcess {
         var extra: [String: String] = [:]
         if case .success((let prepared, let package)) = await readiness() {
             extra = prepared.settings.packageEnvironment(sparkHome: package?.sparkHome)
         }
-        return CommandTaskRunner.environment(
-            for: task, base: baseEnvironment, sandbox: sandbox, extra: extra, flags: commandExecutorFlags)
+        var process = CheckProcess()
+        if !(task.hasData && !task.data.isEmpty) {
+            do {
+                if let user = try user(of: task) {
+                    process.user = user
+                    process.workingDirectory = taskDirectory(task)
+                }
+            } catch {
+                process.unavailable = error.description
+            }
+        }
+        process.environment = CommandTaskRunner.environment(
+            for: task, base: baseEnvironment, sandbox: process.workingDirectory ?? sandbox, extra: extra,
+            flags: commandExecutorFlags)
+        return process
     }
 }
 

@@ -68,6 +68,7 @@ public struct LiveProber: Prober {
     static func command(_ command: Mesos_V1_CommandInfo, context: CheckContext, timeout: Duration?) async
         -> ProbeResult
     {
+        if let unavailable = context.unavailable { return .error("the check command cannot run: \(unavailable)") }
         var environment = context.environment
         if environment["PATH"] == nil { environment["PATH"] = "/usr/local/bin:/usr/bin:/bin" }
         for variable in command.environment.variables {
@@ -90,7 +91,8 @@ public struct LiveProber: Prober {
                 SpawnRequest(
                     executable: executable, arguments: argv,
                     environment: environment.map { "\($0.key)=\($0.value)" }.sorted(),
-                    workingDirectory: context.workingDirectory, fileDescriptors: descriptors, joinCgroups: joins))
+                    workingDirectory: context.workingDirectory, fileDescriptors: descriptors, joinCgroups: joins,
+                    user: context.user))
         } catch {
             return .error("the check command could not be started: \(error)")
         }

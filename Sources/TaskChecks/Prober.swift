@@ -15,14 +15,21 @@ public struct CheckContext: Sendable {
     /// Opens what a COMMAND check joins the task's cgroups with before it execs (as Mesos runs
     /// checks inside the task's container); the spawn closes them. Empty when the task has no cgroup.
     public var joinCgroups: @Sendable () -> CgroupJoin
+    /// The user COMMAND checks run as (the task's); nil: the executor's.
+    public var user: UserIdentity?
+    /// Why COMMAND checks cannot run as the task does: each ends in this error.
+    public var unavailable: String?
 
     public init(
         environment: [String: String], workingDirectory: String,
-        joinCgroups: @escaping @Sendable () -> CgroupJoin = { CgroupJoin() }
+        joinCgroups: @escaping @Sendable () -> CgroupJoin = { CgroupJoin() }, user: UserIdentity? = nil,
+        unavailable: String? = nil
     ) {
         self.environment = environment
         self.workingDirectory = workingDirectory
         self.joinCgroups = joinCgroups
+        self.user = user
+        self.unavailable = unavailable
     }
 }
 

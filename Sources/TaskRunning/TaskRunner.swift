@@ -1,5 +1,6 @@
 public import Isolation
 public import MesosProto
+public import ProcessSupervision
 import SystemSupport
 
 /// Runs tasks from start to end: the one way the runtime starts a task.
@@ -26,9 +27,32 @@ public protocol ExecutorHooks: Sendable {
     /// The executor begins shutting down: stop long-lived helpers (workers) after the tasks.
     func executorShuttingDown() async
 
-    /// The environment the task's COMMAND health checks and checks run with: the task's own, as
-    /// its runner gives it (the check command's variables are added on top).
-    func checkEnvironment(for task: Mesos_V1_TaskInfo) async -> [String: String]
+    /// How the task's COMMAND health checks and checks run: with the task's own environment (the
+    /// check command's variables are added on top), in its working directory, as its user, as its
+    /// runner runs it.
+    func checkProcess(for task: Mesos_V1_TaskInfo) async -> CheckProcess
+}
+
+/// How a task's COMMAND checks run (``ExecutorHooks/checkProcess(for:)``).
+public struct CheckProcess: Sendable {
+    public var environment: [String: String]
+    /// Nil: the sandbox.
+    public var workingDirectory: String?
+    /// Nil: the executor's user.
+    public var user: UserIdentity?
+    /// Why check commands cannot run as the task runs (its user cannot be switched to, say): each
+    /// check command then ends in this error instead of running otherwise.
+    public var unavailable: String?
+
+    public init(
+        environment: [String: String] = [:], workingDirectory: String? = nil, user: UserIdentity? = nil,
+        unavailable: String? = nil
+    ) {
+        self.environment = environment
+        self.workingDirectory = workingDirectory
+        self.user = user
+        self.unavailable = unavailable
+    }
 }
 
 extension ExecutorHooks {
@@ -46,7 +70,7 @@ extension ExecutorHooks {
 
     public func executorShuttingDown() async {}
 
-    public func checkEnvironment(for task: Mesos_V1_TaskInfo) async -> [String: String] { [:] }
+    public func checkProcess(for task: Mesos_V1_TaskInfo) async -> CheckProcess { CheckProcess() }
 }
 
 /// Hooks that do nothing: for a runtime whose runner needs none.

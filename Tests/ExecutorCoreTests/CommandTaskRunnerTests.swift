@@ -81,6 +81,46 @@ final class CommandTaskRunnerTests {
         #expect(control.startedCalled)
     }
 
+    /// Run as root (as CI runs): a task of another user runs as that user (its groups included)
+    /// in its own directory, which is its MESOS_SANDBOX and which it may write; its stdout and
+    /// stderr are there as for any task.
+    @Test(.enabled(if: geteuid() == 0, "switching users needs root"))
+    func aTaskOfAnotherUserRunsAsItInItsOwnDirectory() async throws {
+        try #require(chmod(sandbox, 0o755) == 0)
+        let nobody = try #require(try UserIdentity.lookUp("nobody"))
+        var runner = runner()
+        let directory = "\(sandbox)/tasks/as-nobody"
+        runner.account = try TaskAccount.open(for: nobody, directory: directory)
+        let outcome = await runner.run(
+            task("as-nobody", shell: "id -u; id -G; pwd; echo $MESOS_SANDBOX; echo made > mine; cat mine"),
+            control: TestControl().control)
+        #expect(outcome == .succeeded(data: nil, message: "Command exited with status 0"))
+        let groups = nobody.groups.map(String.init).joined(separator: " ")
+        #expect(read("\(directory)/stdout") == "\(nobody.uid)\n\(groups)\n\(directory)\n\(directory)\nmade\n")
+        var status = stat()
+        #expect(stat("\(directory)/mine", &status) == 0 && status.st_uid == nobody.uid)
+        #expect(stat(directory, &status) == 0 && status.st_uid == nobody.uid && status.st_gid == nobody.gid)
+        // The executor's sandbox stays the executor's.
+        #expect(stat(sandbox, &status) == 0 && status.st_uid == 0)
+    }
+
+    /// A task of another user that cannot reach its directory (a sandbox only root may enter)
+    /// fails at launch saying so, and nothing of it runs.
+    @Test(.enabled(if: geteuid() == 0, "switching users needs root"))
+    func aTaskOfAnotherUserThatCannotEnterItsDirectoryFailsAtLaunch() async throws {
+        try #require(chmod(sandbox, 0o700) == 0)
+        let nobody = try #require(try UserIdentity.lookUp("nobody"))
+        var runner = runner()
+        runner.account = try TaskAccount.open(for: nobody, directory: "\(sandbox)/tasks/shut-out")
+        let outcome = await runner.run(task("shut-out", shell: "touch ran"), control: TestControl().control)
+        guard case .launchFailed(let reason, let message) = outcome else { Issue.record("\(outcome)"); return }
+        #expect(reason == .containerLaunchFailed)
+        #expect(
+            message.contains("entering the working directory \(sandbox)/tasks/shut-out as user nobody failed"),
+            "\(message)")
+        #expect(access("\(sandbox)/tasks/shut-out/ran", F_OK) != 0)
+    }
+
     @Test func argvCommandAndExitCodes() async {
         let outcome = await runner().run(
             task("argv", argv: ["/bin/sh", "-c", "exit 3"]), control: TestControl().control)

@@ -70,6 +70,11 @@ struct ExampleJobTests {
         #expect(byID["empty-command"]?.states.map(\.state) == ["TASK_STARTING", "TASK_ERROR"])
         // The job file's limits reach the TaskInfo: below the request, the executor refuses them.
         #expect(byID["limit-below-request"]?.states.last?.message?.contains("TaskInfo.limits[mem]") == true)
+        // The job file's user reaches CommandInfo.user: a user the machine does not have fails it.
+        #expect(
+            byID["no-such-user"]?.states.last?.message
+                == "cannot run the task: the task's user 'no-such-user-sme' (CommandInfo.user) does not exist on this agent"
+        )
         #expect(report.log.steps.filter { $0.kind == .kill }.count == 2)
     }
 

@@ -116,6 +116,19 @@ struct JobParserTests {
         #expect(job.tasks.first?.limits == ["mem": 256, "cpus": .infinity])
     }
 
+    /// A command's `user` becomes `CommandInfo.user`; it must be a name.
+    @Test func aCommandCanNameItsUser() throws {
+        let job = try JobParser.parse(
+            #"{"tasks": [{"id": "a", "command": {"value": "id -un", "user": "nobody"}}]}"#, file: "j.json")
+        #expect(job.tasks.first?.kind == .command(CommandSpec(value: "id -un", user: "nobody")))
+        assertError(
+            #"{"tasks": [{"id": "a", "command": {"value": "true", "user": ""}}]}"#,
+            "invalid job file job.json: tasks[0].command.user: expected a user name")
+        assertError(
+            #"{"tasks": [{"id": "a", "command": {"value": "true", "user": 0}}]}"#,
+            "invalid job file job.json: tasks[0].command.user: is the number 0; expected a string")
+    }
+
     @Test func pauseTakesSecondsThatFitTheTimeout() throws {
         let job = try JobParser.parse(
             #"{"tasks": [{"id": "a", "command": "true"}], "steps": [{"launch": "a"}, {"pause": 2.5}, {"shutdown": true}]}"#,

@@ -170,6 +170,56 @@ struct ChildProcessTests {
                     workingDirectory: "/nonexistent/directory"))
         }
         #expect(error?.errno == ENOENT)
+        #expect(
+            error.map { "\($0)" }?.hasPrefix("entering the working directory /nonexistent/directory failed") == true)
+    }
+
+    /// Run as root (as CI runs): the child takes the user's ids, its groups included, before it
+    /// enters its working directory and execs; the executor's own ids stay as they were.
+    @Test(.enabled(if: geteuid() == 0, "switching users needs root"))
+    func theChildRunsAsTheUserAsked() async throws {
+        let nobody = try #require(try UserIdentity.lookUp("nobody"))
+        let ends = try makePipe()
+        let child = try ChildProcess.spawn(
+            SpawnRequest(
+                executable: "/bin/sh", arguments: ["sh", "-c", "id -u; id -g; id -G; pwd"], environment: environment,
+                workingDirectory: "/", fileDescriptors: [(ends[1], 1)], user: nobody))
+        close(ends[1])
+        let text = await readAll(ends[0])
+        close(ends[0])
+        #expect(await child.wait() == .exited(0))
+        let groups = nobody.groups.map(String.init).joined(separator: " ")
+        #expect(text == "\(nobody.uid)\n\(nobody.gid)\n\(groups)\n/\n")
+        #expect(geteuid() == 0 && getegid() == 0)
+    }
+
+    /// A user the child may not switch to (not root: any other user) stops it before it runs.
+    @Test(.enabled(if: geteuid() != 0, "as root any user can be switched to"))
+    func aUserThatCannotBeTakenStopsTheChildBeforeItRuns() throws {
+        let other = UserIdentity(name: "other", uid: geteuid() + 1, gid: getegid() + 1, groups: [getegid() + 1])
+        let error = #expect(throws: ProcessError.self) {
+            try ChildProcess.spawn(
+                SpawnRequest(executable: "/bin/true", arguments: ["true"], environment: environment, user: other))
+        }
+        #expect(error?.errno == EPERM)
+        #expect(error.map { "\($0)" }?.hasPrefix("switching to user other") == true)
+    }
+
+    /// Root can enter what the user cannot: the child enters its working directory as the user.
+    @Test(.enabled(if: geteuid() == 0, "switching users needs root"))
+    func theWorkingDirectoryIsEnteredAsTheUser() throws {
+        let nobody = try #require(try UserIdentity.lookUp("nobody"))
+        var template = Array("/tmp/child-process-closed-XXXXXX".utf8CString)
+        let closed = try #require(mkdtemp(&template).map { String(cString: $0) })
+        defer { rmdir(closed) }
+        let error = #expect(throws: ProcessError.self) {
+            try ChildProcess.spawn(
+                SpawnRequest(
+                    executable: "/bin/true", arguments: ["true"], environment: environment, workingDirectory: closed,
+                    user: nobody))
+        }
+        #expect(error?.errno == EACCES)
+        #expect(error.map { "\($0)" }?.hasPrefix("entering the working directory \(closed) as user nobody") == true)
     }
 
     /// The child's descriptor table holds only what lies below its highest mapped descriptor and is

@@ -3,6 +3,15 @@
 
 #include <sys/types.h>
 
+/// Who a child runs as: its real, effective and saved user and group ids and its supplementary
+/// groups (`groups`, `group_count` of them), set before it execs.
+typedef struct {
+    uid_t uid;
+    gid_t gid;
+    const gid_t *groups;
+    int group_count;
+} cps_identity;
+
 /// One file descriptor the child should see: `source` in the parent becomes `target` in the child.
 typedef struct {
     int source;
@@ -24,13 +33,17 @@ typedef struct {
 /// `cps_spawn_creates_in_cgroup`), the child writes "0" to the directory's `cgroup.procs` instead.
 /// Unless `oom_score_adj` is NULL, the child writes it (a number, -1000 to 1000) to its
 /// /proc/self/oom_score_adj before it execs, and its descendants inherit it.
+/// Unless `identity` is NULL, the child takes it (groups, then group id, then user id: raw system
+/// calls, which change the child alone) after everything else that needs the executor's
+/// privileges and before it enters `cwd`, which it enters as that user.
 /// On success returns 0 and fills `*pid` and `*pidfd` (a pidfd to wait on, close-on-exec);
 /// on failure returns an errno value (ENOENT, EACCES, … from the exec; a cgroup join's errno).
-/// `*failed_step` says which step failed: 0 exec, 1 joining a cgroup, 2 other set-up.
+/// `*failed_step` says which step failed: 0 exec, 1 joining a cgroup, 2 other set-up, 3 taking
+/// `identity`, 4 entering `cwd`.
 int cps_spawn(const char *path, char *const argv[], char *const envp[], const char *cwd,
               const cps_fd_mapping *mappings, int mapping_count, int search_path,
-              const int *join_fds, int join_count, int cgroup_dir_fd, const char *oom_score_adj, pid_t *pid,
-              int *pidfd, int *failed_step);
+              const int *join_fds, int join_count, int cgroup_dir_fd, const char *oom_score_adj,
+              const cps_identity *identity, pid_t *pid, int *pidfd, int *failed_step);
 
 /// Whether `cps_spawn` still creates children in their cgroup2 directory (CLONE_INTO_CGROUP): 1
 /// until such a child is found killed at birth, 0 from then on (the child then joins through the

@@ -1,0 +1,91 @@
+import SystemSupport
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
+/// A user a child can run as: the ids the kernel checks (user, primary group, supplementary
+/// groups), looked up by name in the system's user database, as `su` and Mesos's launcher do.
+public struct UserIdentity: Sendable, Equatable, CustomStringConvertible {
+    public let name: String
+    public let uid: UInt32
+    public let gid: UInt32
+    /// Every group the user is in (`getgrouplist`: its primary group and those naming it).
+    public let groups: [UInt32]
+
+    public init(name: String, uid: UInt32, gid: UInt32, groups: [UInt32]) {
+        self.name = name
+        self.uid = uid
+        self.gid = gid
+        self.groups = groups
+    }
+
+    public var description: String { "\(name) (uid \(uid), gid \(gid))" }
+
+    /// The user named `name`, or nil when the user database has no such user. Throws when the
+    /// database cannot be read.
+    public static func lookUp(_ name: String) throws(ProcessError) -> UserIdentity? {
+        guard !name.isEmpty, !name.utf8.contains(0) else { return nil }
+        var record = passwd()
+        var result: UnsafeMutablePointer<passwd>?
+        var buffer = [CChar](repeating: 0, count: 16_384)
+        var rc: Int32
+        repeat {
+            rc = getpwnam_r(name, &record, &buffer, buffer.count, &result)
+            if rc == ERANGE { buffer = [CChar](repeating: 0, count: buffer.count * 2) }
+        } while rc == ERANGE && buffer.count <= 1 << 20
+        if rc != 0 && rc != ENOENT && rc != ESRCH { throw .systemCall("looking up user '\(name)'", errno: rc) }
+        guard rc == 0, result != nil else { return nil }
+        let uid = record.pw_uid
+        let gid = record.pw_gid
+        var count: Int32 = 64
+        var groups = [gid_t](repeating: 0, count: Int(count))
+        while getgrouplist(name, gid, &groups, &count) < 0 {
+            guard count > Int32(groups.count) else {
+                throw .systemCall("listing the groups of user '\(name)'", errno: EINVAL)
+            }
+            groups = [gid_t](repeating: 0, count: Int(count))
+        }
+        return UserIdentity(name: name, uid: uid, gid: gid, groups: Array(groups.prefix(Int(count))))
+    }
+
+    /// The user this process runs as (its effective user id), and its name if the user database
+    /// has one.
+    public static func current() -> (uid: UInt32, name: String?) {
+        let uid = geteuid()
+        var record = passwd()
+        var result: UnsafeMutablePointer<passwd>?
+        var buffer = [CChar](repeating: 0, count: 16_384)
+        let name: String? =
+            getpwuid_r(uid, &record, &buffer, buffer.count, &result) == 0 && result != nil
+            ? String(cString: record.pw_name) : nil
+        return (uid, name)
+    }
+}
+
+extension UserIdentity {
+    /// Makes this user the owner (and its primary group the group) of `path` and, for a directory,
+    /// of everything under it. Symbolic links are not followed (the link itself changes owner).
+    /// A regular file with other hard links is left as it is: its other names lie outside the
+    /// tree (a fetch cache's copy, say), and they must not change owner with it.
+    public func takeOwnership(of path: String) throws(ProcessError) {
+        var status = stat()
+        guard lstat(path, &status) == 0 else { throw .systemCall("lstat \(path)", errno: errno) }
+        let type = status.st_mode & S_IFMT
+        if type == S_IFREG && status.st_nlink > 1 { return }
+        if lchown(path, uid, gid) != 0 { throw .systemCall("chown \(path) to \(name)", errno: errno) }
+        guard type == S_IFDIR else { return }
+        guard let directory = opendir(path) else { throw .systemCall("opendir \(path)", errno: errno) }
+        var names: [String] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        closedir(directory)
+        for name in names { try takeOwnership(of: path + "/" + name) }
+    }
+}

@@ -1,0 +1,83 @@
+import Foundation
+import LocalAgent
+import MesosCodec
+import MesosProto
+import ProcessSupervision
+import SystemTestLock
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `CommandInfo.user` through the whole executor (run as root, as CI runs it): a command task of
+/// another user runs as that user in a directory of its own, with its URIs and its checks; a
+/// user the agent does not have fails the task at launch, naming it.
+@Suite(.serialized, .systemTest, .enabled(if: geteuid() == 0, "switching users needs root"))
+struct TaskUserEndToEndTests {
+    @Test func aTaskRunsAsItsUserWithItsURIsAndChecks() async throws {
+        let nobody = try #require(try UserIdentity.lookUp("nobody"))
+        for encoding in WireEncoding.allCases {
+            try await ExecutorUnderTest.run(encoding: encoding, cgroups: ExecutorUnderTest.cgroupsUsable) { test in
+                // The agent makes sandboxes others may pass through; the test's is private.
+                try #require(chmod(test.sandbox, 0o755) == 0)
+                let source = test.path("published.txt")
+                try "fetched\n".write(toFile: source, atomically: true, encoding: .utf8)
+                var task = test.task(
+                    "as-nobody",
+                    "id -u; id -G; pwd; echo $MESOS_SANDBOX; cat data.txt; echo mine > mine; "
+                        + "exec sleep 600", grace: .seconds(30))
+                task.command.user = "nobody"
+                var uri = Mesos_V1_CommandInfo.URI()
+                uri.value = await test.agent.publish(file: source, as: "published.txt")
+                uri.extract = false
+                uri.outputFile = "data.txt"
+                task.command.uris = [uri]
+                // Healthy only when the check runs as the task does: as its user, in its directory.
+                task.healthCheck.type = .command
+                task.healthCheck.command.value =
+                    "test \"$(id -u)\" = \(nobody.uid) && test \"$PWD\" = \"$MESOS_SANDBOX\""
+                task.healthCheck.delaySeconds = 0
+                task.healthCheck.gracePeriodSeconds = 0
+                task.healthCheck.intervalSeconds = 0.1
+                task.healthCheck.timeoutSeconds = 60
+                task.healthCheck.consecutiveFailures = 3
+
+                var stranger = test.task("stranger", "touch \(test.path("stranger-ran"))")
+                stranger.command.user = "no-such-user-sme"
+
+                try await test.agent.launch(task)
+                try await test.agent.launch(stranger)
+                try await test.agent.waitUntil("a health report") { state in
+                    state.updates(forTask: "as-nobody").contains { $0.status.hasHealthy }
+                }
+                let health = await test.agent.state.updates(forTask: "as-nobody").filter(\.status.hasHealthy)
+                #expect(health.first?.status.healthy == true, "\(encoding)")
+                await test.agent.kill(taskID: "as-nobody")
+                try await test.waitForStates(["as-nobody": .taskKilled, "stranger": .taskFailed])
+
+                let directory = test.path("tasks/as-nobody")
+                let groups = nobody.groups.map(String.init).joined(separator: " ")
+                let stdout = (try? String(contentsOfFile: directory + "/stdout", encoding: .utf8)) ?? ""
+                #expect(
+                    stdout == "\(nobody.uid)\n\(groups)\n\(directory)\n\(directory)\nfetched\n",
+                    "\(encoding)")
+                // What the task made is its own; a file linked from the fetch cache (read-only for
+                // every task) stays the executor's, and the task could read it.
+                var status = stat()
+                #expect(stat(directory + "/mine", &status) == 0 && status.st_uid == nobody.uid)
+                #expect(stat(test.sandbox, &status) == 0 && status.st_uid == 0, "the sandbox stays the executor's")
+
+                let failed = try #require(await test.agent.state.updates(forTask: "stranger").last?.status)
+                #expect(failed.reason == .containerLaunchFailed)
+                #expect(
+                    failed.message
+                        == "cannot run the task: the task's user 'no-such-user-sme' (CommandInfo.user) does not exist on this agent"
+                )
+                #expect(access(test.path("stranger-ran"), F_OK) != 0)
+                await assertNoViolations(test.agent)
+                await test.agent.shutdown()
+            }
+        }
+    }
+}
