@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
 /// Limits for one cgroup, in Mesos's terms. A nil field sets no limit (never a made-up one).
 public struct CgroupLimits: Sendable, Equatable {
     /// The hard memory limit in bytes (`memory.limit_in_bytes` / `memory.max`).
@@ -69,11 +75,15 @@ public struct CgroupLimits: Sendable, Equatable {
     /// For a task that may burst (``memorySoftBytes``), the `oom_score_adj` Mesos gives it, so that
     /// when the whole machine runs short of memory the kernel stops bursting tasks first, the more
     /// so the less they asked for: 1000 − 1000 × `mem` / the machine's memory. Nil otherwise.
-    public func oomScoreAdjustment(totalMemoryBytes: UInt64) -> Int? {
+    public func oomScoreAdjustment(totalMemoryBytes: UInt64 = CgroupLimits.machineMemoryBytes) -> Int? {
         guard let soft = memorySoftBytes, totalMemoryBytes > 0 else { return nil }
         let share = Double(soft) / Double(totalMemoryBytes)
         return min(max(1000 - Int(1000 * share), 0), 1000)
     }
+
+    /// The machine's memory (physical pages × page size), for ``oomScoreAdjustment(totalMemoryBytes:)``.
+    public static let machineMemoryBytes: UInt64 =
+        UInt64(max(sysconf(Int32(_SC_PHYS_PAGES)), 0)) * UInt64(max(sysconf(Int32(_SC_PAGESIZE)), 0))
 
     /// v1 `cpu.shares`: 1024 per cpu, at least 2 (Mesos truncates).
     var cpuShares: UInt64? { cpus.map { max(UInt64(1024 * $0), 2) } }

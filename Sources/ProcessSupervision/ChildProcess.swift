@@ -149,6 +149,19 @@ public final class ChildProcess: Sendable {
         return ChildProcess(pid: pid, pidfd: fd, reaper: reaper)
     }
 
+    /// Sets the child's `oom_score_adj` (-1000 to 1000), which what it starts from then on
+    /// inherits: for a child started by other means than a spawn that could set it at birth (a
+    /// worker forked by a fork server). Raising it needs no privilege over one's own processes.
+    public func setOOMScoreAdjustment(_ value: Int) throws(ProcessError) {
+        let path = "/proc/\(pid)/oom_score_adj"
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw .systemCall("opening \(path)", errno: errno) }
+        defer { close(fd) }
+        let text = Array("\(value)".utf8)
+        let written = text.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        guard written == text.count else { throw .systemCall("writing \(value) to \(path)", errno: errno) }
+    }
+
     /// Sends `signal` to the child alone. A child already reaped is left alone.
     public func signal(_ signal: Int32) {
         pidfd.withLock { fd in

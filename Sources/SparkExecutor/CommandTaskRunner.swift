@@ -39,10 +39,6 @@ public struct CommandTaskRunner: TaskRunner {
         self.extraEnvironment = extraEnvironment
     }
 
-    /// The machine's memory, for a bursting task's `oom_score_adj` (as Mesos computes it).
-    static let memory: UInt64 =
-        UInt64(max(sysconf(Int32(_SC_PHYS_PAGES)), 0)) * UInt64(max(sysconf(Int32(_SC_PAGESIZE)), 0))
-
     public func run(_ task: Mesos_V1_TaskInfo, control: TaskControl) async -> TaskOutcome {
         if let refusal = commandExecutorFlags.refusal() {
             return .launchFailed(reason: .containerLaunchFailed, message: "cannot run the task: \(refusal)")
@@ -116,7 +112,7 @@ public struct CommandTaskRunner: TaskRunner {
                     environment: environment.map { "\($0.key)=\($0.value)" }.sorted(),
                     workingDirectory: workingDirectory,
                     fileDescriptors: output.mappings, joinCgroups: joins,
-                    oomScoreAdjustment: cgroup == nil ? nil : limits.oomScoreAdjustment(totalMemoryBytes: Self.memory),
+                    oomScoreAdjustment: cgroup == nil ? nil : limits.oomScoreAdjustment(),
                     user: account?.user))
         } catch {
             if let isolation, let cgroup { await isolation.destroy(cgroup) }

@@ -493,6 +493,17 @@ public actor WorkerPool {
         let worker: LaunchedWorker
         do {
             worker = try await launcher.launch(logDirectory: logDirectory, environment: environment, cgroup: cgroup)
+            // A fine-mode task that may burst above its mem gets Mesos's oom_score_adj, as a command
+            // task does, before its closure is sent (and so before anything it starts).
+            if let plan = cgroupPlan, plan.name == nil, let score = plan.limits.oomScoreAdjustment() {
+                do {
+                    try worker.child.setOOMScoreAdjustment(score)
+                } catch {
+                    worker.child.signalGroup(SIGKILL)
+                    _ = await worker.child.wait()
+                    throw error
+                }
+            }
         } catch {
             if let cgroup, let plan = cgroupPlan { await plan.isolation.destroy(cgroup) }
             await ended(slot, why: "worker '\(configuration.program)' could not be started: \(error)")

@@ -26,8 +26,9 @@ import WorkerWire
 /// - `chatter`: writes payload (decimal) numbered lines "1" … "n" to stdout; returns "done".
 /// - `badprogress`: sends a progress message whose fraction is 7 (a protocol error), then hangs.
 /// - `process`: prints a line to stdout and returns "pid=… ppid=… sid=… origin=forked|spawned
-///   probe=…": whether the process image came from a fork server (its start-up environment, in
-///   /proc/self/environ, holds the fork-server variable) and the process environment's `DEMO_PROBE`.
+///   oom=… probe=…": whether the process image came from a fork server (its start-up environment, in
+///   /proc/self/environ, holds the fork-server variable), its `oom_score_adj` and the process
+///   environment's `DEMO_PROBE`.
 ///
 /// `DEMO_WORKER_MODE=garbage` writes bytes that are not a frame; `badversion` says hello with
 /// protocol version 99; `silent` never says hello; `crash` writes why to stderr and exits with 3
@@ -178,7 +179,10 @@ enum DemoWorker {
             writeRaw(Array("process \(getpid()) says hello\n".utf8), to: 1)
             let origin = startupEnvironment().contains(workerForkServerVariable + "=") ? "forked" : "spawned"
             let probe = getenv("DEMO_PROBE").map { String(cString: $0) } ?? "-"
-            return Array("pid=\(getpid()) ppid=\(getppid()) sid=\(getsid(0)) origin=\(origin) probe=\(probe)".utf8)
+            let oom =
+                Self.readSmallFile("/proc/self/oom_score_adj").split(separator: "\n").first.map(String.init) ?? "?"
+            return Array(
+                "pid=\(getpid()) ppid=\(getppid()) sid=\(getsid(0)) origin=\(origin) oom=\(oom) probe=\(probe)".utf8)
         }
         worker.run(concurrency: concurrency)
     }
@@ -215,7 +219,13 @@ enum DemoWorker {
 
     /// The environment the program was started with (later setenv calls do not show here).
     static func startupEnvironment() -> String {
-        let fd = open("/proc/self/environ", O_RDONLY)
+        readSmallFile("/proc/self/environ").split(separator: "\0", omittingEmptySubsequences: false)
+            .joined(separator: "\n")
+    }
+
+    /// A small file's text (a /proc file, which reports no size); "" when it cannot be read.
+    static func readSmallFile(_ path: String) -> String {
+        let fd = open(path, O_RDONLY)
         guard fd >= 0 else { return "" }
         defer { close(fd) }
         var bytes: [UInt8] = []
@@ -223,7 +233,7 @@ enum DemoWorker {
         while true {
             let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if count <= 0 { break }
-            bytes += chunk[0..<count].map { $0 == 0 ? UInt8(ascii: "\n") : $0 }
+            bytes += chunk[0..<count]
         }
         return String(decoding: bytes, as: UTF8.self)
     }

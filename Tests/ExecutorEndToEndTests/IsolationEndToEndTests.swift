@@ -173,6 +173,39 @@ struct IsolationEndToEndTests {
         }
     }
 
+    /// A fine-mode closure that may burst above its mem gets the same `oom_score_adj` as a command
+    /// task, whether its worker was forked by the fork server or spawned; one that may not keeps
+    /// the executor's.
+    @Test(.needsDemoWorker) func aBurstingClosuresWorkerGetsMesossOOMScore() async throws {
+        @Sendable func limit(_ value: Double) -> Mesos_V1_Value.Scalar {
+            var scalar = Mesos_V1_Value.Scalar()
+            scalar.value = value
+            return scalar
+        }
+        try await ExecutorUnderTest.run(encoding: .protobuf, properties: properties(coarse: false)) { test in
+            try self.requireCgroups(test)
+            var bursting = self.closure(test, "bursting", "process", "")
+            bursting.resources = [Self.scalar("mem", 32)]
+            bursting.limits = ["mem": limit(96)]
+            var plain = self.closure(test, "plain", "process", "")
+            plain.resources = [Self.scalar("mem", 32)]
+            try await test.agent.launch(bursting)
+            try await test.agent.launch(plain)
+            try await test.waitForStates(["bursting": .taskFinished, "plain": .taskFinished])
+            func oom(_ id: String) async -> String? {
+                let data = await test.agent.state.updates(forTask: id).last?.status.data ?? Data()
+                return String(decoding: data, as: UTF8.self).split(separator: " ").first { $0.hasPrefix("oom=") }
+                    .map { String($0.dropFirst(4)) }
+            }
+            let machine = Double(sysconf(Int32(_SC_PHYS_PAGES)) * sysconf(Int32(_SC_PAGESIZE)))
+            #expect(await oom("bursting") == "\(1000 - Int(1000 * Double(32 << 20) / machine))")
+            let own = try String(contentsOfFile: "/proc/self/oom_score_adj", encoding: .utf8)
+            #expect(await oom("plain") == own.trimmingCharacters(in: .whitespacesAndNewlines))
+            await assertNoViolations(test.agent)
+            await test.agent.shutdown()
+        }
+    }
+
     /// A command task past its memory limit: the same reason, limitation and message.
     @Test func aCommandPastItsMemoryLimitFailsWithTheLimitation() async throws {
         try await ExecutorUnderTest.run(encoding: .json) { test in
