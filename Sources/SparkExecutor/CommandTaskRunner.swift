@@ -28,6 +28,9 @@ public struct CommandTaskRunner: TaskRunner {
     /// For a task of another user (``TaskUser``): that user and the directory it works in, which is
     /// also its `MESOS_SANDBOX`. Nil runs the task as the executor, in the sandbox.
     public var account: TaskAccount?
+    /// `MESOS_CONTAINER_IP` for every task, as Mesos's default executor gives it (``ContainerAddress``);
+    /// nil gives none (standing in for the command executor, which gives none either).
+    public var containerAddress: String?
 
     public init(
         baseEnvironment: [String: String], sandbox: String, isolation: CgroupIsolation? = nil,
@@ -76,7 +79,8 @@ public struct CommandTaskRunner: TaskRunner {
         if let marker { extra[TaskProcesses.markerVariable] = marker }
         let workingDirectory = account?.directory ?? sandbox
         let environment = Self.environment(
-            for: task, base: baseEnvironment, sandbox: workingDirectory, extra: extra, flags: commandExecutorFlags)
+            for: task, base: baseEnvironment, sandbox: workingDirectory, extra: extra, flags: commandExecutorFlags,
+            containerAddress: containerAddress)
         if let bad = environment.first(where: {
             $0.key.isEmpty || $0.key.contains("=") || $0.key.utf8.contains(0) || $0.value.utf8.contains(0)
         }) {
@@ -157,10 +161,10 @@ extension CommandTaskRunner {
     /// executor layers it: `base` (the executor's), `MESOS_SANDBOX`, `extra` (the package's
     /// variables), the agent's `--task_environment`, the command's own variables (a SECRET one: the
     /// agent's resolution of it, else its value), and `MESOS_ALLOCATION_ROLE`, the role the task's
-    /// resources were allocated to.
+    /// resources were allocated to, and `MESOS_CONTAINER_IP` when there is a `containerAddress`.
     static func environment(
         for task: Mesos_V1_TaskInfo, base: [String: String], sandbox: String, extra: [String: String],
-        flags: CommandExecutorFlags
+        flags: CommandExecutorFlags, containerAddress: String? = nil
     ) -> [String: String] {
         var environment = base
         environment["MESOS_SANDBOX"] = sandbox
@@ -178,6 +182,7 @@ extension CommandTaskRunner {
         if let first = task.resources.first, first.hasAllocationInfo, first.allocationInfo.hasRole {
             environment["MESOS_ALLOCATION_ROLE"] = first.allocationInfo.role
         }
+        if let containerAddress { environment["MESOS_CONTAINER_IP"] = containerAddress }
         return environment
     }
 

@@ -21,12 +21,15 @@ public struct SparkTaskRunner: TaskRunner, ExecutorHooks {
     let logRotation: LogRotation
     /// What the agent gave its command executor on the command line (we stand in for it).
     let commandExecutorFlags: CommandExecutorFlags
+    /// Command tasks' `MESOS_CONTAINER_IP` (``ContainerAddress``); nil: none.
+    let containerAddress: String?
 
     public init(
         context: SparkExecutorContext, fetcher: PackageFetcher, baseEnvironment: [String: String], sandbox: String,
         taskURIsFetchedByAgent: Bool = false, isolation: CgroupIsolation? = nil, logRotation: LogRotation = .default,
-        commandExecutorFlags: CommandExecutorFlags = CommandExecutorFlags()
+        commandExecutorFlags: CommandExecutorFlags = CommandExecutorFlags(), containerAddress: String? = nil
     ) {
+        self.containerAddress = containerAddress
         self.logRotation = logRotation
         self.commandExecutorFlags = commandExecutorFlags
         self.context = context
@@ -157,6 +160,7 @@ public struct SparkTaskRunner: TaskRunner, ExecutorHooks {
         commands.logRotation = prepared.settings.logRotation(overriding: logRotation)
         commands.commandExecutorFlags = commandExecutorFlags
         commands.account = account
+        commands.containerAddress = containerAddress
         return await commands.run(task, control: control)
     }
 
@@ -212,7 +216,7 @@ extension SparkTaskRunner {
         }
         process.environment = CommandTaskRunner.environment(
             for: task, base: baseEnvironment, sandbox: process.workingDirectory ?? sandbox, extra: extra,
-            flags: commandExecutorFlags)
+            flags: commandExecutorFlags, containerAddress: containerAddress)
         return process
     }
 }

@@ -71,7 +71,11 @@ public func withExecutor(
                 context: context, fetcher: fetcher, baseEnvironment: options.taskEnvironment ?? environment,
                 sandbox: configuration.sandbox, taskURIsFetchedByAgent: options.standsInForCommandExecutor,
                 isolation: isolation, logRotation: configuration.logRotation,
-                commandExecutorFlags: options.commandExecutorFlags)
+                commandExecutorFlags: options.commandExecutorFlags,
+                containerAddress: options.standsInForCommandExecutor
+                    ? nil
+                    : ContainerAddress.find(
+                        environment: environment, agentHostAndPort: environment["MESOS_AGENT_ENDPOINT"]))
             let runtime = ExecutorRuntime(
                 configuration: configuration, client: client, runner: runner, hooks: runner, logger: logger,
                 heartbeatInterval: options.heartbeatInterval, exitAfterTasks: options.standsInForCommandExecutor,

@@ -32,6 +32,21 @@ struct LifecycleEndToEndTests {
         }
     }
 
+    /// As Mesos's default executor, a command task learns its container's address
+    /// (`MESOS_CONTAINER_IP`): libprocess's when the agent gave one, else the address the
+    /// executor reaches the agent from (loopback here).
+    @Test func aCommandTaskLearnsItsContainersAddress() async throws {
+        for (environment, expected) in [([:], "127.0.0.1"), (["LIBPROCESS_IP": "192.0.2.7"], "192.0.2.7")] {
+            try await ExecutorUnderTest.run(encoding: .protobuf, environment: environment) { test in
+                try await test.agent.launch(test.task("address", "echo $MESOS_CONTAINER_IP"))
+                try await test.waitForStates(["address": .taskFinished])
+                let output = try String(contentsOfFile: test.path("tasks/address/stdout"), encoding: .utf8)
+                #expect(output == "\(expected)\n")
+                await test.agent.shutdown()
+            }
+        }
+    }
+
     @Test func theExecutorNoticesOnceABurstIsOverAndAcknowledged() async throws {
         let (idle, notice) = AsyncStream.makeStream(of: Void.self)
         try await ExecutorUnderTest.run(
