@@ -110,14 +110,19 @@ public struct SparkTaskRunner: TaskRunner, ExecutorHooks {
         }
         let isClosure = task.hasData && !task.data.isEmpty
         var account: TaskAccount?
-        if !isClosure {
-            do {
-                if let user = try user(of: task) {
-                    account = try TaskAccount.open(for: user, directory: taskDirectory(task))
+        do {
+            if let user = try user(of: task) {
+                // A closure runs in a worker the executor's pools share, as the executor.
+                guard !isClosure else {
+                    return .launchFailed(
+                        reason: .containerLaunchFailed,
+                        message: "cannot run the task: it is to run as user '\(user.name)' (CommandInfo.user), "
+                            + "and closure tasks run in the executor's workers, as the executor's user")
                 }
-            } catch {
-                return .launchFailed(reason: .containerLaunchFailed, message: "cannot run the task: \(error)")
+                account = try TaskAccount.open(for: user, directory: taskDirectory(task))
             }
+        } catch {
+            return .launchFailed(reason: .containerLaunchFailed, message: "cannot run the task: \(error)")
         }
         if task.hasCommand, !task.command.uris.isEmpty, !taskURIsFetchedByAgent {
             do {
@@ -164,9 +169,9 @@ public struct SparkTaskRunner: TaskRunner, ExecutorHooks {
         return await commands.run(task, control: control)
     }
 
-    /// The user a command task runs as when it is not the executor's (``TaskUser``); nil for the
+    /// The user a task asks to run as when it is not the executor's (``TaskUser``); nil for the
     /// executor's, and always when the agent started the executor as its command executor (it
-    /// started it as the task's user already).
+    /// started it as the task's user already). Only command tasks can run as another user.
     func user(of task: Mesos_V1_TaskInfo) throws(TaskUserError) -> UserIdentity? {
         guard !taskURIsFetchedByAgent, task.hasCommand, task.command.hasUser else { return nil }
         return try TaskUser.resolve(task.command.user)

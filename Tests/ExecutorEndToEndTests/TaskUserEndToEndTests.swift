@@ -15,6 +15,34 @@ import Testing
 /// user the agent does not have fails the task at launch, naming it.
 @Suite(.serialized, .systemTest, .enabled(if: geteuid() == 0, "switching users needs root"))
 struct TaskUserEndToEndTests {
+    /// A closure runs in the executor's workers, as the executor: one that asks for another user
+    /// fails at launch saying so, and the next closure runs.
+    @Test(.needsDemoWorker) func aClosureOfAnotherUserFailsAtLaunch() async throws {
+        let properties = ["spark.mesos.coarse": "true", "spark.mesos.executor.worker": ClosureEndToEndTests.demoWorker]
+        try await ExecutorUnderTest.run(encoding: .protobuf, properties: properties) { test in
+            func closure(_ id: String) -> Mesos_V1_TaskInfo {
+                test.agent.makeTask(id, data: Array(#"{"function":"echo","payload":"b2s="}"#.utf8))
+            }
+            var other = closure("as-nobody")
+            other.command.user = "nobody"
+            var own = closure("as-executor")
+            own.command.user = "root"
+            try await test.agent.launch(other)
+            try await test.agent.launch(own)
+            try await test.waitForStates(["as-nobody": .taskFailed, "as-executor": .taskFinished])
+            let failed = try #require(await test.agent.state.updates(forTask: "as-nobody").last?.status)
+            #expect(failed.reason == .containerLaunchFailed)
+            #expect(
+                failed.message
+                    == "cannot run the task: it is to run as user 'nobody' (CommandInfo.user), and closure tasks "
+                    + "run in the executor's workers, as the executor's user")
+            let finished = try #require(await test.agent.state.updates(forTask: "as-executor").last?.status)
+            #expect(String(decoding: finished.data, as: UTF8.self) == "ok")
+            await assertNoViolations(test.agent)
+            await test.agent.shutdown()
+        }
+    }
+
     @Test func aTaskRunsAsItsUserWithItsURIsAndChecks() async throws {
         let nobody = try #require(try UserIdentity.lookUp("nobody"))
         for encoding in WireEncoding.allCases {
