@@ -54,17 +54,18 @@ struct TaskUserEndToEndTests {
                 var task = test.task(
                     "as-nobody",
                     "id -u; id -G; pwd; echo $MESOS_SANDBOX; cat data.txt; echo mine > mine; "
-                        + "exec sleep 600", grace: .seconds(30))
+                        + "until [ -e checked ]; do sleep 0.05; done")
                 task.command.user = "nobody"
                 var uri = Mesos_V1_CommandInfo.URI()
                 uri.value = await test.agent.publish(file: source, as: "published.txt")
                 uri.extract = false
                 uri.outputFile = "data.txt"
                 task.command.uris = [uri]
-                // Healthy only when the check runs as the task does: as its user, in its directory.
+                // The task ends once its health check has run as the task does (as its user, in its
+                // directory) and left a file there, which is then the user's.
                 task.healthCheck.type = .command
                 task.healthCheck.command.value =
-                    "test \"$(id -u)\" = \(nobody.uid) && test \"$PWD\" = \"$MESOS_SANDBOX\""
+                    "test \"$(id -u)\" = \(nobody.uid) && test \"$PWD\" = \"$MESOS_SANDBOX\" && touch checked"
                 task.healthCheck.delaySeconds = 0
                 task.healthCheck.gracePeriodSeconds = 0
                 task.healthCheck.intervalSeconds = 0.1
@@ -76,13 +77,9 @@ struct TaskUserEndToEndTests {
 
                 try await test.agent.launch(task)
                 try await test.agent.launch(stranger)
-                try await test.agent.waitUntil("a health report") { state in
-                    state.updates(forTask: "as-nobody").contains { $0.status.hasHealthy }
-                }
+                try await test.waitForStates(["as-nobody": .taskFinished, "stranger": .taskFailed])
                 let health = await test.agent.state.updates(forTask: "as-nobody").filter(\.status.hasHealthy)
-                #expect(health.first?.status.healthy == true, "\(encoding)")
-                await test.agent.kill(taskID: "as-nobody")
-                try await test.waitForStates(["as-nobody": .taskKilled, "stranger": .taskFailed])
+                #expect(health.allSatisfy { $0.status.healthy }, "\(encoding)")
 
                 let directory = test.path("tasks/as-nobody")
                 let groups = nobody.groups.map(String.init).joined(separator: " ")
@@ -94,6 +91,7 @@ struct TaskUserEndToEndTests {
                 // every task) stays the executor's, and the task could read it.
                 var status = stat()
                 #expect(stat(directory + "/mine", &status) == 0 && status.st_uid == nobody.uid)
+                #expect(stat(directory + "/checked", &status) == 0 && status.st_uid == nobody.uid)
                 #expect(stat(test.sandbox, &status) == 0 && status.st_uid == 0, "the sandbox stays the executor's")
 
                 let failed = try #require(await test.agent.state.updates(forTask: "stranger").last?.status)
