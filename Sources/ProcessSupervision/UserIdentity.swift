@@ -66,26 +66,55 @@ public struct UserIdentity: Sendable, Equatable, CustomStringConvertible {
 }
 
 extension UserIdentity {
-    /// Makes this user the owner (and its primary group the group) of `path` and, for a directory,
-    /// of everything under it. Symbolic links are not followed (the link itself changes owner).
-    /// A regular file with other hard links is left as it is: its other names lie outside the
-    /// tree (a fetch cache's copy, say), and they must not change owner with it.
-    public func takeOwnership(of path: String) throws(ProcessError) {
-        var status = stat()
-        guard lstat(path, &status) == 0 else { throw .systemCall("lstat \(path)", errno: errno) }
-        let type = status.st_mode & S_IFMT
-        if type == S_IFREG && status.st_nlink > 1 { return }
-        if lchown(path, uid, gid) != 0 { throw .systemCall("chown \(path) to \(name)", errno: errno) }
-        guard type == S_IFDIR else { return }
-        guard let directory = opendir(path) else { throw .systemCall("opendir \(path)", errno: errno) }
+    /// Makes this user the owner (and its primary group the group) of the directory at `path` and
+    /// of everything under it. Nothing is reached through a symbolic link, even one put in place
+    /// while this runs: directories are opened one inside the other without following links
+    /// (`openat`, `O_NOFOLLOW`), and entries change owner through their directory (a link changes
+    /// owner itself). A regular file with other hard links is left as it is: its other names lie
+    /// outside the tree (a fetch cache's copy, say), and they must not change owner with it.
+    public func takeOwnership(ofDirectory path: String) throws(ProcessError) {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { throw .systemCall("opening \(path)", errno: errno) }
+        defer { close(fd) }
+        try takeOwnership(directory: fd, path: path)
+    }
+
+    private func takeOwnership(directory fd: Int32, path: String) throws(ProcessError) {
+        if fchown(fd, uid, gid) != 0 { throw .systemCall("chown \(path) to \(name)", errno: errno) }
+        let listing = dup(fd)
+        guard listing >= 0, let stream = fdopendir(listing) else {
+            if listing >= 0 { close(listing) }
+            throw .systemCall("listing \(path)", errno: errno)
+        }
         var names: [String] = []
-        while let entry = readdir(directory) {
+        while let entry = readdir(stream) {
             let name = withUnsafePointer(to: entry.pointee.d_name) {
                 $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
             }
             if name != "." && name != ".." { names.append(name) }
         }
-        closedir(directory)
-        for name in names { try takeOwnership(of: path + "/" + name) }
+        closedir(stream)
+        for name in names {
+            var status = stat()
+            guard fstatat(fd, name, &status, AT_SYMLINK_NOFOLLOW) == 0 else {
+                if errno == ENOENT { continue }
+                throw .systemCall("lstat \(path)/\(name)", errno: errno)
+            }
+            let type = status.st_mode & S_IFMT
+            if type == S_IFDIR {
+                let child = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                // Gone, or no longer a directory since it was looked at: nothing to follow.
+                guard child >= 0 else {
+                    if errno == ENOENT || errno == ELOOP || errno == ENOTDIR { continue }
+                    throw .systemCall("opening \(path)/\(name)", errno: errno)
+                }
+                defer { close(child) }
+                try takeOwnership(directory: child, path: path + "/" + name)
+            } else if type == S_IFREG && status.st_nlink > 1 {
+                continue
+            } else if fchownat(fd, name, uid, gid, AT_SYMLINK_NOFOLLOW) != 0 && errno != ENOENT {
+                throw .systemCall("chown \(path)/\(name) to \(self.name)", errno: errno)
+            }
+        }
     }
 }

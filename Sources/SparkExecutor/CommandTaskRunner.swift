@@ -89,7 +89,8 @@ public struct CommandTaskRunner: TaskRunner {
         let output: StandardStreamFiles
         do {
             output = try StandardStreamFiles(
-                directory: "\(sandbox)/tasks/\(StandardStreamFiles.safeName(task.taskID.value))", rotation: logRotation)
+                directory: account?.directory ?? "\(sandbox)/tasks/\(StandardStreamFiles.safeName(task.taskID.value))",
+                rotation: logRotation)
         } catch {
             return .launchFailed(
                 reason: .containerLaunchFailed, message: "cannot create the task's log files: \(error)")

@@ -136,8 +136,7 @@ public struct SparkTaskRunner: TaskRunner, ExecutorHooks {
                     into: account?.directory ?? sandbox)
                 // What was fetched for a task of another user is that user's, as Mesos's fetcher
                 // gives a task's URIs to its user (files linked from the fetch cache excepted).
-                try account.map { account throws(ProcessError) in try account.user.takeOwnership(of: account.directory)
-                }
+                try account?.giveDirectory()
             } catch {
                 return .launchFailed(
                     reason: .containerLaunchFailed, message: "Failed to fetch the task's URIs: \(error)")
@@ -177,10 +176,9 @@ public struct SparkTaskRunner: TaskRunner, ExecutorHooks {
         return try TaskUser.resolve(task.command.user)
     }
 
-    /// `tasks/<task id>` in the sandbox: where a command task's stdout and stderr are, and where a
-    /// task of another user works.
+    /// Where a task of another user works (``TaskAccount``).
     func taskDirectory(_ task: Mesos_V1_TaskInfo) -> String {
-        "\(sandbox)/tasks/\(StandardStreamFiles.safeName(task.taskID.value))"
+        TaskAccount.directory(sandbox: sandbox, taskID: task.taskID.value)
     }
 }
 

@@ -1,6 +1,10 @@
 public import ProcessSupervision
 import SystemSupport
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Who a command task runs as. A task that names a user (`CommandInfo.user`) other than the
 /// executor's runs as that user, as Mesos's agent runs the tasks of its default executor (with
 /// `--switch_user`, its default): it needs the executor to run as root, the user to exist, and it
@@ -44,8 +48,8 @@ public struct TaskUserError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// Where and as whom a command task of another user runs: the task's directory in the sandbox
-/// (`tasks/<task id>`, where its stdout and stderr are), owned by that user, is its working
+/// Where and as whom a command task of another user runs: a directory of its own in the
+/// sandbox's `tasks` (where its stdout and stderr are too), owned by that user, is its working
 /// directory and its `MESOS_SANDBOX`, as a task of Mesos's default executor works in a sandbox of
 /// its own that the agent gives its user. The executor's sandbox stays the executor's.
 public struct TaskAccount: Sendable, Equatable {
@@ -57,16 +61,43 @@ public struct TaskAccount: Sendable, Equatable {
         self.directory = directory
     }
 
-    /// Makes the task's directory (if it is not there) and gives it to `user`.
+    /// The task's directory: `tasks/<task id>` when the id is a safe file name as it is, else the
+    /// safe name with a hash of the id (two ids that differ only in unsafe characters would
+    /// otherwise share one directory, and so two users one directory).
+    public static func directory(sandbox: String, taskID: String) -> String {
+        let safe = StandardStreamFiles.safeName(taskID)
+        guard safe != taskID else { return "\(sandbox)/tasks/\(safe)" }
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in taskID.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        let hex = String(hash, radix: 16)
+        return "\(sandbox)/tasks/\(safe)-\(String(repeating: "0", count: 16 - hex.count) + hex)"
+    }
+
+    /// Makes the task's directory, which must be new (whatever a directory already there held
+    /// would become the user's), and gives it to `user`.
     public static func open(for user: UserIdentity, directory: String) throws(TaskUserError) -> TaskAccount {
-        if let failed = makeDirectories(atPath: directory) {
+        let parent = String(directory[..<(directory.lastIndex(of: "/") ?? directory.startIndex)])
+        if !parent.isEmpty, let failed = makeDirectories(atPath: parent) {
             throw TaskUserError("cannot make the task's directory: mkdir \(failed.path): \(errnoText(failed.errno))")
         }
+        guard mkdir(directory, 0o755) == 0 else {
+            let code = errno
+            throw TaskUserError(
+                code == EEXIST
+                    ? "the task's directory \(directory) is there already: it is not given to another user"
+                    : "cannot make the task's directory: mkdir \(directory): \(errnoText(code))")
+        }
+        let account = TaskAccount(user: user, directory: directory)
+        try account.giveDirectory()
+        return account
+    }
+
+    /// Gives the task's directory and all in it to its user (again after a fetch into it).
+    func giveDirectory() throws(TaskUserError) {
         do {
-            try user.takeOwnership(of: directory)
+            try user.takeOwnership(ofDirectory: directory)
         } catch {
             throw TaskUserError("cannot give the task's directory to its user: \(error)")
         }
-        return TaskAccount(user: user, directory: directory)
     }
 }

@@ -2,6 +2,10 @@ import ProcessSupervision
 import SparkExecutor
 import Testing
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Who a command task runs as, decided from `CommandInfo.user`, the executor's own user and the
 /// user database (given here, so that every case is tried whoever runs the tests).
 struct TaskUserTests {
@@ -64,5 +68,30 @@ struct TaskUserTests {
         #expect(try UserIdentity.lookUp("no-such-user-sme") == nil)
         #expect(try UserIdentity.lookUp("") == nil)
         #expect(try UserIdentity.lookUp("bad\u{0}name") == nil)
+    }
+
+    /// Ids that are file names as they are name their directory; others get a hash of the id, so
+    /// that ids differing only in characters a file name cannot hold never share a directory.
+    @Test func everyTaskOfAnotherUserHasADirectoryOfItsOwn() {
+        #expect(TaskAccount.directory(sandbox: "/s", taskID: "etl-7.a_b") == "/s/tasks/etl-7.a_b")
+        let slash = TaskAccount.directory(sandbox: "/s", taskID: "a/b")
+        let space = TaskAccount.directory(sandbox: "/s", taskID: "a b")
+        #expect(slash.hasPrefix("/s/tasks/a_b-") && slash.count == "/s/tasks/a_b-".count + 16)
+        #expect(space.hasPrefix("/s/tasks/a_b-") && space != slash)
+        #expect(slash != TaskAccount.directory(sandbox: "/s", taskID: "a_b"))
+        #expect(TaskAccount.directory(sandbox: "/s", taskID: "..").hasPrefix("/s/tasks/_..-"))
+    }
+
+    /// A directory that is there already (a file name two tasks share) is not given to a user.
+    @Test func aDirectoryThatIsThereAlreadyIsNotGivenAway() throws {
+        let me = UserIdentity(name: "me", uid: geteuid(), gid: getegid(), groups: [getegid()])
+        var template = Array("/tmp/task-account-XXXXXX".utf8CString)
+        let sandbox = try #require(mkdtemp(&template).map { String(cString: $0) })
+        defer { _ = system("rm -rf '\(sandbox)'") }
+        let directory = TaskAccount.directory(sandbox: sandbox, taskID: "t1")
+        _ = try TaskAccount.open(for: me, directory: directory)
+        let error = #expect(throws: TaskUserError.self) { try TaskAccount.open(for: me, directory: directory) }
+        #expect(
+            error?.description == "the task's directory \(directory) is there already: it is not given to another user")
     }
 }
