@@ -119,7 +119,7 @@ public struct SparkTaskRunner: TaskRunner, ExecutorHooks {
                         message: "cannot run the task: it is to run as user '\(user.name)' (CommandInfo.user), "
                             + "and closure tasks run in the executor's workers, as the executor's user")
                 }
-                account = try TaskAccount.open(for: user, directory: taskDirectory(task))
+                account = try TaskAccount.make(for: user, directory: taskDirectory(task))
             }
         } catch {
             return .launchFailed(reason: .containerLaunchFailed, message: "cannot run the task: \(error)")
@@ -134,13 +134,18 @@ public struct SparkTaskRunner: TaskRunner, ExecutorHooks {
                 _ = try await fetcher.fetch(
                     Self.taskFetchRequest(uris, task: task, settings: prepared.settings, package: package),
                     into: account?.directory ?? sandbox)
-                // What was fetched for a task of another user is that user's, as Mesos's fetcher
-                // gives a task's URIs to its user (files linked from the fetch cache excepted).
-                try account?.giveDirectory()
             } catch {
                 return .launchFailed(
                     reason: .containerLaunchFailed, message: "Failed to fetch the task's URIs: \(error)")
             }
+        }
+        do {
+            // The directory of a task of another user is the user's once what is fetched for it is
+            // there, as Mesos's fetcher gives a task's URIs to its user (files linked from the fetch
+            // cache excepted).
+            try account?.giveDirectory()
+        } catch {
+            return .launchFailed(reason: .containerLaunchFailed, message: "cannot run the task: \(error)")
         }
         if isClosure {
             let settings = prepared.settings

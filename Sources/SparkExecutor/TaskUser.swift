@@ -74,8 +74,9 @@ public struct TaskAccount: Sendable, Equatable {
     }
 
     /// Makes the task's directory, which must be new (whatever a directory already there held
-    /// would become the user's), and gives it to `user`.
-    public static func open(for user: UserIdentity, directory: String) throws(TaskUserError) -> TaskAccount {
+    /// would become the user's). It stays the executor's until ``giveDirectory()``: what is fetched
+    /// into it first is written where no process of the user can put anything in the way.
+    public static func make(for user: UserIdentity, directory: String) throws(TaskUserError) -> TaskAccount {
         let parent = String(directory[..<(directory.lastIndex(of: "/") ?? directory.startIndex)])
         if !parent.isEmpty, let failed = makeDirectories(atPath: parent) {
             throw TaskUserError("cannot make the task's directory: mkdir \(failed.path): \(errnoText(failed.errno))")
@@ -87,13 +88,11 @@ public struct TaskAccount: Sendable, Equatable {
                     ? "the task's directory \(directory) is there already: it is not given to another user"
                     : "cannot make the task's directory: mkdir \(directory): \(errnoText(code))")
         }
-        let account = TaskAccount(user: user, directory: directory)
-        try account.giveDirectory()
-        return account
+        return TaskAccount(user: user, directory: directory)
     }
 
-    /// Gives the task's directory and all in it to its user (again after a fetch into it).
-    func giveDirectory() throws(TaskUserError) {
+    /// Gives the task's directory and all in it to its user.
+    public func giveDirectory() throws(TaskUserError) {
         do {
             try user.takeOwnership(ofDirectory: directory)
         } catch {

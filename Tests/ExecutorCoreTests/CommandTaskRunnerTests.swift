@@ -90,7 +90,9 @@ final class CommandTaskRunnerTests {
         let nobody = try #require(try UserIdentity.lookUp("nobody"))
         var runner = runner()
         let directory = "\(sandbox)/tasks/as-nobody"
-        runner.account = try TaskAccount.open(for: nobody, directory: directory)
+        let account = try TaskAccount.make(for: nobody, directory: directory)
+        try account.giveDirectory()
+        runner.account = account
         let outcome = await runner.run(
             task("as-nobody", shell: "id -u; id -G; pwd; echo $MESOS_SANDBOX; echo made > mine; cat mine"),
             control: TestControl().control)
@@ -111,7 +113,7 @@ final class CommandTaskRunnerTests {
         try #require(chmod(sandbox, 0o700) == 0)
         let nobody = try #require(try UserIdentity.lookUp("nobody"))
         var runner = runner()
-        runner.account = try TaskAccount.open(for: nobody, directory: "\(sandbox)/tasks/shut-out")
+        runner.account = try TaskAccount.make(for: nobody, directory: "\(sandbox)/tasks/shut-out")
         let outcome = await runner.run(task("shut-out", shell: "touch ran"), control: TestControl().control)
         guard case .launchFailed(let reason, let message) = outcome else { Issue.record("\(outcome)"); return }
         #expect(reason == .containerLaunchFailed)

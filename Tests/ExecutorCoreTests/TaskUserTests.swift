@@ -89,8 +89,8 @@ struct TaskUserTests {
         let sandbox = try #require(mkdtemp(&template).map { String(cString: $0) })
         defer { _ = system("rm -rf '\(sandbox)'") }
         let directory = TaskAccount.directory(sandbox: sandbox, taskID: "t1")
-        _ = try TaskAccount.open(for: me, directory: directory)
-        let error = #expect(throws: TaskUserError.self) { try TaskAccount.open(for: me, directory: directory) }
+        _ = try TaskAccount.make(for: me, directory: directory)
+        let error = #expect(throws: TaskUserError.self) { try TaskAccount.make(for: me, directory: directory) }
         #expect(
             error?.description == "the task's directory \(directory) is there already: it is not given to another user")
     }
