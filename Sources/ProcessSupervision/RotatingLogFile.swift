@@ -19,11 +19,13 @@ struct RotatingLogFile: ~Copyable {
     /// Bytes that could not be written (a full disk, a removed directory).
     private(set) var droppedBytes = 0
 
-    /// Opens (appending to) the live file; an existing file counts towards the limit.
+    /// Opens (appending to) the live file; an existing file counts towards the limit. A symbolic
+    /// link in its place is not followed: the directory may belong to a task's user, who could put
+    /// one there to have the executor write where it may not.
     init(path: String, rotation: LogRotation) throws(ProcessError) {
         self.path = path
         self.rotation = rotation
-        fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw .systemCall("opening \(path)", errno: errno) }
         var status = stat()
         size = fstat(fd, &status) == 0 ? Int(status.st_size) : 0
@@ -85,7 +87,9 @@ struct RotatingLogFile: ~Copyable {
         return Array(tail[(newline + 1)...])
     }
 
-    /// `path` → `path.1` → … → `path.N`, the oldest deleted; a new, empty live file.
+    /// `path` → `path.1` → … → `path.N`, the oldest deleted; a new, empty live file, made new
+    /// (`O_EXCL`): anything in its place since the renames (a link a task put there) is not
+    /// written through, and output is dropped until the next rotation.
     mutating func rotate() {
         if fd >= 0 { Glibc.close(fd) }
         if rotation.rotatedFiles == 0 {
@@ -97,7 +101,7 @@ struct RotatingLogFile: ~Copyable {
             }
             rename(path, "\(path).1")
         }
-        fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0o644)
+        fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0o644)
         size = 0
     }
 

@@ -2,6 +2,10 @@ import TemporaryDirectory
 import Foundation
 import Testing
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 @testable import ProcessSupervision
 
 /// Size-bounded log files (`LogRotation`, `RotatingLogFile`) and a child's output drained into them
@@ -45,6 +49,33 @@ struct RotatingLogFileTests {
         #expect(LogRotation.format(10 << 20) == "10 MiB")
         #expect(
             LogRotation(maximumFileBytes: 1, rotatedFiles: -3) == LogRotation(maximumFileBytes: 4096, rotatedFiles: 0))
+    }
+
+    /// The directory may be a task's user's: a link it puts where the live file is is never written
+    /// through, at open or at a rotation (which moves the link aside and makes the file new).
+    @Test func aLinkInTheLiveFilesPlaceIsNotWrittenThrough() async throws {
+        try await withDirectory { directory in
+            let target = "\(directory)/elsewhere"
+            try #require(FileManager.default.createFile(atPath: target, contents: Data("keep\n".utf8)))
+            try #require(symlink(target, "\(directory)/planted") == 0)
+            let rotation = LogRotation(maximumFileBytes: 4096, rotatedFiles: 1)
+            let error = #expect(throws: ProcessError.self) {
+                _ = try RotatingLogFile(path: "\(directory)/planted", rotation: rotation)
+            }
+            #expect(error?.errno == ELOOP)
+
+            var file = try RotatingLogFile(path: "\(directory)/stdout", rotation: rotation)
+            lines(0..<30).withUnsafeBytes { file.append($0) }
+            // Before the next rotation makes the live file again, a link takes its place.
+            try #require(rename("\(directory)/stdout", "\(directory)/moved") == 0)
+            try #require(symlink(target, "\(directory)/stdout") == 0)
+            lines(30..<60).withUnsafeBytes { file.append($0) }
+            file.close()
+            #expect(contents(target) == "keep\n")
+            var status = stat()
+            #expect(lstat("\(directory)/stdout", &status) == 0 && status.st_mode & S_IFMT == S_IFREG)
+            #expect(contents("\(directory)/stdout")?.hasPrefix("line ") == true)
+        }
     }
 
     @Test func filesStayBoundedRotateAtLineEndsAndKeepTheNewestOutput() async throws {
