@@ -28,40 +28,44 @@ public struct UserIdentity: Sendable, Equatable, CustomStringConvertible {
     /// database cannot be read.
     public static func lookUp(_ name: String) throws(ProcessError) -> UserIdentity? {
         guard !name.isEmpty, !name.utf8.contains(0) else { return nil }
-        var record = passwd()
-        var result: UnsafeMutablePointer<passwd>?
-        var buffer = [CChar](repeating: 0, count: 16_384)
-        var rc: Int32
-        repeat {
-            rc = getpwnam_r(name, &record, &buffer, buffer.count, &result)
-            if rc == ERANGE { buffer = [CChar](repeating: 0, count: buffer.count * 2) }
-        } while rc == ERANGE && buffer.count <= 1 << 20
-        if rc != 0 && rc != ENOENT && rc != ESRCH { throw .systemCall("looking up user '\(name)'", errno: rc) }
-        guard rc == 0, result != nil else { return nil }
-        let uid = record.pw_uid
-        let gid = record.pw_gid
+        guard let entry = try entry({ getpwnam_r(name, $0, $1, $2, $3) }) else { return nil }
         var count: Int32 = 64
         var groups = [gid_t](repeating: 0, count: Int(count))
-        while getgrouplist(name, gid, &groups, &count) < 0 {
+        while getgrouplist(name, entry.gid, &groups, &count) < 0 {
             guard count > Int32(groups.count) else {
                 throw .systemCall("listing the groups of user '\(name)'", errno: EINVAL)
             }
             groups = [gid_t](repeating: 0, count: Int(count))
         }
-        return UserIdentity(name: name, uid: uid, gid: gid, groups: Array(groups.prefix(Int(count))))
+        return UserIdentity(name: name, uid: entry.uid, gid: entry.gid, groups: Array(groups.prefix(Int(count))))
     }
 
     /// The user this process runs as (its effective user id), and its name if the user database
     /// has one.
     public static func current() -> (uid: UInt32, name: String?) {
         let uid = geteuid()
+        return (uid, (try? entry({ getpwuid_r(uid, $0, $1, $2, $3) }))??.name)
+    }
+
+    /// The user database's entry that `find` (`getpwnam_r`, `getpwuid_r`) fills, its buffer grown
+    /// while too small; nil when there is none.
+    private static func entry(
+        _ find: (
+            UnsafeMutablePointer<passwd>, UnsafeMutablePointer<CChar>, Int,
+            UnsafeMutablePointer<UnsafeMutablePointer<passwd>?>
+        ) -> Int32
+    ) throws(ProcessError) -> (name: String, uid: UInt32, gid: UInt32)? {
         var record = passwd()
         var result: UnsafeMutablePointer<passwd>?
         var buffer = [CChar](repeating: 0, count: 16_384)
-        let name: String? =
-            getpwuid_r(uid, &record, &buffer, buffer.count, &result) == 0 && result != nil
-            ? String(cString: record.pw_name) : nil
-        return (uid, name)
+        var rc: Int32
+        repeat {
+            rc = find(&record, &buffer, buffer.count, &result)
+            if rc == ERANGE { buffer = [CChar](repeating: 0, count: buffer.count * 2) }
+        } while rc == ERANGE && buffer.count <= 1 << 20
+        if rc != 0 && rc != ENOENT && rc != ESRCH { throw .systemCall("reading the user database", errno: rc) }
+        guard rc == 0, result != nil else { return nil }
+        return (String(cString: record.pw_name), record.pw_uid, record.pw_gid)
     }
 }
 

@@ -212,15 +212,14 @@ extension SparkTaskRunner {
             extra = prepared.settings.packageEnvironment(sparkHome: package?.sparkHome)
         }
         var process = CheckProcess()
-        if !(task.hasData && !task.data.isEmpty) {
-            do {
-                if let user = try user(of: task) {
-                    process.user = user
-                    process.workingDirectory = taskDirectory(task)
-                }
-            } catch {
-                process.unavailable = error.description
+        do {
+            // A closure of another user never runs (see run(_:control:)), nor do its checks.
+            if let user = try user(of: task) {
+                process.user = user
+                process.workingDirectory = taskDirectory(task)
             }
+        } catch {
+            process.unavailable = error.description
         }
         process.environment = CommandTaskRunner.environment(
             for: task, base: baseEnvironment, sandbox: process.workingDirectory ?? sandbox, extra: extra,

@@ -15,7 +15,7 @@ public enum TaskUser {
     /// The user `requested` names, when it is not the executor's own: nil runs the task as the
     /// executor. Throws why it cannot run as that user (no such user; the executor may not switch).
     public static func resolve(
-        _ requested: String?, executor: (uid: UInt32, name: String?) = UserIdentity.current(),
+        _ requested: String?, executor: (uid: UInt32, name: String?) = TaskUser.executor,
         lookUp: (String) throws(ProcessError) -> UserIdentity? = UserIdentity.lookUp
     ) throws(TaskUserError) -> UserIdentity? {
         guard let requested, !requested.isEmpty, requested != executor.name else { return nil }
@@ -40,6 +40,9 @@ public enum TaskUser {
         }
         return identity
     }
+
+    /// The executor's own user, looked up once.
+    public static let executor = UserIdentity.current()
 }
 
 /// Why a task cannot run as the user it names.
@@ -55,11 +58,6 @@ public struct TaskUserError: Error, CustomStringConvertible {
 public struct TaskAccount: Sendable, Equatable {
     public let user: UserIdentity
     public let directory: String
-
-    public init(user: UserIdentity, directory: String) {
-        self.user = user
-        self.directory = directory
-    }
 
     /// The task's directory: `tasks/<task id>` when the id is a safe file name as it is, else the
     /// safe name with a hash of the id (two ids that differ only in unsafe characters would

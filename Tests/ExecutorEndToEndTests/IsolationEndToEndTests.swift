@@ -38,6 +38,13 @@ struct IsolationEndToEndTests {
         return resource
     }
 
+    /// An amount of `TaskInfo.limits`.
+    private static func limit(_ value: Double) -> Mesos_V1_Value.Scalar {
+        var scalar = Mesos_V1_Value.Scalar()
+        scalar.value = value
+        return scalar
+    }
+
     private func closure(_ test: ExecutorUnderTest, _ id: String, _ function: String, _ payload: String)
         -> Mesos_V1_TaskInfo
     {
@@ -177,16 +184,11 @@ struct IsolationEndToEndTests {
     /// task, whether its worker was forked by the fork server or spawned; one that may not keeps
     /// the executor's.
     @Test(.needsDemoWorker) func aBurstingClosuresWorkerGetsMesossOOMScore() async throws {
-        @Sendable func limit(_ value: Double) -> Mesos_V1_Value.Scalar {
-            var scalar = Mesos_V1_Value.Scalar()
-            scalar.value = value
-            return scalar
-        }
         try await ExecutorUnderTest.run(encoding: .protobuf, properties: properties(coarse: false)) { test in
             try self.requireCgroups(test)
             var bursting = self.closure(test, "bursting", "process", "")
             bursting.resources = [Self.scalar("mem", 32)]
-            bursting.limits = ["mem": limit(96)]
+            bursting.limits = ["mem": Self.limit(96)]
             var plain = self.closure(test, "plain", "process", "")
             plain.resources = [Self.scalar("mem", 32)]
             try await test.agent.launch(bursting)
@@ -245,26 +247,21 @@ struct IsolationEndToEndTests {
     /// memory limit is the `mem` limit, a `cpus` limit caps CPU time even with CFS quotas off, an
     /// infinite limit sets none, and limits the Mesos master would refuse end the task TASK_ERROR.
     @Test func aTasksOwnLimitsAreItsCgroupsLimits() async throws {
-        @Sendable func limit(_ value: Double) -> Mesos_V1_Value.Scalar {
-            var scalar = Mesos_V1_Value.Scalar()
-            scalar.value = value
-            return scalar
-        }
         try await ExecutorUnderTest.run(encoding: .protobuf) { test in
             try self.requireCgroups(test)
             var bursting = test.task(
                 "bursting",
                 "cat /proc/self/oom_score_adj > bursting-oom; i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done")
             bursting.resources = [Self.scalar("cpus", 0.05), Self.scalar("mem", 32)]
-            bursting.limits = ["mem": limit(96), "cpus": limit(0.1)]
+            bursting.limits = ["mem": Self.limit(96), "cpus": Self.limit(0.1)]
             var unlimited = test.task("unlimited", "cat /proc/self/oom_score_adj > unlimited-oom")
             unlimited.resources = [Self.scalar("mem", 32)]
-            unlimited.limits = ["mem": limit(.infinity)]
+            unlimited.limits = ["mem": Self.limit(.infinity)]
             var plain = test.task("plain", "cat /proc/self/oom_score_adj > plain-oom")
             plain.resources = [Self.scalar("mem", 32)]
             var invalid = test.task("invalid", "touch ran")
             invalid.resources = [Self.scalar("mem", 64)]
-            invalid.limits = ["mem": limit(48)]
+            invalid.limits = ["mem": Self.limit(48)]
             for task in [bursting, unlimited, plain, invalid] { try await test.agent.launch(task) }
             try await test.waitForStates([
                 "bursting": .taskFinished, "unlimited": .taskFinished, "plain": .taskFinished, "invalid": .taskError,
