@@ -19,16 +19,24 @@ struct RotatingLogFile: ~Copyable {
     /// Bytes that could not be written (a full disk, a removed directory).
     private(set) var droppedBytes = 0
 
-    /// Opens (appending to) the live file; an existing file counts towards the limit. A symbolic
-    /// link in its place is not followed: the directory may belong to a task's user, who could put
-    /// one there to have the executor write where it may not.
+    /// Opens (appending to) the live file; an existing file counts towards the limit. Only a
+    /// regular file with no other name is written: the directory may belong to a task's user, who
+    /// could put a symbolic link (not followed), a hard link to a file elsewhere or a FIFO (opened
+    /// without waiting, then refused) in its place to have the executor write where it may not.
     init(path: String, rotation: LogRotation) throws(ProcessError) {
         self.path = path
         self.rotation = rotation
-        fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw .systemCall("opening \(path)", errno: errno) }
         var status = stat()
-        size = fstat(fd, &status) == 0 ? Int(status.st_size) : 0
+        let statErrno = fstat(fd, &status) == 0 ? 0 : errno
+        guard statErrno == 0, status.st_mode & S_IFMT == S_IFREG, status.st_nlink == 1 else {
+            Glibc.close(fd)
+            throw statErrno != 0
+                ? .systemCall("fstat \(path)", errno: statErrno)
+                : .systemCall("opening \(path), which is not a regular file of its own,", errno: EPERM)
+        }
+        size = Int(status.st_size)
     }
 
     deinit { if fd >= 0 { Glibc.close(fd) } }

@@ -26,7 +26,8 @@ public struct CommandTaskRunner: TaskRunner {
     /// What the agent gave on the command line when the executor stands in for its command executor.
     public var commandExecutorFlags = CommandExecutorFlags()
     /// For a task of another user (``TaskUser``): that user and the directory it works in, which is
-    /// also its `MESOS_SANDBOX`. Nil runs the task as the executor, in the sandbox.
+    /// also its `MESOS_SANDBOX`, still the executor's: the run gives it to the user once the task's
+    /// stdout and stderr are open in it. Nil runs the task as the executor, in the sandbox.
     public var account: TaskAccount?
     /// `MESOS_CONTAINER_IP` for every task, as Mesos's default executor gives it (``ContainerAddress``);
     /// nil gives none (standing in for the command executor, which gives none either).
@@ -96,6 +97,15 @@ public struct CommandTaskRunner: TaskRunner {
                 reason: .containerLaunchFailed, message: "cannot create the task's log files: \(error)")
         }
         defer { output.close() }
+        do {
+            // The directory of a task of another user is the user's once what is fetched for it and
+            // its stdout and stderr are there, as Mesos's fetcher gives a task's URIs to its user
+            // (files linked from the fetch cache excepted): until then no process of the user can
+            // put anything where the executor writes.
+            try account?.giveDirectory()
+        } catch {
+            return .launchFailed(reason: .containerLaunchFailed, message: "cannot run the task: \(error)")
+        }
         var cgroup: Cgroup?
         var joins = CgroupJoin()
         if let isolation {

@@ -139,14 +139,6 @@ public struct SparkTaskRunner: TaskRunner, ExecutorHooks {
                     reason: .containerLaunchFailed, message: "Failed to fetch the task's URIs: \(error)")
             }
         }
-        do {
-            // The directory of a task of another user is the user's once what is fetched for it is
-            // there, as Mesos's fetcher gives a task's URIs to its user (files linked from the fetch
-            // cache excepted).
-            try account?.giveDirectory()
-        } catch {
-            return .launchFailed(reason: .containerLaunchFailed, message: "cannot run the task: \(error)")
-        }
         if isClosure {
             let settings = prepared.settings
             let pool: WorkerPool

@@ -83,16 +83,15 @@ final class CommandTaskRunnerTests {
 
     /// Run as root (as CI runs): a task of another user runs as that user (its groups included)
     /// in its own directory, which is its MESOS_SANDBOX and which it may write; its stdout and
-    /// stderr are there as for any task.
+    /// stderr are there as for any task, made before the directory became the user's (and so
+    /// given to it with the directory).
     @Test(.enabled(if: geteuid() == 0, "switching users needs root"))
     func aTaskOfAnotherUserRunsAsItInItsOwnDirectory() async throws {
         try #require(chmod(sandbox, 0o755) == 0)
         let nobody = try #require(try UserIdentity.lookUp("nobody"))
         var runner = runner()
         let directory = "\(sandbox)/tasks/as-nobody"
-        let account = try TaskAccount.make(for: nobody, directory: directory)
-        try account.giveDirectory()
-        runner.account = account
+        runner.account = try TaskAccount.make(for: nobody, directory: directory)
         let outcome = await runner.run(
             task("as-nobody", shell: "id -u; id -G; pwd; echo $MESOS_SANDBOX; echo made > mine; cat mine"),
             control: TestControl().control)
@@ -102,6 +101,9 @@ final class CommandTaskRunnerTests {
         var status = stat()
         #expect(stat("\(directory)/mine", &status) == 0 && status.st_uid == nobody.uid)
         #expect(stat(directory, &status) == 0 && status.st_uid == nobody.uid && status.st_gid == nobody.gid)
+        for stream in ["stdout", "stderr"] {
+            #expect(lstat("\(directory)/\(stream)", &status) == 0 && status.st_uid == nobody.uid, "\(stream)")
+        }
         // The executor's sandbox stays the executor's.
         #expect(stat(sandbox, &status) == 0 && status.st_uid == 0)
     }

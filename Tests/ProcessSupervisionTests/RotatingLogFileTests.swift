@@ -78,6 +78,29 @@ struct RotatingLogFileTests {
         }
     }
 
+    /// A FIFO (whose writes would stall the drain) or a second name of a file elsewhere in the
+    /// live file's place is refused, at once, and the file it names keeps what it held.
+    @Test func aFIFOOrAHardLinkInTheLiveFilesPlaceIsRefused() async throws {
+        try await withDirectory { directory in
+            let rotation = LogRotation(maximumFileBytes: 4096, rotatedFiles: 1)
+            try #require(mkfifo("\(directory)/stdout", 0o644) == 0)
+            let fifo = #expect(throws: ProcessError.self) {
+                _ = try RotatingLogFile(path: "\(directory)/stdout", rotation: rotation)
+            }
+            #expect(fifo?.errno == EPERM)
+            #expect(fifo?.description.contains("not a regular file of its own") == true, "\(String(describing: fifo))")
+
+            let target = "\(directory)/elsewhere"
+            try #require(FileManager.default.createFile(atPath: target, contents: Data("keep\n".utf8)))
+            try #require(link(target, "\(directory)/stderr") == 0)
+            let linked = #expect(throws: ProcessError.self) {
+                _ = try RotatingLogFile(path: "\(directory)/stderr", rotation: rotation)
+            }
+            #expect(linked?.errno == EPERM)
+            #expect(contents(target) == "keep\n")
+        }
+    }
+
     @Test func filesStayBoundedRotateAtLineEndsAndKeepTheNewestOutput() async throws {
         try await withDirectory { directory in
             let rotation = LogRotation(maximumFileBytes: 4096, rotatedFiles: 2)
