@@ -83,8 +83,9 @@ extension UserIdentity {
         try takeOwnership(directory: fd, path: path)
     }
 
+    /// A directory changes owner after everything in it: until then only its owner (the executor)
+    /// can change its entries, so none is swapped for a link between being looked at and changed.
     private func takeOwnership(directory fd: Int32, path: String) throws(ProcessError) {
-        if fchown(fd, uid, gid) != 0 { throw .systemCall("chown \(path) to \(name)", errno: errno) }
         let listing = dup(fd)
         guard listing >= 0, let stream = fdopendir(listing) else {
             if listing >= 0 { close(listing) }
@@ -120,5 +121,6 @@ extension UserIdentity {
                 throw .systemCall("chown \(path)/\(name) to \(self.name)", errno: errno)
             }
         }
+        if fchown(fd, uid, gid) != 0 { throw .systemCall("chown \(path) to \(name)", errno: errno) }
     }
 }
