@@ -119,6 +119,14 @@ public struct TaskControl: Sendable {
     /// The task's cgroup, once its runner named it.
     public var cgroup: Cgroup? { measured.cgroup.withLock { $0 } }
 
+    /// The runner says the task's own process has ended: what it does next (killing what the task
+    /// left in its cgroup, a COMMAND check's process among it) is the task's end, and its checks
+    /// report nothing more, as Mesos's executors stop a task's checkers once they reap it.
+    public func processEnded() { measured.processEnded.withLock { $0 = true } }
+
+    /// Whether the task's own process has ended (``processEnded()``).
+    public var hasProcessEnded: Bool { measured.processEnded.withLock { $0 } }
+
     /// Delivers a stop request to the running task: to its runner's handler, or kept for it until
     /// the runner gives one. Dropped once the task's run is over.
     public func request(_ stop: StopRequest) { stops.deliver(stop) }
@@ -187,9 +195,10 @@ private final class StopRelay: Sendable {
     }
 }
 
-/// What the runner tells of one task (its measurements, its cgroup), shared by the copies of its
-/// ``TaskControl``.
+/// What the runner tells of one task (its measurements, its cgroup, the end of its process),
+/// shared by the copies of its ``TaskControl``.
 private final class MeasurementBox: Sendable {
     let value = LockedValue(TaskMeasurements())
     let cgroup = LockedValue<Cgroup?>(nil)
+    let processEnded = LockedValue(false)
 }

@@ -142,6 +142,39 @@ struct CheckEndToEndTests {
         }
     }
 
+    /// COMMAND checks run in their task's cgroup, so a check still running when the task's own
+    /// process ends is killed with what the task left behind. That is the task's end, not a failed
+    /// check: as Mesos's executors stop a task's checkers once they reap it, nothing is reported of
+    /// it (before, an unhealthy TASK_RUNNING came just before TASK_FINISHED).
+    @Test func aCheckCutShortByItsTasksEndReportsNothing() async throws {
+        for encoding in WireEncoding.allCases {
+            try await ExecutorUnderTest.run(encoding: encoding, cgroups: ExecutorUnderTest.cgroupsUsable) { test in
+                // The task ends once both its checks are under way; neither ends on its own.
+                var task = test.task("short", "until [ -e probing ] && [ -e checking ]; do sleep 0.05; done")
+                task.healthCheck.type = .command
+                task.healthCheck.command.value = "touch probing; exec sleep 600"
+                task.healthCheck.delaySeconds = 0
+                task.healthCheck.gracePeriodSeconds = 0
+                task.healthCheck.intervalSeconds = 0.1
+                task.healthCheck.timeoutSeconds = 3600
+                task.healthCheck.consecutiveFailures = 1
+                task.check.type = .command
+                task.check.command.command.value = "touch checking; exec sleep 600"
+                task.check.delaySeconds = 0
+                task.check.intervalSeconds = 0.1
+                task.check.timeoutSeconds = 3600
+                try await test.agent.launch(task)
+                try await test.waitForStates(["short": .taskFinished])
+                let updates = await test.agent.state.updates(forTask: "short").map(\.status)
+                #expect(updates.map(\.state) == [.taskStarting, .taskRunning, .taskFinished], "\(encoding)")
+                #expect(updates.allSatisfy { !$0.hasHealthy }, "\(encoding)")
+                #expect(updates.allSatisfy { $0.checkStatus.shortText == "empty" }, "\(encoding)")
+                await assertNoViolations(test.agent)
+                await test.agent.shutdown()
+            }
+        }
+    }
+
     @Test func maxCompletionTimeFailsTheTask() async throws {
         for encoding in WireEncoding.allCases {
             try await ExecutorUnderTest.run(encoding: encoding, capabilities: [.taskKillingState]) { test in
