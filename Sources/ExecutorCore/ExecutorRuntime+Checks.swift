@@ -43,9 +43,7 @@ extension ExecutorRuntime {
     /// Returns false once the task no longer wants results (it is being killed, its process has
     /// ended, or it has ended).
     private func checkAction(_ id: String, _ action: CheckScheduler.Action) -> Bool {
-        guard lifecycle.isActive(id), watchers[id] != nil, controls[id]?.hasProcessEnded != true else {
-            return false
-        }
+        guard lifecycle.isActive(id), watchers[id] != nil else { return false }
         switch action {
         case .reportHealth(let healthy):
             perform(lifecycle.healthResult(id, healthy: healthy))

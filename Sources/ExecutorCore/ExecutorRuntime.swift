@@ -295,7 +295,8 @@ public actor ExecutorRuntime {
         }
         let control = TaskControl(
             onStarted: { [weak self] in await self?.taskStarted(id) },
-            onProgress: { fraction, message in forwarder.report(fraction, message: message) })
+            onProgress: { fraction, message in forwarder.report(fraction, message: message) },
+            onProcessEnded: { [weak self] in await self?.taskProcessEnded(id) })
         controls[id] = control
         let runner = self.runner
         schedule {
@@ -307,6 +308,10 @@ public actor ExecutorRuntime {
 
     func taskStarted(_ id: String) {
         perform(lifecycle.started(id))
+    }
+
+    func taskProcessEnded(_ id: String) {
+        perform(lifecycle.processEnded(id))
     }
 
     func taskEnded(_ id: String, _ outcome: TaskOutcome, measurements: TaskMeasurements = TaskMeasurements()) {

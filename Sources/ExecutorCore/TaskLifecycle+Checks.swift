@@ -87,7 +87,7 @@ extension TaskLifecycle {
         case .launching, .running:
             let limit = Duration.nanoseconds(record.info.maxCompletionTime.nanoseconds)
             return kill(id, cause: .maxCompletionTime(limit.shortText), grace: .zero)
-        case .killing, .terminal:
+        case .exited, .killing, .terminal:
             return []
         }
     }

@@ -58,6 +58,9 @@ public struct TaskLifecycle: Sendable {
     enum Phase: Sendable, Equatable {
         case launching
         case running
+        /// The task's own process ended while it ran; its runner is cleaning up, and its outcome
+        /// will be the process's.
+        case exited
         case killing(escalated: Bool)
         case terminal(Mesos_V1_TaskState)
     }
@@ -188,6 +191,17 @@ public struct TaskLifecycle: Sendable {
         return actions
     }
 
+    /// A running task's own process ended (its runner cleans up before it tells the outcome): its
+    /// checks and deadline stop, so that the cleanup killing a COMMAND check in its cgroup is no
+    /// failed check, and a kill from now on is ignored, the task having ended first — as Mesos's
+    /// command executor stops its checkers when it reaps the task and reports it by its exit status.
+    public mutating func processEnded(_ id: String) -> [Action] {
+        guard let record = records[id], record.phase == .running else { return [] }
+        records[id]?.phase = .exited
+        records[id]?.watched = false
+        return record.watched ? [.stopWatching(taskID: id)] : []
+    }
+
     /// The task ended (or could not start); `outcome` is what its runner saw.
     public mutating func ended(_ id: String, _ outcome: TaskOutcome) -> [Action] {
         guard let record = records[id] else { return [] }
@@ -236,8 +250,8 @@ public struct TaskLifecycle: Sendable {
         active.remove(id)
     }
 
-    /// A KILL event. Unknown and finished tasks are left alone (as Mesos's executors do);
-    /// a repeated KILL can only shorten the grace period.
+    /// A KILL event. Unknown and finished tasks, and those whose process has ended, are left alone
+    /// (as Mesos's executors do); a repeated KILL can only shorten the grace period.
     public mutating func kill(_ id: String, policy: Mesos_V1_KillPolicy?) -> [Action] {
         let grace = policy.flatMap { $0.hasGracePeriod ? Duration.nanoseconds($0.gracePeriod.nanoseconds) : nil }
         return kill(id, cause: .framework, grace: grace)
@@ -273,7 +287,7 @@ public struct TaskLifecycle: Sendable {
             ? Duration.nanoseconds(record.info.killPolicy.gracePeriod.nanoseconds) : nil
         let grace = max(.zero, requested ?? taskGrace ?? defaultKillGrace)
         switch record.phase {
-        case .terminal, .killing(escalated: true):
+        case .terminal, .killing(escalated: true), .exited:
             return []
         case .killing(escalated: false):
             guard let current = record.grace, grace < current else { return [] }

@@ -62,7 +62,7 @@ struct TaskProcesses: Sendable {
             group.cancelAll()
             return ended
         }
-        control.processEnded()
+        await control.processEnded()
         var measurements = TaskMeasurements()
         if let cgroup {
             // What the task left running goes with it. An empty cgroup is not killed: nothing but

@@ -91,14 +91,18 @@ public struct TaskControl: Sendable {
     private let stops = StopRelay()
     private let onStarted: @Sendable () async -> Void
     private let onProgress: (@Sendable (Double, String) -> Void)?
+    private let onProcessEnded: (@Sendable () async -> Void)?
     private let measured = MeasurementBox()
 
-    /// A control whose `started()` calls `onStarted` and whose `reportProgress` calls `onProgress`.
+    /// A control whose `started()` calls `onStarted`, whose `reportProgress` calls `onProgress`
+    /// and whose `processEnded()` calls `onProcessEnded`.
     public init(
-        onStarted: @escaping @Sendable () async -> Void, onProgress: (@Sendable (Double, String) -> Void)? = nil
+        onStarted: @escaping @Sendable () async -> Void, onProgress: (@Sendable (Double, String) -> Void)? = nil,
+        onProcessEnded: (@Sendable () async -> Void)? = nil
     ) {
         self.onStarted = onStarted
         self.onProgress = onProgress
+        self.onProcessEnded = onProcessEnded
     }
 
     /// How far the task got (a closure's report): forwarded to the framework, rate-limited.
@@ -119,13 +123,10 @@ public struct TaskControl: Sendable {
     /// The task's cgroup, once its runner named it.
     public var cgroup: Cgroup? { measured.cgroup.withLock { $0 } }
 
-    /// The runner says the task's own process has ended: what it does next (killing what the task
-    /// left in its cgroup, a COMMAND check's process among it) is the task's end, and its checks
-    /// report nothing more, as Mesos's executors stop a task's checkers once they reap it.
-    public func processEnded() { measured.processEnded.withLock { $0 = true } }
-
-    /// Whether the task's own process has ended (``processEnded()``).
-    public var hasProcessEnded: Bool { measured.processEnded.withLock { $0 } }
+    /// The runner says the task's own process has ended, before it cleans up after it (kills what
+    /// the task left in its cgroup, a COMMAND check's process among it): the executor stops the
+    /// task's checks and deadline and ignores kills from then on, and its outcome is the process's.
+    public func processEnded() async { await onProcessEnded?() }
 
     /// Delivers a stop request to the running task: to its runner's handler, or kept for it until
     /// the runner gives one. Dropped once the task's run is over.
@@ -195,10 +196,9 @@ private final class StopRelay: Sendable {
     }
 }
 
-/// What the runner tells of one task (its measurements, its cgroup, the end of its process),
-/// shared by the copies of its ``TaskControl``.
+/// What the runner tells of one task (its measurements, its cgroup), shared by the copies of its
+/// ``TaskControl``.
 private final class MeasurementBox: Sendable {
     let value = LockedValue(TaskMeasurements())
     let cgroup = LockedValue<Cgroup?>(nil)
-    let processEnded = LockedValue(false)
 }

@@ -89,6 +89,41 @@ struct TaskLifecycleCheckTests {
         #expect(!lifecycle.ended("b", .succeeded(data: nil, message: nil)).contains(.stopWatching(taskID: "b")))
     }
 
+    /// Once a running task's own process has ended, while its runner cleans up: its checks and
+    /// deadline stop, their results are dropped, a kill of any cause is ignored, and its outcome is
+    /// the process's (TASK_FINISHED for exit 0, not killed or failed by what came after it).
+    @Test func afterTheTasksProcessEndedNothingButItsOutcomeCounts() {
+        var lifecycle = TaskLifecycle()
+        lifecycle.killingStateAllowed = true
+        _ = lifecycle.launch(task("a", health: true, check: true, deadline: .seconds(60)))
+        _ = lifecycle.started("a")
+        #expect(lifecycle.processEnded("a") == [.stopWatching(taskID: "a")])
+        #expect(lifecycle.processEnded("a") == [], "once")
+        #expect(lifecycle.healthResult("a", healthy: false) == [])
+        #expect(lifecycle.healthCheckFailed("a", because: "its TCP health check failed 1 consecutive times") == [])
+        var status = Mesos_V1_CheckStatusInfo()
+        status.type = .http
+        #expect(lifecycle.checkResult("a", status: status) == [])
+        #expect(lifecycle.deadlineReached("a") == [])
+        #expect(lifecycle.kill("a", policy: nil) == [])
+        #expect(lifecycle.killAll(grace: .seconds(1), because: "SHUTDOWN from the agent") == [])
+        #expect(lifecycle.isActive("a"), "active until its outcome is told")
+        let end = lifecycle.ended("a", .succeeded(data: nil, message: "Command exited with status 0"))
+        #expect(
+            end == [
+                .report(
+                    TaskLifecycle.Report(taskID: "a", state: .taskFinished, message: "Command exited with status 0"))
+            ])
+
+        // A task being killed when its process ends stays killed.
+        _ = lifecycle.launch(task("b"))
+        _ = lifecycle.started("b")
+        _ = lifecycle.kill("b", policy: nil)
+        #expect(lifecycle.processEnded("b") == [])
+        let killed = reports(lifecycle.ended("b", .succeeded(data: nil, message: "Command exited with status 0")))
+        #expect(killed.map(\.state) == [.taskKilled])
+    }
+
     @Test func invalidChecksAndDeadlinesAreTaskErrors() {
         var lifecycle = TaskLifecycle()
         var bad = task("a")
