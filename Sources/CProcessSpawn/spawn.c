@@ -714,3 +714,41 @@ int cps_set_heap_threshold(int trim, int bytes) {
     return 0;
 #endif
 }
+
+int cps_open_as(const char *path, int flags, mode_t mode, const cps_identity *identity) {
+    // The thread's own groups, kept to be put back (at most 65536 on Linux).
+    int own_count = getgroups(0, NULL);
+    if (own_count < 0) return -1;
+    gid_t *own = malloc(sizeof(gid_t) * (size_t)(own_count > 0 ? own_count : 1));
+    if (own == NULL) return -1;
+    if (getgroups(own_count, own) != own_count) {
+        free(own);
+        return -1;
+    }
+    uid_t own_fsuid = geteuid();
+    gid_t own_fsgid = getegid();
+    int fd = -1;
+    int saved = 0;
+    if (syscall(SYS_setgroups, (size_t)identity->group_count, identity->groups) != 0) {
+        saved = errno;
+    } else {
+        // setfsuid/setfsgid return the previous value whether or not they changed it: read back.
+        syscall(SYS_setfsgid, identity->gid);
+        syscall(SYS_setfsuid, identity->uid);
+        if ((uid_t)syscall(SYS_setfsuid, (uid_t)-1) != identity->uid
+            || (gid_t)syscall(SYS_setfsgid, (gid_t)-1) != identity->gid) {
+            saved = EPERM;
+        } else {
+            fd = open(path, flags, mode);
+            saved = fd < 0 ? errno : 0;
+        }
+    }
+    syscall(SYS_setfsuid, own_fsuid);
+    syscall(SYS_setfsgid, own_fsgid);
+    int restored = syscall(SYS_setgroups, (size_t)own_count, own) == 0
+        && (uid_t)syscall(SYS_setfsuid, (uid_t)-1) == own_fsuid && (gid_t)syscall(SYS_setfsgid, (gid_t)-1) == own_fsgid;
+    free(own);
+    if (!restored) abort();
+    errno = saved;
+    return fd;
+}

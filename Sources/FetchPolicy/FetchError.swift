@@ -14,6 +14,7 @@ public struct FetchError: Error, Sendable, CustomStringConvertible {
         case diskLimit
         case hadoopMissing
         case hadoopFailed
+        case hadoopForUser
         case localFile
         case filesystem
         case cache
@@ -121,6 +122,13 @@ public struct FetchError: Error, Sendable, CustomStringConvertible {
 
     package static func hadoopFailed(_ uri: String, _ detail: String) -> Self {
         Self(.hadoopFailed, uri: uri, cause: "hadoop fs -copyToLocal failed: \(detail)", transient: true)
+    }
+
+    package static func hadoopForUser(_ uri: String, user: String) -> Self {
+        Self(
+            .hadoopForUser, uri: uri,
+            cause: "a task of another user ('\(user)') cannot fetch through the Hadoop client, which would run as "
+                + "the executor's user: use an http(s) URI")
     }
 
     package static func localFile(_ uri: String, _ detail: String) -> Self { Self(.localFile, uri: uri, cause: detail) }

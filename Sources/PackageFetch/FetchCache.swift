@@ -187,12 +187,16 @@ struct CacheKey: Sendable {
     /// Known up front when the URI carries `#sha256=`.
     var objectName: String?
 
-    init(uri: FetchURI) {
+    /// `user`: a fetch with another user's permissions (``FetchRequest/user``) has entries of its
+    /// own, as Mesos's fetcher cache has a directory per user: what was fetched with the executor's
+    /// permissions (a local file only it may read) is no hit for the user, and the other way round.
+    init(uri: FetchURI, user: UserIdentity? = nil) {
         switch uri.payloadPlan {
         case .file: variant = uri.executable ? "exec" : "file"
         case .archive: variant = "tree"
         case .gunzip, .sniff: variant = "tree-" + SHA256.hex(of: uri.effectiveName).prefix(12)
         }
+        if let user { variant += "-uid\(user.uid)" }
         // file:///a and /a are one file.
         let location = uri.scheme == .file ? "file://" + uri.localPath : uri.location
         uriIndex = SHA256.hex(of: location + "\n" + variant)

@@ -1,4 +1,5 @@
 public import FetchPolicy
+public import ProcessSupervision
 
 /// What an executor needs fetched before its tasks can run.
 public struct FetchRequest: Sendable, Hashable {
@@ -19,11 +20,16 @@ public struct FetchRequest: Sendable, Hashable {
     public var diskLimitName: String
     /// Bytes already in the sandbox that count against ``diskLimitBytes`` (an earlier fetch's files).
     public var diskUsedBytes: Int64
+    /// Whose permissions the fetch has: a task of another user's URIs are fetched as Mesos's
+    /// fetcher fetches them, as that user — a local file is opened with the user's permissions, the
+    /// cache entries are the user's own, and Hadoop URIs are refused (the client would run as the
+    /// executor). Nil: the executor's.
+    public var user: UserIdentity?
 
     public init(
         package: FetchURI? = nil, additional: [FetchURI] = [], executorHome: String? = nil,
         cacheLink: CacheLink = .symlink, diskLimitBytes: Int64? = nil,
-        diskLimitName: String = "the executor's disk resource", diskUsedBytes: Int64 = 0
+        diskLimitName: String = "the executor's disk resource", diskUsedBytes: Int64 = 0, user: UserIdentity? = nil
     ) {
         self.package = package
         self.additional = additional
@@ -32,6 +38,7 @@ public struct FetchRequest: Sendable, Hashable {
         self.diskLimitBytes = diskLimitBytes
         self.diskLimitName = diskLimitName
         self.diskUsedBytes = diskUsedBytes
+        self.user = user
     }
 }
 

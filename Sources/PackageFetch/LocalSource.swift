@@ -14,13 +14,18 @@ import SystemSupport
 struct LocalSource {
     let uri: FetchURI
     let path: String
+    /// Whose permissions the file is opened with (a task of another user's URI, as Mesos's fetcher
+    /// runs as the task's user); nil: the executor's.
+    var user: UserIdentity? = nil
 
     func stream(into sink: DownloadSink) async throws(StreamFailure) {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        let fd = user.map { $0.open(path, flags: O_RDONLY | O_CLOEXEC) } ?? open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             let code = errno
             let cause =
-                code == ENOENT ? "no such file '\(path)' on this agent" : "cannot open '\(path)': \(errnoText(code))"
+                code == ENOENT
+                ? "no such file '\(path)' on this agent"
+                : "cannot open '\(path)'\(user.map { " as user \($0.name)" } ?? ""): \(errnoText(code))"
             throw .fetch(.localFile(uri.value, cause))
         }
         defer { close(fd) }

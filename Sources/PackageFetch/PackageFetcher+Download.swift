@@ -14,9 +14,9 @@ extension PackageFetcher {
     /// Streams `uri` into a fresh `directory`: the source task hashes and queues bytes while a
     /// libarchive thread extracts them, so the download and the extraction overlap. The result is
     /// returned only when the payload is complete, extracted and matches its sha256.
-    nonisolated func download(_ uri: FetchURI, into directory: String, scratch: String, budget: DiskBudget)
-        async throws(FetchError) -> Downloaded
-    {
+    nonisolated func download(
+        _ uri: FetchURI, into directory: String, scratch: String, budget: DiskBudget, as user: UserIdentity? = nil
+    ) async throws(FetchError) -> Downloaded {
         var attempt = 0
         while true {
             attempt += 1
@@ -32,7 +32,7 @@ extension PackageFetcher {
             async let written = BlockingThread.run { writer.run() }
             let produced: Result<Void, StreamFailure>
             do throws(StreamFailure) {
-                try await produce(uri, into: sink, scratch: scratch)
+                try await produce(uri, into: sink, scratch: scratch, as: user)
                 produced = .success(())
             } catch {
                 produced = .failure(error)
@@ -77,7 +77,9 @@ extension PackageFetcher {
         }
     }
 
-    private nonisolated func produce(_ uri: FetchURI, into sink: DownloadSink, scratch: String)
+    /// Local files are opened with `user`'s permissions when given; the Hadoop client is not run
+    /// for another user (it would read as the executor).
+    private nonisolated func produce(_ uri: FetchURI, into sink: DownloadSink, scratch: String, as user: UserIdentity?)
         async throws(StreamFailure)
     {
         switch uri.scheme {
@@ -85,8 +87,9 @@ extension PackageFetcher {
             try await HTTPSource(uri: uri, configuration: configuration, logger: logger).stream(
                 into: sink)
         case .file:
-            try await LocalSource(uri: uri, path: uri.localPath).stream(into: sink)
+            try await LocalSource(uri: uri, path: uri.localPath, user: user).stream(into: sink)
         case .hadoop:
+            if let user { throw .fetch(.hadoopForUser(uri.value, user: user.name)) }
             try await HadoopSource(uri: uri, configuration: configuration, scratch: scratch).stream(into: sink)
         }
     }

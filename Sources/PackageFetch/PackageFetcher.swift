@@ -86,30 +86,30 @@ public actor PackageFetcher {
         var disk = DiskAllowance(
             cap: request.diskLimitBytes, name: request.diskLimitName, used: max(0, request.diskUsedBytes))
         if let package = request.package {
-            let item = try await fetch(package, into: sandbox, link: request.cacheLink, disk: disk)
+            let item = try await fetch(package, into: sandbox, link: request.cacheLink, disk: disk, as: request.user)
             sparkHome = item.extracted ? item.path : sandbox
             disk.used += item.bytes
             items.append(item)
         }
         for uri in request.additional {
-            let item = try await fetch(uri, into: sandbox, link: request.cacheLink, disk: disk)
+            let item = try await fetch(uri, into: sandbox, link: request.cacheLink, disk: disk, as: request.user)
             disk.used += item.bytes
             items.append(item)
         }
         return FetchedPackage(sparkHome: sparkHome, items: items, duration: clock.now - started)
     }
 
-    /// Fetches one URI.
-    nonisolated func fetch(_ uri: FetchURI, into sandbox: String, link: CacheLink, disk: DiskAllowance)
-        async throws(FetchError) -> FetchedItem
-    {
+    /// Fetches one URI, with `user`'s permissions when given (``FetchRequest/user``).
+    nonisolated func fetch(
+        _ uri: FetchURI, into sandbox: String, link: CacheLink, disk: DiskAllowance, as user: UserIdentity? = nil
+    ) async throws(FetchError) -> FetchedItem {
         let clock = ContinuousClock()
         let started = clock.now
         var item: FetchedItem
         if let cache, uri.cache ?? true {
-            item = try await fetchCached(uri, cache: cache, sandbox: sandbox, link: link, disk: disk)
+            item = try await fetchCached(uri, cache: cache, sandbox: sandbox, link: link, disk: disk, as: user)
         } else {
-            item = try await fetchDirect(uri, sandbox: sandbox, disk: disk)
+            item = try await fetchDirect(uri, sandbox: sandbox, disk: disk, as: user)
         }
         item.duration = clock.now - started
         let source = item.cacheHit ? "cache" : "\(item.bytesFetched) bytes fetched"
@@ -117,7 +117,7 @@ public actor PackageFetcher {
         return item
     }
 
-    private nonisolated func fetchDirect(_ uri: FetchURI, sandbox: String, disk: DiskAllowance)
+    private nonisolated func fetchDirect(_ uri: FetchURI, sandbox: String, disk: DiskAllowance, as user: UserIdentity?)
         async throws(FetchError) -> FetchedItem
     {
         let staging = sandbox + "/.fetch-\(String(UInt64.random(in: 0...UInt64.max), radix: 16))"
@@ -126,17 +126,19 @@ public actor PackageFetcher {
         }
         defer { removeTree(staging) }
         let budget = disk.budget(reserve: configuration.freeSpaceReserve, place: "the sandbox \(sandbox)")
-        let downloaded = try await download(uri, into: staging + "/data", scratch: staging, budget: budget)
+        let downloaded = try await download(
+            uri, into: staging + "/data", scratch: staging, budget: budget, as: user)
         return try install(
             uri, data: staging + "/data", downloaded: downloaded, manifest: nil, sandbox: sandbox, hit: false,
             link: .hardLinks, disk: disk)
     }
 
     private nonisolated func fetchCached(
-        _ uri: FetchURI, cache: FetchCache, sandbox: String, link: CacheLink, disk: DiskAllowance
+        _ uri: FetchURI, cache: FetchCache, sandbox: String, link: CacheLink, disk: DiskAllowance,
+        as user: UserIdentity?
     ) async throws(FetchError) -> FetchedItem {
         try cache.prepare()
-        let key = CacheKey(uri: uri)
+        let key = CacheKey(uri: uri, user: user)
         if let lease = cache.lookup(key) {
             return try await installHit(uri, lease: lease, sandbox: sandbox, link: link, disk: disk)
         }
@@ -155,7 +157,8 @@ public actor PackageFetcher {
         defer { removeTree(scratch) }
         let budget = disk.budget(
             reserve: configuration.freeSpaceReserve, place: "the fetch cache \(cache.directory)")
-        let downloaded = try await download(uri, into: staging + "/data", scratch: scratch, budget: budget)
+        let downloaded = try await download(
+            uri, into: staging + "/data", scratch: scratch, budget: budget, as: user)
         let manifest = try scanned(uri, staging + "/data")
         manifest.makeReadOnly(root: staging + "/data")
         guard writeBytes(staging + "/manifest", manifest.encoded()) else {

@@ -206,7 +206,7 @@ private func withOptionalCString<R>(_ string: String?, _ body: (UnsafePointer<CC
     return string.withCString(body)
 }
 
-private func withIdentity<R>(_ user: UserIdentity?, _ body: (UnsafePointer<cps_identity>?) -> R) -> R {
+func withIdentity<R>(_ user: UserIdentity?, _ body: (UnsafePointer<cps_identity>?) -> R) -> R {
     guard let user else { return body(nil) }
     return user.groups.withUnsafeBufferPointer { groups in
         var identity = cps_identity(

@@ -1,3 +1,4 @@
+import CProcessSpawn
 import SystemSupport
 
 #if canImport(Glibc)
@@ -8,7 +9,7 @@ import SystemSupport
 
 /// A user a child can run as: the ids the kernel checks (user, primary group, supplementary
 /// groups), looked up by name in the system's user database, as `su` and Mesos's launcher do.
-public struct UserIdentity: Sendable, Equatable, CustomStringConvertible {
+public struct UserIdentity: Sendable, Hashable, CustomStringConvertible {
     public let name: String
     public let uid: UInt32
     public let gid: UInt32
@@ -70,6 +71,14 @@ public struct UserIdentity: Sendable, Equatable, CustomStringConvertible {
 }
 
 extension UserIdentity {
+    /// Opens `path` as this user would (`open(2)`'s `flags` and `mode`): for the `open` alone, the
+    /// calling thread takes the user's groups and filesystem ids, so the kernel checks the user's
+    /// permissions on every directory on the way and on the file itself. Needs root. Returns the
+    /// descriptor, or -1 with `errno` set.
+    public func open(_ path: String, flags: Int32, mode: UInt32 = 0) -> Int32 {
+        withIdentity(self) { cps_open_as(path, flags, mode, $0) }
+    }
+
     /// Makes this user the owner (and its primary group the group) of the directory at `path` and
     /// of everything under it. Nothing is reached through a symbolic link, even one put in place
     /// while this runs: directories are opened one inside the other without following links
@@ -77,7 +86,7 @@ extension UserIdentity {
     /// owner itself). A regular file with other hard links is left as it is: its other names lie
     /// outside the tree (a fetch cache's copy, say), and they must not change owner with it.
     public func takeOwnership(ofDirectory path: String) throws(ProcessError) {
-        let fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        let fd = Glibc.open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else { throw .systemCall("opening \(path)", errno: errno) }
         defer { close(fd) }
         try takeOwnership(directory: fd, path: path)

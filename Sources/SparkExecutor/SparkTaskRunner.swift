@@ -131,9 +131,9 @@ public struct SparkTaskRunner: TaskRunner, ExecutorHooks {
                         uri.value, extract: uri.extract, executable: uri.executable,
                         outputFile: uri.hasOutputFile ? uri.outputFile : nil, cache: uri.hasCache ? uri.cache : nil)
                 }
-                _ = try await fetcher.fetch(
-                    Self.taskFetchRequest(uris, task: task, settings: prepared.settings, package: package),
-                    into: account?.directory ?? sandbox)
+                var request = Self.taskFetchRequest(uris, task: task, settings: prepared.settings, package: package)
+                request.user = account?.user
+                _ = try await fetcher.fetch(request, into: account?.directory ?? sandbox)
             } catch {
                 return .launchFailed(
                     reason: .containerLaunchFailed, message: "Failed to fetch the task's URIs: \(error)")

@@ -74,10 +74,22 @@ struct TaskUserEndToEndTests {
 
                 var stranger = test.task("stranger", "touch \(test.path("stranger-ran"))")
                 stranger.command.user = "no-such-user-sme"
+                // A local file only the executor may read is not fetched for another user.
+                let secret = test.path("secret.txt")
+                try "root's\n".write(toFile: secret, atomically: true, encoding: .utf8)
+                try #require(chmod(secret, 0o600) == 0)
+                var peeker = test.task("peeker", "touch peeked")
+                peeker.command.user = "nobody"
+                var secretURI = Mesos_V1_CommandInfo.URI()
+                secretURI.value = "file://" + secret
+                peeker.command.uris = [secretURI]
 
                 try await test.agent.launch(task)
                 try await test.agent.launch(stranger)
-                try await test.waitForStates(["as-nobody": .taskFinished, "stranger": .taskFailed])
+                try await test.agent.launch(peeker)
+                try await test.waitForStates([
+                    "as-nobody": .taskFinished, "stranger": .taskFailed, "peeker": .taskFailed,
+                ])
                 let health = await test.agent.state.updates(forTask: "as-nobody").filter(\.status.hasHealthy)
                 #expect(health.allSatisfy { $0.status.healthy }, "\(encoding)")
 
@@ -101,6 +113,14 @@ struct TaskUserEndToEndTests {
                         == "cannot run the task: the task's user 'no-such-user-sme' (CommandInfo.user) does not exist on this agent"
                 )
                 #expect(access(test.path("stranger-ran"), F_OK) != 0)
+                let peeked = try #require(await test.agent.state.updates(forTask: "peeker").last?.status)
+                #expect(peeked.reason == .containerLaunchFailed)
+                #expect(
+                    peeked.message
+                        == "Failed to fetch the task's URIs: cannot fetch file://\(secret): cannot open '\(secret)' as "
+                        + "user nobody: Permission denied", "\(encoding)")
+                #expect(access(test.path("tasks/peeker/secret.txt"), F_OK) != 0)
+                #expect(access(test.path("tasks/peeker/peeked"), F_OK) != 0)
                 await assertNoViolations(test.agent)
                 await test.agent.shutdown()
             }

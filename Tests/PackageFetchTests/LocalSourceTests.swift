@@ -3,6 +3,10 @@ import FetchPolicy
 import Testing
 import ProcessSupervision
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 @testable import PackageFetch
 
 /// file:// and plain paths, every archive type, flags, hadoop schemes and request building.
@@ -90,6 +94,52 @@ import ProcessSupervision
                 }
             }
             #expect(error?.description == "cannot fetch \(dir)/nope.tgz: no such file '\(dir)/nope.tgz' on this agent")
+        }
+    }
+
+    /// Run as root (as CI runs): a fetch for a task of another user (`FetchRequest.user`) reads a
+    /// local file with that user's permissions, as Mesos's fetcher does, so a file only the
+    /// executor may read is refused rather than copied for the user; the user's cache entries are
+    /// its own (the executor's cached copy of a file is no hit for it); Hadoop URIs are refused.
+    @Test(.enabled(if: geteuid() == 0, "reading as another user needs root"))
+    func aFetchForAnotherUserHasThatUsersPermissions() async throws {
+        let nobody = try #require(try UserIdentity.lookUp("nobody"))
+        try await withTemporaryDirectory(prefix: "package-fetch-test-") { dir in
+            try #require(chmod(dir, 0o755) == 0)
+            #expect(writeBytes(dir + "/public.txt", [1]) && chmod(dir + "/public.txt", 0o644) == 0)
+            #expect(writeBytes(dir + "/secret.txt", [2]) && chmod(dir + "/secret.txt", 0o600) == 0)
+            makeDir(dir + "/sandbox")
+            makeDir(dir + "/user")
+            try await PackageFetcher.withFetcher(
+                configuration: testConfiguration(cache: dir + "/cache"), logger: quietLogger
+            ) { fetcher in
+                let both = [try FetchURI(dir + "/public.txt"), try FetchURI(dir + "/secret.txt")]
+                let executors = try await fetcher.fetch(FetchRequest(additional: both), into: dir + "/sandbox")
+                #expect(executors.items.map(\.cacheHit) == [false, false])
+                for round in 0..<2 {
+                    let users = try await fetcher.fetch(
+                        FetchRequest(additional: [both[0]], user: nobody), into: dir + "/user")
+                    #expect(users.items.map(\.cacheHit) == [round == 1], "the user's own entry, made once")
+                    #expect(contents(dir + "/user/public.txt") == [1])
+                }
+                let refused = await #expect(throws: FetchError.self) {
+                    try await fetcher.fetch(FetchRequest(additional: [both[1]], user: nobody), into: dir + "/user")
+                }
+                #expect(
+                    refused?.description
+                        == "cannot fetch \(dir)/secret.txt: cannot open '\(dir)/secret.txt' as user nobody: "
+                        + "Permission denied")
+                #expect(!exists(dir + "/user/secret.txt"))
+                let hadoop = await #expect(throws: FetchError.self) {
+                    try await fetcher.fetch(
+                        FetchRequest(additional: [try FetchURI("hdfs://nn/remote.tgz")], user: nobody),
+                        into: dir + "/user")
+                }
+                #expect(
+                    hadoop?.description.contains(
+                        "a task of another user ('nobody') cannot fetch through the Hadoop client") == true,
+                    "\(String(describing: hadoop))")
+            }
         }
     }
 

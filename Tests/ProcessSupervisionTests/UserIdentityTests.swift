@@ -49,4 +49,29 @@ struct UserIdentityTests {
         #expect(error?.errno == ELOOP || error?.errno == ENOTDIR)
         #expect(owner(outside) == 0)
     }
+
+    /// Opening as a user checks that user's permissions, on the calling thread only and for the
+    /// open alone: the thread is itself again right after (the same file opens for it at once).
+    @Test func aFileOpensAsTheUserWouldOpenIt() throws {
+        let nobody = try #require(try UserIdentity.lookUp("nobody"))
+        var template = Array("/tmp/user-identity-XXXXXX".utf8CString)
+        let root = try #require(mkdtemp(&template).map { String(cString: $0) })
+        defer { _ = system("rm -rf '\(root)'") }
+        try #require(chmod(root, 0o755) == 0)
+        for (name, mode) in [("public", 0o644), ("secret", 0o600)] {
+            let fd = open(root + "/" + name, O_WRONLY | O_CREAT | O_CLOEXEC, mode_t(mode))
+            try #require(fd >= 0 && fchmod(fd, mode_t(mode)) == 0)
+            close(fd)
+        }
+        let publicFile = nobody.open(root + "/public", flags: O_RDONLY | O_CLOEXEC)
+        #expect(publicFile >= 0)
+        close(publicFile)
+        let secret = nobody.open(root + "/secret", flags: O_RDONLY | O_CLOEXEC)
+        let code = errno
+        #expect(secret == -1 && code == EACCES)
+        let own = open(root + "/secret", O_RDONLY | O_CLOEXEC)
+        #expect(own >= 0, "the thread's own permissions are back")
+        close(own)
+        #expect(nobody.open(root + "/made", flags: O_WRONLY | O_CREAT | O_CLOEXEC, mode: 0o644) == -1)
+    }
 }

@@ -140,6 +140,14 @@ size_t cps_release_zero_pages(void *address, size_t length);
 /// size in bytes (from the object's symbol table). Returns 0, or -1 when no loaded object has it.
 int cps_find_symbol(const char *name, void **address, size_t *size);
 
+/// Opens `path` (with `flags`, `mode`) with the filesystem credentials of `identity`: the calling
+/// thread alone takes the user's groups, filesystem gid and filesystem uid (raw system calls, which
+/// unlike glibc's wrappers change one thread's credentials), opens, and takes its own back before
+/// returning, so the kernel checks the user's permissions on every directory and the file itself.
+/// Needs CAP_SETUID and CAP_SETGID. Returns the descriptor, or -1 with `errno` set; aborts should
+/// the thread's own credentials not come back (nothing else may then run on it).
+int cps_open_as(const char *path, int flags, mode_t mode, const cps_identity *identity);
+
 /// Unmaps the program's own relocation table (`.rela.dyn`, `.relr.dyn`): the dynamic loader reads
 /// it once, before `main`, and nothing reads it again. Only whole pages inside the table, and
 /// only where its segment is not writable (the pages are then clean file pages: should anything
