@@ -14,7 +14,6 @@ public struct FetchError: Error, Sendable, CustomStringConvertible {
         case diskLimit
         case hadoopMissing
         case hadoopFailed
-        case hadoopForUser
         case localFile
         case filesystem
         case cache
@@ -116,19 +115,12 @@ public struct FetchError: Error, Sendable, CustomStringConvertible {
     package static func hadoopMissing(_ uri: String, searched: String) -> Self {
         Self(
             .hadoopMissing, uri: uri,
-            cause: "this scheme needs a Hadoop client ('hadoop fs -copyToLocal') and none was found: \(searched). "
+            cause: "this scheme needs a Hadoop client ('hadoop fs -cat') and none was found: \(searched). "
                 + "Install Hadoop on the agent and set HADOOP_HOME, or use an http(s) URI")
     }
 
     package static func hadoopFailed(_ uri: String, _ detail: String) -> Self {
-        Self(.hadoopFailed, uri: uri, cause: "hadoop fs -copyToLocal failed: \(detail)", transient: true)
-    }
-
-    package static func hadoopForUser(_ uri: String, user: String) -> Self {
-        Self(
-            .hadoopForUser, uri: uri,
-            cause: "a task of another user ('\(user)') cannot fetch through the Hadoop client, which would run as "
-                + "the executor's user: use an http(s) URI")
+        Self(.hadoopFailed, uri: uri, cause: "hadoop fs -cat failed: \(detail)", transient: true)
     }
 
     package static func localFile(_ uri: String, _ detail: String) -> Self { Self(.localFile, uri: uri, cause: detail) }

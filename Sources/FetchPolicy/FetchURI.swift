@@ -7,7 +7,7 @@ public struct FetchURI: Sendable, Hashable, CustomStringConvertible {
     /// How the bytes are obtained.
     public enum Scheme: String, Sendable, Hashable {
         case http, https, file
-        /// hdfs, s3, s3a, s3n and other schemes handed to `hadoop fs -copyToLocal`.
+        /// hdfs, s3, s3a, s3n and other schemes handed to `hadoop fs -cat`.
         case hadoop
     }
 

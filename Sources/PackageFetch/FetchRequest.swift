@@ -21,9 +21,8 @@ public struct FetchRequest: Sendable, Hashable {
     /// Bytes already in the sandbox that count against ``diskLimitBytes`` (an earlier fetch's files).
     public var diskUsedBytes: Int64
     /// Whose permissions the fetch has: a task of another user's URIs are fetched as Mesos's
-    /// fetcher fetches them, as that user — a local file is opened with the user's permissions, the
-    /// cache entries are the user's own, and Hadoop URIs are refused (the client would run as the
-    /// executor). Nil: the executor's.
+    /// fetcher fetches them, as that user — a local file is opened with the user's permissions,
+    /// hadoop runs as the user, and the user's cache entries are its own. Nil: the executor's.
     public var user: UserIdentity?
 
     public init(

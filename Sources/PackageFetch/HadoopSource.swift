@@ -8,21 +8,25 @@ import SystemSupport
     import Musl
 #endif
 
-/// hdfs://, s3://, s3a://, s3n:// and other Hadoop filesystems, through `hadoop fs -copyToLocal`
-/// into a scratch file that is then streamed like a local file.
+/// hdfs://, s3://, s3a://, s3n:// and other Hadoop filesystems, through `hadoop fs -cat` into a
+/// scratch file that is then streamed like a local file. The executor makes the file and hands it
+/// to hadoop as its standard output, so hadoop may run as a task's user (`user`, as Mesos's fetcher
+/// runs it) and write the copy without any directory of the executor's being open to that user.
 struct HadoopSource {
     let uri: FetchURI
     let configuration: FetcherConfiguration
     /// A private directory for the copy; the caller removes it.
     let scratch: String
+    /// Whom hadoop runs as (a task of another user's URI); nil: the executor's user.
+    var user: UserIdentity? = nil
 
     func stream(into sink: DownloadSink) async throws(StreamFailure) {
         let hadoop = try locate()
         let target = scratch + "/hadoop-copy"
         let log = scratch + "/hadoop.log"
-        let arguments = [hadoop, "fs", "-copyToLocal", uri.location, target]
+        let arguments = [hadoop, "fs", "-cat", uri.location]
         let environment = configuration.hadoopEnvironment
-        let outcome = await Self.run(arguments, environment: environment, log: log)
+        let outcome = await Self.run(arguments, environment: environment, copy: target, log: log, user: user)
         switch outcome {
         case .failure(let failure): throw .fetch(.hadoopFailed(uri.value, failure.message))
         case .success(let status) where status != 0:
@@ -57,21 +61,27 @@ struct HadoopSource {
     /// executor's reaper, which takes every untracked child that exits as an orphan and so could
     /// reap a child waited for with `waitpid` first), and killed with what it started when the
     /// fetch is cancelled.
-    private static func run(_ arguments: [String], environment: [String], log: String) async -> Result<
-        Int32, SpawnFailure
-    > {
+    private static func run(
+        _ arguments: [String], environment: [String], copy: String, log: String, user: UserIdentity?
+    ) async -> Result<Int32, SpawnFailure> {
         let input = open("/dev/null", O_RDONLY | O_CLOEXEC)
         guard input >= 0 else { return .failure(SpawnFailure(message: "cannot open /dev/null: \(errnoText())")) }
         defer { close(input) }
+        unlink(copy)
+        let data = open(copy, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard data >= 0 else { return .failure(SpawnFailure(message: "cannot create \(copy): \(errnoText())")) }
+        defer { close(data) }
         let output = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard output >= 0 else { return .failure(SpawnFailure(message: "cannot create \(log): \(errnoText())")) }
         defer { close(output) }
         let child: ChildProcess
         do {
+            // Another user's hadoop works in / (the executor's directories need not let it in).
             child = try ChildProcess.spawn(
                 SpawnRequest(
                     executable: arguments[0], arguments: arguments, environment: environment,
-                    fileDescriptors: [(input, 0), (output, 1), (output, 2)]))
+                    workingDirectory: user == nil ? nil : "/", fileDescriptors: [(input, 0), (data, 1), (output, 2)],
+                    user: user))
         } catch {
             return .failure(SpawnFailure(message: "cannot start \(arguments[0]): \(error)"))
         }

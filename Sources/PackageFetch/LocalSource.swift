@@ -9,7 +9,7 @@ import SystemSupport
     import Musl
 #endif
 
-/// Streams a local file (file:// or a plain path, or what `hadoop fs -copyToLocal` left) into a sink.
+/// Streams a local file (file:// or a plain path, or what `hadoop fs -cat` wrote) into a sink.
 /// Reads come from the page cache in 1 MiB blocks, short enough not to hold a cooperative thread long.
 struct LocalSource {
     let uri: FetchURI

@@ -77,8 +77,7 @@ extension PackageFetcher {
         }
     }
 
-    /// Local files are opened with `user`'s permissions when given; the Hadoop client is not run
-    /// for another user (it would read as the executor).
+    /// With `user`, a local file is opened with that user's permissions and hadoop runs as it.
     private nonisolated func produce(_ uri: FetchURI, into sink: DownloadSink, scratch: String, as user: UserIdentity?)
         async throws(StreamFailure)
     {
@@ -89,8 +88,8 @@ extension PackageFetcher {
         case .file:
             try await LocalSource(uri: uri, path: uri.localPath, user: user).stream(into: sink)
         case .hadoop:
-            if let user { throw .fetch(.hadoopForUser(uri.value, user: user.name)) }
-            try await HadoopSource(uri: uri, configuration: configuration, scratch: scratch).stream(into: sink)
+            try await HadoopSource(uri: uri, configuration: configuration, scratch: scratch, user: user).stream(
+                into: sink)
         }
     }
 }
