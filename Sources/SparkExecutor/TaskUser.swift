@@ -74,12 +74,29 @@ public struct TaskAccount: Sendable, Equatable {
     /// Makes the task's directory, which must be new (whatever a directory already there held
     /// would become the user's). It stays the executor's until ``giveDirectory()``: what is fetched
     /// into it first is written where no process of the user can put anything in the way.
+    ///
+    /// Mesos's agent makes every sandbox 0750, closed to other users (`createSandboxDirectory`), so
+    /// the executor's sandbox and its `tasks` are made passable to others (`o+x`) on the way: they
+    /// can reach a directory whose name they know, not list either (`tasks` loses others' `r`).
     public static func make(for user: UserIdentity, directory: String) throws(TaskUserError) -> TaskAccount {
         let parent = String(directory[..<(directory.lastIndex(of: "/") ?? directory.startIndex)])
         if !parent.isEmpty, let failed = makeDirectories(atPath: parent) {
             throw TaskUserError("cannot make the task's directory: mkdir \(failed.path): \(errnoText(failed.errno))")
         }
-        guard mkdir(directory, 0o755) == 0 else {
+        let sandbox = String(parent[..<(parent.lastIndex(of: "/") ?? parent.startIndex)])
+        for (passage, listable) in [(sandbox, true), (parent, false)] where !passage.isEmpty {
+            var status = stat()
+            guard stat(passage, &status) == 0 else {
+                throw TaskUserError("cannot let the task's user through \(passage): \(errnoText(errno))")
+            }
+            let mode = status.st_mode & 0o7777
+            let wanted = (listable ? mode : mode & ~0o006) | 0o001
+            if wanted != mode, chmod(passage, wanted) != 0 {
+                throw TaskUserError("cannot let the task's user through \(passage): \(errnoText(errno))")
+            }
+        }
+        // 0750, as Mesos makes sandboxes: once the user's, no other user's task can look in.
+        guard mkdir(directory, 0o750) == 0 else {
             let code = errno
             throw TaskUserError(
                 code == EEXIST

@@ -87,7 +87,8 @@ final class CommandTaskRunnerTests {
     /// given to it with the directory).
     @Test(.enabled(if: geteuid() == 0, "switching users needs root"))
     func aTaskOfAnotherUserRunsAsItInItsOwnDirectory() async throws {
-        try #require(chmod(sandbox, 0o755) == 0)
+        // As Mesos's agent makes sandboxes: closed to other users.
+        try #require(chmod(sandbox, 0o750) == 0)
         let nobody = try #require(try UserIdentity.lookUp("nobody"))
         var runner = runner()
         let directory = "\(sandbox)/tasks/as-nobody"
@@ -101,21 +102,24 @@ final class CommandTaskRunnerTests {
         var status = stat()
         #expect(stat("\(directory)/mine", &status) == 0 && status.st_uid == nobody.uid)
         #expect(stat(directory, &status) == 0 && status.st_uid == nobody.uid && status.st_gid == nobody.gid)
+        #expect(status.st_mode & 0o777 == 0o750, "no other user's task looks in")
         for stream in ["stdout", "stderr"] {
             #expect(lstat("\(directory)/\(stream)", &status) == 0 && status.st_uid == nobody.uid, "\(stream)")
         }
-        // The executor's sandbox stays the executor's.
-        #expect(stat(sandbox, &status) == 0 && status.st_uid == 0)
+        // The executor's sandbox stays the executor's; others may pass through it and its `tasks`
+        // to a directory they know, not list `tasks`.
+        #expect(stat(sandbox, &status) == 0 && status.st_uid == 0 && status.st_mode & 0o777 == 0o751)
+        #expect(stat(sandbox + "/tasks", &status) == 0 && status.st_mode & 0o777 == 0o751)
     }
 
-    /// A task of another user that cannot reach its directory (a sandbox only root may enter)
-    /// fails at launch saying so, and nothing of it runs.
+    /// A task of another user that cannot reach its directory (closed again to others after it was
+    /// made) fails at launch saying so, and nothing of it runs.
     @Test(.enabled(if: geteuid() == 0, "switching users needs root"))
     func aTaskOfAnotherUserThatCannotEnterItsDirectoryFailsAtLaunch() async throws {
-        try #require(chmod(sandbox, 0o700) == 0)
         let nobody = try #require(try UserIdentity.lookUp("nobody"))
         var runner = runner()
         runner.account = try TaskAccount.make(for: nobody, directory: "\(sandbox)/tasks/shut-out")
+        try #require(chmod(sandbox, 0o700) == 0)
         let outcome = await runner.run(task("shut-out", shell: "touch ran"), control: TestControl().control)
         guard case .launchFailed(let reason, let message) = outcome else { Issue.record("\(outcome)"); return }
         #expect(reason == .containerLaunchFailed)

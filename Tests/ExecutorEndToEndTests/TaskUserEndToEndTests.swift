@@ -47,8 +47,8 @@ struct TaskUserEndToEndTests {
         let nobody = try #require(try UserIdentity.lookUp("nobody"))
         for encoding in WireEncoding.allCases {
             try await ExecutorUnderTest.run(encoding: encoding, cgroups: ExecutorUnderTest.cgroupsUsable) { test in
-                // The agent makes sandboxes others may pass through; the test's is private.
-                try #require(chmod(test.sandbox, 0o755) == 0)
+                // As Mesos's agent makes sandboxes (createSandboxDirectory): closed to other users.
+                try #require(chmod(test.sandbox, 0o750) == 0)
                 let source = test.path("published.txt")
                 try "fetched\n".write(toFile: source, atomically: true, encoding: .utf8)
                 var task = test.task(
@@ -105,6 +105,8 @@ struct TaskUserEndToEndTests {
                 #expect(stat(directory + "/mine", &status) == 0 && status.st_uid == nobody.uid)
                 #expect(stat(directory + "/checked", &status) == 0 && status.st_uid == nobody.uid)
                 #expect(stat(test.sandbox, &status) == 0 && status.st_uid == 0, "the sandbox stays the executor's")
+                #expect(status.st_mode & 0o777 == 0o751, "others may pass through it, not list it")
+                #expect(stat(directory, &status) == 0 && status.st_mode & 0o777 == 0o750)
 
                 let failed = try #require(await test.agent.state.updates(forTask: "stranger").last?.status)
                 #expect(failed.reason == .containerLaunchFailed)
