@@ -84,17 +84,8 @@ public struct TaskAccount: Sendable, Equatable {
             throw TaskUserError("cannot make the task's directory: mkdir \(failed.path): \(errnoText(failed.errno))")
         }
         let sandbox = String(parent[..<(parent.lastIndex(of: "/") ?? parent.startIndex)])
-        for (passage, listable) in [(sandbox, true), (parent, false)] where !passage.isEmpty {
-            var status = stat()
-            guard stat(passage, &status) == 0 else {
-                throw TaskUserError("cannot let the task's user through \(passage): \(errnoText(errno))")
-            }
-            let mode = status.st_mode & 0o7777
-            let wanted = (listable ? mode : mode & ~0o006) | 0o001
-            if wanted != mode, chmod(passage, wanted) != 0 {
-                throw TaskUserError("cannot let the task's user through \(passage): \(errnoText(errno))")
-            }
-        }
+        if !sandbox.isEmpty { try letOthersPass(sandbox, list: true) }
+        if !parent.isEmpty { try letOthersPass(parent, list: false) }
         // 0750, as Mesos makes sandboxes: once the user's, no other user's task can look in.
         guard mkdir(directory, 0o750) == 0 else {
             let code = errno
@@ -104,6 +95,19 @@ public struct TaskAccount: Sendable, Equatable {
                     : "cannot make the task's directory: mkdir \(directory): \(errnoText(code))")
         }
         return TaskAccount(user: user, directory: directory)
+    }
+
+    /// Adds `o+x` to the directory at `path` (and, unless `list`, takes others' `r` and `w` off).
+    private static func letOthersPass(_ path: String, list: Bool) throws(TaskUserError) {
+        var status = stat()
+        guard stat(path, &status) == 0 else {
+            throw TaskUserError("cannot let the task's user through \(path): \(errnoText(errno))")
+        }
+        let mode = status.st_mode & 0o7777
+        let wanted = (list ? mode : mode & ~0o006) | 0o001
+        if wanted != mode, chmod(path, wanted) != 0 {
+            throw TaskUserError("cannot let the task's user through \(path): \(errnoText(errno))")
+        }
     }
 
     /// Gives the task's directory and all in it to its user.
