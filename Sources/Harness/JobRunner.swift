@@ -35,7 +35,9 @@ public enum JobRunner {
         let directory = try makeDirectory(in: options.temporaryDirectory)
         defer { if !options.keepSandbox { try? FileManager.default.removeItem(atPath: directory) } }
         let sandbox = directory + "/sandbox"
-        try FileManager.default.createDirectory(atPath: sandbox, withIntermediateDirectories: true)
+        // 0750, as Mesos's agent makes sandboxes (closed to other users).
+        try FileManager.default.createDirectory(
+            atPath: sandbox, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
         var packageURI: String?
         var packageFile: (name: String, path: String)?
         switch job.executor.package {
@@ -177,6 +179,9 @@ public enum JobRunner {
             throw HarnessError.ioFailed(
                 "cannot make a temporary directory in \(parent): \(String(cString: strerror(errno)))")
         }
+        // Passable, not listable, by other users, as the directories above a Mesos agent's
+        // sandboxes are passable: a task of another user must reach its own directory in there.
+        chmod(made, 0o711)
         return String(cString: made)
     }
 }

@@ -60,6 +60,21 @@ struct ExampleJobTests {
         #expect(report.tasks.first { $0.id == "long" }?.actual == "TASK_KILLED")
     }
 
+    /// Run as root (as CI runs): a job's task of another user runs as it, in its own directory,
+    /// which it reaches through the harness's sandbox, made 0750 as Mesos's agent makes them.
+    @Test(.enabled(if: geteuid() == 0, "switching users needs root"))
+    func aTaskOfAnotherUserRunsInTheHarness() async throws {
+        let job = try JobParser.parse(
+            """
+            {"tasks": [{"id": "as-nobody", "command": {"value": "id -un; ls \\"$MESOS_SANDBOX\\"; echo ok > mine",
+                        "user": "nobody"}, "expect": "finished"}]}
+            """, file: "user.json")
+        let report = try await HarnessTestSupport.run(job)
+        HarnessTestSupport.assertConforming(report)
+        let task = try #require(report.tasks.first { $0.id == "as-nobody" })
+        #expect(task.actual == "TASK_FINISHED", "\(task.states.last?.message ?? "")")
+    }
+
     @Test func failuresAndKillsExample() async throws {
         let report = try roundTrip(try await HarnessTestSupport.run(load("failures-and-kills.json")))
         HarnessTestSupport.assertConforming(report)

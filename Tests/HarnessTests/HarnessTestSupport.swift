@@ -31,6 +31,9 @@ enum HarnessTestSupport {
         // A directory of its own for the run's temporary files, so that the test can check they are all gone.
         return try await withTemporaryDirectory(prefix: "harness-tests-") { temporary in
             options.temporaryDirectory = temporary
+            // Passable by other users, as /tmp is to the harness's own runs: a job's task of another
+            // user must reach its directory in the sandbox.
+            chmod(temporary, 0o711)
             let report = try await JobRunner.run(job, options: options)
             let left = try FileManager.default.contentsOfDirectory(atPath: temporary)
             #expect(left == [], "the harness left temporary files behind", sourceLocation: sourceLocation)
