@@ -92,10 +92,7 @@ public final class CgroupIsolation: Sendable {
     /// A stable, safe cgroup name for an executor: the same ids give the same name, so a restarted
     /// executor finds (and removes) what a killed one left.
     public static func executorCgroupName(frameworkID: String, executorID: String) -> String {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in Array(frameworkID.utf8) + [0] + Array(executorID.utf8) {
-            hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3
-        }
+        let hash = stableHashHex(Array(frameworkID.utf8) + [0] + Array(executorID.utf8))
         let safe = String(
             executorID.unicodeScalars.prefix(60).map { scalar -> Character in
                 scalar.isASCII
@@ -103,8 +100,7 @@ public final class CgroupIsolation: Sendable {
                         || "-_".unicodeScalars.contains(scalar))
                     ? Character(scalar) : "_"
             })
-        let hex = String(hash, radix: 16)
-        return "spark-mesos-executor-" + String(repeating: "0", count: 16 - hex.count) + hex + "-" + safe
+        return "spark-mesos-executor-" + hash + "-" + safe
     }
 
     /// Finds the hierarchies, removes what an earlier executor with the same name left, and creates

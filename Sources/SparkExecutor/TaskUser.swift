@@ -65,10 +65,7 @@ public struct TaskAccount: Sendable, Equatable {
     public static func directory(sandbox: String, taskID: String) -> String {
         let safe = StandardStreamFiles.safeName(taskID)
         guard safe != taskID else { return "\(sandbox)/tasks/\(safe)" }
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in taskID.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-        let hex = String(hash, radix: 16)
-        return "\(sandbox)/tasks/\(safe)-\(String(repeating: "0", count: 16 - hex.count) + hex)"
+        return "\(sandbox)/tasks/\(safe)-\(stableHashHex(taskID.utf8))"
     }
 
     /// Makes the task's directory, which must be new (whatever a directory already there held

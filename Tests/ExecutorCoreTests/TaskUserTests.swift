@@ -75,6 +75,7 @@ struct TaskUserTests {
     @Test func everyTaskOfAnotherUserHasADirectoryOfItsOwn() {
         #expect(TaskAccount.directory(sandbox: "/s", taskID: "etl-7.a_b") == "/s/tasks/etl-7.a_b")
         let slash = TaskAccount.directory(sandbox: "/s", taskID: "a/b")
+        #expect(slash == "/s/tasks/a_b-e620c3190468cf61")
         let space = TaskAccount.directory(sandbox: "/s", taskID: "a b")
         #expect(slash.hasPrefix("/s/tasks/a_b-") && slash.count == "/s/tasks/a_b-".count + 16)
         #expect(space.hasPrefix("/s/tasks/a_b-") && space != slash)

@@ -85,6 +85,8 @@ import SystemSupport
         #expect(a == CgroupIsolation.executorCgroupName(frameworkID: "fw-1", executorID: "exec/1 .."))
         #expect(a != CgroupIsolation.executorCgroupName(frameworkID: "fw-2", executorID: "exec/1 .."))
         #expect(!a.contains("/") && !a.contains(" ") && a.hasPrefix("spark-mesos-executor-"))
+        // The same in every version too: a new executor finds what an older one left.
+        #expect(a == "spark-mesos-executor-f80bc2728712f657-exec_1___")
     }
 
     @Test func memoryLimitMessage() {
