@@ -98,8 +98,11 @@ public struct StandardStreamFiles: Sendable {
         return text.count > limit ? String(text.suffix(limit)) : text
     }
 
-    /// Task and mini-task ids may hold any character; file and directory names keep to a safe
-    /// alphabet, at most 200 characters, never hidden or `.`/`..`.
+    /// The file or directory name of a task or mini-task id, which may hold any character: the id
+    /// itself when it is a safe name (letters, digits, `-_.`, at most 200 characters, not hidden),
+    /// else its safe form (every other character `_`, cut at 200, `_` before a leading `.`) with a
+    /// hash of the whole id after it, so that two ids never share a name (`a/b` and `a b` would
+    /// both be `a_b`, and two long ids with the same first 200 characters one name).
     public static func safeName(_ id: String) -> String {
         let mapped = id.unicodeScalars.prefix(200).map { scalar -> Character in
             let ok =
@@ -108,7 +111,8 @@ public struct StandardStreamFiles: Sendable {
                     || "-_.".unicodeScalars.contains(scalar))
             return ok ? Character(scalar) : "_"
         }
-        let name = String(mapped)
-        return name.isEmpty || name.hasPrefix(".") ? "_" + name : name
+        var name = String(mapped)
+        if name.isEmpty || name.hasPrefix(".") { name = "_" + name }
+        return name == id ? name : name + "-" + stableHashHex(id.utf8)
     }
 }

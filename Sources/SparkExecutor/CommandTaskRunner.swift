@@ -90,7 +90,7 @@ public struct CommandTaskRunner: TaskRunner {
         let output: StandardStreamFiles
         do {
             output = try StandardStreamFiles(
-                directory: account?.directory ?? "\(sandbox)/tasks/\(StandardStreamFiles.safeName(task.taskID.value))",
+                directory: account?.directory ?? TaskAccount.directory(sandbox: sandbox, taskID: task.taskID.value),
                 rotation: logRotation)
         } catch {
             return .launchFailed(

@@ -59,13 +59,10 @@ public struct TaskAccount: Sendable, Equatable {
     public let user: UserIdentity
     public let directory: String
 
-    /// The task's directory: `tasks/<task id>` when the id is a safe file name as it is, else the
-    /// safe name with a hash of the id (two ids that differ only in unsafe characters would
-    /// otherwise share one directory, and so two users one directory).
+    /// The task's directory: `tasks/<task id>` as every task's, the id made a safe file name
+    /// that no other id shares (``StandardStreamFiles/safeName(_:)``), so no two users share one.
     public static func directory(sandbox: String, taskID: String) -> String {
-        let safe = StandardStreamFiles.safeName(taskID)
-        guard safe != taskID else { return "\(sandbox)/tasks/\(safe)" }
-        return "\(sandbox)/tasks/\(safe)-\(stableHashHex(taskID.utf8))"
+        "\(sandbox)/tasks/\(StandardStreamFiles.safeName(taskID))"
     }
 
     /// Makes the task's directory, which must be new (whatever a directory already there held

@@ -81,6 +81,20 @@ final class CommandTaskRunnerTests {
         #expect(control.startedCalled)
     }
 
+    /// Two tasks whose ids differ only in characters a file name cannot hold (both `a_b` once made
+    /// safe) write their output into directories of their own, neither into the other's.
+    @Test func idsThatLookAlikeAsFileNamesKeepTheirOutputApart() async throws {
+        for id in ["a/b", "a b", "a_b"] {
+            let outcome = await runner().run(task(id, shell: "echo '\(id)'"), control: TestControl().control)
+            #expect(outcome == .succeeded(data: nil, message: "Command exited with status 0"))
+        }
+        #expect(read("\(sandbox)/tasks/a_b/stdout") == "a_b\n")
+        #expect(read(TaskAccount.directory(sandbox: sandbox, taskID: "a/b") + "/stdout") == "a/b\n")
+        #expect(read(TaskAccount.directory(sandbox: sandbox, taskID: "a b") + "/stdout") == "a b\n")
+        let names = try FileManager.default.contentsOfDirectory(atPath: sandbox + "/tasks")
+        #expect(names.count == 3)
+    }
+
     /// Run as root (as CI runs): a task of another user runs as that user (its groups included)
     /// in its own directory, which is its MESOS_SANDBOX and which it may write; its stdout and
     /// stderr are there as for any task, made before the directory became the user's (and so

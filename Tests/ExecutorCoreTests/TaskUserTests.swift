@@ -71,8 +71,9 @@ struct TaskUserTests {
     }
 
     /// Ids that are file names as they are name their directory; others get a hash of the id, so
-    /// that ids differing only in characters a file name cannot hold never share a directory.
-    @Test func everyTaskOfAnotherUserHasADirectoryOfItsOwn() {
+    /// that ids differing only in characters a file name cannot hold, or only after their first
+    /// 200 characters, never share a directory.
+    @Test func everyTaskHasADirectoryOfItsOwn() {
         #expect(TaskAccount.directory(sandbox: "/s", taskID: "etl-7.a_b") == "/s/tasks/etl-7.a_b")
         let slash = TaskAccount.directory(sandbox: "/s", taskID: "a/b")
         #expect(slash == "/s/tasks/a_b-e620c3190468cf61")
@@ -81,6 +82,10 @@ struct TaskUserTests {
         #expect(space.hasPrefix("/s/tasks/a_b-") && space != slash)
         #expect(slash != TaskAccount.directory(sandbox: "/s", taskID: "a_b"))
         #expect(TaskAccount.directory(sandbox: "/s", taskID: "..").hasPrefix("/s/tasks/_..-"))
+        let long = String(repeating: "x", count: 200)
+        let longer = [long + "1", long + "2"].map { TaskAccount.directory(sandbox: "/s", taskID: $0) }
+        #expect(longer[0] != longer[1] && longer.allSatisfy { $0.hasPrefix("/s/tasks/\(long)-") })
+        #expect(TaskAccount.directory(sandbox: "/s", taskID: long) == "/s/tasks/\(long)")
     }
 
     /// A directory that is there already (a file name two tasks share) is not given to a user.

@@ -212,7 +212,8 @@ struct ClosureTaskRunnerTests {
             let runner = ClosureTaskRunner(pool: pool, sandbox: pool.configuration.sandbox, resultSizeLimit: 1000)
             let payload = String(repeating: "x", count: 5000)
             let outcome = await run(runner, closureTask("t/large", "echo", payload))
-            let path = pool.configuration.sandbox + "/results/t_large"
+            // The id made a file name no other id shares (`t_large` would be another task's).
+            let path = pool.configuration.sandbox + "/results/t_large-41b71e2c85a5b433"
             #expect(
                 outcome
                     == .succeeded(
