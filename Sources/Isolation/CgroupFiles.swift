@@ -1,4 +1,5 @@
 import CCgroup
+import SystemSupport
 
 #if canImport(Glibc)
     import Glibc
@@ -93,16 +94,7 @@ enum CgroupFiles {
 
     /// Names of the subdirectories of `path`.
     static func subdirectories(_ path: String) -> [String] {
-        guard let directory = opendir(path) else { return [] }
-        defer { closedir(directory) }
-        var names: [String] = []
-        while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
-            if name != ".", name != "..", entry.pointee.d_type == UInt8(DT_DIR) { names.append(name) }
-        }
-        return names
+        (directoryEntries(atPath: path) ?? []).filter(\.isDirectory).map(\.name)
     }
 }
 

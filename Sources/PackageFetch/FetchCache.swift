@@ -221,16 +221,7 @@ struct CacheLease: Sendable {
 }
 
 func directoryNames(_ path: String) -> [String] {
-    guard let handle = opendir(path) else { return [] }
-    defer { closedir(handle) }
-    var names: [String] = []
-    while let entry = readdir(handle) {
-        let name = withUnsafeBytes(of: entry.pointee.d_name) {
-            String(cString: $0.bindMemory(to: CChar.self).baseAddress!)
-        }
-        if name != "." && name != ".." { names.append(name) }
-    }
-    return names
+    directoryEntries(atPath: path)?.map(\.name) ?? []
 }
 
 func readSmallFile(_ path: String) -> String? {

@@ -45,17 +45,15 @@ struct TreeManifest: Sendable, Equatable {
         var stack = [""]
         while let relative = stack.popLast() {
             let directory = relative.isEmpty ? root : root + "/" + relative
-            guard let handle = opendir(directory) else { return .failure(.init("cannot list", directory)) }
+            guard let entries = directoryEntries(atPath: directory) else {
+                return .failure(.init("cannot list", directory))
+            }
             var children: [String] = []
-            while let entry = readdir(handle) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                    String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
-                }
-                if name == "." || name == ".." { continue }
+            for entry in entries {
+                let name = entry.name
                 let path = relative.isEmpty ? name : relative + "/" + name
                 var info = stat()
                 guard lstat(root + "/" + path, &info) == 0 else {
-                    closedir(handle)
                     return .failure(.init("cannot stat", root + "/" + path))
                 }
                 switch info.st_mode & S_IFMT {
@@ -74,7 +72,6 @@ struct TreeManifest: Sendable, Equatable {
                     manifest.bytes += Int64(info.st_size)
                 }
             }
-            closedir(handle)
             stack.append(contentsOf: children.reversed())
         }
         return .success(manifest)
@@ -234,25 +231,49 @@ func makeDirectories(_ path: String) -> FileSystemFailure? {
     SystemSupport.makeDirectories(atPath: path).map { FileSystemFailure("cannot create", $0.path, code: $0.errno) }
 }
 
-/// rm -rf that also clears read-only directories left by an archive.
+/// rm -rf that also clears read-only directories left by an archive, and never follows a link,
+/// even one put in place while it runs: each directory is opened without following links
+/// (`O_NOFOLLOW`) and its entries are removed through it (`unlinkat`), so a directory swapped for
+/// a link meanwhile is removed as the link, not walked into.
 func removeTree(_ path: String) {
-    var info = stat()
-    guard lstat(path, &info) == 0 else { return }
-    if info.st_mode & S_IFMT != S_IFDIR {
-        unlink(path)
+    guard let fd = openDirectoryToEmpty(AT_FDCWD, path) else {
+        if errno == ENOTDIR || errno == ELOOP { unlink(path) }
         return
     }
-    chmod(path, 0o755)
-    if let handle = opendir(path) {
-        var names: [String] = []
-        while let entry = readdir(handle) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        closedir(handle)
-        for name in names { removeTree(path + "/" + name) }
-    }
+    removeContents(of: fd)
+    close(fd)
     rmdir(path)
+}
+
+private func removeContents(of directory: Int32) {
+    for entry in directoryEntries(fd: directory) ?? [] {
+        // A directory's `unlinkat` fails with EISDIR: no look at an entry's type before.
+        if entry.withCName({ unlinkat(directory, $0, 0) }) == 0 || errno != EISDIR { continue }
+        guard let child = entry.withCName({ openDirectoryToEmpty(directory, $0) }) else { continue }
+        removeContents(of: child)
+        close(child)
+        _ = entry.withCName { unlinkat(directory, $0, AT_REMOVEDIR) }
+    }
+}
+
+/// Opens the directory `name` names in `parent` without following a link, and lets its owner
+/// list and change it (an archive may have made it read-only, or closed it altogether); nil with
+/// `errno` set when it cannot be opened.
+private func openDirectoryToEmpty(_ parent: Int32, _ name: UnsafePointer<CChar>) -> Int32? {
+    let flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC
+    var fd = openat(parent, name, flags)
+    if fd < 0 && errno == EACCES {
+        // Closed to its owner (`d---------`): its mode is changed through a handle on the
+        // directory itself (`O_PATH`, which needs no permission on it; glibc's name for it without
+        // _GNU_SOURCE is `__O_PATH`), never through its name.
+        let handle = openat(parent, name, __O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard handle >= 0 else { return nil }
+        defer { close(handle) }
+        guard chmod("/proc/self/fd/\(handle)", 0o700) == 0 else { return nil }
+        fd = openat(handle, ".", flags)
+    }
+    guard fd >= 0 else { return nil }
+    var status = stat()
+    if fstat(fd, &status) == 0, status.st_mode & 0o300 != 0o300 { fchmod(fd, (status.st_mode & 0o7777) | 0o700) }
+    return fd
 }

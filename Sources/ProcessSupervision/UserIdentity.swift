@@ -95,28 +95,17 @@ extension UserIdentity {
     /// A directory changes owner after everything in it: until then only its owner (the executor)
     /// can change its entries, so none is swapped for a link between being looked at and changed.
     private func takeOwnership(directory fd: Int32, path: String) throws(ProcessError) {
-        let listing = dup(fd)
-        guard listing >= 0, let stream = fdopendir(listing) else {
-            if listing >= 0 { close(listing) }
-            throw .systemCall("listing \(path)", errno: errno)
-        }
-        var names: [String] = []
-        while let entry = readdir(stream) {
-            let name = withUnsafePointer(to: entry.pointee.d_name) {
-                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        closedir(stream)
-        for name in names {
+        guard let entries = directoryEntries(fd: fd) else { throw .systemCall("listing \(path)", errno: errno) }
+        for entry in entries {
+            let name = entry.name
             var status = stat()
-            guard fstatat(fd, name, &status, AT_SYMLINK_NOFOLLOW) == 0 else {
+            guard entry.withCName({ fstatat(fd, $0, &status, AT_SYMLINK_NOFOLLOW) }) == 0 else {
                 if errno == ENOENT { continue }
                 throw .systemCall("lstat \(path)/\(name)", errno: errno)
             }
             let type = status.st_mode & S_IFMT
             if type == S_IFDIR {
-                let child = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                let child = entry.withCName { openat(fd, $0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
                 // Gone, or no longer a directory since it was looked at: nothing to follow.
                 guard child >= 0 else {
                     if errno == ENOENT || errno == ELOOP || errno == ENOTDIR { continue }
@@ -126,7 +115,7 @@ extension UserIdentity {
                 try takeOwnership(directory: child, path: path + "/" + name)
             } else if type == S_IFREG && status.st_nlink > 1 {
                 continue
-            } else if fchownat(fd, name, uid, gid, AT_SYMLINK_NOFOLLOW) != 0 && errno != ENOENT {
+            } else if entry.withCName({ fchownat(fd, $0, uid, gid, AT_SYMLINK_NOFOLLOW) }) != 0 && errno != ENOENT {
                 throw .systemCall("chown \(path)/\(name) to \(self.name)", errno: errno)
             }
         }
