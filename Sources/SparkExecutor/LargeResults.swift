@@ -7,7 +7,9 @@ import SystemSupport
 #endif
 
 /// Writes results above the size limit to files under `<sandbox>/results/`, so that status
-/// updates and framework messages stay small.
+/// updates and framework messages stay small. A result's file is always new: another task's or
+/// mini-task's file of the same name (a mini-task id used again, or a task named `mini-<id>`) is
+/// never written over, since its path has gone to the framework; the new one gets `.2`, `.3`, …
 struct LargeResults: Sendable {
     let sandbox: String
     let limit: Int
@@ -25,8 +27,16 @@ struct LargeResults: Sendable {
         if mkdir(directory, 0o755) != 0 && errno != EEXIST {
             return .failed("cannot create \(directory): \(errnoText(errno))")
         }
-        let path = "\(directory)/\(StandardStreamFiles.safeName(name))"
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        let base = "\(directory)/\(StandardStreamFiles.safeName(name))"
+        var path = base
+        var fd: Int32
+        var copy = 1
+        while true {
+            fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+            guard fd < 0 && errno == EEXIST else { break }
+            copy += 1
+            path = "\(base).\(copy)"
+        }
         guard fd >= 0 else { return .failed("cannot create \(path): \(errnoText(errno))") }
         defer { close(fd) }
         let ok = data.withUnsafeBytes { writeAll(fd, $0) }

@@ -207,6 +207,26 @@ struct ClosureTaskRunnerTests {
         }
     }
 
+    /// A result's file is always new: a second result of the same name (a mini-task id sent again,
+    /// a task named as a mini-task's file) gets a file of its own, and the first stays as it was.
+    @Test func aResultFileIsNeverWrittenOver() throws {
+        var template = Array("/tmp/large-results-XXXXXX".utf8CString)
+        let sandbox = try #require(mkdtemp(&template).map { String(cString: $0) })
+        defer { try? FileManager.default.removeItem(atPath: sandbox) }
+        let store = LargeResults(sandbox: sandbox, limit: 2)
+        #expect(store.store(Array("ok".utf8), name: "mini-m3") == .inline(Array("ok".utf8)))
+        let stored = ["first", "second", "third"].map { store.store(Array($0.utf8), name: "mini-m3") }
+        #expect(
+            stored == [
+                .file(path: sandbox + "/results/mini-m3", size: 5),
+                .file(path: sandbox + "/results/mini-m3.2", size: 6),
+                .file(path: sandbox + "/results/mini-m3.3", size: 5),
+            ])
+        #expect(FileManager.default.contents(atPath: sandbox + "/results/mini-m3") == Data("first".utf8))
+        #expect(FileManager.default.contents(atPath: sandbox + "/results/mini-m3.2") == Data("second".utf8))
+        #expect(FileManager.default.contents(atPath: sandbox + "/results/mini-m3.3") == Data("third".utf8))
+    }
+
     @Test func largeResultsGoToAFileInTheSandbox() async throws {
         try await withPool(try poolConfiguration(.coarse(workers: 1))) { pool in
             let runner = ClosureTaskRunner(pool: pool, sandbox: pool.configuration.sandbox, resultSizeLimit: 1000)
