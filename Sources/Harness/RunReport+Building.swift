@@ -2,6 +2,7 @@ import HarnessJobs
 import Foundation
 import LocalAgent
 import MesosCodec
+import ProcessSupervision
 
 /// The facts a report is built from, gathered by ``JobRunner``.
 struct RunFacts {
@@ -170,7 +171,8 @@ extension RunReport {
     }
 
     static func firstLine(_ sandbox: String, _ taskID: String) -> String? {
-        guard let data = FileManager.default.contents(atPath: "\(sandbox)/tasks/\(taskID)/stdout") else { return nil }
+        let path = "\(sandbox)/tasks/\(StandardStreamFiles.safeName(taskID))/stdout"
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
         let line = String(decoding: data.prefix(4096), as: UTF8.self).split(separator: "\n").first
         return line.map { String($0.prefix(200)) }
     }

@@ -43,6 +43,19 @@ struct ExampleJobTests {
         #expect(try #require(first.endedAtMs) <= #require(second.launchedAtMs))
     }
 
+    /// A command task's result is the first line it wrote, found where its id made a file name
+    /// puts its output (`a/b` and `a b`, both `a_b` once made safe, each in a directory of its own).
+    @Test func aCommandTasksResultIsItsFirstLineWhateverItsId() async throws {
+        let job = try JobParser.parse(
+            """
+            {"tasks": [{"id": "a/b", "command": "echo slash"}, {"id": "a b", "command": "echo space"}]}
+            """, file: "ids.json")
+        let report = try await HarnessTestSupport.run(job)
+        HarnessTestSupport.assertConforming(report)
+        #expect(report.tasks.first { $0.id == "a/b" }?.result == "slash")
+        #expect(report.tasks.first { $0.id == "a b" }?.result == "space")
+    }
+
     /// A pause holds the next step back (here, the kill of a running task) and is in the report.
     @Test func pauseStepHoldsTheNextStepBack() async throws {
         let job = try JobParser.parse(
