@@ -65,12 +65,17 @@ public func directoryEntries(fd: Int32) -> [DirectoryEntry]? {
 private func entries(of stream: OpaquePointer) -> [DirectoryEntry] {
     var entries: [DirectoryEntry] = []
     while let entry = readdir(stream) {
-        let bytes = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-            raw.prefix(while: { $0 != 0 }).map { CChar(bitPattern: $0) } + [0]
+        let bytes = withUnsafeBytes(of: entry.pointee.d_name) { raw -> [CChar]? in
+            let length = raw.firstIndex(of: 0) ?? raw.count
+            // "." and "..".
+            if raw[0] == 46 && (length == 1 || (length == 2 && raw[1] == 46)) { return nil }
+            return [CChar](unsafeUninitializedCapacity: length + 1) { buffer, count in
+                UnsafeMutableRawBufferPointer(buffer).copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[..<length]))
+                buffer[length] = 0
+                count = length + 1
+            }
         }
-        // "." and "..", NUL-terminated.
-        if bytes == [46, 0] || bytes == [46, 46, 0] { continue }
-        entries.append(DirectoryEntry(bytes: bytes, type: entry.pointee.d_type))
+        if let bytes { entries.append(DirectoryEntry(bytes: bytes, type: entry.pointee.d_type)) }
     }
     return entries
 }
