@@ -39,8 +39,12 @@ struct LargeResults: Sendable {
         }
         guard fd >= 0 else { return .failed("cannot create \(path): \(errnoText(errno))") }
         defer { close(fd) }
-        let ok = data.withUnsafeBytes { writeAll(fd, $0) }
-        return ok
-            ? .file(path: path, size: data.count) : .failed("cannot write \(path): \(errnoText(errno))")
+        guard data.withUnsafeBytes({ writeAll(fd, $0) }) else {
+            let why = "cannot write \(path): \(errnoText(errno))"
+            // No part of a result is left to be taken for the whole of it (a full disk, say).
+            unlink(path)
+            return .failed(why)
+        }
+        return .file(path: path, size: data.count)
     }
 }

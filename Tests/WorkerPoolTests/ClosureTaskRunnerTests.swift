@@ -6,6 +6,10 @@ import WorkerPool
 @testable import SparkExecutor
 @testable import TaskRunning
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 @Suite("Closure tasks on real demo-worker processes")
 struct ClosureTaskRunnerTests {
     @Test(arguments: PoolMode.allCases)
@@ -225,6 +229,20 @@ struct ClosureTaskRunnerTests {
         #expect(FileManager.default.contents(atPath: sandbox + "/results/mini-m3") == Data("first".utf8))
         #expect(FileManager.default.contents(atPath: sandbox + "/results/mini-m3.2") == Data("second".utf8))
         #expect(FileManager.default.contents(atPath: sandbox + "/results/mini-m3.3") == Data("third".utf8))
+    }
+
+    /// A result that does not fit on the sandbox's disk fails to be stored, and no part of it is
+    /// left where a framework would take it for the whole (root: a small tmpfs is the sandbox).
+    @Test(.enabled(if: geteuid() == 0, "mounting a tmpfs needs root"))
+    func aResultTheDiskCannotHoldLeavesNoPartBehind() throws {
+        var template = Array("/tmp/large-results-XXXXXX".utf8CString)
+        let sandbox = try #require(mkdtemp(&template).map { String(cString: $0) })
+        defer { try? FileManager.default.removeItem(atPath: sandbox) }
+        try #require(mount("tmpfs", sandbox, "tmpfs", 0, "size=1m,mode=0755") == 0)
+        defer { umount2(sandbox, Int32(MNT_DETACH)) }
+        let stored = LargeResults(sandbox: sandbox, limit: 2).store([UInt8](repeating: 7, count: 2 << 20), name: "big")
+        #expect(stored == .failed("cannot write \(sandbox)/results/big: No space left on device"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: sandbox + "/results").isEmpty)
     }
 
     @Test func largeResultsGoToAFileInTheSandbox() async throws {
