@@ -13,10 +13,6 @@ public struct DirectoryEntry: Sendable, Equatable {
     private let bytes: [CChar]
     public let type: UInt8
 
-    public init(name: String, type: UInt8) {
-        self.init(bytes: Array(name.utf8CString), type: type)
-    }
-
     init(bytes: [CChar], type: UInt8) {
         self.bytes = bytes
         self.type = type
