@@ -70,15 +70,25 @@ public struct TaskAccount: Sendable, Equatable {
     /// into it first is written where no process of the user can put anything in the way.
     ///
     /// Mesos's agent makes every sandbox 0750, closed to other users (`createSandboxDirectory`), so
-    /// the executor's sandbox and its `tasks` are made passable to others (`o+x`) on the way: they
-    /// can reach a directory whose name they know, not list either (`tasks` loses others' `r`).
+    /// the task's user is let through the executor's sandbox by an ACL entry for it alone
+    /// (`user:<uid>:--x`), or, where the file system keeps no ACLs, every other user is (`o+x`);
+    /// `tasks` is passable to others and listable by none of them (`o+x`, others' `r` and `w`
+    /// taken off): a user that passes can reach a directory whose name it knows, not list them.
     public static func make(for user: UserIdentity, directory: String) throws(TaskUserError) -> TaskAccount {
         let parent = String(directory[..<(directory.lastIndex(of: "/") ?? directory.startIndex)])
         if !parent.isEmpty, let failed = makeDirectories(atPath: parent) {
             throw TaskUserError("cannot make the task's directory: mkdir \(failed.path): \(errnoText(failed.errno))")
         }
         let sandbox = String(parent[..<(parent.lastIndex(of: "/") ?? parent.startIndex)])
-        if !sandbox.isEmpty { try letOthersPass(sandbox, list: true) }
+        if !sandbox.isEmpty {
+            let granted: Bool
+            do {
+                granted = try user.grantPassage(through: sandbox)
+            } catch {
+                throw TaskUserError("cannot let the task's user through \(sandbox): \(error)")
+            }
+            if !granted { try letOthersPass(sandbox, list: true) }
+        }
         if !parent.isEmpty { try letOthersPass(parent, list: false) }
         // 0750, as Mesos makes sandboxes: once the user's, no other user's task can look in.
         guard mkdir(directory, 0o750) == 0 else {

@@ -120,10 +120,28 @@ final class CommandTaskRunnerTests {
         for stream in ["stdout", "stderr"] {
             #expect(lstat("\(directory)/\(stream)", &status) == 0 && status.st_uid == nobody.uid, "\(stream)")
         }
-        // The executor's sandbox stays the executor's; others may pass through it and its `tasks`
-        // to a directory they know, not list `tasks`.
-        #expect(stat(sandbox, &status) == 0 && status.st_uid == 0 && status.st_mode & 0o777 == 0o751)
+        // The executor's sandbox stays the executor's, and the task's user alone may pass through
+        // it (an ACL entry), or every user where the file system keeps no ACLs; `tasks` is passable,
+        // listable by no other user.
+        #expect(stat(sandbox, &status) == 0 && status.st_uid == 0)
+        let daemon = try #require(try UserIdentity.lookUp("daemon"))
+        if try Self.keepsACLs(beside: sandbox) {
+            #expect(status.st_mode & 0o777 == 0o750)
+            // O_PATH: only passage through the sandbox is asked for.
+            #expect(daemon.open(sandbox + "/tasks", flags: __O_PATH | O_CLOEXEC) == -1 && errno == EACCES)
+            #expect(nobody.open(sandbox + "/tasks", flags: __O_PATH | O_CLOEXEC) >= 0)
+        } else {
+            #expect(status.st_mode & 0o777 == 0o751)
+        }
         #expect(stat(sandbox + "/tasks", &status) == 0 && status.st_mode & 0o777 == 0o751)
+    }
+
+    /// Whether the file system of `path` keeps POSIX ACLs (tried on a directory of its own).
+    static func keepsACLs(beside path: String) throws -> Bool {
+        let probe = path + ".acl-probe"
+        try #require(mkdir(probe, 0o700) == 0)
+        defer { rmdir(probe) }
+        return try #require(try UserIdentity.lookUp("nobody")).grantPassage(through: probe)
     }
 
     /// A task of another user that cannot reach its directory (closed again to others after it was

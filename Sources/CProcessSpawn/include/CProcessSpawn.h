@@ -2,6 +2,8 @@
 #define CPROCESSSPAWN_H
 
 #include <sys/types.h>
+// fgetxattr/fsetxattr, for directory ACLs (Swift's Glibc module leaves this header out).
+#include <sys/xattr.h>
 
 /// Who a child runs as: its real, effective and saved user and group ids and its supplementary
 /// groups (`groups`, `group_count` of them), set before it execs.
