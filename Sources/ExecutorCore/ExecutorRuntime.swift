@@ -54,8 +54,8 @@ public actor ExecutorRuntime {
     let senderWakeups: AsyncStream<Void>
     let senderWakeupContinuation: AsyncStream<Void>.Continuation
 
-    /// - Parameter exitAfterTasks: exit once every launched task has ended and its updates are
-    ///   acknowledged, as Mesos's command executor does (we stand in for it when the agent runs
+    /// - Parameter exitAfterTasks: run one task only and exit once it has ended and its updates
+    ///   are acknowledged, as Mesos's command executor does (we stand in for it when the agent runs
     ///   `mesos-executor`).
     public init(
         configuration: ExecutorConfiguration, client: AgentClient, runner: any TaskRunner,
@@ -70,6 +70,7 @@ public actor ExecutorRuntime {
                 checkpoint: configuration.checkpoint, recoveryTimeout: configuration.recoveryTimeout,
                 subscriptionBackoffMax: configuration.subscriptionBackoffMax,
                 shutdownGracePeriod: configuration.shutdownGracePeriod, exitAfterTasks: exitAfterTasks))
+        lifecycle.runsOneTaskOnly = exitAfterTasks
         self.whenIdle = whenIdle
         self.idleSettle = idleSettle
         self.configuration = configuration

@@ -10,6 +10,10 @@ public struct TaskLifecycle: Sendable {
     public var killingStateAllowed = false
     /// The grace period when neither the KILL nor the task carries a kill policy.
     public let defaultKillGrace: Duration
+    /// Standing in for Mesos's command executor, which runs one task: every task launched after
+    /// the first ends `TASK_FAILED` as there, and the first runs on.
+    public var runsOneTaskOnly = false
+    static let secondTaskMessage = "Attempted to run multiple tasks using a \"command\" executor"
 
     public enum Action: Sendable, Equatable {
         /// Send a status update for the task.
@@ -144,6 +148,10 @@ public struct TaskLifecycle: Sendable {
             let id = task.taskID.value
             if records[id] != nil {
                 actions += refuseDuplicate(task)
+                continue
+            }
+            if runsOneTaskOnly && hasTasks {
+                actions.append(.report(Report(taskID: id, state: .taskFailed, message: Self.secondTaskMessage)))
                 continue
             }
             records[id] = Record(info: task, sequence: nextSequence, phase: .launching, group: group)

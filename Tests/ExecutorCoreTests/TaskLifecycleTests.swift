@@ -153,6 +153,29 @@ struct TaskLifecycleTests {
         #expect(lifecycle.ended("a", .succeeded(data: nil, message: nil)) == [], "no second terminal update")
     }
 
+    /// Standing in for the command executor: the first task runs, every later one fails as Mesos's
+    /// command executor fails it, in a group too; a second LAUNCH of the first's id is a duplicate.
+    @Test func aStandInForTheCommandExecutorRunsOneTaskOnly() {
+        var lifecycle = TaskLifecycle()
+        lifecycle.runsOneTaskOnly = true
+        let first = lifecycle.launch(task("a"))
+        #expect(first.contains(.start(taskID: "a")))
+        let second = lifecycle.launch(task("b"))
+        #expect(
+            second == [
+                .report(
+                    .init(
+                        taskID: "b", state: .taskFailed,
+                        message: #"Attempted to run multiple tasks using a "command" executor"#))
+            ])
+        #expect(lifecycle.task("b") == nil && lifecycle.isActive("a"))
+        #expect(states(lifecycle.launchGroup([task("c"), task("d")])) == ["c:TASK_FAILED", "d:TASK_FAILED"])
+        #expect(states(lifecycle.launch(task("a"))) == ["a:TASK_ERROR"])
+        var fresh = TaskLifecycle()
+        fresh.runsOneTaskOnly = true
+        #expect(states(fresh.launchGroup([task("e"), task("f")])) == ["e:TASK_STARTING", "f:TASK_FAILED"])
+    }
+
     @Test func startFailureAndInvalidTask() {
         var lifecycle = TaskLifecycle()
         _ = lifecycle.launch(task("a"))

@@ -220,6 +220,30 @@ struct BinaryEndToEndTests {
         }
     }
 
+    /// Mesos's command executor runs one task: a second LAUNCH ends `TASK_FAILED` with its words,
+    /// nothing of it runs, and the first task runs to its end.
+    @Test func aCommandExecutorRunsOneTaskOnly() async throws {
+        try await Self.withFreshAgent { agent, sandbox in
+            var first = agent.makeTask("first")
+            first.command.value = "echo one"
+            var second = agent.makeTask("second")
+            second.command.value = "touch '\(sandbox)/second-ran'"
+            try await agent.launch(first)
+            try await agent.launch(second)
+            var environment = await agent.environment()
+            environment["MESOS_HTTP_COMMAND_EXECUTOR"] = "1"
+            let launched = try Self.launch(environment, sandbox: sandbox, arguments: [])
+            let termination = await launched.child.wait()
+            #expect(termination == .exited(0), "\(launched.stderr)")
+            let firstStates = await agent.state.updates(forTask: "first").map(\.status.state)
+            #expect(firstStates == [.taskStarting, .taskRunning, .taskFinished])
+            let refused = await agent.state.updates(forTask: "second").map(\.status)
+            #expect(refused.map(\.state) == [.taskFailed])
+            #expect(refused.first?.message == #"Attempted to run multiple tasks using a "command" executor"#)
+            #expect(access(sandbox + "/second-ran", F_OK) != 0)
+        }
+    }
+
     /// The flags an agent gives its command executor for a task, as it writes them: the command
     /// an image's entrypoint made (`--task_command`) runs, with the variables of its isolators
     /// (`--task_environment`); a task given an image's root filesystem fails at launch, saying so;
