@@ -171,7 +171,7 @@ extension RunReport {
     }
 
     static func firstLine(_ sandbox: String, _ taskID: String) -> String? {
-        let path = "\(sandbox)/tasks/\(StandardStreamFiles.safeName(taskID))/stdout"
+        let path = sandbox + "/" + StandardStreamFiles.taskDirectory(taskID) + "/stdout"
         guard let data = FileManager.default.contents(atPath: path) else { return nil }
         let line = String(decoding: data.prefix(4096), as: UTF8.self).split(separator: "\n").first
         return line.map { String($0.prefix(200)) }

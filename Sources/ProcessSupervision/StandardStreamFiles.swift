@@ -98,6 +98,9 @@ public struct StandardStreamFiles: Sendable {
         return text.count > limit ? String(text.suffix(limit)) : text
     }
 
+    /// Where a task's `stdout` and `stderr` are, relative to the sandbox: `tasks/<safe name>`.
+    public static func taskDirectory(_ taskID: String) -> String { "tasks/" + safeName(taskID) }
+
     /// The file or directory name of a task or mini-task id, which may hold any character: the id
     /// itself when it is a safe name (letters, digits, `-_.`, at most 200 characters, not hidden),
     /// else its safe form (every other character `_`, cut at 200, `_` before a leading `.`) with a

@@ -62,7 +62,7 @@ public struct TaskAccount: Sendable, Equatable {
     /// The task's directory: `tasks/<task id>` as every task's, the id made a safe file name
     /// that no other id shares (``StandardStreamFiles/safeName(_:)``), so no two users share one.
     public static func directory(sandbox: String, taskID: String) -> String {
-        "\(sandbox)/tasks/\(StandardStreamFiles.safeName(taskID))"
+        sandbox + "/" + StandardStreamFiles.taskDirectory(taskID)
     }
 
     /// Makes the task's directory, which must be new (whatever a directory already there held

@@ -420,7 +420,7 @@ public actor WorkerPool {
         links[slot] = Link(mailbox: mailbox, name: program, pacer: pacer)
         let logDirectory: String
         if let call, !call.taskID.isEmpty, call.kind == .exclusive {
-            logDirectory = "tasks/\(StandardStreamFiles.safeName(call.taskID))"
+            logDirectory = StandardStreamFiles.taskDirectory(call.taskID)
         } else {
             logDirectory = "workers/\(slot)"
         }
