@@ -52,9 +52,12 @@ public struct StandardStreamFiles: Sendable {
     }()
 
     /// `mkdir -p`: a task's directory is new, its parents (the sandbox's `tasks`) exist after the
-    /// first task, so this is one `mkdir`.
+    /// first task, so this is one `mkdir`. The directory is 0750, as Mesos makes a task's sandbox:
+    /// a task of another user let through the executor's sandbox (``TaskAccount``) reaches its own
+    /// directory, not the output of the executor's tasks and workers. A directory already there
+    /// (a task of another user's, made and given to it first) is kept as it is.
     private static func makeDirectory(_ directory: String) throws(ProcessError) {
-        if let failed = makeDirectories(atPath: directory) {
+        if let failed = makeDirectories(atPath: directory, mode: 0o750) {
             throw .systemCall("mkdir \(failed.path)", errno: failed.errno)
         }
     }

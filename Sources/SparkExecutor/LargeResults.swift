@@ -10,6 +10,8 @@ import SystemSupport
 /// updates and framework messages stay small. A result's file is always new: another task's or
 /// mini-task's file of the same name (a mini-task id used again, or a task named `mini-<id>`) is
 /// never written over, since its path has gone to the framework; the new one gets `.2`, `.3`, …
+/// `results` is 0750 and its files 0640: a task of another user let through the sandbox does not
+/// read other tasks' results (the agent, root, serves them to the framework).
 struct LargeResults: Sendable {
     let sandbox: String
     let limit: Int
@@ -24,7 +26,7 @@ struct LargeResults: Sendable {
     func store(_ data: [UInt8], name: String) -> Stored {
         guard data.count > limit else { return .inline(data) }
         let directory = "\(sandbox)/results"
-        if mkdir(directory, 0o755) != 0 && errno != EEXIST {
+        if mkdir(directory, 0o750) != 0 && errno != EEXIST {
             return .failed("cannot create \(directory): \(errnoText(errno))")
         }
         let base = "\(directory)/\(StandardStreamFiles.safeName(name))"
@@ -32,7 +34,7 @@ struct LargeResults: Sendable {
         var fd: Int32
         var copy = 1
         while true {
-            fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+            fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o640)
             guard fd < 0 && errno == EEXIST else { break }
             copy += 1
             path = "\(base).\(copy)"

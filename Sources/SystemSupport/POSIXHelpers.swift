@@ -26,19 +26,21 @@ public func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {
     return true
 }
 
-/// `mkdir -p` with mode 0755. The usual case, the directory already there or only it missing, is
-/// one `mkdir`; the path is walked from its first component only when a parent is missing. An
-/// existing leaf is accepted as it is. Returns the path that could not be made and the errno, or
-/// nil.
-public func makeDirectories(atPath path: String) -> (path: String, errno: Int32)? {
-    if mkdir(path, 0o755) == 0 || errno == EEXIST { return nil }
+/// `mkdir -p`: the directory at `path` gets `mode` (0755 unless told), the parents it makes 0755.
+/// The usual case, the directory already there or only it missing, is one `mkdir`; the path is
+/// walked from its first component only when a parent is missing. An existing leaf is accepted as
+/// it is. Returns the path that could not be made and the errno, or nil.
+public func makeDirectories(atPath path: String, mode: UInt32 = 0o755) -> (path: String, errno: Int32)? {
+    if mkdir(path, mode) == 0 || errno == EEXIST { return nil }
     guard errno == ENOENT else { return (path, errno) }
     var current = path.hasPrefix("/") ? "" : "."
-    for part in path.split(separator: "/") {
+    let parts = path.split(separator: "/")
+    for (index, part) in parts.enumerated() {
         // `String(part)`: appending the Substring itself goes through the standard library's
         // generic `append(contentsOf:)`, whose first use scans every conformance record.
         current += "/" + String(part)
-        if mkdir(current, 0o755) != 0 && errno != EEXIST { return (current, errno) }
+        let leaf = index == parts.count - 1
+        if mkdir(current, leaf ? mode : 0o755) != 0 && errno != EEXIST { return (current, errno) }
     }
     return nil
 }

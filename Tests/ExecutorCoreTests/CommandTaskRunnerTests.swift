@@ -136,6 +136,28 @@ final class CommandTaskRunnerTests {
         #expect(stat(sandbox + "/tasks", &status) == 0 && status.st_mode & 0o777 == 0o751)
     }
 
+    /// Run as root: a task of another user, let through the executor's sandbox to its own
+    /// directory, cannot read what a task of the executor's own user wrote (its directory is 0750,
+    /// as Mesos makes a task's sandbox); before, it was 0755 and its output readable to any user
+    /// that could pass the sandbox.
+    @Test(.enabled(if: geteuid() == 0, "switching users needs root"))
+    func theOutputOfTheExecutorsOwnTasksIsClosedToOtherUsers() async throws {
+        try #require(chmod(sandbox, 0o750) == 0)
+        let own = await runner().run(task("own", shell: "echo secret"), control: TestControl().control)
+        #expect(own == .succeeded(data: nil, message: "Command exited with status 0"))
+        let nobody = try #require(try UserIdentity.lookUp("nobody"))
+        var runner = runner()
+        runner.account = try TaskAccount.make(for: nobody, directory: "\(sandbox)/tasks/peeker")
+        let peek = await runner.run(
+            task("peeker", shell: "cat ../own/stdout || echo refused"), control: TestControl().control)
+        #expect(peek == .succeeded(data: nil, message: "Command exited with status 0"))
+        #expect(read("\(sandbox)/tasks/peeker/stdout") == "refused\n")
+        var status = stat()
+        #expect(stat("\(sandbox)/tasks/own", &status) == 0 && status.st_mode & 0o777 == 0o750)
+        #expect(nobody.open("\(sandbox)/tasks/own/stdout", flags: O_RDONLY | O_CLOEXEC) == -1 && errno == EACCES)
+        #expect(read("\(sandbox)/tasks/own/stdout") == "secret\n")
+    }
+
     /// Whether the file system of `path` keeps POSIX ACLs (tried on a directory of its own).
     static func keepsACLs(beside path: String) throws -> Bool {
         let probe = path + ".acl-probe"

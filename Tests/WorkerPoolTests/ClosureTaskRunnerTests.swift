@@ -229,6 +229,11 @@ struct ClosureTaskRunnerTests {
         #expect(FileManager.default.contents(atPath: sandbox + "/results/mini-m3") == Data("first".utf8))
         #expect(FileManager.default.contents(atPath: sandbox + "/results/mini-m3.2") == Data("second".utf8))
         #expect(FileManager.default.contents(atPath: sandbox + "/results/mini-m3.3") == Data("third".utf8))
+        // Closed to other users (a task of another user let through the sandbox): the agent,
+        // root, serves them to the framework.
+        var status = stat()
+        #expect(stat(sandbox + "/results", &status) == 0 && status.st_mode & 0o777 == 0o750)
+        #expect(stat(sandbox + "/results/mini-m3", &status) == 0 && status.st_mode & 0o777 == 0o640)
     }
 
     /// A result that does not fit on the sandbox's disk fails to be stored, and no part of it is
