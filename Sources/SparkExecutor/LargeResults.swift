@@ -49,4 +49,42 @@ struct LargeResults: Sendable {
         }
         return .file(path: path, size: data.count)
     }
+
+    enum Released: Equatable {
+        case removed
+        /// Removed before (a release sent twice) or never there.
+        case gone
+        case refused(String)
+    }
+
+    /// Removes the result file at `path`, a path this store gave out (`<sandbox>/results/<name>`),
+    /// once the framework has read it. Nothing else is ever removed: a path outside `results`,
+    /// with a `..` or a further `/` in its name, or naming anything but a regular file is refused.
+    func release(_ path: String) -> Released {
+        let directory = "\(sandbox)/results"
+        let prefix = directory + "/"
+        guard path.hasPrefix(prefix) else {
+            return .refused("'\(path)' is not a result file of this executor (those are in \(directory))")
+        }
+        let name = String(path.dropFirst(prefix.utf8.count))
+        guard !name.isEmpty, name != ".", name != "..", !name.contains("/") else {
+            return .refused("'\(path)' is not a result file of this executor (those are in \(directory))")
+        }
+        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else {
+            return errno == ENOENT ? .gone : .refused("cannot open \(directory): \(errnoText(errno))")
+        }
+        defer { close(fd) }
+        var status = stat()
+        guard fstatat(fd, name, &status, AT_SYMLINK_NOFOLLOW) == 0 else {
+            return errno == ENOENT ? .gone : .refused("cannot release '\(path)': \(errnoText(errno))")
+        }
+        guard status.st_mode & S_IFMT == S_IFREG else {
+            return .refused("'\(path)' is not a result file of this executor (not a regular file)")
+        }
+        guard unlinkat(fd, name, 0) == 0 else {
+            return errno == ENOENT ? .gone : .refused("cannot release '\(path)': \(errnoText(errno))")
+        }
+        return .removed
+    }
 }

@@ -41,19 +41,35 @@ public struct MiniTaskDispatcher: Sendable {
     /// the batch has been sent. A payload that is no batch is answered with one LOST result with
     /// an empty id whose error says what is wrong. The payload is let go of once decoded: the
     /// mini-tasks' payloads are held by the pool's calls only while they wait.
+    ///
+    /// The result files the batch releases are removed first; a path that names none (outside
+    /// `results`, say) is answered with a LOST result with an empty id that names it, and one
+    /// already removed is no error (a message may come twice).
     public func handle(_ message: consuming [UInt8]) async {
         var batch: [MiniTask]
         let encoding: PayloadEncoding
+        let release: [String]
         do {
-            (batch, encoding) = try MiniTask.parseBatch(message)
+            let parsed: MiniTaskBatch
+            (parsed, encoding) = try MiniTaskBatch.parse(message)
+            (batch, release) = (parsed.tasks, parsed.release)
         } catch {
             let result = MiniTaskResult(id: "", state: SparkTaskState.lost.rawValue, error: error.description)
             await send(MiniTaskResult.payload([result], PayloadEncoding.detect(message)))
             return
         }
         _ = consume message
-        guard !batch.isEmpty else { return }
+        let store = LargeResults(sandbox: sandbox, limit: resultSizeLimit)
         var early: [MiniTaskResult] = []
+        for path in release {
+            if case .refused(let why) = store.release(path) {
+                early.append(Self.result("", state: .lost, error: "not released: \(why)"))
+            }
+        }
+        guard !batch.isEmpty else {
+            if !early.isEmpty { await send(early, encoding) }
+            return
+        }
         var requests: [CallRequest] = []
         requests.reserveCapacity(batch.count)
         for task in batch {
@@ -67,7 +83,6 @@ public struct MiniTaskDispatcher: Sendable {
         }
         batch = []
         guard !requests.isEmpty else { return await send(early, encoding) }
-        let store = LargeResults(sandbox: sandbox, limit: resultSizeLimit)
         // Refusals go out with the first results.
         var results = early
         let batchEndings = await pool.runPipelined(requests)
@@ -143,13 +158,16 @@ public struct MiniTaskDispatcher: Sendable {
 extension MiniTaskDispatcher {
     /// The answer to a batch that cannot run at all (no worker configured, package missing):
     /// one result with `state` and `error` for each of its mini-tasks, in the batch's encoding —
-    /// or one with an empty id when the payload is no batch.
-    public static func failAll(_ message: [UInt8], state: SparkTaskState, error: String) -> [UInt8] {
-        let results: [MiniTaskResult]
-        if let (batch, _) = try? MiniTask.parseBatch(message), !batch.isEmpty {
-            results = batch.map { result($0.id, state: state, error: error) }
-        } else {
-            results = [result("", state: state, error: error)]
+    /// or one with an empty id when the payload is no batch; none to a batch that only releases
+    /// result files (no closure ran, so there are none).
+    public static func failAll(_ message: [UInt8], state: SparkTaskState, error: String) -> [UInt8]? {
+        var results = [result("", state: state, error: error)]
+        if let (batch, _) = try? MiniTaskBatch.parse(message) {
+            if !batch.tasks.isEmpty {
+                results = batch.tasks.map { result($0.id, state: state, error: error) }
+            } else if !batch.release.isEmpty {
+                return nil
+            }
         }
         return MiniTaskResult.payload(results, PayloadEncoding.detect(message))
     }

@@ -80,7 +80,9 @@ public struct SparkTaskRunner: TaskRunner, ExecutorHooks {
         let package: FetchedPackage?
         switch await readiness() {
         case .failure(let failure):
-            await reply(MiniTaskDispatcher.failAll(data, state: .lost, error: failure.message))
+            if let answer = MiniTaskDispatcher.failAll(data, state: .lost, error: failure.message) {
+                await reply(answer)
+            }
             return true
         case .success(let ready):
             (prepared, package) = ready
@@ -90,7 +92,9 @@ public struct SparkTaskRunner: TaskRunner, ExecutorHooks {
         do {
             pool = try await context.workerPool(settings: settings, package: package)
         } catch {
-            await reply(MiniTaskDispatcher.failAll(data, state: .lost, error: error.description))
+            if let answer = MiniTaskDispatcher.failAll(data, state: .lost, error: error.description) {
+                await reply(answer)
+            }
             return true
         }
         let dispatcher = MiniTaskDispatcher(

@@ -68,22 +68,23 @@ extension Sparkmesos_Worker_V1_Closure {
     }()
 }
 
-extension MiniTask {
-    /// Parses a framework MESSAGE payload carrying mini-tasks, the protobuf `MiniTaskBatch` or its
-    /// JSON form; returns its mini-tasks and its encoding (the results go back in it).
-    public static func parseBatch(_ bytes: [UInt8]) throws(WorkerProtocolError) -> ([MiniTask], PayloadEncoding) {
+extension MiniTaskBatch {
+    /// Parses a framework MESSAGE payload carrying mini-tasks (or result files to release), the
+    /// protobuf `MiniTaskBatch` or its JSON form; returns the batch and its encoding (the results
+    /// go back in it).
+    public static func parse(_ bytes: [UInt8]) throws(WorkerProtocolError) -> (MiniTaskBatch, PayloadEncoding) {
         switch PayloadEncoding.detect(bytes) {
         case .protobuf:
             do {
-                return (try decodeBatch(bytes[...]), .protobuf)
+                return (try decode(bytes[...]), .protobuf)
             } catch {
                 throw .unparseable(
                     "framework message is not a MiniTaskBatch (protobuf, \(bytes.count) bytes): \(error.detail)")
             }
         case .json:
             // The plain form schedulers write is read directly; the rest of what protobuf's JSON
-            // mapping allows, and every refusal, is SwiftProtobuf's.
-            if let tasks = decodePlainJSONBatch(bytes) { return (tasks, .json) }
+            // mapping allows (`release` among it), and every refusal, is SwiftProtobuf's.
+            if let tasks = MiniTask.decodePlainJSONBatch(bytes) { return (MiniTaskBatch(tasks: tasks), .json) }
             let batch: Sparkmesos_Worker_V1_MiniTaskBatch
             do {
                 batch = try Sparkmesos_Worker_V1_MiniTaskBatch(
@@ -95,7 +96,7 @@ extension MiniTask {
                 MiniTask(
                     id: task.id, function: task.function, payload: [UInt8](task.payload), environment: task.environment)
             }
-            return (tasks, .json)
+            return (MiniTaskBatch(tasks: tasks, release: batch.release), .json)
         }
     }
 }

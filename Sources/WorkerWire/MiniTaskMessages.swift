@@ -15,6 +15,19 @@ public struct MiniTask: Sendable, Hashable {
     }
 }
 
+/// A framework MESSAGE's batch (`sparkmesos.worker.v1.MiniTaskBatch`): mini-tasks to run, and
+/// result files the framework has read, to be removed.
+public struct MiniTaskBatch: Sendable, Hashable {
+    public var tasks: [MiniTask]
+    /// Paths of result files, as the executor sent them (`data_file`, a TASK_FINISHED message).
+    public var release: [String]
+
+    public init(tasks: [MiniTask] = [], release: [String] = []) {
+        self.tasks = tasks
+        self.release = release
+    }
+}
+
 /// How a mini-task ended, as the executor tells the framework (`sparkmesos.worker.v1.MiniTaskResult`).
 public struct MiniTaskResult: Sendable, Hashable {
     public var id: String
@@ -40,29 +53,39 @@ public struct MiniTaskResult: Sendable, Hashable {
 // two messages were 12 % of the executor's time on protobuf batches). The JSON forms are
 // SwiftProtobuf's (WorkerProtocol).
 
-extension MiniTask {
-    /// The mini-tasks of the protobuf encoding of `sparkmesos.worker.v1.MiniTaskBatch`.
-    public static func decodeBatch(_ bytes: ArraySlice<UInt8>) throws(WireError) -> [MiniTask] {
-        var tasks: [MiniTask] = []
+extension MiniTaskBatch {
+    /// The protobuf encoding of `sparkmesos.worker.v1.MiniTaskBatch`.
+    public static func decode(_ bytes: ArraySlice<UInt8>) throws(WireError) -> MiniTaskBatch {
+        var batch = MiniTaskBatch()
         var reader = ProtoReader(bytes)
         while let (field, value) = try reader.next() {
-            guard field == 1 else { continue }
-            var task = MiniTask(id: "", function: "")
-            var inner = ProtoReader(try value.data("tasks"))
-            while let (field, value) = try inner.next() {
-                switch field {
-                case 1: task.id = try value.string("tasks.id")
-                case 2: task.function = try value.string("tasks.function")
-                case 3: task.payload = Array(try value.data("tasks.payload"))
-                case 4:
-                    let (key, item) = try value.mapEntry("tasks.environment")
-                    task.environment[key] = item
-                default: continue
-                }
+            switch field {
+            case 1: batch.tasks.append(try MiniTask.decode(try value.data("tasks")))
+            case 2: batch.release.append(try value.string("release"))
+            default: continue
             }
-            tasks.append(task)
         }
-        return tasks
+        return batch
+    }
+}
+
+extension MiniTask {
+    /// One `tasks` entry of a protobuf batch.
+    static func decode(_ bytes: ArraySlice<UInt8>) throws(WireError) -> MiniTask {
+        var task = MiniTask(id: "", function: "")
+        var reader = ProtoReader(bytes)
+        while let (field, value) = try reader.next() {
+            switch field {
+            case 1: task.id = try value.string("tasks.id")
+            case 2: task.function = try value.string("tasks.function")
+            case 3: task.payload = Array(try value.data("tasks.payload"))
+            case 4:
+                let (key, item) = try value.mapEntry("tasks.environment")
+                task.environment[key] = item
+            default: continue
+            }
+        }
+        return task
     }
 }
 

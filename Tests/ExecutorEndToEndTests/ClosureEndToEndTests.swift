@@ -190,6 +190,40 @@ struct ClosureEndToEndTests {
         }
     }
 
+    /// Results above `spark.mesos.executor.maxResultBytesInStatus` go to files in the sandbox (a
+    /// closure task's path in its TASK_FINISHED message, a mini-task's in `data_file`); a framework
+    /// MESSAGE releasing them removes them, and a path that is no result file is answered LOST.
+    @Test(.needsDemoWorker) func resultFilesAreReleasedByTheFramework() async throws {
+        var properties = properties(coarse: true)
+        properties["spark.mesos.executor.maxResultBytesInStatus"] = "8"
+        try await ExecutorUnderTest.run(encoding: .protobuf, properties: properties) { test in
+            try await test.agent.launch(self.closure(test, "big", "echo", "a result of some length"))
+            try await test.waitForStates(["big": .taskFinished])
+            let message = try #require(await test.agent.state.updates(forTask: "big").last?.status.message)
+            let taskFile = try #require(message.components(separatedBy: "written to ").last)
+            #expect(
+                taskFile.hasSuffix("/results/big") && FileManager.default.fileExists(atPath: taskFile), "\(message)")
+            await test.agent.sendMessage(
+                Data(#"{"tasks":[{"id":"m1","function":"echo","payload":"bWFueSBieXRlcyBsb25n"}]}"#.utf8))
+            let mini = try await test.agent.waitUntil("a mini-task result") { !Self.results($0.messages).isEmpty }
+            let miniFile = try #require(Self.results(mini.messages).first?.dataFile)
+            #expect(miniFile.hasSuffix("/results/mini-m1") && FileManager.default.fileExists(atPath: miniFile))
+            // The refusal is answered after the files named before it are gone.
+            await test.agent.sendMessage(Data(#"{"release":["\#(taskFile)","\#(miniFile)","/etc/passwd"]}"#.utf8))
+            let state = try await test.agent.waitUntil("the refusal") { state in
+                Self.results(state.messages).contains { $0.id.isEmpty }
+            }
+            let refusal = try #require(Self.results(state.messages).first { $0.id.isEmpty })
+            #expect(
+                refusal.state == "LOST" && refusal.error.hasPrefix("not released: '/etc/passwd'"), "\(refusal.error)")
+            #expect(
+                !FileManager.default.fileExists(atPath: taskFile) && !FileManager.default.fileExists(atPath: miniFile))
+            #expect(FileManager.default.fileExists(atPath: "/etc/passwd"))
+            await assertNoViolations(test.agent)
+            await test.agent.shutdown()
+        }
+    }
+
     @Test func miniTasksWithoutAWorkerAreLostWithTheReason() async throws {
         try await ExecutorUnderTest.run(encoding: .protobuf) { test in
             await test.agent.sendMessage(Data(#"{"tasks":[{"id":"x1","function":"echo","payload":""}]}"#.utf8))
@@ -207,6 +241,7 @@ struct ClosureEndToEndTests {
         var state: String
         var data: String
         var error: String
+        var dataFile = ""
     }
 
     static func results(_ messages: [Data]) -> [MiniResult] {
@@ -218,7 +253,8 @@ struct ClosureEndToEndTests {
                 let data = (entry["data"] as? String).flatMap { Data(base64Encoded: $0) } ?? Data()
                 return MiniResult(
                     id: entry["id"] as? String ?? "", state: entry["state"] as? String ?? "",
-                    data: String(decoding: data, as: UTF8.self), error: entry["error"] as? String ?? "")
+                    data: String(decoding: data, as: UTF8.self), error: entry["error"] as? String ?? "",
+                    dataFile: entry["data_file"] as? String ?? "")
             }
         }
     }

@@ -37,6 +37,22 @@ class ClosureMessages(unittest.TestCase):
             },
         )
 
+    def test_result_files_to_release(self):
+        task = client.mini_task("m4", "echo", "x")
+        paths = ["/sandbox/results/mini-m1", "/sandbox/results/t1"]
+        self.assertEqual(client.mini_task_batch([task], release=paths), fixture("release-batch.bin"))
+        self.assertEqual(client.release_results(["/sandbox/results/mini-m1"]), fixture("release-only.bin"))
+        self.assertEqual(client.release_results("/sandbox/results/mini-m1"), fixture("release-only.bin"))
+        self.assertEqual(
+            json.loads(client.release_results(paths, encoding="json")), {"release": paths}
+        )
+        self.assertEqual(
+            json.loads(client.mini_task_batch([task], release=paths, encoding="json")),
+            {"tasks": [{"id": "m4", "function": "echo", "payload": "eA=="}], "release": paths},
+        )
+        with self.assertRaisesRegex(TypeError, "a result file to release is a non-empty str path"):
+            client.release_results([""])
+
     def test_bad_arguments_are_refused_clearly(self):
         with self.assertRaisesRegex(ValueError, "function must be a non-empty str"):
             client.closure_data("")

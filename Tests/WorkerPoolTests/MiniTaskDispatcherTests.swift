@@ -2,6 +2,7 @@ import Foundation
 import SwiftProtobuf
 import SystemSupport
 import SparkExecutor
+import TaskRunning
 import Testing
 @testable import WorkerPool
 import WorkerProtocol
@@ -14,8 +15,10 @@ final class SentMessages: Sendable {
 
     var all: [[UInt8]] { messages.withLock { $0 } }
 
-    func results() throws -> [Sparkmesos_Worker_V1_MiniTaskResult] {
-        try all.flatMap { message -> [Sparkmesos_Worker_V1_MiniTaskResult] in
+    func results() throws -> [Sparkmesos_Worker_V1_MiniTaskResult] { try Self.results(all) }
+
+    static func results(_ messages: [[UInt8]]) throws -> [Sparkmesos_Worker_V1_MiniTaskResult] {
+        try messages.flatMap { message -> [Sparkmesos_Worker_V1_MiniTaskResult] in
             if message.first == UInt8(ascii: "{") {
                 return try Sparkmesos_Worker_V1_MiniTaskResults(jsonUTF8Bytes: message).results
             }
@@ -159,6 +162,72 @@ struct MiniTaskDispatcherTests {
                 #expect(whole, "\(result.id): \(data.count) bytes back for \(payload(index).utf8.count)")
             }
         }
+    }
+
+    /// A batch's `release` removes the result files the framework has read: the one named goes,
+    /// one named twice (a message sent again) is no error, and nothing but a regular file in
+    /// `results` is ever removed — a path outside it, through `..`, a link or a directory there is
+    /// answered with a LOST result with an empty id that names it, and stays.
+    @Test func resultFilesTheFrameworkReleasesAreRemovedAndNothingElse() async throws {
+        let sent = SentMessages()
+        try await withSandbox { sandbox in
+            var configuration = try poolConfiguration(.coarse(workers: 1))
+            configuration.sandbox = sandbox
+            try await withPool(configuration) { pool in
+                let dispatcher = MiniTaskDispatcher(pool: pool, sandbox: sandbox, resultSizeLimit: 4) { sent.send($0) }
+                await dispatcher.handle(miniBatch([(id: "m1", function: "echo", payload: "a large result")]))
+                let file = try #require(try sent.results().first?.dataFile)
+                #expect(file == sandbox + "/results/mini-m1" && FileManager.default.fileExists(atPath: file))
+                try Data("keep".utf8).write(to: URL(fileURLWithPath: sandbox + "/keep"))
+                #expect(symlink(sandbox + "/keep", sandbox + "/results/link") == 0)
+                #expect(mkdir(sandbox + "/results/sub", 0o750) == 0)
+                let refused = [
+                    sandbox + "/keep", sandbox + "/results/../keep", sandbox + "/results/link",
+                    sandbox + "/results/sub", "/etc/passwd", sandbox + "/results/", "results/mini-m1",
+                ]
+                var batch = Sparkmesos_Worker_V1_MiniTaskBatch()
+                batch.release = [file, file] + refused
+                let before = sent.all.count
+                await dispatcher.handle(try batch.serializedBytes())
+                #expect(!FileManager.default.fileExists(atPath: file))
+                #expect(FileManager.default.fileExists(atPath: sandbox + "/keep"))
+                var status = stat()
+                #expect(lstat(sandbox + "/results/link", &status) == 0 && lstat(sandbox + "/results/sub", &status) == 0)
+                let answers = try SentMessages.results(Array(sent.all[before...]))
+                #expect(answers.count == refused.count)
+                for (answer, path) in zip(answers, refused) {
+                    #expect(answer.id == "" && answer.state == "LOST" && answer.error.hasPrefix("not released: "))
+                    #expect(answer.error.contains("'\(path)'"), "\(answer.error)")
+                }
+                // A release already done, beside a mini-task: only the mini-task is answered.
+                batch.release = [file]
+                batch.tasks = [
+                    Sparkmesos_Worker_V1_MiniTask.with {
+                        ($0.id, $0.function, $0.payload) = ("m2", "echo", Data("ok".utf8))
+                    }
+                ]
+                let count = sent.all.count
+                await dispatcher.handle(try batch.serializedBytes())
+                let last = try SentMessages.results(Array(sent.all[count...]))
+                #expect(last.map(\.id) == ["m2"] && last.first?.data == Data("ok".utf8))
+            }
+        }
+    }
+
+    /// A batch that cannot run (no worker, package missing) gets a result per mini-task; one that
+    /// only releases result files gets none (no closure ran, so there are none); one that is no
+    /// batch gets one with an empty id.
+    @Test func aBatchThatCannotRunIsAnsweredForItsMiniTasksOnly() throws {
+        var batch = Sparkmesos_Worker_V1_MiniTaskBatch()
+        batch.release = ["/sandbox/results/mini-m1"]
+        #expect(MiniTaskDispatcher.failAll(try batch.serializedBytes(), state: .lost, error: "no worker") == nil)
+        batch.tasks = [Sparkmesos_Worker_V1_MiniTask.with { ($0.id, $0.function) = ("m2", "echo") }]
+        let answer = try #require(
+            MiniTaskDispatcher.failAll(try batch.serializedBytes(), state: .lost, error: "no worker"))
+        #expect(
+            try SentMessages.results([answer]).map { [$0.id, $0.state, $0.error] } == [["m2", "LOST", "no worker"]])
+        let garbage = try #require(MiniTaskDispatcher.failAll(Array("{nope".utf8), state: .lost, error: "no worker"))
+        #expect(try SentMessages.results([garbage]).map(\.id) == [""])
     }
 
     @Test func jsonBatchesGetJSONResultsAndBadBatchesAreReported() async throws {

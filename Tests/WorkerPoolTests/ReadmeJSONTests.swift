@@ -45,9 +45,19 @@ import WorkerWire
         let batches = try Self.blocks(startingWith: "tasks")
         #expect(batches.count >= 2)
         for text in batches {
-            let (batch, encoding) = try MiniTask.parseBatch(Array(text.utf8))
+            let (batch, encoding) = try MiniTaskBatch.parse(Array(text.utf8))
             #expect(encoding == .json)
-            #expect(batch.count == 2 && batch.allSatisfy { !$0.id.isEmpty && !$0.function.isEmpty })
+            #expect(batch.tasks.count == 2 && batch.tasks.allSatisfy { !$0.id.isEmpty && !$0.function.isEmpty })
+        }
+    }
+
+    @Test func releasesParseAsWritten() throws {
+        let releases = try Self.blocks(startingWith: "release")
+        #expect(releases.count >= 1)
+        for text in releases {
+            let (batch, encoding) = try MiniTaskBatch.parse(Array(text.utf8))
+            #expect(encoding == .json && batch.tasks.isEmpty)
+            #expect(!batch.release.isEmpty && batch.release.allSatisfy { $0.contains("/results/") })
         }
     }
 

@@ -119,11 +119,22 @@ import WorkerWire
         let expected = batch.tasks.map {
             MiniTask(id: $0.id, function: $0.function, payload: [UInt8]($0.payload), environment: $0.environment)
         }
-        let (decoded, encoding) = try MiniTask.parseBatch(try batch.serializedBytes())
-        #expect(encoding == .protobuf && decoded == expected)
-        let (fromJSON, jsonEncoding) = try MiniTask.parseBatch(try batch.jsonUTF8Bytes())
-        #expect(jsonEncoding == .json && fromJSON == expected)
-        #expect(try MiniTask.parseBatch([]).0 == [])
+        let (decoded, encoding) = try MiniTaskBatch.parse(try batch.serializedBytes())
+        #expect(encoding == .protobuf && decoded == MiniTaskBatch(tasks: expected))
+        let (fromJSON, jsonEncoding) = try MiniTaskBatch.parse(try batch.jsonUTF8Bytes())
+        #expect(jsonEncoding == .json && fromJSON == MiniTaskBatch(tasks: expected))
+        #expect(try MiniTaskBatch.parse([]).0 == MiniTaskBatch())
+        // Result files to release, alone or beside mini-tasks, in both encodings.
+        batch.release = ["/sandbox/results/mini-m3", "/sandbox/results/t1"]
+        #expect(
+            try MiniTaskBatch.parse(try batch.serializedBytes()).0
+                == MiniTaskBatch(tasks: expected, release: batch.release))
+        #expect(
+            try MiniTaskBatch.parse(try batch.jsonUTF8Bytes()).0
+                == MiniTaskBatch(tasks: expected, release: batch.release))
+        let releaseOnly = #"{"release": ["/sandbox/results/mini-m3"]}"#
+        #expect(
+            try MiniTaskBatch.parse(Array(releaseOnly.utf8)).0 == MiniTaskBatch(release: ["/sandbox/results/mini-m3"]))
 
         let results = [
             MiniTaskResult(id: "m0", state: "FINISHED", data: [1, 2, 3]),
@@ -201,7 +212,7 @@ import WorkerWire
 
     /// The plain JSON form of a batch is read directly, to the same mini-tasks as the generated
     /// code reads; every other form comes back nil, left to SwiftProtobuf, whose reading or refusal
-    /// `parseBatch` then gives.
+    /// `MiniTaskBatch.parse` then gives.
     @Test func plainJSONBatchesAreReadAsTheGeneratedCodeReadsThem() throws {
         // What the executor reads JSON closures and batches with: unknown fields refused.
         let options = Sparkmesos_Worker_V1_Closure.jsonOptions
@@ -233,7 +244,7 @@ import WorkerWire
         for text in plain {
             let read = MiniTask.decodePlainJSONBatch(Array(text.utf8))
             #expect(read == (try generated(text)), "\(text)")
-            #expect(try MiniTask.parseBatch(Array(text.utf8)).0 == generated(text))
+            #expect(try MiniTaskBatch.parse(Array(text.utf8)).0.tasks == generated(text))
         }
         // A pair of `\u` escapes above plane 1 is composed right; SwiftProtobuf's JSON decoder ORs
         // `0x10000` with `high << 10`, which already reaches bit 16 there (U+20000 came out U+10000).
@@ -247,7 +258,7 @@ import WorkerWire
         ]
         for text in otherForms {
             #expect(MiniTask.decodePlainJSONBatch(Array(text.utf8)) == nil, "\(text)")
-            #expect(try MiniTask.parseBatch(Array(text.utf8)).0 == generated(text), "\(text)")
+            #expect(try MiniTaskBatch.parse(Array(text.utf8)).0.tasks == generated(text), "\(text)")
         }
         // ...and not JSON of a batch at all: refused with SwiftProtobuf's reason.
         let refused = [
@@ -258,7 +269,7 @@ import WorkerWire
         for text in refused {
             #expect(MiniTask.decodePlainJSONBatch(Array(text.utf8)) == nil, "\(text)")
             if (try? generated(text)) == nil {
-                #expect(throws: WorkerProtocolError.self, "\(text)") { try MiniTask.parseBatch(Array(text.utf8)) }
+                #expect(throws: WorkerProtocolError.self, "\(text)") { try MiniTaskBatch.parse(Array(text.utf8)) }
             }
         }
     }
@@ -286,7 +297,7 @@ import WorkerWire
             if let read = MiniTask.decodePlainJSONBatch(Array(text.utf8)) {
                 #expect(read.first?.payload == expected, "\(digits)")
             }
-            #expect((try? MiniTask.parseBatch(Array(text.utf8)).0)?.first?.payload == expected, "\(digits)")
+            #expect((try? MiniTaskBatch.parse(Array(text.utf8)).0.tasks)?.first?.payload == expected, "\(digits)")
         }
     }
 
@@ -338,7 +349,7 @@ import WorkerWire
         ]
         for (bytes, says) in cases {
             #expect {
-                try MiniTask.parseBatch(bytes)
+                try MiniTaskBatch.parse(bytes)
             } throws: { error in
                 let text = "\(error)"
                 return text.contains("not a MiniTaskBatch (protobuf, \(bytes.count) bytes)") && text.contains(says)

@@ -37,6 +37,7 @@ __all__ = [
     "mini_task",
     "mini_task_for_call",
     "mini_task_batch",
+    "release_results",
     "decode_results",
     "load_value",
 ]
@@ -118,22 +119,37 @@ def mini_task_for_call(id: str, function, *args, **kwargs) -> MiniTask:
     return mini_task(id, CLOUDPICKLE, pickle_call(function, *args, **kwargs))
 
 
-def mini_task_batch(tasks: Iterable[MiniTask], *, encoding: str = "protobuf") -> bytes:
+def mini_task_batch(tasks: Iterable[MiniTask], *, release: Iterable[str] = (), encoding: str = "protobuf") -> bytes:
     """A framework MESSAGE's data: the ``MiniTaskBatch`` of ``tasks``, as protobuf or JSON.
-    Results come back in the same encoding."""
+    Results come back in the same encoding. ``release`` names result files the framework has
+    read (``data_file`` paths, or the path in a closure task's ``TASK_FINISHED`` message): the
+    executor removes them (see :func:`release_results`)."""
     tasks = list(tasks)
     for task in tasks:
         if not isinstance(task, MiniTask):
             raise TypeError(f"a batch holds MiniTask values (see mini_task), not {type(task).__name__}")
+    release = [release] if isinstance(release, str) else list(release)
+    for path in release:
+        if not isinstance(path, str) or not path:
+            raise TypeError(f"a result file to release is a non-empty str path, not {path!r}")
     if encoding == "protobuf":
-        return wire.encode_mini_task_batch(tasks)
+        return wire.encode_mini_task_batch(tasks, release)
     if encoding == "json":
-        entries = []
-        for task in tasks:
-            entry = {"id": task.id, **_closure_json(task)}
-            entries.append(entry)
-        return json.dumps({"tasks": entries}, separators=(",", ":")).encode("utf-8")
+        document: Dict[str, Any] = {}
+        if tasks or not release:
+            document["tasks"] = [{"id": task.id, **_closure_json(task)} for task in tasks]
+        if release:
+            document["release"] = release
+        return json.dumps(document, separators=(",", ":")).encode("utf-8")
     raise ValueError(f'encoding must be "protobuf" or "json", not {encoding!r}')
+
+
+def release_results(paths: Iterable[str], *, encoding: str = "protobuf") -> bytes:
+    """A framework MESSAGE's data asking the executor to remove result files the framework has
+    read (each a ``data_file`` it sent), as Spark's driver removes a large result once fetched.
+    A path that is no result file of the executor comes back as a ``LOST`` result with an empty
+    id; one already removed is no error."""
+    return mini_task_batch([], release=paths, encoding=encoding)
 
 
 class _Result(MiniTaskResult):

@@ -9,7 +9,7 @@ fields are skipped, as protobuf requires; anything else that is not a valid mess
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, Iterable, List, Optional, Tuple, Union
 
 PROTOCOL_VERSION = 1
 """The worker protocol version this code speaks (``Hello.protocol_version``)."""
@@ -207,7 +207,7 @@ def encode_closure(closure: Closure) -> bytes:
     return bytes(out)
 
 
-def encode_mini_task_batch(tasks: List[MiniTask]) -> bytes:
+def encode_mini_task_batch(tasks: List[MiniTask], release: Iterable[str] = ()) -> bytes:
     out = bytearray()
     for task in tasks:
         body = bytearray()
@@ -216,6 +216,8 @@ def encode_mini_task_batch(tasks: List[MiniTask]) -> bytes:
         _bytes(3, task.payload, body)
         _map(4, task.environment, body)
         _bytes(1, body, out, always=True)
+    for path in release:
+        _string(2, path, out, always=True)
     return bytes(out)
 
 

@@ -78,6 +78,12 @@ public nonisolated struct Sparkmesos_Worker_V1_MiniTaskBatch: Sendable {
 
   public var tasks: [Sparkmesos_Worker_V1_MiniTask] = []
 
+  /// Result files the framework has read (paths this executor sent as a MiniTaskResult's data_file
+  /// or in a closure task's TASK_FINISHED message): the executor removes them, as Spark's driver
+  /// removes a large result's block once it has fetched it. A batch may carry only these:
+  /// {"release": ["/…/results/mini-m3"]}.
+  public var release: [String] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -477,7 +483,7 @@ nonisolated extension Sparkmesos_Worker_V1_MiniTask: SwiftProtobuf.Message, Swif
 
 nonisolated extension Sparkmesos_Worker_V1_MiniTaskBatch: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".MiniTaskBatch"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}tasks\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}tasks\0\u{1}release\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -486,6 +492,7 @@ nonisolated extension Sparkmesos_Worker_V1_MiniTaskBatch: SwiftProtobuf.Message,
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeRepeatedMessageField(value: &self.tasks) }()
+      case 2: try { try decoder.decodeRepeatedStringField(value: &self.release) }()
       default: break
       }
     }
@@ -495,11 +502,15 @@ nonisolated extension Sparkmesos_Worker_V1_MiniTaskBatch: SwiftProtobuf.Message,
     if !self.tasks.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.tasks, fieldNumber: 1)
     }
+    if !self.release.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.release, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Sparkmesos_Worker_V1_MiniTaskBatch, rhs: Sparkmesos_Worker_V1_MiniTaskBatch) -> Bool {
     if lhs.tasks != rhs.tasks {return false}
+    if lhs.release != rhs.release {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -27,8 +27,8 @@ public func fuzzClosure(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
             ours == theirs || escapesAPairAbovePlane1(bytes),
             "the plain JSON reader accepted a closure the generated code reads otherwise")
     }
-    if let (batch, encoding) = try? MiniTask.parseBatch(bytes) {
-        let results = batch.map {
+    if let (batch, encoding) = try? MiniTaskBatch.parse(bytes) {
+        let results = batch.tasks.map {
             MiniTaskResult(
                 id: $0.id, state: "FINISHED", data: $0.payload, error: $0.function,
                 dataFile: $0.environment.keys.sorted().joined())
@@ -60,13 +60,14 @@ public func fuzzClosure(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
             "the plain JSON reader accepted what the generated code reads otherwise")
     }
     // The hand-written protobuf decoder and the generated one agree on every batch both accept.
-    if let ours = try? MiniTask.decodeBatch(bytes[...]),
+    if let ours = try? MiniTaskBatch.decode(bytes[...]),
         let generated = try? Sparkmesos_Worker_V1_MiniTaskBatch(serializedBytes: bytes)
     {
-        let theirs = generated.tasks.map {
+        let tasks = generated.tasks.map {
             MiniTask(id: $0.id, function: $0.function, payload: [UInt8]($0.payload), environment: $0.environment)
         }
-        precondition(ours == theirs, "the two protobuf decoders disagree")
+        precondition(
+            ours == MiniTaskBatch(tasks: tasks, release: generated.release), "the two protobuf decoders disagree")
     }
     return 0
 }
