@@ -18,21 +18,16 @@ extension UserIdentity {
         defer { close(fd) }
         var status = stat()
         guard fstat(fd, &status) == 0 else { throw .systemCall("fstat \(path)", errno: errno) }
-        var acl: AccessControlList
         do {
-            acl = try AccessControlList.read(fd) ?? AccessControlList(mode: status.st_mode)
-        } catch {
-            if error.code == EOPNOTSUPP { return false }
-            throw .systemCall("reading the ACL of \(path)", errno: error.code)
+            var acl =
+                try AccessControlList.read(fd, describing: "reading the ACL of \(path)")
+                ?? AccessControlList(mode: status.st_mode)
+            guard acl.grantSearch(toUser: uid) else { return true }
+            try acl.write(fd, describing: "giving user \(name) passage through \(path) (an ACL entry)")
+            return true
+        } catch let error where error.errno == EOPNOTSUPP {
+            return false
         }
-        guard acl.grantSearch(toUser: uid) else { return true }
-        do {
-            try acl.write(fd)
-        } catch {
-            if error.code == EOPNOTSUPP { return false }
-            throw .systemCall("giving user \(name) passage through \(path) (an ACL entry)", errno: error.code)
-        }
-        return true
     }
 }
 
@@ -61,8 +56,6 @@ struct AccessControlList: Equatable {
     static let search: UInt16 = 1
 
     private(set) var entries: [Entry]
-
-    struct Failure: Error { let code: Int32 }
 
     /// The ACL a mode alone stands for (owner, group and others).
     init(mode: mode_t) {
@@ -124,26 +117,30 @@ struct AccessControlList: Equatable {
     }
 
     /// The ACL of the file open at `fd`, nil when it has none beyond its mode; throws `EOPNOTSUPP`
-    /// where the file system keeps none.
-    static func read(_ fd: Int32) throws(Failure) -> AccessControlList? {
+    /// where the file system keeps none. `describing` names the read in an error.
+    static func read(_ fd: Int32, describing: String) throws(ProcessError) -> AccessControlList? {
         var buffer = [UInt8](repeating: 0, count: 4 + 8 * 64)
         while true {
             let count = fgetxattr(fd, attribute, &buffer, buffer.count)
             if count >= 0 {
-                guard let acl = AccessControlList(bytes: Array(buffer[..<count])) else { throw Failure(code: EINVAL) }
+                guard let acl = AccessControlList(bytes: Array(buffer[..<count])) else {
+                    throw .systemCall(describing, errno: EINVAL)
+                }
                 return acl
             }
             switch errno {
             case ENODATA: return nil
             case ERANGE: buffer = [UInt8](repeating: 0, count: buffer.count * 4)
-            default: throw Failure(code: errno)
+            default: throw .systemCall(describing, errno: errno)
             }
         }
     }
 
-    /// Writes the ACL to the file open at `fd`.
-    func write(_ fd: Int32) throws(Failure) {
+    /// Writes the ACL to the file open at `fd`. `describing` names the write in an error.
+    func write(_ fd: Int32, describing: String) throws(ProcessError) {
         let bytes = self.bytes
-        guard fsetxattr(fd, Self.attribute, bytes, bytes.count, 0) == 0 else { throw Failure(code: errno) }
+        guard fsetxattr(fd, Self.attribute, bytes, bytes.count, 0) == 0 else {
+            throw .systemCall(describing, errno: errno)
+        }
     }
 }
