@@ -1,0 +1,3 @@
+
+
+m4echox/sandbox/results/mini-m1/sandbox/results/t1
