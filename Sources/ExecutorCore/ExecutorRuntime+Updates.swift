@@ -27,17 +27,19 @@ extension ExecutorRuntime {
         if let reason = report.reason { status.reason = reason }
         if let message = report.message { status.message = message }
         if let data = report.data { status.data = .init(data) }
+        var labels: [(key: String, value: String)] = []
+        if let file = report.dataFile { labels.append((TaskOutcome.dataFileLabel, file)) }
         if let measurements, report.state.isTerminal {
-            let labels = measurements.labels
-            if !labels.isEmpty {
-                status.labels.labels = labels.map { pair in
-                    var label = Mesos_V1_Label()
-                    label.key = pair.key
-                    label.value = pair.value
-                    return label
-                }
-            }
+            labels += measurements.labels
             if let limitation = measurements.limitation, report.state == .taskFailed { status.limitation = limitation }
+        }
+        if !labels.isEmpty {
+            status.labels.labels = labels.map { pair in
+                var label = Mesos_V1_Label()
+                label.key = pair.key
+                label.value = pair.value
+                return label
+            }
         }
         if let healthy = report.healthy { status.healthy = healthy }
         if let check = report.checkStatus ?? lifecycle.emptyCheckStatus(of: report.taskID) {

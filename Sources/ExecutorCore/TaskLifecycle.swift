@@ -39,6 +39,8 @@ public struct TaskLifecycle: Sendable {
         public var reason: Mesos_V1_TaskStatus.Reason?
         public var message: String?
         public var data: [UInt8]?
+        /// The label `result.data_file`: where a result too large for `data` was written.
+        public var dataFile: String?
         /// `TaskStatus.healthy`: set on health updates and on the terminal update after a health kill.
         public var healthy: Bool?
         /// `TaskStatus.check_status`; nil means the empty status of the task's check, if it has one.
@@ -46,7 +48,7 @@ public struct TaskLifecycle: Sendable {
 
         public init(
             taskID: String, state: Mesos_V1_TaskState, reason: Mesos_V1_TaskStatus.Reason? = nil,
-            message: String? = nil, data: [UInt8]? = nil, healthy: Bool? = nil,
+            message: String? = nil, data: [UInt8]? = nil, dataFile: String? = nil, healthy: Bool? = nil,
             checkStatus: Mesos_V1_CheckStatusInfo? = nil
         ) {
             self.taskID = taskID
@@ -54,6 +56,7 @@ public struct TaskLifecycle: Sendable {
             self.reason = reason
             self.message = message
             self.data = data
+            self.dataFile = dataFile
             self.healthy = healthy
             self.checkStatus = checkStatus
         }
@@ -234,8 +237,10 @@ public struct TaskLifecycle: Sendable {
             }
         } else {
             switch outcome {
-            case .succeeded(let data, let message):
-                report = Report(taskID: id, state: SparkTaskState.finished.mesosState, message: message, data: data)
+            case .succeeded(let data, let message, let dataFile):
+                report = Report(
+                    taskID: id, state: SparkTaskState.finished.mesosState, message: message, data: data,
+                    dataFile: dataFile)
             case .failed(let reason, let message), .launchFailed(let reason, let message):
                 report = Report(taskID: id, state: SparkTaskState.failed.mesosState, reason: reason, message: message)
             case .error(let reason, let message):

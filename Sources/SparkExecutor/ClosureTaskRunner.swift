@@ -84,8 +84,8 @@ public struct ClosureTaskRunner: TaskRunner {
                     return .succeeded(
                         data: nil,
                         message:
-                            "closure '\(function)' returned \(size) bytes (over the \(resultSizeLimit)-byte limit), written to \(path)"
-                    )
+                            "closure '\(function)' returned \(size) bytes (over the \(resultSizeLimit)-byte limit), written to \(path)",
+                        dataFile: path)
                 case .failed(let why):
                     return .failed(
                         reason: .commandExecutorFailed,

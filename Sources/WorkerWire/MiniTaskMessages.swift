@@ -19,7 +19,7 @@ public struct MiniTask: Sendable, Hashable {
 /// result files the framework has read, to be removed.
 public struct MiniTaskBatch: Sendable, Hashable {
     public var tasks: [MiniTask]
-    /// Paths of result files, as the executor sent them (`data_file`, a TASK_FINISHED message).
+    /// Paths of result files, as the executor sent them (`data_file`, a TASK_FINISHED label `result.data_file`).
     public var release: [String]
 
     public init(tasks: [MiniTask] = [], release: [String] = []) {

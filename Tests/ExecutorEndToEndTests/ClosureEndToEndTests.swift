@@ -199,10 +199,11 @@ struct ClosureEndToEndTests {
         try await ExecutorUnderTest.run(encoding: .protobuf, properties: properties) { test in
             try await test.agent.launch(self.closure(test, "big", "echo", "a result of some length"))
             try await test.waitForStates(["big": .taskFinished])
-            let message = try #require(await test.agent.state.updates(forTask: "big").last?.status.message)
-            let taskFile = try #require(message.components(separatedBy: "written to ").last)
-            #expect(
-                taskFile.hasSuffix("/results/big") && FileManager.default.fileExists(atPath: taskFile), "\(message)")
+            // The path is in the message and, for a program, in the label `result.data_file`.
+            let status = try #require(await test.agent.state.updates(forTask: "big").last?.status)
+            let taskFile = try #require(status.labels.labels.first { $0.key == "result.data_file" }?.value)
+            #expect(status.message.hasSuffix("written to \(taskFile)"), "\(status.message)")
+            #expect(taskFile.hasSuffix("/results/big") && FileManager.default.fileExists(atPath: taskFile))
             await test.agent.sendMessage(
                 Data(#"{"tasks":[{"id":"m1","function":"echo","payload":"bWFueSBieXRlcyBsb25n"}]}"#.utf8))
             let mini = try await test.agent.waitUntil("a mini-task result") { !Self.results($0.messages).isEmpty }

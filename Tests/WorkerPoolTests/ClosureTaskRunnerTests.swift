@@ -20,7 +20,7 @@ struct ClosureTaskRunnerTests {
             let words = await run(runner, closureTask("t-words", "wordcount", "b a b"))
             #expect(
                 words == .succeeded(data: Array("a 1\nb 2\n".utf8), message: "closure 'wordcount' returned 8 bytes"))
-            guard case .succeeded(let data?, _) = await run(runner, closureTask("t-pi", "pi", "200000")) else {
+            guard case .succeeded(let data?, _, _) = await run(runner, closureTask("t-pi", "pi", "200000")) else {
                 Issue.record("pi did not succeed")
                 return
             }
@@ -261,7 +261,8 @@ struct ClosureTaskRunnerTests {
                 outcome
                     == .succeeded(
                         data: nil,
-                        message: "closure 'echo' returned 5000 bytes (over the 1000-byte limit), written to \(path)"))
+                        message: "closure 'echo' returned 5000 bytes (over the 1000-byte limit), written to \(path)",
+                        dataFile: path))
             #expect(FileManager.default.contents(atPath: path) == Data(payload.utf8))
         }
     }

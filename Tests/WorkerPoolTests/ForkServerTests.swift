@@ -23,7 +23,7 @@ struct ProcessReport: Equatable {
     var probe: String
 
     init(_ outcome: TaskOutcome) throws {
-        guard case .succeeded(let data?, _) = outcome else { throw ReportError(text: outcome.text) }
+        guard case .succeeded(let data?, _, _) = outcome else { throw ReportError(text: outcome.text) }
         var fields: [String: String] = [:]
         for pair in String(decoding: data, as: UTF8.self).split(separator: " ") {
             let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)

@@ -160,7 +160,7 @@ func run(_ runner: ClosureTaskRunner, _ task: Mesos_V1_TaskInfo) async -> TaskOu
 extension TaskOutcome {
     var text: String {
         switch self {
-        case .succeeded(let data, let message):
+        case .succeeded(let data, let message, _):
             "succeeded(\(data.map { String(decoding: $0, as: UTF8.self) } ?? "nil"), \(message ?? ""))"
         case .failed(let reason, let message): "failed(\(reason), \(message))"
         case .error(let reason, let message): "error(\(reason), \(message))"

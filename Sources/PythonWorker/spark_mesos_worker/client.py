@@ -122,7 +122,7 @@ def mini_task_for_call(id: str, function, *args, **kwargs) -> MiniTask:
 def mini_task_batch(tasks: Iterable[MiniTask], *, release: Iterable[str] = (), encoding: str = "protobuf") -> bytes:
     """A framework MESSAGE's data: the ``MiniTaskBatch`` of ``tasks``, as protobuf or JSON.
     Results come back in the same encoding. ``release`` names result files the framework has
-    read (``data_file`` paths, or the path in a closure task's ``TASK_FINISHED`` message): the
+    read (``data_file`` paths, or a closure task's ``TASK_FINISHED`` label ``result.data_file``): the
     executor removes them (see :func:`release_results`)."""
     tasks = list(tasks)
     for task in tasks:

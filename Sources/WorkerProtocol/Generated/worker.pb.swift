@@ -79,9 +79,9 @@ public nonisolated struct Sparkmesos_Worker_V1_MiniTaskBatch: Sendable {
   public var tasks: [Sparkmesos_Worker_V1_MiniTask] = []
 
   /// Result files the framework has read (paths this executor sent as a MiniTaskResult's data_file
-  /// or in a closure task's TASK_FINISHED message): the executor removes them, as Spark's driver
-  /// removes a large result's block once it has fetched it. A batch may carry only these:
-  /// {"release": ["/…/results/mini-m3"]}.
+  /// or as a closure task's TASK_FINISHED label result.data_file): the executor removes them, as
+  /// Spark's driver removes a large result's block once it has fetched it. A batch may carry only
+  /// these: {"release": ["/…/results/mini-m3"]}.
   public var release: [String] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
