@@ -59,7 +59,8 @@ struct LargeResults: Sendable {
 
     /// Removes the result file at `path`, a path this store gave out (`<sandbox>/results/<name>`),
     /// once the framework has read it. Nothing else is ever removed: a path outside `results`,
-    /// with a `..` or a further `/` in its name, or naming anything but a regular file is refused.
+    /// with a `..`, a further `/` or a NUL (which would end it early) in its name, or naming
+    /// anything but a regular file is refused.
     func release(_ path: String) -> Released {
         let directory = "\(sandbox)/results"
         let prefix = directory + "/"
@@ -67,7 +68,8 @@ struct LargeResults: Sendable {
             return .refused("'\(path)' is not a result file of this executor (those are in \(directory))")
         }
         let name = String(path.dropFirst(prefix.utf8.count))
-        guard !name.isEmpty, name != ".", name != "..", !name.contains("/") else {
+        guard !name.isEmpty, name != ".", name != "..", !name.utf8.contains(UInt8(ascii: "/")), !name.utf8.contains(0)
+        else {
             return .refused("'\(path)' is not a result file of this executor (those are in \(directory))")
         }
         let fd = open(directory, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)

@@ -184,6 +184,7 @@ struct MiniTaskDispatcherTests {
                 let refused = [
                     sandbox + "/keep", sandbox + "/results/../keep", sandbox + "/results/link",
                     sandbox + "/results/sub", "/etc/passwd", sandbox + "/results/", "results/mini-m1",
+                    sandbox + "/results/mini-m1\u{0}.2",
                 ]
                 var batch = Sparkmesos_Worker_V1_MiniTaskBatch()
                 batch.release = [file, file] + refused
