@@ -33,6 +33,8 @@ public struct FetchURI: Sendable, Hashable, CustomStringConvertible {
     ) throws(FetchError) {
         let trimmed = value.trimmingWhitespace()
         guard !trimmed.isEmpty else { throw .invalidURI(value, "the URI is empty") }
+        // A NUL would end the path, program argument or file name made from it early.
+        guard !trimmed.utf8.contains(0) else { throw .invalidURI(value, "the URI holds a NUL character") }
         var location = trimmed
         var sha256: String?
         if let hash = trimmed.firstIndex(of: "#") {
@@ -59,7 +61,9 @@ public struct FetchURI: Sendable, Hashable, CustomStringConvertible {
         } else {
             scheme = .file
         }
-        if let outputFile, outputFile.hasPrefix("/") || outputFile.split(separator: "/").contains("..") {
+        if let outputFile,
+            outputFile.hasPrefix("/") || outputFile.split(separator: "/").contains("..") || outputFile.utf8.contains(0)
+        {
             throw .invalidURI(value, "output_file '\(outputFile)' must be a relative path without '..'")
         }
         self.value = value
@@ -70,6 +74,9 @@ public struct FetchURI: Sendable, Hashable, CustomStringConvertible {
         self.executable = executable
         self.outputFile = outputFile
         self.cache = cache
+        if scheme == .file, localPath.utf8.contains(0) {
+            throw .invalidURI(value, "the path holds an encoded NUL character (%00)")
+        }
     }
 
     /// The URI as configured, a password in it shown as `***` (what logs and errors print).
@@ -92,7 +99,10 @@ public struct FetchURI: Sendable, Hashable, CustomStringConvertible {
         return path.removingPercentEncoding()
     }
 
-    /// The last path component, without query string: the name a file gets in the sandbox.
+    /// The last path component, without query string: the name a file gets in the sandbox, always
+    /// one name in the directory it is fetched into. Percent-encoding is decoded (`x%20y.jar` is
+    /// `x y.jar`) unless that would make something else of it (`..%2F..%2Fetc` is kept as it is:
+    /// decoded, it would name a file outside that directory); `.`, `..` and nothing are `download`.
     package var fileName: String {
         var path = Substring(location)
         if let scheme = path.firstRange(of: "://") {
@@ -100,8 +110,14 @@ public struct FetchURI: Sendable, Hashable, CustomStringConvertible {
             path = path.firstIndex(of: "/").map { path[$0...] } ?? ""
         }
         if let query = path.firstIndex(where: { $0 == "?" }) { path = path[..<query] }
-        let name = path.split(separator: "/").last.map(String.init)?.removingPercentEncoding() ?? ""
-        return name.isEmpty ? "download" : name
+        let raw = path.split(separator: "/").last.map(String.init) ?? ""
+        func isOneName(_ name: String) -> Bool {
+            !name.isEmpty && name != "." && name != ".." && !name.utf8.contains(UInt8(ascii: "/"))
+                && !name.utf8.contains(0)
+        }
+        let decoded = raw.removingPercentEncoding()
+        if isOneName(decoded) { return decoded }
+        return isOneName(raw) ? raw : "download"
     }
 
     /// The name used to pick a payload type and to name a non-extracted file.

@@ -36,6 +36,31 @@ import Testing
         }
     }
 
+    /// A URI whose last component decodes to a path (`..%2Fescaped`) is fetched under that
+    /// component as it is, inside the directory it is fetched into; decoded, it named a file
+    /// outside it, where the executor (root, for a task of any user) would have linked it.
+    @Test func anEncodedSlashNeverTakesAFileOutOfItsDirectory() async throws {
+        try await FileServer.with { server in
+            server.serve("/x/..%2Fescaped", Array("hello".utf8))
+            server.serve("/x/a%20b.txt", Array("spaced".utf8))
+            try await withTemporaryDirectory(prefix: "package-fetch-test-") { dir in
+                let sandbox = dir + "/a/sandbox"
+                makeDir(dir + "/a")
+                makeDir(sandbox)
+                let uris = [try FetchURI(server.url("/x/..%2Fescaped")), try FetchURI(server.url("/x/a%20b.txt"))]
+                let package = try await PackageFetcher.withFetcher(
+                    configuration: testConfiguration(cache: dir + "/cache"), logger: quietLogger
+                ) {
+                    try await $0.fetch(FetchRequest(additional: uris), into: sandbox)
+                }
+                #expect(package.items.map(\.path) == [sandbox + "/..%2Fescaped", sandbox + "/a b.txt"])
+                #expect(contents(sandbox + "/..%2Fescaped") == Array("hello".utf8))
+                #expect(listing(dir + "/a") == ["sandbox"])
+                #expect(listing(sandbox).sorted() == ["..%2Fescaped", "a b.txt"])
+            }
+        }
+    }
+
     @Test func checksumMismatchInstallsNothing() async throws {
         try await FileServer.with { server in
             server.serve("/spark.tgz", archive)

@@ -286,5 +286,15 @@ import ProcessSupervision
         #expect(throws: FetchError.self) { try FetchURI("http://h/x#sha256=abc") }
         #expect(throws: FetchError.self) { try FetchURI("ftp://h/x") }
         #expect(throws: FetchError.self) { try FetchURI("http://h/x", outputFile: "../x") }
+        // One name in the directory it is fetched into, whatever the encoding says.
+        #expect(try FetchURI("http://h/x/..%2F..%2Ftmp%2Fpwned").fileName == "..%2F..%2Ftmp%2Fpwned")
+        #expect(try FetchURI("http://h/x/%2e%2e").fileName == "%2e%2e")
+        #expect(try FetchURI("http://h/x/..").fileName == "download")
+        #expect(try FetchURI("http://h/a%00b.jar").fileName == "a%00b.jar")
+        #expect(try FetchURI("http://h/x%20y.jar").fileName == "x y.jar")
+        // A NUL would end a path early.
+        #expect(throws: FetchError.self) { try FetchURI("/opt/x.jar\u{0}.txt") }
+        #expect(throws: FetchError.self) { try FetchURI("file:///opt/x.jar%00.txt") }
+        #expect(throws: FetchError.self) { try FetchURI("http://h/x", outputFile: "x\u{0}") }
     }
 }
