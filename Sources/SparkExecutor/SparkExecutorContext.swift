@@ -135,29 +135,52 @@ public actor SparkExecutorContext {
     }
 
     /// File secrets become sandbox files only the executor's user can read (mode 0600), written
-    /// before any task runs. Errors name the file, never the content.
+    /// before any task runs. Errors name the file, never the content. A name is followed inside
+    /// the sandbox only: each directory on its way is opened without following a link (what the
+    /// agent's fetcher extracted there may hold links to anywhere), and the file is written only
+    /// if it is a regular file of its own (not a FIFO, not a second name of a file elsewhere).
     private func writeSecretFiles(_ files: [String: String]) throws(SettingsError) {
         for (name, value) in files.sorted(by: { $0.key < $1.key }) {
-            let path = sandbox + "/" + name
-            var directory = Substring(sandbox)
-            for component in name.split(separator: "/").dropLast() {
-                directory += "/" + component
-                _ = mkdir(String(directory), 0o700)
-            }
-            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)
-            guard fd >= 0 else {
-                throw SettingsError(
+            func refusal(_ why: String) -> SettingsError {
+                SettingsError(
                     key: "spark.mesos.executor.secret.filenames", value: name,
-                    expected: "a file the executor can create in its sandbox (\(errnoText(errno)))")
+                    expected: "a file the executor can write in its sandbox (\(why))")
             }
+            var directory = open(sandbox, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            guard directory >= 0 else { throw refusal("\(sandbox): \(errnoText(errno))") }
+            let components = name.split(separator: "/").map(String.init)
+            for component in components.dropLast() {
+                _ = mkdirat(directory, component, 0o700)
+                let next = openat(directory, component, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                let why = next >= 0 ? "" : Self.whyNot(component, in: directory, errno: errno)
+                close(directory)
+                guard next >= 0 else { throw refusal("\(component): \(why)") }
+                directory = next
+            }
+            defer { close(directory) }
+            let last = components.last ?? name
+            let fd = openat(directory, last, O_WRONLY | O_CREAT | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { throw refusal("\(last): \(Self.whyNot(last, in: directory, errno: errno))") }
             defer { close(fd) }
-            let bytes = Array(value.utf8)
-            let written = bytes.withUnsafeBytes { fchmod(fd, 0o600) == 0 && writeAll(fd, $0) }
-            guard written else {
-                throw SettingsError(
-                    key: "spark.mesos.executor.secret.filenames", value: name,
-                    expected: "a file the executor can write in its sandbox (\(errnoText(errno)))")
+            var status = stat()
+            guard fstat(fd, &status) == 0, status.st_mode & S_IFMT == S_IFREG, status.st_nlink == 1 else {
+                throw refusal("\(last): not a regular file of its own")
             }
+            let bytes = Array(value.utf8)
+            let written = bytes.withUnsafeBytes { ftruncate(fd, 0) == 0 && fchmod(fd, 0o600) == 0 && writeAll(fd, $0) }
+            guard written else { throw refusal(errnoText(errno)) }
+        }
+    }
+
+    /// Why `name` in the directory open at `directory` could not be opened (`code`): what is
+    /// there when it is a link or a file of another kind, else the system's reason.
+    private static func whyNot(_ name: String, in directory: Int32, errno code: Int32) -> String {
+        var status = stat()
+        guard fstatat(directory, name, &status, AT_SYMLINK_NOFOLLOW) == 0 else { return errnoText(code) }
+        switch status.st_mode & S_IFMT {
+        case S_IFLNK: return "a link, not a file or directory of the sandbox"
+        case S_IFREG, S_IFDIR: return errnoText(code)
+        default: return "not a regular file of its own"
         }
     }
 
