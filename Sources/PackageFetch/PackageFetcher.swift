@@ -241,6 +241,12 @@ public actor PackageFetcher {
         var path: String
         var destination = sandbox
         if let output = uri.outputFile, let slash = output.lastIndex(of: "/") {
+            // Made here, through no link, so that nothing below follows one out of the sandbox.
+            if let failure = makeDirectories(sandbox)
+                ?? TreeManifest.makeDirectoriesWithoutLinks(output[..<slash], under: sandbox)
+            {
+                throw .filesystem(uri.value, failure.description)
+            }
             destination += "/" + output[..<slash]
         }
         // A hit writes no byte, but hard-linked files count in the sandbox (Mesos's disk usage counts
@@ -265,9 +271,7 @@ public actor PackageFetcher {
                 throw .filesystem(uri.value, "the fetched file is missing from \(data)")
             }
             path = sandbox + "/" + (uri.outputFile ?? uri.effectiveName)
-            if let slash = path.lastIndex(of: "/"), let failure = makeDirectories(String(path[..<slash])) {
-                throw .filesystem(uri.value, failure.description)
-            }
+            if let failure = makeDirectories(sandbox) { throw .filesystem(uri.value, failure.description) }
             if let failure = TreeManifest.link(data + "/" + file.path, path) {
                 throw .filesystem(uri.value, failure.description)
             }

@@ -93,7 +93,7 @@ struct TreeManifest: Sendable, Equatable {
             let target = destination + "/" + item.path
             switch item.kind {
             case .directory:
-                if mkdir(target, 0o755) != 0 && errno != EEXIST { return .init("cannot create", target) }
+                if let failure = Self.makeDirectory(target) { return failure }
             case .file:
                 if let failure = Self.link(source + "/" + item.path, target) { return failure }
             case .symlink:
@@ -134,6 +134,32 @@ struct TreeManifest: Sendable, Equatable {
             if stat(root + "/" + item.path, &info) == 0 { total += Int64(info.st_size) }
         }
         return total
+    }
+
+    /// Makes the directory at `path`, or accepts one there: never a link or anything else in its
+    /// place, which what is put into the directory would go through (a link left by an earlier
+    /// fetch into the read-only cache, or one the agent's fetcher extracted, pointing anywhere).
+    static func makeDirectory(_ path: String) -> FileSystemFailure? {
+        if mkdir(path, 0o755) == 0 { return nil }
+        guard errno == EEXIST else { return .init("cannot create", path) }
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return .init("cannot create", path) }
+        guard info.st_mode & S_IFMT == S_IFDIR else {
+            let what = info.st_mode & S_IFMT == S_IFLNK ? "a link" : "a file that is not a directory"
+            return FileSystemFailure(description: "cannot create the directory '\(path)': \(what) is in its place")
+        }
+        return nil
+    }
+
+    /// Makes the directories of `relative` (a path without `..`) under `base`, none of them
+    /// through a link (``makeDirectory(_:)``); returns the first that could not be made.
+    static func makeDirectoriesWithoutLinks(_ relative: Substring, under base: String) -> FileSystemFailure? {
+        var path = base
+        for component in relative.split(separator: "/") where component != "." {
+            path += "/" + component
+            if let failure = makeDirectory(path) { return failure }
+        }
+        return nil
     }
 
     /// Creates the symbolic link `target` → `destination`, replacing a file or link in its place.
@@ -223,6 +249,9 @@ struct FileSystemFailure: Error, CustomStringConvertible {
     let description: String
     init(_ what: String, _ path: String, code: Int32 = errno) {
         description = "\(what) '\(path)': \(errnoText(code))"
+    }
+    init(description: String) {
+        self.description = description
     }
 }
 

@@ -83,6 +83,56 @@ import ProcessSupervision
         }
     }
 
+    /// Nothing fetched goes through a link in the sandbox: an `output_file` under a link (one the
+    /// agent's fetcher extracted, pointing anywhere), or an uncached archive whose top folder is
+    /// already in the sandbox as the link to another copy in the read-only cache, fails naming the
+    /// link, and nothing is written where it points (before, the second wrote into the shared cache).
+    @Test func nothingIsFetchedThroughALinkInTheSandbox() async throws {
+        try await withTemporaryDirectory(prefix: "package-fetch-test-") { dir in
+            let archive = TestArchive.sparkLike().bytes()
+            #expect(writeBytes(dir + "/spark.tgz", archive))
+            #expect(writeBytes(dir + "/app.jar", [1, 2, 3]))
+            makeDir(dir + "/sandbox")
+            makeDir(dir + "/outside")
+            #expect(symlink(dir + "/outside", dir + "/sandbox/conf") == 0)
+            func fetch(_ uris: [FetchURI]) async throws -> FetchedPackage {
+                try await PackageFetcher.withFetcher(
+                    configuration: testConfiguration(cache: dir + "/cache"), logger: quietLogger
+                ) {
+                    try await $0.fetch(FetchRequest(additional: uris), into: dir + "/sandbox")
+                }
+            }
+            for uri in [
+                try FetchURI(dir + "/app.jar", outputFile: "conf/app.jar"),
+                try FetchURI(dir + "/spark.tgz", outputFile: "conf/spark.tgz"),
+            ] {
+                let error = await #expect(throws: FetchError.self) { try await fetch([uri]) }
+                #expect(
+                    error?.description.hasSuffix(
+                        "cannot create the directory '\(dir)/sandbox/conf': a link is in its place") == true,
+                    "\(error?.description ?? "")")
+            }
+            #expect(listing(dir + "/outside").isEmpty)
+
+            let top = dir + "/sandbox/spark-3.5.3-bin-hadoop3"
+            _ = try await fetch([try FetchURI(dir + "/spark.tgz")])
+            var info = stat()
+            #expect(lstat(top, &info) == 0 && info.st_mode & S_IFMT == S_IFLNK)
+            var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+            let count = readlink(top, &buffer, buffer.count - 1)
+            let cached = String(decoding: buffer[0..<max(count, 0)].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            func tree() throws -> [String] { try TreeManifest.scan(cached).get().items.map(\.path).sorted() }
+            let before = try tree()
+            #expect(!before.isEmpty)
+            let error = await #expect(throws: FetchError.self) {
+                try await fetch([try FetchURI(dir + "/spark.tgz", cache: false)])
+            }
+            #expect(
+                error?.description.contains("'\(top)': a link is in its place") == true, "\(error?.description ?? "")")
+            #expect(try tree() == before)
+        }
+    }
+
     @Test func missingFileNamesThePath() async throws {
         try await withTemporaryDirectory(prefix: "package-fetch-test-") { dir in
             makeDir(dir + "/sandbox")
