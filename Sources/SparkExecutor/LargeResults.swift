@@ -22,29 +22,37 @@ struct LargeResults: Sendable {
         case failed(String)
     }
 
-    /// `name` is a task or mini-task id; it is made file-name safe.
+    /// `name` is a task or mini-task id; it is made file-name safe. `results` is opened without
+    /// following a link (one in its place would take results anywhere).
     func store(_ data: [UInt8], name: String) -> Stored {
         guard data.count > limit else { return .inline(data) }
         let directory = "\(sandbox)/results"
         if mkdir(directory, 0o750) != 0 && errno != EEXIST {
             return .failed("cannot create \(directory): \(errnoText(errno))")
         }
-        let base = "\(directory)/\(StandardStreamFiles.safeName(name))"
-        var path = base
+        let results = open(directory, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard results >= 0 else {
+            let why = errno == ENOTDIR || errno == ELOOP ? "it is not a directory (a link?)" : errnoText(errno)
+            return .failed("cannot open \(directory): \(why)")
+        }
+        defer { close(results) }
+        let base = StandardStreamFiles.safeName(name)
+        var file = base
         var fd: Int32
         var copy = 1
         while true {
-            fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o640)
+            fd = openat(results, file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o640)
             guard fd < 0 && errno == EEXIST else { break }
             copy += 1
-            path = "\(base).\(copy)"
+            file = "\(base).\(copy)"
         }
+        let path = "\(directory)/\(file)"
         guard fd >= 0 else { return .failed("cannot create \(path): \(errnoText(errno))") }
         defer { close(fd) }
         guard data.withUnsafeBytes({ writeAll(fd, $0) }) else {
             let why = "cannot write \(path): \(errnoText(errno))"
             // No part of a result is left to be taken for the whole of it (a full disk, say).
-            unlink(path)
+            unlinkat(results, file, 0)
             return .failed(why)
         }
         return .file(path: path, size: data.count)

@@ -234,6 +234,13 @@ struct ClosureTaskRunnerTests {
         var status = stat()
         #expect(stat(sandbox + "/results", &status) == 0 && status.st_mode & 0o777 == 0o750)
         #expect(stat(sandbox + "/results/mini-m3", &status) == 0 && status.st_mode & 0o777 == 0o640)
+        // A link in the place of `results` is not followed: nothing is stored through it.
+        let elsewhere = LargeResults(sandbox: sandbox + "/other", limit: 2)
+        #expect(mkdir(sandbox + "/other", 0o750) == 0 && symlink(sandbox + "/results", sandbox + "/other/results") == 0)
+        #expect(
+            elsewhere.store(Array("fourth".utf8), name: "m4")
+                == .failed("cannot open \(sandbox)/other/results: it is not a directory (a link?)"))
+        #expect(!FileManager.default.fileExists(atPath: sandbox + "/results/m4"))
     }
 
     /// A result that does not fit on the sandbox's disk fails to be stored, and no part of it is
