@@ -108,6 +108,11 @@ private func exchange<Result>(
     _ url: HTTPURL, headers extra: [(String, String)], options: HTTPGetOptions, group: any EventLoopGroup,
     _ body: (HTTPGetResponse, HTTPGetBody) async throws -> Result
 ) async throws -> Result {
+    // Sent as it is, a space or CR LF would end the request line early (and what follows become
+    // headers or a request of its own).
+    guard !url.target.utf8.contains(where: { $0 <= 0x20 || $0 == 0x7F }) else {
+        throw HTTPGetError.invalidTarget(url.target)
+    }
     let channel = try await connect(url, options: options, group: group)
     return try await channel.executeThenClose { inbound, outbound in
         var headers = HTTPHeaders()

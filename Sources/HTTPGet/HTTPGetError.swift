@@ -16,6 +16,9 @@ public enum HTTPGetError: Error, Sendable, Equatable, CustomStringConvertible {
     case badRedirect(String)
     /// The connection broke or carried something that is not HTTP/1.1.
     case connectionFailed(String)
+    /// The URL's path and query hold a space or a control character, which no request line may
+    /// carry (curl refuses such a URL too).
+    case invalidTarget(String)
 
     public var description: String {
         switch self {
@@ -27,6 +30,8 @@ public enum HTTPGetError: Error, Sendable, Equatable, CustomStringConvertible {
         case .redirectLoop(let url): "redirect loop at \(url)"
         case .badRedirect(let location): "redirect to an unusable location \"\(location)\""
         case .connectionFailed(let detail): "the connection failed: \(detail)"
+        case .invalidTarget(let target):
+            "the URL's path \"\(target.unicodeScalars.map { $0.escaped(asASCII: true) }.joined())\" holds a space or a control character"
         }
     }
 }

@@ -33,6 +33,27 @@ struct HTTPGetConnectTests {
         #expect(text.contains("127.0.0.1") && text.contains("\(port)") && text.contains("refused"), "\(text)")
     }
 
+    /// A path with a space or a control character is refused before anything is sent (a health
+    /// check's `path` comes from the task): sent as it is, CR LF would have started headers of the
+    /// URL's making, and a space ended the request line early. The server sees no request.
+    @Test func aPathNoRequestLineMayCarryIsRefused() async throws {
+        try await withEchoServer(on: "127.0.0.1") { port in
+            for target in ["/a b", "/ok HTTP/1.1\r\nX-Injected: 1\r\n\r\nGET /x", "/tab\there", "/del\u{7f}"] {
+                let url = HTTPURL(secure: false, host: "127.0.0.1", port: port, target: target)
+                let error = await #expect(throws: HTTPGetError.self) { try await withHTTPGet(url) { _, _ in } }
+                #expect(error == .invalidTarget(target))
+                #expect("\(error.map { "\($0)" } ?? "")".hasSuffix("holds a space or a control character"))
+            }
+            let ok = HTTPURL(secure: false, host: "127.0.0.1", port: port, target: "/a%20b")
+            let text = try await withHTTPGet(ok) { _, body in
+                var text = ""
+                for try await chunk in body { text += String(buffer: chunk) }
+                return text
+            }
+            #expect(text.hasPrefix("GET /a%20b "))
+        }
+    }
+
     /// A port nothing listens on: bound by a server that is closed again.
     private func freePort() async throws -> Int {
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
