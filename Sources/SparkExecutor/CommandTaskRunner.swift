@@ -43,6 +43,15 @@ public struct CommandTaskRunner: TaskRunner {
         self.extraEnvironment = extraEnvironment
     }
 
+    /// The field of `command` whose text holds a NUL (`CommandInfo.value`, `CommandInfo.arguments[1]`).
+    static func fieldHoldingNUL(_ command: Mesos_V1_CommandInfo) -> String? {
+        if command.value.utf8.contains(0) { return "CommandInfo.value" }
+        if let index = command.arguments.firstIndex(where: { $0.utf8.contains(0) }) {
+            return "CommandInfo.arguments[\(index)]"
+        }
+        return nil
+    }
+
     public func run(_ task: Mesos_V1_TaskInfo, control: TaskControl) async -> TaskOutcome {
         if let refusal = commandExecutorFlags.refusal() {
             return .launchFailed(reason: .containerLaunchFailed, message: "cannot run the task: \(refusal)")
@@ -62,6 +71,11 @@ public struct CommandTaskRunner: TaskRunner {
             }
             executable = command.value
             argv = command.arguments.isEmpty ? [command.value] : command.arguments
+        }
+        // A program's arguments end at a NUL: the program would run with less than the task says.
+        if let field = Self.fieldHoldingNUL(command) {
+            return .error(
+                reason: .taskInvalid, message: "\(field) holds a NUL character, which no program argument can carry")
         }
         let limits: CgroupLimits
         do {

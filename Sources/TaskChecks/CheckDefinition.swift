@@ -140,6 +140,9 @@ public struct CheckDefinition: Sendable, Equatable {
         guard command.hasValue else {
             throw .invalid("\(what) must contain '\(command.shell ? "shell command" : "executable path")'")
         }
+        guard !command.value.utf8.contains(0), !command.arguments.contains(where: { $0.utf8.contains(0) }) else {
+            throw .invalid("\(what) holds a NUL character, which no program argument can carry")
+        }
         for variable in command.environment.variables {
             let problem: String?
             switch variable.type {

@@ -205,6 +205,26 @@ final class CommandTaskRunnerTests {
         #expect(outcome == .error(reason: .taskInvalid, message: "CommandInfo.value is empty: nothing to run"))
     }
 
+    /// A NUL would end a program's argument early, so the program would run with less than the
+    /// task says (`touch made\0; …` would run `touch made`): such a task is invalid, and nothing of
+    /// it runs.
+    @Test func aCommandHoldingANULIsInvalidAndNothingRuns() async {
+        let shell = await runner().run(task("nul", shell: "touch made\u{0}; echo more"), control: TestControl().control)
+        #expect(
+            shell
+                == .error(
+                    reason: .taskInvalid,
+                    message: "CommandInfo.value holds a NUL character, which no program argument can carry"))
+        let argv = await runner().run(
+            task("nul-argv", argv: ["/usr/bin/touch", "made\u{0}x"]), control: TestControl().control)
+        #expect(
+            argv
+                == .error(
+                    reason: .taskInvalid,
+                    message: "CommandInfo.arguments[1] holds a NUL character, which no program argument can carry"))
+        #expect(!FileManager.default.fileExists(atPath: sandbox + "/made"))
+    }
+
     /// Standing in for Mesos's command executor: the agent's `--task_command` is what runs, its
     /// `--task_environment` lies between the executor's variables and the command's own, a secret
     /// it resolved is taken from it, and the task learns the role its resources were allocated to.

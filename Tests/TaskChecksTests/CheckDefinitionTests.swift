@@ -41,6 +41,11 @@ struct CheckDefinitionTests {
             } == "Command health check must contain 'shell command'")
         #expect(
             healthError {
+                $0.type = .command
+                $0.command.value = "curl -f localhost:8080\u{0}; rm -rf /"
+            } == "Command health check holds a NUL character, which no program argument can carry")
+        #expect(
+            healthError {
                 $0.type = .http
                 $0.http.port = 80
                 $0.http.scheme = "ftp"
