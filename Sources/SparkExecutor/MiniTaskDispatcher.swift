@@ -77,6 +77,10 @@ public struct MiniTaskDispatcher: Sendable {
                 early.append(Self.result(task.id, state: .failed, error: "mini-task '\(task.id)' has no function name"))
                 continue
             }
+            if let problem = MiniTask.environmentProblem(task.environment) {
+                early.append(Self.result(task.id, state: .failed, error: "mini-task '\(task.id)': \(problem)"))
+                continue
+            }
             requests.append(
                 CallRequest(
                     taskID: task.id, function: task.function, payload: task.payload, environment: task.environment))

@@ -59,6 +59,7 @@ extension Sparkmesos_Worker_V1_Closure {
             }
         }
         guard !function.isEmpty else { throw .invalid("TaskInfo.data holds a Closure without a function name") }
+        if let problem = MiniTask.environmentProblem(environment) { throw .invalid("the Closure's \(problem)") }
     }
 
     static let jsonOptions: JSONDecodingOptions = {

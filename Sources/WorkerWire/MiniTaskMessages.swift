@@ -15,6 +15,23 @@ public struct MiniTask: Sendable, Hashable {
     }
 }
 
+extension MiniTask {
+    /// What is wrong with a closure's `environment`, nil when nothing is: a name that is empty or
+    /// holds `=` or a NUL, or a value that holds a NUL, cannot be a variable of a worker's process
+    /// (a fine-mode worker's environment is the closure's), so it is refused as a command task's
+    /// environment is.
+    public static func environmentProblem(_ environment: [String: String]) -> String? {
+        guard !environment.isEmpty else { return nil }  // the usual case, on every mini-task's way
+        for (name, value) in environment.sorted(by: { $0.key < $1.key }) {
+            if name.isEmpty || name.utf8.contains(UInt8(ascii: "=")) || name.utf8.contains(0) {
+                return "environment variable name '\(name)' is not valid"
+            }
+            if value.utf8.contains(0) { return "environment variable \(name) holds a NUL character" }
+        }
+        return nil
+    }
+}
+
 /// A framework MESSAGE's batch (`sparkmesos.worker.v1.MiniTaskBatch`): mini-tasks to run, and
 /// result files the framework has read, to be removed.
 public struct MiniTaskBatch: Sendable, Hashable {

@@ -99,6 +99,15 @@ struct ClosureTaskRunnerTests {
                 return
             }
             #expect(binary.contains("not a Closure"), "\(binary)")
+            // An environment no process can hold (a fine-mode worker's is the closure's).
+            for (environment, says) in [
+                (#"{"": "x"}"#, "the Closure's environment variable name '' is not valid"),
+                (#"{"A=B": "x"}"#, "the Closure's environment variable name 'A=B' is not valid"),
+                (#"{"A": "x\u0000y"}"#, "the Closure's environment variable A holds a NUL character"),
+            ] {
+                task.data = Data(#"{"function": "echo", "environment": \#(environment)}"#.utf8)
+                #expect(await run(runner, task) == .error(reason: .taskInvalid, message: says), "\(environment)")
+            }
             var command = Mesos_V1_TaskInfo()
             command.taskID.value = "t-cmd"
             command.command.value = "true"

@@ -242,6 +242,8 @@ struct MiniTaskDispatcherTests {
             // Alone in its batch: a crash takes the results still queued in the worker with it.
             await dispatcher.handle(Array(#"{"tasks": [{"id": "j3", "function": "crash", "payload": "Mw=="}]}"#.utf8))
             await dispatcher.handle(Array(#"{"tasks": 7}"#.utf8))
+            await dispatcher.handle(
+                Array(#"{"tasks": [{"id": "j4", "function": "echo", "environment": {"A=B": "1"}}]}"#.utf8))
         }
         #expect(sent.all.allSatisfy { $0.first == UInt8(ascii: "{") })
         let results = Dictionary(uniqueKeysWithValues: try sent.results().map { ($0.id, $0) })
@@ -249,5 +251,8 @@ struct MiniTaskDispatcherTests {
         #expect(results["j2"]?.state == "FAILED" && results["j2"]?.error.contains("no function 'nope'") == true)
         #expect(results["j3"]?.state == "LOST" && results["j3"]?.error.contains("exited with status 3") == true)
         #expect(results[""]?.state == "LOST" && results[""]?.error.contains("not a MiniTaskBatch") == true)
+        #expect(
+            results["j4"]?.state == "FAILED"
+                && results["j4"]?.error == "mini-task 'j4': environment variable name 'A=B' is not valid")
     }
 }
