@@ -127,6 +127,15 @@ public struct SparkSettings: Sendable, Equatable {
             for (key, value) in try Self.properties(fromExecutorData: executorInfo.data) { merged[key] = value }
         }
         for (key, value) in commandLine { merged[key] = value }
+        // A NUL would cut a path, a program argument or an environment value made from it.
+        for key in merged.keys.sorted() where key.utf8.contains(0) || merged[key]!.utf8.contains(0) {
+            func shown(_ text: String) -> String {
+                text.unicodeScalars.map { $0 == "\u{0}" ? "\\0" : String($0) }.joined()
+            }
+            throw SettingsError(
+                key: shown(key), value: key.contains("secret") ? "(not shown)" : shown(merged[key]!),
+                expected: "text without a NUL character")
+        }
         properties = merged
 
         func bool(_ key: String, default fallback: Bool) throws(SettingsError) -> Bool {

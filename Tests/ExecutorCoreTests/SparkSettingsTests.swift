@@ -41,6 +41,7 @@ struct SparkSettingsTests {
             ([prefix + "values": "s3cr3tA", prefix + "filenames": "a//b"], prefix + "filenames"),
             ([prefix + "values": "s3cr3tA"], prefix + "values"),
             ([prefix + "envkeys": "A"], prefix + "envkeys"),
+            ([prefix + "values": "s3cr3tA\u{0}x", prefix + "envkeys": "A"], prefix + "values"),
         ]
         for (properties, key) in refused {
             if let error = #expect(throws: (any Error).self, "\(properties)", performing: { try settings(properties) })
@@ -49,6 +50,20 @@ struct SparkSettingsTests {
                 #expect(text.contains(key), "\(text)")
                 #expect(!text.contains("s3cr3tA"), "the message shows a secret: \(text)")
             }
+        }
+    }
+
+    /// A NUL would cut a path, a program argument or an environment value made from a property:
+    /// any property holding one is refused, naming it with the NUL shown as `\0`.
+    @Test func aPropertyHoldingANULIsRefused() throws {
+        for (properties, says) in [
+            (["spark.mesos.executor.worker": "/opt/w\u{0}x"], #"spark.mesos.executor.worker='/opt/w\0x'"#),
+            (["spark.executorEnv.A\u{0}": "v"], #"spark.executorEnv.A\0='v'"#),
+        ] {
+            let error = #expect(throws: SettingsError.self) {
+                try SparkSettings(executorInfo: info(nil), commandLine: properties)
+            }
+            #expect(error?.description == says + " is malformed: expected text without a NUL character")
         }
     }
 
