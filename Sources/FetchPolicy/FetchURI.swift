@@ -61,6 +61,9 @@ public struct FetchURI: Sendable, Hashable, CustomStringConvertible {
         } else {
             scheme = .file
         }
+        if scheme == .http || scheme == .https, location.utf8.contains(where: { $0 <= 0x20 || $0 == 0x7F }) {
+            throw .invalidURI(value, "a URL holds no space or control character: percent-encode it (%20)")
+        }
         if let outputFile,
             outputFile.hasPrefix("/") || outputFile.split(separator: "/").contains("..") || outputFile.utf8.contains(0)
         {

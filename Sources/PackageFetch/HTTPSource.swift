@@ -111,6 +111,9 @@ struct HTTPSource {
             return .network(uri.value, "connect timed out after \(configuration.connectTimeout.seconds) s")
         case .closedEarly:
             return .network(uri.value, "the server closed the connection after \(bytes) bytes")
+        case .invalidTarget:
+            // A redirect to a URL no request can carry: asking again would not help.
+            return .invalidURI(uri.value, "\(error)")
         default:
             return .network(uri.value, bytes > 0 ? "connection lost after \(bytes) bytes (\(error))" : "\(error)")
         }

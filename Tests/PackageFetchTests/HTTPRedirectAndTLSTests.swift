@@ -51,6 +51,30 @@ import TestCertificates
         }
     }
 
+    /// A redirect to a URL no request line can carry (a space in its path) fails the fetch at
+    /// once, saying why: asking again would not help, so it is not retried.
+    @Test func aRedirectToAnUnsendableURLFailsAtOnce() async throws {
+        try await FileServer.with { server in
+            server.redirect("/spark.tgz", to: "/my spark.tgz")
+            try await withTemporaryDirectory(prefix: "package-fetch-test-") { dir in
+                makeDir(dir + "/sandbox")
+                let error = await #expect(throws: FetchError.self) {
+                    try await PackageFetcher.withFetcher(
+                        configuration: testConfiguration(cache: nil, attempts: 4), logger: quietLogger
+                    ) {
+                        try await $0.fetch(
+                            FetchRequest(package: FetchURI(server.url("/spark.tgz"))), into: dir + "/sandbox")
+                    }
+                }
+                #expect(
+                    error?.description.contains(#"the URL's path "/my spark.tgz" holds a space or a control character"#)
+                        == true, "\(error?.description ?? "")")
+                #expect(error?.isTransient == false)
+                #expect(server.requests("/spark.tgz") == 1)
+            }
+        }
+    }
+
     @Test func redirectsBeyondTheLimitFail() async throws {
         try await FileServer.with { server in
             server.serve("/spark.tgz", archive)

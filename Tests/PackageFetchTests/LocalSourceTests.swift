@@ -346,5 +346,10 @@ import ProcessSupervision
         #expect(throws: FetchError.self) { try FetchURI("/opt/x.jar\u{0}.txt") }
         #expect(throws: FetchError.self) { try FetchURI("file:///opt/x.jar%00.txt") }
         #expect(throws: FetchError.self) { try FetchURI("http://h/x", outputFile: "x\u{0}") }
+        // No request line can carry a space or a control character (curl refuses such a URL too).
+        #expect(throws: FetchError.self) { try FetchURI("http://h/my package.tgz") }
+        #expect(throws: FetchError.self) { try FetchURI("https://h/x\r\nX-Injected: 1") }
+        #expect(try FetchURI("http://h/my%20package.tgz").fileName == "my package.tgz")
+        #expect(try FetchURI("/opt/my package.tgz").localPath == "/opt/my package.tgz")
     }
 }
