@@ -179,7 +179,8 @@ public struct SparkSettings: Sendable, Equatable {
         var taskEnvironment: [String: String] = [:]
         for (key, value) in merged where key.hasPrefix("spark.executorEnv.") {
             let name = String(key.dropFirst("spark.executorEnv.".count))
-            guard !name.isEmpty, !name.contains("="), !name.utf8.contains(0) else {
+            // A NUL is refused with every property above.
+            guard !name.isEmpty, !name.contains("=") else {
                 throw SettingsError(
                     key: key, value: value, expected: "an environment variable name after spark.executorEnv.")
             }
@@ -288,7 +289,7 @@ public struct SparkSettings: Sendable, Equatable {
             }
             var placed: [String: String] = [:]
             for (name, value) in zip(names, values) {
-                guard !name.isEmpty, !name.utf8.contains(0), valid(name) else {
+                guard !name.isEmpty, valid(name) else {
                     throw SettingsError(key: prefix + key, value: name, expected: expected)
                 }
                 placed[name] = value
